@@ -1,0 +1,210 @@
+
+/*
+ * darkroom: a photographer's shop, galleries and print fulfilment in nginx.
+ *
+ * Shared types and the small internal APIs every area of the module uses:
+ * the thread task layer (park a request, run work in a thread pool, resume),
+ * the per-thread Postgres connection, the libcurl client, background jobs
+ * and the uniform JSON replies.
+ */
+
+
+#ifndef _NGX_HTTP_DARKROOM_H_INCLUDED_
+#define _NGX_HTTP_DARKROOM_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <ngx_thread_pool.h>
+
+#include <libpq-fe.h>
+#include <cJSON.h>
+
+
+#define NGX_HTTP_DARKROOM_VERSION        "0.1.0"
+
+#define NGX_HTTP_DARKROOM_RETRY_AFTER    5
+#define NGX_HTTP_DARKROOM_FETCH_MAX      (1024 * 1024)
+
+
+/*
+ * An error made inside a thread, handed back to the event loop: the client
+ * sees status, code and message; the detail goes to the error log only.
+ */
+
+typedef struct {
+    ngx_uint_t                   status;
+    ngx_uint_t                   retry_after;
+    char                         sqlstate[6];
+    char                         code[40];
+    char                         message[200];
+    char                         detail[400];
+} ngx_http_darkroom_error_t;
+
+
+typedef struct {
+    ngx_str_t                    conninfo;     /* NUL-terminated */
+    ngx_str_t                    pool_name;
+    ngx_thread_pool_t           *pool;
+    ngx_msec_t                   db_timeout;
+    ngx_msec_t                   fetch_timeout;
+
+    ngx_flag_t                   jobs;
+    ngx_msec_t                   jobs_interval;
+    ngx_msec_t                   jobs_lease;
+    ngx_msec_t                   jobs_backoff;
+    ngx_msec_t                   jobs_backoff_max;
+    ngx_uint_t                   jobs_batch;
+
+    /* where a directive that needs the database was first used */
+    u_char                      *db_user_file;
+    ngx_uint_t                   db_user_line;
+    ngx_str_t                    db_user;
+} ngx_http_darkroom_main_conf_t;
+
+
+/* what a thread needs to reach Postgres; plain memory, read-only there */
+
+typedef struct {
+    const char                  *conninfo;
+    ngx_msec_t                   timeout;
+    uint64_t                     deadline;     /* monotonic ms, 0 = none */
+} ngx_http_darkroom_db_t;
+
+
+typedef struct ngx_http_darkroom_task_s  ngx_http_darkroom_task_t;
+
+/* runs on the event loop after the body is read: NGX_OK posts the work */
+typedef ngx_int_t (*ngx_http_darkroom_prepare_pt)(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t);
+/* runs in a pool thread: no nginx pools, no nginx logging */
+typedef void (*ngx_http_darkroom_work_pt)(ngx_http_darkroom_task_t *t);
+/* runs on the event loop when the work is done: returns what to finalize */
+typedef ngx_int_t (*ngx_http_darkroom_done_pt)(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t);
+
+
+struct ngx_http_darkroom_task_s {
+    void                        *data;         /* the area's own context */
+    ngx_str_t                    body;         /* request body, contiguous */
+    ngx_http_darkroom_db_t       db;
+    ngx_msec_t                   fetch_timeout;
+    ngx_http_darkroom_error_t    err;          /* err.status: failed */
+
+    /* the answer work made when done is NULL: status and malloc'd JSON */
+    ngx_uint_t                   status;
+    char                        *out;
+    size_t                       out_len;
+
+    ngx_http_darkroom_prepare_pt prepare;
+    ngx_http_darkroom_work_pt    work;
+    ngx_http_darkroom_done_pt    done;
+    ngx_http_request_t          *request;      /* event loop only */
+};
+
+
+/* an outgoing HTTP call made with libcurl inside a thread */
+
+typedef struct {
+    const char                  *method;       /* "GET", "POST", ... */
+    const char                  *url;
+    const char                 **headers;      /* NULL-terminated */
+    const char                  *body;
+    size_t                       body_len;
+    ngx_msec_t                   timeout;
+} ngx_http_darkroom_fetch_req_t;
+
+typedef struct {
+    long                         status;       /* 0: no HTTP answer */
+    char                        *body;         /* malloc'd, NUL-terminated */
+    size_t                       body_len;
+    char                        *headers;      /* malloc'd raw header block */
+    size_t                       headers_len;
+} ngx_http_darkroom_fetch_resp_t;
+
+
+/* a claimed background job, as its handler sees it (in a thread) */
+
+typedef struct {
+    int64_t                      id;
+    const char                  *kind;
+    cJSON                       *payload;
+    ngx_uint_t                   attempts;     /* including this one */
+    ngx_uint_t                   max_attempts;
+    ngx_msec_t                   retry_after;  /* handler's hint, 0 = none */
+    ngx_msec_t                   fetch_timeout;
+    ngx_http_darkroom_db_t      *db;
+} ngx_http_darkroom_job_t;
+
+/*
+ * NGX_OK: done; NGX_ERROR: transient, retried with backoff;
+ * NGX_DECLINED: can never succeed, the job is marked dead at once.
+ */
+typedef ngx_int_t (*ngx_http_darkroom_job_pt)(ngx_http_darkroom_job_t *job,
+    ngx_http_darkroom_error_t *err);
+
+typedef struct {
+    const char                  *kind;
+    ngx_http_darkroom_job_pt     handler;
+} ngx_http_darkroom_job_kind_t;
+
+
+extern ngx_module_t  ngx_http_darkroom_module;
+
+
+/* module */
+char *ngx_http_darkroom_needs_db(ngx_conf_t *cf, ngx_command_t *cmd);
+
+/* task */
+ngx_int_t ngx_http_darkroom_task_start(ngx_http_request_t *r, size_t size,
+    ngx_http_darkroom_prepare_pt prepare, ngx_http_darkroom_work_pt work,
+    ngx_http_darkroom_done_pt done);
+uint64_t ngx_http_darkroom_monotonic_ms(void);
+
+/* db: thread side */
+PGresult *ngx_http_darkroom_db_exec(ngx_http_darkroom_db_t *db,
+    const char *sql, int nparams, const char *const *params,
+    ngx_http_darkroom_error_t *err);
+ngx_int_t ngx_http_darkroom_db_command(ngx_http_darkroom_db_t *db,
+    const char *sql, int nparams, const char *const *params,
+    ngx_http_darkroom_error_t *err);
+ngx_int_t ngx_http_darkroom_db_tx(ngx_http_darkroom_db_t *db,
+    ngx_int_t (*fn)(ngx_http_darkroom_db_t *db, void *data,
+    ngx_http_darkroom_error_t *err), void *data,
+    ngx_http_darkroom_error_t *err);
+void ngx_http_darkroom_db_close(void);
+
+/* jobs */
+ngx_int_t ngx_http_darkroom_jobs_init_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_darkroom_job_enqueue(ngx_http_darkroom_db_t *db,
+    const char *kind, const char *payload, const char *dedupe_key,
+    ngx_http_darkroom_error_t *err);
+ngx_int_t ngx_http_darkroom_job_http_post(ngx_http_darkroom_job_t *job,
+    ngx_http_darkroom_error_t *err);
+
+/* fetch: thread side */
+ngx_int_t ngx_http_darkroom_fetch(ngx_http_darkroom_fetch_req_t *req,
+    ngx_http_darkroom_fetch_resp_t *resp, ngx_http_darkroom_error_t *err);
+void ngx_http_darkroom_fetch_free(ngx_http_darkroom_fetch_resp_t *resp);
+size_t ngx_http_darkroom_fetch_header(ngx_http_darkroom_fetch_resp_t *resp,
+    const char *name, char *value, size_t size);
+
+/* reply */
+void ngx_http_darkroom_error_set(ngx_http_darkroom_error_t *err,
+    ngx_uint_t status, const char *code, const char *fmt, ...);
+ngx_int_t ngx_http_darkroom_send_json(ngx_http_request_t *r,
+    ngx_uint_t status, u_char *json, size_t len);
+ngx_int_t ngx_http_darkroom_send_cjson(ngx_http_request_t *r,
+    ngx_uint_t status, cJSON *json);
+ngx_int_t ngx_http_darkroom_send_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, const char *message);
+ngx_int_t ngx_http_darkroom_send_task_error(ngx_http_request_t *r,
+    ngx_http_darkroom_error_t *err);
+
+/* health */
+char *ngx_http_darkroom_health(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+#endif /* _NGX_HTTP_DARKROOM_H_INCLUDED_ */

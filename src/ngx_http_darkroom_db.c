@@ -1,0 +1,466 @@
+
+/*
+ * darkroom: the per-thread Postgres connection.
+ *
+ * Runs only inside pool threads.  Each thread owns one libpq connection,
+ * opened lazily, checked before use and dropped on any connection-level
+ * failure so the next query reconnects.  Every wait (connect, send, result)
+ * is bounded by darkroom_db_timeout with poll(), so a server that accepts
+ * and never answers costs a thread at most that long.  Parameters always go
+ * through PQsendQueryParams: no SQL is ever built from input.
+ */
+
+
+#include "ngx_http_darkroom.h"
+
+#include <poll.h>
+
+
+#define NGX_HTTP_DARKROOM_DB_GRACE  1000
+
+
+static __thread PGconn  *ngx_http_darkroom_conn;
+
+
+static PGconn *ngx_http_darkroom_db_get(ngx_http_darkroom_db_t *db,
+    ngx_http_darkroom_error_t *err);
+static PGconn *ngx_http_darkroom_db_connect(ngx_http_darkroom_db_t *db,
+    ngx_http_darkroom_error_t *err);
+static PGresult *ngx_http_darkroom_db_run(PGconn *conn, ngx_msec_t timeout,
+    const char *sql, int nparams, const char *const *params,
+    ngx_http_darkroom_error_t *err);
+static ngx_int_t ngx_http_darkroom_db_wait(PGconn *conn, short events,
+    uint64_t deadline);
+static void ngx_http_darkroom_db_unavailable(ngx_http_darkroom_error_t *err,
+    const char *what, PGconn *conn);
+static void ngx_http_darkroom_db_drop(void);
+
+
+PGresult *
+ngx_http_darkroom_db_exec(ngx_http_darkroom_db_t *db, const char *sql,
+    int nparams, const char *const *params, ngx_http_darkroom_error_t *err)
+{
+    PGconn    *conn;
+    PGresult  *res;
+
+    conn = ngx_http_darkroom_db_get(db, err);
+    if (conn == NULL) {
+        return NULL;
+    }
+
+    res = ngx_http_darkroom_db_run(conn, db->timeout, sql, nparams, params,
+                                   err);
+
+    if (res) {
+        /* the queue wait bound applies to a task's first query only */
+        db->deadline = 0;
+    }
+
+    return res;
+}
+
+
+static PGresult *
+ngx_http_darkroom_db_run(PGconn *conn, ngx_msec_t timeout, const char *sql,
+    int nparams, const char *const *params, ngx_http_darkroom_error_t *err)
+{
+    int              rc;
+    char            *state;
+    PGresult        *res, *last;
+    uint64_t         deadline;
+    ExecStatusType   status;
+
+    deadline = ngx_http_darkroom_monotonic_ms() + timeout
+               + NGX_HTTP_DARKROOM_DB_GRACE;
+
+    if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0)) {
+        ngx_http_darkroom_db_unavailable(err, "send failed", conn);
+        ngx_http_darkroom_db_drop();
+        return NULL;
+    }
+
+    while ((rc = PQflush(conn)) == 1) {
+        if (ngx_http_darkroom_db_wait(conn, POLLOUT|POLLIN, deadline)
+            != NGX_OK)
+        {
+            ngx_http_darkroom_db_unavailable(err, "send timed out", NULL);
+            ngx_http_darkroom_db_drop();
+            return NULL;
+        }
+
+        if (!PQconsumeInput(conn)) {
+            break;
+        }
+    }
+
+    if (rc == -1) {
+        ngx_http_darkroom_db_unavailable(err, "send failed", conn);
+        ngx_http_darkroom_db_drop();
+        return NULL;
+    }
+
+    last = NULL;
+
+    for ( ;; ) {
+
+        while (PQisBusy(conn)) {
+            if (ngx_http_darkroom_db_wait(conn, POLLIN, deadline) != NGX_OK) {
+                if (last) {
+                    PQclear(last);
+                }
+
+                ngx_http_darkroom_db_unavailable(err, "query timed out",
+                                                 NULL);
+                ngx_http_darkroom_db_drop();
+                return NULL;
+            }
+
+            if (!PQconsumeInput(conn)) {
+                break;
+            }
+        }
+
+        res = PQgetResult(conn);
+        if (res == NULL) {
+            break;
+        }
+
+        if (last) {
+            PQclear(last);
+        }
+
+        last = res;
+
+        if (PQstatus(conn) == CONNECTION_BAD) {
+            break;
+        }
+    }
+
+    if (last == NULL || PQstatus(conn) == CONNECTION_BAD) {
+        if (last) {
+            PQclear(last);
+        }
+
+        ngx_http_darkroom_db_unavailable(err, "connection lost", conn);
+        ngx_http_darkroom_db_drop();
+        return NULL;
+    }
+
+    status = PQresultStatus(last);
+
+    if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
+        return last;
+    }
+
+    state = PQresultErrorField(last, PG_DIAG_SQLSTATE);
+
+    if (state && (ngx_strncmp(state, "57014", 5) == 0       /* timeout */
+                  || ngx_strncmp(state, "40001", 5) == 0    /* serialize */
+                  || ngx_strncmp(state, "40P01", 5) == 0    /* deadlock */
+                  || ngx_strncmp(state, "08", 2) == 0
+                  || ngx_strncmp(state, "57P", 3) == 0))
+    {
+        ngx_http_darkroom_db_unavailable(err, "query failed", conn);
+
+    } else {
+        ngx_http_darkroom_error_set(err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal_error",
+                                    "The request could not be completed.");
+        snprintf(err->detail, sizeof(err->detail), "postgres: %s",
+                 PQresultErrorMessage(last));
+    }
+
+    if (state) {
+        ngx_cpystrn((u_char *) err->sqlstate, (u_char *) state,
+                    sizeof(err->sqlstate));
+    }
+
+    PQclear(last);
+
+    return NULL;
+}
+
+
+ngx_int_t
+ngx_http_darkroom_db_command(ngx_http_darkroom_db_t *db, const char *sql,
+    int nparams, const char *const *params, ngx_http_darkroom_error_t *err)
+{
+    PGresult  *res;
+
+    res = ngx_http_darkroom_db_exec(db, sql, nparams, params, err);
+    if (res == NULL) {
+        return NGX_ERROR;
+    }
+
+    PQclear(res);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Runs fn inside BEGIN ... COMMIT.  Anything but NGX_OK from fn rolls back
+ * and is returned as is, so a handler can refuse with NGX_DECLINED and its
+ * own error while nothing it wrote survives.
+ */
+
+ngx_int_t
+ngx_http_darkroom_db_tx(ngx_http_darkroom_db_t *db,
+    ngx_int_t (*fn)(ngx_http_darkroom_db_t *db, void *data,
+    ngx_http_darkroom_error_t *err), void *data,
+    ngx_http_darkroom_error_t *err)
+{
+    ngx_int_t                  rc;
+    ngx_http_darkroom_error_t  ignored;
+
+    if (ngx_http_darkroom_db_command(db, "BEGIN", 0, NULL, err) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = fn(db, data, err);
+
+    if (rc == NGX_OK) {
+        if (ngx_http_darkroom_db_command(db, "COMMIT", 0, NULL, err)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    if (ngx_http_darkroom_conn) {
+        (void) ngx_http_darkroom_db_command(db, "ROLLBACK", 0, NULL,
+                                            &ignored);
+    }
+
+    return rc;
+}
+
+
+void
+ngx_http_darkroom_db_close(void)
+{
+    ngx_http_darkroom_db_drop();
+}
+
+
+static PGconn *
+ngx_http_darkroom_db_get(ngx_http_darkroom_db_t *db,
+    ngx_http_darkroom_error_t *err)
+{
+    PGconn         *conn;
+    struct pollfd   pfd;
+
+    conn = ngx_http_darkroom_conn;
+
+    if (db->deadline && ngx_http_darkroom_monotonic_ms() >= db->deadline) {
+        /* waited in the queue past the timeout: the client gave up */
+        ngx_http_darkroom_db_unavailable(err, "task queued too long",
+                                         NULL);
+        return NULL;
+    }
+
+    if (conn && PQtransactionStatus(conn) == PQTRANS_IDLE) {
+
+        /*
+         * An idle connection with something to read was most likely closed
+         * by the server (restart, idle timeout): find out before sending,
+         * so a statement is never sent into a dead connection.
+         */
+
+        pfd.fd = PQsocket(conn);
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+
+        if (pfd.fd < 0
+            || (poll(&pfd, 1, 0) > 0
+                && (!PQconsumeInput(conn)
+                    || PQstatus(conn) == CONNECTION_BAD)))
+        {
+            ngx_http_darkroom_db_drop();
+            conn = NULL;
+        }
+    }
+
+    if (conn == NULL) {
+        conn = ngx_http_darkroom_db_connect(db, err);
+        ngx_http_darkroom_conn = conn;
+    }
+
+    return conn;
+}
+
+
+static PGconn *
+ngx_http_darkroom_db_connect(ngx_http_darkroom_db_t *db,
+    ngx_http_darkroom_error_t *err)
+{
+    char                     ms[NGX_INT64_LEN + 1];
+    short                    events;
+    PGconn                  *conn;
+    PGresult                *res;
+    uint64_t                 deadline, now;
+    PostgresPollingStatusType  st;
+
+    static const char *const  keywords[] = {
+        "dbname", "fallback_application_name", NULL
+    };
+
+    const char *const  values[] = {
+        db->conninfo, "darkroom", NULL
+    };
+
+    const char *const  params[] = { ms };
+
+    now = ngx_http_darkroom_monotonic_ms();
+    deadline = now + db->timeout;
+
+    if (db->deadline && db->deadline < deadline) {
+        deadline = db->deadline;
+    }
+
+    conn = PQconnectStartParams(keywords, values, 1);
+
+    if (conn == NULL) {
+        ngx_http_darkroom_db_unavailable(err, "out of memory", NULL);
+        return NULL;
+    }
+
+    st = PGRES_POLLING_WRITING;
+
+    while (PQstatus(conn) != CONNECTION_BAD) {
+
+        if (st == PGRES_POLLING_OK) {
+            break;
+        }
+
+        if (st == PGRES_POLLING_FAILED) {
+            break;
+        }
+
+        events = (st == PGRES_POLLING_READING) ? POLLIN : POLLOUT;
+
+        if (ngx_http_darkroom_db_wait(conn, events, deadline) != NGX_OK) {
+            ngx_http_darkroom_db_unavailable(err, "connect timed out",
+                                             NULL);
+            PQfinish(conn);
+            return NULL;
+        }
+
+        st = PQconnectPoll(conn);
+    }
+
+    if (PQstatus(conn) != CONNECTION_OK) {
+        ngx_http_darkroom_db_unavailable(err, "connect failed", conn);
+        PQfinish(conn);
+        return NULL;
+    }
+
+    if (PQsetnonblocking(conn, 1) != 0) {
+        ngx_http_darkroom_db_unavailable(err, "connect failed", conn);
+        PQfinish(conn);
+        return NULL;
+    }
+
+    /* the server stops a runaway statement before our own wait gives up */
+
+    ngx_http_darkroom_conn = conn;
+
+    snprintf(ms, sizeof(ms), "%lu", (unsigned long) db->timeout);
+
+    res = ngx_http_darkroom_db_run(conn, db->timeout,
+                                   "SELECT set_config('statement_timeout', "
+                                   "$1, false), set_config('lock_timeout', "
+                                   "$1, false)", 1, params, err);
+
+    if (res == NULL) {
+        ngx_http_darkroom_db_drop();
+        return NULL;
+    }
+
+    PQclear(res);
+
+    return conn;
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_db_wait(PGconn *conn, short events, uint64_t deadline)
+{
+    int             n;
+    uint64_t        now;
+    struct pollfd   pfd;
+
+    pfd.fd = PQsocket(conn);
+    pfd.events = events;
+
+    if (pfd.fd < 0) {
+        return NGX_ERROR;
+    }
+
+    for ( ;; ) {
+        now = ngx_http_darkroom_monotonic_ms();
+
+        if (now >= deadline) {
+            return NGX_ERROR;
+        }
+
+        pfd.revents = 0;
+
+        n = poll(&pfd, 1, (int) (deadline - now));
+
+        if (n > 0) {
+            return NGX_OK;
+        }
+
+        if (n == 0) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_errno != NGX_EINTR) {
+            return NGX_ERROR;
+        }
+    }
+}
+
+
+static void
+ngx_http_darkroom_db_unavailable(ngx_http_darkroom_error_t *err,
+    const char *what, PGconn *conn)
+{
+    size_t       len;
+    const char  *msg;
+
+    ngx_http_darkroom_error_set(err, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                "db_unavailable",
+                                "The database is unavailable, please retry "
+                                "shortly.");
+
+    err->retry_after = NGX_HTTP_DARKROOM_RETRY_AFTER;
+
+    /* libpq's messages name host and user, never the password */
+
+    msg = conn ? PQerrorMessage(conn) : "";
+
+    snprintf(err->detail, sizeof(err->detail), "postgres: %s%s%s", what,
+             *msg ? ": " : "", msg);
+
+    len = strlen(err->detail);
+
+    while (len && (err->detail[len - 1] == '\n'
+                   || err->detail[len - 1] == ' '))
+    {
+        err->detail[--len] = '\0';
+    }
+}
+
+
+static void
+ngx_http_darkroom_db_drop(void)
+{
+    if (ngx_http_darkroom_conn) {
+        PQfinish(ngx_http_darkroom_conn);
+        ngx_http_darkroom_conn = NULL;
+    }
+}

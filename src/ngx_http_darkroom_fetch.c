@@ -1,0 +1,249 @@
+
+/*
+ * darkroom: the libcurl client used inside pool threads.
+ *
+ * One easy handle per thread, reset between calls, so connections to a
+ * provider are kept alive across calls.  Answers are bounded in size; no
+ * nginx memory and no nginx logging are touched here.
+ */
+
+
+#include "ngx_http_darkroom.h"
+
+#include <curl/curl.h>
+
+
+typedef struct {
+    char     *data;
+    size_t    len;
+    size_t    size;
+    size_t    max;
+} ngx_http_darkroom_fetch_buf_t;
+
+
+static __thread CURL  *ngx_http_darkroom_curl;
+
+
+static size_t ngx_http_darkroom_fetch_write(char *ptr, size_t size,
+    size_t nmemb, void *userdata);
+
+
+ngx_int_t
+ngx_http_darkroom_fetch(ngx_http_darkroom_fetch_req_t *req,
+    ngx_http_darkroom_fetch_resp_t *resp, ngx_http_darkroom_error_t *err)
+{
+    CURL                           *curl;
+    CURLcode                        rc;
+    const char                    **h;
+    struct curl_slist              *list, *l;
+    ngx_http_darkroom_fetch_buf_t   body, headers;
+
+    ngx_memzero(resp, sizeof(ngx_http_darkroom_fetch_resp_t));
+    ngx_memzero(&body, sizeof(ngx_http_darkroom_fetch_buf_t));
+    ngx_memzero(&headers, sizeof(ngx_http_darkroom_fetch_buf_t));
+
+    body.max = NGX_HTTP_DARKROOM_FETCH_MAX;
+    headers.max = 64 * 1024;
+
+    curl = ngx_http_darkroom_curl;
+
+    if (curl == NULL) {
+        curl = curl_easy_init();
+        if (curl == NULL) {
+            ngx_http_darkroom_error_set(err, NGX_HTTP_BAD_GATEWAY,
+                                        "provider_unavailable",
+                                        "The provider could not be "
+                                        "reached.");
+            snprintf(err->detail, sizeof(err->detail),
+                     "curl_easy_init() failed");
+            return NGX_ERROR;
+        }
+
+        ngx_http_darkroom_curl = curl;
+
+    } else {
+        curl_easy_reset(curl);
+    }
+
+    list = NULL;
+
+    for (h = req->headers; h && *h; h++) {
+        l = curl_slist_append(list, *h);
+        if (l == NULL) {
+            curl_slist_free_all(list);
+            ngx_http_darkroom_error_set(err, NGX_HTTP_BAD_GATEWAY,
+                                        "provider_unavailable",
+                                        "The provider could not be "
+                                        "reached.");
+            snprintf(err->detail, sizeof(err->detail), "out of memory");
+            return NGX_ERROR;
+        }
+
+        list = l;
+    }
+
+    /* an empty Expect keeps curl from waiting for "100 Continue" */
+    l = curl_slist_append(list, "Expect:");
+    if (l) {
+        list = l;
+    }
+
+    curl_easy_setopt(curl, CURLOPT_URL, req->url);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long) req->timeout);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long) ngx_min(req->timeout, 10000));
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT,
+                     "darkroom/" NGX_HTTP_DARKROOM_VERSION);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION,
+                     ngx_http_darkroom_fetch_write);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION,
+                     ngx_http_darkroom_fetch_write);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &headers);
+
+    if (req->body) {
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req->body);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long) req->body_len);
+    }
+
+    if (req->method && ngx_strcmp(req->method, "POST") != 0) {
+        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
+        if (ngx_strcmp(req->method, "GET") == 0) {
+            curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+        }
+    }
+
+    rc = curl_easy_perform(curl);
+
+    curl_slist_free_all(list);
+
+    resp->body = body.data;
+    resp->body_len = body.len;
+    resp->headers = headers.data;
+    resp->headers_len = headers.len;
+
+    if (rc != CURLE_OK) {
+        ngx_http_darkroom_error_set(err, NGX_HTTP_BAD_GATEWAY,
+                                    "provider_unavailable",
+                                    "The provider could not be reached.");
+        snprintf(err->detail, sizeof(err->detail), "%s %s: %s",
+                 req->method ? req->method : "POST", req->url,
+                 curl_easy_strerror(rc));
+
+        /* a broken connection must not be reused */
+        curl_easy_cleanup(curl);
+        ngx_http_darkroom_curl = NULL;
+
+        return NGX_ERROR;
+    }
+
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_darkroom_fetch_free(ngx_http_darkroom_fetch_resp_t *resp)
+{
+    free(resp->body);
+    free(resp->headers);
+    resp->body = NULL;
+    resp->headers = NULL;
+}
+
+
+/*
+ * The value of the last header with this name (a redirect or "100
+ * Continue" may precede the final answer's headers), trimmed.
+ */
+
+size_t
+ngx_http_darkroom_fetch_header(ngx_http_darkroom_fetch_resp_t *resp,
+    const char *name, char *value, size_t size)
+{
+    size_t   nlen, len;
+    char    *p, *end, *eol, *v;
+
+    len = 0;
+    nlen = ngx_strlen(name);
+
+    if (resp->headers == NULL || size == 0) {
+        return 0;
+    }
+
+    p = resp->headers;
+    end = resp->headers + resp->headers_len;
+
+    while (p < end) {
+        eol = memchr(p, '\n', end - p);
+        if (eol == NULL) {
+            eol = end;
+        }
+
+        if ((size_t) (eol - p) > nlen && p[nlen] == ':'
+            && ngx_strncasecmp((u_char *) p, (u_char *) name, nlen) == 0)
+        {
+            v = p + nlen + 1;
+
+            while (v < eol && (*v == ' ' || *v == '\t')) {
+                v++;
+            }
+
+            len = eol - v;
+
+            while (len && (v[len - 1] == '\r' || v[len - 1] == ' ')) {
+                len--;
+            }
+
+            len = ngx_min(len, size - 1);
+            ngx_memcpy(value, v, len);
+            value[len] = '\0';
+        }
+
+        p = eol + 1;
+    }
+
+    return len;
+}
+
+
+static size_t
+ngx_http_darkroom_fetch_write(char *ptr, size_t size, size_t nmemb,
+    void *userdata)
+{
+    ngx_http_darkroom_fetch_buf_t *b = userdata;
+
+    char    *p;
+    size_t   n, want;
+
+    n = size * nmemb;
+
+    if (b->len + n > b->max) {
+        /* returning less than given makes curl fail the transfer */
+        return 0;
+    }
+
+    if (b->len + n + 1 > b->size) {
+        want = ngx_max(b->size * 2, b->len + n + 1);
+        want = ngx_max(want, 4096);
+
+        p = realloc(b->data, want);
+        if (p == NULL) {
+            return 0;
+        }
+
+        b->data = p;
+        b->size = want;
+    }
+
+    ngx_memcpy(b->data + b->len, ptr, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+
+    return n;
+}

@@ -1,0 +1,410 @@
+
+/*
+ * darkroom: the module, its main configuration and directive table.
+ *
+ * Each capability lives in a file of its own; this file only ties them to
+ * nginx: directives, configuration merge and the per-worker start-up.
+ */
+
+
+#include "ngx_http_darkroom.h"
+
+#include <curl/curl.h>
+
+
+static void *ngx_http_darkroom_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_darkroom_init_main_conf(ngx_conf_t *cf, void *conf);
+static char *ngx_http_darkroom_db(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_darkroom_db_pool(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_darkroom_jobs_backoff(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_darkroom_init_module(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_darkroom_init_process(ngx_cycle_t *cycle);
+static void ngx_http_darkroom_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_conf_num_bounds_t  ngx_http_darkroom_jobs_batch_bounds = {
+    ngx_conf_check_num_bounds, 1, 1000
+};
+
+
+static ngx_command_t  ngx_http_darkroom_commands[] = {
+
+    { ngx_string("darkroom_db"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_darkroom_db,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("darkroom_db_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_darkroom_db_pool,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("darkroom_db_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_main_conf_t, db_timeout),
+      NULL },
+
+    { ngx_string("darkroom_fetch_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_main_conf_t, fetch_timeout),
+      NULL },
+
+    { ngx_string("darkroom_jobs"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_main_conf_t, jobs),
+      NULL },
+
+    { ngx_string("darkroom_jobs_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_main_conf_t, jobs_interval),
+      NULL },
+
+    { ngx_string("darkroom_jobs_lease"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_main_conf_t, jobs_lease),
+      NULL },
+
+    { ngx_string("darkroom_jobs_backoff"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_darkroom_jobs_backoff,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("darkroom_jobs_batch"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_main_conf_t, jobs_batch),
+      &ngx_http_darkroom_jobs_batch_bounds },
+
+    { ngx_string("darkroom_health"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_darkroom_health,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_darkroom_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_http_darkroom_create_main_conf,    /* create main configuration */
+    ngx_http_darkroom_init_main_conf,      /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    NULL,                                  /* create location configuration */
+    NULL                                   /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_darkroom_module = {
+    NGX_MODULE_V1,
+    &ngx_http_darkroom_module_ctx,         /* module context */
+    ngx_http_darkroom_commands,            /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    ngx_http_darkroom_init_module,         /* init module */
+    ngx_http_darkroom_init_process,        /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_darkroom_exit_process,        /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_str_t  ngx_http_darkroom_default_pool = ngx_string("default");
+
+
+static void *
+ngx_http_darkroom_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_darkroom_main_conf_t  *dmcf;
+
+    dmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_darkroom_main_conf_t));
+    if (dmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     dmcf->conninfo = { 0, NULL };
+     *     dmcf->pool_name = { 0, NULL };
+     *     dmcf->pool = NULL;
+     *     dmcf->db_user_file = NULL;
+     */
+
+    dmcf->db_timeout = NGX_CONF_UNSET_MSEC;
+    dmcf->fetch_timeout = NGX_CONF_UNSET_MSEC;
+    dmcf->jobs = NGX_CONF_UNSET;
+    dmcf->jobs_interval = NGX_CONF_UNSET_MSEC;
+    dmcf->jobs_lease = NGX_CONF_UNSET_MSEC;
+    dmcf->jobs_backoff = NGX_CONF_UNSET_MSEC;
+    dmcf->jobs_backoff_max = NGX_CONF_UNSET_MSEC;
+    dmcf->jobs_batch = NGX_CONF_UNSET_UINT;
+
+    return dmcf;
+}
+
+
+static char *
+ngx_http_darkroom_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_darkroom_main_conf_t *dmcf = conf;
+
+    ngx_conf_init_msec_value(dmcf->db_timeout, 10000);
+    ngx_conf_init_msec_value(dmcf->fetch_timeout, 30000);
+    ngx_conf_init_value(dmcf->jobs, 1);
+    ngx_conf_init_msec_value(dmcf->jobs_interval, 1000);
+    ngx_conf_init_msec_value(dmcf->jobs_lease, 300000);
+    ngx_conf_init_msec_value(dmcf->jobs_backoff, 10000);
+    ngx_conf_init_msec_value(dmcf->jobs_backoff_max, 3600000);
+    ngx_conf_init_uint_value(dmcf->jobs_batch, 20);
+
+    if (dmcf->db_timeout < 100) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"darkroom_db_timeout\" must be at least 100ms");
+        return NGX_CONF_ERROR;
+    }
+
+    if (dmcf->jobs_interval == 0 || dmcf->jobs_lease < 1000) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"darkroom_jobs_interval\" must not be zero and "
+                      "\"darkroom_jobs_lease\" must be at least 1s");
+        return NGX_CONF_ERROR;
+    }
+
+    if (dmcf->conninfo.data == NULL) {
+
+        if (dmcf->db_user_file) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"%V\" requires \"darkroom_db\" in %s:%ui",
+                          &dmcf->db_user, dmcf->db_user_file,
+                          dmcf->db_user_line);
+            return NGX_CONF_ERROR;
+        }
+
+        if (dmcf->pool_name.data) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"darkroom_db_pool\" is set but "
+                          "\"darkroom_db\" is not");
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (dmcf->pool) {
+        return NGX_CONF_OK;
+    }
+
+    /* nginx itself creates the "default" pool when no directive does */
+
+    dmcf->pool_name = ngx_http_darkroom_default_pool;
+
+    dmcf->pool = ngx_thread_pool_add(cf, &dmcf->pool_name);
+    if (dmcf->pool == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_darkroom_db(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_darkroom_main_conf_t *dmcf = conf;
+
+    char       *errmsg;
+    ngx_str_t  *value;
+    PQconninfoOption  *opts;
+
+    if (dmcf->conninfo.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "empty connection string in \"%V\"",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    /* ngx_conf_t strings are NUL-terminated, so libpq can parse in place */
+
+    errmsg = NULL;
+    opts = PQconninfoParse((char *) value[1].data, &errmsg);
+
+    if (opts == NULL) {
+        /* the message names the bad keyword, never a password value */
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid connection string in \"%V\": %s",
+                           &cmd->name,
+                           errmsg ? errmsg : "out of memory");
+        if (errmsg) {
+            PQfreemem(errmsg);
+        }
+        return NGX_CONF_ERROR;
+    }
+
+    PQconninfoFree(opts);
+
+    dmcf->conninfo = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_darkroom_db_pool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_darkroom_main_conf_t *dmcf = conf;
+
+    ngx_str_t  *value;
+
+    if (dmcf->pool_name.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        return "takes a thread pool name";
+    }
+
+    dmcf->pool_name = value[1];
+
+    /* registered here so that an unknown pool is reported at this line */
+
+    dmcf->pool = ngx_thread_pool_add(cf, &dmcf->pool_name);
+    if (dmcf->pool == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_darkroom_jobs_backoff(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_darkroom_main_conf_t *dmcf = conf;
+
+    ngx_str_t   *value;
+    ngx_msec_t   base, max;
+
+    if (dmcf->jobs_backoff != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    base = ngx_parse_time(&value[1], 0);
+    if (base == (ngx_msec_t) NGX_ERROR || base == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid backoff \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    max = 3600000;
+
+    if (cf->args->nelts == 3) {
+        max = ngx_parse_time(&value[2], 0);
+        if (max == (ngx_msec_t) NGX_ERROR || max < base) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid maximum backoff \"%V\", it must "
+                               "be a time not below \"%V\"",
+                               &value[2], &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    dmcf->jobs_backoff = base;
+    dmcf->jobs_backoff_max = max;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Called by every directive whose handler needs Postgres: remembers where
+ * it was first used so that a missing "darkroom_db" is reported there.
+ */
+
+char *
+ngx_http_darkroom_needs_db(ngx_conf_t *cf, ngx_command_t *cmd)
+{
+    ngx_http_darkroom_main_conf_t  *dmcf;
+
+    dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_darkroom_module);
+
+    if (dmcf->db_user_file == NULL) {
+        dmcf->db_user_file = cf->conf_file->file.name.data;
+        dmcf->db_user_line = cf->conf_file->line;
+        dmcf->db_user = cmd->name;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_init_module(ngx_cycle_t *cycle)
+{
+    /* libcurl's global set-up is not thread-safe: do it before any thread */
+
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "curl_global_init() failed");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_init_process(ngx_cycle_t *cycle)
+{
+    return ngx_http_darkroom_jobs_init_process(cycle);
+}
+
+
+static void
+ngx_http_darkroom_exit_process(ngx_cycle_t *cycle)
+{
+    /*
+     * Nothing to do: nginx's thread pool module destroys the pools at exit
+     * after their queued tasks ran, so a running job finishes and records
+     * its outcome; the per-thread connections close with the process.
+     */
+}

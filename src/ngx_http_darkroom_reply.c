@@ -1,0 +1,164 @@
+
+/*
+ * darkroom: JSON answers and the uniform error body
+ * {"error":{"code":"...","message":"..."}}.
+ */
+
+
+#include "ngx_http_darkroom.h"
+
+#include <stdarg.h>
+
+
+void
+ngx_http_darkroom_error_set(ngx_http_darkroom_error_t *err, ngx_uint_t status,
+    const char *code, const char *fmt, ...)
+{
+    va_list  args;
+
+    err->status = status;
+    ngx_cpystrn((u_char *) err->code, (u_char *) code, sizeof(err->code));
+
+    va_start(args, fmt);
+    vsnprintf(err->message, sizeof(err->message), fmt, args);
+    va_end(args);
+}
+
+
+ngx_int_t
+ngx_http_darkroom_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *json, size_t len)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = len;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    if (r->method == NGX_HTTP_HEAD || len == 0) {
+        r->header_only = (r->method == NGX_HTTP_HEAD);
+        return ngx_http_send_header(r);
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = json;
+    b->last = json + len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_http_darkroom_send_cjson(ngx_http_request_t *r, ngx_uint_t status,
+    cJSON *json)
+{
+    char    *text;
+    size_t   len;
+    u_char  *p;
+
+    text = cJSON_PrintUnformatted(json);
+    if (text == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = ngx_strlen(text);
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        free(text);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(p, text, len);
+    free(text);
+
+    return ngx_http_darkroom_send_json(r, status, p, len);
+}
+
+
+ngx_int_t
+ngx_http_darkroom_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *message)
+{
+    size_t     clen, mlen, len;
+    u_char    *p, *body;
+
+    clen = ngx_strlen(code);
+    mlen = ngx_strlen(message);
+
+    len = sizeof("{\"error\":{\"code\":\"\",\"message\":\"\"}}") - 1
+          + clen + ngx_escape_json(NULL, (u_char *) code, clen)
+          + mlen + ngx_escape_json(NULL, (u_char *) message, mlen);
+
+    body = ngx_pnalloc(r->pool, len);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(body, "{\"error\":{\"code\":\"",
+                   sizeof("{\"error\":{\"code\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, (u_char *) code, clen);
+    p = ngx_cpymem(p, "\",\"message\":\"", sizeof("\",\"message\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, (u_char *) message, mlen);
+    p = ngx_cpymem(p, "\"}}", 3);
+
+    /* the body is ours: drop what an earlier phase may have set */
+    r->headers_out.content_encoding = NULL;
+    r->headers_out.last_modified_time = -1;
+
+    return ngx_http_darkroom_send_json(r, status, body, p - body);
+}
+
+
+ngx_int_t
+ngx_http_darkroom_send_task_error(ngx_http_request_t *r,
+    ngx_http_darkroom_error_t *err)
+{
+    ngx_table_elt_t  *h;
+
+    if (err->retry_after
+        || err->status == NGX_HTTP_SERVICE_UNAVAILABLE
+        || err->status == NGX_HTTP_TOO_MANY_REQUESTS)
+    {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Retry-After");
+
+        h->value.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+        if (h->value.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->value.len = ngx_sprintf(h->value.data, "%ui",
+                                   err->retry_after ? err->retry_after
+                                   : NGX_HTTP_DARKROOM_RETRY_AFTER)
+                       - h->value.data;
+    }
+
+    return ngx_http_darkroom_send_error(r, err->status, err->code,
+                                        err->message);
+}

@@ -1,0 +1,322 @@
+
+/*
+ * darkroom: park a request, run its work in a thread pool, resume it.
+ *
+ * A handler calls ngx_http_darkroom_task_start().  The request body is read
+ * (bounded by client_max_body_size) into one contiguous buffer, the area's
+ * prepare callback validates it on the event loop, then the work callback
+ * runs in a thread of the configured pool while the request is parked with
+ * r->main->blocked.  On completion nginx calls our event handler on the
+ * event loop, which resumes the request through its write event handler,
+ * the way nginx's own thread-backed reads resume.
+ */
+
+
+#include "ngx_http_darkroom.h"
+
+#include <time.h>
+
+
+typedef struct {
+    ngx_http_darkroom_task_t   task;
+    unsigned                   completed:1;
+} ngx_http_darkroom_task_ctx_t;
+
+
+static void ngx_http_darkroom_task_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_darkroom_task_read_body(ngx_http_request_t *r,
+    ngx_str_t *body);
+static ngx_int_t ngx_http_darkroom_task_post(ngx_http_request_t *r,
+    ngx_http_darkroom_task_ctx_t *ctx);
+static void ngx_http_darkroom_task_thread(void *data, ngx_log_t *log);
+static void ngx_http_darkroom_task_event(ngx_event_t *ev);
+static void ngx_http_darkroom_task_resume(ngx_http_request_t *r);
+static void ngx_http_darkroom_task_cleanup(void *data);
+
+
+uint64_t
+ngx_http_darkroom_monotonic_ms(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+
+ngx_int_t
+ngx_http_darkroom_task_start(ngx_http_request_t *r, size_t size,
+    ngx_http_darkroom_prepare_pt prepare, ngx_http_darkroom_work_pt work,
+    ngx_http_darkroom_done_pt done)
+{
+    ngx_int_t                      rc;
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_darkroom_task_ctx_t  *ctx;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_darkroom_task_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (size) {
+        ctx->task.data = ngx_pcalloc(r->pool, size);
+        if (ctx->task.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    /* output a thread malloc'd is freed with the request, whatever happens */
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_darkroom_task_cleanup;
+    cln->data = &ctx->task;
+
+    ctx->task.prepare = prepare;
+    ctx->task.work = work;
+    ctx->task.done = done;
+    ctx->task.request = r;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_darkroom_module);
+
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_darkroom_task_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_darkroom_task_body(ngx_http_request_t *r)
+{
+    ngx_int_t                      rc;
+    ngx_http_darkroom_task_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_darkroom_module);
+
+    if (ngx_http_darkroom_task_read_body(r, &ctx->task.body) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (ctx->task.prepare) {
+        rc = ctx->task.prepare(r, &ctx->task);
+
+        if (rc != NGX_OK) {
+            ngx_http_finalize_request(r, rc);
+            return;
+        }
+    }
+
+    if (ngx_http_darkroom_task_post(r, ctx) != NGX_OK) {
+        /* nginx has logged "thread pool queue overflow" */
+        ngx_http_darkroom_error_set(&ctx->task.err, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    "busy", "The server is busy, please "
+                                    "retry shortly.");
+        ngx_http_finalize_request(r,
+                       ngx_http_darkroom_send_task_error(r, &ctx->task.err));
+        return;
+    }
+}
+
+
+/* the body as one contiguous buffer, read back from a temp file if needed */
+
+static ngx_int_t
+ngx_http_darkroom_task_read_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    off_t         len;
+    u_char       *p;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    ngx_str_null(body);
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL && !cl->buf->in_file) {
+        body->data = cl->buf->pos;
+        body->len = cl->buf->last - cl->buf->pos;
+        return NGX_OK;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        len += ngx_buf_size(cl->buf);
+    }
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+    body->len = len;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (!b->in_file) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            continue;
+        }
+
+        n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
+                          b->file_pos);
+        if (n != b->file_last - b->file_pos) {
+            return NGX_ERROR;
+        }
+
+        p += n;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_task_post(ngx_http_request_t *r,
+    ngx_http_darkroom_task_ctx_t *ctx)
+{
+    ngx_thread_task_t              *task;
+    ngx_http_darkroom_main_conf_t  *dmcf;
+
+    dmcf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_module);
+
+    task = ngx_thread_task_alloc(r->pool, 0);
+    if (task == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->task.db.conninfo = (const char *) dmcf->conninfo.data;
+    ctx->task.db.timeout = dmcf->db_timeout;
+    ctx->task.db.deadline = ngx_http_darkroom_monotonic_ms()
+                            + dmcf->db_timeout;
+    ctx->task.fetch_timeout = dmcf->fetch_timeout;
+
+    task->ctx = &ctx->task;
+    task->handler = ngx_http_darkroom_task_thread;
+    task->event.data = r;
+    task->event.handler = ngx_http_darkroom_task_event;
+
+    if (ngx_thread_task_post(dmcf->pool, task) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    r->main->blocked++;
+    r->write_event_handler = ngx_http_darkroom_task_resume;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_darkroom_task_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_darkroom_task_t  *t = data;
+
+    t->work(t);
+}
+
+
+static void
+ngx_http_darkroom_task_event(ngx_event_t *ev)
+{
+    ngx_connection_t              *c;
+    ngx_http_request_t            *r;
+    ngx_http_darkroom_task_ctx_t  *ctx;
+
+    r = ev->data;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    r->main->blocked--;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_darkroom_module);
+    ctx->completed = 1;
+
+    /*
+     * If the request was terminated while parked, nginx has replaced the
+     * write handler with its finalizer, which now completes the teardown.
+     */
+
+    r->write_event_handler(r);
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_darkroom_task_resume(ngx_http_request_t *r)
+{
+    ngx_int_t                      rc;
+    ngx_uint_t                     level;
+    ngx_http_darkroom_task_t      *t;
+    ngx_http_darkroom_task_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_darkroom_module);
+
+    if (!ctx->completed) {
+        /* a write event while the work runs: nothing to send yet */
+        return;
+    }
+
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    t = &ctx->task;
+
+    if (t->err.detail[0]) {
+        level = (t->err.status >= NGX_HTTP_INTERNAL_SERVER_ERROR)
+                ? NGX_LOG_ERR : NGX_LOG_INFO;
+        ngx_log_error(level, r->connection->log, 0, "darkroom: %s",
+                      t->err.detail);
+    }
+
+    if (t->done) {
+        rc = t->done(r, t);
+
+    } else if (t->err.status) {
+        rc = ngx_http_darkroom_send_task_error(r, &t->err);
+
+    } else if (t->out) {
+        rc = ngx_http_darkroom_send_json(r, t->status ? t->status
+                                                      : NGX_HTTP_OK,
+                                         (u_char *) t->out, t->out_len);
+    } else {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static void
+ngx_http_darkroom_task_cleanup(void *data)
+{
+    ngx_http_darkroom_task_t  *t = data;
+
+    if (t->out) {
+        free(t->out);
+        t->out = NULL;
+    }
+}
