@@ -25,8 +25,26 @@ static ngx_int_t ngx_http_darkroom_init_process(ngx_cycle_t *cycle);
 static void ngx_http_darkroom_exit_process(ngx_cycle_t *cycle);
 
 
+static char *ngx_http_darkroom_msec_min(ngx_conf_t *cf, void *post,
+    void *data);
+
+
 static ngx_conf_num_bounds_t  ngx_http_darkroom_jobs_batch_bounds = {
     ngx_conf_check_num_bounds, 1, 1000
+};
+
+/* the smallest value a timeout or interval directive accepts, in ms */
+
+static ngx_conf_num_bounds_t  ngx_http_darkroom_db_timeout_min = {
+    ngx_http_darkroom_msec_min, 100, 0
+};
+
+static ngx_conf_num_bounds_t  ngx_http_darkroom_interval_min = {
+    ngx_http_darkroom_msec_min, 1, 0
+};
+
+static ngx_conf_num_bounds_t  ngx_http_darkroom_lease_min = {
+    ngx_http_darkroom_msec_min, 1000, 0
 };
 
 
@@ -51,14 +69,14 @@ static ngx_command_t  ngx_http_darkroom_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_darkroom_main_conf_t, db_timeout),
-      NULL },
+      &ngx_http_darkroom_db_timeout_min },
 
     { ngx_string("darkroom_fetch_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_darkroom_main_conf_t, fetch_timeout),
-      NULL },
+      &ngx_http_darkroom_db_timeout_min },
 
     { ngx_string("darkroom_jobs"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
@@ -72,14 +90,14 @@ static ngx_command_t  ngx_http_darkroom_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_darkroom_main_conf_t, jobs_interval),
-      NULL },
+      &ngx_http_darkroom_interval_min },
 
     { ngx_string("darkroom_jobs_lease"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_darkroom_main_conf_t, jobs_lease),
-      NULL },
+      &ngx_http_darkroom_lease_min },
 
     { ngx_string("darkroom_jobs_backoff"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
@@ -186,19 +204,6 @@ ngx_http_darkroom_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(dmcf->jobs_backoff_max, 3600000);
     ngx_conf_init_uint_value(dmcf->jobs_batch, 20);
 
-    if (dmcf->db_timeout < 100) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"darkroom_db_timeout\" must be at least 100ms");
-        return NGX_CONF_ERROR;
-    }
-
-    if (dmcf->jobs_interval == 0 || dmcf->jobs_lease < 1000) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"darkroom_jobs_interval\" must not be zero and "
-                      "\"darkroom_jobs_lease\" must be at least 1s");
-        return NGX_CONF_ERROR;
-    }
-
     if (dmcf->conninfo.data == NULL) {
 
         if (dmcf->db_user_file) {
@@ -241,8 +246,9 @@ ngx_http_darkroom_db(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_darkroom_main_conf_t *dmcf = conf;
 
-    char       *errmsg;
-    ngx_str_t  *value;
+    char              *errmsg;
+    size_t             len;
+    ngx_str_t         *value;
     PQconninfoOption  *opts;
 
     if (dmcf->conninfo.data) {
@@ -265,6 +271,12 @@ ngx_http_darkroom_db(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (opts == NULL) {
         /* the message names the bad keyword, never a password value */
+        len = errmsg ? ngx_strlen(errmsg) : 0;
+
+        while (len && (errmsg[len - 1] == '\n' || errmsg[len - 1] == '.')) {
+            errmsg[--len] = '\0';
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid connection string in \"%V\": %s",
                            &cmd->name,
@@ -350,6 +362,22 @@ ngx_http_darkroom_jobs_backoff(ngx_conf_t *cf, ngx_command_t *cmd,
 
     dmcf->jobs_backoff = base;
     dmcf->jobs_backoff_max = max;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_darkroom_msec_min(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_conf_num_bounds_t *bounds = post;
+    ngx_msec_t            *ms = data;
+
+    if (*ms < (ngx_msec_t) bounds->low) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "value must be at least %ims", bounds->low);
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }
