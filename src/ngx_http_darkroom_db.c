@@ -264,20 +264,16 @@ ngx_http_darkroom_db_get(ngx_http_darkroom_db_t *db,
     if (conn && PQtransactionStatus(conn) == PQTRANS_IDLE) {
 
         /*
-         * An idle connection with something to read was most likely closed
-         * by the server (restart, idle timeout): find out before sending,
-         * so a statement is never sent into a dead connection.
+         * An idle connection has nothing to say unless the server is
+         * closing it (restart, admin command, idle timeout): anything to
+         * read means replace it before a statement is sent into it.
          */
 
         pfd.fd = PQsocket(conn);
         pfd.events = POLLIN;
         pfd.revents = 0;
 
-        if (pfd.fd < 0
-            || (poll(&pfd, 1, 0) > 0
-                && (!PQconsumeInput(conn)
-                    || PQstatus(conn) == CONNECTION_BAD)))
-        {
+        if (pfd.fd < 0 || poll(&pfd, 1, 0) != 0) {
             ngx_http_darkroom_db_drop();
             conn = NULL;
         }
