@@ -5,7 +5,8 @@ package Darkroom::FakeServer;
 # what darkroom sent.
 #
 #   my $srv = $t->fake_server(handler => sub {
-#       my ($req, $state) = @_;     # $req: method path query headers body n
+#       my ($req, $state) = @_;     # $req: method path query headers body,
+#                                   # n (this server), n_path (this path)
 #       return [500, {}, 'down'] if $req->{n} <= 2;
 #       return [200, { 'Content-Type' => 'application/json' }, '{}'];
 #   });
@@ -46,6 +47,8 @@ sub new {
 
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
+        # a group of its own: stop() ends the connection processes too
+        setpgrp(0, 0);
         $SIG{CHLD} = 'IGNORE';
         $SIG{TERM} = sub { _exit(0) };
         while (1) {
@@ -97,6 +100,7 @@ sub reset_requests {
 sub stop {
     my ($self) = @_;
     return unless $self->{pid};
+    kill 'TERM', -$self->{pid};
     kill 'TERM', $self->{pid};
     waitpid $self->{pid}, 0;
     delete $self->{pid};
@@ -152,10 +156,14 @@ sub record {
     open my $fh, '>>', $self->{log} or die;
     flock $fh, LOCK_EX;
     open my $rd, '<', $self->{log};
-    my $n = 0;
-    $n++ while <$rd>;
+    my ($n, $np) = (0, 0);
+    while (my $line = <$rd>) {
+        $n++;
+        $np++ if index($line, qq{"path":"$req->{path}"}) >= 0;
+    }
     close $rd;
     $req->{n} = $n + 1;
+    $req->{n_path} = $np + 1;
     $req->{time} = time;
     print $fh encode_json($req), "\n";
     close $fh;
