@@ -36,11 +36,11 @@ deps:
 	        $$missing >/dev/null; \
 	fi
 
-build: $(MODULE)
+build: deps $(MODULE)
 
 # Debian's nginx-dev ships headers, auto/ and configure: configure a private
 # copy with the distribution's own flags so the module is binary compatible.
-$(BUILD)/objs/Makefile: config | deps
+$(BUILD)/objs/Makefile: config
 	@rm -rf $(BUILD) && mkdir -p $(VAR) && cp -a $(NGX_SRC) $(BUILD)
 	@cd $(BUILD) && source ./conf_flags && \
 	    ./configure "$${NGX_CONF_FLAGS[@]}" \
@@ -56,7 +56,7 @@ $(MODULE): $(BUILD)/objs/Makefile $(SOURCES)
 	@echo "built $(MODULE)"
 
 # The suite's Postgres: a throwaway cluster under var/pg.
-db: | deps
+db: deps
 	@tools/darkroom-pg start $(VAR)/pg darkroom
 	@tools/darkroom-migrate "$$(tools/darkroom-pg conninfo $(VAR)/pg darkroom)"
 
