@@ -65,11 +65,16 @@ static ngx_http_darkroom_job_kind_t  ngx_http_darkroom_job_kinds[] = {
 
 static ngx_http_darkroom_jobs_t  ngx_http_darkroom_jobs;
 
+/* the kinds above as a Postgres array literal, for the claim query */
+static char  ngx_http_darkroom_job_kind_list[512];
+
 
 ngx_int_t
 ngx_http_darkroom_jobs_init_process(ngx_cycle_t *cycle)
 {
+    u_char                         *p, *last;
     ngx_http_darkroom_jobs_t       *jobs;
+    ngx_http_darkroom_job_kind_t   *k;
     ngx_http_darkroom_main_conf_t  *dmcf;
 
     if (ngx_process != NGX_PROCESS_WORKER
@@ -88,6 +93,18 @@ ngx_http_darkroom_jobs_init_process(ngx_cycle_t *cycle)
 
     jobs = &ngx_http_darkroom_jobs;
     ngx_memzero(jobs, sizeof(ngx_http_darkroom_jobs_t));
+
+    p = (u_char *) ngx_http_darkroom_job_kind_list;
+    last = p + sizeof(ngx_http_darkroom_job_kind_list) - 2;
+    *p++ = '{';
+
+    for (k = ngx_http_darkroom_job_kinds; k->kind; k++) {
+        p = ngx_slprintf(p, last, "%s%s", k == ngx_http_darkroom_job_kinds
+                                          ? "" : ",", k->kind);
+    }
+
+    *p++ = '}';
+    *p = '\0';
 
     jobs->dmcf = dmcf;
     jobs->seed = (unsigned) (ngx_pid ^ ngx_time() ^ ngx_current_msec);
@@ -172,7 +189,7 @@ ngx_http_darkroom_jobs_run_one(ngx_http_darkroom_jobs_t *jobs)
     char                           lease[NGX_INT64_LEN + 1];
     ngx_int_t                      rc;
     PGresult                      *res;
-    const char                    *params[2];
+    const char                    *params[3];
     ngx_http_darkroom_job_t        job;
     ngx_http_darkroom_error_t      err;
     ngx_http_darkroom_job_kind_t  *k;
@@ -184,6 +201,12 @@ ngx_http_darkroom_jobs_run_one(ngx_http_darkroom_jobs_t *jobs)
 
     params[0] = jobs->owner;
     params[1] = lease;
+    params[2] = ngx_http_darkroom_job_kind_list;
+
+    /*
+     * Only kinds this build can run are claimed: a job written by a newer
+     * version waits for a worker that knows it instead of dying here.
+     */
 
     res = ngx_http_darkroom_db_exec(&jobs->db,
         "UPDATE jobs SET attempts = attempts + 1, locked_by = $1,"
@@ -192,10 +215,11 @@ ngx_http_darkroom_jobs_run_one(ngx_http_darkroom_jobs_t *jobs)
                     " WHERE NOT dead AND done_at IS NULL"
                     " AND run_at <= now()"
                     " AND (locked_until IS NULL OR locked_until < now())"
+                    " AND kind = ANY ($3::text[])"
                     " ORDER BY run_at, id LIMIT 1"
                     " FOR UPDATE SKIP LOCKED)"
         " RETURNING id, kind, payload::text, attempts, max_attempts",
-        2, params, &err);
+        3, params, &err);
 
     if (res == NULL) {
         ngx_http_darkroom_jobs_note(jobs, NGX_LOG_ERR,
@@ -225,13 +249,7 @@ ngx_http_darkroom_jobs_run_one(ngx_http_darkroom_jobs_t *jobs)
         }
     }
 
-    if (k->kind == NULL) {
-        ngx_http_darkroom_error_set(&err, 0, "unknown_kind", "");
-        snprintf(err.detail, sizeof(err.detail),
-                 "no handler for job kind \"%s\"", job.kind);
-        rc = NGX_DECLINED;
-
-    } else if (job.payload == NULL) {
+    if (job.payload == NULL) {
         ngx_http_darkroom_error_set(&err, 0, "bad_payload", "");
         snprintf(err.detail, sizeof(err.detail), "payload is not JSON");
         rc = NGX_DECLINED;
