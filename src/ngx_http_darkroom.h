@@ -44,6 +44,12 @@ typedef struct {
 
 
 typedef struct {
+    u_char                      *file;
+    ngx_uint_t                   line;
+} ngx_http_darkroom_use_t;
+
+
+typedef struct {
     ngx_str_t                    conninfo;     /* NUL-terminated */
     ngx_str_t                    pool_name;
     ngx_thread_pool_t           *pool;
@@ -56,6 +62,25 @@ typedef struct {
     ngx_msec_t                   jobs_backoff;
     ngx_msec_t                   jobs_backoff_max;
     ngx_uint_t                   jobs_batch;
+
+    /* the shop */
+    ngx_str_t                    currency;          /* default currency */
+    ngx_str_t                    stripe_api;        /* base URL */
+    ngx_array_t                 *stripe_keys;       /* sk_..., first used */
+    ngx_array_t                 *stripe_webhook_secrets;
+    time_t                       stripe_tolerance;
+    ngx_str_t                    success_url;
+    ngx_str_t                    cancel_url;
+    ngx_str_t                    status_url;
+    time_t                       checkout_expires;
+    time_t                       checkout_reconcile;
+    ngx_array_t                 *shipping_countries; /* ngx_str_t */
+    ngx_array_t                 *admin_tokens;
+
+    /* where features with requirements are used, for "nginx -t" errors */
+    ngx_http_darkroom_use_t      use_checkout;
+    ngx_http_darkroom_use_t      use_webhook;
+    ngx_http_darkroom_use_t      use_admin;
 
     /* where a directive that needs the database was first used */
     u_char                      *db_user_file;
@@ -90,6 +115,7 @@ struct ngx_http_darkroom_task_s {
     ngx_str_t                    body;         /* request body, contiguous */
     ngx_http_darkroom_db_t       db;
     ngx_msec_t                   fetch_timeout;
+    ngx_http_darkroom_main_conf_t *conf;       /* read-only in threads */
     ngx_http_darkroom_error_t    err;          /* err.status: failed */
 
     /* the answer work made when done is NULL: status and malloc'd JSON */
@@ -135,11 +161,13 @@ typedef struct {
     ngx_msec_t                   retry_after;  /* handler's hint, 0 = none */
     ngx_msec_t                   fetch_timeout;
     ngx_http_darkroom_db_t      *db;
+    ngx_http_darkroom_main_conf_t *conf;       /* read-only */
 } ngx_http_darkroom_job_t;
 
 /*
  * NGX_OK: done; NGX_ERROR: transient, retried with backoff;
- * NGX_DECLINED: can never succeed, the job is marked dead at once.
+ * NGX_DECLINED: can never succeed, the job is marked dead at once;
+ * NGX_AGAIN: not yet, run again after job->retry_after (not a failure).
  */
 typedef ngx_int_t (*ngx_http_darkroom_job_pt)(ngx_http_darkroom_job_t *job,
     ngx_http_darkroom_error_t *err);
@@ -155,12 +183,52 @@ extern ngx_module_t  ngx_http_darkroom_module;
 
 /* module */
 char *ngx_http_darkroom_needs_db(ngx_conf_t *cf, ngx_command_t *cmd);
+ngx_http_darkroom_main_conf_t *ngx_http_darkroom_use(ngx_conf_t *cf,
+    ngx_command_t *cmd, ngx_http_handler_pt handler,
+    ngx_http_darkroom_use_t *use);
+ngx_int_t ngx_http_darkroom_token(u_char *token, u_char *hash);
+
+/* secret */
+char *ngx_http_darkroom_secret_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_darkroom_secret_match(ngx_array_t *secrets,
+    u_char *value, size_t len);
+
+/* stripe: thread side */
+ngx_int_t ngx_http_darkroom_stripe_call(ngx_http_darkroom_main_conf_t *dmcf,
+    const char *method, const char *path, const char *form,
+    const char *idempotency_key, cJSON **out,
+    ngx_http_darkroom_error_t *err);
+ngx_int_t ngx_http_darkroom_form_add(char **buf, size_t *len, size_t *size,
+    const char *name, const char *value);
+ngx_int_t ngx_http_darkroom_job_checkout_reconcile(
+    ngx_http_darkroom_job_t *job, ngx_http_darkroom_error_t *err);
+
+/* location handlers, each in its area's file */
+char *ngx_http_darkroom_catalogue(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_darkroom_checkout(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_darkroom_stripe_webhook(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_darkroom_order_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_darkroom_admin(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* helpers for handlers on the event loop */
+ngx_table_elt_t *ngx_http_darkroom_header_in(ngx_http_request_t *r,
+    const char *name, size_t len);
+ngx_int_t ngx_http_darkroom_sha256_hex(const u_char *data, size_t len,
+    char *out);
 
 /* task */
 ngx_int_t ngx_http_darkroom_task_start(ngx_http_request_t *r, size_t size,
     ngx_http_darkroom_prepare_pt prepare, ngx_http_darkroom_work_pt work,
     ngx_http_darkroom_done_pt done);
 uint64_t ngx_http_darkroom_monotonic_ms(void);
+void ngx_http_darkroom_task_answer(ngx_http_darkroom_task_t *t,
+    PGresult *res, const char *missing);
 
 /* db: thread side */
 PGresult *ngx_http_darkroom_db_exec(ngx_http_darkroom_db_t *db,

@@ -65,7 +65,7 @@ ngx_http_darkroom_db_run(PGconn *conn, ngx_msec_t timeout, const char *sql,
     int nparams, const char *const *params, ngx_http_darkroom_error_t *err)
 {
     int              rc;
-    char            *state;
+    char            *state, *msg;
     PGresult        *res, *last;
     uint64_t         deadline;
     ExecStatusType   status;
@@ -154,7 +154,21 @@ ngx_http_darkroom_db_run(PGconn *conn, ngx_msec_t timeout, const char *sql,
 
     state = PQresultErrorField(last, PG_DIAG_SQLSTATE);
 
-    if (state && (ngx_strncmp(state, "57014", 5) == 0       /* timeout */
+    if (state && state[0] == 'D' && state[1] == 'R') {
+
+        /* a refusal raised by darkroom_refuse(): status, code, sentence */
+
+        msg = PQresultErrorField(last, PG_DIAG_MESSAGE_DETAIL);
+
+        ngx_http_darkroom_error_set(err, ngx_atoi((u_char *) state + 2, 3),
+                                    PQresultErrorField(last,
+                                                 PG_DIAG_MESSAGE_PRIMARY),
+                                    "%s", msg ? msg : "");
+        if (err->status < 400 || err->status > 599) {
+            err->status = NGX_HTTP_BAD_REQUEST;
+        }
+
+    } else if (state && (ngx_strncmp(state, "57014", 5) == 0 /* timeout */
                   || ngx_strncmp(state, "40001", 5) == 0    /* serialize */
                   || ngx_strncmp(state, "40P01", 5) == 0    /* deadlock */
                   || ngx_strncmp(state, "08", 2) == 0

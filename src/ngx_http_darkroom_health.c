@@ -28,12 +28,14 @@ typedef struct {
 char *
 ngx_http_darkroom_health(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_core_loc_conf_t  *clcf;
+    if (ngx_http_darkroom_use(cf, cmd, ngx_http_darkroom_health_handler,
+                              NULL)
+        == NULL)
+    {
+        return NGX_CONF_ERROR;
+    }
 
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_http_darkroom_health_handler;
-
-    return ngx_http_darkroom_needs_db(cf, cmd);
+    return NGX_CONF_OK;
 }
 
 

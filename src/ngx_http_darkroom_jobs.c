@@ -59,6 +59,7 @@ static void ngx_http_darkroom_jobs_done(ngx_event_t *ev);
 
 static ngx_http_darkroom_job_kind_t  ngx_http_darkroom_job_kinds[] = {
     { "http_post", ngx_http_darkroom_job_http_post },
+    { "checkout_reconcile", ngx_http_darkroom_job_checkout_reconcile },
     { NULL, NULL }
 };
 
@@ -242,6 +243,7 @@ ngx_http_darkroom_jobs_run_one(ngx_http_darkroom_jobs_t *jobs)
     job.max_attempts = strtoul(PQgetvalue(res, 0, 4), NULL, 10);
     job.fetch_timeout = jobs->dmcf->fetch_timeout;
     job.db = &jobs->db;
+    job.conf = jobs->dmcf;
 
     for (k = ngx_http_darkroom_job_kinds; k->kind; k++) {
         if (ngx_strcmp(k->kind, job.kind) == 0) {
@@ -299,6 +301,28 @@ ngx_http_darkroom_jobs_finish(ngx_http_darkroom_jobs_t *jobs,
             ngx_http_darkroom_jobs_note(jobs, NGX_LOG_ERR,
                                         "darkroom jobs: job %s done but not "
                                         "recorded: %s", id, dberr.detail);
+        }
+
+        return;
+    }
+
+    if (rc == NGX_AGAIN) {
+        /* not a failure: come back later, the attempt is given back */
+        snprintf(delay, sizeof(delay), "%lu",
+                 (unsigned long) job->retry_after);
+        params[2] = delay;
+
+        if (ngx_http_darkroom_db_command(job->db,
+                "UPDATE jobs SET locked_until = NULL,"
+                " attempts = attempts - 1,"
+                " run_at = now() + $3::bigint * interval '1 millisecond'"
+                " WHERE id = $1 AND attempts = $2",
+                3, params, &dberr)
+            != NGX_OK)
+        {
+            ngx_http_darkroom_jobs_note(jobs, NGX_LOG_ERR,
+                                        "darkroom jobs: job %s not "
+                                        "rescheduled: %s", id, dberr.detail);
         }
 
         return;

@@ -111,7 +111,9 @@ ngx_http_darkroom_task_body(ngx_http_request_t *r)
     if (ctx->task.prepare) {
         rc = ctx->task.prepare(r, &ctx->task);
 
-        if (rc != NGX_OK) {
+        /* anything but NGX_OK, or an answer already sent, ends it here */
+
+        if (rc != NGX_OK || r->header_sent) {
             ngx_http_finalize_request(r, rc);
             return;
         }
@@ -212,6 +214,7 @@ ngx_http_darkroom_task_post(ngx_http_request_t *r,
     ctx->task.db.deadline = ngx_http_darkroom_monotonic_ms()
                             + dmcf->db_timeout;
     ctx->task.fetch_timeout = dmcf->fetch_timeout;
+    ctx->task.conf = dmcf;
 
     task->ctx = &ctx->task;
     task->handler = ngx_http_darkroom_task_thread;
@@ -319,4 +322,36 @@ ngx_http_darkroom_task_cleanup(void *data)
         free(t->out);
         t->out = NULL;
     }
+}
+
+
+/*
+ * In a thread: a result whose single value is the JSON answer becomes the
+ * task's output; a missing row or NULL is a 404 with the given sentence.
+ * Takes the result.
+ */
+
+void
+ngx_http_darkroom_task_answer(ngx_http_darkroom_task_t *t, PGresult *res,
+    const char *missing)
+{
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_NOT_FOUND, "not_found",
+                                    "%s", missing);
+        PQclear(res);
+        return;
+    }
+
+    t->out_len = PQgetlength(res, 0, 0);
+    t->out = malloc(t->out_len + 1);
+
+    if (t->out == NULL) {
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal_error", "Out of memory.");
+    } else {
+        ngx_memcpy(t->out, PQgetvalue(res, 0, 0), t->out_len + 1);
+        t->status = NGX_HTTP_OK;
+    }
+
+    PQclear(res);
 }

@@ -1,0 +1,575 @@
+
+/*
+ * darkroom: the admin API, for the shop's owner and their tools.
+ *
+ * Bearer tokens from darkroom_admin_token_file (several for rotation),
+ * compared in constant time before anything else.  Paths are relative to
+ * the location:
+ *
+ *   GET  products | photos           POST products | photos (upsert)
+ *   GET  orders?status=&email=&since=&until=&limit=&offset=
+ *   GET  orders/<ref>                POST orders/<ref>/review {"reason"}
+ *   POST orders/<ref>/refund {"amount"}   (omit amount: all that is left)
+ *   GET  jobs?state=due|dead|done    POST jobs/<id>/retry
+ *
+ * Reads and writes are SQL functions (sql/005_admin.sql) taking the body
+ * as one jsonb parameter; a refund also asks Stripe, in the same task.
+ */
+
+
+#include "ngx_http_darkroom.h"
+
+
+typedef enum {
+    NGX_HTTP_DARKROOM_ADMIN_PRODUCTS = 0,
+    NGX_HTTP_DARKROOM_ADMIN_PRODUCT_PUT,
+    NGX_HTTP_DARKROOM_ADMIN_PHOTOS,
+    NGX_HTTP_DARKROOM_ADMIN_PHOTO_PUT,
+    NGX_HTTP_DARKROOM_ADMIN_ORDERS,
+    NGX_HTTP_DARKROOM_ADMIN_ORDER,
+    NGX_HTTP_DARKROOM_ADMIN_REVIEW,
+    NGX_HTTP_DARKROOM_ADMIN_REFUND,
+    NGX_HTTP_DARKROOM_ADMIN_JOBS,
+    NGX_HTTP_DARKROOM_ADMIN_JOB_RETRY
+} ngx_http_darkroom_admin_route_e;
+
+
+#define NGX_HTTP_DARKROOM_ADMIN_ARGS  6
+
+
+typedef struct {
+    ngx_http_darkroom_admin_route_e   route;
+    char                             *body;      /* NUL-terminated */
+    char                             *arg[NGX_HTTP_DARKROOM_ADMIN_ARGS];
+} ngx_http_darkroom_admin_t;
+
+
+static ngx_int_t ngx_http_darkroom_admin_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_darkroom_admin_prepare(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t);
+static ngx_int_t ngx_http_darkroom_admin_route(ngx_http_request_t *r,
+    ngx_http_darkroom_admin_t *a, ngx_str_t *path);
+static char *ngx_http_darkroom_admin_str(ngx_http_request_t *r,
+    u_char *data, size_t len);
+static char *ngx_http_darkroom_admin_query(ngx_http_request_t *r,
+    const char *name);
+static void ngx_http_darkroom_admin_work(ngx_http_darkroom_task_t *t);
+static void ngx_http_darkroom_admin_refund(ngx_http_darkroom_task_t *t);
+
+
+char *
+ngx_http_darkroom_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_darkroom_main_conf_t  *dmcf;
+
+    dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_darkroom_module);
+
+    if (ngx_http_darkroom_use(cf, cmd, ngx_http_darkroom_admin_handler,
+                              &dmcf->use_admin)
+        == NULL)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_admin_handler(ngx_http_request_t *r)
+{
+    u_char                         *token;
+    size_t                          len;
+    ngx_table_elt_t                *h, *auth;
+    ngx_http_darkroom_main_conf_t  *dmcf;
+
+    dmcf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_module);
+
+    auth = r->headers_in.authorization;
+    token = NULL;
+    len = 0;
+
+    if (auth && auth->value.len > 7
+        && ngx_strncasecmp(auth->value.data, (u_char *) "Bearer ", 7) == 0)
+    {
+        token = auth->value.data + 7;
+        len = auth->value.len - 7;
+    }
+
+    if (!ngx_http_darkroom_secret_match(dmcf->admin_tokens, token, len)) {
+        if (auth) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "darkroom: admin API refused a bad token");
+        }
+
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "WWW-Authenticate");
+        ngx_str_set(&h->value, "Bearer realm=\"darkroom\"");
+        r->headers_out.www_authenticate = h;
+
+        (void) ngx_http_discard_request_body(r);
+
+        return ngx_http_darkroom_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                   "unauthorized", "A valid admin token is required.");
+    }
+
+    return ngx_http_darkroom_task_start(r, sizeof(ngx_http_darkroom_admin_t),
+                                        ngx_http_darkroom_admin_prepare,
+                                        ngx_http_darkroom_admin_work, NULL);
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_admin_prepare(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t)
+{
+    ngx_str_t                   path;
+    ngx_http_core_loc_conf_t   *clcf;
+    ngx_http_darkroom_admin_t  *a = t->data;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    path = r->uri;
+
+    if (path.len >= clcf->name.len
+        && ngx_strncmp(path.data, clcf->name.data, clcf->name.len) == 0)
+    {
+        path.data += clcf->name.len;
+        path.len -= clcf->name.len;
+    }
+
+    while (path.len && path.data[0] == '/') {
+        path.data++;
+        path.len--;
+    }
+
+    while (path.len && path.data[path.len - 1] == '/') {
+        path.len--;
+    }
+
+    if (ngx_http_darkroom_admin_route(r, a, &path) != NGX_OK) {
+        if (r->header_sent) {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_darkroom_send_error(r, NGX_HTTP_NOT_FOUND,
+                   "not_found", "There is no such admin resource.");
+    }
+
+    if (r->header_sent) {
+        return NGX_ERROR;
+    }
+
+    a->body = ngx_http_darkroom_admin_str(r, t->body.data, t->body.len);
+    if (a->body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+#define ngx_http_darkroom_is(p, s)                                           \
+    ((p).len == sizeof(s) - 1 && ngx_strncmp((p).data, s, sizeof(s) - 1) == 0)
+
+
+static ngx_int_t
+ngx_http_darkroom_admin_route(ngx_http_request_t *r,
+    ngx_http_darkroom_admin_t *a, ngx_str_t *path)
+{
+    u_char     *p, *end;
+    ngx_str_t   seg[3];
+    ngx_uint_t  n, get, post;
+
+    n = 0;
+    p = path->data;
+    end = path->data + path->len;
+
+    while (p < end && n < 3) {
+        seg[n].data = p;
+
+        while (p < end && *p != '/') {
+            p++;
+        }
+
+        seg[n].len = p - seg[n].data;
+        n++;
+        p++;
+    }
+
+    if (n == 0 || p < end) {
+        return NGX_DECLINED;
+    }
+
+    get = (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) ? 1 : 0;
+    post = (r->method & (NGX_HTTP_POST|NGX_HTTP_PUT)) ? 1 : 0;
+
+    if (!get && !post) {
+        (void) ngx_http_darkroom_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                   "method_not_allowed", "Use GET to read and POST to "
+                   "change.");
+        return NGX_OK;
+    }
+
+    if (n == 1 && ngx_http_darkroom_is(seg[0], "products")) {
+        a->route = get ? NGX_HTTP_DARKROOM_ADMIN_PRODUCTS
+                       : NGX_HTTP_DARKROOM_ADMIN_PRODUCT_PUT;
+        return NGX_OK;
+    }
+
+    if (n == 1 && ngx_http_darkroom_is(seg[0], "photos")) {
+        a->route = get ? NGX_HTTP_DARKROOM_ADMIN_PHOTOS
+                       : NGX_HTTP_DARKROOM_ADMIN_PHOTO_PUT;
+        return NGX_OK;
+    }
+
+    if (n == 1 && get && ngx_http_darkroom_is(seg[0], "orders")) {
+        a->route = NGX_HTTP_DARKROOM_ADMIN_ORDERS;
+        a->arg[0] = ngx_http_darkroom_admin_query(r, "status");
+        a->arg[1] = ngx_http_darkroom_admin_query(r, "email");
+        a->arg[2] = ngx_http_darkroom_admin_query(r, "since");
+        a->arg[3] = ngx_http_darkroom_admin_query(r, "until");
+        a->arg[4] = ngx_http_darkroom_admin_query(r, "limit");
+        a->arg[5] = ngx_http_darkroom_admin_query(r, "offset");
+        return NGX_OK;
+    }
+
+    if (n == 1 && get && ngx_http_darkroom_is(seg[0], "jobs")) {
+        a->route = NGX_HTTP_DARKROOM_ADMIN_JOBS;
+        a->arg[0] = ngx_http_darkroom_admin_query(r, "state");
+        a->arg[1] = ngx_http_darkroom_admin_query(r, "limit");
+        return NGX_OK;
+    }
+
+    if (n >= 2 && seg[1].len && ngx_http_darkroom_is(seg[0], "orders")) {
+        a->arg[0] = ngx_http_darkroom_admin_str(r, seg[1].data, seg[1].len);
+
+        if (n == 2 && get) {
+            a->route = NGX_HTTP_DARKROOM_ADMIN_ORDER;
+            return NGX_OK;
+        }
+
+        if (n == 3 && post && ngx_http_darkroom_is(seg[2], "refund")) {
+            a->route = NGX_HTTP_DARKROOM_ADMIN_REFUND;
+            return NGX_OK;
+        }
+
+        if (n == 3 && post && ngx_http_darkroom_is(seg[2], "review")) {
+            a->route = NGX_HTTP_DARKROOM_ADMIN_REVIEW;
+            return NGX_OK;
+        }
+    }
+
+    if (n == 3 && post && ngx_http_darkroom_is(seg[0], "jobs")
+        && ngx_http_darkroom_is(seg[2], "retry")
+        && ngx_atoi(seg[1].data, seg[1].len) != NGX_ERROR)
+    {
+        a->route = NGX_HTTP_DARKROOM_ADMIN_JOB_RETRY;
+        a->arg[0] = ngx_http_darkroom_admin_str(r, seg[1].data, seg[1].len);
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static char *
+ngx_http_darkroom_admin_str(ngx_http_request_t *r, u_char *data, size_t len)
+{
+    char  *s;
+
+    s = ngx_pnalloc(r->pool, len + 1);
+    if (s == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(s, data, len);
+    s[len] = '\0';
+
+    return s;
+}
+
+
+/* a query argument, unescaped, or NULL when absent or empty */
+
+static char *
+ngx_http_darkroom_admin_query(ngx_http_request_t *r, const char *name)
+{
+    u_char     *dst, *src;
+    ngx_str_t   v;
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &v) != NGX_OK
+        || v.len == 0)
+    {
+        return NULL;
+    }
+
+    dst = ngx_pnalloc(r->pool, v.len + 1);
+    if (dst == NULL) {
+        return NULL;
+    }
+
+    src = v.data;
+    v.data = dst;
+    ngx_unescape_uri(&dst, &src, v.len, NGX_UNESCAPE_URI);
+    *dst = '\0';
+
+    return (char *) v.data;
+}
+
+
+static void
+ngx_http_darkroom_admin_work(ngx_http_darkroom_task_t *t)
+{
+    cJSON                      *json;
+    PGresult                   *res;
+    const char                 *params[NGX_HTTP_DARKROOM_ADMIN_ARGS];
+    ngx_http_darkroom_admin_t  *a = t->data;
+
+    res = NULL;
+
+    switch (a->route) {
+
+    case NGX_HTTP_DARKROOM_ADMIN_PRODUCTS:
+        res = ngx_http_darkroom_db_exec(&t->db,
+                  "SELECT admin_products_json()", 0, NULL, &t->err);
+        break;
+
+    case NGX_HTTP_DARKROOM_ADMIN_PHOTOS:
+        res = ngx_http_darkroom_db_exec(&t->db,
+                  "SELECT admin_photos_json()", 0, NULL, &t->err);
+        break;
+
+    case NGX_HTTP_DARKROOM_ADMIN_PRODUCT_PUT:
+    case NGX_HTTP_DARKROOM_ADMIN_PHOTO_PUT:
+        params[0] = a->body;
+
+        /* malformed JSON is the client's fault, not a server error */
+        json = cJSON_Parse(a->body);
+
+        if (json == NULL) {
+            ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_REQUEST,
+                                        "invalid_json",
+                                        "The body must be a JSON object.");
+            return;
+        }
+
+        cJSON_Delete(json);
+
+        res = ngx_http_darkroom_db_exec(&t->db,
+                  a->route == NGX_HTTP_DARKROOM_ADMIN_PRODUCT_PUT
+                  ? "SELECT admin_product_upsert($1::jsonb)"
+                  : "SELECT admin_photo_upsert($1::jsonb)",
+                  1, params, &t->err);
+        break;
+
+    case NGX_HTTP_DARKROOM_ADMIN_ORDERS:
+        params[0] = a->arg[0];
+        params[1] = a->arg[1];
+        params[2] = a->arg[2];
+        params[3] = a->arg[3];
+        params[4] = a->arg[4] ? a->arg[4] : "50";
+        params[5] = a->arg[5] ? a->arg[5] : "0";
+
+        res = ngx_http_darkroom_db_exec(&t->db,
+                  "SELECT admin_orders_json($1, $2, $3::timestamptz,"
+                  " $4::timestamptz, least(greatest($5::int, 1), 500),"
+                  " greatest($6::int, 0))",
+                  6, params, &t->err);
+
+        if (res == NULL && t->err.sqlstate[0] == '2'
+            && t->err.sqlstate[1] == '2')
+        {
+            /* data exception: a malformed date or number in the query */
+            ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_REQUEST,
+                                        "invalid_query",
+                                        "since and until are timestamps, "
+                                        "limit and offset numbers.");
+            t->err.detail[0] = '\0';
+        }
+
+        break;
+
+    case NGX_HTTP_DARKROOM_ADMIN_ORDER:
+        params[0] = a->arg[0];
+        res = ngx_http_darkroom_db_exec(&t->db,
+                  "SELECT admin_order_json($1)", 1, params, &t->err);
+        break;
+
+    case NGX_HTTP_DARKROOM_ADMIN_REVIEW:
+        params[0] = a->arg[0];
+        params[1] = a->body;
+        res = ngx_http_darkroom_db_exec(&t->db,
+                  "SELECT admin_order_review($1,"
+                  " CASE WHEN $2 = '' THEN NULL"
+                  " ELSE ($2::jsonb)->>'reason' END)",
+                  2, params, &t->err);
+        break;
+
+    case NGX_HTTP_DARKROOM_ADMIN_REFUND:
+        ngx_http_darkroom_admin_refund(t);
+        return;
+
+    case NGX_HTTP_DARKROOM_ADMIN_JOBS:
+        params[0] = a->arg[0];
+        params[1] = a->arg[1] ? a->arg[1] : "100";
+        res = ngx_http_darkroom_db_exec(&t->db,
+                  "SELECT admin_jobs_json($1,"
+                  " least(greatest($2::int, 1), 1000))",
+                  2, params, &t->err);
+        break;
+
+    case NGX_HTTP_DARKROOM_ADMIN_JOB_RETRY:
+        params[0] = a->arg[0];
+        res = ngx_http_darkroom_db_exec(&t->db,
+                  "SELECT admin_job_retry($1::bigint)", 1, params, &t->err);
+        break;
+    }
+
+    if (res == NULL) {
+        if (t->err.sqlstate[0] == '2' && t->err.sqlstate[1] == '2'
+            && t->err.status == NGX_HTTP_INTERNAL_SERVER_ERROR)
+        {
+            ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_REQUEST,
+                                        "invalid_request",
+                                        "A value in the request is not "
+                                        "valid.");
+        }
+
+        return;
+    }
+
+    ngx_http_darkroom_task_answer(t, res, "There is no such record.");
+}
+
+
+/*
+ * Refunds go through Stripe with an idempotency key made from the order's
+ * refunded total so far and the amount: a repeated click is the same
+ * refund.  The order's amounts change when Stripe's charge.refunded event
+ * arrives, so the webhook stays the one writer of money state.
+ */
+
+static void
+ngx_http_darkroom_admin_refund(ngx_http_darkroom_task_t *t)
+{
+    char                       *form, *text;
+    cJSON                      *body, *amount, *refund, *out, *id;
+    size_t                      len, size;
+    ngx_int_t                   rc;
+    PGresult                   *res;
+    const char                 *params[2];
+    char                        amt[NGX_INT64_LEN + 1];
+    ngx_http_darkroom_admin_t  *a = t->data;
+
+    params[0] = a->arg[0];
+    params[1] = NULL;
+
+    body = a->body[0] ? cJSON_Parse(a->body) : NULL;
+
+    if (a->body[0] && body == NULL) {
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_REQUEST,
+                                    "invalid_json",
+                                    "The body must be a JSON object.");
+        return;
+    }
+
+    amount = cJSON_GetObjectItemCaseSensitive(body, "amount");
+
+    if (amount) {
+        if (!cJSON_IsNumber(amount) || amount->valuedouble < 1
+            || amount->valuedouble > 1e12
+            || amount->valuedouble != (double) (int64_t) amount->valuedouble)
+        {
+            cJSON_Delete(body);
+            ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_REQUEST,
+                                        "invalid_amount",
+                                        "The amount is a whole number of "
+                                        "minor units.");
+            return;
+        }
+
+        snprintf(amt, sizeof(amt), "%.0f", amount->valuedouble);
+        params[1] = amt;
+    }
+
+    cJSON_Delete(body);
+
+    res = ngx_http_darkroom_db_exec(&t->db,
+              "SELECT order_id, payment_intent, amount, idempotency_key"
+              " FROM admin_refund_check($1, $2::bigint)",
+              2, params, &t->err);
+
+    if (res == NULL) {
+        return;
+    }
+
+    form = NULL;
+    len = 0;
+    size = 0;
+
+    rc = ngx_http_darkroom_form_add(&form, &len, &size, "payment_intent",
+                                    PQgetvalue(res, 0, 1));
+    if (rc == NGX_OK) {
+        rc = ngx_http_darkroom_form_add(&form, &len, &size, "amount",
+                                        PQgetvalue(res, 0, 2));
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_darkroom_form_add(&form, &len, &size,
+                                        "metadata[order_id]",
+                                        PQgetvalue(res, 0, 0));
+    }
+
+    refund = NULL;
+
+    if (rc != NGX_OK
+        || ngx_http_darkroom_stripe_call(t->conf, "POST", "/v1/refunds", form,
+                                         PQgetvalue(res, 0, 3), &refund,
+                                         &t->err)
+           != NGX_OK)
+    {
+        if (t->err.status == 0) {
+            ngx_http_darkroom_error_set(&t->err,
+                                        NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                        "internal_error", "Out of memory.");
+        }
+
+        free(form);
+        PQclear(res);
+        return;
+    }
+
+    free(form);
+
+    id = cJSON_GetObjectItemCaseSensitive(refund, "id");
+
+    out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "order", a->arg[0]);
+    cJSON_AddStringToObject(out, "refund",
+                            cJSON_IsString(id) ? id->valuestring : "");
+    cJSON_AddNumberToObject(out, "amount",
+                            strtod(PQgetvalue(res, 0, 2), NULL));
+    cJSON_AddStringToObject(out, "status", "requested");
+
+    text = cJSON_PrintUnformatted(out);
+
+    cJSON_Delete(out);
+    cJSON_Delete(refund);
+    PQclear(res);
+
+    if (text == NULL) {
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal_error", "Out of memory.");
+        return;
+    }
+
+    t->out = text;
+    t->out_len = ngx_strlen(text);
+    t->status = NGX_HTTP_ACCEPTED;
+}

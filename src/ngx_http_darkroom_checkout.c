@@ -1,0 +1,836 @@
+
+/*
+ * darkroom: checkout.
+ *
+ * POST a cart as JSON {"items":[{"photo","product","quantity"}],"email",
+ * "currency"} or as an HTML form (one item: photo, product, quantity,
+ * email).  The cart is checked on the event loop; in a pool thread it is
+ * priced from the catalogue and written as an order (one statement, so
+ * nothing is written when anything is wrong), then a Stripe Checkout
+ * Session is created with an idempotency key derived from the order.
+ * JSON clients get {"order","checkout_url","status_url"}; forms are sent
+ * to Stripe with 303 See Other.
+ */
+
+
+#include "ngx_http_darkroom.h"
+
+
+#define NGX_HTTP_DARKROOM_MAX_LINES  100
+
+
+typedef struct {
+    char        *items;          /* normalised cart, JSON, pool memory */
+    char        *email;
+    char         currency[4];
+    u_char       token[33];
+    u_char       token_hash[65];
+    unsigned     form:1;
+
+    /* results */
+    char         ref[32];
+    char        *checkout_url;   /* malloc'd */
+} ngx_http_darkroom_checkout_t;
+
+
+static ngx_int_t ngx_http_darkroom_checkout_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_darkroom_checkout_prepare(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t);
+static cJSON *ngx_http_darkroom_checkout_form(ngx_http_request_t *r,
+    ngx_str_t *body);
+static ngx_int_t ngx_http_darkroom_checkout_items(cJSON *items,
+    cJSON *out, char *currency, ngx_uint_t given, const char **code,
+    char *reason, size_t size);
+static ngx_int_t ngx_http_darkroom_valid_email(const char *email);
+static ngx_int_t ngx_http_darkroom_valid_slug(cJSON *s);
+static void ngx_http_darkroom_checkout_work(ngx_http_darkroom_task_t *t);
+static char *ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
+    PGresult *order);
+static char *ngx_http_darkroom_template(ngx_str_t *tpl, const char *token,
+    const char *ref);
+static ngx_int_t ngx_http_darkroom_checkout_done(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t);
+static void ngx_http_darkroom_checkout_cleanup(void *data);
+
+
+char *
+ngx_http_darkroom_checkout(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_darkroom_main_conf_t  *dmcf;
+
+    dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_darkroom_module);
+
+    if (ngx_http_darkroom_use(cf, cmd, ngx_http_darkroom_checkout_handler,
+                              &dmcf->use_checkout)
+        == NULL)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_checkout_handler(ngx_http_request_t *r)
+{
+    if (r->method != NGX_HTTP_POST) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    return ngx_http_darkroom_task_start(r,
+                                        sizeof(ngx_http_darkroom_checkout_t),
+                                        ngx_http_darkroom_checkout_prepare,
+                                        ngx_http_darkroom_checkout_work,
+                                        ngx_http_darkroom_checkout_done);
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_checkout_prepare(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t)
+{
+    char                           *text, reason[200];
+    cJSON                          *json, *email, *items, *currency, *out;
+    ngx_uint_t                      given;
+    const char                     *code;
+    size_t                          len;
+    ngx_str_t                      *ct;
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_darkroom_checkout_t   *co = t->data;
+    ngx_http_darkroom_main_conf_t  *dmcf;
+
+    dmcf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_module);
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_darkroom_checkout_cleanup;
+    cln->data = co;
+
+    ct = r->headers_in.content_type ? &r->headers_in.content_type->value
+                                    : NULL;
+
+    if (ct && ngx_strncasecmp(ct->data,
+                              (u_char *) "application/x-www-form-urlencoded",
+                              33) == 0)
+    {
+        co->form = 1;
+        json = ngx_http_darkroom_checkout_form(r, &t->body);
+
+    } else if (ct == NULL
+               || ngx_strncasecmp(ct->data, (u_char *) "application/json",
+                                  16) == 0)
+    {
+        json = cJSON_ParseWithLength((char *) t->body.data, t->body.len);
+
+        if (json == NULL || !cJSON_IsObject(json)) {
+            cJSON_Delete(json);
+            return ngx_http_darkroom_send_error(r, NGX_HTTP_BAD_REQUEST,
+                       "invalid_json", "The body must be a JSON object.");
+        }
+
+    } else {
+        return ngx_http_darkroom_send_error(r,
+                   NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+                   "Send the cart as application/json or as a form.");
+    }
+
+    if (json == NULL) {
+        return ngx_http_darkroom_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "invalid_form", "The form is incomplete.");
+    }
+
+    email = cJSON_GetObjectItemCaseSensitive(json, "email");
+    items = cJSON_GetObjectItemCaseSensitive(json, "items");
+    currency = cJSON_GetObjectItemCaseSensitive(json, "currency");
+
+    if (!cJSON_IsString(email)
+        || ngx_http_darkroom_valid_email(email->valuestring) != NGX_OK)
+    {
+        cJSON_Delete(json);
+        return ngx_http_darkroom_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "invalid_email", "Give an email address for the receipt.");
+    }
+
+    given = 1;
+
+    if (currency == NULL || cJSON_IsNull(currency)) {
+        ngx_memcpy(co->currency, dmcf->currency.data, 3);
+        given = 0;
+
+    } else if (cJSON_IsString(currency)
+               && ngx_strlen(currency->valuestring) == 3
+               && isalpha((u_char) currency->valuestring[0])
+               && isalpha((u_char) currency->valuestring[1])
+               && isalpha((u_char) currency->valuestring[2]))
+    {
+        co->currency[0] = ngx_toupper(currency->valuestring[0]);
+        co->currency[1] = ngx_toupper(currency->valuestring[1]);
+        co->currency[2] = ngx_toupper(currency->valuestring[2]);
+
+    } else {
+        cJSON_Delete(json);
+        return ngx_http_darkroom_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "invalid_currency",
+                   "The currency must be a three-letter ISO code.");
+    }
+
+    out = cJSON_CreateArray();
+    if (out == NULL) {
+        cJSON_Delete(json);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_darkroom_checkout_items(items, out, co->currency, given,
+                                         &code, reason, sizeof(reason))
+        != NGX_OK)
+    {
+        cJSON_Delete(json);
+        cJSON_Delete(out);
+        return ngx_http_darkroom_send_error(r, NGX_HTTP_BAD_REQUEST, code,
+                                            reason);
+    }
+
+    text = cJSON_PrintUnformatted(out);
+    cJSON_Delete(out);
+
+    if (text == NULL) {
+        cJSON_Delete(json);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = ngx_strlen(text);
+    co->items = ngx_pnalloc(r->pool, len + 1);
+    co->email = ngx_pnalloc(r->pool, ngx_strlen(email->valuestring) + 1);
+
+    if (co->items == NULL || co->email == NULL) {
+        free(text);
+        cJSON_Delete(json);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(co->items, text, len + 1);
+    ngx_cpystrn((u_char *) co->email, (u_char *) email->valuestring,
+                ngx_strlen(email->valuestring) + 1);
+
+    free(text);
+    cJSON_Delete(json);
+
+    if (ngx_http_darkroom_token(co->token, co->token_hash) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a plain HTML form buys one item: photo, product, quantity, email */
+
+static cJSON *
+ngx_http_darkroom_checkout_form(ngx_http_request_t *r, ngx_str_t *body)
+{
+    u_char     *p, *end, *amp, *eq, *k, *v, *dst;
+    cJSON      *json, *items, *item;
+    ngx_str_t   key, val;
+
+    json = cJSON_CreateObject();
+    items = cJSON_AddArrayToObject(json, "items");
+    item = cJSON_CreateObject();
+
+    if (json == NULL || items == NULL || item == NULL) {
+        cJSON_Delete(item);
+        cJSON_Delete(json);
+        return NULL;
+    }
+
+    cJSON_AddItemToArray(items, item);
+
+    p = body->data;
+    end = body->data + body->len;
+
+    while (p < end) {
+        amp = ngx_strlchr(p, end, '&');
+        if (amp == NULL) {
+            amp = end;
+        }
+
+        eq = ngx_strlchr(p, amp, '=');
+
+        if (eq) {
+            /* decode in place copies: '+' is a space in forms */
+            k = ngx_pnalloc(r->pool, eq - p + 1);
+            v = ngx_pnalloc(r->pool, amp - eq);
+            if (k == NULL || v == NULL) {
+                cJSON_Delete(json);
+                return NULL;
+            }
+
+            key.data = p;
+            key.len = eq - p;
+            val.data = eq + 1;
+            val.len = amp - eq - 1;
+
+            for (dst = val.data; dst < val.data + val.len; dst++) {
+                if (*dst == '+') {
+                    *dst = ' ';
+                }
+            }
+
+            dst = k;
+            ngx_unescape_uri(&dst, &key.data, key.len, 0);
+            *dst = '\0';
+
+            dst = v;
+            ngx_unescape_uri(&dst, &val.data, val.len, 0);
+            *dst = '\0';
+
+            if (ngx_strcmp(k, "email") == 0 || ngx_strcmp(k, "currency") == 0)
+            {
+                cJSON_DeleteItemFromObjectCaseSensitive(json, (char *) k);
+                cJSON_AddStringToObject(json, (char *) k, (char *) v);
+
+            } else if (ngx_strcmp(k, "photo") == 0
+                       || ngx_strcmp(k, "product") == 0)
+            {
+                cJSON_DeleteItemFromObjectCaseSensitive(item, (char *) k);
+                cJSON_AddStringToObject(item, (char *) k, (char *) v);
+
+            } else if (ngx_strcmp(k, "quantity") == 0) {
+                cJSON_DeleteItemFromObjectCaseSensitive(item, "quantity");
+                cJSON_AddNumberToObject(item, "quantity",
+                    (dst - v > 0 && dst - v < 4
+                     && ngx_atoi(v, dst - v) != NGX_ERROR)
+                    ? (double) ngx_atoi(v, dst - v) : -1);
+            }
+        }
+
+        p = amp + 1;
+    }
+
+    if (cJSON_GetObjectItemCaseSensitive(item, "quantity") == NULL) {
+        cJSON_AddNumberToObject(item, "quantity", 1);
+    }
+
+    return json;
+}
+
+
+/*
+ * Checks each line and copies only what is read: photo, product, quantity.
+ * A line may name a currency; all of them and the cart's must agree.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_checkout_items(cJSON *items, cJSON *out, char *currency,
+    ngx_uint_t given, const char **code, char *reason, size_t size)
+{
+    int     n, line;
+    cJSON  *item, *photo, *product, *quantity, *o;
+
+    *code = "invalid_items";
+
+    if (!cJSON_IsArray(items) || cJSON_GetArraySize(items) == 0) {
+        snprintf(reason, size, "The cart is empty: \"items\" must list "
+                 "what to buy.");
+        return NGX_ERROR;
+    }
+
+    n = cJSON_GetArraySize(items);
+
+    if (n > NGX_HTTP_DARKROOM_MAX_LINES) {
+        *code = "too_many_items";
+        snprintf(reason, size, "A cart holds at most %d lines, not %d.",
+                 NGX_HTTP_DARKROOM_MAX_LINES, n);
+        return NGX_ERROR;
+    }
+
+    line = 0;
+
+    cJSON_ArrayForEach(item, items) {
+        line++;
+
+        photo = cJSON_GetObjectItemCaseSensitive(item, "photo");
+        product = cJSON_GetObjectItemCaseSensitive(item, "product");
+        quantity = cJSON_GetObjectItemCaseSensitive(item, "quantity");
+
+        if (!cJSON_IsObject(item)
+            || ngx_http_darkroom_valid_slug(photo) != NGX_OK
+            || ngx_http_darkroom_valid_slug(product) != NGX_OK)
+        {
+            snprintf(reason, size, "Item %d needs a \"photo\" and a "
+                     "\"product\".", line);
+            return NGX_ERROR;
+        }
+
+        if (!cJSON_IsNumber(quantity)
+            || quantity->valuedouble < 1 || quantity->valuedouble > 99
+            || quantity->valuedouble != (double) (int) quantity->valuedouble)
+        {
+            *code = "invalid_quantity";
+            snprintf(reason, size, "Item %d: the quantity must be a whole "
+                     "number from 1 to 99.", line);
+            return NGX_ERROR;
+        }
+
+        o = cJSON_GetObjectItemCaseSensitive(item, "currency");
+
+        if (o && !cJSON_IsNull(o)) {
+            if (!cJSON_IsString(o) || ngx_strlen(o->valuestring) != 3) {
+                *code = "invalid_currency";
+                snprintf(reason, size, "Item %d: the currency must be a "
+                         "three-letter ISO code.", line);
+                return NGX_ERROR;
+            }
+
+            if (!given) {
+                currency[0] = ngx_toupper(o->valuestring[0]);
+                currency[1] = ngx_toupper(o->valuestring[1]);
+                currency[2] = ngx_toupper(o->valuestring[2]);
+                given = 1;
+
+            } else if (ngx_strncasecmp((u_char *) currency,
+                                       (u_char *) o->valuestring, 3) != 0)
+            {
+                *code = "mixed_currency";
+                snprintf(reason, size, "All items must be paid in one "
+                         "currency: item %d is in %s, the cart in %.3s.",
+                         line, o->valuestring, currency);
+                return NGX_ERROR;
+            }
+        }
+
+        o = cJSON_CreateObject();
+        if (o == NULL
+            || cJSON_AddStringToObject(o, "photo", photo->valuestring) == NULL
+            || cJSON_AddStringToObject(o, "product", product->valuestring)
+               == NULL
+            || cJSON_AddNumberToObject(o, "quantity", quantity->valuedouble)
+               == NULL)
+        {
+            cJSON_Delete(o);
+            snprintf(reason, size, "Out of memory.");
+            return NGX_ERROR;
+        }
+
+        cJSON_AddItemToArray(out, o);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_valid_slug(cJSON *s)
+{
+    size_t       len;
+    const char  *p;
+
+    if (!cJSON_IsString(s)) {
+        return NGX_ERROR;
+    }
+
+    len = ngx_strlen(s->valuestring);
+
+    if (len == 0 || len > 64) {
+        return NGX_ERROR;
+    }
+
+    for (p = s->valuestring; *p; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')
+              || (*p == '-' && p != s->valuestring)))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* enough to catch typos and abuse; the provider has the last word */
+
+static ngx_int_t
+ngx_http_darkroom_valid_email(const char *email)
+{
+    size_t       len;
+    const char  *p, *at;
+
+    len = ngx_strlen(email);
+
+    if (len < 3 || len > 254) {
+        return NGX_ERROR;
+    }
+
+    at = NULL;
+
+    for (p = email; *p; p++) {
+        if ((u_char) *p <= ' ' || *p == 0x7f || *p == '<' || *p == '>'
+            || *p == ',' || *p == ';' || *p == '"' || *p == '\\')
+        {
+            return NGX_ERROR;
+        }
+
+        if (*p == '@') {
+            if (at) {
+                return NGX_ERROR;
+            }
+
+            at = p;
+        }
+    }
+
+    if (at == NULL || at == email || at[1] == '\0'
+        || ngx_strchr(at, '.') == NULL || email[len - 1] == '.')
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_darkroom_checkout_work(ngx_http_darkroom_task_t *t)
+{
+    char                           *form, key[64], expires[24];
+    char                           *status_url, reconcile[24];
+    cJSON                          *session, *id, *curl, *out;
+    PGresult                       *order;
+    const char                     *params[6];
+    ngx_http_darkroom_error_t       ignored;
+    ngx_http_darkroom_checkout_t   *co = t->data;
+    ngx_http_darkroom_main_conf_t  *dmcf = t->conf;
+
+    snprintf(expires, sizeof(expires), "%ld", (long) dmcf->checkout_expires);
+    snprintf(reconcile, sizeof(reconcile), "%ld",
+             (long) dmcf->checkout_reconcile);
+
+    params[0] = co->items;
+    params[1] = co->email;
+    params[2] = co->currency;
+    params[3] = (char *) co->token_hash;
+    params[4] = expires;
+    params[5] = reconcile;
+
+    order = ngx_http_darkroom_db_exec(&t->db,
+        "SELECT order_id, order_ref, total, physical, lines::text"
+        " FROM checkout_create($1::jsonb, $2, $3, $4,"
+        " now() + $5::int * interval '1 second',"
+        " now() + $6::int * interval '1 second')",
+        6, params, &t->err);
+
+    if (order == NULL) {
+        return;
+    }
+
+    ngx_cpystrn((u_char *) co->ref, (u_char *) PQgetvalue(order, 0, 1),
+                sizeof(co->ref));
+
+    form = ngx_http_darkroom_checkout_form_body(t, order);
+
+    snprintf(key, sizeof(key), "darkroom-checkout-%s",
+             PQgetvalue(order, 0, 0));
+
+    session = NULL;
+
+    if (form == NULL
+        || ngx_http_darkroom_stripe_call(dmcf, "POST", "/v1/checkout/sessions",
+                                         form, key, &session, &t->err)
+           != NGX_OK)
+    {
+        free(form);
+
+        if (t->err.status == 0) {
+            ngx_http_darkroom_error_set(&t->err,
+                                        NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                        "internal_error", "Out of memory.");
+        }
+
+        params[0] = PQgetvalue(order, 0, 0);
+        params[1] = t->err.detail;
+        ngx_memzero(&ignored, sizeof(ngx_http_darkroom_error_t));
+        (void) ngx_http_darkroom_db_command(&t->db,
+                   "SELECT checkout_failed($1, $2)", 2, params, &ignored);
+        PQclear(order);
+        return;
+    }
+
+    free(form);
+
+    id = cJSON_GetObjectItemCaseSensitive(session, "id");
+    curl = cJSON_GetObjectItemCaseSensitive(session, "url");
+
+    if (!cJSON_IsString(id) || !cJSON_IsString(curl)) {
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_GATEWAY,
+                                    "payment_provider_error",
+                                    "The payment provider gave no "
+                                    "payment page.");
+        snprintf(t->err.detail, sizeof(t->err.detail),
+                 "stripe session without id or url");
+        cJSON_Delete(session);
+        PQclear(order);
+        return;
+    }
+
+    params[0] = PQgetvalue(order, 0, 0);
+    params[1] = id->valuestring;
+    params[2] = curl->valuestring;
+
+    if (ngx_http_darkroom_db_command(&t->db,
+            "SELECT checkout_attach($1, $2, $3)", 3, params, &t->err)
+        != NGX_OK)
+    {
+        /* the webhook's metadata still finds the order */
+        cJSON_Delete(session);
+        PQclear(order);
+        return;
+    }
+
+    co->checkout_url = strdup(curl->valuestring);
+    status_url = ngx_http_darkroom_template(&dmcf->status_url,
+                                            (char *) co->token, co->ref);
+
+    out = cJSON_CreateObject();
+
+    if (out && co->checkout_url && status_url
+        && cJSON_AddStringToObject(out, "order", co->ref)
+        && cJSON_AddStringToObject(out, "checkout_url", co->checkout_url)
+        && cJSON_AddStringToObject(out, "status_url", status_url))
+    {
+        t->out = cJSON_PrintUnformatted(out);
+        t->out_len = t->out ? ngx_strlen(t->out) : 0;
+        t->status = NGX_HTTP_CREATED;
+    }
+
+    if (t->out == NULL) {
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal_error", "Out of memory.");
+    }
+
+    free(status_url);
+    cJSON_Delete(out);
+    cJSON_Delete(session);
+    PQclear(order);
+}
+
+
+/* the Checkout Session's parameters, form-encoded the way Stripe wants */
+
+static char *
+ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
+    PGresult *order)
+{
+    int                             i;
+    char                           *buf, name[96], num[32], *url;
+    cJSON                          *lines, *line, *v;
+    size_t                          len, size;
+    ngx_int_t                       rc;
+    ngx_str_t                      *c;
+    ngx_uint_t                      n;
+    ngx_http_darkroom_checkout_t   *co = t->data;
+    ngx_http_darkroom_main_conf_t  *dmcf = t->conf;
+    char                            currency[4];
+
+    buf = NULL;
+    len = 0;
+    size = 0;
+    rc = NGX_OK;
+
+    currency[0] = ngx_tolower(co->currency[0]);
+    currency[1] = ngx_tolower(co->currency[1]);
+    currency[2] = ngx_tolower(co->currency[2]);
+    currency[3] = '\0';
+
+#define add(k, v)                                                            \
+    if (rc == NGX_OK) {                                                      \
+        rc = ngx_http_darkroom_form_add(&buf, &len, &size, k, v);           \
+    }
+
+    add("mode", "payment");
+    add("client_reference_id", co->ref);
+    add("customer_email", co->email);
+    add("metadata[order_id]", PQgetvalue(order, 0, 0));
+    add("metadata[order_ref]", co->ref);
+    add("payment_intent_data[metadata][order_id]", PQgetvalue(order, 0, 0));
+    add("payment_intent_data[metadata][order_ref]", co->ref);
+
+    snprintf(num, sizeof(num), "%ld", (long) (time(NULL)
+                                              + dmcf->checkout_expires));
+    add("expires_at", num);
+
+    url = ngx_http_darkroom_template(&dmcf->success_url, (char *) co->token,
+                                     co->ref);
+    add("success_url", url ? url : "");
+    free(url);
+
+    url = ngx_http_darkroom_template(&dmcf->cancel_url, (char *) co->token,
+                                     co->ref);
+    add("cancel_url", url ? url : "");
+    free(url);
+
+    if (PQgetvalue(order, 0, 3)[0] == 't') {
+        if (dmcf->shipping_countries) {
+            c = dmcf->shipping_countries->elts;
+
+            for (n = 0; n < dmcf->shipping_countries->nelts; n++) {
+                snprintf(name, sizeof(name),
+                         "shipping_address_collection[allowed_countries][%u]",
+                         (unsigned) n);
+                add(name, (char *) c[n].data);
+            }
+
+        } else {
+            add("shipping_address_collection[allowed_countries][0]", "GB");
+        }
+    }
+
+    lines = cJSON_Parse(PQgetvalue(order, 0, 4));
+    i = 0;
+
+    cJSON_ArrayForEach(line, lines) {
+        snprintf(name, sizeof(name), "line_items[%d][price_data][currency]",
+                 i);
+        add(name, currency);
+
+        v = cJSON_GetObjectItemCaseSensitive(line, "name");
+        snprintf(name, sizeof(name),
+                 "line_items[%d][price_data][product_data][name]", i);
+        add(name, cJSON_IsString(v) ? v->valuestring : "Print");
+
+        v = cJSON_GetObjectItemCaseSensitive(line, "unit_amount");
+        snprintf(name, sizeof(name),
+                 "line_items[%d][price_data][unit_amount]", i);
+        snprintf(num, sizeof(num), "%.0f", cJSON_GetNumberValue(v));
+        add(name, num);
+
+        v = cJSON_GetObjectItemCaseSensitive(line, "quantity");
+        snprintf(name, sizeof(name), "line_items[%d][quantity]", i);
+        snprintf(num, sizeof(num), "%.0f", cJSON_GetNumberValue(v));
+        add(name, num);
+
+        i++;
+    }
+
+#undef add
+
+    cJSON_Delete(lines);
+
+    if (rc != NGX_OK || i == 0) {
+        free(buf);
+        return NULL;
+    }
+
+    return buf;
+}
+
+
+/* a configured URL with {ORDER_TOKEN} and {ORDER_REF} filled in */
+
+static char *
+ngx_http_darkroom_template(ngx_str_t *tpl, const char *token, const char *ref)
+{
+    char        *out, *p;
+    size_t       len;
+    const char  *s, *end, *v;
+
+    len = tpl->len + 1 + 32 + 32;
+
+    out = malloc(len * 2);
+    if (out == NULL) {
+        return NULL;
+    }
+
+    p = out;
+    s = (const char *) tpl->data;
+    end = s + tpl->len;
+
+    while (s < end) {
+        v = NULL;
+
+        if (*s == '{' && end - s >= 13 && ngx_strncmp(s, "{ORDER_TOKEN}", 13)
+                                          == 0)
+        {
+            v = token;
+            s += 13;
+
+        } else if (*s == '{' && end - s >= 11
+                   && ngx_strncmp(s, "{ORDER_REF}", 11) == 0)
+        {
+            v = ref;
+            s += 11;
+        }
+
+        if (v) {
+            if ((size_t) (p - out) + ngx_strlen(v) >= len * 2 - 1) {
+                break;
+            }
+
+            p = (char *) ngx_cpymem(p, v, ngx_strlen(v));
+            continue;
+        }
+
+        if ((size_t) (p - out) >= len * 2 - 1) {
+            break;
+        }
+
+        *p++ = *s++;
+    }
+
+    *p = '\0';
+
+    return out;
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_checkout_done(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t)
+{
+    size_t                         len;
+    ngx_table_elt_t               *h;
+    ngx_http_darkroom_checkout_t  *co = t->data;
+
+    if (t->err.status) {
+        return ngx_http_darkroom_send_task_error(r, &t->err);
+    }
+
+    if (co->form) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        len = ngx_strlen(co->checkout_url);
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Location");
+        h->value.data = ngx_pnalloc(r->pool, len);
+        if (h->value.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(h->value.data, co->checkout_url, len);
+        h->value.len = len;
+
+        r->headers_out.location = h;
+
+        return ngx_http_darkroom_send_json(r, NGX_HTTP_SEE_OTHER,
+                                           (u_char *) t->out, t->out_len);
+    }
+
+    return ngx_http_darkroom_send_json(r, t->status, (u_char *) t->out,
+                                       t->out_len);
+}
+
+
+static void
+ngx_http_darkroom_checkout_cleanup(void *data)
+{
+    ngx_http_darkroom_checkout_t  *co = data;
+
+    free(co->checkout_url);
+    co->checkout_url = NULL;
+}

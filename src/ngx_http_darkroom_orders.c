@@ -1,0 +1,193 @@
+
+/*
+ * darkroom: the public read endpoints: the catalogue for the shop page and
+ * an order's status for its customer.
+ *
+ * The JSON is made by Postgres (catalogue_json, order_public_json), one
+ * query each.  An order is found by its status token, 128 random bits the
+ * customer holds; the database keeps only its SHA-256, so a lookup never
+ * compares the secret itself and a leaked table reveals no live link.
+ */
+
+
+#include "ngx_http_darkroom.h"
+
+
+typedef struct {
+    char        arg[65];          /* currency, or the token's hash */
+} ngx_http_darkroom_read_t;
+
+
+static ngx_int_t ngx_http_darkroom_catalogue_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_darkroom_catalogue_prepare(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t);
+static void ngx_http_darkroom_catalogue_work(ngx_http_darkroom_task_t *t);
+static ngx_int_t ngx_http_darkroom_order_status_handler(
+    ngx_http_request_t *r);
+static ngx_int_t ngx_http_darkroom_order_status_prepare(
+    ngx_http_request_t *r, ngx_http_darkroom_task_t *t);
+static void ngx_http_darkroom_order_status_work(ngx_http_darkroom_task_t *t);
+
+
+char *
+ngx_http_darkroom_catalogue(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    if (ngx_http_darkroom_use(cf, cmd, ngx_http_darkroom_catalogue_handler,
+                              NULL)
+        == NULL)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_darkroom_order_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    if (ngx_http_darkroom_use(cf, cmd,
+                              ngx_http_darkroom_order_status_handler, NULL)
+        == NULL)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_catalogue_handler(ngx_http_request_t *r)
+{
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    return ngx_http_darkroom_task_start(r, sizeof(ngx_http_darkroom_read_t),
+                                        ngx_http_darkroom_catalogue_prepare,
+                                        ngx_http_darkroom_catalogue_work,
+                                        NULL);
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_catalogue_prepare(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t)
+{
+    ngx_str_t                       cur;
+    ngx_http_darkroom_read_t       *rd = t->data;
+    ngx_http_darkroom_main_conf_t  *dmcf;
+
+    dmcf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_module);
+
+    cur = dmcf->currency;
+
+    if (ngx_http_arg(r, (u_char *) "currency", 8, &cur) == NGX_OK
+        && (cur.len != 3 || !isalpha(cur.data[0]) || !isalpha(cur.data[1])
+            || !isalpha(cur.data[2])))
+    {
+        return ngx_http_darkroom_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "invalid_currency",
+                   "The currency must be a three-letter ISO code.");
+    }
+
+    rd->arg[0] = ngx_toupper(cur.data[0]);
+    rd->arg[1] = ngx_toupper(cur.data[1]);
+    rd->arg[2] = ngx_toupper(cur.data[2]);
+    rd->arg[3] = '\0';
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_darkroom_catalogue_work(ngx_http_darkroom_task_t *t)
+{
+    ngx_http_darkroom_read_t  *rd = t->data;
+
+    PGresult                  *res;
+    const char                *params[1];
+
+    params[0] = rd->arg;
+
+    res = ngx_http_darkroom_db_exec(&t->db, "SELECT catalogue_json($1)",
+                                    1, params, &t->err);
+    if (res) {
+        ngx_http_darkroom_task_answer(t, res, "There is no catalogue.");
+    }
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_order_status_handler(ngx_http_request_t *r)
+{
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    return ngx_http_darkroom_task_start(r, sizeof(ngx_http_darkroom_read_t),
+                                        ngx_http_darkroom_order_status_prepare,
+                                        ngx_http_darkroom_order_status_work,
+                                        NULL);
+}
+
+
+/* the token is the last path segment: /api/orders/<token> */
+
+static ngx_int_t
+ngx_http_darkroom_order_status_prepare(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t)
+{
+    u_char                    *token;
+    size_t                     len;
+    ngx_uint_t                 i;
+    ngx_http_darkroom_read_t  *rd = t->data;
+
+    token = r->uri.data + r->uri.len;
+    len = 0;
+
+    while (token > r->uri.data && token[-1] != '/') {
+        token--;
+        len++;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (!((token[i] >= '0' && token[i] <= '9')
+              || (token[i] >= 'a' && token[i] <= 'f')))
+        {
+            break;
+        }
+    }
+
+    if (len != 32 || i != len) {
+        return ngx_http_darkroom_send_error(r, NGX_HTTP_NOT_FOUND,
+                   "not_found", "There is no order at this address.");
+    }
+
+    if (ngx_http_darkroom_sha256_hex(token, len, rd->arg) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_darkroom_order_status_work(ngx_http_darkroom_task_t *t)
+{
+    ngx_http_darkroom_read_t  *rd = t->data;
+
+    PGresult                  *res;
+    const char                *params[1];
+
+    params[0] = rd->arg;
+
+    res = ngx_http_darkroom_db_exec(&t->db, "SELECT order_public_json($1)",
+                                    1, params, &t->err);
+    if (res) {
+        ngx_http_darkroom_task_answer(t, res,
+                                      "There is no order at this address.");
+    }
+}
