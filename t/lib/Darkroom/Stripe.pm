@@ -1,0 +1,217 @@
+package Darkroom::Stripe;
+
+# Stripe's side of the wire for tests, written from Stripe's documentation
+# and independent of darkroom's C code: signatures, events, a shop.
+#
+#   my $hdr = Darkroom::Stripe::signature($secret, $body, time);
+#   my $evt = Darkroom::Stripe::event('checkout.session.completed', $obj);
+#   Darkroom::Stripe::demo_catalogue($t);   # rows for a test shop
+
+use strict;
+use warnings;
+
+use Digest::SHA qw(hmac_sha256_hex);
+use JSON::PP;
+use Exporter qw(import);
+our @EXPORT_OK = qw(signature event session charge demo_catalogue shop_conf fake_api form_of);
+
+my $seq = 0;
+
+# "t=<ts>,v1=<hex>": HMAC-SHA256 keyed with the whole whsec_ secret over
+# "<ts>.<payload>", as https://docs.stripe.com/webhooks describes
+sub signature {
+    my ($secret, $payload, $ts) = @_;
+    $ts //= time;
+    return "t=$ts,v1=" . hmac_sha256_hex("$ts.$payload", $secret);
+}
+
+sub event {
+    my ($type, $object, %opts) = @_;
+    $seq++;
+    return JSON::PP->new->canonical->encode({
+        id => $opts{id} // sprintf('evt_test_%d_%d_%d', $$, time, $seq),
+        object => 'event',
+        api_version => '2024-06-20',
+        created => time,
+        livemode => JSON::PP::false,
+        pending_webhooks => 1,
+        request => { id => undef, idempotency_key => undef },
+        type => $type,
+        data => { object => $object },
+    });
+}
+
+sub session {
+    my (%o) = @_;
+    return {
+        id => $o{id},
+        object => 'checkout.session',
+        amount_total => $o{amount},
+        amount_subtotal => $o{amount},
+        currency => lc($o{currency} // 'gbp'),
+        status => $o{status} // 'complete',
+        payment_status => $o{payment_status} // 'paid',
+        payment_intent => $o{payment_intent} // "pi_$o{id}",
+        client_reference_id => $o{ref},
+        metadata => { order_id => "$o{order_id}" },
+        customer_details => { email => 'buyer@example.com',
+                              name => 'Ada Buyer' },
+        collected_information => $o{legacy} ? undef : {
+            shipping_details => {
+                name => 'Ada Buyer',
+                address => { line1 => '1 Harbour Row', line2 => undef,
+                    city => 'Whitby', postal_code => 'YO21 1AA',
+                    state => undef, country => 'GB' } } },
+        $o{legacy} ? (shipping_details => {
+                name => 'Ada Legacy',
+                address => { line1 => '2 Old Road', city => 'York',
+                    postal_code => 'YO1 1AA', country => 'GB' } }) : (),
+    };
+}
+
+sub charge {
+    my (%o) = @_;
+    return {
+        id => $o{id} // "ch_$o{payment_intent}",
+        object => 'charge',
+        amount => $o{amount},
+        amount_refunded => $o{amount_refunded} // 0,
+        refunded => $o{refunded} ? JSON::PP::true : JSON::PP::false,
+        currency => lc($o{currency} // 'gbp'),
+        payment_intent => $o{payment_intent},
+        metadata => $o{order_id} ? { order_id => "$o{order_id}" } : {},
+    };
+}
+
+# three photos, a print, a canvas, a download, one retired product
+sub demo_catalogue {
+    my ($t) = @_;
+    $t->sql(<<'SQL');
+INSERT INTO photos (id, title, image_path, print_path) VALUES
+  ('harbour-dawn', 'Harbour at Dawn', '/images/harbour-dawn.jpg', 'harbour-dawn.tif'),
+  ('moor-rain', 'Rain on the Moor', '/images/moor-rain.jpg', 'moor-rain.tif'),
+  ('hidden', 'Hidden', NULL, NULL);
+UPDATE photos SET active = false WHERE id = 'hidden';
+INSERT INTO products (id, name, kind, medium, size) VALUES
+  ('giclee-a3', 'Giclée print, A3', 'print', 'Photo Rag', 'A3'),
+  ('canvas-50', 'Canvas, 50 x 70 cm', 'print', 'Canvas', '50x70'),
+  ('digital', 'Digital download', 'digital', '', ''),
+  ('retired', 'Retired print', 'print', '', '');
+UPDATE products SET active = false WHERE id = 'retired';
+INSERT INTO product_prices VALUES
+  ('giclee-a3', 'GBP', 4500), ('giclee-a3', 'USD', 5500),
+  ('canvas-50', 'GBP', 12000),
+  ('digital', 'GBP', 1500), ('digital', 'USD', 1900),
+  ('retired', 'GBP', 1000);
+INSERT INTO photo_products VALUES
+  ('harbour-dawn', 'giclee-a3'), ('harbour-dawn', 'canvas-50'),
+  ('harbour-dawn', 'digital'), ('harbour-dawn', 'retired'),
+  ('moor-rain', 'giclee-a3'), ('moor-rain', 'digital'),
+  ('hidden', 'giclee-a3');
+SQL
+}
+
+# an nginx.conf for a shop talking to a fake Stripe at $stripe_url
+sub shop_conf {
+    my ($t, %o) = @_;
+    $t->write_file('stripe_key', "sk_test_darkroom\n");
+    $t->write_file('whsec', join("\n", @{$o{secrets} // ['whsec_test_one']}) . "\n");
+    $t->write_file('admin_token', "admin-token-1\nadmin-token-2\n");
+    my $extra = $o{http} // '';
+    my $workers = $o{workers} // 1;
+    $t->conf(<<"CONF", workers => $workers);
+%%MAIN%%
+events {}
+http {
+    %%HTTP%%
+    darkroom_db "%%DB%%";
+    darkroom_db_timeout 3s;
+    darkroom_jobs_interval 100ms;
+    darkroom_stripe_api $o{stripe};
+    darkroom_stripe_key_file %%DIR%%/stripe_key;
+    darkroom_stripe_webhook_secret_file %%DIR%%/whsec;
+    darkroom_admin_token_file %%DIR%%/admin_token;
+    darkroom_checkout_success_url "http://127.0.0.1:%%PORT0%%/order.html?token={ORDER_TOKEN}&session={CHECKOUT_SESSION_ID}";
+    darkroom_checkout_cancel_url "http://127.0.0.1:%%PORT0%%/?cancelled={ORDER_REF}";
+    darkroom_shipping_countries GB IE US;
+    $extra
+    client_max_body_size 64k;
+    server {
+        listen 127.0.0.1:%%PORT0%%;
+        location = /api/catalogue { darkroom_catalogue; }
+        location = /api/checkout { darkroom_checkout; }
+        location /api/orders/ { darkroom_order_status; }
+        location = /webhooks/stripe { darkroom_stripe_webhook; }
+        location /admin/api/ { darkroom_admin; }
+        location = /health { darkroom_health; }
+    }
+}
+CONF
+}
+
+# a fake Stripe API: sessions and refunds in Stripe's shapes, failing on
+# demand through its state (fail_sessions => n, session_status => 400)
+sub fake_api {
+    my ($t) = @_;
+    return $t->fake_server(name => 'stripe', handler => sub {
+        my ($req, $state) = @_;
+        my %f = %{ form_of($req->{body}) };
+        my $json = { 'Content-Type' => 'application/json' };
+        if (($req->{headers}{authorization} // '') ne 'Bearer sk_test_darkroom') {
+            return [401, $json, encode_json({ error => {
+                type => 'invalid_request_error',
+                message => 'Invalid API Key provided' } })];
+        }
+        if ($req->{method} eq 'POST' && $req->{path} eq '/v1/checkout/sessions') {
+            my $n = $req->{n_path};
+            if ($n <= ($state->{fail_sessions} // 0)) {
+                return [500, $json, encode_json({ error => {
+                    type => 'api_error', message => 'Stripe is having a bad day' } })];
+            }
+            if (my $st = $state->{session_status}) {
+                return [$st, $json, encode_json({ error => {
+                    type => 'invalid_request_error', param => 'line_items',
+                    message => 'Sandbox refused: amount too small' } })];
+            }
+            my $id = "cs_test_$f{'metadata[order_id]'}";
+            my $total = 0;
+            for my $i (0 .. 99) {
+                last unless defined $f{"line_items[$i][quantity]"};
+                $total += $f{"line_items[$i][quantity]"}
+                    * $f{"line_items[$i][price_data][unit_amount]"};
+            }
+            return [200, $json, encode_json({ id => $id,
+                object => 'checkout.session', url => "https://pay.example/$id",
+                amount_total => $total, status => 'open',
+                payment_status => 'unpaid',
+                metadata => { order_id => $f{'metadata[order_id]'} } })];
+        }
+        if ($req->{method} eq 'GET' && $req->{path} =~ m{^/v1/checkout/sessions/(.+)$}) {
+            my $s = $state->{sessions}{$1}
+                or return [404, $json, encode_json({ error => {
+                    type => 'invalid_request_error', code => 'resource_missing',
+                    message => "No such checkout.session: '$1'" } })];
+            return [200, $json, encode_json($s)];
+        }
+        if ($req->{method} eq 'POST' && $req->{path} eq '/v1/refunds') {
+            return [200, $json, encode_json({ id => "re_$req->{n_path}",
+                object => 'refund', amount => 0 + $f{amount},
+                payment_intent => $f{payment_intent}, status => 'succeeded' })];
+        }
+        return [404, $json, encode_json({ error => {
+            type => 'invalid_request_error', message => 'Unrecognized request URL' } })];
+    });
+}
+
+sub form_of {
+    my ($body) = @_;
+    my %f;
+    for (split /&/, $body // '') {
+        my ($k, $v) = split /=/, $_, 2;
+        for ($k, $v) { $_ //= ''; tr/+/ /; s/%([0-9A-Fa-f]{2})/chr hex $1/ge }
+        $f{$k} = $v;
+    }
+    return \%f;
+}
+
+1;
