@@ -1,0 +1,309 @@
+/* darkroom demo shop: the catalogue, a cart in localStorage, checkout.
+ *
+ * GET  /api/catalogue  -> {currency, currencies, photos[], products[]}
+ * POST /api/checkout   <- {items:[{photo,product,quantity}], email, currency}
+ *                      -> 201 {order, checkout_url, status_url}
+ * Errors are {"error":{"code","message"}}.  Money is integer minor units;
+ * the total shown here is for display only, the server prices the cart.
+ * Plain ES2017, no build step.
+ */
+(function () {
+  'use strict';
+
+  var CART_KEY = 'darkroom.cart';
+  var CURRENCY_KEY = 'darkroom.currency';
+  var EMAIL_KEY = 'darkroom.email';
+  var ORDERS_KEY = 'darkroom.orders';
+  var MAX_QTY = 99;
+
+  var state = { catalogue: null, photos: {}, products: {}, currency: 'GBP', cart: [] };
+
+  function $(id) { return document.getElementById(id); }
+
+  function load(key, fallback) {
+    try {
+      var v = JSON.parse(localStorage.getItem(key));
+      return v === null ? fallback : v;
+    } catch (e) { return fallback; }
+  }
+  function save(key, value) {
+    try { localStorage.setItem(key, JSON.stringify(value)); } catch (e) { /* private mode */ }
+  }
+
+  var formatters = {};
+  function money(amount, currency) {
+    if (typeof amount !== 'number') return '–';
+    var f = formatters[currency];
+    if (!f) {
+      f = formatters[currency] = new Intl.NumberFormat(undefined,
+        { style: 'currency', currency: currency });
+    }
+    var digits = f.resolvedOptions().maximumFractionDigits;
+    return f.format(amount / Math.pow(10, digits));
+  }
+
+  function priceOf(productId, currency) {
+    var p = state.products[productId];
+    return p && p.prices && typeof p.prices[currency] === 'number' ? p.prices[currency] : null;
+  }
+
+  function el(tag, props, children) {
+    var e = document.createElement(tag);
+    Object.keys(props || {}).forEach(function (k) {
+      if (k === 'text') e.textContent = props[k];
+      else if (k === 'class') e.className = props[k];
+      else e.setAttribute(k, props[k]);
+    });
+    (children || []).forEach(function (c) { if (c) e.appendChild(c); });
+    return e;
+  }
+
+  async function api(method, path, body) {
+    var opts = { method: method, headers: { 'Accept': 'application/json' } };
+    if (body !== undefined) {
+      opts.headers['Content-Type'] = 'application/json';
+      opts.body = JSON.stringify(body);
+    }
+    var res = await fetch(path, opts);
+    var data = null;
+    try { data = await res.json(); } catch (e) { /* not JSON */ }
+    if (!res.ok) {
+      var msg = data && data.error && data.error.message
+        ? data.error.message : 'The server answered ' + res.status + '.';
+      var err = new Error(msg);
+      err.code = data && data.error && data.error.code;
+      err.status = res.status;
+      throw err;
+    }
+    return data;
+  }
+
+  /* ---------------------------------------------------------------- catalogue */
+
+  function renderCurrencies() {
+    var sel = $('currency');
+    sel.textContent = '';
+    (state.catalogue.currencies || [state.currency]).forEach(function (c) {
+      sel.appendChild(el('option', { value: c, text: c }));
+    });
+    sel.value = state.currency;
+  }
+
+  function renderPhotos() {
+    var grid = $('photos');
+    var tpl = $('photo-card');
+    grid.textContent = '';
+    state.catalogue.photos.forEach(function (photo) {
+      var card = tpl.content.firstElementChild.cloneNode(true);
+      var img = card.querySelector('img');
+      if (photo.image) {
+        img.src = photo.image;
+        img.alt = photo.title;
+        img.addEventListener('error', function () { img.parentNode.classList.add('missing'); img.remove(); });
+      } else {
+        img.parentNode.classList.add('missing');
+        img.remove();
+      }
+      card.querySelector('.title').textContent = photo.title;
+      card.querySelector('.desc').textContent = photo.description || '';
+      var form = card.querySelector('form');
+      var select = card.querySelector('.product');
+      var qty = card.querySelector('.qty');
+      var priceEl = card.querySelector('.price');
+      var detail = card.querySelector('.detail');
+      var add = card.querySelector('.add');
+      var id = 'p-' + photo.id;
+      select.id = id + '-product';
+      qty.id = id + '-qty';
+      qty.max = MAX_QTY;
+      (photo.products || []).forEach(function (pid) {
+        var p = state.products[pid];
+        if (!p) return;
+        var price = priceOf(pid, state.currency);
+        var opt = el('option', { value: pid,
+          text: p.name + (price === null ? ' (not sold in ' + state.currency + ')' : ' · ' + money(price, state.currency)) });
+        if (price === null) opt.disabled = true;
+        select.appendChild(opt);
+      });
+      function update() {
+        var p = state.products[select.value];
+        var price = priceOf(select.value, state.currency);
+        var n = Math.max(1, Math.min(MAX_QTY, parseInt(qty.value, 10) || 1));
+        priceEl.textContent = price === null ? '' : money(price * n, state.currency);
+        detail.textContent = p ? [p.medium, p.size].filter(Boolean).join(' · ') : '';
+        add.disabled = price === null;
+      }
+      select.addEventListener('change', update);
+      qty.addEventListener('input', update);
+      form.addEventListener('submit', function (ev) {
+        ev.preventDefault();
+        if (!select.value) return;
+        addToCart(photo.id, select.value, parseInt(qty.value, 10) || 1);
+        add.textContent = 'Added ✓';
+        setTimeout(function () { add.textContent = 'Add to cart'; }, 1200);
+      });
+      if (!select.options.length) {
+        select.appendChild(el('option', { value: '', text: 'Not for sale' }));
+        select.disabled = true;
+      }
+      update();
+      grid.appendChild(card);
+    });
+  }
+
+  /* ---------------------------------------------------------------- cart */
+
+  function addToCart(photo, product, quantity) {
+    var line = state.cart.find(function (l) { return l.photo === photo && l.product === product; });
+    if (line) line.quantity = Math.min(MAX_QTY, line.quantity + quantity);
+    else state.cart.push({ photo: photo, product: product, quantity: Math.min(MAX_QTY, quantity) });
+    save(CART_KEY, state.cart);
+    renderCart();
+  }
+
+  function setQuantity(i, q) {
+    if (q < 1) state.cart.splice(i, 1);
+    else state.cart[i].quantity = Math.min(MAX_QTY, q);
+    save(CART_KEY, state.cart);
+    renderCart();
+  }
+
+  function renderCart() {
+    var list = $('cart-lines');
+    list.textContent = '';
+    var total = 0;
+    var complete = true;
+    var count = 0;
+    // lines whose photo or product left the catalogue are dropped
+    if (state.catalogue) {
+      state.cart = state.cart.filter(function (l) {
+        return state.photos[l.photo] && state.products[l.product];
+      });
+    }
+    state.cart.forEach(function (l, i) {
+      var photo = state.photos[l.photo] || { title: l.photo };
+      var product = state.products[l.product] || { name: l.product };
+      var price = priceOf(l.product, state.currency);
+      if (price === null) complete = false; else total += price * l.quantity;
+      count += l.quantity;
+      var minus = el('button', { type: 'button', class: 'icon', 'aria-label': 'One fewer ' + photo.title, text: '−' });
+      var plus = el('button', { type: 'button', class: 'icon', 'aria-label': 'One more ' + photo.title, text: '+' });
+      var remove = el('button', { type: 'button', class: 'link', text: 'Remove' });
+      minus.addEventListener('click', function () { setQuantity(i, l.quantity - 1); });
+      plus.addEventListener('click', function () { setQuantity(i, l.quantity + 1); });
+      remove.addEventListener('click', function () { setQuantity(i, 0); });
+      list.appendChild(el('li', {}, [
+        el('div', { class: 'what' }, [
+          el('strong', { text: photo.title }),
+          el('span', { class: 'muted small', text: product.name })
+        ]),
+        el('div', { class: 'how' }, [
+          minus, el('span', { class: 'q', 'aria-label': 'quantity', text: String(l.quantity) }), plus,
+          el('span', { class: 'amount', text: price === null ? 'n/a' : money(price * l.quantity, state.currency) }),
+          remove
+        ])
+      ]));
+    });
+    $('cart-empty').hidden = state.cart.length > 0;
+    $('cart-total').textContent = state.cart.length
+      ? (complete ? money(total, state.currency) : 'some items are not sold in ' + state.currency)
+      : '–';
+    $('cart-count').textContent = String(count);
+    $('checkout-button').disabled = !state.cart.length || !complete;
+  }
+
+  function renderRecent() {
+    var orders = load(ORDERS_KEY, []);
+    var ul = $('recent-orders');
+    ul.textContent = '';
+    orders.slice(0, 5).forEach(function (o) {
+      ul.appendChild(el('li', {}, [el('a', { href: '/order.html?token=' + encodeURIComponent(o.token), text: o.order })]));
+    });
+    $('recent').hidden = !orders.length;
+  }
+
+  /* ---------------------------------------------------------------- checkout */
+
+  async function checkout(ev) {
+    ev.preventDefault();
+    var errEl = $('checkout-error');
+    var email = $('email');
+    var button = $('checkout-button');
+    errEl.hidden = true;
+    if (!email.value || !email.checkValidity()) {
+      errEl.textContent = 'Please enter a valid email address for your receipt.';
+      errEl.hidden = false;
+      email.focus();
+      return;
+    }
+    save(EMAIL_KEY, email.value);
+    button.disabled = true;
+    button.textContent = 'Opening checkout…';
+    try {
+      var res = await api('POST', '/api/checkout', {
+        items: state.cart.map(function (l) { return { photo: l.photo, product: l.product, quantity: l.quantity }; }),
+        email: email.value,
+        currency: state.currency
+      });
+      var token = (res.status_url || '').split('/').pop();
+      if (token) {
+        var orders = load(ORDERS_KEY, []).filter(function (o) { return o.token !== token; });
+        orders.unshift({ order: res.order, token: token, at: Date.now() });
+        save(ORDERS_KEY, orders.slice(0, 10));
+      }
+      // the cart stays until the order page sees the payment (a declined
+      // or abandoned checkout comes back to a full cart)
+      window.location.assign(res.checkout_url);
+    } catch (e) {
+      errEl.textContent = e.message;
+      errEl.hidden = false;
+      button.disabled = false;
+      button.textContent = 'Checkout';
+    }
+  }
+
+  /* ---------------------------------------------------------------- start */
+
+  async function start() {
+    state.cart = load(CART_KEY, []).filter(function (l) {
+      return l && typeof l.photo === 'string' && typeof l.product === 'string' && l.quantity >= 1;
+    });
+    $('email').value = load(EMAIL_KEY, '') || '';
+    $('checkout').addEventListener('submit', checkout);
+    $('currency').addEventListener('change', function (ev) {
+      state.currency = ev.target.value;
+      save(CURRENCY_KEY, state.currency);
+      renderPhotos();
+      renderCart();
+    });
+    renderCart();
+    renderRecent();
+
+    fetch('/health').then(function (r) { return r.json(); }).then(function (h) {
+      $('health').textContent = h.status === 'ok' ? 'Server ok' : 'Server degraded';
+    }).catch(function () { $('health').textContent = 'Server unreachable'; });
+
+    try {
+      var cat = await api('GET', '/api/catalogue');
+      state.catalogue = cat;
+      cat.products.forEach(function (p) { state.products[p.id] = p; });
+      cat.photos.forEach(function (p) { state.photos[p.id] = p; });
+      var saved = load(CURRENCY_KEY, null);
+      var list = cat.currencies || [cat.currency];
+      state.currency = list.indexOf(saved) >= 0 ? saved : (cat.currency || list[0] || 'GBP');
+      renderCurrencies();
+      renderPhotos();
+      renderCart();
+      $('catalogue-status').hidden = true;
+      if (!cat.photos.length) {
+        $('catalogue-status').textContent = 'No prints for sale yet.';
+        $('catalogue-status').hidden = false;
+      }
+    } catch (e) {
+      $('catalogue-status').textContent = 'The catalogue could not be loaded: ' + e.message;
+      $('catalogue-status').classList.add('error');
+    }
+  }
+
+  document.addEventListener('DOMContentLoaded', start);
+})();
