@@ -82,6 +82,8 @@ typedef struct {
     ngx_http_darkroom_use_t      use_webhook;
     ngx_http_darkroom_use_t      use_admin;
 
+    ngx_array_t                 *job_kinds;    /* registered job kinds */
+
     /* where a directive that needs the database was first used */
     u_char                      *db_user_file;
     ngx_uint_t                   db_user_line;
@@ -244,6 +246,9 @@ ngx_int_t ngx_http_darkroom_db_tx(ngx_http_darkroom_db_t *db,
 void ngx_http_darkroom_db_close(void);
 
 /* jobs */
+ngx_int_t ngx_http_darkroom_job_register(ngx_conf_t *cf, const char *kind,
+    ngx_http_darkroom_job_pt handler);
+ngx_int_t ngx_http_darkroom_jobs_postconfiguration(ngx_conf_t *cf);
 ngx_int_t ngx_http_darkroom_jobs_init_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_darkroom_job_enqueue(ngx_http_darkroom_db_t *db,
     const char *kind, const char *payload, const char *dedupe_key,

@@ -57,7 +57,7 @@ static void ngx_http_darkroom_jobs_note(ngx_http_darkroom_jobs_t *jobs,
 static void ngx_http_darkroom_jobs_done(ngx_event_t *ev);
 
 
-static ngx_http_darkroom_job_kind_t  ngx_http_darkroom_job_kinds[] = {
+static ngx_http_darkroom_job_kind_t  ngx_http_darkroom_builtin_kinds[] = {
     { "http_post", ngx_http_darkroom_job_http_post },
     { "checkout_reconcile", ngx_http_darkroom_job_checkout_reconcile },
     { NULL, NULL }
@@ -66,14 +66,68 @@ static ngx_http_darkroom_job_kind_t  ngx_http_darkroom_job_kinds[] = {
 
 static ngx_http_darkroom_jobs_t  ngx_http_darkroom_jobs;
 
-/* the kinds above as a Postgres array literal, for the claim query */
-static char  ngx_http_darkroom_job_kind_list[512];
+/* the registered kinds, and the same as a Postgres array literal */
+static ngx_http_darkroom_job_kind_t  *ngx_http_darkroom_job_kinds;
+static ngx_uint_t                     ngx_http_darkroom_njob_kinds;
+static char                           ngx_http_darkroom_job_kind_list[1024];
+
+
+/*
+ * Job kinds are registered at configuration time, by this module and by
+ * the other darkroom modules (labs, mail), from their postconfiguration.
+ */
+
+ngx_int_t
+ngx_http_darkroom_job_register(ngx_conf_t *cf, const char *kind,
+    ngx_http_darkroom_job_pt handler)
+{
+    ngx_http_darkroom_job_kind_t   *k;
+    ngx_http_darkroom_main_conf_t  *dmcf;
+
+    dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_darkroom_module);
+
+    if (dmcf->job_kinds == NULL) {
+        dmcf->job_kinds = ngx_array_create(cf->pool, 8,
+                                      sizeof(ngx_http_darkroom_job_kind_t));
+        if (dmcf->job_kinds == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    k = ngx_array_push(dmcf->job_kinds);
+    if (k == NULL) {
+        return NGX_ERROR;
+    }
+
+    k->kind = kind;
+    k->handler = handler;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_darkroom_jobs_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_darkroom_job_kind_t  *k;
+
+    for (k = ngx_http_darkroom_builtin_kinds; k->kind; k++) {
+        if (ngx_http_darkroom_job_register(cf, k->kind, k->handler)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
 
 
 ngx_int_t
 ngx_http_darkroom_jobs_init_process(ngx_cycle_t *cycle)
 {
     u_char                         *p, *last;
+    ngx_uint_t                      i;
     ngx_http_darkroom_jobs_t       *jobs;
     ngx_http_darkroom_job_kind_t   *k;
     ngx_http_darkroom_main_conf_t  *dmcf;
@@ -95,13 +149,16 @@ ngx_http_darkroom_jobs_init_process(ngx_cycle_t *cycle)
     jobs = &ngx_http_darkroom_jobs;
     ngx_memzero(jobs, sizeof(ngx_http_darkroom_jobs_t));
 
+    ngx_http_darkroom_job_kinds = dmcf->job_kinds->elts;
+    ngx_http_darkroom_njob_kinds = dmcf->job_kinds->nelts;
+
     p = (u_char *) ngx_http_darkroom_job_kind_list;
     last = p + sizeof(ngx_http_darkroom_job_kind_list) - 2;
     *p++ = '{';
 
-    for (k = ngx_http_darkroom_job_kinds; k->kind; k++) {
-        p = ngx_slprintf(p, last, "%s%s", k == ngx_http_darkroom_job_kinds
-                                          ? "" : ",", k->kind);
+    for (i = 0; i < ngx_http_darkroom_njob_kinds; i++) {
+        k = &ngx_http_darkroom_job_kinds[i];
+        p = ngx_slprintf(p, last, "%s%s", i ? "," : "", k->kind);
     }
 
     *p++ = '}';
@@ -189,6 +246,7 @@ ngx_http_darkroom_jobs_run_one(ngx_http_darkroom_jobs_t *jobs)
 {
     char                           lease[NGX_INT64_LEN + 1];
     ngx_int_t                      rc;
+    ngx_uint_t                     i;
     PGresult                      *res;
     const char                    *params[3];
     ngx_http_darkroom_job_t        job;
@@ -245,13 +303,23 @@ ngx_http_darkroom_jobs_run_one(ngx_http_darkroom_jobs_t *jobs)
     job.db = &jobs->db;
     job.conf = jobs->dmcf;
 
-    for (k = ngx_http_darkroom_job_kinds; k->kind; k++) {
-        if (ngx_strcmp(k->kind, job.kind) == 0) {
+    k = NULL;
+
+    for (i = 0; i < ngx_http_darkroom_njob_kinds; i++) {
+        if (ngx_strcmp(ngx_http_darkroom_job_kinds[i].kind, job.kind) == 0) {
+            k = &ngx_http_darkroom_job_kinds[i];
             break;
         }
     }
 
-    if (job.payload == NULL) {
+    if (k == NULL) {
+        /* not claimable: only registered kinds are claimed */
+        ngx_http_darkroom_error_set(&err, 0, "unknown_kind", "");
+        snprintf(err.detail, sizeof(err.detail),
+                 "no handler for job kind \"%s\"", job.kind);
+        rc = NGX_ERROR;
+
+    } else if (job.payload == NULL) {
         ngx_http_darkroom_error_set(&err, 0, "bad_payload", "");
         snprintf(err.detail, sizeof(err.detail), "payload is not JSON");
         rc = NGX_DECLINED;

@@ -272,7 +272,7 @@ static ngx_command_t  ngx_http_darkroom_commands[] = {
 
 static ngx_http_module_t  ngx_http_darkroom_module_ctx = {
     NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_darkroom_jobs_postconfiguration, /* postconfiguration */
 
     ngx_http_darkroom_create_main_conf,    /* create main configuration */
     ngx_http_darkroom_init_main_conf,      /* init main configuration */
