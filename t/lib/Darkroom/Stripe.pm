@@ -11,9 +11,11 @@ use strict;
 use warnings;
 
 use Digest::SHA qw(hmac_sha256_hex);
+use HTTP::Tiny;
 use JSON::PP;
 use Exporter qw(import);
-our @EXPORT_OK = qw(signature event session charge demo_catalogue shop_conf fake_api form_of);
+our @EXPORT_OK = qw(signature event session charge demo_catalogue shop_conf
+    fake_api form_of sandbox);
 
 my $seq = 0;
 
@@ -212,6 +214,60 @@ sub form_of {
         $f{$k} = $v;
     }
     return \%f;
+}
+
+# tools/stripe-sandbox on port n of the test, delivering webhooks to $hook
+# and signing with the first secret of the test's whsec file.  Returns an
+# object with url, control(method, path, json) and stop.
+sub sandbox {
+    my ($t, %o) = @_;
+    my $port = $t->port($o{port} // 1);
+    my $dir = $t->dir;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDOUT, '>', "$dir/sandbox.log";
+        open STDERR, '>&', \*STDOUT;
+        exec $^X, $t->top . '/tools/stripe-sandbox', '--port', $port,
+            '--api-key-file', "$dir/stripe_key",
+            '--webhook-url', $o{webhook},
+            '--webhook-secret-file', "$dir/whsec",
+            '--state-dir', "$dir/sandbox",
+            '--retry-base-ms', $o{retry_base_ms} // 300,
+            '--later-ms', 300, '--quiet'
+            or die "exec: $!";
+    }
+    my $sb = bless { pid => $pid, url => "http://127.0.0.1:$port" },
+        'Darkroom::Stripe::Sandbox';
+    my $ua = HTTP::Tiny->new(timeout => 5);
+    for (1 .. 100) {
+        last if $ua->get("$sb->{url}/_sandbox/health")->{success};
+        select undef, undef, undef, 0.05;
+    }
+    push @{$t->{servers}}, $sb;
+    return $sb;
+}
+
+package Darkroom::Stripe::Sandbox;
+
+use HTTP::Tiny;
+use JSON::PP;
+
+sub url { $_[0]{url} }
+
+sub control {
+    my ($self, $method, $path, $json) = @_;
+    my $r = HTTP::Tiny->new(timeout => 10)->request($method,
+        "$self->{url}$path", { headers => { 'Content-Type' => 'application/json' },
+        defined $json ? (content => encode_json($json)) : () });
+    return eval { decode_json($r->{content}) } // $r;
+}
+
+sub stop {
+    my ($self) = @_;
+    return unless $self->{pid};
+    kill 'TERM', $self->{pid};
+    waitpid $self->{pid}, 0;
+    delete $self->{pid};
 }
 
 1;
