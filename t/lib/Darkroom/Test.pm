@@ -237,12 +237,20 @@ sub reload {
     my ($self) = @_;
     my %old = map { $_ => 1 } $self->worker_pids;
     kill 'HUP', $self->master_pid;
+    my $started;
     for (1 .. 200) {
         my @new = grep { !$old{$_} } $self->worker_pids;
-        return $self if @new >= $self->{workers};
+        $started = 1, last if @new >= $self->{workers};
         sleep 0.05;
     }
-    die "reload did not start new workers\n" . $self->error_log;
+    die "reload did not start new workers\n" . $self->error_log
+        unless $started;
+    # and until the old ones are gone, so no request reaches the old config
+    for (1 .. 200) {
+        last unless grep { kill 0, $_ } keys %old;
+        sleep 0.05;
+    }
+    return $self;
 }
 
 sub stop {

@@ -1,0 +1,1360 @@
+
+/*
+ * darkroom: signed media URLs.
+ *
+ * An access phase check of <path>?exp=..&kid=..&sig=.. links, so any
+ * content behind it is protected (root, alias, proxy_pass, slice), a header
+ * filter adding the signed Content-Disposition, and a variable that signs a
+ * URL in the configuration.  The signing itself is pure C in
+ * ngx_http_darkroom_sign.c; docs/signed-urls.md has the algorithm.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_darkroom_sign.h"
+
+
+#define NGX_HTTP_DARKROOM_MEDIA_KEYS_MAX  65536
+#define NGX_HTTP_DARKROOM_MEDIA_GONE      410
+
+
+typedef struct {
+    ngx_str_t                          kid;
+    ngx_str_t                          key;
+} ngx_http_darkroom_media_key_t;
+
+
+typedef struct {
+    ngx_str_t                          file;
+    ngx_array_t                        keys;   /* the first one signs */
+} ngx_http_darkroom_media_keys_t;
+
+
+/* binding to the client address: bind 0 = optional, 1 = required */
+
+typedef struct {
+    ngx_int_t                          bind;
+    ngx_uint_t                         v4;     /* prefix bits */
+    ngx_uint_t                         v6;
+} ngx_http_darkroom_media_bind_t;
+
+
+typedef struct {
+    ngx_array_t                        files;  /* keys_t *, read once */
+} ngx_http_darkroom_media_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                         enable;
+    ngx_http_darkroom_media_keys_t    *keys;
+    ngx_uint_t                         status;
+    ngx_http_darkroom_media_bind_t     bind;
+} ngx_http_darkroom_media_loc_conf_t;
+
+
+/* one darkroom_media_sign directive, the data of its variable */
+
+typedef struct {
+    ngx_str_t                          name;
+    ngx_http_complex_value_t           path;
+    ngx_http_complex_value_t          *filename;
+    ngx_http_complex_value_t          *gallery;
+    ngx_str_t                          disposition;
+    time_t                             ttl;
+    ngx_http_darkroom_media_bind_t     bind;
+} ngx_http_darkroom_media_signer_t;
+
+
+typedef struct {
+    ngx_str_t                          disposition;  /* header value */
+    ngx_str_t                          gallery;
+    ngx_str_t                          kid;
+    const char                        *error;
+} ngx_http_darkroom_media_ctx_t;
+
+
+static ngx_int_t ngx_http_darkroom_media_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_darkroom_media_fail(ngx_http_request_t *r,
+    ngx_http_darkroom_media_ctx_t *ctx, ngx_uint_t status, const char *code,
+    u_char *message);
+static ngx_int_t ngx_http_darkroom_media_client(ngx_http_request_t *r,
+    int *family, u_char **addr);
+static ngx_int_t ngx_http_darkroom_media_header_filter(
+    ngx_http_request_t *r);
+static ngx_int_t ngx_http_darkroom_media_sign_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_darkroom_media_ctx_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_http_darkroom_media_keys_t *ngx_http_darkroom_media_read_keys(
+    ngx_conf_t *cf, ngx_str_t *name);
+static char *ngx_http_darkroom_media_parse_keys(ngx_conf_t *cf,
+    ngx_http_darkroom_media_keys_t *keys, u_char *p, size_t len);
+static ngx_int_t ngx_http_darkroom_media_parse_bind(ngx_str_t *value,
+    ngx_http_darkroom_media_bind_t *bind);
+static char *ngx_http_darkroom_media_keys(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_darkroom_media_status(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_darkroom_media_bind_ip(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_darkroom_media_sign(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_darkroom_media_add_variables(ngx_conf_t *cf);
+static void *ngx_http_darkroom_media_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_darkroom_media_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_darkroom_media_merge_loc_conf(ngx_conf_t *cf,
+    void *parent, void *child);
+static ngx_int_t ngx_http_darkroom_media_init(ngx_conf_t *cf);
+
+
+static ngx_command_t  ngx_http_darkroom_media_commands[] = {
+
+    { ngx_string("darkroom_media"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_media_loc_conf_t, enable),
+      NULL },
+
+    { ngx_string("darkroom_media_keys"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_darkroom_media_keys,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("darkroom_media_status"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_darkroom_media_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("darkroom_media_bind_ip"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_darkroom_media_bind_ip,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("darkroom_media_sign"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_darkroom_media_sign,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_darkroom_media_module_ctx = {
+    ngx_http_darkroom_media_add_variables,  /* preconfiguration */
+    ngx_http_darkroom_media_init,           /* postconfiguration */
+
+    ngx_http_darkroom_media_create_main_conf, /* create main configuration */
+    NULL,                                   /* init main configuration */
+
+    NULL,                                   /* create server configuration */
+    NULL,                                   /* merge server configuration */
+
+    ngx_http_darkroom_media_create_loc_conf, /* create location config */
+    ngx_http_darkroom_media_merge_loc_conf  /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_darkroom_media_module = {
+    NGX_MODULE_V1,
+    &ngx_http_darkroom_media_module_ctx,    /* module context */
+    ngx_http_darkroom_media_commands,       /* module directives */
+    NGX_HTTP_MODULE,                        /* module type */
+    NULL,                                   /* init master */
+    NULL,                                   /* init module */
+    NULL,                                   /* init process */
+    NULL,                                   /* init thread */
+    NULL,                                   /* exit thread */
+    NULL,                                   /* exit process */
+    NULL,                                   /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_variable_t  ngx_http_darkroom_media_vars[] = {
+
+    { ngx_string("darkroom_media_gallery"), NULL,
+      ngx_http_darkroom_media_ctx_variable,
+      offsetof(ngx_http_darkroom_media_ctx_t, gallery), 0, 0 },
+
+    { ngx_string("darkroom_media_kid"), NULL,
+      ngx_http_darkroom_media_ctx_variable,
+      offsetof(ngx_http_darkroom_media_ctx_t, kid), 0, 0 },
+
+    { ngx_string("darkroom_media_error"), NULL,
+      ngx_http_darkroom_media_ctx_variable,
+      offsetof(ngx_http_darkroom_media_ctx_t, error), 0, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+
+
+static ngx_int_t
+ngx_http_darkroom_media_handler(ngx_http_request_t *r)
+{
+    int                                  rc, family;
+    u_char                              *buf, *addr, *p, *name;
+    size_t                               len, size;
+    int64_t                              exp;
+    ngx_tm_t                             tm;
+    ngx_str_t                           *type;
+    ngx_uint_t                           i, min;
+    ngx_http_darkroom_media_ctx_t       *ctx;
+    ngx_http_darkroom_media_key_t       *key;
+    ngx_http_darkroom_sign_str_t        *param;
+    ngx_http_darkroom_sign_net_t         net;
+    ngx_http_darkroom_sign_link_t        link;
+    ngx_http_darkroom_media_loc_conf_t  *mlcf;
+    u_char                               msg[128];
+
+    static ngx_str_t  inline_type = ngx_string("inline");
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_darkroom_media_module);
+
+    if (!mlcf->enable) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_darkroom_media_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_darkroom_media_module);
+
+    /* r->uri is decoded and normalized by nginx; refuse anything odd left */
+
+    if (ngx_http_darkroom_sign_path(r->uri.data, r->uri.len)
+        != NGX_HTTP_DARKROOM_SIGN_OK)
+    {
+        return ngx_http_darkroom_media_fail(r, ctx, mlcf->status, "bad_path",
+                   (u_char *) "The path is not one a link can be signed for.");
+    }
+
+    buf = ngx_pnalloc(r->pool, r->args.len + 1);
+    if (buf == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    link.path.data = r->uri.data;
+    link.path.len = r->uri.len;
+
+    rc = ngx_http_darkroom_sign_parse(r->args.data, r->args.len, &link, buf);
+
+    if (rc != NGX_HTTP_DARKROOM_SIGN_OK) {
+        return ngx_http_darkroom_media_fail(r, ctx, mlcf->status,
+                   ngx_http_darkroom_sign_code(rc),
+                   (u_char *) (rc == NGX_HTTP_DARKROOM_SIGN_MISSING
+                   ? "The link has no signature, expiry or key id."
+                   : "The link has a parameter that is not signed or "
+                     "not valid."));
+    }
+
+    param = link.param;
+
+    key = mlcf->keys->keys.elts;
+
+    for (i = 0; i < mlcf->keys->keys.nelts; i++) {
+        if (key[i].kid.len == param[NGX_HTTP_DARKROOM_P_KID].len
+            && ngx_strncmp(key[i].kid.data, param[NGX_HTTP_DARKROOM_P_KID].data,
+                           key[i].kid.len)
+               == 0)
+        {
+            break;
+        }
+    }
+
+    if (i == mlcf->keys->keys.nelts) {
+        return ngx_http_darkroom_media_fail(r, ctx, mlcf->status,
+                   "unknown_key",
+                   (u_char *) "The link was signed with a key that is not "
+                              "in use.");
+    }
+
+    key = &key[i];
+
+    rc = ngx_http_darkroom_sign_verify(&link, key->key.data, key->key.len);
+
+    if (rc == NGX_HTTP_DARKROOM_SIGN_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "darkroom media: HMAC failed");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_HTTP_DARKROOM_SIGN_OK) {
+        return ngx_http_darkroom_media_fail(r, ctx, mlcf->status,
+                   "bad_signature",
+                   (u_char *) "The link's signature does not match.");
+    }
+
+    ctx->kid = key->kid;
+
+    /* the link is authentic from here on */
+
+    (void) ngx_http_darkroom_sign_time(param[NGX_HTTP_DARKROOM_P_EXP].data,
+                                       param[NGX_HTTP_DARKROOM_P_EXP].len,
+                                       &exp);
+
+    if (exp < (int64_t) ngx_time()) {
+        ngx_gmtime((time_t) exp, &tm);
+        p = ngx_snprintf(msg, sizeof(msg) - 1,
+                         "The link expired at %4d-%02d-%02dT%02d:%02d:%02dZ.",
+                         tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                         tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
+        *p = '\0';
+
+        return ngx_http_darkroom_media_fail(r, ctx,
+                                            NGX_HTTP_DARKROOM_MEDIA_GONE,
+                                            "link_expired", msg);
+    }
+
+    if (param[NGX_HTTP_DARKROOM_P_IP].data || mlcf->bind.bind) {
+
+        if (param[NGX_HTTP_DARKROOM_P_IP].data == NULL) {
+            return ngx_http_darkroom_media_fail(r, ctx, mlcf->status,
+                       "address_required",
+                       (u_char *) "The link is not bound to a client "
+                                  "address.");
+        }
+
+        (void) ngx_http_darkroom_sign_net_parse(
+                                         param[NGX_HTTP_DARKROOM_P_IP].data,
+                                         param[NGX_HTTP_DARKROOM_P_IP].len,
+                                         &net);
+
+        if (mlcf->bind.bind) {
+            min = (net.family == AF_INET) ? mlcf->bind.v4 : mlcf->bind.v6;
+
+            if (net.bits < min) {
+                return ngx_http_darkroom_media_fail(r, ctx, mlcf->status,
+                           "address_required",
+                           (u_char *) "The link is bound to too wide a "
+                                      "range of addresses.");
+            }
+        }
+
+        if (ngx_http_darkroom_media_client(r, &family, &addr) != NGX_OK
+            || !ngx_http_darkroom_sign_net_match(&net, family, addr))
+        {
+            return ngx_http_darkroom_media_fail(r, ctx, mlcf->status,
+                       "address_mismatch",
+                       (u_char *) "The link was made for another client "
+                                  "address.");
+        }
+    }
+
+    if (param[NGX_HTTP_DARKROOM_P_G].data) {
+        ctx->gallery.data = param[NGX_HTTP_DARKROOM_P_G].data;
+        ctx->gallery.len = param[NGX_HTTP_DARKROOM_P_G].len;
+    }
+
+    if (param[NGX_HTTP_DARKROOM_P_DISPOSITION].data
+        || param[NGX_HTTP_DARKROOM_P_FILENAME].data)
+    {
+        type = &inline_type;
+
+        if (param[NGX_HTTP_DARKROOM_P_DISPOSITION].data) {
+            type = (ngx_str_t *) &param[NGX_HTTP_DARKROOM_P_DISPOSITION];
+        }
+
+        name = param[NGX_HTTP_DARKROOM_P_FILENAME].data;
+        len = param[NGX_HTTP_DARKROOM_P_FILENAME].len;
+
+        if (name == NULL && r->uri.data[r->uri.len - 1] != '/') {
+
+            /* the last segment of the path */
+
+            name = r->uri.data + r->uri.len;
+
+            while (name[-1] != '/') {
+                name--;
+            }
+
+            len = r->uri.data + r->uri.len - name;
+        }
+
+        size = ngx_http_darkroom_sign_disposition(type->data, type->len,
+                                                  name, len, NULL, 0);
+
+        ctx->disposition.data = ngx_pnalloc(r->pool, size);
+        if (ctx->disposition.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->disposition.len = ngx_http_darkroom_sign_disposition(
+                                   type->data, type->len, name, len,
+                                   ctx->disposition.data, size);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_media_fail(ngx_http_request_t *r,
+    ngx_http_darkroom_media_ctx_t *ctx, ngx_uint_t status, const char *code,
+    u_char *message)
+{
+    size_t            len;
+    ngx_int_t         rc;
+    ngx_buf_t        *b;
+    ngx_chain_t       out;
+    ngx_table_elt_t  *h;
+
+    ctx->error = code;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "darkroom media: %s for \"%V\"", code, &r->uri);
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    len = sizeof("{\"error\":{\"code\":\"\",\"message\":\"\"}}\n") - 1
+          + ngx_strlen(code) + ngx_strlen(message);
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* codes and messages are ours: nothing to escape */
+
+    b->last = ngx_sprintf(b->pos,
+                          "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n",
+                          code, message);
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Cache-Control");
+    ngx_str_set(&h->value, "no-store");
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_media_client(ngx_http_request_t *r, int *family,
+    u_char **addr)
+{
+    struct sockaddr      *sa;
+#if (NGX_HAVE_INET6)
+    struct sockaddr_in6  *sin6;
+#endif
+
+    sa = r->connection->sockaddr;
+
+    switch (sa->sa_family) {
+
+    case AF_INET:
+        *family = AF_INET;
+        *addr = (u_char *) &((struct sockaddr_in *) sa)->sin_addr;
+        return NGX_OK;
+
+#if (NGX_HAVE_INET6)
+    case AF_INET6:
+        sin6 = (struct sockaddr_in6 *) sa;
+        *family = AF_INET6;
+        *addr = sin6->sin6_addr.s6_addr;
+        return NGX_OK;
+#endif
+
+    default:
+        return NGX_DECLINED;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_media_header_filter(ngx_http_request_t *r)
+{
+    ngx_uint_t                      i;
+    ngx_list_part_t                *part;
+    ngx_table_elt_t                *h;
+    ngx_http_darkroom_media_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_darkroom_media_module);
+
+    if (ctx == NULL || ctx->disposition.len == 0
+        || (r->headers_out.status != NGX_HTTP_OK
+            && r->headers_out.status != NGX_HTTP_PARTIAL_CONTENT
+            && r->headers_out.status != NGX_HTTP_NOT_MODIFIED))
+    {
+        return ngx_http_next_header_filter(r);
+    }
+
+    /* the signed disposition replaces one from upstream */
+
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash
+            && h[i].key.len == sizeof("Content-Disposition") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Disposition",
+                               sizeof("Content-Disposition") - 1)
+               == 0)
+        {
+            h[i].value = ctx->disposition;
+            return ngx_http_next_header_filter(r);
+        }
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Content-Disposition");
+    h->value = ctx->disposition;
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_media_sign_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_darkroom_media_signer_t *signer =
+                                     (ngx_http_darkroom_media_signer_t *) data;
+
+    int                                  rc, family;
+    u_char                              *addr, *buf;
+    size_t                               len;
+    ngx_str_t                            path, filename, gallery;
+    ngx_uint_t                           bits;
+    ngx_http_darkroom_media_key_t       *key;
+    ngx_http_darkroom_sign_link_t        link;
+    ngx_http_darkroom_media_loc_conf_t  *mlcf;
+    u_char                               exp[NGX_TIME_T_LEN];
+    u_char                               ip[NGX_HTTP_DARKROOM_SIGN_IP_LEN];
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_darkroom_media_module);
+
+    v->not_found = 1;
+
+    if (mlcf->keys == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "darkroom media: \"$%V\" used where no "
+                      "\"darkroom_media_keys\" is set", &signer->name);
+        return NGX_OK;
+    }
+
+    key = mlcf->keys->keys.elts;
+
+    if (ngx_http_complex_value(r, &signer->path, &path) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&link, sizeof(ngx_http_darkroom_sign_link_t));
+
+    link.path.data = path.data;
+    link.path.len = path.len;
+
+    link.param[NGX_HTTP_DARKROOM_P_EXP].data = exp;
+    link.param[NGX_HTTP_DARKROOM_P_EXP].len =
+                              ngx_sprintf(exp, "%T", ngx_time() + signer->ttl)
+                              - exp;
+
+    link.param[NGX_HTTP_DARKROOM_P_KID].data = key->kid.data;
+    link.param[NGX_HTTP_DARKROOM_P_KID].len = key->kid.len;
+
+    if (signer->disposition.len) {
+        link.param[NGX_HTTP_DARKROOM_P_DISPOSITION].data =
+                                                     signer->disposition.data;
+        link.param[NGX_HTTP_DARKROOM_P_DISPOSITION].len =
+                                                     signer->disposition.len;
+    }
+
+    if (signer->filename) {
+        if (ngx_http_complex_value(r, signer->filename, &filename) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (filename.len) {
+            link.param[NGX_HTTP_DARKROOM_P_FILENAME].data = filename.data;
+            link.param[NGX_HTTP_DARKROOM_P_FILENAME].len = filename.len;
+        }
+    }
+
+    if (signer->gallery) {
+        if (ngx_http_complex_value(r, signer->gallery, &gallery) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (gallery.len) {
+            link.param[NGX_HTTP_DARKROOM_P_G].data = gallery.data;
+            link.param[NGX_HTTP_DARKROOM_P_G].len = gallery.len;
+        }
+    }
+
+    if (signer->bind.bind) {
+        if (ngx_http_darkroom_media_client(r, &family, &addr) != NGX_OK) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "darkroom media: \"$%V\" cannot bind a link to a "
+                          "non-IP client", &signer->name);
+            return NGX_OK;
+        }
+
+        bits = (family == AF_INET) ? signer->bind.v4 : signer->bind.v6;
+
+        len = ngx_http_darkroom_sign_net_format(family, addr, bits, ip,
+                                                sizeof(ip));
+        if (len == 0) {
+            return NGX_ERROR;
+        }
+
+        link.param[NGX_HTTP_DARKROOM_P_IP].data = ip;
+        link.param[NGX_HTTP_DARKROOM_P_IP].len = len;
+    }
+
+    len = ngx_http_darkroom_sign_url(&link, key->key.data, key->key.len,
+                                     NULL, 0, &rc);
+    if (len == 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "darkroom media: \"$%V\" cannot sign \"%V\": %s",
+                      &signer->name, &path, ngx_http_darkroom_sign_code(rc));
+        return NGX_OK;
+    }
+
+    buf = ngx_pnalloc(r->pool, len);
+    if (buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = ngx_http_darkroom_sign_url(&link, key->key.data, key->key.len,
+                                     buf, len, &rc);
+    if (len == 0) {
+        return NGX_ERROR;
+    }
+
+    v->data = buf;
+    v->len = len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_media_ctx_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    const char                     *code;
+    ngx_str_t                      *s;
+    ngx_http_darkroom_media_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_darkroom_media_module);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (data == offsetof(ngx_http_darkroom_media_ctx_t, error)) {
+        code = ctx->error;
+
+        if (code == NULL) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        v->data = (u_char *) code;
+        v->len = ngx_strlen(code);
+
+    } else {
+        s = (ngx_str_t *) ((char *) ctx + data);
+
+        if (s->len == 0) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        v->data = s->data;
+        v->len = s->len;
+    }
+
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_http_darkroom_media_keys_t *
+ngx_http_darkroom_media_read_keys(ngx_conf_t *cf, ngx_str_t *name)
+{
+    u_char                               *buf;
+    size_t                                size;
+    ssize_t                               n;
+    ngx_fd_t                              fd;
+    ngx_str_t                             file;
+    ngx_uint_t                            i;
+    ngx_file_info_t                       fi;
+    ngx_http_darkroom_media_keys_t       *keys, **kp;
+    ngx_http_darkroom_media_main_conf_t  *mmcf;
+
+    file = *name;
+
+    if (ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK) {
+        return NULL;
+    }
+
+    mmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_darkroom_media_module);
+
+    kp = mmcf->files.elts;
+
+    for (i = 0; i < mmcf->files.nelts; i++) {
+        if (kp[i]->file.len == file.len
+            && ngx_strncmp(kp[i]->file.data, file.data, file.len) == 0)
+        {
+            return kp[i];
+        }
+    }
+
+    fd = ngx_open_file(file.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%s\" failed", file.data);
+        return NULL;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_fd_info_n " \"%s\" failed", file.data);
+        goto failed;
+    }
+
+    size = (size_t) ngx_file_size(&fi);
+
+    if (size > NGX_HTTP_DARKROOM_MEDIA_KEYS_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "keys file \"%s\" is too large", file.data);
+        goto failed;
+    }
+
+    buf = ngx_pnalloc(cf->temp_pool, size + 1);
+    if (buf == NULL) {
+        goto failed;
+    }
+
+    n = ngx_read_fd(fd, buf, size);
+
+    if (n == -1 || (size_t) n != size) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_read_fd_n " \"%s\" failed", file.data);
+        goto failed;
+    }
+
+    (void) ngx_close_file(fd);
+    fd = NGX_INVALID_FILE;
+
+    keys = ngx_pcalloc(cf->pool, sizeof(ngx_http_darkroom_media_keys_t));
+    if (keys == NULL) {
+        goto clean;
+    }
+
+    keys->file = file;
+
+    if (ngx_array_init(&keys->keys, cf->pool, 4,
+                       sizeof(ngx_http_darkroom_media_key_t))
+        != NGX_OK)
+    {
+        goto clean;
+    }
+
+    if (ngx_http_darkroom_media_parse_keys(cf, keys, buf, size)
+        != NGX_CONF_OK)
+    {
+        goto clean;
+    }
+
+    ngx_explicit_memzero(buf, size);
+
+    kp = ngx_array_push(&mmcf->files);
+    if (kp == NULL) {
+        return NULL;
+    }
+
+    *kp = keys;
+
+    return keys;
+
+clean:
+
+    ngx_explicit_memzero(buf, size);
+    return NULL;
+
+failed:
+
+    if (fd != NGX_INVALID_FILE) {
+        (void) ngx_close_file(fd);
+    }
+
+    return NULL;
+}
+
+
+static char *
+ngx_http_darkroom_media_parse_keys(ngx_conf_t *cf,
+    ngx_http_darkroom_media_keys_t *keys, u_char *p, size_t len)
+{
+    u_char                         *end, *eol, *colon, *s, *e, *c;
+    ngx_uint_t                      line, i;
+    ngx_http_darkroom_media_key_t  *key, *k;
+
+    end = p + len;
+    line = 0;
+
+    while (p < end) {
+
+        line++;
+
+        eol = ngx_strlchr(p, end, '\n');
+        if (eol == NULL) {
+            eol = end;
+        }
+
+        s = p;
+        e = eol;
+        p = eol + 1;
+
+        if (e > s && e[-1] == '\r') {
+            e--;
+        }
+
+        while (s < e && (*s == ' ' || *s == '\t')) {
+            s++;
+        }
+
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t')) {
+            e--;
+        }
+
+        if (s == e || *s == '#') {
+            continue;
+        }
+
+        colon = ngx_strlchr(s, e, ':');
+
+        if (colon == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "keys file %V:%ui: expected \"kid:key\"",
+                               &keys->file, line);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_darkroom_sign_value(NGX_HTTP_DARKROOM_P_KID, s,
+                                         colon - s)
+            != NGX_HTTP_DARKROOM_SIGN_OK)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "keys file %V:%ui: a key id is 1 to 32 "
+                               "characters of A-Z a-z 0-9 . _ -",
+                               &keys->file, line);
+            return NGX_CONF_ERROR;
+        }
+
+        if (e - colon - 1 < NGX_HTTP_DARKROOM_SIGN_KEY_MIN) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "keys file %V:%ui: key shorter than %d bytes",
+                               &keys->file, line,
+                               NGX_HTTP_DARKROOM_SIGN_KEY_MIN);
+            return NGX_CONF_ERROR;
+        }
+
+        for (c = colon + 1; c < e; c++) {
+            if (*c < 0x20 || *c == 0x7f) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "keys file %V:%ui: control character "
+                                   "in key", &keys->file, line);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        k = keys->keys.elts;
+
+        for (i = 0; i < keys->keys.nelts; i++) {
+            if (k[i].kid.len == (size_t) (colon - s)
+                && ngx_strncmp(k[i].kid.data, s, colon - s) == 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "keys file %V:%ui: duplicate key id "
+                                   "\"%*s\"", &keys->file, line,
+                                   colon - s, s);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        key = ngx_array_push(&keys->keys);
+        if (key == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        key->kid.len = colon - s;
+        key->kid.data = ngx_pnalloc(cf->pool, colon - s);
+        if (key->kid.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memcpy(key->kid.data, s, colon - s);
+
+        key->key.len = e - colon - 1;
+        key->key.data = ngx_pnalloc(cf->pool, key->key.len);
+        if (key->key.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memcpy(key->key.data, colon + 1, key->key.len);
+    }
+
+    if (keys->keys.nelts == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "keys file %V has no keys", &keys->file);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* "off", "on", "<v4 bits>" or "<v4 bits>,<v6 bits>" */
+
+static ngx_int_t
+ngx_http_darkroom_media_parse_bind(ngx_str_t *value,
+    ngx_http_darkroom_media_bind_t *bind)
+{
+    u_char     *comma;
+    ngx_int_t   v4, v6;
+
+    if (value->len == 3 && ngx_strncmp(value->data, "off", 3) == 0) {
+        bind->bind = 0;
+        bind->v4 = 32;
+        bind->v6 = 128;
+        return NGX_OK;
+    }
+
+    if (value->len == 2 && ngx_strncmp(value->data, "on", 2) == 0) {
+        bind->bind = 1;
+        bind->v4 = 32;
+        bind->v6 = 128;
+        return NGX_OK;
+    }
+
+    comma = ngx_strlchr(value->data, value->data + value->len, ',');
+
+    if (comma) {
+        v4 = ngx_atoi(value->data, comma - value->data);
+        v6 = ngx_atoi(comma + 1, value->data + value->len - comma - 1);
+
+    } else {
+        v4 = ngx_atoi(value->data, value->len);
+        v6 = 64;
+    }
+
+    if (v4 < 1 || v4 > 32 || v6 < 1 || v6 > 128) {
+        return NGX_ERROR;
+    }
+
+    bind->bind = 1;
+    bind->v4 = v4;
+    bind->v6 = v6;
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_darkroom_media_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_darkroom_media_loc_conf_t *mlcf = conf;
+
+    ngx_str_t  *value;
+
+    if (mlcf->keys != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    mlcf->keys = ngx_http_darkroom_media_read_keys(cf, &value[1]);
+    if (mlcf->keys == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_darkroom_media_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_darkroom_media_loc_conf_t *mlcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    if (mlcf->status != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    n = ngx_atoi(value[1].data, value[1].len);
+
+    if (n < 400 || n > 599) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "status \"%V\" is not between 400 and 599",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    mlcf->status = n;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_darkroom_media_bind_ip(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_darkroom_media_loc_conf_t *mlcf = conf;
+
+    ngx_str_t  *value;
+
+    if (mlcf->bind.bind != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_darkroom_media_parse_bind(&value[1], &mlcf->bind)
+        != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\": use off, on, <ipv4 bits> "
+                           "or <ipv4 bits>,<ipv6 bits>", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * darkroom_media_sign $var <path> [ttl=<time>] [disposition=<type>]
+ *                     [filename=<value>] [g=<value>] [bind_ip=<bind>];
+ */
+
+static char *
+ngx_http_darkroom_media_sign(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_str_t                          *value, s;
+    ngx_uint_t                          i;
+    ngx_http_variable_t                *var;
+    ngx_http_darkroom_media_signer_t   *signer;
+    ngx_http_compile_complex_value_t    ccv;
+
+    value = cf->args->elts;
+
+    if (value[1].len < 2 || value[1].data[0] != '$') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid variable name \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    signer = ngx_pcalloc(cf->pool, sizeof(ngx_http_darkroom_media_signer_t));
+    if (signer == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    signer->name.data = value[1].data + 1;
+    signer->name.len = value[1].len - 1;
+    signer->ttl = 3600;
+    signer->bind.bind = 0;
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[2];
+    ccv.complex_value = &signer->path;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 3; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+
+            signer->ttl = ngx_parse_time(&s, 1);
+            if (signer->ttl == (time_t) NGX_ERROR || signer->ttl == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "disposition=", 12) == 0) {
+            s.data = value[i].data + 12;
+            s.len = value[i].len - 12;
+
+            if (ngx_http_darkroom_sign_value(NGX_HTTP_DARKROOM_P_DISPOSITION,
+                                             s.data, s.len)
+                != NGX_HTTP_DARKROOM_SIGN_OK)
+            {
+                goto invalid;
+            }
+
+            signer->disposition = s;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "filename=", 9) == 0
+            || ngx_strncmp(value[i].data, "g=", 2) == 0)
+        {
+            s.data = (u_char *) ngx_strchr(value[i].data, '=') + 1;
+            s.len = value[i].data + value[i].len - s.data;
+
+            ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+            ccv.cf = cf;
+            ccv.value = &s;
+            ccv.complex_value = ngx_palloc(cf->pool,
+                                        sizeof(ngx_http_complex_value_t));
+            if (ccv.complex_value == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+            if (value[i].data[0] == 'g') {
+                signer->gallery = ccv.complex_value;
+
+            } else {
+                signer->filename = ccv.complex_value;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "bind_ip=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+
+            if (ngx_http_darkroom_media_parse_bind(&s, &signer->bind)
+                != NGX_OK)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    var = ngx_http_add_variable(cf, &signer->name, 0);
+    if (var == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (var->get_handler) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "variable \"%V\" is already defined", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    var->get_handler = ngx_http_darkroom_media_sign_variable;
+    var->data = (uintptr_t) signer;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_media_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_darkroom_media_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_darkroom_media_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_darkroom_media_main_conf_t  *mmcf;
+
+    mmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_darkroom_media_main_conf_t));
+    if (mmcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&mmcf->files, cf->pool, 2,
+                       sizeof(ngx_http_darkroom_media_keys_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return mmcf;
+}
+
+
+static void *
+ngx_http_darkroom_media_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_darkroom_media_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_darkroom_media_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    conf->enable = NGX_CONF_UNSET;
+    conf->keys = NGX_CONF_UNSET_PTR;
+    conf->status = NGX_CONF_UNSET_UINT;
+    conf->bind.bind = NGX_CONF_UNSET;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_darkroom_media_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child)
+{
+    ngx_http_darkroom_media_loc_conf_t *prev = parent;
+    ngx_http_darkroom_media_loc_conf_t *conf = child;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_ptr_value(conf->keys, prev->keys, NULL);
+    ngx_conf_merge_uint_value(conf->status, prev->status,
+                              NGX_HTTP_FORBIDDEN);
+
+    if (conf->bind.bind == NGX_CONF_UNSET) {
+        if (prev->bind.bind == NGX_CONF_UNSET) {
+            conf->bind.bind = 0;
+            conf->bind.v4 = 32;
+            conf->bind.v6 = 128;
+
+        } else {
+            conf->bind = prev->bind;
+        }
+    }
+
+    if (conf->enable && conf->keys == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"darkroom_media on\" needs "
+                           "\"darkroom_media_keys\"");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_media_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_darkroom_media_handler;
+
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_darkroom_media_header_filter;
+
+    return NGX_OK;
+}

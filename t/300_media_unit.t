@@ -1,0 +1,59 @@
+#!/usr/bin/perl
+
+# darkroom: unit tests of the pure signed media URL code and SigV4 (C
+# programs under t/unit/ printing TAP).  Each is compiled into a temporary
+# directory and run; this script passes their TAP through as subtests.
+
+use strict;
+use warnings;
+
+use File::Basename qw(dirname);
+use File::Spec;
+use File::Temp qw(tempdir);
+use Test::More;
+
+my $root = File::Spec->rel2abs(dirname(__FILE__) . '/..');
+my $dir = tempdir('darkroom-media-unit-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+my $cc = $ENV{CC} || 'cc';
+
+my @units = (
+    [ 'media_sign_test', 'src/ngx_http_darkroom_sign.c' ],
+    [ 'sigv4_test',      'src/ngx_http_darkroom_sigv4.c' ],
+);
+
+for my $u (@units) {
+    my ($name, @srcs) = @$u;
+    next unless -f "$root/t/unit/$name.c";
+
+    subtest $name => sub {
+        my $bin = "$dir/$name";
+        my @cmd = ($cc, qw(-std=c99 -D_DEFAULT_SOURCE -Wall -Wextra -Werror
+                           -O2), "-I$root/src", '-o', $bin,
+                   "$root/t/unit/$name.c", map({ "$root/$_" } @srcs),
+                   '-lcrypto');
+        my $out = `@cmd 2>&1`;
+        if ($?) {
+            fail("compile: @cmd");
+            diag($out);
+            return;
+        }
+
+        # re-emit the program's TAP as assertions of this subtest
+        my @lines = `$bin`;
+        my $rc = $?;
+        my $plan;
+        for (@lines) {
+            chomp;
+            if (/^(not )?ok \d+ - (.*)$/) {
+                ok(!$1, $2);
+            } elsif (/^1\.\.(\d+)$/) {
+                $plan = $1;
+            } elsif (/^#/) {
+                diag($_);
+            }
+        }
+        ok(defined $plan && $rc == 0, "$name exits 0 with a plan");
+    };
+}
+
+done_testing();
