@@ -7,7 +7,7 @@ PORT       ?= 8080
 NGINX      ?= /usr/sbin/nginx
 NGX_SRC    ?= /usr/share/nginx/src
 BUILD      := $(VAR)/build
-MODULE     := $(BUILD)/ngx_http_darkroom_module.so
+MODULE     := $(VAR)/modules/ngx_http_darkroom_module.so
 CFLAGS_EXTRA ?= -g -O2
 PROVE_JOBS ?= 2
 
@@ -20,7 +20,7 @@ SOURCES := config $(wildcard src/*.c src/*.h)
 export DARKROOM_NGINX = $(NGINX)
 export DARKROOM_MODULE = $(MODULE)
 
-.PHONY: all deps build run test unit bench stop clean
+.PHONY: all deps build db run test bench stop clean
 
 all: build
 
@@ -40,6 +40,8 @@ build: deps $(MODULE)
 
 # Debian's nginx-dev ships headers, auto/ and configure: configure a private
 # copy with the distribution's own flags so the module is binary compatible.
+# The module is installed beside, under var/modules, and replaced by rename,
+# so a running nginx or test never sees a missing or half-written file.
 $(BUILD)/objs/Makefile: config
 	@rm -rf $(BUILD) && mkdir -p $(VAR) && cp -a $(NGX_SRC) $(BUILD)
 	@cd $(BUILD) && source ./conf_flags && \
@@ -51,6 +53,7 @@ $(BUILD)/objs/Makefile: config
 $(MODULE): $(BUILD)/objs/Makefile $(SOURCES)
 	@$(MAKE) -s -C $(BUILD) -f objs/Makefile modules >$(BUILD)/make.log 2>&1 \
 	    || { grep -E 'error|warning' -A3 $(BUILD)/make.log | head -n 60; exit 1; }
+	@mkdir -p $(dir $(MODULE))
 	@cp $(BUILD)/objs/ngx_http_darkroom_module.so $(MODULE).tmp
 	@mv $(MODULE).tmp $(MODULE)
 	@echo "built $(MODULE)"

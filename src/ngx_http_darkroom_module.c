@@ -35,6 +35,8 @@ static char *ngx_http_darkroom_currency(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_darkroom_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_darkroom_base_url(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_darkroom_countries(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_darkroom_require(ngx_conf_t *cf,
@@ -149,7 +151,7 @@ static ngx_command_t  ngx_http_darkroom_commands[] = {
 
     { ngx_string("darkroom_stripe_api"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_darkroom_url,
+      ngx_http_darkroom_base_url,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_darkroom_main_conf_t, stripe_api),
       NULL },
@@ -658,16 +660,34 @@ ngx_http_darkroom_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    /* a trailing slash on a base URL would double the API paths' own */
+    *field = value[1];
 
-    while (value[1].len > 8 && value[1].data[value[1].len - 1] == '/'
-           && cmd->offset == offsetof(ngx_http_darkroom_main_conf_t,
-                                      stripe_api))
-    {
-        value[1].data[--value[1].len] = '\0';
+    return NGX_CONF_OK;
+}
+
+
+/* a provider's base URL: without a trailing slash, the paths bring theirs */
+
+static char *
+ngx_http_darkroom_base_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    char       *rv;
+    ngx_str_t  *field;
+
+    rv = ngx_http_darkroom_url(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
-    *field = value[1];
+    field = (ngx_str_t *) (p + cmd->offset);
+
+    while (field->len > sizeof("https://") - 1
+           && field->data[field->len - 1] == '/')
+    {
+        field->data[--field->len] = '\0';
+    }
 
     return NGX_CONF_OK;
 }

@@ -11,7 +11,7 @@ use Darkroom::Test;
 my $t = Darkroom::Test->new;
 my $dir = $t->dir;
 my $top = $t->top;
-my $module = $ENV{DARKROOM_MODULE} || "$top/var/build/ngx_http_darkroom_module.so";
+my $module = $ENV{DARKROOM_MODULE} || "$top/var/modules/ngx_http_darkroom_module.so";
 $t->write_file('secret', "placeholder-secret-value\n");
 
 sub check {

@@ -66,7 +66,7 @@ sub new {
         ports   => [],
         nginx   => $ENV{DARKROOM_NGINX} || '/usr/sbin/nginx',
         module  => $ENV{DARKROOM_MODULE}
-                   || "$TOP/var/build/ngx_http_darkroom_module.so",
+                   || "$TOP/var/modules/ngx_http_darkroom_module.so",
         pgdir   => $ENV{DARKROOM_PG_DIR} || "$TOP/var/pg",
         workers => 1,
         servers => [],
