@@ -274,6 +274,8 @@ ngx_int_t ngx_http_darkroom_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *message);
 ngx_int_t ngx_http_darkroom_send_task_error(ngx_http_request_t *r,
     ngx_http_darkroom_error_t *err);
+ngx_table_elt_t *ngx_http_darkroom_header_out(ngx_http_request_t *r,
+    const char *name, u_char *value, size_t len);
 
 /* health */
 char *ngx_http_darkroom_health(ngx_conf_t *cf, ngx_command_t *cmd,

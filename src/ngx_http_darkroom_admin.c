@@ -102,14 +102,14 @@ ngx_http_darkroom_admin_handler(ngx_http_request_t *r)
                           "darkroom: admin API refused a bad token");
         }
 
-        h = ngx_list_push(&r->headers_out.headers);
+        h = ngx_http_darkroom_header_out(r, "WWW-Authenticate",
+                                         (u_char *) "Bearer realm=\"darkroom\"",
+                                         sizeof("Bearer realm=\"darkroom\"")
+                                         - 1);
         if (h == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        h->hash = 1;
-        ngx_str_set(&h->key, "WWW-Authenticate");
-        ngx_str_set(&h->value, "Bearer realm=\"darkroom\"");
         r->headers_out.www_authenticate = h;
 
         (void) ngx_http_discard_request_body(r);

@@ -798,22 +798,14 @@ ngx_http_darkroom_checkout_done(ngx_http_request_t *r,
     }
 
     if (co->form) {
-        h = ngx_list_push(&r->headers_out.headers);
+        len = ngx_strlen(co->checkout_url);
+
+        /* the URL is freed with the request's pool, after the header went */
+        h = ngx_http_darkroom_header_out(r, "Location",
+                                         (u_char *) co->checkout_url, len);
         if (h == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        len = ngx_strlen(co->checkout_url);
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "Location");
-        h->value.data = ngx_pnalloc(r->pool, len);
-        if (h->value.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        ngx_memcpy(h->value.data, co->checkout_url, len);
-        h->value.len = len;
 
         r->headers_out.location = h;
 

@@ -130,33 +130,52 @@ ngx_http_darkroom_send_error(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
+/* adds a response header; the value must live as long as the request */
+
+ngx_table_elt_t *
+ngx_http_darkroom_header_out(ngx_http_request_t *r, const char *name,
+    u_char *value, size_t len)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NULL;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value.data = value;
+    h->value.len = len;
+
+    return h;
+}
+
+
 ngx_int_t
 ngx_http_darkroom_send_task_error(ngx_http_request_t *r,
     ngx_http_darkroom_error_t *err)
 {
-    ngx_table_elt_t  *h;
+    u_char  *p;
 
     if (err->retry_after
         || err->status == NGX_HTTP_SERVICE_UNAVAILABLE
         || err->status == NGX_HTTP_TOO_MANY_REQUESTS)
     {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
+        p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+        if (p == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        h->hash = 1;
-        ngx_str_set(&h->key, "Retry-After");
-
-        h->value.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
-        if (h->value.data == NULL) {
+        if (ngx_http_darkroom_header_out(r, "Retry-After", p,
+                ngx_sprintf(p, "%ui", err->retry_after
+                                      ? err->retry_after
+                                      : NGX_HTTP_DARKROOM_RETRY_AFTER) - p)
+            == NULL)
+        {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        h->value.len = ngx_sprintf(h->value.data, "%ui",
-                                   err->retry_after ? err->retry_after
-                                   : NGX_HTTP_DARKROOM_RETRY_AFTER)
-                       - h->value.data;
     }
 
     return ngx_http_darkroom_send_error(r, err->status, err->code,
