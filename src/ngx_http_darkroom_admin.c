@@ -11,6 +11,7 @@
  *   GET  orders/<ref>                POST orders/<ref>/review {"reason"}
  *   POST orders/<ref>/refund {"amount"}   (omit amount: all that is left)
  *   GET  jobs?state=due|dead|done    POST jobs/<id>/retry
+ *   GET  emails?status=queued|sent|failed&order=<ref>&limit=
  *
  * Reads and writes are SQL functions (sql/005_admin.sql) taking the body
  * as one jsonb parameter; a refund also asks Stripe, in the same task.
@@ -30,7 +31,8 @@ typedef enum {
     NGX_HTTP_DARKROOM_ADMIN_REVIEW,
     NGX_HTTP_DARKROOM_ADMIN_REFUND,
     NGX_HTTP_DARKROOM_ADMIN_JOBS,
-    NGX_HTTP_DARKROOM_ADMIN_JOB_RETRY
+    NGX_HTTP_DARKROOM_ADMIN_JOB_RETRY,
+    NGX_HTTP_DARKROOM_ADMIN_EMAILS
 } ngx_http_darkroom_admin_route_e;
 
 
@@ -246,6 +248,14 @@ ngx_http_darkroom_admin_route(ngx_http_request_t *r,
         return NGX_OK;
     }
 
+    if (n == 1 && get && ngx_http_darkroom_is(seg[0], "emails")) {
+        a->route = NGX_HTTP_DARKROOM_ADMIN_EMAILS;
+        a->arg[0] = ngx_http_darkroom_admin_query(r, "status");
+        a->arg[1] = ngx_http_darkroom_admin_query(r, "order");
+        a->arg[2] = ngx_http_darkroom_admin_query(r, "limit");
+        return NGX_OK;
+    }
+
     if (n >= 2 && seg[1].len && ngx_http_darkroom_is(seg[0], "orders")) {
         a->arg[0] = ngx_http_darkroom_admin_str(r, seg[1].data, seg[1].len);
 
@@ -422,6 +432,16 @@ ngx_http_darkroom_admin_work(ngx_http_darkroom_task_t *t)
                   "SELECT admin_jobs_json($1,"
                   " least(greatest($2::int, 1), 1000))",
                   2, params, &t->err);
+        break;
+
+    case NGX_HTTP_DARKROOM_ADMIN_EMAILS:
+        params[0] = a->arg[0];
+        params[1] = a->arg[1];
+        params[2] = a->arg[2] ? a->arg[2] : "100";
+        res = ngx_http_darkroom_db_exec(&t->db,
+                  "SELECT admin_emails_json($1, $2,"
+                  " least(greatest($3::int, 1), 1000))",
+                  3, params, &t->err);
         break;
 
     case NGX_HTTP_DARKROOM_ADMIN_JOB_RETRY:

@@ -41,6 +41,7 @@ for ($run) {
     s/\@TOP\@/$top/g;
     s/\@PORT\@/$t->port(0)/ge;
     s/\@STRIPE_PORT\@/$t->port(1)/ge;
+    s/\@MAIL_PORT\@/$t->port(2)/ge;
     s/\@DB\@/dbname=x/g;
     s{$dir/secrets/\w+}{$dir/secret}g;
 }
