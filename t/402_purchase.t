@@ -71,6 +71,9 @@ is_deeply([ map { $_->{to} } @{$o->{events}} ], [qw(pending_payment paid)],
 my ($token) = $pay->{redirect} =~ /token=([0-9a-f]{32})/;
 $r = $t->http(GET => "/api/orders/$token");
 is($r->{json}{status}, 'paid', 'the customer sees it paid');
+is($t->sql_value("SELECT count(*) FROM stripe_events WHERE payload::text"
+    . " LIKE '%' || :'p1' || '%'", $token), 0,
+    'stored webhook payloads do not hold the status token');
 
 # --- Stripe delivers every event three times, and out of order ----------------
 $sb->control(POST => '/_sandbox/config', { duplicate => 3 });
