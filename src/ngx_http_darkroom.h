@@ -188,6 +188,8 @@ char *ngx_http_darkroom_needs_db(ngx_conf_t *cf, ngx_command_t *cmd);
 ngx_http_darkroom_main_conf_t *ngx_http_darkroom_use(ngx_conf_t *cf,
     ngx_command_t *cmd, ngx_http_handler_pt handler,
     ngx_http_darkroom_use_t *use);
+char *ngx_http_darkroom_require(ngx_conf_t *cf, ngx_http_darkroom_use_t *use,
+    const char *feature, void *value, const char *directive);
 ngx_int_t ngx_http_darkroom_token(u_char *token, u_char *hash);
 
 /* secret */
@@ -217,6 +219,14 @@ char *ngx_http_darkroom_order_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_darkroom_admin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+/* admin: shared by the admin locations of every module */
+ngx_int_t ngx_http_darkroom_admin_auth(ngx_http_request_t *r);
+ngx_int_t ngx_http_darkroom_admin_refuse(ngx_http_request_t *r);
+char *ngx_http_darkroom_admin_str(ngx_http_request_t *r, u_char *data,
+    size_t len);
+char *ngx_http_darkroom_admin_query(ngx_http_request_t *r,
+    const char *name);
 
 /* helpers for handlers on the event loop */
 ngx_table_elt_t *ngx_http_darkroom_header_in(ngx_http_request_t *r,

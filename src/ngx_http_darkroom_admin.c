@@ -51,10 +51,6 @@ static ngx_int_t ngx_http_darkroom_admin_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
 static ngx_int_t ngx_http_darkroom_admin_route(ngx_http_request_t *r,
     ngx_http_darkroom_admin_t *a, ngx_str_t *path);
-static char *ngx_http_darkroom_admin_str(ngx_http_request_t *r,
-    u_char *data, size_t len);
-static char *ngx_http_darkroom_admin_query(ngx_http_request_t *r,
-    const char *name);
 static void ngx_http_darkroom_admin_work(ngx_http_darkroom_task_t *t);
 static void ngx_http_darkroom_admin_refund(ngx_http_darkroom_task_t *t);
 
@@ -80,9 +76,27 @@ ngx_http_darkroom_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_darkroom_admin_handler(ngx_http_request_t *r)
 {
+    if (ngx_http_darkroom_admin_auth(r) != NGX_OK) {
+        return ngx_http_darkroom_admin_refuse(r);
+    }
+
+    return ngx_http_darkroom_task_start(r, sizeof(ngx_http_darkroom_admin_t),
+                                        ngx_http_darkroom_admin_prepare,
+                                        ngx_http_darkroom_admin_work, NULL);
+}
+
+
+/*
+ * Whether the request carries one of the admin tokens, compared in
+ * constant time.  Shared by every admin location (orders, labs, ...).
+ */
+
+ngx_int_t
+ngx_http_darkroom_admin_auth(ngx_http_request_t *r)
+{
     u_char                         *token;
     size_t                          len;
-    ngx_table_elt_t                *h, *auth;
+    ngx_table_elt_t                *auth;
     ngx_http_darkroom_main_conf_t  *dmcf;
 
     dmcf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_module);
@@ -98,31 +112,40 @@ ngx_http_darkroom_admin_handler(ngx_http_request_t *r)
         len = auth->value.len - 7;
     }
 
-    if (!ngx_http_darkroom_secret_match(dmcf->admin_tokens, token, len)) {
-        if (auth) {
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "darkroom: admin API refused a bad token");
-        }
-
-        h = ngx_http_darkroom_header_out(r, "WWW-Authenticate",
-                                         (u_char *) "Bearer realm=\"darkroom\"",
-                                         sizeof("Bearer realm=\"darkroom\"")
-                                         - 1);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        r->headers_out.www_authenticate = h;
-
-        (void) ngx_http_discard_request_body(r);
-
-        return ngx_http_darkroom_send_error(r, NGX_HTTP_UNAUTHORIZED,
-                   "unauthorized", "A valid admin token is required.");
+    if (ngx_http_darkroom_secret_match(dmcf->admin_tokens, token, len)) {
+        return NGX_OK;
     }
 
-    return ngx_http_darkroom_task_start(r, sizeof(ngx_http_darkroom_admin_t),
-                                        ngx_http_darkroom_admin_prepare,
-                                        ngx_http_darkroom_admin_work, NULL);
+    if (auth) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "darkroom: admin API refused a bad token");
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* 401 with the challenge, for a request ngx_http_darkroom_admin_auth() refused */
+
+ngx_int_t
+ngx_http_darkroom_admin_refuse(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_darkroom_header_out(r, "WWW-Authenticate",
+                                     (u_char *) "Bearer realm=\"darkroom\"",
+                                     sizeof("Bearer realm=\"darkroom\"") - 1);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->headers_out.www_authenticate = h;
+
+    (void) ngx_http_discard_request_body(r);
+
+    return ngx_http_darkroom_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                                        "unauthorized",
+                                        "A valid admin token is required.");
 }
 
 
@@ -288,7 +311,7 @@ ngx_http_darkroom_admin_route(ngx_http_request_t *r,
 }
 
 
-static char *
+char *
 ngx_http_darkroom_admin_str(ngx_http_request_t *r, u_char *data, size_t len)
 {
     char  *s;
@@ -307,7 +330,7 @@ ngx_http_darkroom_admin_str(ngx_http_request_t *r, u_char *data, size_t len)
 
 /* a query argument, unescaped, or NULL when absent or empty */
 
-static char *
+char *
 ngx_http_darkroom_admin_query(ngx_http_request_t *r, const char *name)
 {
     u_char     *dst, *src;

@@ -22,6 +22,8 @@ typedef struct {
     char     due[NGX_INT64_LEN + 1];
     char     dead[NGX_INT64_LEN + 1];
     char     running[NGX_INT64_LEN + 1];
+    char     labs_stuck[NGX_INT64_LEN + 1];
+    char     labs_failed[NGX_INT64_LEN + 1];
 } ngx_http_darkroom_health_t;
 
 
@@ -60,12 +62,15 @@ ngx_http_darkroom_health_work(ngx_http_darkroom_task_t *t)
 
     res = ngx_http_darkroom_db_exec(&t->db,
         "SELECT (SELECT coalesce(max(version), 0) FROM schema_migrations),"
-        " count(*) FILTER (WHERE run_at <= now()"
-                          " AND (locked_until IS NULL"
-                               " OR locked_until < now())),"
-        " count(*) FILTER (WHERE locked_until >= now()),"
-        " (SELECT count(*) FROM jobs WHERE dead)"
-        " FROM jobs WHERE NOT dead AND done_at IS NULL",
+        " j.due, j.running, (SELECT count(*) FROM jobs WHERE dead),"
+        " l.stuck, l.failed"
+        " FROM (SELECT count(*) FILTER (WHERE run_at <= now()"
+                                  " AND (locked_until IS NULL"
+                                       " OR locked_until < now())) AS due,"
+                     " count(*) FILTER (WHERE locked_until >= now())"
+                     " AS running"
+                " FROM jobs WHERE NOT dead AND done_at IS NULL) j,"
+        " lab_health() l",
         0, NULL, &t->err);
 
     if (res == NULL) {
@@ -80,6 +85,10 @@ ngx_http_darkroom_health_work(ngx_http_darkroom_task_t *t)
                 sizeof(h->running));
     ngx_cpystrn((u_char *) h->dead, (u_char *) PQgetvalue(res, 0, 3),
                 sizeof(h->dead));
+    ngx_cpystrn((u_char *) h->labs_stuck, (u_char *) PQgetvalue(res, 0, 4),
+                sizeof(h->labs_stuck));
+    ngx_cpystrn((u_char *) h->labs_failed, (u_char *) PQgetvalue(res, 0, 5),
+                sizeof(h->labs_failed));
 
     PQclear(res);
 }
@@ -90,7 +99,6 @@ ngx_http_darkroom_health_done(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t)
 {
     u_char                      *p, *last;
-    ngx_table_elt_t             *h;
     ngx_http_darkroom_health_t  *hc = t->data;
 
     static u_char  fail[] =
@@ -101,28 +109,23 @@ ngx_http_darkroom_health_done(ngx_http_request_t *r,
 
     r->headers_out.last_modified_time = -1;
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (ngx_http_darkroom_header_out(r, "Cache-Control", (u_char *) "no-store",
+                                     sizeof("no-store") - 1)
+        == NULL)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-store");
 
     if (t->err.status) {
         if (t->err.status != NGX_HTTP_SERVICE_UNAVAILABLE) {
             return ngx_http_darkroom_send_task_error(r, &t->err);
         }
 
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
+        if (ngx_http_darkroom_header_out(r, "Retry-After", (u_char *) "5", 1)
+            == NULL)
+        {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "Retry-After");
-        ngx_str_set(&h->value, "5");
 
         return ngx_http_darkroom_send_json(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                            fail, sizeof(fail) - 1);
@@ -136,8 +139,10 @@ ngx_http_darkroom_health_done(ngx_http_request_t *r,
     last = ngx_snprintf(p, 256,
                         "{\"status\":\"ok\",\"db\":\"ok\",\"schema\":%s,"
                         "\"jobs\":{\"due\":%s,\"running\":%s,\"dead\":%s},"
+                        "\"labs\":{\"stuck\":%s,\"failed\":%s},"
                         "\"version\":\"" NGX_HTTP_DARKROOM_VERSION "\"}",
-                        hc->schema, hc->due, hc->running, hc->dead);
+                        hc->schema, hc->due, hc->running, hc->dead,
+                        hc->labs_stuck, hc->labs_failed);
 
     return ngx_http_darkroom_send_json(r, NGX_HTTP_OK, p, last - p);
 }

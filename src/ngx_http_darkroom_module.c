@@ -39,9 +39,6 @@ static char *ngx_http_darkroom_base_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_darkroom_countries(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_darkroom_require(ngx_conf_t *cf,
-    ngx_http_darkroom_use_t *use, const char *feature, void *value,
-    const char *directive);
 
 
 static ngx_conf_num_bounds_t  ngx_http_darkroom_jobs_batch_bounds = {
@@ -737,7 +734,9 @@ ngx_http_darkroom_countries(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-static char *
+/* a feature used at use->file:use->line needs a directive that is unset */
+
+char *
 ngx_http_darkroom_require(ngx_conf_t *cf, ngx_http_darkroom_use_t *use,
     const char *feature, void *value, const char *directive)
 {

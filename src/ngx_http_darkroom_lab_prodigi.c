@@ -1,0 +1,472 @@
+
+/*
+ * darkroom: Prodigi, print API v4 (JSON, X-API-Key).
+ *
+ *   POST /v4.0/Orders                      create, with idempotencyKey
+ *   GET  /v4.0/Orders/{id}                 the order as it is now
+ *   POST /v4.0/Orders/{id}/actions/cancel  cancel before production
+ *
+ * Every documented outcome of a create (Created, CreatedWithIssues,
+ * AlreadyExists, OnHold; compared case-insensitively) means the lab has
+ * the order: AlreadyExists is what a retry with the same idempotency key
+ * gets, so a lost answer never makes a second order.  A 400 carries
+ * Prodigi's validation failures; they are kept for the admin API.
+ */
+
+
+#include "ngx_http_darkroom_labs.h"
+
+
+static cJSON *ngx_http_darkroom_prodigi_recipient(cJSON *doc);
+static const char *ngx_http_darkroom_json_str(cJSON *obj, const char *name);
+
+
+static const char *
+ngx_http_darkroom_json_str(cJSON *obj, const char *name)
+{
+    cJSON  *v;
+
+    v = cJSON_GetObjectItemCaseSensitive(obj, name);
+
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+
+static cJSON *
+ngx_http_darkroom_prodigi_recipient(cJSON *doc)
+{
+    cJSON       *rcpt, *addr, *a;
+    const char  *s;
+
+    a = cJSON_GetObjectItemCaseSensitive(doc, "address");
+
+    rcpt = cJSON_CreateObject();
+    addr = cJSON_AddObjectToObject(rcpt, "address");
+
+    if (rcpt == NULL || addr == NULL) {
+        cJSON_Delete(rcpt);
+        return NULL;
+    }
+
+    s = ngx_http_darkroom_json_str(doc, "name");
+    cJSON_AddStringToObject(rcpt, "name", s ? s : "");
+
+    s = ngx_http_darkroom_json_str(doc, "email");
+    if (s) {
+        cJSON_AddStringToObject(rcpt, "email", s);
+    }
+
+    s = ngx_http_darkroom_json_str(a, "line1");
+    cJSON_AddStringToObject(addr, "line1", s ? s : "");
+
+    s = ngx_http_darkroom_json_str(a, "line2");
+    if (s && *s) {
+        cJSON_AddStringToObject(addr, "line2", s);
+    }
+
+    s = ngx_http_darkroom_json_str(a, "postal_code");
+    cJSON_AddStringToObject(addr, "postalOrZipCode", s ? s : "");
+
+    s = ngx_http_darkroom_json_str(a, "country");
+    cJSON_AddStringToObject(addr, "countryCode", s ? s : "");
+
+    s = ngx_http_darkroom_json_str(a, "city");
+    cJSON_AddStringToObject(addr, "townOrCity", s ? s : "");
+
+    s = ngx_http_darkroom_json_str(a, "state");
+    if (s && *s) {
+        cJSON_AddStringToObject(addr, "stateOrCounty", s);
+    }
+
+    return rcpt;
+}
+
+
+/*
+ * The create request from lab_submit_json(): a malloc'd JSON text, or
+ * NULL with res->error set.
+ */
+
+char *
+ngx_http_darkroom_prodigi_order(ngx_http_darkroom_labs_conf_t *lcf,
+    cJSON *doc, const char *callback, ngx_http_darkroom_lab_result_t *res)
+{
+    char        *text, ref[200], url[4096];
+    cJSON       *body, *items, *item, *it, *assets, *asset, *attrs, *rcpt;
+    cJSON       *line, *copies, *meta;
+    const char  *order, *print;
+
+    order = ngx_http_darkroom_json_str(doc, "order");
+
+    body = cJSON_CreateObject();
+    if (body == NULL) {
+        ngx_http_darkroom_lab_error(res, "no memory");
+        return NULL;
+    }
+
+    cJSON_AddStringToObject(body, "merchantReference", order ? order : "");
+    cJSON_AddStringToObject(body, "idempotencyKey",
+                            ngx_http_darkroom_json_str(doc,
+                                                       "idempotency_key"));
+    cJSON_AddStringToObject(body, "shippingMethod",
+                            (char *) lcf->prodigi_shipping.data);
+
+    if (callback) {
+        cJSON_AddStringToObject(body, "callbackUrl", callback);
+    }
+
+    rcpt = ngx_http_darkroom_prodigi_recipient(doc);
+    if (rcpt == NULL) {
+        cJSON_Delete(body);
+        ngx_http_darkroom_lab_error(res, "no memory");
+        return NULL;
+    }
+
+    cJSON_AddItemToObject(body, "recipient", rcpt);
+
+    items = cJSON_AddArrayToObject(body, "items");
+
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(doc, "items")) {
+        line = cJSON_GetObjectItemCaseSensitive(it, "line");
+        copies = cJSON_GetObjectItemCaseSensitive(it, "copies");
+        print = ngx_http_darkroom_json_str(it, "print");
+
+        if (print == NULL || *print == '\0') {
+            cJSON_Delete(body);
+            res->rc = NGX_DECLINED;
+            ngx_http_darkroom_lab_error(res, "photo \"%s\" has no print "
+                                        "file",
+                                        ngx_http_darkroom_json_str(it,
+                                                                   "photo"));
+            return NULL;
+        }
+
+        if (ngx_http_darkroom_lab_asset_url(lcf, print, url, sizeof(url))
+            != NGX_OK)
+        {
+            cJSON_Delete(body);
+            res->rc = NGX_DECLINED;
+            ngx_http_darkroom_lab_error(res, "cannot sign a URL for the "
+                                        "print file \"%s\"", print);
+            return NULL;
+        }
+
+        item = cJSON_CreateObject();
+        cJSON_AddItemToArray(items, item);
+
+        snprintf(ref, sizeof(ref), "%s-%d", order ? order : "",
+                 cJSON_IsNumber(line) ? line->valueint : 0);
+
+        cJSON_AddStringToObject(item, "merchantReference", ref);
+        cJSON_AddStringToObject(item, "sku",
+                                ngx_http_darkroom_json_str(it, "sku"));
+        cJSON_AddNumberToObject(item, "copies",
+                                cJSON_IsNumber(copies) ? copies->valueint
+                                                       : 1);
+        cJSON_AddStringToObject(item, "sizing",
+                                ngx_http_darkroom_json_str(it, "sizing"));
+
+        attrs = cJSON_GetObjectItemCaseSensitive(it, "attributes");
+        cJSON_AddItemToObject(item, "attributes",
+                              attrs ? cJSON_Duplicate(attrs, 1)
+                                    : cJSON_CreateObject());
+
+        assets = cJSON_AddArrayToObject(item, "assets");
+        asset = cJSON_CreateObject();
+        cJSON_AddItemToArray(assets, asset);
+        cJSON_AddStringToObject(asset, "printArea", "default");
+        cJSON_AddStringToObject(asset, "url", url);
+    }
+
+    meta = cJSON_AddObjectToObject(body, "metadata");
+    cJSON_AddNumberToObject(meta, "darkroomLabOrder",
+                            cJSON_GetNumberValue(
+                                cJSON_GetObjectItemCaseSensitive(doc, "id")));
+
+    text = cJSON_PrintUnformatted(body);
+    cJSON_Delete(body);
+
+    if (text == NULL) {
+        ngx_http_darkroom_lab_error(res, "no memory");
+    }
+
+    return text;
+}
+
+
+void
+ngx_http_darkroom_prodigi_submit(ngx_http_darkroom_labs_conf_t *lcf,
+    ngx_msec_t timeout, cJSON *doc, const char *callback,
+    ngx_http_darkroom_lab_result_t *res)
+{
+    char        *body;
+    cJSON       *answer, *order;
+    const char  *outcome, *id;
+
+    body = ngx_http_darkroom_prodigi_order(lcf, doc, callback, res);
+    if (body == NULL) {
+        if (res->rc == NGX_OK) {
+            res->rc = NGX_AGAIN;
+        }
+        return;
+    }
+
+    answer = NULL;
+
+    ngx_http_darkroom_lab_http(lcf, NGX_HTTP_DARKROOM_LAB_PRODIGI, timeout,
+                               "POST", "/v4.0/Orders", body, &answer, res);
+    free(body);
+
+    if (res->rc == NGX_DECLINED) {
+        ngx_http_darkroom_prodigi_refused(answer, res);
+        cJSON_Delete(answer);
+        return;
+    }
+
+    if (res->rc != NGX_OK) {
+        cJSON_Delete(answer);
+        return;
+    }
+
+    outcome = ngx_http_darkroom_json_str(answer, "outcome");
+    order = cJSON_GetObjectItemCaseSensitive(answer, "order");
+    id = ngx_http_darkroom_json_str(order, "id");
+
+    if (outcome == NULL || id == NULL || *id == '\0') {
+        res->rc = NGX_AGAIN;
+        ngx_http_darkroom_lab_error(res, "prodigi: answer %ld has no "
+                                    "outcome or order id", res->status);
+        cJSON_Delete(answer);
+        return;
+    }
+
+    if (strcasecmp(outcome, "Created") != 0
+        && strcasecmp(outcome, "CreatedWithIssues") != 0
+        && strcasecmp(outcome, "AlreadyExists") != 0
+        && strcasecmp(outcome, "OnHold") != 0)
+    {
+        /* an outcome we do not know, with an order: keep it, say so */
+        ngx_http_darkroom_lab_error(res, "prodigi: unknown outcome \"%s\"",
+                                    outcome);
+    }
+
+    ngx_cpystrn((u_char *) res->lab_order_id, (u_char *) id,
+                sizeof(res->lab_order_id));
+    ngx_cpystrn((u_char *) res->outcome, (u_char *) outcome,
+                sizeof(res->outcome));
+
+    /* the issues of CreatedWithIssues and OnHold, for the admin API */
+    res->detail = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(
+                      cJSON_GetObjectItemCaseSensitive(order, "status"),
+                      "issues"));
+
+    cJSON_Delete(answer);
+}
+
+
+/*
+ * 400 {"statusCode":400,"outcome":"ValidationFailed","failures":
+ * {"recipient.address.countryCode":[{"code":"Required",...}], ...}}
+ */
+
+void
+ngx_http_darkroom_prodigi_refused(cJSON *answer,
+    ngx_http_darkroom_lab_result_t *res)
+{
+    int          n;
+    char        *p, *last;
+    cJSON       *failures, *f, *e;
+    const char  *outcome, *code;
+
+    outcome = ngx_http_darkroom_json_str(answer, "outcome");
+    failures = cJSON_GetObjectItemCaseSensitive(answer, "failures");
+
+    p = res->error;
+    last = res->error + sizeof(res->error);
+
+    n = snprintf(p, last - p, "prodigi refused the order (%ld %s)",
+                 res->status, outcome ? outcome : "no outcome");
+    p += ngx_min(n, last - p - 1);
+
+    cJSON_ArrayForEach(f, failures) {
+        cJSON_ArrayForEach(e, f) {
+            code = ngx_http_darkroom_json_str(e, "code");
+            n = snprintf(p, last - p, "; %s: %s", f->string ? f->string : "",
+                         code ? code : "invalid");
+            p += ngx_min(n, last - p - 1);
+        }
+    }
+
+    if (answer) {
+        free(res->detail);
+        res->detail = cJSON_PrintUnformatted(answer);
+    }
+}
+
+
+/*
+ * The order's status: stage InProgress, Complete or Cancelled, with
+ * details (downloadAssets, printReadyAssetsPrepared,
+ * allocateProductionLocation, inProduction, shipping: NotStarted,
+ * InProgress, Complete, Error) and the shipments made so far.
+ */
+
+ngx_int_t
+ngx_http_darkroom_prodigi_state(cJSON *order,
+    ngx_http_darkroom_lab_state_t *st)
+{
+    cJSON       *status, *details, *ships, *s, *out, *o, *carrier, *tracking;
+    const char  *stage, *prod, *ship, *v;
+
+    status = cJSON_GetObjectItemCaseSensitive(order, "status");
+    details = cJSON_GetObjectItemCaseSensitive(status, "details");
+    ships = cJSON_GetObjectItemCaseSensitive(order, "shipments");
+
+    stage = ngx_http_darkroom_json_str(status, "stage");
+    prod = ngx_http_darkroom_json_str(details, "inProduction");
+    ship = ngx_http_darkroom_json_str(details, "shipping");
+
+    if (stage == NULL) {
+        return NGX_ERROR;
+    }
+
+    snprintf(st->lab_status, sizeof(st->lab_status), "%s", stage);
+
+    if (strcasecmp(stage, "Cancelled") == 0) {
+        st->stage = "cancelled";
+
+    } else if (strcasecmp(stage, "Complete") == 0
+               || (ship && strcasecmp(ship, "Complete") == 0))
+    {
+        st->stage = "shipped";
+
+    } else if ((prod && (strcasecmp(prod, "InProgress") == 0
+                         || strcasecmp(prod, "Complete") == 0))
+               || cJSON_GetArraySize(ships) > 0)
+    {
+        st->stage = "in_production";
+
+    } else {
+        st->stage = "submitted";
+    }
+
+    out = cJSON_CreateArray();
+    if (out == NULL) {
+        return NGX_ERROR;
+    }
+
+    cJSON_ArrayForEach(s, ships) {
+        o = cJSON_CreateObject();
+        cJSON_AddItemToArray(out, o);
+
+        carrier = cJSON_GetObjectItemCaseSensitive(s, "carrier");
+        tracking = cJSON_GetObjectItemCaseSensitive(s, "tracking");
+
+        v = ngx_http_darkroom_json_str(s, "id");
+        cJSON_AddStringToObject(o, "id", v ? v : "");
+
+        if ((v = ngx_http_darkroom_json_str(carrier, "name"))) {
+            cJSON_AddStringToObject(o, "carrier", v);
+        }
+
+        if ((v = ngx_http_darkroom_json_str(carrier, "service"))) {
+            cJSON_AddStringToObject(o, "service", v);
+        }
+
+        if ((v = ngx_http_darkroom_json_str(tracking, "number"))) {
+            cJSON_AddStringToObject(o, "tracking_number", v);
+        }
+
+        if ((v = ngx_http_darkroom_json_str(tracking, "url"))) {
+            cJSON_AddStringToObject(o, "tracking_url", v);
+        }
+
+        if ((v = ngx_http_darkroom_json_str(s, "dispatchDate"))) {
+            cJSON_AddStringToObject(o, "dispatched_at", v);
+        }
+
+        if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(s, "items"))) {
+            cJSON_AddItemToObject(o, "items", cJSON_Duplicate(
+                cJSON_GetObjectItemCaseSensitive(s, "items"), 1));
+        }
+    }
+
+    st->shipments = cJSON_PrintUnformatted(out);
+    cJSON_Delete(out);
+
+    return st->shipments ? NGX_OK : NGX_ERROR;
+}
+
+
+void
+ngx_http_darkroom_prodigi_fetch(ngx_http_darkroom_labs_conf_t *lcf,
+    ngx_msec_t timeout, const char *id, ngx_http_darkroom_lab_state_t *st,
+    ngx_http_darkroom_lab_result_t *res)
+{
+    char    path[300];
+    cJSON  *answer;
+
+    snprintf(path, sizeof(path), "/v4.0/Orders/%s", id);
+
+    answer = NULL;
+
+    ngx_http_darkroom_lab_http(lcf, NGX_HTTP_DARKROOM_LAB_PRODIGI, timeout,
+                               "GET", path, NULL, &answer, res);
+
+    if (res->rc == NGX_OK
+        && ngx_http_darkroom_prodigi_state(
+               cJSON_GetObjectItemCaseSensitive(answer, "order"), st)
+           != NGX_OK)
+    {
+        res->rc = NGX_AGAIN;
+        ngx_http_darkroom_lab_error(res, "prodigi: order %s has no status",
+                                    id);
+    }
+
+    cJSON_Delete(answer);
+}
+
+
+/*
+ * 200 {"outcome":"Cancelled","order":{...}}, or an outcome saying it is
+ * too late (FailedToCancel, ActionNotAvailable): rc NGX_DECLINED then.
+ */
+
+void
+ngx_http_darkroom_prodigi_cancel(ngx_http_darkroom_labs_conf_t *lcf,
+    ngx_msec_t timeout, const char *id, ngx_http_darkroom_lab_result_t *res)
+{
+    char         path[300];
+    cJSON       *answer;
+    const char  *outcome;
+
+    snprintf(path, sizeof(path), "/v4.0/Orders/%s/actions/cancel", id);
+
+    answer = NULL;
+
+    ngx_http_darkroom_lab_http(lcf, NGX_HTTP_DARKROOM_LAB_PRODIGI, timeout,
+                               "POST", path, "{}", &answer, res);
+
+    outcome = ngx_http_darkroom_json_str(answer, "outcome");
+
+    if (outcome) {
+        ngx_cpystrn((u_char *) res->outcome, (u_char *) outcome,
+                    sizeof(res->outcome));
+    }
+
+    if (res->rc == NGX_OK
+        && (outcome == NULL || strcasecmp(outcome, "Cancelled") != 0))
+    {
+        res->rc = NGX_DECLINED;
+        ngx_http_darkroom_lab_error(res, "prodigi did not cancel order %s: "
+                                    "%s", id,
+                                    outcome ? outcome : "no outcome");
+
+    } else if (res->rc == NGX_DECLINED) {
+        ngx_http_darkroom_lab_error(res, "prodigi did not cancel order %s: "
+                                    "%ld %s", id, res->status,
+                                    outcome ? outcome : "");
+    }
+
+    cJSON_Delete(answer);
+}

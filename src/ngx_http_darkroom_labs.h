@@ -1,0 +1,125 @@
+
+/*
+ * darkroom: print fulfilment through labs, what the lab files share.
+ *
+ * ngx_http_darkroom_labs_module.c holds the directives, the jobs, the
+ * Prodigi callback and the lab admin API; ngx_http_darkroom_lab_prodigi.c
+ * and ngx_http_darkroom_lab_printspace.c speak each lab's API: building
+ * requests and reading answers.  Everything here but the configuration is
+ * used inside pool threads: no nginx pools, no nginx logging.
+ */
+
+
+#ifndef _NGX_HTTP_DARKROOM_LABS_H_INCLUDED_
+#define _NGX_HTTP_DARKROOM_LABS_H_INCLUDED_
+
+
+#include "ngx_http_darkroom.h"
+
+
+#define NGX_HTTP_DARKROOM_LAB_TOKEN_LEN  64     /* hex HMAC-SHA256 */
+
+
+typedef struct {
+    ngx_str_t                    prodigi_api;       /* NUL-terminated */
+    ngx_array_t                 *prodigi_keys;
+    ngx_str_t                    prodigi_shipping;
+    ngx_str_t                    printspace_api;
+    ngx_array_t                 *printspace_keys;
+    ngx_str_t                    printspace_delivery;  /* empty: cheapest */
+    ngx_msec_t                   poll_interval;
+    ngx_uint_t                   reroute_attempts;
+    time_t                       reroute_time;
+    time_t                       fulfil_delay;
+
+    ngx_str_t                    asset_url;         /* origin and prefix */
+    size_t                       asset_origin;      /* length of origin */
+    ngx_array_t                 *asset_keys;        /* "kid:key" lines */
+    ngx_str_t                    asset_kid;
+    ngx_str_t                    asset_key;
+    time_t                       asset_ttl;
+
+    ngx_str_t                    callback_url;
+    ngx_array_t                 *callback_secrets;  /* the first signs */
+
+    ngx_http_darkroom_use_t      use_callback;
+    ngx_http_darkroom_use_t      use_admin;
+} ngx_http_darkroom_labs_conf_t;
+
+
+/*
+ * What a call to a lab came to.  rc: NGX_OK done; NGX_AGAIN failed in a
+ * way worth retrying (no answer, 5xx, 429, auth); NGX_DECLINED the lab
+ * refused the request itself (validation), retrying will not help.
+ */
+
+typedef struct {
+    ngx_int_t                    rc;
+    long                         status;
+    char                         lab_order_id[128];
+    char                         outcome[64];
+    char                         error[400];
+    char                        *detail;            /* malloc'd JSON */
+    ngx_msec_t                   retry_after;
+} ngx_http_darkroom_lab_result_t;
+
+
+/* a lab order's state at its lab, in darkroom's words */
+
+typedef struct {
+    const char                  *stage;    /* submitted, in_production,
+                                              shipped, cancelled */
+    char                         lab_status[64];
+    char                        *shipments;         /* malloc'd JSON */
+} ngx_http_darkroom_lab_state_t;
+
+
+typedef enum {
+    NGX_HTTP_DARKROOM_LAB_PRODIGI = 0,
+    NGX_HTTP_DARKROOM_LAB_PRINTSPACE
+} ngx_http_darkroom_lab_e;
+
+
+extern ngx_module_t  ngx_http_darkroom_labs_module;
+
+
+/* labs module: thread side */
+ngx_int_t ngx_http_darkroom_lab_http(ngx_http_darkroom_labs_conf_t *lcf,
+    ngx_http_darkroom_lab_e lab, ngx_msec_t timeout, const char *method,
+    const char *path, const char *body, cJSON **out,
+    ngx_http_darkroom_lab_result_t *res);
+ngx_int_t ngx_http_darkroom_lab_asset_url(ngx_http_darkroom_labs_conf_t *lcf,
+    const char *print_path, char *buf, size_t size);
+ngx_int_t ngx_http_darkroom_lab_token(ngx_str_t *secret, const char *id,
+    char *hex);
+void ngx_http_darkroom_lab_error(ngx_http_darkroom_lab_result_t *res,
+    const char *fmt, ...);
+
+/* Prodigi (API v4) */
+char *ngx_http_darkroom_prodigi_order(ngx_http_darkroom_labs_conf_t *lcf,
+    cJSON *doc, const char *callback, ngx_http_darkroom_lab_result_t *res);
+void ngx_http_darkroom_prodigi_submit(ngx_http_darkroom_labs_conf_t *lcf,
+    ngx_msec_t timeout, cJSON *doc, const char *callback,
+    ngx_http_darkroom_lab_result_t *res);
+void ngx_http_darkroom_prodigi_refused(cJSON *answer,
+    ngx_http_darkroom_lab_result_t *res);
+ngx_int_t ngx_http_darkroom_prodigi_state(cJSON *order,
+    ngx_http_darkroom_lab_state_t *st);
+void ngx_http_darkroom_prodigi_fetch(ngx_http_darkroom_labs_conf_t *lcf,
+    ngx_msec_t timeout, const char *id, ngx_http_darkroom_lab_state_t *st,
+    ngx_http_darkroom_lab_result_t *res);
+void ngx_http_darkroom_prodigi_cancel(ngx_http_darkroom_labs_conf_t *lcf,
+    ngx_msec_t timeout, const char *id, ngx_http_darkroom_lab_result_t *res);
+
+/* theprintspace (creativehub API) */
+void ngx_http_darkroom_printspace_submit(ngx_http_darkroom_labs_conf_t *lcf,
+    ngx_msec_t timeout, cJSON *doc, ngx_http_darkroom_db_t *db,
+    const char *cause, ngx_http_darkroom_lab_result_t *res);
+ngx_int_t ngx_http_darkroom_printspace_state(cJSON *order,
+    ngx_http_darkroom_lab_state_t *st);
+void ngx_http_darkroom_printspace_fetch(ngx_http_darkroom_labs_conf_t *lcf,
+    ngx_msec_t timeout, const char *id, ngx_http_darkroom_lab_state_t *st,
+    ngx_http_darkroom_lab_result_t *res);
+
+
+#endif /* _NGX_HTTP_DARKROOM_LABS_H_INCLUDED_ */
