@@ -12,7 +12,7 @@ my $t = Darkroom::Test->new;
 my $dir = $t->dir;
 my $top = $t->top;
 my $module = $ENV{DARKROOM_MODULE} || "$top/var/modules/ngx_http_darkroom_module.so";
-$t->write_file('secret', "placeholder-secret-value\n");
+$t->write_file("secret", "k1:placeholder-secret-value-0123456789\n");
 
 sub check {
     my ($name, $text) = @_;
@@ -42,6 +42,7 @@ for ($run) {
     s/\@PORT\@/$t->port(0)/ge;
     s/\@STRIPE_PORT\@/$t->port(1)/ge;
     s/\@MAIL_PORT\@/$t->port(2)/ge;
+    s/\@LAB_PORT\@/$t->port(3)/ge;
     s/\@DB\@/dbname=x/g;
     s{$dir/secrets/\w+}{$dir/secret}g;
 }
