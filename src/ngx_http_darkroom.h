@@ -62,6 +62,7 @@ typedef struct {
     ngx_msec_t                   jobs_backoff;
     ngx_msec_t                   jobs_backoff_max;
     ngx_uint_t                   jobs_batch;
+    ngx_uint_t                   jobs_concurrency;
 
     /* the shop */
     ngx_str_t                    currency;          /* default currency */

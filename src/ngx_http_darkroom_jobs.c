@@ -3,7 +3,8 @@
  * darkroom: the background job runner.
  *
  * Jobs are rows, written in the same transaction as the change that causes
- * them.  Each worker has a timer; when it fires and no run is in flight, a
+ * them.  Each worker has darkroom_jobs_concurrency runners, each with a
+ * timer; when one fires and its run is not in flight, a
  * pool thread claims due jobs one at a time with FOR UPDATE SKIP LOCKED,
  * leases each for darkroom_jobs_lease, runs the handler registered for its
  * kind and records the outcome: done, retried later with exponential
@@ -64,7 +65,6 @@ static ngx_http_darkroom_job_kind_t  ngx_http_darkroom_builtin_kinds[] = {
 };
 
 
-static ngx_http_darkroom_jobs_t  ngx_http_darkroom_jobs;
 
 /* the registered kinds, and the same as a Postgres array literal */
 static ngx_http_darkroom_job_kind_t  *ngx_http_darkroom_job_kinds;
@@ -127,8 +127,8 @@ ngx_int_t
 ngx_http_darkroom_jobs_init_process(ngx_cycle_t *cycle)
 {
     u_char                         *p, *last;
-    ngx_uint_t                      i;
-    ngx_http_darkroom_jobs_t       *jobs;
+    ngx_uint_t                      i, n;
+    ngx_http_darkroom_jobs_t       *jobs, *runners;
     ngx_http_darkroom_job_kind_t   *k;
     ngx_http_darkroom_main_conf_t  *dmcf;
 
@@ -146,8 +146,17 @@ ngx_http_darkroom_jobs_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    jobs = &ngx_http_darkroom_jobs;
-    ngx_memzero(jobs, sizeof(ngx_http_darkroom_jobs_t));
+    /*
+     * Several runners per worker, each with its own timer and task, so a
+     * slow provider call holds up one runner, not every job of the worker.
+     */
+
+    runners = ngx_pcalloc(cycle->pool,
+                          dmcf->jobs_concurrency
+                          * sizeof(ngx_http_darkroom_jobs_t));
+    if (runners == NULL) {
+        return NGX_ERROR;
+    }
 
     ngx_http_darkroom_job_kinds = dmcf->job_kinds->elts;
     ngx_http_darkroom_njob_kinds = dmcf->job_kinds->nelts;
@@ -164,33 +173,38 @@ ngx_http_darkroom_jobs_init_process(ngx_cycle_t *cycle)
     *p++ = '}';
     *p = '\0';
 
-    jobs->dmcf = dmcf;
-    jobs->seed = (unsigned) (ngx_pid ^ ngx_time() ^ ngx_current_msec);
+    for (n = 0; n < dmcf->jobs_concurrency; n++) {
+        jobs = &runners[n];
 
-    ngx_snprintf((u_char *) jobs->owner, sizeof(jobs->owner) - 1, "%V/%P",
-                 &cycle->hostname, ngx_pid);
+        jobs->dmcf = dmcf;
+        jobs->seed = (unsigned) (ngx_pid ^ ngx_time() ^ ngx_current_msec)
+                     + n;
 
-    jobs->task = ngx_thread_task_alloc(cycle->pool, 0);
-    if (jobs->task == NULL) {
-        return NGX_ERROR;
+        ngx_snprintf((u_char *) jobs->owner, sizeof(jobs->owner) - 1,
+                     "%V/%P", &cycle->hostname, ngx_pid);
+
+        jobs->task = ngx_thread_task_alloc(cycle->pool, 0);
+        if (jobs->task == NULL) {
+            return NGX_ERROR;
+        }
+
+        jobs->task->ctx = jobs;
+        jobs->task->handler = ngx_http_darkroom_jobs_thread;
+        jobs->task->event.data = jobs;
+        jobs->task->event.handler = ngx_http_darkroom_jobs_done;
+
+        jobs->timer.handler = ngx_http_darkroom_jobs_tick;
+        jobs->timer.data = jobs;
+        jobs->timer.log = cycle->log;
+
+        /* a pending tick must not hold a worker on graceful shutdown */
+        jobs->timer.cancelable = 1;
+
+        /* workers start together: spread their first ticks */
+        ngx_add_timer(&jobs->timer,
+                      1 + (ngx_msec_t) rand_r(&jobs->seed)
+                          % dmcf->jobs_interval);
     }
-
-    jobs->task->ctx = jobs;
-    jobs->task->handler = ngx_http_darkroom_jobs_thread;
-    jobs->task->event.data = jobs;
-    jobs->task->event.handler = ngx_http_darkroom_jobs_done;
-
-    jobs->timer.handler = ngx_http_darkroom_jobs_tick;
-    jobs->timer.data = jobs;
-    jobs->timer.log = cycle->log;
-
-    /* a pending tick must not keep a worker alive on graceful shutdown */
-    jobs->timer.cancelable = 1;
-
-    /* workers start together: spread their first ticks */
-    ngx_add_timer(&jobs->timer,
-                  1 + (ngx_msec_t) rand_r(&jobs->seed)
-                      % dmcf->jobs_interval);
 
     return NGX_OK;
 }

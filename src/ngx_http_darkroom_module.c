@@ -45,6 +45,10 @@ static ngx_conf_num_bounds_t  ngx_http_darkroom_jobs_batch_bounds = {
     ngx_conf_check_num_bounds, 1, 1000
 };
 
+static ngx_conf_num_bounds_t  ngx_http_darkroom_jobs_concurrency_bounds = {
+    ngx_conf_check_num_bounds, 1, 64
+};
+
 /* the smallest value a timeout or interval directive accepts, in ms */
 
 static ngx_conf_num_bounds_t  ngx_http_darkroom_db_timeout_min = {
@@ -223,6 +227,13 @@ static ngx_command_t  ngx_http_darkroom_commands[] = {
       offsetof(ngx_http_darkroom_main_conf_t, admin_tokens),
       NULL },
 
+    { ngx_string("darkroom_jobs_concurrency"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_main_conf_t, jobs_concurrency),
+      &ngx_http_darkroom_jobs_concurrency_bounds },
+
     { ngx_string("darkroom_health"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_darkroom_health,
@@ -330,6 +341,7 @@ ngx_http_darkroom_create_main_conf(ngx_conf_t *cf)
     dmcf->jobs_backoff = NGX_CONF_UNSET_MSEC;
     dmcf->jobs_backoff_max = NGX_CONF_UNSET_MSEC;
     dmcf->jobs_batch = NGX_CONF_UNSET_UINT;
+    dmcf->jobs_concurrency = NGX_CONF_UNSET_UINT;
 
     dmcf->stripe_keys = NGX_CONF_UNSET_PTR;
     dmcf->stripe_webhook_secrets = NGX_CONF_UNSET_PTR;
@@ -356,6 +368,7 @@ ngx_http_darkroom_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(dmcf->jobs_backoff, 10000);
     ngx_conf_init_msec_value(dmcf->jobs_backoff_max, 3600000);
     ngx_conf_init_uint_value(dmcf->jobs_batch, 20);
+    ngx_conf_init_uint_value(dmcf->jobs_concurrency, 4);
 
     if (dmcf->currency.data == NULL) {
         ngx_str_set(&dmcf->currency, "GBP");
