@@ -25,6 +25,7 @@ my $example = $t->read_file("$top/conf/darkroom.conf.example");
 ok(length $example, 'example config present');
 for ($example) {
     s{load_module modules/\S+;}{load_module $module;};
+    s{darkroom_mail_templates \S+;}{darkroom_mail_templates $top/conf/mail;};
     s{/etc/darkroom/[\w.-]+}{$dir/secret}g;
     my $listen = 'listen 127.0.0.1:' . $t->port(0) . ';';
     s{listen 443 ssl http2;}{$listen};
