@@ -10,10 +10,7 @@
  */
 
 
-#include <ngx_config.h>
-#include <ngx_core.h>
-#include <ngx_http.h>
-
+#include "ngx_http_darkroom_gallery.h"
 #include "ngx_http_darkroom_sign.h"
 
 
@@ -73,6 +70,7 @@ typedef struct {
     ngx_str_t                          gallery;
     ngx_str_t                          kid;
     const char                        *error;
+    unsigned                           attachment:1;
 } ngx_http_darkroom_media_ctx_t;
 
 
@@ -84,6 +82,7 @@ static ngx_int_t ngx_http_darkroom_media_client(ngx_http_request_t *r,
     int *family, u_char **addr);
 static ngx_int_t ngx_http_darkroom_media_header_filter(
     ngx_http_request_t *r);
+static ngx_int_t ngx_http_darkroom_media_log_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_darkroom_media_sign_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_darkroom_media_ctx_variable(ngx_http_request_t *r,
@@ -360,6 +359,37 @@ ngx_http_darkroom_media_handler(ngx_http_request_t *r)
     if (param[NGX_HTTP_DARKROOM_P_G].data) {
         ctx->gallery.data = param[NGX_HTTP_DARKROOM_P_G].data;
         ctx->gallery.len = param[NGX_HTTP_DARKROOM_P_G].len;
+
+        /* the gallery's revocation list, in shared memory: no query */
+
+        switch (ngx_http_darkroom_gallery_check(r, &ctx->gallery)) {
+
+        case NGX_OK:
+            break;
+
+        case NGX_DECLINED:
+            return ngx_http_darkroom_media_fail(r, ctx,
+                       NGX_HTTP_DARKROOM_MEDIA_GONE, "gallery_revoked",
+                       (u_char *) "The gallery of this link has been "
+                                  "withdrawn or has expired.");
+
+        case NGX_ABORT:
+            return ngx_http_darkroom_media_fail(r, ctx, mlcf->status,
+                       "link_rotated",
+                       (u_char *) "The gallery's links have been replaced: "
+                                  "reload the gallery for new ones.");
+
+        case NGX_AGAIN:
+            return ngx_http_darkroom_media_fail(r, ctx,
+                       NGX_HTTP_SERVICE_UNAVAILABLE, "not_ready",
+                       (u_char *) "The server is starting, please retry "
+                                  "shortly.");
+
+        default:
+            return ngx_http_darkroom_media_fail(r, ctx, mlcf->status,
+                       "bad_gallery",
+                       (u_char *) "The link's gallery is not valid.");
+        }
     }
 
     if (param[NGX_HTTP_DARKROOM_P_DISPOSITION].data
@@ -370,6 +400,9 @@ ngx_http_darkroom_media_handler(ngx_http_request_t *r)
         if (param[NGX_HTTP_DARKROOM_P_DISPOSITION].data) {
             type = (ngx_str_t *) &param[NGX_HTTP_DARKROOM_P_DISPOSITION];
         }
+
+        ctx->attachment = (type->len == 10
+                           && ngx_strncmp(type->data, "attachment", 10) == 0);
 
         name = param[NGX_HTTP_DARKROOM_P_FILENAME].data;
         len = param[NGX_HTTP_DARKROOM_P_FILENAME].len;
@@ -1353,8 +1386,79 @@ ngx_http_darkroom_media_init(ngx_conf_t *cf)
 
     *h = ngx_http_darkroom_media_handler;
 
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_darkroom_media_log_handler;
+
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_darkroom_media_header_filter;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A download of a gallery (a signed attachment link carrying g) that was
+ * served goes to the gallery module's ring in shared memory, written to
+ * the database in batches: never a write per request.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_media_log_handler(ngx_http_request_t *r)
+{
+    ngx_uint_t                      status;
+    ngx_http_darkroom_media_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_darkroom_media_module);
+
+    if (ctx == NULL || ctx->error || !ctx->attachment
+        || ctx->gallery.len == 0)
+    {
+        return NGX_OK;
+    }
+
+    status = r->headers_out.status;
+
+    if (status != NGX_HTTP_OK && status != NGX_HTTP_PARTIAL_CONTENT
+        && status != NGX_HTTP_MOVED_TEMPORARILY)
+    {
+        return NGX_OK;
+    }
+
+    ngx_http_darkroom_gallery_log(r, &ctx->gallery, &r->uri, status,
+                                  r->connection->sent
+                                  - (off_t) r->header_size);
+
+    return NGX_OK;
+}
+
+
+/* the key that signs links where r is: the first of darkroom_media_keys */
+
+ngx_int_t
+ngx_http_darkroom_media_signing_key(ngx_http_request_t *r, ngx_str_t *kid,
+    ngx_str_t *key)
+{
+    ngx_http_darkroom_media_key_t       *k;
+    ngx_http_darkroom_media_loc_conf_t  *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_darkroom_media_module);
+
+    if (mlcf->keys == NULL || mlcf->keys->keys.nelts == 0) {
+        return NGX_DECLINED;
+    }
+
+    k = mlcf->keys->keys.elts;
+
+    *kid = k[0].kid;
+    *key = k[0].key;
 
     return NGX_OK;
 }

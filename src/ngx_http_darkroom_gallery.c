@@ -1,0 +1,1590 @@
+
+/*
+ * darkroom: private client galleries, the client API (darkroom_gallery).
+ *
+ * Paths are relative to the location, e.g. location /api/galleries/:
+ *
+ *   GET  <slug>                   the gallery and its photos, with short-
+ *                                 lived signed proof URLs and favourites
+ *   POST <slug>/unlock            {"password"}: sets the gallery cookie
+ *   POST <slug>/logout            clears it
+ *   POST <slug>/favourites        {"photo": id, "favourite": true|false}
+ *   POST <slug>/download          {"photos": [id, ...] | "all": true,
+ *                                  "pin"}: signed original URLs and a ZIP
+ *   GET  <slug>/zip/<token>       the ZIP, streamed (Range works)
+ *
+ * A gallery with a password needs the cookie set by unlock: an HMAC over
+ * the gallery, its generation and the cookie's expiry, so rotating or
+ * revoking the gallery ends every cookie too.  Wrong passwords and PINs
+ * are counted per gallery and client address in the database; too many
+ * lock the client out for a while (429 with Retry-After).  All database
+ * work, scrypt included, runs in the thread pool.
+ */
+
+
+#include "ngx_http_darkroom_gallery.h"
+#include "ngx_http_darkroom_zip.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+
+#define NGX_HTTP_DARKROOM_GALLERY_COOKIE     "darkroom_gallery"
+#define NGX_HTTP_DARKROOM_GALLERY_COOKIES    4
+#define NGX_HTTP_DARKROOM_GALLERY_HASH_MAX   256
+
+
+typedef enum {
+    NGX_HTTP_DARKROOM_GALLERY_GET = 0,
+    NGX_HTTP_DARKROOM_GALLERY_UNLOCK,
+    NGX_HTTP_DARKROOM_GALLERY_LOGOUT,
+    NGX_HTTP_DARKROOM_GALLERY_FAVOURITE,
+    NGX_HTTP_DARKROOM_GALLERY_DOWNLOAD,
+    NGX_HTTP_DARKROOM_GALLERY_ZIP
+} ngx_http_darkroom_gallery_route_e;
+
+
+typedef struct {
+    ngx_http_darkroom_gallery_route_e      route;
+    char                                   slug[NGX_HTTP_DARKROOM_GALLERY_SLUG_MAX
+                                                + 1];
+    char                                   token[33];
+    char                                   client[NGX_SOCKADDR_STRLEN + 1];
+    char                                  *body;
+    ngx_uint_t                             ncookies;
+    char                                   cookie[NGX_HTTP_DARKROOM_GALLERY_COOKIES]
+                                                 [128];
+    ngx_http_darkroom_gallery_loc_conf_t  *conf;
+    ngx_str_t                              kid;
+    ngx_str_t                              key;
+    ngx_str_t                              api;      /* location name */
+    time_t                                 now;
+    unsigned                               secure:1;
+
+    /* the gallery */
+    uint64_t                               id;
+    uint32_t                               generation;
+    char                                   g[48];    /* "<id>.<gen>" */
+    char                                   title[256];
+    char                                   expires_at[32];
+    int64_t                                expires;  /* 0: never */
+    char                                   pw_hash[NGX_HTTP_DARKROOM_GALLERY_HASH_MAX];
+    char                                   pin_hash[NGX_HTTP_DARKROOM_GALLERY_HASH_MAX];
+    unsigned                               downloads:1;
+    char                                   download_size[16];
+
+    /* answers */
+    char                                   set_cookie[512];
+
+    /* the ZIP: malloc'd, freed with the request */
+    ngx_http_darkroom_zip_entry_t         *entries;
+    int                                   *fds;
+    ngx_uint_t                             nentries;
+    u_char                                *names;
+    ngx_http_darkroom_zip_t                zip;
+    time_t                                 last_modified;
+    uint32_t                               etag;
+} ngx_http_darkroom_gallery_req_t;
+
+
+static ngx_int_t ngx_http_darkroom_gallery_prepare(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t);
+static void ngx_http_darkroom_gallery_cookies(ngx_http_request_t *r,
+    ngx_http_darkroom_gallery_req_t *g);
+static void ngx_http_darkroom_gallery_cleanup(void *data);
+static void ngx_http_darkroom_gallery_work(ngx_http_darkroom_task_t *t);
+static ngx_int_t ngx_http_darkroom_gallery_load(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gallery_req_t *g);
+static ngx_int_t ngx_http_darkroom_gallery_mac(
+    ngx_http_darkroom_gallery_req_t *g, ngx_str_t *key, int64_t exp,
+    u_char *sig);
+static ngx_int_t ngx_http_darkroom_gallery_cookie_ok(
+    ngx_http_darkroom_gallery_req_t *g);
+static ngx_int_t ngx_http_darkroom_gallery_set_cookie(
+    ngx_http_darkroom_gallery_req_t *g, ngx_uint_t clear);
+static ngx_int_t ngx_http_darkroom_gallery_secret(
+    ngx_http_darkroom_task_t *t, ngx_http_darkroom_gallery_req_t *g,
+    const char *kind, const char *value, const char *hash);
+static void ngx_http_darkroom_gallery_unlock(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gallery_req_t *g, cJSON *body);
+static void ngx_http_darkroom_gallery_list(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gallery_req_t *g);
+static void ngx_http_darkroom_gallery_favourite(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gallery_req_t *g, cJSON *body);
+static void ngx_http_darkroom_gallery_download(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gallery_req_t *g, cJSON *body);
+static void ngx_http_darkroom_gallery_zip_files(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gallery_req_t *g);
+static ngx_int_t ngx_http_darkroom_gallery_entries(
+    ngx_http_darkroom_task_t *t, ngx_http_darkroom_gallery_req_t *g,
+    PGresult *res);
+static char *ngx_http_darkroom_gallery_sign(
+    ngx_http_darkroom_gallery_req_t *g, const char *rel, time_t ttl,
+    const char *filename);
+static void ngx_http_darkroom_gallery_answer(ngx_http_darkroom_task_t *t,
+    ngx_uint_t status, cJSON *json);
+static ngx_int_t ngx_http_darkroom_gallery_done(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t);
+static ngx_int_t ngx_http_darkroom_gallery_send_zip(ngx_http_request_t *r,
+    ngx_http_darkroom_gallery_req_t *g);
+static ngx_int_t ngx_http_darkroom_gallery_header(ngx_http_request_t *r,
+    const char *name, u_char *value, size_t len);
+
+
+ngx_int_t
+ngx_http_darkroom_gallery_handler(ngx_http_request_t *r)
+{
+    return ngx_http_darkroom_task_start(r,
+                                    sizeof(ngx_http_darkroom_gallery_req_t),
+                                    ngx_http_darkroom_gallery_prepare,
+                                    ngx_http_darkroom_gallery_work,
+                                    ngx_http_darkroom_gallery_done);
+}
+
+
+#define ngx_http_darkroom_is(p, s)                                           \
+    ((p).len == sizeof(s) - 1 && ngx_strncmp((p).data, s, sizeof(s) - 1) == 0)
+
+
+static ngx_int_t
+ngx_http_darkroom_gallery_prepare(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t)
+{
+    ngx_int_t                          n;
+    ngx_str_t                          seg[3];
+    ngx_uint_t                         i, get;
+    ngx_pool_cleanup_t                *cln;
+    ngx_http_core_loc_conf_t          *clcf;
+    ngx_http_darkroom_gallery_req_t   *g = t->data;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_darkroom_gallery_cleanup;
+    cln->data = g;
+
+    n = ngx_http_darkroom_gallery_split(r, seg, 3);
+
+    if (n < 1 || seg[0].len > NGX_HTTP_DARKROOM_GALLERY_SLUG_MAX) {
+        goto not_found;
+    }
+
+    for (i = 0; i < seg[0].len; i++) {
+        if (!((seg[0].data[i] >= 'a' && seg[0].data[i] <= 'z')
+              || (seg[0].data[i] >= '0' && seg[0].data[i] <= '9')
+              || (seg[0].data[i] == '-' && i > 0)))
+        {
+            goto not_found;
+        }
+    }
+
+    ngx_memcpy(g->slug, seg[0].data, seg[0].len);
+
+    get = (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) ? 1 : 0;
+
+    if (n == 1) {
+        g->route = NGX_HTTP_DARKROOM_GALLERY_GET;
+
+    } else if (n == 3 && ngx_http_darkroom_is(seg[1], "zip")
+               && seg[2].len == 32)
+    {
+        for (i = 0; i < 32; i++) {
+            if (!((seg[2].data[i] >= '0' && seg[2].data[i] <= '9')
+                  || (seg[2].data[i] >= 'a' && seg[2].data[i] <= 'f')))
+            {
+                goto not_found;
+            }
+        }
+
+        ngx_memcpy(g->token, seg[2].data, 32);
+        g->route = NGX_HTTP_DARKROOM_GALLERY_ZIP;
+
+    } else if (n == 2 && ngx_http_darkroom_is(seg[1], "unlock")) {
+        g->route = NGX_HTTP_DARKROOM_GALLERY_UNLOCK;
+
+    } else if (n == 2 && ngx_http_darkroom_is(seg[1], "logout")) {
+        g->route = NGX_HTTP_DARKROOM_GALLERY_LOGOUT;
+
+    } else if (n == 2 && ngx_http_darkroom_is(seg[1], "favourites")) {
+        g->route = NGX_HTTP_DARKROOM_GALLERY_FAVOURITE;
+
+    } else if (n == 2 && ngx_http_darkroom_is(seg[1], "download")) {
+        g->route = NGX_HTTP_DARKROOM_GALLERY_DOWNLOAD;
+
+    } else {
+        goto not_found;
+    }
+
+    if ((g->route == NGX_HTTP_DARKROOM_GALLERY_GET
+         || g->route == NGX_HTTP_DARKROOM_GALLERY_ZIP) != get
+        || (!get && r->method != NGX_HTTP_POST))
+    {
+        return ngx_http_darkroom_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                   "method_not_allowed",
+                   get ? "Use POST for this." : "Use GET for this.");
+    }
+
+    g->conf = ngx_http_get_module_loc_conf(r,
+                                           ngx_http_darkroom_gallery_module);
+
+    if (ngx_http_darkroom_media_signing_key(r, &g->kid, &g->key) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "darkroom gallery: no \"darkroom_media_keys\" where "
+                      "\"darkroom_gallery\" is, links cannot be signed");
+        return ngx_http_darkroom_send_error(r,
+                   NGX_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
+                   "The gallery is not configured.");
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    g->api = clcf->name;
+    g->now = ngx_time();
+
+#if (NGX_HTTP_SSL)
+    g->secure = (r->connection->ssl != NULL);
+#endif
+
+    ngx_memcpy(g->client, r->connection->addr_text.data,
+               ngx_min(r->connection->addr_text.len, NGX_SOCKADDR_STRLEN));
+
+    ngx_http_darkroom_gallery_cookies(r, g);
+
+    g->body = ngx_pnalloc(r->pool, t->body.len + 1);
+    if (g->body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(g->body, t->body.data, t->body.len);
+    g->body[t->body.len] = '\0';
+
+    return NGX_OK;
+
+not_found:
+
+    return ngx_http_darkroom_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "There is no such gallery.");
+}
+
+
+/* the values of every "darkroom_gallery" cookie the request carries */
+
+static void
+ngx_http_darkroom_gallery_cookies(ngx_http_request_t *r,
+    ngx_http_darkroom_gallery_req_t *g)
+{
+    u_char           *p, *end, *s, *e;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    static const size_t  nlen = sizeof(NGX_HTTP_DARKROOM_GALLERY_COOKIE) - 1;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len != 6
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "Cookie", 6) != 0)
+        {
+            continue;
+        }
+
+        p = h[i].value.data;
+        end = p + h[i].value.len;
+
+        while (p < end) {
+            while (p < end && (*p == ' ' || *p == ';')) {
+                p++;
+            }
+
+            s = p;
+
+            while (p < end && *p != ';') {
+                p++;
+            }
+
+            e = p;
+
+            if ((size_t) (e - s) > nlen + 1
+                && ngx_strncmp(s, NGX_HTTP_DARKROOM_GALLERY_COOKIE "=",
+                               nlen + 1) == 0
+                && (size_t) (e - s) - nlen - 1 < sizeof(g->cookie[0])
+                && g->ncookies < NGX_HTTP_DARKROOM_GALLERY_COOKIES)
+            {
+                ngx_memcpy(g->cookie[g->ncookies], s + nlen + 1,
+                           e - s - nlen - 1);
+                g->ncookies++;
+            }
+        }
+    }
+}
+
+
+static void
+ngx_http_darkroom_gallery_cleanup(void *data)
+{
+    ngx_http_darkroom_gallery_req_t *g = data;
+
+    ngx_uint_t  i;
+
+    if (g->fds) {
+        for (i = 0; i < g->nentries; i++) {
+            if (g->fds[i] != -1) {
+                (void) close(g->fds[i]);
+            }
+        }
+
+        free(g->fds);
+        g->fds = NULL;
+    }
+
+    free(g->entries);
+    g->entries = NULL;
+    free(g->names);
+    g->names = NULL;
+}
+
+
+/* in a thread from here on */
+
+static void
+ngx_http_darkroom_gallery_work(ngx_http_darkroom_task_t *t)
+{
+    cJSON                            *body, *json, *err;
+    ngx_http_darkroom_gallery_req_t  *g = t->data;
+
+    if (ngx_http_darkroom_gallery_load(t, g) != NGX_OK) {
+        return;
+    }
+
+    if (g->expires && g->expires <= (int64_t) g->now) {
+        json = cJSON_CreateObject();
+        err = cJSON_AddObjectToObject(json, "error");
+        cJSON_AddStringToObject(err, "code", "gallery_expired");
+        cJSON_AddStringToObject(err, "message",
+                                "This gallery has expired.");
+        cJSON_AddStringToObject(err, "expires_at", g->expires_at);
+        ngx_http_darkroom_gallery_answer(t, 410, json);
+        return;
+    }
+
+    if (g->route == NGX_HTTP_DARKROOM_GALLERY_ZIP) {
+        ngx_http_darkroom_gallery_zip_files(t, g);
+        return;
+    }
+
+    body = NULL;
+
+    if (g->route != NGX_HTTP_DARKROOM_GALLERY_GET
+        && g->route != NGX_HTTP_DARKROOM_GALLERY_LOGOUT)
+    {
+        body = cJSON_Parse(g->body);
+
+        if (!cJSON_IsObject(body)) {
+            cJSON_Delete(body);
+            ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_REQUEST,
+                                        "invalid_json",
+                                        "The body must be a JSON object.");
+            return;
+        }
+    }
+
+    if (g->route == NGX_HTTP_DARKROOM_GALLERY_UNLOCK) {
+        ngx_http_darkroom_gallery_unlock(t, g, body);
+        cJSON_Delete(body);
+        return;
+    }
+
+    if (g->route == NGX_HTTP_DARKROOM_GALLERY_LOGOUT) {
+        (void) ngx_http_darkroom_gallery_set_cookie(g, 1);
+        json = cJSON_CreateObject();
+        cJSON_AddBoolToObject(json, "unlocked", 0);
+        ngx_http_darkroom_gallery_answer(t, NGX_HTTP_OK, json);
+        return;
+    }
+
+    if (g->pw_hash[0] && !ngx_http_darkroom_gallery_cookie_ok(g)) {
+        cJSON_Delete(body);
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_UNAUTHORIZED,
+                                    "locked",
+                                    "This gallery needs its password.");
+        return;
+    }
+
+    switch (g->route) {
+
+    case NGX_HTTP_DARKROOM_GALLERY_FAVOURITE:
+        ngx_http_darkroom_gallery_favourite(t, g, body);
+        break;
+
+    case NGX_HTTP_DARKROOM_GALLERY_DOWNLOAD:
+        ngx_http_darkroom_gallery_download(t, g, body);
+        break;
+
+    default:
+        ngx_http_darkroom_gallery_list(t, g);
+    }
+
+    cJSON_Delete(body);
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_gallery_load(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gallery_req_t *g)
+{
+    PGresult    *res;
+    const char  *params[1];
+
+    params[0] = g->slug;
+
+    res = ngx_http_darkroom_db_exec(&t->db,
+              "SELECT id, generation, title, coalesce(expires_at, ''), "
+              "coalesce(expires_epoch, 0), revoked::int, "
+              "coalesce(password_hash, ''), coalesce(pin_hash, ''), "
+              "downloads::int, download_size FROM gallery_state($1)",
+              1, params, &t->err);
+    if (res == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_NOT_FOUND, "not_found",
+                                    "There is no such gallery.");
+        return NGX_ERROR;
+    }
+
+    g->id = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    g->generation = strtoul(PQgetvalue(res, 0, 1), NULL, 10);
+    ngx_cpystrn((u_char *) g->title, (u_char *) PQgetvalue(res, 0, 2),
+                sizeof(g->title));
+    ngx_cpystrn((u_char *) g->expires_at, (u_char *) PQgetvalue(res, 0, 3),
+                sizeof(g->expires_at));
+    g->expires = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
+    ngx_cpystrn((u_char *) g->pw_hash, (u_char *) PQgetvalue(res, 0, 6),
+                sizeof(g->pw_hash));
+    ngx_cpystrn((u_char *) g->pin_hash, (u_char *) PQgetvalue(res, 0, 7),
+                sizeof(g->pin_hash));
+    g->downloads = (PQgetvalue(res, 0, 8)[0] == '1');
+    ngx_cpystrn((u_char *) g->download_size,
+                (u_char *) PQgetvalue(res, 0, 9), sizeof(g->download_size));
+
+    snprintf(g->g, sizeof(g->g), "%llu.%u", (unsigned long long) g->id,
+             (unsigned) g->generation);
+
+    if (PQgetvalue(res, 0, 5)[0] == '1') {
+        PQclear(res);
+        ngx_http_darkroom_error_set(&t->err, 410, "gallery_revoked",
+                                    "This gallery has been withdrawn.");
+        return NGX_ERROR;
+    }
+
+    PQclear(res);
+
+    return NGX_OK;
+}
+
+
+/* base64url(HMAC-SHA256(key, "darkroom-gallery-v1\n<slug>\n<g>\n<exp>\n")) */
+
+static ngx_int_t
+ngx_http_darkroom_gallery_mac(ngx_http_darkroom_gallery_req_t *g,
+    ngx_str_t *key, int64_t exp, u_char *sig)
+{
+    int     len;
+    char    msg[256];
+    u_char  mac[NGX_HTTP_DARKROOM_SIGN_MAC_LEN];
+
+    len = snprintf(msg, sizeof(msg), "darkroom-gallery-v1\n%s\n%s\n%lld\n",
+                   g->slug, g->g, (long long) exp);
+
+    if (len < 0 || (size_t) len >= sizeof(msg)) {
+        return NGX_ERROR;
+    }
+
+    if (!ngx_http_darkroom_sign_hmac(key->data, key->len, (u_char *) msg,
+                                     len, mac))
+    {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_http_darkroom_sign_base64url(mac, sizeof(mac), sig);
+
+    return NGX_OK;
+}
+
+
+/* "<id>.<gen>.<exp>.<sig>" for this gallery and generation, not expired */
+
+static ngx_int_t
+ngx_http_darkroom_gallery_cookie_ok(ngx_http_darkroom_gallery_req_t *g)
+{
+    char        *c, *dot;
+    size_t       glen;
+    int64_t      exp;
+    ngx_str_t   *keys;
+    ngx_uint_t   i, k, match;
+    u_char       sig[NGX_HTTP_DARKROOM_SIGN_SIG_LEN + 1];
+
+    glen = ngx_strlen(g->g);
+    keys = g->conf->cookie_keys->elts;
+    match = 0;
+
+    for (i = 0; i < g->ncookies; i++) {
+        c = g->cookie[i];
+
+        if (ngx_strncmp(c, g->g, glen) != 0 || c[glen] != '.') {
+            continue;
+        }
+
+        exp = strtoll(c + glen + 1, &dot, 10);
+
+        if (*dot != '.' || exp <= (int64_t) g->now
+            || ngx_strlen(dot + 1) != NGX_HTTP_DARKROOM_SIGN_SIG_LEN)
+        {
+            continue;
+        }
+
+        for (k = 0; k < g->conf->cookie_keys->nelts; k++) {
+            if (ngx_http_darkroom_gallery_mac(g, &keys[k], exp, sig)
+                != NGX_OK)
+            {
+                continue;
+            }
+
+            match |= (CRYPTO_memcmp(sig, dot + 1,
+                                    NGX_HTTP_DARKROOM_SIGN_SIG_LEN) == 0);
+        }
+    }
+
+    return match;
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_gallery_set_cookie(ngx_http_darkroom_gallery_req_t *g,
+    ngx_uint_t clear)
+{
+    int64_t     exp;
+    ngx_str_t  *keys;
+    u_char      sig[NGX_HTTP_DARKROOM_SIGN_SIG_LEN + 1];
+
+    if (clear) {
+        snprintf(g->set_cookie, sizeof(g->set_cookie),
+                 NGX_HTTP_DARKROOM_GALLERY_COOKIE "=; Path=%.*s%s; "
+                 "Max-Age=0; HttpOnly; SameSite=Lax%s",
+                 (int) g->api.len, g->api.data, g->slug,
+                 g->secure ? "; Secure" : "");
+        return NGX_OK;
+    }
+
+    exp = (int64_t) g->now + g->conf->cookie_ttl;
+
+    if (g->expires && g->expires < exp) {
+        exp = g->expires;
+    }
+
+    keys = g->conf->cookie_keys->elts;
+
+    if (ngx_http_darkroom_gallery_mac(g, &keys[0], exp, sig) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    sig[NGX_HTTP_DARKROOM_SIGN_SIG_LEN] = '\0';
+
+    snprintf(g->set_cookie, sizeof(g->set_cookie),
+             NGX_HTTP_DARKROOM_GALLERY_COOKIE "=%s.%lld.%s; Path=%.*s%s; "
+             "Max-Age=%lld; HttpOnly; SameSite=Lax%s",
+             g->g, (long long) exp, sig, (int) g->api.len, g->api.data,
+             g->slug, (long long) (exp - g->now),
+             g->secure ? "; Secure" : "");
+
+    return NGX_OK;
+}
+
+
+/*
+ * Checks a password or PIN with the lockout: NGX_OK it matches; otherwise
+ * t->err is set (403 wrong, 429 locked out, 5xx).
+ */
+
+static ngx_int_t
+ngx_http_darkroom_gallery_secret(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gallery_req_t *g, const char *kind, const char *value,
+    const char *hash)
+{
+    char         id[NGX_INT64_LEN + 1], max[NGX_INT_T_LEN + 1],
+                 window[NGX_INT_T_LEN + 1], lock[NGX_INT_T_LEN + 1];
+    long         locked;
+    PGresult    *res;
+    ngx_int_t    ok;
+    const char  *params[7];
+
+    snprintf(id, sizeof(id), "%llu", (unsigned long long) g->id);
+
+    params[0] = id;
+    params[1] = g->client;
+    params[2] = kind;
+
+    res = ngx_http_darkroom_db_exec(&t->db,
+                                    "SELECT gallery_lockout($1, $2, $3)",
+                                    3, params, &t->err);
+    if (res == NULL) {
+        return NGX_ERROR;
+    }
+
+    locked = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+
+    if (locked > 0) {
+        goto locked_out;
+    }
+
+    ok = ngx_http_darkroom_gallery_scrypt_verify((u_char *) value,
+                                                 ngx_strlen(value),
+                                                 (u_char *) hash);
+    if (ok == NGX_ERROR) {
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal_error",
+                                    "The %s could not be checked.", kind);
+        snprintf(t->err.detail, sizeof(t->err.detail),
+                 "gallery %s: the stored %s hash is not valid scrypt",
+                 g->slug, kind);
+        return NGX_ERROR;
+    }
+
+    snprintf(max, sizeof(max), "%lu", (unsigned long) g->conf->lock_max);
+    snprintf(window, sizeof(window), "%ld", (long) g->conf->lock_window);
+    snprintf(lock, sizeof(lock), "%ld", (long) g->conf->lock_time);
+
+    params[3] = ok ? "true" : "false";
+    params[4] = max;
+    params[5] = window;
+    params[6] = lock;
+
+    res = ngx_http_darkroom_db_exec(&t->db,
+              "SELECT gallery_attempt($1, $2, $3, $4, $5, $6, $7)",
+              7, params, &t->err);
+    if (res == NULL) {
+        return NGX_ERROR;
+    }
+
+    locked = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+
+    if (ok) {
+        return NGX_OK;
+    }
+
+    if (locked > 0) {
+        goto locked_out;
+    }
+
+    ngx_http_darkroom_error_set(&t->err, NGX_HTTP_FORBIDDEN,
+                                kind[1] == 'a' ? "wrong_password"
+                                               : "wrong_pin",
+                                "That %s is not right.", kind);
+    return NGX_ERROR;
+
+locked_out:
+
+    ngx_http_darkroom_error_set(&t->err, NGX_HTTP_TOO_MANY_REQUESTS,
+                                "locked_out", "Too many wrong attempts: "
+                                "try again in %ld seconds.", locked);
+    t->err.retry_after = locked;
+
+    return NGX_ERROR;
+}
+
+
+static void
+ngx_http_darkroom_gallery_unlock(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gallery_req_t *g, cJSON *body)
+{
+    cJSON  *pw, *json;
+
+    if (g->pw_hash[0]) {
+        pw = cJSON_GetObjectItemCaseSensitive(body, "password");
+
+        if (!cJSON_IsString(pw) || pw->valuestring[0] == '\0'
+            || ngx_strlen(pw->valuestring) > 1024)
+        {
+            ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_REQUEST,
+                                        "password_required",
+                                        "Send the gallery's password.");
+            return;
+        }
+
+        if (ngx_http_darkroom_gallery_secret(t, g, "password",
+                                             pw->valuestring, g->pw_hash)
+            != NGX_OK)
+        {
+            return;
+        }
+    }
+
+    if (ngx_http_darkroom_gallery_set_cookie(g, 0) != NGX_OK) {
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal_error", "Please retry.");
+        return;
+    }
+
+    json = cJSON_CreateObject();
+    cJSON_AddBoolToObject(json, "unlocked", 1);
+    ngx_http_darkroom_gallery_answer(t, NGX_HTTP_OK, json);
+}
+
+
+static void
+ngx_http_darkroom_gallery_list(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gallery_req_t *g)
+{
+    int          i, n;
+    char        *url, id[NGX_INT64_LEN + 1];
+    cJSON       *json, *gal, *photos, *o;
+    PGresult    *res;
+    const char  *params[1];
+
+    snprintf(id, sizeof(id), "%llu", (unsigned long long) g->id);
+    params[0] = id;
+
+    res = ngx_http_darkroom_db_exec(&t->db,
+              "SELECT id, name, proof_path, bytes, favourite::int, "
+              "width, height FROM gallery_photos_list($1)",
+              1, params, &t->err);
+    if (res == NULL) {
+        return;
+    }
+
+    json = cJSON_CreateObject();
+    gal = cJSON_AddObjectToObject(json, "gallery");
+    cJSON_AddStringToObject(gal, "slug", g->slug);
+    cJSON_AddStringToObject(gal, "title", g->title);
+
+    if (g->expires_at[0]) {
+        cJSON_AddStringToObject(gal, "expires_at", g->expires_at);
+
+    } else {
+        cJSON_AddNullToObject(gal, "expires_at");
+    }
+
+    cJSON_AddBoolToObject(gal, "downloads", g->downloads);
+    cJSON_AddBoolToObject(gal, "pin", g->pin_hash[0] != '\0');
+    cJSON_AddBoolToObject(gal, "password", g->pw_hash[0] != '\0');
+    cJSON_AddStringToObject(gal, "download_size", g->download_size);
+    cJSON_AddNumberToObject(gal, "proof_ttl", (double) g->conf->proof_ttl);
+
+    photos = cJSON_AddArrayToObject(json, "photos");
+    n = PQntuples(res);
+
+    for (i = 0; i < n; i++) {
+        url = ngx_http_darkroom_gallery_sign(g, PQgetvalue(res, i, 2),
+                                             g->conf->proof_ttl, NULL);
+        if (url == NULL) {
+            continue;
+        }
+
+        o = cJSON_CreateObject();
+        cJSON_AddItemToArray(photos, o);
+        cJSON_AddRawToObject(o, "id", PQgetvalue(res, i, 0));
+        cJSON_AddStringToObject(o, "name", PQgetvalue(res, i, 1));
+        cJSON_AddStringToObject(o, "proof", url);
+        cJSON_AddRawToObject(o, "bytes", PQgetvalue(res, i, 3));
+        cJSON_AddBoolToObject(o, "favourite",
+                              PQgetvalue(res, i, 4)[0] == '1');
+
+        if (!PQgetisnull(res, i, 5) && !PQgetisnull(res, i, 6)) {
+            cJSON_AddRawToObject(o, "width", PQgetvalue(res, i, 5));
+            cJSON_AddRawToObject(o, "height", PQgetvalue(res, i, 6));
+        }
+
+        free(url);
+    }
+
+    PQclear(res);
+
+    ngx_http_darkroom_gallery_answer(t, NGX_HTTP_OK, json);
+}
+
+
+static void
+ngx_http_darkroom_gallery_favourite(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gallery_req_t *g, cJSON *body)
+{
+    char         id[NGX_INT64_LEN + 1], photo[NGX_INT64_LEN + 1];
+    cJSON       *p, *on;
+    PGresult    *res;
+    const char  *params[3];
+
+    p = cJSON_GetObjectItemCaseSensitive(body, "photo");
+    on = cJSON_GetObjectItemCaseSensitive(body, "favourite");
+
+    if (!cJSON_IsNumber(p) || p->valuedouble < 1
+        || p->valuedouble > 9007199254740991.0
+        || (on != NULL && !cJSON_IsBool(on)))
+    {
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_REQUEST,
+                                    "invalid_favourite",
+                                    "Send {\"photo\": id, \"favourite\": "
+                                    "true or false}.");
+        return;
+    }
+
+    snprintf(id, sizeof(id), "%llu", (unsigned long long) g->id);
+    snprintf(photo, sizeof(photo), "%.0f", p->valuedouble);
+
+    params[0] = id;
+    params[1] = photo;
+    params[2] = (on == NULL || cJSON_IsTrue(on)) ? "true" : "false";
+
+    res = ngx_http_darkroom_db_exec(&t->db,
+                                    "SELECT gallery_favourite($1, $2, $3)",
+                                    3, params, &t->err);
+    if (res == NULL) {
+        return;
+    }
+
+    ngx_http_darkroom_task_answer(t, res, "There is no such photo.");
+}
+
+
+/* the selection as a Postgres array literal, NULL for the whole gallery */
+
+static char *
+ngx_http_darkroom_gallery_ids(cJSON *body, ngx_uint_t *bad)
+{
+    char    *ids, *p;
+    cJSON   *arr, *it;
+    size_t   n;
+
+    *bad = 0;
+
+    arr = cJSON_GetObjectItemCaseSensitive(body, "photos");
+
+    if (arr == NULL || cJSON_IsNull(arr)
+        || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "all")))
+    {
+        return NULL;
+    }
+
+    n = cJSON_GetArraySize(arr);
+
+    if (!cJSON_IsArray(arr) || n == 0 || n > 100000) {
+        *bad = 1;
+        return NULL;
+    }
+
+    ids = malloc(n * (NGX_INT64_LEN + 1) + 3);
+    if (ids == NULL) {
+        *bad = 1;
+        return NULL;
+    }
+
+    p = ids;
+    *p++ = '{';
+
+    cJSON_ArrayForEach(it, arr) {
+        if (!cJSON_IsNumber(it) || it->valuedouble < 1
+            || it->valuedouble > 9007199254740991.0)
+        {
+            free(ids);
+            *bad = 1;
+            return NULL;
+        }
+
+        p += sprintf(p, "%s%.0f", p == ids + 1 ? "" : ",", it->valuedouble);
+    }
+
+    *p++ = '}';
+    *p = '\0';
+
+    return ids;
+}
+
+
+static void
+ngx_http_darkroom_gallery_download(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gallery_req_t *g, cJSON *body)
+{
+    int           i, n;
+    char         *ids, *url, id[NGX_INT64_LEN + 1], gen[NGX_INT_T_LEN + 1],
+                  ttl[NGX_INT_T_LEN + 1], hash[65];
+    cJSON        *pin, *json, *files, *o, *zip;
+    PGresult     *res;
+    ngx_uint_t    bad;
+    const char   *params[5];
+    u_char        raw[16], token[33];
+
+    if (!g->downloads) {
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_FORBIDDEN,
+                                    "downloads_off",
+                                    "Downloads are not open for this "
+                                    "gallery.");
+        return;
+    }
+
+    if (g->pin_hash[0]) {
+        pin = cJSON_GetObjectItemCaseSensitive(body, "pin");
+
+        if (!cJSON_IsString(pin) || pin->valuestring[0] == '\0'
+            || ngx_strlen(pin->valuestring) > 64)
+        {
+            ngx_http_darkroom_error_set(&t->err, NGX_HTTP_UNAUTHORIZED,
+                                        "pin_required",
+                                        "Downloads need the gallery's PIN.");
+            return;
+        }
+
+        if (ngx_http_darkroom_gallery_secret(t, g, "pin", pin->valuestring,
+                                             g->pin_hash)
+            != NGX_OK)
+        {
+            return;
+        }
+    }
+
+    ids = ngx_http_darkroom_gallery_ids(body, &bad);
+
+    if (bad) {
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_REQUEST,
+                                    "invalid_selection",
+                                    "Send {\"photos\": [id, ...]} or "
+                                    "{\"all\": true}.");
+        return;
+    }
+
+    snprintf(id, sizeof(id), "%llu", (unsigned long long) g->id);
+    params[0] = id;
+    params[1] = ids;
+
+    res = ngx_http_darkroom_db_exec(&t->db,
+              "SELECT id, name, path, bytes, crc32, created "
+              "FROM gallery_download_files($1, $2::bigint[])",
+              2, params, &t->err);
+    if (res == NULL) {
+        free(ids);
+        return;
+    }
+
+    n = PQntuples(res);
+
+    if ((ngx_uint_t) n > g->conf->zip_max) {
+        PQclear(res);
+        free(ids);
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                    "too_many_photos",
+                                    "Select at most %lu photos at once.",
+                                    (unsigned long) g->conf->zip_max);
+        return;
+    }
+
+    json = cJSON_CreateObject();
+    files = cJSON_AddArrayToObject(json, "files");
+
+    for (i = 0; i < n; i++) {
+        url = ngx_http_darkroom_gallery_sign(g, PQgetvalue(res, i, 2),
+                                             g->conf->download_ttl,
+                                             PQgetvalue(res, i, 1));
+        if (url == NULL) {
+            continue;
+        }
+
+        o = cJSON_CreateObject();
+        cJSON_AddItemToArray(files, o);
+        cJSON_AddRawToObject(o, "id", PQgetvalue(res, i, 0));
+        cJSON_AddStringToObject(o, "name", PQgetvalue(res, i, 1));
+        cJSON_AddRawToObject(o, "bytes", PQgetvalue(res, i, 3));
+        cJSON_AddStringToObject(o, "url", url);
+        free(url);
+    }
+
+    /* the ZIP: its size now, its token in the database */
+
+    if (ngx_http_darkroom_gallery_entries(t, g, res) != NGX_OK) {
+        PQclear(res);
+        free(ids);
+        cJSON_Delete(json);
+        return;
+    }
+
+    PQclear(res);
+
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        free(ids);
+        cJSON_Delete(json);
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal_error", "Please retry.");
+        return;
+    }
+
+    ngx_hex_dump(token, raw, sizeof(raw));
+    token[32] = '\0';
+    (void) ngx_http_darkroom_sha256_hex(token, 32, hash);
+
+    snprintf(gen, sizeof(gen), "%u", (unsigned) g->generation);
+    snprintf(ttl, sizeof(ttl), "%ld", (long) g->conf->download_ttl);
+
+    params[1] = gen;
+    params[2] = ids;
+    params[3] = hash;
+    params[4] = ttl;
+
+    if (ngx_http_darkroom_db_command(&t->db,
+            "SELECT gallery_zip_create($1, $2, $3::bigint[], $4, $5)",
+            5, params, &t->err)
+        != NGX_OK)
+    {
+        free(ids);
+        cJSON_Delete(json);
+        return;
+    }
+
+    free(ids);
+
+    url = malloc(g->api.len + sizeof(g->slug) + 64);
+    if (url == NULL) {
+        cJSON_Delete(json);
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal_error", "Out of memory.");
+        return;
+    }
+
+    sprintf(url, "%.*s%s/zip/%s", (int) g->api.len, g->api.data, g->slug,
+            token);
+
+    zip = cJSON_AddObjectToObject(json, "zip");
+    cJSON_AddStringToObject(zip, "url", url);
+    cJSON_AddNumberToObject(zip, "bytes", (double) g->zip.size);
+    cJSON_AddNumberToObject(zip, "files", (double) g->zip.entries);
+    cJSON_AddNumberToObject(zip, "expires_in",
+                            (double) g->conf->download_ttl);
+    free(url);
+
+    ngx_http_darkroom_gallery_answer(t, NGX_HTTP_OK, json);
+}
+
+
+static void
+ngx_http_darkroom_gallery_zip_files(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gallery_req_t *g)
+{
+    char           hash[65], *file;
+    size_t         rlen, plen;
+    PGresult      *res;
+    ngx_uint_t     i;
+    struct stat    st;
+    const char    *params[2];
+
+    (void) ngx_http_darkroom_sha256_hex((u_char *) g->token, 32, hash);
+
+    params[0] = g->slug;
+    params[1] = hash;
+
+    res = ngx_http_darkroom_db_exec(&t->db,
+              "SELECT id, name, path, bytes, crc32, created "
+              "FROM gallery_zip_files($1, $2)", 2, params, &t->err);
+    if (res == NULL) {
+        return;
+    }
+
+    if ((ngx_uint_t) PQntuples(res) > g->conf->zip_max) {
+        PQclear(res);
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                    "too_many_photos",
+                                    "The archive has too many photos.");
+        return;
+    }
+
+    if (g->conf->root.len == 0) {
+        PQclear(res);
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal_error",
+                                    "ZIP downloads are not configured.");
+        snprintf(t->err.detail, sizeof(t->err.detail),
+                 "darkroom_gallery_root is not set");
+        return;
+    }
+
+    if (ngx_http_darkroom_gallery_entries(t, g, res) != NGX_OK) {
+        PQclear(res);
+        return;
+    }
+
+    g->fds = malloc((g->nentries ? g->nentries : 1) * sizeof(int));
+    if (g->fds == NULL) {
+        PQclear(res);
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal_error", "Out of memory.");
+        return;
+    }
+
+    for (i = 0; i < g->nentries; i++) {
+        g->fds[i] = -1;
+    }
+
+    rlen = g->conf->root.len;
+    file = malloc(rlen + 4096 + 1);
+
+    if (file == NULL) {
+        PQclear(res);
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal_error", "Out of memory.");
+        return;
+    }
+
+    ngx_memcpy(file, g->conf->root.data, rlen);
+
+    for (i = 0; i < g->nentries; i++) {
+        plen = PQgetlength(res, i, 2);
+
+        if (plen > 4096) {
+            plen = 4096;
+        }
+
+        ngx_memcpy(file + rlen, PQgetvalue(res, i, 2), plen);
+        file[rlen + plen] = '\0';
+
+        g->fds[i] = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+        if (g->fds[i] == -1 || fstat(g->fds[i], &st) == -1
+            || !S_ISREG(st.st_mode)
+            || (uint64_t) st.st_size != g->entries[i].size)
+        {
+            ngx_http_darkroom_error_set(&t->err,
+                                        NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                        "file_unavailable",
+                                        "A photo of the archive cannot be "
+                                        "read, please tell the "
+                                        "photographer.");
+            snprintf(t->err.detail, sizeof(t->err.detail),
+                     "gallery %s: \"%s\" is missing or not %llu bytes",
+                     g->slug, file,
+                     (unsigned long long) g->entries[i].size);
+            break;
+        }
+    }
+
+    free(file);
+    PQclear(res);
+}
+
+
+/* ZIP entries from rows (id, name, path, bytes, crc32, created) */
+
+static ngx_int_t
+ngx_http_darkroom_gallery_entries(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gallery_req_t *g, PGresult *res)
+{
+    time_t                          created;
+    uint32_t                        h;
+    ngx_uint_t                      i, n;
+    ngx_http_darkroom_zip_entry_t  *e;
+
+    n = PQntuples(res);
+
+    g->entries = calloc(n ? n : 1, sizeof(ngx_http_darkroom_zip_entry_t));
+    if (g->entries == NULL) {
+        goto nomem;
+    }
+
+    g->nentries = n;
+    h = 2166136261U;
+
+    for (i = 0; i < n; i++) {
+        e = &g->entries[i];
+        e->name = (u_char *) PQgetvalue(res, i, 1);
+        e->name_len = PQgetlength(res, i, 1);
+        e->size = strtoull(PQgetvalue(res, i, 3), NULL, 10);
+        e->crc32 = (uint32_t) strtoul(PQgetvalue(res, i, 4), NULL, 10);
+        created = (time_t) strtoll(PQgetvalue(res, i, 5), NULL, 10);
+        ngx_http_darkroom_zip_dos_time(created, &e->dos_time, &e->dos_date);
+
+        if (created > g->last_modified) {
+            g->last_modified = created;
+        }
+
+        h = (h ^ e->crc32) * 16777619U;
+        h = (h ^ (uint32_t) e->size) * 16777619U;
+    }
+
+    g->etag = h;
+
+    g->names = ngx_http_darkroom_zip_unique(g->entries, n);
+    if (g->names == NULL) {
+        goto nomem;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (g->entries[i].name_len > NGX_HTTP_DARKROOM_ZIP_NAME_MAX) {
+            g->entries[i].name_len = NGX_HTTP_DARKROOM_ZIP_NAME_MAX;
+        }
+    }
+
+    (void) ngx_http_darkroom_zip_plan(g->entries, n, &g->zip);
+
+    return NGX_OK;
+
+nomem:
+
+    ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                "internal_error", "Out of memory.");
+    return NGX_ERROR;
+}
+
+
+/* a signed link to <media prefix><rel>, malloc'd */
+
+static char *
+ngx_http_darkroom_gallery_sign(ngx_http_darkroom_gallery_req_t *g,
+    const char *rel, time_t ttl, const char *filename)
+{
+    int                            rc;
+    char                          *path, *url;
+    size_t                         len, flen;
+    ngx_http_darkroom_sign_link_t  link;
+    u_char                         exp[NGX_TIME_T_LEN + 1];
+
+    static u_char  attachment[] = "attachment";
+
+    len = g->conf->media.len + ngx_strlen(rel);
+
+    path = malloc(len + 1);
+    if (path == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(path, g->conf->media.data, g->conf->media.len);
+    ngx_memcpy(path + g->conf->media.len, rel, len - g->conf->media.len);
+    path[len] = '\0';
+
+    ngx_memzero(&link, sizeof(ngx_http_darkroom_sign_link_t));
+
+    link.path.data = (u_char *) path;
+    link.path.len = len;
+
+    link.param[NGX_HTTP_DARKROOM_P_EXP].data = exp;
+    link.param[NGX_HTTP_DARKROOM_P_EXP].len =
+                        ngx_sprintf(exp, "%T", g->now + ttl) - exp;
+    link.param[NGX_HTTP_DARKROOM_P_KID].data = g->kid.data;
+    link.param[NGX_HTTP_DARKROOM_P_KID].len = g->kid.len;
+    link.param[NGX_HTTP_DARKROOM_P_G].data = (u_char *) g->g;
+    link.param[NGX_HTTP_DARKROOM_P_G].len = ngx_strlen(g->g);
+
+    if (filename) {
+        link.param[NGX_HTTP_DARKROOM_P_DISPOSITION].data = attachment;
+        link.param[NGX_HTTP_DARKROOM_P_DISPOSITION].len =
+                                                    sizeof(attachment) - 1;
+
+        flen = ngx_strlen(filename);
+
+        if (ngx_http_darkroom_sign_value(NGX_HTTP_DARKROOM_P_FILENAME,
+                                         (u_char *) filename, flen)
+            == NGX_HTTP_DARKROOM_SIGN_OK)
+        {
+            link.param[NGX_HTTP_DARKROOM_P_FILENAME].data =
+                                                        (u_char *) filename;
+            link.param[NGX_HTTP_DARKROOM_P_FILENAME].len = flen;
+        }
+    }
+
+    len = ngx_http_darkroom_sign_url(&link, g->key.data, g->key.len, NULL, 0,
+                                     &rc);
+    if (len == 0) {
+        free(path);
+        return NULL;
+    }
+
+    url = malloc(len + 1);
+    if (url == NULL) {
+        free(path);
+        return NULL;
+    }
+
+    len = ngx_http_darkroom_sign_url(&link, g->key.data, g->key.len,
+                                     (u_char *) url, len, &rc);
+    free(path);
+
+    if (len == 0) {
+        free(url);
+        return NULL;
+    }
+
+    url[len] = '\0';
+
+    return url;
+}
+
+
+static void
+ngx_http_darkroom_gallery_answer(ngx_http_darkroom_task_t *t,
+    ngx_uint_t status, cJSON *json)
+{
+    t->out = json ? cJSON_PrintUnformatted(json) : NULL;
+    cJSON_Delete(json);
+
+    if (t->out == NULL) {
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal_error", "Out of memory.");
+        return;
+    }
+
+    t->out_len = ngx_strlen(t->out);
+    t->status = status;
+}
+
+
+/* on the event loop again */
+
+static ngx_int_t
+ngx_http_darkroom_gallery_done(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t)
+{
+    ngx_http_darkroom_gallery_req_t  *g = t->data;
+
+    if (g->route == NGX_HTTP_DARKROOM_GALLERY_ZIP && t->err.status == 0) {
+        return ngx_http_darkroom_gallery_send_zip(r, g);
+    }
+
+    if (ngx_http_darkroom_gallery_header(r, "Cache-Control",
+                                         (u_char *) "no-store", 8)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (g->set_cookie[0]
+        && ngx_http_darkroom_gallery_header(r, "Set-Cookie",
+                                            (u_char *) g->set_cookie,
+                                            ngx_strlen(g->set_cookie))
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (t->err.status) {
+        return ngx_http_darkroom_send_task_error(r, &t->err);
+    }
+
+    if (t->out == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_darkroom_send_json(r, t->status ? t->status : NGX_HTTP_OK,
+                                       (u_char *) t->out, t->out_len);
+}
+
+
+/*
+ * The archive as one chain: a memory buffer with each local header, the
+ * file's bytes as a file buffer (sendfile), then the central directory and
+ * end records.  The length is exact, so nginx's range filter serves Range
+ * requests (resume) from the same chain.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_gallery_send_zip(ngx_http_request_t *r,
+    ngx_http_darkroom_gallery_req_t *g)
+{
+    u_char                         *p, *name;
+    size_t                          len;
+    ngx_int_t                       rc;
+    ngx_str_t                       gs;
+    ngx_buf_t                      *b;
+    ngx_uint_t                      i;
+    ngx_file_t                     *file;
+    ngx_chain_t                    *out, **ll, *cl;
+    ngx_table_elt_t                *h;
+    ngx_http_darkroom_zip_entry_t  *e;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = g->zip.size;
+    r->headers_out.last_modified_time = g->last_modified;
+    ngx_str_set(&r->headers_out.content_type, "application/zip");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "ETag");
+    h->value.data = ngx_pnalloc(r->pool, NGX_OFF_T_LEN + 16);
+    if (h->value.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->value.len = ngx_sprintf(h->value.data, "\"%xO-%08xD\"",
+                               (off_t) g->zip.size, g->etag)
+                   - h->value.data;
+    r->headers_out.etag = h;
+
+    /* Content-Disposition: attachment; filename="<slug>.zip" */
+
+    name = ngx_pnalloc(r->pool, NGX_HTTP_DARKROOM_GALLERY_SLUG_MAX + 5);
+    if (name == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = ngx_sprintf(name, "%s.zip", g->slug) - name;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Content-Disposition");
+    h->value.len = ngx_http_darkroom_sign_disposition(
+                                   (u_char *) "attachment", 10, name, len,
+                                   NULL, 0);
+    h->value.data = ngx_pnalloc(r->pool, h->value.len);
+    if (h->value.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->value.len = ngx_http_darkroom_sign_disposition(
+                                   (u_char *) "attachment", 10, name, len,
+                                   h->value.data, h->value.len);
+
+    r->allow_ranges = 1;
+
+    gs.data = (u_char *) g->g;
+    gs.len = ngx_strlen(g->g);
+    ngx_http_darkroom_gallery_log(r, &gs, &r->uri, NGX_HTTP_OK,
+                                  (off_t) g->zip.size);
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out = NULL;
+    ll = &out;
+
+    for (i = 0; i < g->nentries; i++) {
+        e = &g->entries[i];
+
+        len = ngx_http_darkroom_zip_local_len(e);
+
+        b = ngx_create_temp_buf(r->pool, len);
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->last += ngx_http_darkroom_zip_local(e, b->pos);
+
+        cl = ngx_alloc_chain_link(r->pool);
+        if (cl == NULL) {
+            return NGX_ERROR;
+        }
+
+        cl->buf = b;
+        *ll = cl;
+        ll = &cl->next;
+
+        if (e->size == 0) {
+            continue;
+        }
+
+        b = ngx_calloc_buf(r->pool);
+        file = ngx_pcalloc(r->pool, sizeof(ngx_file_t));
+
+        if (b == NULL || file == NULL) {
+            return NGX_ERROR;
+        }
+
+        file->fd = g->fds[i];
+        file->name.data = (u_char *) e->name;     /* for logs only */
+        file->name.len = e->name_len;
+        file->log = r->connection->log;
+
+        b->file = file;
+        b->in_file = 1;
+        b->file_pos = 0;
+        b->file_last = e->size;
+
+        cl = ngx_alloc_chain_link(r->pool);
+        if (cl == NULL) {
+            return NGX_ERROR;
+        }
+
+        cl->buf = b;
+        *ll = cl;
+        ll = &cl->next;
+    }
+
+    len = g->zip.cd_size + ngx_http_darkroom_zip_end_len(&g->zip);
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = b->pos;
+
+    for (i = 0; i < g->nentries; i++) {
+        p += ngx_http_darkroom_zip_central(&g->entries[i], p);
+    }
+
+    p += ngx_http_darkroom_zip_end(&g->zip, p);
+    b->last = p;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+    *ll = cl;
+
+    return ngx_http_output_filter(r, out);
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_gallery_header(ngx_http_request_t *r, const char *name,
+    u_char *value, size_t len)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+
+    h->value.data = ngx_pnalloc(r->pool, len);
+    if (h->value.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(h->value.data, value, len);
+    h->value.len = len;
+
+    return NGX_OK;
+}

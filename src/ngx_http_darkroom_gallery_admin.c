@@ -1,0 +1,340 @@
+
+/*
+ * darkroom: private client galleries, the admin API
+ * (darkroom_gallery_admin), behind the admin bearer tokens.  Paths are
+ * relative to the location, e.g. location /api/admin/galleries/:
+ *
+ *   GET  /                       every gallery
+ *   POST /                       {"slug", "title", "client_email",
+ *                                 "expires_at", "password", "pin",
+ *                                 "downloads", "download_size"}: create or
+ *                                 update; "password": null clears it
+ *   GET  <slug>                  the gallery and its photos
+ *   POST <slug>                  update (same fields)
+ *   POST <slug>/photos           {"photos": [{"original", "bytes", "crc32",
+ *                                 "sha256", "web", "proof", ...}]}
+ *   POST <slug>/revoke | rotate | restore | deliver
+ *   GET  <slug>/downloads        the download log
+ *
+ * Passwords and PINs are hashed here, in the thread, with scrypt; the
+ * database only ever sees the hash.
+ */
+
+
+#include "ngx_http_darkroom_gallery.h"
+
+
+typedef enum {
+    NGX_HTTP_DARKROOM_GADMIN_LIST = 0,
+    NGX_HTTP_DARKROOM_GADMIN_UPSERT,
+    NGX_HTTP_DARKROOM_GADMIN_GET,
+    NGX_HTTP_DARKROOM_GADMIN_PHOTOS,
+    NGX_HTTP_DARKROOM_GADMIN_ACTION,
+    NGX_HTTP_DARKROOM_GADMIN_DOWNLOADS
+} ngx_http_darkroom_gadmin_route_e;
+
+
+typedef struct {
+    ngx_http_darkroom_gadmin_route_e   route;
+    char                              *slug;      /* NULL: from the body */
+    char                              *action;
+    char                              *body;
+} ngx_http_darkroom_gadmin_t;
+
+
+static ngx_int_t ngx_http_darkroom_gadmin_prepare(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t);
+static char *ngx_http_darkroom_gadmin_str(ngx_http_request_t *r,
+    ngx_str_t *s);
+static void ngx_http_darkroom_gadmin_work(ngx_http_darkroom_task_t *t);
+static ngx_int_t ngx_http_darkroom_gadmin_hash(ngx_http_darkroom_task_t *t,
+    cJSON *body, const char *field, const char *hash_field, size_t min);
+
+
+ngx_int_t
+ngx_http_darkroom_gallery_admin_handler(ngx_http_request_t *r)
+{
+    u_char                         *token;
+    size_t                          len;
+    ngx_table_elt_t                *h, *auth;
+    ngx_http_darkroom_main_conf_t  *dmcf;
+
+    dmcf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_module);
+
+    auth = r->headers_in.authorization;
+    token = NULL;
+    len = 0;
+
+    if (auth && auth->value.len > 7
+        && ngx_strncasecmp(auth->value.data, (u_char *) "Bearer ", 7) == 0)
+    {
+        token = auth->value.data + 7;
+        len = auth->value.len - 7;
+    }
+
+    if (!ngx_http_darkroom_secret_match(dmcf->admin_tokens, token, len)) {
+        if (auth) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "darkroom: gallery admin API refused a bad token");
+        }
+
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "WWW-Authenticate");
+        ngx_str_set(&h->value, "Bearer realm=\"darkroom\"");
+        r->headers_out.www_authenticate = h;
+
+        (void) ngx_http_discard_request_body(r);
+
+        return ngx_http_darkroom_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                   "unauthorized", "A valid admin token is required.");
+    }
+
+    return ngx_http_darkroom_task_start(r, sizeof(ngx_http_darkroom_gadmin_t),
+                                        ngx_http_darkroom_gadmin_prepare,
+                                        ngx_http_darkroom_gadmin_work, NULL);
+}
+
+
+#define ngx_http_darkroom_is(p, s)                                           \
+    ((p).len == sizeof(s) - 1 && ngx_strncmp((p).data, s, sizeof(s) - 1) == 0)
+
+
+static ngx_int_t
+ngx_http_darkroom_gadmin_prepare(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t)
+{
+    ngx_int_t                    n;
+    ngx_str_t                    seg[2], b;
+    ngx_uint_t                   get;
+    ngx_http_darkroom_gadmin_t  *a = t->data;
+
+    n = ngx_http_darkroom_gallery_split(r, seg, 2);
+
+    get = (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) ? 1 : 0;
+
+    if (!get && r->method != NGX_HTTP_POST && r->method != NGX_HTTP_PUT) {
+        return ngx_http_darkroom_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                   "method_not_allowed",
+                   "Use GET to read and POST to change.");
+    }
+
+    if (n == 0) {
+        a->route = get ? NGX_HTTP_DARKROOM_GADMIN_LIST
+                       : NGX_HTTP_DARKROOM_GADMIN_UPSERT;
+
+    } else if (n == 1) {
+        a->route = get ? NGX_HTTP_DARKROOM_GADMIN_GET
+                       : NGX_HTTP_DARKROOM_GADMIN_UPSERT;
+
+    } else if (n == 2 && !get && ngx_http_darkroom_is(seg[1], "photos")) {
+        a->route = NGX_HTTP_DARKROOM_GADMIN_PHOTOS;
+
+    } else if (n == 2 && get && ngx_http_darkroom_is(seg[1], "downloads")) {
+        a->route = NGX_HTTP_DARKROOM_GADMIN_DOWNLOADS;
+
+    } else if (n == 2 && !get
+               && (ngx_http_darkroom_is(seg[1], "revoke")
+                   || ngx_http_darkroom_is(seg[1], "rotate")
+                   || ngx_http_darkroom_is(seg[1], "restore")
+                   || ngx_http_darkroom_is(seg[1], "deliver")))
+    {
+        a->route = NGX_HTTP_DARKROOM_GADMIN_ACTION;
+        a->action = ngx_http_darkroom_gadmin_str(r, &seg[1]);
+
+    } else {
+        return ngx_http_darkroom_send_error(r, NGX_HTTP_NOT_FOUND,
+                   "not_found", "There is no such admin resource.");
+    }
+
+    if (n >= 1) {
+        a->slug = ngx_http_darkroom_gadmin_str(r, &seg[0]);
+        if (a->slug == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    b = t->body;
+
+    a->body = ngx_http_darkroom_gadmin_str(r, &b);
+    if (a->body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_darkroom_gadmin_str(ngx_http_request_t *r, ngx_str_t *s)
+{
+    char  *p;
+
+    p = ngx_pnalloc(r->pool, s->len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, s->data, s->len);
+    p[s->len] = '\0';
+
+    return p;
+}
+
+
+/* in a thread */
+
+static void
+ngx_http_darkroom_gadmin_work(ngx_http_darkroom_task_t *t)
+{
+    char                        *text;
+    cJSON                       *body;
+    PGresult                    *res;
+    const char                  *sql, *params[2];
+    ngx_http_darkroom_gadmin_t  *a = t->data;
+
+    params[0] = a->slug;
+    params[1] = a->body;
+    text = NULL;
+
+    switch (a->route) {
+
+    case NGX_HTTP_DARKROOM_GADMIN_LIST:
+        res = ngx_http_darkroom_db_exec(&t->db,
+                                        "SELECT gallery_admin_list()", 0,
+                                        NULL, &t->err);
+        break;
+
+    case NGX_HTTP_DARKROOM_GADMIN_GET:
+        res = ngx_http_darkroom_db_exec(&t->db,
+                                        "SELECT gallery_admin_get($1)", 1,
+                                        params, &t->err);
+        break;
+
+    case NGX_HTTP_DARKROOM_GADMIN_DOWNLOADS:
+        res = ngx_http_darkroom_db_exec(&t->db,
+                                        "SELECT gallery_admin_downloads($1)",
+                                        1, params, &t->err);
+        break;
+
+    case NGX_HTTP_DARKROOM_GADMIN_ACTION:
+        params[1] = a->action;
+        res = ngx_http_darkroom_db_exec(&t->db,
+                                        "SELECT gallery_admin_action($1, $2)",
+                                        2, params, &t->err);
+        break;
+
+    case NGX_HTTP_DARKROOM_GADMIN_PHOTOS:
+        res = ngx_http_darkroom_db_exec(&t->db,
+                           "SELECT gallery_admin_photos($1, $2::jsonb)", 2,
+                           params, &t->err);
+        break;
+
+    default: /* NGX_HTTP_DARKROOM_GADMIN_UPSERT */
+
+        body = cJSON_Parse(a->body);
+
+        if (!cJSON_IsObject(body)) {
+            cJSON_Delete(body);
+            ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_REQUEST,
+                                        "invalid_json",
+                                        "The body must be a JSON object.");
+            return;
+        }
+
+        if (ngx_http_darkroom_gadmin_hash(t, body, "password",
+                                          "password_hash", 4)
+            != NGX_OK
+            || ngx_http_darkroom_gadmin_hash(t, body, "pin", "pin_hash", 4)
+               != NGX_OK)
+        {
+            cJSON_Delete(body);
+            return;
+        }
+
+        /* hashes come only from here */
+        cJSON_DeleteItemFromObjectCaseSensitive(body, "password");
+        cJSON_DeleteItemFromObjectCaseSensitive(body, "pin");
+
+        text = cJSON_PrintUnformatted(body);
+        cJSON_Delete(body);
+
+        if (text == NULL) {
+            ngx_http_darkroom_error_set(&t->err,
+                                        NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                        "internal_error", "Out of memory.");
+            return;
+        }
+
+        params[1] = text;
+        sql = "SELECT gallery_admin_upsert($1, $2::jsonb)";
+
+        res = ngx_http_darkroom_db_exec(&t->db, sql, 2, params, &t->err);
+        break;
+    }
+
+    free(text);
+
+    if (res == NULL) {
+        return;
+    }
+
+    ngx_http_darkroom_task_answer(t, res, "There is no such gallery.");
+}
+
+
+/*
+ * "password": "..." becomes "password_hash": "scrypt$...", and
+ * "password": null (or "") becomes "password_hash": null.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_gadmin_hash(ngx_http_darkroom_task_t *t, cJSON *body,
+    const char *field, const char *hash_field, size_t min)
+{
+    cJSON   *v;
+    size_t   len;
+    u_char   hash[NGX_HTTP_DARKROOM_GALLERY_SLUG_MAX * 4];
+
+    v = cJSON_GetObjectItemCaseSensitive(body, field);
+
+    cJSON_DeleteItemFromObjectCaseSensitive(body, hash_field);
+
+    if (v == NULL) {
+        return NGX_OK;
+    }
+
+    if (cJSON_IsNull(v) || (cJSON_IsString(v) && v->valuestring[0] == '\0'))
+    {
+        cJSON_AddNullToObject(body, hash_field);
+        return NGX_OK;
+    }
+
+    len = cJSON_IsString(v) ? ngx_strlen(v->valuestring) : 0;
+
+    if (len < min || len > 1024) {
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_REQUEST,
+                                    "invalid_value",
+                                    "The %s must be a string of %zu to 1024 "
+                                    "characters.", field, min);
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_darkroom_gallery_scrypt_hash((u_char *) v->valuestring, len,
+                                              hash, sizeof(hash))
+        != NGX_OK)
+    {
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal_error",
+                                    "The %s could not be hashed.", field);
+        return NGX_ERROR;
+    }
+
+    cJSON_AddStringToObject(body, hash_field, (char *) hash);
+
+    return NGX_OK;
+}

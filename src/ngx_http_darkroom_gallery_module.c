@@ -1,0 +1,1234 @@
+
+/*
+ * darkroom: private client galleries, the module.
+ *
+ * Directives and configuration, and the shared memory zone every worker
+ * reads on each signed download: the revocation list (galleries whose links
+ * are not all valid any more) and a ring of download records.  A timer in
+ * each worker posts one thread task at a time that writes the pending
+ * records in one statement and reloads the list; the zone remembers when it
+ * was last reloaded, so the workers together query about once per interval,
+ * never once per download.  The HTTP APIs are in ngx_http_darkroom_gallery.c
+ * and ngx_http_darkroom_gallery_admin.c.
+ */
+
+
+#include "ngx_http_darkroom_gallery.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/rand.h>
+
+
+#define NGX_HTTP_DARKROOM_GALLERY_PATH_MAX   200
+#define NGX_HTTP_DARKROOM_GALLERY_STALE      30000   /* ms: a lost refresh */
+
+#define NGX_HTTP_DARKROOM_SCRYPT_LOG_N       14
+#define NGX_HTTP_DARKROOM_SCRYPT_R           8
+#define NGX_HTTP_DARKROOM_SCRYPT_P           1
+#define NGX_HTTP_DARKROOM_SCRYPT_SALT        16
+#define NGX_HTTP_DARKROOM_SCRYPT_KEY         32
+#define NGX_HTTP_DARKROOM_SCRYPT_MAXMEM      (64 * 1024 * 1024)
+
+
+typedef struct {
+    uint64_t                           id;
+    uint32_t                           generation;
+    uint32_t                           revoked;
+} ngx_http_darkroom_gallery_rev_t;
+
+
+typedef struct {
+    time_t                             at;
+    uint64_t                           gallery;
+    uint32_t                           generation;
+    uint32_t                           status;
+    off_t                              bytes;
+    u_char                             client[NGX_SOCKADDR_STRLEN];
+    u_char                             path[NGX_HTTP_DARKROOM_GALLERY_PATH_MAX];
+    uint16_t                           client_len;
+    uint16_t                           path_len;
+} ngx_http_darkroom_gallery_rec_t;
+
+
+typedef struct {
+    uint64_t                           refreshed;     /* monotonic ms */
+    uint64_t                           refreshing;    /* since, 0: none */
+    ngx_uint_t                         loaded;
+    ngx_uint_t                         version;
+    ngx_uint_t                         nrev;
+    ngx_uint_t                         rev_cap;
+    ngx_uint_t                         head;          /* ring: oldest */
+    ngx_uint_t                         nrec;
+    ngx_uint_t                         rec_cap;
+    ngx_uint_t                         dropped;
+    ngx_http_darkroom_gallery_rev_t   *rev;
+    ngx_http_darkroom_gallery_rec_t   *rec;
+} ngx_http_darkroom_gallery_sh_t;
+
+
+typedef struct {
+    ngx_http_darkroom_gallery_sh_t    *sh;
+    ngx_slab_pool_t                   *shpool;
+} ngx_http_darkroom_gallery_zone_t;
+
+
+/* the per-worker refresher */
+
+typedef struct {
+    ngx_event_t                        timer;
+    ngx_thread_task_t                 *task;
+    ngx_http_darkroom_main_conf_t     *dmcf;
+    ngx_http_darkroom_gallery_main_conf_t *gmcf;
+    ngx_http_darkroom_gallery_zone_t  *zone;
+    ngx_http_darkroom_db_t             db;
+
+    /* records taken from the ring, kept until written */
+    ngx_http_darkroom_gallery_rec_t   *rec;
+    ngx_uint_t                         nrec;
+
+    /* thread results */
+    unsigned                           refresh:1;
+    unsigned                           busy:1;
+    ngx_uint_t                         written;
+    ngx_http_darkroom_gallery_rev_t   *rev;        /* malloc'd */
+    ngx_uint_t                         nrev;
+    ngx_int_t                          rev_ok;
+    ngx_http_darkroom_error_t          err;
+} ngx_http_darkroom_gallery_worker_t;
+
+
+static ngx_int_t ngx_http_darkroom_gallery_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void ngx_http_darkroom_gallery_tick(ngx_event_t *ev);
+static void ngx_http_darkroom_gallery_thread(void *data, ngx_log_t *log);
+static void ngx_http_darkroom_gallery_done(ngx_event_t *ev);
+static char *ngx_http_darkroom_gallery_zone(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_darkroom_gallery(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_darkroom_gallery_admin(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_darkroom_gallery_prefix(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_darkroom_gallery_lockout(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static void *ngx_http_darkroom_gallery_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_darkroom_gallery_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_darkroom_gallery_merge_loc_conf(ngx_conf_t *cf,
+    void *parent, void *child);
+static ngx_int_t ngx_http_darkroom_gallery_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_darkroom_gallery_init_process(ngx_cycle_t *cycle);
+
+
+static ngx_conf_num_bounds_t  ngx_http_darkroom_gallery_zip_bounds = {
+    ngx_conf_check_num_bounds, 1, 1000000
+};
+
+
+static ngx_command_t  ngx_http_darkroom_gallery_commands[] = {
+
+    { ngx_string("darkroom_gallery_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_darkroom_gallery_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("darkroom_gallery"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_darkroom_gallery,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("darkroom_gallery_admin"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_darkroom_gallery_admin,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("darkroom_gallery_media"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_darkroom_gallery_prefix,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_gallery_loc_conf_t, media),
+      NULL },
+
+    { ngx_string("darkroom_gallery_root"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_darkroom_gallery_prefix,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_gallery_loc_conf_t, root),
+      NULL },
+
+    { ngx_string("darkroom_gallery_cookie_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_darkroom_secret_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_gallery_loc_conf_t, cookie_keys),
+      NULL },
+
+    { ngx_string("darkroom_gallery_proof_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_gallery_loc_conf_t, proof_ttl),
+      NULL },
+
+    { ngx_string("darkroom_gallery_download_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_gallery_loc_conf_t, download_ttl),
+      NULL },
+
+    { ngx_string("darkroom_gallery_cookie_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_gallery_loc_conf_t, cookie_ttl),
+      NULL },
+
+    { ngx_string("darkroom_gallery_lockout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE3,
+      ngx_http_darkroom_gallery_lockout,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("darkroom_gallery_zip_max"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_gallery_loc_conf_t, zip_max),
+      &ngx_http_darkroom_gallery_zip_bounds },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_darkroom_gallery_module_ctx = {
+    NULL,                                   /* preconfiguration */
+    ngx_http_darkroom_gallery_postconfiguration, /* postconfiguration */
+
+    ngx_http_darkroom_gallery_create_main_conf, /* create main configuration */
+    NULL,                                   /* init main configuration */
+
+    NULL,                                   /* create server configuration */
+    NULL,                                   /* merge server configuration */
+
+    ngx_http_darkroom_gallery_create_loc_conf, /* create location config */
+    ngx_http_darkroom_gallery_merge_loc_conf /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_darkroom_gallery_module = {
+    NGX_MODULE_V1,
+    &ngx_http_darkroom_gallery_module_ctx,  /* module context */
+    ngx_http_darkroom_gallery_commands,     /* module directives */
+    NGX_HTTP_MODULE,                        /* module type */
+    NULL,                                   /* init master */
+    NULL,                                   /* init module */
+    ngx_http_darkroom_gallery_init_process, /* init process */
+    NULL,                                   /* init thread */
+    NULL,                                   /* exit thread */
+    NULL,                                   /* exit process */
+    NULL,                                   /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_darkroom_gallery_worker_t  ngx_http_darkroom_gallery_worker;
+
+
+/* shared memory */
+
+static ngx_int_t
+ngx_http_darkroom_gallery_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_darkroom_gallery_zone_t *ozone = data;
+
+    size_t                             size;
+    ngx_http_darkroom_gallery_sh_t    *sh;
+    ngx_http_darkroom_gallery_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    if (ozone) {
+        /* a reload with the same size: keep the list and the records */
+        zone->sh = ozone->sh;
+        zone->shpool = ozone->shpool;
+        return NGX_OK;
+    }
+
+    zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        zone->sh = zone->shpool->data;
+        return NGX_OK;
+    }
+
+    sh = ngx_slab_alloc(zone->shpool, sizeof(ngx_http_darkroom_gallery_sh_t));
+    if (sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(sh, sizeof(ngx_http_darkroom_gallery_sh_t));
+
+    zone->sh = sh;
+    zone->shpool->data = sh;
+
+    /* a quarter of the zone for download records, the rest for the list */
+
+    size = shm_zone->shm.size;
+
+    sh->rec_cap = (size / 4) / sizeof(ngx_http_darkroom_gallery_rec_t);
+    sh->rec = ngx_slab_alloc(zone->shpool,
+                             sh->rec_cap
+                             * sizeof(ngx_http_darkroom_gallery_rec_t));
+    if (sh->rec == NULL) {
+        return NGX_ERROR;
+    }
+
+    sh->rev_cap = (size / 2) / sizeof(ngx_http_darkroom_gallery_rev_t);
+    sh->rev = ngx_slab_alloc(zone->shpool,
+                             sh->rev_cap
+                             * sizeof(ngx_http_darkroom_gallery_rev_t));
+    if (sh->rev == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(zone->shpool->log_ctx, " in darkroom_gallery_zone%Z");
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_darkroom_gallery_check(ngx_http_request_t *r, ngx_str_t *g)
+{
+    u_char                                 *p, *end, *dot;
+    uint64_t                                id;
+    ngx_int_t                               gen, rc;
+    ngx_uint_t                              lo, hi, mid;
+    ngx_http_darkroom_gallery_sh_t         *sh;
+    ngx_http_darkroom_gallery_rev_t        *rev;
+    ngx_http_darkroom_gallery_zone_t       *zone;
+    ngx_http_darkroom_gallery_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_gallery_module);
+
+    if (gmcf->shm_zone == NULL) {
+        return NGX_OK;
+    }
+
+    /* "<id>.<generation>" */
+
+    end = g->data + g->len;
+    dot = ngx_strlchr(g->data, end, '.');
+
+    if (dot == NULL || dot == g->data || dot - g->data > 18
+        || end - dot - 1 < 1 || end - dot - 1 > 9)
+    {
+        return NGX_ERROR;
+    }
+
+    id = 0;
+
+    for (p = g->data; p < dot; p++) {
+        if (*p < '0' || *p > '9') {
+            return NGX_ERROR;
+        }
+
+        id = id * 10 + (*p - '0');
+    }
+
+    gen = ngx_atoi(dot + 1, end - dot - 1);
+    if (gen == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    zone = gmcf->shm_zone->data;
+    sh = zone->sh;
+
+    rc = NGX_OK;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    if (!sh->loaded) {
+        rc = NGX_AGAIN;
+        goto done;
+    }
+
+    lo = 0;
+    hi = sh->nrev;
+    rev = sh->rev;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+
+        if (rev[mid].id < id) {
+            lo = mid + 1;
+
+        } else {
+            hi = mid;
+        }
+    }
+
+    if (lo < sh->nrev && rev[lo].id == id) {
+        if (rev[lo].revoked) {
+            rc = NGX_DECLINED;
+
+        } else if ((uint32_t) gen < rev[lo].generation) {
+            rc = NGX_ABORT;
+        }
+    }
+
+done:
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return rc;
+}
+
+
+void
+ngx_http_darkroom_gallery_log(ngx_http_request_t *r, ngx_str_t *g,
+    ngx_str_t *path, ngx_uint_t status, off_t bytes)
+{
+    u_char                                 *dot;
+    ngx_uint_t                              i;
+    ngx_http_darkroom_gallery_sh_t         *sh;
+    ngx_http_darkroom_gallery_rec_t        *rec;
+    ngx_http_darkroom_gallery_zone_t       *zone;
+    ngx_http_darkroom_gallery_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_gallery_module);
+
+    if (gmcf->shm_zone == NULL) {
+        return;
+    }
+
+    dot = ngx_strlchr(g->data, g->data + g->len, '.');
+    if (dot == NULL) {
+        return;
+    }
+
+    zone = gmcf->shm_zone->data;
+    sh = zone->sh;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    if (sh->nrec == sh->rec_cap) {
+        sh->dropped++;
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return;
+    }
+
+    i = (sh->head + sh->nrec) % sh->rec_cap;
+    sh->nrec++;
+
+    rec = &sh->rec[i];
+
+    rec->at = ngx_time();
+    rec->gallery = (uint64_t) ngx_atoof(g->data, dot - g->data);
+    rec->generation = (uint32_t) ngx_atoi(dot + 1,
+                                          g->data + g->len - dot - 1);
+    rec->status = status;
+    rec->bytes = bytes;
+    rec->client_len = ngx_min(r->connection->addr_text.len,
+                              NGX_SOCKADDR_STRLEN);
+    ngx_memcpy(rec->client, r->connection->addr_text.data, rec->client_len);
+    rec->path_len = ngx_min(path->len, NGX_HTTP_DARKROOM_GALLERY_PATH_MAX);
+    ngx_memcpy(rec->path, path->data, rec->path_len);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/* the per-worker refresher */
+
+static ngx_int_t
+ngx_http_darkroom_gallery_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_darkroom_main_conf_t          *dmcf;
+    ngx_http_darkroom_gallery_worker_t     *w;
+    ngx_http_darkroom_gallery_main_conf_t  *gmcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    gmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                           ngx_http_darkroom_gallery_module);
+    dmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_darkroom_module);
+
+    if (gmcf == NULL || gmcf->shm_zone == NULL || dmcf->pool == NULL) {
+        return NGX_OK;
+    }
+
+    w = &ngx_http_darkroom_gallery_worker;
+    ngx_memzero(w, sizeof(ngx_http_darkroom_gallery_worker_t));
+
+    w->dmcf = dmcf;
+    w->gmcf = gmcf;
+    w->zone = gmcf->shm_zone->data;
+
+    w->rec = ngx_palloc(cycle->pool,
+                        gmcf->batch * sizeof(ngx_http_darkroom_gallery_rec_t));
+    if (w->rec == NULL) {
+        return NGX_ERROR;
+    }
+
+    w->task = ngx_thread_task_alloc(cycle->pool, 0);
+    if (w->task == NULL) {
+        return NGX_ERROR;
+    }
+
+    w->task->ctx = w;
+    w->task->handler = ngx_http_darkroom_gallery_thread;
+    w->task->event.data = w;
+    w->task->event.handler = ngx_http_darkroom_gallery_done;
+
+    w->timer.handler = ngx_http_darkroom_gallery_tick;
+    w->timer.data = w;
+    w->timer.log = cycle->log;
+    w->timer.cancelable = 1;
+
+    ngx_add_timer(&w->timer, 1);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_darkroom_gallery_tick(ngx_event_t *ev)
+{
+    uint64_t                             now;
+    ngx_uint_t                           n, i;
+    ngx_http_darkroom_gallery_sh_t      *sh;
+    ngx_http_darkroom_gallery_worker_t  *w;
+
+    w = ev->data;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    if (w->busy) {
+        ngx_add_timer(&w->timer, w->gmcf->interval);
+        return;
+    }
+
+    sh = w->zone->sh;
+    now = ngx_http_darkroom_monotonic_ms();
+
+    ngx_shmtx_lock(&w->zone->shpool->mutex);
+
+    w->refresh = 0;
+
+    if ((sh->refreshing == 0
+         || now - sh->refreshing > NGX_HTTP_DARKROOM_GALLERY_STALE)
+        && (!sh->loaded || now - sh->refreshed >= w->gmcf->interval))
+    {
+        w->refresh = 1;
+        sh->refreshing = now ? now : 1;
+    }
+
+    /* records: only when the last batch was written */
+
+    if (w->nrec == 0 && sh->nrec) {
+        n = ngx_min(sh->nrec, w->gmcf->batch);
+
+        for (i = 0; i < n; i++) {
+            w->rec[i] = sh->rec[(sh->head + i) % sh->rec_cap];
+        }
+
+        sh->head = (sh->head + n) % sh->rec_cap;
+        sh->nrec -= n;
+        w->nrec = n;
+
+        if (sh->dropped) {
+            ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                          "darkroom gallery: %ui download records dropped, "
+                          "darkroom_gallery_zone is full", sh->dropped);
+            sh->dropped = 0;
+        }
+    }
+
+    ngx_shmtx_unlock(&w->zone->shpool->mutex);
+
+    if (!w->refresh && w->nrec == 0) {
+        ngx_add_timer(&w->timer, ngx_max(w->gmcf->interval / 4, 50));
+        return;
+    }
+
+    w->db.conninfo = (const char *) w->dmcf->conninfo.data;
+    w->db.timeout = w->dmcf->db_timeout;
+    w->db.deadline = now + w->dmcf->db_timeout;
+    w->written = 0;
+    w->rev = NULL;
+    w->nrev = 0;
+    w->rev_ok = 0;
+    ngx_memzero(&w->err, sizeof(ngx_http_darkroom_error_t));
+
+    if (ngx_thread_task_post(w->dmcf->pool, w->task) != NGX_OK) {
+        if (w->refresh) {
+            ngx_shmtx_lock(&w->zone->shpool->mutex);
+            sh->refreshing = 0;
+            ngx_shmtx_unlock(&w->zone->shpool->mutex);
+        }
+
+        ngx_add_timer(&w->timer, w->gmcf->interval);
+        return;
+    }
+
+    w->busy = 1;
+}
+
+
+static void
+ngx_http_darkroom_gallery_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_darkroom_gallery_worker_t *w = data;
+
+    char                             *text, num[NGX_INT64_LEN + 1];
+    cJSON                            *arr, *o;
+    PGresult                         *res;
+    ngx_uint_t                        i, n;
+    const char                       *params[1];
+    ngx_http_darkroom_gallery_rec_t  *rec;
+
+    if (w->nrec) {
+        arr = cJSON_CreateArray();
+
+        for (i = 0; arr && i < w->nrec; i++) {
+            rec = &w->rec[i];
+            o = cJSON_CreateObject();
+            if (o == NULL) {
+                break;
+            }
+
+            cJSON_AddItemToArray(arr, o);
+
+            snprintf(num, sizeof(num), "%llu",
+                     (unsigned long long) rec->gallery);
+            cJSON_AddRawToObject(o, "g", num);
+            cJSON_AddNumberToObject(o, "gen", rec->generation);
+            rec->path[ngx_min(rec->path_len,
+                              NGX_HTTP_DARKROOM_GALLERY_PATH_MAX - 1)] = '\0';
+            cJSON_AddStringToObject(o, "path", (char *) rec->path);
+            rec->client[ngx_min(rec->client_len,
+                                NGX_SOCKADDR_STRLEN - 1)] = '\0';
+            cJSON_AddStringToObject(o, "client", (char *) rec->client);
+            cJSON_AddNumberToObject(o, "status", rec->status);
+            cJSON_AddNumberToObject(o, "bytes", (double) rec->bytes);
+            cJSON_AddNumberToObject(o, "at", (double) rec->at);
+        }
+
+        text = arr ? cJSON_PrintUnformatted(arr) : NULL;
+        cJSON_Delete(arr);
+
+        if (text) {
+            params[0] = text;
+
+            if (ngx_http_darkroom_db_command(&w->db,
+                    "SELECT gallery_downloads_log($1::jsonb)", 1, params,
+                    &w->err)
+                == NGX_OK)
+            {
+                w->written = w->nrec;
+            }
+
+            free(text);
+        }
+    }
+
+    if (!w->refresh) {
+        return;
+    }
+
+    res = ngx_http_darkroom_db_exec(&w->db,
+                        "SELECT id, generation, revoked::int "
+                        "FROM gallery_revocations()", 0, NULL, &w->err);
+    if (res == NULL) {
+        return;
+    }
+
+    n = PQntuples(res);
+
+    w->rev = malloc((n ? n : 1) * sizeof(ngx_http_darkroom_gallery_rev_t));
+
+    if (w->rev) {
+        for (i = 0; i < n; i++) {
+            w->rev[i].id = strtoull(PQgetvalue(res, i, 0), NULL, 10);
+            w->rev[i].generation = strtoul(PQgetvalue(res, i, 1), NULL, 10);
+            w->rev[i].revoked = PQgetvalue(res, i, 2)[0] == '1';
+        }
+
+        w->nrev = n;
+        w->rev_ok = 1;
+    }
+
+    PQclear(res);
+}
+
+
+static void
+ngx_http_darkroom_gallery_done(ngx_event_t *ev)
+{
+    ngx_msec_t                           next;
+    ngx_http_darkroom_gallery_sh_t      *sh;
+    ngx_http_darkroom_gallery_worker_t  *w;
+
+    w = ev->data;
+    sh = w->zone->sh;
+
+    w->busy = 0;
+
+    if (w->err.status) {
+        ngx_log_error(NGX_LOG_ERR, w->timer.log, 0,
+                      "darkroom gallery: refresh failed: %s %s",
+                      w->err.message, w->err.detail);
+    }
+
+    if (w->written) {
+        w->nrec = 0;
+    }
+
+    if (w->refresh) {
+        ngx_shmtx_lock(&w->zone->shpool->mutex);
+
+        if (w->rev_ok && w->nrev <= sh->rev_cap) {
+            ngx_memcpy(sh->rev, w->rev,
+                       w->nrev * sizeof(ngx_http_darkroom_gallery_rev_t));
+            sh->nrev = w->nrev;
+            sh->loaded = 1;
+            sh->version++;
+            sh->refreshed = ngx_http_darkroom_monotonic_ms();
+        }
+
+        sh->refreshing = 0;
+
+        ngx_shmtx_unlock(&w->zone->shpool->mutex);
+
+        if (w->rev_ok && w->nrev > sh->rev_cap) {
+            ngx_log_error(NGX_LOG_ALERT, w->timer.log, 0,
+                          "darkroom gallery: %ui revoked galleries do not "
+                          "fit in darkroom_gallery_zone (%ui): the list was "
+                          "not updated, make the zone larger",
+                          w->nrev, sh->rev_cap);
+        }
+    }
+
+    if (w->rev) {
+        free(w->rev);
+        w->rev = NULL;
+    }
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    next = (w->err.status || !w->rev_ok) ? w->gmcf->interval
+                                          : ngx_max(w->gmcf->interval / 4, 50);
+
+    ngx_add_timer(&w->timer, next);
+}
+
+
+/* scrypt, used in threads */
+
+ngx_int_t
+ngx_http_darkroom_gallery_scrypt_hash(const u_char *pw, size_t len,
+    u_char *out, size_t size)
+{
+    u_char     *p;
+    ngx_str_t   src, dst;
+    u_char      salt[NGX_HTTP_DARKROOM_SCRYPT_SALT];
+    u_char      key[NGX_HTTP_DARKROOM_SCRYPT_KEY];
+
+    if (size < 128) {
+        return NGX_ERROR;
+    }
+
+    if (RAND_bytes(salt, sizeof(salt)) != 1) {
+        return NGX_ERROR;
+    }
+
+    if (EVP_PBE_scrypt((const char *) pw, len, salt, sizeof(salt),
+                       (uint64_t) 1 << NGX_HTTP_DARKROOM_SCRYPT_LOG_N,
+                       NGX_HTTP_DARKROOM_SCRYPT_R, NGX_HTTP_DARKROOM_SCRYPT_P,
+                       NGX_HTTP_DARKROOM_SCRYPT_MAXMEM, key, sizeof(key))
+        != 1)
+    {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(out, "scrypt$%d$%d$%d$", NGX_HTTP_DARKROOM_SCRYPT_LOG_N,
+                    NGX_HTTP_DARKROOM_SCRYPT_R, NGX_HTTP_DARKROOM_SCRYPT_P);
+
+    src.data = salt;
+    src.len = sizeof(salt);
+    dst.data = p;
+    ngx_encode_base64url(&dst, &src);
+    p += dst.len;
+    *p++ = '$';
+
+    src.data = key;
+    src.len = sizeof(key);
+    dst.data = p;
+    ngx_encode_base64url(&dst, &src);
+    p += dst.len;
+    *p = '\0';
+
+    ngx_explicit_memzero(key, sizeof(key));
+
+    return NGX_OK;
+}
+
+
+/* 1: the password matches, 0: it does not, NGX_ERROR: a bad hash */
+
+ngx_int_t
+ngx_http_darkroom_gallery_scrypt_verify(const u_char *pw, size_t len,
+    const u_char *stored)
+{
+    u_char      *f[6], *end;
+    ngx_int_t    logn, r, p, match;
+    ngx_str_t    src, salt, want;
+    ngx_uint_t   i;
+    u_char       sbuf[64], wbuf[64], key[64];
+
+    end = (u_char *) stored + ngx_strlen(stored);
+    f[0] = (u_char *) stored;
+
+    for (i = 1; i < 6; i++) {
+        f[i] = ngx_strlchr(f[i - 1], end, '$');
+        if (f[i] == NULL) {
+            return NGX_ERROR;
+        }
+
+        f[i]++;
+    }
+
+    if (f[1] - f[0] != 7 || ngx_strncmp(f[0], "scrypt$", 7) != 0) {
+        return NGX_ERROR;
+    }
+
+    logn = ngx_atoi(f[1], f[2] - f[1] - 1);
+    r = ngx_atoi(f[2], f[3] - f[2] - 1);
+    p = ngx_atoi(f[3], f[4] - f[3] - 1);
+
+    if (logn < 10 || logn > 20 || r < 1 || r > 32 || p < 1 || p > 16) {
+        return NGX_ERROR;
+    }
+
+    src.data = f[4];
+    src.len = f[5] - f[4] - 1;
+
+    if (src.len == 0 || ngx_base64_decoded_length(src.len) > sizeof(sbuf)) {
+        return NGX_ERROR;
+    }
+
+    salt.data = sbuf;
+    if (ngx_decode_base64url(&salt, &src) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    src.data = f[5];
+    src.len = end - f[5];
+
+    if (src.len == 0 || ngx_base64_decoded_length(src.len) > sizeof(wbuf)) {
+        return NGX_ERROR;
+    }
+
+    want.data = wbuf;
+    if (ngx_decode_base64url(&want, &src) != NGX_OK || want.len < 16) {
+        return NGX_ERROR;
+    }
+
+    if (EVP_PBE_scrypt((const char *) pw, len, salt.data, salt.len,
+                       (uint64_t) 1 << logn, r, p,
+                       NGX_HTTP_DARKROOM_SCRYPT_MAXMEM * 4, key, want.len)
+        != 1)
+    {
+        return NGX_ERROR;
+    }
+
+    match = (CRYPTO_memcmp(key, want.data, want.len) == 0);
+
+    ngx_explicit_memzero(key, sizeof(key));
+
+    return match;
+}
+
+
+/* the path after the location's name, split on "/" */
+
+ngx_int_t
+ngx_http_darkroom_gallery_split(ngx_http_request_t *r, ngx_str_t *seg,
+    ngx_uint_t n)
+{
+    u_char                    *p, *end;
+    ngx_uint_t                 i;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    p = r->uri.data;
+    end = r->uri.data + r->uri.len;
+
+    if (r->uri.len >= clcf->name.len
+        && ngx_strncmp(p, clcf->name.data, clcf->name.len) == 0)
+    {
+        p += clcf->name.len;
+    }
+
+    while (p < end && *p == '/') {
+        p++;
+    }
+
+    while (end > p && end[-1] == '/') {
+        end--;
+    }
+
+    for (i = 0; i < n; i++) {
+        ngx_str_null(&seg[i]);
+    }
+
+    i = 0;
+
+    while (p < end) {
+        if (i == n) {
+            return NGX_ERROR;
+        }
+
+        seg[i].data = p;
+
+        while (p < end && *p != '/') {
+            p++;
+        }
+
+        seg[i].len = p - seg[i].data;
+        i++;
+        p++;
+    }
+
+    return i;
+}
+
+
+/* configuration */
+
+static char *
+ngx_http_darkroom_gallery_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_darkroom_gallery_main_conf_t *gmcf = conf;
+
+    ssize_t                            size;
+    ngx_str_t                         *value, s, name;
+    ngx_uint_t                         i;
+    ngx_http_darkroom_gallery_zone_t  *zone;
+
+    if (gmcf->shm_zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    size = ngx_parse_size(&value[1]);
+
+    if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\", at least %uz",
+                           &value[1], 8 * ngx_pagesize);
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        if (ngx_strncmp(value[i].data, "interval=", 9) == 0) {
+            s.data = value[i].data + 9;
+            s.len = value[i].len - 9;
+
+            gmcf->interval = ngx_parse_time(&s, 0);
+            if (gmcf->interval == (ngx_msec_t) NGX_ERROR
+                || gmcf->interval < 100)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid interval \"%V\", at least 100ms",
+                                   &s);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_darkroom_gallery_zone_t));
+    if (zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_str_set(&name, "darkroom_gallery");
+
+    gmcf->shm_zone = ngx_shared_memory_add(cf, &name, size,
+                                           &ngx_http_darkroom_gallery_module);
+    if (gmcf->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    gmcf->shm_zone->init = ngx_http_darkroom_gallery_init_zone;
+    gmcf->shm_zone->data = zone;
+
+    return ngx_http_darkroom_needs_db(cf, cmd);
+}
+
+
+static char *
+ngx_http_darkroom_gallery(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_darkroom_gallery_loc_conf_t *glcf = conf;
+
+    if (ngx_http_darkroom_use(cf, cmd, ngx_http_darkroom_gallery_handler,
+                              NULL)
+        == NULL)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    glcf->api = 1;
+    glcf->api_file = cf->conf_file->file.name.data;
+    glcf->api_line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_darkroom_gallery_admin(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_darkroom_gallery_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_conf_get_module_main_conf(cf,
+                                             ngx_http_darkroom_gallery_module);
+
+    if (ngx_http_darkroom_use(cf, cmd,
+                              ngx_http_darkroom_gallery_admin_handler,
+                              &gmcf->use_admin)
+        == NULL)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* a URL prefix or a directory, kept with a trailing "/" */
+
+static char *
+ngx_http_darkroom_gallery_prefix(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    char  *p = conf;
+
+    u_char     *d;
+    ngx_str_t  *field, *value;
+
+    field = (ngx_str_t *) (p + cmd->offset);
+
+    if (field->data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || value[1].data[0] != '/') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must start with \"/\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (value[1].data[value[1].len - 1] == '/') {
+        *field = value[1];
+        return NGX_CONF_OK;
+    }
+
+    d = ngx_pnalloc(cf->pool, value[1].len + 2);
+    if (d == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(d, value[1].data, value[1].len);
+    d[value[1].len] = '/';
+    d[value[1].len + 1] = '\0';
+
+    field->data = d;
+    field->len = value[1].len + 1;
+
+    return NGX_CONF_OK;
+}
+
+
+/* darkroom_gallery_lockout <failures> <window> <lock time>; */
+
+static char *
+ngx_http_darkroom_gallery_lockout(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_darkroom_gallery_loc_conf_t *glcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    if (glcf->lock_max != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    n = ngx_atoi(value[1].data, value[1].len);
+    glcf->lock_window = ngx_parse_time(&value[2], 1);
+    glcf->lock_time = ngx_parse_time(&value[3], 1);
+
+    if (n < 1 || n > 1000
+        || glcf->lock_window == (time_t) NGX_ERROR || glcf->lock_window < 1
+        || glcf->lock_time == (time_t) NGX_ERROR || glcf->lock_time < 1)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid lockout, use <failures 1..1000> "
+                           "<window> <lock time>");
+        return NGX_CONF_ERROR;
+    }
+
+    glcf->lock_max = n;
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_darkroom_gallery_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_darkroom_gallery_main_conf_t  *gmcf;
+
+    gmcf = ngx_pcalloc(cf->pool,
+                       sizeof(ngx_http_darkroom_gallery_main_conf_t));
+    if (gmcf == NULL) {
+        return NULL;
+    }
+
+    gmcf->interval = 2000;
+    gmcf->batch = 1000;
+
+    return gmcf;
+}
+
+
+static void *
+ngx_http_darkroom_gallery_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_darkroom_gallery_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool,
+                       sizeof(ngx_http_darkroom_gallery_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    conf->cookie_keys = NGX_CONF_UNSET_PTR;
+    conf->proof_ttl = NGX_CONF_UNSET;
+    conf->download_ttl = NGX_CONF_UNSET;
+    conf->cookie_ttl = NGX_CONF_UNSET;
+    conf->lock_max = NGX_CONF_UNSET_UINT;
+    conf->zip_max = NGX_CONF_UNSET_UINT;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_darkroom_gallery_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child)
+{
+    ngx_http_darkroom_gallery_loc_conf_t *prev = parent;
+    ngx_http_darkroom_gallery_loc_conf_t *conf = child;
+
+    ngx_conf_merge_str_value(conf->media, prev->media, "");
+    ngx_conf_merge_str_value(conf->root, prev->root, "");
+    ngx_conf_merge_ptr_value(conf->cookie_keys, prev->cookie_keys, NULL);
+    ngx_conf_merge_sec_value(conf->proof_ttl, prev->proof_ttl, 3600);
+    ngx_conf_merge_sec_value(conf->download_ttl, prev->download_ttl, 3600);
+    ngx_conf_merge_sec_value(conf->cookie_ttl, prev->cookie_ttl, 7 * 86400);
+    ngx_conf_merge_uint_value(conf->zip_max, prev->zip_max, 10000);
+
+    if (conf->lock_max == NGX_CONF_UNSET_UINT) {
+        if (prev->lock_max == NGX_CONF_UNSET_UINT) {
+            conf->lock_max = 5;
+            conf->lock_window = 900;
+            conf->lock_time = 900;
+
+        } else {
+            conf->lock_max = prev->lock_max;
+            conf->lock_window = prev->lock_window;
+            conf->lock_time = prev->lock_time;
+        }
+    }
+
+    if (!conf->api) {
+        return NGX_CONF_OK;
+    }
+
+    if (conf->cookie_keys == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"darkroom_gallery\" requires "
+                      "\"darkroom_gallery_cookie_key_file\" in %s:%ui",
+                      conf->api_file, conf->api_line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->media.len == 0) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"darkroom_gallery\" requires "
+                      "\"darkroom_gallery_media\" in %s:%ui",
+                      conf->api_file, conf->api_line);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_gallery_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_darkroom_main_conf_t          *dmcf;
+    ngx_http_darkroom_gallery_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_conf_get_module_main_conf(cf,
+                                             ngx_http_darkroom_gallery_module);
+    dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_darkroom_module);
+
+    if (gmcf->use_admin.file && dmcf->admin_tokens == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"darkroom_gallery_admin\" requires "
+                      "\"darkroom_admin_token_file\" in %s:%ui",
+                      gmcf->use_admin.file, gmcf->use_admin.line);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
