@@ -12,6 +12,7 @@
 
 #include "ngx_http_darkroom_gallery.h"
 #include "ngx_http_darkroom_sign.h"
+#include "ngx_http_darkroom_media_s3.h"
 
 
 #define NGX_HTTP_DARKROOM_MEDIA_KEYS_MAX  65536
@@ -49,6 +50,7 @@ typedef struct {
     ngx_http_darkroom_media_keys_t    *keys;
     ngx_uint_t                         status;
     ngx_http_darkroom_media_bind_t     bind;
+    ngx_http_darkroom_media_s3_t      *s3;
 } ngx_http_darkroom_media_loc_conf_t;
 
 
@@ -99,6 +101,8 @@ static char *ngx_http_darkroom_media_status(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_darkroom_media_bind_ip(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_darkroom_media_s3(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_darkroom_media_sign(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_darkroom_media_add_variables(ngx_conf_t *cf);
@@ -135,6 +139,13 @@ static ngx_command_t  ngx_http_darkroom_media_commands[] = {
     { ngx_string("darkroom_media_bind_ip"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_darkroom_media_bind_ip,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("darkroom_media_s3"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_http_darkroom_media_s3,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -431,6 +442,11 @@ ngx_http_darkroom_media_handler(ngx_http_request_t *r)
         ctx->disposition.len = ngx_http_darkroom_sign_disposition(
                                    type->data, type->len, name, len,
                                    ctx->disposition.data, size);
+    }
+
+    if (mlcf->s3) {
+        return ngx_http_darkroom_media_s3_redirect(r, mlcf->s3,
+                                                   &ctx->disposition);
     }
 
     return NGX_OK;
@@ -1080,6 +1096,19 @@ ngx_http_darkroom_media_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static char *
+ngx_http_darkroom_media_s3(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_darkroom_media_loc_conf_t *mlcf = conf;
+
+    if (mlcf->s3 != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    return ngx_http_darkroom_media_s3_parse(cf, &mlcf->s3);
+}
+
+
+static char *
 ngx_http_darkroom_media_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
@@ -1332,6 +1361,7 @@ ngx_http_darkroom_media_create_loc_conf(ngx_conf_t *cf)
     conf->keys = NGX_CONF_UNSET_PTR;
     conf->status = NGX_CONF_UNSET_UINT;
     conf->bind.bind = NGX_CONF_UNSET;
+    conf->s3 = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -1366,6 +1396,8 @@ ngx_http_darkroom_media_merge_loc_conf(ngx_conf_t *cf, void *parent,
                            "\"darkroom_media_keys\"");
         return NGX_CONF_ERROR;
     }
+
+    ngx_conf_merge_ptr_value(conf->s3, prev->s3, NULL);
 
     return NGX_CONF_OK;
 }
