@@ -147,6 +147,11 @@ static ngx_int_t ngx_http_darkroom_mail_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_darkroom_mail_init_process(ngx_cycle_t *cycle);
 
 
+static ngx_conf_num_bounds_t  ngx_http_darkroom_mail_reminder_bounds = {
+    ngx_conf_check_num_bounds, 1, 365
+};
+
+
 static const char  *ngx_http_darkroom_mail_providers[] = {
     NULL, "postmark", "sendgrid", "resend"
 };
@@ -239,7 +244,7 @@ static ngx_command_t  ngx_http_darkroom_mail_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_darkroom_mail_main_conf_t, reminder_days),
-      NULL },
+      &ngx_http_darkroom_mail_reminder_bounds },
 
       ngx_null_command
 };
@@ -1358,6 +1363,8 @@ ngx_http_darkroom_mail_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_darkroom_mail_main_conf_t  *mcf = conf;
 
+    u_char  *p;
+
     ngx_conf_init_ptr_value(mcf->tokens, NULL);
     ngx_conf_init_uint_value(mcf->reminder_days, 3);
 
@@ -1400,6 +1407,21 @@ ngx_http_darkroom_mail_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (mcf->shop_url.data == NULL) {
         ngx_str_set(&mcf->shop_url, "");
+
+    } else if (mcf->shop_url.len
+               && mcf->shop_url.data[mcf->shop_url.len - 1] != '/')
+    {
+        /* templates append paths such as "g/<slug>" to it */
+
+        p = ngx_pnalloc(cf->pool, mcf->shop_url.len + 2);
+        if (p == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memcpy(p, mcf->shop_url.data, mcf->shop_url.len);
+        p[mcf->shop_url.len++] = '/';
+        p[mcf->shop_url.len] = '\0';
+        mcf->shop_url.data = p;
     }
 
     if (mcf->templates.data == NULL) {
@@ -1514,6 +1536,10 @@ ngx_http_darkroom_mail_check_templates(ngx_conf_t *cf,
 }
 
 
+static ngx_int_t ngx_http_darkroom_mail_reminders(
+    ngx_http_darkroom_job_t *job, ngx_http_darkroom_error_t *err);
+
+
 static ngx_int_t
 ngx_http_darkroom_mail_postconfiguration(ngx_conf_t *cf)
 {
@@ -1526,8 +1552,46 @@ ngx_http_darkroom_mail_postconfiguration(ngx_conf_t *cf)
         return NGX_OK;
     }
 
-    return ngx_http_darkroom_job_register(cf, "email",
-                                          ngx_http_darkroom_mail_job);
+    if (ngx_http_darkroom_job_register(cf, "email",
+                                       ngx_http_darkroom_mail_job)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_darkroom_job_register(cf, "gallery_reminders",
+                                          ngx_http_darkroom_mail_reminders);
+}
+
+
+/*
+ * "gallery_reminders": a recurring job (one row, seeded by the migration)
+ * that enqueues the reminder of every delivered gallery closing within
+ * darkroom_mail_gallery_reminder_days, once per gallery and expiry date,
+ * then comes back in an hour.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_mail_reminders(ngx_http_darkroom_job_t *job,
+    ngx_http_darkroom_error_t *err)
+{
+    char        days[NGX_INT_T_LEN + 1];
+    const char *params[1];
+
+    snprintf(days, sizeof(days), "%lu",
+             (unsigned long) ngx_http_darkroom_mail_conf->reminder_days);
+    params[0] = days;
+
+    if (ngx_http_darkroom_db_command(job->db,
+            "SELECT gallery_reminders_enqueue($1::int)", 1, params, err)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    job->retry_after = 3600 * 1000;
+
+    return NGX_AGAIN;
 }
 
 
