@@ -1,8 +1,8 @@
 -- Gallery emails.  email_context() reads shipments and galleries with
 -- plain SQL now that their tables exist, and shows a template nothing of a
--- gallery's password hashes.  Reminders: a recurring job enqueues one
--- gallery_reminder per gallery and expiry date, the configured number of
--- days before it closes.
+-- gallery's password hashes.  Reminders: a recurring job (its row made by
+-- the workers that send mail) enqueues one gallery_reminder per gallery
+-- and expiry date, the configured number of days before it closes.
 
 CREATE OR REPLACE FUNCTION email_context(p_template text, p_payload jsonb)
 RETURNS text LANGUAGE plpgsql STABLE AS $$
@@ -152,8 +152,3 @@ LANGUAGE sql AS $$
         RETURNING 1)
     SELECT count(*)::integer FROM due;
 $$;
-
--- the recurring job that calls it (run by workers that send mail)
-INSERT INTO jobs (kind, payload, dedupe_key)
-VALUES ('gallery_reminders', '{}', 'gallery_reminders')
-ON CONFLICT (dedupe_key) DO NOTHING;

@@ -178,6 +178,7 @@ typedef ngx_int_t (*ngx_http_darkroom_job_pt)(ngx_http_darkroom_job_t *job,
 typedef struct {
     const char                  *kind;
     ngx_http_darkroom_job_pt     handler;
+    ngx_uint_t                   recurring;    /* one row, always there */
 } ngx_http_darkroom_job_kind_t;
 
 
@@ -259,6 +260,8 @@ void ngx_http_darkroom_db_close(void);
 /* jobs */
 ngx_int_t ngx_http_darkroom_job_register(ngx_conf_t *cf, const char *kind,
     ngx_http_darkroom_job_pt handler);
+ngx_int_t ngx_http_darkroom_job_register_recurring(ngx_conf_t *cf,
+    const char *kind, ngx_http_darkroom_job_pt handler);
 ngx_int_t ngx_http_darkroom_jobs_postconfiguration(ngx_conf_t *cf);
 ngx_int_t ngx_http_darkroom_jobs_init_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_darkroom_job_enqueue(ngx_http_darkroom_db_t *db,

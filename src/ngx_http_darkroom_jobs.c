@@ -41,6 +41,7 @@ typedef struct {
     ngx_http_darkroom_jobs_log_t    log[NGX_HTTP_DARKROOM_JOBS_LOG];
 
     unsigned                        busy:1;
+    unsigned                        seeded:1;  /* recurring rows exist */
 } ngx_http_darkroom_jobs_t;
 
 
@@ -59,9 +60,9 @@ static void ngx_http_darkroom_jobs_done(ngx_event_t *ev);
 
 
 static ngx_http_darkroom_job_kind_t  ngx_http_darkroom_builtin_kinds[] = {
-    { "http_post", ngx_http_darkroom_job_http_post },
-    { "checkout_reconcile", ngx_http_darkroom_job_checkout_reconcile },
-    { NULL, NULL }
+    { "http_post", ngx_http_darkroom_job_http_post, 0 },
+    { "checkout_reconcile", ngx_http_darkroom_job_checkout_reconcile, 0 },
+    { NULL, NULL, 0 }
 };
 
 
@@ -101,6 +102,33 @@ ngx_http_darkroom_job_register(ngx_conf_t *cf, const char *kind,
 
     k->kind = kind;
     k->handler = handler;
+    k->recurring = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A recurring kind has one row, made by the runners of the nginx that
+ * registers it (so a shop without the feature has none); its handler
+ * answers NGX_AGAIN with the time until its next run.
+ */
+
+ngx_int_t
+ngx_http_darkroom_job_register_recurring(ngx_conf_t *cf, const char *kind,
+    ngx_http_darkroom_job_pt handler)
+{
+    ngx_http_darkroom_job_kind_t   *k;
+    ngx_http_darkroom_main_conf_t  *dmcf;
+
+    if (ngx_http_darkroom_job_register(cf, kind, handler) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_darkroom_module);
+
+    k = dmcf->job_kinds->elts;
+    k[dmcf->job_kinds->nelts - 1].recurring = 1;
 
     return NGX_OK;
 }
@@ -237,7 +265,37 @@ ngx_http_darkroom_jobs_tick(ngx_event_t *ev)
 static void
 ngx_http_darkroom_jobs_thread(void *data, ngx_log_t *log)
 {
-    ngx_http_darkroom_jobs_t  *jobs = data;
+    ngx_uint_t                  i;
+    const char                 *params[1];
+    ngx_http_darkroom_error_t   err;
+    ngx_http_darkroom_jobs_t   *jobs = data;
+
+    ngx_memzero(&err, sizeof(ngx_http_darkroom_error_t));
+
+    for (i = 0; !jobs->seeded && i < ngx_http_darkroom_njob_kinds; i++) {
+
+        if (!ngx_http_darkroom_job_kinds[i].recurring) {
+            continue;
+        }
+
+        params[0] = ngx_http_darkroom_job_kinds[i].kind;
+
+        if (ngx_http_darkroom_db_command(&jobs->db,
+                "INSERT INTO jobs (kind, dedupe_key)"
+                " VALUES ($1, 'recurring:' || $1)"
+                " ON CONFLICT (dedupe_key) DO NOTHING",
+                1, params, &err)
+            != NGX_OK)
+        {
+            ngx_http_darkroom_jobs_note(jobs, NGX_LOG_ERR,
+                                        "darkroom jobs: recurring job %s "
+                                        "not created: %s", params[0],
+                                        err.detail);
+            return;
+        }
+    }
+
+    jobs->seeded = 1;
 
     while (jobs->claimed < jobs->dmcf->jobs_batch) {
 

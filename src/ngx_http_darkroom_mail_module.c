@@ -1559,7 +1559,7 @@ ngx_http_darkroom_mail_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    return ngx_http_darkroom_job_register(cf, "gallery_reminders",
+    return ngx_http_darkroom_job_register_recurring(cf, "gallery_reminders",
                                           ngx_http_darkroom_mail_reminders);
 }
 

@@ -132,6 +132,9 @@ $t->sql("INSERT INTO jobs (kind, dedupe_key) VALUES ('x', 'k1')"
 is($t->sql_value("SELECT count(*) FROM jobs WHERE dedupe_key = 'k1'"), 1,
     'dedupe key keeps one job');
 
+is($t->sql_value("SELECT count(*) FROM jobs WHERE dedupe_key LIKE 'recurring:%'"),
+    0, 'no recurring job rows for features this nginx does not run');
+
 my $h = $t->http(GET => '/health');
 ok($h->{json}{jobs}{dead} >= 3, 'health counts dead jobs');
 ok($h->{json}{jobs}{due} >= 1, 'and due ones');

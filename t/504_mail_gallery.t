@@ -98,6 +98,8 @@ is(scalar(grep { $_->{subject} =~ /closes on/ } mails_to('gone@example.com')), 0
     'none for a revoked gallery');
 is($t->sql_value("SELECT attempts FROM jobs WHERE kind = 'gallery_reminders'"), 0,
     'the recurring job never counts as failing');
+is($t->sql_value("SELECT count(*) FROM jobs WHERE kind = 'gallery_reminders'"), 1,
+    'and there is one of it, made by the workers that send mail');
 
 # a new expiry date is a new reminder
 admin('soon', { expires_at => $t->sql_value("SELECT now() + interval '1 day'") });
