@@ -225,6 +225,7 @@ char *ngx_http_darkroom_admin(ngx_conf_t *cf, ngx_command_t *cmd,
 /* admin: shared by the admin locations of every module */
 ngx_int_t ngx_http_darkroom_admin_auth(ngx_http_request_t *r);
 ngx_int_t ngx_http_darkroom_admin_refuse(ngx_http_request_t *r);
+void ngx_http_darkroom_admin_path(ngx_http_request_t *r, ngx_str_t *path);
 char *ngx_http_darkroom_admin_str(ngx_http_request_t *r, u_char *data,
     size_t len);
 char *ngx_http_darkroom_admin_query(ngx_http_request_t *r,

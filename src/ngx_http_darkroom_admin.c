@@ -125,6 +125,35 @@ ngx_http_darkroom_admin_auth(ngx_http_request_t *r)
 }
 
 
+/* the request's path inside its location, without slashes at either end */
+
+void
+ngx_http_darkroom_admin_path(ngx_http_request_t *r, ngx_str_t *path)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    *path = r->uri;
+
+    if (path->len >= clcf->name.len
+        && ngx_strncmp(path->data, clcf->name.data, clcf->name.len) == 0)
+    {
+        path->data += clcf->name.len;
+        path->len -= clcf->name.len;
+    }
+
+    while (path->len && path->data[0] == '/') {
+        path->data++;
+        path->len--;
+    }
+
+    while (path->len && path->data[path->len - 1] == '/') {
+        path->len--;
+    }
+}
+
+
 /* 401 with the challenge, for a request ngx_http_darkroom_admin_auth() refused */
 
 ngx_int_t
@@ -154,28 +183,9 @@ ngx_http_darkroom_admin_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t)
 {
     ngx_str_t                   path;
-    ngx_http_core_loc_conf_t   *clcf;
     ngx_http_darkroom_admin_t  *a = t->data;
 
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    path = r->uri;
-
-    if (path.len >= clcf->name.len
-        && ngx_strncmp(path.data, clcf->name.data, clcf->name.len) == 0)
-    {
-        path.data += clcf->name.len;
-        path.len -= clcf->name.len;
-    }
-
-    while (path.len && path.data[0] == '/') {
-        path.data++;
-        path.len--;
-    }
-
-    while (path.len && path.data[path.len - 1] == '/') {
-        path.len--;
-    }
+    ngx_http_darkroom_admin_path(r, &path);
 
     if (ngx_http_darkroom_admin_route(r, a, &path) != NGX_OK) {
         if (r->header_sent) {

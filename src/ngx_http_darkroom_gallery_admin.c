@@ -54,44 +54,8 @@ static ngx_int_t ngx_http_darkroom_gadmin_hash(ngx_http_darkroom_task_t *t,
 ngx_int_t
 ngx_http_darkroom_gallery_admin_handler(ngx_http_request_t *r)
 {
-    u_char                         *token;
-    size_t                          len;
-    ngx_table_elt_t                *h, *auth;
-    ngx_http_darkroom_main_conf_t  *dmcf;
-
-    dmcf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_module);
-
-    auth = r->headers_in.authorization;
-    token = NULL;
-    len = 0;
-
-    if (auth && auth->value.len > 7
-        && ngx_strncasecmp(auth->value.data, (u_char *) "Bearer ", 7) == 0)
-    {
-        token = auth->value.data + 7;
-        len = auth->value.len - 7;
-    }
-
-    if (!ngx_http_darkroom_secret_match(dmcf->admin_tokens, token, len)) {
-        if (auth) {
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "darkroom: gallery admin API refused a bad token");
-        }
-
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "WWW-Authenticate");
-        ngx_str_set(&h->value, "Bearer realm=\"darkroom\"");
-        r->headers_out.www_authenticate = h;
-
-        (void) ngx_http_discard_request_body(r);
-
-        return ngx_http_darkroom_send_error(r, NGX_HTTP_UNAUTHORIZED,
-                   "unauthorized", "A valid admin token is required.");
+    if (ngx_http_darkroom_admin_auth(r) != NGX_OK) {
+        return ngx_http_darkroom_admin_refuse(r);
     }
 
     return ngx_http_darkroom_task_start(r, sizeof(ngx_http_darkroom_gadmin_t),

@@ -1546,28 +1546,9 @@ ngx_http_darkroom_labs_admin_prepare(ngx_http_request_t *r,
     u_char                          *p, *end;
     ngx_str_t                        path, seg[3];
     ngx_uint_t                       n, get, post;
-    ngx_http_core_loc_conf_t        *clcf;
     ngx_http_darkroom_labs_admin_t  *a = t->data;
 
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    path = r->uri;
-
-    if (path.len >= clcf->name.len
-        && ngx_strncmp(path.data, clcf->name.data, clcf->name.len) == 0)
-    {
-        path.data += clcf->name.len;
-        path.len -= clcf->name.len;
-    }
-
-    while (path.len && path.data[0] == '/') {
-        path.data++;
-        path.len--;
-    }
-
-    while (path.len && path.data[path.len - 1] == '/') {
-        path.len--;
-    }
+    ngx_http_darkroom_admin_path(r, &path);
 
     n = 0;
     p = path.data;
