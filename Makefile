@@ -81,4 +81,5 @@ bench: build db
 	@for b in bench/*; do [ -x "$$b" ] && [ -f "$$b" ] && "$$b"; done
 
 clean: stop
+	@[ ! -L $(VAR)/pg ] || rm -rf "$$(readlink -f $(VAR)/pg)"
 	rm -rf $(VAR)

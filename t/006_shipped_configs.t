@@ -38,6 +38,7 @@ mkdir "$dir/run";
 my $run = $t->read_file("$top/conf/darkroom-run.conf");
 for ($run) {
     s/\@MODULE\@/$module/g;
+    s/\@USER\@//g;
     s/\@VAR\@/$dir/g;
     s/\@TOP\@/$top/g;
     s/\@PORT\@/$t->port(0)/ge;

@@ -52,6 +52,15 @@ my $TOP = abs_path(dirname(__FILE__) . '/../../..');
 my %used_ports;
 my @live;
 
+# nginx workers run as nobody; a checkout nobody cannot enter (one under
+# /root, say) needs them to run as the user that owns it
+my $WORKERS_AS = do {
+    my $ok = $> != 0
+        || system('runuser', '-u', 'nobody', '--', 'test', '-r',
+                  "$TOP/t/lib/Darkroom/Test.pm") == 0;
+    $ok ? '' : 'user root;';
+};
+
 sub new {
     my ($class, %opts) = @_;
 
@@ -67,7 +76,7 @@ sub new {
         nginx   => $ENV{DARKROOM_NGINX} || '/usr/sbin/nginx',
         module  => $ENV{DARKROOM_MODULE}
                    || "$TOP/var/modules/ngx_http_darkroom_module.so",
-        pgdir   => $ENV{DARKROOM_PG_DIR} || "$TOP/var/pg",
+        pgdir   => abs_path($ENV{DARKROOM_PG_DIR} || "$TOP/var/pg"),
         workers => 1,
         servers => [],
     }, $class;
@@ -151,6 +160,7 @@ sub expand {
         "daemon on;",
         "master_process on;",
         "worker_processes $self->{workers};",
+        $WORKERS_AS,
         "worker_shutdown_timeout 20s;";
     my $http = join "\n",
         "access_log $dir/access.log;",
