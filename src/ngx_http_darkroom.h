@@ -50,6 +50,11 @@ typedef struct {
 
 
 typedef struct {
+    ngx_flag_t                   json_errors;  /* a darkroom endpoint */
+} ngx_http_darkroom_loc_conf_t;
+
+
+typedef struct {
     ngx_str_t                    conninfo;     /* NUL-terminated */
     ngx_str_t                    pool_name;
     ngx_thread_pool_t           *pool;
@@ -291,6 +296,7 @@ ngx_int_t ngx_http_darkroom_send_task_error(ngx_http_request_t *r,
     ngx_http_darkroom_error_t *err);
 ngx_table_elt_t *ngx_http_darkroom_header_out(ngx_http_request_t *r,
     const char *name, u_char *value, size_t len);
+ngx_int_t ngx_http_darkroom_reply_init(ngx_conf_t *cf);
 
 /* health */
 char *ngx_http_darkroom_health(ngx_conf_t *cf, ngx_command_t *cmd,

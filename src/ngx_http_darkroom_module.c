@@ -14,7 +14,9 @@
 #include <openssl/sha.h>
 
 
+static ngx_int_t ngx_http_darkroom_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_darkroom_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_darkroom_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_darkroom_init_main_conf(ngx_conf_t *cf, void *conf);
 static char *ngx_http_darkroom_db(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -282,7 +284,7 @@ static ngx_command_t  ngx_http_darkroom_commands[] = {
 
 static ngx_http_module_t  ngx_http_darkroom_module_ctx = {
     NULL,                                  /* preconfiguration */
-    ngx_http_darkroom_jobs_postconfiguration, /* postconfiguration */
+    ngx_http_darkroom_postconfiguration,   /* postconfiguration */
 
     ngx_http_darkroom_create_main_conf,    /* create main configuration */
     ngx_http_darkroom_init_main_conf,      /* init main configuration */
@@ -290,7 +292,7 @@ static ngx_http_module_t  ngx_http_darkroom_module_ctx = {
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
 
-    NULL,                                  /* create location configuration */
+    ngx_http_darkroom_create_loc_conf,     /* create location configuration */
     NULL                                   /* merge location configuration */
 };
 
@@ -352,6 +354,26 @@ ngx_http_darkroom_create_main_conf(ngx_conf_t *cf)
     dmcf->admin_tokens = NGX_CONF_UNSET_PTR;
 
     return dmcf;
+}
+
+
+/* the flag is the location's own, never inherited: no merge */
+
+static void *
+ngx_http_darkroom_create_loc_conf(ngx_conf_t *cf)
+{
+    return ngx_pcalloc(cf->pool, sizeof(ngx_http_darkroom_loc_conf_t));
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_postconfiguration(ngx_conf_t *cf)
+{
+    if (ngx_http_darkroom_jobs_postconfiguration(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_darkroom_reply_init(cf);
 }
 
 
@@ -774,9 +796,14 @@ ngx_http_darkroom_use(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_handler_pt handler, ngx_http_darkroom_use_t *use)
 {
     ngx_http_core_loc_conf_t       *clcf;
+    ngx_http_darkroom_loc_conf_t   *dlcf;
     ngx_http_darkroom_main_conf_t  *dmcf;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    /* errors nginx makes in this location are answered in JSON too */
+    dlcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_darkroom_module);
+    dlcf->json_errors = 1;
 
     if (clcf->handler) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

@@ -181,3 +181,124 @@ ngx_http_darkroom_send_task_error(ngx_http_request_t *r,
     return ngx_http_darkroom_send_error(r, err->status, err->code,
                                         err->message);
 }
+
+
+/*
+ * Errors nginx makes itself in a darkroom location (413 before the body is
+ * read, 405, 500 ...) would be HTML pages.  A header filter turns them into
+ * the same JSON as every other error: it sees nginx's special response by
+ * its text/html type, sends the JSON body itself and marks the request
+ * header-only so nginx's page is not sent after it.
+ */
+
+static ngx_http_output_header_filter_pt  ngx_http_darkroom_next_header_filter;
+
+
+static ngx_int_t
+ngx_http_darkroom_error_filter(ngx_http_request_t *r)
+{
+    u_char                        *p, *body;
+    size_t                         len;
+    ngx_int_t                      rc;
+    ngx_buf_t                     *b;
+    ngx_chain_t                    out;
+    const char                    *code, *message;
+    ngx_http_darkroom_loc_conf_t  *dlcf;
+
+    dlcf = ngx_http_get_module_loc_conf(r, ngx_http_darkroom_module);
+
+    if (!dlcf->json_errors
+        || r != r->main
+        || r->header_only
+        || r->headers_out.status < NGX_HTTP_BAD_REQUEST
+        || r->headers_out.content_type.len < sizeof("text/html") - 1
+        || ngx_strncmp(r->headers_out.content_type.data, "text/html",
+                       sizeof("text/html") - 1) != 0)
+    {
+        return ngx_http_darkroom_next_header_filter(r);
+    }
+
+    switch (r->headers_out.status) {
+    case NGX_HTTP_BAD_REQUEST:
+        code = "bad_request";
+        message = "The request is malformed.";
+        break;
+    case NGX_HTTP_FORBIDDEN:
+        code = "forbidden";
+        message = "This is not allowed.";
+        break;
+    case NGX_HTTP_NOT_FOUND:
+        code = "not_found";
+        message = "There is nothing here.";
+        break;
+    case NGX_HTTP_NOT_ALLOWED:
+        code = "method_not_allowed";
+        message = "This method is not allowed here.";
+        break;
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        code = "body_too_large";
+        message = "The request body is larger than this endpoint accepts.";
+        break;
+    case NGX_HTTP_SERVICE_UNAVAILABLE:
+        code = "unavailable";
+        message = "The service is unavailable, please retry shortly.";
+        break;
+    default:
+        code = (r->headers_out.status >= NGX_HTTP_INTERNAL_SERVER_ERROR)
+               ? "internal_error" : "request_error";
+        message = "The request could not be completed.";
+        break;
+    }
+
+    len = sizeof("{\"error\":{\"code\":\"\",\"message\":\"\"}}") - 1
+          + ngx_strlen(code) + ngx_strlen(message);
+
+    body = ngx_pnalloc(r->pool, len);
+    b = ngx_calloc_buf(r->pool);
+    if (body == NULL || b == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}",
+                    code, message);
+
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.content_length_n = p - body;
+
+    if (r->headers_out.content_length) {
+        r->headers_out.content_length->hash = 0;
+        r->headers_out.content_length = NULL;
+    }
+
+    rc = ngx_http_darkroom_next_header_filter(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->method == NGX_HTTP_HEAD) {
+        return rc;
+    }
+
+    b->pos = body;
+    b->last = p;
+    b->memory = 1;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    /* nginx sends no page of its own after a header-only answer */
+    r->header_only = 1;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_http_darkroom_reply_init(ngx_conf_t *cf)
+{
+    ngx_http_darkroom_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_darkroom_error_filter;
+
+    return NGX_OK;
+}

@@ -50,6 +50,11 @@ $r = $t->http(HEAD => '/health');
 is($r->{status}, 200, 'HEAD works');
 $r = $t->http(POST => '/health', { content => 'x' });
 is($r->{status}, 405, 'POST is not allowed');
+is($r->{json}{error}{code}, 'method_not_allowed',
+    "nginx's own error page turned into the JSON error");
+$r = $t->http(GET => '/elsewhere');
+like($r->{headers}{'content-type'}, qr{text/html},
+    'other locations keep nginx pages');
 
 # warm every pool thread's connection, so a restart breaks live ones
 $t->http(GET => '/health') for 1 .. 10;

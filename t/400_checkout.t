@@ -192,6 +192,7 @@ $r = $t->http(GET => '/api/checkout');
 is($r->{status}, 405, 'GET not allowed');
 $r = checkout({ email => 'a@b.co', items => [$item], pad => 'x' x 70000 });
 is($r->{status}, 413, 'oversize body refused');
+is($r->{json}{error}{code}, 'body_too_large', 'in JSON like every error');
 is(orders(), $before, 'no order written by any bad input');
 is($t->sql_value('SELECT count(*) FROM jobs'), $jobs, 'no job written');
 is(scalar(session_requests()), 0, 'Stripe never asked');

@@ -225,6 +225,7 @@ is($r->{json}{error}{code}, 'invalid_event', 'event without id refused');
 $r = $t->http(POST => '/webhooks/stripe', { content => 'x' x 70000,
     headers => { 'Stripe-Signature' => signature($new, 'x' x 70000) } });
 is($r->{status}, 413, 'oversize body refused');
+is($r->{json}{error}{code}, 'body_too_large', 'with a JSON reason');
 is($t->http(GET => '/webhooks/stripe')->{status}, 405, 'GET not allowed');
 
 # --- 200 distinct events at once -------------------------------------------------
