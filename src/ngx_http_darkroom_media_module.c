@@ -10,6 +10,7 @@
  */
 
 
+#include "ngx_http_darkroom.h"
 #include "ngx_http_darkroom_gallery.h"
 #include "ngx_http_darkroom_sign.h"
 #include "ngx_http_darkroom_media_s3.h"
@@ -458,11 +459,7 @@ ngx_http_darkroom_media_fail(ngx_http_request_t *r,
     ngx_http_darkroom_media_ctx_t *ctx, ngx_uint_t status, const char *code,
     u_char *message)
 {
-    size_t            len;
-    ngx_int_t         rc;
-    ngx_buf_t        *b;
-    ngx_chain_t       out;
-    ngx_table_elt_t  *h;
+    ngx_int_t  rc;
 
     ctx->error = code;
 
@@ -474,48 +471,17 @@ ngx_http_darkroom_media_fail(ngx_http_request_t *r,
         return rc;
     }
 
-    len = sizeof("{\"error\":{\"code\":\"\",\"message\":\"\"}}\n") - 1
-          + ngx_strlen(code) + ngx_strlen(message);
-
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
+    if (ngx_http_darkroom_header_out(r, "Cache-Control", (u_char *) "no-store",
+                                     sizeof("no-store") - 1)
+        == NULL)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* codes and messages are ours: nothing to escape */
+    /* answered here, in the access phase: the request ends with it */
 
-    b->last = ngx_sprintf(b->pos,
-                          "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n",
-                          code, message);
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-store");
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        ngx_http_finalize_request(r, rc);
-        return NGX_DONE;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
+    ngx_http_finalize_request(r,
+        ngx_http_darkroom_send_error(r, status, code, (const char *) message));
 
     return NGX_DONE;
 }
