@@ -197,6 +197,8 @@ ngx_http_darkroom_main_conf_t *ngx_http_darkroom_use(ngx_conf_t *cf,
     ngx_http_darkroom_use_t *use);
 char *ngx_http_darkroom_require(ngx_conf_t *cf, ngx_http_darkroom_use_t *use,
     const char *feature, void *value, const char *directive);
+char *ngx_http_darkroom_base_url(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 ngx_int_t ngx_http_darkroom_token(u_char *token, u_char *hash);
 
 /* secret */

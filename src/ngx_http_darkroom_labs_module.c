@@ -473,49 +473,26 @@ ngx_http_darkroom_labs_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* an absolute http(s) URL, NUL-terminated, without a trailing slash */
+/* a base URL; for the assets' one, also where its origin ends */
 
 static char *
 ngx_http_darkroom_labs_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    char  *p = conf;
+    ngx_http_darkroom_labs_conf_t *lcf = conf;
 
-    u_char                         *slash;
-    ngx_str_t                      *value, *field;
-    ngx_http_darkroom_labs_conf_t  *lcf = conf;
+    char    *rv;
+    u_char  *slash;
 
-    field = (ngx_str_t *) (p + cmd->offset);
-
-    if (field->data) {
-        return "is duplicate";
+    rv = ngx_http_darkroom_base_url(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
-
-    value = cf->args->elts;
-
-    if ((ngx_strncmp(value[1].data, "http://", 7) != 0
-         && ngx_strncmp(value[1].data, "https://", 8) != 0)
-        || ngx_strlchr(value[1].data, value[1].data + value[1].len, ' ')
-        || ngx_strlchr(value[1].data, value[1].data + value[1].len, '?')
-        || ngx_strlchr(value[1].data, value[1].data + value[1].len, '#'))
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid URL \"%V\", it must start with "
-                           "http:// or https:// and have no query",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    while (value[1].len > 8 && value[1].data[value[1].len - 1] == '/') {
-        value[1].data[--value[1].len] = '\0';
-    }
-
-    *field = value[1];
 
     if (cmd->offset == offsetof(ngx_http_darkroom_labs_conf_t, asset_url)) {
-        slash = ngx_strlchr(value[1].data + 8, value[1].data + value[1].len,
-                            '/');
-        lcf->asset_origin = slash ? (size_t) (slash - value[1].data)
-                                  : value[1].len;
+        slash = ngx_strlchr(lcf->asset_url.data + 8,
+                            lcf->asset_url.data + lcf->asset_url.len, '/');
+        lcf->asset_origin = slash ? (size_t) (slash - lcf->asset_url.data)
+                                  : lcf->asset_url.len;
     }
 
     return NGX_CONF_OK;

@@ -37,8 +37,6 @@ static char *ngx_http_darkroom_currency(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_darkroom_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_darkroom_base_url(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 static char *ngx_http_darkroom_countries(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
@@ -698,15 +696,30 @@ ngx_http_darkroom_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* a provider's base URL: without a trailing slash, the paths bring theirs */
+/*
+ * A base URL (a provider's API, where labs fetch print files): no query or
+ * fragment, and no trailing slash, since the paths bring theirs.  Shared by
+ * the directives of every darkroom module.
+ */
 
-static char *
+char *
 ngx_http_darkroom_base_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     char  *p = conf;
 
     char       *rv;
-    ngx_str_t  *field;
+    ngx_str_t  *value, *field;
+
+    value = cf->args->elts;
+
+    if (ngx_strlchr(value[1].data, value[1].data + value[1].len, '?')
+        || ngx_strlchr(value[1].data, value[1].data + value[1].len, '#'))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid URL \"%V\", a base URL has no query",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
 
     rv = ngx_http_darkroom_url(cf, cmd, conf);
     if (rv != NGX_CONF_OK) {
