@@ -263,7 +263,6 @@ ngx_int_t ngx_http_darkroom_db_tx(ngx_http_darkroom_db_t *db,
     ngx_int_t (*fn)(ngx_http_darkroom_db_t *db, void *data,
     ngx_http_darkroom_error_t *err), void *data,
     ngx_http_darkroom_error_t *err);
-void ngx_http_darkroom_db_close(void);
 
 /* jobs */
 ngx_int_t ngx_http_darkroom_job_register(ngx_conf_t *cf, const char *kind,
@@ -272,9 +271,6 @@ ngx_int_t ngx_http_darkroom_job_register_recurring(ngx_conf_t *cf,
     const char *kind, ngx_http_darkroom_job_pt handler);
 ngx_int_t ngx_http_darkroom_jobs_postconfiguration(ngx_conf_t *cf);
 ngx_int_t ngx_http_darkroom_jobs_init_process(ngx_cycle_t *cycle);
-ngx_int_t ngx_http_darkroom_job_enqueue(ngx_http_darkroom_db_t *db,
-    const char *kind, const char *payload, const char *dedupe_key,
-    ngx_http_darkroom_error_t *err);
 ngx_int_t ngx_http_darkroom_job_http_post(ngx_http_darkroom_job_t *job,
     ngx_http_darkroom_error_t *err);
 
@@ -290,8 +286,6 @@ void ngx_http_darkroom_error_set(ngx_http_darkroom_error_t *err,
     ngx_uint_t status, const char *code, const char *fmt, ...);
 ngx_int_t ngx_http_darkroom_send_json(ngx_http_request_t *r,
     ngx_uint_t status, u_char *json, size_t len);
-ngx_int_t ngx_http_darkroom_send_cjson(ngx_http_request_t *r,
-    ngx_uint_t status, cJSON *json);
 ngx_int_t ngx_http_darkroom_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *message);
 ngx_int_t ngx_http_darkroom_send_task_error(ngx_http_request_t *r,

@@ -252,13 +252,6 @@ ngx_http_darkroom_db_tx(ngx_http_darkroom_db_t *db,
 }
 
 
-void
-ngx_http_darkroom_db_close(void)
-{
-    ngx_http_darkroom_db_drop();
-}
-
-
 static PGconn *
 ngx_http_darkroom_db_get(ngx_http_darkroom_db_t *db,
     ngx_http_darkroom_error_t *err)

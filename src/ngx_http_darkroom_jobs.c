@@ -576,31 +576,6 @@ ngx_http_darkroom_jobs_done(ngx_event_t *ev)
 
 
 /*
- * Enqueue inside the caller's transaction (the outbox): the job exists if
- * and only if the change that causes it committed.  A dedupe key makes a
- * second enqueue of the same side effect a no-op.
- */
-
-ngx_int_t
-ngx_http_darkroom_job_enqueue(ngx_http_darkroom_db_t *db, const char *kind,
-    const char *payload, const char *dedupe_key,
-    ngx_http_darkroom_error_t *err)
-{
-    const char  *params[3];
-
-    params[0] = kind;
-    params[1] = payload;
-    params[2] = dedupe_key;
-
-    return ngx_http_darkroom_db_command(db,
-               "INSERT INTO jobs (kind, payload, dedupe_key)"
-               " VALUES ($1, $2::jsonb, $3)"
-               " ON CONFLICT (dedupe_key) DO NOTHING",
-               3, params, err);
-}
-
-
-/*
  * "http_post": deliver a JSON document to a URL, for a shop's own systems
  * (accounting, a chat hook).  Payload: {"url": "...", "body": any JSON,
  * "headers": {"Name": "value"}}.  The job id is sent as Idempotency-Key so

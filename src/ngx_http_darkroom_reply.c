@@ -69,34 +69,6 @@ ngx_http_darkroom_send_json(ngx_http_request_t *r, ngx_uint_t status,
 
 
 ngx_int_t
-ngx_http_darkroom_send_cjson(ngx_http_request_t *r, ngx_uint_t status,
-    cJSON *json)
-{
-    char    *text;
-    size_t   len;
-    u_char  *p;
-
-    text = cJSON_PrintUnformatted(json);
-    if (text == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    len = ngx_strlen(text);
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        free(text);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_memcpy(p, text, len);
-    free(text);
-
-    return ngx_http_darkroom_send_json(r, status, p, len);
-}
-
-
-ngx_int_t
 ngx_http_darkroom_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message)
 {
