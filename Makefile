@@ -10,6 +10,7 @@ BUILD      := $(VAR)/build
 MODULE     := $(VAR)/modules/ngx_http_darkroom_module.so
 CFLAGS_EXTRA ?= -g -O2
 PROVE_JOBS ?= 2
+TESTS      ?= t/
 
 DEB_PACKAGES := nginx nginx-dev libcurl4-openssl-dev libcjson-dev libpq-dev \
                 postgresql wrk hyperfine curl unzip libarchive-tools \
@@ -75,7 +76,7 @@ test: build
 	@tools/darkroom-migrate "$$(tools/darkroom-pg conninfo $(VAR)/pg darkroom_test)" >/dev/null
 	@DARKROOM_TEST_DB="$$(tools/darkroom-pg conninfo $(VAR)/pg darkroom_test)" \
 	    DARKROOM_PG_DIR=$(VAR)/pg \
-	    prove -j$(PROVE_JOBS) -r t/
+	    prove -j$(PROVE_JOBS) -r $(TESTS)
 
 bench: build db
 	@for b in bench/*; do [ -x "$$b" ] && [ -f "$$b" ] && "$$b"; done
