@@ -14,10 +14,15 @@
 #include "ngx_http_darkroom_gallery.h"
 #include "ngx_http_darkroom_sign.h"
 #include "ngx_http_darkroom_media_s3.h"
+#include "ngx_http_darkroom_labs.h"
 
 
 #define NGX_HTTP_DARKROOM_MEDIA_KEYS_MAX  65536
 #define NGX_HTTP_DARKROOM_MEDIA_GONE      410
+#define NGX_HTTP_DARKROOM_MEDIA_MAX_TTL   (30 * 86400)
+
+/* slack for the clock of a signer on another machine */
+#define NGX_HTTP_DARKROOM_MEDIA_SKEW      300
 
 
 typedef struct {
@@ -43,6 +48,8 @@ typedef struct {
 
 typedef struct {
     ngx_array_t                        files;  /* keys_t *, read once */
+    ngx_array_t                        signers;  /* signer_t * */
+    time_t                             max_ttl;  /* largest where enabled */
 } ngx_http_darkroom_media_main_conf_t;
 
 
@@ -52,6 +59,7 @@ typedef struct {
     ngx_uint_t                         status;
     ngx_http_darkroom_media_bind_t     bind;
     ngx_http_darkroom_media_s3_t      *s3;
+    time_t                             max_ttl;
 } ngx_http_darkroom_media_loc_conf_t;
 
 
@@ -64,6 +72,9 @@ typedef struct {
     ngx_http_complex_value_t          *gallery;
     ngx_str_t                          disposition;
     time_t                             ttl;
+    ngx_str_t                          ttl_text;  /* for messages */
+    ngx_str_t                          file;      /* where it was set */
+    ngx_uint_t                         line;
     ngx_http_darkroom_media_bind_t     bind;
 } ngx_http_darkroom_media_signer_t;
 
@@ -78,6 +89,24 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_darkroom_media_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_darkroom_media_authentic(ngx_http_request_t *r,
+    ngx_http_darkroom_media_ctx_t *ctx,
+    ngx_http_darkroom_media_loc_conf_t *mlcf,
+    ngx_http_darkroom_sign_link_t *link, u_char *buf);
+static ngx_int_t ngx_http_darkroom_media_lifetime(ngx_http_request_t *r,
+    ngx_http_darkroom_media_ctx_t *ctx,
+    ngx_http_darkroom_media_loc_conf_t *mlcf,
+    ngx_http_darkroom_sign_link_t *link);
+static ngx_int_t ngx_http_darkroom_media_address(ngx_http_request_t *r,
+    ngx_http_darkroom_media_ctx_t *ctx,
+    ngx_http_darkroom_media_loc_conf_t *mlcf,
+    ngx_http_darkroom_sign_link_t *link);
+static ngx_int_t ngx_http_darkroom_media_gallery(ngx_http_request_t *r,
+    ngx_http_darkroom_media_ctx_t *ctx,
+    ngx_http_darkroom_media_loc_conf_t *mlcf,
+    ngx_http_darkroom_sign_link_t *link);
+static ngx_int_t ngx_http_darkroom_media_disposition(ngx_http_request_t *r,
+    ngx_http_darkroom_media_ctx_t *ctx, ngx_http_darkroom_sign_link_t *link);
 static ngx_int_t ngx_http_darkroom_media_fail(ngx_http_request_t *r,
     ngx_http_darkroom_media_ctx_t *ctx, ngx_uint_t status, const char *code,
     u_char *message);
@@ -104,8 +133,13 @@ static char *ngx_http_darkroom_media_bind_ip(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_darkroom_media_s3(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_darkroom_media_max_ttl(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_darkroom_media_sign(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_http_darkroom_media_sign_param(ngx_conf_t *cf,
+    ngx_http_darkroom_media_signer_t *signer, ngx_str_t *value);
+static ngx_int_t ngx_http_darkroom_media_check_ttls(ngx_conf_t *cf);
 static ngx_int_t ngx_http_darkroom_media_add_variables(ngx_conf_t *cf);
 static void *ngx_http_darkroom_media_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_darkroom_media_create_loc_conf(ngx_conf_t *cf);
@@ -142,6 +176,13 @@ static ngx_command_t  ngx_http_darkroom_media_commands[] = {
       ngx_http_darkroom_media_bind_ip,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("darkroom_media_max_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_darkroom_media_max_ttl,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_media_loc_conf_t, max_ttl),
       NULL },
 
     { ngx_string("darkroom_media_s3"),
@@ -214,25 +255,19 @@ static ngx_http_variable_t  ngx_http_darkroom_media_vars[] = {
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 
 
+/*
+ * The access phase check, one step after another; each step answers the
+ * request itself (and returns what the handler must) or returns NGX_OK.
+ */
+
 static ngx_int_t
 ngx_http_darkroom_media_handler(ngx_http_request_t *r)
 {
-    int                                  rc, family;
-    u_char                              *buf, *addr, *p, *name;
-    size_t                               len, size;
-    int64_t                              exp;
-    ngx_tm_t                             tm;
-    ngx_str_t                           *type;
-    ngx_uint_t                           i, min;
+    u_char                              *buf;
+    ngx_int_t                            rc;
     ngx_http_darkroom_media_ctx_t       *ctx;
-    ngx_http_darkroom_media_key_t       *key;
-    ngx_http_darkroom_sign_str_t        *param;
-    ngx_http_darkroom_sign_net_t         net;
     ngx_http_darkroom_sign_link_t        link;
     ngx_http_darkroom_media_loc_conf_t  *mlcf;
-    u_char                               msg[128];
-
-    static ngx_str_t  inline_type = ngx_string("inline");
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_darkroom_media_module);
 
@@ -261,10 +296,62 @@ ngx_http_darkroom_media_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    link.path.data = r->uri.data;
-    link.path.len = r->uri.len;
+    rc = ngx_http_darkroom_media_authentic(r, ctx, mlcf, &link, buf);
+    if (rc != NGX_OK) {
+        return rc;
+    }
 
-    rc = ngx_http_darkroom_sign_parse(r->args.data, r->args.len, &link, buf);
+    /* the link is authentic from here on */
+
+    rc = ngx_http_darkroom_media_lifetime(r, ctx, mlcf, &link);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_darkroom_media_address(r, ctx, mlcf, &link);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_darkroom_media_gallery(r, ctx, mlcf, &link);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_darkroom_media_disposition(r, ctx, &link);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "darkroom media: link accepted, kid \"%V\"", &ctx->kid);
+
+    if (mlcf->s3) {
+        return ngx_http_darkroom_media_s3_redirect(r, mlcf->s3,
+                                                   &ctx->disposition);
+    }
+
+    return NGX_OK;
+}
+
+
+/* parses the query into link and checks its signature with its key */
+
+static ngx_int_t
+ngx_http_darkroom_media_authentic(ngx_http_request_t *r,
+    ngx_http_darkroom_media_ctx_t *ctx,
+    ngx_http_darkroom_media_loc_conf_t *mlcf,
+    ngx_http_darkroom_sign_link_t *link, u_char *buf)
+{
+    int                             rc;
+    ngx_uint_t                      i;
+    ngx_http_darkroom_sign_str_t   *kid;
+    ngx_http_darkroom_media_key_t  *key;
+
+    link->path.data = r->uri.data;
+    link->path.len = r->uri.len;
+
+    rc = ngx_http_darkroom_sign_parse(r->args.data, r->args.len, link, buf);
 
     if (rc != NGX_HTTP_DARKROOM_SIGN_OK) {
         return ngx_http_darkroom_media_fail(r, ctx, mlcf->status,
@@ -275,15 +362,12 @@ ngx_http_darkroom_media_handler(ngx_http_request_t *r)
                      "not valid."));
     }
 
-    param = link.param;
-
+    kid = &link->param[NGX_HTTP_DARKROOM_P_KID];
     key = mlcf->keys->keys.elts;
 
     for (i = 0; i < mlcf->keys->keys.nelts; i++) {
-        if (key[i].kid.len == param[NGX_HTTP_DARKROOM_P_KID].len
-            && ngx_strncmp(key[i].kid.data, param[NGX_HTTP_DARKROOM_P_KID].data,
-                           key[i].kid.len)
-               == 0)
+        if (key[i].kid.len == kid->len
+            && ngx_strncmp(key[i].kid.data, kid->data, kid->len) == 0)
         {
             break;
         }
@@ -298,7 +382,7 @@ ngx_http_darkroom_media_handler(ngx_http_request_t *r)
 
     key = &key[i];
 
-    rc = ngx_http_darkroom_sign_verify(&link, key->key.data, key->key.len);
+    rc = ngx_http_darkroom_sign_verify(link, key->key.data, key->key.len);
 
     if (rc == NGX_HTTP_DARKROOM_SIGN_ERROR) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
@@ -314,13 +398,37 @@ ngx_http_darkroom_media_handler(ngx_http_request_t *r)
 
     ctx->kid = key->kid;
 
-    /* the link is authentic from here on */
+    return NGX_OK;
+}
 
-    (void) ngx_http_darkroom_sign_time(param[NGX_HTTP_DARKROOM_P_EXP].data,
-                                       param[NGX_HTTP_DARKROOM_P_EXP].len,
-                                       &exp);
 
-    if (exp < (int64_t) ngx_time()) {
+/*
+ * Expired links are gone (410).  A link expiring further ahead than
+ * darkroom_media_max_ttl (with some slack for the clocks of signers on
+ * other machines) is refused: whoever holds a signing key must not be
+ * able to make links that outlive every key rotation plan.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_media_lifetime(ngx_http_request_t *r,
+    ngx_http_darkroom_media_ctx_t *ctx,
+    ngx_http_darkroom_media_loc_conf_t *mlcf,
+    ngx_http_darkroom_sign_link_t *link)
+{
+    u_char                        *p;
+    time_t                         max;
+    int64_t                        exp, now;
+    ngx_tm_t                       tm;
+    ngx_http_darkroom_sign_str_t  *e;
+    u_char                         msg[128];
+
+    e = &link->param[NGX_HTTP_DARKROOM_P_EXP];
+
+    (void) ngx_http_darkroom_sign_time(e->data, e->len, &exp);
+
+    now = (int64_t) ngx_time();
+
+    if (exp < now) {
         ngx_gmtime((time_t) exp, &tm);
         p = ngx_snprintf(msg, sizeof(msg) - 1,
                          "The link expired at %4d-%02d-%02dT%02d:%02d:%02dZ.",
@@ -333,122 +441,185 @@ ngx_http_darkroom_media_handler(ngx_http_request_t *r)
                                             "link_expired", msg);
     }
 
-    if (param[NGX_HTTP_DARKROOM_P_IP].data || mlcf->bind.bind) {
+    max = mlcf->max_ttl;
 
-        if (param[NGX_HTTP_DARKROOM_P_IP].data == NULL) {
+    if (exp - now <= (int64_t) max + NGX_HTTP_DARKROOM_MEDIA_SKEW) {
+        return NGX_OK;
+    }
+
+    if (max % 86400 == 0) {
+        p = ngx_snprintf(msg, sizeof(msg) - 1,
+                         "The link lives longer than the %T days links "
+                         "here may live.", max / 86400);
+
+    } else {
+        p = ngx_snprintf(msg, sizeof(msg) - 1,
+                         "The link lives longer than the %T seconds links "
+                         "here may live.", max);
+    }
+
+    *p = '\0';
+
+    return ngx_http_darkroom_media_fail(r, ctx, mlcf->status,
+                                        "lifetime_too_long", msg);
+}
+
+
+/* a link bound to a client address or prefix, or a location that wants it */
+
+static ngx_int_t
+ngx_http_darkroom_media_address(ngx_http_request_t *r,
+    ngx_http_darkroom_media_ctx_t *ctx,
+    ngx_http_darkroom_media_loc_conf_t *mlcf,
+    ngx_http_darkroom_sign_link_t *link)
+{
+    int                            family;
+    u_char                        *addr;
+    ngx_uint_t                     min;
+    ngx_http_darkroom_sign_net_t   net;
+    ngx_http_darkroom_sign_str_t  *ip;
+
+    ip = &link->param[NGX_HTTP_DARKROOM_P_IP];
+
+    if (ip->data == NULL && !mlcf->bind.bind) {
+        return NGX_OK;
+    }
+
+    if (ip->data == NULL) {
+        return ngx_http_darkroom_media_fail(r, ctx, mlcf->status,
+                   "address_required",
+                   (u_char *) "The link is not bound to a client address.");
+    }
+
+    (void) ngx_http_darkroom_sign_net_parse(ip->data, ip->len, &net);
+
+    if (mlcf->bind.bind) {
+        min = (net.family == AF_INET) ? mlcf->bind.v4 : mlcf->bind.v6;
+
+        if (net.bits < min) {
             return ngx_http_darkroom_media_fail(r, ctx, mlcf->status,
                        "address_required",
-                       (u_char *) "The link is not bound to a client "
-                                  "address.");
-        }
-
-        (void) ngx_http_darkroom_sign_net_parse(
-                                         param[NGX_HTTP_DARKROOM_P_IP].data,
-                                         param[NGX_HTTP_DARKROOM_P_IP].len,
-                                         &net);
-
-        if (mlcf->bind.bind) {
-            min = (net.family == AF_INET) ? mlcf->bind.v4 : mlcf->bind.v6;
-
-            if (net.bits < min) {
-                return ngx_http_darkroom_media_fail(r, ctx, mlcf->status,
-                           "address_required",
-                           (u_char *) "The link is bound to too wide a "
-                                      "range of addresses.");
-            }
-        }
-
-        if (ngx_http_darkroom_media_client(r, &family, &addr) != NGX_OK
-            || !ngx_http_darkroom_sign_net_match(&net, family, addr))
-        {
-            return ngx_http_darkroom_media_fail(r, ctx, mlcf->status,
-                       "address_mismatch",
-                       (u_char *) "The link was made for another client "
-                                  "address.");
+                       (u_char *) "The link is bound to too wide a "
+                                  "range of addresses.");
         }
     }
 
-    if (param[NGX_HTTP_DARKROOM_P_G].data) {
-        ctx->gallery.data = param[NGX_HTTP_DARKROOM_P_G].data;
-        ctx->gallery.len = param[NGX_HTTP_DARKROOM_P_G].len;
-
-        /* the gallery's revocation list, in shared memory: no query */
-
-        switch (ngx_http_darkroom_gallery_check(r, &ctx->gallery)) {
-
-        case NGX_OK:
-            break;
-
-        case NGX_DECLINED:
-            return ngx_http_darkroom_media_fail(r, ctx,
-                       NGX_HTTP_DARKROOM_MEDIA_GONE, "gallery_revoked",
-                       (u_char *) "The gallery of this link has been "
-                                  "withdrawn or has expired.");
-
-        case NGX_ABORT:
-            return ngx_http_darkroom_media_fail(r, ctx, mlcf->status,
-                       "link_rotated",
-                       (u_char *) "The gallery's links have been replaced: "
-                                  "reload the gallery for new ones.");
-
-        case NGX_AGAIN:
-            return ngx_http_darkroom_media_fail(r, ctx,
-                       NGX_HTTP_SERVICE_UNAVAILABLE, "not_ready",
-                       (u_char *) "The server is starting, please retry "
-                                  "shortly.");
-
-        default:
-            return ngx_http_darkroom_media_fail(r, ctx, mlcf->status,
-                       "bad_gallery",
-                       (u_char *) "The link's gallery is not valid.");
-        }
-    }
-
-    if (param[NGX_HTTP_DARKROOM_P_DISPOSITION].data
-        || param[NGX_HTTP_DARKROOM_P_FILENAME].data)
+    if (ngx_http_darkroom_media_client(r, &family, &addr) != NGX_OK
+        || !ngx_http_darkroom_sign_net_match(&net, family, addr))
     {
-        type = &inline_type;
-
-        if (param[NGX_HTTP_DARKROOM_P_DISPOSITION].data) {
-            type = (ngx_str_t *) &param[NGX_HTTP_DARKROOM_P_DISPOSITION];
-        }
-
-        ctx->attachment = (type->len == 10
-                           && ngx_strncmp(type->data, "attachment", 10) == 0);
-
-        name = param[NGX_HTTP_DARKROOM_P_FILENAME].data;
-        len = param[NGX_HTTP_DARKROOM_P_FILENAME].len;
-
-        if (name == NULL && r->uri.data[r->uri.len - 1] != '/') {
-
-            /* the last segment of the path */
-
-            name = r->uri.data + r->uri.len;
-
-            while (name[-1] != '/') {
-                name--;
-            }
-
-            len = r->uri.data + r->uri.len - name;
-        }
-
-        size = ngx_http_darkroom_sign_disposition(type->data, type->len,
-                                                  name, len, NULL, 0);
-
-        ctx->disposition.data = ngx_pnalloc(r->pool, size);
-        if (ctx->disposition.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        ctx->disposition.len = ngx_http_darkroom_sign_disposition(
-                                   type->data, type->len, name, len,
-                                   ctx->disposition.data, size);
+        return ngx_http_darkroom_media_fail(r, ctx, mlcf->status,
+                   "address_mismatch",
+                   (u_char *) "The link was made for another client "
+                              "address.");
     }
 
-    if (mlcf->s3) {
-        return ngx_http_darkroom_media_s3_redirect(r, mlcf->s3,
-                                                   &ctx->disposition);
+    return NGX_OK;
+}
+
+
+/* the gallery's revocation list, in shared memory: no query */
+
+static ngx_int_t
+ngx_http_darkroom_media_gallery(ngx_http_request_t *r,
+    ngx_http_darkroom_media_ctx_t *ctx,
+    ngx_http_darkroom_media_loc_conf_t *mlcf,
+    ngx_http_darkroom_sign_link_t *link)
+{
+    if (link->param[NGX_HTTP_DARKROOM_P_G].data == NULL) {
+        return NGX_OK;
     }
+
+    ctx->gallery.data = link->param[NGX_HTTP_DARKROOM_P_G].data;
+    ctx->gallery.len = link->param[NGX_HTTP_DARKROOM_P_G].len;
+
+    switch (ngx_http_darkroom_gallery_check(r, &ctx->gallery)) {
+
+    case NGX_OK:
+        return NGX_OK;
+
+    case NGX_DECLINED:
+        return ngx_http_darkroom_media_fail(r, ctx,
+                   NGX_HTTP_DARKROOM_MEDIA_GONE, "gallery_revoked",
+                   (u_char *) "The gallery of this link has been "
+                              "withdrawn or has expired.");
+
+    case NGX_ABORT:
+        return ngx_http_darkroom_media_fail(r, ctx, mlcf->status,
+                   "link_rotated",
+                   (u_char *) "The gallery's links have been replaced: "
+                              "reload the gallery for new ones.");
+
+    case NGX_AGAIN:
+        return ngx_http_darkroom_media_fail(r, ctx,
+                   NGX_HTTP_SERVICE_UNAVAILABLE, "not_ready",
+                   (u_char *) "The server is starting, please retry "
+                              "shortly.");
+
+    default:
+        return ngx_http_darkroom_media_fail(r, ctx, mlcf->status,
+                   "bad_gallery",
+                   (u_char *) "The link's gallery is not valid.");
+    }
+}
+
+
+/* the Content-Disposition a signed disposition or filename asks for */
+
+static ngx_int_t
+ngx_http_darkroom_media_disposition(ngx_http_request_t *r,
+    ngx_http_darkroom_media_ctx_t *ctx, ngx_http_darkroom_sign_link_t *link)
+{
+    u_char                        *name;
+    size_t                         len, size;
+    ngx_str_t                     *type;
+    ngx_http_darkroom_sign_str_t  *param;
+
+    static ngx_str_t  inline_type = ngx_string("inline");
+
+    param = link->param;
+
+    if (param[NGX_HTTP_DARKROOM_P_DISPOSITION].data == NULL
+        && param[NGX_HTTP_DARKROOM_P_FILENAME].data == NULL)
+    {
+        return NGX_OK;
+    }
+
+    type = &inline_type;
+
+    if (param[NGX_HTTP_DARKROOM_P_DISPOSITION].data) {
+        type = (ngx_str_t *) &param[NGX_HTTP_DARKROOM_P_DISPOSITION];
+    }
+
+    ctx->attachment = (type->len == 10
+                       && ngx_strncmp(type->data, "attachment", 10) == 0);
+
+    name = param[NGX_HTTP_DARKROOM_P_FILENAME].data;
+    len = param[NGX_HTTP_DARKROOM_P_FILENAME].len;
+
+    if (name == NULL && r->uri.data[r->uri.len - 1] != '/') {
+
+        /* the last segment of the path */
+
+        name = r->uri.data + r->uri.len;
+
+        while (name[-1] != '/') {
+            name--;
+        }
+
+        len = r->uri.data + r->uri.len - name;
+    }
+
+    size = ngx_http_darkroom_sign_disposition(type->data, type->len,
+                                              name, len, NULL, 0);
+
+    ctx->disposition.data = ngx_pnalloc(r->pool, size);
+    if (ctx->disposition.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->disposition.len = ngx_http_darkroom_sign_disposition(
+                               type->data, type->len, name, len,
+                               ctx->disposition.data, size);
 
     return NGX_OK;
 }
@@ -1131,6 +1302,34 @@ ngx_http_darkroom_media_bind_ip(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+static char *
+ngx_http_darkroom_media_max_ttl(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_darkroom_media_loc_conf_t *mlcf = conf;
+
+    ngx_str_t  *value;
+
+    if (mlcf->max_ttl != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    mlcf->max_ttl = ngx_parse_time(&value[1], 1);
+
+    if (mlcf->max_ttl == (time_t) NGX_ERROR || mlcf->max_ttl == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"darkroom_media_max_ttl\" \"%V\": "
+                           "a time of at least one second, e.g. 30d",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 /*
  * darkroom_media_sign $var <path> [ttl=<time>] [disposition=<type>]
  *                     [filename=<value>] [g=<value>] [bind_ip=<bind>];
@@ -1139,10 +1338,12 @@ ngx_http_darkroom_media_bind_ip(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *
 ngx_http_darkroom_media_sign(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_str_t                          *value, s;
+    ngx_http_darkroom_media_main_conf_t *mmcf = conf;
+
+    ngx_str_t                          *value;
     ngx_uint_t                          i;
     ngx_http_variable_t                *var;
-    ngx_http_darkroom_media_signer_t   *signer;
+    ngx_http_darkroom_media_signer_t   *signer, **sp;
     ngx_http_compile_complex_value_t    ccv;
 
     value = cf->args->elts;
@@ -1161,6 +1362,9 @@ ngx_http_darkroom_media_sign(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     signer->name.data = value[1].data + 1;
     signer->name.len = value[1].len - 1;
     signer->ttl = 3600;
+    ngx_str_set(&signer->ttl_text, "1h");
+    signer->file = cf->conf_file->file.name;
+    signer->line = cf->conf_file->line;
     signer->bind.bind = 0;
 
     ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
@@ -1175,77 +1379,19 @@ ngx_http_darkroom_media_sign(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 3; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
-            s.data = value[i].data + 4;
-            s.len = value[i].len - 4;
+        switch (ngx_http_darkroom_media_sign_param(cf, signer, &value[i])) {
 
-            signer->ttl = ngx_parse_time(&s, 1);
-            if (signer->ttl == (time_t) NGX_ERROR || signer->ttl == 0) {
-                goto invalid;
-            }
-
+        case NGX_OK:
             continue;
+
+        case NGX_DECLINED:
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+
+        default:
+            return NGX_CONF_ERROR;
         }
-
-        if (ngx_strncmp(value[i].data, "disposition=", 12) == 0) {
-            s.data = value[i].data + 12;
-            s.len = value[i].len - 12;
-
-            if (ngx_http_darkroom_sign_value(NGX_HTTP_DARKROOM_P_DISPOSITION,
-                                             s.data, s.len)
-                != NGX_HTTP_DARKROOM_SIGN_OK)
-            {
-                goto invalid;
-            }
-
-            signer->disposition = s;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "filename=", 9) == 0
-            || ngx_strncmp(value[i].data, "g=", 2) == 0)
-        {
-            s.data = (u_char *) ngx_strchr(value[i].data, '=') + 1;
-            s.len = value[i].data + value[i].len - s.data;
-
-            ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-            ccv.cf = cf;
-            ccv.value = &s;
-            ccv.complex_value = ngx_palloc(cf->pool,
-                                        sizeof(ngx_http_complex_value_t));
-            if (ccv.complex_value == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-                return NGX_CONF_ERROR;
-            }
-
-            if (value[i].data[0] == 'g') {
-                signer->gallery = ccv.complex_value;
-
-            } else {
-                signer->filename = ccv.complex_value;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "bind_ip=", 8) == 0) {
-            s.data = value[i].data + 8;
-            s.len = value[i].len - 8;
-
-            if (ngx_http_darkroom_media_parse_bind(&s, &signer->bind)
-                != NGX_OK)
-            {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        goto invalid;
     }
 
     var = ngx_http_add_variable(cf, &signer->name, 0);
@@ -1262,14 +1408,94 @@ ngx_http_darkroom_media_sign(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     var->get_handler = ngx_http_darkroom_media_sign_variable;
     var->data = (uintptr_t) signer;
 
+    /* checked against darkroom_media_max_ttl once every location is known */
+
+    sp = ngx_array_push(&mmcf->signers);
+    if (sp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *sp = signer;
+
     return NGX_CONF_OK;
+}
 
-invalid:
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\"", &value[i]);
+/* one name=value of darkroom_media_sign: NGX_DECLINED if it is invalid */
 
-    return NGX_CONF_ERROR;
+static ngx_int_t
+ngx_http_darkroom_media_sign_param(ngx_conf_t *cf,
+    ngx_http_darkroom_media_signer_t *signer, ngx_str_t *value)
+{
+    ngx_str_t                          s;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (ngx_strncmp(value->data, "ttl=", 4) == 0) {
+        s.data = value->data + 4;
+        s.len = value->len - 4;
+
+        signer->ttl = ngx_parse_time(&s, 1);
+        if (signer->ttl == (time_t) NGX_ERROR || signer->ttl == 0) {
+            return NGX_DECLINED;
+        }
+
+        signer->ttl_text = s;
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(value->data, "disposition=", 12) == 0) {
+        s.data = value->data + 12;
+        s.len = value->len - 12;
+
+        if (ngx_http_darkroom_sign_value(NGX_HTTP_DARKROOM_P_DISPOSITION,
+                                         s.data, s.len)
+            != NGX_HTTP_DARKROOM_SIGN_OK)
+        {
+            return NGX_DECLINED;
+        }
+
+        signer->disposition = s;
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(value->data, "bind_ip=", 8) == 0) {
+        s.data = value->data + 8;
+        s.len = value->len - 8;
+
+        return ngx_http_darkroom_media_parse_bind(&s, &signer->bind)
+               == NGX_OK ? NGX_OK : NGX_DECLINED;
+    }
+
+    if (ngx_strncmp(value->data, "filename=", 9) != 0
+        && ngx_strncmp(value->data, "g=", 2) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    s.data = (u_char *) ngx_strchr(value->data, '=') + 1;
+    s.len = value->data + value->len - s.data;
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &s;
+    ccv.complex_value = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (ccv.complex_value == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (value->data[0] == 'g') {
+        signer->gallery = ccv.complex_value;
+
+    } else {
+        signer->filename = ccv.complex_value;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1309,6 +1535,13 @@ ngx_http_darkroom_media_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    if (ngx_array_init(&mmcf->signers, cf->pool, 2,
+                       sizeof(ngx_http_darkroom_media_signer_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
     return mmcf;
 }
 
@@ -1328,6 +1561,7 @@ ngx_http_darkroom_media_create_loc_conf(ngx_conf_t *cf)
     conf->status = NGX_CONF_UNSET_UINT;
     conf->bind.bind = NGX_CONF_UNSET;
     conf->s3 = NGX_CONF_UNSET_PTR;
+    conf->max_ttl = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -1340,7 +1574,21 @@ ngx_http_darkroom_media_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_http_darkroom_media_loc_conf_t *prev = parent;
     ngx_http_darkroom_media_loc_conf_t *conf = child;
 
+    ngx_http_darkroom_media_main_conf_t  *mmcf;
+
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_sec_value(conf->max_ttl, prev->max_ttl,
+                             NGX_HTTP_DARKROOM_MEDIA_MAX_TTL);
+
+    /* the longest lifetime any location here accepts, for check_ttls() */
+
+    if (conf->enable) {
+        mmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_darkroom_media_module);
+        if (conf->max_ttl > mmcf->max_ttl) {
+            mmcf->max_ttl = conf->max_ttl;
+        }
+    }
     ngx_conf_merge_ptr_value(conf->keys, prev->keys, NULL);
     ngx_conf_merge_uint_value(conf->status, prev->status,
                               NGX_HTTP_FORBIDDEN);
@@ -1393,6 +1641,58 @@ ngx_http_darkroom_media_init(ngx_conf_t *cf)
 
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_darkroom_media_header_filter;
+
+    return ngx_http_darkroom_media_check_ttls(cf);
+}
+
+
+/*
+ * Links signed here for longer than any location here accepts would all
+ * be refused: say so at start rather than when a lab or a client follows
+ * one.  Only when this configuration serves signed media at all: links
+ * may be made here for another server.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_media_check_ttls(ngx_conf_t *cf)
+{
+    ngx_uint_t                            i;
+    ngx_http_darkroom_labs_conf_t        *lcf;
+    ngx_http_darkroom_media_signer_t    **signer;
+    ngx_http_darkroom_media_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_darkroom_media_module);
+
+    if (mmcf->max_ttl == 0) {
+        return NGX_OK;
+    }
+
+    signer = mmcf->signers.elts;
+
+    for (i = 0; i < mmcf->signers.nelts; i++) {
+        if (signer[i]->ttl > mmcf->max_ttl) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"darkroom_media_sign\" ttl=%V is longer than "
+                          "every \"darkroom_media_max_ttl\" (%T seconds): "
+                          "its links would be refused in %V:%ui",
+                          &signer[i]->ttl_text, mmcf->max_ttl,
+                          &signer[i]->file, signer[i]->line);
+            return NGX_ERROR;
+        }
+    }
+
+    lcf = ngx_http_conf_get_module_main_conf(cf,
+                                             ngx_http_darkroom_labs_module);
+
+    if (lcf && lcf->asset_url.len && lcf->asset_ttl > mmcf->max_ttl) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"darkroom_lab_asset_ttl\" (%T seconds) is longer "
+                      "than every \"darkroom_media_max_ttl\" (%T seconds): "
+                      "labs could not download print files",
+                      lcf->asset_ttl, mmcf->max_ttl);
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }
