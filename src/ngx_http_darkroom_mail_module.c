@@ -909,6 +909,10 @@ ngx_http_darkroom_mail_request(ngx_http_darkroom_mail_main_conf_t *mcf,
         break;
 
     case NGX_HTTP_DARKROOM_MAIL_SENDGRID:
+
+        /* custom_args go in the personalization: SendGrid's published
+         * schema has an object there, a string at the message level */
+
         ok = (a = cJSON_AddArrayToObject(json, "personalizations"))
              && (p = cJSON_CreateObject())
              && cJSON_AddItemToArray(a, p)
@@ -940,7 +944,7 @@ ngx_http_darkroom_mail_request(ngx_http_darkroom_mail_main_conf_t *mcf,
              && (a = cJSON_AddArrayToObject(json, "categories"))
              && (o = cJSON_CreateString(msg->tpl))
              && cJSON_AddItemToArray(a, o)
-             && (o = cJSON_AddObjectToObject(json, "custom_args"))
+             && (o = cJSON_AddObjectToObject(p, "custom_args"))
              && cJSON_AddStringToObject(o, "darkroom_key", msg->key);
         break;
 
