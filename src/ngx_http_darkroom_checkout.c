@@ -53,6 +53,10 @@ typedef struct {
 static ngx_int_t ngx_http_darkroom_checkout_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_darkroom_checkout_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
+static ngx_int_t ngx_http_darkroom_checkout_parse(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t, cJSON **out);
+static ngx_int_t ngx_http_darkroom_checkout_currency(ngx_http_request_t *r,
+    ngx_http_darkroom_checkout_t *co, cJSON *currency, ngx_uint_t *given);
 static cJSON *ngx_http_darkroom_checkout_form(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_int_t ngx_http_darkroom_checkout_items(cJSON *items,
@@ -73,6 +77,9 @@ static void ngx_http_darkroom_checkout_answer(ngx_http_darkroom_task_t *t,
     const char *url);
 static char *ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
     PGresult *order);
+static ngx_int_t ngx_http_darkroom_checkout_shipping(
+    ngx_http_darkroom_main_conf_t *dmcf, char **buf, size_t *len,
+    size_t *size);
 static char *ngx_http_darkroom_template(ngx_str_t *tpl, const char *token,
     const char *ref);
 static ngx_int_t ngx_http_darkroom_checkout_done(ngx_http_request_t *r,
@@ -117,17 +124,14 @@ static ngx_int_t
 ngx_http_darkroom_checkout_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t)
 {
-    char                           *text, reason[200];
-    cJSON                          *json, *email, *items, *currency, *out;
-    ngx_uint_t                      given;
-    const char                     *code;
-    size_t                          len;
-    ngx_str_t                      *ct;
-    ngx_pool_cleanup_t             *cln;
-    ngx_http_darkroom_checkout_t   *co = t->data;
-    ngx_http_darkroom_main_conf_t  *dmcf;
-
-    dmcf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_module);
+    char                          *text, reason[200];
+    cJSON                         *json, *email, *items, *out;
+    ngx_int_t                      rc;
+    ngx_uint_t                     given;
+    const char                    *code;
+    size_t                         len;
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_darkroom_checkout_t  *co = t->data;
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
@@ -137,42 +141,13 @@ ngx_http_darkroom_checkout_prepare(ngx_http_request_t *r,
     cln->handler = ngx_http_darkroom_checkout_cleanup;
     cln->data = co;
 
-    ct = r->headers_in.content_type ? &r->headers_in.content_type->value
-                                    : NULL;
-
-    if (ct && ngx_strncasecmp(ct->data,
-                              (u_char *) "application/x-www-form-urlencoded",
-                              33) == 0)
-    {
-        co->form = 1;
-        json = ngx_http_darkroom_checkout_form(r, &t->body);
-
-    } else if (ct == NULL
-               || ngx_strncasecmp(ct->data, (u_char *) "application/json",
-                                  16) == 0)
-    {
-        json = cJSON_ParseWithLength((char *) t->body.data, t->body.len);
-
-        if (json == NULL || !cJSON_IsObject(json)) {
-            cJSON_Delete(json);
-            return ngx_http_darkroom_send_error(r, NGX_HTTP_BAD_REQUEST,
-                       "invalid_json", "The body must be a JSON object.");
-        }
-
-    } else {
-        return ngx_http_darkroom_send_error(r,
-                   NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
-                   "Send the cart as application/json or as a form.");
-    }
-
-    if (json == NULL) {
-        return ngx_http_darkroom_send_error(r, NGX_HTTP_BAD_REQUEST,
-                   "invalid_form", "The form is incomplete.");
+    rc = ngx_http_darkroom_checkout_parse(r, t, &json);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     email = cJSON_GetObjectItemCaseSensitive(json, "email");
     items = cJSON_GetObjectItemCaseSensitive(json, "items");
-    currency = cJSON_GetObjectItemCaseSensitive(json, "currency");
 
     if (!cJSON_IsString(email)
         || ngx_http_darkroom_valid_email(email->valuestring) != NGX_OK)
@@ -182,23 +157,10 @@ ngx_http_darkroom_checkout_prepare(ngx_http_request_t *r,
                    "invalid_email", "Give an email address for the receipt.");
     }
 
-    given = 1;
-
-    if (currency == NULL || cJSON_IsNull(currency)) {
-        ngx_memcpy(co->currency, dmcf->currency.data, 3);
-        given = 0;
-
-    } else if (cJSON_IsString(currency)
-               && ngx_strlen(currency->valuestring) == 3
-               && isalpha((u_char) currency->valuestring[0])
-               && isalpha((u_char) currency->valuestring[1])
-               && isalpha((u_char) currency->valuestring[2]))
+    if (ngx_http_darkroom_checkout_currency(r, co,
+            cJSON_GetObjectItemCaseSensitive(json, "currency"), &given)
+        != NGX_OK)
     {
-        co->currency[0] = ngx_toupper(currency->valuestring[0]);
-        co->currency[1] = ngx_toupper(currency->valuestring[1]);
-        co->currency[2] = ngx_toupper(currency->valuestring[2]);
-
-    } else {
         cJSON_Delete(json);
         return ngx_http_darkroom_send_error(r, NGX_HTTP_BAD_REQUEST,
                    "invalid_currency",
@@ -251,6 +213,91 @@ ngx_http_darkroom_checkout_prepare(ngx_http_request_t *r,
     }
 
     return ngx_http_darkroom_checkout_key(r, co);
+}
+
+
+/* the body as a JSON object, from JSON or from a form; else the answer */
+
+static ngx_int_t
+ngx_http_darkroom_checkout_parse(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t, cJSON **out)
+{
+    cJSON                         *json;
+    ngx_str_t                     *ct;
+    ngx_http_darkroom_checkout_t  *co = t->data;
+
+    *out = NULL;
+
+    ct = r->headers_in.content_type ? &r->headers_in.content_type->value
+                                    : NULL;
+
+    if (ct && ngx_strncasecmp(ct->data,
+                              (u_char *) "application/x-www-form-urlencoded",
+                              33) == 0)
+    {
+        co->form = 1;
+        json = ngx_http_darkroom_checkout_form(r, &t->body);
+
+    } else if (ct == NULL
+               || ngx_strncasecmp(ct->data, (u_char *) "application/json",
+                                  16) == 0)
+    {
+        json = cJSON_ParseWithLength((char *) t->body.data, t->body.len);
+
+        if (json == NULL || !cJSON_IsObject(json)) {
+            cJSON_Delete(json);
+            return ngx_http_darkroom_send_error(r, NGX_HTTP_BAD_REQUEST,
+                       "invalid_json", "The body must be a JSON object.");
+        }
+
+    } else {
+        return ngx_http_darkroom_send_error(r,
+                   NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+                   "Send the cart as application/json or as a form.");
+    }
+
+    if (json == NULL) {
+        return ngx_http_darkroom_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "invalid_form", "The form is incomplete.");
+    }
+
+    *out = json;
+
+    return NGX_OK;
+}
+
+
+/* the cart's currency, upper case; *given: the client named one */
+
+static ngx_int_t
+ngx_http_darkroom_checkout_currency(ngx_http_request_t *r,
+    ngx_http_darkroom_checkout_t *co, cJSON *currency, ngx_uint_t *given)
+{
+    ngx_http_darkroom_main_conf_t  *dmcf;
+
+    dmcf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_module);
+
+    *given = 1;
+
+    if (currency == NULL || cJSON_IsNull(currency)) {
+        ngx_memcpy(co->currency, dmcf->currency.data, 3);
+        *given = 0;
+        return NGX_OK;
+    }
+
+    if (cJSON_IsString(currency)
+        && ngx_strlen(currency->valuestring) == 3
+        && isalpha((u_char) currency->valuestring[0])
+        && isalpha((u_char) currency->valuestring[1])
+        && isalpha((u_char) currency->valuestring[2]))
+    {
+        co->currency[0] = ngx_toupper(currency->valuestring[0]);
+        co->currency[1] = ngx_toupper(currency->valuestring[1]);
+        co->currency[2] = ngx_toupper(currency->valuestring[2]);
+        return NGX_OK;
+    }
+
+    return NGX_ERROR;
 }
 
 
@@ -825,8 +872,6 @@ ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
     cJSON                          *lines, *line, *v;
     size_t                          len, size;
     ngx_int_t                       rc;
-    ngx_str_t                      *c;
-    ngx_uint_t                      n;
     ngx_http_darkroom_checkout_t   *co = t->data;
     ngx_http_darkroom_main_conf_t  *dmcf = t->conf;
     char                            currency[4];
@@ -867,23 +912,8 @@ ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
     add("cancel_url", url ? url : "");
     free(url);
 
-    if (PQgetvalue(order, 0, 3)[0] == 't') {
-        if (dmcf->shipping_countries) {
-            c = dmcf->shipping_countries->elts;
-
-            for (n = 0; n < dmcf->shipping_countries->nelts; n++) {
-                snprintf(name, sizeof(name),
-                         "shipping_address_collection[allowed_countries][%u]",
-                         (unsigned) n);
-                add(name, (char *) c[n].data);
-            }
-
-        } else {
-            add("shipping_address_collection[allowed_countries][0]", "GB");
-        }
-
-        /* labs need the recipient's phone for the carrier */
-        add("phone_number_collection[enabled]", "true");
+    if (rc == NGX_OK && PQgetvalue(order, 0, 3)[0] == 't') {
+        rc = ngx_http_darkroom_checkout_shipping(dmcf, &buf, &len, &size);
     }
 
     lines = cJSON_Parse(PQgetvalue(order, 0, 4));
@@ -923,6 +953,46 @@ ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
     }
 
     return buf;
+}
+
+
+/* a print is shipped: the address, and the phone labs need for carriers */
+
+static ngx_int_t
+ngx_http_darkroom_checkout_shipping(ngx_http_darkroom_main_conf_t *dmcf,
+    char **buf, size_t *len, size_t *size)
+{
+    char         name[96];
+    ngx_int_t    rc;
+    ngx_str_t   *c;
+    ngx_uint_t   n;
+
+    rc = NGX_OK;
+
+    if (dmcf->shipping_countries == NULL) {
+        rc = ngx_http_darkroom_form_add(buf, len, size,
+                 "shipping_address_collection[allowed_countries][0]", "GB");
+
+    } else {
+        c = dmcf->shipping_countries->elts;
+
+        for (n = 0; rc == NGX_OK && n < dmcf->shipping_countries->nelts; n++)
+        {
+            snprintf(name, sizeof(name),
+                     "shipping_address_collection[allowed_countries][%u]",
+                     (unsigned) n);
+            rc = ngx_http_darkroom_form_add(buf, len, size, name,
+                                            (char *) c[n].data);
+        }
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_darkroom_form_add(buf, len, size,
+                                        "phone_number_collection[enabled]",
+                                        "true");
+    }
+
+    return rc;
 }
 
 

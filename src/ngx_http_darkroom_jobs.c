@@ -548,11 +548,11 @@ static PGresult *
 ngx_http_darkroom_jobs_claim(ngx_http_darkroom_jobs_t *jobs,
     ngx_http_darkroom_error_t *err)
 {
-    char        lease[NGX_INT64_LEN + 1], kinds[1024];
-    u_char     *p, *last;
-    ngx_uint_t  i, n;
-    PGresult   *res;
-    const char *params[3];
+    char         lease[NGX_INT64_LEN + 1], kinds[1024];
+    u_char      *p, *last;
+    ngx_uint_t   i, n;
+    PGresult    *res;
+    const char  *params[3];
 
     p = (u_char *) kinds;
     last = p + sizeof(kinds) - 2;

@@ -45,9 +45,9 @@ static void ngx_http_darkroom_hold_handler(ngx_event_t *ev);
 
 
 /* per worker: what is in flight, and the timer that keeps the worker */
-static ngx_uint_t   ngx_http_darkroom_held;
-static ngx_uint_t   ngx_http_darkroom_held_logged;
-static ngx_event_t  ngx_http_darkroom_hold_ev;
+static ngx_uint_t        ngx_http_darkroom_held;
+static ngx_uint_t        ngx_http_darkroom_held_logged;
+static ngx_event_t       ngx_http_darkroom_hold_ev;
 static ngx_connection_t  ngx_http_darkroom_hold_dumb;  /* for timer logs */
 
 

@@ -37,14 +37,16 @@ sub sessions { scalar grep { $_->{path} eq '/v1/checkout/sessions' }
     $stripe->requests }
 
 # a checkout in a child process; its answer lands in a file
+my $seq = 0;
 sub checkout_bg {
-    my ($email) = @_;
-    my $out = $t->dir . "/answer-$email";
+    my ($email, $key) = @_;
+    my $out = $t->dir . "/answer-$email-" . ++$seq;
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
         my $r = HTTP::Tiny->new(timeout => 90, keep_alive => 0)->request(
             POST => 'http://127.0.0.1:' . $t->port(0) . '/api/checkout', {
-            headers => { 'Content-Type' => 'application/json' },
+            headers => { 'Content-Type' => 'application/json',
+                $key ? ('Idempotency-Key' => $key) : () },
             content => encode_json({ email => $email, items => [
                 { photo => 'harbour-dawn', product => 'giclee-a3',
                   quantity => 1 } ] }) });
@@ -93,6 +95,38 @@ sub round {
     is($t->sql_value("SELECT count(*) FROM orders WHERE email = :'p1'"
         . " AND stripe_session_id IS NOT NULL", $email), 1,
         "$signal: with its session attached");
+}
+
+sub answer {
+    my ($pid, $out) = @_;
+    wait_for(sub { waitpid($pid, WNOHANG) == $pid }, 60);
+    my $a = decode_json($t->read_file($out) || '{}');
+    $a->{json} = eval { decode_json($a->{content}) } || {};
+    return $a;
+}
+
+# the shop retries while its first submission is still parked: with the
+# same Idempotency-Key the retry waits for and returns the same order
+{
+    unlink $release;
+    my $before = sessions();
+    my @first = checkout_bg('retry@example.com', 'cart-retry-while-parked-1');
+    ok(wait_for(sub { sessions() > $before }, 30), 'first submission parked');
+    my @second = checkout_bg('retry@example.com', 'cart-retry-while-parked-1');
+    ok(wait_for(sub { sessions() > $before + 1 }, 30),
+        'the retry asks Stripe with the same order (its idempotency key)');
+    open my $fh, '>', $release or die; close $fh;
+    my ($a, $b) = (answer(@first), answer(@second));
+    is($a->{status}, 201, 'the first submission: 201');
+    is($b->{status}, 200, 'the retry: 200');
+    is($b->{json}{order}, $a->{json}{order}, 'the same order');
+    is($b->{json}{checkout_url}, $a->{json}{checkout_url}, 'the same session');
+    is($b->{json}{status_url}, $a->{json}{status_url}, 'the same status link');
+    my @keys = map { $_->{headers}{'idempotency-key'} }
+        grep { $_->{path} eq '/v1/checkout/sessions' } $stripe->requests;
+    is($keys[-1], $keys[-2], 'both Stripe calls carry one idempotency key');
+    is($t->sql_value("SELECT count(*) FROM orders WHERE email = :'p1'",
+        'retry@example.com'), 1, 'one order');
 }
 
 round('HUP', 'reload@example.com');
