@@ -54,6 +54,16 @@ typedef struct {
 } ngx_http_darkroom_loc_conf_t;
 
 
+/* darkroom_jobs_kind_concurrency: a kind's cap of runners per worker */
+
+typedef struct {
+    ngx_str_t                    kind;
+    ngx_uint_t                   n;
+    u_char                      *file;
+    ngx_uint_t                   line;
+} ngx_http_darkroom_kind_cap_t;
+
+
 typedef struct {
     ngx_str_t                    conninfo;     /* NUL-terminated */
     ngx_str_t                    pool_name;
@@ -68,6 +78,7 @@ typedef struct {
     ngx_msec_t                   jobs_backoff_max;
     ngx_uint_t                   jobs_batch;
     ngx_uint_t                   jobs_concurrency;
+    ngx_array_t                 *jobs_kind_caps;   /* kind_cap_t */
 
     /* the shop */
     ngx_str_t                    currency;          /* default currency */
@@ -249,6 +260,8 @@ ngx_int_t ngx_http_darkroom_task_start(ngx_http_request_t *r, size_t size,
     ngx_http_darkroom_prepare_pt prepare, ngx_http_darkroom_work_pt work,
     ngx_http_darkroom_done_pt done);
 uint64_t ngx_http_darkroom_monotonic_ms(void);
+void ngx_http_darkroom_hold(ngx_log_t *log);
+void ngx_http_darkroom_release(void);
 void ngx_http_darkroom_task_answer(ngx_http_darkroom_task_t *t,
     PGresult *res, const char *missing);
 

@@ -10,6 +10,12 @@
  * Session is created with an idempotency key derived from the order.
  * JSON clients get {"order","checkout_url","status_url"}; forms are sent
  * to Stripe with 303 See Other.
+ *
+ * An Idempotency-Key header makes a client's retry safe: the key (hashed)
+ * and the normalised cart (hashed) are remembered with the order for
+ * darkroom_checkout_idempotency time, and the same key with the same cart
+ * answers 200 with the first order, session and status link; with another
+ * cart it is refused with 422.
  */
 
 
@@ -17,6 +23,9 @@
 
 
 #define NGX_HTTP_DARKROOM_MAX_LINES  100
+#define NGX_HTTP_DARKROOM_IDEM_MIN    8
+#define NGX_HTTP_DARKROOM_IDEM_MAX    255
+#define NGX_HTTP_DARKROOM_IDEM_KEEP   "24 hours"
 
 
 typedef struct {
@@ -26,16 +35,28 @@ typedef struct {
     u_char       token[33];
     u_char       token_hash[65];
     unsigned     form:1;
+    unsigned     idempotent:1;
+
+    /* with an Idempotency-Key: hashes, and the token as stored */
+    char         key_hash[65];
+    char         request_hash[65];
+    u_char       pad[65];         /* SHA-256 of the key, hex */
+    u_char       token_enc[33];
 
     /* results */
     char         ref[32];
     char        *checkout_url;   /* malloc'd */
+    unsigned     replay:1;
 } ngx_http_darkroom_checkout_t;
 
 
 static ngx_int_t ngx_http_darkroom_checkout_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_darkroom_checkout_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
+static ngx_int_t ngx_http_darkroom_checkout_parse(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t, cJSON **out);
+static ngx_int_t ngx_http_darkroom_checkout_currency(ngx_http_request_t *r,
+    ngx_http_darkroom_checkout_t *co, cJSON *currency, ngx_uint_t *given);
 static cJSON *ngx_http_darkroom_checkout_form(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_int_t ngx_http_darkroom_checkout_items(cJSON *items,
@@ -43,9 +64,22 @@ static ngx_int_t ngx_http_darkroom_checkout_items(cJSON *items,
     char *reason, size_t size);
 static ngx_int_t ngx_http_darkroom_valid_email(const char *email);
 static ngx_int_t ngx_http_darkroom_valid_slug(cJSON *s);
+static ngx_int_t ngx_http_darkroom_checkout_key(ngx_http_request_t *r,
+    ngx_http_darkroom_checkout_t *co);
+static void ngx_http_darkroom_checkout_xor(u_char *out, u_char *in,
+    u_char *pad);
 static void ngx_http_darkroom_checkout_work(ngx_http_darkroom_task_t *t);
+static PGresult *ngx_http_darkroom_checkout_order(
+    ngx_http_darkroom_task_t *t);
+static ngx_int_t ngx_http_darkroom_checkout_session(
+    ngx_http_darkroom_task_t *t, PGresult *order, char **url);
+static void ngx_http_darkroom_checkout_answer(ngx_http_darkroom_task_t *t,
+    const char *url);
 static char *ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
     PGresult *order);
+static ngx_int_t ngx_http_darkroom_checkout_shipping(
+    ngx_http_darkroom_main_conf_t *dmcf, char **buf, size_t *len,
+    size_t *size);
 static char *ngx_http_darkroom_template(ngx_str_t *tpl, const char *token,
     const char *ref);
 static ngx_int_t ngx_http_darkroom_checkout_done(ngx_http_request_t *r,
@@ -90,17 +124,14 @@ static ngx_int_t
 ngx_http_darkroom_checkout_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t)
 {
-    char                           *text, reason[200];
-    cJSON                          *json, *email, *items, *currency, *out;
-    ngx_uint_t                      given;
-    const char                     *code;
-    size_t                          len;
-    ngx_str_t                      *ct;
-    ngx_pool_cleanup_t             *cln;
-    ngx_http_darkroom_checkout_t   *co = t->data;
-    ngx_http_darkroom_main_conf_t  *dmcf;
-
-    dmcf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_module);
+    char                          *text, reason[200];
+    cJSON                         *json, *email, *items, *out;
+    ngx_int_t                      rc;
+    ngx_uint_t                     given;
+    const char                    *code;
+    size_t                         len;
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_darkroom_checkout_t  *co = t->data;
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
@@ -110,42 +141,13 @@ ngx_http_darkroom_checkout_prepare(ngx_http_request_t *r,
     cln->handler = ngx_http_darkroom_checkout_cleanup;
     cln->data = co;
 
-    ct = r->headers_in.content_type ? &r->headers_in.content_type->value
-                                    : NULL;
-
-    if (ct && ngx_strncasecmp(ct->data,
-                              (u_char *) "application/x-www-form-urlencoded",
-                              33) == 0)
-    {
-        co->form = 1;
-        json = ngx_http_darkroom_checkout_form(r, &t->body);
-
-    } else if (ct == NULL
-               || ngx_strncasecmp(ct->data, (u_char *) "application/json",
-                                  16) == 0)
-    {
-        json = cJSON_ParseWithLength((char *) t->body.data, t->body.len);
-
-        if (json == NULL || !cJSON_IsObject(json)) {
-            cJSON_Delete(json);
-            return ngx_http_darkroom_send_error(r, NGX_HTTP_BAD_REQUEST,
-                       "invalid_json", "The body must be a JSON object.");
-        }
-
-    } else {
-        return ngx_http_darkroom_send_error(r,
-                   NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
-                   "Send the cart as application/json or as a form.");
-    }
-
-    if (json == NULL) {
-        return ngx_http_darkroom_send_error(r, NGX_HTTP_BAD_REQUEST,
-                   "invalid_form", "The form is incomplete.");
+    rc = ngx_http_darkroom_checkout_parse(r, t, &json);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     email = cJSON_GetObjectItemCaseSensitive(json, "email");
     items = cJSON_GetObjectItemCaseSensitive(json, "items");
-    currency = cJSON_GetObjectItemCaseSensitive(json, "currency");
 
     if (!cJSON_IsString(email)
         || ngx_http_darkroom_valid_email(email->valuestring) != NGX_OK)
@@ -155,23 +157,10 @@ ngx_http_darkroom_checkout_prepare(ngx_http_request_t *r,
                    "invalid_email", "Give an email address for the receipt.");
     }
 
-    given = 1;
-
-    if (currency == NULL || cJSON_IsNull(currency)) {
-        ngx_memcpy(co->currency, dmcf->currency.data, 3);
-        given = 0;
-
-    } else if (cJSON_IsString(currency)
-               && ngx_strlen(currency->valuestring) == 3
-               && isalpha((u_char) currency->valuestring[0])
-               && isalpha((u_char) currency->valuestring[1])
-               && isalpha((u_char) currency->valuestring[2]))
+    if (ngx_http_darkroom_checkout_currency(r, co,
+            cJSON_GetObjectItemCaseSensitive(json, "currency"), &given)
+        != NGX_OK)
     {
-        co->currency[0] = ngx_toupper(currency->valuestring[0]);
-        co->currency[1] = ngx_toupper(currency->valuestring[1]);
-        co->currency[2] = ngx_toupper(currency->valuestring[2]);
-
-    } else {
         cJSON_Delete(json);
         return ngx_http_darkroom_send_error(r, NGX_HTTP_BAD_REQUEST,
                    "invalid_currency",
@@ -223,7 +212,188 @@ ngx_http_darkroom_checkout_prepare(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    return ngx_http_darkroom_checkout_key(r, co);
+}
+
+
+/* the body as a JSON object, from JSON or from a form; else the answer */
+
+static ngx_int_t
+ngx_http_darkroom_checkout_parse(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t, cJSON **out)
+{
+    cJSON                         *json;
+    ngx_str_t                     *ct;
+    ngx_http_darkroom_checkout_t  *co = t->data;
+
+    *out = NULL;
+
+    ct = r->headers_in.content_type ? &r->headers_in.content_type->value
+                                    : NULL;
+
+    if (ct && ngx_strncasecmp(ct->data,
+                              (u_char *) "application/x-www-form-urlencoded",
+                              33) == 0)
+    {
+        co->form = 1;
+        json = ngx_http_darkroom_checkout_form(r, &t->body);
+
+    } else if (ct == NULL
+               || ngx_strncasecmp(ct->data, (u_char *) "application/json",
+                                  16) == 0)
+    {
+        json = cJSON_ParseWithLength((char *) t->body.data, t->body.len);
+
+        if (json == NULL || !cJSON_IsObject(json)) {
+            cJSON_Delete(json);
+            return ngx_http_darkroom_send_error(r, NGX_HTTP_BAD_REQUEST,
+                       "invalid_json", "The body must be a JSON object.");
+        }
+
+    } else {
+        return ngx_http_darkroom_send_error(r,
+                   NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+                   "Send the cart as application/json or as a form.");
+    }
+
+    if (json == NULL) {
+        return ngx_http_darkroom_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "invalid_form", "The form is incomplete.");
+    }
+
+    *out = json;
+
     return NGX_OK;
+}
+
+
+/* the cart's currency, upper case; *given: the client named one */
+
+static ngx_int_t
+ngx_http_darkroom_checkout_currency(ngx_http_request_t *r,
+    ngx_http_darkroom_checkout_t *co, cJSON *currency, ngx_uint_t *given)
+{
+    ngx_http_darkroom_main_conf_t  *dmcf;
+
+    dmcf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_module);
+
+    *given = 1;
+
+    if (currency == NULL || cJSON_IsNull(currency)) {
+        ngx_memcpy(co->currency, dmcf->currency.data, 3);
+        *given = 0;
+        return NGX_OK;
+    }
+
+    if (cJSON_IsString(currency)
+        && ngx_strlen(currency->valuestring) == 3
+        && isalpha((u_char) currency->valuestring[0])
+        && isalpha((u_char) currency->valuestring[1])
+        && isalpha((u_char) currency->valuestring[2]))
+    {
+        co->currency[0] = ngx_toupper(currency->valuestring[0]);
+        co->currency[1] = ngx_toupper(currency->valuestring[1]);
+        co->currency[2] = ngx_toupper(currency->valuestring[2]);
+        return NGX_OK;
+    }
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * The Idempotency-Key: 8 to 255 visible ASCII characters (a UUID fits).
+ * The database gets the key's hash, the hash of the cart as normalised
+ * here (so the same cart written differently is the same request), and
+ * the status token XOR the first half of the key's hash.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_checkout_key(ngx_http_request_t *r,
+    ngx_http_darkroom_checkout_t *co)
+{
+    u_char           *p, *text;
+    size_t            len;
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_darkroom_header_in(r, "Idempotency-Key",
+                                    sizeof("Idempotency-Key") - 1);
+    if (h == NULL) {
+        return NGX_OK;
+    }
+
+    for (p = h->value.data; p < h->value.data + h->value.len; p++) {
+        if (*p < 0x21 || *p > 0x7e) {
+            break;
+        }
+    }
+
+    if (h->value.len < NGX_HTTP_DARKROOM_IDEM_MIN
+        || h->value.len > NGX_HTTP_DARKROOM_IDEM_MAX
+        || p != h->value.data + h->value.len)
+    {
+        return ngx_http_darkroom_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "invalid_idempotency_key",
+                   "The Idempotency-Key must be 8 to 255 visible ASCII "
+                   "characters, such as a UUID.");
+    }
+
+    len = sizeof("darkroom-status:") - 1 + h->value.len;
+
+    text = ngx_pnalloc(r->pool, ngx_max(len, 3 + 1 + ngx_strlen(co->email)
+                                        + 1 + ngx_strlen(co->items)));
+    if (text == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(text, "darkroom-status:", sizeof("darkroom-status:") - 1);
+    ngx_memcpy(p, h->value.data, h->value.len);
+
+    if (ngx_http_darkroom_sha256_hex(h->value.data, h->value.len,
+                                     co->key_hash)
+        != NGX_OK
+        || ngx_http_darkroom_sha256_hex(text, len, (char *) co->pad)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(text, "%*s\n%s\n%s", (size_t) 3, co->currency, co->email,
+                    co->items);
+
+    if (ngx_http_darkroom_sha256_hex(text, p - text, co->request_hash)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_darkroom_checkout_xor(co->token_enc, co->token, co->pad);
+    co->idempotent = 1;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "darkroom checkout: idempotency key hash %s",
+                   co->key_hash);
+
+    return NGX_OK;
+}
+
+
+/* 32 hex digits XOR 32 hex digits of pad: both ways, token <-> stored */
+
+static void
+ngx_http_darkroom_checkout_xor(u_char *out, u_char *in, u_char *pad)
+{
+    ngx_uint_t       i;
+    ngx_int_t        a, b;
+    static u_char    hex[] = "0123456789abcdef";
+
+    for (i = 0; i < 32; i++) {
+        a = ngx_hextoi(&in[i], 1);
+        b = ngx_hextoi(&pad[i], 1);
+        out[i] = hex[((a < 0 ? 0 : a) ^ (b < 0 ? 0 : b)) & 0xf];
+    }
+
+    out[32] = '\0';
 }
 
 
@@ -495,39 +665,94 @@ ngx_http_darkroom_valid_email(const char *email)
 static void
 ngx_http_darkroom_checkout_work(ngx_http_darkroom_task_t *t)
 {
-    char                           *form, key[64], expires[24];
-    char                           *status_url, reconcile[24];
-    cJSON                          *session, *id, *curl, *out;
-    PGresult                       *order;
-    const char                     *params[6];
-    ngx_http_darkroom_error_t       ignored;
-    ngx_http_darkroom_checkout_t   *co = t->data;
-    ngx_http_darkroom_main_conf_t  *dmcf = t->conf;
+    char                          *url;
+    PGresult                      *order;
+    ngx_http_darkroom_checkout_t  *co = t->data;
 
-    snprintf(expires, sizeof(expires), "%ld", (long) dmcf->checkout_expires);
-    snprintf(reconcile, sizeof(reconcile), "%ld",
-             (long) dmcf->checkout_reconcile);
-
-    params[0] = co->items;
-    params[1] = co->email;
-    params[2] = co->currency;
-    params[3] = (char *) co->token_hash;
-    params[4] = expires;
-    params[5] = reconcile;
-
-    order = ngx_http_darkroom_db_exec(&t->db,
-        "SELECT order_id, order_ref, total, physical, lines::text"
-        " FROM checkout_create($1::jsonb, $2, $3, $4,"
-        " now() + $5::int * interval '1 second',"
-        " now() + $6::int * interval '1 second')",
-        6, params, &t->err);
-
+    order = ngx_http_darkroom_checkout_order(t);
     if (order == NULL) {
         return;
     }
 
     ngx_cpystrn((u_char *) co->ref, (u_char *) PQgetvalue(order, 0, 1),
                 sizeof(co->ref));
+
+    co->replay = (PQgetvalue(order, 0, 5)[0] == 't');
+
+    if (co->replay) {
+        /* the first request's status link, from the key only we were sent */
+        ngx_http_darkroom_checkout_xor(co->token,
+                                       (u_char *) PQgetvalue(order, 0, 6),
+                                       co->pad);
+    }
+
+    if (co->replay && !PQgetisnull(order, 0, 7)) {
+        /* the session is attached: answer as the first time, ask no one */
+        ngx_http_darkroom_checkout_answer(t, PQgetvalue(order, 0, 7));
+        PQclear(order);
+        return;
+    }
+
+    /*
+     * A new order, or a replay whose first request has not attached its
+     * session (still running, or its answer lost): Stripe's idempotency
+     * key, derived from the order, gives the same session back.
+     */
+
+    if (ngx_http_darkroom_checkout_session(t, order, &url) == NGX_OK) {
+        ngx_http_darkroom_checkout_answer(t, url);
+        free(url);
+    }
+
+    PQclear(order);
+}
+
+
+static PGresult *
+ngx_http_darkroom_checkout_order(ngx_http_darkroom_task_t *t)
+{
+    char                           expires[24], reconcile[24];
+    const char                    *params[10];
+    ngx_http_darkroom_checkout_t  *co = t->data;
+    ngx_http_darkroom_main_conf_t *dmcf = t->conf;
+
+    snprintf(expires, sizeof(expires), "%ld", (long) dmcf->checkout_expires);
+    snprintf(reconcile, sizeof(reconcile), "%ld",
+             (long) dmcf->checkout_reconcile);
+
+    params[0] = co->idempotent ? co->key_hash : NULL;
+    params[1] = co->idempotent ? co->request_hash : NULL;
+    params[2] = co->idempotent ? (char *) co->token_enc : NULL;
+    params[3] = NGX_HTTP_DARKROOM_IDEM_KEEP;
+    params[4] = co->items;
+    params[5] = co->email;
+    params[6] = co->currency;
+    params[7] = (char *) co->token_hash;
+    params[8] = expires;
+    params[9] = reconcile;
+
+    return ngx_http_darkroom_db_exec(&t->db,
+        "SELECT order_id, order_ref, total, physical, lines::text, replay,"
+        " saved_token, saved_url, expires_epoch"
+        " FROM checkout_create_idempotent($1, $2, $3, $4::interval,"
+        " $5::jsonb, $6, $7, $8,"
+        " now() + $9::int * interval '1 second',"
+        " now() + $10::int * interval '1 second')",
+        10, params, &t->err);
+}
+
+
+/* the Stripe Checkout Session, attached to the order; *url malloc'd */
+
+static ngx_int_t
+ngx_http_darkroom_checkout_session(ngx_http_darkroom_task_t *t,
+    PGresult *order, char **url)
+{
+    char                           *form, key[64];
+    cJSON                          *session, *id, *curl;
+    const char                     *params[3];
+    ngx_http_darkroom_error_t       ignored;
+    ngx_http_darkroom_main_conf_t  *dmcf = t->conf;
 
     form = ngx_http_darkroom_checkout_form_body(t, order);
 
@@ -554,8 +779,7 @@ ngx_http_darkroom_checkout_work(ngx_http_darkroom_task_t *t)
         ngx_memzero(&ignored, sizeof(ngx_http_darkroom_error_t));
         (void) ngx_http_darkroom_db_command(&t->db,
                    "SELECT checkout_failed($1, $2)", 2, params, &ignored);
-        PQclear(order);
-        return;
+        return NGX_ERROR;
     }
 
     free(form);
@@ -571,8 +795,7 @@ ngx_http_darkroom_checkout_work(ngx_http_darkroom_task_t *t)
         snprintf(t->err.detail, sizeof(t->err.detail),
                  "stripe session without id or url");
         cJSON_Delete(session);
-        PQclear(order);
-        return;
+        return NGX_ERROR;
     }
 
     params[0] = PQgetvalue(order, 0, 0);
@@ -585,11 +808,34 @@ ngx_http_darkroom_checkout_work(ngx_http_darkroom_task_t *t)
     {
         /* the webhook's metadata still finds the order */
         cJSON_Delete(session);
-        PQclear(order);
-        return;
+        return NGX_ERROR;
     }
 
-    co->checkout_url = strdup(curl->valuestring);
+    *url = strdup(curl->valuestring);
+    cJSON_Delete(session);
+
+    if (*url == NULL) {
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal_error", "Out of memory.");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* {order, checkout_url, status_url}: 201 the first time, 200 on a replay */
+
+static void
+ngx_http_darkroom_checkout_answer(ngx_http_darkroom_task_t *t,
+    const char *url)
+{
+    char                           *status_url;
+    cJSON                          *out;
+    ngx_http_darkroom_checkout_t   *co = t->data;
+    ngx_http_darkroom_main_conf_t  *dmcf = t->conf;
+
+    co->checkout_url = strdup(url);
     status_url = ngx_http_darkroom_template(&dmcf->status_url,
                                             (char *) co->token, co->ref);
 
@@ -602,7 +848,7 @@ ngx_http_darkroom_checkout_work(ngx_http_darkroom_task_t *t)
     {
         t->out = cJSON_PrintUnformatted(out);
         t->out_len = t->out ? ngx_strlen(t->out) : 0;
-        t->status = NGX_HTTP_CREATED;
+        t->status = co->replay ? NGX_HTTP_OK : NGX_HTTP_CREATED;
     }
 
     if (t->out == NULL) {
@@ -612,8 +858,6 @@ ngx_http_darkroom_checkout_work(ngx_http_darkroom_task_t *t)
 
     free(status_url);
     cJSON_Delete(out);
-    cJSON_Delete(session);
-    PQclear(order);
 }
 
 
@@ -628,8 +872,6 @@ ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
     cJSON                          *lines, *line, *v;
     size_t                          len, size;
     ngx_int_t                       rc;
-    ngx_str_t                      *c;
-    ngx_uint_t                      n;
     ngx_http_darkroom_checkout_t   *co = t->data;
     ngx_http_darkroom_main_conf_t  *dmcf = t->conf;
     char                            currency[4];
@@ -657,9 +899,8 @@ ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
     add("payment_intent_data[metadata][order_id]", PQgetvalue(order, 0, 0));
     add("payment_intent_data[metadata][order_ref]", co->ref);
 
-    snprintf(num, sizeof(num), "%ld", (long) (time(NULL)
-                                              + dmcf->checkout_expires));
-    add("expires_at", num);
+    /* the order's own expiry: a replay sends Stripe the same parameters */
+    add("expires_at", PQgetvalue(order, 0, 8));
 
     url = ngx_http_darkroom_template(&dmcf->success_url, (char *) co->token,
                                      co->ref);
@@ -671,20 +912,8 @@ ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
     add("cancel_url", url ? url : "");
     free(url);
 
-    if (PQgetvalue(order, 0, 3)[0] == 't') {
-        if (dmcf->shipping_countries) {
-            c = dmcf->shipping_countries->elts;
-
-            for (n = 0; n < dmcf->shipping_countries->nelts; n++) {
-                snprintf(name, sizeof(name),
-                         "shipping_address_collection[allowed_countries][%u]",
-                         (unsigned) n);
-                add(name, (char *) c[n].data);
-            }
-
-        } else {
-            add("shipping_address_collection[allowed_countries][0]", "GB");
-        }
+    if (rc == NGX_OK && PQgetvalue(order, 0, 3)[0] == 't') {
+        rc = ngx_http_darkroom_checkout_shipping(dmcf, &buf, &len, &size);
     }
 
     lines = cJSON_Parse(PQgetvalue(order, 0, 4));
@@ -724,6 +953,46 @@ ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
     }
 
     return buf;
+}
+
+
+/* a print is shipped: the address, and the phone labs need for carriers */
+
+static ngx_int_t
+ngx_http_darkroom_checkout_shipping(ngx_http_darkroom_main_conf_t *dmcf,
+    char **buf, size_t *len, size_t *size)
+{
+    char         name[96];
+    ngx_int_t    rc;
+    ngx_str_t   *c;
+    ngx_uint_t   n;
+
+    rc = NGX_OK;
+
+    if (dmcf->shipping_countries == NULL) {
+        rc = ngx_http_darkroom_form_add(buf, len, size,
+                 "shipping_address_collection[allowed_countries][0]", "GB");
+
+    } else {
+        c = dmcf->shipping_countries->elts;
+
+        for (n = 0; rc == NGX_OK && n < dmcf->shipping_countries->nelts; n++)
+        {
+            snprintf(name, sizeof(name),
+                     "shipping_address_collection[allowed_countries][%u]",
+                     (unsigned) n);
+            rc = ngx_http_darkroom_form_add(buf, len, size, name,
+                                            (char *) c[n].data);
+        }
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_darkroom_form_add(buf, len, size,
+                                        "phone_number_collection[enabled]",
+                                        "true");
+    }
+
+    return rc;
 }
 
 

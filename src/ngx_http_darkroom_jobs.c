@@ -12,13 +12,25 @@
  * is claimed again once its lease has expired.  Every claim increments
  * attempts, and the outcome is written only while (id, attempts) still
  * match, so a worker that lost its lease can never overwrite a newer run.
+ *
+ * A lease names its owner, "host/pid/start" (start: the process's start
+ * time in clock ticks, so a reused pid is not mistaken for the owner).  A
+ * runner releases the leases of owners on this host that are gone, so a
+ * job of a killed worker runs again at once rather than after its lease.
+ * An outcome that cannot be written because Postgres is unreachable is
+ * kept by the runner and written when Postgres answers again.  Each kind
+ * takes at most its share of a worker's runners (by default all but one),
+ * so one slow kind cannot hold every runner.
  */
 
 
 #include "ngx_http_darkroom.h"
 
+#include <signal.h>
 
-#define NGX_HTTP_DARKROOM_JOBS_LOG  8
+
+#define NGX_HTTP_DARKROOM_JOBS_LOG     8
+#define NGX_HTTP_DARKROOM_JOBS_OWNERS  100
 
 
 typedef struct {
@@ -27,13 +39,30 @@ typedef struct {
 } ngx_http_darkroom_jobs_log_t;
 
 
+/* what to write for a job once its handler returned */
+
+typedef struct {
+    int64_t                         id;
+    ngx_uint_t                      attempts;
+    ngx_int_t                       rc;        /* NGX_OK, NGX_AGAIN, other */
+    ngx_uint_t                      dead;
+    ngx_msec_t                      delay;
+    char                            error[400];
+    unsigned                        set:1;
+} ngx_http_darkroom_jobs_outcome_t;
+
+
 typedef struct {
     ngx_event_t                     timer;
     ngx_thread_task_t              *task;
     ngx_http_darkroom_main_conf_t  *dmcf;
     ngx_http_darkroom_db_t          db;
-    char                            owner[64];
+    char                            host[NGX_MAXHOSTNAMELEN + 1];
+    char                            owner[NGX_MAXHOSTNAMELEN + 64];
     unsigned                        seed;
+
+    /* an outcome Postgres could not take yet; thread side only */
+    ngx_http_darkroom_jobs_outcome_t  pending;
 
     /* filled by the thread, read on the event loop when it is done */
     ngx_uint_t                      claimed;
@@ -47,11 +76,24 @@ typedef struct {
 
 static void ngx_http_darkroom_jobs_tick(ngx_event_t *ev);
 static void ngx_http_darkroom_jobs_thread(void *data, ngx_log_t *log);
+static ngx_int_t ngx_http_darkroom_jobs_seed(ngx_http_darkroom_jobs_t *jobs);
 static ngx_int_t ngx_http_darkroom_jobs_run_one(
     ngx_http_darkroom_jobs_t *jobs);
-static void ngx_http_darkroom_jobs_finish(ngx_http_darkroom_jobs_t *jobs,
+static PGresult *ngx_http_darkroom_jobs_claim(ngx_http_darkroom_jobs_t *jobs,
+    ngx_http_darkroom_error_t *err);
+static ngx_int_t ngx_http_darkroom_jobs_take(ngx_http_darkroom_jobs_t *jobs,
+    ngx_uint_t k, int64_t id, ngx_uint_t attempts);
+static ngx_int_t ngx_http_darkroom_jobs_finish(ngx_http_darkroom_jobs_t *jobs,
     ngx_http_darkroom_job_t *job, ngx_int_t rc,
     ngx_http_darkroom_error_t *err);
+static ngx_int_t ngx_http_darkroom_jobs_record(ngx_http_darkroom_jobs_t *jobs,
+    ngx_http_darkroom_jobs_outcome_t *o, ngx_http_darkroom_error_t *dberr);
+static void ngx_http_darkroom_jobs_sweep(ngx_http_darkroom_jobs_t *jobs);
+static ngx_uint_t ngx_http_darkroom_jobs_owner_gone(
+    ngx_http_darkroom_jobs_t *jobs, const char *owner);
+static unsigned long long ngx_http_darkroom_jobs_start_time(long pid);
+static ngx_int_t ngx_http_darkroom_jobs_caps(ngx_cycle_t *cycle,
+    ngx_http_darkroom_main_conf_t *dmcf);
 static ngx_msec_t ngx_http_darkroom_jobs_backoff(
     ngx_http_darkroom_jobs_t *jobs, ngx_http_darkroom_job_t *job);
 static void ngx_http_darkroom_jobs_note(ngx_http_darkroom_jobs_t *jobs,
@@ -67,10 +109,14 @@ static ngx_http_darkroom_job_kind_t  ngx_http_darkroom_builtin_kinds[] = {
 
 
 
-/* the registered kinds, and the same as a Postgres array literal */
+/* the registered kinds; per kind, its cap and its runners in this worker */
 static ngx_http_darkroom_job_kind_t  *ngx_http_darkroom_job_kinds;
 static ngx_uint_t                     ngx_http_darkroom_njob_kinds;
-static char                           ngx_http_darkroom_job_kind_list[1024];
+static ngx_uint_t                    *ngx_http_darkroom_job_caps;
+static ngx_atomic_t                  *ngx_http_darkroom_job_running;
+
+/* when a runner of this worker last looked for leases of dead owners */
+static ngx_atomic_t                   ngx_http_darkroom_jobs_swept;
 
 
 /*
@@ -154,10 +200,9 @@ ngx_http_darkroom_jobs_postconfiguration(ngx_conf_t *cf)
 ngx_int_t
 ngx_http_darkroom_jobs_init_process(ngx_cycle_t *cycle)
 {
-    u_char                         *p, *last;
-    ngx_uint_t                      i, n;
+    ngx_uint_t                      n;
+    unsigned long long              start;
     ngx_http_darkroom_jobs_t       *jobs, *runners;
-    ngx_http_darkroom_job_kind_t   *k;
     ngx_http_darkroom_main_conf_t  *dmcf;
 
     if (ngx_process != NGX_PROCESS_WORKER
@@ -186,20 +231,11 @@ ngx_http_darkroom_jobs_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    ngx_http_darkroom_job_kinds = dmcf->job_kinds->elts;
-    ngx_http_darkroom_njob_kinds = dmcf->job_kinds->nelts;
-
-    p = (u_char *) ngx_http_darkroom_job_kind_list;
-    last = p + sizeof(ngx_http_darkroom_job_kind_list) - 2;
-    *p++ = '{';
-
-    for (i = 0; i < ngx_http_darkroom_njob_kinds; i++) {
-        k = &ngx_http_darkroom_job_kinds[i];
-        p = ngx_slprintf(p, last, "%s%s", i ? "," : "", k->kind);
+    if (ngx_http_darkroom_jobs_caps(cycle, dmcf) != NGX_OK) {
+        return NGX_ERROR;
     }
 
-    *p++ = '}';
-    *p = '\0';
+    start = ngx_http_darkroom_jobs_start_time((long) ngx_pid);
 
     for (n = 0; n < dmcf->jobs_concurrency; n++) {
         jobs = &runners[n];
@@ -208,8 +244,10 @@ ngx_http_darkroom_jobs_init_process(ngx_cycle_t *cycle)
         jobs->seed = (unsigned) (ngx_pid ^ ngx_time() ^ ngx_current_msec)
                      + n;
 
+        ngx_snprintf((u_char *) jobs->host, sizeof(jobs->host) - 1, "%V",
+                     &cycle->hostname);
         ngx_snprintf((u_char *) jobs->owner, sizeof(jobs->owner) - 1,
-                     "%V/%P", &cycle->hostname, ngx_pid);
+                     "%V/%P/%uL", &cycle->hostname, ngx_pid, start);
 
         jobs->task = ngx_thread_task_alloc(cycle->pool, 0);
         if (jobs->task == NULL) {
@@ -238,6 +276,70 @@ ngx_http_darkroom_jobs_init_process(ngx_cycle_t *cycle)
 }
 
 
+/*
+ * Each kind's cap: darkroom_jobs_kind_concurrency, else every runner but
+ * one, so that whatever else is due always finds a runner.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_jobs_caps(ngx_cycle_t *cycle,
+    ngx_http_darkroom_main_conf_t *dmcf)
+{
+    ngx_uint_t                     i, j, n;
+    ngx_http_darkroom_kind_cap_t  *cap;
+
+    ngx_http_darkroom_job_kinds = dmcf->job_kinds->elts;
+    n = dmcf->job_kinds->nelts;
+    ngx_http_darkroom_njob_kinds = n;
+
+    ngx_http_darkroom_job_caps = ngx_pcalloc(cycle->pool,
+                                             n * sizeof(ngx_uint_t));
+    ngx_http_darkroom_job_running = ngx_pcalloc(cycle->pool,
+                                                n * sizeof(ngx_atomic_t));
+
+    if (ngx_http_darkroom_job_caps == NULL
+        || ngx_http_darkroom_job_running == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        ngx_http_darkroom_job_caps[i] = (dmcf->jobs_concurrency > 1)
+                                        ? dmcf->jobs_concurrency - 1 : 1;
+    }
+
+    if (dmcf->jobs_kind_caps == NULL) {
+        return NGX_OK;
+    }
+
+    cap = dmcf->jobs_kind_caps->elts;
+
+    for (j = 0; j < dmcf->jobs_kind_caps->nelts; j++) {
+
+        for (i = 0; i < n; i++) {
+            if (ngx_strlen(ngx_http_darkroom_job_kinds[i].kind)
+                    == cap[j].kind.len
+                && ngx_strncmp(ngx_http_darkroom_job_kinds[i].kind,
+                               cap[j].kind.data, cap[j].kind.len) == 0)
+            {
+                ngx_http_darkroom_job_caps[i] = cap[j].n;
+                break;
+            }
+        }
+
+        if (i == n) {
+            /* maybe a kind of another version: a warning, not an error */
+            ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                          "darkroom_jobs_kind_concurrency: no module runs "
+                          "job kind \"%V\" (%s:%ui)", &cap[j].kind,
+                          cap[j].file, cap[j].line);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_http_darkroom_jobs_tick(ngx_event_t *ev)
 {
@@ -259,16 +361,75 @@ ngx_http_darkroom_jobs_tick(ngx_event_t *ev)
     }
 
     jobs->busy = 1;
+
+    /* an exiting worker stays until the runner is back and has logged */
+    ngx_http_darkroom_hold(ev->log);
 }
 
 
 static void
 ngx_http_darkroom_jobs_thread(void *data, ngx_log_t *log)
 {
+    ngx_http_darkroom_error_t   err;
+    ngx_http_darkroom_jobs_t   *jobs = data;
+
+    if (ngx_http_darkroom_jobs_seed(jobs) != NGX_OK) {
+        return;
+    }
+
+    if (jobs->pending.set) {
+        ngx_memzero(&err, sizeof(ngx_http_darkroom_error_t));
+
+        if (ngx_http_darkroom_jobs_record(jobs, &jobs->pending, &err)
+            == NGX_OK)
+        {
+            ngx_http_darkroom_jobs_note(jobs, NGX_LOG_NOTICE,
+                                        "darkroom jobs: outcome of job %lld "
+                                        "recorded, the database answers "
+                                        "again", (long long) jobs->pending.id);
+
+        } else if (err.status == NGX_HTTP_SERVICE_UNAVAILABLE) {
+            /* still unreachable: nothing else can be recorded either */
+            return;
+
+        } else {
+            /* refused for good: the lease runs out, the job runs again */
+            ngx_http_darkroom_jobs_note(jobs, NGX_LOG_ERR,
+                                        "darkroom jobs: outcome of job %lld "
+                                        "not recorded: %s",
+                                        (long long) jobs->pending.id,
+                                        err.detail);
+        }
+
+        jobs->pending.set = 0;
+    }
+
+    ngx_http_darkroom_jobs_sweep(jobs);
+
+    while (jobs->claimed < jobs->dmcf->jobs_batch) {
+
+        /* on reload or quit finish the job at hand, claim no more */
+        if (ngx_quit || ngx_terminate || ngx_exiting) {
+            break;
+        }
+
+        if (ngx_http_darkroom_jobs_run_one(jobs) != NGX_OK) {
+            break;
+        }
+
+        jobs->claimed++;
+    }
+}
+
+
+/* the rows of recurring kinds, once per runner */
+
+static ngx_int_t
+ngx_http_darkroom_jobs_seed(ngx_http_darkroom_jobs_t *jobs)
+{
     ngx_uint_t                  i;
     const char                 *params[1];
     ngx_http_darkroom_error_t   err;
-    ngx_http_darkroom_jobs_t   *jobs = data;
 
     ngx_memzero(&err, sizeof(ngx_http_darkroom_error_t));
 
@@ -291,84 +452,38 @@ ngx_http_darkroom_jobs_thread(void *data, ngx_log_t *log)
                                         "darkroom jobs: recurring job %s "
                                         "not created: %s", params[0],
                                         err.detail);
-            return;
+            return NGX_ERROR;
         }
     }
 
     jobs->seeded = 1;
 
-    while (jobs->claimed < jobs->dmcf->jobs_batch) {
-
-        /* on reload or quit finish the job at hand, claim no more */
-        if (ngx_quit || ngx_terminate || ngx_exiting) {
-            break;
-        }
-
-        if (ngx_http_darkroom_jobs_run_one(jobs) != NGX_OK) {
-            break;
-        }
-
-        jobs->claimed++;
-    }
+    return NGX_OK;
 }
 
 
 static ngx_int_t
 ngx_http_darkroom_jobs_run_one(ngx_http_darkroom_jobs_t *jobs)
 {
-    char                           lease[NGX_INT64_LEN + 1];
     ngx_int_t                      rc;
     ngx_uint_t                     i;
     PGresult                      *res;
-    const char                    *params[3];
     ngx_http_darkroom_job_t        job;
     ngx_http_darkroom_error_t      err;
     ngx_http_darkroom_job_kind_t  *k;
 
     ngx_memzero(&err, sizeof(ngx_http_darkroom_error_t));
 
-    snprintf(lease, sizeof(lease), "%lu",
-             (unsigned long) jobs->dmcf->jobs_lease);
-
-    params[0] = jobs->owner;
-    params[1] = lease;
-    params[2] = ngx_http_darkroom_job_kind_list;
-
-    /*
-     * Only kinds this build can run are claimed: a job written by a newer
-     * version waits for a worker that knows it instead of dying here.
-     */
-
-    res = ngx_http_darkroom_db_exec(&jobs->db,
-        "UPDATE jobs SET attempts = attempts + 1, locked_by = $1,"
-        " locked_until = now() + $2::bigint * interval '1 millisecond'"
-        " WHERE id = (SELECT id FROM jobs"
-                    " WHERE NOT dead AND done_at IS NULL"
-                    " AND run_at <= now()"
-                    " AND (locked_until IS NULL OR locked_until < now())"
-                    " AND kind = ANY ($3::text[])"
-                    " ORDER BY run_at, id LIMIT 1"
-                    " FOR UPDATE SKIP LOCKED)"
-        " RETURNING id, kind, payload::text, attempts, max_attempts",
-        3, params, &err);
+    res = ngx_http_darkroom_jobs_claim(jobs, &err);
 
     if (res == NULL) {
-        ngx_http_darkroom_jobs_note(jobs, NGX_LOG_ERR,
-                                    "darkroom jobs: claim failed: %s",
-                                    err.detail);
-        return NGX_ERROR;
-    }
-
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        return NGX_DECLINED;
+        return err.status ? NGX_ERROR : NGX_DECLINED;
     }
 
     ngx_memzero(&job, sizeof(ngx_http_darkroom_job_t));
 
     job.id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     job.kind = PQgetvalue(res, 0, 1);
-    job.payload = cJSON_Parse(PQgetvalue(res, 0, 2));
     job.attempts = strtoul(PQgetvalue(res, 0, 3), NULL, 10);
     job.max_attempts = strtoul(PQgetvalue(res, 0, 4), NULL, 10);
     job.fetch_timeout = jobs->dmcf->fetch_timeout;
@@ -383,6 +498,16 @@ ngx_http_darkroom_jobs_run_one(ngx_http_darkroom_jobs_t *jobs)
             break;
         }
     }
+
+    if (k && ngx_http_darkroom_jobs_take(jobs, i, job.id, job.attempts)
+             != NGX_OK)
+    {
+        /* another runner took the kind's last place meanwhile */
+        PQclear(res);
+        return NGX_DECLINED;
+    }
+
+    job.payload = cJSON_Parse(PQgetvalue(res, 0, 2));
 
     if (k == NULL) {
         /* not claimable: only registered kinds are claimed */
@@ -400,105 +525,385 @@ ngx_http_darkroom_jobs_run_one(ngx_http_darkroom_jobs_t *jobs)
         rc = k->handler(&job, &err);
     }
 
-    ngx_http_darkroom_jobs_finish(jobs, &job, rc, &err);
+    if (k) {
+        (void) ngx_atomic_fetch_add(&ngx_http_darkroom_job_running[i], -1);
+    }
+
+    rc = ngx_http_darkroom_jobs_finish(jobs, &job, rc, &err);
 
     cJSON_Delete(job.payload);
     PQclear(res);
+
+    return rc;
+}
+
+
+/*
+ * Claims the next due job of a kind below its cap.  Only kinds this build
+ * can run are claimed: a job written by a newer version waits for a worker
+ * that knows it instead of dying here.  NULL with err->status 0: nothing.
+ */
+
+static PGresult *
+ngx_http_darkroom_jobs_claim(ngx_http_darkroom_jobs_t *jobs,
+    ngx_http_darkroom_error_t *err)
+{
+    char         lease[NGX_INT64_LEN + 1], kinds[1024];
+    u_char      *p, *last;
+    ngx_uint_t   i, n;
+    PGresult    *res;
+    const char  *params[3];
+
+    p = (u_char *) kinds;
+    last = p + sizeof(kinds) - 2;
+    *p++ = '{';
+
+    for (i = 0, n = 0; i < ngx_http_darkroom_njob_kinds; i++) {
+        if (ngx_http_darkroom_job_running[i] < ngx_http_darkroom_job_caps[i]) {
+            p = ngx_slprintf(p, last, "%s%s", n++ ? "," : "",
+                             ngx_http_darkroom_job_kinds[i].kind);
+        }
+    }
+
+    *p++ = '}';
+    *p = '\0';
+
+    if (n == 0) {
+        return NULL;
+    }
+
+    snprintf(lease, sizeof(lease), "%lu",
+             (unsigned long) jobs->dmcf->jobs_lease);
+
+    params[0] = jobs->owner;
+    params[1] = lease;
+    params[2] = kinds;
+
+    res = ngx_http_darkroom_db_exec(&jobs->db,
+        "UPDATE jobs SET attempts = attempts + 1, locked_by = $1,"
+        " locked_until = now() + $2::bigint * interval '1 millisecond'"
+        " WHERE id = (SELECT id FROM jobs"
+                    " WHERE NOT dead AND done_at IS NULL"
+                    " AND run_at <= now()"
+                    " AND (locked_until IS NULL OR locked_until < now())"
+                    " AND kind = ANY ($3::text[])"
+                    " ORDER BY run_at, id LIMIT 1"
+                    " FOR UPDATE SKIP LOCKED)"
+        " RETURNING id, kind, payload::text, attempts, max_attempts",
+        3, params, err);
+
+    if (res == NULL) {
+        ngx_http_darkroom_jobs_note(jobs, NGX_LOG_ERR,
+                                    "darkroom jobs: claim failed: %s",
+                                    err->detail);
+        return NULL;
+    }
+
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return NULL;
+    }
+
+    return res;
+}
+
+
+/*
+ * Counts a runner in for kind k.  Two runners may both have seen a free
+ * place: the one over the cap gives its job back as it found it.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_jobs_take(ngx_http_darkroom_jobs_t *jobs, ngx_uint_t k,
+    int64_t id, ngx_uint_t attempts)
+{
+    char                        sid[NGX_INT64_LEN + 1];
+    char                        sattempts[NGX_INT_T_LEN + 1];
+    const char                 *params[2];
+    ngx_http_darkroom_error_t   err;
+
+    if (ngx_atomic_fetch_add(&ngx_http_darkroom_job_running[k], 1)
+        < ngx_http_darkroom_job_caps[k])
+    {
+        return NGX_OK;
+    }
+
+    (void) ngx_atomic_fetch_add(&ngx_http_darkroom_job_running[k], -1);
+
+    ngx_memzero(&err, sizeof(ngx_http_darkroom_error_t));
+
+    snprintf(sid, sizeof(sid), "%lld", (long long) id);
+    snprintf(sattempts, sizeof(sattempts), "%lu", (unsigned long) attempts);
+
+    params[0] = sid;
+    params[1] = sattempts;
+
+    /* if this fails the lease runs out, as after any lost outcome */
+    (void) ngx_http_darkroom_db_command(&jobs->db,
+               "UPDATE jobs SET attempts = attempts - 1, locked_until = NULL"
+               " WHERE id = $1 AND attempts = $2", 2, params, &err);
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * Records the outcome.  If Postgres cannot be reached it is kept for the
+ * runner's next run (NGX_ERROR: claim nothing more meanwhile), so the job
+ * is neither left leased nor run again.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_jobs_finish(ngx_http_darkroom_jobs_t *jobs,
+    ngx_http_darkroom_job_t *job, ngx_int_t rc,
+    ngx_http_darkroom_error_t *err)
+{
+    const char                        *what;
+    ngx_http_darkroom_error_t          dberr;
+    ngx_http_darkroom_jobs_outcome_t   o;
+
+    ngx_memzero(&o, sizeof(ngx_http_darkroom_jobs_outcome_t));
+    ngx_memzero(&dberr, sizeof(ngx_http_darkroom_error_t));
+
+    o.id = job->id;
+    o.attempts = job->attempts;
+    o.rc = (rc == NGX_OK || rc == NGX_AGAIN) ? rc : NGX_ERROR;
+    o.set = 1;
+
+    if (rc == NGX_AGAIN) {
+        o.delay = job->retry_after;
+
+    } else if (rc != NGX_OK) {
+        o.dead = (rc == NGX_DECLINED || job->attempts >= job->max_attempts);
+        o.delay = ngx_http_darkroom_jobs_backoff(jobs, job);
+        ngx_cpystrn((u_char *) o.error,
+                    (u_char *) (err->detail[0] ? err->detail : err->message),
+                    sizeof(o.error));
+    }
+
+    if (ngx_http_darkroom_jobs_record(jobs, &o, &dberr) != NGX_OK) {
+        what = (rc == NGX_OK) ? "done" : (rc == NGX_AGAIN) ? "rescheduled"
+                                                           : "failed";
+
+        if (dberr.status == NGX_HTTP_SERVICE_UNAVAILABLE) {
+            jobs->pending = o;
+            ngx_http_darkroom_jobs_note(jobs, NGX_LOG_ERR,
+                                        "darkroom jobs: job %lld %s but not "
+                                        "recorded, kept to record when the "
+                                        "database answers: %s",
+                                        (long long) o.id, what, dberr.detail);
+            return NGX_ERROR;
+        }
+
+        /* the lease runs out and the job is claimed again */
+        ngx_http_darkroom_jobs_note(jobs, NGX_LOG_ERR,
+                                    "darkroom jobs: job %lld %s but not "
+                                    "recorded: %s", (long long) o.id, what,
+                                    dberr.detail);
+        return NGX_OK;
+    }
+
+    if (o.rc == NGX_ERROR) {
+        ngx_http_darkroom_jobs_note(jobs, o.dead ? NGX_LOG_ERR : NGX_LOG_WARN,
+                                    "darkroom jobs: %s job %lld attempt "
+                                    "%lu/%lu failed%s: %s", job->kind,
+                                    (long long) o.id,
+                                    (unsigned long) o.attempts,
+                                    (unsigned long) job->max_attempts,
+                                    o.dead ? ", job is dead" : "", o.error);
+    }
 
     return NGX_OK;
 }
 
 
-static void
-ngx_http_darkroom_jobs_finish(ngx_http_darkroom_jobs_t *jobs,
-    ngx_http_darkroom_job_t *job, ngx_int_t rc,
-    ngx_http_darkroom_error_t *err)
+/* only while (id, attempts) match: a newer run's record is never touched */
+
+static ngx_int_t
+ngx_http_darkroom_jobs_record(ngx_http_darkroom_jobs_t *jobs,
+    ngx_http_darkroom_jobs_outcome_t *o, ngx_http_darkroom_error_t *dberr)
 {
-    char                        id[NGX_INT64_LEN + 1];
-    char                        attempts[NGX_INT_T_LEN + 1];
-    char                        delay[NGX_INT64_LEN + 1];
-    ngx_uint_t                  dead;
-    const char                 *params[5];
-    ngx_http_darkroom_error_t   dberr;
+    char         id[NGX_INT64_LEN + 1];
+    char         attempts[NGX_INT_T_LEN + 1];
+    char         delay[NGX_INT64_LEN + 1];
+    const char  *sql, *params[5];
 
-    ngx_memzero(&dberr, sizeof(ngx_http_darkroom_error_t));
-
-    snprintf(id, sizeof(id), "%lld", (long long) job->id);
-    snprintf(attempts, sizeof(attempts), "%lu",
-             (unsigned long) job->attempts);
+    snprintf(id, sizeof(id), "%lld", (long long) o->id);
+    snprintf(attempts, sizeof(attempts), "%lu", (unsigned long) o->attempts);
+    snprintf(delay, sizeof(delay), "%lu", (unsigned long) o->delay);
 
     params[0] = id;
     params[1] = attempts;
-
-    if (rc == NGX_OK) {
-        if (ngx_http_darkroom_db_command(job->db,
-                "UPDATE jobs SET done_at = now(), locked_until = NULL,"
-                " last_error = NULL"
-                " WHERE id = $1 AND attempts = $2",
-                2, params, &dberr)
-            != NGX_OK)
-        {
-            ngx_http_darkroom_jobs_note(jobs, NGX_LOG_ERR,
-                                        "darkroom jobs: job %s done but not "
-                                        "recorded: %s", id, dberr.detail);
-        }
-
-        return;
-    }
-
-    if (rc == NGX_AGAIN) {
-        /* not a failure: come back later, the attempt is given back */
-        snprintf(delay, sizeof(delay), "%lu",
-                 (unsigned long) job->retry_after);
-        params[2] = delay;
-
-        if (ngx_http_darkroom_db_command(job->db,
-                "UPDATE jobs SET locked_until = NULL,"
-                " attempts = attempts - 1,"
-                " run_at = now() + $3::bigint * interval '1 millisecond'"
-                " WHERE id = $1 AND attempts = $2",
-                3, params, &dberr)
-            != NGX_OK)
-        {
-            ngx_http_darkroom_jobs_note(jobs, NGX_LOG_ERR,
-                                        "darkroom jobs: job %s not "
-                                        "rescheduled: %s", id, dberr.detail);
-        }
-
-        return;
-    }
-
-    dead = (rc == NGX_DECLINED || job->attempts >= job->max_attempts);
-
-    snprintf(delay, sizeof(delay), "%lu",
-             (unsigned long) ngx_http_darkroom_jobs_backoff(jobs, job));
-
     params[2] = delay;
-    params[3] = err->detail[0] ? err->detail : err->message;
-    params[4] = dead ? "t" : "f";
+    params[3] = o->error;
+    params[4] = o->dead ? "t" : "f";
 
-    if (ngx_http_darkroom_db_command(job->db,
-            "UPDATE jobs SET locked_until = NULL, last_error = $4,"
-            " dead = $5::boolean,"
-            " run_at = now() + $3::bigint * interval '1 millisecond'"
-            " WHERE id = $1 AND attempts = $2",
-            5, params, &dberr)
-        != NGX_OK)
+    if (o->rc == NGX_OK) {
+        sql = "UPDATE jobs SET done_at = now(), locked_until = NULL,"
+              " last_error = NULL"
+              " WHERE id = $1 AND attempts = $2";
+
+        return ngx_http_darkroom_db_command(&jobs->db, sql, 2, params, dberr);
+    }
+
+    if (o->rc == NGX_AGAIN) {
+        /* not a failure: come back later, the attempt is given back */
+        sql = "UPDATE jobs SET locked_until = NULL,"
+              " attempts = attempts - 1,"
+              " run_at = now() + $3::bigint * interval '1 millisecond'"
+              " WHERE id = $1 AND attempts = $2";
+
+        return ngx_http_darkroom_db_command(&jobs->db, sql, 3, params, dberr);
+    }
+
+    sql = "UPDATE jobs SET locked_until = NULL, last_error = $4,"
+          " dead = $5::boolean,"
+          " run_at = now() + $3::bigint * interval '1 millisecond'"
+          " WHERE id = $1 AND attempts = $2";
+
+    return ngx_http_darkroom_db_command(&jobs->db, sql, 5, params, dberr);
+}
+
+
+/*
+ * Leases of owners on this host that are gone (killed, crashed) are given
+ * back at once instead of after darkroom_jobs_lease.  One runner of the
+ * worker looks, at most every ten intervals (1 to 60 s).
+ */
+
+static void
+ngx_http_darkroom_jobs_sweep(ngx_http_darkroom_jobs_t *jobs)
+{
+    int                         i, n;
+    uint64_t                    now, last, period;
+    PGresult                   *res;
+    const char                 *params[1], *owner;
+    ngx_http_darkroom_error_t   err;
+
+    now = ngx_http_darkroom_monotonic_ms();
+    last = ngx_http_darkroom_jobs_swept;
+    period = ngx_max(1000, ngx_min(60000, jobs->dmcf->jobs_interval * 10));
+
+    if (now - last < period
+        || !ngx_atomic_cmp_set(&ngx_http_darkroom_jobs_swept, last, now))
     {
-        /* the lease runs out and the job is claimed again */
-        ngx_http_darkroom_jobs_note(jobs, NGX_LOG_ERR,
-                                    "darkroom jobs: job %s failed and the "
-                                    "failure was not recorded: %s",
-                                    id, dberr.detail);
         return;
     }
 
-    ngx_http_darkroom_jobs_note(jobs, dead ? NGX_LOG_ERR : NGX_LOG_WARN,
-                                "darkroom jobs: %s job %s attempt %s/%lu "
-                                "failed%s: %s", job->kind, id, attempts,
-                                (unsigned long) job->max_attempts,
-                                dead ? ", job is dead" : "",
-                                params[3]);
+    ngx_memzero(&err, sizeof(ngx_http_darkroom_error_t));
+
+    params[0] = jobs->host;
+
+    res = ngx_http_darkroom_db_exec(&jobs->db,
+        "SELECT DISTINCT locked_by FROM jobs"
+        " WHERE done_at IS NULL AND locked_until > now()"
+        " AND starts_with(locked_by, $1 || '/')"
+        " LIMIT " ngx_value(NGX_HTTP_DARKROOM_JOBS_OWNERS),
+        1, params, &err);
+
+    if (res == NULL) {
+        return;
+    }
+
+    n = PQntuples(res);
+
+    for (i = 0; i < n; i++) {
+        owner = PQgetvalue(res, i, 0);
+
+        if (!ngx_http_darkroom_jobs_owner_gone(jobs, owner)) {
+            continue;
+        }
+
+        params[0] = owner;
+
+        if (ngx_http_darkroom_db_command(&jobs->db,
+                "UPDATE jobs SET locked_until = NULL"
+                " WHERE locked_by = $1 AND done_at IS NULL"
+                " AND locked_until > now()", 1, params, &err)
+            == NGX_OK)
+        {
+            ngx_http_darkroom_jobs_note(jobs, NGX_LOG_WARN,
+                                        "darkroom jobs: leases of %s "
+                                        "released: that process is gone",
+                                        owner);
+        }
+    }
+
+    PQclear(res);
+}
+
+
+/*
+ * "host/pid/start" on this host: gone if the pid does not exist, or now
+ * belongs to a process started at another time (the pid was reused).  A
+ * process of another user answers EPERM: it exists.
+ */
+
+static ngx_uint_t
+ngx_http_darkroom_jobs_owner_gone(ngx_http_darkroom_jobs_t *jobs,
+    const char *owner)
+{
+    long                 pid;
+    char                *end;
+    unsigned long long   start, now;
+
+    pid = strtol(owner + ngx_strlen(jobs->host) + 1, &end, 10);
+
+    if (pid <= 1 || pid == (long) getpid()) {
+        return 0;
+    }
+
+    if (kill((pid_t) pid, 0) == -1 && errno == ESRCH) {
+        return 1;
+    }
+
+    if (*end != '/') {
+        return 0;
+    }
+
+    start = strtoull(end + 1, NULL, 10);
+    now = ngx_http_darkroom_jobs_start_time(pid);
+
+    return (now != 0 && now != start);
+}
+
+
+/* field 22 of /proc/<pid>/stat, 0 if unknown; plain C, safe in a thread */
+
+static unsigned long long
+ngx_http_darkroom_jobs_start_time(long pid)
+{
+    int      fd, field;
+    char     path[64], buf[1024], *p;
+    ssize_t  n;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+
+    fd = open(path, O_RDONLY);
+    if (fd == -1) {
+        return 0;
+    }
+
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+
+    if (n <= 0) {
+        return 0;
+    }
+
+    buf[n] = '\0';
+
+    /* the command name may hold spaces and parentheses: skip to its end */
+    p = strrchr(buf, ')');
+    if (p == NULL) {
+        return 0;
+    }
+
+    for (field = 2; field < 22 && p; field++) {
+        p = strchr(p + 1, ' ');
+    }
+
+    return p ? strtoull(p + 1, NULL, 10) : 0;
 }
 
 
@@ -557,6 +962,8 @@ ngx_http_darkroom_jobs_done(ngx_event_t *ev)
     ngx_http_darkroom_jobs_t  *jobs = ev->data;
 
     jobs->busy = 0;
+
+    ngx_http_darkroom_release();
 
     for (i = 0; i < jobs->nlog; i++) {
         ngx_log_error(jobs->log[i].level, jobs->timer.log, 0, "%s",

@@ -24,6 +24,8 @@ static char *ngx_http_darkroom_db_pool(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_darkroom_jobs_backoff(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_darkroom_jobs_kind_concurrency(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_darkroom_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_darkroom_init_process(ngx_cycle_t *cycle);
 static void ngx_http_darkroom_exit_process(ngx_cycle_t *cycle);
@@ -233,6 +235,13 @@ static ngx_command_t  ngx_http_darkroom_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_darkroom_main_conf_t, jobs_concurrency),
       &ngx_http_darkroom_jobs_concurrency_bounds },
+
+    { ngx_string("darkroom_jobs_kind_concurrency"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_darkroom_jobs_kind_concurrency,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("darkroom_health"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -926,6 +935,82 @@ ngx_http_darkroom_needs_db(ngx_conf_t *cf, ngx_command_t *cmd)
         dmcf->db_user_line = cf->conf_file->line;
         dmcf->db_user = cmd->name;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/* darkroom_jobs_kind_concurrency <kind> <n>: the kind's runners per worker */
+
+static char *
+ngx_http_darkroom_jobs_kind_concurrency(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_darkroom_main_conf_t *dmcf = conf;
+
+    u_char                        *p;
+    ngx_int_t                      n;
+    ngx_str_t                     *value;
+    ngx_uint_t                     i;
+    ngx_http_darkroom_kind_cap_t  *cap;
+
+    value = cf->args->elts;
+
+    for (p = value[1].data; p < value[1].data + value[1].len; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')
+              || *p == '_'))
+        {
+            break;
+        }
+    }
+
+    if (value[1].len == 0 || value[1].len > 64
+        || p != value[1].data + value[1].len)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid job kind \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    n = ngx_atoi(value[2].data, value[2].len);
+
+    if (n < 1 || n > 64) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid number of runners \"%V\", it must be "
+                           "1 to 64", &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (dmcf->jobs_kind_caps == NULL) {
+        dmcf->jobs_kind_caps = ngx_array_create(cf->pool, 4,
+                                       sizeof(ngx_http_darkroom_kind_cap_t));
+        if (dmcf->jobs_kind_caps == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    cap = dmcf->jobs_kind_caps->elts;
+
+    for (i = 0; i < dmcf->jobs_kind_caps->nelts; i++) {
+        if (cap[i].kind.len == value[1].len
+            && ngx_strncmp(cap[i].kind.data, value[1].data, value[1].len)
+               == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate job kind \"%V\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    cap = ngx_array_push(dmcf->jobs_kind_caps);
+    if (cap == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cap->kind = value[1];
+    cap->n = n;
+    cap->file = cf->conf_file->file.name.data;
+    cap->line = cf->conf_file->line;
 
     return NGX_CONF_OK;
 }

@@ -9,6 +9,12 @@
  * r->main->blocked.  On completion nginx calls our event handler on the
  * event loop, which resumes the request through its write event handler,
  * the way nginx's own thread-backed reads resume.
+ *
+ * A parked request has no timer of its own, and an exiting worker (reload,
+ * quit) leaves as soon as no timer but cancelable ones is left: it would
+ * close the connection after the work was done but before the answer.  So
+ * while anything is in flight a non-cancelable "hold" timer is armed, and
+ * the worker stays until every parked request has been answered.
  */
 
 
@@ -32,6 +38,17 @@ static void ngx_http_darkroom_task_thread(void *data, ngx_log_t *log);
 static void ngx_http_darkroom_task_event(ngx_event_t *ev);
 static void ngx_http_darkroom_task_resume(ngx_http_request_t *r);
 static void ngx_http_darkroom_task_cleanup(void *data);
+static void ngx_http_darkroom_hold_handler(ngx_event_t *ev);
+
+
+#define NGX_HTTP_DARKROOM_HOLD_PERIOD  1000
+
+
+/* per worker: what is in flight, and the timer that keeps the worker */
+static ngx_uint_t        ngx_http_darkroom_held;
+static ngx_uint_t        ngx_http_darkroom_held_logged;
+static ngx_event_t       ngx_http_darkroom_hold_ev;
+static ngx_connection_t  ngx_http_darkroom_hold_dumb;  /* for timer logs */
 
 
 uint64_t
@@ -228,6 +245,8 @@ ngx_http_darkroom_task_post(ngx_http_request_t *r,
     r->main->blocked++;
     r->write_event_handler = ngx_http_darkroom_task_resume;
 
+    ngx_http_darkroom_hold(r->connection->log);
+
     return NGX_OK;
 }
 
@@ -254,6 +273,8 @@ ngx_http_darkroom_task_event(ngx_event_t *ev)
     ngx_http_set_log_request(c->log, r);
 
     r->main->blocked--;
+
+    ngx_http_darkroom_release();
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_darkroom_module);
     ctx->completed = 1;
@@ -310,6 +331,74 @@ ngx_http_darkroom_task_resume(ngx_http_request_t *r)
     }
 
     ngx_http_finalize_request(r, rc);
+}
+
+
+/*
+ * On the event loop: one more thing in flight (a parked request, a job
+ * runner's task).  While any is, an exiting worker does not leave.
+ */
+
+void
+ngx_http_darkroom_hold(ngx_log_t *log)
+{
+    ngx_event_t  *ev = &ngx_http_darkroom_hold_ev;
+
+    ngx_http_darkroom_held++;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "darkroom hold: %ui in flight", ngx_http_darkroom_held);
+
+    if (ev->timer_set) {
+        return;
+    }
+
+    ev->handler = ngx_http_darkroom_hold_handler;
+    ev->log = ngx_cycle->log;
+    ngx_http_darkroom_hold_dumb.fd = (ngx_socket_t) -1;
+    ev->data = &ngx_http_darkroom_hold_dumb;
+
+    /* not cancelable: ngx_event_no_timers_left() keeps the worker */
+    ev->cancelable = 0;
+
+    ngx_add_timer(ev, NGX_HTTP_DARKROOM_HOLD_PERIOD);
+}
+
+
+void
+ngx_http_darkroom_release(void)
+{
+    if (ngx_http_darkroom_held == 0) {
+        return;
+    }
+
+    if (--ngx_http_darkroom_held == 0
+        && ngx_http_darkroom_hold_ev.timer_set)
+    {
+        ngx_del_timer(&ngx_http_darkroom_hold_ev);
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "darkroom hold: %ui in flight", ngx_http_darkroom_held);
+}
+
+
+static void
+ngx_http_darkroom_hold_handler(ngx_event_t *ev)
+{
+    if (ngx_http_darkroom_held == 0) {
+        return;
+    }
+
+    if (ngx_exiting && !ngx_http_darkroom_held_logged) {
+        ngx_http_darkroom_held_logged = 1;
+        ngx_log_error(NGX_LOG_NOTICE, ev->log, 0,
+                      "darkroom: exiting worker waits for %ui parked "
+                      "request(s) and job(s) to finish",
+                      ngx_http_darkroom_held);
+    }
+
+    ngx_add_timer(ev, NGX_HTTP_DARKROOM_HOLD_PERIOD);
 }
 
 

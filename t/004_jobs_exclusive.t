@@ -1,7 +1,9 @@
 #!/usr/bin/perl
 # Two nginx instances, two workers each, one database: every job runs
 # exactly once.  Then crashes and shutdowns: a job whose worker is killed
-# with SIGKILL runs again after its lease; a graceful quit finishes the job
+# with SIGKILL runs again (its lease released as its owner is gone, or run
+# out, whichever comes first; t/011 covers the release); a graceful quit
+# finishes the job
 # at hand and records it, so it never runs twice.
 
 use strict;
@@ -65,7 +67,7 @@ ok(keys(%owners) >= 2, scalar(keys %owners) . ' workers shared the work');
 
 $b->stop;
 
-# SIGKILL a worker in the middle of a job: it runs again after the lease
+# SIGKILL a worker in the middle of a job: it runs again
 $srv->set('/crash' => 'hang-first');
 my $id = $a->sql_value("INSERT INTO jobs (kind, payload) VALUES ('http_post',"
     . " jsonb_build_object('url', :'p1'::text)) RETURNING id",
@@ -74,18 +76,17 @@ my $id = $a->sql_value("INSERT INTO jobs (kind, payload) VALUES ('http_post',"
 ok(wait_for(sub { grep { $_->{path} eq '/crash' } $srv->requests }, 10),
     'job started');
 my ($owner) = $a->sql_value("SELECT locked_by FROM jobs WHERE id = :'p1'", $id);
-my ($pid) = $owner =~ m{/(\d+)$};
+my ($pid) = $owner =~ m{^[^/]+/(\d+)};   # host/pid/start
 ok($pid && kill('KILL', $pid), "worker $pid killed with SIGKILL");
 
 ok(wait_for(sub {
     $a->sql_value("SELECT done_at IS NOT NULL FROM jobs WHERE id = :'p1'", $id)
         eq 't'
-}, 20), 'the job ran again after its lease expired');
+}, 20), 'the job of the killed worker ran again');
 @r = grep { $_->{path} eq '/crash' } $srv->requests;
 is(scalar @r, 2, 'two deliveries: the lost one and the retry');
 is($r[0]{headers}{'idempotency-key'}, $r[1]{headers}{'idempotency-key'},
     'same idempotency key, so the receiver can drop the repeat');
-ok($r[1]{time} - $r[0]{time} >= 1.9, 'not before the lease ran out');
 is($a->sql_value("SELECT attempts FROM jobs WHERE id = :'p1'", $id), 2,
     'the crashed run counts as an attempt');
 

@@ -2,6 +2,7 @@
  *
  * GET  /api/catalogue  -> {currency, currencies, photos[], products[]}
  * POST /api/checkout   <- {items:[{photo,product,quantity}], email, currency}
+ *                         with an Idempotency-Key per cart submission
  *                      -> 201 {order, checkout_url, status_url}
  * Errors are {"error":{"code","message"}}.  Money is integer minor units;
  * the total shown here is for display only, the server prices the cart.
@@ -58,8 +59,9 @@
     return e;
   }
 
-  async function api(method, path, body) {
+  async function api(method, path, body, headers) {
     var opts = { method: method, headers: { 'Accept': 'application/json' } };
+    Object.keys(headers || {}).forEach(function (k) { opts.headers[k] = headers[k]; });
     if (body !== undefined) {
       opts.headers['Content-Type'] = 'application/json';
       opts.body = JSON.stringify(body);
@@ -224,6 +226,33 @@
 
   /* ---------------------------------------------------------------- checkout */
 
+  // one key per cart submission: a retry of the same submission (the
+  // answer was lost, the server was reloading) gets the same order back
+  function idempotencyKey() {
+    if (window.crypto && crypto.randomUUID) return 'cart-' + crypto.randomUUID();
+    var b = new Uint8Array(16);
+    crypto.getRandomValues(b);
+    return 'cart-' + Array.prototype.map.call(b, function (x) {
+      return ('0' + x.toString(16)).slice(-2);
+    }).join('');
+  }
+
+  function pause(ms) { return new Promise(function (r) { setTimeout(r, ms); }); }
+
+  // network errors and 503 are retried with the same key; anything else
+  // is the answer
+  async function submitCart(body) {
+    var headers = { 'Idempotency-Key': idempotencyKey() };
+    for (var attempt = 1; ; attempt++) {
+      try {
+        return await api('POST', '/api/checkout', body, headers);
+      } catch (e) {
+        if (attempt >= 3 || (e.status !== undefined && e.status !== 503)) throw e;
+        await pause(1000 * attempt);
+      }
+    }
+  }
+
   async function checkout(ev) {
     ev.preventDefault();
     var errEl = $('checkout-error');
@@ -240,7 +269,7 @@
     button.disabled = true;
     button.textContent = 'Opening checkout…';
     try {
-      var res = await api('POST', '/api/checkout', {
+      var res = await submitCart({
         items: state.cart.map(function (l) { return { photo: l.photo, product: l.product, quantity: l.quantity }; }),
         email: email.value,
         currency: state.currency
