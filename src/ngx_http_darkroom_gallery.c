@@ -107,6 +107,8 @@ static ngx_int_t ngx_http_darkroom_gallery_set_cookie(
 static ngx_int_t ngx_http_darkroom_gallery_secret(
     ngx_http_darkroom_task_t *t, ngx_http_darkroom_gallery_req_t *g,
     const char *kind, const char *value, const char *hash);
+static long ngx_http_darkroom_gallery_attempt(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gallery_req_t *g, const char *kind, ngx_int_t ok);
 static void ngx_http_darkroom_gallery_unlock(ngx_http_darkroom_task_t *t,
     ngx_http_darkroom_gallery_req_t *g, cJSON *body);
 static void ngx_http_darkroom_gallery_list(ngx_http_darkroom_task_t *t,
@@ -621,7 +623,10 @@ ngx_http_darkroom_gallery_set_cookie(ngx_http_darkroom_gallery_req_t *g,
 
 /*
  * Checks a password or PIN with the lockout: NGX_OK it matches; otherwise
- * t->err is set (403 wrong, 429 locked out, 5xx).
+ * t->err is set (403 wrong, 429 locked out, 5xx).  The attempt is counted
+ * in the database before scrypt runs, so parallel attempts cannot all pass
+ * a check made before any of them is recorded; the outcome is recorded
+ * after, and a lock that came meanwhile refuses even the right answer.
  */
 
 static ngx_int_t
@@ -629,28 +634,14 @@ ngx_http_darkroom_gallery_secret(ngx_http_darkroom_task_t *t,
     ngx_http_darkroom_gallery_req_t *g, const char *kind, const char *value,
     const char *hash)
 {
-    char         id[NGX_INT64_LEN + 1], max[NGX_INT_T_LEN + 1],
-                 window[NGX_INT_T_LEN + 1], lock[NGX_INT_T_LEN + 1];
-    long         locked;
-    PGresult    *res;
-    ngx_int_t    ok;
-    const char  *params[7];
+    long       locked;
+    ngx_int_t  ok;
 
-    snprintf(id, sizeof(id), "%llu", (unsigned long long) g->id);
+    locked = ngx_http_darkroom_gallery_attempt(t, g, kind, -1);
 
-    params[0] = id;
-    params[1] = g->client;
-    params[2] = kind;
-
-    res = ngx_http_darkroom_db_exec(&t->db,
-                                    "SELECT gallery_lockout($1, $2, $3)",
-                                    3, params, &t->err);
-    if (res == NULL) {
+    if (locked < 0) {
         return NGX_ERROR;
     }
-
-    locked = strtol(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
 
     if (locked > 0) {
         goto locked_out;
@@ -660,6 +651,7 @@ ngx_http_darkroom_gallery_secret(ngx_http_darkroom_task_t *t,
                                                  ngx_strlen(value),
                                                  (u_char *) hash);
     if (ok == NGX_ERROR) {
+        /* the attempt stays counted: a bad hash is no way around it */
         ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                     "internal_error",
                                     "The %s could not be checked.", kind);
@@ -669,31 +661,18 @@ ngx_http_darkroom_gallery_secret(ngx_http_darkroom_task_t *t,
         return NGX_ERROR;
     }
 
-    snprintf(max, sizeof(max), "%lu", (unsigned long) g->conf->lock_max);
-    snprintf(window, sizeof(window), "%ld", (long) g->conf->lock_window);
-    snprintf(lock, sizeof(lock), "%ld", (long) g->conf->lock_time);
+    locked = ngx_http_darkroom_gallery_attempt(t, g, kind, ok);
 
-    params[3] = ok ? "true" : "false";
-    params[4] = max;
-    params[5] = window;
-    params[6] = lock;
-
-    res = ngx_http_darkroom_db_exec(&t->db,
-              "SELECT gallery_attempt($1, $2, $3, $4, $5, $6, $7)",
-              7, params, &t->err);
-    if (res == NULL) {
+    if (locked < 0) {
         return NGX_ERROR;
-    }
-
-    locked = strtol(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
-
-    if (ok) {
-        return NGX_OK;
     }
 
     if (locked > 0) {
         goto locked_out;
+    }
+
+    if (ok) {
+        return NGX_OK;
     }
 
     ngx_http_darkroom_error_set(&t->err, NGX_HTTP_FORBIDDEN,
@@ -705,11 +684,73 @@ ngx_http_darkroom_gallery_secret(ngx_http_darkroom_task_t *t,
 locked_out:
 
     ngx_http_darkroom_error_set(&t->err, NGX_HTTP_TOO_MANY_REQUESTS,
-                                "locked_out", "Too many wrong attempts: "
-                                "try again in %ld seconds.", locked);
+                                "locked_out", "Too many attempts: try again "
+                                "in %ld second%s.", locked,
+                                locked == 1 ? "" : "s");
     t->err.retry_after = locked;
 
     return NGX_ERROR;
+}
+
+
+/*
+ * ok -1: gallery_attempt_begin() counts the attempt; ok 0 or 1:
+ * gallery_attempt_end() records its outcome.  Returns the seconds locked
+ * out, 0 to go on, -1 on a database error (t->err set).
+ */
+
+static long
+ngx_http_darkroom_gallery_attempt(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gallery_req_t *g, const char *kind, ngx_int_t ok)
+{
+    char         id[NGX_INT64_LEN + 1], max[NGX_INT_T_LEN + 1],
+                 window[NGX_INT_T_LEN + 1], lock[NGX_INT_T_LEN + 1],
+                 gmax[NGX_INT_T_LEN + 1];
+    long         locked;
+    PGresult    *res;
+    const char  *params[8];
+
+    snprintf(id, sizeof(id), "%llu", (unsigned long long) g->id);
+    snprintf(max, sizeof(max), "%lu", (unsigned long) g->conf->lock_max);
+    snprintf(window, sizeof(window), "%ld", (long) g->conf->lock_window);
+    snprintf(lock, sizeof(lock), "%ld", (long) g->conf->lock_time);
+    snprintf(gmax, sizeof(gmax), "%lu",
+             (unsigned long) g->conf->lock_gallery_max);
+
+    params[0] = id;
+    params[1] = g->client;
+    params[2] = kind;
+
+    if (ok == -1) {
+        params[3] = max;
+        params[4] = window;
+        params[5] = lock;
+        params[6] = gmax;
+
+        res = ngx_http_darkroom_db_exec(&t->db,
+                  "SELECT gallery_attempt_begin($1, $2, $3, $4, $5, $6, $7)",
+                  7, params, &t->err);
+
+    } else {
+        params[3] = ok ? "true" : "false";
+        params[4] = max;
+        params[5] = window;
+        params[6] = lock;
+        params[7] = gmax;
+
+        res = ngx_http_darkroom_db_exec(&t->db,
+                  "SELECT gallery_attempt_end($1, $2, $3, $4, $5, $6, $7, "
+                  "$8)", 8, params, &t->err);
+    }
+
+    if (res == NULL) {
+        return -1;
+    }
+
+    locked = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+
+    return locked;
 }
 
 
@@ -794,17 +835,31 @@ ngx_http_darkroom_gallery_list(ngx_http_darkroom_task_t *t,
     n = PQntuples(res);
 
     for (i = 0; i < n; i++) {
-        url = ngx_http_darkroom_gallery_sign(g, PQgetvalue(res, i, 2),
-                                             g->conf->proof_ttl, NULL);
-        if (url == NULL) {
-            continue;
+
+        /* no proof copy: no image, never the original or web copy */
+
+        url = NULL;
+
+        if (!PQgetisnull(res, i, 2)) {
+            url = ngx_http_darkroom_gallery_sign(g, PQgetvalue(res, i, 2),
+                                                 g->conf->proof_ttl, NULL);
+            if (url == NULL) {
+                continue;
+            }
         }
 
         o = cJSON_CreateObject();
         cJSON_AddItemToArray(photos, o);
         cJSON_AddRawToObject(o, "id", PQgetvalue(res, i, 0));
         cJSON_AddStringToObject(o, "name", PQgetvalue(res, i, 1));
-        cJSON_AddStringToObject(o, "proof", url);
+
+        if (url) {
+            cJSON_AddStringToObject(o, "proof", url);
+
+        } else {
+            cJSON_AddNullToObject(o, "proof");
+        }
+
         cJSON_AddRawToObject(o, "bytes", PQgetvalue(res, i, 3));
         cJSON_AddBoolToObject(o, "favourite",
                               PQgetvalue(res, i, 4)[0] == '1');
@@ -1393,8 +1448,8 @@ ngx_http_darkroom_gallery_done(ngx_http_request_t *r,
 /*
  * The archive as one chain: a memory buffer with each local header, the
  * file's bytes as a file buffer (sendfile), then the central directory and
- * end records.  The length is exact, so nginx's range filter serves Range
- * requests (resume) from the same chain.
+ * end records.  The length is exact, so nginx's range filter serves a
+ * Range request (resume) from the same chain.
  */
 
 static ngx_int_t
@@ -1464,7 +1519,14 @@ ngx_http_darkroom_gallery_send_zip(ngx_http_request_t *r,
                                    (u_char *) "attachment", 10, name, len,
                                    h->value.data, h->value.len);
 
+    /*
+     * The range filter cuts a multipart answer only out of a body in one
+     * buffer; this chain has many, so several ranges get the whole
+     * archive (200), as for proxied or sliced answers.
+     */
+
     r->allow_ranges = 1;
+    r->single_range = 1;
 
     gs.data = (u_char *) g->g;
     gs.len = ngx_strlen(g->g);
