@@ -23,6 +23,7 @@
 
 
 #include "ngx_http_darkroom_gallery.h"
+#include "ngx_http_darkroom_gallery_cookie.h"
 #include "ngx_http_darkroom_zip.h"
 
 #include <fcntl.h>
@@ -31,8 +32,7 @@
 #include <openssl/rand.h>
 
 
-#define NGX_HTTP_DARKROOM_GALLERY_COOKIE     "darkroom_gallery"
-#define NGX_HTTP_DARKROOM_GALLERY_COOKIES    4
+#define NGX_HTTP_DARKROOM_GALLERY_COOKIE     NGX_HTTP_DARKROOM_GALLERY_COOKIE_NAME
 #define NGX_HTTP_DARKROOM_GALLERY_HASH_MAX   256
 
 
@@ -53,9 +53,8 @@ typedef struct {
     char                                   token[33];
     char                                   client[NGX_SOCKADDR_STRLEN + 1];
     char                                  *body;
-    ngx_uint_t                             ncookies;
-    char                                   cookie[NGX_HTTP_DARKROOM_GALLERY_COOKIES]
-                                                 [128];
+    u_char                                *cookies;  /* all, "; " */
+    size_t                                 cookies_len;
     ngx_http_darkroom_gallery_loc_conf_t  *conf;
     ngx_str_t                              kid;
     ngx_str_t                              key;
@@ -91,7 +90,7 @@ typedef struct {
 
 static ngx_int_t ngx_http_darkroom_gallery_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
-static void ngx_http_darkroom_gallery_cookies(ngx_http_request_t *r,
+static ngx_int_t ngx_http_darkroom_gallery_cookies(ngx_http_request_t *r,
     ngx_http_darkroom_gallery_req_t *g);
 static void ngx_http_darkroom_gallery_cleanup(void *data);
 static void ngx_http_darkroom_gallery_work(ngx_http_darkroom_task_t *t);
@@ -253,7 +252,9 @@ ngx_http_darkroom_gallery_prepare(ngx_http_request_t *r,
     ngx_memcpy(g->client, r->connection->addr_text.data,
                ngx_min(r->connection->addr_text.len, NGX_SOCKADDR_STRLEN));
 
-    ngx_http_darkroom_gallery_cookies(r, g);
+    if (ngx_http_darkroom_gallery_cookies(r, g) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     g->body = ngx_pnalloc(r->pool, t->body.len + 1);
     if (g->body == NULL) {
@@ -272,68 +273,75 @@ not_found:
 }
 
 
-/* the values of every "darkroom_gallery" cookie the request carries */
+/*
+ * Every Cookie header the request carries, joined with "; " for the thread
+ * to look at every darkroom_gallery value in (however many there are: the
+ * headers are bounded by large_client_header_buffers).
+ */
 
-static void
+static ngx_int_t
 ngx_http_darkroom_gallery_cookies(ngx_http_request_t *r,
     ngx_http_darkroom_gallery_req_t *g)
 {
-    u_char           *p, *end, *s, *e;
-    ngx_uint_t        i;
+    u_char           *p;
+    size_t            len;
+    ngx_uint_t        i, pass;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    static const size_t  nlen = sizeof(NGX_HTTP_DARKROOM_GALLERY_COOKIE) - 1;
+    len = 0;
+    p = NULL;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    for (pass = 0; pass < 2; pass++) {
 
-    for (i = 0; /* void */; i++) {
+        part = &r->headers_in.headers.part;
+        h = part->elts;
 
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return;
+        for (i = 0; /* void */; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                h = part->elts;
+                i = 0;
             }
 
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len != 6
-            || ngx_strncasecmp(h[i].key.data, (u_char *) "Cookie", 6) != 0)
-        {
-            continue;
-        }
-
-        p = h[i].value.data;
-        end = p + h[i].value.len;
-
-        while (p < end) {
-            while (p < end && (*p == ' ' || *p == ';')) {
-                p++;
-            }
-
-            s = p;
-
-            while (p < end && *p != ';') {
-                p++;
-            }
-
-            e = p;
-
-            if ((size_t) (e - s) > nlen + 1
-                && ngx_strncmp(s, NGX_HTTP_DARKROOM_GALLERY_COOKIE "=",
-                               nlen + 1) == 0
-                && (size_t) (e - s) - nlen - 1 < sizeof(g->cookie[0])
-                && g->ncookies < NGX_HTTP_DARKROOM_GALLERY_COOKIES)
+            if (h[i].key.len != 6
+                || ngx_strncasecmp(h[i].key.data, (u_char *) "Cookie", 6)
+                   != 0)
             {
-                ngx_memcpy(g->cookie[g->ncookies], s + nlen + 1,
-                           e - s - nlen - 1);
-                g->ncookies++;
+                continue;
             }
+
+            if (pass == 0) {
+                len += h[i].value.len + 2;
+                continue;
+            }
+
+            p = ngx_cpymem(p, h[i].value.data, h[i].value.len);
+            *p++ = ';';
+            *p++ = ' ';
+        }
+
+        if (pass == 0) {
+            if (len == 0) {
+                return NGX_OK;
+            }
+
+            g->cookies = ngx_pnalloc(r->pool, len);
+            if (g->cookies == NULL) {
+                return NGX_ERROR;
+            }
+
+            g->cookies_len = len;
+            p = g->cookies;
         }
     }
+
+    return NGX_OK;
 }
 
 
@@ -532,45 +540,50 @@ ngx_http_darkroom_gallery_mac(ngx_http_darkroom_gallery_req_t *g,
 }
 
 
-/* "<id>.<gen>.<exp>.<sig>" for this gallery and generation, not expired */
+/*
+ * Any darkroom_gallery cookie "<id>.<gen>.<exp>.<sig>" for this gallery and
+ * generation, not expired, signed by one of the keys.  The value is parsed
+ * strictly, so the expiry has the one form the signature was made over.
+ */
 
 static ngx_int_t
 ngx_http_darkroom_gallery_cookie_ok(ngx_http_darkroom_gallery_req_t *g)
 {
-    char        *c, *dot;
-    size_t       glen;
-    int64_t      exp;
-    ngx_str_t   *keys;
-    ngx_uint_t   i, k, match;
-    u_char       sig[NGX_HTTP_DARKROOM_SIGN_SIG_LEN + 1];
+    size_t                               vlen;
+    ngx_str_t                           *keys;
+    ngx_uint_t                           k, match;
+    const u_char                        *pos, *end, *val;
+    ngx_http_darkroom_gallery_cookie_t   c;
+    u_char                               sig[NGX_HTTP_DARKROOM_SIGN_SIG_LEN
+                                             + 1];
 
-    glen = ngx_strlen(g->g);
+    if (g->cookies == NULL) {
+        return 0;
+    }
+
     keys = g->conf->cookie_keys->elts;
     match = 0;
 
-    for (i = 0; i < g->ncookies; i++) {
-        c = g->cookie[i];
+    pos = g->cookies;
+    end = g->cookies + g->cookies_len;
 
-        if (ngx_strncmp(c, g->g, glen) != 0 || c[glen] != '.') {
-            continue;
-        }
+    while (ngx_http_darkroom_gallery_cookie_next(&pos, end, &val, &vlen)) {
 
-        exp = strtoll(c + glen + 1, &dot, 10);
-
-        if (*dot != '.' || exp <= (int64_t) g->now
-            || ngx_strlen(dot + 1) != NGX_HTTP_DARKROOM_SIGN_SIG_LEN)
+        if (ngx_http_darkroom_gallery_cookie_parse(val, vlen, &c) != 0
+            || c.id != g->id || c.generation != g->generation
+            || c.expires <= (int64_t) g->now)
         {
             continue;
         }
 
         for (k = 0; k < g->conf->cookie_keys->nelts; k++) {
-            if (ngx_http_darkroom_gallery_mac(g, &keys[k], exp, sig)
+            if (ngx_http_darkroom_gallery_mac(g, &keys[k], c.expires, sig)
                 != NGX_OK)
             {
                 continue;
             }
 
-            match |= (CRYPTO_memcmp(sig, dot + 1,
+            match |= (CRYPTO_memcmp(sig, c.sig,
                                     NGX_HTTP_DARKROOM_SIGN_SIG_LEN) == 0);
         }
     }
@@ -1280,15 +1293,11 @@ ngx_http_darkroom_gallery_entries(ngx_http_darkroom_task_t *t,
 
     g->etag = h;
 
+    /* safe for every system, unique, and short enough for the format */
+
     g->names = ngx_http_darkroom_zip_unique(g->entries, n);
     if (g->names == NULL) {
         goto nomem;
-    }
-
-    for (i = 0; i < n; i++) {
-        if (g->entries[i].name_len > NGX_HTTP_DARKROOM_ZIP_NAME_MAX) {
-            g->entries[i].name_len = NGX_HTTP_DARKROOM_ZIP_NAME_MAX;
-        }
     }
 
     (void) ngx_http_darkroom_zip_plan(g->entries, n, &g->zip);
