@@ -11,14 +11,15 @@
  *   POST <slug>/favourites        {"photo": id, "favourite": true|false}
  *   POST <slug>/download          {"photos": [id, ...] | "all": true,
  *                                  "pin"}: signed original URLs and a ZIP
- *   GET  <slug>/zip/<token>       the ZIP, streamed (Range works)
+ *   GET  <slug>/zip/<token>       the ZIP, streamed (one Range works)
  *
  * A gallery with a password needs the cookie set by unlock: an HMAC over
  * the gallery, its generation and the cookie's expiry, so rotating or
- * revoking the gallery ends every cookie too.  Wrong passwords and PINs
- * are counted per gallery and client address in the database; too many
- * lock the client out for a while (429 with Retry-After).  All database
- * work, scrypt included, runs in the thread pool.
+ * revoking the gallery ends every cookie too.  Password and PIN attempts
+ * are counted in the database per gallery and client address and per
+ * gallery, before scrypt runs; too many wrong ones lock the client (or the
+ * gallery) out for a while (429 with Retry-After).  All database work,
+ * scrypt included, runs in the thread pool.
  */
 
 
@@ -32,7 +33,8 @@
 #include <openssl/rand.h>
 
 
-#define NGX_HTTP_DARKROOM_GALLERY_COOKIE     NGX_HTTP_DARKROOM_GALLERY_COOKIE_NAME
+#define NGX_HTTP_DARKROOM_GALLERY_COOKIE                                      \
+    NGX_HTTP_DARKROOM_GALLERY_COOKIE_NAME
 #define NGX_HTTP_DARKROOM_GALLERY_HASH_MAX   256
 
 
@@ -90,6 +92,8 @@ typedef struct {
 
 static ngx_int_t ngx_http_darkroom_gallery_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
+static ngx_int_t ngx_http_darkroom_gallery_route(ngx_http_request_t *r,
+    ngx_http_darkroom_gallery_req_t *g);
 static ngx_int_t ngx_http_darkroom_gallery_cookies(ngx_http_request_t *r,
     ngx_http_darkroom_gallery_req_t *g);
 static void ngx_http_darkroom_gallery_cleanup(void *data);
@@ -130,6 +134,8 @@ static ngx_int_t ngx_http_darkroom_gallery_done(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
 static ngx_int_t ngx_http_darkroom_gallery_send_zip(ngx_http_request_t *r,
     ngx_http_darkroom_gallery_req_t *g);
+static ngx_int_t ngx_http_darkroom_gallery_zip_body(ngx_http_request_t *r,
+    ngx_http_darkroom_gallery_req_t *g);
 static ngx_int_t ngx_http_darkroom_gallery_header(ngx_http_request_t *r,
     const char *name, u_char *value, size_t len);
 
@@ -153,9 +159,7 @@ static ngx_int_t
 ngx_http_darkroom_gallery_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t)
 {
-    ngx_int_t                          n;
-    ngx_str_t                          seg[3];
-    ngx_uint_t                         i, get;
+    ngx_uint_t                         get;
     ngx_pool_cleanup_t                *cln;
     ngx_http_core_loc_conf_t          *clcf;
     ngx_http_darkroom_gallery_req_t   *g = t->data;
@@ -168,57 +172,13 @@ ngx_http_darkroom_gallery_prepare(ngx_http_request_t *r,
     cln->handler = ngx_http_darkroom_gallery_cleanup;
     cln->data = g;
 
-    n = ngx_http_darkroom_gallery_split(r, seg, 3);
-
-    if (n < 1 || seg[0].len > NGX_HTTP_DARKROOM_GALLERY_SLUG_MAX) {
-        goto not_found;
+    if (ngx_http_darkroom_gallery_route(r, g) != NGX_OK) {
+        return ngx_http_darkroom_send_error(r, NGX_HTTP_NOT_FOUND,
+                                            "not_found",
+                                            "There is no such gallery.");
     }
-
-    for (i = 0; i < seg[0].len; i++) {
-        if (!((seg[0].data[i] >= 'a' && seg[0].data[i] <= 'z')
-              || (seg[0].data[i] >= '0' && seg[0].data[i] <= '9')
-              || (seg[0].data[i] == '-' && i > 0)))
-        {
-            goto not_found;
-        }
-    }
-
-    ngx_memcpy(g->slug, seg[0].data, seg[0].len);
 
     get = (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) ? 1 : 0;
-
-    if (n == 1) {
-        g->route = NGX_HTTP_DARKROOM_GALLERY_GET;
-
-    } else if (n == 3 && ngx_http_darkroom_is(seg[1], "zip")
-               && seg[2].len == 32)
-    {
-        for (i = 0; i < 32; i++) {
-            if (!((seg[2].data[i] >= '0' && seg[2].data[i] <= '9')
-                  || (seg[2].data[i] >= 'a' && seg[2].data[i] <= 'f')))
-            {
-                goto not_found;
-            }
-        }
-
-        ngx_memcpy(g->token, seg[2].data, 32);
-        g->route = NGX_HTTP_DARKROOM_GALLERY_ZIP;
-
-    } else if (n == 2 && ngx_http_darkroom_is(seg[1], "unlock")) {
-        g->route = NGX_HTTP_DARKROOM_GALLERY_UNLOCK;
-
-    } else if (n == 2 && ngx_http_darkroom_is(seg[1], "logout")) {
-        g->route = NGX_HTTP_DARKROOM_GALLERY_LOGOUT;
-
-    } else if (n == 2 && ngx_http_darkroom_is(seg[1], "favourites")) {
-        g->route = NGX_HTTP_DARKROOM_GALLERY_FAVOURITE;
-
-    } else if (n == 2 && ngx_http_darkroom_is(seg[1], "download")) {
-        g->route = NGX_HTTP_DARKROOM_GALLERY_DOWNLOAD;
-
-    } else {
-        goto not_found;
-    }
 
     if ((g->route == NGX_HTTP_DARKROOM_GALLERY_GET
          || g->route == NGX_HTTP_DARKROOM_GALLERY_ZIP) != get
@@ -265,11 +225,70 @@ ngx_http_darkroom_gallery_prepare(ngx_http_request_t *r,
     g->body[t->body.len] = '\0';
 
     return NGX_OK;
+}
 
-not_found:
 
-    return ngx_http_darkroom_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                        "There is no such gallery.");
+/* the slug, the route and the ZIP token from the path; NGX_DECLINED: 404 */
+
+static ngx_int_t
+ngx_http_darkroom_gallery_route(ngx_http_request_t *r,
+    ngx_http_darkroom_gallery_req_t *g)
+{
+    ngx_int_t   n;
+    ngx_str_t   seg[3];
+    ngx_uint_t  i;
+
+    n = ngx_http_darkroom_gallery_split(r, seg, 3);
+
+    if (n < 1 || seg[0].len > NGX_HTTP_DARKROOM_GALLERY_SLUG_MAX) {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < seg[0].len; i++) {
+        if (!((seg[0].data[i] >= 'a' && seg[0].data[i] <= 'z')
+              || (seg[0].data[i] >= '0' && seg[0].data[i] <= '9')
+              || (seg[0].data[i] == '-' && i > 0)))
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    ngx_memcpy(g->slug, seg[0].data, seg[0].len);
+
+    if (n == 1) {
+        g->route = NGX_HTTP_DARKROOM_GALLERY_GET;
+
+    } else if (n == 3 && ngx_http_darkroom_is(seg[1], "zip")
+               && seg[2].len == 32)
+    {
+        for (i = 0; i < 32; i++) {
+            if (!((seg[2].data[i] >= '0' && seg[2].data[i] <= '9')
+                  || (seg[2].data[i] >= 'a' && seg[2].data[i] <= 'f')))
+            {
+                return NGX_DECLINED;
+            }
+        }
+
+        ngx_memcpy(g->token, seg[2].data, 32);
+        g->route = NGX_HTTP_DARKROOM_GALLERY_ZIP;
+
+    } else if (n == 2 && ngx_http_darkroom_is(seg[1], "unlock")) {
+        g->route = NGX_HTTP_DARKROOM_GALLERY_UNLOCK;
+
+    } else if (n == 2 && ngx_http_darkroom_is(seg[1], "logout")) {
+        g->route = NGX_HTTP_DARKROOM_GALLERY_LOGOUT;
+
+    } else if (n == 2 && ngx_http_darkroom_is(seg[1], "favourites")) {
+        g->route = NGX_HTTP_DARKROOM_GALLERY_FAVOURITE;
+
+    } else if (n == 2 && ngx_http_darkroom_is(seg[1], "download")) {
+        g->route = NGX_HTTP_DARKROOM_GALLERY_DOWNLOAD;
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1465,16 +1484,11 @@ static ngx_int_t
 ngx_http_darkroom_gallery_send_zip(ngx_http_request_t *r,
     ngx_http_darkroom_gallery_req_t *g)
 {
-    u_char                         *p, *name;
+    u_char                         *name;
     size_t                          len;
     ngx_int_t                       rc;
     ngx_str_t                       gs;
-    ngx_buf_t                      *b;
-    ngx_uint_t                      i;
-    ngx_file_t                     *file;
-    ngx_chain_t                    *out, **ll, *cl;
     ngx_table_elt_t                *h;
-    ngx_http_darkroom_zip_entry_t  *e;
 
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = g->zip.size;
@@ -1547,6 +1561,24 @@ ngx_http_darkroom_gallery_send_zip(ngx_http_request_t *r,
     if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
         return rc;
     }
+
+    return ngx_http_darkroom_gallery_zip_body(r, g);
+}
+
+
+/* the chain: local headers and files, then the directory and end records */
+
+static ngx_int_t
+ngx_http_darkroom_gallery_zip_body(ngx_http_request_t *r,
+    ngx_http_darkroom_gallery_req_t *g)
+{
+    u_char                         *p;
+    size_t                          len;
+    ngx_buf_t                      *b;
+    ngx_uint_t                      i;
+    ngx_file_t                     *file;
+    ngx_chain_t                    *out, **ll, *cl;
+    ngx_http_darkroom_zip_entry_t  *e;
 
     out = NULL;
     ll = &out;

@@ -31,6 +31,10 @@ static size_t dr_utf8(const unsigned char *p, size_t n, size_t *units);
 static size_t dr_safe_chars(const unsigned char *src, size_t len,
     unsigned char *out, size_t budget);
 static int dr_reserved(const unsigned char *p, size_t n);
+static size_t dr_safe_cut(const unsigned char *name, size_t len,
+    unsigned char *out, size_t budget);
+static size_t dr_unique(ngx_http_darkroom_zip_entry_t *e, size_t i,
+    unsigned char *s, size_t len, size_t *set, size_t cap);
 
 
 static unsigned char *
@@ -508,16 +512,13 @@ dr_reserved(const unsigned char *p, size_t n)
 }
 
 
-size_t
-ngx_http_darkroom_zip_safe_name(const unsigned char *name, size_t len,
-    unsigned char *out)
+/* the safe characters of a name in at most budget units, cut and trimmed */
+
+static size_t
+dr_safe_cut(const unsigned char *name, size_t len, unsigned char *out,
+    size_t budget)
 {
     size_t  i, n, ext, eu;
-
-    while (len && name[0] == '.') {
-        name++;
-        len--;
-    }
 
     /* an extension of up to 16 bytes survives cutting a long name */
 
@@ -532,37 +533,58 @@ ngx_http_darkroom_zip_safe_name(const unsigned char *name, size_t len,
 
     eu = dr_safe_chars(name + len - ext, ext, NULL, 0);
 
-    n = dr_safe_chars(name, len - ext, out,
-                      NGX_HTTP_DARKROOM_ZIP_SAFE_UNITS - eu);
+    n = dr_safe_chars(name, len - ext, out, budget - eu);
     n += dr_safe_chars(name + len - ext, ext, out + n, eu);
 
     while (n && (out[n - 1] == '.' || out[n - 1] == ' ')) {
         n--;
     }
 
+    return n;
+}
+
+
+size_t
+ngx_http_darkroom_zip_safe_name(const unsigned char *name, size_t len,
+    unsigned char *out)
+{
+    size_t  n;
+
+    while (len && name[0] == '.') {
+        name++;
+        len--;
+    }
+
+    n = dr_safe_cut(name, len, out, NGX_HTTP_DARKROOM_ZIP_SAFE_UNITS);
+
     if (n == 0) {
         memcpy(out, "file", 4);
         return 4;
     }
 
-    if (dr_reserved(out, n)) {
-        memmove(out + 1, out, n);
-        out[0] = '_';
-        n++;
+    if (!dr_reserved(out, n)) {
+        return n;
     }
 
-    return n;
+    /* "_" in front, cutting one unit more if the name is as long as can be */
+
+    if (dr_safe_chars(out, n, NULL, 0) >= NGX_HTTP_DARKROOM_ZIP_SAFE_UNITS) {
+        n = dr_safe_cut(name, len, out, NGX_HTTP_DARKROOM_ZIP_SAFE_UNITS - 1);
+    }
+
+    memmove(out + 1, out, n);
+    out[0] = '_';
+
+    return n + 1;
 }
 
 
 unsigned char *
 ngx_http_darkroom_zip_unique(ngx_http_darkroom_zip_entry_t *e, size_t n)
 {
-    size_t          i, j, j0, k, len, total, cap, stem, extlen;
-    size_t         *set, *next;
-    uint32_t        h;
-    unsigned char  *block, *p, *s, *dot;
-    char            num[32];
+    size_t          i, len, total, cap;
+    size_t         *set;
+    unsigned char  *block, *p;
 
     total = 0;
 
@@ -586,83 +608,92 @@ ngx_http_darkroom_zip_unique(ngx_http_darkroom_zip_entry_t *e, size_t n)
         return NULL;
     }
 
-    next = set + cap;
-
     p = block;
 
     for (i = 0; i < n; i++) {
+        len = ngx_http_darkroom_zip_safe_name(e[i].name, e[i].name_len, p);
+        len = dr_unique(e, i, p, len, set, cap);
 
-        /* the safe name */
-
-        s = p;
-        len = ngx_http_darkroom_zip_safe_name(e[i].name, e[i].name_len, s);
-
-        /* the first free variant */
-
-        dot = NULL;
-
-        for (j = len; j > 1; j--) {
-            if (s[j - 1] == '.') {
-                dot = s + j - 1;
-                break;
-            }
-        }
-
-        stem = dot ? (size_t) (dot - s) : len;
-        extlen = len - stem;
-
-        j0 = cap;
-        k = 1;
-
-        for ( ;; ) {
-
-            if (k > 1) {
-                j = (size_t) snprintf(num, sizeof(num), " (%zu)", k);
-
-                /* move the extension right, put " (k)" before it */
-                memmove(s + stem + j, s + stem + (len - stem - extlen),
-                        extlen);
-                memcpy(s + stem, num, j);
-                len = stem + j + extlen;
-            }
-
-            h = dr_hash(s, len);
-
-            for (j = h & (cap - 1); set[j]; j = (j + 1) & (cap - 1)) {
-                if (dr_same(e[set[j] - 1].name, e[set[j] - 1].name_len,
-                            s, len))
-                {
-                    break;
-                }
-            }
-
-            if (set[j] == 0) {
-                set[j] = i + 1;
-
-                if (j0 != cap) {
-                    next[j0] = k + 1;
-                }
-
-                break;
-            }
-
-            if (k == 1) {
-                j0 = j;                 /* the slot of the name as given */
-                k = next[j0] ? next[j0] : 2;
-
-            } else {
-                k++;
-            }
-        }
-
-        e[i].name = s;
+        e[i].name = p;
         e[i].name_len = len;
-        p = s + len;
+        p += len;
     }
 
     free(set);
 
     return block;
+}
+
+
+/*
+ * Makes the safe name s of entry i the first free variant: s, "s (k)"
+ * before its extension; returns its length.  set is the hash set of names
+ * taken (entry index + 1), set + cap the next k to try per name as given.
+ */
+
+static size_t
+dr_unique(ngx_http_darkroom_zip_entry_t *e, size_t i, unsigned char *s,
+    size_t len, size_t *set, size_t cap)
+{
+    size_t          j, j0, k, stem, extlen;
+    size_t         *next;
+    uint32_t        h;
+    unsigned char  *dot;
+    char            num[32];
+
+    next = set + cap;
+    dot = NULL;
+
+    for (j = len; j > 1; j--) {
+        if (s[j - 1] == '.') {
+            dot = s + j - 1;
+            break;
+        }
+    }
+
+    stem = dot ? (size_t) (dot - s) : len;
+    extlen = len - stem;
+
+    j0 = cap;
+    k = 1;
+
+    for ( ;; ) {
+
+        if (k > 1) {
+            j = (size_t) snprintf(num, sizeof(num), " (%zu)", k);
+
+            /* move the extension right, put " (k)" before it */
+            memmove(s + stem + j, s + stem + (len - stem - extlen), extlen);
+            memcpy(s + stem, num, j);
+            len = stem + j + extlen;
+        }
+
+        h = dr_hash(s, len);
+
+        for (j = h & (cap - 1); set[j]; j = (j + 1) & (cap - 1)) {
+            if (dr_same(e[set[j] - 1].name, e[set[j] - 1].name_len, s, len)) {
+                break;
+            }
+        }
+
+        if (set[j] == 0) {
+            set[j] = i + 1;
+
+            if (j0 != cap) {
+                next[j0] = k + 1;
+            }
+
+            return len;
+        }
+
+        if (k == 1) {
+            j0 = j;                     /* the slot of the name as given */
+            k = next[j0] ? next[j0] : 2;
+
+        } else {
+            k++;
+        }
+    }
 }
 
 

@@ -30,7 +30,7 @@
 
 /* a safe name: at most 200 UTF-16 units (Windows allows 255 per name) */
 #define NGX_HTTP_DARKROOM_ZIP_SAFE_UNITS  200
-#define NGX_HTTP_DARKROOM_ZIP_SAFE_MAX    (3 * NGX_HTTP_DARKROOM_ZIP_SAFE_UNITS \
+#define NGX_HTTP_DARKROOM_ZIP_SAFE_MAX    (3 * NGX_HTTP_DARKROOM_ZIP_SAFE_UNITS\
                                            + 1)
 
 

@@ -133,6 +133,32 @@ long_name(void)
 }
 
 
+/* found by t/fuzz/zip_name.c: the "_" made a cut name 201 units long */
+
+static int
+long_device(void)
+{
+    size_t         i, len;
+    unsigned char  name[1200], out[NGX_HTTP_DARKROOM_ZIP_SAFE_MAX + 5];
+
+    memcpy(name, "LPT9 .tx", 8);
+
+    for (i = 0; i < 230; i++) {
+        name[8 + 2 * i] = 0xc3;
+        name[8 + 2 * i + 1] = 0xa9;
+    }
+
+    memcpy(name + 468, ".jpeg", 5);
+
+    len = ngx_http_darkroom_zip_safe_name(name, 473, out);
+
+    /* "_LPT9 .tx" (9 units), 186 x U+00E9, ".jpeg": 200 units */
+
+    return len == 9 + 186 * 2 + 5 && memcmp(out, "_LPT9 .tx", 9) == 0
+           && memcmp(out + len - 5, ".jpeg", 5) == 0;
+}
+
+
 static int
 write_archive(const char *file, size_t n, uint64_t big, uint32_t crc)
 {
@@ -365,7 +391,8 @@ main(int argc, char **argv)
 
     /* the safe form itself */
 
-    ok(safe_is("COM\xc2\xb9.jpg", "_COM\xc2\xb9.jpg"), "COM with superscript 1");
+    ok(safe_is("COM\xc2\xb9.jpg", "_COM\xc2\xb9.jpg"),
+       "COM with superscript 1");
     ok(safe_is("lpt\xc2\xb3", "_lpt\xc2\xb3"), "LPT with superscript 3");
     ok(safe_is("COM\xc2\xb4", "COM\xc2\xb4"), "superscript 4 is a name");
     ok(safe_is("conin$.txt", "_conin$.txt"), "CONIN$");
@@ -380,6 +407,7 @@ main(int argc, char **argv)
     ok(safe_is(" x ", " x"), "a leading space is allowed");
     ok(safe_is(".. .", "file"), "dots and spaces only");
     ok(long_name(), "a long name is cut, keeping its extension");
+    ok(long_device(), "a long reserved name: \"_\" and still 200 units");
 
     printf("1..%d\n", n_test);
 
