@@ -76,10 +76,18 @@ sub api {
         { headers => \%h, content => encode_json($body) });
 }
 
-for my $slug (qw(race pin late wide)) {
+for my $slug (qw(race racepin pin late wide)) {
     my $r = admin(POST => '', { slug => $slug, password => 'open sesame',
                                 pin => '4321' });
     is($r->{status}, 200, "gallery $slug") or diag $r->{content};
+}
+
+# the gallery cookie, for PIN attempts
+sub unlock {
+    my ($slug) = @_;
+    my $u = api("$slug/unlock", { password => 'open sesame' });
+    my ($c) = ($u->{headers}{'set-cookie'} // '') =~ /^([^;]+)/;
+    return $c;
 }
 
 my $db = $t->db;
@@ -141,27 +149,40 @@ sub answer {
     return \@a;
 }
 
-# --- 24 wrong passwords at once: three are checked, none more ----------------
+# --- 24 wrong answers at once: three are checked, none more -----------------
 
-hold();
-my @wrong = map { client('race/unlock', { password => "wrong $_" }) } 1 .. 24;
-ok(wait_for(sub { waiting() >= 4 }), 'four attempts wait inside PostgreSQL');
-release();
-my @a = map { answer($_) } @wrong;
-my %by;
-$by{$_->[0]}++ for @a;
-ok(($by{403} // 0) <= 2, 'at most two of 24 wrong passwords get 403 '
-    . '(the third locks)') or diag explain \%by;
-is(($by{403} // 0) + ($by{429} // 0), 24, 'the rest are 429')
-    or diag explain \%by;
-is(scalar(grep { $_->[1] eq 'cookie' } @a), 0, 'no cookie');
+for my $case ([ 'race/unlock', 'password',
+                sub { { password => "wrong $_[0]" } } ],
+              [ 'racepin/download', 'pin',
+                sub { { pin => "0$_[0]", all => JSON::PP::true } } ])
+{
+    my ($path, $kind, $body) = @$case;
+    my ($slug) = $path =~ m{^([^/]+)};
+    my %h = $kind eq 'pin' ? (Cookie => unlock($slug)) : ();
 
-my $r = api('race/unlock', { password => 'open sesame' });
-is($r->{status}, 429, 'then the right password: 429');
-ok(!$r->{headers}{'set-cookie'}, 'and no cookie');
-ok($t->sql_value("SELECT count(*) FROM gallery_failures f JOIN galleries g"
-    . " ON g.id = f.gallery_id WHERE g.slug = 'race'"
-    . " AND f.locked_until > now()"), 'the lock stands');
+    hold();
+    my @wrong = map { client($path, $body->($_), %h) } 1 .. 24;
+    ok(wait_for(sub { waiting() >= 4 }),
+        "$kind: four attempts wait inside PostgreSQL");
+    release();
+    my @a = map { answer($_) } @wrong;
+    my %by;
+    $by{$_->[0]}++ for @a;
+    ok(($by{403} // 0) <= 2, "$kind: at most two of 24 wrong answers get 403 "
+        . '(the third locks)') or diag explain \%by;
+    is(($by{403} // 0) + ($by{429} // 0), 24, "$kind: the rest are 429")
+        or diag explain \%by;
+    is(scalar(grep { $_->[1] eq 'cookie' } @a), 0, "$kind: no cookie");
+
+    my $right = $kind eq 'pin' ? { pin => '4321', all => JSON::PP::true }
+                               : { password => 'open sesame' };
+    my $r = api($path, $right, %h);
+    is($r->{status}, 429, "$kind: then the right one: 429");
+    ok(!$r->{headers}{'set-cookie'} && !$r->{json}{zip}, "$kind: nothing given");
+    ok($t->sql_value("SELECT count(*) FROM gallery_failures f JOIN galleries g"
+        . " ON g.id = f.gallery_id WHERE g.slug = '$slug' AND f.kind = '$kind'"
+        . " AND f.locked_until > now()"), "$kind: the lock stands");
+}
 
 # --- the right answer in flight when the lock comes: refused, lock kept ------
 
@@ -173,11 +194,7 @@ for my $case ([ 'late/unlock', { password => 'open sesame' }, 'password' ],
     my ($slug) = $path =~ m{^([^/]+)};
     my %h;
 
-    if ($kind eq 'pin') {
-        my $u = api("$slug/unlock", { password => 'open sesame' });
-        my ($c) = ($u->{headers}{'set-cookie'} // '') =~ /^([^;]+)/;
-        $h{Cookie} = $c;
-    }
+    $h{Cookie} = unlock($slug) if $kind eq 'pin';
 
     hold();
     my $c = client($path, $body, %h);
@@ -208,7 +225,7 @@ for my $i (1 .. 6) {
 is_deeply(\@st, [ 403, 403, 403, 403, 403, 429 ],
     'five wrong passwords from five addresses: 403; the sixth locks the '
     . 'gallery');
-$r = api('wide/unlock', { password => 'open sesame' },
+my $r = api('wide/unlock', { password => 'open sesame' },
          'X-Forwarded-For' => '198.51.100.7');
 is($r->{status}, 429, 'a new address with the right password: 429');
 is($r->{json}{error}{code}, 'locked_out', 'code locked_out');
@@ -224,5 +241,29 @@ is(api('wide/unlock', { password => 'open sesame' },
     'after the gallery lock the right password works');
 
 unlike($t->error_log, qr/\[(alert|crit|emerg)\]/, 'no alert in the error log');
+
+# the directive: gallery= is checked by nginx -t, with the file and line
+my $c = Darkroom::Test->new;
+for my $bad ('gallery=0', 'gallery=x', 'galery=5', 'gallery=1000001') {
+    $c->conf(<<"EOF");
+%%MAIN%%
+events {}
+http {
+    darkroom_gallery_lockout 3 10m 60s $bad;
+}
+EOF
+    my ($ok, $out) = $c->test_conf;
+    ok(!$ok, "nginx -t refuses $bad");
+    like($out, qr/invalid parameter "\Q$bad\E".*nginx\.conf:\d+/,
+        "naming it and the line") or diag $out;
+}
+$c->conf(<<"EOF");
+%%MAIN%%
+events {}
+http {
+    darkroom_gallery_lockout 3 10m 60s gallery=1000000;
+}
+EOF
+ok(($c->test_conf)[0], 'gallery=1000000 is accepted');
 
 done_testing();
