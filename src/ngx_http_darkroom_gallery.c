@@ -11,18 +11,20 @@
  *   POST <slug>/favourites        {"photo": id, "favourite": true|false}
  *   POST <slug>/download          {"photos": [id, ...] | "all": true,
  *                                  "pin"}: signed original URLs and a ZIP
- *   GET  <slug>/zip/<token>       the ZIP, streamed (Range works)
+ *   GET  <slug>/zip/<token>       the ZIP, streamed (one Range works)
  *
  * A gallery with a password needs the cookie set by unlock: an HMAC over
  * the gallery, its generation and the cookie's expiry, so rotating or
- * revoking the gallery ends every cookie too.  Wrong passwords and PINs
- * are counted per gallery and client address in the database; too many
- * lock the client out for a while (429 with Retry-After).  All database
- * work, scrypt included, runs in the thread pool.
+ * revoking the gallery ends every cookie too.  Password and PIN attempts
+ * are counted in the database per gallery and client address and per
+ * gallery, before scrypt runs; too many wrong ones lock the client (or the
+ * gallery) out for a while (429 with Retry-After).  All database work,
+ * scrypt included, runs in the thread pool.
  */
 
 
 #include "ngx_http_darkroom_gallery.h"
+#include "ngx_http_darkroom_gallery_cookie.h"
 #include "ngx_http_darkroom_zip.h"
 
 #include <fcntl.h>
@@ -31,8 +33,8 @@
 #include <openssl/rand.h>
 
 
-#define NGX_HTTP_DARKROOM_GALLERY_COOKIE     "darkroom_gallery"
-#define NGX_HTTP_DARKROOM_GALLERY_COOKIES    4
+#define NGX_HTTP_DARKROOM_GALLERY_COOKIE                                      \
+    NGX_HTTP_DARKROOM_GALLERY_COOKIE_NAME
 #define NGX_HTTP_DARKROOM_GALLERY_HASH_MAX   256
 
 
@@ -53,9 +55,8 @@ typedef struct {
     char                                   token[33];
     char                                   client[NGX_SOCKADDR_STRLEN + 1];
     char                                  *body;
-    ngx_uint_t                             ncookies;
-    char                                   cookie[NGX_HTTP_DARKROOM_GALLERY_COOKIES]
-                                                 [128];
+    u_char                                *cookies;  /* all, "; " */
+    size_t                                 cookies_len;
     ngx_http_darkroom_gallery_loc_conf_t  *conf;
     ngx_str_t                              kid;
     ngx_str_t                              key;
@@ -91,7 +92,9 @@ typedef struct {
 
 static ngx_int_t ngx_http_darkroom_gallery_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
-static void ngx_http_darkroom_gallery_cookies(ngx_http_request_t *r,
+static ngx_int_t ngx_http_darkroom_gallery_route(ngx_http_request_t *r,
+    ngx_http_darkroom_gallery_req_t *g);
+static ngx_int_t ngx_http_darkroom_gallery_cookies(ngx_http_request_t *r,
     ngx_http_darkroom_gallery_req_t *g);
 static void ngx_http_darkroom_gallery_cleanup(void *data);
 static void ngx_http_darkroom_gallery_work(ngx_http_darkroom_task_t *t);
@@ -107,6 +110,8 @@ static ngx_int_t ngx_http_darkroom_gallery_set_cookie(
 static ngx_int_t ngx_http_darkroom_gallery_secret(
     ngx_http_darkroom_task_t *t, ngx_http_darkroom_gallery_req_t *g,
     const char *kind, const char *value, const char *hash);
+static long ngx_http_darkroom_gallery_attempt(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gallery_req_t *g, const char *kind, ngx_int_t ok);
 static void ngx_http_darkroom_gallery_unlock(ngx_http_darkroom_task_t *t,
     ngx_http_darkroom_gallery_req_t *g, cJSON *body);
 static void ngx_http_darkroom_gallery_list(ngx_http_darkroom_task_t *t,
@@ -128,6 +133,8 @@ static void ngx_http_darkroom_gallery_answer(ngx_http_darkroom_task_t *t,
 static ngx_int_t ngx_http_darkroom_gallery_done(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
 static ngx_int_t ngx_http_darkroom_gallery_send_zip(ngx_http_request_t *r,
+    ngx_http_darkroom_gallery_req_t *g);
+static ngx_int_t ngx_http_darkroom_gallery_zip_body(ngx_http_request_t *r,
     ngx_http_darkroom_gallery_req_t *g);
 static ngx_int_t ngx_http_darkroom_gallery_header(ngx_http_request_t *r,
     const char *name, u_char *value, size_t len);
@@ -152,9 +159,7 @@ static ngx_int_t
 ngx_http_darkroom_gallery_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t)
 {
-    ngx_int_t                          n;
-    ngx_str_t                          seg[3];
-    ngx_uint_t                         i, get;
+    ngx_uint_t                         get;
     ngx_pool_cleanup_t                *cln;
     ngx_http_core_loc_conf_t          *clcf;
     ngx_http_darkroom_gallery_req_t   *g = t->data;
@@ -167,57 +172,13 @@ ngx_http_darkroom_gallery_prepare(ngx_http_request_t *r,
     cln->handler = ngx_http_darkroom_gallery_cleanup;
     cln->data = g;
 
-    n = ngx_http_darkroom_gallery_split(r, seg, 3);
-
-    if (n < 1 || seg[0].len > NGX_HTTP_DARKROOM_GALLERY_SLUG_MAX) {
-        goto not_found;
+    if (ngx_http_darkroom_gallery_route(r, g) != NGX_OK) {
+        return ngx_http_darkroom_send_error(r, NGX_HTTP_NOT_FOUND,
+                                            "not_found",
+                                            "There is no such gallery.");
     }
-
-    for (i = 0; i < seg[0].len; i++) {
-        if (!((seg[0].data[i] >= 'a' && seg[0].data[i] <= 'z')
-              || (seg[0].data[i] >= '0' && seg[0].data[i] <= '9')
-              || (seg[0].data[i] == '-' && i > 0)))
-        {
-            goto not_found;
-        }
-    }
-
-    ngx_memcpy(g->slug, seg[0].data, seg[0].len);
 
     get = (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) ? 1 : 0;
-
-    if (n == 1) {
-        g->route = NGX_HTTP_DARKROOM_GALLERY_GET;
-
-    } else if (n == 3 && ngx_http_darkroom_is(seg[1], "zip")
-               && seg[2].len == 32)
-    {
-        for (i = 0; i < 32; i++) {
-            if (!((seg[2].data[i] >= '0' && seg[2].data[i] <= '9')
-                  || (seg[2].data[i] >= 'a' && seg[2].data[i] <= 'f')))
-            {
-                goto not_found;
-            }
-        }
-
-        ngx_memcpy(g->token, seg[2].data, 32);
-        g->route = NGX_HTTP_DARKROOM_GALLERY_ZIP;
-
-    } else if (n == 2 && ngx_http_darkroom_is(seg[1], "unlock")) {
-        g->route = NGX_HTTP_DARKROOM_GALLERY_UNLOCK;
-
-    } else if (n == 2 && ngx_http_darkroom_is(seg[1], "logout")) {
-        g->route = NGX_HTTP_DARKROOM_GALLERY_LOGOUT;
-
-    } else if (n == 2 && ngx_http_darkroom_is(seg[1], "favourites")) {
-        g->route = NGX_HTTP_DARKROOM_GALLERY_FAVOURITE;
-
-    } else if (n == 2 && ngx_http_darkroom_is(seg[1], "download")) {
-        g->route = NGX_HTTP_DARKROOM_GALLERY_DOWNLOAD;
-
-    } else {
-        goto not_found;
-    }
 
     if ((g->route == NGX_HTTP_DARKROOM_GALLERY_GET
          || g->route == NGX_HTTP_DARKROOM_GALLERY_ZIP) != get
@@ -251,7 +212,9 @@ ngx_http_darkroom_gallery_prepare(ngx_http_request_t *r,
     ngx_memcpy(g->client, r->connection->addr_text.data,
                ngx_min(r->connection->addr_text.len, NGX_SOCKADDR_STRLEN));
 
-    ngx_http_darkroom_gallery_cookies(r, g);
+    if (ngx_http_darkroom_gallery_cookies(r, g) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     g->body = ngx_pnalloc(r->pool, t->body.len + 1);
     if (g->body == NULL) {
@@ -262,76 +225,142 @@ ngx_http_darkroom_gallery_prepare(ngx_http_request_t *r,
     g->body[t->body.len] = '\0';
 
     return NGX_OK;
-
-not_found:
-
-    return ngx_http_darkroom_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                        "There is no such gallery.");
 }
 
 
-/* the values of every "darkroom_gallery" cookie the request carries */
+/* the slug, the route and the ZIP token from the path; NGX_DECLINED: 404 */
 
-static void
+static ngx_int_t
+ngx_http_darkroom_gallery_route(ngx_http_request_t *r,
+    ngx_http_darkroom_gallery_req_t *g)
+{
+    ngx_int_t   n;
+    ngx_str_t   seg[3];
+    ngx_uint_t  i;
+
+    n = ngx_http_darkroom_gallery_split(r, seg, 3);
+
+    if (n < 1 || seg[0].len > NGX_HTTP_DARKROOM_GALLERY_SLUG_MAX) {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < seg[0].len; i++) {
+        if (!((seg[0].data[i] >= 'a' && seg[0].data[i] <= 'z')
+              || (seg[0].data[i] >= '0' && seg[0].data[i] <= '9')
+              || (seg[0].data[i] == '-' && i > 0)))
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    ngx_memcpy(g->slug, seg[0].data, seg[0].len);
+
+    if (n == 1) {
+        g->route = NGX_HTTP_DARKROOM_GALLERY_GET;
+
+    } else if (n == 3 && ngx_http_darkroom_is(seg[1], "zip")
+               && seg[2].len == 32)
+    {
+        for (i = 0; i < 32; i++) {
+            if (!((seg[2].data[i] >= '0' && seg[2].data[i] <= '9')
+                  || (seg[2].data[i] >= 'a' && seg[2].data[i] <= 'f')))
+            {
+                return NGX_DECLINED;
+            }
+        }
+
+        ngx_memcpy(g->token, seg[2].data, 32);
+        g->route = NGX_HTTP_DARKROOM_GALLERY_ZIP;
+
+    } else if (n == 2 && ngx_http_darkroom_is(seg[1], "unlock")) {
+        g->route = NGX_HTTP_DARKROOM_GALLERY_UNLOCK;
+
+    } else if (n == 2 && ngx_http_darkroom_is(seg[1], "logout")) {
+        g->route = NGX_HTTP_DARKROOM_GALLERY_LOGOUT;
+
+    } else if (n == 2 && ngx_http_darkroom_is(seg[1], "favourites")) {
+        g->route = NGX_HTTP_DARKROOM_GALLERY_FAVOURITE;
+
+    } else if (n == 2 && ngx_http_darkroom_is(seg[1], "download")) {
+        g->route = NGX_HTTP_DARKROOM_GALLERY_DOWNLOAD;
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Every Cookie header the request carries, joined with "; " for the thread
+ * to look at every darkroom_gallery value in (however many there are: the
+ * headers are bounded by large_client_header_buffers).
+ */
+
+static ngx_int_t
 ngx_http_darkroom_gallery_cookies(ngx_http_request_t *r,
     ngx_http_darkroom_gallery_req_t *g)
 {
-    u_char           *p, *end, *s, *e;
-    ngx_uint_t        i;
+    u_char           *p;
+    size_t            len;
+    ngx_uint_t        i, pass;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    static const size_t  nlen = sizeof(NGX_HTTP_DARKROOM_GALLERY_COOKIE) - 1;
+    len = 0;
+    p = NULL;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    for (pass = 0; pass < 2; pass++) {
 
-    for (i = 0; /* void */; i++) {
+        part = &r->headers_in.headers.part;
+        h = part->elts;
 
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return;
+        for (i = 0; /* void */; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                h = part->elts;
+                i = 0;
             }
 
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len != 6
-            || ngx_strncasecmp(h[i].key.data, (u_char *) "Cookie", 6) != 0)
-        {
-            continue;
-        }
-
-        p = h[i].value.data;
-        end = p + h[i].value.len;
-
-        while (p < end) {
-            while (p < end && (*p == ' ' || *p == ';')) {
-                p++;
-            }
-
-            s = p;
-
-            while (p < end && *p != ';') {
-                p++;
-            }
-
-            e = p;
-
-            if ((size_t) (e - s) > nlen + 1
-                && ngx_strncmp(s, NGX_HTTP_DARKROOM_GALLERY_COOKIE "=",
-                               nlen + 1) == 0
-                && (size_t) (e - s) - nlen - 1 < sizeof(g->cookie[0])
-                && g->ncookies < NGX_HTTP_DARKROOM_GALLERY_COOKIES)
+            if (h[i].key.len != 6
+                || ngx_strncasecmp(h[i].key.data, (u_char *) "Cookie", 6)
+                   != 0)
             {
-                ngx_memcpy(g->cookie[g->ncookies], s + nlen + 1,
-                           e - s - nlen - 1);
-                g->ncookies++;
+                continue;
             }
+
+            if (pass == 0) {
+                len += h[i].value.len + 2;
+                continue;
+            }
+
+            p = ngx_cpymem(p, h[i].value.data, h[i].value.len);
+            *p++ = ';';
+            *p++ = ' ';
+        }
+
+        if (pass == 0) {
+            if (len == 0) {
+                return NGX_OK;
+            }
+
+            g->cookies = ngx_pnalloc(r->pool, len);
+            if (g->cookies == NULL) {
+                return NGX_ERROR;
+            }
+
+            g->cookies_len = len;
+            p = g->cookies;
         }
     }
+
+    return NGX_OK;
 }
 
 
@@ -530,45 +559,50 @@ ngx_http_darkroom_gallery_mac(ngx_http_darkroom_gallery_req_t *g,
 }
 
 
-/* "<id>.<gen>.<exp>.<sig>" for this gallery and generation, not expired */
+/*
+ * Any darkroom_gallery cookie "<id>.<gen>.<exp>.<sig>" for this gallery and
+ * generation, not expired, signed by one of the keys.  The value is parsed
+ * strictly, so the expiry has the one form the signature was made over.
+ */
 
 static ngx_int_t
 ngx_http_darkroom_gallery_cookie_ok(ngx_http_darkroom_gallery_req_t *g)
 {
-    char        *c, *dot;
-    size_t       glen;
-    int64_t      exp;
-    ngx_str_t   *keys;
-    ngx_uint_t   i, k, match;
-    u_char       sig[NGX_HTTP_DARKROOM_SIGN_SIG_LEN + 1];
+    size_t                               vlen;
+    ngx_str_t                           *keys;
+    ngx_uint_t                           k, match;
+    const u_char                        *pos, *end, *val;
+    ngx_http_darkroom_gallery_cookie_t   c;
+    u_char                               sig[NGX_HTTP_DARKROOM_SIGN_SIG_LEN
+                                             + 1];
 
-    glen = ngx_strlen(g->g);
+    if (g->cookies == NULL) {
+        return 0;
+    }
+
     keys = g->conf->cookie_keys->elts;
     match = 0;
 
-    for (i = 0; i < g->ncookies; i++) {
-        c = g->cookie[i];
+    pos = g->cookies;
+    end = g->cookies + g->cookies_len;
 
-        if (ngx_strncmp(c, g->g, glen) != 0 || c[glen] != '.') {
-            continue;
-        }
+    while (ngx_http_darkroom_gallery_cookie_next(&pos, end, &val, &vlen)) {
 
-        exp = strtoll(c + glen + 1, &dot, 10);
-
-        if (*dot != '.' || exp <= (int64_t) g->now
-            || ngx_strlen(dot + 1) != NGX_HTTP_DARKROOM_SIGN_SIG_LEN)
+        if (ngx_http_darkroom_gallery_cookie_parse(val, vlen, &c) != 0
+            || c.id != g->id || c.generation != g->generation
+            || c.expires <= (int64_t) g->now)
         {
             continue;
         }
 
         for (k = 0; k < g->conf->cookie_keys->nelts; k++) {
-            if (ngx_http_darkroom_gallery_mac(g, &keys[k], exp, sig)
+            if (ngx_http_darkroom_gallery_mac(g, &keys[k], c.expires, sig)
                 != NGX_OK)
             {
                 continue;
             }
 
-            match |= (CRYPTO_memcmp(sig, dot + 1,
+            match |= (CRYPTO_memcmp(sig, c.sig,
                                     NGX_HTTP_DARKROOM_SIGN_SIG_LEN) == 0);
         }
     }
@@ -621,7 +655,10 @@ ngx_http_darkroom_gallery_set_cookie(ngx_http_darkroom_gallery_req_t *g,
 
 /*
  * Checks a password or PIN with the lockout: NGX_OK it matches; otherwise
- * t->err is set (403 wrong, 429 locked out, 5xx).
+ * t->err is set (403 wrong, 429 locked out, 5xx).  The attempt is counted
+ * in the database before scrypt runs, so parallel attempts cannot all pass
+ * a check made before any of them is recorded; the outcome is recorded
+ * after, and a lock that came meanwhile refuses even the right answer.
  */
 
 static ngx_int_t
@@ -629,28 +666,14 @@ ngx_http_darkroom_gallery_secret(ngx_http_darkroom_task_t *t,
     ngx_http_darkroom_gallery_req_t *g, const char *kind, const char *value,
     const char *hash)
 {
-    char         id[NGX_INT64_LEN + 1], max[NGX_INT_T_LEN + 1],
-                 window[NGX_INT_T_LEN + 1], lock[NGX_INT_T_LEN + 1];
-    long         locked;
-    PGresult    *res;
-    ngx_int_t    ok;
-    const char  *params[7];
+    long       locked;
+    ngx_int_t  ok;
 
-    snprintf(id, sizeof(id), "%llu", (unsigned long long) g->id);
+    locked = ngx_http_darkroom_gallery_attempt(t, g, kind, -1);
 
-    params[0] = id;
-    params[1] = g->client;
-    params[2] = kind;
-
-    res = ngx_http_darkroom_db_exec(&t->db,
-                                    "SELECT gallery_lockout($1, $2, $3)",
-                                    3, params, &t->err);
-    if (res == NULL) {
+    if (locked < 0) {
         return NGX_ERROR;
     }
-
-    locked = strtol(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
 
     if (locked > 0) {
         goto locked_out;
@@ -660,6 +683,7 @@ ngx_http_darkroom_gallery_secret(ngx_http_darkroom_task_t *t,
                                                  ngx_strlen(value),
                                                  (u_char *) hash);
     if (ok == NGX_ERROR) {
+        /* the attempt stays counted: a bad hash is no way around it */
         ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                     "internal_error",
                                     "The %s could not be checked.", kind);
@@ -669,31 +693,18 @@ ngx_http_darkroom_gallery_secret(ngx_http_darkroom_task_t *t,
         return NGX_ERROR;
     }
 
-    snprintf(max, sizeof(max), "%lu", (unsigned long) g->conf->lock_max);
-    snprintf(window, sizeof(window), "%ld", (long) g->conf->lock_window);
-    snprintf(lock, sizeof(lock), "%ld", (long) g->conf->lock_time);
+    locked = ngx_http_darkroom_gallery_attempt(t, g, kind, ok);
 
-    params[3] = ok ? "true" : "false";
-    params[4] = max;
-    params[5] = window;
-    params[6] = lock;
-
-    res = ngx_http_darkroom_db_exec(&t->db,
-              "SELECT gallery_attempt($1, $2, $3, $4, $5, $6, $7)",
-              7, params, &t->err);
-    if (res == NULL) {
+    if (locked < 0) {
         return NGX_ERROR;
-    }
-
-    locked = strtol(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
-
-    if (ok) {
-        return NGX_OK;
     }
 
     if (locked > 0) {
         goto locked_out;
+    }
+
+    if (ok) {
+        return NGX_OK;
     }
 
     ngx_http_darkroom_error_set(&t->err, NGX_HTTP_FORBIDDEN,
@@ -705,11 +716,73 @@ ngx_http_darkroom_gallery_secret(ngx_http_darkroom_task_t *t,
 locked_out:
 
     ngx_http_darkroom_error_set(&t->err, NGX_HTTP_TOO_MANY_REQUESTS,
-                                "locked_out", "Too many wrong attempts: "
-                                "try again in %ld seconds.", locked);
+                                "locked_out", "Too many attempts: try again "
+                                "in %ld second%s.", locked,
+                                locked == 1 ? "" : "s");
     t->err.retry_after = locked;
 
     return NGX_ERROR;
+}
+
+
+/*
+ * ok -1: gallery_attempt_begin() counts the attempt; ok 0 or 1:
+ * gallery_attempt_end() records its outcome.  Returns the seconds locked
+ * out, 0 to go on, -1 on a database error (t->err set).
+ */
+
+static long
+ngx_http_darkroom_gallery_attempt(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gallery_req_t *g, const char *kind, ngx_int_t ok)
+{
+    char         id[NGX_INT64_LEN + 1], max[NGX_INT_T_LEN + 1],
+                 window[NGX_INT_T_LEN + 1], lock[NGX_INT_T_LEN + 1],
+                 gmax[NGX_INT_T_LEN + 1];
+    long         locked;
+    PGresult    *res;
+    const char  *params[8];
+
+    snprintf(id, sizeof(id), "%llu", (unsigned long long) g->id);
+    snprintf(max, sizeof(max), "%lu", (unsigned long) g->conf->lock_max);
+    snprintf(window, sizeof(window), "%ld", (long) g->conf->lock_window);
+    snprintf(lock, sizeof(lock), "%ld", (long) g->conf->lock_time);
+    snprintf(gmax, sizeof(gmax), "%lu",
+             (unsigned long) g->conf->lock_gallery_max);
+
+    params[0] = id;
+    params[1] = g->client;
+    params[2] = kind;
+
+    if (ok == -1) {
+        params[3] = max;
+        params[4] = window;
+        params[5] = lock;
+        params[6] = gmax;
+
+        res = ngx_http_darkroom_db_exec(&t->db,
+                  "SELECT gallery_attempt_begin($1, $2, $3, $4, $5, $6, $7)",
+                  7, params, &t->err);
+
+    } else {
+        params[3] = ok ? "true" : "false";
+        params[4] = max;
+        params[5] = window;
+        params[6] = lock;
+        params[7] = gmax;
+
+        res = ngx_http_darkroom_db_exec(&t->db,
+                  "SELECT gallery_attempt_end($1, $2, $3, $4, $5, $6, $7, "
+                  "$8)", 8, params, &t->err);
+    }
+
+    if (res == NULL) {
+        return -1;
+    }
+
+    locked = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+
+    return locked;
 }
 
 
@@ -794,17 +867,31 @@ ngx_http_darkroom_gallery_list(ngx_http_darkroom_task_t *t,
     n = PQntuples(res);
 
     for (i = 0; i < n; i++) {
-        url = ngx_http_darkroom_gallery_sign(g, PQgetvalue(res, i, 2),
-                                             g->conf->proof_ttl, NULL);
-        if (url == NULL) {
-            continue;
+
+        /* no proof copy: no image, never the original or web copy */
+
+        url = NULL;
+
+        if (!PQgetisnull(res, i, 2)) {
+            url = ngx_http_darkroom_gallery_sign(g, PQgetvalue(res, i, 2),
+                                                 g->conf->proof_ttl, NULL);
+            if (url == NULL) {
+                continue;
+            }
         }
 
         o = cJSON_CreateObject();
         cJSON_AddItemToArray(photos, o);
         cJSON_AddRawToObject(o, "id", PQgetvalue(res, i, 0));
         cJSON_AddStringToObject(o, "name", PQgetvalue(res, i, 1));
-        cJSON_AddStringToObject(o, "proof", url);
+
+        if (url) {
+            cJSON_AddStringToObject(o, "proof", url);
+
+        } else {
+            cJSON_AddNullToObject(o, "proof");
+        }
+
         cJSON_AddRawToObject(o, "bytes", PQgetvalue(res, i, 3));
         cJSON_AddBoolToObject(o, "favourite",
                               PQgetvalue(res, i, 4)[0] == '1');
@@ -1225,15 +1312,11 @@ ngx_http_darkroom_gallery_entries(ngx_http_darkroom_task_t *t,
 
     g->etag = h;
 
+    /* safe for every system, unique, and short enough for the format */
+
     g->names = ngx_http_darkroom_zip_unique(g->entries, n);
     if (g->names == NULL) {
         goto nomem;
-    }
-
-    for (i = 0; i < n; i++) {
-        if (g->entries[i].name_len > NGX_HTTP_DARKROOM_ZIP_NAME_MAX) {
-            g->entries[i].name_len = NGX_HTTP_DARKROOM_ZIP_NAME_MAX;
-        }
     }
 
     (void) ngx_http_darkroom_zip_plan(g->entries, n, &g->zip);
@@ -1393,24 +1476,19 @@ ngx_http_darkroom_gallery_done(ngx_http_request_t *r,
 /*
  * The archive as one chain: a memory buffer with each local header, the
  * file's bytes as a file buffer (sendfile), then the central directory and
- * end records.  The length is exact, so nginx's range filter serves Range
- * requests (resume) from the same chain.
+ * end records.  The length is exact, so nginx's range filter serves a
+ * Range request (resume) from the same chain.
  */
 
 static ngx_int_t
 ngx_http_darkroom_gallery_send_zip(ngx_http_request_t *r,
     ngx_http_darkroom_gallery_req_t *g)
 {
-    u_char                         *p, *name;
+    u_char                         *name;
     size_t                          len;
     ngx_int_t                       rc;
     ngx_str_t                       gs;
-    ngx_buf_t                      *b;
-    ngx_uint_t                      i;
-    ngx_file_t                     *file;
-    ngx_chain_t                    *out, **ll, *cl;
     ngx_table_elt_t                *h;
-    ngx_http_darkroom_zip_entry_t  *e;
 
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = g->zip.size;
@@ -1464,7 +1542,14 @@ ngx_http_darkroom_gallery_send_zip(ngx_http_request_t *r,
                                    (u_char *) "attachment", 10, name, len,
                                    h->value.data, h->value.len);
 
+    /*
+     * The range filter cuts a multipart answer only out of a body in one
+     * buffer; this chain has many, so several ranges get the whole
+     * archive (200), as for proxied or sliced answers.
+     */
+
     r->allow_ranges = 1;
+    r->single_range = 1;
 
     gs.data = (u_char *) g->g;
     gs.len = ngx_strlen(g->g);
@@ -1476,6 +1561,24 @@ ngx_http_darkroom_gallery_send_zip(ngx_http_request_t *r,
     if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
         return rc;
     }
+
+    return ngx_http_darkroom_gallery_zip_body(r, g);
+}
+
+
+/* the chain: local headers and files, then the directory and end records */
+
+static ngx_int_t
+ngx_http_darkroom_gallery_zip_body(ngx_http_request_t *r,
+    ngx_http_darkroom_gallery_req_t *g)
+{
+    u_char                         *p;
+    size_t                          len;
+    ngx_buf_t                      *b;
+    ngx_uint_t                      i;
+    ngx_file_t                     *file;
+    ngx_chain_t                    *out, **ll, *cl;
+    ngx_http_darkroom_zip_entry_t  *e;
 
     out = NULL;
     ll = &out;

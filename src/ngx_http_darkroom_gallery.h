@@ -39,6 +39,7 @@ typedef struct {
     ngx_uint_t                         lock_max;
     time_t                             lock_window;
     time_t                             lock_time;
+    ngx_uint_t                         lock_gallery_max;
     ngx_uint_t                         zip_max;     /* entries */
     ngx_flag_t                         api;         /* darkroom_gallery */
     u_char                            *api_file;

@@ -24,6 +24,9 @@
 #define NGX_HTTP_DARKROOM_GALLERY_PATH_MAX   200
 #define NGX_HTTP_DARKROOM_GALLERY_STALE      30000   /* ms: a lost refresh */
 
+/* wrong answers from all addresses that lock a gallery, by default */
+#define NGX_HTTP_DARKROOM_GALLERY_LOCK_GALLERY  50
+
 #define NGX_HTTP_DARKROOM_SCRYPT_LOG_N       14
 #define NGX_HTTP_DARKROOM_SCRYPT_R           8
 #define NGX_HTTP_DARKROOM_SCRYPT_P           1
@@ -193,7 +196,8 @@ static ngx_command_t  ngx_http_darkroom_gallery_commands[] = {
       NULL },
 
     { ngx_string("darkroom_gallery_lockout"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE3,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF
+                        |NGX_CONF_TAKE3|NGX_CONF_TAKE4,
       ngx_http_darkroom_gallery_lockout,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -1083,7 +1087,10 @@ ngx_http_darkroom_gallery_prefix(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-/* darkroom_gallery_lockout <failures> <window> <lock time>; */
+/*
+ * darkroom_gallery_lockout <failures> <window> <lock time>
+ *                          [gallery=<failures>];
+ */
 
 static char *
 ngx_http_darkroom_gallery_lockout(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -1091,7 +1098,7 @@ ngx_http_darkroom_gallery_lockout(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_darkroom_gallery_loc_conf_t *glcf = conf;
 
-    ngx_int_t   n;
+    ngx_int_t   n, gn;
     ngx_str_t  *value;
 
     if (glcf->lock_max != NGX_CONF_UNSET_UINT) {
@@ -1110,11 +1117,31 @@ ngx_http_darkroom_gallery_lockout(ngx_conf_t *cf, ngx_command_t *cmd,
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid lockout, use <failures 1..1000> "
-                           "<window> <lock time>");
+                           "<window> <lock time> [gallery=<failures>]");
         return NGX_CONF_ERROR;
     }
 
+    gn = NGX_HTTP_DARKROOM_GALLERY_LOCK_GALLERY;
+
+    if (cf->args->nelts == 5) {
+        gn = NGX_ERROR;
+
+        if (value[4].len > 8
+            && ngx_strncmp(value[4].data, "gallery=", 8) == 0)
+        {
+            gn = ngx_atoi(value[4].data + 8, value[4].len - 8);
+        }
+
+        if (gn < 1 || gn > 1000000) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\", use "
+                               "gallery=<failures 1..1000000>", &value[4]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
     glcf->lock_max = n;
+    glcf->lock_gallery_max = gn;
 
     return NGX_CONF_OK;
 }
@@ -1180,11 +1207,13 @@ ngx_http_darkroom_gallery_merge_loc_conf(ngx_conf_t *cf, void *parent,
             conf->lock_max = 5;
             conf->lock_window = 900;
             conf->lock_time = 900;
+            conf->lock_gallery_max = NGX_HTTP_DARKROOM_GALLERY_LOCK_GALLERY;
 
         } else {
             conf->lock_max = prev->lock_max;
             conf->lock_window = prev->lock_window;
             conf->lock_time = prev->lock_time;
+            conf->lock_gallery_max = prev->lock_gallery_max;
         }
     }
 

@@ -27,6 +27,14 @@ static unsigned dr_central_extra(const ngx_http_darkroom_zip_entry_t *e);
 static uint32_t dr_hash(const unsigned char *p, size_t len);
 static int dr_same(const unsigned char *a, size_t alen,
     const unsigned char *b, size_t blen);
+static size_t dr_utf8(const unsigned char *p, size_t n, size_t *units);
+static size_t dr_safe_chars(const unsigned char *src, size_t len,
+    unsigned char *out, size_t budget);
+static int dr_reserved(const unsigned char *p, size_t n);
+static size_t dr_safe_cut(const unsigned char *name, size_t len,
+    unsigned char *out, size_t budget);
+static size_t dr_unique(ngx_http_darkroom_zip_entry_t *e, size_t i,
+    unsigned char *s, size_t len, size_t *set, size_t cap);
 
 
 static unsigned char *
@@ -347,20 +355,242 @@ dr_same(const unsigned char *a, size_t alen, const unsigned char *b,
 }
 
 
+/*
+ * The length of the valid UTF-8 character at p (1 to 4), its UTF-16 units
+ * in *units; 0 if p does not start one (overlong forms, surrogates and
+ * code points past U+10FFFF are not valid).
+ */
+
+static size_t
+dr_utf8(const unsigned char *p, size_t n, size_t *units)
+{
+    size_t    len, i;
+    uint32_t  c;
+
+    *units = 1;
+
+    if (p[0] < 0x80) {
+        return 1;
+    }
+
+    if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+        len = 2;
+        c = p[0] & 0x1f;
+
+    } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+        len = 3;
+        c = p[0] & 0x0f;
+
+    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+        len = 4;
+        c = p[0] & 0x07;
+
+    } else {
+        return 0;
+    }
+
+    if (n < len) {
+        return 0;
+    }
+
+    for (i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+
+        c = (c << 6) | (p[i] & 0x3f);
+    }
+
+    if ((len == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff)))
+        || (len == 4 && (c < 0x10000 || c > 0x10ffff)))
+    {
+        return 0;
+    }
+
+    *units = (len == 4) ? 2 : 1;
+
+    return len;
+}
+
+
+/*
+ * Copies src to out (if not NULL) character by character, each character
+ * Windows refuses and each byte outside valid UTF-8 as "_", until budget
+ * UTF-16 units are used.  Returns the bytes written, or, with out NULL,
+ * the units the whole of src takes.
+ */
+
+static size_t
+dr_safe_chars(const unsigned char *src, size_t len, unsigned char *out,
+    size_t budget)
+{
+    size_t         i, n, u, w, used;
+    unsigned char  c;
+
+    w = 0;
+    used = 0;
+
+    for (i = 0; i < len; i += n) {
+        n = dr_utf8(src + i, len - i, &u);
+
+        if (n == 0) {
+            n = 1;                            /* not UTF-8: one "_" a byte */
+        }
+
+        if (out == NULL) {
+            used += u;
+            continue;
+        }
+
+        if (used + u > budget) {
+            break;
+        }
+
+        used += u;
+
+        if (n > 1) {
+            memcpy(out + w, src + i, n);
+            w += n;
+            continue;
+        }
+
+        c = src[i];
+
+        out[w++] = (c < 0x20 || c >= 0x7f || strchr("<>:\"/\\|?*", c))
+                   ? '_' : c;
+    }
+
+    return out ? w : used;
+}
+
+
+/* a device name: the part before the first dot, without trailing spaces */
+
+static int
+dr_reserved(const unsigned char *p, size_t n)
+{
+    size_t          i;
+    unsigned char   b[8];
+    unsigned char  *dot;
+
+    dot = memchr(p, '.', n);
+
+    if (dot) {
+        n = dot - p;
+    }
+
+    while (n && p[n - 1] == ' ') {
+        n--;
+    }
+
+    if (n < 3 || n > 7) {
+        return 0;
+    }
+
+    for (i = 0; i < n; i++) {
+        b[i] = (p[i] >= 'a' && p[i] <= 'z') ? p[i] - 0x20 : p[i];
+    }
+
+    if (n == 3) {
+        return memcmp(b, "CON", 3) == 0 || memcmp(b, "PRN", 3) == 0
+               || memcmp(b, "AUX", 3) == 0 || memcmp(b, "NUL", 3) == 0;
+    }
+
+    if (n == 6 || n == 7) {
+        return memcmp(b, n == 6 ? "CONIN$" : "CONOUT$", n) == 0;
+    }
+
+    if (memcmp(b, "COM", 3) != 0 && memcmp(b, "LPT", 3) != 0) {
+        return 0;
+    }
+
+    /* COM0 to COM9, and COM with superscript 1, 2 or 3 (U+00B9, B2, B3) */
+
+    return (n == 4 && b[3] >= '0' && b[3] <= '9')
+           || (n == 5 && b[3] == 0xc2
+               && (b[4] == 0xb9 || b[4] == 0xb2 || b[4] == 0xb3));
+}
+
+
+/* the safe characters of a name in at most budget units, cut and trimmed */
+
+static size_t
+dr_safe_cut(const unsigned char *name, size_t len, unsigned char *out,
+    size_t budget)
+{
+    size_t  i, n, ext, eu;
+
+    /* an extension of up to 16 bytes survives cutting a long name */
+
+    ext = 0;
+
+    for (i = len; i > 0; i--) {
+        if (name[i - 1] == '.') {
+            ext = (len - (i - 1) <= 16) ? len - (i - 1) : 0;
+            break;
+        }
+    }
+
+    eu = dr_safe_chars(name + len - ext, ext, NULL, 0);
+
+    n = dr_safe_chars(name, len - ext, out, budget - eu);
+    n += dr_safe_chars(name + len - ext, ext, out + n, eu);
+
+    while (n && (out[n - 1] == '.' || out[n - 1] == ' ')) {
+        n--;
+    }
+
+    return n;
+}
+
+
+size_t
+ngx_http_darkroom_zip_safe_name(const unsigned char *name, size_t len,
+    unsigned char *out)
+{
+    size_t  n;
+
+    while (len && name[0] == '.') {
+        name++;
+        len--;
+    }
+
+    n = dr_safe_cut(name, len, out, NGX_HTTP_DARKROOM_ZIP_SAFE_UNITS);
+
+    if (n == 0) {
+        memcpy(out, "file", 4);
+        return 4;
+    }
+
+    if (!dr_reserved(out, n)) {
+        return n;
+    }
+
+    /* "_" in front, cutting one unit more if the name is as long as can be */
+
+    if (dr_safe_chars(out, n, NULL, 0) >= NGX_HTTP_DARKROOM_ZIP_SAFE_UNITS) {
+        n = dr_safe_cut(name, len, out, NGX_HTTP_DARKROOM_ZIP_SAFE_UNITS - 1);
+    }
+
+    memmove(out + 1, out, n);
+    out[0] = '_';
+
+    return n + 1;
+}
+
+
 unsigned char *
 ngx_http_darkroom_zip_unique(ngx_http_darkroom_zip_entry_t *e, size_t n)
 {
-    size_t          i, j, j0, k, len, total, cap, stem, extlen;
-    size_t         *set, *next;
-    uint32_t        h;
-    unsigned char  *block, *p, *s, *dot, c;
-    const unsigned char  *src;
-    char            num[32];
+    size_t          i, len, total, cap;
+    size_t         *set;
+    unsigned char  *block, *p;
 
     total = 0;
 
     for (i = 0; i < n; i++) {
-        total += e[i].name_len + 32;
+        total += (e[i].name_len < NGX_HTTP_DARKROOM_ZIP_SAFE_MAX
+                  ? e[i].name_len : NGX_HTTP_DARKROOM_ZIP_SAFE_MAX) + 32;
     }
 
     block = malloc(total ? total : 1);
@@ -378,101 +608,92 @@ ngx_http_darkroom_zip_unique(ngx_http_darkroom_zip_entry_t *e, size_t n)
         return NULL;
     }
 
-    next = set + cap;
-
     p = block;
 
     for (i = 0; i < n; i++) {
+        len = ngx_http_darkroom_zip_safe_name(e[i].name, e[i].name_len, p);
+        len = dr_unique(e, i, p, len, set, cap);
 
-        /* the safe name */
-
-        s = p;
-        src = e[i].name;
-        len = e[i].name_len;
-
-        while (len && src[0] == '.') {
-            src++;
-            len--;
-        }
-
-        for (j = 0; j < len; j++) {
-            c = src[j];
-            *p++ = (c < 0x20 || c == 0x7f || c == '/' || c == '\\') ? '_' : c;
-        }
-
-        if (p == s) {
-            memcpy(p, "file", 4);
-            p += 4;
-        }
-
-        len = p - s;
-
-        /* the first free variant */
-
-        dot = NULL;
-
-        for (j = len; j > 1; j--) {
-            if (s[j - 1] == '.') {
-                dot = s + j - 1;
-                break;
-            }
-        }
-
-        stem = dot ? (size_t) (dot - s) : len;
-        extlen = len - stem;
-
-        j0 = cap;
-        k = 1;
-
-        for ( ;; ) {
-
-            if (k > 1) {
-                j = (size_t) snprintf(num, sizeof(num), " (%zu)", k);
-
-                /* move the extension right, put " (k)" before it */
-                memmove(s + stem + j, s + stem + (len - stem - extlen),
-                        extlen);
-                memcpy(s + stem, num, j);
-                len = stem + j + extlen;
-            }
-
-            h = dr_hash(s, len);
-
-            for (j = h & (cap - 1); set[j]; j = (j + 1) & (cap - 1)) {
-                if (dr_same(e[set[j] - 1].name, e[set[j] - 1].name_len,
-                            s, len))
-                {
-                    break;
-                }
-            }
-
-            if (set[j] == 0) {
-                set[j] = i + 1;
-
-                if (j0 != cap) {
-                    next[j0] = k + 1;
-                }
-
-                break;
-            }
-
-            if (k == 1) {
-                j0 = j;                 /* the slot of the name as given */
-                k = next[j0] ? next[j0] : 2;
-
-            } else {
-                k++;
-            }
-        }
-
-        e[i].name = s;
+        e[i].name = p;
         e[i].name_len = len;
-        p = s + len;
+        p += len;
     }
 
     free(set);
 
     return block;
+}
+
+
+/*
+ * Makes the safe name s of entry i the first free variant: s, "s (k)"
+ * before its extension; returns its length.  set is the hash set of names
+ * taken (entry index + 1), set + cap the next k to try per name as given.
+ */
+
+static size_t
+dr_unique(ngx_http_darkroom_zip_entry_t *e, size_t i, unsigned char *s,
+    size_t len, size_t *set, size_t cap)
+{
+    size_t          j, j0, k, stem, extlen;
+    size_t         *next;
+    uint32_t        h;
+    unsigned char  *dot;
+    char            num[32];
+
+    next = set + cap;
+    dot = NULL;
+
+    for (j = len; j > 1; j--) {
+        if (s[j - 1] == '.') {
+            dot = s + j - 1;
+            break;
+        }
+    }
+
+    stem = dot ? (size_t) (dot - s) : len;
+    extlen = len - stem;
+
+    j0 = cap;
+    k = 1;
+
+    for ( ;; ) {
+
+        if (k > 1) {
+            j = (size_t) snprintf(num, sizeof(num), " (%zu)", k);
+
+            /* move the extension right, put " (k)" before it */
+            memmove(s + stem + j, s + stem + (len - stem - extlen), extlen);
+            memcpy(s + stem, num, j);
+            len = stem + j + extlen;
+        }
+
+        h = dr_hash(s, len);
+
+        for (j = h & (cap - 1); set[j]; j = (j + 1) & (cap - 1)) {
+            if (dr_same(e[set[j] - 1].name, e[set[j] - 1].name_len, s, len)) {
+                break;
+            }
+        }
+
+        if (set[j] == 0) {
+            set[j] = i + 1;
+
+            if (j0 != cap) {
+                next[j0] = k + 1;
+            }
+
+            return len;
+        }
+
+        if (k == 1) {
+            j0 = j;                     /* the slot of the name as given */
+            k = next[j0] ? next[j0] : 2;
+
+        } else {
+            k++;
+        }
+    }
 }
 
 

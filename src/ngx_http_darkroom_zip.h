@@ -28,6 +28,11 @@
                                            + NGX_HTTP_DARKROOM_ZIP_NAME_MAX)
 #define NGX_HTTP_DARKROOM_ZIP_END_MAX     (56 + 20 + 22)
 
+/* a safe name: at most 200 UTF-16 units (Windows allows 255 per name) */
+#define NGX_HTTP_DARKROOM_ZIP_SAFE_UNITS  200
+#define NGX_HTTP_DARKROOM_ZIP_SAFE_MAX    (3 * NGX_HTTP_DARKROOM_ZIP_SAFE_UNITS\
+                                           + 1)
+
 
 typedef struct {
     const unsigned char          *name;       /* UTF-8, not NUL-terminated */
@@ -77,11 +82,32 @@ void ngx_http_darkroom_zip_dos_time(time_t t, uint16_t *dos_time,
     uint16_t *dos_date);
 
 /*
- * Makes the entries' names safe and unique: "/", "\" and control characters
- * become "_", leading dots are dropped, an empty name becomes "file", and a
- * name already used (ASCII case-insensitively, as Windows and macOS compare)
- * gets " (2)", " (3)" ... before its extension.  The new names live in one
- * malloc'd block returned (free it after the entries); NULL on no memory.
+ * The safe form of an entry name, one that Windows, macOS and Linux can all
+ * create as a file in the folder extracted to (Microsoft's "Naming Files,
+ * Paths, and Namespaces"):
+ *   - every character Windows refuses, < > : " / \ | ? * and the controls
+ *     0x00-0x1f and 0x7f, becomes "_", and so does every byte that is not
+ *     part of valid UTF-8 (the names are flagged UTF-8);
+ *   - leading dots are dropped (no hidden files, no ".."), trailing dots
+ *     and spaces too (Windows drops them itself, making two names one);
+ *   - a reserved device name (CON, PRN, AUX, NUL, COM0-9, LPT0-9, COM and
+ *     LPT with superscript 1-3, CONIN$, CONOUT$), alone or before a dot,
+ *     in any case and with trailing spaces, gets a "_" in front;
+ *   - a name longer than NGX_HTTP_DARKROOM_ZIP_SAFE_UNITS UTF-16 units is
+ *     cut at a character boundary, keeping an extension of up to 16 bytes;
+ *   - an empty name becomes "file".
+ * out has room for min(len, NGX_HTTP_DARKROOM_ZIP_SAFE_MAX) + 5 bytes;
+ * returns the length written, from 1 to NGX_HTTP_DARKROOM_ZIP_SAFE_MAX.
+ * Applying it to its own result changes nothing.
+ */
+size_t ngx_http_darkroom_zip_safe_name(const unsigned char *name, size_t len,
+    unsigned char *out);
+
+/*
+ * Makes the entries' names safe (above) and unique: a name already used
+ * (ASCII case-insensitively, as Windows and macOS compare) gets " (2)",
+ * " (3)" ... before its extension.  The new names live in one malloc'd
+ * block returned (free it after the entries); NULL on no memory.
  */
 unsigned char *ngx_http_darkroom_zip_unique(
     ngx_http_darkroom_zip_entry_t *e, size_t n);

@@ -90,6 +90,76 @@ name_is(const ngx_http_darkroom_zip_entry_t *e, const char *want)
 
 
 static int
+safe_is(const char *name, const char *want)
+{
+    size_t         len, len2;
+    unsigned char  out[NGX_HTTP_DARKROOM_ZIP_SAFE_MAX + 5];
+    unsigned char  again[NGX_HTTP_DARKROOM_ZIP_SAFE_MAX + 5];
+
+    len = ngx_http_darkroom_zip_safe_name((const unsigned char *) name,
+                                          strlen(name), out);
+    len2 = ngx_http_darkroom_zip_safe_name(out, len, again);
+
+    if (len != strlen(want) || memcmp(out, want, len) != 0
+        || len2 != len || memcmp(again, out, len) != 0)
+    {
+        printf("#   got \"%.*s\", want \"%s\"\n", (int) len, out, want);
+        return 0;
+    }
+
+    return 1;
+}
+
+
+static int
+long_name(void)
+{
+    size_t         i, len;
+    unsigned char  name[1200], out[NGX_HTTP_DARKROOM_ZIP_SAFE_MAX + 5];
+
+    /* 399 x "\xc3\xa9" (2 bytes, 1 unit each) and ".jpeg" */
+
+    for (i = 0; i < 399; i++) {
+        name[2 * i] = 0xc3;
+        name[2 * i + 1] = 0xa9;
+    }
+
+    memcpy(name + 798, ".jpeg", 5);
+
+    len = ngx_http_darkroom_zip_safe_name(name, 803, out);
+
+    return len == 195 * 2 + 5 && memcmp(out + len - 5, ".jpeg", 5) == 0
+           && out[0] == 0xc3 && out[len - 6] == 0xa9;
+}
+
+
+/* found by t/fuzz/zip_name.c: the "_" made a cut name 201 units long */
+
+static int
+long_device(void)
+{
+    size_t         i, len;
+    unsigned char  name[1200], out[NGX_HTTP_DARKROOM_ZIP_SAFE_MAX + 5];
+
+    memcpy(name, "LPT9 .tx", 8);
+
+    for (i = 0; i < 230; i++) {
+        name[8 + 2 * i] = 0xc3;
+        name[8 + 2 * i + 1] = 0xa9;
+    }
+
+    memcpy(name + 468, ".jpeg", 5);
+
+    len = ngx_http_darkroom_zip_safe_name(name, 473, out);
+
+    /* "_LPT9 .tx" (9 units), 186 x U+00E9, ".jpeg": 200 units */
+
+    return len == 9 + 186 * 2 + 5 && memcmp(out, "_LPT9 .tx", 9) == 0
+           && memcmp(out + len - 5, ".jpeg", 5) == 0;
+}
+
+
+static int
 write_archive(const char *file, size_t n, uint64_t big, uint32_t crc)
 {
     int                             fd;
@@ -284,6 +354,60 @@ main(int argc, char **argv)
     ok(name_is(&e[4], "file"), "empty name");
     ok(name_is(&e[5], "IMG_1 (2) (2).jpg"), "a name already made");
     free(names);
+
+    /* names Windows refuses to create */
+
+    entry(&e[0], "C:evil.exe", 1, 0);
+    entry(&e[1], "a<b>c\"d|e?f*g.jpg", 1, 0);
+    entry(&e[2], "CON", 1, 0);
+    entry(&e[3], "nul.tar.gz", 1, 0);
+    entry(&e[4], "photo. . ", 1, 0);
+    entry(&e[5], "bad\xff\xfe utf8.jpg", 1, 0);
+    names = ngx_http_darkroom_zip_unique(e, 6);
+    ok(names != NULL, "unique, Windows");
+    ok(name_is(&e[0], "C_evil.exe"), "no drive letter colon");
+    ok(name_is(&e[1], "a_b_c_d_e_f_g.jpg"), "none of < > \" | ? *");
+    ok(name_is(&e[2], "_CON"), "reserved device name");
+    ok(name_is(&e[3], "_nul.tar.gz"), "reserved device name with extensions");
+    ok(name_is(&e[4], "photo"), "no trailing dots or spaces");
+    ok(name_is(&e[5], "bad__ utf8.jpg"), "bytes that are not UTF-8");
+    free(names);
+
+    entry(&e[0], "com1.jpg", 1, 0);
+    entry(&e[1], "LPT9", 1, 0);
+    entry(&e[2], "COM10.jpg", 1, 0);
+    entry(&e[3], "console.jpg", 1, 0);
+    entry(&e[4], "AUX .jpg", 1, 0);
+    entry(&e[5], "...", 1, 0);
+    names = ngx_http_darkroom_zip_unique(e, 6);
+    ok(names != NULL, "unique, devices");
+    ok(name_is(&e[0], "_com1.jpg"), "COM1, any case");
+    ok(name_is(&e[1], "_LPT9"), "LPT9");
+    ok(name_is(&e[2], "COM10.jpg"), "COM10 is a name");
+    ok(name_is(&e[3], "console.jpg"), "console is a name");
+    ok(name_is(&e[4], "_AUX .jpg"), "AUX with a trailing space");
+    ok(name_is(&e[5], "file"), "only dots");
+    free(names);
+
+    /* the safe form itself */
+
+    ok(safe_is("COM\xc2\xb9.jpg", "_COM\xc2\xb9.jpg"),
+       "COM with superscript 1");
+    ok(safe_is("lpt\xc2\xb3", "_lpt\xc2\xb3"), "LPT with superscript 3");
+    ok(safe_is("COM\xc2\xb4", "COM\xc2\xb4"), "superscript 4 is a name");
+    ok(safe_is("conin$.txt", "_conin$.txt"), "CONIN$");
+    ok(safe_is("CONOUT$", "_CONOUT$"), "CONOUT$");
+    ok(safe_is("a\x7f\x1f\tb", "a___b"), "control characters");
+    ok(safe_is("\xc0\xaf.jpg", "__.jpg"), "an overlong \"/\" is not UTF-8");
+    ok(safe_is("\xed\xa0\x80", "___"), "a surrogate is not UTF-8");
+    ok(safe_is("\xf4\x90\x80\x80", "____"), "past U+10FFFF is not UTF-8");
+    ok(safe_is("\xe2\x82", "__"), "a cut character");
+    ok(safe_is("\xf0\x9f\x93\xb7 \xc3\xa9t\xc3\xa9.jpg",
+               "\xf0\x9f\x93\xb7 \xc3\xa9t\xc3\xa9.jpg"), "UTF-8 is kept");
+    ok(safe_is(" x ", " x"), "a leading space is allowed");
+    ok(safe_is(".. .", "file"), "dots and spaces only");
+    ok(long_name(), "a long name is cut, keeping its extension");
+    ok(long_device(), "a long reserved name: \"_\" and still 200 units");
 
     printf("1..%d\n", n_test);
 

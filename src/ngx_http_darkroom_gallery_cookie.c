@@ -1,0 +1,135 @@
+
+/*
+ * darkroom: the gallery cookie, the pure part (see the header).
+ */
+
+
+#include <string.h>
+
+#include "ngx_http_darkroom_gallery_cookie.h"
+
+
+static const unsigned char *dr_number(const unsigned char *p,
+    const unsigned char *end, uint64_t max, uint64_t *n);
+
+
+int
+ngx_http_darkroom_gallery_cookie_next(const unsigned char **pos,
+    const unsigned char *end, const unsigned char **val, size_t *vlen)
+{
+    const unsigned char  *p, *s, *e;
+
+    static const size_t  nlen = sizeof(NGX_HTTP_DARKROOM_GALLERY_COOKIE_NAME)
+                                - 1;
+
+    p = *pos;
+
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == ';')) {
+            p++;
+        }
+
+        s = p;
+
+        while (p < end && *p != ';') {
+            p++;
+        }
+
+        e = p;
+
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t')) {
+            e--;
+        }
+
+        if ((size_t) (e - s) > nlen
+            && memcmp(s, NGX_HTTP_DARKROOM_GALLERY_COOKIE_NAME, nlen) == 0
+            && s[nlen] == '=')
+        {
+            *val = s + nlen + 1;
+            *vlen = e - s - nlen - 1;
+            *pos = p;
+            return 1;
+        }
+    }
+
+    *pos = end;
+
+    return 0;
+}
+
+
+/* 1 .. max in decimal, no sign, space or leading zero; NULL if not */
+
+static const unsigned char *
+dr_number(const unsigned char *p, const unsigned char *end, uint64_t max,
+    uint64_t *n)
+{
+    uint64_t  v, d;
+
+    if (p == end || *p < '1' || *p > '9') {
+        return NULL;
+    }
+
+    v = 0;
+
+    while (p < end && *p >= '0' && *p <= '9') {
+        d = *p++ - '0';
+
+        if (v > (max - d) / 10) {
+            return NULL;
+        }
+
+        v = v * 10 + d;
+    }
+
+    *n = v;
+
+    return p;
+}
+
+
+int
+ngx_http_darkroom_gallery_cookie_parse(const unsigned char *v, size_t len,
+    ngx_http_darkroom_gallery_cookie_t *c)
+{
+    size_t                i;
+    uint64_t              id, gen, exp;
+    const unsigned char  *p, *end;
+
+    p = v;
+    end = v + len;
+
+    p = dr_number(p, end, INT64_MAX, &id);
+    if (p == NULL || p == end || *p++ != '.') {
+        return -1;
+    }
+
+    p = dr_number(p, end, INT32_MAX, &gen);
+    if (p == NULL || p == end || *p++ != '.') {
+        return -1;
+    }
+
+    p = dr_number(p, end, INT64_MAX, &exp);
+    if (p == NULL || p == end || *p++ != '.') {
+        return -1;
+    }
+
+    if ((size_t) (end - p) != NGX_HTTP_DARKROOM_GALLERY_COOKIE_SIG_LEN) {
+        return -1;
+    }
+
+    for (i = 0; i < NGX_HTTP_DARKROOM_GALLERY_COOKIE_SIG_LEN; i++) {
+        if (!((p[i] >= 'A' && p[i] <= 'Z') || (p[i] >= 'a' && p[i] <= 'z')
+              || (p[i] >= '0' && p[i] <= '9') || p[i] == '-' || p[i] == '_'))
+        {
+            return -1;
+        }
+    }
+
+    c->id = id;
+    c->generation = (uint32_t) gen;
+    c->expires = (int64_t) exp;
+    c->sig = p;
+
+    return 0;
+}
