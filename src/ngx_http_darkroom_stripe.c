@@ -7,11 +7,14 @@
  * crash) never creates a second session or refund.  Network errors, 409,
  * 429 and 5xx are retried a few times with backoff; Stripe-Should-Retry,
  * when present, decides.  Stripe's error message goes to the log, the
- * client gets a clean 502.
+ * client gets a clean 502.  Every call names the API version the code
+ * reads (Stripe-Version), so a change of the account's default version
+ * never changes what darkroom gets back.
  */
 
 
 #include "ngx_http_darkroom.h"
+#include "ngx_http_darkroom_stripe_event.h"
 
 #include <time.h>
 
@@ -33,7 +36,7 @@ ngx_http_darkroom_stripe_call(ngx_http_darkroom_main_conf_t *dmcf,
     ngx_int_t                        rc;
     ngx_str_t                       *key;
     ngx_uint_t                       try, again;
-    const char                      *headers[5];
+    const char                      *headers[6];
     struct timespec                  ts;
     ngx_http_darkroom_fetch_req_t    req;
     ngx_http_darkroom_fetch_resp_t   resp;
@@ -47,12 +50,13 @@ ngx_http_darkroom_stripe_call(ngx_http_darkroom_main_conf_t *dmcf,
 
     headers[0] = auth;
     headers[1] = "Content-Type: application/x-www-form-urlencoded";
-    headers[2] = NULL;
+    headers[2] = "Stripe-Version: " DARKROOM_STRIPE_API_VERSION;
+    headers[3] = NULL;
 
     if (idempotency_key) {
         snprintf(idem, sizeof(idem), "Idempotency-Key: %s", idempotency_key);
-        headers[2] = idem;
-        headers[3] = NULL;
+        headers[3] = idem;
+        headers[4] = NULL;
     }
 
     ngx_memzero(&req, sizeof(ngx_http_darkroom_fetch_req_t));
@@ -318,6 +322,8 @@ ngx_http_darkroom_job_checkout_reconcile(ngx_http_darkroom_job_t *job,
     if (event == NULL || data == NULL
         || cJSON_AddStringToObject(event, "id", event_id) == NULL
         || cJSON_AddStringToObject(event, "object", "event") == NULL
+        || cJSON_AddStringToObject(event, "api_version",
+                                   DARKROOM_STRIPE_API_VERSION) == NULL
         || cJSON_AddStringToObject(event, "type", type) == NULL)
     {
         cJSON_Delete(event);

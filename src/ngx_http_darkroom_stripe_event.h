@@ -11,6 +11,14 @@
 #include <stddef.h>
 
 
+/*
+ * The Stripe API version darkroom is written for: sent as Stripe-Version on
+ * every API call, and the version the webhook endpoint must be configured
+ * with (sql/011's stripe_api_version() says the same).
+ */
+#define DARKROOM_STRIPE_API_VERSION   "2024-06-20"
+
+
 #define DARKROOM_EVENT_OK             0
 #define DARKROOM_EVENT_INVALID_JSON   1   /* not JSON PostgreSQL can store */
 #define DARKROOM_EVENT_DUPLICATE_KEY  2   /* a key twice in one object */
