@@ -15,7 +15,7 @@ use HTTP::Tiny;
 use JSON::PP;
 use Exporter qw(import);
 our @EXPORT_OK = qw(signature event session charge demo_catalogue shop_conf
-    fake_api form_of sandbox webhook checkout_order API_VERSION);
+    fake_api form_of form_structure sandbox webhook checkout_order API_VERSION);
 
 # the API version darkroom is written for (Stripe-Version on its calls, and
 # the version its webhook endpoint must be configured with)
@@ -250,6 +250,36 @@ sub form_of {
         $f{$k} = $v;
     }
     return \%f;
+}
+
+# A form body in Stripe's bracket notation as the structure it stands for:
+# a[b]=1 -> {a => {b => 1}}, a[0][c]=2 -> {a => [{c => 2}]}.  Values stay
+# strings, as sent.  Dies on a key that is not of that notation.
+sub form_structure {
+    my ($body) = @_;
+    my $root = {};
+    for (split /&/, $body // '') {
+        my ($k, $v) = split /=/, $_, 2;
+        for ($k, $v) { $_ //= ''; tr/+/ /; s/%([0-9A-Fa-f]{2})/chr hex $1/ge }
+        my ($head, $rest) = $k =~ /^([^\[\]]+)((?:\[[^\[\]]*\])*)$/
+            or die "form key not in bracket notation: $k\n";
+        my @path = ($head, $rest =~ /\[([^\[\]]*)\]/g);
+        my $node = \$root;
+        for my $i (0 .. $#path) {
+            my $p = $path[$i];
+            if ($p =~ /^\d+$/ && $i > 0) {
+                $$node //= [];
+                die "form key mixes list and object: $k\n" if ref $$node ne 'ARRAY';
+                $node = \$$node->[$p];
+            } else {
+                $$node //= {};
+                die "form key mixes list and object: $k\n" if ref $$node ne 'HASH';
+                $node = \$$node->{$p};
+            }
+        }
+        $$node = $v;
+    }
+    return $root;
 }
 
 # tools/stripe-sandbox on port n of the test, delivering webhooks to $hook
