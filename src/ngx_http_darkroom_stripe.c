@@ -24,6 +24,9 @@
 
 static void ngx_http_darkroom_stripe_error(ngx_http_darkroom_error_t *err,
     const char *path, ngx_http_darkroom_fetch_resp_t *resp);
+static ngx_int_t ngx_http_darkroom_reconcile_apply(
+    ngx_http_darkroom_job_t *job, cJSON *session, const char *id,
+    const char *type, ngx_http_darkroom_error_t *err);
 
 
 ngx_int_t
@@ -234,12 +237,11 @@ ngx_int_t
 ngx_http_darkroom_job_checkout_reconcile(ngx_http_darkroom_job_t *job,
     ngx_http_darkroom_error_t *err)
 {
-    char        path[300], event_id[400], *text;
+    char        path[300];
     char        id[NGX_INT64_LEN + 1];
     long        wait;
-    cJSON      *order, *session, *status, *paid, *event, *data;
+    cJSON      *order, *session, *status, *paid;
     PGresult   *res;
-    ngx_int_t   rc;
     const char *params[1], *type, *pay;
 
     order = cJSON_GetObjectItemCaseSensitive(job->payload, "order_id");
@@ -313,8 +315,29 @@ ngx_http_darkroom_job_checkout_reconcile(ngx_http_darkroom_job_t *job,
         return NGX_AGAIN;
     }
 
-    snprintf(event_id, sizeof(event_id), "reconcile:%s:%s",
-             path + sizeof("/v1/checkout/sessions/") - 1, type);
+    return ngx_http_darkroom_reconcile_apply(job, session,
+               path + sizeof("/v1/checkout/sessions/") - 1, type, err);
+}
+
+
+/*
+ * The session Stripe answered, wrapped as the event it stands for (in the
+ * pinned API version, which the GET asked for) and applied by the same
+ * function as the webhook.  Takes the session.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_reconcile_apply(ngx_http_darkroom_job_t *job,
+    cJSON *session, const char *id, const char *type,
+    ngx_http_darkroom_error_t *err)
+{
+    char        event_id[400], *text;
+    cJSON      *event, *data;
+    PGresult   *res;
+    ngx_int_t   rc;
+    const char *params[1];
+
+    snprintf(event_id, sizeof(event_id), "reconcile:%s:%s", id, type);
 
     event = cJSON_CreateObject();
     data = cJSON_AddObjectToObject(event, "data");
@@ -351,6 +374,9 @@ ngx_http_darkroom_job_checkout_reconcile(ngx_http_darkroom_job_t *job,
     if (res) {
         PQclear(res);
     }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "darkroom: checkout reconciled");
 
     return rc;
 }

@@ -127,8 +127,8 @@ ngx_http_darkroom_webhook_prepare(ngx_http_request_t *r,
                       ngx_http_darkroom_event_errors[rc][0]);
 
         return ngx_http_darkroom_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                            ngx_http_darkroom_event_errors[rc][0],
-                                            ngx_http_darkroom_event_errors[rc][1]);
+                   ngx_http_darkroom_event_errors[rc][0],
+                   ngx_http_darkroom_event_errors[rc][1]);
     }
 
     ngx_cpystrn((u_char *) wh->id, (u_char *) ev.id, sizeof(wh->id));
