@@ -95,7 +95,9 @@ BEGIN
             WHEN 'string' THEN jsonb_typeof(p_obj->v_field) = 'string'
             WHEN 'object' THEN jsonb_typeof(p_obj->v_field) = 'object'
             WHEN 'boolean' THEN jsonb_typeof(p_obj->v_field) = 'boolean'
-            WHEN 'integer' THEN jsonb_typeof(p_obj->v_field) = 'number'
+            -- Stripe sends numbers; a string of digits casts the same
+            WHEN 'integer' THEN jsonb_typeof(p_obj->v_field)
+                                IN ('number', 'string')
                  AND p_obj->>v_field ~ '^-?[0-9]{1,15}$'
             WHEN 'currency' THEN jsonb_typeof(p_obj->v_field) = 'string'
                  AND p_obj->>v_field ~ '^[A-Za-z]{3}$'
