@@ -12,11 +12,15 @@ use JSON::PP;
 use Darkroom::Test;
 use Darkroom::Stripe qw(event session charge demo_catalogue shop_conf
     fake_api webhook checkout_order);
+use Darkroom::Mail qw(mail_conf);
+use Darkroom::Test qw(wait_for);
 
 my $t = Darkroom::Test->new;
 my $stripe = fake_api($t);
+my $mail = Darkroom::Mail::sandbox($t);
 my $secret = 'whsec_unprocessable';
-shop_conf($t, stripe => $stripe->url, secrets => [$secret]);
+shop_conf($t, stripe => $stripe->url, secrets => [$secret],
+    http => mail_conf($t, $mail, 'postmark'));
 demo_catalogue($t);
 $t->start;
 
@@ -88,6 +92,18 @@ $r = deliver(event('charge.refunded', $c, id => 'evt_bad_nobody'));
 is($r->{status}, 200, 'malformed and about no known order: 200');
 is(state_of('evt_bad_nobody')->[0], 'unprocessable', 'recorded');
 is(alerts('evt_bad_nobody'), 1, 'alerted without an order');
+ok(wait_for(sub { grep { $_->{subject} =~ /evt_bad_nobody/ } $mail->messages },
+    15), 'the alert about no order is sent');
+my ($m) = grep { $_->{subject} =~ /evt_bad_nobody/ } $mail->messages;
+like($m->{subject}, qr/Stripe event evt_bad_nobody needs attention/,
+    'its subject names the event');
+like($m->{text}, qr/could not be applied: charge\.refunded: amount is "many"/,
+    'and the text the reason');
+ok(wait_for(sub { grep { $_->{subject} =~ /\Q$o->{ref}\E needs attention/ }
+    $mail->messages }, 15), 'the alert about the order is sent');
+($m) = grep { $_->{subject} =~ /\Q$o->{ref}\E needs attention/ } $mail->messages;
+like($m->{text}, qr/evt_bad_refund could not be applied: .*amount_refunded/,
+    'naming the event and the reason');
 
 # a value past bigint: PostgreSQL refuses the cast, the event is still kept
 my $big = charge(payment_intent => "pi_$o->{session}", amount => $o->{total});
