@@ -3,7 +3,9 @@
  * darkroom: the Stripe webhook endpoint.
  *
  * On the event loop: the signature is checked over the raw body before
- * anything is parsed, then the event's envelope.  In a pool thread the
+ * anything is parsed, then the event's envelope is read once, strictly
+ * (stripe_event.c): the id and type it yields are what is logged, answered
+ * and handed to SQL, so all three name the same event.  In a pool thread the
  * event is applied by stripe_handle_event() in one transaction, keyed by
  * the event id so a repeat changes nothing.  200 only once committed;
  * Postgres down is 503 so that Stripe delivers again later.
