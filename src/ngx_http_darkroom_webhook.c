@@ -201,6 +201,7 @@ ngx_http_darkroom_webhook_verify(ngx_http_request_t *r,
 static void
 ngx_http_darkroom_webhook_work(ngx_http_darkroom_task_t *t)
 {
+    size_t                        n;
     PGresult                     *res;
     const char                   *params[3];
     ngx_http_darkroom_webhook_t  *wh = t->data;
@@ -221,6 +222,22 @@ ngx_http_darkroom_webhook_work(ngx_http_darkroom_task_t *t)
                 sizeof(wh->result));
 
     PQclear(res);
+
+    /* a long reason cut short must not end inside a UTF-8 sequence */
+
+    n = ngx_strlen(wh->result);
+
+    if (n == sizeof(wh->result) - 1 && ((u_char) wh->result[n - 1] & 0x80)) {
+        while (n && ((u_char) wh->result[n - 1] & 0xc0) == 0x80) {
+            n--;
+        }
+
+        if (n) {
+            n--;    /* the lead byte */
+        }
+
+        wh->result[n] = '\0';
+    }
 }
 
 
