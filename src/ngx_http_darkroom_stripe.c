@@ -7,11 +7,14 @@
  * crash) never creates a second session or refund.  Network errors, 409,
  * 429 and 5xx are retried a few times with backoff; Stripe-Should-Retry,
  * when present, decides.  Stripe's error message goes to the log, the
- * client gets a clean 502.
+ * client gets a clean 502.  Every call names the API version the code
+ * reads (Stripe-Version), so a change of the account's default version
+ * never changes what darkroom gets back.
  */
 
 
 #include "ngx_http_darkroom.h"
+#include "ngx_http_darkroom_stripe_event.h"
 
 #include <time.h>
 
@@ -21,6 +24,9 @@
 
 static void ngx_http_darkroom_stripe_error(ngx_http_darkroom_error_t *err,
     const char *path, ngx_http_darkroom_fetch_resp_t *resp);
+static ngx_int_t ngx_http_darkroom_reconcile_apply(
+    ngx_http_darkroom_job_t *job, cJSON *session, const char *id,
+    const char *type, ngx_http_darkroom_error_t *err);
 
 
 ngx_int_t
@@ -33,7 +39,7 @@ ngx_http_darkroom_stripe_call(ngx_http_darkroom_main_conf_t *dmcf,
     ngx_int_t                        rc;
     ngx_str_t                       *key;
     ngx_uint_t                       try, again;
-    const char                      *headers[5];
+    const char                      *headers[6];
     struct timespec                  ts;
     ngx_http_darkroom_fetch_req_t    req;
     ngx_http_darkroom_fetch_resp_t   resp;
@@ -47,12 +53,13 @@ ngx_http_darkroom_stripe_call(ngx_http_darkroom_main_conf_t *dmcf,
 
     headers[0] = auth;
     headers[1] = "Content-Type: application/x-www-form-urlencoded";
-    headers[2] = NULL;
+    headers[2] = "Stripe-Version: " DARKROOM_STRIPE_API_VERSION;
+    headers[3] = NULL;
 
     if (idempotency_key) {
         snprintf(idem, sizeof(idem), "Idempotency-Key: %s", idempotency_key);
-        headers[2] = idem;
-        headers[3] = NULL;
+        headers[3] = idem;
+        headers[4] = NULL;
     }
 
     ngx_memzero(&req, sizeof(ngx_http_darkroom_fetch_req_t));
@@ -230,12 +237,11 @@ ngx_int_t
 ngx_http_darkroom_job_checkout_reconcile(ngx_http_darkroom_job_t *job,
     ngx_http_darkroom_error_t *err)
 {
-    char        path[300], event_id[400], *text;
+    char        path[300];
     char        id[NGX_INT64_LEN + 1];
     long        wait;
-    cJSON      *order, *session, *status, *paid, *event, *data;
+    cJSON      *order, *session, *status, *paid;
     PGresult   *res;
-    ngx_int_t   rc;
     const char *params[1], *type, *pay;
 
     order = cJSON_GetObjectItemCaseSensitive(job->payload, "order_id");
@@ -309,8 +315,29 @@ ngx_http_darkroom_job_checkout_reconcile(ngx_http_darkroom_job_t *job,
         return NGX_AGAIN;
     }
 
-    snprintf(event_id, sizeof(event_id), "reconcile:%s:%s",
-             path + sizeof("/v1/checkout/sessions/") - 1, type);
+    return ngx_http_darkroom_reconcile_apply(job, session,
+               path + sizeof("/v1/checkout/sessions/") - 1, type, err);
+}
+
+
+/*
+ * The session Stripe answered, wrapped as the event it stands for (in the
+ * pinned API version, which the GET asked for) and applied by the same
+ * function as the webhook.  Takes the session.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_reconcile_apply(ngx_http_darkroom_job_t *job,
+    cJSON *session, const char *id, const char *type,
+    ngx_http_darkroom_error_t *err)
+{
+    char        event_id[400], *text;
+    cJSON      *event, *data;
+    PGresult   *res;
+    ngx_int_t   rc;
+    const char *params[1];
+
+    snprintf(event_id, sizeof(event_id), "reconcile:%s:%s", id, type);
 
     event = cJSON_CreateObject();
     data = cJSON_AddObjectToObject(event, "data");
@@ -318,6 +345,8 @@ ngx_http_darkroom_job_checkout_reconcile(ngx_http_darkroom_job_t *job,
     if (event == NULL || data == NULL
         || cJSON_AddStringToObject(event, "id", event_id) == NULL
         || cJSON_AddStringToObject(event, "object", "event") == NULL
+        || cJSON_AddStringToObject(event, "api_version",
+                                   DARKROOM_STRIPE_API_VERSION) == NULL
         || cJSON_AddStringToObject(event, "type", type) == NULL)
     {
         cJSON_Delete(event);
@@ -345,6 +374,9 @@ ngx_http_darkroom_job_checkout_reconcile(ngx_http_darkroom_job_t *job,
     if (res) {
         PQclear(res);
     }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "darkroom: checkout reconciled");
 
     return rc;
 }

@@ -3,7 +3,9 @@
  * darkroom: the Stripe webhook endpoint.
  *
  * On the event loop: the signature is checked over the raw body before
- * anything is parsed, then the event's envelope.  In a pool thread the
+ * anything is parsed, then the event's envelope is read once, strictly
+ * (stripe_event.c): the id and type it yields are what is logged, answered
+ * and handed to SQL, so all three name the same event.  In a pool thread the
  * event is applied by stripe_handle_event() in one transaction, keyed by
  * the event id so a repeat changes nothing.  200 only once committed;
  * Postgres down is 503 so that Stripe delivers again later.
@@ -12,6 +14,7 @@
 
 #include "ngx_http_darkroom.h"
 #include "ngx_http_darkroom_stripe_sig.h"
+#include "ngx_http_darkroom_stripe_event.h"
 
 
 #define NGX_HTTP_DARKROOM_MAX_SECRETS  16
@@ -19,20 +22,24 @@
 
 typedef struct {
     char         *event;          /* the raw body, NUL-terminated */
-    char          id[256];
-    char          type[128];
+    char          id[256];        /* checked: evt_ [A-Za-z0-9_]+ */
+    char          type[128];      /* checked: [A-Za-z0-9_.-]+ */
 
     /* results */
-    char          result[128];
+    char          result[256];
 } ngx_http_darkroom_webhook_t;
 
 
 static ngx_int_t ngx_http_darkroom_webhook_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_darkroom_webhook_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
+static ngx_int_t ngx_http_darkroom_webhook_verify(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t);
 static void ngx_http_darkroom_webhook_work(ngx_http_darkroom_task_t *t);
 static ngx_int_t ngx_http_darkroom_webhook_done(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
+static u_char *ngx_http_darkroom_webhook_escape(ngx_pool_t *pool,
+    const char *s);
 
 
 static const char  *ngx_http_darkroom_sig_errors[][2] = {
@@ -45,6 +52,21 @@ static const char  *ngx_http_darkroom_sig_errors[][2] = {
     { "stale_timestamp", "The signature's timestamp is outside the "
                          "tolerance." },
     { "bad_signature", "The signature could not be checked." },
+};
+
+
+/* indexed by DARKROOM_EVENT_* */
+
+static const char  *ngx_http_darkroom_event_errors[][2] = {
+    { "", "" },
+    { "invalid_json", "The event is not a JSON object (valid UTF-8, no "
+                      "\\u0000)." },
+    { "duplicate_key", "The event has a key twice in one object." },
+    { "thin_event_unsupported", "Thin events are not supported: point this "
+                                "endpoint at a snapshot event destination." },
+    { "invalid_event", "The event needs an id, a type and data.object." },
+    { "invalid_event_id", "The event id is not of Stripe's form "
+                          "(evt_ and letters, digits or _)." },
 };
 
 
@@ -86,13 +108,60 @@ static ngx_int_t
 ngx_http_darkroom_webhook_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t)
 {
+    int                           rc;
+    ngx_int_t                     sent;
+    darkroom_stripe_event_t       ev;
+    ngx_http_darkroom_webhook_t  *wh = t->data;
+
+    sent = ngx_http_darkroom_webhook_verify(r, t);
+    if (sent != NGX_OK) {
+        return sent;
+    }
+
+    /* signed by Stripe: now it is worth reading, once, and only this
+     * reading is logged, answered and handed to PostgreSQL */
+
+    rc = darkroom_stripe_event_parse(t->body.data, t->body.len, &ev);
+
+    if (rc != DARKROOM_EVENT_OK) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "darkroom: stripe event refused: %s",
+                      ngx_http_darkroom_event_errors[rc][0]);
+
+        return ngx_http_darkroom_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   ngx_http_darkroom_event_errors[rc][0],
+                   ngx_http_darkroom_event_errors[rc][1]);
+    }
+
+    ngx_cpystrn((u_char *) wh->id, (u_char *) ev.id, sizeof(wh->id));
+    ngx_cpystrn((u_char *) wh->type, (u_char *) ev.type, sizeof(wh->type));
+
+    wh->event = ngx_pnalloc(r->pool, t->body.len + 1);
+    if (wh->event == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(wh->event, t->body.data, t->body.len);
+    wh->event[t->body.len] = '\0';
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "darkroom: stripe event %s %s verified", wh->id, wh->type);
+
+    return NGX_OK;
+}
+
+
+/* NGX_OK when signed by one of our secrets, else the refusal was sent */
+
+static ngx_int_t
+ngx_http_darkroom_webhook_verify(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t)
+{
     int                             rc;
-    cJSON                          *event, *id, *type, *object;
     ngx_str_t                      *s;
     ngx_uint_t                      i, n;
     ngx_table_elt_t                *h;
     darkroom_secret_t               secrets[NGX_HTTP_DARKROOM_MAX_SECRETS];
-    ngx_http_darkroom_webhook_t    *wh = t->data;
     ngx_http_darkroom_main_conf_t  *dmcf;
 
     dmcf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_module);
@@ -115,86 +184,35 @@ ngx_http_darkroom_webhook_prepare(ngx_http_request_t *r,
                                 (long long) ngx_time(),
                                 (long long) dmcf->stripe_tolerance);
 
-    if (rc != DARKROOM_STRIPE_SIG_OK) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "darkroom: stripe webhook refused: %s",
-                      ngx_http_darkroom_sig_errors[rc][0]);
-
-        return ngx_http_darkroom_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                            ngx_http_darkroom_sig_errors[rc][0],
-                                            ngx_http_darkroom_sig_errors[rc][1]);
+    if (rc == DARKROOM_STRIPE_SIG_OK) {
+        return NGX_OK;
     }
 
-    /* signed by Stripe: now it is worth parsing */
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "darkroom: stripe webhook refused: %s",
+                  ngx_http_darkroom_sig_errors[rc][0]);
 
-    event = cJSON_ParseWithLength((char *) t->body.data, t->body.len);
-
-    if (event == NULL || !cJSON_IsObject(event)) {
-        cJSON_Delete(event);
-        return ngx_http_darkroom_send_error(r, NGX_HTTP_BAD_REQUEST,
-                   "invalid_json", "The event is not a JSON object.");
-    }
-
-    id = cJSON_GetObjectItemCaseSensitive(event, "id");
-    type = cJSON_GetObjectItemCaseSensitive(event, "type");
-    object = cJSON_GetObjectItemCaseSensitive(event, "object");
-
-    if (cJSON_IsString(object)
-        && ngx_strcmp(object->valuestring, "v2.core.event") == 0)
-    {
-        cJSON_Delete(event);
-        return ngx_http_darkroom_send_error(r, NGX_HTTP_BAD_REQUEST,
-                   "thin_event_unsupported",
-                   "Thin events are not supported: point this endpoint at "
-                   "a snapshot event destination.");
-    }
-
-    if (!cJSON_IsString(id) || !cJSON_IsString(type)
-        || ngx_strlen(id->valuestring) == 0
-        || ngx_strlen(id->valuestring) >= sizeof(wh->id)
-        || ngx_strlen(type->valuestring) >= sizeof(wh->type)
-        || !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(
-                               cJSON_GetObjectItemCaseSensitive(event,
-                                                                "data"),
-                               "object")))
-    {
-        cJSON_Delete(event);
-        return ngx_http_darkroom_send_error(r, NGX_HTTP_BAD_REQUEST,
-                   "invalid_event",
-                   "The event needs an id, a type and data.object.");
-    }
-
-    ngx_cpystrn((u_char *) wh->id, (u_char *) id->valuestring,
-                sizeof(wh->id));
-    ngx_cpystrn((u_char *) wh->type, (u_char *) type->valuestring,
-                sizeof(wh->type));
-
-    cJSON_Delete(event);
-
-    wh->event = ngx_pnalloc(r->pool, t->body.len + 1);
-    if (wh->event == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_memcpy(wh->event, t->body.data, t->body.len);
-    wh->event[t->body.len] = '\0';
-
-    return NGX_OK;
+    return ngx_http_darkroom_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                        ngx_http_darkroom_sig_errors[rc][0],
+                                        ngx_http_darkroom_sig_errors[rc][1]);
 }
 
 
 static void
 ngx_http_darkroom_webhook_work(ngx_http_darkroom_task_t *t)
 {
+    size_t                        n;
     PGresult                     *res;
-    const char                   *params[1];
+    const char                   *params[3];
     ngx_http_darkroom_webhook_t  *wh = t->data;
 
     params[0] = wh->event;
+    params[1] = wh->id;
+    params[2] = wh->type;
 
     res = ngx_http_darkroom_db_exec(&t->db,
-              "SELECT result FROM stripe_handle_event($1::jsonb)",
-              1, params, &t->err);
+              "SELECT result FROM stripe_handle_event($1::jsonb, $2, $3)",
+              3, params, &t->err);
 
     if (res == NULL) {
         return;
@@ -204,6 +222,22 @@ ngx_http_darkroom_webhook_work(ngx_http_darkroom_task_t *t)
                 sizeof(wh->result));
 
     PQclear(res);
+
+    /* a long reason cut short must not end inside a UTF-8 sequence */
+
+    n = ngx_strlen(wh->result);
+
+    if (n == sizeof(wh->result) - 1 && ((u_char) wh->result[n - 1] & 0x80)) {
+        while (n && ((u_char) wh->result[n - 1] & 0xc0) == 0x80) {
+            n--;
+        }
+
+        if (n) {
+            n--;    /* the lead byte */
+        }
+
+        wh->result[n] = '\0';
+    }
 }
 
 
@@ -211,8 +245,8 @@ static ngx_int_t
 ngx_http_darkroom_webhook_done(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t)
 {
-    u_char                       *p, *last;
-    size_t                        len;
+    u_char                       *p, *last, *result;
+    size_t                        len, idlen, rlen;
     ngx_uint_t                    level;
     ngx_http_darkroom_webhook_t  *wh = t->data;
 
@@ -226,14 +260,27 @@ ngx_http_darkroom_webhook_done(ngx_http_request_t *r,
     }
 
     level = (ngx_strncmp(wh->result, "ignored", 7) == 0)
-            ? NGX_LOG_NOTICE : NGX_LOG_INFO;
+            ? NGX_LOG_NOTICE
+            : (ngx_strncmp(wh->result, "unprocessable", 13) == 0)
+              ? NGX_LOG_WARN : NGX_LOG_INFO;
+
+    /* the result may quote the event (a value PostgreSQL refused) */
+
+    result = ngx_http_darkroom_webhook_escape(r->pool, wh->result);
+    if (result == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     ngx_log_error(level, r->connection->log, 0,
                   "darkroom: stripe event %s %s: %s",
-                  wh->id, wh->type, wh->result);
+                  wh->id, wh->type, result);
 
-    len = sizeof("{\"received\":true,\"id\":\"\",\"result\":\"\"}") + 2 * 256
-          + 2 * 128;
+    idlen = ngx_strlen(wh->id);
+    rlen = ngx_strlen(wh->result);
+
+    len = sizeof("{\"received\":true,\"id\":\"\",\"result\":\"\"}") - 1
+          + idlen + ngx_escape_json(NULL, (u_char *) wh->id, idlen)
+          + rlen + ngx_escape_json(NULL, (u_char *) wh->result, rlen);
 
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
@@ -242,12 +289,52 @@ ngx_http_darkroom_webhook_done(ngx_http_request_t *r,
 
     last = ngx_cpymem(p, "{\"received\":true,\"id\":\"",
                       sizeof("{\"received\":true,\"id\":\"") - 1);
-    last = (u_char *) ngx_escape_json(last, (u_char *) wh->id,
-                                      ngx_strlen(wh->id));
+    last = (u_char *) ngx_escape_json(last, (u_char *) wh->id, idlen);
     last = ngx_cpymem(last, "\",\"result\":\"", sizeof("\",\"result\":\"") - 1);
-    last = (u_char *) ngx_escape_json(last, (u_char *) wh->result,
-                                      ngx_strlen(wh->result));
+    last = (u_char *) ngx_escape_json(last, (u_char *) wh->result, rlen);
     last = ngx_cpymem(last, "\"}", 2);
 
     return ngx_http_darkroom_send_json(r, NGX_HTTP_OK, p, last - p);
+}
+
+
+/* printable ASCII as is, "\\" and every other byte as \xNN, as nginx
+ * escapes what a client sent before it logs it */
+
+static u_char *
+ngx_http_darkroom_webhook_escape(ngx_pool_t *pool, const char *s)
+{
+    u_char       *out, *o;
+    size_t        n;
+    const char   *c;
+
+    static const u_char  hex[] = "0123456789ABCDEF";
+
+    n = 1;
+
+    for (c = s; *c; c++) {
+        n += ((u_char) *c < 0x20 || (u_char) *c >= 0x7f || *c == '\\')
+             ? 4 : 1;
+    }
+
+    out = ngx_pnalloc(pool, n);
+    if (out == NULL) {
+        return NULL;
+    }
+
+    for (o = out, c = s; *c; c++) {
+        if ((u_char) *c < 0x20 || (u_char) *c >= 0x7f || *c == '\\') {
+            *o++ = '\\';
+            *o++ = 'x';
+            *o++ = hex[(u_char) *c >> 4];
+            *o++ = hex[(u_char) *c & 0xf];
+
+        } else {
+            *o++ = (u_char) *c;
+        }
+    }
+
+    *o = '\0';
+
+    return out;
 }

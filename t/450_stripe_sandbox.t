@@ -281,12 +281,15 @@ my $paid;
     is($paid->{amount_total}, 10500, 'amount');
     like($paid->{payment_intent}, qr/^pi_/, 'payment intent');
     is($paid->{customer_details}{email}, 'grace@example.com', 'customer email');
-    is_deeply($paid->{collected_information}{shipping_details},
+    # 2024-06-20 has shipping_details; collected_information came in 2025
+    is_deeply($paid->{shipping_details},
         { name => 'Grace Hopper', address => { line1 => '1 Quay Road',
             line2 => undef, city => 'Whitby', postal_code => 'YO22 4AB',
             state => undef, country => 'GB' } },
-        'shipping in collected_information');
-    ok(!exists $paid->{shipping_details}, 'no legacy shipping_details by default');
+        'shipping in shipping_details, as 2024-06-20 has it');
+    ok(!exists $paid->{collected_information},
+        'no collected_information (a 2025 field) in a 2024-06-20 event');
+    ok(!exists $paid->{shipping}, 'nor the 2020 shipping');
     is($paid->{metadata}{order_id}, 'DR-0001', 'metadata in event');
 
     $r = call(GET => "/v1/checkout/sessions/$s->{id}");
@@ -461,24 +464,74 @@ my $paid;
         'async_payment_failed');
 }
 
-# ---- legacy shipping_details, and shipping given to the scripted pay
+# ---- other API versions: each gets its own shipping fields, and the
+# scripted pay takes a shipping address
 {
-    call(POST => '/_sandbox/config', json => { legacy_shipping => JSON::PP::true });
-    my $x = new_session();
     my $ship = { name => 'Mary Anning', address => { line1 => '1 Cobb Road',
         city => 'Lyme Regis', postal_code => 'DT7 3JJ', country => 'GB' } };
-    my $r = call(POST => "/_sandbox/pay/$x->{id}", json => { shipping => $ship });
-    my $o = $r->{json}{session};
-    is($o->{shipping_details}{name}, 'Mary Anning', 'legacy shipping_details');
-    is($o->{collected_information}{shipping_details}{address}{city}, 'Lyme Regis',
-        'and collected_information');
+    my %want = (
+        '2020-08-27' => [ ['shipping'], ['shipping_details', 'collected_information'] ],
+        '2022-08-01' => [ ['shipping_details'], ['shipping', 'collected_information'] ],
+        '2025-02-24.acacia' => [ ['shipping_details', 'collected_information'],
+                                 ['shipping'] ],
+        '2025-03-31.basil' => [ ['collected_information'],
+                                ['shipping', 'shipping_details'] ],
+    );
+    for my $v (sort keys %want) {
+        call(POST => '/_sandbox/config', json => { api_version => $v });
+        my $x = new_session();
+        my $r = call(POST => "/_sandbox/pay/$x->{id}", json => { shipping => $ship });
+        my ($d) = grep { $_->{event}{data}{object}{id} eq $x->{id} }
+            deliveries('checkout.session.completed');
+        ok(wait_for(sub { ($d) = grep { $_->{event}{data}{object}{id} eq $x->{id} }
+            deliveries('checkout.session.completed') }, 10), "$v: delivered");
+        my $ev = $d->{event};
+        is($ev->{api_version}, $v, "$v: the event says so");
+        my $o = $ev->{data}{object};
+        my ($has, $hasnt) = @{$want{$v}};
+        for my $f (@$has) {
+            my $got = $f eq 'collected_information'
+                ? $o->{$f}{shipping_details} : $o->{$f};
+            is($got->{address}{city}, 'Lyme Regis', "$v: $f");
+        }
+        ok(!exists $o->{$_}, "$v: no $_") for @$hasnt;
+        # the API answers in the version the request names
+        $r = call(GET => "/v1/checkout/sessions/$x->{id}",
+            headers => { 'Stripe-Version' => '2024-06-20' });
+        is($r->{json}{shipping_details}{name}, 'Mary Anning',
+            "$v: GET with Stripe-Version 2024-06-20 has shipping_details");
+        ok(!exists $r->{json}{collected_information},
+            "$v: and no collected_information");
+    }
     call(POST => '/_sandbox/config', json => { reset => JSON::PP::true });
 
     my $n = new_session('shipping_address_collection[allowed_countries][0]' => undef,
         'shipping_address_collection[allowed_countries][1]' => undef);
-    $r = call(POST => "/_sandbox/pay/$n->{id}", json => {});
-    is($r->{json}{session}{collected_information}{shipping_details}, undef,
+    my $r = call(POST => "/_sandbox/pay/$n->{id}", json => {});
+    is($r->{json}{session}{shipping_details}, undef,
         'no shipping asked, none collected');
+    is($r->{json}{session}{customer_details}{phone}, undef,
+        'no phone asked, none collected');
+
+    # phone_number_collection: the pay page asks, the session reports it
+    my $p = new_session('phone_number_collection[enabled]' => 'true');
+    is($p->{phone_number_collection}{enabled}, JSON::PP::true,
+        'phone collection enabled on the session');
+    my $page = $ua->get("$base/pay/$p->{id}");
+    like($page->{content}, qr/name="phone"/, 'the pay page asks for a phone');
+    $r = $ua->request(POST => "$base/pay/$p->{id}", { headers => {
+        'Content-Type' => 'application/x-www-form-urlencoded' },
+        content => 'action=pay&email=p%40example.com&phone=%2B441632960999'
+            . '&name=P&line1=1+Road&city=York&postal_code=YO1&country=GB' });
+    is($r->{status}, 303, 'paid with a phone');
+    my $d;
+    ok(wait_for(sub { ($d) = grep { $_->{event}{data}{object}{id} eq $p->{id} }
+        deliveries('checkout.session.completed') }, 10), 'delivered');
+    is($d->{event}{data}{object}{customer_details}{phone}, '+441632960999',
+        'customer_details.phone in the event');
+    $r = call(POST => '/v1/checkout/sessions', form => session_form(
+        'phone_number_collection[enabled]' => 'maybe'));
+    is($r->{status}, 400, 'phone_number_collection[enabled] must be a boolean');
 }
 
 # ---- fail_next: 500 twice, then the same idempotency key creates one session

@@ -15,7 +15,11 @@ use HTTP::Tiny;
 use JSON::PP;
 use Exporter qw(import);
 our @EXPORT_OK = qw(signature event session charge demo_catalogue shop_conf
-    fake_api form_of sandbox);
+    fake_api form_of form_structure sandbox webhook checkout_order API_VERSION);
+
+# the API version darkroom is written for (Stripe-Version on its calls, and
+# the version its webhook endpoint must be configured with)
+use constant API_VERSION => '2024-06-20';
 
 my $seq = 0;
 
@@ -33,7 +37,8 @@ sub event {
     return JSON::PP->new->canonical->encode({
         id => $opts{id} // sprintf('evt_test_%d_%d_%d', $$, time, $seq),
         object => 'event',
-        api_version => '2024-06-20',
+        api_version => exists $opts{api_version} ? $opts{api_version}
+                                                 : API_VERSION,
         created => time,
         livemode => JSON::PP::false,
         pending_webhooks => 1,
@@ -43,13 +48,27 @@ sub event {
     });
 }
 
+# A Checkout Session in the shape of an API version: shape => 'shipping'
+# (2020-08-27 and before), 'shipping_details' (2022-08-01 to 2025-02-24,
+# the default: the pinned version has it), 'collected_information'
+# (2025-02-24.acacia on), or legacy => 1 (shipping_details, another name).
 sub session {
     my (%o) = @_;
+    my $shape = $o{legacy} ? 'shipping_details'
+                           : $o{shape} // 'shipping_details';
+    my $ship = {
+        name => $o{legacy} ? 'Ada Legacy' : 'Ada Buyer',
+        address => $o{legacy}
+            ? { line1 => '2 Old Road', line2 => undef, city => 'York',
+                postal_code => 'YO1 1AA', state => undef, country => 'GB' }
+            : { line1 => '1 Harbour Row', line2 => undef, city => 'Whitby',
+                postal_code => 'YO21 1AA', state => undef, country => 'GB' } };
     return {
         id => $o{id},
         object => 'checkout.session',
-        amount_total => $o{amount},
-        amount_subtotal => $o{amount},
+        # integers, as Stripe sends them (values from SQL are strings)
+        amount_total => defined $o{amount} ? 0 + $o{amount} : undef,
+        amount_subtotal => defined $o{amount} ? 0 + $o{amount} : undef,
         currency => lc($o{currency} // 'gbp'),
         status => $o{status} // 'complete',
         payment_status => $o{payment_status} // 'paid',
@@ -57,17 +76,10 @@ sub session {
         client_reference_id => $o{ref},
         metadata => { order_id => "$o{order_id}" },
         customer_details => { email => 'buyer@example.com',
-                              name => 'Ada Buyer' },
-        collected_information => $o{legacy} ? undef : {
-            shipping_details => {
-                name => 'Ada Buyer',
-                address => { line1 => '1 Harbour Row', line2 => undef,
-                    city => 'Whitby', postal_code => 'YO21 1AA',
-                    state => undef, country => 'GB' } } },
-        $o{legacy} ? (shipping_details => {
-                name => 'Ada Legacy',
-                address => { line1 => '2 Old Road', city => 'York',
-                    postal_code => 'YO1 1AA', country => 'GB' } }) : (),
+                              name => 'Ada Buyer', phone => $o{phone} },
+        $shape eq 'collected_information'
+            ? (collected_information => { shipping_details => $ship })
+            : ($shape => $ship),
     };
 }
 
@@ -76,13 +88,37 @@ sub charge {
     return {
         id => $o{id} // "ch_$o{payment_intent}",
         object => 'charge',
-        amount => $o{amount},
-        amount_refunded => $o{amount_refunded} // 0,
+        amount => defined $o{amount} ? 0 + $o{amount} : undef,
+        amount_refunded => 0 + ($o{amount_refunded} // 0),
         refunded => $o{refunded} ? JSON::PP::true : JSON::PP::false,
         currency => lc($o{currency} // 'gbp'),
         payment_intent => $o{payment_intent},
         metadata => $o{order_id} ? { order_id => "$o{order_id}" } : {},
     };
+}
+
+# a signed delivery of $body to the test's /webhooks/stripe
+sub webhook {
+    my ($t, $secret, $body, %o) = @_;
+    return $t->http(POST => '/webhooks/stripe', { headers => {
+        'Content-Type' => 'application/json',
+        'Stripe-Signature' => signature($secret, $body, $o{ts}) },
+        content => $body });
+}
+
+# an order made through /api/checkout: { id, ref, total, session }
+sub checkout_order {
+    my ($t, $qty, %o) = @_;
+    my $r = $t->http(POST => '/api/checkout', {
+        headers => { 'Content-Type' => 'application/json' },
+        content => encode_json({ email => 'ada@example.com', items => [
+            { photo => 'harbour-dawn', product => $o{product} // 'giclee-a3',
+              quantity => $qty } ] }) });
+    die "checkout failed: $r->{content}" unless $r->{status} == 201;
+    my ($row) = $t->sql("SELECT id, ref, total FROM orders WHERE ref = :'p1'",
+        $r->{json}{order});
+    return { id => $row->[0], ref => $row->[1], total => $row->[2],
+             session => "cs_test_$row->[0]" };
 }
 
 # three photos, a print, a canvas, a download, one retired product
@@ -214,6 +250,36 @@ sub form_of {
         $f{$k} = $v;
     }
     return \%f;
+}
+
+# A form body in Stripe's bracket notation as the structure it stands for:
+# a[b]=1 -> {a => {b => 1}}, a[0][c]=2 -> {a => [{c => 2}]}.  Values stay
+# strings, as sent.  Dies on a key that is not of that notation.
+sub form_structure {
+    my ($body) = @_;
+    my $root = {};
+    for (split /&/, $body // '') {
+        my ($k, $v) = split /=/, $_, 2;
+        for ($k, $v) { $_ //= ''; tr/+/ /; s/%([0-9A-Fa-f]{2})/chr hex $1/ge }
+        my ($head, $rest) = $k =~ /^([^\[\]]+)((?:\[[^\[\]]*\])*)$/
+            or die "form key not in bracket notation: $k\n";
+        my @path = ($head, $rest =~ /\[([^\[\]]*)\]/g);
+        my $node = \$root;
+        for my $i (0 .. $#path) {
+            my $p = $path[$i];
+            if ($p =~ /^\d+$/ && $i > 0) {
+                $$node //= [];
+                die "form key mixes list and object: $k\n" if ref $$node ne 'ARRAY';
+                $node = \$$node->[$p];
+            } else {
+                $$node //= {};
+                die "form key mixes list and object: $k\n" if ref $$node ne 'HASH';
+                $node = \$$node->{$p};
+            }
+        }
+        $$node = $v;
+    }
+    return $root;
 }
 
 # tools/stripe-sandbox on port n of the test, delivering webhooks to $hook
