@@ -22,8 +22,9 @@ SANITIZE   ?=
 ifeq ($(SANITIZE),address)
 BUILD      := $(VAR)/asan/build
 MODULE     := $(VAR)/asan/modules/ngx_http_darkroom_module.so
-CFLAGS_EXTRA := -g -O1 -fno-omit-frame-pointer \
-                -fsanitize=address,undefined -fno-sanitize-recover=undefined
+SANITIZE_CFLAGS ?= -fsanitize=address,undefined \
+                   -fno-sanitize-recover=undefined
+CFLAGS_EXTRA := -g -O1 -fno-omit-frame-pointer $(SANITIZE_CFLAGS)
 NGINX      := $(TOP)/tools/darkroom-nginx-sanitize
 else ifneq ($(SANITIZE),)
 $(error SANITIZE=$(SANITIZE): only SANITIZE=address is supported)
@@ -39,7 +40,7 @@ SOURCES := config $(wildcard src/*.c src/*.h)
 export DARKROOM_NGINX = $(NGINX)
 export DARKROOM_MODULE = $(MODULE)
 
-.PHONY: all deps build db run test fuzz bench stop clean
+.PHONY: all deps build db run test fuzz bench stop clean FORCE
 
 all: build
 
@@ -61,13 +62,20 @@ build: deps $(MODULE)
 # copy with the distribution's own flags so the module is binary compatible.
 # The module is installed beside, under var/modules, and replaced by rename,
 # so a running nginx or test never sees a missing or half-written file.
-$(BUILD)/objs/Makefile: config
+$(BUILD)/objs/Makefile: config $(BUILD).cflags
 	@rm -rf $(BUILD) && mkdir -p $(dir $(BUILD)) && cp -a $(NGX_SRC) $(BUILD)
 	@cd $(BUILD) && source ./conf_flags && \
 	    ./configure "$${NGX_CONF_FLAGS[@]}" \
 	        --with-cc-opt="$(CFLAGS_EXTRA) -fPIC -Wall -Wextra -Werror -Wno-unused-parameter" \
 	        --add-dynamic-module=$(TOP) >$(BUILD)/configure.log 2>&1 \
 	    || { tail -n 30 $(BUILD)/configure.log; exit 1; }
+
+# other compiler flags than the last configure's configure again
+$(BUILD).cflags: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(CFLAGS_EXTRA)' | cmp -s - $@ || echo '$(CFLAGS_EXTRA)' >$@
+
+FORCE:
 
 $(MODULE): $(BUILD)/objs/Makefile $(SOURCES)
 	@$(MAKE) -s -C $(BUILD) -f objs/Makefile modules >$(BUILD)/make.log 2>&1 \

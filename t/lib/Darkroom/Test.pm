@@ -290,7 +290,15 @@ sub check_sanitizer {
     my @reports = grep { -s } glob("$self->{dir}/sanitizer/report.*");
     return 1 unless @reports;
     Test::More->builder->ok(0, 'no sanitizer report');
-    diag("$_:\n" . $self->read_file($_)) for @reports;
+
+    # each distinct finding once, then the first report in full
+    my %seen;
+    for my $f (@reports) {
+        for ($self->read_file($f) =~ /^(.*(?:runtime error|ERROR: \w+Sanitizer).*)$/mg) {
+            diag($_) unless $seen{$_}++;
+        }
+    }
+    diag("$reports[0]:\n" . $self->read_file($reports[0]));
     return 0;
 }
 
