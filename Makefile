@@ -11,17 +11,36 @@ MODULE     := $(VAR)/modules/ngx_http_darkroom_module.so
 CFLAGS_EXTRA ?= -g -O2
 PROVE_JOBS ?= 2
 TESTS      ?= t/
+FUZZ_TIME  ?= 30
+FUZZ_JOBS  ?= 1
+FUZZ       ?=
+
+# make test SANITIZE=address: the module built with ASan and UBSan in a
+# build of its own (var/asan/), run by the stock nginx through a wrapper
+# that preloads the runtimes; any sanitizer report fails the test.
+SANITIZE   ?=
+ifeq ($(SANITIZE),address)
+BUILD      := $(VAR)/asan/build
+MODULE     := $(VAR)/asan/modules/ngx_http_darkroom_module.so
+SANITIZE_CFLAGS ?= -fsanitize=address,undefined \
+                   -fno-sanitize-recover=undefined
+CFLAGS_EXTRA := -g -O1 -fno-omit-frame-pointer $(SANITIZE_CFLAGS)
+NGINX      := $(TOP)/tools/darkroom-nginx-sanitize
+else ifneq ($(SANITIZE),)
+$(error SANITIZE=$(SANITIZE): only SANITIZE=address is supported)
+endif
 
 DEB_PACKAGES := nginx nginx-dev libcurl4-openssl-dev libcjson-dev libpq-dev \
                 postgresql wrk hyperfine curl unzip libarchive-tools \
-                python3 imagemagick
+                python3 imagemagick gcc libasan8 libubsan1 \
+                clang libclang-rt-14-dev
 
 SOURCES := config $(wildcard src/*.c src/*.h)
 
 export DARKROOM_NGINX = $(NGINX)
 export DARKROOM_MODULE = $(MODULE)
 
-.PHONY: all deps build db run test bench stop clean
+.PHONY: all deps build db run test fuzz bench stop clean FORCE
 
 all: build
 
@@ -43,13 +62,20 @@ build: deps $(MODULE)
 # copy with the distribution's own flags so the module is binary compatible.
 # The module is installed beside, under var/modules, and replaced by rename,
 # so a running nginx or test never sees a missing or half-written file.
-$(BUILD)/objs/Makefile: config
-	@rm -rf $(BUILD) && mkdir -p $(VAR) && cp -a $(NGX_SRC) $(BUILD)
+$(BUILD)/objs/Makefile: config $(BUILD).cflags
+	@rm -rf $(BUILD) && mkdir -p $(dir $(BUILD)) && cp -a $(NGX_SRC) $(BUILD)
 	@cd $(BUILD) && source ./conf_flags && \
 	    ./configure "$${NGX_CONF_FLAGS[@]}" \
 	        --with-cc-opt="$(CFLAGS_EXTRA) -fPIC -Wall -Wextra -Werror -Wno-unused-parameter" \
 	        --add-dynamic-module=$(TOP) >$(BUILD)/configure.log 2>&1 \
 	    || { tail -n 30 $(BUILD)/configure.log; exit 1; }
+
+# other compiler flags than the last configure's configure again
+$(BUILD).cflags: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(CFLAGS_EXTRA)' | cmp -s - $@ || echo '$(CFLAGS_EXTRA)' >$@
+
+FORCE:
 
 $(MODULE): $(BUILD)/objs/Makefile $(SOURCES)
 	@$(MAKE) -s -C $(BUILD) -f objs/Makefile modules >$(BUILD)/make.log 2>&1 \
@@ -77,6 +103,10 @@ test: build
 	@DARKROOM_TEST_DB="$$(tools/darkroom-pg conninfo $(VAR)/pg darkroom_test)" \
 	    DARKROOM_PG_DIR=$(VAR)/pg \
 	    prove -j$(PROVE_JOBS) -r $(TESTS)
+
+# libFuzzer targets t/fuzz/*.c, FUZZ_TIME seconds each (see t/fuzz/run)
+fuzz: deps
+	@FUZZ_TIME=$(FUZZ_TIME) FUZZ_JOBS=$(FUZZ_JOBS) t/fuzz/run $(VAR)/fuzz $(FUZZ)
 
 bench: build db
 	@for b in bench/*; do [ -x "$$b" ] && [ -f "$$b" ] && "$$b"; done

@@ -331,7 +331,12 @@ ngx_http_darkroom_admin_str(ngx_http_request_t *r, u_char *data, size_t len)
         return NULL;
     }
 
-    ngx_memcpy(s, data, len);
+    /* an empty value may have no data: memcpy() from NULL is undefined */
+
+    if (len) {
+        ngx_memcpy(s, data, len);
+    }
+
     s[len] = '\0';
 
     return s;

@@ -143,7 +143,12 @@ ngx_http_darkroom_gadmin_str(ngx_http_request_t *r, ngx_str_t *s)
         return NULL;
     }
 
-    ngx_memcpy(p, s->data, s->len);
+    /* an empty value may have no data: memcpy() from NULL is undefined */
+
+    if (s->len) {
+        ngx_memcpy(p, s->data, s->len);
+    }
+
     p[s->len] = '\0';
 
     return p;

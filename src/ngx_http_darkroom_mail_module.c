@@ -1206,7 +1206,7 @@ ngx_http_darkroom_mail_from(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         addr.len = gt - lt - 1;
 
     } else {
-        ngx_str_null(&name);
+        ngx_str_set(&name, "");     /* not NULL: it is copied below */
         addr = value[1];
     }
 

@@ -318,7 +318,12 @@ ngx_http_darkroom_media_s3_redirect(ngx_http_request_t *r,
         *p++ = '/';
     }
 
-    p = ngx_cpymem(p, s3->prefix.data, s3->prefix.len);
+    /* no prefix= leaves prefix.data NULL: memcpy() from NULL is undefined */
+
+    if (s3->prefix.len) {
+        p = ngx_cpymem(p, s3->prefix.data, s3->prefix.len);
+    }
+
     p = ngx_cpymem(p, key.data, key.len);
     *p = '\0';
 

@@ -259,7 +259,9 @@ dr_sb_add(dr_sb_t *sb, const char *s, size_t len)
     char    *p;
     size_t   cap;
 
-    if (sb->failed) {
+    /* nothing to add: memcpy() to a still NULL data would be undefined */
+
+    if (sb->failed || len == 0) {
         return;
     }
 

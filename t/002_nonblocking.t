@@ -31,7 +31,8 @@ sub send_requests {
     return @socks;
 }
 
-# read every answer; returns [status, seconds since $t0, retry-after] each
+# read every answer; returns [status, seconds since $t0, retry-after, error
+# code] each
 sub collect {
     my ($t0, $limit, @socks) = @_;
     my %buf;
@@ -50,7 +51,8 @@ sub collect {
         my $b = $buf{$_} // '';
         my ($st) = $b =~ m{^HTTP/1\.\d (\d+)};
         my ($ra) = $b =~ m{\r\nRetry-After: (\d+)}i;
-        [ $st // 0, $done{$_} // 999, $ra ]
+        my ($code) = $b =~ m{"code":"(\w+)"};
+        [ $st // 0, $done{$_} // 999, $ra, $code // '' ]
     } @socks;
 }
 
@@ -62,7 +64,7 @@ events {}
 http {
     %%HTTP%%
     darkroom_db "host=127.0.0.1 port=$hport dbname=x user=x";
-    darkroom_db_timeout 3s;
+    darkroom_db_timeout 6s;
     darkroom_jobs off;
     server {
         listen 127.0.0.1:%%PORT0%%;
@@ -77,21 +79,19 @@ my $t0 = time;
 my @socks = send_requests($t->port(0), '/health', 50);
 sleep 0.3;
 
-my $s0 = time;
-my $r = $t->http(GET => '/static.txt', { timeout => 5 });
-my $static = time - $s0;
+# the static file is served while all 50 still hang: none has an answer
+# yet when it comes (they wait for the 6 s timeout), however slow the
+# machine; no duration is asserted
+my $r = $t->http(GET => '/static.txt', { timeout => 30 });
 is($r->{status}, 200, 'static file served while 50 DB calls hang');
-ok($static < 0.5, sprintf('static file took %.3fs (well under a second)',
-    $static));
+my @early = IO::Select->new(@socks)->can_read(0);
+is(scalar(@early), 0, 'before any of the 50 hanging requests was answered');
 
-my @res = collect($t0, 15, @socks);
+my @res = collect($t0, 60, @socks);
 is(scalar(grep { $_->[0] == 503 } @res), 50, 'all 50 hanging requests got 503');
-my ($slowest) = sort { $b <=> $a } map { $_->[1] } @res;
 my ($fastest) = sort { $a <=> $b } map { $_->[1] } @res;
-ok($fastest >= 2.5, sprintf('none answered before the timeout (%.2fs)',
+ok($fastest >= 5.5, sprintf('none answered before the timeout (%.2fs)',
     $fastest));
-ok($slowest < 6, sprintf('all answered by the timeout plus slack (%.2fs)',
-    $slowest));
 is(scalar(grep { ($_->[2] // 0) > 0 } @res), 50, 'each carries Retry-After');
 
 $t->stop;
@@ -118,9 +118,9 @@ $q->start;
 
 $t0 = time;
 @socks = send_requests($q->port(0), '/health', 6);
-@res = collect($t0, 10, @socks);
-my @quick = grep { $_->[0] == 503 && $_->[1] < 1 } @res;
-ok(@quick >= 4, scalar(@quick) . ' requests refused at once with a full queue');
+@res = collect($t0, 60, @socks);
+my @quick = grep { $_->[0] == 503 && $_->[3] eq 'busy' } @res;
+ok(@quick >= 4, scalar(@quick) . ' requests refused (busy) with a full queue');
 is(scalar(grep { $_->[0] == 503 } @res), 6, 'every request answered 503');
 ok(!grep({ !$_->[2] } @quick), 'refusals carry Retry-After');
 like($q->error_log, qr/thread pool "tiny" queue overflow/,

@@ -91,6 +91,7 @@ sub get {
 
 my @keys = map { sprintf 'k%015d', $_ } 1 .. 3000;
 
+my $first = time;
 my $codes = pipelined('/small/', @keys);
 
 is($codes->{200}, 3000, 'all 3000 new keys passed');
@@ -109,7 +110,11 @@ $codes = pipelined('/small/', map { "x$_" } @keys);
 is($codes->{200}, 3000, 'more evictions, still no error');
 
 @lines = $t->error_log =~ /(darkroom_limit_zone "small" is full)/g;
-is(scalar @lines, 1, 'no second line within 10 seconds');
+SKIP: {
+    # a loaded machine may have taken 10 s, and then a second line is right
+    skip 'the two batches took 10 s or more', 1 if time - $first >= 10;
+    is(scalar @lines, 1, 'no second line within 10 seconds');
+}
 
 # keys per MiB with 16-byte keys
 

@@ -1,7 +1,10 @@
 #!/usr/bin/perl
 
-# darkroom: 4 workers and 8 clients hammering one key; the number of passed
-# requests matches the rate, so no update is lost between workers.
+# darkroom: 4 workers and 8 clients hammering one key; no update is lost
+# between workers: the passes never exceed what GCRA permits over the time
+# the clients measured (burst + 1 + rate * span), however fast or slow the
+# machine is.  How close to that bound the passes come depends on the
+# machine's speed, so it is not asserted (bench/ measures throughput).
 
 use strict;
 use warnings;
@@ -44,7 +47,8 @@ EOF
 $t->start;
 
 my $clients = 8;
-my $duration = 2.0;
+my $duration = 2.0;     # at least; longer until the key was over its limit
+my $cap = 60;           # give up (and fail) if it never was
 my $url = 'http://127.0.0.1:' . $t->port(0) . '/';
 
 my @pipes;
@@ -58,11 +62,15 @@ for my $c (1 .. $clients) {
         close $r;
         my %n = (200 => 0, 429 => 0, other => 0);
         my ($first, $last);
-        my $end = time + $duration;
+        my $begin = time;
 
-        # a new connection every 50 requests spreads them over the workers
+        # a new connection every 50 requests spreads them over the workers;
+        # each client goes on until it was refused a few times, so the key
+        # is over its limit on any machine
 
-        while (time < $end) {
+        while ((time < $begin + $duration || $n{429} < 5)
+               && time < $begin + $cap)
+        {
             my $ua = HTTP::Tiny->new(keep_alive => 1, timeout => 10);
             for (1 .. 50) {
                 my $start = time;
@@ -101,16 +109,21 @@ for my $r (@pipes) {
 1 while wait() != -1;
 
 my $span = $last - $first;
-my $expected = 11 + 50 * $span;
+my $allowed = 11 + 50 * $span;
 
-note(sprintf('%d passed, %d rejected in %.3f s, expected about %.1f',
-             $passed, $rejected, $span, $expected));
+note(sprintf('%d passed, %d rejected in %.3f s, at most %.1f allowed',
+             $passed, $rejected, $span, $allowed));
 
 is($other, 0, 'only 200 and 429');
-ok($rejected > 10 * $passed, 'mostly rejected: the key was hammered');
-ok(abs($passed - $expected) <= 3,
-   sprintf('passed %d = 11 + 50 r/s * %.3f s (%.1f) within 3',
-           $passed, $span, $expected));
+ok($rejected > 0, 'the key was over its limit');
+
+# burst 10: the first 11 requests pass whatever the speed; after that, 50
+# per second of the span, plus 2 for nginx's millisecond clock
+
+ok($passed >= 11, "passed $passed: at least the burst (11)");
+ok($passed <= int($allowed) + 2,
+   sprintf('passed %d <= 11 + 50 r/s * %.3f s (%.1f) + 2: no lost update',
+           $passed, $span, $allowed));
 
 $t->stop;
 

@@ -27,8 +27,12 @@ for my $u (@units) {
 
     subtest $name => sub {
         my $bin = "$dir/$name";
+        # under ASan and UBSan, so memory errors and undefined behaviour
+        # fail too, not only wrong results
         my @cmd = ($cc, qw(-std=c99 -D_DEFAULT_SOURCE -Wall -Wextra -Werror
-                           -O2), "-I$root/src", '-o', $bin,
+                           -O2 -g -fno-sanitize-recover=undefined),
+                   '-fsanitize=address,undefined',
+                   "-I$root/src", '-o', $bin,
                    "$root/t/unit/$name.c", map({ "$root/$_" } @srcs),
                    '-lcrypto');
         my $out = `@cmd 2>&1`;

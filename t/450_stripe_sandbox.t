@@ -417,8 +417,13 @@ my $paid;
     my $t0 = time;
     call(POST => "/_sandbox/pay/$y->{id}", json => {});
     sleep 0.6;
-    is(scalar(grep { $_->{event}{data}{object}{id} eq $y->{id} } deliveries()), 0,
-        'delayed: nothing yet');
+    my $early = grep { $_->{event}{data}{object}{id} eq $y->{id} } deliveries();
+    SKIP: {
+        # nothing can have come before the 1.2 s delay; a loaded machine
+        # may have let more time pass than that, and then it rightly did
+        skip 'the test took longer than the delay', 1 if time - $t0 >= 1.2;
+        is($early, 0, 'delayed: nothing yet');
+    }
     ok(wait_for(sub { grep { $_->{event}{data}{object}{id} eq $y->{id} } deliveries() }),
         'delayed: delivered later');
     ok(time - $t0 >= 1.1, 'after the delay');
@@ -579,7 +584,8 @@ my $paid;
     my $y = new_session();
     my $r = $ua->get("$base/pay/$y->{id}");
     is($r->{status}, 200, 'pay page while a delivery hangs');
-    ok(time - $t0 < 1.5, 'API answered without waiting for the webhook');
+    # the receiver hangs 3 s: an answer before that did not wait for it
+    ok(time - $t0 < 3, 'API answered without waiting for the webhook');
     $hook->set();
 }
 

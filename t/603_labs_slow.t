@@ -72,8 +72,11 @@ while (time < $end) {
     $n++;
 }
 is($fail, 0, "$n static files and $n webhooks all answered");
-cmp_ok($worst_static, '<', 0.5, sprintf('slowest static file %.3f s, well under a second', $worst_static));
-cmp_ok($worst_hook, '<', 0.5, sprintf('slowest webhook %.3f s, well under a second', $worst_hook));
+# an event loop waiting on the lab would hold a request for a lab call,
+# 2 s; how far under that they come depends on the machine, so only the
+# lab's delay is the bound (a loaded machine is not a blocked loop)
+cmp_ok($worst_static, '<', 2, sprintf('slowest static file %.3f s: never waited for a lab call', $worst_static));
+cmp_ok($worst_hook, '<', 2, sprintf('slowest webhook %.3f s: never waited for a lab call', $worst_hook));
 
 my $sent = $t->sql_value("SELECT count(*) FROM lab_orders WHERE status = 'submitted'");
 cmp_ok($sent, '>=', 2, "the lab orders keep going out meanwhile ($sent submitted)");

@@ -105,6 +105,17 @@ main(void)
     req.path = "test.txt";
     ok(ngx_http_darkroom_sigv4_presign(&req, url, sizeof(url), NULL) == 0,
        "relative path refused");
+    req.path = "/test.txt";
+
+    /* found by t/fuzz/sigv4.c: an empty string first into a buffer was
+     * memcpy() to NULL + 0 (undefined; UBSan aborts the unit build) */
+
+    req.access_key = "";
+    n = ngx_http_darkroom_sigv4_presign(&req, url, sizeof(url), NULL);
+    url[n < sizeof(url) ? n : 0] = '\0';
+    ok(n > 0 && strstr(url, "X-Amz-Credential=%2F20130524%2F") != NULL,
+       "empty access key: a URL, no undefined behaviour");
+    req.access_key = "AKIAIOSFODNN7EXAMPLE";
 
     /* MinIO, path style */
 

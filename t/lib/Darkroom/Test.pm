@@ -29,6 +29,10 @@ package Darkroom::Test;
 # Environment: DARKROOM_NGINX (nginx binary), DARKROOM_MODULE (the built
 # .so), DARKROOM_TEST_DB, DARKROOM_PG_DIR; DARKROOM_TEST_KEEP=1 keeps the
 # test directory for a post-mortem.
+#
+# Sanitizers (make test SANITIZE=address): nginx runs through
+# tools/darkroom-nginx-sanitize, which has ASan and UBSan write to
+# <test dir>/sanitizer/; when the test ends, any report there fails it.
 
 use strict;
 use warnings;
@@ -280,6 +284,24 @@ sub stop {
 
 sub error_log { $_[0]->read_file('error.log') }
 
+# fails the test if ASan or UBSan reported anything (after stop)
+sub check_sanitizer {
+    my ($self) = @_;
+    my @reports = grep { -s } glob("$self->{dir}/sanitizer/report.*");
+    return 1 unless @reports;
+    Test::More->builder->ok(0, 'no sanitizer report');
+
+    # each distinct finding once, then the first report in full
+    my %seen;
+    for my $f (@reports) {
+        for ($self->read_file($f) =~ /^(.*(?:runtime error|ERROR: \w+Sanitizer).*)$/mg) {
+            diag($_) unless $seen{$_}++;
+        }
+    }
+    diag("$reports[0]:\n" . $self->read_file($reports[0]));
+    return 0;
+}
+
 sub http {
     my ($self, $method, $path, $opts) = @_;
     $opts ||= {};
@@ -353,6 +375,7 @@ sub cleanup {
     local $?;
     $self->stop if $self->{started};
     $_->stop for @{$self->{servers}};
+    $self->check_sanitizer;
     if (!Test::More->builder->is_passing && -f "$self->{dir}/error.log") {
         diag("error log:\n" . $self->error_log);
     }
