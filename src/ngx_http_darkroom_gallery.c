@@ -221,7 +221,11 @@ ngx_http_darkroom_gallery_prepare(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_memcpy(g->body, t->body.data, t->body.len);
+    /* a GET has no body: data is NULL, and memcpy from NULL is undefined */
+    if (t->body.len) {
+        ngx_memcpy(g->body, t->body.data, t->body.len);
+    }
+
     g->body[t->body.len] = '\0';
 
     return NGX_OK;

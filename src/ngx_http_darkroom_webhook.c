@@ -141,7 +141,10 @@ ngx_http_darkroom_webhook_prepare(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_memcpy(wh->event, t->body.data, t->body.len);
+    if (t->body.len) {
+        ngx_memcpy(wh->event, t->body.data, t->body.len);
+    }
+
     wh->event[t->body.len] = '\0';
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
