@@ -68,8 +68,10 @@ typedef struct {
 
 typedef struct {
     const char                  *stage;    /* submitted, in_production,
-                                              shipped, cancelled */
+                                              shipped, cancelled, or
+                                              attention (see reason) */
     char                         lab_status[64];
+    char                         reason[300];
     char                        *shipments;         /* malloc'd JSON */
 } ngx_http_darkroom_lab_state_t;
 

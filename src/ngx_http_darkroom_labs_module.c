@@ -44,7 +44,8 @@ typedef enum {
     NGX_HTTP_DARKROOM_LABS_GET,
     NGX_HTTP_DARKROOM_LABS_RETRY,
     NGX_HTTP_DARKROOM_LABS_REROUTE,
-    NGX_HTTP_DARKROOM_LABS_CANCEL
+    NGX_HTTP_DARKROOM_LABS_CANCEL,
+    NGX_HTTP_DARKROOM_LABS_RESOLVE
 } ngx_http_darkroom_labs_route_e;
 
 
@@ -1129,7 +1130,7 @@ ngx_http_darkroom_lab_refresh(ngx_http_darkroom_db_t *db, ngx_msec_t timeout,
 {
     PGresult                       *res;
     ngx_int_t                       rc;
-    const char                     *params[5];
+    const char                     *params[6];
     ngx_http_darkroom_error_t       err;
     ngx_http_darkroom_lab_state_t   st;
     ngx_http_darkroom_labs_conf_t  *lcf = ngx_http_darkroom_labs_conf;
@@ -1189,10 +1190,11 @@ ngx_http_darkroom_lab_refresh(ngx_http_darkroom_db_t *db, ngx_msec_t timeout,
     params[2] = st.lab_status;
     params[3] = st.shipments;
     params[4] = cause;
+    params[5] = st.reason[0] ? st.reason : NULL;
 
     res = ngx_http_darkroom_db_exec(db,
-              "SELECT lab_apply($1::bigint, $2, $3, $4::jsonb, $5)",
-              5, params, &err);
+              "SELECT lab_apply($1::bigint, $2, $3, $4::jsonb, $5, $6)",
+              6, params, &err);
 
     free(st.shipments);
 
@@ -1599,6 +1601,12 @@ ngx_http_darkroom_labs_admin_prepare(ngx_http_request_t *r,
             a->route = NGX_HTTP_DARKROOM_LABS_CANCEL;
             return NGX_OK;
         }
+
+        if (seg[2].len == 7 && ngx_strncmp(seg[2].data, "resolve", 7) == 0)
+        {
+            a->route = NGX_HTTP_DARKROOM_LABS_RESOLVE;
+            return NGX_OK;
+        }
     }
 
 not_found:
@@ -1668,6 +1676,14 @@ ngx_http_darkroom_labs_admin_work(ngx_http_darkroom_task_t *t)
         params[0] = a->arg[0];
         res = ngx_http_darkroom_db_exec(&t->db,
                   "SELECT lab_admin_cancel($1::bigint)", 1, params, &t->err);
+        break;
+
+    case NGX_HTTP_DARKROOM_LABS_RESOLVE:
+        /* a refunded lab order the lab would not stop: a person decided */
+        params[0] = a->arg[0];
+        res = ngx_http_darkroom_db_exec(&t->db,
+                  "SELECT lab_admin_resolve($1::bigint)", 1, params,
+                  &t->err);
         break;
     }
 
