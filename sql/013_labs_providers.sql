@@ -20,28 +20,46 @@ ALTER TABLE orders ADD COLUMN IF NOT EXISTS shipping_phone text;
 ALTER TABLE photos ADD COLUMN IF NOT EXISTS creativehub_product_id integer
     CHECK (creativehub_product_id > 0);
 
+-- creativehub's current API ("Escher V2") orders a variant (size, frame)
+-- of the artwork's product there: one per photo and darkroom product
+CREATE TABLE IF NOT EXISTS creativehub_variants (
+    photo_id    text NOT NULL REFERENCES photos ON DELETE CASCADE,
+    product_id  text NOT NULL REFERENCES products ON DELETE CASCADE,
+    variant_id  text NOT NULL CHECK (length(variant_id) BETWEEN 1 AND 100),
+    PRIMARY KEY (photo_id, product_id)
+);
+
 -- set by a refund; the lab order stays flagged until an admin resolves it
 ALTER TABLE lab_orders ADD COLUMN IF NOT EXISTS cancel_requested_at
     timestamptz;
 
 
 -- Why a lab cannot make an item (NULL: it can).  theprintspace prints a
--- photo only as its creativehub product, with the print option of the
+-- photo only as its creativehub product: for the current API a variant of
+-- it (creativehub_variants), for the earlier one the product id
+-- (photos.creativehub_product_id) in a print option of the darkroom
 -- product (lab_products.attributes.PrintOptionId).
 CREATE OR REPLACE FUNCTION lab_cannot_make(lp lab_products, p_photo text)
 RETURNS text LANGUAGE sql STABLE AS $$
     SELECT CASE
         WHEN lp.lab IS NULL THEN 'no lab makes it'
         WHEN lp.lab <> 'printspace' THEN NULL
-        WHEN jsonb_typeof(lp.attributes->'PrintOptionId') <> 'number'
-             OR lp.attributes->'PrintOptionId' IS NULL
+        WHEN EXISTS (SELECT 1 FROM creativehub_variants v
+                      WHERE v.photo_id = p_photo
+                        AND v.product_id = lp.product_id) THEN NULL
+        WHEN (SELECT creativehub_product_id FROM photos
+               WHERE id = p_photo) IS NOT NULL
+             AND jsonb_typeof(lp.attributes->'PrintOptionId') = 'number'
+        THEN NULL
+        WHEN (SELECT creativehub_product_id FROM photos
+               WHERE id = p_photo) IS NOT NULL
         THEN format('theprintspace needs the creativehub print option of '
                     '%s (lab_products.attributes.PrintOptionId)',
                     lp.product_id)
-        WHEN (SELECT creativehub_product_id FROM photos
-               WHERE id = p_photo) IS NULL
-        THEN format('theprintspace needs the creativehub product id of '
-                    'photo %s (photos.creativehub_product_id)', p_photo)
+        ELSE format('theprintspace needs the creativehub product id of '
+                    'photo %s (creativehub_variants for %s, or '
+                    'photos.creativehub_product_id for the earlier API)',
+                    p_photo, lp.product_id)
         END;
 $$;
 
@@ -294,7 +312,12 @@ LANGUAGE sql STABLE AS $$
                       'line', li.line, 'sku', li.sku, 'copies', li.copies,
                       'attributes', li.attributes, 'sizing', li.sizing,
                       'photo', li.photo_id, 'print', li.print_path,
+                      'product', li.product_id,
                       'creativehub_product', ph.creativehub_product_id,
+                      'creativehub_variant', (SELECT v.variant_id
+                          FROM creativehub_variants v
+                         WHERE v.photo_id = li.photo_id
+                           AND v.product_id = li.product_id),
                       'cost', lab_decimal(oi.unit_amount, o.currency))
                       ORDER BY li.line)
                     FROM lab_order_items li

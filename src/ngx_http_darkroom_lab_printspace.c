@@ -777,3 +777,262 @@ ngx_http_darkroom_printspace_fetch(ngx_http_darkroom_labs_conf_t *lcf,
 
     cJSON_Delete(answer);
 }
+
+
+/*
+ * creativehub's current API, "Escher V2" (https://sell.creativehub.io/
+ * api-docs; base https://escher-v2.creativehub.io, "Authorization: Bearer
+ * <token>", no sandbox, no webhooks yet), which replaced the one above:
+ *
+ *   POST /v1/orders        {items: [{variant_id, quantity}], delivery_*}
+ *                          with an Idempotency-Key header: the lab order's
+ *                          key, so a retry never makes a second order
+ *   GET  /v1/orders/{id}   the order and its status
+ *
+ * An item is a variant (size, frame) of the artwork's product there: per
+ * photo and darkroom product (creativehub_variants).  Errors are
+ * {"detail": "reason"}.  The order's status words are not published: they
+ * are read by what they say (cancel, dispatch/deliver, production, fail or
+ * hold), anything else is "submitted" and shown to the admin as it is.
+ */
+
+static char *ngx_http_darkroom_escher_order(cJSON *doc,
+    ngx_http_darkroom_lab_result_t *res);
+static void ngx_http_darkroom_escher_refused(cJSON *answer,
+    ngx_http_darkroom_lab_result_t *res);
+
+
+static char *
+ngx_http_darkroom_escher_order(cJSON *doc, ngx_http_darkroom_lab_result_t *res)
+{
+    char         *text;
+    cJSON        *body, *items, *item, *it, *a, *copies;
+    size_t        i;
+    const char   *s, *variant;
+
+    static const char  *fields[][2] = {
+        { "line1", "delivery_line1" }, { "line2", "delivery_line2" },
+        { "city", "delivery_city" }, { "state", "delivery_county" },
+        { "postal_code", "delivery_postcode" },
+        { "country", "delivery_country_code" }
+    };
+
+    body = cJSON_CreateObject();
+    if (body == NULL) {
+        ngx_http_darkroom_lab_error(res, "no memory");
+        return NULL;
+    }
+
+    items = cJSON_AddArrayToObject(body, "items");
+
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(doc, "items")) {
+        variant = ngx_http_darkroom_ps_str(it, "creativehub_variant");
+        copies = cJSON_GetObjectItemCaseSensitive(it, "copies");
+
+        if (variant == NULL || *variant == '\0') {
+            cJSON_Delete(body);
+            res->rc = NGX_DECLINED;
+            ngx_http_darkroom_lab_error(res, "theprintspace needs the "
+                "creativehub variant of photo \"%s\" as product \"%s\" "
+                "(creativehub_variants)", ngx_http_darkroom_ps_str(it,
+                "photo"), ngx_http_darkroom_ps_str(it, "product"));
+            return NULL;
+        }
+
+        item = cJSON_CreateObject();
+        cJSON_AddItemToArray(items, item);
+        cJSON_AddStringToObject(item, "variant_id", variant);
+        cJSON_AddNumberToObject(item, "quantity",
+                                cJSON_IsNumber(copies) ? copies->valueint
+                                                       : 1);
+    }
+
+    s = ngx_http_darkroom_ps_str(doc, "name");
+    cJSON_AddStringToObject(body, "delivery_name", s ? s : "");
+
+    a = cJSON_GetObjectItemCaseSensitive(doc, "address");
+
+    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        s = ngx_http_darkroom_ps_str(a, fields[i][0]);
+        if (s && *s) {
+            cJSON_AddStringToObject(body, fields[i][1], s);
+        }
+    }
+
+    if ((s = ngx_http_darkroom_ps_str(doc, "email"))) {
+        cJSON_AddStringToObject(body, "delivery_email", s);
+    }
+
+    if ((s = ngx_http_darkroom_ps_str(doc, "phone"))) {
+        cJSON_AddStringToObject(body, "delivery_phone", s);
+    }
+
+    text = cJSON_PrintUnformatted(body);
+    cJSON_Delete(body);
+
+    if (text == NULL) {
+        ngx_http_darkroom_lab_error(res, "no memory");
+    }
+
+    return text;
+}
+
+
+static void
+ngx_http_darkroom_escher_refused(cJSON *answer,
+    ngx_http_darkroom_lab_result_t *res)
+{
+    cJSON       *d;
+    char        *text;
+
+    d = cJSON_GetObjectItemCaseSensitive(answer, "detail");
+
+    /* "detail" is a reason, or a list of field errors */
+    text = cJSON_IsString(d) ? NULL : cJSON_PrintUnformatted(d);
+
+    snprintf(res->error, sizeof(res->error), "theprintspace refused the "
+             "order (%ld): %s", res->status,
+             cJSON_IsString(d) ? d->valuestring
+                               : (text ? text : "no detail"));
+    free(text);
+
+    free(res->detail);
+    res->detail = answer ? cJSON_PrintUnformatted(answer) : NULL;
+}
+
+
+void
+ngx_http_darkroom_escher_submit(ngx_http_darkroom_labs_conf_t *lcf,
+    ngx_msec_t timeout, cJSON *doc, ngx_http_darkroom_lab_result_t *res)
+{
+    char        *body;
+    cJSON       *answer, *id;
+    const char  *status;
+
+    body = ngx_http_darkroom_escher_order(doc, res);
+    if (body == NULL) {
+        if (res->rc == NGX_OK) {
+            res->rc = NGX_AGAIN;
+        }
+        return;
+    }
+
+    answer = NULL;
+    res->idempotency_key = ngx_http_darkroom_ps_str(doc, "idempotency_key");
+
+    ngx_http_darkroom_lab_http(lcf, NGX_HTTP_DARKROOM_LAB_PRINTSPACE,
+                               timeout, "POST", "/v1/orders", body, &answer,
+                               res);
+    free(body);
+    res->idempotency_key = NULL;
+
+    if (res->rc == NGX_DECLINED) {
+        ngx_http_darkroom_escher_refused(answer, res);
+    }
+
+    if (res->rc != NGX_OK) {
+        cJSON_Delete(answer);
+        return;
+    }
+
+    id = cJSON_GetObjectItemCaseSensitive(answer, "order_id");
+
+    if (!cJSON_IsString(id) || id->valuestring[0] == '\0') {
+        cJSON_Delete(answer);
+        res->rc = NGX_AGAIN;
+        ngx_http_darkroom_lab_error(res, "theprintspace: answer %ld has no "
+                                    "order_id", res->status);
+        return;
+    }
+
+    ngx_cpystrn((u_char *) res->lab_order_id, (u_char *) id->valuestring,
+                sizeof(res->lab_order_id));
+
+    status = ngx_http_darkroom_ps_str(answer, "status");
+    ngx_cpystrn((u_char *) res->outcome,
+                (u_char *) (status ? status : "created"),
+                sizeof(res->outcome));
+
+    cJSON_Delete(answer);
+}
+
+
+/* the order's status, by what its words say */
+
+ngx_int_t
+ngx_http_darkroom_escher_state(cJSON *order, ngx_http_darkroom_lab_state_t *st)
+{
+    char         low[64];
+    size_t       i;
+    const char  *status;
+
+    static const char  *words[][2] = {
+        { "cancel", "cancelled" }, { "refund", "attention" },
+        { "fail", "attention" }, { "hold", "attention" },
+        { "error", "attention" }, { "reject", "attention" },
+        { "suspend", "attention" }, { "deliver", "shipped" },
+        { "dispatch", "shipped" }, { "shipped", "shipped" },
+        { "collect", "shipped" }, { "produc", "in_production" },
+        { "print", "in_production" }, { "fram", "in_production" },
+        { "pack", "in_production" }
+    };
+
+    status = ngx_http_darkroom_ps_str(order, "status");
+
+    if (status == NULL) {
+        return NGX_ERROR;
+    }
+
+    snprintf(st->lab_status, sizeof(st->lab_status), "%s", status);
+
+    for (i = 0; status[i] && i < sizeof(low) - 1; i++) {
+        low[i] = ngx_tolower(status[i]);
+    }
+
+    low[i] = '\0';
+    st->stage = "submitted";
+
+    for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        if (ngx_strstr(low, words[i][0])) {
+            st->stage = words[i][1];
+            break;
+        }
+    }
+
+    if (ngx_strcmp(st->stage, "attention") == 0) {
+        snprintf(st->reason, sizeof(st->reason), "theprintspace: the order "
+                 "is %s", status);
+    }
+
+    /* the API publishes no tracking yet: no parcels to record */
+    st->shipments = strdup("[]");
+
+    return st->shipments ? NGX_OK : NGX_ERROR;
+}
+
+
+void
+ngx_http_darkroom_escher_fetch(ngx_http_darkroom_labs_conf_t *lcf,
+    ngx_msec_t timeout, const char *id, ngx_http_darkroom_lab_state_t *st,
+    ngx_http_darkroom_lab_result_t *res)
+{
+    char    path[300];
+    cJSON  *answer;
+
+    snprintf(path, sizeof(path), "/v1/orders/%s", id);
+
+    answer = NULL;
+
+    ngx_http_darkroom_lab_http(lcf, NGX_HTTP_DARKROOM_LAB_PRINTSPACE,
+                               timeout, "GET", path, NULL, &answer, res);
+
+    if (res->rc == NGX_OK
+        && ngx_http_darkroom_escher_state(answer, st) != NGX_OK)
+    {
+        res->rc = NGX_AGAIN;
+        ngx_http_darkroom_lab_error(res, "theprintspace: order %s has no "
+                                    "status", id);
+    }
+
+    cJSON_Delete(answer);
+}

@@ -65,6 +65,8 @@ static char *ngx_http_darkroom_labs_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_darkroom_labs_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_darkroom_labs_printspace_api(ngx_conf_t *cf,
+    ngx_http_darkroom_labs_conf_t *lcf);
 static char *ngx_http_darkroom_labs_shipping(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_darkroom_labs_delivery(ngx_conf_t *cf,
@@ -100,6 +102,13 @@ static ngx_int_t ngx_http_darkroom_labs_admin_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_darkroom_labs_admin_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
 static void ngx_http_darkroom_labs_admin_work(ngx_http_darkroom_task_t *t);
+
+
+static ngx_conf_enum_t  ngx_http_darkroom_ps_protocols[] = {
+    { ngx_string("escher"), NGX_HTTP_DARKROOM_PS_ESCHER },
+    { ngx_string("legacy"), NGX_HTTP_DARKROOM_PS_LEGACY },
+    { ngx_null_string, 0 }
+};
 
 
 static ngx_command_t  ngx_http_darkroom_labs_commands[] = {
@@ -138,6 +147,13 @@ static ngx_command_t  ngx_http_darkroom_labs_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_darkroom_labs_conf_t, printspace_keys),
       NULL },
+
+    { ngx_string("darkroom_printspace_protocol"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_labs_conf_t, printspace_protocol),
+      &ngx_http_darkroom_ps_protocols },
 
     { ngx_string("darkroom_printspace_delivery"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -277,6 +293,7 @@ ngx_http_darkroom_labs_create_main_conf(ngx_conf_t *cf)
 
     lcf->prodigi_keys = NGX_CONF_UNSET_PTR;
     lcf->printspace_keys = NGX_CONF_UNSET_PTR;
+    lcf->printspace_protocol = NGX_CONF_UNSET_UINT;
     lcf->asset_keys = NGX_CONF_UNSET_PTR;
     lcf->callback_secrets = NGX_CONF_UNSET_PTR;
     lcf->poll_interval = NGX_CONF_UNSET_MSEC;
@@ -302,9 +319,8 @@ ngx_http_darkroom_labs_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_str_set(&lcf->prodigi_api, "https://api.sandbox.prodigi.com");
     }
 
-    if (lcf->printspace_api.data == NULL) {
-        ngx_str_set(&lcf->printspace_api,
-                    "https://api.sandbox.creativehub.io");
+    if (ngx_http_darkroom_labs_printspace_api(cf, lcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     if (lcf->prodigi_shipping.data == NULL) {
@@ -460,17 +476,66 @@ ngx_http_darkroom_labs_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             }
 
         } else {
-            if (value[1].data[0] == 's') {
-                ngx_str_set(field, "https://api.sandbox.creativehub.io");
-            } else {
-                ngx_str_set(field, "https://api.creativehub.io");
-            }
+            /* the host depends on darkroom_printspace_protocol */
+            *field = value[1];
         }
 
         return NGX_CONF_OK;
     }
 
     return ngx_http_darkroom_labs_url(cf, cmd, conf);
+}
+
+
+/*
+ * theprintspace's base URL once the protocol is known: the current API
+ * ("escher", the default) has no sandbox; the earlier one's sandbox host
+ * is api.sandbox.tps-test.io (its swagger's "host").
+ */
+
+static char *
+ngx_http_darkroom_labs_printspace_api(ngx_conf_t *cf,
+    ngx_http_darkroom_labs_conf_t *lcf)
+{
+    ngx_str_t  *api;
+
+    ngx_conf_init_uint_value(lcf->printspace_protocol,
+                             NGX_HTTP_DARKROOM_PS_ESCHER);
+    api = &lcf->printspace_api;
+
+    if (lcf->printspace_protocol == NGX_HTTP_DARKROOM_PS_LEGACY) {
+        if (api->data == NULL || ngx_strcmp(api->data, "sandbox") == 0) {
+            ngx_str_set(api, "https://api.sandbox.tps-test.io");
+
+        } else if (ngx_strcmp(api->data, "live") == 0) {
+            ngx_str_set(api, "https://api.creativehub.io");
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (api->data && ngx_strcmp(api->data, "live") == 0) {
+        ngx_str_set(api, "https://escher-v2.creativehub.io");
+        return NGX_CONF_OK;
+    }
+
+    if ((api->data && ngx_strcmp(api->data, "sandbox") == 0)
+        || (api->data == NULL && lcf->printspace_keys != NGX_CONF_UNSET_PTR
+            && lcf->printspace_keys != NULL))
+    {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "creativehub's current API has no sandbox: set "
+                      "\"darkroom_printspace_api live\" (or a URL), or "
+                      "\"darkroom_printspace_protocol legacy\" for the "
+                      "earlier API and its sandbox");
+        return NGX_CONF_ERROR;
+    }
+
+    if (api->data == NULL) {
+        ngx_str_set(api, "https://escher-v2.creativehub.io");
+    }
+
+    return NGX_CONF_OK;
 }
 
 
@@ -680,10 +745,11 @@ ngx_http_darkroom_lab_http(ngx_http_darkroom_labs_conf_t *lcf,
     ngx_http_darkroom_lab_result_t *res)
 {
     char                             url[1024], auth[512], retry[32];
+    char                             idem[200];
     ngx_str_t                       *key;
     ngx_int_t                        rc;
     ngx_array_t                     *keys;
-    const char                      *headers[4], *name;
+    const char                      *headers[5], *name;
     ngx_http_darkroom_error_t        err;
     ngx_http_darkroom_fetch_req_t    req;
     ngx_http_darkroom_fetch_resp_t   resp;
@@ -714,14 +780,22 @@ ngx_http_darkroom_lab_http(ngx_http_darkroom_labs_conf_t *lcf,
                  key[0].data);
     } else {
         snprintf(url, sizeof(url), "%s%s", lcf->printspace_api.data, path);
-        snprintf(auth, sizeof(auth), "Authorization: ApiKey %.*s",
-                 (int) key[0].len, key[0].data);
+        snprintf(auth, sizeof(auth), "Authorization: %s %.*s",
+                 lcf->printspace_protocol == NGX_HTTP_DARKROOM_PS_LEGACY
+                 ? "ApiKey" : "Bearer", (int) key[0].len, key[0].data);
     }
 
     headers[0] = auth;
     headers[1] = "Content-Type: application/json";
     headers[2] = "Accept: application/json";
     headers[3] = NULL;
+
+    if (res->idempotency_key) {
+        snprintf(idem, sizeof(idem), "Idempotency-Key: %s",
+                 res->idempotency_key);
+        headers[3] = idem;
+        headers[4] = NULL;
+    }
 
     ngx_memzero(&req, sizeof(ngx_http_darkroom_fetch_req_t));
     req.method = method;
@@ -1031,6 +1105,9 @@ ngx_http_darkroom_job_lab_submit(ngx_http_darkroom_job_t *job,
         ngx_http_darkroom_prodigi_submit(lcf, job->fetch_timeout, doc,
                                          callback[0] ? callback : NULL, &lr);
 
+    } else if (lcf->printspace_protocol == NGX_HTTP_DARKROOM_PS_ESCHER) {
+        ngx_http_darkroom_escher_submit(lcf, job->fetch_timeout, doc, &lr);
+
     } else {
         ngx_http_darkroom_printspace_submit(lcf, job->fetch_timeout, doc,
                                             job->db, cause, &lr);
@@ -1174,6 +1251,10 @@ ngx_http_darkroom_lab_refresh(ngx_http_darkroom_db_t *db, ngx_msec_t timeout,
     if (ngx_strcmp(PQgetvalue(res, 0, 0), "prodigi") == 0) {
         ngx_http_darkroom_prodigi_fetch(lcf, timeout, PQgetvalue(res, 0, 1),
                                         &st, lr);
+    } else if (lcf->printspace_protocol == NGX_HTTP_DARKROOM_PS_ESCHER) {
+        ngx_http_darkroom_escher_fetch(lcf, timeout, PQgetvalue(res, 0, 1),
+                                       &st, lr);
+
     } else {
         ngx_http_darkroom_printspace_fetch(lcf, timeout,
                                            PQgetvalue(res, 0, 1), &st, lr);

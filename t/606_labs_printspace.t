@@ -141,4 +141,17 @@ is(scalar(grep { $_->{OrderState} eq 'NewOrder' } @mine), 1,
 ok((grep { $_->{path} eq '/api/v1/orders/query' } $lab->requests),
     'the draft was looked up by its external reference');
 
+# --- 6: "sandbox" is the API's sandbox host -----------------------------
+
+my $conf = $t->read_file('nginx.conf');
+(my $sb = $conf) =~ s{darkroom_printspace_api [^;]+;}{darkroom_printspace_api sandbox;};
+$t->write_file('nginx.conf', $sb);
+$t->reload;
+my $o5 = LabSandbox::paid_order($t, [ ['harbour-dawn', 'giclee-a3', 1] ]);
+ok(wait_for(sub { my @l = LabSandbox::lab_orders($t, $o5);
+    @l && $l[0][5] ne '' }, 30), 'tried the sandbox (no network here)')
+    or diag explain [LabSandbox::lab_orders($t, $o5)];
+like((LabSandbox::lab_orders($t, $o5))[0][5], qr{https://api\.sandbox\.tps-test\.io/},
+    'at the host the swagger names, api.sandbox.tps-test.io');
+
 done_testing;

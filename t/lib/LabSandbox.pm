@@ -4,7 +4,8 @@ package LabSandbox;
 # test, a shop configuration with labs, signed print files and paid orders.
 #
 #   my $lab = LabSandbox::start($t);            # on port 1 of the test
-#   LabSandbox::conf($t, $stripe, http => '...extra http lines');
+#   LabSandbox::conf($t, $stripe, $lab, http => '...extra http lines',
+#       protocol => 'escher' | 'legacy' (default));
 #   LabSandbox::mapping($t);                    # demo catalogue → labs
 #   my $o = LabSandbox::paid_order($t, [ [photo, product, qty], ... ],
 #       phone => '+44 ...' (default; undef: none), before_paid => sub {});
@@ -56,6 +57,8 @@ sub conf {
     $t->write_file('prints/harbour-dawn.tif', 'TIFF' . ('h' x 5000));
     $t->write_file('prints/moor-rain.tif', 'TIFF' . ('m' x 7000));
     my $extra = $o{http} // '';
+    # the creativehub API the shop speaks: the earlier one unless asked
+    my $protocol = $o{protocol} // 'legacy';
     my $url = $lab->url;
     shop_conf($t, stripe => $stripe, workers => $o{workers}, http => <<"EOF");
     darkroom_jobs_backoff 100ms 1s;
@@ -64,6 +67,7 @@ sub conf {
     darkroom_prodigi_api $url;
     darkroom_prodigi_key_file %%DIR%%/prodigi_key;
     darkroom_printspace_api $url;
+    darkroom_printspace_protocol $protocol;
     darkroom_printspace_key_file %%DIR%%/printspace_key;
     darkroom_lab_asset_url http://127.0.0.1:%%PORT2%%/prints;
     darkroom_lab_asset_keys %%DIR%%/media.keys;
@@ -101,6 +105,10 @@ SQL
     $t->sql("UPDATE photos SET creativehub_product_id = 35846"
         . " WHERE id = 'harbour-dawn'") if has_column($t, 'photos',
                                                       'creativehub_product_id');
+    # the current API's variant of that artwork as a giclée A3
+    $t->sql("INSERT INTO creativehub_variants VALUES ('harbour-dawn',"
+        . " 'giclee-a3', '7d1e4f0a-a3a3-4c61-9b1e-0c5e2f6a9d01')")
+        if has_column($t, 'creativehub_variants', 'variant_id');
 }
 
 sub has_column {
