@@ -556,3 +556,19 @@ BEGIN
 
     RETURN lab_admin_retry(p_id);
 END $$;
+
+
+-- theprintspace (earlier API): the draft now at the lab.  A retry cancels
+-- a draft it cannot confirm and makes another, so the newest is recorded.
+CREATE OR REPLACE FUNCTION lab_submit_draft(p_id bigint, p_lab_order_id text,
+                                            p_cause text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE lab_orders SET lab_order_id = p_lab_order_id, updated_at = now()
+     WHERE id = p_id AND lab_order_id IS DISTINCT FROM p_lab_order_id
+       AND status IN ('pending', 'held', 'needs_attention');
+    IF FOUND THEN
+        PERFORM lab_event(p_id, 'pending', 'pending', p_cause,
+            jsonb_build_object('draft', p_lab_order_id));
+    END IF;
+END $$;
