@@ -21,6 +21,9 @@
 
 static cJSON *ngx_http_darkroom_prodigi_recipient(cJSON *doc);
 static const char *ngx_http_darkroom_json_str(cJSON *obj, const char *name);
+static ngx_int_t ngx_http_darkroom_prodigi_item(
+    ngx_http_darkroom_labs_conf_t *lcf, cJSON *doc, cJSON *it, cJSON *items,
+    ngx_http_darkroom_lab_result_t *res);
 static ngx_int_t ngx_http_darkroom_prodigi_same(cJSON *doc, cJSON *order,
     ngx_http_darkroom_lab_result_t *res);
 static void ngx_http_darkroom_prodigi_issues(cJSON *status,
@@ -101,17 +104,88 @@ ngx_http_darkroom_prodigi_recipient(cJSON *doc)
  * NULL with res->error set.
  */
 
-char *
-ngx_http_darkroom_prodigi_order(ngx_http_darkroom_labs_conf_t *lcf,
-    cJSON *doc, const char *callback, ngx_http_darkroom_lab_result_t *res)
+/* one item: SKU, copies, sizing, what the customer paid, the asset */
+
+static ngx_int_t
+ngx_http_darkroom_prodigi_item(ngx_http_darkroom_labs_conf_t *lcf,
+    cJSON *doc, cJSON *it, cJSON *items, ngx_http_darkroom_lab_result_t *res)
 {
-    char        *text, ref[200], url[4096];
-    cJSON       *body, *items, *item, *it, *assets, *asset, *attrs, *rcpt;
-    cJSON       *line, *copies, *meta, *cost;
+    char         ref[200], url[4096];
+    cJSON       *item, *assets, *asset, *attrs, *line, *copies, *cost;
     const char  *order, *print, *amount, *currency;
 
     order = ngx_http_darkroom_json_str(doc, "order");
     currency = ngx_http_darkroom_json_str(doc, "currency");
+
+    line = cJSON_GetObjectItemCaseSensitive(it, "line");
+    copies = cJSON_GetObjectItemCaseSensitive(it, "copies");
+    print = ngx_http_darkroom_json_str(it, "print");
+
+    if (print == NULL || *print == '\0') {
+        res->rc = NGX_DECLINED;
+        ngx_http_darkroom_lab_error(res, "photo \"%s\" has no print "
+                                    "file",
+                                    ngx_http_darkroom_json_str(it,
+                                                               "photo"));
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_darkroom_lab_asset_url(lcf, print, url, sizeof(url))
+        != NGX_OK)
+    {
+        res->rc = NGX_DECLINED;
+        ngx_http_darkroom_lab_error(res, "cannot sign a URL for the "
+                                    "print file \"%s\"", print);
+        return NGX_ERROR;
+    }
+
+    item = cJSON_CreateObject();
+    cJSON_AddItemToArray(items, item);
+
+    snprintf(ref, sizeof(ref), "%s-%d", order ? order : "",
+             cJSON_IsNumber(line) ? line->valueint : 0);
+
+    cJSON_AddStringToObject(item, "merchantReference", ref);
+    cJSON_AddStringToObject(item, "sku",
+                            ngx_http_darkroom_json_str(it, "sku"));
+    cJSON_AddNumberToObject(item, "copies",
+                            cJSON_IsNumber(copies) ? copies->valueint
+                                                   : 1);
+    cJSON_AddStringToObject(item, "sizing",
+                            ngx_http_darkroom_json_str(it, "sizing"));
+
+    /* what the customer paid per copy: customs declarations */
+    amount = ngx_http_darkroom_json_str(it, "cost");
+    if (amount && currency) {
+        cost = cJSON_AddObjectToObject(item, "recipientCost");
+        cJSON_AddStringToObject(cost, "amount", amount);
+        cJSON_AddStringToObject(cost, "currency", currency);
+    }
+
+    attrs = cJSON_GetObjectItemCaseSensitive(it, "attributes");
+    cJSON_AddItemToObject(item, "attributes",
+                          attrs ? cJSON_Duplicate(attrs, 1)
+                                : cJSON_CreateObject());
+
+    assets = cJSON_AddArrayToObject(item, "assets");
+    asset = cJSON_CreateObject();
+    cJSON_AddItemToArray(assets, asset);
+    cJSON_AddStringToObject(asset, "printArea", "default");
+    cJSON_AddStringToObject(asset, "url", url);
+
+    return NGX_OK;
+}
+
+
+char *
+ngx_http_darkroom_prodigi_order(ngx_http_darkroom_labs_conf_t *lcf,
+    cJSON *doc, const char *callback, ngx_http_darkroom_lab_result_t *res)
+{
+    char        *text;
+    cJSON       *body, *items, *it, *rcpt, *meta;
+    const char  *order;
+
+    order = ngx_http_darkroom_json_str(doc, "order");
 
     body = cJSON_CreateObject();
     if (body == NULL) {
@@ -142,63 +216,12 @@ ngx_http_darkroom_prodigi_order(ngx_http_darkroom_labs_conf_t *lcf,
     items = cJSON_AddArrayToObject(body, "items");
 
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(doc, "items")) {
-        line = cJSON_GetObjectItemCaseSensitive(it, "line");
-        copies = cJSON_GetObjectItemCaseSensitive(it, "copies");
-        print = ngx_http_darkroom_json_str(it, "print");
-
-        if (print == NULL || *print == '\0') {
-            cJSON_Delete(body);
-            res->rc = NGX_DECLINED;
-            ngx_http_darkroom_lab_error(res, "photo \"%s\" has no print "
-                                        "file",
-                                        ngx_http_darkroom_json_str(it,
-                                                                   "photo"));
-            return NULL;
-        }
-
-        if (ngx_http_darkroom_lab_asset_url(lcf, print, url, sizeof(url))
+        if (ngx_http_darkroom_prodigi_item(lcf, doc, it, items, res)
             != NGX_OK)
         {
             cJSON_Delete(body);
-            res->rc = NGX_DECLINED;
-            ngx_http_darkroom_lab_error(res, "cannot sign a URL for the "
-                                        "print file \"%s\"", print);
             return NULL;
         }
-
-        item = cJSON_CreateObject();
-        cJSON_AddItemToArray(items, item);
-
-        snprintf(ref, sizeof(ref), "%s-%d", order ? order : "",
-                 cJSON_IsNumber(line) ? line->valueint : 0);
-
-        cJSON_AddStringToObject(item, "merchantReference", ref);
-        cJSON_AddStringToObject(item, "sku",
-                                ngx_http_darkroom_json_str(it, "sku"));
-        cJSON_AddNumberToObject(item, "copies",
-                                cJSON_IsNumber(copies) ? copies->valueint
-                                                       : 1);
-        cJSON_AddStringToObject(item, "sizing",
-                                ngx_http_darkroom_json_str(it, "sizing"));
-
-        /* what the customer paid per copy: customs declarations */
-        amount = ngx_http_darkroom_json_str(it, "cost");
-        if (amount && currency) {
-            cost = cJSON_AddObjectToObject(item, "recipientCost");
-            cJSON_AddStringToObject(cost, "amount", amount);
-            cJSON_AddStringToObject(cost, "currency", currency);
-        }
-
-        attrs = cJSON_GetObjectItemCaseSensitive(it, "attributes");
-        cJSON_AddItemToObject(item, "attributes",
-                              attrs ? cJSON_Duplicate(attrs, 1)
-                                    : cJSON_CreateObject());
-
-        assets = cJSON_AddArrayToObject(item, "assets");
-        asset = cJSON_CreateObject();
-        cJSON_AddItemToArray(assets, asset);
-        cJSON_AddStringToObject(asset, "printArea", "default");
-        cJSON_AddStringToObject(asset, "url", url);
     }
 
     meta = cJSON_AddObjectToObject(body, "metadata");

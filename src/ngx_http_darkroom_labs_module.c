@@ -67,6 +67,12 @@ static char *ngx_http_darkroom_labs_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_darkroom_labs_printspace_api(ngx_conf_t *cf,
     ngx_http_darkroom_labs_conf_t *lcf);
+static char *ngx_http_darkroom_labs_asset_key(ngx_conf_t *cf,
+    ngx_http_darkroom_labs_conf_t *lcf);
+static void ngx_http_darkroom_lab_answer(
+    ngx_http_darkroom_fetch_resp_t *resp, const char *name,
+    const char *method, const char *path, cJSON **out,
+    ngx_http_darkroom_lab_result_t *res);
 static char *ngx_http_darkroom_labs_shipping(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_darkroom_labs_delivery(ngx_conf_t *cf,
@@ -89,6 +95,12 @@ static ngx_int_t ngx_http_darkroom_job_lab_cancel(
 static ngx_int_t ngx_http_darkroom_lab_refresh(ngx_http_darkroom_db_t *db,
     ngx_msec_t timeout, const char *id, const char *cause, char *status,
     size_t size, ngx_http_darkroom_lab_result_t *res);
+static ngx_int_t ngx_http_darkroom_lab_send(ngx_http_darkroom_job_t *job,
+    cJSON *doc, const char *lab, const char *id, const char *cause,
+    ngx_http_darkroom_lab_result_t *lr, ngx_http_darkroom_error_t *err);
+static ngx_int_t ngx_http_darkroom_lab_submit_done(
+    ngx_http_darkroom_job_t *job, const char *id, const char *cause,
+    ngx_http_darkroom_lab_result_t *lr, ngx_http_darkroom_error_t *err);
 static ngx_int_t ngx_http_darkroom_lab_job_id(ngx_http_darkroom_job_t *job,
     char *id, ngx_http_darkroom_error_t *err);
 
@@ -311,8 +323,6 @@ ngx_http_darkroom_labs_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_darkroom_labs_conf_t *lcf = conf;
 
-    u_char                         *colon;
-    ngx_str_t                      *line;
     ngx_http_darkroom_main_conf_t  *dmcf;
 
     if (lcf->prodigi_api.data == NULL) {
@@ -348,28 +358,8 @@ ngx_http_darkroom_labs_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    /* the first "kid:key" line of the asset keys file signs */
-
-    if (lcf->asset_keys) {
-        line = lcf->asset_keys->elts;
-        colon = ngx_strlchr(line[0].data, line[0].data + line[0].len, ':');
-
-        if (colon == NULL || colon == line[0].data
-            || colon - line[0].data > NGX_HTTP_DARKROOM_SIGN_KID_MAX
-            || (size_t) (line[0].data + line[0].len - colon - 1)
-               < NGX_HTTP_DARKROOM_SIGN_KEY_MIN)
-        {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "\"darkroom_lab_asset_keys\": the first line "
-                          "must be \"kid:key\" with a key of at least %d "
-                          "bytes", NGX_HTTP_DARKROOM_SIGN_KEY_MIN);
-            return NGX_CONF_ERROR;
-        }
-
-        lcf->asset_kid.data = line[0].data;
-        lcf->asset_kid.len = colon - line[0].data;
-        lcf->asset_key.data = colon + 1;
-        lcf->asset_key.len = line[0].data + line[0].len - colon - 1;
+    if (ngx_http_darkroom_labs_asset_key(cf, lcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_darkroom_module);
@@ -484,6 +474,41 @@ ngx_http_darkroom_labs_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return ngx_http_darkroom_labs_url(cf, cmd, conf);
+}
+
+
+/* the first "kid:key" line of the asset keys file signs */
+
+static char *
+ngx_http_darkroom_labs_asset_key(ngx_conf_t *cf,
+    ngx_http_darkroom_labs_conf_t *lcf)
+{
+    u_char     *colon;
+    ngx_str_t  *line;
+
+    if (lcf->asset_keys) {
+        line = lcf->asset_keys->elts;
+        colon = ngx_strlchr(line[0].data, line[0].data + line[0].len, ':');
+
+        if (colon == NULL || colon == line[0].data
+            || colon - line[0].data > NGX_HTTP_DARKROOM_SIGN_KID_MAX
+            || (size_t) (line[0].data + line[0].len - colon - 1)
+               < NGX_HTTP_DARKROOM_SIGN_KEY_MIN)
+        {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"darkroom_lab_asset_keys\": the first line "
+                          "must be \"kid:key\" with a key of at least %d "
+                          "bytes", NGX_HTTP_DARKROOM_SIGN_KEY_MIN);
+            return NGX_CONF_ERROR;
+        }
+
+        lcf->asset_kid.data = line[0].data;
+        lcf->asset_kid.len = colon - line[0].data;
+        lcf->asset_key.data = colon + 1;
+        lcf->asset_key.len = line[0].data + line[0].len - colon - 1;
+    }
+
+    return NGX_CONF_OK;
 }
 
 
@@ -732,6 +757,53 @@ ngx_http_darkroom_lab_error(ngx_http_darkroom_lab_result_t *res,
 }
 
 
+/* what a lab's answer means: rc, the parsed body, Retry-After */
+
+static void
+ngx_http_darkroom_lab_answer(ngx_http_darkroom_fetch_resp_t *resp,
+    const char *name, const char *method, const char *path, cJSON **out,
+    ngx_http_darkroom_lab_result_t *res)
+{
+    char  retry[32];
+
+    res->status = resp->status;
+
+    if (resp->body_len) {
+        *out = cJSON_ParseWithLength(resp->body, resp->body_len);
+    }
+
+    if (resp->status >= 200 && resp->status < 300) {
+        res->rc = NGX_OK;
+
+        if (*out == NULL) {
+            res->rc = NGX_AGAIN;
+            ngx_http_darkroom_lab_error(res, "%s %s %s: answer %ld is not "
+                                        "JSON", name, method, path,
+                                        resp->status);
+        }
+
+    } else if (resp->status >= 500 || resp->status == 408
+               || resp->status == 425 || resp->status == 429
+               || resp->status == 401 || resp->status == 403)
+    {
+        res->rc = NGX_AGAIN;
+        ngx_http_darkroom_lab_error(res, "%s %s %s answered %ld", name,
+                                    method, path, resp->status);
+
+        if (ngx_http_darkroom_fetch_header(resp, "Retry-After", retry,
+                                           sizeof(retry)))
+        {
+            res->retry_after = strtoul(retry, NULL, 10) * 1000;
+        }
+
+    } else {
+        res->rc = NGX_DECLINED;
+        ngx_http_darkroom_lab_error(res, "%s %s %s answered %ld", name,
+                                    method, path, resp->status);
+    }
+}
+
+
 /*
  * One call to a lab: its auth header, JSON both ways, and what the answer
  * means (see ngx_http_darkroom_lab_result_t).  *out is the parsed answer,
@@ -744,8 +816,7 @@ ngx_http_darkroom_lab_http(ngx_http_darkroom_labs_conf_t *lcf,
     const char *path, const char *body, cJSON **out,
     ngx_http_darkroom_lab_result_t *res)
 {
-    char                             url[1024], auth[512], retry[32];
-    char                             idem[200];
+    char                             url[1024], auth[512], idem[200];
     ngx_str_t                       *key;
     ngx_int_t                        rc;
     ngx_array_t                     *keys;
@@ -819,41 +890,7 @@ ngx_http_darkroom_lab_http(ngx_http_darkroom_labs_conf_t *lcf,
         return res->rc;
     }
 
-    res->status = resp.status;
-
-    if (resp.body_len) {
-        *out = cJSON_ParseWithLength(resp.body, resp.body_len);
-    }
-
-    if (resp.status >= 200 && resp.status < 300) {
-        res->rc = NGX_OK;
-
-        if (*out == NULL) {
-            res->rc = NGX_AGAIN;
-            ngx_http_darkroom_lab_error(res, "%s %s %s: answer %ld is not "
-                                        "JSON", name, method, path,
-                                        resp.status);
-        }
-
-    } else if (resp.status >= 500 || resp.status == 408
-               || resp.status == 425 || resp.status == 429
-               || resp.status == 401 || resp.status == 403)
-    {
-        res->rc = NGX_AGAIN;
-        ngx_http_darkroom_lab_error(res, "%s %s %s answered %ld", name,
-                                    method, path, resp.status);
-
-        if (ngx_http_darkroom_fetch_header(&resp, "Retry-After", retry,
-                                           sizeof(retry)))
-        {
-            res->retry_after = strtoul(retry, NULL, 10) * 1000;
-        }
-
-    } else {
-        res->rc = NGX_DECLINED;
-        ngx_http_darkroom_lab_error(res, "%s %s %s answered %ld", name,
-                                    method, path, resp.status);
-    }
+    ngx_http_darkroom_lab_answer(&resp, name, method, path, out, res);
 
     ngx_http_darkroom_fetch_free(&resp);
 
@@ -1019,20 +1056,154 @@ ngx_http_darkroom_job_fulfil(ngx_http_darkroom_job_t *job,
  * order the first try made.
  */
 
+/* one lab order to its lab, in the lab's API; lr says how it went */
+
+static ngx_int_t
+ngx_http_darkroom_lab_send(ngx_http_darkroom_job_t *job, cJSON *doc,
+    const char *lab, const char *id, const char *cause,
+    ngx_http_darkroom_lab_result_t *lr, ngx_http_darkroom_error_t *err)
+{
+    char                            callback[1024], token[80];
+    ngx_str_t                      *secret;
+    ngx_http_darkroom_labs_conf_t  *lcf = ngx_http_darkroom_labs_conf;
+
+    if (ngx_strcmp(lab, "prodigi") == 0) {
+        callback[0] = '\0';
+
+        if (lcf->callback_url.data && lcf->callback_secrets) {
+            secret = lcf->callback_secrets->elts;
+
+            if (ngx_http_darkroom_lab_token(&secret[0], id, token)
+                != NGX_OK)
+            {
+                snprintf(err->detail, sizeof(err->detail),
+                         "lab_submit: HMAC failed");
+                return NGX_ERROR;
+            }
+
+            snprintf(callback, sizeof(callback), "%s?lo=%s&token=%s",
+                     lcf->callback_url.data, id, token);
+        }
+
+        ngx_http_darkroom_prodigi_submit(lcf, job->fetch_timeout, doc,
+                                         callback[0] ? callback : NULL, lr);
+
+    } else if (lcf->printspace_protocol == NGX_HTTP_DARKROOM_PS_ESCHER) {
+        ngx_http_darkroom_escher_submit(lcf, job->fetch_timeout, doc, lr);
+
+    } else {
+        ngx_http_darkroom_printspace_submit(lcf, job->fetch_timeout, doc,
+                                            job->db, cause, lr);
+    }
+
+    return NGX_OK;
+}
+
+
+/* what the lab's answer (or its silence) means for the lab order */
+
+static ngx_int_t
+ngx_http_darkroom_lab_submit_done(ngx_http_darkroom_job_t *job,
+    const char *id, const char *cause, ngx_http_darkroom_lab_result_t *lr,
+    ngx_http_darkroom_error_t *err)
+{
+    char                            attempts[32], seconds[32], poll[32];
+    PGresult                       *res;
+    ngx_int_t                       rc;
+    const char                     *params[6], *outcome;
+    ngx_http_darkroom_labs_conf_t  *lcf = ngx_http_darkroom_labs_conf;
+
+    params[0] = id;
+
+    snprintf(poll, sizeof(poll), "%lu",
+             (unsigned long) (lcf->poll_interval + 999) / 1000);
+
+    if (lr->rc == NGX_OK) {
+        outcome = lr->outcome;
+        params[1] = lr->lab_order_id;
+        params[2] = outcome;
+        params[3] = lr->detail ? lr->detail : "{}";
+        params[4] = poll;
+        params[5] = cause;
+
+        res = ngx_http_darkroom_db_exec(job->db,
+                  "SELECT lab_submitted($1::bigint, $2, $3,"
+                  " CASE WHEN jsonb_typeof($4::jsonb) = 'object'"
+                  " THEN $4::jsonb ELSE jsonb_build_object('issues',"
+                  " $4::jsonb) END, $5::int, $6)", 6, params, err);
+
+        free(lr->detail);
+
+        if (res == NULL) {
+            /* the lab has it; the retry gets AlreadyExists */
+            return NGX_ERROR;
+        }
+
+        PQclear(res);
+        return NGX_OK;
+    }
+
+    if (lr->rc == NGX_DECLINED) {
+        params[1] = lr->error;
+        params[2] = lr->detail ? lr->detail : "{}";
+        params[3] = cause;
+
+        res = ngx_http_darkroom_db_exec(job->db,
+                  "SELECT lab_submit_refused($1::bigint, $2,"
+                  " jsonb_build_object('answer', $3::jsonb), $4)",
+                  4, params, err);
+
+        free(lr->detail);
+
+        if (res == NULL) {
+            return NGX_ERROR;
+        }
+
+        PQclear(res);
+        return NGX_OK;
+    }
+
+    /* worth retrying: the lab order's attempts decide how long */
+
+    free(lr->detail);
+
+    snprintf(attempts, sizeof(attempts), "%lu",
+             (unsigned long) lcf->reroute_attempts);
+    snprintf(seconds, sizeof(seconds), "%ld", (long) lcf->reroute_time);
+
+    params[1] = lr->error;
+    params[2] = attempts;
+    params[3] = seconds;
+    params[4] = cause;
+
+    res = ngx_http_darkroom_db_exec(job->db,
+              "SELECT lab_submit_failed($1::bigint, $2, $3::int, $4::int,"
+              " $5)", 5, params, err);
+
+    if (res == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = (ngx_strcmp(PQgetvalue(res, 0, 0), "retry") == 0) ? NGX_ERROR
+                                                           : NGX_OK;
+    PQclear(res);
+
+    snprintf(err->detail, sizeof(err->detail), "%s", lr->error);
+    job->retry_after = lr->retry_after;
+
+    return rc;
+}
+
+
 static ngx_int_t
 ngx_http_darkroom_job_lab_submit(ngx_http_darkroom_job_t *job,
     ngx_http_darkroom_error_t *err)
 {
     char                            id[NGX_INT64_LEN + 1], cause[64];
-    char                            callback[1024], token[80];
-    char                            attempts[32], seconds[32], poll[32];
     cJSON                          *doc, *hold;
     PGresult                       *res;
-    ngx_str_t                      *secret;
-    ngx_int_t                       rc;
-    const char                     *lab, *status, *params[6], *outcome;
+    const char                     *lab, *status, *params[1];
     ngx_http_darkroom_lab_result_t  lr;
-    ngx_http_darkroom_labs_conf_t  *lcf = ngx_http_darkroom_labs_conf;
 
     if (ngx_http_darkroom_lab_job_id(job, id, err) != NGX_OK) {
         return NGX_DECLINED;
@@ -1083,115 +1254,16 @@ ngx_http_darkroom_job_lab_submit(ngx_http_darkroom_job_t *job,
 
     ngx_memzero(&lr, sizeof(ngx_http_darkroom_lab_result_t));
 
-    if (ngx_strcmp(lab, "prodigi") == 0) {
-        callback[0] = '\0';
-
-        if (lcf->callback_url.data && lcf->callback_secrets) {
-            secret = lcf->callback_secrets->elts;
-
-            if (ngx_http_darkroom_lab_token(&secret[0], id, token)
-                != NGX_OK)
-            {
-                cJSON_Delete(doc);
-                snprintf(err->detail, sizeof(err->detail),
-                         "lab_submit: HMAC failed");
-                return NGX_ERROR;
-            }
-
-            snprintf(callback, sizeof(callback), "%s?lo=%s&token=%s",
-                     lcf->callback_url.data, id, token);
-        }
-
-        ngx_http_darkroom_prodigi_submit(lcf, job->fetch_timeout, doc,
-                                         callback[0] ? callback : NULL, &lr);
-
-    } else if (lcf->printspace_protocol == NGX_HTTP_DARKROOM_PS_ESCHER) {
-        ngx_http_darkroom_escher_submit(lcf, job->fetch_timeout, doc, &lr);
-
-    } else {
-        ngx_http_darkroom_printspace_submit(lcf, job->fetch_timeout, doc,
-                                            job->db, cause, &lr);
+    if (ngx_http_darkroom_lab_send(job, doc, lab, id, cause, &lr, err)
+        != NGX_OK)
+    {
+        cJSON_Delete(doc);
+        return NGX_ERROR;
     }
 
     cJSON_Delete(doc);
 
-    snprintf(poll, sizeof(poll), "%lu",
-             (unsigned long) (lcf->poll_interval + 999) / 1000);
-
-    if (lr.rc == NGX_OK) {
-        outcome = lr.outcome;
-        params[1] = lr.lab_order_id;
-        params[2] = outcome;
-        params[3] = lr.detail ? lr.detail : "{}";
-        params[4] = poll;
-        params[5] = cause;
-
-        res = ngx_http_darkroom_db_exec(job->db,
-                  "SELECT lab_submitted($1::bigint, $2, $3,"
-                  " CASE WHEN jsonb_typeof($4::jsonb) = 'object'"
-                  " THEN $4::jsonb ELSE jsonb_build_object('issues',"
-                  " $4::jsonb) END, $5::int, $6)", 6, params, err);
-
-        free(lr.detail);
-
-        if (res == NULL) {
-            /* the lab has it; the retry gets AlreadyExists */
-            return NGX_ERROR;
-        }
-
-        PQclear(res);
-        return NGX_OK;
-    }
-
-    if (lr.rc == NGX_DECLINED) {
-        params[1] = lr.error;
-        params[2] = lr.detail ? lr.detail : "{}";
-        params[3] = cause;
-
-        res = ngx_http_darkroom_db_exec(job->db,
-                  "SELECT lab_submit_refused($1::bigint, $2,"
-                  " jsonb_build_object('answer', $3::jsonb), $4)",
-                  4, params, err);
-
-        free(lr.detail);
-
-        if (res == NULL) {
-            return NGX_ERROR;
-        }
-
-        PQclear(res);
-        return NGX_OK;
-    }
-
-    /* worth retrying: the lab order's attempts decide how long */
-
-    free(lr.detail);
-
-    snprintf(attempts, sizeof(attempts), "%lu",
-             (unsigned long) lcf->reroute_attempts);
-    snprintf(seconds, sizeof(seconds), "%ld", (long) lcf->reroute_time);
-
-    params[1] = lr.error;
-    params[2] = attempts;
-    params[3] = seconds;
-    params[4] = cause;
-
-    res = ngx_http_darkroom_db_exec(job->db,
-              "SELECT lab_submit_failed($1::bigint, $2, $3::int, $4::int,"
-              " $5)", 5, params, err);
-
-    if (res == NULL) {
-        return NGX_ERROR;
-    }
-
-    rc = (ngx_strcmp(PQgetvalue(res, 0, 0), "retry") == 0) ? NGX_ERROR
-                                                           : NGX_OK;
-    PQclear(res);
-
-    snprintf(err->detail, sizeof(err->detail), "%s", lr.error);
-    job->retry_after = lr.retry_after;
-
-    return rc;
+    return ngx_http_darkroom_lab_submit_done(job, id, cause, &lr, err);
 }
 
 
