@@ -219,8 +219,11 @@ DECLARE
 BEGIN
     SELECT * INTO lo FROM lab_orders WHERE id = p_id FOR UPDATE;
 
+    -- a lab that has the order (Prodigi's, or theprintspace's once
+    -- confirmed: a failure state later does not undo that) keeps it
     IF NOT FOUND OR lo.status NOT IN ('held', 'pending', 'needs_attention')
        OR (lo.lab_order_id IS NOT NULL AND lo.lab = 'prodigi')
+       OR lo.submitted_at IS NOT NULL
     THEN
         RETURN NULL;
     END IF;
@@ -490,6 +493,57 @@ BEGIN
     END IF;
 
     RETURN 'refused';
+END $$;
+
+
+-- Cancel a lab order (sql/007): at once only if no lab has it, which for
+-- theprintspace means never confirmed (submitted_at); a confirmed one in
+-- needs_attention (PaymentFailed, say) is still at the lab, so it goes
+-- through lab_cancel like any sent order.
+CREATE OR REPLACE FUNCTION lab_cancel(p_id bigint, p_cause text,
+                                      p_reason text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    lo lab_orders%ROWTYPE;
+BEGIN
+    SELECT * INTO lo FROM lab_orders WHERE id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+
+    IF lo.status IN ('held', 'pending', 'needs_attention')
+       AND lo.submitted_at IS NULL
+       AND (lo.lab_order_id IS NULL OR lo.lab = 'printspace')
+    THEN
+        PERFORM lab_set_status(p_id, 'cancelled', p_cause,
+                               jsonb_build_object('reason', p_reason));
+        UPDATE jobs SET done_at = now(), locked_until = NULL,
+                        last_error = 'cancelled'
+         WHERE dedupe_key = 'lab_submit:' || p_id AND done_at IS NULL
+           AND (locked_until IS NULL OR locked_until < now());
+        RETURN 'cancelled';
+    END IF;
+
+    IF lo.status IN ('submitted', 'needs_attention') THEN
+        PERFORM lab_set_status(p_id, 'cancelling', p_cause,
+                               jsonb_build_object('reason', p_reason));
+        INSERT INTO jobs (kind, payload, dedupe_key)
+        VALUES ('lab_cancel', jsonb_build_object('lab_order_id', p_id),
+                'lab_cancel:' || p_id)
+        ON CONFLICT (dedupe_key) DO UPDATE
+           SET done_at = NULL, dead = false, attempts = 0, run_at = now()
+         WHERE jobs.locked_until IS NULL OR jobs.locked_until < now();
+        RETURN 'cancelling';
+    END IF;
+
+    IF lo.status = 'cancelling' THEN
+        RETURN 'cancelling';
+    END IF;
+
+    PERFORM lab_event(p_id, lo.status, lo.status, p_cause,
+        jsonb_build_object('not_cancelled', p_reason,
+                           'because', 'lab order is ' || lo.status));
+    RETURN 'ignored: lab order is ' || lo.status;
 END $$;
 
 

@@ -91,6 +91,23 @@ is($r->{status}, 200, 'admin resolves it') or diag $r->{content};
 ok(wait_for(sub { (lo_row($lo2->[0]))[0][0] eq 'in_production' }, 10),
     'then it follows the lab again');
 
+# confirmed, then in a failure state at the lab, then refunded: it is still
+# at the lab, so it is not taken for cancelled (nor sent elsewhere)
+my $o3 = LabSandbox::paid_order($t, [ ['harbour-dawn', 'giclee-a3', 1] ]);
+ok(wait_for(sub { my @l = LabSandbox::lab_orders($t, $o3);
+    @l && $l[0][2] eq 'submitted' }, 20), 'another theprintspace order');
+my ($lo3) = LabSandbox::lab_orders($t, $o3);
+$lab->control(POST => "/_sandbox/advance/ps/$lo3->[3]", { to => 'PaymentFailed' });
+ok(wait_for(sub { (lo_row($lo3->[0]))[0][0] eq 'needs_attention' }, 10),
+    'PaymentFailed at the lab');
+$r = LabSandbox::admin($t, POST => "orders/$lo3->[0]/reroute");
+is($r->{status}, 409, 'a confirmed order is not sent to another lab');
+LabSandbox::refund($t, $o3);
+ok(wait_for(sub { (lo_row($lo3->[0]))[0][2] =~ /cancel/i }, 10),
+    'the refund asks for a cancel by hand') or diag explain [lo_row($lo3->[0])];
+is((lo_row($lo3->[0]))[0][0], 'needs_attention',
+    'flagged, not taken for cancelled');
+
 # the order that was not resolved is still flagged
 is((lo_row($lo->[0]))[0][0], 'needs_attention', 'the other one still is');
 
