@@ -96,13 +96,23 @@ for my $r ($lab->responses) {
     $seen{"answer $k"}++;
 }
 
+# what the fake Prodigi posted to darkroom's callback: the CloudEvent, and
+# the order in it as the order object
+for my $c (@{ $lab->state->{callbacks} // [] }) {
+    my $e = decode_json($c->{body});
+    contract_ok('prodigi', 'callback', $e, 'callback event');
+    contract_ok('prodigi', 'order_answer', { outcome => 'Ok',
+        order => $e->{data}{order} }, 'callback event: data.order');
+    $seen{'callback'}++;
+}
+
 # not vacuous: each kind was checked
 for my $k ('request POST /v4.0/Orders', 'request POST /api/v1/orders/embryonic',
     'request POST /api/v1/orders/confirmed', 'answer POST /v4.0/Orders 200',
     'answer POST /v4.0/Orders 400', 'answer GET /v4.0/Orders/ID 200',
     'answer POST /api/v1/orders/embryonic 200',
     'answer POST /api/v1/orders/confirmed 200',
-    'answer GET /api/v1/orders/ID 200')
+    'answer GET /api/v1/orders/ID 200', 'callback')
 {
     ok($seen{$k}, "checked: $k") or diag explain \%seen;
 }
