@@ -122,6 +122,18 @@ like($t->sql_value("SELECT review_reason FROM orders WHERE id = :'p1'",
     $o3->{id}), qr/creativehub product id of photo moor-rain/,
     'the reason names the photo and what it lacks');
 
+# --- 3: no phone collected: a clear reason, nothing sent ---------------
+
+my $n = grep { $_->{path} eq '/api/v1/orders/embryonic' } $lab->requests;
+my $o6 = LabSandbox::paid_order($t, [ ['harbour-dawn', 'giclee-a3', 1] ],
+    phone => undef);
+ok(wait_for(sub { my @l = LabSandbox::lab_orders($t, $o6);
+    @l && $l[0][2] eq 'needs_attention' }, 20), 'no phone: needs attention');
+like((LabSandbox::lab_orders($t, $o6))[0][5], qr/phone number/,
+    'saying the phone number is missing');
+is(scalar(grep { $_->{path} eq '/api/v1/orders/embryonic' } $lab->requests),
+    $n, 'and nothing was sent');
+
 # --- 13: a draft whose answer was lost ----------------------------------
 
 $lab->control(POST => '/_sandbox/config', { fail => {
