@@ -1,29 +1,121 @@
 
 /*
- * darkroom: theprintspace, through the creativehub API (JSON,
- * "Authorization: ApiKey <key>").
+ * darkroom: theprintspace, through the creativehub API as its swagger
+ * ("api.creativehub.io" 1.0.0; sandbox host api.sandbox.tps-test.io)
+ * defines it: JSON, "Authorization: ApiKey <key>".
  *
- *   POST /api/v1/orders/embryonic   a draft order; answers its delivery
- *                                   options
- *   POST /api/v1/orders/confirmed   confirm the draft with one option
- *   GET  /api/v1/orders/{id}        the order as it is now
+ *   POST   /api/v1/orders/query       orders by ExternalReference
+ *   DELETE /api/v1/orders/{id}        cancel an embryonic order
+ *   POST   /api/v1/orders/embryonic   a draft (OrderState EmbryonicOrder)
+ *                                     with its DeliveryOptions
+ *   POST   /api/v1/orders/confirmed   confirm the draft with one option
+ *   GET    /api/v1/orders/{id}        the order as it is now
  *
- * The API has no idempotency key, so the draft's id is recorded the
- * moment it exists (lab_submit_draft): a retry confirms that draft instead
- * of making another, and an unconfirmed draft is never produced.  There
- * are no webhooks either: the lab_poll job follows each open order.
+ * An item is the artwork's creativehub product (ProductId, per photo) in a
+ * print option (PrintOptionId, per darkroom product): creativehub prints
+ * the file it holds, darkroom sends no image.  The API has no idempotency
+ * key, so each send first looks for orders under the lab order's
+ * ExternalReference: a confirmed one is the answer a crash lost; a draft
+ * (whose delivery options only its creation answered) is cancelled before
+ * a new one is made, so no orphan draft is left.  No webhooks: the
+ * lab_poll job follows each open order.
  */
 
 
 #include "ngx_http_darkroom_labs.h"
 
 
+typedef struct {
+    const char  *name;
+    const char  *carrier;
+    const char  *url;            /* %s: the tracking number */
+} ngx_http_darkroom_ps_carrier_t;
+
+
+/* carriers a delivery method names, and their public tracking pages */
+
+static ngx_http_darkroom_ps_carrier_t  ngx_http_darkroom_ps_carriers[] = {
+    { "royal mail", "Royal Mail",
+      "https://www.royalmail.com/track-your-item#/tracking-results/%s" },
+    { "parcelforce", "Parcelforce",
+      "https://www.parcelforce.com/track-trace?trackNumber=%s" },
+    { "dhl", "DHL",
+      "https://www.dhl.com/global-en/home/tracking/tracking-express.html"
+      "?submit=1&tracking-id=%s" },
+    { "ups", "UPS", "https://www.ups.com/track?tracknum=%s" },
+    { "fedex", "FedEx", "https://www.fedex.com/fedextrack/?trknbr=%s" },
+    { "dpd", "DPD", "https://track.dpd.co.uk/parcels/%s" },
+    { "usps", "USPS",
+      "https://tools.usps.com/go/TrackConfirmAction?tLabels=%s" },
+    { NULL, NULL, NULL }
+};
+
+
+/* OrderState → stage; failure states need a person */
+
+typedef struct {
+    const char  *state;
+    const char  *stage;
+} ngx_http_darkroom_ps_state_t;
+
+
+static ngx_http_darkroom_ps_state_t  ngx_http_darkroom_ps_states[] = {
+    { "EmbryonicOrder", "submitted" },
+    { "ProcessingPayment", "submitted" },
+    { "NewOrder", "submitted" },
+    { "NotSet", "submitted" },
+    { "ImageFileReceived", "in_production" },
+    { "Printed", "in_production" },
+    { "ToBeRedone", "in_production" },
+    { "InFraming", "in_production" },
+    { "FramingStarted", "in_production" },
+    { "FramingComplete", "in_production" },
+    { "ASFFraming", "in_production" },
+    { "InMounting", "in_production" },
+    { "MountingStarted", "in_production" },
+    { "MountingComplete", "in_production" },
+    { "Packed", "in_production" },
+    { "DispatchQC", "in_production" },
+    { "Dispatch", "in_production" },
+    { "Dispatched", "shipped" },
+    { "ReadyForCollection", "shipped" },
+    { "Collected", "shipped" },
+    { "Delivered", "shipped" },
+    { "Cancelled", "cancelled" },
+    { "PaymentFailed", "attention" },
+    { "CardRequired", "attention" },
+    { "OrderFailed", "attention" },
+    { "ShippingFailed", "attention" },
+    { "OnHold", "attention" },
+    { "SuspendedOrder", "attention" },
+    { "DuplicateOrder", "attention" },
+    { "ForReturn", "attention" },
+    { "ReturnReceived", "attention" },
+    { "RefundInitiated", "attention" },
+    { NULL, NULL }
+};
+
+
 static const char *ngx_http_darkroom_ps_str(cJSON *obj, const char *name);
-static char *ngx_http_darkroom_printspace_order(
-    ngx_http_darkroom_labs_conf_t *lcf, cJSON *doc,
+static ngx_int_t ngx_http_darkroom_ps_id(cJSON *obj, char *buf, size_t size);
+static cJSON *ngx_http_darkroom_printspace_address(cJSON *doc,
+    const char *first, const char *last);
+static ngx_int_t ngx_http_darkroom_printspace_items(cJSON *doc, cJSON *body,
+    ngx_http_darkroom_lab_result_t *res);
+static char *ngx_http_darkroom_printspace_order(cJSON *doc,
     ngx_http_darkroom_lab_result_t *res);
 static cJSON *ngx_http_darkroom_printspace_option(
     ngx_http_darkroom_labs_conf_t *lcf, cJSON *options);
+static ngx_int_t ngx_http_darkroom_printspace_lookup(
+    ngx_http_darkroom_labs_conf_t *lcf, ngx_msec_t timeout, cJSON *doc,
+    ngx_http_darkroom_lab_result_t *res);
+static void ngx_http_darkroom_printspace_confirm(
+    ngx_http_darkroom_labs_conf_t *lcf, ngx_msec_t timeout, cJSON *doc,
+    cJSON *draft, const char *idbuf, ngx_http_darkroom_lab_result_t *res);
+static void ngx_http_darkroom_printspace_refused(cJSON *answer,
+    const char *what, ngx_http_darkroom_lab_result_t *res);
+static ngx_int_t ngx_http_darkroom_printspace_shipment(cJSON *order,
+    cJSON *out);
 
 
 static const char *
@@ -37,18 +129,150 @@ ngx_http_darkroom_ps_str(cJSON *obj, const char *name)
 }
 
 
-static char *
-ngx_http_darkroom_printspace_order(ngx_http_darkroom_labs_conf_t *lcf,
-    cJSON *doc, ngx_http_darkroom_lab_result_t *res)
+/* the order's Id (a number in the API) as text */
+
+static ngx_int_t
+ngx_http_darkroom_ps_id(cJSON *obj, char *buf, size_t size)
 {
-    char        *text, first[200], ref[200], url[4096];
-    cJSON       *body, *addr, *a, *items, *item, *it, *attrs, *v, *line;
+    cJSON  *id;
+
+    id = cJSON_GetObjectItemCaseSensitive(obj, "Id");
+
+    if (cJSON_IsNumber(id) && id->valuedouble >= 1) {
+        snprintf(buf, size, "%.0f", id->valuedouble);
+        return NGX_OK;
+    }
+
+    if (cJSON_IsString(id) && id->valuestring[0]) {
+        ngx_cpystrn((u_char *) buf, (u_char *) id->valuestring, size);
+        return NGX_OK;
+    }
+
+    return NGX_ERROR;
+}
+
+
+/* Address: PhoneNumber is required; CountryCode is the ISO code */
+
+static cJSON *
+ngx_http_darkroom_printspace_address(cJSON *doc, const char *first,
+    const char *last)
+{
+    cJSON       *addr, *a;
+    const char  *s;
+
+    a = cJSON_GetObjectItemCaseSensitive(doc, "address");
+
+    addr = cJSON_CreateObject();
+    if (addr == NULL) {
+        return NULL;
+    }
+
+    cJSON_AddStringToObject(addr, "FirstName", first);
+    cJSON_AddStringToObject(addr, "LastName", last);
+    s = ngx_http_darkroom_ps_str(a, "line1");
+    cJSON_AddStringToObject(addr, "Line1", s ? s : "");
+
+    if ((s = ngx_http_darkroom_ps_str(a, "line2")) && *s) {
+        cJSON_AddStringToObject(addr, "Line2", s);
+    }
+
+    if ((s = ngx_http_darkroom_ps_str(a, "city")) && *s) {
+        cJSON_AddStringToObject(addr, "Town", s);
+    }
+
+    if ((s = ngx_http_darkroom_ps_str(a, "state")) && *s) {
+        cJSON_AddStringToObject(addr, "County", s);
+    }
+
+    s = ngx_http_darkroom_ps_str(a, "postal_code");
+    cJSON_AddStringToObject(addr, "PostCode", s ? s : "");
+    s = ngx_http_darkroom_ps_str(a, "country");
+    cJSON_AddStringToObject(addr, "CountryCode", s ? s : "");
+    s = ngx_http_darkroom_ps_str(doc, "phone");
+    cJSON_AddStringToObject(addr, "PhoneNumber", s ? s : "");
+
+    return addr;
+}
+
+
+/* OrderItems: ProductId (the photo's), PrintOptionId (the product's) */
+
+static ngx_int_t
+ngx_http_darkroom_printspace_items(cJSON *doc, cJSON *body,
+    ngx_http_darkroom_lab_result_t *res)
+{
+    char         ref[200];
+    cJSON       *items, *item, *it, *product, *option, *copies, *line;
+    const char  *order, *sku;
+
+    order = ngx_http_darkroom_ps_str(doc, "order");
+    items = cJSON_AddArrayToObject(body, "OrderItems");
+
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(doc, "items")) {
+        product = cJSON_GetObjectItemCaseSensitive(it, "creativehub_product");
+        option = cJSON_GetObjectItemCaseSensitive(
+                     cJSON_GetObjectItemCaseSensitive(it, "attributes"),
+                     "PrintOptionId");
+        copies = cJSON_GetObjectItemCaseSensitive(it, "copies");
+        line = cJSON_GetObjectItemCaseSensitive(it, "line");
+
+        if (!cJSON_IsNumber(product) || !cJSON_IsNumber(option)) {
+            res->rc = NGX_DECLINED;
+            ngx_http_darkroom_lab_error(res, "theprintspace needs the "
+                "creativehub %s of photo \"%s\"",
+                cJSON_IsNumber(product) ? "print option (PrintOptionId)"
+                                        : "product id",
+                ngx_http_darkroom_ps_str(it, "photo"));
+            return NGX_ERROR;
+        }
+
+        item = cJSON_CreateObject();
+        if (item == NULL) {
+            return NGX_ERROR;
+        }
+
+        cJSON_AddItemToArray(items, item);
+        cJSON_AddNumberToObject(item, "ProductId", product->valuedouble);
+        cJSON_AddNumberToObject(item, "PrintOptionId", option->valuedouble);
+        cJSON_AddNumberToObject(item, "Quantity",
+                                cJSON_IsNumber(copies) ? copies->valueint
+                                                       : 1);
+
+        snprintf(ref, sizeof(ref), "%s-%d", order ? order : "",
+                 cJSON_IsNumber(line) ? line->valueint : 0);
+        cJSON_AddStringToObject(item, "ExternalReference", ref);
+
+        if ((sku = ngx_http_darkroom_ps_str(it, "sku"))) {
+            cJSON_AddStringToObject(item, "ExternalSku", sku);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* the embryonic order request: a malloc'd JSON text, or NULL */
+
+static char *
+ngx_http_darkroom_printspace_order(cJSON *doc,
+    ngx_http_darkroom_lab_result_t *res)
+{
+    char        *text, first[200];
+    cJSON       *body, *addr;
     size_t       n;
-    const char  *name, *last, *s, *order, *print;
+    const char  *name, *last, *s, *order;
 
     order = ngx_http_darkroom_ps_str(doc, "order");
     name = ngx_http_darkroom_ps_str(doc, "name");
-    a = cJSON_GetObjectItemCaseSensitive(doc, "address");
+
+    if (ngx_http_darkroom_ps_str(doc, "phone") == NULL) {
+        res->rc = NGX_DECLINED;
+        ngx_http_darkroom_lab_error(res, "theprintspace needs the "
+                                    "recipient's phone number; the order "
+                                    "has none");
+        return NULL;
+    }
 
     if (name == NULL) {
         name = "";
@@ -63,7 +287,11 @@ ngx_http_darkroom_printspace_order(ngx_http_darkroom_labs_conf_t *lcf,
     last = last ? last + 1 : name;
 
     body = cJSON_CreateObject();
-    if (body == NULL) {
+    addr = ngx_http_darkroom_printspace_address(doc, first, last);
+
+    if (body == NULL || addr == NULL) {
+        cJSON_Delete(body);
+        cJSON_Delete(addr);
         ngx_http_darkroom_lab_error(res, "no memory");
         return NULL;
     }
@@ -76,68 +304,11 @@ ngx_http_darkroom_printspace_order(ngx_http_darkroom_labs_conf_t *lcf,
     s = ngx_http_darkroom_ps_str(doc, "email");
     cJSON_AddStringToObject(body, "Email", s ? s : "");
     cJSON_AddStringToObject(body, "MessageToLab", order ? order : "");
+    cJSON_AddItemToObject(body, "ShippingAddress", addr);
 
-    addr = cJSON_AddObjectToObject(body, "ShippingAddress");
-    cJSON_AddStringToObject(addr, "FirstName", first);
-    cJSON_AddStringToObject(addr, "LastName", last);
-    s = ngx_http_darkroom_ps_str(a, "line1");
-    cJSON_AddStringToObject(addr, "Line1", s ? s : "");
-    s = ngx_http_darkroom_ps_str(a, "line2");
-    cJSON_AddStringToObject(addr, "Line2", s ? s : "");
-    s = ngx_http_darkroom_ps_str(a, "city");
-    cJSON_AddStringToObject(addr, "Town", s ? s : "");
-    s = ngx_http_darkroom_ps_str(a, "state");
-    cJSON_AddStringToObject(addr, "County", s ? s : "");
-    s = ngx_http_darkroom_ps_str(a, "postal_code");
-    cJSON_AddStringToObject(addr, "PostCode", s ? s : "");
-    s = ngx_http_darkroom_ps_str(a, "country");
-    cJSON_AddStringToObject(addr, "CountryCode", s ? s : "");
-
-    items = cJSON_AddArrayToObject(body, "OrderItems");
-
-    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(doc, "items")) {
-        print = ngx_http_darkroom_ps_str(it, "print");
-        line = cJSON_GetObjectItemCaseSensitive(it, "line");
-
-        if (print == NULL || *print == '\0'
-            || ngx_http_darkroom_lab_asset_url(lcf, print, url, sizeof(url))
-               != NGX_OK)
-        {
-            cJSON_Delete(body);
-            res->rc = NGX_DECLINED;
-            ngx_http_darkroom_lab_error(res, "no signed URL for the print "
-                                        "file of photo \"%s\"",
-                                        ngx_http_darkroom_ps_str(it,
-                                                                 "photo"));
-            return NULL;
-        }
-
-        item = cJSON_CreateObject();
-        cJSON_AddItemToArray(items, item);
-
-        attrs = cJSON_GetObjectItemCaseSensitive(it, "attributes");
-
-        /* creativehub's own ids of the artwork and paper, when mapped */
-        v = cJSON_GetObjectItemCaseSensitive(attrs, "ProductId");
-        if (v) {
-            cJSON_AddItemToObject(item, "ProductId", cJSON_Duplicate(v, 1));
-        }
-
-        v = cJSON_GetObjectItemCaseSensitive(attrs, "PrintOptionId");
-        if (v) {
-            cJSON_AddItemToObject(item, "PrintOptionId",
-                                  cJSON_Duplicate(v, 1));
-        }
-
-        cJSON_AddNumberToObject(item, "Quantity", cJSON_GetNumberValue(
-            cJSON_GetObjectItemCaseSensitive(it, "copies")));
-
-        snprintf(ref, sizeof(ref), "%s-%d", order ? order : "",
-                 cJSON_IsNumber(line) ? line->valueint : 0);
-        cJSON_AddStringToObject(item, "ExternalReference", ref);
-        cJSON_AddStringToObject(item, "ExternalSku",
-                                ngx_http_darkroom_ps_str(it, "sku"));
-        cJSON_AddStringToObject(item, "ImageUrl", url);
+    if (ngx_http_darkroom_printspace_items(doc, body, res) != NGX_OK) {
+        cJSON_Delete(body);
+        return NULL;
     }
 
     text = cJSON_PrintUnformatted(body);
@@ -151,31 +322,35 @@ ngx_http_darkroom_printspace_order(ngx_http_darkroom_labs_conf_t *lcf,
 }
 
 
-/* the option the configuration names, or the cheapest */
+/*
+ * The option the configuration names by Method, BranchName or
+ * "BranchName/Method" (the fields a DeliveryOption has), or the cheapest.
+ */
 
 static cJSON *
 ngx_http_darkroom_printspace_option(ngx_http_darkroom_labs_conf_t *lcf,
     cJSON *options)
 {
+    char         both[400];
     cJSON       *o, *best;
     double       price, min;
-    const char  *method, *name;
+    const char  *method, *branch, *want;
 
     best = NULL;
     min = 0;
+    want = (const char *) lcf->printspace_delivery.data;
 
     cJSON_ArrayForEach(o, options) {
 
         if (lcf->printspace_delivery.len) {
             method = ngx_http_darkroom_ps_str(o, "Method");
-            name = ngx_http_darkroom_ps_str(o, "Name");
+            branch = ngx_http_darkroom_ps_str(o, "BranchName");
+            snprintf(both, sizeof(both), "%s/%s", branch ? branch : "",
+                     method ? method : "");
 
-            if ((method && strcasecmp(method,
-                                  (char *) lcf->printspace_delivery.data)
-                           == 0)
-                || (name && strcasecmp(name,
-                                (char *) lcf->printspace_delivery.data)
-                            == 0))
+            if ((method && strcasecmp(method, want) == 0)
+                || (branch && strcasecmp(branch, want) == 0)
+                || strcasecmp(both, want) == 0)
             {
                 return o;
             }
@@ -198,125 +373,147 @@ ngx_http_darkroom_printspace_option(ngx_http_darkroom_labs_conf_t *lcf,
 }
 
 
-void
-ngx_http_darkroom_printspace_submit(ngx_http_darkroom_labs_conf_t *lcf,
-    ngx_msec_t timeout, cJSON *doc, ngx_http_darkroom_db_t *db,
-    const char *cause, ngx_http_darkroom_lab_result_t *res)
+static void
+ngx_http_darkroom_printspace_refused(cJSON *answer, const char *what,
+    ngx_http_darkroom_lab_result_t *res)
 {
-    char                       *body, path[300], idbuf[64];
-    cJSON                      *answer, *option, *confirm, *id;
-    const char                 *draft, *state, *params[3];
-    ngx_http_darkroom_error_t   err;
+    const char  *msg;
+
+    msg = ngx_http_darkroom_ps_str(answer, "Message");
+
+    free(res->detail);
+    res->detail = answer ? cJSON_PrintUnformatted(answer) : NULL;
+    snprintf(res->error, sizeof(res->error), "theprintspace refused %s "
+             "(%ld): %s", what, res->status, msg ? msg : "no message");
+}
+
+
+/*
+ * Orders already under this lab order's ExternalReference.  NGX_OK: one
+ * was confirmed earlier (its id and state are in res); NGX_DECLINED:
+ * none (drafts found were cancelled); NGX_ERROR: res says why.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_printspace_lookup(ngx_http_darkroom_labs_conf_t *lcf,
+    ngx_msec_t timeout, cJSON *doc, ngx_http_darkroom_lab_result_t *res)
+{
+    char         *body, id[64], path[300];
+    cJSON        *q, *f, *p, *answer, *o, *none;
+    const char   *state;
+    ngx_int_t     rc;
+
+    q = cJSON_CreateObject();
+    cJSON_AddNumberToObject(q, "Page", 1);
+    cJSON_AddNumberToObject(q, "PageSize", 50);
+    f = cJSON_AddObjectToObject(q, "Filter");
+    cJSON_AddStringToObject(f, "LogicalOperator", "And");
+    p = cJSON_CreateObject();
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(f, "FilterDescriptors"), p);
+    cJSON_AddStringToObject(p, "Member", "ExternalReference");
+    cJSON_AddStringToObject(p, "PredicateOperator", "IsEqualTo");
+    cJSON_AddStringToObject(p, "Value",
+        ngx_http_darkroom_ps_str(doc, "idempotency_key"));
+
+    body = cJSON_PrintUnformatted(q);
+    cJSON_Delete(q);
+
+    if (body == NULL) {
+        res->rc = NGX_AGAIN;
+        ngx_http_darkroom_lab_error(res, "no memory");
+        return NGX_ERROR;
+    }
 
     answer = NULL;
-    draft = ngx_http_darkroom_ps_str(doc, "lab_order_id");
-
-    if (draft == NULL) {
-        body = ngx_http_darkroom_printspace_order(lcf, doc, res);
-        if (body == NULL) {
-            if (res->rc == NGX_OK) {
-                res->rc = NGX_AGAIN;
-            }
-            return;
-        }
-
-        ngx_http_darkroom_lab_http(lcf, NGX_HTTP_DARKROOM_LAB_PRINTSPACE,
-                                   timeout, "POST", "/api/v1/orders/embryonic",
-                                   body, &answer, res);
-        free(body);
-
-    } else {
-        snprintf(path, sizeof(path), "/api/v1/orders/%s", draft);
-        ngx_http_darkroom_lab_http(lcf, NGX_HTTP_DARKROOM_LAB_PRINTSPACE,
-                                   timeout, "GET", path, NULL, &answer, res);
-    }
-
-    if (res->rc == NGX_DECLINED) {
-        free(res->detail);
-        res->detail = answer ? cJSON_PrintUnformatted(answer) : NULL;
-        snprintf(res->error, sizeof(res->error),
-                 "theprintspace refused the order (%ld): %s", res->status,
-                 ngx_http_darkroom_ps_str(answer, "Message")
-                 ? ngx_http_darkroom_ps_str(answer, "Message")
-                 : "no message");
-        cJSON_Delete(answer);
-        return;
-    }
+    ngx_http_darkroom_lab_http(lcf, NGX_HTTP_DARKROOM_LAB_PRINTSPACE,
+                               timeout, "POST", "/api/v1/orders/query",
+                               body, &answer, res);
+    free(body);
 
     if (res->rc != NGX_OK) {
+        if (res->rc == NGX_DECLINED) {
+            ngx_http_darkroom_printspace_refused(answer, "the order query",
+                                                 res);
+        }
+
         cJSON_Delete(answer);
-        return;
+        return NGX_ERROR;
     }
 
-    id = cJSON_GetObjectItemCaseSensitive(answer, "Id");
+    rc = NGX_DECLINED;
 
-    if (cJSON_IsNumber(id)) {
-        snprintf(idbuf, sizeof(idbuf), "%.0f", id->valuedouble);
+    cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(answer, "Data")) {
+        state = ngx_http_darkroom_ps_str(o, "OrderState");
 
-    } else if (cJSON_IsString(id)) {
-        ngx_cpystrn((u_char *) idbuf, (u_char *) id->valuestring,
-                    sizeof(idbuf));
-
-    } else {
-        cJSON_Delete(answer);
-        res->rc = NGX_AGAIN;
-        ngx_http_darkroom_lab_error(res, "theprintspace: answer has no Id");
-        return;
-    }
-
-    ngx_cpystrn((u_char *) res->lab_order_id, (u_char *) idbuf,
-                sizeof(res->lab_order_id));
-
-    if (draft == NULL) {
-        /* recorded before anything else: a retry confirms this draft */
-        ngx_memzero(&err, sizeof(ngx_http_darkroom_error_t));
-        params[0] = ngx_http_darkroom_ps_str(doc, "id_text");
-        params[1] = idbuf;
-        params[2] = cause;
-
-        if (ngx_http_darkroom_db_command(db,
-                "SELECT lab_submit_draft($1::bigint, $2, $3)",
-                3, params, &err)
-            != NGX_OK)
+        if (state == NULL || ngx_http_darkroom_ps_id(o, id, sizeof(id))
+                             != NGX_OK
+            || strcmp(state, "Cancelled") == 0)
         {
+            continue;
+        }
+
+        if (strcmp(state, "EmbryonicOrder") != 0) {
+            /* confirmed by an attempt whose answer was lost */
+            ngx_cpystrn((u_char *) res->lab_order_id, (u_char *) id,
+                        sizeof(res->lab_order_id));
+            ngx_cpystrn((u_char *) res->outcome, (u_char *) state,
+                        sizeof(res->outcome));
+            rc = NGX_OK;
+            break;
+        }
+
+        /* a draft whose options are lost with its answer: cancel it */
+        snprintf(path, sizeof(path), "/api/v1/orders/%s", id);
+        none = NULL;
+        ngx_http_darkroom_lab_http(lcf, NGX_HTTP_DARKROOM_LAB_PRINTSPACE,
+                                   timeout, "DELETE", path, NULL, &none, res);
+        cJSON_Delete(none);
+
+        if (res->status < 200 || res->status > 299) {
             cJSON_Delete(answer);
             res->rc = NGX_AGAIN;
-            ngx_http_darkroom_lab_error(res, "draft %s not recorded: %s",
-                                        idbuf, err.detail);
-            return;
+            ngx_http_darkroom_lab_error(res, "theprintspace: draft %s not "
+                                        "cancelled (%ld)", id, res->status);
+            return NGX_ERROR;
         }
     }
 
-    state = ngx_http_darkroom_ps_str(answer, "OrderState");
+    cJSON_Delete(answer);
+    res->rc = NGX_OK;
+    res->error[0] = '\0';
 
-    if (state && strcasecmp(state, "Embryonic") != 0
-        && strcasecmp(state, "Draft") != 0)
-    {
-        /* confirmed by an earlier attempt whose answer was lost */
-        ngx_cpystrn((u_char *) res->outcome, (u_char *) state,
-                    sizeof(res->outcome));
-        cJSON_Delete(answer);
-        return;
-    }
+    return rc;
+}
+
+
+/* confirm a fresh draft with the chosen delivery option */
+
+static void
+ngx_http_darkroom_printspace_confirm(ngx_http_darkroom_labs_conf_t *lcf,
+    ngx_msec_t timeout, cJSON *doc, cJSON *draft, const char *idbuf,
+    ngx_http_darkroom_lab_result_t *res)
+{
+    char         *body, what[100];
+    cJSON        *option, *confirm, *answer;
+    const char   *state;
 
     option = ngx_http_darkroom_printspace_option(lcf,
-                 cJSON_GetObjectItemCaseSensitive(answer, "DeliveryOptions"));
+                 cJSON_GetObjectItemCaseSensitive(draft, "DeliveryOptions"));
 
     if (option == NULL) {
         res->rc = NGX_DECLINED;
         snprintf(res->error, sizeof(res->error),
                  "theprintspace offers no delivery option%s%s for this "
-                 "address", lcf->printspace_delivery.len ? " named " : "",
+                 "address", lcf->printspace_delivery.len ? " matching " : "",
                  lcf->printspace_delivery.len
                  ? (char *) lcf->printspace_delivery.data : "");
         res->detail = cJSON_PrintUnformatted(
-            cJSON_GetObjectItemCaseSensitive(answer, "DeliveryOptions"));
-        cJSON_Delete(answer);
+            cJSON_GetObjectItemCaseSensitive(draft, "DeliveryOptions"));
         return;
     }
 
     confirm = cJSON_CreateObject();
-    cJSON_AddItemToObject(confirm, "OrderId", cJSON_Duplicate(id, 1));
+    cJSON_AddNumberToObject(confirm, "OrderId", strtod(idbuf, NULL));
     cJSON_AddItemToObject(confirm, "DeliveryOptionId", cJSON_Duplicate(
         cJSON_GetObjectItemCaseSensitive(option, "Id"), 1));
     cJSON_AddNumberToObject(confirm, "DeliveryChargeExcludingSalesTax",
@@ -331,7 +528,6 @@ ngx_http_darkroom_printspace_submit(ngx_http_darkroom_labs_conf_t *lcf,
 
     body = cJSON_PrintUnformatted(confirm);
     cJSON_Delete(confirm);
-    cJSON_Delete(answer);
 
     if (body == NULL) {
         res->rc = NGX_AGAIN;
@@ -340,26 +536,20 @@ ngx_http_darkroom_printspace_submit(ngx_http_darkroom_labs_conf_t *lcf,
     }
 
     answer = NULL;
-
     ngx_http_darkroom_lab_http(lcf, NGX_HTTP_DARKROOM_LAB_PRINTSPACE, timeout,
                                "POST", "/api/v1/orders/confirmed", body,
                                &answer, res);
     free(body);
 
     if (res->rc == NGX_DECLINED) {
-        res->detail = answer ? cJSON_PrintUnformatted(answer) : NULL;
-        snprintf(res->error, sizeof(res->error),
-                 "theprintspace refused to confirm order %s (%ld): %s",
-                 idbuf, res->status,
-                 ngx_http_darkroom_ps_str(answer, "Message")
-                 ? ngx_http_darkroom_ps_str(answer, "Message")
-                 : "no message");
+        snprintf(what, sizeof(what), "to confirm order %s", idbuf);
+        ngx_http_darkroom_printspace_refused(answer, what, res);
     }
 
     if (res->rc == NGX_OK) {
         state = ngx_http_darkroom_ps_str(answer, "OrderState");
         ngx_cpystrn((u_char *) res->outcome,
-                    (u_char *) (state ? state : "Confirmed"),
+                    (u_char *) (state ? state : "NewOrder"),
                     sizeof(res->outcome));
     }
 
@@ -367,20 +557,159 @@ ngx_http_darkroom_printspace_submit(ngx_http_darkroom_labs_conf_t *lcf,
 }
 
 
-/*
- * OrderState: Embryonic, Confirmed, InProduction (Printing, Packing),
- * Dispatched (Shipped, Complete), Cancelled; a dispatched order carries
- * DispatchedDate, Carrier (or DeliveryMethod), TrackingNumber and
- * TrackingUrl.
- */
+void
+ngx_http_darkroom_printspace_submit(ngx_http_darkroom_labs_conf_t *lcf,
+    ngx_msec_t timeout, cJSON *doc, ngx_http_darkroom_db_t *db,
+    const char *cause, ngx_http_darkroom_lab_result_t *res)
+{
+    char                       *body, idbuf[64];
+    cJSON                      *answer;
+    const char                 *state, *params[3];
+    ngx_http_darkroom_error_t   err;
+
+    body = ngx_http_darkroom_printspace_order(doc, res);
+    if (body == NULL) {
+        if (res->rc == NGX_OK) {
+            res->rc = NGX_AGAIN;
+        }
+        return;
+    }
+
+    if (ngx_http_darkroom_printspace_lookup(lcf, timeout, doc, res)
+        != NGX_DECLINED)
+    {
+        free(body);
+        return;
+    }
+
+    answer = NULL;
+    ngx_http_darkroom_lab_http(lcf, NGX_HTTP_DARKROOM_LAB_PRINTSPACE,
+                               timeout, "POST", "/api/v1/orders/embryonic",
+                               body, &answer, res);
+    free(body);
+
+    if (res->rc == NGX_DECLINED) {
+        ngx_http_darkroom_printspace_refused(answer, "the order", res);
+    }
+
+    if (res->rc != NGX_OK) {
+        cJSON_Delete(answer);
+        return;
+    }
+
+    state = ngx_http_darkroom_ps_str(answer, "OrderState");
+
+    if (ngx_http_darkroom_ps_id(answer, idbuf, sizeof(idbuf)) != NGX_OK
+        || state == NULL || strcmp(state, "EmbryonicOrder") != 0)
+    {
+        cJSON_Delete(answer);
+        res->rc = NGX_AGAIN;
+        ngx_http_darkroom_lab_error(res, "theprintspace: the draft answer "
+                                    "has no Id or is not an EmbryonicOrder");
+        return;
+    }
+
+    ngx_cpystrn((u_char *) res->lab_order_id, (u_char *) idbuf,
+                sizeof(res->lab_order_id));
+
+    /* recorded first: the admin sees the draft, a retry finds it anyway */
+    ngx_memzero(&err, sizeof(ngx_http_darkroom_error_t));
+    params[0] = ngx_http_darkroom_ps_str(doc, "id_text");
+    params[1] = idbuf;
+    params[2] = cause;
+
+    if (ngx_http_darkroom_db_command(db,
+            "SELECT lab_submit_draft($1::bigint, $2, $3)", 3, params, &err)
+        != NGX_OK)
+    {
+        cJSON_Delete(answer);
+        res->rc = NGX_AGAIN;
+        ngx_http_darkroom_lab_error(res, "draft %s not recorded: %s",
+                                    idbuf, err.detail);
+        return;
+    }
+
+    ngx_http_darkroom_printspace_confirm(lcf, timeout, doc, answer, idbuf,
+                                         res);
+    cJSON_Delete(answer);
+}
+
+
+/* a dispatched order's parcel: DeliveryOption.Method, DateDispatched */
+
+static ngx_int_t
+ngx_http_darkroom_printspace_shipment(cJSON *order, cJSON *out)
+{
+    char                             sid[80], url[600], low[200];
+    cJSON                           *o, *opt;
+    size_t                           i;
+    const char                      *method, *number, *v, *carrier;
+    ngx_http_darkroom_ps_carrier_t  *c;
+
+    if (ngx_http_darkroom_ps_id(order, sid, sizeof(sid) - 2) != NGX_OK) {
+        ngx_cpystrn((u_char *) sid, (u_char *) "order", sizeof(sid));
+    }
+
+    ngx_cpystrn((u_char *) sid + ngx_strlen(sid), (u_char *) "-1", 3);
+
+    o = cJSON_CreateObject();
+    if (o == NULL) {
+        return NGX_ERROR;
+    }
+
+    cJSON_AddItemToArray(out, o);
+    cJSON_AddStringToObject(o, "id", sid);
+
+    opt = cJSON_GetObjectItemCaseSensitive(order, "DeliveryOption");
+    method = ngx_http_darkroom_ps_str(opt, "Method");
+    number = ngx_http_darkroom_ps_str(order, "TrackingNumber");
+    carrier = method;
+
+    if (method) {
+        for (i = 0; method[i] && i < sizeof(low) - 1; i++) {
+            low[i] = ngx_tolower(method[i]);
+        }
+
+        low[i] = '\0';
+
+        for (c = ngx_http_darkroom_ps_carriers; c->name; c++) {
+            if (ngx_strstr(low, c->name)) {
+                carrier = c->carrier;
+                break;
+            }
+        }
+
+        cJSON_AddStringToObject(o, "service", method);
+        cJSON_AddStringToObject(o, "carrier", carrier);
+
+        /* the API gives no link: the carrier's page for the number */
+        if (number && *number && c->name) {
+            snprintf(url, sizeof(url), c->url, number);
+            cJSON_AddStringToObject(o, "tracking_url", url);
+        }
+    }
+
+    if (number && *number) {
+        cJSON_AddStringToObject(o, "tracking_number", number);
+    }
+
+    if ((v = ngx_http_darkroom_ps_str(order, "DateDispatched"))) {
+        cJSON_AddStringToObject(o, "dispatched_at", v);
+    }
+
+    return NGX_OK;
+}
+
+
+/* OrderState (the swagger's enum) in darkroom's words */
 
 ngx_int_t
 ngx_http_darkroom_printspace_state(cJSON *order,
     ngx_http_darkroom_lab_state_t *st)
 {
-    char        sid[80];
-    cJSON      *out, *o, *id;
-    const char *state, *v;
+    cJSON                         *out;
+    const char                    *state;
+    ngx_http_darkroom_ps_state_t  *s;
 
     state = ngx_http_darkroom_ps_str(order, "OrderState");
 
@@ -389,27 +718,18 @@ ngx_http_darkroom_printspace_state(cJSON *order,
     }
 
     snprintf(st->lab_status, sizeof(st->lab_status), "%s", state);
+    st->stage = "submitted";
 
-    if (strcasecmp(state, "Cancelled") == 0
-        || strcasecmp(state, "Canceled") == 0)
-    {
-        st->stage = "cancelled";
+    for (s = ngx_http_darkroom_ps_states; s->state; s++) {
+        if (strcmp(s->state, state) == 0) {
+            st->stage = s->stage;
+            break;
+        }
+    }
 
-    } else if (strcasecmp(state, "Dispatched") == 0
-               || strcasecmp(state, "Shipped") == 0
-               || strcasecmp(state, "Complete") == 0
-               || strcasecmp(state, "Completed") == 0)
-    {
-        st->stage = "shipped";
-
-    } else if (strcasecmp(state, "InProduction") == 0
-               || strcasecmp(state, "Printing") == 0
-               || strcasecmp(state, "Packing") == 0)
-    {
-        st->stage = "in_production";
-
-    } else {
-        st->stage = "submitted";
+    if (ngx_strcmp(st->stage, "attention") == 0) {
+        snprintf(st->reason, sizeof(st->reason), "theprintspace: the order "
+                 "is %s", state);
     }
 
     out = cJSON_CreateArray();
@@ -417,42 +737,12 @@ ngx_http_darkroom_printspace_state(cJSON *order,
         return NGX_ERROR;
     }
 
-    if (ngx_strcmp(st->stage, "shipped") == 0
-        || ngx_http_darkroom_ps_str(order, "TrackingNumber"))
+    if ((ngx_strcmp(st->stage, "shipped") == 0
+         || ngx_http_darkroom_ps_str(order, "TrackingNumber"))
+        && ngx_http_darkroom_printspace_shipment(order, out) != NGX_OK)
     {
-        id = cJSON_GetObjectItemCaseSensitive(order, "Id");
-
-        if (cJSON_IsNumber(id)) {
-            snprintf(sid, sizeof(sid), "%.0f-1", id->valuedouble);
-        } else {
-            snprintf(sid, sizeof(sid), "%s-1",
-                     cJSON_IsString(id) ? id->valuestring : "order");
-        }
-
-        o = cJSON_CreateObject();
-        cJSON_AddItemToArray(out, o);
-        cJSON_AddStringToObject(o, "id", sid);
-
-        v = ngx_http_darkroom_ps_str(order, "Carrier");
-        if (v == NULL) {
-            v = ngx_http_darkroom_ps_str(order, "DeliveryMethod");
-        }
-
-        if (v) {
-            cJSON_AddStringToObject(o, "carrier", v);
-        }
-
-        if ((v = ngx_http_darkroom_ps_str(order, "TrackingNumber"))) {
-            cJSON_AddStringToObject(o, "tracking_number", v);
-        }
-
-        if ((v = ngx_http_darkroom_ps_str(order, "TrackingUrl"))) {
-            cJSON_AddStringToObject(o, "tracking_url", v);
-        }
-
-        if ((v = ngx_http_darkroom_ps_str(order, "DispatchedDate"))) {
-            cJSON_AddStringToObject(o, "dispatched_at", v);
-        }
+        cJSON_Delete(out);
+        return NGX_ERROR;
     }
 
     st->shipments = cJSON_PrintUnformatted(out);
@@ -483,6 +773,265 @@ ngx_http_darkroom_printspace_fetch(ngx_http_darkroom_labs_conf_t *lcf,
         res->rc = NGX_AGAIN;
         ngx_http_darkroom_lab_error(res, "theprintspace: order %s has no "
                                     "OrderState", id);
+    }
+
+    cJSON_Delete(answer);
+}
+
+
+/*
+ * creativehub's current API, "Escher V2" (https://sell.creativehub.io/
+ * api-docs; base https://escher-v2.creativehub.io, "Authorization: Bearer
+ * <token>", no sandbox, no webhooks yet), which replaced the one above:
+ *
+ *   POST /v1/orders        {items: [{variant_id, quantity}], delivery_*}
+ *                          with an Idempotency-Key header: the lab order's
+ *                          key, so a retry never makes a second order
+ *   GET  /v1/orders/{id}   the order and its status
+ *
+ * An item is a variant (size, frame) of the artwork's product there: per
+ * photo and darkroom product (creativehub_variants).  Errors are
+ * {"detail": "reason"}.  The order's status words are not published: they
+ * are read by what they say (cancel, dispatch/deliver, production, fail or
+ * hold), anything else is "submitted" and shown to the admin as it is.
+ */
+
+static char *ngx_http_darkroom_escher_order(cJSON *doc,
+    ngx_http_darkroom_lab_result_t *res);
+static void ngx_http_darkroom_escher_refused(cJSON *answer,
+    ngx_http_darkroom_lab_result_t *res);
+
+
+static char *
+ngx_http_darkroom_escher_order(cJSON *doc, ngx_http_darkroom_lab_result_t *res)
+{
+    char         *text;
+    cJSON        *body, *items, *item, *it, *a, *copies;
+    size_t        i;
+    const char   *s, *variant;
+
+    static const char  *fields[][2] = {
+        { "line1", "delivery_line1" }, { "line2", "delivery_line2" },
+        { "city", "delivery_city" }, { "state", "delivery_county" },
+        { "postal_code", "delivery_postcode" },
+        { "country", "delivery_country_code" }
+    };
+
+    body = cJSON_CreateObject();
+    if (body == NULL) {
+        ngx_http_darkroom_lab_error(res, "no memory");
+        return NULL;
+    }
+
+    items = cJSON_AddArrayToObject(body, "items");
+
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(doc, "items")) {
+        variant = ngx_http_darkroom_ps_str(it, "creativehub_variant");
+        copies = cJSON_GetObjectItemCaseSensitive(it, "copies");
+
+        if (variant == NULL || *variant == '\0') {
+            cJSON_Delete(body);
+            res->rc = NGX_DECLINED;
+            ngx_http_darkroom_lab_error(res, "theprintspace needs the "
+                "creativehub variant of photo \"%s\" as product \"%s\" "
+                "(creativehub_variants)", ngx_http_darkroom_ps_str(it,
+                "photo"), ngx_http_darkroom_ps_str(it, "product"));
+            return NULL;
+        }
+
+        item = cJSON_CreateObject();
+        cJSON_AddItemToArray(items, item);
+        cJSON_AddStringToObject(item, "variant_id", variant);
+        cJSON_AddNumberToObject(item, "quantity",
+                                cJSON_IsNumber(copies) ? copies->valueint
+                                                       : 1);
+    }
+
+    s = ngx_http_darkroom_ps_str(doc, "name");
+    cJSON_AddStringToObject(body, "delivery_name", s ? s : "");
+
+    a = cJSON_GetObjectItemCaseSensitive(doc, "address");
+
+    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        s = ngx_http_darkroom_ps_str(a, fields[i][0]);
+        if (s && *s) {
+            cJSON_AddStringToObject(body, fields[i][1], s);
+        }
+    }
+
+    if ((s = ngx_http_darkroom_ps_str(doc, "email"))) {
+        cJSON_AddStringToObject(body, "delivery_email", s);
+    }
+
+    if ((s = ngx_http_darkroom_ps_str(doc, "phone"))) {
+        cJSON_AddStringToObject(body, "delivery_phone", s);
+    }
+
+    text = cJSON_PrintUnformatted(body);
+    cJSON_Delete(body);
+
+    if (text == NULL) {
+        ngx_http_darkroom_lab_error(res, "no memory");
+    }
+
+    return text;
+}
+
+
+static void
+ngx_http_darkroom_escher_refused(cJSON *answer,
+    ngx_http_darkroom_lab_result_t *res)
+{
+    cJSON       *d;
+    char        *text;
+
+    d = cJSON_GetObjectItemCaseSensitive(answer, "detail");
+
+    /* "detail" is a reason, or a list of field errors */
+    text = cJSON_IsString(d) ? NULL : cJSON_PrintUnformatted(d);
+
+    snprintf(res->error, sizeof(res->error), "theprintspace refused the "
+             "order (%ld): %s", res->status,
+             cJSON_IsString(d) ? d->valuestring
+                               : (text ? text : "no detail"));
+    free(text);
+
+    free(res->detail);
+    res->detail = answer ? cJSON_PrintUnformatted(answer) : NULL;
+}
+
+
+void
+ngx_http_darkroom_escher_submit(ngx_http_darkroom_labs_conf_t *lcf,
+    ngx_msec_t timeout, cJSON *doc, ngx_http_darkroom_lab_result_t *res)
+{
+    char        *body;
+    cJSON       *answer, *id;
+    const char  *status;
+
+    body = ngx_http_darkroom_escher_order(doc, res);
+    if (body == NULL) {
+        if (res->rc == NGX_OK) {
+            res->rc = NGX_AGAIN;
+        }
+        return;
+    }
+
+    answer = NULL;
+    res->idempotency_key = ngx_http_darkroom_ps_str(doc, "idempotency_key");
+
+    ngx_http_darkroom_lab_http(lcf, NGX_HTTP_DARKROOM_LAB_PRINTSPACE,
+                               timeout, "POST", "/v1/orders", body, &answer,
+                               res);
+    free(body);
+    res->idempotency_key = NULL;
+
+    if (res->rc == NGX_DECLINED) {
+        ngx_http_darkroom_escher_refused(answer, res);
+    }
+
+    if (res->rc != NGX_OK) {
+        cJSON_Delete(answer);
+        return;
+    }
+
+    id = cJSON_GetObjectItemCaseSensitive(answer, "order_id");
+
+    if (!cJSON_IsString(id) || id->valuestring[0] == '\0') {
+        cJSON_Delete(answer);
+        res->rc = NGX_AGAIN;
+        ngx_http_darkroom_lab_error(res, "theprintspace: answer %ld has no "
+                                    "order_id", res->status);
+        return;
+    }
+
+    ngx_cpystrn((u_char *) res->lab_order_id, (u_char *) id->valuestring,
+                sizeof(res->lab_order_id));
+
+    status = ngx_http_darkroom_ps_str(answer, "status");
+    ngx_cpystrn((u_char *) res->outcome,
+                (u_char *) (status ? status : "created"),
+                sizeof(res->outcome));
+
+    cJSON_Delete(answer);
+}
+
+
+/* the order's status, by what its words say */
+
+ngx_int_t
+ngx_http_darkroom_escher_state(cJSON *order, ngx_http_darkroom_lab_state_t *st)
+{
+    char         low[64];
+    size_t       i;
+    const char  *status;
+
+    static const char  *words[][2] = {
+        { "cancel", "cancelled" }, { "refund", "attention" },
+        { "fail", "attention" }, { "hold", "attention" },
+        { "error", "attention" }, { "reject", "attention" },
+        { "suspend", "attention" }, { "deliver", "shipped" },
+        { "dispatch", "shipped" }, { "shipped", "shipped" },
+        { "collect", "shipped" }, { "produc", "in_production" },
+        { "print", "in_production" }, { "fram", "in_production" },
+        { "pack", "in_production" }
+    };
+
+    status = ngx_http_darkroom_ps_str(order, "status");
+
+    if (status == NULL) {
+        return NGX_ERROR;
+    }
+
+    snprintf(st->lab_status, sizeof(st->lab_status), "%s", status);
+
+    for (i = 0; status[i] && i < sizeof(low) - 1; i++) {
+        low[i] = ngx_tolower(status[i]);
+    }
+
+    low[i] = '\0';
+    st->stage = "submitted";
+
+    for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        if (ngx_strstr(low, words[i][0])) {
+            st->stage = words[i][1];
+            break;
+        }
+    }
+
+    if (ngx_strcmp(st->stage, "attention") == 0) {
+        snprintf(st->reason, sizeof(st->reason), "theprintspace: the order "
+                 "is %s", status);
+    }
+
+    /* the API publishes no tracking yet: no parcels to record */
+    st->shipments = strdup("[]");
+
+    return st->shipments ? NGX_OK : NGX_ERROR;
+}
+
+
+void
+ngx_http_darkroom_escher_fetch(ngx_http_darkroom_labs_conf_t *lcf,
+    ngx_msec_t timeout, const char *id, ngx_http_darkroom_lab_state_t *st,
+    ngx_http_darkroom_lab_result_t *res)
+{
+    char    path[300];
+    cJSON  *answer;
+
+    snprintf(path, sizeof(path), "/v1/orders/%s", id);
+
+    answer = NULL;
+
+    ngx_http_darkroom_lab_http(lcf, NGX_HTTP_DARKROOM_LAB_PRINTSPACE,
+                               timeout, "GET", path, NULL, &answer, res);
+
+    if (res->rc == NGX_OK
+        && ngx_http_darkroom_escher_state(answer, st) != NGX_OK)
+    {
+        res->rc = NGX_AGAIN;
+        ngx_http_darkroom_lab_error(res, "theprintspace: order %s has no "
+                                    "status", id);
     }
 
     cJSON_Delete(answer);

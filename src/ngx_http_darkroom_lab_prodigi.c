@@ -9,7 +9,9 @@
  * Every documented outcome of a create (Created, CreatedWithIssues,
  * AlreadyExists, OnHold; compared case-insensitively) means the lab has
  * the order: AlreadyExists is what a retry with the same idempotency key
- * gets, so a lost answer never makes a second order.  A 400 carries
+ * gets, so a lost answer never makes a second order.  The key carries a
+ * random part (sql/013), and an AlreadyExists order must be this one (its
+ * key and merchantReference), or it needs a person.  A 400 carries
  * Prodigi's validation failures; they are kept for the admin API.
  */
 
@@ -19,6 +21,15 @@
 
 static cJSON *ngx_http_darkroom_prodigi_recipient(cJSON *doc);
 static const char *ngx_http_darkroom_json_str(cJSON *obj, const char *name);
+static ngx_int_t ngx_http_darkroom_prodigi_item(
+    ngx_http_darkroom_labs_conf_t *lcf, cJSON *doc, cJSON *it, cJSON *items,
+    ngx_http_darkroom_lab_result_t *res);
+static ngx_int_t ngx_http_darkroom_prodigi_same(cJSON *doc, cJSON *order,
+    ngx_http_darkroom_lab_result_t *res);
+static void ngx_http_darkroom_prodigi_issues(cJSON *status,
+    ngx_http_darkroom_lab_state_t *st);
+static ngx_int_t ngx_http_darkroom_prodigi_shipments(cJSON *ships,
+    ngx_http_darkroom_lab_state_t *st);
 
 
 static const char *
@@ -56,6 +67,12 @@ ngx_http_darkroom_prodigi_recipient(cJSON *doc)
         cJSON_AddStringToObject(rcpt, "email", s);
     }
 
+    /* recommended: carriers call when a delivery needs it */
+    s = ngx_http_darkroom_json_str(doc, "phone");
+    if (s && *s) {
+        cJSON_AddStringToObject(rcpt, "phoneNumber", s);
+    }
+
     s = ngx_http_darkroom_json_str(a, "line1");
     cJSON_AddStringToObject(addr, "line1", s ? s : "");
 
@@ -87,14 +104,86 @@ ngx_http_darkroom_prodigi_recipient(cJSON *doc)
  * NULL with res->error set.
  */
 
+/* one item: SKU, copies, sizing, what the customer paid, the asset */
+
+static ngx_int_t
+ngx_http_darkroom_prodigi_item(ngx_http_darkroom_labs_conf_t *lcf,
+    cJSON *doc, cJSON *it, cJSON *items, ngx_http_darkroom_lab_result_t *res)
+{
+    char         ref[200], url[4096];
+    cJSON       *item, *assets, *asset, *attrs, *line, *copies, *cost;
+    const char  *order, *print, *amount, *currency;
+
+    order = ngx_http_darkroom_json_str(doc, "order");
+    currency = ngx_http_darkroom_json_str(doc, "currency");
+
+    line = cJSON_GetObjectItemCaseSensitive(it, "line");
+    copies = cJSON_GetObjectItemCaseSensitive(it, "copies");
+    print = ngx_http_darkroom_json_str(it, "print");
+
+    if (print == NULL || *print == '\0') {
+        res->rc = NGX_DECLINED;
+        ngx_http_darkroom_lab_error(res, "photo \"%s\" has no print "
+                                    "file",
+                                    ngx_http_darkroom_json_str(it,
+                                                               "photo"));
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_darkroom_lab_asset_url(lcf, print, url, sizeof(url))
+        != NGX_OK)
+    {
+        res->rc = NGX_DECLINED;
+        ngx_http_darkroom_lab_error(res, "cannot sign a URL for the "
+                                    "print file \"%s\"", print);
+        return NGX_ERROR;
+    }
+
+    item = cJSON_CreateObject();
+    cJSON_AddItemToArray(items, item);
+
+    snprintf(ref, sizeof(ref), "%s-%d", order ? order : "",
+             cJSON_IsNumber(line) ? line->valueint : 0);
+
+    cJSON_AddStringToObject(item, "merchantReference", ref);
+    cJSON_AddStringToObject(item, "sku",
+                            ngx_http_darkroom_json_str(it, "sku"));
+    cJSON_AddNumberToObject(item, "copies",
+                            cJSON_IsNumber(copies) ? copies->valueint
+                                                   : 1);
+    cJSON_AddStringToObject(item, "sizing",
+                            ngx_http_darkroom_json_str(it, "sizing"));
+
+    /* what the customer paid per copy: customs declarations */
+    amount = ngx_http_darkroom_json_str(it, "cost");
+    if (amount && currency) {
+        cost = cJSON_AddObjectToObject(item, "recipientCost");
+        cJSON_AddStringToObject(cost, "amount", amount);
+        cJSON_AddStringToObject(cost, "currency", currency);
+    }
+
+    attrs = cJSON_GetObjectItemCaseSensitive(it, "attributes");
+    cJSON_AddItemToObject(item, "attributes",
+                          attrs ? cJSON_Duplicate(attrs, 1)
+                                : cJSON_CreateObject());
+
+    assets = cJSON_AddArrayToObject(item, "assets");
+    asset = cJSON_CreateObject();
+    cJSON_AddItemToArray(assets, asset);
+    cJSON_AddStringToObject(asset, "printArea", "default");
+    cJSON_AddStringToObject(asset, "url", url);
+
+    return NGX_OK;
+}
+
+
 char *
 ngx_http_darkroom_prodigi_order(ngx_http_darkroom_labs_conf_t *lcf,
     cJSON *doc, const char *callback, ngx_http_darkroom_lab_result_t *res)
 {
-    char        *text, ref[200], url[4096];
-    cJSON       *body, *items, *item, *it, *assets, *asset, *attrs, *rcpt;
-    cJSON       *line, *copies, *meta;
-    const char  *order, *print;
+    char        *text;
+    cJSON       *body, *items, *it, *rcpt, *meta;
+    const char  *order;
 
     order = ngx_http_darkroom_json_str(doc, "order");
 
@@ -127,55 +216,12 @@ ngx_http_darkroom_prodigi_order(ngx_http_darkroom_labs_conf_t *lcf,
     items = cJSON_AddArrayToObject(body, "items");
 
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(doc, "items")) {
-        line = cJSON_GetObjectItemCaseSensitive(it, "line");
-        copies = cJSON_GetObjectItemCaseSensitive(it, "copies");
-        print = ngx_http_darkroom_json_str(it, "print");
-
-        if (print == NULL || *print == '\0') {
-            cJSON_Delete(body);
-            res->rc = NGX_DECLINED;
-            ngx_http_darkroom_lab_error(res, "photo \"%s\" has no print "
-                                        "file",
-                                        ngx_http_darkroom_json_str(it,
-                                                                   "photo"));
-            return NULL;
-        }
-
-        if (ngx_http_darkroom_lab_asset_url(lcf, print, url, sizeof(url))
+        if (ngx_http_darkroom_prodigi_item(lcf, doc, it, items, res)
             != NGX_OK)
         {
             cJSON_Delete(body);
-            res->rc = NGX_DECLINED;
-            ngx_http_darkroom_lab_error(res, "cannot sign a URL for the "
-                                        "print file \"%s\"", print);
             return NULL;
         }
-
-        item = cJSON_CreateObject();
-        cJSON_AddItemToArray(items, item);
-
-        snprintf(ref, sizeof(ref), "%s-%d", order ? order : "",
-                 cJSON_IsNumber(line) ? line->valueint : 0);
-
-        cJSON_AddStringToObject(item, "merchantReference", ref);
-        cJSON_AddStringToObject(item, "sku",
-                                ngx_http_darkroom_json_str(it, "sku"));
-        cJSON_AddNumberToObject(item, "copies",
-                                cJSON_IsNumber(copies) ? copies->valueint
-                                                       : 1);
-        cJSON_AddStringToObject(item, "sizing",
-                                ngx_http_darkroom_json_str(it, "sizing"));
-
-        attrs = cJSON_GetObjectItemCaseSensitive(it, "attributes");
-        cJSON_AddItemToObject(item, "attributes",
-                              attrs ? cJSON_Duplicate(attrs, 1)
-                                    : cJSON_CreateObject());
-
-        assets = cJSON_AddArrayToObject(item, "assets");
-        asset = cJSON_CreateObject();
-        cJSON_AddItemToArray(assets, asset);
-        cJSON_AddStringToObject(asset, "printArea", "default");
-        cJSON_AddStringToObject(asset, "url", url);
     }
 
     meta = cJSON_AddObjectToObject(body, "metadata");
@@ -240,6 +286,15 @@ ngx_http_darkroom_prodigi_submit(ngx_http_darkroom_labs_conf_t *lcf,
         return;
     }
 
+    if (strcasecmp(outcome, "AlreadyExists") == 0
+        && ngx_http_darkroom_prodigi_same(doc, order, res) != NGX_OK)
+    {
+        free(res->detail);
+        res->detail = cJSON_PrintUnformatted(answer);
+        cJSON_Delete(answer);
+        return;
+    }
+
     if (strcasecmp(outcome, "Created") != 0
         && strcasecmp(outcome, "CreatedWithIssues") != 0
         && strcasecmp(outcome, "AlreadyExists") != 0
@@ -261,6 +316,41 @@ ngx_http_darkroom_prodigi_submit(ngx_http_darkroom_labs_conf_t *lcf,
                       "issues"));
 
     cJSON_Delete(answer);
+}
+
+
+/*
+ * An AlreadyExists answer is ours only if it is the order this key made:
+ * the same key and merchantReference (a restored database, another shop on
+ * the account or a reused key would name someone else's).
+ */
+
+static ngx_int_t
+ngx_http_darkroom_prodigi_same(cJSON *doc, cJSON *order,
+    ngx_http_darkroom_lab_result_t *res)
+{
+    const char  *key, *ref, *their_key, *their_ref;
+
+    key = ngx_http_darkroom_json_str(doc, "idempotency_key");
+    ref = ngx_http_darkroom_json_str(doc, "order");
+    their_key = ngx_http_darkroom_json_str(order, "idempotencyKey");
+    their_ref = ngx_http_darkroom_json_str(order, "merchantReference");
+
+    if ((their_key == NULL || (key && strcmp(key, their_key) == 0))
+        && their_ref && ref && strcmp(ref, their_ref) == 0)
+    {
+        return NGX_OK;
+    }
+
+    res->rc = NGX_DECLINED;
+    ngx_http_darkroom_lab_error(res, "prodigi answered AlreadyExists with "
+        "order %s (merchantReference \"%s\"), not this one: the "
+        "idempotency key was used before",
+        ngx_http_darkroom_json_str(order, "id")
+        ? ngx_http_darkroom_json_str(order, "id") : "?",
+        their_ref ? their_ref : "");
+
+    return NGX_ERROR;
 }
 
 
@@ -305,50 +395,58 @@ ngx_http_darkroom_prodigi_refused(cJSON *answer,
 
 
 /*
- * The order's status: stage InProgress, Complete or Cancelled, with
- * details (downloadAssets, printReadyAssetsPrepared,
- * allocateProductionLocation, inProduction, shipping: NotStarted,
- * InProgress, Complete, Error) and the shipments made so far.
+ * What needs a person in an order's status: its issues (errorCode and
+ * description, e.g. order.items.assets.FailedToDownload) and any step of
+ * its details in "Error".  st->stage becomes "attention", with the reason.
  */
 
-ngx_int_t
-ngx_http_darkroom_prodigi_state(cJSON *order,
+static void
+ngx_http_darkroom_prodigi_issues(cJSON *status,
     ngx_http_darkroom_lab_state_t *st)
 {
-    cJSON       *status, *details, *ships, *s, *out, *o, *carrier, *tracking;
-    const char  *stage, *prod, *ship, *v;
+    int          n;
+    char        *p, *last;
+    cJSON       *i, *d;
+    const char  *code, *desc;
 
-    status = cJSON_GetObjectItemCaseSensitive(order, "status");
-    details = cJSON_GetObjectItemCaseSensitive(status, "details");
-    ships = cJSON_GetObjectItemCaseSensitive(order, "shipments");
+    p = st->reason;
+    last = st->reason + sizeof(st->reason);
 
-    stage = ngx_http_darkroom_json_str(status, "stage");
-    prod = ngx_http_darkroom_json_str(details, "inProduction");
-    ship = ngx_http_darkroom_json_str(details, "shipping");
-
-    if (stage == NULL) {
-        return NGX_ERROR;
+    cJSON_ArrayForEach(i, cJSON_GetObjectItemCaseSensitive(status, "issues"))
+    {
+        code = ngx_http_darkroom_json_str(i, "errorCode");
+        desc = ngx_http_darkroom_json_str(i, "description");
+        n = snprintf(p, last - p, "%s%s%s%s", p == st->reason
+                     ? "prodigi: " : "; ", code ? code : "issue",
+                     desc ? ": " : "", desc ? desc : "");
+        p += ngx_min(n, last - p - 1);
     }
 
-    snprintf(st->lab_status, sizeof(st->lab_status), "%s", stage);
-
-    if (strcasecmp(stage, "Cancelled") == 0) {
-        st->stage = "cancelled";
-
-    } else if (strcasecmp(stage, "Complete") == 0
-               || (ship && strcasecmp(ship, "Complete") == 0))
+    cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(status, "details"))
     {
-        st->stage = "shipped";
-
-    } else if ((prod && (strcasecmp(prod, "InProgress") == 0
-                         || strcasecmp(prod, "Complete") == 0))
-               || cJSON_GetArraySize(ships) > 0)
-    {
-        st->stage = "in_production";
-
-    } else {
-        st->stage = "submitted";
+        if (d->string && cJSON_IsString(d)
+            && strcasecmp(d->valuestring, "Error") == 0)
+        {
+            n = snprintf(p, last - p, "%s%s failed", p == st->reason
+                         ? "prodigi: " : "; ", d->string);
+            p += ngx_min(n, last - p - 1);
+        }
     }
+
+    if (p != st->reason) {
+        st->stage = "attention";
+    }
+}
+
+
+/* the shipments made so far, in darkroom's words */
+
+static ngx_int_t
+ngx_http_darkroom_prodigi_shipments(cJSON *ships,
+    ngx_http_darkroom_lab_state_t *st)
+{
+    cJSON       *s, *out, *o, *carrier, *tracking;
+    const char  *v;
 
     out = cJSON_CreateArray();
     if (out == NULL) {
@@ -395,6 +493,60 @@ ngx_http_darkroom_prodigi_state(cJSON *order,
     cJSON_Delete(out);
 
     return st->shipments ? NGX_OK : NGX_ERROR;
+}
+
+
+/*
+ * The order's status: stage InProgress, Complete or Cancelled, with
+ * issues, details (downloadAssets, printReadyAssetsPrepared,
+ * allocateProductionLocation, inProduction, shipping: NotStarted,
+ * InProgress, Complete, Error) and the shipments made so far.
+ */
+
+ngx_int_t
+ngx_http_darkroom_prodigi_state(cJSON *order,
+    ngx_http_darkroom_lab_state_t *st)
+{
+    cJSON       *status, *details, *ships;
+    const char  *stage, *prod, *ship;
+
+    status = cJSON_GetObjectItemCaseSensitive(order, "status");
+    details = cJSON_GetObjectItemCaseSensitive(status, "details");
+    ships = cJSON_GetObjectItemCaseSensitive(order, "shipments");
+
+    stage = ngx_http_darkroom_json_str(status, "stage");
+    prod = ngx_http_darkroom_json_str(details, "inProduction");
+    ship = ngx_http_darkroom_json_str(details, "shipping");
+
+    if (stage == NULL) {
+        return NGX_ERROR;
+    }
+
+    snprintf(st->lab_status, sizeof(st->lab_status), "%s", stage);
+
+    if (strcasecmp(stage, "Cancelled") == 0) {
+        st->stage = "cancelled";
+
+    } else if (strcasecmp(stage, "Complete") == 0
+               || (ship && strcasecmp(ship, "Complete") == 0))
+    {
+        st->stage = "shipped";
+
+    } else if ((prod && (strcasecmp(prod, "InProgress") == 0
+                         || strcasecmp(prod, "Complete") == 0))
+               || cJSON_GetArraySize(ships) > 0)
+    {
+        st->stage = "in_production";
+
+    } else {
+        st->stage = "submitted";
+    }
+
+    if (strcasecmp(stage, "InProgress") == 0) {
+        ngx_http_darkroom_prodigi_issues(status, st);
+    }
+
+    return ngx_http_darkroom_prodigi_shipments(ships, st);
 }
 
 

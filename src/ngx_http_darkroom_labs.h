@@ -19,6 +19,10 @@
 
 #define NGX_HTTP_DARKROOM_LAB_TOKEN_LEN  64     /* hex HMAC-SHA256 */
 
+/* darkroom_printspace_protocol: creativehub's current API, or the old */
+#define NGX_HTTP_DARKROOM_PS_ESCHER      0
+#define NGX_HTTP_DARKROOM_PS_LEGACY      1
+
 
 typedef struct {
     ngx_str_t                    prodigi_api;       /* NUL-terminated */
@@ -27,6 +31,7 @@ typedef struct {
     ngx_str_t                    printspace_api;
     ngx_array_t                 *printspace_keys;
     ngx_str_t                    printspace_delivery;  /* empty: cheapest */
+    ngx_uint_t                   printspace_protocol;
     ngx_msec_t                   poll_interval;
     ngx_uint_t                   reroute_attempts;
     time_t                       reroute_time;
@@ -61,6 +66,7 @@ typedef struct {
     char                         error[400];
     char                        *detail;            /* malloc'd JSON */
     ngx_msec_t                   retry_after;
+    const char                  *idempotency_key;   /* sent as a header */
 } ngx_http_darkroom_lab_result_t;
 
 
@@ -68,8 +74,10 @@ typedef struct {
 
 typedef struct {
     const char                  *stage;    /* submitted, in_production,
-                                              shipped, cancelled */
+                                              shipped, cancelled, or
+                                              attention (see reason) */
     char                         lab_status[64];
+    char                         reason[300];
     char                        *shipments;         /* malloc'd JSON */
 } ngx_http_darkroom_lab_state_t;
 
@@ -111,7 +119,16 @@ void ngx_http_darkroom_prodigi_fetch(ngx_http_darkroom_labs_conf_t *lcf,
 void ngx_http_darkroom_prodigi_cancel(ngx_http_darkroom_labs_conf_t *lcf,
     ngx_msec_t timeout, const char *id, ngx_http_darkroom_lab_result_t *res);
 
-/* theprintspace (creativehub API) */
+/* theprintspace, creativehub's current API ("Escher V2") */
+void ngx_http_darkroom_escher_submit(ngx_http_darkroom_labs_conf_t *lcf,
+    ngx_msec_t timeout, cJSON *doc, ngx_http_darkroom_lab_result_t *res);
+ngx_int_t ngx_http_darkroom_escher_state(cJSON *order,
+    ngx_http_darkroom_lab_state_t *st);
+void ngx_http_darkroom_escher_fetch(ngx_http_darkroom_labs_conf_t *lcf,
+    ngx_msec_t timeout, const char *id, ngx_http_darkroom_lab_state_t *st,
+    ngx_http_darkroom_lab_result_t *res);
+
+/* theprintspace, creativehub's earlier API (ApiKey, embryonic orders) */
 void ngx_http_darkroom_printspace_submit(ngx_http_darkroom_labs_conf_t *lcf,
     ngx_msec_t timeout, cJSON *doc, ngx_http_darkroom_db_t *db,
     const char *cause, ngx_http_darkroom_lab_result_t *res);

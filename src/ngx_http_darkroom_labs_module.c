@@ -44,7 +44,8 @@ typedef enum {
     NGX_HTTP_DARKROOM_LABS_GET,
     NGX_HTTP_DARKROOM_LABS_RETRY,
     NGX_HTTP_DARKROOM_LABS_REROUTE,
-    NGX_HTTP_DARKROOM_LABS_CANCEL
+    NGX_HTTP_DARKROOM_LABS_CANCEL,
+    NGX_HTTP_DARKROOM_LABS_RESOLVE
 } ngx_http_darkroom_labs_route_e;
 
 
@@ -64,6 +65,14 @@ static char *ngx_http_darkroom_labs_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_darkroom_labs_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_darkroom_labs_printspace_api(ngx_conf_t *cf,
+    ngx_http_darkroom_labs_conf_t *lcf);
+static char *ngx_http_darkroom_labs_asset_key(ngx_conf_t *cf,
+    ngx_http_darkroom_labs_conf_t *lcf);
+static void ngx_http_darkroom_lab_answer(
+    ngx_http_darkroom_fetch_resp_t *resp, const char *name,
+    const char *method, const char *path, cJSON **out,
+    ngx_http_darkroom_lab_result_t *res);
 static char *ngx_http_darkroom_labs_shipping(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_darkroom_labs_delivery(ngx_conf_t *cf,
@@ -86,6 +95,12 @@ static ngx_int_t ngx_http_darkroom_job_lab_cancel(
 static ngx_int_t ngx_http_darkroom_lab_refresh(ngx_http_darkroom_db_t *db,
     ngx_msec_t timeout, const char *id, const char *cause, char *status,
     size_t size, ngx_http_darkroom_lab_result_t *res);
+static ngx_int_t ngx_http_darkroom_lab_send(ngx_http_darkroom_job_t *job,
+    cJSON *doc, const char *lab, const char *id, const char *cause,
+    ngx_http_darkroom_lab_result_t *lr, ngx_http_darkroom_error_t *err);
+static ngx_int_t ngx_http_darkroom_lab_submit_done(
+    ngx_http_darkroom_job_t *job, const char *id, const char *cause,
+    ngx_http_darkroom_lab_result_t *lr, ngx_http_darkroom_error_t *err);
 static ngx_int_t ngx_http_darkroom_lab_job_id(ngx_http_darkroom_job_t *job,
     char *id, ngx_http_darkroom_error_t *err);
 
@@ -99,6 +114,13 @@ static ngx_int_t ngx_http_darkroom_labs_admin_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_darkroom_labs_admin_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
 static void ngx_http_darkroom_labs_admin_work(ngx_http_darkroom_task_t *t);
+
+
+static ngx_conf_enum_t  ngx_http_darkroom_ps_protocols[] = {
+    { ngx_string("escher"), NGX_HTTP_DARKROOM_PS_ESCHER },
+    { ngx_string("legacy"), NGX_HTTP_DARKROOM_PS_LEGACY },
+    { ngx_null_string, 0 }
+};
 
 
 static ngx_command_t  ngx_http_darkroom_labs_commands[] = {
@@ -137,6 +159,13 @@ static ngx_command_t  ngx_http_darkroom_labs_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_darkroom_labs_conf_t, printspace_keys),
       NULL },
+
+    { ngx_string("darkroom_printspace_protocol"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_labs_conf_t, printspace_protocol),
+      &ngx_http_darkroom_ps_protocols },
 
     { ngx_string("darkroom_printspace_delivery"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -276,6 +305,7 @@ ngx_http_darkroom_labs_create_main_conf(ngx_conf_t *cf)
 
     lcf->prodigi_keys = NGX_CONF_UNSET_PTR;
     lcf->printspace_keys = NGX_CONF_UNSET_PTR;
+    lcf->printspace_protocol = NGX_CONF_UNSET_UINT;
     lcf->asset_keys = NGX_CONF_UNSET_PTR;
     lcf->callback_secrets = NGX_CONF_UNSET_PTR;
     lcf->poll_interval = NGX_CONF_UNSET_MSEC;
@@ -293,17 +323,14 @@ ngx_http_darkroom_labs_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_darkroom_labs_conf_t *lcf = conf;
 
-    u_char                         *colon;
-    ngx_str_t                      *line;
     ngx_http_darkroom_main_conf_t  *dmcf;
 
     if (lcf->prodigi_api.data == NULL) {
         ngx_str_set(&lcf->prodigi_api, "https://api.sandbox.prodigi.com");
     }
 
-    if (lcf->printspace_api.data == NULL) {
-        ngx_str_set(&lcf->printspace_api,
-                    "https://api.sandbox.creativehub.io");
+    if (ngx_http_darkroom_labs_printspace_api(cf, lcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     if (lcf->prodigi_shipping.data == NULL) {
@@ -331,28 +358,8 @@ ngx_http_darkroom_labs_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    /* the first "kid:key" line of the asset keys file signs */
-
-    if (lcf->asset_keys) {
-        line = lcf->asset_keys->elts;
-        colon = ngx_strlchr(line[0].data, line[0].data + line[0].len, ':');
-
-        if (colon == NULL || colon == line[0].data
-            || colon - line[0].data > NGX_HTTP_DARKROOM_SIGN_KID_MAX
-            || (size_t) (line[0].data + line[0].len - colon - 1)
-               < NGX_HTTP_DARKROOM_SIGN_KEY_MIN)
-        {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "\"darkroom_lab_asset_keys\": the first line "
-                          "must be \"kid:key\" with a key of at least %d "
-                          "bytes", NGX_HTTP_DARKROOM_SIGN_KEY_MIN);
-            return NGX_CONF_ERROR;
-        }
-
-        lcf->asset_kid.data = line[0].data;
-        lcf->asset_kid.len = colon - line[0].data;
-        lcf->asset_key.data = colon + 1;
-        lcf->asset_key.len = line[0].data + line[0].len - colon - 1;
+    if (ngx_http_darkroom_labs_asset_key(cf, lcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_darkroom_module);
@@ -459,17 +466,101 @@ ngx_http_darkroom_labs_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             }
 
         } else {
-            if (value[1].data[0] == 's') {
-                ngx_str_set(field, "https://api.sandbox.creativehub.io");
-            } else {
-                ngx_str_set(field, "https://api.creativehub.io");
-            }
+            /* the host depends on darkroom_printspace_protocol */
+            *field = value[1];
         }
 
         return NGX_CONF_OK;
     }
 
     return ngx_http_darkroom_labs_url(cf, cmd, conf);
+}
+
+
+/* the first "kid:key" line of the asset keys file signs */
+
+static char *
+ngx_http_darkroom_labs_asset_key(ngx_conf_t *cf,
+    ngx_http_darkroom_labs_conf_t *lcf)
+{
+    u_char     *colon;
+    ngx_str_t  *line;
+
+    if (lcf->asset_keys) {
+        line = lcf->asset_keys->elts;
+        colon = ngx_strlchr(line[0].data, line[0].data + line[0].len, ':');
+
+        if (colon == NULL || colon == line[0].data
+            || colon - line[0].data > NGX_HTTP_DARKROOM_SIGN_KID_MAX
+            || (size_t) (line[0].data + line[0].len - colon - 1)
+               < NGX_HTTP_DARKROOM_SIGN_KEY_MIN)
+        {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"darkroom_lab_asset_keys\": the first line "
+                          "must be \"kid:key\" with a key of at least %d "
+                          "bytes", NGX_HTTP_DARKROOM_SIGN_KEY_MIN);
+            return NGX_CONF_ERROR;
+        }
+
+        lcf->asset_kid.data = line[0].data;
+        lcf->asset_kid.len = colon - line[0].data;
+        lcf->asset_key.data = colon + 1;
+        lcf->asset_key.len = line[0].data + line[0].len - colon - 1;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * theprintspace's base URL once the protocol is known: the current API
+ * ("escher", the default) has no sandbox; the earlier one's sandbox host
+ * is api.sandbox.tps-test.io (its swagger's "host").
+ */
+
+static char *
+ngx_http_darkroom_labs_printspace_api(ngx_conf_t *cf,
+    ngx_http_darkroom_labs_conf_t *lcf)
+{
+    ngx_str_t  *api;
+
+    ngx_conf_init_uint_value(lcf->printspace_protocol,
+                             NGX_HTTP_DARKROOM_PS_ESCHER);
+    api = &lcf->printspace_api;
+
+    if (lcf->printspace_protocol == NGX_HTTP_DARKROOM_PS_LEGACY) {
+        if (api->data == NULL || ngx_strcmp(api->data, "sandbox") == 0) {
+            ngx_str_set(api, "https://api.sandbox.tps-test.io");
+
+        } else if (ngx_strcmp(api->data, "live") == 0) {
+            ngx_str_set(api, "https://api.creativehub.io");
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (api->data && ngx_strcmp(api->data, "live") == 0) {
+        ngx_str_set(api, "https://escher-v2.creativehub.io");
+        return NGX_CONF_OK;
+    }
+
+    if ((api->data && ngx_strcmp(api->data, "sandbox") == 0)
+        || (api->data == NULL && lcf->printspace_keys != NGX_CONF_UNSET_PTR
+            && lcf->printspace_keys != NULL))
+    {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "creativehub's current API has no sandbox: set "
+                      "\"darkroom_printspace_api live\" (or a URL), or "
+                      "\"darkroom_printspace_protocol legacy\" for the "
+                      "earlier API and its sandbox");
+        return NGX_CONF_ERROR;
+    }
+
+    if (api->data == NULL) {
+        ngx_str_set(api, "https://escher-v2.creativehub.io");
+    }
+
+    return NGX_CONF_OK;
 }
 
 
@@ -666,6 +757,53 @@ ngx_http_darkroom_lab_error(ngx_http_darkroom_lab_result_t *res,
 }
 
 
+/* what a lab's answer means: rc, the parsed body, Retry-After */
+
+static void
+ngx_http_darkroom_lab_answer(ngx_http_darkroom_fetch_resp_t *resp,
+    const char *name, const char *method, const char *path, cJSON **out,
+    ngx_http_darkroom_lab_result_t *res)
+{
+    char  retry[32];
+
+    res->status = resp->status;
+
+    if (resp->body_len) {
+        *out = cJSON_ParseWithLength(resp->body, resp->body_len);
+    }
+
+    if (resp->status >= 200 && resp->status < 300) {
+        res->rc = NGX_OK;
+
+        if (*out == NULL) {
+            res->rc = NGX_AGAIN;
+            ngx_http_darkroom_lab_error(res, "%s %s %s: answer %ld is not "
+                                        "JSON", name, method, path,
+                                        resp->status);
+        }
+
+    } else if (resp->status >= 500 || resp->status == 408
+               || resp->status == 425 || resp->status == 429
+               || resp->status == 401 || resp->status == 403)
+    {
+        res->rc = NGX_AGAIN;
+        ngx_http_darkroom_lab_error(res, "%s %s %s answered %ld", name,
+                                    method, path, resp->status);
+
+        if (ngx_http_darkroom_fetch_header(resp, "Retry-After", retry,
+                                           sizeof(retry)))
+        {
+            res->retry_after = strtoul(retry, NULL, 10) * 1000;
+        }
+
+    } else {
+        res->rc = NGX_DECLINED;
+        ngx_http_darkroom_lab_error(res, "%s %s %s answered %ld", name,
+                                    method, path, resp->status);
+    }
+}
+
+
 /*
  * One call to a lab: its auth header, JSON both ways, and what the answer
  * means (see ngx_http_darkroom_lab_result_t).  *out is the parsed answer,
@@ -678,11 +816,11 @@ ngx_http_darkroom_lab_http(ngx_http_darkroom_labs_conf_t *lcf,
     const char *path, const char *body, cJSON **out,
     ngx_http_darkroom_lab_result_t *res)
 {
-    char                             url[1024], auth[512], retry[32];
+    char                             url[1024], auth[512], idem[200];
     ngx_str_t                       *key;
     ngx_int_t                        rc;
     ngx_array_t                     *keys;
-    const char                      *headers[4], *name;
+    const char                      *headers[5], *name;
     ngx_http_darkroom_error_t        err;
     ngx_http_darkroom_fetch_req_t    req;
     ngx_http_darkroom_fetch_resp_t   resp;
@@ -713,14 +851,22 @@ ngx_http_darkroom_lab_http(ngx_http_darkroom_labs_conf_t *lcf,
                  key[0].data);
     } else {
         snprintf(url, sizeof(url), "%s%s", lcf->printspace_api.data, path);
-        snprintf(auth, sizeof(auth), "Authorization: ApiKey %.*s",
-                 (int) key[0].len, key[0].data);
+        snprintf(auth, sizeof(auth), "Authorization: %s %.*s",
+                 lcf->printspace_protocol == NGX_HTTP_DARKROOM_PS_LEGACY
+                 ? "ApiKey" : "Bearer", (int) key[0].len, key[0].data);
     }
 
     headers[0] = auth;
     headers[1] = "Content-Type: application/json";
     headers[2] = "Accept: application/json";
     headers[3] = NULL;
+
+    if (res->idempotency_key) {
+        snprintf(idem, sizeof(idem), "Idempotency-Key: %s",
+                 res->idempotency_key);
+        headers[3] = idem;
+        headers[4] = NULL;
+    }
 
     ngx_memzero(&req, sizeof(ngx_http_darkroom_fetch_req_t));
     req.method = method;
@@ -744,41 +890,7 @@ ngx_http_darkroom_lab_http(ngx_http_darkroom_labs_conf_t *lcf,
         return res->rc;
     }
 
-    res->status = resp.status;
-
-    if (resp.body_len) {
-        *out = cJSON_ParseWithLength(resp.body, resp.body_len);
-    }
-
-    if (resp.status >= 200 && resp.status < 300) {
-        res->rc = NGX_OK;
-
-        if (*out == NULL) {
-            res->rc = NGX_AGAIN;
-            ngx_http_darkroom_lab_error(res, "%s %s %s: answer %ld is not "
-                                        "JSON", name, method, path,
-                                        resp.status);
-        }
-
-    } else if (resp.status >= 500 || resp.status == 408
-               || resp.status == 425 || resp.status == 429
-               || resp.status == 401 || resp.status == 403)
-    {
-        res->rc = NGX_AGAIN;
-        ngx_http_darkroom_lab_error(res, "%s %s %s answered %ld", name,
-                                    method, path, resp.status);
-
-        if (ngx_http_darkroom_fetch_header(&resp, "Retry-After", retry,
-                                           sizeof(retry)))
-        {
-            res->retry_after = strtoul(retry, NULL, 10) * 1000;
-        }
-
-    } else {
-        res->rc = NGX_DECLINED;
-        ngx_http_darkroom_lab_error(res, "%s %s %s answered %ld", name,
-                                    method, path, resp.status);
-    }
+    ngx_http_darkroom_lab_answer(&resp, name, method, path, out, res);
 
     ngx_http_darkroom_fetch_free(&resp);
 
@@ -944,20 +1056,154 @@ ngx_http_darkroom_job_fulfil(ngx_http_darkroom_job_t *job,
  * order the first try made.
  */
 
+/* one lab order to its lab, in the lab's API; lr says how it went */
+
+static ngx_int_t
+ngx_http_darkroom_lab_send(ngx_http_darkroom_job_t *job, cJSON *doc,
+    const char *lab, const char *id, const char *cause,
+    ngx_http_darkroom_lab_result_t *lr, ngx_http_darkroom_error_t *err)
+{
+    char                            callback[1024], token[80];
+    ngx_str_t                      *secret;
+    ngx_http_darkroom_labs_conf_t  *lcf = ngx_http_darkroom_labs_conf;
+
+    if (ngx_strcmp(lab, "prodigi") == 0) {
+        callback[0] = '\0';
+
+        if (lcf->callback_url.data && lcf->callback_secrets) {
+            secret = lcf->callback_secrets->elts;
+
+            if (ngx_http_darkroom_lab_token(&secret[0], id, token)
+                != NGX_OK)
+            {
+                snprintf(err->detail, sizeof(err->detail),
+                         "lab_submit: HMAC failed");
+                return NGX_ERROR;
+            }
+
+            snprintf(callback, sizeof(callback), "%s?lo=%s&token=%s",
+                     lcf->callback_url.data, id, token);
+        }
+
+        ngx_http_darkroom_prodigi_submit(lcf, job->fetch_timeout, doc,
+                                         callback[0] ? callback : NULL, lr);
+
+    } else if (lcf->printspace_protocol == NGX_HTTP_DARKROOM_PS_ESCHER) {
+        ngx_http_darkroom_escher_submit(lcf, job->fetch_timeout, doc, lr);
+
+    } else {
+        ngx_http_darkroom_printspace_submit(lcf, job->fetch_timeout, doc,
+                                            job->db, cause, lr);
+    }
+
+    return NGX_OK;
+}
+
+
+/* what the lab's answer (or its silence) means for the lab order */
+
+static ngx_int_t
+ngx_http_darkroom_lab_submit_done(ngx_http_darkroom_job_t *job,
+    const char *id, const char *cause, ngx_http_darkroom_lab_result_t *lr,
+    ngx_http_darkroom_error_t *err)
+{
+    char                            attempts[32], seconds[32], poll[32];
+    PGresult                       *res;
+    ngx_int_t                       rc;
+    const char                     *params[6], *outcome;
+    ngx_http_darkroom_labs_conf_t  *lcf = ngx_http_darkroom_labs_conf;
+
+    params[0] = id;
+
+    snprintf(poll, sizeof(poll), "%lu",
+             (unsigned long) (lcf->poll_interval + 999) / 1000);
+
+    if (lr->rc == NGX_OK) {
+        outcome = lr->outcome;
+        params[1] = lr->lab_order_id;
+        params[2] = outcome;
+        params[3] = lr->detail ? lr->detail : "{}";
+        params[4] = poll;
+        params[5] = cause;
+
+        res = ngx_http_darkroom_db_exec(job->db,
+                  "SELECT lab_submitted($1::bigint, $2, $3,"
+                  " CASE WHEN jsonb_typeof($4::jsonb) = 'object'"
+                  " THEN $4::jsonb ELSE jsonb_build_object('issues',"
+                  " $4::jsonb) END, $5::int, $6)", 6, params, err);
+
+        free(lr->detail);
+
+        if (res == NULL) {
+            /* the lab has it; the retry gets AlreadyExists */
+            return NGX_ERROR;
+        }
+
+        PQclear(res);
+        return NGX_OK;
+    }
+
+    if (lr->rc == NGX_DECLINED) {
+        params[1] = lr->error;
+        params[2] = lr->detail ? lr->detail : "{}";
+        params[3] = cause;
+
+        res = ngx_http_darkroom_db_exec(job->db,
+                  "SELECT lab_submit_refused($1::bigint, $2,"
+                  " jsonb_build_object('answer', $3::jsonb), $4)",
+                  4, params, err);
+
+        free(lr->detail);
+
+        if (res == NULL) {
+            return NGX_ERROR;
+        }
+
+        PQclear(res);
+        return NGX_OK;
+    }
+
+    /* worth retrying: the lab order's attempts decide how long */
+
+    free(lr->detail);
+
+    snprintf(attempts, sizeof(attempts), "%lu",
+             (unsigned long) lcf->reroute_attempts);
+    snprintf(seconds, sizeof(seconds), "%ld", (long) lcf->reroute_time);
+
+    params[1] = lr->error;
+    params[2] = attempts;
+    params[3] = seconds;
+    params[4] = cause;
+
+    res = ngx_http_darkroom_db_exec(job->db,
+              "SELECT lab_submit_failed($1::bigint, $2, $3::int, $4::int,"
+              " $5)", 5, params, err);
+
+    if (res == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = (ngx_strcmp(PQgetvalue(res, 0, 0), "retry") == 0) ? NGX_ERROR
+                                                           : NGX_OK;
+    PQclear(res);
+
+    snprintf(err->detail, sizeof(err->detail), "%s", lr->error);
+    job->retry_after = lr->retry_after;
+
+    return rc;
+}
+
+
 static ngx_int_t
 ngx_http_darkroom_job_lab_submit(ngx_http_darkroom_job_t *job,
     ngx_http_darkroom_error_t *err)
 {
     char                            id[NGX_INT64_LEN + 1], cause[64];
-    char                            callback[1024], token[80];
-    char                            attempts[32], seconds[32], poll[32];
     cJSON                          *doc, *hold;
     PGresult                       *res;
-    ngx_str_t                      *secret;
-    ngx_int_t                       rc;
-    const char                     *lab, *status, *params[6], *outcome;
+    const char                     *lab, *status, *params[1];
     ngx_http_darkroom_lab_result_t  lr;
-    ngx_http_darkroom_labs_conf_t  *lcf = ngx_http_darkroom_labs_conf;
 
     if (ngx_http_darkroom_lab_job_id(job, id, err) != NGX_OK) {
         return NGX_DECLINED;
@@ -1008,112 +1254,16 @@ ngx_http_darkroom_job_lab_submit(ngx_http_darkroom_job_t *job,
 
     ngx_memzero(&lr, sizeof(ngx_http_darkroom_lab_result_t));
 
-    if (ngx_strcmp(lab, "prodigi") == 0) {
-        callback[0] = '\0';
-
-        if (lcf->callback_url.data && lcf->callback_secrets) {
-            secret = lcf->callback_secrets->elts;
-
-            if (ngx_http_darkroom_lab_token(&secret[0], id, token)
-                != NGX_OK)
-            {
-                cJSON_Delete(doc);
-                snprintf(err->detail, sizeof(err->detail),
-                         "lab_submit: HMAC failed");
-                return NGX_ERROR;
-            }
-
-            snprintf(callback, sizeof(callback), "%s?lo=%s&token=%s",
-                     lcf->callback_url.data, id, token);
-        }
-
-        ngx_http_darkroom_prodigi_submit(lcf, job->fetch_timeout, doc,
-                                         callback[0] ? callback : NULL, &lr);
-
-    } else {
-        ngx_http_darkroom_printspace_submit(lcf, job->fetch_timeout, doc,
-                                            job->db, cause, &lr);
+    if (ngx_http_darkroom_lab_send(job, doc, lab, id, cause, &lr, err)
+        != NGX_OK)
+    {
+        cJSON_Delete(doc);
+        return NGX_ERROR;
     }
 
     cJSON_Delete(doc);
 
-    snprintf(poll, sizeof(poll), "%lu",
-             (unsigned long) (lcf->poll_interval + 999) / 1000);
-
-    if (lr.rc == NGX_OK) {
-        outcome = lr.outcome;
-        params[1] = lr.lab_order_id;
-        params[2] = outcome;
-        params[3] = lr.detail ? lr.detail : "{}";
-        params[4] = poll;
-        params[5] = cause;
-
-        res = ngx_http_darkroom_db_exec(job->db,
-                  "SELECT lab_submitted($1::bigint, $2, $3,"
-                  " CASE WHEN jsonb_typeof($4::jsonb) = 'object'"
-                  " THEN $4::jsonb ELSE jsonb_build_object('issues',"
-                  " $4::jsonb) END, $5::int, $6)", 6, params, err);
-
-        free(lr.detail);
-
-        if (res == NULL) {
-            /* the lab has it; the retry gets AlreadyExists */
-            return NGX_ERROR;
-        }
-
-        PQclear(res);
-        return NGX_OK;
-    }
-
-    if (lr.rc == NGX_DECLINED) {
-        params[1] = lr.error;
-        params[2] = lr.detail ? lr.detail : "{}";
-        params[3] = cause;
-
-        res = ngx_http_darkroom_db_exec(job->db,
-                  "SELECT lab_submit_refused($1::bigint, $2,"
-                  " jsonb_build_object('answer', $3::jsonb), $4)",
-                  4, params, err);
-
-        free(lr.detail);
-
-        if (res == NULL) {
-            return NGX_ERROR;
-        }
-
-        PQclear(res);
-        return NGX_OK;
-    }
-
-    /* worth retrying: the lab order's attempts decide how long */
-
-    free(lr.detail);
-
-    snprintf(attempts, sizeof(attempts), "%lu",
-             (unsigned long) lcf->reroute_attempts);
-    snprintf(seconds, sizeof(seconds), "%ld", (long) lcf->reroute_time);
-
-    params[1] = lr.error;
-    params[2] = attempts;
-    params[3] = seconds;
-    params[4] = cause;
-
-    res = ngx_http_darkroom_db_exec(job->db,
-              "SELECT lab_submit_failed($1::bigint, $2, $3::int, $4::int,"
-              " $5)", 5, params, err);
-
-    if (res == NULL) {
-        return NGX_ERROR;
-    }
-
-    rc = (ngx_strcmp(PQgetvalue(res, 0, 0), "retry") == 0) ? NGX_ERROR
-                                                           : NGX_OK;
-    PQclear(res);
-
-    snprintf(err->detail, sizeof(err->detail), "%s", lr.error);
-    job->retry_after = lr.retry_after;
-
-    return rc;
+    return ngx_http_darkroom_lab_submit_done(job, id, cause, &lr, err);
 }
 
 
@@ -1129,7 +1279,7 @@ ngx_http_darkroom_lab_refresh(ngx_http_darkroom_db_t *db, ngx_msec_t timeout,
 {
     PGresult                       *res;
     ngx_int_t                       rc;
-    const char                     *params[5];
+    const char                     *params[6];
     ngx_http_darkroom_error_t       err;
     ngx_http_darkroom_lab_state_t   st;
     ngx_http_darkroom_labs_conf_t  *lcf = ngx_http_darkroom_labs_conf;
@@ -1173,6 +1323,10 @@ ngx_http_darkroom_lab_refresh(ngx_http_darkroom_db_t *db, ngx_msec_t timeout,
     if (ngx_strcmp(PQgetvalue(res, 0, 0), "prodigi") == 0) {
         ngx_http_darkroom_prodigi_fetch(lcf, timeout, PQgetvalue(res, 0, 1),
                                         &st, lr);
+    } else if (lcf->printspace_protocol == NGX_HTTP_DARKROOM_PS_ESCHER) {
+        ngx_http_darkroom_escher_fetch(lcf, timeout, PQgetvalue(res, 0, 1),
+                                       &st, lr);
+
     } else {
         ngx_http_darkroom_printspace_fetch(lcf, timeout,
                                            PQgetvalue(res, 0, 1), &st, lr);
@@ -1189,10 +1343,11 @@ ngx_http_darkroom_lab_refresh(ngx_http_darkroom_db_t *db, ngx_msec_t timeout,
     params[2] = st.lab_status;
     params[3] = st.shipments;
     params[4] = cause;
+    params[5] = st.reason[0] ? st.reason : NULL;
 
     res = ngx_http_darkroom_db_exec(db,
-              "SELECT lab_apply($1::bigint, $2, $3, $4::jsonb, $5)",
-              5, params, &err);
+              "SELECT lab_apply($1::bigint, $2, $3, $4::jsonb, $5, $6)",
+              6, params, &err);
 
     free(st.shipments);
 
@@ -1599,6 +1754,12 @@ ngx_http_darkroom_labs_admin_prepare(ngx_http_request_t *r,
             a->route = NGX_HTTP_DARKROOM_LABS_CANCEL;
             return NGX_OK;
         }
+
+        if (seg[2].len == 7 && ngx_strncmp(seg[2].data, "resolve", 7) == 0)
+        {
+            a->route = NGX_HTTP_DARKROOM_LABS_RESOLVE;
+            return NGX_OK;
+        }
     }
 
 not_found:
@@ -1668,6 +1829,14 @@ ngx_http_darkroom_labs_admin_work(ngx_http_darkroom_task_t *t)
         params[0] = a->arg[0];
         res = ngx_http_darkroom_db_exec(&t->db,
                   "SELECT lab_admin_cancel($1::bigint)", 1, params, &t->err);
+        break;
+
+    case NGX_HTTP_DARKROOM_LABS_RESOLVE:
+        /* a refunded lab order the lab would not stop: a person decided */
+        params[0] = a->arg[0];
+        res = ngx_http_darkroom_db_exec(&t->db,
+                  "SELECT lab_admin_resolve($1::bigint)", 1, params,
+                  &t->err);
         break;
     }
 

@@ -37,7 +37,10 @@ my $st = $lab->state;
 my @pk = keys %{$st->{prodigi}};
 is(scalar @pk, 1, 'one Prodigi order');
 my $po = $st->{prodigi}{$pk[0]};
-is($po->{idempotencyKey}, "darkroom-$o->{id}-$lo[1][0]", 'stable idempotency key');
+like($po->{idempotencyKey}, qr/^darkroom-$o->{id}-$lo[1][0]-[0-9a-f]{16}$/,
+    'idempotency key: the ids and a random part');
+is($po->{idempotencyKey}, $t->sql_value("SELECT idempotency_key FROM lab_orders"
+    . " WHERE id = :'p1'", $lo[1][0]), 'the lab order\'s own key');
 is($po->{merchantReference}, $o->{ref}, 'merchantReference is the order ref');
 is($po->{shippingMethod}, 'Express', 'configured shipping method');
 is($po->{recipient}{name}, 'Ada Buyer', 'recipient name from Stripe');
@@ -65,17 +68,18 @@ is($dl->[0]{bytes}, 7004, 'all of it');
 my @ps = values %{$st->{ps}};
 is(scalar @ps, 1, 'one theprintspace order');
 my $ps = $ps[0];
-is($ps->{OrderState}, 'Confirmed', 'confirmed');
-is($ps->{DeliveryOption}{Name}, 'Economy', 'the cheapest delivery option');
-is($ps->{ExternalReference}, "darkroom-$o->{id}-$lo[0][0]", 'external reference');
+is($ps->{OrderState}, 'NewOrder', 'confirmed (no longer an EmbryonicOrder)');
+is($ps->{DeliveryOption}{Method}, 'Economy', 'the cheapest delivery option');
+like($ps->{ExternalReference}, qr/^darkroom-$o->{id}-$lo[0][0]-[0-9a-f]{16}$/,
+    'external reference: the lab order\'s key');
 is($ps->{OrderItems}[0]{ExternalSku}, 'TPS-GICLEE-A3', 'giclée SKU');
 is($ps->{OrderItems}[0]{PrintOptionId}, 301, 'print option from the mapping');
 is($ps->{OrderItems}[0]{Quantity}, 2, 'quantity');
 is($ps->{ShippingAddress}{PostCode}, 'YO21 1AA', 'address');
 is($ps->{FirstName} . '/' . $ps->{LastName}, 'Ada/Buyer', 'name split');
-is($st->{downloads}{"ps$ps->{Id}"}[0]{status}, 200,
-    'the fake theprintspace downloaded its asset');
-is($st->{downloads}{"ps$ps->{Id}"}[0]{bytes}, 5004, 'all of it');
+is($ps->{OrderItems}[0]{ProductId}, 35846, 'the photo\'s creativehub product');
+ok(!exists $ps->{OrderItems}[0]{ImageUrl},
+    'no image URL: creativehub prints the file it holds');
 is($st->{ps_refs}{$ps->{ExternalReference}}{creations}, 1, 'one draft');
 is($st->{ps_refs}{$ps->{ExternalReference}}{confirmations}, 1, 'one confirmation');
 
@@ -101,8 +105,8 @@ $lab->control(POST => "/_sandbox/advance/ps/$ps->{Id}", { to => 'shipped' });
 ok(wait_for(sub { $t->sql_value("SELECT status FROM lab_orders WHERE id = :'p1'",
     $lo[0][0]) eq 'shipped' }, 10), 'polling saw it dispatched');
 $r = $t->http(GET => $o->{status_url});
-is($r->{json}{shipments}[0]{tracking_number}, "DPD$ps->{Id}", 'tracking on the status page');
-is($r->{json}{shipments}[0]{carrier}, 'DPD', 'carrier on the status page');
+is($r->{json}{shipments}[0]{tracking_number}, "RM$ps->{Id}GB", 'tracking on the status page');
+is($r->{json}{shipments}[0]{service}, 'Economy', 'the delivery method on the status page');
 is($r->{json}{status}, 'in_production', 'the Prodigi half is not shipped yet');
 ok(wait_for(sub { $t->sql_value("SELECT done_at IS NOT NULL FROM jobs"
     . " WHERE dedupe_key = 'lab_poll:' || :'p1'", $lo[0][0]) eq 't' }, 5),

@@ -22,6 +22,7 @@ LabSandbox::conf($t, $stripe->url, $lab, http => 'darkroom_lab_reroute_after 4;'
 LabSandbox::mapping($t);
 $t->start;
 
+sub key_of { $t->sql_value("SELECT idempotency_key FROM lab_orders WHERE id = :'p1'", $_[0]) }
 sub status_of { $t->sql_value("SELECT status FROM lab_orders WHERE id = :'p1'", $_[0]) }
 sub creations {
     my ($key) = @_;
@@ -37,7 +38,7 @@ ok(wait_for(sub { my @l = LabSandbox::lab_orders($t, $o);
     @l && $l[0][2] eq 'submitted' }, 20), 'submitted after three 500s');
 my ($lo) = LabSandbox::lab_orders($t, $o);
 is($lo->[4], 3, 'three failed attempts recorded');
-my $key = "darkroom-$o->{id}-$lo->[0]";
+my $key = key_of($lo->[0]);
 is(scalar(grep { $_->{path} eq '/v4.0/Orders' && $_->{body} =~ /"$key"/ }
     $lab->requests), 4, 'four requests with the same idempotency key');
 is(creations($key), 1, 'exactly one order created at the lab');
@@ -48,7 +49,7 @@ $lab->control(POST => '/_sandbox/config', { create_delay_ms => 4000 });
 my $o2 = LabSandbox::paid_order($t, [ ['moor-rain', 'canvas-50', 2] ]);
 my ($lo2) = LabSandbox::lab_orders($t, $o2) if wait_for(sub {
     scalar LabSandbox::lab_orders($t, $o2) }, 10);
-my $key2 = "darkroom-$o2->{id}-$lo2->[0]";
+my $key2 = key_of($lo2->[0]);
 ok(wait_for(sub { creations($key2) == 1 }, 10), 'the lab made the order');
 my @pids = ($t->master_pid, $t->worker_pids);
 kill 'KILL', @pids;

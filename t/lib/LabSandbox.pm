@@ -4,9 +4,11 @@ package LabSandbox;
 # test, a shop configuration with labs, signed print files and paid orders.
 #
 #   my $lab = LabSandbox::start($t);            # on port 1 of the test
-#   LabSandbox::conf($t, $stripe, http => '...extra http lines');
+#   LabSandbox::conf($t, $stripe, $lab, http => '...extra http lines',
+#       protocol => 'escher' | 'legacy' (default));
 #   LabSandbox::mapping($t);                    # demo catalogue → labs
-#   my $o = LabSandbox::paid_order($t, [ [photo, product, qty], ... ]);
+#   my $o = LabSandbox::paid_order($t, [ [photo, product, qty], ... ],
+#       phone => '+44 ...' (default; undef: none), before_paid => sub {});
 #   $lab->control(POST => '/_sandbox/config', { fail => {...} });
 
 use strict;
@@ -55,6 +57,8 @@ sub conf {
     $t->write_file('prints/harbour-dawn.tif', 'TIFF' . ('h' x 5000));
     $t->write_file('prints/moor-rain.tif', 'TIFF' . ('m' x 7000));
     my $extra = $o{http} // '';
+    # the creativehub API the shop speaks: the earlier one unless asked
+    my $protocol = $o{protocol} // 'legacy';
     my $url = $lab->url;
     shop_conf($t, stripe => $stripe, workers => $o{workers}, http => <<"EOF");
     darkroom_jobs_backoff 100ms 1s;
@@ -63,6 +67,7 @@ sub conf {
     darkroom_prodigi_api $url;
     darkroom_prodigi_key_file %%DIR%%/prodigi_key;
     darkroom_printspace_api $url;
+    darkroom_printspace_protocol $protocol;
     darkroom_printspace_key_file %%DIR%%/printspace_key;
     darkroom_lab_asset_url http://127.0.0.1:%%PORT2%%/prints;
     darkroom_lab_asset_keys %%DIR%%/media.keys;
@@ -95,6 +100,22 @@ INSERT INTO lab_products (product_id, lab, sku, attributes, priority) VALUES
   ('canvas-50', 'prodigi', 'GLOBAL-CAN-20X28', '{"wrap": "MirrorWrap"}', 1);
 INSERT INTO photo_products VALUES ('moor-rain', 'canvas-50');
 SQL
+    # the artwork's product in creativehub (theprintspace prints only
+    # photos that have one); moor-rain has none
+    $t->sql("UPDATE photos SET creativehub_product_id = 35846"
+        . " WHERE id = 'harbour-dawn'") if has_column($t, 'photos',
+                                                      'creativehub_product_id');
+    # the current API's variant of that artwork as a giclée A3
+    $t->sql("INSERT INTO creativehub_variants VALUES ('harbour-dawn',"
+        . " 'giclee-a3', '7d1e4f0a-a3a3-4c61-9b1e-0c5e2f6a9d01')")
+        if has_column($t, 'creativehub_variants', 'variant_id');
+}
+
+sub has_column {
+    my ($t, $table, $column) = @_;
+    return $t->sql_value("SELECT count(*) FROM information_schema.columns"
+        . " WHERE table_name = :'p1' AND column_name = :'p2'", $table,
+        $column) > 0;
 }
 
 my $n = 0;
@@ -112,6 +133,12 @@ sub paid_order {
         $r->{json}{order});
     my $order = { id => $row->[0], ref => $row->[1], total => $row->[2],
         session => "cs_test_$row->[0]", status_url => $r->{json}{status_url} };
+    # the phone checkout collects for the labs (NULL: not collected)
+    my $phone = exists $o{phone} ? $o{phone} : '+44 7700 900123';
+    $t->sql("UPDATE orders SET shipping_phone = :'p1' WHERE id = :'p2'",
+        $phone, $order->{id})
+        if defined $phone && has_column($t, 'orders', 'shipping_phone');
+    $o{before_paid}->($order) if $o{before_paid};
     my $body = event('checkout.session.completed', session(id => $order->{session},
         order_id => $order->{id}, ref => $order->{ref}, amount => $order->{total}));
     $r = $t->http(POST => '/webhooks/stripe', { headers => {
@@ -167,6 +194,7 @@ sub control {
 }
 
 sub state { $_[0]->control(GET => '/_sandbox/state') }
+sub responses { @{ $_[0]->control(GET => '/_sandbox/responses') } }
 sub requests { @{ $_[0]->control(GET => '/_sandbox/requests') } }
 
 sub stop {

@@ -1,0 +1,628 @@
+-- Labs as their APIs really are (docs/architecture.md, "Print labs"):
+--
+-- * theprintspace (creativehub API): an item names the artwork's product
+--   in creativehub and the paper/size's print option, so each photo sold
+--   there carries its creativehub product id; the address needs a phone.
+-- * Prodigi: idempotency keys unique beyond one database's ids (a restore
+--   or a reinstall brings the same order and lab order ids back); the
+--   recipient's phone and what the customer paid per item are sent.
+-- * A lab's failure states (Prodigi issues, a failed step, theprintspace's
+--   PaymentFailed, OnHold...) need attention, with the lab's reason.
+-- * A refund that could not stop a lab order leaves it flagged
+--   (cancel_requested_at) until a person resolves it.
+
+-- collected at checkout when a lab needs it; NULL when not collected (the
+-- same column sql/011 adds: whichever runs first makes it)
+ALTER TABLE orders ADD COLUMN IF NOT EXISTS shipping_phone text;
+
+-- the artwork's product id in creativehub; NULL: not sold through
+-- theprintspace
+ALTER TABLE photos ADD COLUMN IF NOT EXISTS creativehub_product_id integer
+    CHECK (creativehub_product_id > 0);
+
+-- creativehub's current API ("Escher V2") orders a variant (size, frame)
+-- of the artwork's product there: one per photo and darkroom product
+CREATE TABLE IF NOT EXISTS creativehub_variants (
+    photo_id    text NOT NULL REFERENCES photos ON DELETE CASCADE,
+    product_id  text NOT NULL REFERENCES products ON DELETE CASCADE,
+    variant_id  text NOT NULL CHECK (length(variant_id) BETWEEN 1 AND 100),
+    PRIMARY KEY (photo_id, product_id)
+);
+
+-- set by a refund; the lab order stays flagged until an admin resolves it
+ALTER TABLE lab_orders ADD COLUMN IF NOT EXISTS cancel_requested_at
+    timestamptz;
+
+
+-- Why a lab cannot make an item (NULL: it can).  theprintspace prints a
+-- photo only as its creativehub product: for the current API a variant of
+-- it (creativehub_variants), for the earlier one the product id
+-- (photos.creativehub_product_id) in a print option of the darkroom
+-- product (lab_products.attributes.PrintOptionId).
+CREATE OR REPLACE FUNCTION lab_cannot_make(lp lab_products, p_photo text)
+RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT CASE
+        WHEN lp.lab IS NULL THEN 'no lab makes it'
+        WHEN lp.lab <> 'printspace' THEN NULL
+        WHEN EXISTS (SELECT 1 FROM creativehub_variants v
+                      WHERE v.photo_id = p_photo
+                        AND v.product_id = lp.product_id) THEN NULL
+        WHEN (SELECT creativehub_product_id FROM photos
+               WHERE id = p_photo) IS NOT NULL
+             AND jsonb_typeof(lp.attributes->'PrintOptionId') = 'number'
+        THEN NULL
+        WHEN (SELECT creativehub_product_id FROM photos
+               WHERE id = p_photo) IS NOT NULL
+        THEN format('theprintspace needs the creativehub print option of '
+                    '%s (lab_products.attributes.PrintOptionId)',
+                    lp.product_id)
+        ELSE format('theprintspace needs the creativehub product id of '
+                    'photo %s (creativehub_variants for %s, or '
+                    'photos.creativehub_product_id for the earlier API)',
+                    p_photo, lp.product_id)
+        END;
+$$;
+
+
+-- the lab chosen for an item: the lowest priority that can make it
+CREATE OR REPLACE FUNCTION lab_for_item(p_photo text, p_product text,
+                                        p_not text DEFAULT NULL)
+RETURNS lab_products LANGUAGE sql STABLE AS $$
+    SELECT * FROM lab_products lp
+     WHERE lp.product_id = p_product AND lp.lab IS DISTINCT FROM p_not
+       AND lab_cannot_make(lp, p_photo) IS NULL
+     ORDER BY lp.priority, lp.lab LIMIT 1;
+$$;
+
+
+-- why the first lab of a product cannot make the item (NULL: it can, or
+-- no lab is mapped)
+CREATE OR REPLACE FUNCTION lab_item_problem(p_photo text, p_product text)
+RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT lab_cannot_make(lp, p_photo)
+      FROM lab_products lp WHERE lp.product_id = p_product
+     ORDER BY lp.priority, lp.lab LIMIT 1;
+$$;
+
+
+-- A lab order's idempotency key: its ids and a random part, so that ids a
+-- restored or reinstalled database hands out again never name an order
+-- a lab already has.
+CREATE OR REPLACE FUNCTION lab_order_new(p_order bigint, p_lab text,
+                                         p_status text, p_hold timestamptz,
+                                         p_from bigint, p_cause text)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    v_id bigint := nextval('lab_orders_id_seq');
+BEGIN
+    INSERT INTO lab_orders (id, order_id, lab, status, idempotency_key,
+                            hold_until, rerouted_from)
+    VALUES (v_id, p_order, p_lab, p_status,
+            format('darkroom-%s-%s-%s', p_order, v_id,
+                   substr(replace(gen_random_uuid()::text, '-', ''), 1, 16)),
+            p_hold, p_from);
+
+    PERFORM lab_event(v_id, NULL, p_status, p_cause,
+        jsonb_build_object('lab', p_lab, 'rerouted_from', p_from,
+                           'hold_until', p_hold));
+
+    INSERT INTO jobs (kind, payload, dedupe_key, run_at, max_attempts)
+    VALUES ('lab_submit', jsonb_build_object('lab_order_id', v_id),
+            'lab_submit:' || v_id, coalesce(greatest(p_hold, now()), now()),
+            1000000)
+    ON CONFLICT (dedupe_key) DO NOTHING;
+
+    RETURN v_id;
+END $$;
+
+
+-- "fulfil_order" (sql/007), now choosing the lab per item (photo and
+-- product): a photo without a creativehub product goes to the next lab,
+-- and when there is none the order needs review with the reason.
+CREATE OR REPLACE FUNCTION lab_fulfil(p_order bigint, p_delay_s int,
+                                      p_cause text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    o        orders%ROWTYPE;
+    v_hold   timestamptz;
+    v_id     bigint;
+    v_lab    text;
+    v_n      int := 0;
+    v_miss   text;
+    r        record;
+BEGIN
+    SELECT * INTO o FROM orders WHERE id = p_order FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN 'ignored: no such order';
+    END IF;
+
+    IF EXISTS (SELECT 1 FROM lab_orders WHERE order_id = p_order) THEN
+        RETURN 'ignored: already split';
+    END IF;
+
+    IF o.status <> 'paid' THEN
+        RETURN 'ignored: order is ' || o.status;
+    END IF;
+
+    SELECT string_agg(DISTINCT coalesce(
+                          lab_item_problem(i.photo_id, i.product_id),
+                          format('No lab makes %s', i.product_id)), '; ')
+      INTO v_miss
+      FROM order_items i
+     WHERE i.order_id = p_order AND i.kind = 'print'
+       AND (lab_for_item(i.photo_id, i.product_id)).lab IS NULL;
+
+    IF v_miss IS NOT NULL OR o.shipping_address IS NULL THEN
+        UPDATE orders SET review_reason = CASE
+                   WHEN v_miss IS NOT NULL THEN v_miss || '.'
+                   ELSE 'The order has no shipping address.' END
+         WHERE id = p_order;
+        PERFORM order_transition(p_order, 'needs_review', p_cause,
+            jsonb_build_object('reason', 'not fulfillable'));
+        RETURN 'needs_review';
+    END IF;
+
+    v_hold := CASE WHEN p_delay_s > 0
+                   THEN now() + p_delay_s * interval '1 second' END;
+
+    FOR v_lab IN
+        SELECT DISTINCT (lab_for_item(i.photo_id, i.product_id)).lab
+          FROM order_items i
+         WHERE i.order_id = p_order AND i.kind = 'print'
+         ORDER BY 1
+    LOOP
+        v_id := lab_order_new(p_order, v_lab,
+                              CASE WHEN v_hold IS NULL THEN 'pending'
+                                   ELSE 'held' END,
+                              v_hold, NULL, p_cause);
+
+        FOR r IN
+            SELECT i.line, i.photo_id, i.product_id, i.quantity,
+                   ph.print_path, lab_for_item(i.photo_id, i.product_id) lp,
+                   lab_item_problem(i.photo_id, i.product_id) why
+              FROM order_items i
+              JOIN photos ph ON ph.id = i.photo_id
+             WHERE i.order_id = p_order AND i.kind = 'print'
+        LOOP
+            CONTINUE WHEN (r.lp).lab <> v_lab;
+            INSERT INTO lab_order_items (lab_order_id, line, photo_id,
+                                         product_id, sku, attributes, sizing,
+                                         copies, print_path)
+            VALUES (v_id, r.line, r.photo_id, r.product_id, (r.lp).sku,
+                    (r.lp).attributes, (r.lp).sizing, r.quantity,
+                    r.print_path);
+
+            -- the first choice could not make it: say why in the history
+            IF r.why IS NOT NULL THEN
+                PERFORM lab_event(v_id, 'pending', 'pending', p_cause,
+                    jsonb_build_object('line', r.line,
+                                       'not_first_choice', r.why));
+            END IF;
+        END LOOP;
+
+        v_n := v_n + 1;
+    END LOOP;
+
+    RETURN format('split into %s lab orders', v_n);
+END $$;
+
+
+-- sql/007's reroute, where "a lab that makes every item" also means one
+-- that can make each item's photo (theprintspace: its creativehub product)
+CREATE OR REPLACE FUNCTION lab_reroute(p_id bigint, p_lab text,
+                                       p_cause text, p_reason text)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    lo      lab_orders%ROWTYPE;
+    v_lab   text := p_lab;
+    v_new   bigint;
+BEGIN
+    SELECT * INTO lo FROM lab_orders WHERE id = p_id FOR UPDATE;
+
+    -- a lab that has the order (Prodigi's, or theprintspace's once
+    -- confirmed: a failure state later does not undo that) keeps it
+    IF NOT FOUND OR lo.status NOT IN ('held', 'pending', 'needs_attention')
+       OR (lo.lab_order_id IS NOT NULL AND lo.lab = 'prodigi')
+       OR lo.submitted_at IS NOT NULL
+    THEN
+        RETURN NULL;
+    END IF;
+
+    IF v_lab IS NULL THEN
+        IF lo.rerouted_from IS NOT NULL THEN
+            RETURN NULL;
+        END IF;
+
+        SELECT lp.lab INTO v_lab
+          FROM lab_products lp
+          JOIN lab_order_items li ON li.product_id = lp.product_id
+         WHERE li.lab_order_id = p_id AND lp.lab <> lo.lab
+           AND lab_cannot_make(lp, li.photo_id) IS NULL
+         GROUP BY lp.lab
+        HAVING count(*) = (SELECT count(*) FROM lab_order_items
+                            WHERE lab_order_id = p_id)
+         ORDER BY max(lp.priority), lp.lab
+         LIMIT 1;
+
+        IF v_lab IS NULL THEN
+            RETURN NULL;
+        END IF;
+    END IF;
+
+    IF v_lab = lo.lab OR EXISTS (
+           SELECT 1 FROM lab_order_items li
+            WHERE li.lab_order_id = p_id
+              AND NOT EXISTS (SELECT 1 FROM lab_products lp
+                               WHERE lp.product_id = li.product_id
+                                 AND lp.lab = v_lab
+                                 AND lab_cannot_make(lp, li.photo_id)
+                                     IS NULL))
+    THEN
+        RETURN NULL;
+    END IF;
+
+    PERFORM lab_set_status(p_id, 'rerouted', p_cause,
+        jsonb_build_object('to_lab', v_lab, 'reason', p_reason));
+
+    UPDATE jobs SET done_at = now(), locked_until = NULL,
+                    last_error = 'rerouted'
+     WHERE dedupe_key IN ('lab_submit:' || p_id, 'lab_poll:' || p_id)
+       AND done_at IS NULL;
+
+    v_new := lab_order_new(lo.order_id, v_lab, 'pending', NULL, p_id,
+                           p_cause);
+
+    INSERT INTO lab_order_items (lab_order_id, line, photo_id, product_id,
+                                 sku, attributes, sizing, copies, print_path)
+    SELECT v_new, li.line, li.photo_id, li.product_id, lp.sku,
+           lp.attributes, lp.sizing, li.copies, li.print_path
+      FROM lab_order_items li
+      JOIN lab_products lp ON lp.product_id = li.product_id
+                          AND lp.lab = v_lab
+     WHERE li.lab_order_id = p_id;
+
+    RETURN v_new;
+END $$;
+
+
+-- an amount in minor units as the decimal the labs want ("120.00")
+CREATE OR REPLACE FUNCTION lab_decimal(p_amount bigint, p_currency text)
+RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN upper(p_currency) IN ('BIF', 'CLP', 'DJF', 'GNF', 'JPY',
+                                           'KMF', 'KRW', 'MGA', 'PYG', 'RWF',
+                                           'UGX', 'VND', 'VUV', 'XAF', 'XOF',
+                                           'XPF')
+                THEN p_amount::text
+                ELSE to_char(p_amount / 100.0, 'FM999999999990.00') END;
+$$;
+
+
+-- sql/007's document for lab_submit, with the recipient's phone, the
+-- order's ref and currency, what the customer paid per copy, and each
+-- photo's creativehub product
+CREATE OR REPLACE FUNCTION lab_submit_json(p_id bigint) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'id', lo.id, 'lab', lo.lab, 'status', lo.status,
+        'lab_order_id', lo.lab_order_id,
+        'idempotency_key', lo.idempotency_key,
+        'hold', extract(epoch FROM lo.hold_until - now())::bigint,
+        'order', o.ref, 'email', o.email,
+        'name', o.shipping_name, 'address', o.shipping_address,
+        'phone', nullif(btrim(o.shipping_phone), ''),
+        'currency', upper(o.currency),
+        'items', (SELECT json_agg(json_build_object(
+                      'line', li.line, 'sku', li.sku, 'copies', li.copies,
+                      'attributes', li.attributes, 'sizing', li.sizing,
+                      'photo', li.photo_id, 'print', li.print_path,
+                      'product', li.product_id,
+                      'creativehub_product', ph.creativehub_product_id,
+                      'creativehub_variant', (SELECT v.variant_id
+                          FROM creativehub_variants v
+                         WHERE v.photo_id = li.photo_id
+                           AND v.product_id = li.product_id),
+                      'cost', lab_decimal(oi.unit_amount, o.currency))
+                      ORDER BY li.line)
+                    FROM lab_order_items li
+                    JOIN order_items oi ON oi.order_id = o.id
+                                       AND oi.line = li.line
+                    LEFT JOIN photos ph ON ph.id = li.photo_id
+                   WHERE li.lab_order_id = lo.id)
+    )::text
+      FROM lab_orders lo JOIN orders o ON o.id = lo.order_id
+     WHERE lo.id = p_id;
+$$;
+
+
+-- What a lab says about an order now (sql/007), with two more cases:
+-- p_stage 'attention' (the lab reports a failure: p_reason says which)
+-- asks for a person, once per reason; and a lab order a refund could not
+-- stop (cancel_requested_at) stays flagged whatever the lab says next,
+-- short of cancelled, until an admin resolves it.
+CREATE OR REPLACE FUNCTION lab_apply(p_id bigint, p_stage text,
+                                     p_lab_status text, p_shipments jsonb,
+                                     p_cause text, p_reason text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    lo          lab_orders%ROWTYPE;
+    v_to        text;
+    v_sid       bigint;
+    v_tracking  text;
+    s           jsonb;
+BEGIN
+    SELECT * INTO lo FROM lab_orders WHERE id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+
+    FOR s IN SELECT * FROM jsonb_array_elements(coalesce(p_shipments, '[]'))
+    LOOP
+        CONTINUE WHEN coalesce(s->>'id', '') = '';
+
+        INSERT INTO shipments AS x (lab_order_id, lab_shipment_id, carrier,
+                                    service, tracking_number, tracking_url,
+                                    dispatched_at, items)
+        VALUES (p_id, s->>'id', s->>'carrier', s->>'service',
+                s->>'tracking_number', s->>'tracking_url',
+                (s->>'dispatched_at')::timestamptz,
+                coalesce(s->'items', '[]'))
+        ON CONFLICT (lab_order_id, lab_shipment_id) DO UPDATE
+           SET carrier = coalesce(EXCLUDED.carrier, x.carrier),
+               service = coalesce(EXCLUDED.service, x.service),
+               tracking_number = coalesce(EXCLUDED.tracking_number,
+                                          x.tracking_number),
+               tracking_url = coalesce(EXCLUDED.tracking_url, x.tracking_url),
+               dispatched_at = coalesce(EXCLUDED.dispatched_at,
+                                        x.dispatched_at),
+               items = EXCLUDED.items, updated_at = now()
+         WHERE (x.carrier, x.service, x.tracking_number, x.tracking_url,
+                x.dispatched_at, x.items)
+               IS DISTINCT FROM
+               (coalesce(EXCLUDED.carrier, x.carrier),
+                coalesce(EXCLUDED.service, x.service),
+                coalesce(EXCLUDED.tracking_number, x.tracking_number),
+                coalesce(EXCLUDED.tracking_url, x.tracking_url),
+                coalesce(EXCLUDED.dispatched_at, x.dispatched_at),
+                EXCLUDED.items)
+        RETURNING x.id, x.tracking_number INTO v_sid, v_tracking;
+
+        IF FOUND THEN
+            PERFORM lab_event(p_id, lo.status, lo.status, p_cause,
+                jsonb_build_object('shipment', s));
+
+            IF coalesce(v_tracking, '') <> '' THEN
+                INSERT INTO jobs (kind, payload, dedupe_key)
+                VALUES ('email', jsonb_build_object('template', 'shipped',
+                            'order_id', lo.order_id, 'shipment_id', v_sid),
+                        'email:shipped:' || v_sid)
+                ON CONFLICT (dedupe_key) DO NOTHING;
+            END IF;
+        END IF;
+    END LOOP;
+
+    IF p_lab_status IS DISTINCT FROM lo.lab_status THEN
+        UPDATE lab_orders SET lab_status = p_lab_status, updated_at = now()
+         WHERE id = p_id;
+    END IF;
+
+    v_to := lo.status;
+
+    IF lo.status IN ('cancelled', 'rerouted') THEN
+        NULL;
+    ELSIF p_stage = 'cancelled' THEN
+        IF lo.status <> 'shipped' THEN
+            v_to := 'cancelled';
+        END IF;
+    ELSIF p_stage = 'attention' THEN
+        IF lo.status IN ('submitted', 'in_production', 'needs_attention')
+           AND (lo.status <> 'needs_attention'
+                OR lo.last_error IS DISTINCT FROM p_reason)
+        THEN
+            PERFORM lab_attention(p_id, p_reason, p_cause,
+                jsonb_build_object('lab_status', p_lab_status));
+            PERFORM lab_sync_order(lo.order_id, p_cause);
+            RETURN 'needs_attention';
+        END IF;
+    ELSIF lo.cancel_requested_at IS NOT NULL
+          AND lo.status = 'needs_attention'
+    THEN
+        NULL;   -- refunded: a person decides, not the lab's next news
+    ELSIF lab_rank(p_stage) > lab_rank(lo.status)
+          OR (lo.status = 'needs_attention' AND lab_rank(p_stage) > 0)
+    THEN
+        v_to := p_stage;
+    END IF;
+
+    IF v_to <> lo.status THEN
+        PERFORM lab_set_status(p_id, v_to, p_cause,
+            jsonb_build_object('lab_status', p_lab_status));
+        IF v_to = 'cancelled' THEN
+            UPDATE jobs SET done_at = now(), locked_until = NULL,
+                            last_error = 'cancelled'
+             WHERE dedupe_key IN ('lab_submit:' || p_id, 'lab_poll:' || p_id)
+               AND done_at IS NULL;
+        END IF;
+    END IF;
+
+    PERFORM lab_sync_order(lo.order_id, p_cause);
+
+    RETURN v_to;
+END $$;
+
+CREATE OR REPLACE FUNCTION lab_apply(p_id bigint, p_stage text,
+                                     p_lab_status text, p_shipments jsonb,
+                                     p_cause text)
+RETURNS text LANGUAGE sql AS $$
+    SELECT lab_apply(p_id, p_stage, p_lab_status, p_shipments, p_cause,
+                     NULL::text);
+$$;
+
+
+-- The lab answered a cancel (sql/007).  A refund's cancel it refused
+-- (production started) needs a person: the order is paid back but printed.
+CREATE OR REPLACE FUNCTION lab_cancel_result(p_id bigint, p_result text,
+                                             p_detail text, p_cause text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    lo lab_orders%ROWTYPE;
+BEGIN
+    SELECT * INTO lo FROM lab_orders WHERE id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+
+    IF p_result = 'cancelled' THEN
+        RETURN lab_apply(p_id, 'cancelled', 'Cancelled', '[]', p_cause);
+    END IF;
+
+    IF lo.cancel_requested_at IS NOT NULL THEN
+        PERFORM lab_attention(p_id,
+            format('Refunded, but %s refused to cancel (%s): it is being '
+                   'made. Cancel it at the lab by hand, or resolve it here '
+                   'to let it ship.', lo.lab, p_detail), p_cause,
+            jsonb_build_object('cancel_refused', p_detail));
+        RETURN 'refused';
+    END IF;
+
+    IF lo.status = 'cancelling' THEN
+        PERFORM lab_set_status(p_id, 'submitted', p_cause,
+            jsonb_build_object('cancel_refused', p_detail));
+    ELSE
+        PERFORM lab_event(p_id, lo.status, lo.status, p_cause,
+            jsonb_build_object('cancel_refused', p_detail));
+    END IF;
+
+    RETURN 'refused';
+END $$;
+
+
+-- Cancel a lab order (sql/007): at once only if no lab has it, which for
+-- theprintspace means never confirmed (submitted_at); a confirmed one in
+-- needs_attention (PaymentFailed, say) is still at the lab, so it goes
+-- through lab_cancel like any sent order.
+CREATE OR REPLACE FUNCTION lab_cancel(p_id bigint, p_cause text,
+                                      p_reason text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    lo lab_orders%ROWTYPE;
+BEGIN
+    SELECT * INTO lo FROM lab_orders WHERE id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+
+    IF lo.status IN ('held', 'pending', 'needs_attention')
+       AND lo.submitted_at IS NULL
+       AND (lo.lab_order_id IS NULL OR lo.lab = 'printspace')
+    THEN
+        PERFORM lab_set_status(p_id, 'cancelled', p_cause,
+                               jsonb_build_object('reason', p_reason));
+        UPDATE jobs SET done_at = now(), locked_until = NULL,
+                        last_error = 'cancelled'
+         WHERE dedupe_key = 'lab_submit:' || p_id AND done_at IS NULL
+           AND (locked_until IS NULL OR locked_until < now());
+        RETURN 'cancelled';
+    END IF;
+
+    IF lo.status IN ('submitted', 'needs_attention') THEN
+        PERFORM lab_set_status(p_id, 'cancelling', p_cause,
+                               jsonb_build_object('reason', p_reason));
+        INSERT INTO jobs (kind, payload, dedupe_key)
+        VALUES ('lab_cancel', jsonb_build_object('lab_order_id', p_id),
+                'lab_cancel:' || p_id)
+        ON CONFLICT (dedupe_key) DO UPDATE
+           SET done_at = NULL, dead = false, attempts = 0, run_at = now()
+         WHERE jobs.locked_until IS NULL OR jobs.locked_until < now();
+        RETURN 'cancelling';
+    END IF;
+
+    IF lo.status = 'cancelling' THEN
+        RETURN 'cancelling';
+    END IF;
+
+    PERFORM lab_event(p_id, lo.status, lo.status, p_cause,
+        jsonb_build_object('not_cancelled', p_reason,
+                           'because', 'lab order is ' || lo.status));
+    RETURN 'ignored: lab order is ' || lo.status;
+END $$;
+
+
+-- A refund cancels what can still be cancelled (sql/007); every lab order
+-- it touches is marked, and one already in production is flagged for a
+-- person at once: health and the shop alert count it.
+CREATE OR REPLACE FUNCTION lab_orders_on_refund() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_id      bigint;
+    v_result  text;
+BEGIN
+    FOR v_id IN SELECT id FROM lab_orders
+                 WHERE order_id = NEW.id
+                   AND status NOT IN ('cancelled', 'rerouted', 'shipped')
+                 ORDER BY id
+    LOOP
+        UPDATE lab_orders SET cancel_requested_at = now() WHERE id = v_id;
+        v_result := lab_cancel(v_id, 'refund', 'order refunded');
+
+        IF v_result LIKE 'ignored%' THEN
+            PERFORM lab_attention(v_id,
+                'Refunded, but the lab is already making it: cancel it at '
+                || 'the lab by hand, or resolve it here to let it ship.',
+                'refund');
+        END IF;
+    END LOOP;
+
+    -- shipped ones: nothing to stop, the history says so (sql/007)
+    FOR v_id IN SELECT id FROM lab_orders
+                 WHERE order_id = NEW.id AND status = 'shipped'
+    LOOP
+        PERFORM lab_cancel(v_id, 'refund', 'order refunded');
+    END LOOP;
+
+    RETURN NULL;
+END $$;
+
+
+-- Admin: a refunded lab order the lab could not stop is let go on (the
+-- person cancelled it at the lab, or accepts it ships): the flag goes and
+-- it is followed at its lab again.
+CREATE OR REPLACE FUNCTION lab_admin_resolve(p_id bigint) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    lo lab_orders%ROWTYPE;
+BEGIN
+    SELECT * INTO lo FROM lab_orders WHERE id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM darkroom_refuse(404, 'not_found',
+                                'There is no such lab order.');
+    END IF;
+
+    IF lo.status <> 'needs_attention' OR lo.lab_order_id IS NULL THEN
+        PERFORM darkroom_refuse(409, 'invalid_state',
+            'Only a lab order its lab has and that needs attention can be '
+            'resolved.');
+    END IF;
+
+    UPDATE lab_orders SET cancel_requested_at = NULL WHERE id = p_id;
+    PERFORM lab_event(p_id, lo.status, lo.status, 'admin',
+        jsonb_build_object('action', 'resolve',
+                           'cancel_requested_at', lo.cancel_requested_at));
+
+    RETURN lab_admin_retry(p_id);
+END $$;
+
+
+-- theprintspace (earlier API): the draft now at the lab.  A retry cancels
+-- a draft it cannot confirm and makes another, so the newest is recorded.
+CREATE OR REPLACE FUNCTION lab_submit_draft(p_id bigint, p_lab_order_id text,
+                                            p_cause text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE lab_orders SET lab_order_id = p_lab_order_id, updated_at = now()
+     WHERE id = p_id AND lab_order_id IS DISTINCT FROM p_lab_order_id
+       AND status IN ('pending', 'held', 'needs_attention');
+    IF FOUND THEN
+        PERFORM lab_event(p_id, 'pending', 'pending', p_cause,
+            jsonb_build_object('draft', p_lab_order_id));
+    END IF;
+END $$;
