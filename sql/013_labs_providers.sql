@@ -11,10 +11,6 @@
 -- * A refund that could not stop a lab order leaves it flagged
 --   (cancel_requested_at) until a person resolves it.
 
--- collected at checkout when a lab needs it; NULL when not collected (the
--- same column sql/011 adds: whichever runs first makes it)
-ALTER TABLE orders ADD COLUMN IF NOT EXISTS shipping_phone text;
-
 -- the artwork's product id in creativehub; NULL: not sold through
 -- theprintspace
 ALTER TABLE photos ADD COLUMN IF NOT EXISTS creativehub_product_id integer
