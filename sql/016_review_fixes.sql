@@ -307,12 +307,13 @@ BEGIN
     END IF;
 
     IF order_id IS NULL THEN
-        result := CASE WHEN p_type IN ('checkout.session.completed',
-                                       'checkout.session.expired',
-                                       'checkout.session.async_payment_succeeded',
-                                       'checkout.session.async_payment_failed',
-                                       'charge.refunded',
-                                       'charge.dispute.created')
+        result := CASE WHEN p_type IN (
+                           'checkout.session.completed',
+                           'checkout.session.expired',
+                           'checkout.session.async_payment_succeeded',
+                           'checkout.session.async_payment_failed',
+                           'charge.refunded',
+                           'charge.dispute.created')
                        THEN 'ignored: no such order'
                        ELSE 'ignored: event type not handled' END;
         RETURN;

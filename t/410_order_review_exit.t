@@ -20,7 +20,9 @@ shop_conf($t, stripe => $stripe->url, secrets => [$secret]);
 demo_catalogue($t);
 $t->start;
 
-sub status { $t->sql_value("SELECT status FROM orders WHERE id = :'p1'", $_[0]) }
+sub status {
+    $t->sql_value("SELECT status FROM orders WHERE id = :'p1'", $_[0]);
+}
 sub move {
     my ($id, $to, $cause) = @_;
     return $t->sql_value("SELECT order_transition(:'p1', :'p2', :'p3')",

@@ -42,7 +42,8 @@ my $r = $t->http(POST => '/webhooks/stripe', { headers => {
     content => $body });
 is($r->{json}{result}, 'needs_review: disputed', 'disputed: in review');
 
-$lab->control(POST => "/_sandbox/advance/$lo->[3]", { to => ['in_production'] });
+$lab->control(POST => "/_sandbox/advance/$lo->[3]",
+    { to => ['in_production'] });
 ok(wait_for(sub { lo_status($lo->[0]) eq 'in_production' }, 10),
     'the lab order follows its lab: in production');
 is(order_row($o->{id})->[0], 'needs_review', 'the order stays in review');
