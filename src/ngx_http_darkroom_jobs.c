@@ -965,6 +965,9 @@ ngx_http_darkroom_jobs_done(ngx_event_t *ev)
 
     ngx_http_darkroom_release();
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, jobs->timer.log, 0,
+                   "darkroom jobs: run done, %ui claimed", jobs->claimed);
+
     for (i = 0; i < jobs->nlog; i++) {
         ngx_log_error(jobs->log[i].level, jobs->timer.log, 0, "%s",
                       jobs->log[i].text);
