@@ -59,6 +59,7 @@ typedef struct {
 
 typedef struct {
     ngx_event_t                     timer;
+    ngx_event_t                     exit_watch;
     ngx_thread_task_t              *task;
     ngx_http_darkroom_main_conf_t  *dmcf;
     ngx_http_darkroom_db_t          db;
@@ -72,7 +73,10 @@ typedef struct {
                                           + 4];
     unsigned                        seed;
 
-    /* an outcome Postgres could not take yet; thread side only */
+    /*
+     * an outcome Postgres could not take yet; written by the thread, read
+     * on the event loop only while no run is out (!busy)
+     */
     ngx_http_darkroom_jobs_outcome_t  pending;
 
     /* filled by the thread, read on the event loop when it is done */
@@ -82,11 +86,20 @@ typedef struct {
 
     unsigned                        busy:1;
     unsigned                        seeded:1;  /* recurring rows exist */
+    unsigned                        final:1;   /* exiting: record only */
 } ngx_http_darkroom_jobs_t;
 
 
 static void ngx_http_darkroom_jobs_tick(ngx_event_t *ev);
+static void ngx_http_darkroom_jobs_post(ngx_http_darkroom_jobs_t *jobs,
+    ngx_log_t *log);
+static void ngx_http_darkroom_jobs_exit_watch(ngx_event_t *ev);
+static void ngx_http_darkroom_jobs_last(ngx_http_darkroom_jobs_t *jobs,
+    ngx_log_t *log);
 static void ngx_http_darkroom_jobs_thread(void *data, ngx_log_t *log);
+static ngx_int_t ngx_http_darkroom_jobs_pending(
+    ngx_http_darkroom_jobs_t *jobs);
+static void ngx_http_darkroom_jobs_final(ngx_http_darkroom_jobs_t *jobs);
 static ngx_int_t ngx_http_darkroom_jobs_seed(ngx_http_darkroom_jobs_t *jobs);
 static ngx_int_t ngx_http_darkroom_jobs_run_one(
     ngx_http_darkroom_jobs_t *jobs);
@@ -274,6 +287,11 @@ ngx_http_darkroom_jobs_init_process(ngx_cycle_t *cycle)
         /* a pending tick must not hold a worker on graceful shutdown */
         jobs->timer.cancelable = 1;
 
+        /* armed only while an outcome waits: that one must hold it */
+        jobs->exit_watch.handler = ngx_http_darkroom_jobs_exit_watch;
+        jobs->exit_watch.data = jobs;
+        jobs->exit_watch.log = cycle->log;
+
         /* workers start together: spread their first ticks */
         ngx_add_timer(&jobs->timer,
                       1 + (ngx_msec_t) rand_r(&jobs->seed)
@@ -357,6 +375,17 @@ ngx_http_darkroom_jobs_tick(ngx_event_t *ev)
         return;
     }
 
+    ngx_http_darkroom_jobs_post(jobs, ev->log);
+
+    if (!jobs->busy) {
+        ngx_add_timer(&jobs->timer, jobs->dmcf->jobs_interval);
+    }
+}
+
+
+static void
+ngx_http_darkroom_jobs_post(ngx_http_darkroom_jobs_t *jobs, ngx_log_t *log)
+{
     jobs->claimed = 0;
     jobs->nlog = 0;
     jobs->db.conninfo = (const char *) jobs->dmcf->conninfo.data;
@@ -364,56 +393,89 @@ ngx_http_darkroom_jobs_tick(ngx_event_t *ev)
     jobs->db.deadline = 0;
 
     if (ngx_thread_task_post(jobs->dmcf->pool, jobs->task) != NGX_OK) {
-        ngx_add_timer(&jobs->timer, jobs->dmcf->jobs_interval);
         return;
     }
 
     jobs->busy = 1;
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "darkroom jobs: run posted%s",
+                   jobs->final ? ", to record the last outcome" : "");
+
     /* an exiting worker stays until the runner is back and has logged */
-    ngx_http_darkroom_hold(ev->log);
+    ngx_http_darkroom_hold(log);
+}
+
+
+/*
+ * While an outcome waits for Postgres, a timer that is not cancelable
+ * keeps an exiting worker (reload, quit) long enough to notice and make
+ * one more run that only records it; the tick, being cancelable, would
+ * never fire then.
+ */
+
+static void
+ngx_http_darkroom_jobs_exit_watch(ngx_event_t *ev)
+{
+    ngx_http_darkroom_jobs_t  *jobs = ev->data;
+
+    if (jobs->busy || !jobs->pending.set || jobs->final) {
+        /* a run is out (its completion looks), or nothing waits */
+        return;
+    }
+
+    if (ngx_terminate) {
+        return;
+    }
+
+    if (ngx_exiting || ngx_quit) {
+        ngx_http_darkroom_jobs_last(jobs, ev->log);
+        return;
+    }
+
+    ngx_add_timer(ev, ngx_min(jobs->dmcf->jobs_interval, 1000));
+}
+
+
+/* the exiting worker's last run, which only records the kept outcome */
+
+static void
+ngx_http_darkroom_jobs_last(ngx_http_darkroom_jobs_t *jobs, ngx_log_t *log)
+{
+    jobs->final = 1;
+
+    ngx_http_darkroom_jobs_post(jobs, log);
+
+    if (!jobs->busy) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "darkroom jobs: outcome of job %L not recorded on "
+                      "exit: no thread, its lease runs out",
+                      jobs->pending.id);
+    }
 }
 
 
 static void
 ngx_http_darkroom_jobs_thread(void *data, ngx_log_t *log)
 {
-    ngx_http_darkroom_error_t   err;
     ngx_http_darkroom_jobs_t   *jobs = data;
 
     if (jobs->owner[0] == '\0') {
         ngx_http_darkroom_jobs_identify(jobs);
     }
 
+    if (jobs->final) {
+        ngx_http_darkroom_jobs_final(jobs);
+        return;
+    }
+
     if (ngx_http_darkroom_jobs_seed(jobs) != NGX_OK) {
         return;
     }
 
-    if (jobs->pending.set) {
-        ngx_memzero(&err, sizeof(ngx_http_darkroom_error_t));
-
-        if (ngx_http_darkroom_jobs_record(jobs, &jobs->pending, &err)
-            == NGX_OK)
-        {
-            ngx_http_darkroom_jobs_note(jobs, NGX_LOG_NOTICE,
-                                        "darkroom jobs: outcome of job %lld "
-                                        "recorded, the database answers "
-                                        "again", (long long) jobs->pending.id);
-
-        } else if (err.status == NGX_HTTP_SERVICE_UNAVAILABLE) {
-            /* still unreachable: nothing else can be recorded either */
-            return;
-
-        } else {
-            /* refused for good: the lease runs out, the job runs again */
-            ngx_http_darkroom_jobs_note(jobs, NGX_LOG_ERR,
-                                        "darkroom jobs: outcome of job %lld "
-                                        "not recorded: %s",
-                                        (long long) jobs->pending.id,
-                                        err.detail);
-        }
-
-        jobs->pending.set = 0;
+    if (ngx_http_darkroom_jobs_pending(jobs) != NGX_OK) {
+        /* still unreachable: nothing else can be recorded either */
+        return;
     }
 
     ngx_http_darkroom_jobs_sweep(jobs);
@@ -430,6 +492,74 @@ ngx_http_darkroom_jobs_thread(void *data, ngx_log_t *log)
         }
 
         jobs->claimed++;
+    }
+}
+
+
+/* the kept outcome, if any; NGX_AGAIN while Postgres is unreachable */
+
+static ngx_int_t
+ngx_http_darkroom_jobs_pending(ngx_http_darkroom_jobs_t *jobs)
+{
+    ngx_http_darkroom_error_t  err;
+
+    if (!jobs->pending.set) {
+        return NGX_OK;
+    }
+
+    ngx_memzero(&err, sizeof(ngx_http_darkroom_error_t));
+
+    if (ngx_http_darkroom_jobs_record(jobs, &jobs->pending, &err) == NGX_OK) {
+        ngx_http_darkroom_jobs_note(jobs, NGX_LOG_NOTICE,
+                                    "darkroom jobs: outcome of job %lld "
+                                    "recorded, the database answers "
+                                    "again", (long long) jobs->pending.id);
+
+    } else if (err.status == NGX_HTTP_SERVICE_UNAVAILABLE) {
+        return NGX_AGAIN;
+
+    } else {
+        /* refused for good: the lease runs out, the job runs again */
+        ngx_http_darkroom_jobs_note(jobs, NGX_LOG_ERR,
+                                    "darkroom jobs: outcome of job %lld "
+                                    "not recorded: %s",
+                                    (long long) jobs->pending.id,
+                                    err.detail);
+    }
+
+    jobs->pending.set = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The exiting worker's last run: the kept outcome only, tried again for up
+ * to darkroom_db_timeout (each try bounded by it too); then it is given up
+ * and the job's lease runs out (or is released once this worker is gone).
+ */
+
+static void
+ngx_http_darkroom_jobs_final(ngx_http_darkroom_jobs_t *jobs)
+{
+    uint64_t  end;
+
+    end = ngx_http_darkroom_monotonic_ms() + jobs->dmcf->db_timeout;
+
+    while (ngx_http_darkroom_jobs_pending(jobs) == NGX_AGAIN) {
+
+        if (ngx_terminate || ngx_http_darkroom_monotonic_ms() >= end) {
+            ngx_http_darkroom_jobs_note(jobs, NGX_LOG_ERR,
+                                        "darkroom jobs: outcome of job %lld "
+                                        "not recorded on exit: the "
+                                        "database does not answer, its "
+                                        "lease runs out",
+                                        (long long) jobs->pending.id);
+            jobs->pending.set = 0;
+            return;
+        }
+
+        ngx_msleep(100);
     }
 }
 
@@ -1057,7 +1187,16 @@ ngx_http_darkroom_jobs_done(ngx_event_t *ev)
     }
 
     if (ngx_exiting || ngx_quit || ngx_terminate) {
+        if (jobs->pending.set && !jobs->final && !ngx_terminate) {
+            ngx_http_darkroom_jobs_last(jobs, jobs->timer.log);
+        }
+
         return;
+    }
+
+    if (jobs->pending.set && !jobs->exit_watch.timer_set) {
+        ngx_add_timer(&jobs->exit_watch,
+                      ngx_min(jobs->dmcf->jobs_interval, 1000));
     }
 
     /* a full batch means more may be due: come back at once */
