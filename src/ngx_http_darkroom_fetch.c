@@ -5,6 +5,14 @@
  * One easy handle per thread, reset between calls, so connections to a
  * provider are kept alive across calls.  Answers are bounded in size; no
  * nginx memory and no nginx logging are touched here.
+ *
+ * A POST that nothing deduplicates (no Idempotency-Key: Postmark,
+ * SendGrid, theprintspace's legacy drafts) goes on a fresh connection:
+ * libcurl's Curl_retry_request() silently resends a request whose reused
+ * connection died before any answer, which could be a second email or
+ * order.  libcurl has no option to turn only that off (curl PR #18417,
+ * CURLOPT_FORBID_RETRY_ON_REUSE, is not in any release we build with);
+ * the cost is one connection setup for such calls.
  */
 
 
@@ -26,6 +34,8 @@ static __thread CURL  *ngx_http_darkroom_curl;
 
 static size_t ngx_http_darkroom_fetch_write(char *ptr, size_t size,
     size_t nmemb, void *userdata);
+static ngx_uint_t ngx_http_darkroom_fetch_resend_safe(
+    ngx_http_darkroom_fetch_req_t *req);
 
 
 ngx_int_t
@@ -108,6 +118,17 @@ ngx_http_darkroom_fetch(ngx_http_darkroom_fetch_req_t *req,
     if (req->body) {
         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req->body);
         curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long) req->body_len);
+    }
+
+    if (!ngx_http_darkroom_fetch_resend_safe(req)) {
+        /*
+         * libcurl resends a request by itself when a reused connection
+         * dies before any byte of an answer ("Connection died, retrying a
+         * fresh connect"), though the server may have acted on it.  On a
+         * new connection it never does: the loss reaches the caller, whose
+         * retry (a job's backoff) is deliberate and logged.
+         */
+        curl_easy_setopt(curl, CURLOPT_FRESH_CONNECT, 1L);
     }
 
     if (req->method && ngx_strcmp(req->method, "POST") != 0) {
@@ -246,4 +267,39 @@ ngx_http_darkroom_fetch_write(char *ptr, size_t size, size_t nmemb,
     b->data[b->len] = '\0';
 
     return n;
+}
+
+
+/*
+ * Whether the same request twice is harmless: methods idempotent by
+ * definition (GET, HEAD, PUT, DELETE, ...), a request carrying an
+ * Idempotency-Key, or one the caller marks (a key in the body).
+ */
+
+static ngx_uint_t
+ngx_http_darkroom_fetch_resend_safe(ngx_http_darkroom_fetch_req_t *req)
+{
+    const char  **h;
+
+    if (req->resend_safe) {
+        return 1;
+    }
+
+    if (req->method == NULL ? req->body == NULL
+        : (ngx_strcmp(req->method, "POST") != 0
+           && ngx_strcmp(req->method, "PATCH") != 0))
+    {
+        return 1;
+    }
+
+    for (h = req->headers; h && *h; h++) {
+        if (ngx_strncasecmp((u_char *) *h, (u_char *) "Idempotency-Key:",
+                            sizeof("Idempotency-Key:") - 1)
+            == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
