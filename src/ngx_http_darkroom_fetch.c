@@ -34,6 +34,10 @@ static __thread CURL  *ngx_http_darkroom_curl;
 
 static size_t ngx_http_darkroom_fetch_write(char *ptr, size_t size,
     size_t nmemb, void *userdata);
+static void ngx_http_darkroom_fetch_setup(CURL *curl,
+    ngx_http_darkroom_fetch_req_t *req, struct curl_slist *list,
+    ngx_http_darkroom_fetch_buf_t *body,
+    ngx_http_darkroom_fetch_buf_t *headers);
 static ngx_uint_t ngx_http_darkroom_fetch_resend_safe(
     ngx_http_darkroom_fetch_req_t *req);
 
@@ -98,45 +102,7 @@ ngx_http_darkroom_fetch(ngx_http_darkroom_fetch_req_t *req,
         list = l;
     }
 
-    curl_easy_setopt(curl, CURLOPT_URL, req->url);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long) req->timeout);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
-                     (long) ngx_min(req->timeout, 10000));
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt(curl, CURLOPT_USERAGENT,
-                     "darkroom/" NGX_HTTP_DARKROOM_VERSION);
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION,
-                     ngx_http_darkroom_fetch_write);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION,
-                     ngx_http_darkroom_fetch_write);
-    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &headers);
-
-    if (req->body) {
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req->body);
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long) req->body_len);
-    }
-
-    if (!ngx_http_darkroom_fetch_resend_safe(req)) {
-        /*
-         * libcurl resends a request by itself when a reused connection
-         * dies before any byte of an answer ("Connection died, retrying a
-         * fresh connect"), though the server may have acted on it.  On a
-         * new connection it never does: the loss reaches the caller, whose
-         * retry (a job's backoff) is deliberate and logged.
-         */
-        curl_easy_setopt(curl, CURLOPT_FRESH_CONNECT, 1L);
-    }
-
-    if (req->method && ngx_strcmp(req->method, "POST") != 0) {
-        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
-        if (ngx_strcmp(req->method, "GET") == 0) {
-            curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
-        }
-    }
+    ngx_http_darkroom_fetch_setup(curl, req, list, &body, &headers);
 
     rc = curl_easy_perform(curl);
 
@@ -302,4 +268,53 @@ ngx_http_darkroom_fetch_resend_safe(ngx_http_darkroom_fetch_req_t *req)
     }
 
     return 0;
+}
+
+
+/* the transfer's options; the handle was just made or reset */
+
+static void
+ngx_http_darkroom_fetch_setup(CURL *curl, ngx_http_darkroom_fetch_req_t *req,
+    struct curl_slist *list, ngx_http_darkroom_fetch_buf_t *body,
+    ngx_http_darkroom_fetch_buf_t *headers)
+{
+    curl_easy_setopt(curl, CURLOPT_URL, req->url);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long) req->timeout);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long) ngx_min(req->timeout, 10000));
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT,
+                     "darkroom/" NGX_HTTP_DARKROOM_VERSION);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION,
+                     ngx_http_darkroom_fetch_write);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, body);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION,
+                     ngx_http_darkroom_fetch_write);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, headers);
+
+    if (req->body) {
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req->body);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long) req->body_len);
+    }
+
+    if (!ngx_http_darkroom_fetch_resend_safe(req)) {
+        /*
+         * libcurl resends a request by itself when a reused connection
+         * dies before any byte of an answer ("Connection died, retrying a
+         * fresh connect"), though the server may have acted on it.  On a
+         * new connection it never does: the loss reaches the caller, whose
+         * retry (a job's backoff) is deliberate and logged.
+         */
+        curl_easy_setopt(curl, CURLOPT_FRESH_CONNECT, 1L);
+    }
+
+    if (req->method && ngx_strcmp(req->method, "POST") != 0) {
+        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
+        if (ngx_strcmp(req->method, "GET") == 0) {
+            curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+        }
+    }
 }
