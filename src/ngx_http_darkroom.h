@@ -158,6 +158,10 @@ typedef struct {
     const char                  *body;
     size_t                       body_len;
     ngx_msec_t                   timeout;
+
+    /* the provider deduplicates it otherwise than by an Idempotency-Key
+     * header (Prodigi's idempotencyKey in the body): a resend is harmless */
+    unsigned                     resend_safe:1;
 } ngx_http_darkroom_fetch_req_t;
 
 typedef struct {

@@ -13,9 +13,10 @@
  *
  * An Idempotency-Key header makes a client's retry safe: the key (hashed)
  * and the normalised cart (hashed) are remembered with the order for
- * darkroom_checkout_idempotency time, and the same key with the same cart
+ * NGX_HTTP_DARKROOM_IDEM_KEEP (a day), and the same key with the same cart
  * answers 200 with the first order, session and status link; with another
- * cart it is refused with 422.
+ * cart it is refused with 422.  A replay while the first request is still
+ * at Stripe answers 409 checkout_in_progress with Retry-After.
  */
 
 
@@ -73,6 +74,8 @@ static PGresult *ngx_http_darkroom_checkout_order(
     ngx_http_darkroom_task_t *t);
 static ngx_int_t ngx_http_darkroom_checkout_session(
     ngx_http_darkroom_task_t *t, PGresult *order, char **url);
+static void ngx_http_darkroom_checkout_session_failed(
+    ngx_http_darkroom_task_t *t, PGresult *order);
 static void ngx_http_darkroom_checkout_answer(ngx_http_darkroom_task_t *t,
     const char *url);
 static char *ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
@@ -742,6 +745,42 @@ ngx_http_darkroom_checkout_order(ngx_http_darkroom_task_t *t)
 }
 
 
+/*
+ * Stripe gave no session.  Only the request that created the order may
+ * cancel it: a replay (the same Idempotency-Key) runs while the first
+ * request may still be at Stripe, whose idempotency key then answers
+ * idempotency_key_in_use; cancelling there would cancel an order whose
+ * payment page the first request is about to hand out.  The replay asks
+ * the client to come back instead; the key stays until the first request
+ * attaches its session or fails the order itself.
+ */
+
+static void
+ngx_http_darkroom_checkout_session_failed(ngx_http_darkroom_task_t *t,
+    PGresult *order)
+{
+    const char                    *params[2];
+    ngx_http_darkroom_error_t      ignored;
+    ngx_http_darkroom_checkout_t  *co = t->data;
+
+    if (co->replay) {
+        /* the cause stays in the error log, the client sees "in progress" */
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_CONFLICT,
+                                    "checkout_in_progress",
+                                    "This checkout is still being prepared, "
+                                    "please retry shortly.");
+        t->err.retry_after = NGX_HTTP_DARKROOM_RETRY_AFTER;
+        return;
+    }
+
+    params[0] = PQgetvalue(order, 0, 0);
+    params[1] = t->err.detail;
+    ngx_memzero(&ignored, sizeof(ngx_http_darkroom_error_t));
+    (void) ngx_http_darkroom_db_command(&t->db,
+               "SELECT checkout_failed($1, $2)", 2, params, &ignored);
+}
+
+
 /* the Stripe Checkout Session, attached to the order; *url malloc'd */
 
 static ngx_int_t
@@ -751,7 +790,6 @@ ngx_http_darkroom_checkout_session(ngx_http_darkroom_task_t *t,
     char                           *form, key[64];
     cJSON                          *session, *id, *curl;
     const char                     *params[3];
-    ngx_http_darkroom_error_t       ignored;
     ngx_http_darkroom_main_conf_t  *dmcf = t->conf;
 
     form = ngx_http_darkroom_checkout_form_body(t, order);
@@ -774,11 +812,7 @@ ngx_http_darkroom_checkout_session(ngx_http_darkroom_task_t *t,
                                         "internal_error", "Out of memory.");
         }
 
-        params[0] = PQgetvalue(order, 0, 0);
-        params[1] = t->err.detail;
-        ngx_memzero(&ignored, sizeof(ngx_http_darkroom_error_t));
-        (void) ngx_http_darkroom_db_command(&t->db,
-                   "SELECT checkout_failed($1, $2)", 2, params, &ignored);
+        ngx_http_darkroom_checkout_session_failed(t, order);
         return NGX_ERROR;
     }
 

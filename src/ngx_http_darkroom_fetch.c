@@ -5,6 +5,14 @@
  * One easy handle per thread, reset between calls, so connections to a
  * provider are kept alive across calls.  Answers are bounded in size; no
  * nginx memory and no nginx logging are touched here.
+ *
+ * A POST that nothing deduplicates (no Idempotency-Key: Postmark,
+ * SendGrid, theprintspace's legacy drafts) goes on a fresh connection:
+ * libcurl's Curl_retry_request() silently resends a request whose reused
+ * connection died before any answer, which could be a second email or
+ * order.  libcurl has no option to turn only that off (curl PR #18417,
+ * CURLOPT_FORBID_RETRY_ON_REUSE, is not in any release we build with);
+ * the cost is one connection setup for such calls.
  */
 
 
@@ -26,6 +34,12 @@ static __thread CURL  *ngx_http_darkroom_curl;
 
 static size_t ngx_http_darkroom_fetch_write(char *ptr, size_t size,
     size_t nmemb, void *userdata);
+static void ngx_http_darkroom_fetch_setup(CURL *curl,
+    ngx_http_darkroom_fetch_req_t *req, struct curl_slist *list,
+    ngx_http_darkroom_fetch_buf_t *body,
+    ngx_http_darkroom_fetch_buf_t *headers);
+static ngx_uint_t ngx_http_darkroom_fetch_resend_safe(
+    ngx_http_darkroom_fetch_req_t *req);
 
 
 ngx_int_t
@@ -88,34 +102,7 @@ ngx_http_darkroom_fetch(ngx_http_darkroom_fetch_req_t *req,
         list = l;
     }
 
-    curl_easy_setopt(curl, CURLOPT_URL, req->url);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long) req->timeout);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
-                     (long) ngx_min(req->timeout, 10000));
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt(curl, CURLOPT_USERAGENT,
-                     "darkroom/" NGX_HTTP_DARKROOM_VERSION);
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION,
-                     ngx_http_darkroom_fetch_write);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION,
-                     ngx_http_darkroom_fetch_write);
-    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &headers);
-
-    if (req->body) {
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req->body);
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long) req->body_len);
-    }
-
-    if (req->method && ngx_strcmp(req->method, "POST") != 0) {
-        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
-        if (ngx_strcmp(req->method, "GET") == 0) {
-            curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
-        }
-    }
+    ngx_http_darkroom_fetch_setup(curl, req, list, &body, &headers);
 
     rc = curl_easy_perform(curl);
 
@@ -246,4 +233,88 @@ ngx_http_darkroom_fetch_write(char *ptr, size_t size, size_t nmemb,
     b->data[b->len] = '\0';
 
     return n;
+}
+
+
+/*
+ * Whether the same request twice is harmless: methods idempotent by
+ * definition (GET, HEAD, PUT, DELETE, ...), a request carrying an
+ * Idempotency-Key, or one the caller marks (a key in the body).
+ */
+
+static ngx_uint_t
+ngx_http_darkroom_fetch_resend_safe(ngx_http_darkroom_fetch_req_t *req)
+{
+    const char  **h;
+
+    if (req->resend_safe) {
+        return 1;
+    }
+
+    if (req->method == NULL ? req->body == NULL
+        : (ngx_strcmp(req->method, "POST") != 0
+           && ngx_strcmp(req->method, "PATCH") != 0))
+    {
+        return 1;
+    }
+
+    for (h = req->headers; h && *h; h++) {
+        if (ngx_strncasecmp((u_char *) *h, (u_char *) "Idempotency-Key:",
+                            sizeof("Idempotency-Key:") - 1)
+            == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* the transfer's options; the handle was just made or reset */
+
+static void
+ngx_http_darkroom_fetch_setup(CURL *curl, ngx_http_darkroom_fetch_req_t *req,
+    struct curl_slist *list, ngx_http_darkroom_fetch_buf_t *body,
+    ngx_http_darkroom_fetch_buf_t *headers)
+{
+    curl_easy_setopt(curl, CURLOPT_URL, req->url);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long) req->timeout);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long) ngx_min(req->timeout, 10000));
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT,
+                     "darkroom/" NGX_HTTP_DARKROOM_VERSION);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION,
+                     ngx_http_darkroom_fetch_write);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, body);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION,
+                     ngx_http_darkroom_fetch_write);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, headers);
+
+    if (req->body) {
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req->body);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long) req->body_len);
+    }
+
+    if (!ngx_http_darkroom_fetch_resend_safe(req)) {
+        /*
+         * libcurl resends a request by itself when a reused connection
+         * dies before any byte of an answer ("Connection died, retrying a
+         * fresh connect"), though the server may have acted on it.  On a
+         * new connection it never does: the loss reaches the caller, whose
+         * retry (a job's backoff) is deliberate and logged.
+         */
+        curl_easy_setopt(curl, CURLOPT_FRESH_CONNECT, 1L);
+    }
+
+    if (req->method && ngx_strcmp(req->method, "POST") != 0) {
+        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
+        if (ngx_strcmp(req->method, "GET") == 0) {
+            curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+        }
+    }
 }

@@ -26,6 +26,14 @@ typedef struct {
     ngx_msec_t                         interval;
     ngx_uint_t                         batch;
     ngx_http_darkroom_use_t            use_admin;
+
+    /* the longest link lifetime of any darkroom_gallery location, and
+     * where it is set (or, for a default, the darkroom_gallery), for the
+     * media module's check against darkroom_media_max_ttl */
+    time_t                             ttl_max;
+    const char                        *ttl_name;
+    u_char                            *ttl_file;
+    ngx_uint_t                         ttl_line;
 } ngx_http_darkroom_gallery_main_conf_t;
 
 
@@ -35,6 +43,10 @@ typedef struct {
     ngx_array_t                       *cookie_keys; /* the first signs */
     time_t                             proof_ttl;
     time_t                             download_ttl;
+    u_char                            *proof_file;  /* where set, or NULL */
+    ngx_uint_t                         proof_line;
+    u_char                            *download_file;
+    ngx_uint_t                         download_line;
     time_t                             cookie_ttl;
     ngx_uint_t                         lock_max;
     time_t                             lock_window;

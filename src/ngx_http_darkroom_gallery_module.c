@@ -117,6 +117,14 @@ static char *ngx_http_darkroom_gallery_prefix(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_darkroom_gallery_lockout(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_darkroom_gallery_ttl(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static void ngx_http_darkroom_gallery_merge_ttl(ngx_conf_t *cf,
+    ngx_http_darkroom_gallery_loc_conf_t *conf,
+    ngx_http_darkroom_gallery_loc_conf_t *prev);
+static void ngx_http_darkroom_gallery_longest(ngx_conf_t *cf,
+    ngx_http_darkroom_gallery_loc_conf_t *conf, const char *name,
+    time_t ttl, u_char *file, ngx_uint_t line);
 static void *ngx_http_darkroom_gallery_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_darkroom_gallery_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_darkroom_gallery_merge_loc_conf(ngx_conf_t *cf,
@@ -176,14 +184,14 @@ static ngx_command_t  ngx_http_darkroom_gallery_commands[] = {
 
     { ngx_string("darkroom_gallery_proof_ttl"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_sec_slot,
+      ngx_http_darkroom_gallery_ttl,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_darkroom_gallery_loc_conf_t, proof_ttl),
       NULL },
 
     { ngx_string("darkroom_gallery_download_ttl"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_sec_slot,
+      ngx_http_darkroom_gallery_ttl,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_darkroom_gallery_loc_conf_t, download_ttl),
       NULL },
@@ -1197,8 +1205,7 @@ ngx_http_darkroom_gallery_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_str_value(conf->media, prev->media, "");
     ngx_conf_merge_str_value(conf->root, prev->root, "");
     ngx_conf_merge_ptr_value(conf->cookie_keys, prev->cookie_keys, NULL);
-    ngx_conf_merge_sec_value(conf->proof_ttl, prev->proof_ttl, 3600);
-    ngx_conf_merge_sec_value(conf->download_ttl, prev->download_ttl, 3600);
+    ngx_http_darkroom_gallery_merge_ttl(cf, conf, prev);
     ngx_conf_merge_sec_value(conf->cookie_ttl, prev->cookie_ttl, 7 * 86400);
     ngx_conf_merge_uint_value(conf->zip_max, prev->zip_max, 10000);
 
@@ -1221,6 +1228,14 @@ ngx_http_darkroom_gallery_merge_loc_conf(ngx_conf_t *cf, void *parent,
         return NGX_CONF_OK;
     }
 
+    ngx_http_darkroom_gallery_longest(cf, conf, "darkroom_gallery_proof_ttl",
+                                      conf->proof_ttl, conf->proof_file,
+                                      conf->proof_line);
+    ngx_http_darkroom_gallery_longest(cf, conf,
+                                      "darkroom_gallery_download_ttl",
+                                      conf->download_ttl, conf->download_file,
+                                      conf->download_line);
+
     if (conf->cookie_keys == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"darkroom_gallery\" requires "
@@ -1238,6 +1253,81 @@ ngx_http_darkroom_gallery_merge_loc_conf(ngx_conf_t *cf, void *parent,
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* a link lifetime, remembered with its file:line for the media check */
+
+static char *
+ngx_http_darkroom_gallery_ttl(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_darkroom_gallery_loc_conf_t *glcf = conf;
+
+    char  *rv;
+
+    rv = ngx_conf_set_sec_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    if (cmd->offset == offsetof(ngx_http_darkroom_gallery_loc_conf_t,
+                                proof_ttl))
+    {
+        glcf->proof_file = cf->conf_file->file.name.data;
+        glcf->proof_line = cf->conf_file->line;
+
+    } else {
+        glcf->download_file = cf->conf_file->file.name.data;
+        glcf->download_line = cf->conf_file->line;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_darkroom_gallery_merge_ttl(ngx_conf_t *cf,
+    ngx_http_darkroom_gallery_loc_conf_t *conf,
+    ngx_http_darkroom_gallery_loc_conf_t *prev)
+{
+    if (conf->proof_ttl == NGX_CONF_UNSET) {
+        conf->proof_file = prev->proof_file;
+        conf->proof_line = prev->proof_line;
+    }
+
+    if (conf->download_ttl == NGX_CONF_UNSET) {
+        conf->download_file = prev->download_file;
+        conf->download_line = prev->download_line;
+    }
+
+    ngx_conf_merge_sec_value(conf->proof_ttl, prev->proof_ttl, 3600);
+    ngx_conf_merge_sec_value(conf->download_ttl, prev->download_ttl, 3600);
+}
+
+
+/* the longest lifetime of a darkroom_gallery location so far */
+
+static void
+ngx_http_darkroom_gallery_longest(ngx_conf_t *cf,
+    ngx_http_darkroom_gallery_loc_conf_t *conf, const char *name,
+    time_t ttl, u_char *file, ngx_uint_t line)
+{
+    ngx_http_darkroom_gallery_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_conf_get_module_main_conf(cf,
+                                            ngx_http_darkroom_gallery_module);
+
+    if (ttl <= gmcf->ttl_max) {
+        return;
+    }
+
+    gmcf->ttl_max = ttl;
+    gmcf->ttl_name = name;
+
+    /* a default applies where darkroom_gallery is */
+    gmcf->ttl_file = file ? file : conf->api_file;
+    gmcf->ttl_line = file ? line : conf->api_line;
 }
 
 

@@ -13,10 +13,12 @@
  * attempts, and the outcome is written only while (id, attempts) still
  * match, so a worker that lost its lease can never overwrite a newer run.
  *
- * A lease names its owner, "host/pid/start" (start: the process's start
- * time in clock ticks, so a reused pid is not mistaken for the owner).  A
- * runner releases the leases of owners on this host that are gone, so a
- * job of a killed worker runs again at once rather than after its lease.
+ * A lease names its owner, "host/pid/start/ns" (start: the process's
+ * start time in clock ticks, so a reused pid is not mistaken for the
+ * owner; ns: the boot and the PID namespace, so a pid is only read where
+ * it means the same process).  A runner releases the leases of owners
+ * with our host and ns that are gone, so a job of a killed worker runs
+ * again at once rather than after its lease.
  * An outcome that cannot be written because Postgres is unreachable is
  * kept by the runner and written when Postgres answers again.  Each kind
  * takes at most its share of a worker's runners (by default all but one),
@@ -31,6 +33,9 @@
 
 #define NGX_HTTP_DARKROOM_JOBS_LOG     8
 #define NGX_HTTP_DARKROOM_JOBS_OWNERS  100
+
+/* boot_id without dashes (32), '.', the PID namespace's inode (20) */
+#define NGX_HTTP_DARKROOM_JOBS_NS_LEN  (32 + 1 + NGX_INT64_LEN)
 
 
 typedef struct {
@@ -54,14 +59,24 @@ typedef struct {
 
 typedef struct {
     ngx_event_t                     timer;
+    ngx_event_t                     exit_watch;
     ngx_thread_task_t              *task;
     ngx_http_darkroom_main_conf_t  *dmcf;
     ngx_http_darkroom_db_t          db;
     char                            host[NGX_MAXHOSTNAMELEN + 1];
-    char                            owner[NGX_MAXHOSTNAMELEN + 64];
+
+    /* set by the first thread run: /proc is not read on the event loop */
+    char                            ns[NGX_HTTP_DARKROOM_JOBS_NS_LEN + 1];
+    char                            owner[NGX_MAXHOSTNAMELEN
+                                          + 2 * NGX_INT64_LEN
+                                          + NGX_HTTP_DARKROOM_JOBS_NS_LEN
+                                          + 4];
     unsigned                        seed;
 
-    /* an outcome Postgres could not take yet; thread side only */
+    /*
+     * an outcome Postgres could not take yet; written by the thread, read
+     * on the event loop only while no run is out (!busy)
+     */
     ngx_http_darkroom_jobs_outcome_t  pending;
 
     /* filled by the thread, read on the event loop when it is done */
@@ -71,11 +86,20 @@ typedef struct {
 
     unsigned                        busy:1;
     unsigned                        seeded:1;  /* recurring rows exist */
+    unsigned                        final:1;   /* exiting: record only */
 } ngx_http_darkroom_jobs_t;
 
 
 static void ngx_http_darkroom_jobs_tick(ngx_event_t *ev);
+static void ngx_http_darkroom_jobs_post(ngx_http_darkroom_jobs_t *jobs,
+    ngx_log_t *log);
+static void ngx_http_darkroom_jobs_exit_watch(ngx_event_t *ev);
+static void ngx_http_darkroom_jobs_last(ngx_http_darkroom_jobs_t *jobs,
+    ngx_log_t *log);
 static void ngx_http_darkroom_jobs_thread(void *data, ngx_log_t *log);
+static ngx_int_t ngx_http_darkroom_jobs_pending(
+    ngx_http_darkroom_jobs_t *jobs);
+static void ngx_http_darkroom_jobs_final(ngx_http_darkroom_jobs_t *jobs);
 static ngx_int_t ngx_http_darkroom_jobs_seed(ngx_http_darkroom_jobs_t *jobs);
 static ngx_int_t ngx_http_darkroom_jobs_run_one(
     ngx_http_darkroom_jobs_t *jobs);
@@ -92,6 +116,8 @@ static void ngx_http_darkroom_jobs_sweep(ngx_http_darkroom_jobs_t *jobs);
 static ngx_uint_t ngx_http_darkroom_jobs_owner_gone(
     ngx_http_darkroom_jobs_t *jobs, const char *owner);
 static unsigned long long ngx_http_darkroom_jobs_start_time(long pid);
+static void ngx_http_darkroom_jobs_identify(ngx_http_darkroom_jobs_t *jobs);
+static void ngx_http_darkroom_jobs_ns(char *ns, size_t size);
 static ngx_int_t ngx_http_darkroom_jobs_caps(ngx_cycle_t *cycle,
     ngx_http_darkroom_main_conf_t *dmcf);
 static ngx_msec_t ngx_http_darkroom_jobs_backoff(
@@ -201,7 +227,6 @@ ngx_int_t
 ngx_http_darkroom_jobs_init_process(ngx_cycle_t *cycle)
 {
     ngx_uint_t                      n;
-    unsigned long long              start;
     ngx_http_darkroom_jobs_t       *jobs, *runners;
     ngx_http_darkroom_main_conf_t  *dmcf;
 
@@ -235,8 +260,6 @@ ngx_http_darkroom_jobs_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    start = ngx_http_darkroom_jobs_start_time((long) ngx_pid);
-
     for (n = 0; n < dmcf->jobs_concurrency; n++) {
         jobs = &runners[n];
 
@@ -246,8 +269,6 @@ ngx_http_darkroom_jobs_init_process(ngx_cycle_t *cycle)
 
         ngx_snprintf((u_char *) jobs->host, sizeof(jobs->host) - 1, "%V",
                      &cycle->hostname);
-        ngx_snprintf((u_char *) jobs->owner, sizeof(jobs->owner) - 1,
-                     "%V/%P/%uL", &cycle->hostname, ngx_pid, start);
 
         jobs->task = ngx_thread_task_alloc(cycle->pool, 0);
         if (jobs->task == NULL) {
@@ -265,6 +286,11 @@ ngx_http_darkroom_jobs_init_process(ngx_cycle_t *cycle)
 
         /* a pending tick must not hold a worker on graceful shutdown */
         jobs->timer.cancelable = 1;
+
+        /* armed only while an outcome waits: that one must hold it */
+        jobs->exit_watch.handler = ngx_http_darkroom_jobs_exit_watch;
+        jobs->exit_watch.data = jobs;
+        jobs->exit_watch.log = cycle->log;
 
         /* workers start together: spread their first ticks */
         ngx_add_timer(&jobs->timer,
@@ -349,6 +375,17 @@ ngx_http_darkroom_jobs_tick(ngx_event_t *ev)
         return;
     }
 
+    ngx_http_darkroom_jobs_post(jobs, ev->log);
+
+    if (!jobs->busy) {
+        ngx_add_timer(&jobs->timer, jobs->dmcf->jobs_interval);
+    }
+}
+
+
+static void
+ngx_http_darkroom_jobs_post(ngx_http_darkroom_jobs_t *jobs, ngx_log_t *log)
+{
     jobs->claimed = 0;
     jobs->nlog = 0;
     jobs->db.conninfo = (const char *) jobs->dmcf->conninfo.data;
@@ -356,52 +393,89 @@ ngx_http_darkroom_jobs_tick(ngx_event_t *ev)
     jobs->db.deadline = 0;
 
     if (ngx_thread_task_post(jobs->dmcf->pool, jobs->task) != NGX_OK) {
-        ngx_add_timer(&jobs->timer, jobs->dmcf->jobs_interval);
         return;
     }
 
     jobs->busy = 1;
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "darkroom jobs: run posted%s",
+                   jobs->final ? ", to record the last outcome" : "");
+
     /* an exiting worker stays until the runner is back and has logged */
-    ngx_http_darkroom_hold(ev->log);
+    ngx_http_darkroom_hold(log);
+}
+
+
+/*
+ * While an outcome waits for Postgres, a timer that is not cancelable
+ * keeps an exiting worker (reload, quit) long enough to notice and make
+ * one more run that only records it; the tick, being cancelable, would
+ * never fire then.
+ */
+
+static void
+ngx_http_darkroom_jobs_exit_watch(ngx_event_t *ev)
+{
+    ngx_http_darkroom_jobs_t  *jobs = ev->data;
+
+    if (jobs->busy || !jobs->pending.set || jobs->final) {
+        /* a run is out (its completion looks), or nothing waits */
+        return;
+    }
+
+    if (ngx_terminate) {
+        return;
+    }
+
+    if (ngx_exiting || ngx_quit) {
+        ngx_http_darkroom_jobs_last(jobs, ev->log);
+        return;
+    }
+
+    ngx_add_timer(ev, ngx_min(jobs->dmcf->jobs_interval, 1000));
+}
+
+
+/* the exiting worker's last run, which only records the kept outcome */
+
+static void
+ngx_http_darkroom_jobs_last(ngx_http_darkroom_jobs_t *jobs, ngx_log_t *log)
+{
+    jobs->final = 1;
+
+    ngx_http_darkroom_jobs_post(jobs, log);
+
+    if (!jobs->busy) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "darkroom jobs: outcome of job %L not recorded on "
+                      "exit: no thread, its lease runs out",
+                      jobs->pending.id);
+    }
 }
 
 
 static void
 ngx_http_darkroom_jobs_thread(void *data, ngx_log_t *log)
 {
-    ngx_http_darkroom_error_t   err;
     ngx_http_darkroom_jobs_t   *jobs = data;
+
+    if (jobs->owner[0] == '\0') {
+        ngx_http_darkroom_jobs_identify(jobs);
+    }
+
+    if (jobs->final) {
+        ngx_http_darkroom_jobs_final(jobs);
+        return;
+    }
 
     if (ngx_http_darkroom_jobs_seed(jobs) != NGX_OK) {
         return;
     }
 
-    if (jobs->pending.set) {
-        ngx_memzero(&err, sizeof(ngx_http_darkroom_error_t));
-
-        if (ngx_http_darkroom_jobs_record(jobs, &jobs->pending, &err)
-            == NGX_OK)
-        {
-            ngx_http_darkroom_jobs_note(jobs, NGX_LOG_NOTICE,
-                                        "darkroom jobs: outcome of job %lld "
-                                        "recorded, the database answers "
-                                        "again", (long long) jobs->pending.id);
-
-        } else if (err.status == NGX_HTTP_SERVICE_UNAVAILABLE) {
-            /* still unreachable: nothing else can be recorded either */
-            return;
-
-        } else {
-            /* refused for good: the lease runs out, the job runs again */
-            ngx_http_darkroom_jobs_note(jobs, NGX_LOG_ERR,
-                                        "darkroom jobs: outcome of job %lld "
-                                        "not recorded: %s",
-                                        (long long) jobs->pending.id,
-                                        err.detail);
-        }
-
-        jobs->pending.set = 0;
+    if (ngx_http_darkroom_jobs_pending(jobs) != NGX_OK) {
+        /* still unreachable: nothing else can be recorded either */
+        return;
     }
 
     ngx_http_darkroom_jobs_sweep(jobs);
@@ -418,6 +492,74 @@ ngx_http_darkroom_jobs_thread(void *data, ngx_log_t *log)
         }
 
         jobs->claimed++;
+    }
+}
+
+
+/* the kept outcome, if any; NGX_AGAIN while Postgres is unreachable */
+
+static ngx_int_t
+ngx_http_darkroom_jobs_pending(ngx_http_darkroom_jobs_t *jobs)
+{
+    ngx_http_darkroom_error_t  err;
+
+    if (!jobs->pending.set) {
+        return NGX_OK;
+    }
+
+    ngx_memzero(&err, sizeof(ngx_http_darkroom_error_t));
+
+    if (ngx_http_darkroom_jobs_record(jobs, &jobs->pending, &err) == NGX_OK) {
+        ngx_http_darkroom_jobs_note(jobs, NGX_LOG_NOTICE,
+                                    "darkroom jobs: outcome of job %lld "
+                                    "recorded, the database answers "
+                                    "again", (long long) jobs->pending.id);
+
+    } else if (err.status == NGX_HTTP_SERVICE_UNAVAILABLE) {
+        return NGX_AGAIN;
+
+    } else {
+        /* refused for good: the lease runs out, the job runs again */
+        ngx_http_darkroom_jobs_note(jobs, NGX_LOG_ERR,
+                                    "darkroom jobs: outcome of job %lld "
+                                    "not recorded: %s",
+                                    (long long) jobs->pending.id,
+                                    err.detail);
+    }
+
+    jobs->pending.set = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The exiting worker's last run: the kept outcome only, tried again for up
+ * to darkroom_db_timeout (each try bounded by it too); then it is given up
+ * and the job's lease runs out (or is released once this worker is gone).
+ */
+
+static void
+ngx_http_darkroom_jobs_final(ngx_http_darkroom_jobs_t *jobs)
+{
+    uint64_t  end;
+
+    end = ngx_http_darkroom_monotonic_ms() + jobs->dmcf->db_timeout;
+
+    while (ngx_http_darkroom_jobs_pending(jobs) == NGX_AGAIN) {
+
+        if (ngx_terminate || ngx_http_darkroom_monotonic_ms() >= end) {
+            ngx_http_darkroom_jobs_note(jobs, NGX_LOG_ERR,
+                                        "darkroom jobs: outcome of job %lld "
+                                        "not recorded on exit: the "
+                                        "database does not answer, its "
+                                        "lease runs out",
+                                        (long long) jobs->pending.id);
+            jobs->pending.set = 0;
+            return;
+        }
+
+        ngx_msleep(100);
     }
 }
 
@@ -768,7 +910,8 @@ ngx_http_darkroom_jobs_record(ngx_http_darkroom_jobs_t *jobs,
 /*
  * Leases of owners on this host that are gone (killed, crashed) are given
  * back at once instead of after darkroom_jobs_lease.  One runner of the
- * worker looks, at most every ten intervals (1 to 60 s).
+ * worker looks, at most every ten intervals (1 to 60 s).  Without our own
+ * namespace identity nothing can be judged: every lease runs out instead.
  */
 
 static void
@@ -777,14 +920,15 @@ ngx_http_darkroom_jobs_sweep(ngx_http_darkroom_jobs_t *jobs)
     int                         i, n;
     uint64_t                    now, last, period;
     PGresult                   *res;
-    const char                 *params[1], *owner;
+    const char                 *params[2], *owner;
     ngx_http_darkroom_error_t   err;
 
     now = ngx_http_darkroom_monotonic_ms();
     last = ngx_http_darkroom_jobs_swept;
     period = ngx_max(1000, ngx_min(60000, jobs->dmcf->jobs_interval * 10));
 
-    if (now - last < period
+    if (jobs->ns[0] == '\0'
+        || now - last < period
         || !ngx_atomic_cmp_set(&ngx_http_darkroom_jobs_swept, last, now))
     {
         return;
@@ -793,13 +937,16 @@ ngx_http_darkroom_jobs_sweep(ngx_http_darkroom_jobs_t *jobs)
     ngx_memzero(&err, sizeof(ngx_http_darkroom_error_t));
 
     params[0] = jobs->host;
+    params[1] = jobs->ns;
 
+    /* our host and namespace only: no other owner can take our places */
     res = ngx_http_darkroom_db_exec(&jobs->db,
         "SELECT DISTINCT locked_by FROM jobs"
         " WHERE done_at IS NULL AND locked_until > now()"
         " AND starts_with(locked_by, $1 || '/')"
+        " AND right(locked_by, length($2) + 1) = '/' || $2"
         " LIMIT " ngx_value(NGX_HTTP_DARKROOM_JOBS_OWNERS),
-        1, params, &err);
+        2, params, &err);
 
     if (res == NULL) {
         return;
@@ -834,9 +981,13 @@ ngx_http_darkroom_jobs_sweep(ngx_http_darkroom_jobs_t *jobs)
 
 
 /*
- * "host/pid/start" on this host: gone if the pid does not exist, or now
+ * "host/pid/start/ns" on this host: gone if the pid does not exist, or now
  * belongs to a process started at another time (the pid was reused).  A
- * process of another user answers EPERM: it exists.
+ * process of another user answers EPERM: it exists.  Only an owner of our
+ * boot and PID namespace is judged: with the same hostname, another
+ * container or a cloned machine has pids that mean nothing here.  Owners
+ * written before the namespace was part of the name ("host/pid/start",
+ * "host/pid") cannot be placed either: their leases run out.
  */
 
 static ngx_uint_t
@@ -844,12 +995,18 @@ ngx_http_darkroom_jobs_owner_gone(ngx_http_darkroom_jobs_t *jobs,
     const char *owner)
 {
     long                 pid;
-    char                *end;
+    char                *end, *ns;
     unsigned long long   start, now;
 
     pid = strtol(owner + ngx_strlen(jobs->host) + 1, &end, 10);
 
-    if (pid <= 1 || pid == (long) getpid()) {
+    if (*end != '/' || pid <= 1 || pid == (long) getpid()) {
+        return 0;
+    }
+
+    start = strtoull(end + 1, &ns, 10);
+
+    if (*ns != '/' || ngx_strcmp(ns + 1, jobs->ns) != 0) {
         return 0;
     }
 
@@ -857,14 +1014,70 @@ ngx_http_darkroom_jobs_owner_gone(ngx_http_darkroom_jobs_t *jobs,
         return 1;
     }
 
-    if (*end != '/') {
-        return 0;
-    }
-
-    start = strtoull(end + 1, NULL, 10);
     now = ngx_http_darkroom_jobs_start_time(pid);
 
     return (now != 0 && now != start);
+}
+
+
+/*
+ * The owner name, in the runner's first thread run.  Without a namespace
+ * identity (no /proc) the name ends in "-", which no sweep ever matches.
+ */
+
+static void
+ngx_http_darkroom_jobs_identify(ngx_http_darkroom_jobs_t *jobs)
+{
+    long  pid;
+
+    pid = (long) getpid();
+
+    ngx_http_darkroom_jobs_ns(jobs->ns, sizeof(jobs->ns));
+
+    snprintf(jobs->owner, sizeof(jobs->owner), "%s/%ld/%llu/%s", jobs->host,
+             pid, ngx_http_darkroom_jobs_start_time(pid),
+             jobs->ns[0] ? jobs->ns : "-");
+}
+
+
+/* "<boot_id without dashes>.<inode of our PID namespace>", or "" */
+
+static void
+ngx_http_darkroom_jobs_ns(char *ns, size_t size)
+{
+    int          fd;
+    char         buf[64], *p;
+    size_t       n;
+    ssize_t      len;
+    struct stat  st;
+
+    ns[0] = '\0';
+
+    fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY);
+    if (fd == -1) {
+        return;
+    }
+
+    len = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+
+    if (len <= 0 || stat("/proc/self/ns/pid", &st) == -1) {
+        return;
+    }
+
+    n = 0;
+
+    for (p = buf; p < buf + len && n < 32; p++) {
+        if (isxdigit((unsigned char) *p)) {
+            buf[n++] = *p;
+        }
+    }
+
+    if (n != 32) {
+        return;
+    }
+
+    snprintf(ns, size, "%.32s.%llu", buf, (unsigned long long) st.st_ino);
 }
 
 
@@ -965,13 +1178,25 @@ ngx_http_darkroom_jobs_done(ngx_event_t *ev)
 
     ngx_http_darkroom_release();
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, jobs->timer.log, 0,
+                   "darkroom jobs: run done, %ui claimed", jobs->claimed);
+
     for (i = 0; i < jobs->nlog; i++) {
         ngx_log_error(jobs->log[i].level, jobs->timer.log, 0, "%s",
                       jobs->log[i].text);
     }
 
     if (ngx_exiting || ngx_quit || ngx_terminate) {
+        if (jobs->pending.set && !jobs->final && !ngx_terminate) {
+            ngx_http_darkroom_jobs_last(jobs, jobs->timer.log);
+        }
+
         return;
+    }
+
+    if (jobs->pending.set && !jobs->exit_watch.timer_set) {
+        ngx_add_timer(&jobs->exit_watch,
+                      ngx_min(jobs->dmcf->jobs_interval, 1000));
     }
 
     /* a full batch means more may be due: come back at once */

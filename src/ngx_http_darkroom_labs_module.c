@@ -876,6 +876,9 @@ ngx_http_darkroom_lab_http(ngx_http_darkroom_labs_conf_t *lcf,
     req.body_len = body ? strlen(body) : 0;
     req.timeout = timeout;
 
+    /* Prodigi: the create carries idempotencyKey, a cancel repeats */
+    req.resend_safe = (lab == NGX_HTTP_DARKROOM_LAB_PRODIGI);
+
     ngx_memzero(&err, sizeof(ngx_http_darkroom_error_t));
 
     rc = ngx_http_darkroom_fetch(&req, &resp, &err);

@@ -1656,10 +1656,11 @@ ngx_http_darkroom_media_init(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_darkroom_media_check_ttls(ngx_conf_t *cf)
 {
-    ngx_uint_t                            i;
-    ngx_http_darkroom_labs_conf_t        *lcf;
-    ngx_http_darkroom_media_signer_t    **signer;
-    ngx_http_darkroom_media_main_conf_t  *mmcf;
+    ngx_uint_t                              i;
+    ngx_http_darkroom_labs_conf_t          *lcf;
+    ngx_http_darkroom_media_signer_t      **signer;
+    ngx_http_darkroom_media_main_conf_t    *mmcf;
+    ngx_http_darkroom_gallery_main_conf_t  *gmcf;
 
     mmcf = ngx_http_conf_get_module_main_conf(cf,
                                               ngx_http_darkroom_media_module);
@@ -1691,6 +1692,19 @@ ngx_http_darkroom_media_check_ttls(ngx_conf_t *cf)
                       "than every \"darkroom_media_max_ttl\" (%T seconds): "
                       "labs could not download print files",
                       lcf->asset_ttl, mmcf->max_ttl);
+        return NGX_ERROR;
+    }
+
+    gmcf = ngx_http_conf_get_module_main_conf(cf,
+                                            ngx_http_darkroom_gallery_module);
+
+    if (gmcf && gmcf->ttl_max > mmcf->max_ttl) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"%s\" (%T seconds) is longer than every "
+                      "\"darkroom_media_max_ttl\" (%T seconds): its gallery "
+                      "links would be refused at once, in %s:%ui",
+                      gmcf->ttl_name, gmcf->ttl_max, mmcf->max_ttl,
+                      gmcf->ttl_file, gmcf->ttl_line);
         return NGX_ERROR;
     }
 

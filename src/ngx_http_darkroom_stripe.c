@@ -375,8 +375,7 @@ ngx_http_darkroom_reconcile_apply(ngx_http_darkroom_job_t *job,
         PQclear(res);
     }
 
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "darkroom: checkout reconciled");
+    /* no log here (a pool thread): the jobs' completion notes the run */
 
     return rc;
 }

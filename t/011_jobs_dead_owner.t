@@ -4,6 +4,10 @@
 # another worker on the same host sees the pid gone and runs the job again
 # at once.  A lease whose owner lives, or lives on another host, is kept;
 # a pid that now belongs to another process (reused) is not the owner.
+# An owner is "host/pid/start/ns", ns the boot id and PID namespace: an
+# owner with our hostname but another namespace (a container sharing the
+# host's name, a cloned machine) is never judged by its pid, and neither
+# is an owner written before the namespace was part of the name.
 
 use strict;
 use warnings;
@@ -37,12 +41,29 @@ http {
 }
 CONF
 
+# our namespace identity, as the workers (same boot, same PID namespace)
+# name it: boot_id without dashes, '.', the PID namespace's inode
+my $boot = $t->read_file('/proc/sys/kernel/random/boot_id');
+$boot =~ s/[^0-9a-f]//g;
+my $ns = "$boot." . (stat '/proc/self/ns/pid')[1];
+(my $other = $ns) =~ s/^(.)/$1 eq 'f' ? 'e' : 'f'/e;
+
+# a pid nobody has here
+my $dead = 4000000;
+$dead++ while kill(0, $dead) || $!{EPERM};
+
 # leases that must stay: a live owner here (pid 1 and this test, with its
-# real start time), and an owner on another host whose pid means nothing
+# real start time), an owner on another host whose pid means nothing, and
+# owners of our host with a dead pid but another namespace or none known
 my $host = lc hostname();
 my $start = (split ' ', (`cat /proc/$$/stat` =~ /\)\s+(.*)$/)[0])[19];
 my %kept;
-for my $owner ("$host/1", "$host/$$/$start", "elsewhere.example/4000000/1") {
+for my $owner ("$host/1/1/$ns", "$host/$$/$start/$ns",
+    "elsewhere.example/$dead/1/$ns",
+    "$host/$dead/1/$other",                         # another boot
+    "$host/$dead/1/$boot.1",                        # another PID namespace
+    "$host/$dead/1", "$host/$dead")                 # from before the upgrade
+{
     $kept{$owner} = $t->sql_value("INSERT INTO jobs (kind, payload, attempts,"
         . " locked_by, locked_until) VALUES ('http_post', :'p1', 1, :'p2',"
         . " now() + interval '300 seconds') RETURNING id",
@@ -52,7 +73,7 @@ for my $owner ("$host/1", "$host/$$/$start", "elsewhere.example/4000000/1") {
 my $reused = $t->sql_value("INSERT INTO jobs (kind, payload, attempts,"
     . " locked_by, locked_until) VALUES ('http_post', :'p1', 1, :'p2',"
     . " now() + interval '300 seconds') RETURNING id",
-    json_encode({ url => $srv->url('/reused') }), "$host/$$/1");
+    json_encode({ url => $srv->url('/reused') }), "$host/$$/1/$ns");
 
 $t->start;
 
@@ -66,8 +87,10 @@ my $owner = $t->sql_value("SELECT locked_by FROM jobs WHERE id = :'p1'", $id);
 my ($pid) = ($owner // '') =~ m{^[^/]+/(\d+)};
 ok($pid && (grep { $_ == $pid } $t->worker_pids), "leased by worker $owner")
     or diag $owner;
+like($owner // '', qr{^\Q$host\E/\d+/\d+/\Q$ns\E$},
+    'the owner is named with its namespace');
 
-kill 'KILL', $pid;
+kill 'KILL', $pid if $pid;   # never 0: that is our group
 
 # the lease has 300 s to run: well before that the job runs again
 ok(wait_for(sub {
