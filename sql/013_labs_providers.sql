@@ -409,6 +409,12 @@ BEGIN
         IF lo.status <> 'shipped' THEN
             v_to := 'cancelled';
         END IF;
+    ELSIF lo.cancel_requested_at IS NOT NULL
+          AND lo.status = 'needs_attention'
+    THEN
+        -- refunded: a person decides, not the lab's next news; a failure
+        -- state the lab repeats must not replace "cancel it by hand"
+        NULL;
     ELSIF p_stage = 'attention' THEN
         IF lo.status IN ('submitted', 'in_production', 'needs_attention')
            AND (lo.status <> 'needs_attention'
@@ -419,10 +425,6 @@ BEGIN
             PERFORM lab_sync_order(lo.order_id, p_cause);
             RETURN 'needs_attention';
         END IF;
-    ELSIF lo.cancel_requested_at IS NOT NULL
-          AND lo.status = 'needs_attention'
-    THEN
-        NULL;   -- refunded: a person decides, not the lab's next news
     ELSIF lab_rank(p_stage) > lab_rank(lo.status)
           OR (lo.status = 'needs_attention' AND lab_rank(p_stage) > 0)
     THEN

@@ -108,6 +108,14 @@ ok(wait_for(sub { (lo_row($lo3->[0]))[0][2] =~ /cancel/i }, 10),
 is((lo_row($lo3->[0]))[0][0], 'needs_attention',
     'flagged, not taken for cancelled');
 
+# the lab keeps saying PaymentFailed: the next poll must not replace the
+# refund's "cancel it by hand" with the lab's words (run here as the poll
+# would, so the check does not depend on when the poll job runs)
+$t->sql("SELECT lab_apply(:'p1', 'attention', 'PaymentFailed', '[]',"
+    . " 'lab_poll', 'theprintspace: the order is PaymentFailed')", $lo3->[0]);
+like((lo_row($lo3->[0]))[0][2], qr/cancel/i,
+    'a repeated failure state keeps the refund\'s message');
+
 # the order that was not resolved is still flagged
 is((lo_row($lo->[0]))[0][0], 'needs_attention', 'the other one still is');
 
