@@ -5,7 +5,7 @@
  * by bench/media:
  *
  *   cc -O2 -Isrc -o /tmp/mv bench/media-verify.c src/ngx_http_darkroom_sign.c
- *       -lcrypto && /tmp/mv
+ *       src/ngx_http_darkroom_utf8.c -lcrypto && /tmp/mv
  */
 
 

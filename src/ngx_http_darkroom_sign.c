@@ -19,6 +19,7 @@
 #include <openssl/sha.h>
 
 #include "ngx_http_darkroom_sign.h"
+#include "ngx_http_darkroom_utf8.h"
 
 
 #define DR_STACK_CANONICAL  1024
@@ -192,7 +193,7 @@ ngx_http_darkroom_sign_path(const unsigned char *p, size_t len)
         return NGX_HTTP_DARKROOM_SIGN_BAD_PATH;
     }
 
-    if (!ngx_http_darkroom_sign_utf8(p, len)) {
+    if (!ngx_http_darkroom_utf8_valid(p, len)) {
         return NGX_HTTP_DARKROOM_SIGN_BAD_PATH;
     }
 
@@ -276,7 +277,7 @@ ngx_http_darkroom_sign_value(int param, const unsigned char *p, size_t len)
         if (len == 0 || len > NGX_HTTP_DARKROOM_SIGN_NAME_MAX
             || (len == 1 && p[0] == '.')
             || (len == 2 && p[0] == '.' && p[1] == '.')
-            || !ngx_http_darkroom_sign_utf8(p, len))
+            || !ngx_http_darkroom_utf8_valid(p, len))
         {
             return NGX_HTTP_DARKROOM_SIGN_BAD_VALUE;
         }
@@ -807,57 +808,6 @@ ngx_http_darkroom_sign_escape(const unsigned char *src, size_t len,
     }
 
     return n;
-}
-
-
-int
-ngx_http_darkroom_sign_utf8(const unsigned char *p, size_t len)
-{
-    size_t    i, n, k;
-    uint32_t  cp, min;
-
-    i = 0;
-
-    while (i < len) {
-
-        if (p[i] < 0x80) {
-            i++;
-            continue;
-        }
-
-        if ((p[i] & 0xe0) == 0xc0) {
-            n = 1; cp = p[i] & 0x1f; min = 0x80;
-
-        } else if ((p[i] & 0xf0) == 0xe0) {
-            n = 2; cp = p[i] & 0x0f; min = 0x800;
-
-        } else if ((p[i] & 0xf8) == 0xf0) {
-            n = 3; cp = p[i] & 0x07; min = 0x10000;
-
-        } else {
-            return 0;
-        }
-
-        if (len - i <= n) {
-            return 0;
-        }
-
-        for (k = 1; k <= n; k++) {
-            if ((p[i + k] & 0xc0) != 0x80) {
-                return 0;
-            }
-
-            cp = (cp << 6) | (p[i + k] & 0x3f);
-        }
-
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-            return 0;
-        }
-
-        i += n + 1;
-    }
-
-    return 1;
 }
 
 

@@ -169,8 +169,5 @@ size_t ngx_http_darkroom_sign_base64url(const unsigned char *src,
 size_t ngx_http_darkroom_sign_escape(const unsigned char *src, size_t len,
     unsigned char *dst, int slash);
 
-/* valid UTF-8: no overlong forms, no surrogates, at most U+10FFFF */
-int ngx_http_darkroom_sign_utf8(const unsigned char *p, size_t len);
-
 
 #endif /* _NGX_HTTP_DARKROOM_SIGN_H_INCLUDED_ */

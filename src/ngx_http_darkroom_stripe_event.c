@@ -14,6 +14,7 @@
 
 
 #include "ngx_http_darkroom_stripe_event.h"
+#include "ngx_http_darkroom_utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -184,36 +185,12 @@ darkroom_unicode(darkroom_json_t *j, darkroom_buf_t *out)
 static int
 darkroom_utf8(darkroom_json_t *j, darkroom_buf_t *out)
 {
-    size_t               n, i;
-    unsigned             cp, min;
+    size_t                n;
     const unsigned char  *s = j->p;
 
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        n = 2; cp = s[0] & 0x1f; min = 0x80;
+    n = ngx_http_darkroom_utf8_decode(s, (size_t) (j->end - s), NULL);
 
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        n = 3; cp = s[0] & 0x0f; min = 0x800;
-
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        n = 4; cp = s[0] & 0x07; min = 0x10000;
-
-    } else {
-        return -1;
-    }
-
-    if ((size_t) (j->end - s) < n) {
-        return -1;
-    }
-
-    for (i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            return -1;
-        }
-
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+    if (n == 0) {
         return -1;
     }
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ngx_http_darkroom_zip.h"
+#include "ngx_http_darkroom_utf8.h"
 
 
 #define DR_ZIP_MAX32       0xffffffffULL
@@ -27,7 +28,6 @@ static unsigned dr_central_extra(const ngx_http_darkroom_zip_entry_t *e);
 static uint32_t dr_hash(const unsigned char *p, size_t len);
 static int dr_same(const unsigned char *a, size_t alen,
     const unsigned char *b, size_t blen);
-static size_t dr_utf8(const unsigned char *p, size_t n, size_t *units);
 static size_t dr_safe_chars(const unsigned char *src, size_t len,
     unsigned char *out, size_t budget);
 static int dr_reserved(const unsigned char *p, size_t n);
@@ -356,64 +356,6 @@ dr_same(const unsigned char *a, size_t alen, const unsigned char *b,
 
 
 /*
- * The length of the valid UTF-8 character at p (1 to 4), its UTF-16 units
- * in *units; 0 if p does not start one (overlong forms, surrogates and
- * code points past U+10FFFF are not valid).
- */
-
-static size_t
-dr_utf8(const unsigned char *p, size_t n, size_t *units)
-{
-    size_t    len, i;
-    uint32_t  c;
-
-    *units = 1;
-
-    if (p[0] < 0x80) {
-        return 1;
-    }
-
-    if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-        len = 2;
-        c = p[0] & 0x1f;
-
-    } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-        len = 3;
-        c = p[0] & 0x0f;
-
-    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-        len = 4;
-        c = p[0] & 0x07;
-
-    } else {
-        return 0;
-    }
-
-    if (n < len) {
-        return 0;
-    }
-
-    for (i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-
-        c = (c << 6) | (p[i] & 0x3f);
-    }
-
-    if ((len == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff)))
-        || (len == 4 && (c < 0x10000 || c > 0x10ffff)))
-    {
-        return 0;
-    }
-
-    *units = (len == 4) ? 2 : 1;
-
-    return len;
-}
-
-
-/*
  * Copies src to out (if not NULL) character by character, each character
  * Windows refuses and each byte outside valid UTF-8 as "_", until budget
  * UTF-16 units are used.  Returns the bytes written, or, with out NULL,
@@ -431,11 +373,13 @@ dr_safe_chars(const unsigned char *src, size_t len, unsigned char *out,
     used = 0;
 
     for (i = 0; i < len; i += n) {
-        n = dr_utf8(src + i, len - i, &u);
+        n = ngx_http_darkroom_utf8_decode(src + i, len - i, NULL);
 
         if (n == 0) {
             n = 1;                            /* not UTF-8: one "_" a byte */
         }
+
+        u = (n == 4) ? 2 : 1;                 /* past U+FFFF: a pair */
 
         if (out == NULL) {
             used += u;

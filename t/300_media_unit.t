@@ -1,8 +1,9 @@
 #!/usr/bin/perl
 
-# darkroom: unit tests of the pure signed media URL code and SigV4 (C
-# programs under t/unit/ printing TAP).  Each is compiled into a temporary
-# directory and run; this script passes their TAP through as subtests.
+# darkroom: unit tests of the pure signed media URL code, SigV4 and the
+# shared UTF-8 decoder (C programs under t/unit/ printing TAP).  Each is
+# compiled into a temporary directory and run; this script passes their TAP
+# through as subtests.
 
 use strict;
 use warnings;
@@ -17,8 +18,10 @@ my $dir = tempdir('darkroom-media-unit-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 my $cc = $ENV{CC} || 'cc';
 
 my @units = (
-    [ 'media_sign_test', 'src/ngx_http_darkroom_sign.c' ],
+    [ 'media_sign_test', 'src/ngx_http_darkroom_sign.c',
+                         'src/ngx_http_darkroom_utf8.c' ],
     [ 'sigv4_test',      'src/ngx_http_darkroom_sigv4.c' ],
+    [ 'utf8_test',       'src/ngx_http_darkroom_utf8.c' ],
 );
 
 for my $u (@units) {

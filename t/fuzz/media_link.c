@@ -1,4 +1,4 @@
-/* fuzz-sources: src/ngx_http_darkroom_sign.c */
+/* fuzz-sources: src/ngx_http_darkroom_sign.c src/ngx_http_darkroom_utf8.c */
 
 /*
  * darkroom: fuzz target for signed media links (ngx_http_darkroom_sign.c),
@@ -209,7 +209,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(path, data, plen);
     memcpy(query, data + plen + (nl ? 1 : 0), qlen);
 
-    (void) ngx_http_darkroom_sign_utf8(path, plen);
+    (void) ngx_http_darkroom_utf8_valid(path, plen);
 
     rc = ngx_http_darkroom_sign_parse(query, qlen, &link, buf);
     (void) ngx_http_darkroom_sign_code(rc);
