@@ -239,11 +239,16 @@ count_all(void)
         }
     }
 
+    if (count[1] == 0x80 && count[2] == 0x800 - 0x80
+        && count[3] == 0x10000 - 0x800 - 0x800)
+    {
+        return 1;
+    }
+
     printf("#   1-byte %zu, 2-byte %zu, 3-byte %zu\n",
            count[1], count[2], count[3]);
 
-    return count[1] == 0x80 && count[2] == 0x800 - 0x80
-           && count[3] == 0x10000 - 0x800 - 0x800;
+    return 0;
 }
 
 
