@@ -234,8 +234,9 @@ END $$;
 
 
 -- charge.dispute.created.  An order that can go to review does, with the
--- dispute as its reason; one already in review keeps its reason and the
--- dispute is added.  Any other (refunded, expired, cancelled) keeps its
+-- dispute as its reason: a cancelled or expired one too, since a dispute
+-- means money was taken and a person must look.  One already in review
+-- keeps its reason and the dispute is added.  A refunded order keeps its
 -- state and reason: the dispute is in its history.  The shop is told in
 -- every case: a dispute on a refunded order matters too.
 CREATE OR REPLACE FUNCTION stripe_apply_dispute(p_order bigint, p_obj jsonb,
