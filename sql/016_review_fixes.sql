@@ -62,8 +62,10 @@ BEGIN
         RETURN false;
     END IF;
 
+    -- paid again after a review: it was paid when the money came
     UPDATE orders SET status = p_to, updated_at = now(),
-                      paid_at = CASE WHEN p_to = 'paid' THEN now()
+                      paid_at = CASE WHEN p_to = 'paid'
+                                     THEN coalesce(paid_at, now())
                                      ELSE paid_at END
      WHERE id = p_order;
 

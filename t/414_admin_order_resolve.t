@@ -103,6 +103,8 @@ completed($o);
 is(status($o), 'paid', 'paid');
 $t->sql("UPDATE jobs SET done_at = now() WHERE dedupe_key = 'fulfil:' ||"
     . " :'p1'", $o->{id});
+$t->sql("UPDATE orders SET paid_at = '2026-01-02 03:04:05+00' WHERE id ="
+    . " :'p1'", $o->{id});
 $t->sql("SELECT lab_fulfil(:'p1', 0, 'job:test')", $o->{id});
 is(status($o), 'needs_review', 'no lab makes it: in review');
 is(fulfil_jobs($o), 1, 'its fulfil job ran');
@@ -110,6 +112,8 @@ $r = resolve($o, { to => 'paid', note => 'Lab catalogue fixed.' });
 is($r->{status}, 200, 'resolve to paid: 200') or diag $r->{content};
 is(resolved($o, 'paid'), 1, 'paid');
 is(fulfil_jobs($o), 2, 'fulfilment enqueued again (a fresh dedupe key)');
+is($t->sql_value("SELECT paid_at = '2026-01-02 03:04:05+00' FROM orders"
+    . " WHERE id = :'p1'", $o->{id}), 't', 'paid_at is when it was paid');
 
 # --- a dispute won on an order whose lab shipped meanwhile ----------------
 
