@@ -423,7 +423,8 @@ END $$;
 
 -- Checks an admin's target for an order under review and names the state
 -- it really goes to.  "paid" (or the state the lab reached) carries on;
--- "cancelled" only when no money is held, or a dispute took it.  A refund
+-- "cancelled" only when no money is held, or a dispute took it, and no
+-- lab order is live.  A refund
 -- goes through Stripe (POST .../refund); the other states belong to the
 -- lab.
 CREATE OR REPLACE FUNCTION order_resolve_target(o orders, p_to text)
@@ -455,9 +456,13 @@ BEGIN
                 'The order holds %s %s: refund it, or resolve it to paid.',
                 o.paid_amount - o.amount_refunded, o.paid_currency));
         END IF;
-        IF v_lab IS NOT NULL THEN
-            PERFORM darkroom_refuse(409, 'invalid_target_state', format(
-                'Its lab orders are %s: it cannot be cancelled.', v_lab));
+        -- a lab order, even one not started, would go on being made
+        IF EXISTS (SELECT 1 FROM lab_orders WHERE order_id = o.id
+                      AND status NOT IN ('cancelled', 'rerouted'))
+        THEN
+            PERFORM darkroom_refuse(409, 'lab_orders_live', format(
+                'A lab has it (%s): cancel its lab orders first.',
+                coalesce(v_lab, 'not started')));
         END IF;
         RETURN 'cancelled';
     END IF;

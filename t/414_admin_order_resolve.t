@@ -176,6 +176,17 @@ is($r->{status}, 409, 'cancel while holding the money: 409');
 is($r->{json}{error}{code}, 'money_held', 'money_held');
 is(status($p), 'needs_review', 'still in review');
 
+# ... or while a lab has it, even not started: cancel that first
+$t->sql("SELECT lab_order_new(:'p1', 'prodigi', 'submitted', NULL, NULL,"
+    . " 'job:test')", $o->{id});
+$t->sql("UPDATE jobs SET done_at = now() WHERE kind = 'lab_submit'");
+$r = resolve($o, { to => 'cancelled', note => 'Dispute lost.' });
+is($r->{status}, 409, 'a lab order still live: 409');
+is($r->{json}{error}{code}, 'lab_orders_live', 'lab_orders_live');
+is(status($o), 'needs_review', 'still in review');
+$t->sql("UPDATE lab_orders SET status = 'cancelled' WHERE order_id = :'p1'",
+    $o->{id});
+
 # ... unless a dispute took it
 $r = resolve($o, { to => 'cancelled', note => 'Dispute lost.' });
 is($r->{status}, 200, 'a dispute lost: cancelled') or diag $r->{content};
