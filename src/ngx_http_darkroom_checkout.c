@@ -18,7 +18,9 @@
  * cart it is refused with 422.  A replay while the first request is still
  * at Stripe answers 409 checkout_in_progress with Retry-After.  Stripe
  * giving no definite answer (409, 429, 5xx, nothing) leaves the order
- * pending for a retry or checkout_reconcile: 503 checkout_unconfirmed.
+ * pending for a retry or checkout_reconcile: 503 checkout_unconfirmed;
+ * a replay of an order that expired or was cancelled meanwhile, 409
+ * checkout_closed.
  */
 
 
@@ -76,6 +78,8 @@ static PGresult *ngx_http_darkroom_checkout_order(
     ngx_http_darkroom_task_t *t);
 static ngx_int_t ngx_http_darkroom_checkout_session(
     ngx_http_darkroom_task_t *t, PGresult *order, char **url);
+static ngx_uint_t ngx_http_darkroom_checkout_closed(
+    ngx_http_darkroom_task_t *t, PGresult *order);
 static void ngx_http_darkroom_checkout_session_failed(
     ngx_http_darkroom_task_t *t, PGresult *order, ngx_uint_t called);
 static void ngx_http_darkroom_checkout_answer(ngx_http_darkroom_task_t *t,
@@ -768,6 +772,15 @@ ngx_http_darkroom_checkout_session_failed(ngx_http_darkroom_task_t *t,
 
     st = t->err.provider_status;
 
+    if (co->replay && ngx_http_darkroom_checkout_closed(t, order)) {
+        /* expired or cancelled meanwhile: retrying would never help */
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_CONFLICT,
+                                    "checkout_closed",
+                                    "This checkout has expired or was "
+                                    "cancelled: please start a new one.");
+        return;
+    }
+
     if (co->replay) {
         /* the cause stays in the error log, the client sees "in progress" */
         ngx_http_darkroom_error_set(&t->err, NGX_HTTP_CONFLICT,
@@ -793,6 +806,32 @@ ngx_http_darkroom_checkout_session_failed(ngx_http_darkroom_task_t *t,
     ngx_memzero(&ignored, sizeof(ngx_http_darkroom_error_t));
     (void) ngx_http_darkroom_db_command(&t->db,
                "SELECT checkout_failed($1, $2)", 2, params, &ignored);
+}
+
+
+/* a replayed order that is no longer waiting for payment */
+
+static ngx_uint_t
+ngx_http_darkroom_checkout_closed(ngx_http_darkroom_task_t *t,
+    PGresult *order)
+{
+    PGresult                   *res;
+    ngx_uint_t                  closed;
+    const char                 *params[1];
+    ngx_http_darkroom_error_t   ignored;
+
+    params[0] = PQgetvalue(order, 0, 0);
+    ngx_memzero(&ignored, sizeof(ngx_http_darkroom_error_t));
+
+    res = ngx_http_darkroom_db_exec(&t->db,
+              "SELECT 1 FROM orders WHERE id = $1"
+              " AND status IN ('expired', 'cancelled')",
+              1, params, &ignored);
+
+    closed = (res != NULL && PQntuples(res) == 1);
+    PQclear(res);
+
+    return closed;
 }
 
 

@@ -86,6 +86,21 @@ for my $mode ('in_use', 'drop', '500') {
         "$mode: the same order, pending, its session attached");
 }
 
+# a replay for an order that expired meanwhile without a session: Stripe
+# can give it none, and "in progress" would have the client retry for a
+# day; it is told the checkout is closed
+$stripe->set(mode => 'in_use');
+my $c = checkout('cart-unknown-closed-0001');
+is($c->{status}, 503, 'closed: 503 first');
+my $co = last_order();
+$t->sql("SELECT order_transition(:'p1', 'expired', 'test')", $co->[0]);
+$stripe->set(mode => '402');
+$c = checkout('cart-unknown-closed-0001');
+is($c->{status}, 409, 'the replay of an expired checkout: 409')
+    or diag $c->{content};
+is($c->{json}{error}{code}, 'checkout_closed', 'checkout_closed');
+is(last_order()->[1], 'expired', 'the order stays expired');
+
 # a definite refusal still cancels
 $stripe->set(mode => '402');
 my $r = checkout('cart-unknown-refused-0001');
