@@ -40,6 +40,7 @@ typedef struct {
     char                         code[40];
     char                         message[200];
     char                         detail[400];
+    ngx_uint_t                   provider_status;  /* 0: no answer */
 } ngx_http_darkroom_error_t;
 
 

@@ -10,6 +10,7 @@
  *   GET  orders?status=&email=&since=&until=&limit=&offset=
  *   GET  orders/<ref>                POST orders/<ref>/review {"reason"}
  *   POST orders/<ref>/refund {"amount"}   (omit amount: all that is left)
+ *   POST orders/<ref>/resolve {"to": "paid"|"cancelled", "note"}
  *   GET  jobs?state=due|dead|done    POST jobs/<id>/retry
  *   GET  emails?status=queued|sent|failed&order=<ref>&limit=
  *
@@ -30,6 +31,7 @@ typedef enum {
     NGX_HTTP_DARKROOM_ADMIN_ORDER,
     NGX_HTTP_DARKROOM_ADMIN_REVIEW,
     NGX_HTTP_DARKROOM_ADMIN_REFUND,
+    NGX_HTTP_DARKROOM_ADMIN_RESOLVE,
     NGX_HTTP_DARKROOM_ADMIN_JOBS,
     NGX_HTTP_DARKROOM_ADMIN_JOB_RETRY,
     NGX_HTTP_DARKROOM_ADMIN_EMAILS
@@ -51,6 +53,8 @@ static ngx_int_t ngx_http_darkroom_admin_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
 static ngx_int_t ngx_http_darkroom_admin_route(ngx_http_request_t *r,
     ngx_http_darkroom_admin_t *a, ngx_str_t *path);
+static PGresult *ngx_http_darkroom_admin_upsert(ngx_http_darkroom_task_t *t);
+static PGresult *ngx_http_darkroom_admin_orders(ngx_http_darkroom_task_t *t);
 static void ngx_http_darkroom_admin_work(ngx_http_darkroom_task_t *t);
 static void ngx_http_darkroom_admin_refund(ngx_http_darkroom_task_t *t);
 
@@ -306,6 +310,11 @@ ngx_http_darkroom_admin_route(ngx_http_request_t *r,
             a->route = NGX_HTTP_DARKROOM_ADMIN_REVIEW;
             return NGX_OK;
         }
+
+        if (n == 3 && post && ngx_http_darkroom_is(seg[2], "resolve")) {
+            a->route = NGX_HTTP_DARKROOM_ADMIN_RESOLVE;
+            return NGX_OK;
+        }
     }
 
     if (n == 3 && post && ngx_http_darkroom_is(seg[0], "jobs")
@@ -371,10 +380,77 @@ ngx_http_darkroom_admin_query(ngx_http_request_t *r, const char *name)
 }
 
 
+/* POST products | photos: the body, checked to be JSON, to SQL */
+
+static PGresult *
+ngx_http_darkroom_admin_upsert(ngx_http_darkroom_task_t *t)
+{
+    cJSON                      *json;
+    const char                 *params[1];
+    ngx_http_darkroom_admin_t  *a = t->data;
+
+    params[0] = a->body;
+
+    /* malformed JSON is the client's fault, not a server error */
+    json = cJSON_Parse(a->body);
+
+    if (json == NULL) {
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_REQUEST,
+                                    "invalid_json",
+                                    "The body must be a JSON object.");
+        return NULL;
+    }
+
+    cJSON_Delete(json);
+
+    return ngx_http_darkroom_db_exec(&t->db,
+               a->route == NGX_HTTP_DARKROOM_ADMIN_PRODUCT_PUT
+               ? "SELECT admin_product_upsert($1::jsonb)"
+               : "SELECT admin_photo_upsert($1::jsonb)",
+               1, params, &t->err);
+}
+
+
+/* GET orders: the filters, bounded; a malformed one is the client's */
+
+static PGresult *
+ngx_http_darkroom_admin_orders(ngx_http_darkroom_task_t *t)
+{
+    PGresult                   *res;
+    const char                 *params[6];
+    ngx_http_darkroom_admin_t  *a = t->data;
+
+    params[0] = a->arg[0];
+    params[1] = a->arg[1];
+    params[2] = a->arg[2];
+    params[3] = a->arg[3];
+    params[4] = a->arg[4] ? a->arg[4] : "50";
+    params[5] = a->arg[5] ? a->arg[5] : "0";
+
+    res = ngx_http_darkroom_db_exec(&t->db,
+              "SELECT admin_orders_json($1, $2, $3::timestamptz,"
+              " $4::timestamptz, least(greatest($5::int, 1), 500),"
+              " greatest($6::int, 0))",
+              6, params, &t->err);
+
+    if (res == NULL && t->err.sqlstate[0] == '2'
+        && t->err.sqlstate[1] == '2')
+    {
+        /* data exception: a malformed date or number in the query */
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_REQUEST,
+                                    "invalid_query",
+                                    "since and until are timestamps, "
+                                    "limit and offset numbers.");
+        t->err.detail[0] = '\0';
+    }
+
+    return res;
+}
+
+
 static void
 ngx_http_darkroom_admin_work(ngx_http_darkroom_task_t *t)
 {
-    cJSON                      *json;
     PGresult                   *res;
     const char                 *params[NGX_HTTP_DARKROOM_ADMIN_ARGS];
     ngx_http_darkroom_admin_t  *a = t->data;
@@ -395,52 +471,11 @@ ngx_http_darkroom_admin_work(ngx_http_darkroom_task_t *t)
 
     case NGX_HTTP_DARKROOM_ADMIN_PRODUCT_PUT:
     case NGX_HTTP_DARKROOM_ADMIN_PHOTO_PUT:
-        params[0] = a->body;
-
-        /* malformed JSON is the client's fault, not a server error */
-        json = cJSON_Parse(a->body);
-
-        if (json == NULL) {
-            ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_REQUEST,
-                                        "invalid_json",
-                                        "The body must be a JSON object.");
-            return;
-        }
-
-        cJSON_Delete(json);
-
-        res = ngx_http_darkroom_db_exec(&t->db,
-                  a->route == NGX_HTTP_DARKROOM_ADMIN_PRODUCT_PUT
-                  ? "SELECT admin_product_upsert($1::jsonb)"
-                  : "SELECT admin_photo_upsert($1::jsonb)",
-                  1, params, &t->err);
+        res = ngx_http_darkroom_admin_upsert(t);
         break;
 
     case NGX_HTTP_DARKROOM_ADMIN_ORDERS:
-        params[0] = a->arg[0];
-        params[1] = a->arg[1];
-        params[2] = a->arg[2];
-        params[3] = a->arg[3];
-        params[4] = a->arg[4] ? a->arg[4] : "50";
-        params[5] = a->arg[5] ? a->arg[5] : "0";
-
-        res = ngx_http_darkroom_db_exec(&t->db,
-                  "SELECT admin_orders_json($1, $2, $3::timestamptz,"
-                  " $4::timestamptz, least(greatest($5::int, 1), 500),"
-                  " greatest($6::int, 0))",
-                  6, params, &t->err);
-
-        if (res == NULL && t->err.sqlstate[0] == '2'
-            && t->err.sqlstate[1] == '2')
-        {
-            /* data exception: a malformed date or number in the query */
-            ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_REQUEST,
-                                        "invalid_query",
-                                        "since and until are timestamps, "
-                                        "limit and offset numbers.");
-            t->err.detail[0] = '\0';
-        }
-
+        res = ngx_http_darkroom_admin_orders(t);
         break;
 
     case NGX_HTTP_DARKROOM_ADMIN_ORDER:
@@ -457,6 +492,14 @@ ngx_http_darkroom_admin_work(ngx_http_darkroom_task_t *t)
                   " CASE WHEN $2 = '' THEN NULL"
                   " ELSE ($2::jsonb)->>'reason' END)",
                   2, params, &t->err);
+        break;
+
+    case NGX_HTTP_DARKROOM_ADMIN_RESOLVE:
+        /* the body is parsed in SQL: bad JSON is a 400 from there */
+        params[0] = a->arg[0];
+        params[1] = a->body;
+        res = ngx_http_darkroom_db_exec(&t->db,
+                  "SELECT admin_order_resolve($1, $2)", 2, params, &t->err);
         break;
 
     case NGX_HTTP_DARKROOM_ADMIN_REFUND:

@@ -16,7 +16,11 @@
  * NGX_HTTP_DARKROOM_IDEM_KEEP (a day), and the same key with the same cart
  * answers 200 with the first order, session and status link; with another
  * cart it is refused with 422.  A replay while the first request is still
- * at Stripe answers 409 checkout_in_progress with Retry-After.
+ * at Stripe answers 409 checkout_in_progress with Retry-After.  Stripe
+ * giving no definite answer (409, 429, 5xx, nothing) leaves the order
+ * pending for a retry or checkout_reconcile: 503 checkout_unconfirmed;
+ * a replay of an order that expired or was cancelled meanwhile, 409
+ * checkout_closed.
  */
 
 
@@ -74,8 +78,10 @@ static PGresult *ngx_http_darkroom_checkout_order(
     ngx_http_darkroom_task_t *t);
 static ngx_int_t ngx_http_darkroom_checkout_session(
     ngx_http_darkroom_task_t *t, PGresult *order, char **url);
-static void ngx_http_darkroom_checkout_session_failed(
+static ngx_uint_t ngx_http_darkroom_checkout_closed(
     ngx_http_darkroom_task_t *t, PGresult *order);
+static void ngx_http_darkroom_checkout_session_failed(
+    ngx_http_darkroom_task_t *t, PGresult *order, ngx_uint_t called);
 static void ngx_http_darkroom_checkout_answer(ngx_http_darkroom_task_t *t,
     const char *url);
 static char *ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
@@ -746,22 +752,34 @@ ngx_http_darkroom_checkout_order(ngx_http_darkroom_task_t *t)
 
 
 /*
- * Stripe gave no session.  Only the request that created the order may
- * cancel it: a replay (the same Idempotency-Key) runs while the first
- * request may still be at Stripe, whose idempotency key then answers
- * idempotency_key_in_use; cancelling there would cancel an order whose
- * payment page the first request is about to hand out.  The replay asks
- * the client to come back instead; the key stays until the first request
- * attaches its session or fails the order itself.
+ * Stripe gave no session.  Only a definite refusal (a 4xx other than 409
+ * and 429, or no call made) cancels the order, and only in the request
+ * that created it.  Anything else leaves the outcome unknown: a 409 is
+ * idempotency_key_in_use (a replay's call with the same key is at Stripe,
+ * and may already have handed out the payment page), no answer or a 5xx
+ * may have made the session.  The order stays pending_payment, its key
+ * still replays, and checkout_reconcile settles it if no one comes back.
  */
 
 static void
 ngx_http_darkroom_checkout_session_failed(ngx_http_darkroom_task_t *t,
-    PGresult *order)
+    PGresult *order, ngx_uint_t called)
 {
+    ngx_uint_t                     st;
     const char                    *params[2];
     ngx_http_darkroom_error_t      ignored;
     ngx_http_darkroom_checkout_t  *co = t->data;
+
+    st = t->err.provider_status;
+
+    if (co->replay && ngx_http_darkroom_checkout_closed(t, order)) {
+        /* expired or cancelled meanwhile: retrying would never help */
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_CONFLICT,
+                                    "checkout_closed",
+                                    "This checkout has expired or was "
+                                    "cancelled: please start a new one.");
+        return;
+    }
 
     if (co->replay) {
         /* the cause stays in the error log, the client sees "in progress" */
@@ -769,6 +787,16 @@ ngx_http_darkroom_checkout_session_failed(ngx_http_darkroom_task_t *t,
                                     "checkout_in_progress",
                                     "This checkout is still being prepared, "
                                     "please retry shortly.");
+        t->err.retry_after = NGX_HTTP_DARKROOM_RETRY_AFTER;
+        return;
+    }
+
+    if (called && !(st >= 400 && st < 500 && st != 409 && st != 429)) {
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    "checkout_unconfirmed",
+                                    "The payment provider has not confirmed "
+                                    "the payment page yet, please retry "
+                                    "shortly with the same Idempotency-Key.");
         t->err.retry_after = NGX_HTTP_DARKROOM_RETRY_AFTER;
         return;
     }
@@ -781,6 +809,32 @@ ngx_http_darkroom_checkout_session_failed(ngx_http_darkroom_task_t *t,
 }
 
 
+/* a replayed order that is no longer waiting for payment */
+
+static ngx_uint_t
+ngx_http_darkroom_checkout_closed(ngx_http_darkroom_task_t *t,
+    PGresult *order)
+{
+    PGresult                   *res;
+    ngx_uint_t                  closed;
+    const char                 *params[1];
+    ngx_http_darkroom_error_t   ignored;
+
+    params[0] = PQgetvalue(order, 0, 0);
+    ngx_memzero(&ignored, sizeof(ngx_http_darkroom_error_t));
+
+    res = ngx_http_darkroom_db_exec(&t->db,
+              "SELECT 1 FROM orders WHERE id = $1"
+              " AND status IN ('expired', 'cancelled')",
+              1, params, &ignored);
+
+    closed = (res != NULL && PQntuples(res) == 1);
+    PQclear(res);
+
+    return closed;
+}
+
+
 /* the Stripe Checkout Session, attached to the order; *url malloc'd */
 
 static ngx_int_t
@@ -789,6 +843,7 @@ ngx_http_darkroom_checkout_session(ngx_http_darkroom_task_t *t,
 {
     char                           *form, key[64];
     cJSON                          *session, *id, *curl;
+    ngx_uint_t                      called;
     const char                     *params[3];
     ngx_http_darkroom_main_conf_t  *dmcf = t->conf;
 
@@ -804,6 +859,7 @@ ngx_http_darkroom_checkout_session(ngx_http_darkroom_task_t *t,
                                          form, key, &session, &t->err)
            != NGX_OK)
     {
+        called = (form != NULL);
         free(form);
 
         if (t->err.status == 0) {
@@ -812,7 +868,7 @@ ngx_http_darkroom_checkout_session(ngx_http_darkroom_task_t *t,
                                         "internal_error", "Out of memory.");
         }
 
-        ngx_http_darkroom_checkout_session_failed(t, order);
+        ngx_http_darkroom_checkout_session_failed(t, order, called);
         return NGX_ERROR;
     }
 

@@ -24,6 +24,9 @@
 
 static void ngx_http_darkroom_stripe_error(ngx_http_darkroom_error_t *err,
     const char *path, ngx_http_darkroom_fetch_resp_t *resp);
+static ngx_int_t ngx_http_darkroom_reconcile_no_session(
+    ngx_http_darkroom_job_t *job, const char *id, long wait,
+    ngx_http_darkroom_error_t *err);
 static ngx_int_t ngx_http_darkroom_reconcile_apply(
     ngx_http_darkroom_job_t *job, cJSON *session, const char *id,
     const char *type, ngx_http_darkroom_error_t *err);
@@ -79,6 +82,8 @@ ngx_http_darkroom_stripe_call(ngx_http_darkroom_main_conf_t *dmcf,
             ngx_http_darkroom_fetch_free(&resp);
 
             if (*out == NULL) {
+                /* a 2xx: done at Stripe, whatever it was */
+                err->provider_status = 200;
                 ngx_http_darkroom_error_set(err, NGX_HTTP_BAD_GATEWAY,
                                             "payment_provider_error",
                                             "The payment provider could "
@@ -103,6 +108,7 @@ ngx_http_darkroom_stripe_call(ngx_http_darkroom_main_conf_t *dmcf,
                 again = (ngx_strcmp(retry, "true") == 0);
             }
 
+            err->provider_status = resp.status;
             ngx_http_darkroom_stripe_error(err, path, &resp);
             ngx_http_darkroom_fetch_free(&resp);
 
@@ -110,6 +116,7 @@ ngx_http_darkroom_stripe_call(ngx_http_darkroom_main_conf_t *dmcf,
             /* no answer at all: the request may or may not have landed,
              * which the idempotency key makes safe to repeat */
             again = 1;
+            err->provider_status = 0;
             ngx_http_darkroom_fetch_free(&resp);
         }
 
@@ -271,17 +278,22 @@ ngx_http_darkroom_job_checkout_reconcile(ngx_http_darkroom_job_t *job,
     }
 
     if (PQntuples(res) == 0
-        || PQgetisnull(res, 0, 0)
         || ngx_strcmp(PQgetvalue(res, 0, 1), "pending_payment") != 0)
     {
-        /* settled already, or no session was ever made */
+        /* settled already */
         PQclear(res);
         return NGX_OK;
     }
 
+    wait = strtol(PQgetvalue(res, 0, 2), NULL, 10);
+
+    if (PQgetisnull(res, 0, 0)) {
+        PQclear(res);
+        return ngx_http_darkroom_reconcile_no_session(job, id, wait, err);
+    }
+
     snprintf(path, sizeof(path), "/v1/checkout/sessions/%s",
              PQgetvalue(res, 0, 0));
-    wait = strtol(PQgetvalue(res, 0, 2), NULL, 10);
     PQclear(res);
 
     if (ngx_http_darkroom_stripe_call(job->conf, "GET", path, NULL, NULL,
@@ -317,6 +329,34 @@ ngx_http_darkroom_job_checkout_reconcile(ngx_http_darkroom_job_t *job,
 
     return ngx_http_darkroom_reconcile_apply(job, session,
                path + sizeof("/v1/checkout/sessions/") - 1, type, err);
+}
+
+
+/*
+ * No session was recorded: the checkout's call to Stripe had no definite
+ * answer (or the order was written and the worker died).  A session made
+ * meanwhile is found by its webhook (its metadata names the order), and
+ * expires with the order's payment page.  After that nothing can be paid,
+ * so the order expires; a payment reported later still puts it in review.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_reconcile_no_session(ngx_http_darkroom_job_t *job,
+    const char *id, long wait, ngx_http_darkroom_error_t *err)
+{
+    const char  *params[1];
+
+    if (wait > 0) {
+        job->retry_after = wait * 1000 + 60000;
+        return NGX_AGAIN;
+    }
+
+    params[0] = id;
+
+    return ngx_http_darkroom_db_command(job->db,
+               "SELECT order_transition($1::bigint, 'expired', 'reconcile',"
+               " jsonb_build_object('reason', 'no checkout session was"
+               " recorded'))", 1, params, err);
 }
 
 

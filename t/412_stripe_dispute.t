@@ -1,8 +1,9 @@
 #!/usr/bin/perl
 # charge.dispute.created: an order that can go to review does, with the
-# dispute as its reason.  One that cannot (refunded, expired) keeps its
-# state and reason; the event is recorded as such, not as "needs_review",
-# and the shop is still told: a dispute on a refunded order matters.
+# dispute as its reason (a cancelled or expired one too: t/416).  A
+# refunded one keeps its state and reason; the event is recorded as such,
+# not as "needs_review", and the shop is still told: a dispute on a
+# refunded order matters.
 
 use strict;
 use warnings;
