@@ -63,15 +63,4 @@ for my $how (['expired', 'checkout.session.expired'],
     cmp_ok(alerts($o->{id}), '>', $before, 'the shop is told');
 }
 
-# the docs say what the code does
-my $doc = do { local (@ARGV, $/) = 'docs/architecture.md'; <> };
-$doc =~ s/\s+/ /g;
-ok($doc !~ /refunded \(or expired, cancelled\) order it is recorded/,
-    'architecture.md no longer says a closed order keeps its state');
-ok($doc =~ /dispute on a cancelled or expired order moves it to review/,
-    'architecture.md: a dispute on a cancelled or expired order: review');
-my $sql = do { local (@ARGV, $/) = 'sql/016_review_fixes.sql'; <> };
-ok($sql !~ /Any other \(refunded, expired, cancelled\) keeps its/,
-    'sql/016 comment agrees');
-
 done_testing;
