@@ -29,6 +29,19 @@ CREATE TABLE IF NOT EXISTS creativehub_variants (
 ALTER TABLE lab_orders ADD COLUMN IF NOT EXISTS cancel_requested_at
     timestamptz;
 
+-- the creativehub API a theprintspace lab order was sent through, set
+-- before the first send: its ids and drafts mean something only there, so
+-- it is followed there whatever darkroom_printspace_protocol says later
+ALTER TABLE lab_orders ADD COLUMN IF NOT EXISTS lab_api text
+    CHECK (lab_api IN ('escher', 'legacy'));
+
+-- before this file there was only the earlier API: what may have reached
+-- it (an id, a try, a later status) stays there
+UPDATE lab_orders SET lab_api = 'legacy'
+ WHERE lab = 'printspace' AND lab_api IS NULL
+   AND (lab_order_id IS NOT NULL OR attempts > 0
+        OR status NOT IN ('held', 'pending'));
+
 
 -- Why a lab cannot make an item (NULL: it can).  theprintspace prints a
 -- photo only as its creativehub product: for the current API a variant of
