@@ -791,9 +791,10 @@ ngx_http_darkroom_printspace_fetch(ngx_http_darkroom_labs_conf_t *lcf,
  *
  * An item is a variant (size, frame) of the artwork's product there: per
  * photo and darkroom product (creativehub_variants).  Errors are
- * {"detail": "reason"}.  The order's status words are not published: they
- * are read by what they say (cancel, dispatch/deliver, production, fail or
- * hold), anything else is "submitted" and shown to the admin as it is.
+ * {"detail": "reason"}.  The order's status words are not published: only
+ * the exact words cancel or ship it, others are read by what they say
+ * (fail or hold, production), anything else is "submitted" and shown to
+ * the admin as it is.
  */
 
 static char *ngx_http_darkroom_escher_order(cJSON *doc,
@@ -957,7 +958,12 @@ ngx_http_darkroom_escher_submit(ngx_http_darkroom_labs_conf_t *lcf,
 }
 
 
-/* the order's status, by what its words say */
+/*
+ * The order's status, by what its words say.  Only the exact words end an
+ * order (cancelled, shipped): "cancellation_requested" or
+ * "awaiting_dispatch" name both and mean neither.  Words of a failure need
+ * a person; the rest is production or, unknown, submitted.
+ */
 
 ngx_int_t
 ngx_http_darkroom_escher_state(cJSON *order, ngx_http_darkroom_lab_state_t *st)
@@ -966,15 +972,19 @@ ngx_http_darkroom_escher_state(cJSON *order, ngx_http_darkroom_lab_state_t *st)
     size_t       i;
     const char  *status;
 
+    static const char  *exact[][2] = {
+        { "cancelled", "cancelled" }, { "canceled", "cancelled" },
+        { "shipped", "shipped" }, { "dispatched", "shipped" },
+        { "delivered", "shipped" }, { "collected", "shipped" }
+    };
+
     static const char  *words[][2] = {
-        { "cancel", "cancelled" }, { "refund", "attention" },
-        { "fail", "attention" }, { "hold", "attention" },
-        { "error", "attention" }, { "reject", "attention" },
-        { "suspend", "attention" }, { "deliver", "shipped" },
-        { "dispatch", "shipped" }, { "shipped", "shipped" },
-        { "collect", "shipped" }, { "produc", "in_production" },
-        { "print", "in_production" }, { "fram", "in_production" },
-        { "pack", "in_production" }
+        { "refund", "attention" }, { "fail", "attention" },
+        { "hold", "attention" }, { "error", "attention" },
+        { "reject", "attention" }, { "suspend", "attention" },
+        { "undeliverable", "attention" }, { "return", "attention" },
+        { "produc", "in_production" }, { "print", "in_production" },
+        { "fram", "in_production" }, { "pack", "in_production" }
     };
 
     status = ngx_http_darkroom_ps_str(order, "status");
@@ -992,12 +1002,21 @@ ngx_http_darkroom_escher_state(cJSON *order, ngx_http_darkroom_lab_state_t *st)
     low[i] = '\0';
     st->stage = "submitted";
 
+    for (i = 0; i < sizeof(exact) / sizeof(exact[0]); i++) {
+        if (ngx_strcmp(low, exact[i][0]) == 0) {
+            st->stage = exact[i][1];
+            goto done;
+        }
+    }
+
     for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
         if (ngx_strstr(low, words[i][0])) {
             st->stage = words[i][1];
             break;
         }
     }
+
+done:
 
     if (ngx_strcmp(st->stage, "attention") == 0) {
         snprintf(st->reason, sizeof(st->reason), "theprintspace: the order "
