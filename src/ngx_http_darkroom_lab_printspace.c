@@ -106,6 +106,7 @@ static char *ngx_http_darkroom_printspace_order(cJSON *doc,
     ngx_http_darkroom_lab_result_t *res);
 static cJSON *ngx_http_darkroom_printspace_option(
     ngx_http_darkroom_labs_conf_t *lcf, cJSON *options);
+static char *ngx_http_darkroom_printspace_query(const char *key);
 static ngx_int_t ngx_http_darkroom_printspace_lookup(
     ngx_http_darkroom_labs_conf_t *lcf, ngx_msec_t timeout, cJSON *doc,
     ngx_http_darkroom_lab_result_t *res);
@@ -388,6 +389,47 @@ ngx_http_darkroom_printspace_refused(cJSON *answer, const char *what,
 }
 
 
+/* the order query for one ExternalReference: malloc'd JSON, or NULL */
+
+static char *
+ngx_http_darkroom_printspace_query(const char *key)
+{
+    char   *body;
+    cJSON  *q, *f, *descs, *p;
+
+    if (key == NULL || *key == '\0') {
+        return NULL;
+    }
+
+    q = cJSON_CreateObject();
+    f = cJSON_AddObjectToObject(q, "Filter");
+    descs = cJSON_AddArrayToObject(f, "FilterDescriptors");
+    p = cJSON_CreateObject();
+
+    if (!cJSON_AddItemToArray(descs, p)) {
+        cJSON_Delete(p);
+        p = NULL;
+    }
+
+    body = NULL;
+
+    if (p != NULL
+        && cJSON_AddNumberToObject(q, "Page", 1)
+        && cJSON_AddNumberToObject(q, "PageSize", 50)
+        && cJSON_AddStringToObject(f, "LogicalOperator", "And")
+        && cJSON_AddStringToObject(p, "Member", "ExternalReference")
+        && cJSON_AddStringToObject(p, "PredicateOperator", "IsEqualTo")
+        && cJSON_AddStringToObject(p, "Value", key))
+    {
+        body = cJSON_PrintUnformatted(q);
+    }
+
+    cJSON_Delete(q);
+
+    return body;
+}
+
+
 /*
  * Orders already under this lab order's ExternalReference.  NGX_OK: one
  * was confirmed earlier (its id and state are in res); NGX_DECLINED:
@@ -399,28 +441,18 @@ ngx_http_darkroom_printspace_lookup(ngx_http_darkroom_labs_conf_t *lcf,
     ngx_msec_t timeout, cJSON *doc, ngx_http_darkroom_lab_result_t *res)
 {
     char         *body, id[64], path[300];
-    cJSON        *q, *f, *p, *answer, *o, *none;
-    const char   *state;
+    cJSON        *answer, *o, *none;
+    const char   *state, *key, *ref;
     ngx_int_t     rc;
 
-    q = cJSON_CreateObject();
-    cJSON_AddNumberToObject(q, "Page", 1);
-    cJSON_AddNumberToObject(q, "PageSize", 50);
-    f = cJSON_AddObjectToObject(q, "Filter");
-    cJSON_AddStringToObject(f, "LogicalOperator", "And");
-    p = cJSON_CreateObject();
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(f, "FilterDescriptors"), p);
-    cJSON_AddStringToObject(p, "Member", "ExternalReference");
-    cJSON_AddStringToObject(p, "PredicateOperator", "IsEqualTo");
-    cJSON_AddStringToObject(p, "Value",
-        ngx_http_darkroom_ps_str(doc, "idempotency_key"));
-
-    body = cJSON_PrintUnformatted(q);
-    cJSON_Delete(q);
+    key = ngx_http_darkroom_ps_str(doc, "idempotency_key");
+    body = ngx_http_darkroom_printspace_query(key);
 
     if (body == NULL) {
+        /* without the filter the query would answer other orders */
         res->rc = NGX_AGAIN;
-        ngx_http_darkroom_lab_error(res, "no memory");
+        ngx_http_darkroom_lab_error(res, "theprintspace: the order query "
+                                    "could not be built");
         return NGX_ERROR;
     }
 
@@ -444,9 +476,11 @@ ngx_http_darkroom_printspace_lookup(ngx_http_darkroom_labs_conf_t *lcf,
 
     cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(answer, "Data")) {
         state = ngx_http_darkroom_ps_str(o, "OrderState");
+        ref = ngx_http_darkroom_ps_str(o, "ExternalReference");
 
-        if (state == NULL || ngx_http_darkroom_ps_id(o, id, sizeof(id))
-                             != NGX_OK
+        /* only this lab order's: a filter the API ignored adopts no other */
+        if (state == NULL || ref == NULL || strcmp(ref, key) != 0
+            || ngx_http_darkroom_ps_id(o, id, sizeof(id)) != NGX_OK
             || strcmp(state, "Cancelled") == 0)
         {
             continue;
