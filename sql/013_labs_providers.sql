@@ -623,6 +623,21 @@ BEGIN
 END $$;
 
 
+-- A lab with no cancel API (theprintspace) was asked to cancel (a refund
+-- or the admin): a person must do it at the lab, so the lab order is
+-- flagged like a refund's (cancel_requested_at) and lab_apply keeps it so,
+-- whatever the lab says next, until it is resolved.
+CREATE OR REPLACE FUNCTION lab_cancel_by_hand(p_id bigint, p_reason text,
+                                              p_cause text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE lab_orders SET cancel_requested_at = coalesce(cancel_requested_at,
+                                                         now())
+     WHERE id = p_id;
+    PERFORM lab_attention(p_id, p_reason, p_cause);
+END $$;
+
+
 -- theprintspace (earlier API): the draft now at the lab.  A retry cancels
 -- a draft it cannot confirm and makes another, so the newest is recorded.
 CREATE OR REPLACE FUNCTION lab_submit_draft(p_id bigint, p_lab_order_id text,

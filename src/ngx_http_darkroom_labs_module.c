@@ -1580,7 +1580,7 @@ ngx_http_darkroom_job_lab_cancel(ngx_http_darkroom_job_t *job,
         params[2] = cause;
 
         res = ngx_http_darkroom_db_exec(job->db,
-                  "SELECT lab_attention($1::bigint, $2, $3)", 3, params,
+                  "SELECT lab_cancel_by_hand($1::bigint, $2, $3)", 3, params,
                   err);
         if (res == NULL) {
             return NGX_ERROR;
