@@ -542,7 +542,11 @@ ngx_http_darkroom_prodigi_state(cJSON *order,
         st->stage = "submitted";
     }
 
-    if (strcasecmp(stage, "InProgress") == 0) {
+    /* an issue holds up an order still being made, not one that shipped */
+    if (strcasecmp(stage, "InProgress") == 0
+        && (ngx_strcmp(st->stage, "submitted") == 0
+            || ngx_strcmp(st->stage, "in_production") == 0))
+    {
         ngx_http_darkroom_prodigi_issues(status, st);
     }
 
