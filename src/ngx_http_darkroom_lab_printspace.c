@@ -210,6 +210,10 @@ ngx_http_darkroom_printspace_items(cJSON *doc, cJSON *body,
     order = ngx_http_darkroom_ps_str(doc, "order");
     items = cJSON_AddArrayToObject(body, "OrderItems");
 
+    if (items == NULL) {
+        goto nomem;
+    }
+
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(doc, "items")) {
         product = cJSON_GetObjectItemCaseSensitive(it, "creativehub_product");
         option = cJSON_GetObjectItemCaseSensitive(
@@ -228,28 +232,38 @@ ngx_http_darkroom_printspace_items(cJSON *doc, cJSON *body,
             return NGX_ERROR;
         }
 
+        /* every part checked: a line lost to no memory is not an order */
         item = cJSON_CreateObject();
-        if (item == NULL) {
-            return NGX_ERROR;
+        if (!cJSON_AddItemToArray(items, item)) {
+            cJSON_Delete(item);
+            goto nomem;
         }
-
-        cJSON_AddItemToArray(items, item);
-        cJSON_AddNumberToObject(item, "ProductId", product->valuedouble);
-        cJSON_AddNumberToObject(item, "PrintOptionId", option->valuedouble);
-        cJSON_AddNumberToObject(item, "Quantity",
-                                cJSON_IsNumber(copies) ? copies->valueint
-                                                       : 1);
 
         snprintf(ref, sizeof(ref), "%s-%d", order ? order : "",
                  cJSON_IsNumber(line) ? line->valueint : 0);
-        cJSON_AddStringToObject(item, "ExternalReference", ref);
+        sku = ngx_http_darkroom_ps_str(it, "sku");
 
-        if ((sku = ngx_http_darkroom_ps_str(it, "sku"))) {
-            cJSON_AddStringToObject(item, "ExternalSku", sku);
+        if (!cJSON_AddNumberToObject(item, "ProductId", product->valuedouble)
+            || !cJSON_AddNumberToObject(item, "PrintOptionId",
+                                        option->valuedouble)
+            || !cJSON_AddNumberToObject(item, "Quantity",
+                                        cJSON_IsNumber(copies)
+                                        ? copies->valueint : 1)
+            || !cJSON_AddStringToObject(item, "ExternalReference", ref)
+            || (sku && !cJSON_AddStringToObject(item, "ExternalSku", sku)))
+        {
+            goto nomem;
         }
     }
 
     return NGX_OK;
+
+nomem:
+
+    res->rc = NGX_AGAIN;
+    ngx_http_darkroom_lab_error(res, "theprintspace: no memory for the "
+                                "order's items");
+    return NGX_ERROR;
 }
 
 
@@ -859,6 +873,9 @@ ngx_http_darkroom_escher_order(cJSON *doc, ngx_http_darkroom_lab_result_t *res)
     }
 
     items = cJSON_AddArrayToObject(body, "items");
+    if (items == NULL) {
+        goto nomem;
+    }
 
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(doc, "items")) {
         variant = ngx_http_darkroom_ps_str(it, "creativehub_variant");
@@ -874,12 +891,20 @@ ngx_http_darkroom_escher_order(cJSON *doc, ngx_http_darkroom_lab_result_t *res)
             return NULL;
         }
 
+        /* every part checked: a line lost to no memory is not an order */
         item = cJSON_CreateObject();
-        cJSON_AddItemToArray(items, item);
-        cJSON_AddStringToObject(item, "variant_id", variant);
-        cJSON_AddNumberToObject(item, "quantity",
-                                cJSON_IsNumber(copies) ? copies->valueint
-                                                       : 1);
+        if (!cJSON_AddItemToArray(items, item)) {
+            cJSON_Delete(item);
+            goto nomem;
+        }
+
+        if (!cJSON_AddStringToObject(item, "variant_id", variant)
+            || !cJSON_AddNumberToObject(item, "quantity",
+                                        cJSON_IsNumber(copies)
+                                        ? copies->valueint : 1))
+        {
+            goto nomem;
+        }
     }
 
     s = ngx_http_darkroom_ps_str(doc, "name");
@@ -910,6 +935,14 @@ ngx_http_darkroom_escher_order(cJSON *doc, ngx_http_darkroom_lab_result_t *res)
     }
 
     return text;
+
+nomem:
+
+    cJSON_Delete(body);
+    res->rc = NGX_AGAIN;
+    ngx_http_darkroom_lab_error(res, "theprintspace: no memory for the "
+                                "order's items");
+    return NULL;
 }
 
 

@@ -112,7 +112,7 @@ ngx_http_darkroom_prodigi_item(ngx_http_darkroom_labs_conf_t *lcf,
 {
     char         ref[200], url[4096];
     cJSON       *item, *assets, *asset, *attrs, *line, *copies, *cost;
-    const char  *order, *print, *amount, *currency;
+    const char  *order, *print, *amount, *currency, *sku, *sizing;
 
     order = ngx_http_darkroom_json_str(doc, "order");
     currency = ngx_http_darkroom_json_str(doc, "currency");
@@ -139,41 +139,67 @@ ngx_http_darkroom_prodigi_item(ngx_http_darkroom_labs_conf_t *lcf,
         return NGX_ERROR;
     }
 
+    /* every part checked: a line lost to no memory is not an order */
     item = cJSON_CreateObject();
-    cJSON_AddItemToArray(items, item);
+    if (!cJSON_AddItemToArray(items, item)) {
+        cJSON_Delete(item);
+        goto nomem;
+    }
 
     snprintf(ref, sizeof(ref), "%s-%d", order ? order : "",
              cJSON_IsNumber(line) ? line->valueint : 0);
 
-    cJSON_AddStringToObject(item, "merchantReference", ref);
-    cJSON_AddStringToObject(item, "sku",
-                            ngx_http_darkroom_json_str(it, "sku"));
-    cJSON_AddNumberToObject(item, "copies",
-                            cJSON_IsNumber(copies) ? copies->valueint
-                                                   : 1);
-    cJSON_AddStringToObject(item, "sizing",
-                            ngx_http_darkroom_json_str(it, "sizing"));
+    sku = ngx_http_darkroom_json_str(it, "sku");
+    sizing = ngx_http_darkroom_json_str(it, "sizing");
+
+    if (cJSON_AddStringToObject(item, "merchantReference", ref) == NULL
+        || cJSON_AddStringToObject(item, "sku", sku ? sku : "") == NULL
+        || cJSON_AddNumberToObject(item, "copies",
+                                   cJSON_IsNumber(copies) ? copies->valueint
+                                                          : 1) == NULL
+        || (sizing && cJSON_AddStringToObject(item, "sizing", sizing)
+                      == NULL))
+    {
+        goto nomem;
+    }
 
     /* what the customer paid per copy: customs declarations */
     amount = ngx_http_darkroom_json_str(it, "cost");
     if (amount && currency) {
         cost = cJSON_AddObjectToObject(item, "recipientCost");
-        cJSON_AddStringToObject(cost, "amount", amount);
-        cJSON_AddStringToObject(cost, "currency", currency);
+        if (cJSON_AddStringToObject(cost, "amount", amount) == NULL
+            || cJSON_AddStringToObject(cost, "currency", currency) == NULL)
+        {
+            goto nomem;
+        }
     }
 
     attrs = cJSON_GetObjectItemCaseSensitive(it, "attributes");
-    cJSON_AddItemToObject(item, "attributes",
-                          attrs ? cJSON_Duplicate(attrs, 1)
-                                : cJSON_CreateObject());
-
     assets = cJSON_AddArrayToObject(item, "assets");
     asset = cJSON_CreateObject();
-    cJSON_AddItemToArray(assets, asset);
-    cJSON_AddStringToObject(asset, "printArea", "default");
-    cJSON_AddStringToObject(asset, "url", url);
+
+    if (!cJSON_AddItemToArray(assets, asset)) {
+        cJSON_Delete(asset);
+        goto nomem;
+    }
+
+    if (!cJSON_AddItemToObject(item, "attributes",
+                               attrs ? cJSON_Duplicate(attrs, 1)
+                                     : cJSON_CreateObject())
+        || cJSON_AddStringToObject(asset, "printArea", "default") == NULL
+        || cJSON_AddStringToObject(asset, "url", url) == NULL)
+    {
+        goto nomem;
+    }
 
     return NGX_OK;
+
+nomem:
+
+    res->rc = NGX_AGAIN;
+    ngx_http_darkroom_lab_error(res, "prodigi: no memory for the order's "
+                                "items");
+    return NGX_ERROR;
 }
 
 
@@ -214,6 +240,11 @@ ngx_http_darkroom_prodigi_order(ngx_http_darkroom_labs_conf_t *lcf,
     cJSON_AddItemToObject(body, "recipient", rcpt);
 
     items = cJSON_AddArrayToObject(body, "items");
+    if (items == NULL) {
+        cJSON_Delete(body);
+        ngx_http_darkroom_lab_error(res, "no memory");
+        return NULL;
+    }
 
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(doc, "items")) {
         if (ngx_http_darkroom_prodigi_item(lcf, doc, it, items, res)
