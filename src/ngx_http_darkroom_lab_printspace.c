@@ -117,6 +117,8 @@ static void ngx_http_darkroom_printspace_refused(cJSON *answer,
     const char *what, ngx_http_darkroom_lab_result_t *res);
 static ngx_int_t ngx_http_darkroom_printspace_shipment(cJSON *order,
     cJSON *out);
+static ngx_int_t ngx_http_darkroom_ps_escape(const char *s, char *buf,
+    size_t size);
 
 
 static const char *
@@ -130,7 +132,11 @@ ngx_http_darkroom_ps_str(cJSON *obj, const char *name)
 }
 
 
-/* the order's Id (a number in the API) as text */
+/*
+ * The order's Id (a number in the API) as text: a whole number that a
+ * double holds exactly, or a string of [A-Za-z0-9_-] that fits; never
+ * rounded or cut into another order's id.
+ */
 
 static ngx_int_t
 ngx_http_darkroom_ps_id(cJSON *obj, char *buf, size_t size)
@@ -139,12 +145,21 @@ ngx_http_darkroom_ps_id(cJSON *obj, char *buf, size_t size)
 
     id = cJSON_GetObjectItemCaseSensitive(obj, "Id");
 
-    if (cJSON_IsNumber(id) && id->valuedouble >= 1) {
-        snprintf(buf, size, "%.0f", id->valuedouble);
+    if (cJSON_IsNumber(id)) {
+        if (id->valuedouble < 1 || id->valuedouble > 9007199254740992.0
+            || id->valuedouble != (double) (int64_t) id->valuedouble
+            || (size_t) snprintf(buf, size, "%.0f", id->valuedouble)
+               >= size)
+        {
+            return NGX_ERROR;
+        }
+
         return NGX_OK;
     }
 
-    if (cJSON_IsString(id) && id->valuestring[0]) {
+    if (cJSON_IsString(id)
+        && ngx_http_darkroom_lab_id_ok(id->valuestring, size) == NGX_OK)
+    {
         ngx_cpystrn((u_char *) buf, (u_char *) id->valuestring, size);
         return NGX_OK;
     }
@@ -647,6 +662,19 @@ ngx_http_darkroom_printspace_submit(ngx_http_darkroom_labs_conf_t *lcf,
 
     state = ngx_http_darkroom_ps_str(answer, "OrderState");
 
+    if (cJSON_GetObjectItemCaseSensitive(answer, "Id")
+        && ngx_http_darkroom_ps_id(answer, idbuf, sizeof(idbuf)) != NGX_OK)
+    {
+        /* a draft darkroom cannot name: a person must look at it */
+        cJSON_Delete(answer);
+        res->rc = NGX_DECLINED;
+        ngx_http_darkroom_lab_error(res, "theprintspace: the draft's Id is "
+                                    "not one darkroom can use (a whole "
+                                    "number, or up to 63 of A-Z a-z 0-9 _ "
+                                    "-): see the order in creativehub");
+        return;
+    }
+
     if (ngx_http_darkroom_ps_id(answer, idbuf, sizeof(idbuf)) != NGX_OK
         || state == NULL || strcmp(state, "EmbryonicOrder") != 0)
     {
@@ -683,12 +711,55 @@ ngx_http_darkroom_printspace_submit(ngx_http_darkroom_labs_conf_t *lcf,
 }
 
 
+/*
+ * A tracking number as a URL component (it goes into a link emailed to
+ * the customer): all but A-Z a-z 0-9 - . _ ~ percent-encoded.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_ps_escape(const char *s, char *buf, size_t size)
+{
+    u_char       c;
+    size_t       n;
+
+    static const char  hex[] = "0123456789ABCDEF";
+
+    for (n = 0; *s; s++) {
+        c = (u_char) *s;
+
+        if (ngx_http_darkroom_lab_alnum(c)
+            || c == '-' || c == '.' || c == '_' || c == '~')
+        {
+            if (n + 1 >= size) {
+                return NGX_ERROR;
+            }
+
+            buf[n++] = c;
+            continue;
+        }
+
+        if (n + 3 >= size) {
+            return NGX_ERROR;
+        }
+
+        buf[n++] = '%';
+        buf[n++] = hex[c >> 4];
+        buf[n++] = hex[c & 0xf];
+    }
+
+    buf[n] = '\0';
+
+    return NGX_OK;
+}
+
+
 /* a dispatched order's parcel: DeliveryOption.Method, DateDispatched */
 
 static ngx_int_t
 ngx_http_darkroom_printspace_shipment(cJSON *order, cJSON *out)
 {
     char                             sid[80], url[600], low[200];
+    char                             esc[300];
     cJSON                           *o, *opt;
     size_t                           i;
     const char                      *method, *number, *v, *carrier;
@@ -731,8 +802,11 @@ ngx_http_darkroom_printspace_shipment(cJSON *order, cJSON *out)
         cJSON_AddStringToObject(o, "carrier", carrier);
 
         /* the API gives no link: the carrier's page for the number */
-        if (number && *number && c->name) {
-            snprintf(url, sizeof(url), c->url, number);
+        if (number && *number && c->name
+            && ngx_http_darkroom_ps_escape(number, esc, sizeof(esc))
+               == NGX_OK)
+        {
+            snprintf(url, sizeof(url), c->url, esc);
             cJSON_AddStringToObject(o, "tracking_url", url);
         }
     }
@@ -1010,6 +1084,20 @@ ngx_http_darkroom_escher_submit(ngx_http_darkroom_labs_conf_t *lcf,
         res->rc = NGX_AGAIN;
         ngx_http_darkroom_lab_error(res, "theprintspace: answer %ld has no "
                                     "order_id", res->status);
+        return;
+    }
+
+    if (ngx_http_darkroom_lab_id_ok(id->valuestring,
+                                    sizeof(res->lab_order_id))
+        != NGX_OK)
+    {
+        /* made at the lab, but not to be put in a path: a person looks */
+        cJSON_Delete(answer);
+        res->rc = NGX_DECLINED;
+        ngx_http_darkroom_lab_error(res, "theprintspace: the order was made "
+                                    "but its order_id is not one darkroom "
+                                    "can use (up to 127 of A-Z a-z 0-9 _ "
+                                    "-): see it in creativehub");
         return;
     }
 

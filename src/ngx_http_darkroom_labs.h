@@ -19,6 +19,10 @@
 
 #define NGX_HTTP_DARKROOM_LAB_TOKEN_LEN  64     /* hex HMAC-SHA256 */
 
+#define ngx_http_darkroom_lab_alnum(c)                                       \
+    (((c) >= '0' && (c) <= '9') || ((c) >= 'a' && (c) <= 'z')                \
+     || ((c) >= 'A' && (c) <= 'Z'))
+
 /* darkroom_printspace_protocol: creativehub's current API, or the old */
 #define NGX_HTTP_DARKROOM_PS_ESCHER      0
 #define NGX_HTTP_DARKROOM_PS_LEGACY      1
@@ -102,6 +106,7 @@ ngx_int_t ngx_http_darkroom_lab_token(ngx_str_t *secret, const char *id,
     char *hex);
 void ngx_http_darkroom_lab_error(ngx_http_darkroom_lab_result_t *res,
     const char *fmt, ...);
+ngx_int_t ngx_http_darkroom_lab_id_ok(const char *id, size_t size);
 
 /* Prodigi (API v4) */
 char *ngx_http_darkroom_prodigi_order(ngx_http_darkroom_labs_conf_t *lcf,

@@ -765,6 +765,29 @@ ngx_http_darkroom_lab_error(ngx_http_darkroom_lab_result_t *res,
 }
 
 
+/*
+ * A lab's order id goes into URL paths and the database: only [A-Za-z0-9_-]
+ * and shorter than size, never cut (a cut id names another order).
+ */
+
+ngx_int_t
+ngx_http_darkroom_lab_id_ok(const char *id, size_t size)
+{
+    size_t  i;
+
+    for (i = 0; id[i]; i++) {
+        if (i + 1 >= size
+            || !(ngx_http_darkroom_lab_alnum(id[i])
+                 || id[i] == '_' || id[i] == '-'))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return i ? NGX_OK : NGX_ERROR;
+}
+
+
 /* what a lab's answer means: rc, the parsed body, Retry-After */
 
 static void
