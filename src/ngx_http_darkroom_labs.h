@@ -33,6 +33,8 @@ typedef struct {
     ngx_array_t                 *prodigi_keys;
     ngx_str_t                    prodigi_shipping;
     ngx_str_t                    printspace_api;
+    ngx_str_t                    printspace_api_file;  /* where it is set, */
+    ngx_uint_t                   printspace_api_line;  /* for nginx -t */
     ngx_array_t                 *printspace_keys;
     ngx_str_t                    printspace_delivery;  /* empty: cheapest */
     ngx_uint_t                   printspace_protocol;

@@ -452,13 +452,22 @@ ngx_http_darkroom_labs_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     char  *p = conf;
 
-    ngx_str_t  *value, *field;
+    ngx_str_t                      *value, *field;
+    ngx_http_darkroom_labs_conf_t  *lcf = conf;
 
     field = (ngx_str_t *) (p + cmd->offset);
     value = cf->args->elts;
 
     if (field->data) {
         return "is duplicate";
+    }
+
+    if (cmd->offset == offsetof(ngx_http_darkroom_labs_conf_t,
+                                printspace_api))
+    {
+        /* checked once the protocol is known: nginx -t names this line */
+        lcf->printspace_api_file = cf->conf_file->file.name;
+        lcf->printspace_api_line = cf->conf_file->line;
     }
 
     if (ngx_strcmp(value[1].data, "sandbox") == 0
@@ -552,15 +561,24 @@ ngx_http_darkroom_labs_printspace_api(ngx_conf_t *cf,
         return NGX_CONF_OK;
     }
 
-    if ((api->data && ngx_strcmp(api->data, "sandbox") == 0)
-        || (api->data == NULL && lcf->printspace_keys != NGX_CONF_UNSET_PTR
-            && lcf->printspace_keys != NULL))
-    {
+    if (api->data && ngx_strcmp(api->data, "sandbox") == 0) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "creativehub's current API has no sandbox: set "
                       "\"darkroom_printspace_api live\" (or a URL), or "
                       "\"darkroom_printspace_protocol legacy\" for the "
-                      "earlier API and its sandbox");
+                      "earlier API and its sandbox in %V:%ui",
+                      &lcf->printspace_api_file, lcf->printspace_api_line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (api->data == NULL && lcf->printspace_keys != NGX_CONF_UNSET_PTR
+        && lcf->printspace_keys != NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "creativehub's current API has no sandbox: set "
+                           "\"darkroom_printspace_api live\" (or a URL), "
+                           "or \"darkroom_printspace_protocol legacy\" for "
+                           "the earlier API and its sandbox");
         return NGX_CONF_ERROR;
     }
 

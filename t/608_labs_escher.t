@@ -149,6 +149,10 @@ $t->write_file('nginx.conf', $bad);
 my ($ok, $out) = $t->test_conf;
 ok(!$ok, 'nginx -t refuses the current API with "sandbox"');
 like($out, qr/current API has no sandbox/, 'saying why');
+my ($line) = grep { (split /\n/, $bad)[$_ - 1] =~ /darkroom_printspace_api sandbox/ }
+    1 .. scalar(() = $bad =~ /\n/g) + 1;
+like($out, qr/no sandbox.* in \S*nginx\.conf:$line\b/,
+    'at the directive\'s file and line') or diag $out;
 $t->write_file('nginx.conf', $conf);
 
 done_testing;
