@@ -343,27 +343,18 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 
--- What a lab says about an order now (sql/007), with two more cases:
--- p_stage 'attention' (the lab reports a failure: p_reason says which)
--- asks for a person, once per reason; and a lab order a refund could not
--- stop (cancel_requested_at) stays flagged whatever the lab says next,
--- short of cancelled, until an admin resolves it.
-CREATE OR REPLACE FUNCTION lab_apply(p_id bigint, p_stage text,
-                                     p_lab_status text, p_shipments jsonb,
-                                     p_cause text, p_reason text)
-RETURNS text LANGUAGE plpgsql AS $$
+-- The parcels a lab reports (sql/007's part of lab_apply): each new or
+-- changed one recorded, with its history event and, once it has a tracking
+-- number, the customer's "shipped" email.
+CREATE OR REPLACE FUNCTION lab_apply_shipments(lo lab_orders,
+                                               p_shipments jsonb,
+                                               p_cause text)
+RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-    lo          lab_orders%ROWTYPE;
-    v_to        text;
     v_sid       bigint;
     v_tracking  text;
     s           jsonb;
 BEGIN
-    SELECT * INTO lo FROM lab_orders WHERE id = p_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
-
     FOR s IN SELECT * FROM jsonb_array_elements(coalesce(p_shipments, '[]'))
     LOOP
         CONTINUE WHEN coalesce(s->>'id', '') = '';
@@ -371,7 +362,7 @@ BEGIN
         INSERT INTO shipments AS x (lab_order_id, lab_shipment_id, carrier,
                                     service, tracking_number, tracking_url,
                                     dispatched_at, items)
-        VALUES (p_id, s->>'id', s->>'carrier', s->>'service',
+        VALUES (lo.id, s->>'id', s->>'carrier', s->>'service',
                 s->>'tracking_number', s->>'tracking_url',
                 (s->>'dispatched_at')::timestamptz,
                 coalesce(s->'items', '[]'))
@@ -396,7 +387,7 @@ BEGIN
         RETURNING x.id, x.tracking_number INTO v_sid, v_tracking;
 
         IF FOUND THEN
-            PERFORM lab_event(p_id, lo.status, lo.status, p_cause,
+            PERFORM lab_event(lo.id, lo.status, lo.status, p_cause,
                 jsonb_build_object('shipment', s));
 
             IF coalesce(v_tracking, '') <> '' THEN
@@ -408,6 +399,28 @@ BEGIN
             END IF;
         END IF;
     END LOOP;
+END $$;
+
+
+-- What a lab says about an order now (sql/007), with two more cases:
+-- p_stage 'attention' (the lab reports a failure: p_reason says which)
+-- asks for a person, once per reason; and a lab order a refund could not
+-- stop (cancel_requested_at) stays flagged whatever the lab says next,
+-- short of cancelled, until an admin resolves it.
+CREATE OR REPLACE FUNCTION lab_apply(p_id bigint, p_stage text,
+                                     p_lab_status text, p_shipments jsonb,
+                                     p_cause text, p_reason text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    lo          lab_orders%ROWTYPE;
+    v_to        text;
+BEGIN
+    SELECT * INTO lo FROM lab_orders WHERE id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+
+    PERFORM lab_apply_shipments(lo, p_shipments, p_cause);
 
     IF p_lab_status IS DISTINCT FROM lo.lab_status THEN
         UPDATE lab_orders SET lab_status = p_lab_status, updated_at = now()
