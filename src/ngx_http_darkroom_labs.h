@@ -94,7 +94,25 @@ typedef enum {
 } ngx_http_darkroom_lab_e;
 
 
+/* a lab's order (JSON) in darkroom's words */
+typedef ngx_int_t (*ngx_http_darkroom_lab_read_pt)(cJSON *order,
+    ngx_http_darkroom_lab_state_t *st);
+
+
 extern ngx_module_t  ngx_http_darkroom_labs_module;
+
+
+/* a member of a lab's JSON that is a string, or NULL */
+
+static ngx_inline const char *
+ngx_http_darkroom_lab_str(cJSON *obj, const char *name)
+{
+    cJSON  *v;
+
+    v = cJSON_GetObjectItemCaseSensitive(obj, name);
+
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
 
 
 /* labs module: thread side */
@@ -108,7 +126,13 @@ ngx_int_t ngx_http_darkroom_lab_token(ngx_str_t *secret, const char *id,
     char *hex);
 void ngx_http_darkroom_lab_error(ngx_http_darkroom_lab_result_t *res,
     const char *fmt, ...);
+void ngx_http_darkroom_lab_refused(ngx_http_darkroom_lab_result_t *res,
+    cJSON *answer, const char *fmt, ...);
 ngx_int_t ngx_http_darkroom_lab_id_ok(const char *id, size_t size);
+void ngx_http_darkroom_lab_fetch(ngx_http_darkroom_labs_conf_t *lcf,
+    ngx_http_darkroom_lab_e lab, ngx_msec_t timeout, const char *path,
+    const char *member, ngx_http_darkroom_lab_read_pt reader,
+    ngx_http_darkroom_lab_state_t *st, ngx_http_darkroom_lab_result_t *res);
 
 /* Prodigi (API v4) */
 char *ngx_http_darkroom_prodigi_order(ngx_http_darkroom_labs_conf_t *lcf,

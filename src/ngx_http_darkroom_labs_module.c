@@ -783,6 +783,23 @@ ngx_http_darkroom_lab_error(ngx_http_darkroom_lab_result_t *res,
 }
 
 
+/* a lab refused a request: why, and its answer kept (res->detail) */
+
+void
+ngx_http_darkroom_lab_refused(ngx_http_darkroom_lab_result_t *res,
+    cJSON *answer, const char *fmt, ...)
+{
+    va_list  args;
+
+    va_start(args, fmt);
+    vsnprintf(res->error, sizeof(res->error), fmt, args);
+    va_end(args);
+
+    free(res->detail);
+    res->detail = answer ? cJSON_PrintUnformatted(answer) : NULL;
+}
+
+
 /*
  * A lab's order id goes into URL paths and the database: only [A-Za-z0-9_-]
  * and shorter than size, never cut (a cut id names another order).
@@ -947,6 +964,39 @@ ngx_http_darkroom_lab_http(ngx_http_darkroom_labs_conf_t *lcf,
     ngx_http_darkroom_fetch_free(&resp);
 
     return res->rc;
+}
+
+
+/*
+ * An order as its lab has it now: GET path, then the lab's reader on the
+ * answer (or its member, when the lab wraps the order).
+ */
+
+void
+ngx_http_darkroom_lab_fetch(ngx_http_darkroom_labs_conf_t *lcf,
+    ngx_http_darkroom_lab_e lab, ngx_msec_t timeout, const char *path,
+    const char *member, ngx_http_darkroom_lab_read_pt reader,
+    ngx_http_darkroom_lab_state_t *st, ngx_http_darkroom_lab_result_t *res)
+{
+    cJSON  *answer, *order;
+
+    answer = NULL;
+
+    ngx_http_darkroom_lab_http(lcf, lab, timeout, "GET", path, NULL,
+                               &answer, res);
+
+    order = member ? cJSON_GetObjectItemCaseSensitive(answer, member)
+                   : answer;
+
+    if (res->rc == NGX_OK && reader(order, st) != NGX_OK) {
+        res->rc = NGX_AGAIN;
+        ngx_http_darkroom_lab_error(res, "%s: GET %s: the answer has no "
+                                    "order status",
+                                    lab == NGX_HTTP_DARKROOM_LAB_PRODIGI
+                                    ? "prodigi" : "theprintspace", path);
+    }
+
+    cJSON_Delete(answer);
 }
 
 
