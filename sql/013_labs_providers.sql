@@ -29,6 +29,19 @@ CREATE TABLE IF NOT EXISTS creativehub_variants (
 ALTER TABLE lab_orders ADD COLUMN IF NOT EXISTS cancel_requested_at
     timestamptz;
 
+-- the creativehub API a theprintspace lab order was sent through, set
+-- before the first send: its ids and drafts mean something only there, so
+-- it is followed there whatever darkroom_printspace_protocol says later
+ALTER TABLE lab_orders ADD COLUMN IF NOT EXISTS lab_api text
+    CHECK (lab_api IN ('escher', 'legacy'));
+
+-- before this file there was only the earlier API: what may have reached
+-- it (an id, a try, a later status) stays there
+UPDATE lab_orders SET lab_api = 'legacy'
+ WHERE lab = 'printspace' AND lab_api IS NULL
+   AND (lab_order_id IS NOT NULL OR attempts > 0
+        OR status NOT IN ('held', 'pending'));
+
 
 -- Why a lab cannot make an item (NULL: it can).  theprintspace prints a
 -- photo only as its creativehub product: for the current API a variant of
@@ -330,27 +343,18 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 
--- What a lab says about an order now (sql/007), with two more cases:
--- p_stage 'attention' (the lab reports a failure: p_reason says which)
--- asks for a person, once per reason; and a lab order a refund could not
--- stop (cancel_requested_at) stays flagged whatever the lab says next,
--- short of cancelled, until an admin resolves it.
-CREATE OR REPLACE FUNCTION lab_apply(p_id bigint, p_stage text,
-                                     p_lab_status text, p_shipments jsonb,
-                                     p_cause text, p_reason text)
-RETURNS text LANGUAGE plpgsql AS $$
+-- The parcels a lab reports (sql/007's part of lab_apply): each new or
+-- changed one recorded, with its history event and, once it has a tracking
+-- number, the customer's "shipped" email.
+CREATE OR REPLACE FUNCTION lab_apply_shipments(lo lab_orders,
+                                               p_shipments jsonb,
+                                               p_cause text)
+RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-    lo          lab_orders%ROWTYPE;
-    v_to        text;
     v_sid       bigint;
     v_tracking  text;
     s           jsonb;
 BEGIN
-    SELECT * INTO lo FROM lab_orders WHERE id = p_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
-
     FOR s IN SELECT * FROM jsonb_array_elements(coalesce(p_shipments, '[]'))
     LOOP
         CONTINUE WHEN coalesce(s->>'id', '') = '';
@@ -358,7 +362,7 @@ BEGIN
         INSERT INTO shipments AS x (lab_order_id, lab_shipment_id, carrier,
                                     service, tracking_number, tracking_url,
                                     dispatched_at, items)
-        VALUES (p_id, s->>'id', s->>'carrier', s->>'service',
+        VALUES (lo.id, s->>'id', s->>'carrier', s->>'service',
                 s->>'tracking_number', s->>'tracking_url',
                 (s->>'dispatched_at')::timestamptz,
                 coalesce(s->'items', '[]'))
@@ -383,7 +387,7 @@ BEGIN
         RETURNING x.id, x.tracking_number INTO v_sid, v_tracking;
 
         IF FOUND THEN
-            PERFORM lab_event(p_id, lo.status, lo.status, p_cause,
+            PERFORM lab_event(lo.id, lo.status, lo.status, p_cause,
                 jsonb_build_object('shipment', s));
 
             IF coalesce(v_tracking, '') <> '' THEN
@@ -395,6 +399,28 @@ BEGIN
             END IF;
         END IF;
     END LOOP;
+END $$;
+
+
+-- What a lab says about an order now (sql/007), with two more cases:
+-- p_stage 'attention' (the lab reports a failure: p_reason says which)
+-- asks for a person, once per reason; and a lab order a refund could not
+-- stop (cancel_requested_at) stays flagged whatever the lab says next,
+-- short of cancelled, until an admin resolves it.
+CREATE OR REPLACE FUNCTION lab_apply(p_id bigint, p_stage text,
+                                     p_lab_status text, p_shipments jsonb,
+                                     p_cause text, p_reason text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    lo          lab_orders%ROWTYPE;
+    v_to        text;
+BEGIN
+    SELECT * INTO lo FROM lab_orders WHERE id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+
+    PERFORM lab_apply_shipments(lo, p_shipments, p_cause);
 
     IF p_lab_status IS DISTINCT FROM lo.lab_status THEN
         UPDATE lab_orders SET lab_status = p_lab_status, updated_at = now()
@@ -607,6 +633,21 @@ BEGIN
                            'cancel_requested_at', lo.cancel_requested_at));
 
     RETURN lab_admin_retry(p_id);
+END $$;
+
+
+-- A lab with no cancel API (theprintspace) was asked to cancel (a refund
+-- or the admin): a person must do it at the lab, so the lab order is
+-- flagged like a refund's (cancel_requested_at) and lab_apply keeps it so,
+-- whatever the lab says next, until it is resolved.
+CREATE OR REPLACE FUNCTION lab_cancel_by_hand(p_id bigint, p_reason text,
+                                              p_cause text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE lab_orders SET cancel_requested_at = coalesce(cancel_requested_at,
+                                                         now())
+     WHERE id = p_id;
+    PERFORM lab_attention(p_id, p_reason, p_cause);
 END $$;
 
 

@@ -96,7 +96,6 @@ static ngx_http_darkroom_ps_state_t  ngx_http_darkroom_ps_states[] = {
 };
 
 
-static const char *ngx_http_darkroom_ps_str(cJSON *obj, const char *name);
 static ngx_int_t ngx_http_darkroom_ps_id(cJSON *obj, char *buf, size_t size);
 static cJSON *ngx_http_darkroom_printspace_address(cJSON *doc,
     const char *first, const char *last);
@@ -106,6 +105,7 @@ static char *ngx_http_darkroom_printspace_order(cJSON *doc,
     ngx_http_darkroom_lab_result_t *res);
 static cJSON *ngx_http_darkroom_printspace_option(
     ngx_http_darkroom_labs_conf_t *lcf, cJSON *options);
+static char *ngx_http_darkroom_printspace_query(const char *key);
 static ngx_int_t ngx_http_darkroom_printspace_lookup(
     ngx_http_darkroom_labs_conf_t *lcf, ngx_msec_t timeout, cJSON *doc,
     ngx_http_darkroom_lab_result_t *res);
@@ -116,20 +116,16 @@ static void ngx_http_darkroom_printspace_refused(cJSON *answer,
     const char *what, ngx_http_darkroom_lab_result_t *res);
 static ngx_int_t ngx_http_darkroom_printspace_shipment(cJSON *order,
     cJSON *out);
+static ngx_int_t ngx_http_darkroom_ps_escape(const char *s, char *buf,
+    size_t size);
 
 
-static const char *
-ngx_http_darkroom_ps_str(cJSON *obj, const char *name)
-{
-    cJSON  *v;
 
-    v = cJSON_GetObjectItemCaseSensitive(obj, name);
-
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-
-/* the order's Id (a number in the API) as text */
+/*
+ * The order's Id (a number in the API) as text: a whole number that a
+ * double holds exactly, or a string of [A-Za-z0-9_-] that fits; never
+ * rounded or cut into another order's id.
+ */
 
 static ngx_int_t
 ngx_http_darkroom_ps_id(cJSON *obj, char *buf, size_t size)
@@ -138,12 +134,21 @@ ngx_http_darkroom_ps_id(cJSON *obj, char *buf, size_t size)
 
     id = cJSON_GetObjectItemCaseSensitive(obj, "Id");
 
-    if (cJSON_IsNumber(id) && id->valuedouble >= 1) {
-        snprintf(buf, size, "%.0f", id->valuedouble);
+    if (cJSON_IsNumber(id)) {
+        if (id->valuedouble < 1 || id->valuedouble > 9007199254740992.0
+            || id->valuedouble != (double) (int64_t) id->valuedouble
+            || (size_t) snprintf(buf, size, "%.0f", id->valuedouble)
+               >= size)
+        {
+            return NGX_ERROR;
+        }
+
         return NGX_OK;
     }
 
-    if (cJSON_IsString(id) && id->valuestring[0]) {
+    if (cJSON_IsString(id)
+        && ngx_http_darkroom_lab_id_ok(id->valuestring, size) == NGX_OK)
+    {
         ngx_cpystrn((u_char *) buf, (u_char *) id->valuestring, size);
         return NGX_OK;
     }
@@ -170,26 +175,26 @@ ngx_http_darkroom_printspace_address(cJSON *doc, const char *first,
 
     cJSON_AddStringToObject(addr, "FirstName", first);
     cJSON_AddStringToObject(addr, "LastName", last);
-    s = ngx_http_darkroom_ps_str(a, "line1");
+    s = ngx_http_darkroom_lab_str(a, "line1");
     cJSON_AddStringToObject(addr, "Line1", s ? s : "");
 
-    if ((s = ngx_http_darkroom_ps_str(a, "line2")) && *s) {
+    if ((s = ngx_http_darkroom_lab_str(a, "line2")) && *s) {
         cJSON_AddStringToObject(addr, "Line2", s);
     }
 
-    if ((s = ngx_http_darkroom_ps_str(a, "city")) && *s) {
+    if ((s = ngx_http_darkroom_lab_str(a, "city")) && *s) {
         cJSON_AddStringToObject(addr, "Town", s);
     }
 
-    if ((s = ngx_http_darkroom_ps_str(a, "state")) && *s) {
+    if ((s = ngx_http_darkroom_lab_str(a, "state")) && *s) {
         cJSON_AddStringToObject(addr, "County", s);
     }
 
-    s = ngx_http_darkroom_ps_str(a, "postal_code");
+    s = ngx_http_darkroom_lab_str(a, "postal_code");
     cJSON_AddStringToObject(addr, "PostCode", s ? s : "");
-    s = ngx_http_darkroom_ps_str(a, "country");
+    s = ngx_http_darkroom_lab_str(a, "country");
     cJSON_AddStringToObject(addr, "CountryCode", s ? s : "");
-    s = ngx_http_darkroom_ps_str(doc, "phone");
+    s = ngx_http_darkroom_lab_str(doc, "phone");
     cJSON_AddStringToObject(addr, "PhoneNumber", s ? s : "");
 
     return addr;
@@ -206,8 +211,12 @@ ngx_http_darkroom_printspace_items(cJSON *doc, cJSON *body,
     cJSON       *items, *item, *it, *product, *option, *copies, *line;
     const char  *order, *sku;
 
-    order = ngx_http_darkroom_ps_str(doc, "order");
+    order = ngx_http_darkroom_lab_str(doc, "order");
     items = cJSON_AddArrayToObject(body, "OrderItems");
+
+    if (items == NULL) {
+        goto nomem;
+    }
 
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(doc, "items")) {
         product = cJSON_GetObjectItemCaseSensitive(it, "creativehub_product");
@@ -223,32 +232,42 @@ ngx_http_darkroom_printspace_items(cJSON *doc, cJSON *body,
                 "creativehub %s of photo \"%s\"",
                 cJSON_IsNumber(product) ? "print option (PrintOptionId)"
                                         : "product id",
-                ngx_http_darkroom_ps_str(it, "photo"));
+                ngx_http_darkroom_lab_str(it, "photo"));
             return NGX_ERROR;
         }
 
+        /* every part checked: a line lost to no memory is not an order */
         item = cJSON_CreateObject();
-        if (item == NULL) {
-            return NGX_ERROR;
+        if (!cJSON_AddItemToArray(items, item)) {
+            cJSON_Delete(item);
+            goto nomem;
         }
-
-        cJSON_AddItemToArray(items, item);
-        cJSON_AddNumberToObject(item, "ProductId", product->valuedouble);
-        cJSON_AddNumberToObject(item, "PrintOptionId", option->valuedouble);
-        cJSON_AddNumberToObject(item, "Quantity",
-                                cJSON_IsNumber(copies) ? copies->valueint
-                                                       : 1);
 
         snprintf(ref, sizeof(ref), "%s-%d", order ? order : "",
                  cJSON_IsNumber(line) ? line->valueint : 0);
-        cJSON_AddStringToObject(item, "ExternalReference", ref);
+        sku = ngx_http_darkroom_lab_str(it, "sku");
 
-        if ((sku = ngx_http_darkroom_ps_str(it, "sku"))) {
-            cJSON_AddStringToObject(item, "ExternalSku", sku);
+        if (!cJSON_AddNumberToObject(item, "ProductId", product->valuedouble)
+            || !cJSON_AddNumberToObject(item, "PrintOptionId",
+                                        option->valuedouble)
+            || !cJSON_AddNumberToObject(item, "Quantity",
+                                        cJSON_IsNumber(copies)
+                                        ? copies->valueint : 1)
+            || !cJSON_AddStringToObject(item, "ExternalReference", ref)
+            || (sku && !cJSON_AddStringToObject(item, "ExternalSku", sku)))
+        {
+            goto nomem;
         }
     }
 
     return NGX_OK;
+
+nomem:
+
+    res->rc = NGX_AGAIN;
+    ngx_http_darkroom_lab_error(res, "theprintspace: no memory for the "
+                                "order's items");
+    return NGX_ERROR;
 }
 
 
@@ -263,10 +282,10 @@ ngx_http_darkroom_printspace_order(cJSON *doc,
     size_t       n;
     const char  *name, *last, *s, *order;
 
-    order = ngx_http_darkroom_ps_str(doc, "order");
-    name = ngx_http_darkroom_ps_str(doc, "name");
+    order = ngx_http_darkroom_lab_str(doc, "order");
+    name = ngx_http_darkroom_lab_str(doc, "name");
 
-    if (ngx_http_darkroom_ps_str(doc, "phone") == NULL) {
+    if (ngx_http_darkroom_lab_str(doc, "phone") == NULL) {
         res->rc = NGX_DECLINED;
         ngx_http_darkroom_lab_error(res, "theprintspace needs the "
                                     "recipient's phone number; the order "
@@ -297,11 +316,11 @@ ngx_http_darkroom_printspace_order(cJSON *doc,
     }
 
     cJSON_AddStringToObject(body, "ExternalReference",
-                            ngx_http_darkroom_ps_str(doc,
-                                                     "idempotency_key"));
+                            ngx_http_darkroom_lab_str(doc,
+                                                      "idempotency_key"));
     cJSON_AddStringToObject(body, "FirstName", first);
     cJSON_AddStringToObject(body, "LastName", last);
-    s = ngx_http_darkroom_ps_str(doc, "email");
+    s = ngx_http_darkroom_lab_str(doc, "email");
     cJSON_AddStringToObject(body, "Email", s ? s : "");
     cJSON_AddStringToObject(body, "MessageToLab", order ? order : "");
     cJSON_AddItemToObject(body, "ShippingAddress", addr);
@@ -343,8 +362,8 @@ ngx_http_darkroom_printspace_option(ngx_http_darkroom_labs_conf_t *lcf,
     cJSON_ArrayForEach(o, options) {
 
         if (lcf->printspace_delivery.len) {
-            method = ngx_http_darkroom_ps_str(o, "Method");
-            branch = ngx_http_darkroom_ps_str(o, "BranchName");
+            method = ngx_http_darkroom_lab_str(o, "Method");
+            branch = ngx_http_darkroom_lab_str(o, "BranchName");
             snprintf(both, sizeof(both), "%s/%s", branch ? branch : "",
                      method ? method : "");
 
@@ -379,12 +398,52 @@ ngx_http_darkroom_printspace_refused(cJSON *answer, const char *what,
 {
     const char  *msg;
 
-    msg = ngx_http_darkroom_ps_str(answer, "Message");
+    msg = ngx_http_darkroom_lab_str(answer, "Message");
 
-    free(res->detail);
-    res->detail = answer ? cJSON_PrintUnformatted(answer) : NULL;
-    snprintf(res->error, sizeof(res->error), "theprintspace refused %s "
-             "(%ld): %s", what, res->status, msg ? msg : "no message");
+    ngx_http_darkroom_lab_refused(res, answer, "theprintspace refused %s "
+                                  "(%ld): %s", what, res->status,
+                                  msg ? msg : "no message");
+}
+
+
+/* the order query for one ExternalReference: malloc'd JSON, or NULL */
+
+static char *
+ngx_http_darkroom_printspace_query(const char *key)
+{
+    char   *body;
+    cJSON  *q, *f, *descs, *p;
+
+    if (key == NULL || *key == '\0') {
+        return NULL;
+    }
+
+    q = cJSON_CreateObject();
+    f = cJSON_AddObjectToObject(q, "Filter");
+    descs = cJSON_AddArrayToObject(f, "FilterDescriptors");
+    p = cJSON_CreateObject();
+
+    if (!cJSON_AddItemToArray(descs, p)) {
+        cJSON_Delete(p);
+        p = NULL;
+    }
+
+    body = NULL;
+
+    if (p != NULL
+        && cJSON_AddNumberToObject(q, "Page", 1)
+        && cJSON_AddNumberToObject(q, "PageSize", 50)
+        && cJSON_AddStringToObject(f, "LogicalOperator", "And")
+        && cJSON_AddStringToObject(p, "Member", "ExternalReference")
+        && cJSON_AddStringToObject(p, "PredicateOperator", "IsEqualTo")
+        && cJSON_AddStringToObject(p, "Value", key))
+    {
+        body = cJSON_PrintUnformatted(q);
+    }
+
+    cJSON_Delete(q);
+
+    return body;
 }
 
 
@@ -399,28 +458,18 @@ ngx_http_darkroom_printspace_lookup(ngx_http_darkroom_labs_conf_t *lcf,
     ngx_msec_t timeout, cJSON *doc, ngx_http_darkroom_lab_result_t *res)
 {
     char         *body, id[64], path[300];
-    cJSON        *q, *f, *p, *answer, *o, *none;
-    const char   *state;
+    cJSON        *answer, *o, *none;
+    const char   *state, *key, *ref;
     ngx_int_t     rc;
 
-    q = cJSON_CreateObject();
-    cJSON_AddNumberToObject(q, "Page", 1);
-    cJSON_AddNumberToObject(q, "PageSize", 50);
-    f = cJSON_AddObjectToObject(q, "Filter");
-    cJSON_AddStringToObject(f, "LogicalOperator", "And");
-    p = cJSON_CreateObject();
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(f, "FilterDescriptors"), p);
-    cJSON_AddStringToObject(p, "Member", "ExternalReference");
-    cJSON_AddStringToObject(p, "PredicateOperator", "IsEqualTo");
-    cJSON_AddStringToObject(p, "Value",
-        ngx_http_darkroom_ps_str(doc, "idempotency_key"));
-
-    body = cJSON_PrintUnformatted(q);
-    cJSON_Delete(q);
+    key = ngx_http_darkroom_lab_str(doc, "idempotency_key");
+    body = ngx_http_darkroom_printspace_query(key);
 
     if (body == NULL) {
+        /* without the filter the query would answer other orders */
         res->rc = NGX_AGAIN;
-        ngx_http_darkroom_lab_error(res, "no memory");
+        ngx_http_darkroom_lab_error(res, "theprintspace: the order query "
+                                    "could not be built");
         return NGX_ERROR;
     }
 
@@ -443,10 +492,12 @@ ngx_http_darkroom_printspace_lookup(ngx_http_darkroom_labs_conf_t *lcf,
     rc = NGX_DECLINED;
 
     cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(answer, "Data")) {
-        state = ngx_http_darkroom_ps_str(o, "OrderState");
+        state = ngx_http_darkroom_lab_str(o, "OrderState");
+        ref = ngx_http_darkroom_lab_str(o, "ExternalReference");
 
-        if (state == NULL || ngx_http_darkroom_ps_id(o, id, sizeof(id))
-                             != NGX_OK
+        /* only this lab order's: a filter the API ignored adopts no other */
+        if (state == NULL || ref == NULL || strcmp(ref, key) != 0
+            || ngx_http_darkroom_ps_id(o, id, sizeof(id)) != NGX_OK
             || strcmp(state, "Cancelled") == 0)
         {
             continue;
@@ -523,8 +574,8 @@ ngx_http_darkroom_printspace_confirm(ngx_http_darkroom_labs_conf_t *lcf,
         cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(option,
             "DeliveryChargeSalesTax")));
     cJSON_AddStringToObject(confirm, "ExternalReference",
-                            ngx_http_darkroom_ps_str(doc,
-                                                     "idempotency_key"));
+                            ngx_http_darkroom_lab_str(doc,
+                                                      "idempotency_key"));
 
     body = cJSON_PrintUnformatted(confirm);
     cJSON_Delete(confirm);
@@ -547,7 +598,7 @@ ngx_http_darkroom_printspace_confirm(ngx_http_darkroom_labs_conf_t *lcf,
     }
 
     if (res->rc == NGX_OK) {
-        state = ngx_http_darkroom_ps_str(answer, "OrderState");
+        state = ngx_http_darkroom_lab_str(answer, "OrderState");
         ngx_cpystrn((u_char *) res->outcome,
                     (u_char *) (state ? state : "NewOrder"),
                     sizeof(res->outcome));
@@ -597,7 +648,20 @@ ngx_http_darkroom_printspace_submit(ngx_http_darkroom_labs_conf_t *lcf,
         return;
     }
 
-    state = ngx_http_darkroom_ps_str(answer, "OrderState");
+    state = ngx_http_darkroom_lab_str(answer, "OrderState");
+
+    if (cJSON_GetObjectItemCaseSensitive(answer, "Id")
+        && ngx_http_darkroom_ps_id(answer, idbuf, sizeof(idbuf)) != NGX_OK)
+    {
+        /* a draft darkroom cannot name: a person must look at it */
+        cJSON_Delete(answer);
+        res->rc = NGX_DECLINED;
+        ngx_http_darkroom_lab_error(res, "theprintspace: the draft's Id is "
+                                    "not one darkroom can use (a whole "
+                                    "number, or up to 63 of A-Z a-z 0-9 _ "
+                                    "-): see the order in creativehub");
+        return;
+    }
 
     if (ngx_http_darkroom_ps_id(answer, idbuf, sizeof(idbuf)) != NGX_OK
         || state == NULL || strcmp(state, "EmbryonicOrder") != 0)
@@ -614,7 +678,7 @@ ngx_http_darkroom_printspace_submit(ngx_http_darkroom_labs_conf_t *lcf,
 
     /* recorded first: the admin sees the draft, a retry finds it anyway */
     ngx_memzero(&err, sizeof(ngx_http_darkroom_error_t));
-    params[0] = ngx_http_darkroom_ps_str(doc, "id_text");
+    params[0] = ngx_http_darkroom_lab_str(doc, "id_text");
     params[1] = idbuf;
     params[2] = cause;
 
@@ -635,12 +699,55 @@ ngx_http_darkroom_printspace_submit(ngx_http_darkroom_labs_conf_t *lcf,
 }
 
 
+/*
+ * A tracking number as a URL component (it goes into a link emailed to
+ * the customer): all but A-Z a-z 0-9 - . _ ~ percent-encoded.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_ps_escape(const char *s, char *buf, size_t size)
+{
+    u_char       c;
+    size_t       n;
+
+    static const char  hex[] = "0123456789ABCDEF";
+
+    for (n = 0; *s; s++) {
+        c = (u_char) *s;
+
+        if (ngx_http_darkroom_lab_alnum(c)
+            || c == '-' || c == '.' || c == '_' || c == '~')
+        {
+            if (n + 1 >= size) {
+                return NGX_ERROR;
+            }
+
+            buf[n++] = c;
+            continue;
+        }
+
+        if (n + 3 >= size) {
+            return NGX_ERROR;
+        }
+
+        buf[n++] = '%';
+        buf[n++] = hex[c >> 4];
+        buf[n++] = hex[c & 0xf];
+    }
+
+    buf[n] = '\0';
+
+    return NGX_OK;
+}
+
+
 /* a dispatched order's parcel: DeliveryOption.Method, DateDispatched */
 
 static ngx_int_t
 ngx_http_darkroom_printspace_shipment(cJSON *order, cJSON *out)
 {
     char                             sid[80], url[600], low[200];
+    char                             esc[300];
     cJSON                           *o, *opt;
     size_t                           i;
     const char                      *method, *number, *v, *carrier;
@@ -661,8 +768,8 @@ ngx_http_darkroom_printspace_shipment(cJSON *order, cJSON *out)
     cJSON_AddStringToObject(o, "id", sid);
 
     opt = cJSON_GetObjectItemCaseSensitive(order, "DeliveryOption");
-    method = ngx_http_darkroom_ps_str(opt, "Method");
-    number = ngx_http_darkroom_ps_str(order, "TrackingNumber");
+    method = ngx_http_darkroom_lab_str(opt, "Method");
+    number = ngx_http_darkroom_lab_str(order, "TrackingNumber");
     carrier = method;
 
     if (method) {
@@ -683,8 +790,11 @@ ngx_http_darkroom_printspace_shipment(cJSON *order, cJSON *out)
         cJSON_AddStringToObject(o, "carrier", carrier);
 
         /* the API gives no link: the carrier's page for the number */
-        if (number && *number && c->name) {
-            snprintf(url, sizeof(url), c->url, number);
+        if (number && *number && c->name
+            && ngx_http_darkroom_ps_escape(number, esc, sizeof(esc))
+               == NGX_OK)
+        {
+            snprintf(url, sizeof(url), c->url, esc);
             cJSON_AddStringToObject(o, "tracking_url", url);
         }
     }
@@ -693,7 +803,7 @@ ngx_http_darkroom_printspace_shipment(cJSON *order, cJSON *out)
         cJSON_AddStringToObject(o, "tracking_number", number);
     }
 
-    if ((v = ngx_http_darkroom_ps_str(order, "DateDispatched"))) {
+    if ((v = ngx_http_darkroom_lab_str(order, "DateDispatched"))) {
         cJSON_AddStringToObject(o, "dispatched_at", v);
     }
 
@@ -711,7 +821,7 @@ ngx_http_darkroom_printspace_state(cJSON *order,
     const char                    *state;
     ngx_http_darkroom_ps_state_t  *s;
 
-    state = ngx_http_darkroom_ps_str(order, "OrderState");
+    state = ngx_http_darkroom_lab_str(order, "OrderState");
 
     if (state == NULL) {
         return NGX_ERROR;
@@ -738,7 +848,7 @@ ngx_http_darkroom_printspace_state(cJSON *order,
     }
 
     if ((ngx_strcmp(st->stage, "shipped") == 0
-         || ngx_http_darkroom_ps_str(order, "TrackingNumber"))
+         || ngx_http_darkroom_lab_str(order, "TrackingNumber"))
         && ngx_http_darkroom_printspace_shipment(order, out) != NGX_OK)
     {
         cJSON_Delete(out);
@@ -757,25 +867,13 @@ ngx_http_darkroom_printspace_fetch(ngx_http_darkroom_labs_conf_t *lcf,
     ngx_msec_t timeout, const char *id, ngx_http_darkroom_lab_state_t *st,
     ngx_http_darkroom_lab_result_t *res)
 {
-    char    path[300];
-    cJSON  *answer;
+    char  path[300];
 
     snprintf(path, sizeof(path), "/api/v1/orders/%s", id);
 
-    answer = NULL;
-
-    ngx_http_darkroom_lab_http(lcf, NGX_HTTP_DARKROOM_LAB_PRINTSPACE,
-                               timeout, "GET", path, NULL, &answer, res);
-
-    if (res->rc == NGX_OK
-        && ngx_http_darkroom_printspace_state(answer, st) != NGX_OK)
-    {
-        res->rc = NGX_AGAIN;
-        ngx_http_darkroom_lab_error(res, "theprintspace: order %s has no "
-                                    "OrderState", id);
-    }
-
-    cJSON_Delete(answer);
+    ngx_http_darkroom_lab_fetch(lcf, NGX_HTTP_DARKROOM_LAB_PRINTSPACE,
+                                timeout, path, NULL,
+                                ngx_http_darkroom_printspace_state, st, res);
 }
 
 
@@ -791,9 +889,10 @@ ngx_http_darkroom_printspace_fetch(ngx_http_darkroom_labs_conf_t *lcf,
  *
  * An item is a variant (size, frame) of the artwork's product there: per
  * photo and darkroom product (creativehub_variants).  Errors are
- * {"detail": "reason"}.  The order's status words are not published: they
- * are read by what they say (cancel, dispatch/deliver, production, fail or
- * hold), anything else is "submitted" and shown to the admin as it is.
+ * {"detail": "reason"}.  The order's status words are not published: only
+ * the exact words cancel or ship it, others are read by what they say
+ * (fail or hold, production), anything else is "submitted" and shown to
+ * the admin as it is.
  */
 
 static char *ngx_http_darkroom_escher_order(cJSON *doc,
@@ -824,9 +923,12 @@ ngx_http_darkroom_escher_order(cJSON *doc, ngx_http_darkroom_lab_result_t *res)
     }
 
     items = cJSON_AddArrayToObject(body, "items");
+    if (items == NULL) {
+        goto nomem;
+    }
 
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(doc, "items")) {
-        variant = ngx_http_darkroom_ps_str(it, "creativehub_variant");
+        variant = ngx_http_darkroom_lab_str(it, "creativehub_variant");
         copies = cJSON_GetObjectItemCaseSensitive(it, "copies");
 
         if (variant == NULL || *variant == '\0') {
@@ -834,36 +936,45 @@ ngx_http_darkroom_escher_order(cJSON *doc, ngx_http_darkroom_lab_result_t *res)
             res->rc = NGX_DECLINED;
             ngx_http_darkroom_lab_error(res, "theprintspace needs the "
                 "creativehub variant of photo \"%s\" as product \"%s\" "
-                "(creativehub_variants)", ngx_http_darkroom_ps_str(it,
-                "photo"), ngx_http_darkroom_ps_str(it, "product"));
+                "(creativehub_variants)",
+                ngx_http_darkroom_lab_str(it, "photo"),
+                ngx_http_darkroom_lab_str(it, "product"));
             return NULL;
         }
 
+        /* every part checked: a line lost to no memory is not an order */
         item = cJSON_CreateObject();
-        cJSON_AddItemToArray(items, item);
-        cJSON_AddStringToObject(item, "variant_id", variant);
-        cJSON_AddNumberToObject(item, "quantity",
-                                cJSON_IsNumber(copies) ? copies->valueint
-                                                       : 1);
+        if (!cJSON_AddItemToArray(items, item)) {
+            cJSON_Delete(item);
+            goto nomem;
+        }
+
+        if (!cJSON_AddStringToObject(item, "variant_id", variant)
+            || !cJSON_AddNumberToObject(item, "quantity",
+                                        cJSON_IsNumber(copies)
+                                        ? copies->valueint : 1))
+        {
+            goto nomem;
+        }
     }
 
-    s = ngx_http_darkroom_ps_str(doc, "name");
+    s = ngx_http_darkroom_lab_str(doc, "name");
     cJSON_AddStringToObject(body, "delivery_name", s ? s : "");
 
     a = cJSON_GetObjectItemCaseSensitive(doc, "address");
 
     for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        s = ngx_http_darkroom_ps_str(a, fields[i][0]);
+        s = ngx_http_darkroom_lab_str(a, fields[i][0]);
         if (s && *s) {
             cJSON_AddStringToObject(body, fields[i][1], s);
         }
     }
 
-    if ((s = ngx_http_darkroom_ps_str(doc, "email"))) {
+    if ((s = ngx_http_darkroom_lab_str(doc, "email"))) {
         cJSON_AddStringToObject(body, "delivery_email", s);
     }
 
-    if ((s = ngx_http_darkroom_ps_str(doc, "phone"))) {
+    if ((s = ngx_http_darkroom_lab_str(doc, "phone"))) {
         cJSON_AddStringToObject(body, "delivery_phone", s);
     }
 
@@ -875,6 +986,14 @@ ngx_http_darkroom_escher_order(cJSON *doc, ngx_http_darkroom_lab_result_t *res)
     }
 
     return text;
+
+nomem:
+
+    cJSON_Delete(body);
+    res->rc = NGX_AGAIN;
+    ngx_http_darkroom_lab_error(res, "theprintspace: no memory for the "
+                                "order's items");
+    return NULL;
 }
 
 
@@ -890,14 +1009,12 @@ ngx_http_darkroom_escher_refused(cJSON *answer,
     /* "detail" is a reason, or a list of field errors */
     text = cJSON_IsString(d) ? NULL : cJSON_PrintUnformatted(d);
 
-    snprintf(res->error, sizeof(res->error), "theprintspace refused the "
-             "order (%ld): %s", res->status,
-             cJSON_IsString(d) ? d->valuestring
-                               : (text ? text : "no detail"));
+    ngx_http_darkroom_lab_refused(res, answer, "theprintspace refused the "
+                                  "order (%ld): %s", res->status,
+                                  cJSON_IsString(d)
+                                  ? d->valuestring
+                                  : (text ? text : "no detail"));
     free(text);
-
-    free(res->detail);
-    res->detail = answer ? cJSON_PrintUnformatted(answer) : NULL;
 }
 
 
@@ -918,7 +1035,7 @@ ngx_http_darkroom_escher_submit(ngx_http_darkroom_labs_conf_t *lcf,
     }
 
     answer = NULL;
-    res->idempotency_key = ngx_http_darkroom_ps_str(doc, "idempotency_key");
+    res->idempotency_key = ngx_http_darkroom_lab_str(doc, "idempotency_key");
 
     ngx_http_darkroom_lab_http(lcf, NGX_HTTP_DARKROOM_LAB_PRINTSPACE,
                                timeout, "POST", "/v1/orders", body, &answer,
@@ -945,10 +1062,24 @@ ngx_http_darkroom_escher_submit(ngx_http_darkroom_labs_conf_t *lcf,
         return;
     }
 
+    if (ngx_http_darkroom_lab_id_ok(id->valuestring,
+                                    sizeof(res->lab_order_id))
+        != NGX_OK)
+    {
+        /* made at the lab, but not to be put in a path: a person looks */
+        cJSON_Delete(answer);
+        res->rc = NGX_DECLINED;
+        ngx_http_darkroom_lab_error(res, "theprintspace: the order was made "
+                                    "but its order_id is not one darkroom "
+                                    "can use (up to 127 of A-Z a-z 0-9 _ "
+                                    "-): see it in creativehub");
+        return;
+    }
+
     ngx_cpystrn((u_char *) res->lab_order_id, (u_char *) id->valuestring,
                 sizeof(res->lab_order_id));
 
-    status = ngx_http_darkroom_ps_str(answer, "status");
+    status = ngx_http_darkroom_lab_str(answer, "status");
     ngx_cpystrn((u_char *) res->outcome,
                 (u_char *) (status ? status : "created"),
                 sizeof(res->outcome));
@@ -957,7 +1088,12 @@ ngx_http_darkroom_escher_submit(ngx_http_darkroom_labs_conf_t *lcf,
 }
 
 
-/* the order's status, by what its words say */
+/*
+ * The order's status, by what its words say.  Only the exact words end an
+ * order (cancelled, shipped): "cancellation_requested" or
+ * "awaiting_dispatch" name both and mean neither.  Words of a failure need
+ * a person; the rest is production or, unknown, submitted.
+ */
 
 ngx_int_t
 ngx_http_darkroom_escher_state(cJSON *order, ngx_http_darkroom_lab_state_t *st)
@@ -966,18 +1102,22 @@ ngx_http_darkroom_escher_state(cJSON *order, ngx_http_darkroom_lab_state_t *st)
     size_t       i;
     const char  *status;
 
-    static const char  *words[][2] = {
-        { "cancel", "cancelled" }, { "refund", "attention" },
-        { "fail", "attention" }, { "hold", "attention" },
-        { "error", "attention" }, { "reject", "attention" },
-        { "suspend", "attention" }, { "deliver", "shipped" },
-        { "dispatch", "shipped" }, { "shipped", "shipped" },
-        { "collect", "shipped" }, { "produc", "in_production" },
-        { "print", "in_production" }, { "fram", "in_production" },
-        { "pack", "in_production" }
+    static const char  *exact[][2] = {
+        { "cancelled", "cancelled" }, { "canceled", "cancelled" },
+        { "shipped", "shipped" }, { "dispatched", "shipped" },
+        { "delivered", "shipped" }, { "collected", "shipped" }
     };
 
-    status = ngx_http_darkroom_ps_str(order, "status");
+    static const char  *words[][2] = {
+        { "refund", "attention" }, { "fail", "attention" },
+        { "hold", "attention" }, { "error", "attention" },
+        { "reject", "attention" }, { "suspend", "attention" },
+        { "undeliverable", "attention" }, { "return", "attention" },
+        { "produc", "in_production" }, { "print", "in_production" },
+        { "fram", "in_production" }, { "pack", "in_production" }
+    };
+
+    status = ngx_http_darkroom_lab_str(order, "status");
 
     if (status == NULL) {
         return NGX_ERROR;
@@ -992,12 +1132,21 @@ ngx_http_darkroom_escher_state(cJSON *order, ngx_http_darkroom_lab_state_t *st)
     low[i] = '\0';
     st->stage = "submitted";
 
+    for (i = 0; i < sizeof(exact) / sizeof(exact[0]); i++) {
+        if (ngx_strcmp(low, exact[i][0]) == 0) {
+            st->stage = exact[i][1];
+            goto done;
+        }
+    }
+
     for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
         if (ngx_strstr(low, words[i][0])) {
             st->stage = words[i][1];
             break;
         }
     }
+
+done:
 
     if (ngx_strcmp(st->stage, "attention") == 0) {
         snprintf(st->reason, sizeof(st->reason), "theprintspace: the order "
@@ -1016,23 +1165,11 @@ ngx_http_darkroom_escher_fetch(ngx_http_darkroom_labs_conf_t *lcf,
     ngx_msec_t timeout, const char *id, ngx_http_darkroom_lab_state_t *st,
     ngx_http_darkroom_lab_result_t *res)
 {
-    char    path[300];
-    cJSON  *answer;
+    char  path[300];
 
     snprintf(path, sizeof(path), "/v1/orders/%s", id);
 
-    answer = NULL;
-
-    ngx_http_darkroom_lab_http(lcf, NGX_HTTP_DARKROOM_LAB_PRINTSPACE,
-                               timeout, "GET", path, NULL, &answer, res);
-
-    if (res->rc == NGX_OK
-        && ngx_http_darkroom_escher_state(answer, st) != NGX_OK)
-    {
-        res->rc = NGX_AGAIN;
-        ngx_http_darkroom_lab_error(res, "theprintspace: order %s has no "
-                                    "status", id);
-    }
-
-    cJSON_Delete(answer);
+    ngx_http_darkroom_lab_fetch(lcf, NGX_HTTP_DARKROOM_LAB_PRINTSPACE,
+                                timeout, path, NULL,
+                                ngx_http_darkroom_escher_state, st, res);
 }

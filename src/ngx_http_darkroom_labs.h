@@ -19,6 +19,10 @@
 
 #define NGX_HTTP_DARKROOM_LAB_TOKEN_LEN  64     /* hex HMAC-SHA256 */
 
+#define ngx_http_darkroom_lab_alnum(c)                                       \
+    (((c) >= '0' && (c) <= '9') || ((c) >= 'a' && (c) <= 'z')                \
+     || ((c) >= 'A' && (c) <= 'Z'))
+
 /* darkroom_printspace_protocol: creativehub's current API, or the old */
 #define NGX_HTTP_DARKROOM_PS_ESCHER      0
 #define NGX_HTTP_DARKROOM_PS_LEGACY      1
@@ -29,6 +33,8 @@ typedef struct {
     ngx_array_t                 *prodigi_keys;
     ngx_str_t                    prodigi_shipping;
     ngx_str_t                    printspace_api;
+    ngx_str_t                    printspace_api_file;  /* where it is set, */
+    ngx_uint_t                   printspace_api_line;  /* for nginx -t */
     ngx_array_t                 *printspace_keys;
     ngx_str_t                    printspace_delivery;  /* empty: cheapest */
     ngx_uint_t                   printspace_protocol;
@@ -88,7 +94,25 @@ typedef enum {
 } ngx_http_darkroom_lab_e;
 
 
+/* a lab's order (JSON) in darkroom's words */
+typedef ngx_int_t (*ngx_http_darkroom_lab_read_pt)(cJSON *order,
+    ngx_http_darkroom_lab_state_t *st);
+
+
 extern ngx_module_t  ngx_http_darkroom_labs_module;
+
+
+/* a member of a lab's JSON that is a string, or NULL */
+
+static ngx_inline const char *
+ngx_http_darkroom_lab_str(cJSON *obj, const char *name)
+{
+    cJSON  *v;
+
+    v = cJSON_GetObjectItemCaseSensitive(obj, name);
+
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
 
 
 /* labs module: thread side */
@@ -102,6 +126,13 @@ ngx_int_t ngx_http_darkroom_lab_token(ngx_str_t *secret, const char *id,
     char *hex);
 void ngx_http_darkroom_lab_error(ngx_http_darkroom_lab_result_t *res,
     const char *fmt, ...);
+void ngx_http_darkroom_lab_refused(ngx_http_darkroom_lab_result_t *res,
+    cJSON *answer, const char *fmt, ...);
+ngx_int_t ngx_http_darkroom_lab_id_ok(const char *id, size_t size);
+void ngx_http_darkroom_lab_fetch(ngx_http_darkroom_labs_conf_t *lcf,
+    ngx_http_darkroom_lab_e lab, ngx_msec_t timeout, const char *path,
+    const char *member, ngx_http_darkroom_lab_read_pt reader,
+    ngx_http_darkroom_lab_state_t *st, ngx_http_darkroom_lab_result_t *res);
 
 /* Prodigi (API v4) */
 char *ngx_http_darkroom_prodigi_order(ngx_http_darkroom_labs_conf_t *lcf,

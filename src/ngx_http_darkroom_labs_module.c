@@ -103,6 +103,14 @@ static ngx_int_t ngx_http_darkroom_lab_submit_done(
     ngx_http_darkroom_lab_result_t *lr, ngx_http_darkroom_error_t *err);
 static ngx_int_t ngx_http_darkroom_lab_job_id(ngx_http_darkroom_job_t *job,
     char *id, ngx_http_darkroom_error_t *err);
+static const char *ngx_http_darkroom_lab_api_now(void);
+static ngx_int_t ngx_http_darkroom_lab_api_match(const char *api,
+    ngx_http_darkroom_lab_result_t *lr);
+static ngx_int_t ngx_http_darkroom_lab_api_stamp(ngx_http_darkroom_job_t *job,
+    const char *id, ngx_http_darkroom_lab_result_t *lr,
+    ngx_http_darkroom_error_t *err);
+static void ngx_http_darkroom_lab_follow(ngx_msec_t timeout, PGresult *res,
+    ngx_http_darkroom_lab_state_t *st, ngx_http_darkroom_lab_result_t *lr);
 
 static ngx_int_t ngx_http_darkroom_lab_callback_handler(
     ngx_http_request_t *r);
@@ -444,13 +452,22 @@ ngx_http_darkroom_labs_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     char  *p = conf;
 
-    ngx_str_t  *value, *field;
+    ngx_str_t                      *value, *field;
+    ngx_http_darkroom_labs_conf_t  *lcf = conf;
 
     field = (ngx_str_t *) (p + cmd->offset);
     value = cf->args->elts;
 
     if (field->data) {
         return "is duplicate";
+    }
+
+    if (cmd->offset == offsetof(ngx_http_darkroom_labs_conf_t,
+                                printspace_api))
+    {
+        /* checked once the protocol is known: nginx -t names this line */
+        lcf->printspace_api_file = cf->conf_file->file.name;
+        lcf->printspace_api_line = cf->conf_file->line;
     }
 
     if (ngx_strcmp(value[1].data, "sandbox") == 0
@@ -544,15 +561,24 @@ ngx_http_darkroom_labs_printspace_api(ngx_conf_t *cf,
         return NGX_CONF_OK;
     }
 
-    if ((api->data && ngx_strcmp(api->data, "sandbox") == 0)
-        || (api->data == NULL && lcf->printspace_keys != NGX_CONF_UNSET_PTR
-            && lcf->printspace_keys != NULL))
-    {
+    if (api->data && ngx_strcmp(api->data, "sandbox") == 0) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "creativehub's current API has no sandbox: set "
                       "\"darkroom_printspace_api live\" (or a URL), or "
                       "\"darkroom_printspace_protocol legacy\" for the "
-                      "earlier API and its sandbox");
+                      "earlier API and its sandbox in %V:%ui",
+                      &lcf->printspace_api_file, lcf->printspace_api_line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (api->data == NULL && lcf->printspace_keys != NGX_CONF_UNSET_PTR
+        && lcf->printspace_keys != NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "creativehub's current API has no sandbox: set "
+                           "\"darkroom_printspace_api live\" (or a URL), "
+                           "or \"darkroom_printspace_protocol legacy\" for "
+                           "the earlier API and its sandbox");
         return NGX_CONF_ERROR;
     }
 
@@ -757,6 +783,46 @@ ngx_http_darkroom_lab_error(ngx_http_darkroom_lab_result_t *res,
 }
 
 
+/* a lab refused a request: why, and its answer kept (res->detail) */
+
+void
+ngx_http_darkroom_lab_refused(ngx_http_darkroom_lab_result_t *res,
+    cJSON *answer, const char *fmt, ...)
+{
+    va_list  args;
+
+    va_start(args, fmt);
+    vsnprintf(res->error, sizeof(res->error), fmt, args);
+    va_end(args);
+
+    free(res->detail);
+    res->detail = answer ? cJSON_PrintUnformatted(answer) : NULL;
+}
+
+
+/*
+ * A lab's order id goes into URL paths and the database: only [A-Za-z0-9_-]
+ * and shorter than size, never cut (a cut id names another order).
+ */
+
+ngx_int_t
+ngx_http_darkroom_lab_id_ok(const char *id, size_t size)
+{
+    size_t  i;
+
+    for (i = 0; id[i]; i++) {
+        if (i + 1 >= size
+            || !(ngx_http_darkroom_lab_alnum(id[i])
+                 || id[i] == '_' || id[i] == '-'))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return i ? NGX_OK : NGX_ERROR;
+}
+
+
 /* what a lab's answer means: rc, the parsed body, Retry-After */
 
 static void
@@ -898,6 +964,39 @@ ngx_http_darkroom_lab_http(ngx_http_darkroom_labs_conf_t *lcf,
     ngx_http_darkroom_fetch_free(&resp);
 
     return res->rc;
+}
+
+
+/*
+ * An order as its lab has it now: GET path, then the lab's reader on the
+ * answer (or its member, when the lab wraps the order).
+ */
+
+void
+ngx_http_darkroom_lab_fetch(ngx_http_darkroom_labs_conf_t *lcf,
+    ngx_http_darkroom_lab_e lab, ngx_msec_t timeout, const char *path,
+    const char *member, ngx_http_darkroom_lab_read_pt reader,
+    ngx_http_darkroom_lab_state_t *st, ngx_http_darkroom_lab_result_t *res)
+{
+    cJSON  *answer, *order;
+
+    answer = NULL;
+
+    ngx_http_darkroom_lab_http(lcf, lab, timeout, "GET", path, NULL,
+                               &answer, res);
+
+    order = member ? cJSON_GetObjectItemCaseSensitive(answer, member)
+                   : answer;
+
+    if (res->rc == NGX_OK && reader(order, st) != NGX_OK) {
+        res->rc = NGX_AGAIN;
+        ngx_http_darkroom_lab_error(res, "%s: GET %s: the answer has no "
+                                    "order status",
+                                    lab == NGX_HTTP_DARKROOM_LAB_PRODIGI
+                                    ? "prodigi" : "theprintspace", path);
+    }
+
+    cJSON_Delete(answer);
 }
 
 
@@ -1059,6 +1158,74 @@ ngx_http_darkroom_job_fulfil(ngx_http_darkroom_job_t *job,
  * order the first try made.
  */
 
+/* the creativehub API darkroom_printspace_protocol names */
+
+static const char *
+ngx_http_darkroom_lab_api_now(void)
+{
+    return ngx_http_darkroom_labs_conf->printspace_protocol
+           == NGX_HTTP_DARKROOM_PS_LEGACY ? "legacy" : "escher";
+}
+
+
+/*
+ * A theprintspace lab order's ids mean something only at the API it was
+ * sent through (lab_orders.lab_api): with the other one configured now,
+ * neither polling nor sending again can help, a person must decide.
+ * NGX_DECLINED: another API, lr says so.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_lab_api_match(const char *api,
+    ngx_http_darkroom_lab_result_t *lr)
+{
+    const char  *now;
+
+    now = ngx_http_darkroom_lab_api_now();
+
+    if (api == NULL || *api == '\0' || ngx_strcmp(api, now) == 0) {
+        return NGX_OK;
+    }
+
+    lr->rc = NGX_DECLINED;
+    ngx_http_darkroom_lab_error(lr, "theprintspace: this lab order was sent "
+        "through creativehub's %s API, but darkroom_printspace_protocol is "
+        "now %s: set it back (with that API's key file and URL) until the "
+        "order is done, or finish it in creativehub by hand", api, now);
+
+    return NGX_DECLINED;
+}
+
+
+/* the API is recorded before the first send: a lost answer stays there */
+
+static ngx_int_t
+ngx_http_darkroom_lab_api_stamp(ngx_http_darkroom_job_t *job, const char *id,
+    ngx_http_darkroom_lab_result_t *lr, ngx_http_darkroom_error_t *err)
+{
+    PGresult    *res;
+    ngx_int_t    rc;
+    const char  *params[2];
+
+    params[0] = id;
+    params[1] = ngx_http_darkroom_lab_api_now();
+
+    res = ngx_http_darkroom_db_exec(job->db,
+              "UPDATE lab_orders SET lab_api = coalesce(lab_api, $2)"
+              " WHERE id = $1::bigint RETURNING lab_api", 2, params, err);
+    if (res == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_darkroom_lab_api_match(PQntuples(res)
+                                         ? PQgetvalue(res, 0, 0) : NULL,
+                                         lr);
+    PQclear(res);
+
+    return rc;
+}
+
+
 /* one lab order to its lab, in the lab's API; lr says how it went */
 
 static ngx_int_t
@@ -1091,7 +1258,23 @@ ngx_http_darkroom_lab_send(ngx_http_darkroom_job_t *job, cJSON *doc,
         ngx_http_darkroom_prodigi_submit(lcf, job->fetch_timeout, doc,
                                          callback[0] ? callback : NULL, lr);
 
-    } else if (lcf->printspace_protocol == NGX_HTTP_DARKROOM_PS_ESCHER) {
+        return NGX_OK;
+    }
+
+    switch (ngx_http_darkroom_lab_api_stamp(job, id, lr, err)) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        /* sent through the other API: lr refuses it */
+        return NGX_OK;
+
+    default:
+        return NGX_ERROR;
+    }
+
+    if (lcf->printspace_protocol == NGX_HTTP_DARKROOM_PS_ESCHER) {
         ngx_http_darkroom_escher_submit(lcf, job->fetch_timeout, doc, lr);
 
     } else {
@@ -1285,15 +1468,14 @@ ngx_http_darkroom_lab_refresh(ngx_http_darkroom_db_t *db, ngx_msec_t timeout,
     const char                     *params[6];
     ngx_http_darkroom_error_t       err;
     ngx_http_darkroom_lab_state_t   st;
-    ngx_http_darkroom_labs_conf_t  *lcf = ngx_http_darkroom_labs_conf;
 
     ngx_memzero(&err, sizeof(ngx_http_darkroom_error_t));
 
     params[0] = id;
 
     res = ngx_http_darkroom_db_exec(db,
-              "SELECT lab, lab_order_id, status FROM lab_orders"
-              " WHERE id = $1::bigint", 1, params, &err);
+              "SELECT lab, lab_order_id, status, lab_api, lab_status"
+              " FROM lab_orders WHERE id = $1::bigint", 1, params, &err);
 
     if (res == NULL) {
         lr->rc = NGX_AGAIN;
@@ -1323,17 +1505,7 @@ ngx_http_darkroom_lab_refresh(ngx_http_darkroom_db_t *db, ngx_msec_t timeout,
 
     ngx_memzero(&st, sizeof(ngx_http_darkroom_lab_state_t));
 
-    if (ngx_strcmp(PQgetvalue(res, 0, 0), "prodigi") == 0) {
-        ngx_http_darkroom_prodigi_fetch(lcf, timeout, PQgetvalue(res, 0, 1),
-                                        &st, lr);
-    } else if (lcf->printspace_protocol == NGX_HTTP_DARKROOM_PS_ESCHER) {
-        ngx_http_darkroom_escher_fetch(lcf, timeout, PQgetvalue(res, 0, 1),
-                                       &st, lr);
-
-    } else {
-        ngx_http_darkroom_printspace_fetch(lcf, timeout,
-                                           PQgetvalue(res, 0, 1), &st, lr);
-    }
+    ngx_http_darkroom_lab_follow(timeout, res, &st, lr);
 
     PQclear(res);
 
@@ -1366,6 +1538,47 @@ ngx_http_darkroom_lab_refresh(ngx_http_darkroom_db_t *db, ngx_msec_t timeout,
     rc = NGX_OK;
 
     return rc;
+}
+
+
+/*
+ * The state of the lab order in res (lab, lab_order_id, status, lab_api,
+ * lab_status) at its lab, through the API it was sent through.
+ */
+
+static void
+ngx_http_darkroom_lab_follow(ngx_msec_t timeout, PGresult *res,
+    ngx_http_darkroom_lab_state_t *st, ngx_http_darkroom_lab_result_t *lr)
+{
+    const char                     *id, *api;
+    ngx_http_darkroom_labs_conf_t  *lcf = ngx_http_darkroom_labs_conf;
+
+    id = PQgetvalue(res, 0, 1);
+    api = PQgetvalue(res, 0, 3);
+
+    if (ngx_strcmp(PQgetvalue(res, 0, 0), "prodigi") == 0) {
+        ngx_http_darkroom_prodigi_fetch(lcf, timeout, id, st, lr);
+        return;
+    }
+
+    if (ngx_http_darkroom_lab_api_match(api, lr) != NGX_OK) {
+        /* not asked at the wrong API: applied as a state that needs care */
+        st->stage = "attention";
+        ngx_cpystrn((u_char *) st->reason, (u_char *) lr->error,
+                    sizeof(st->reason));
+        ngx_cpystrn((u_char *) st->lab_status,
+                    (u_char *) PQgetvalue(res, 0, 4), sizeof(st->lab_status));
+        st->shipments = strdup("[]");
+        lr->rc = st->shipments ? NGX_OK : NGX_AGAIN;
+        return;
+    }
+
+    if (lcf->printspace_protocol == NGX_HTTP_DARKROOM_PS_ESCHER) {
+        ngx_http_darkroom_escher_fetch(lcf, timeout, id, st, lr);
+
+    } else {
+        ngx_http_darkroom_printspace_fetch(lcf, timeout, id, st, lr);
+    }
 }
 
 
@@ -1458,7 +1671,7 @@ ngx_http_darkroom_job_lab_cancel(ngx_http_darkroom_job_t *job,
         params[2] = cause;
 
         res = ngx_http_darkroom_db_exec(job->db,
-                  "SELECT lab_attention($1::bigint, $2, $3)", 3, params,
+                  "SELECT lab_cancel_by_hand($1::bigint, $2, $3)", 3, params,
                   err);
         if (res == NULL) {
             return NGX_ERROR;

@@ -116,6 +116,24 @@ $t->sql("SELECT lab_apply(:'p1', 'attention', 'PaymentFailed', '[]',"
 like((lo_row($lo3->[0]))[0][2], qr/cancel/i,
     'a repeated failure state keeps the refund\'s message');
 
+# an admin cancels a confirmed theprintspace order: no cancel API, so it is
+# flagged for a cancel by hand, and stays so when the lab goes on printing
+my $o4 = LabSandbox::paid_order($t, [ ['harbour-dawn', 'giclee-a3', 1] ]);
+ok(wait_for(sub { my @l = LabSandbox::lab_orders($t, $o4);
+    @l && $l[0][2] eq 'submitted' }, 20), 'a fourth theprintspace order');
+my ($lo4) = LabSandbox::lab_orders($t, $o4);
+$r = LabSandbox::admin($t, POST => "orders/$lo4->[0]/cancel");
+is($r->{status}, 200, 'admin cancels it') or diag $r->{content};
+ok(wait_for(sub { (lo_row($lo4->[0]))[0][0] eq 'needs_attention' }, 10),
+    'flagged: cancel it by hand') or diag explain [lo_row($lo4->[0])];
+like((lo_row($lo4->[0]))[0][2], qr/by hand/, 'saying so');
+$lab->control(POST => "/_sandbox/advance/ps/$lo4->[3]", { to => 'in_production' });
+ok(wait_for(sub { (lo_row($lo4->[0]))[0][1] ne 'NewOrder' }, 10),
+    'a poll saw the lab\'s new state');
+is((lo_row($lo4->[0]))[0][0], 'needs_attention',
+    'the admin\'s cancel stays flagged');
+like((lo_row($lo4->[0]))[0][2], qr/by hand/, 'with its reason');
+
 # the order that was not resolved is still flagged
 is((lo_row($lo->[0]))[0][0], 'needs_attention', 'the other one still is');
 

@@ -153,6 +153,34 @@ is(scalar(grep { $_->{OrderState} eq 'NewOrder' } @mine), 1,
 ok((grep { $_->{path} eq '/api/v1/orders/query' } $lab->requests),
     'the draft was looked up by its external reference');
 
+# --- a tracking number is escaped into the link -------------------------
+
+my $o8 = LabSandbox::paid_order($t, [ ['harbour-dawn', 'giclee-a3', 1] ]);
+ok(wait_for(sub { my @l = LabSandbox::lab_orders($t, $o8);
+    @l && $l[0][2] eq 'submitted' }, 30), 'submitted');
+my ($lo8) = LabSandbox::lab_orders($t, $o8);
+$lab->control(POST => "/_sandbox/advance/ps/$lo8->[3]",
+    { to => 'Dispatched', tracking => 'RM 1/2#?&x"<' });
+ok(wait_for(sub { (lo_row($lo8->[0]))[0] eq 'shipped' }, 10), 'shipped');
+is($t->sql_value("SELECT tracking_url FROM shipments"
+    . " WHERE lab_order_id = :'p1'", $lo8->[0]),
+    'https://www.royalmail.com/track-your-item#/tracking-results/'
+    . 'RM%201%2F2%23%3F%26x%22%3C', 'the number escaped in the link');
+
+# --- an order query that ignores its filter: only our own is adopted ----
+
+$lab->control(POST => '/_sandbox/config', { ps_query_ignores_filter => 1 });
+my $o7 = LabSandbox::paid_order($t, [ ['harbour-dawn', 'giclee-a3', 1] ]);
+ok(wait_for(sub { my @l = LabSandbox::lab_orders($t, $o7);
+    @l && $l[0][2] eq 'submitted' }, 30), 'submitted, the query answering all')
+    or diag explain [LabSandbox::lab_orders($t, $o7)];
+my ($lo7) = LabSandbox::lab_orders($t, $o7);
+my $key7 = $t->sql_value("SELECT idempotency_key FROM lab_orders"
+    . " WHERE id = :'p1'", $lo7->[0]);
+is($lab->state->{ps}{$lo7->[3]}{ExternalReference}, $key7,
+    'its lab order is its own, not another order\'s');
+$lab->control(POST => '/_sandbox/config', { ps_query_ignores_filter => 0 });
+
 # --- 6: "sandbox" is the API's sandbox host -----------------------------
 
 my $conf = $t->read_file('nginx.conf');

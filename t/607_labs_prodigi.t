@@ -93,4 +93,18 @@ ok(wait_for(sub { (lo_row($lo3->[0]))[0] eq 'needs_attention' }, 10),
     'a failed step needs attention');
 like((lo_row($lo3->[0]))[2], qr/printReadyAssetsPrepared/, 'naming it');
 
+# an issue left on an order whose shipping is complete: shipped, not lost
+my $o4 = LabSandbox::paid_order($t, [ ['moor-rain', 'canvas-50', 1] ]);
+ok(wait_for(sub { my @l = LabSandbox::lab_orders($t, $o4);
+    @l && $l[0][2] eq 'submitted' }, 20), 'submitted');
+my ($lo4) = LabSandbox::lab_orders($t, $o4);
+$lab->control(POST => "/_sandbox/issue/$lo4->[3]", {
+    issues => [ { objectId => "$lo4->[3]", errorCode =>
+        'order.items.assets.FailedToDownload',
+        description => 'The asset could not be downloaded' } ],
+    details => { shipping => 'Complete' } });
+ok(wait_for(sub { (lo_row($lo4->[0]))[0] eq 'shipped' }, 10),
+    'shipping complete wins over an old issue')
+    or diag explain [lo_row($lo4->[0])];
+
 done_testing;

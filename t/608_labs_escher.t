@@ -77,6 +77,50 @@ like((lo_row($lo->[0]))[2], qr/on_hold/, 'with the lab\'s word');
 $lab->control(POST => "/_sandbox/advance/escher/$id", { status => 'dispatched' });
 ok(wait_for(sub { (lo_row($lo->[0]))[0] eq 'shipped' }, 10), 'dispatched');
 
+# --- only exact words cancel or ship --------------------------------------
+
+my $o3 = LabSandbox::paid_order($t, [ ['harbour-dawn', 'giclee-a3', 1] ]);
+ok(wait_for(sub { my @l = LabSandbox::lab_orders($t, $o3);
+    @l && $l[0][2] eq 'submitted' }, 30), 'another order submitted');
+my ($lo3) = LabSandbox::lab_orders($t, $o3);
+my $id3 = (lo_row($lo3->[0]))[4];
+for my $word (qw(cancellation_requested not_cancellable awaiting_dispatch
+                 ready_for_dispatch))
+{
+    $lab->control(POST => "/_sandbox/advance/escher/$id3",
+        { status => $word });
+    ok(wait_for(sub { (lo_row($lo3->[0]))[1] eq $word }, 10),
+        "$word seen");
+    is((lo_row($lo3->[0]))[0], 'submitted', "$word: still submitted");
+}
+for my $word (qw(cancel_failed undeliverable)) {
+    $lab->control(POST => "/_sandbox/advance/escher/$id3",
+        { status => $word });
+    ok(wait_for(sub { (lo_row($lo3->[0]))[1] eq $word }, 10),
+        "$word seen");
+    is((lo_row($lo3->[0]))[0], 'needs_attention', "$word needs attention");
+    like((lo_row($lo3->[0]))[2], qr/\Q$word\E/, "$word: the lab's word");
+}
+is($t->sql_value("SELECT count(*) FROM jobs WHERE dedupe_key = :'p1'"
+    . " AND done_at IS NULL", "lab_poll:$lo3->[0]"), 1,
+    'still followed');
+$lab->control(POST => "/_sandbox/advance/escher/$id3", { status => 'Canceled' });
+ok(wait_for(sub { (lo_row($lo3->[0]))[0] eq 'cancelled' }, 10),
+    'the exact word cancels');
+
+# --- an order_id darkroom cannot put in a path ---------------------------
+
+$lab->control(POST => '/_sandbox/config', { escher_id_suffix => '/../x' });
+my $o4 = LabSandbox::paid_order($t, [ ['harbour-dawn', 'giclee-a3', 1] ]);
+ok(wait_for(sub { my @l = LabSandbox::lab_orders($t, $o4);
+    @l && $l[0][2] eq 'needs_attention' }, 30), 'a bad order_id needs attention')
+    or diag explain [LabSandbox::lab_orders($t, $o4)];
+like((LabSandbox::lab_orders($t, $o4))[0][5], qr/order_id/,
+    'saying the order_id cannot be used');
+is(scalar(grep { $_->{path} =~ m{^/v1/}
+                 && $_->{path} !~ m{^/v1/orders(/[\w-]+)?$} } $lab->requests),
+    0, 'it never went into a path');
+
 # --- a photo without a variant: the fallback lab -------------------------
 
 my $o2 = LabSandbox::paid_order($t, [ ['moor-rain', 'giclee-a3', 1] ]);
@@ -105,6 +149,10 @@ $t->write_file('nginx.conf', $bad);
 my ($ok, $out) = $t->test_conf;
 ok(!$ok, 'nginx -t refuses the current API with "sandbox"');
 like($out, qr/current API has no sandbox/, 'saying why');
+my ($line) = grep { (split /\n/, $bad)[$_ - 1] =~ /darkroom_printspace_api sandbox/ }
+    1 .. scalar(() = $bad =~ /\n/g) + 1;
+like($out, qr/no sandbox.* in \S*nginx\.conf:$line\b/,
+    'at the directive\'s file and line') or diag $out;
 $t->write_file('nginx.conf', $conf);
 
 done_testing;
