@@ -22,8 +22,8 @@ SANITIZE   ?=
 ifeq ($(SANITIZE),address)
 BUILD      := $(VAR)/asan/build
 MODULE     := $(VAR)/asan/modules/ngx_http_darkroom_module.so
-SANITIZE_CFLAGS ?= -fsanitize=address,undefined \
-                   -fno-sanitize-recover=undefined
+SANITIZE_CFLAGS ?= -fsanitize=address,undefined,float-cast-overflow \
+                   -fno-sanitize-recover=all
 CFLAGS_EXTRA := -g -O1 -fno-omit-frame-pointer $(SANITIZE_CFLAGS)
 NGINX      := $(TOP)/tools/darkroom-nginx-sanitize
 else ifneq ($(SANITIZE),)

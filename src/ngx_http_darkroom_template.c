@@ -420,8 +420,9 @@ ngx_http_darkroom_tpl_value(ngx_http_darkroom_tpl_t *t, const cJSON *v,
         s = v->valuestring ? v->valuestring : "";
 
     } else if (cJSON_IsNumber(v)) {
-        if (v->valuedouble == (double) (long long) v->valuedouble
-            && v->valuedouble < 9e15 && v->valuedouble > -9e15)
+        /* range first: converting a double out of range is undefined */
+        if (v->valuedouble < 9e15 && v->valuedouble > -9e15
+            && v->valuedouble == (double) (long long) v->valuedouble)
         {
             snprintf(num, sizeof(num), "%lld", (long long) v->valuedouble);
 

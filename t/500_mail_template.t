@@ -17,7 +17,10 @@ my $dir = tempdir('darkroom-mail-unit-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 my $cc = $ENV{CC} || 'cc';
 
 my $bin = "$dir/template_test";
-my @cmd = ($cc, qw(-std=c99 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -O2),
+# under ASan and UBSan: undefined behaviour fails too, not only wrong text
+my @cmd = ($cc, qw(-std=c99 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -O2 -g
+                   -fsanitize=address,undefined,float-cast-overflow
+                   -fno-sanitize-recover=all),
     "-I$root/src", '-I/usr/include/cjson', '-o', $bin,
     "$root/t/unit/template_test.c", "$root/src/ngx_http_darkroom_template.c",
     '-lcjson');

@@ -70,6 +70,10 @@ main(void)
           "[]");
     check("numbers", "{{a}} {{b}} {{c}}", "{\"a\":4500,\"b\":-3,\"c\":1.5}",
           1, 0, "4500 -3 1.5");
+    /* found by t/fuzz/template: a number beyond long long's range was
+     * converted before its range was checked (undefined behaviour) */
+    check("huge number", "{{a}} {{b}}",
+          "{\"a\":8.88889e+31,\"b\":-1e300}", 1, 0, "8.88889e+31 -1e+300");
     check("bool and null", "{{a}} {{b}} [{{c}}]",
           "{\"a\":true,\"b\":false,\"c\":null}", 1, 0, "true false []");
     check("list section",
