@@ -149,8 +149,9 @@ $t->write_file('nginx.conf', $bad);
 my ($ok, $out) = $t->test_conf;
 ok(!$ok, 'nginx -t refuses the current API with "sandbox"');
 like($out, qr/current API has no sandbox/, 'saying why');
-my ($line) = grep { (split /\n/, $bad)[$_ - 1] =~ /darkroom_printspace_api sandbox/ }
-    1 .. scalar(() = $bad =~ /\n/g) + 1;
+my @lines = split /\n/, $bad;
+my ($line) = map { $_ + 1 }
+    grep { $lines[$_] =~ /darkroom_printspace_api sandbox/ } 0 .. $#lines;
 like($out, qr/no sandbox.* in \S*nginx\.conf:$line\b/,
     'at the directive\'s file and line') or diag $out;
 $t->write_file('nginx.conf', $conf);
