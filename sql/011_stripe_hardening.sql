@@ -6,9 +6,17 @@
 --   version darkroom does not read) is kept with state 'unprocessable' and
 --   its reason, a shop_alert email is enqueued, and Stripe gets a 2xx:
 --   answering 5xx would only make Stripe send it again for three days.
--- * needs_review is left only by an admin (or a refund, which an admin
---   makes): a later payment event is recorded against the order, and
---   paid_amount is written once.
+-- * needs_review is left only by an admin (or a refund, which the shop
+--   makes through Stripe): order_transition refuses every other exit,
+--   whoever calls it; a later payment event is recorded against the order.
+-- * A payment writes paid_amount and paid_currency once, but always keeps
+--   the shipping name, address and phone and the payment intent: a
+--   partial refund seen first (it fills paid_amount) no longer loses them.
+-- * A payment for a cancelled or expired order puts it in review, with the
+--   reason, and tells the shop: money was taken, a person refunds or
+--   fulfils it.
+-- * A dispute on an order that cannot go to review (refunded) is recorded
+--   as such, its reason untouched, and the shop is still told.
 -- * The shipping address is read in every shape a supported API version
 --   sends, and the phone number Checkout collected is kept.
 
@@ -28,6 +36,64 @@ UPDATE stripe_events
 
 CREATE INDEX stripe_events_unprocessable ON stripe_events (received_at)
     WHERE state = 'unprocessable';
+
+
+-- Forward-only state machine (sql/003).  Returns true when the order
+-- moved.  needs_review is left only by an admin action (cause 'admin' or
+-- 'admin:...') or for refunded; a cancelled or expired order that is paid
+-- after all may go to review.
+CREATE OR REPLACE FUNCTION order_transition(p_order bigint, p_to text,
+                                            p_cause text,
+                                            p_detail jsonb DEFAULT '{}')
+RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    v_from text;
+BEGIN
+    SELECT status INTO v_from FROM orders WHERE id = p_order FOR UPDATE;
+    IF NOT FOUND OR v_from = p_to THEN
+        RETURN false;
+    END IF;
+
+    -- a review is an admin's queue: nothing else empties it
+    IF v_from = 'needs_review' AND p_to <> 'refunded'
+       AND coalesce(p_cause, '') NOT LIKE 'admin%'
+    THEN
+        RETURN false;
+    END IF;
+
+    IF NOT (p_to = ANY (CASE v_from
+        WHEN 'pending_payment' THEN ARRAY['paid', 'expired', 'cancelled',
+                                          'refunded', 'needs_review']
+        WHEN 'paid'            THEN ARRAY['in_production', 'shipped',
+                                          'delivered', 'cancelled',
+                                          'refunded', 'needs_review']
+        WHEN 'in_production'   THEN ARRAY['shipped', 'delivered',
+                                          'refunded', 'needs_review']
+        WHEN 'shipped'         THEN ARRAY['delivered', 'refunded',
+                                          'needs_review']
+        WHEN 'delivered'       THEN ARRAY['refunded', 'needs_review']
+        WHEN 'needs_review'    THEN ARRAY['paid', 'in_production', 'shipped',
+                                          'delivered', 'cancelled',
+                                          'refunded']
+        WHEN 'cancelled'       THEN ARRAY['needs_review']
+        WHEN 'expired'         THEN ARRAY['needs_review']
+        ELSE ARRAY[]::text[] END))
+    THEN
+        RETURN false;
+    END IF;
+
+    -- paid again after a review: it was paid when the money came
+    UPDATE orders SET status = p_to, updated_at = now(),
+                      paid_at = CASE WHEN p_to = 'paid'
+                                     THEN coalesce(paid_at, now())
+                                     ELSE paid_at END
+     WHERE id = p_order;
+
+    INSERT INTO order_events (order_id, from_status, to_status, cause, detail)
+    VALUES (p_order, v_from, p_to, p_cause, p_detail);
+
+    RETURN true;
+END $$;
 
 
 -- The API version darkroom is written for: its API calls send it as
@@ -131,12 +197,34 @@ BEGIN
 END $$;
 
 
--- A session reports payment.  Only an order still pending payment moves:
+-- A payment for an order that was cancelled or expired: money was taken
+-- and nothing will be made, so a person must refund or fulfil it.
+CREATE FUNCTION order_paid_after_close(p_order bigint,
+                                                  p_status text,
+                                                  p_amount bigint,
+                                                  p_currency text,
+                                                  p_cause text)
+RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE orders SET review_reason = format(
+               'Paid %s %s after it was %s: refund it or fulfil it.',
+               p_amount, p_currency, p_status)
+     WHERE id = p_order;
+    PERFORM order_transition(p_order, 'needs_review', p_cause,
+        jsonb_build_object('paid', p_amount, 'currency', p_currency,
+                           'reason', 'paid after it was ' || p_status));
+    PERFORM stripe_alert(p_order, p_cause, NULL);
+    RETURN 'needs_review: paid after it was ' || p_status;
+END $$;
+
+
+-- A session reports payment (sql/004).  An order pending payment moves:
 -- to paid when the amount is exactly the order's total, else to review.
--- An order under review stays there (an admin takes it out); the payment
--- is recorded against it, and paid_amount, like every payment field, is
--- written once.  Becoming paid enqueues fulfilment and the receipt in the
--- same transaction.
+-- An order under review stays there; one cancelled or expired goes to
+-- review.  paid_amount and paid_currency are written once, by whichever
+-- event (a refund too) brings them first; the payment intent once; the
+-- shipping details every time a payment brings them.  Becoming paid
+-- enqueues fulfilment and the receipt in the same transaction.
 CREATE OR REPLACE FUNCTION order_mark_paid(p_order bigint, p_session jsonb,
                                            p_cause text)
 RETURNS text LANGUAGE plpgsql AS $$
@@ -148,15 +236,17 @@ DECLARE
 BEGIN
     SELECT * INTO v_o FROM orders WHERE id = p_order FOR UPDATE;
 
-    IF v_o.status NOT IN ('pending_payment', 'needs_review') THEN
+    IF v_o.status NOT IN ('pending_payment', 'needs_review', 'cancelled',
+                          'expired')
+    THEN
         RETURN 'ignored: order is ' || v_o.status;
     END IF;
 
-    -- the first payment seen is the one recorded
     UPDATE orders
-       SET paid_amount = v_amount, paid_currency = v_currency,
-           stripe_payment_intent = coalesce(p_session->>'payment_intent',
-                                            stripe_payment_intent),
+       SET paid_amount = coalesce(paid_amount, v_amount),
+           paid_currency = coalesce(paid_currency, v_currency),
+           stripe_payment_intent = coalesce(stripe_payment_intent,
+                                            p_session->>'payment_intent'),
            shipping_name = coalesce(v_ship->>'name', shipping_name),
            shipping_address = coalesce(nullif(v_ship->'address',
                                               'null'::jsonb),
@@ -164,12 +254,17 @@ BEGIN
            shipping_phone = coalesce(
                p_session->'customer_details'->>'phone', shipping_phone),
            updated_at = now()
-     WHERE id = p_order AND paid_amount IS NULL;
+     WHERE id = p_order;
 
     IF v_o.status = 'needs_review' THEN
         RETURN order_review_record(p_order, p_cause,
             jsonb_build_object('payment', v_amount, 'currency', v_currency,
                                'recorded', v_o.paid_amount IS NULL));
+    END IF;
+
+    IF v_o.status IN ('cancelled', 'expired') THEN
+        RETURN order_paid_after_close(p_order, v_o.status, v_amount,
+                                      v_currency, p_cause);
     END IF;
 
     IF v_amount IS DISTINCT FROM v_o.total
@@ -265,10 +360,59 @@ EXCEPTION WHEN data_exception THEN
 END $$;
 
 
--- Applies one event of a type darkroom handles; the caller has recorded
--- it and checked its fields.  Returns the result and the order.
-CREATE FUNCTION stripe_apply_event(p_id text, p_type text, p_obj jsonb,
-                                   OUT result text, OUT order_id bigint)
+-- charge.dispute.created.  An order that can go to review does, with the
+-- dispute as its reason: a cancelled or expired one too, since a dispute
+-- means money was taken and a person must look.  One already in review
+-- keeps its reason and the dispute is added.  A refunded order keeps its
+-- state and reason: the dispute is in its history.  The shop is told in
+-- every case: a dispute on a refunded order matters too.
+CREATE FUNCTION stripe_apply_dispute(p_order bigint, p_obj jsonb,
+                                                p_cause text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_status  text;
+    v_reason  text := format('Payment disputed: %s.',
+                             coalesce(p_obj->>'reason', 'no reason given'));
+    v_detail  jsonb := jsonb_build_object('dispute', p_obj->>'id');
+    v_result  text;
+BEGIN
+    SELECT status INTO v_status FROM orders WHERE id = p_order FOR UPDATE;
+
+    IF v_status = 'needs_review' THEN
+        UPDATE orders SET review_reason = concat_ws(' ', review_reason,
+                                                    v_reason)
+         WHERE id = p_order;
+        INSERT INTO order_events (order_id, from_status, to_status, cause,
+                                  detail)
+        VALUES (p_order, v_status, v_status, p_cause, v_detail);
+        v_result := 'recorded: dispute added to the review';
+
+    ELSIF order_transition(p_order, 'needs_review', p_cause, v_detail) THEN
+        UPDATE orders SET review_reason = v_reason WHERE id = p_order;
+        v_result := 'needs_review: disputed';
+
+    ELSE
+        INSERT INTO order_events (order_id, from_status, to_status, cause,
+                                  detail)
+        VALUES (p_order, v_status, v_status, p_cause,
+                v_detail || jsonb_build_object('reason', p_obj->>'reason',
+                    'applied', false,
+                    'why', 'a ' || v_status || ' order is not reviewed'));
+        v_result := 'recorded: dispute on a ' || v_status || ' order';
+    END IF;
+
+    PERFORM stripe_alert(p_order, p_cause, NULL);
+    RETURN v_result;
+END $$;
+
+
+-- Applies one event of a type darkroom handles (a dispute is
+-- stripe_apply_dispute's); the caller has recorded it and checked its
+-- fields.  Returns the result and the order.
+CREATE FUNCTION stripe_apply_event(p_id text, p_type text,
+                                              p_obj jsonb,
+                                              OUT result text,
+                                              OUT order_id bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_cause   text := 'stripe:' || p_id;
@@ -294,12 +438,13 @@ BEGIN
     END IF;
 
     IF order_id IS NULL THEN
-        result := CASE WHEN p_type IN ('checkout.session.completed',
-                                       'checkout.session.expired',
-                                       'checkout.session.async_payment_succeeded',
-                                       'checkout.session.async_payment_failed',
-                                       'charge.refunded',
-                                       'charge.dispute.created')
+        result := CASE WHEN p_type IN (
+                           'checkout.session.completed',
+                           'checkout.session.expired',
+                           'checkout.session.async_payment_succeeded',
+                           'checkout.session.async_payment_failed',
+                           'charge.refunded',
+                           'charge.dispute.created')
                        THEN 'ignored: no such order'
                        ELSE 'ignored: event type not handled' END;
         RETURN;
@@ -343,17 +488,7 @@ BEGIN
         result := stripe_apply_refund(order_id, p_obj, v_cause);
 
     ELSIF p_type = 'charge.dispute.created' THEN
-        -- a review an admin opened keeps its reason; the dispute is added
-        UPDATE orders o SET review_reason = concat_ws(' ',
-                   CASE WHEN o.status = 'needs_review' THEN o.review_reason
-                   END,
-                   format('Payment disputed: %s.',
-                          coalesce(p_obj->>'reason', 'no reason given')))
-         WHERE o.id = order_id;
-        PERFORM order_transition(order_id, 'needs_review', v_cause,
-                                 jsonb_build_object('dispute', p_obj->>'id'));
-        PERFORM stripe_alert(order_id, v_cause, NULL);
-        result := 'needs_review: disputed';
+        result := stripe_apply_dispute(order_id, p_obj, v_cause);
 
     ELSE
         result := 'ignored: event type not handled';

@@ -10,6 +10,9 @@
 --   PaymentFailed, OnHold...) need attention, with the lab's reason.
 -- * A refund that could not stop a lab order leaves it flagged
 --   (cancel_requested_at) until a person resolves it.
+-- * A lab's progress on an order under review is recorded in the order's
+--   history instead of moving it; the lab order itself still follows its
+--   lab.
 
 -- the artwork's product id in creativehub; NULL: not sold through
 -- theprintspace
@@ -664,4 +667,57 @@ BEGIN
         PERFORM lab_event(p_id, 'pending', 'pending', p_cause,
             jsonb_build_object('draft', p_lab_order_id));
     END IF;
+END $$;
+
+
+-- The order follows its lab orders (sql/007): in production when one is,
+-- shipped when every live one has shipped.  An order under review stays
+-- there, whoever's news it is: what the lab reached is recorded in its
+-- history, once per step and review, for the admin who decides.
+CREATE OR REPLACE FUNCTION lab_sync_order(p_order bigint, p_cause text)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    v_live     int;
+    v_shipped  int;
+    v_started  int;
+    v_to       text;
+    v_status   text;
+BEGIN
+    SELECT count(*),
+           count(*) FILTER (WHERE status = 'shipped'),
+           count(*) FILTER (WHERE status IN ('in_production', 'shipped'))
+      INTO v_live, v_shipped, v_started
+      FROM lab_orders
+     WHERE order_id = p_order AND status NOT IN ('cancelled', 'rerouted');
+
+    IF v_live > 0 AND v_shipped = v_live THEN
+        v_to := 'shipped';
+    ELSIF v_started > 0 THEN
+        v_to := 'in_production';
+    ELSE
+        RETURN;
+    END IF;
+
+    SELECT status INTO v_status FROM orders WHERE id = p_order FOR UPDATE;
+
+    IF v_status IS DISTINCT FROM 'needs_review' THEN
+        PERFORM order_transition(p_order, v_to, p_cause);
+        RETURN;
+    END IF;
+
+    -- since the order last went into review
+    INSERT INTO order_events (order_id, from_status, to_status, cause,
+                              detail)
+    SELECT p_order, 'needs_review', 'needs_review', p_cause,
+           jsonb_build_object('lab_progress', v_to, 'applied', false,
+               'why', 'the order is under review: an admin decides')
+     WHERE NOT EXISTS (
+           SELECT 1 FROM order_events e
+            WHERE e.order_id = p_order
+              AND e.detail->>'lab_progress' = v_to
+              AND e.id > (SELECT coalesce(max(x.id), 0) FROM order_events x
+                           WHERE x.order_id = p_order
+                             AND x.to_status = 'needs_review'
+                             AND x.from_status IS DISTINCT FROM
+                                 'needs_review'));
 END $$;

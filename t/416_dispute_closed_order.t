@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 # charge.dispute.created on a cancelled or expired order: a dispute means
 # a payment was taken, so the shop must look at it.  The order goes to
-# review with the dispute as reason (sql/016 allows cancelled/expired ->
+# review with the dispute as reason (sql/011 allows cancelled/expired ->
 # needs_review), is alerted, and an admin can then resolve it.  Only a
 # refunded order keeps its state (t/412).
 
