@@ -122,7 +122,10 @@ darkroom_hex4(const unsigned char *p, unsigned *cp)
 }
 
 
-/* \uXXXX (and its low surrogate): PostgreSQL refuses \u0000 and halves */
+/*
+ * \u and four hex digits (and its low surrogate): PostgreSQL refuses
+ * \u0000 and lone surrogates
+ */
 
 static int
 darkroom_unicode(darkroom_json_t *j, darkroom_buf_t *out)
