@@ -32,10 +32,10 @@ endif
 
 DEB_PACKAGES := nginx nginx-dev libcurl4-openssl-dev libcjson-dev libpq-dev \
                 postgresql wrk hyperfine curl unzip libarchive-tools \
-                python3 imagemagick gcc libasan8 libubsan1 \
+                python3 imagemagick gcc pkg-config libasan8 libubsan1 \
                 clang libclang-rt-14-dev
 
-SOURCES := config $(wildcard src/*.c src/*.h)
+SOURCES := config $(wildcard src/*/*.c src/*/*.h)
 
 export DARKROOM_NGINX = $(NGINX)
 export DARKROOM_MODULE = $(MODULE)

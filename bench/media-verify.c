@@ -4,8 +4,8 @@
  * parse the query, HMAC-SHA256 the canonical string, compare.  Built and run
  * by bench/media:
  *
- *   cc -O2 -Isrc -o /tmp/mv bench/media-verify.c src/ngx_http_darkroom_sign.c
- *       src/ngx_http_darkroom_utf8.c -lcrypto && /tmp/mv
+ *   cc -O2 -Isrc/core -o /tmp/mv bench/media-verify.c src/core/ngx_http_darkroom_sign.c
+ *       src/core/ngx_http_darkroom_utf8.c -lcrypto && /tmp/mv
  */
 
 

@@ -17,7 +17,7 @@ my $bin = "$dir/gcra_test";
 my $cc = $ENV{CC} || 'cc';
 
 my @cmd = ($cc, qw(-std=c99 -Wall -Wextra -Werror -O2),
-           "-I$root/src", '-o', $bin, "$root/t/unit/gcra_test.c");
+           "-I$root/src/core", "-I$root/src/limit", '-o', $bin, "$root/t/unit/gcra_test.c");
 
 if (system(@cmd) != 0) {
     print "1..1\nnot ok 1 - compile t/unit/gcra_test.c: @cmd\n";

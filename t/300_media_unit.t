@@ -18,10 +18,10 @@ my $dir = tempdir('darkroom-media-unit-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 my $cc = $ENV{CC} || 'cc';
 
 my @units = (
-    [ 'media_sign_test', 'src/ngx_http_darkroom_sign.c',
-                         'src/ngx_http_darkroom_utf8.c' ],
-    [ 'sigv4_test',      'src/ngx_http_darkroom_sigv4.c' ],
-    [ 'utf8_test',       'src/ngx_http_darkroom_utf8.c' ],
+    [ 'media_sign_test', 'src/core/ngx_http_darkroom_sign.c',
+                         'src/core/ngx_http_darkroom_utf8.c' ],
+    [ 'sigv4_test',      'src/media/ngx_http_darkroom_sigv4.c' ],
+    [ 'utf8_test',       'src/core/ngx_http_darkroom_utf8.c' ],
 );
 
 for my $u (@units) {
@@ -35,7 +35,7 @@ for my $u (@units) {
         my @cmd = ($cc, qw(-std=c99 -D_DEFAULT_SOURCE -Wall -Wextra -Werror
                            -O2 -g -fno-sanitize-recover=undefined),
                    '-fsanitize=address,undefined',
-                   "-I$root/src", '-o', $bin,
+                   "-I$root/src/core", "-I$root/src/media", '-o', $bin,
                    "$root/t/unit/$name.c", map({ "$root/$_" } @srcs),
                    '-lcrypto');
         my $out = `@cmd 2>&1`;

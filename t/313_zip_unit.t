@@ -18,7 +18,7 @@ my $dir = tempdir('darkroom-zip-unit-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 my $cc = $ENV{CC} || 'cc';
 my $bin = "$dir/zip_test";
 
-my $out = `$cc -std=c99 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -O2 -I$root/src -o $bin $root/t/unit/zip_test.c $root/src/ngx_http_darkroom_zip.c $root/src/ngx_http_darkroom_utf8.c 2>&1`;
+my $out = `$cc -std=c99 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -O2 -I$root/src/core -I$root/src/gallery -o $bin $root/t/unit/zip_test.c $root/src/gallery/ngx_http_darkroom_zip.c $root/src/core/ngx_http_darkroom_utf8.c 2>&1`;
 is($?, 0, 'compiles') or diag $out;
 
 my $plan;

@@ -21,7 +21,7 @@ my $t = Darkroom::Test->new;
 my $dir = $t->dir;
 my $cc = $ENV{CC} || 'cc';
 
-my $out = `$cc -std=c99 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -O2 -I$root/src -o $dir/cookie_test $root/t/unit/gallery_cookie_test.c $root/src/ngx_http_darkroom_gallery_cookie.c 2>&1`;
+my $out = `$cc -std=c99 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -O2 -I$root/src/core -I$root/src/gallery -o $dir/cookie_test $root/t/unit/gallery_cookie_test.c $root/src/gallery/ngx_http_darkroom_gallery_cookie.c 2>&1`;
 is($?, 0, 'the unit test compiles') or diag $out;
 
 my $plan;

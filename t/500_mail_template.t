@@ -21,8 +21,8 @@ my $bin = "$dir/template_test";
 my @cmd = ($cc, qw(-std=c99 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -O2 -g
                    -fsanitize=address,undefined,float-cast-overflow
                    -fno-sanitize-recover=all),
-    "-I$root/src", '-I/usr/include/cjson', '-o', $bin,
-    "$root/t/unit/template_test.c", "$root/src/ngx_http_darkroom_template.c",
+    "-I$root/src/core", "-I$root/src/mail", '-I/usr/include/cjson', '-o', $bin,
+    "$root/t/unit/template_test.c", "$root/src/mail/ngx_http_darkroom_template.c",
     '-lcjson');
 my $out = `@cmd 2>&1`;
 ok(!$?, 'template_test compiles') or diag($out);

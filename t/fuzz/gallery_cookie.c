@@ -1,4 +1,4 @@
-/* fuzz-sources: src/ngx_http_darkroom_gallery_cookie.c */
+/* fuzz-sources: src/gallery/ngx_http_darkroom_gallery_cookie.c */
 
 /*
  * darkroom: fuzz target for the gallery cookie

@@ -1,4 +1,4 @@
-/* fuzz-sources: src/ngx_http_darkroom_sign.c src/ngx_http_darkroom_utf8.c */
+/* fuzz-sources: src/core/ngx_http_darkroom_sign.c src/core/ngx_http_darkroom_utf8.c */
 
 /*
  * darkroom: fuzz target for signed media links (ngx_http_darkroom_sign.c),

@@ -1,4 +1,4 @@
-/* fuzz-sources: src/ngx_http_darkroom_sigv4.c */
+/* fuzz-sources: src/media/ngx_http_darkroom_sigv4.c */
 
 /*
  * darkroom: fuzz target for SigV4 canonicalisation

@@ -1,4 +1,4 @@
-/* fuzz-sources: src/ngx_http_darkroom_stripe_sig.c */
+/* fuzz-sources: src/shop/ngx_http_darkroom_stripe_sig.c */
 /* fuzz-libs: -lcrypto -lpthread */
 
 /*

@@ -1,4 +1,4 @@
-/* fuzz-sources: src/ngx_http_darkroom_template.c */
+/* fuzz-sources: src/mail/ngx_http_darkroom_template.c */
 
 /*
  * darkroom: fuzz target for mail templates (ngx_http_darkroom_template.c).

@@ -1,4 +1,4 @@
-/* fuzz-sources: src/ngx_http_darkroom_stripe_event.c src/ngx_http_darkroom_utf8.c */
+/* fuzz-sources: src/shop/ngx_http_darkroom_stripe_event.c src/core/ngx_http_darkroom_utf8.c */
 
 /*
  * darkroom: fuzz the Stripe event envelope reader.  Beyond not crashing,

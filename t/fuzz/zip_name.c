@@ -1,4 +1,4 @@
-/* fuzz-sources: src/ngx_http_darkroom_zip.c src/ngx_http_darkroom_utf8.c */
+/* fuzz-sources: src/gallery/ngx_http_darkroom_zip.c src/core/ngx_http_darkroom_utf8.c */
 
 /*
  * darkroom: fuzz target for ZIP entry names (ngx_http_darkroom_zip.c), the

@@ -1,6 +1,6 @@
 
 /*
- * darkroom: unit test of the GCRA arithmetic (src/ngx_http_darkroom_gcra.h).
+ * darkroom: unit test of the GCRA arithmetic (src/limit/ngx_http_darkroom_gcra.h).
  * Prints TAP; run by t/203_limit_gcra.t.
  */
 

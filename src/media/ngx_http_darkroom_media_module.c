@@ -11,10 +11,10 @@
 
 
 #include "ngx_http_darkroom.h"
-#include "ngx_http_darkroom_gallery.h"
+#include "../gallery/ngx_http_darkroom_gallery.h"
 #include "ngx_http_darkroom_sign.h"
 #include "ngx_http_darkroom_media_s3.h"
-#include "ngx_http_darkroom_labs.h"
+#include "../labs/ngx_http_darkroom_labs.h"
 
 
 #define NGX_HTTP_DARKROOM_MEDIA_KEYS_MAX  65536
