@@ -50,9 +50,58 @@ typedef struct {
 } ngx_http_darkroom_use_t;
 
 
+/*
+ * A keyring: "kid:key" lines read from a file named in the configuration.
+ * The first key signs, every key verifies, so a new key is added beside
+ * the old one and nginx reloaded: rotation without a window.  Media,
+ * galleries and labs sign and check links with it.
+ */
+
+typedef struct {
+    ngx_str_t                    kid;
+    ngx_str_t                    key;
+} ngx_http_darkroom_key_t;
+
+typedef struct {
+    ngx_str_t                    file;
+    ngx_array_t                  keys;         /* key_t, the first signs */
+} ngx_http_darkroom_keyring_t;
+
+
 typedef struct {
     ngx_flag_t                   json_errors;  /* a darkroom endpoint */
+    ngx_http_darkroom_keyring_t *link_keys;    /* darkroom_media_keys */
 } ngx_http_darkroom_loc_conf_t;
+
+
+/*
+ * A lifetime of signed links some feature makes: the media module refuses
+ * to start when links would outlive what every location accepts.
+ */
+
+typedef struct {
+    const char                  *directive;
+    time_t                       ttl;
+    const char                  *consequence;
+    u_char                      *file;         /* NULL: the main context */
+    ngx_uint_t                   line;
+} ngx_http_darkroom_link_ttl_t;
+
+
+/* where a signed link carrying g=<id>.<gen> is checked and logged */
+
+typedef ngx_int_t (*ngx_http_darkroom_link_check_pt)(ngx_http_request_t *r,
+    ngx_str_t *g);
+typedef void (*ngx_http_darkroom_link_log_pt)(ngx_http_request_t *r,
+    ngx_str_t *g, ngx_str_t *path, ngx_uint_t status, off_t bytes);
+
+
+/* a check /health runs: a SQL function answering one JSON value */
+
+typedef struct {
+    const char                  *name;         /* member of the answer */
+    const char                  *function;     /* "lab_health_json" */
+} ngx_http_darkroom_health_check_t;
 
 
 /* darkroom_jobs_kind_concurrency: a kind's cap of runners per worker */
@@ -101,6 +150,9 @@ typedef struct {
     ngx_http_darkroom_use_t      use_admin;
 
     ngx_array_t                 *job_kinds;    /* registered job kinds */
+    ngx_array_t                  keyrings;     /* keyring_t *, read once */
+    ngx_array_t                  link_ttls;    /* link_ttl_t */
+    ngx_array_t                  health_checks; /* health_check_t */
 
     /* where a directive that needs the database was first used */
     u_char                      *db_user_file;
@@ -218,6 +270,8 @@ char *ngx_http_darkroom_base_url(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_darkroom_token(u_char *token, u_char *hash);
 
 /* secret */
+ngx_int_t ngx_http_darkroom_file_read(ngx_conf_t *cf, ngx_str_t *name,
+    size_t max, const char *what, ngx_str_t *text);
 char *ngx_http_darkroom_secret_slot(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_darkroom_secret_match(ngx_array_t *secrets,
@@ -245,20 +299,47 @@ char *ngx_http_darkroom_order_status(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_darkroom_admin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
-/* admin: shared by the admin locations of every module */
+/* http: helpers for handlers on the event loop (ngx_http_darkroom_http.c) */
 ngx_int_t ngx_http_darkroom_admin_auth(ngx_http_request_t *r);
 ngx_int_t ngx_http_darkroom_admin_refuse(ngx_http_request_t *r);
-void ngx_http_darkroom_admin_path(ngx_http_request_t *r, ngx_str_t *path);
-char *ngx_http_darkroom_admin_str(ngx_http_request_t *r, u_char *data,
-    size_t len);
-char *ngx_http_darkroom_admin_query(ngx_http_request_t *r,
-    const char *name);
-
-/* helpers for handlers on the event loop */
+void ngx_http_darkroom_location_path(ngx_http_request_t *r,
+    ngx_str_t *path);
+ngx_int_t ngx_http_darkroom_path_split(ngx_http_request_t *r,
+    ngx_str_t *seg, ngx_uint_t n);
+char *ngx_http_darkroom_cstr(ngx_pool_t *pool, u_char *data, size_t len);
+char *ngx_http_darkroom_query_arg(ngx_http_request_t *r, const char *name);
 ngx_table_elt_t *ngx_http_darkroom_header_in(ngx_http_request_t *r,
     const char *name, size_t len);
 ngx_int_t ngx_http_darkroom_sha256_hex(const u_char *data, size_t len,
     char *out);
+
+/* keyring (ngx_http_darkroom_keyring.c) */
+ngx_http_darkroom_keyring_t *ngx_http_darkroom_keyring_read(ngx_conf_t *cf,
+    ngx_str_t *name);
+char *ngx_http_darkroom_keyring_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_http_darkroom_key_t *ngx_http_darkroom_keyring_find(
+    ngx_http_darkroom_keyring_t *kr, u_char *kid, size_t len);
+ngx_int_t ngx_http_darkroom_link_key(ngx_http_request_t *r, ngx_str_t *kid,
+    ngx_str_t *key);
+ngx_int_t ngx_http_darkroom_link_ttl(ngx_conf_t *cf, const char *directive,
+    time_t ttl, const char *consequence, u_char *file, ngx_uint_t line);
+
+/* set by the gallery module; by default every link stands, none is logged */
+extern ngx_http_darkroom_link_check_pt  ngx_http_darkroom_link_check;
+extern ngx_http_darkroom_link_log_pt    ngx_http_darkroom_link_log;
+
+/* a member of a JSON object that is a string, or NULL */
+
+static ngx_inline const char *
+ngx_http_darkroom_json_str(cJSON *obj, const char *name)
+{
+    cJSON  *v;
+
+    v = cJSON_GetObjectItemCaseSensitive(obj, name);
+
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
 
 /* task */
 ngx_int_t ngx_http_darkroom_task_start(ngx_http_request_t *r, size_t size,
@@ -315,6 +396,8 @@ ngx_int_t ngx_http_darkroom_reply_init(ngx_conf_t *cf);
 /* health */
 char *ngx_http_darkroom_health(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+ngx_int_t ngx_http_darkroom_health_add(ngx_conf_t *cf, const char *name,
+    const char *function);
 
 
 #endif /* _NGX_HTTP_DARKROOM_H_INCLUDED_ */

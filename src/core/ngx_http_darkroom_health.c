@@ -2,7 +2,8 @@
 /*
  * darkroom: the health endpoint.
  *
- * One query in a pool thread: the schema version and the job backlog.
+ * In a pool thread: the schema version, the job backlog, and what each
+ * feature added with ngx_http_darkroom_health_add() (labs: stuck orders).
  * 200 when Postgres answers, 503 naming the failing part when it does not;
  * nothing is cached, so it recovers as soon as Postgres does.
  */
@@ -15,16 +16,12 @@ static ngx_int_t ngx_http_darkroom_health_handler(ngx_http_request_t *r);
 static void ngx_http_darkroom_health_work(ngx_http_darkroom_task_t *t);
 static ngx_int_t ngx_http_darkroom_health_done(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
+static ngx_int_t ngx_http_darkroom_health_check(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_health_check_t *hc, u_char *p, u_char *last,
+    u_char **end);
 
 
-typedef struct {
-    char     schema[NGX_INT64_LEN + 1];
-    char     due[NGX_INT64_LEN + 1];
-    char     dead[NGX_INT64_LEN + 1];
-    char     running[NGX_INT64_LEN + 1];
-    char     labs_stuck[NGX_INT64_LEN + 1];
-    char     labs_failed[NGX_INT64_LEN + 1];
-} ngx_http_darkroom_health_t;
+#define NGX_HTTP_DARKROOM_HEALTH_MAX  4096
 
 
 char *
@@ -41,6 +38,32 @@ ngx_http_darkroom_health(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * A feature adds its part of the answer: the function returns one row,
+ * answered as "name": {column: value, ...}.
+ */
+
+ngx_int_t
+ngx_http_darkroom_health_add(ngx_conf_t *cf, const char *name,
+    const char *function)
+{
+    ngx_http_darkroom_main_conf_t     *dmcf;
+    ngx_http_darkroom_health_check_t  *hc;
+
+    dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_darkroom_module);
+
+    hc = ngx_array_push(&dmcf->health_checks);
+    if (hc == NULL) {
+        return NGX_ERROR;
+    }
+
+    hc->name = name;
+    hc->function = function;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_darkroom_health_handler(ngx_http_request_t *r)
 {
@@ -48,49 +71,99 @@ ngx_http_darkroom_health_handler(ngx_http_request_t *r)
         return NGX_HTTP_NOT_ALLOWED;
     }
 
-    return ngx_http_darkroom_task_start(r, sizeof(ngx_http_darkroom_health_t),
-                                        NULL, ngx_http_darkroom_health_work,
+    return ngx_http_darkroom_task_start(r, 0, NULL,
+                                        ngx_http_darkroom_health_work,
                                         ngx_http_darkroom_health_done);
+}
+
+
+/* in a thread: appends "name": <the function's row as JSON> */
+
+static ngx_int_t
+ngx_http_darkroom_health_check(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_health_check_t *hc, u_char *p, u_char *last,
+    u_char **end)
+{
+    char       sql[128];
+    PGresult  *res;
+
+    ngx_snprintf((u_char *) sql, sizeof(sql),
+                 "SELECT row_to_json(c)::text FROM %s() c%Z", hc->function);
+
+    res = ngx_http_darkroom_db_exec(&t->db, sql, 0, NULL, &t->err);
+    if (res == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (PQntuples(res) == 1) {
+        p = ngx_slprintf(p, last, ",\"%s\":%s", hc->name,
+                         PQgetvalue(res, 0, 0));
+    }
+
+    PQclear(res);
+
+    *end = p;
+
+    return NGX_OK;
 }
 
 
 static void
 ngx_http_darkroom_health_work(ngx_http_darkroom_task_t *t)
 {
-    PGresult                    *res;
-    ngx_http_darkroom_health_t  *h = t->data;
+    u_char                            *p, *last;
+    PGresult                          *res;
+    ngx_uint_t                         i;
+    ngx_http_darkroom_health_check_t  *hc;
 
     res = ngx_http_darkroom_db_exec(&t->db,
         "SELECT (SELECT coalesce(max(version), 0) FROM schema_migrations),"
-        " j.due, j.running, (SELECT count(*) FROM jobs WHERE dead),"
-        " l.stuck, l.failed"
+        " j.due, j.running, (SELECT count(*) FROM jobs WHERE dead)"
         " FROM (SELECT count(*) FILTER (WHERE run_at <= now()"
                                   " AND (locked_until IS NULL"
                                        " OR locked_until < now())) AS due,"
                      " count(*) FILTER (WHERE locked_until >= now())"
                      " AS running"
-                " FROM jobs WHERE NOT dead AND done_at IS NULL) j,"
-        " lab_health() l",
+                " FROM jobs WHERE NOT dead AND done_at IS NULL) j",
         0, NULL, &t->err);
 
     if (res == NULL) {
         return;
     }
 
-    ngx_cpystrn((u_char *) h->schema, (u_char *) PQgetvalue(res, 0, 0),
-                sizeof(h->schema));
-    ngx_cpystrn((u_char *) h->due, (u_char *) PQgetvalue(res, 0, 1),
-                sizeof(h->due));
-    ngx_cpystrn((u_char *) h->running, (u_char *) PQgetvalue(res, 0, 2),
-                sizeof(h->running));
-    ngx_cpystrn((u_char *) h->dead, (u_char *) PQgetvalue(res, 0, 3),
-                sizeof(h->dead));
-    ngx_cpystrn((u_char *) h->labs_stuck, (u_char *) PQgetvalue(res, 0, 4),
-                sizeof(h->labs_stuck));
-    ngx_cpystrn((u_char *) h->labs_failed, (u_char *) PQgetvalue(res, 0, 5),
-                sizeof(h->labs_failed));
+    t->out = malloc(NGX_HTTP_DARKROOM_HEALTH_MAX);
+    if (t->out == NULL) {
+        PQclear(res);
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal_error", "Out of memory.");
+        return;
+    }
 
+    p = (u_char *) t->out;
+    last = p + NGX_HTTP_DARKROOM_HEALTH_MAX;
+
+    p = ngx_slprintf(p, last,
+                     "{\"status\":\"ok\",\"db\":\"ok\",\"schema\":%s,"
+                     "\"jobs\":{\"due\":%s,\"running\":%s,\"dead\":%s}",
+                     PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+                     PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3));
     PQclear(res);
+
+    hc = t->conf->health_checks.elts;
+
+    for (i = 0; i < t->conf->health_checks.nelts; i++) {
+        if (ngx_http_darkroom_health_check(t, &hc[i], p, last, &p)
+            != NGX_OK)
+        {
+            return;
+        }
+    }
+
+    p = ngx_slprintf(p, last,
+                     ",\"version\":\"" NGX_HTTP_DARKROOM_VERSION "\"}");
+
+    t->out_len = p - (u_char *) t->out;
+    t->status = NGX_HTTP_OK;
 }
 
 
@@ -98,9 +171,6 @@ static ngx_int_t
 ngx_http_darkroom_health_done(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t)
 {
-    u_char                      *p, *last;
-    ngx_http_darkroom_health_t  *hc = t->data;
-
     static u_char  fail[] =
         "{\"status\":\"fail\",\"db\":\"unavailable\","
         "\"version\":\"" NGX_HTTP_DARKROOM_VERSION "\","
@@ -131,18 +201,6 @@ ngx_http_darkroom_health_done(ngx_http_request_t *r,
                                            fail, sizeof(fail) - 1);
     }
 
-    p = ngx_pnalloc(r->pool, 256);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    last = ngx_snprintf(p, 256,
-                        "{\"status\":\"ok\",\"db\":\"ok\",\"schema\":%s,"
-                        "\"jobs\":{\"due\":%s,\"running\":%s,\"dead\":%s},"
-                        "\"labs\":{\"stuck\":%s,\"failed\":%s},"
-                        "\"version\":\"" NGX_HTTP_DARKROOM_VERSION "\"}",
-                        hc->schema, hc->due, hc->running, hc->dead,
-                        hc->labs_stuck, hc->labs_failed);
-
-    return ngx_http_darkroom_send_json(r, NGX_HTTP_OK, p, last - p);
+    return ngx_http_darkroom_send_json(r, NGX_HTTP_OK, (u_char *) t->out,
+                                       t->out_len);
 }

@@ -17,6 +17,8 @@
 static ngx_int_t ngx_http_darkroom_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_darkroom_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_darkroom_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_darkroom_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
 static char *ngx_http_darkroom_init_main_conf(ngx_conf_t *cf, void *conf);
 static char *ngx_http_darkroom_db(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -300,7 +302,7 @@ static ngx_http_module_t  ngx_http_darkroom_module_ctx = {
     NULL,                                  /* merge server configuration */
 
     ngx_http_darkroom_create_loc_conf,     /* create location configuration */
-    NULL                                   /* merge location configuration */
+    ngx_http_darkroom_merge_loc_conf       /* merge location configuration */
 };
 
 
@@ -360,16 +362,50 @@ ngx_http_darkroom_create_main_conf(ngx_conf_t *cf)
     dmcf->shipping_countries = NGX_CONF_UNSET_PTR;
     dmcf->admin_tokens = NGX_CONF_UNSET_PTR;
 
+    if (ngx_array_init(&dmcf->keyrings, cf->pool, 2,
+                       sizeof(ngx_http_darkroom_keyring_t *))
+        != NGX_OK
+        || ngx_array_init(&dmcf->link_ttls, cf->pool, 2,
+                          sizeof(ngx_http_darkroom_link_ttl_t))
+           != NGX_OK
+        || ngx_array_init(&dmcf->health_checks, cf->pool, 2,
+                          sizeof(ngx_http_darkroom_health_check_t))
+           != NGX_OK)
+    {
+        return NULL;
+    }
+
     return dmcf;
 }
 
 
-/* the flag is the location's own, never inherited: no merge */
-
 static void *
 ngx_http_darkroom_create_loc_conf(ngx_conf_t *cf)
 {
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->json_errors = 0;
+     *     conf->link_keys = NULL;
+     */
+
     return ngx_pcalloc(cf->pool, sizeof(ngx_http_darkroom_loc_conf_t));
+}
+
+
+/* json_errors is the location's own, never inherited; the keys are */
+
+static char *
+ngx_http_darkroom_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_darkroom_loc_conf_t *prev = parent;
+    ngx_http_darkroom_loc_conf_t *conf = child;
+
+    if (conf->link_keys == NULL) {
+        conf->link_keys = prev->link_keys;
+    }
+
+    return NGX_CONF_OK;
 }
 
 
@@ -867,54 +903,6 @@ ngx_http_darkroom_token(u_char *token, u_char *hash)
     token[32] = '\0';
 
     return ngx_http_darkroom_sha256_hex(token, 32, (char *) hash);
-}
-
-
-ngx_int_t
-ngx_http_darkroom_sha256_hex(const u_char *data, size_t len, char *out)
-{
-    u_char  md[SHA256_DIGEST_LENGTH];
-
-    if (SHA256(data, len, md) == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_hex_dump((u_char *) out, md, sizeof(md));
-    out[2 * SHA256_DIGEST_LENGTH] = '\0';
-
-    return NGX_OK;
-}
-
-
-ngx_table_elt_t *
-ngx_http_darkroom_header_in(ngx_http_request_t *r, const char *name,
-    size_t len)
-{
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            return &h[i];
-        }
-    }
 }
 
 

@@ -15,6 +15,66 @@
 #include <openssl/crypto.h>
 
 
+/*
+ * A small file named in the configuration, whole, NUL-terminated, in
+ * cf->pool: name is a full path; what names the kind of file in errors.
+ */
+
+ngx_int_t
+ngx_http_darkroom_file_read(ngx_conf_t *cf, ngx_str_t *name, size_t max,
+    const char *what, ngx_str_t *text)
+{
+    u_char           *buf;
+    size_t            size;
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_file_info_t   fi;
+
+    fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%s\" failed", name->data);
+        return NGX_ERROR;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
+        || (size_t) ngx_file_size(&fi) > max)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%s file \"%s\" is unreadable or larger than "
+                           "%uz bytes", what, name->data, max);
+        ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    size = (size_t) ngx_file_size(&fi);
+
+    buf = ngx_pnalloc(cf->pool, size + 1);
+    if (buf == NULL) {
+        ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    n = ngx_read_fd(fd, buf, size);
+    ngx_close_file(fd);
+
+    if (n == -1 || (size_t) n != size) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot read %s file \"%s\"", what, name->data);
+        return NGX_ERROR;
+    }
+
+    buf[size] = '\0';
+
+    text->data = buf;
+    text->len = size;
+
+    return NGX_OK;
+}
+
+
+/* darkroom_*_file <path>: a secret per line, several for rotation */
+
 char *
 ngx_http_darkroom_secret_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -22,12 +82,8 @@ ngx_http_darkroom_secret_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     u_char        *start, *end, *eol, *q;
     size_t         len;
-    ssize_t        n;
-    ngx_fd_t       fd;
-    ngx_str_t     *value, *s, name;
-    ngx_file_t     file;
+    ngx_str_t     *value, *s, name, text;
     ngx_array_t  **secrets;
-    ngx_file_info_t  fi;
 
     secrets = (ngx_array_t **) (p + cmd->offset);
 
@@ -38,46 +94,10 @@ ngx_http_darkroom_secret_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
     name = value[1];
 
-    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_open_file_n " \"%s\" failed", name.data);
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(&file, sizeof(ngx_file_t));
-    file.fd = fd;
-    file.name = name;
-    file.log = cf->log;
-
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
-        || ngx_file_size(&fi) > 64 * 1024)
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK
+        || ngx_http_darkroom_file_read(cf, &name, 64 * 1024, "secret", &text)
+           != NGX_OK)
     {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "secret file \"%s\" is unreadable or larger "
-                           "than 64k", name.data);
-        ngx_close_file(fd);
-        return NGX_CONF_ERROR;
-    }
-
-    len = ngx_file_size(&fi);
-
-    start = ngx_pnalloc(cf->pool, len + 1);
-    if (start == NULL) {
-        ngx_close_file(fd);
-        return NGX_CONF_ERROR;
-    }
-
-    n = ngx_read_file(&file, start, len, 0);
-    ngx_close_file(fd);
-
-    if (n != (ssize_t) len) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "cannot read secret file \"%s\"", name.data);
         return NGX_CONF_ERROR;
     }
 
@@ -86,9 +106,9 @@ ngx_http_darkroom_secret_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    end = start + len;
+    end = text.data + text.len;
 
-    for (q = start; q < end; q = eol + 1) {
+    for (q = text.data; q < end; q = eol + 1) {
         eol = ngx_strlchr(q, end, '\n');
         if (eol == NULL) {
             eol = end;

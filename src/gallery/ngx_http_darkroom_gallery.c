@@ -192,7 +192,7 @@ ngx_http_darkroom_gallery_prepare(ngx_http_request_t *r,
     g->conf = ngx_http_get_module_loc_conf(r,
                                            ngx_http_darkroom_gallery_module);
 
-    if (ngx_http_darkroom_media_signing_key(r, &g->kid, &g->key) != NGX_OK) {
+    if (ngx_http_darkroom_link_key(r, &g->kid, &g->key) != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "darkroom gallery: no \"darkroom_media_keys\" where "
                       "\"darkroom_gallery\" is, links cannot be signed");
@@ -242,7 +242,7 @@ ngx_http_darkroom_gallery_route(ngx_http_request_t *r,
     ngx_str_t   seg[3];
     ngx_uint_t  i;
 
-    n = ngx_http_darkroom_gallery_split(r, seg, 3);
+    n = ngx_http_darkroom_path_split(r, seg, 3);
 
     if (n < 1 || seg[0].len > NGX_HTTP_DARKROOM_GALLERY_SLUG_MAX) {
         return NGX_DECLINED;

@@ -5,8 +5,8 @@
  * ngx_http_darkroom_gallery_module: the client API (darkroom_gallery), the
  * admin API (darkroom_gallery_admin), streaming ZIPs, and the revocation
  * list and download log kept in shared memory (darkroom_gallery_zone).
- * The media module asks this one whether a signed link's gallery still
- * stands, and hands it downloads to log.
+ * The media module asks this one, through the core's link hooks, whether
+ * a signed link's gallery still stands, and hands it downloads to log.
  */
 
 
@@ -26,14 +26,6 @@ typedef struct {
     ngx_msec_t                         interval;
     ngx_uint_t                         batch;
     ngx_http_darkroom_use_t            use_admin;
-
-    /* the longest link lifetime of any darkroom_gallery location, and
-     * where it is set (or, for a default, the darkroom_gallery), for the
-     * media module's check against darkroom_media_max_ttl */
-    time_t                             ttl_max;
-    const char                        *ttl_name;
-    u_char                            *ttl_file;
-    ngx_uint_t                         ttl_line;
 } ngx_http_darkroom_gallery_main_conf_t;
 
 
@@ -62,10 +54,6 @@ typedef struct {
 extern ngx_module_t  ngx_http_darkroom_gallery_module;
 
 
-/* media module: the key that signs links in r's location (first key) */
-ngx_int_t ngx_http_darkroom_media_signing_key(ngx_http_request_t *r,
-    ngx_str_t *kid, ngx_str_t *key);
-
 /*
  * For the media module's access check of a link carrying g=<id>.<gen>:
  * NGX_OK it stands (or no zone is configured), NGX_DECLINED the gallery
@@ -89,9 +77,6 @@ ngx_int_t ngx_http_darkroom_gallery_scrypt_verify(const u_char *pw,
 ngx_int_t ngx_http_darkroom_gallery_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_darkroom_gallery_admin_handler(ngx_http_request_t *r);
 
-/* "<location>/<a>/<b>/..." split into at most n segments after location */
-ngx_int_t ngx_http_darkroom_gallery_split(ngx_http_request_t *r,
-    ngx_str_t *seg, ngx_uint_t n);
 
 
 #endif /* _NGX_HTTP_DARKROOM_GALLERY_H_INCLUDED_ */

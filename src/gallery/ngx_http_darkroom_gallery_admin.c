@@ -44,8 +44,6 @@ typedef struct {
 
 static ngx_int_t ngx_http_darkroom_gadmin_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
-static char *ngx_http_darkroom_gadmin_str(ngx_http_request_t *r,
-    ngx_str_t *s);
 static void ngx_http_darkroom_gadmin_work(ngx_http_darkroom_task_t *t);
 static ngx_int_t ngx_http_darkroom_gadmin_hash(ngx_http_darkroom_task_t *t,
     cJSON *body, const char *field, const char *hash_field, size_t min);
@@ -77,7 +75,7 @@ ngx_http_darkroom_gadmin_prepare(ngx_http_request_t *r,
     ngx_uint_t                   get;
     ngx_http_darkroom_gadmin_t  *a = t->data;
 
-    n = ngx_http_darkroom_gallery_split(r, seg, 2);
+    n = ngx_http_darkroom_path_split(r, seg, 2);
 
     get = (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) ? 1 : 0;
 
@@ -108,7 +106,7 @@ ngx_http_darkroom_gadmin_prepare(ngx_http_request_t *r,
                    || ngx_http_darkroom_is(seg[1], "deliver")))
     {
         a->route = NGX_HTTP_DARKROOM_GADMIN_ACTION;
-        a->action = ngx_http_darkroom_gadmin_str(r, &seg[1]);
+        a->action = ngx_http_darkroom_cstr(r->pool, seg[1].data, seg[1].len);
 
     } else {
         return ngx_http_darkroom_send_error(r, NGX_HTTP_NOT_FOUND,
@@ -116,7 +114,7 @@ ngx_http_darkroom_gadmin_prepare(ngx_http_request_t *r,
     }
 
     if (n >= 1) {
-        a->slug = ngx_http_darkroom_gadmin_str(r, &seg[0]);
+        a->slug = ngx_http_darkroom_cstr(r->pool, seg[0].data, seg[0].len);
         if (a->slug == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -124,7 +122,7 @@ ngx_http_darkroom_gadmin_prepare(ngx_http_request_t *r,
 
     b = t->body;
 
-    a->body = ngx_http_darkroom_gadmin_str(r, &b);
+    a->body = ngx_http_darkroom_cstr(r->pool, b.data, b.len);
     if (a->body == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -133,26 +131,6 @@ ngx_http_darkroom_gadmin_prepare(ngx_http_request_t *r,
 }
 
 
-static char *
-ngx_http_darkroom_gadmin_str(ngx_http_request_t *r, ngx_str_t *s)
-{
-    char  *p;
-
-    p = ngx_pnalloc(r->pool, s->len + 1);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    /* an empty value may have no data: memcpy() from NULL is undefined */
-
-    if (s->len) {
-        ngx_memcpy(p, s->data, s->len);
-    }
-
-    p[s->len] = '\0';
-
-    return p;
-}
 
 
 /* in a thread */

@@ -122,7 +122,7 @@ static char *ngx_http_darkroom_gallery_ttl(ngx_conf_t *cf,
 static void ngx_http_darkroom_gallery_merge_ttl(ngx_conf_t *cf,
     ngx_http_darkroom_gallery_loc_conf_t *conf,
     ngx_http_darkroom_gallery_loc_conf_t *prev);
-static void ngx_http_darkroom_gallery_longest(ngx_conf_t *cf,
+static ngx_int_t ngx_http_darkroom_gallery_longest(ngx_conf_t *cf,
     ngx_http_darkroom_gallery_loc_conf_t *conf, const char *name,
     time_t ttl, u_char *file, ngx_uint_t line);
 static void *ngx_http_darkroom_gallery_create_main_conf(ngx_conf_t *cf);
@@ -882,61 +882,6 @@ ngx_http_darkroom_gallery_scrypt_verify(const u_char *pw, size_t len,
 }
 
 
-/* the path after the location's name, split on "/" */
-
-ngx_int_t
-ngx_http_darkroom_gallery_split(ngx_http_request_t *r, ngx_str_t *seg,
-    ngx_uint_t n)
-{
-    u_char                    *p, *end;
-    ngx_uint_t                 i;
-    ngx_http_core_loc_conf_t  *clcf;
-
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    p = r->uri.data;
-    end = r->uri.data + r->uri.len;
-
-    if (r->uri.len >= clcf->name.len
-        && ngx_strncmp(p, clcf->name.data, clcf->name.len) == 0)
-    {
-        p += clcf->name.len;
-    }
-
-    while (p < end && *p == '/') {
-        p++;
-    }
-
-    while (end > p && end[-1] == '/') {
-        end--;
-    }
-
-    for (i = 0; i < n; i++) {
-        ngx_str_null(&seg[i]);
-    }
-
-    i = 0;
-
-    while (p < end) {
-        if (i == n) {
-            return NGX_ERROR;
-        }
-
-        seg[i].data = p;
-
-        while (p < end && *p != '/') {
-            p++;
-        }
-
-        seg[i].len = p - seg[i].data;
-        i++;
-        p++;
-    }
-
-    return i;
-}
-
-
 /* configuration */
 
 static char *
@@ -1228,13 +1173,20 @@ ngx_http_darkroom_gallery_merge_loc_conf(ngx_conf_t *cf, void *parent,
         return NGX_CONF_OK;
     }
 
-    ngx_http_darkroom_gallery_longest(cf, conf, "darkroom_gallery_proof_ttl",
-                                      conf->proof_ttl, conf->proof_file,
-                                      conf->proof_line);
-    ngx_http_darkroom_gallery_longest(cf, conf,
-                                      "darkroom_gallery_download_ttl",
-                                      conf->download_ttl, conf->download_file,
-                                      conf->download_line);
+    if (ngx_http_darkroom_gallery_longest(cf, conf,
+                                          "darkroom_gallery_proof_ttl",
+                                          conf->proof_ttl, conf->proof_file,
+                                          conf->proof_line)
+        != NGX_OK
+        || ngx_http_darkroom_gallery_longest(cf, conf,
+                                             "darkroom_gallery_download_ttl",
+                                             conf->download_ttl,
+                                             conf->download_file,
+                                             conf->download_line)
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->cookie_keys == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
@@ -1306,28 +1258,24 @@ ngx_http_darkroom_gallery_merge_ttl(ngx_conf_t *cf,
 }
 
 
-/* the longest lifetime of a darkroom_gallery location so far */
+/*
+ * The media module refuses to start when gallery links would outlive what
+ * its locations accept: tell it, through the core, how long they live.
+ */
 
-static void
+static ngx_int_t
 ngx_http_darkroom_gallery_longest(ngx_conf_t *cf,
     ngx_http_darkroom_gallery_loc_conf_t *conf, const char *name,
     time_t ttl, u_char *file, ngx_uint_t line)
 {
-    ngx_http_darkroom_gallery_main_conf_t  *gmcf;
-
-    gmcf = ngx_http_conf_get_module_main_conf(cf,
-                                            ngx_http_darkroom_gallery_module);
-
-    if (ttl <= gmcf->ttl_max) {
-        return;
-    }
-
-    gmcf->ttl_max = ttl;
-    gmcf->ttl_name = name;
+    static const char  refused[] = "its gallery links would be refused "
+                                   "at once";
 
     /* a default applies where darkroom_gallery is */
-    gmcf->ttl_file = file ? file : conf->api_file;
-    gmcf->ttl_line = file ? line : conf->api_line;
+
+    return ngx_http_darkroom_link_ttl(cf, name, ttl, refused,
+                                      file ? file : conf->api_file,
+                                      file ? line : conf->api_line);
 }
 
 
@@ -1348,6 +1296,11 @@ ngx_http_darkroom_gallery_postconfiguration(ngx_conf_t *cf)
                       gmcf->use_admin.file, gmcf->use_admin.line);
         return NGX_ERROR;
     }
+
+    /* the media module checks and logs gallery links through the core */
+
+    ngx_http_darkroom_link_check = ngx_http_darkroom_gallery_check;
+    ngx_http_darkroom_link_log = ngx_http_darkroom_gallery_log;
 
     return NGX_OK;
 }

@@ -175,26 +175,26 @@ ngx_http_darkroom_printspace_address(cJSON *doc, const char *first,
 
     cJSON_AddStringToObject(addr, "FirstName", first);
     cJSON_AddStringToObject(addr, "LastName", last);
-    s = ngx_http_darkroom_lab_str(a, "line1");
+    s = ngx_http_darkroom_json_str(a, "line1");
     cJSON_AddStringToObject(addr, "Line1", s ? s : "");
 
-    if ((s = ngx_http_darkroom_lab_str(a, "line2")) && *s) {
+    if ((s = ngx_http_darkroom_json_str(a, "line2")) && *s) {
         cJSON_AddStringToObject(addr, "Line2", s);
     }
 
-    if ((s = ngx_http_darkroom_lab_str(a, "city")) && *s) {
+    if ((s = ngx_http_darkroom_json_str(a, "city")) && *s) {
         cJSON_AddStringToObject(addr, "Town", s);
     }
 
-    if ((s = ngx_http_darkroom_lab_str(a, "state")) && *s) {
+    if ((s = ngx_http_darkroom_json_str(a, "state")) && *s) {
         cJSON_AddStringToObject(addr, "County", s);
     }
 
-    s = ngx_http_darkroom_lab_str(a, "postal_code");
+    s = ngx_http_darkroom_json_str(a, "postal_code");
     cJSON_AddStringToObject(addr, "PostCode", s ? s : "");
-    s = ngx_http_darkroom_lab_str(a, "country");
+    s = ngx_http_darkroom_json_str(a, "country");
     cJSON_AddStringToObject(addr, "CountryCode", s ? s : "");
-    s = ngx_http_darkroom_lab_str(doc, "phone");
+    s = ngx_http_darkroom_json_str(doc, "phone");
     cJSON_AddStringToObject(addr, "PhoneNumber", s ? s : "");
 
     return addr;
@@ -211,7 +211,7 @@ ngx_http_darkroom_printspace_items(cJSON *doc, cJSON *body,
     cJSON       *items, *item, *it, *product, *option, *copies, *line;
     const char  *order, *sku;
 
-    order = ngx_http_darkroom_lab_str(doc, "order");
+    order = ngx_http_darkroom_json_str(doc, "order");
     items = cJSON_AddArrayToObject(body, "OrderItems");
 
     if (items == NULL) {
@@ -232,7 +232,7 @@ ngx_http_darkroom_printspace_items(cJSON *doc, cJSON *body,
                 "creativehub %s of photo \"%s\"",
                 cJSON_IsNumber(product) ? "print option (PrintOptionId)"
                                         : "product id",
-                ngx_http_darkroom_lab_str(it, "photo"));
+                ngx_http_darkroom_json_str(it, "photo"));
             return NGX_ERROR;
         }
 
@@ -245,7 +245,7 @@ ngx_http_darkroom_printspace_items(cJSON *doc, cJSON *body,
 
         snprintf(ref, sizeof(ref), "%s-%d", order ? order : "",
                  cJSON_IsNumber(line) ? line->valueint : 0);
-        sku = ngx_http_darkroom_lab_str(it, "sku");
+        sku = ngx_http_darkroom_json_str(it, "sku");
 
         if (!cJSON_AddNumberToObject(item, "ProductId", product->valuedouble)
             || !cJSON_AddNumberToObject(item, "PrintOptionId",
@@ -282,10 +282,10 @@ ngx_http_darkroom_printspace_order(cJSON *doc,
     size_t       n;
     const char  *name, *last, *s, *order;
 
-    order = ngx_http_darkroom_lab_str(doc, "order");
-    name = ngx_http_darkroom_lab_str(doc, "name");
+    order = ngx_http_darkroom_json_str(doc, "order");
+    name = ngx_http_darkroom_json_str(doc, "name");
 
-    if (ngx_http_darkroom_lab_str(doc, "phone") == NULL) {
+    if (ngx_http_darkroom_json_str(doc, "phone") == NULL) {
         res->rc = NGX_DECLINED;
         ngx_http_darkroom_lab_error(res, "theprintspace needs the "
                                     "recipient's phone number; the order "
@@ -316,11 +316,11 @@ ngx_http_darkroom_printspace_order(cJSON *doc,
     }
 
     cJSON_AddStringToObject(body, "ExternalReference",
-                            ngx_http_darkroom_lab_str(doc,
+                            ngx_http_darkroom_json_str(doc,
                                                       "idempotency_key"));
     cJSON_AddStringToObject(body, "FirstName", first);
     cJSON_AddStringToObject(body, "LastName", last);
-    s = ngx_http_darkroom_lab_str(doc, "email");
+    s = ngx_http_darkroom_json_str(doc, "email");
     cJSON_AddStringToObject(body, "Email", s ? s : "");
     cJSON_AddStringToObject(body, "MessageToLab", order ? order : "");
     cJSON_AddItemToObject(body, "ShippingAddress", addr);
@@ -362,8 +362,8 @@ ngx_http_darkroom_printspace_option(ngx_http_darkroom_labs_conf_t *lcf,
     cJSON_ArrayForEach(o, options) {
 
         if (lcf->printspace_delivery.len) {
-            method = ngx_http_darkroom_lab_str(o, "Method");
-            branch = ngx_http_darkroom_lab_str(o, "BranchName");
+            method = ngx_http_darkroom_json_str(o, "Method");
+            branch = ngx_http_darkroom_json_str(o, "BranchName");
             snprintf(both, sizeof(both), "%s/%s", branch ? branch : "",
                      method ? method : "");
 
@@ -398,7 +398,7 @@ ngx_http_darkroom_printspace_refused(cJSON *answer, const char *what,
 {
     const char  *msg;
 
-    msg = ngx_http_darkroom_lab_str(answer, "Message");
+    msg = ngx_http_darkroom_json_str(answer, "Message");
 
     ngx_http_darkroom_lab_refused(res, answer, "theprintspace refused %s "
                                   "(%ld): %s", what, res->status,
@@ -462,7 +462,7 @@ ngx_http_darkroom_printspace_lookup(ngx_http_darkroom_labs_conf_t *lcf,
     const char   *state, *key, *ref;
     ngx_int_t     rc;
 
-    key = ngx_http_darkroom_lab_str(doc, "idempotency_key");
+    key = ngx_http_darkroom_json_str(doc, "idempotency_key");
     body = ngx_http_darkroom_printspace_query(key);
 
     if (body == NULL) {
@@ -492,8 +492,8 @@ ngx_http_darkroom_printspace_lookup(ngx_http_darkroom_labs_conf_t *lcf,
     rc = NGX_DECLINED;
 
     cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(answer, "Data")) {
-        state = ngx_http_darkroom_lab_str(o, "OrderState");
-        ref = ngx_http_darkroom_lab_str(o, "ExternalReference");
+        state = ngx_http_darkroom_json_str(o, "OrderState");
+        ref = ngx_http_darkroom_json_str(o, "ExternalReference");
 
         /* only this lab order's: a filter the API ignored adopts no other */
         if (state == NULL || ref == NULL || strcmp(ref, key) != 0
@@ -574,7 +574,7 @@ ngx_http_darkroom_printspace_confirm(ngx_http_darkroom_labs_conf_t *lcf,
         cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(option,
             "DeliveryChargeSalesTax")));
     cJSON_AddStringToObject(confirm, "ExternalReference",
-                            ngx_http_darkroom_lab_str(doc,
+                            ngx_http_darkroom_json_str(doc,
                                                       "idempotency_key"));
 
     body = cJSON_PrintUnformatted(confirm);
@@ -598,7 +598,7 @@ ngx_http_darkroom_printspace_confirm(ngx_http_darkroom_labs_conf_t *lcf,
     }
 
     if (res->rc == NGX_OK) {
-        state = ngx_http_darkroom_lab_str(answer, "OrderState");
+        state = ngx_http_darkroom_json_str(answer, "OrderState");
         ngx_cpystrn((u_char *) res->outcome,
                     (u_char *) (state ? state : "NewOrder"),
                     sizeof(res->outcome));
@@ -648,7 +648,7 @@ ngx_http_darkroom_printspace_submit(ngx_http_darkroom_labs_conf_t *lcf,
         return;
     }
 
-    state = ngx_http_darkroom_lab_str(answer, "OrderState");
+    state = ngx_http_darkroom_json_str(answer, "OrderState");
 
     if (cJSON_GetObjectItemCaseSensitive(answer, "Id")
         && ngx_http_darkroom_ps_id(answer, idbuf, sizeof(idbuf)) != NGX_OK)
@@ -678,7 +678,7 @@ ngx_http_darkroom_printspace_submit(ngx_http_darkroom_labs_conf_t *lcf,
 
     /* recorded first: the admin sees the draft, a retry finds it anyway */
     ngx_memzero(&err, sizeof(ngx_http_darkroom_error_t));
-    params[0] = ngx_http_darkroom_lab_str(doc, "id_text");
+    params[0] = ngx_http_darkroom_json_str(doc, "id_text");
     params[1] = idbuf;
     params[2] = cause;
 
@@ -768,8 +768,8 @@ ngx_http_darkroom_printspace_shipment(cJSON *order, cJSON *out)
     cJSON_AddStringToObject(o, "id", sid);
 
     opt = cJSON_GetObjectItemCaseSensitive(order, "DeliveryOption");
-    method = ngx_http_darkroom_lab_str(opt, "Method");
-    number = ngx_http_darkroom_lab_str(order, "TrackingNumber");
+    method = ngx_http_darkroom_json_str(opt, "Method");
+    number = ngx_http_darkroom_json_str(order, "TrackingNumber");
     carrier = method;
 
     if (method) {
@@ -803,7 +803,7 @@ ngx_http_darkroom_printspace_shipment(cJSON *order, cJSON *out)
         cJSON_AddStringToObject(o, "tracking_number", number);
     }
 
-    if ((v = ngx_http_darkroom_lab_str(order, "DateDispatched"))) {
+    if ((v = ngx_http_darkroom_json_str(order, "DateDispatched"))) {
         cJSON_AddStringToObject(o, "dispatched_at", v);
     }
 
@@ -821,7 +821,7 @@ ngx_http_darkroom_printspace_state(cJSON *order,
     const char                    *state;
     ngx_http_darkroom_ps_state_t  *s;
 
-    state = ngx_http_darkroom_lab_str(order, "OrderState");
+    state = ngx_http_darkroom_json_str(order, "OrderState");
 
     if (state == NULL) {
         return NGX_ERROR;
@@ -848,7 +848,7 @@ ngx_http_darkroom_printspace_state(cJSON *order,
     }
 
     if ((ngx_strcmp(st->stage, "shipped") == 0
-         || ngx_http_darkroom_lab_str(order, "TrackingNumber"))
+         || ngx_http_darkroom_json_str(order, "TrackingNumber"))
         && ngx_http_darkroom_printspace_shipment(order, out) != NGX_OK)
     {
         cJSON_Delete(out);
@@ -928,7 +928,7 @@ ngx_http_darkroom_escher_order(cJSON *doc, ngx_http_darkroom_lab_result_t *res)
     }
 
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(doc, "items")) {
-        variant = ngx_http_darkroom_lab_str(it, "creativehub_variant");
+        variant = ngx_http_darkroom_json_str(it, "creativehub_variant");
         copies = cJSON_GetObjectItemCaseSensitive(it, "copies");
 
         if (variant == NULL || *variant == '\0') {
@@ -937,8 +937,8 @@ ngx_http_darkroom_escher_order(cJSON *doc, ngx_http_darkroom_lab_result_t *res)
             ngx_http_darkroom_lab_error(res, "theprintspace needs the "
                 "creativehub variant of photo \"%s\" as product \"%s\" "
                 "(creativehub_variants)",
-                ngx_http_darkroom_lab_str(it, "photo"),
-                ngx_http_darkroom_lab_str(it, "product"));
+                ngx_http_darkroom_json_str(it, "photo"),
+                ngx_http_darkroom_json_str(it, "product"));
             return NULL;
         }
 
@@ -958,23 +958,23 @@ ngx_http_darkroom_escher_order(cJSON *doc, ngx_http_darkroom_lab_result_t *res)
         }
     }
 
-    s = ngx_http_darkroom_lab_str(doc, "name");
+    s = ngx_http_darkroom_json_str(doc, "name");
     cJSON_AddStringToObject(body, "delivery_name", s ? s : "");
 
     a = cJSON_GetObjectItemCaseSensitive(doc, "address");
 
     for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        s = ngx_http_darkroom_lab_str(a, fields[i][0]);
+        s = ngx_http_darkroom_json_str(a, fields[i][0]);
         if (s && *s) {
             cJSON_AddStringToObject(body, fields[i][1], s);
         }
     }
 
-    if ((s = ngx_http_darkroom_lab_str(doc, "email"))) {
+    if ((s = ngx_http_darkroom_json_str(doc, "email"))) {
         cJSON_AddStringToObject(body, "delivery_email", s);
     }
 
-    if ((s = ngx_http_darkroom_lab_str(doc, "phone"))) {
+    if ((s = ngx_http_darkroom_json_str(doc, "phone"))) {
         cJSON_AddStringToObject(body, "delivery_phone", s);
     }
 
@@ -1035,7 +1035,7 @@ ngx_http_darkroom_escher_submit(ngx_http_darkroom_labs_conf_t *lcf,
     }
 
     answer = NULL;
-    res->idempotency_key = ngx_http_darkroom_lab_str(doc, "idempotency_key");
+    res->idempotency_key = ngx_http_darkroom_json_str(doc, "idempotency_key");
 
     ngx_http_darkroom_lab_http(lcf, NGX_HTTP_DARKROOM_LAB_PRINTSPACE,
                                timeout, "POST", "/v1/orders", body, &answer,
@@ -1079,7 +1079,7 @@ ngx_http_darkroom_escher_submit(ngx_http_darkroom_labs_conf_t *lcf,
     ngx_cpystrn((u_char *) res->lab_order_id, (u_char *) id->valuestring,
                 sizeof(res->lab_order_id));
 
-    status = ngx_http_darkroom_lab_str(answer, "status");
+    status = ngx_http_darkroom_json_str(answer, "status");
     ngx_cpystrn((u_char *) res->outcome,
                 (u_char *) (status ? status : "created"),
                 sizeof(res->outcome));
@@ -1117,7 +1117,7 @@ ngx_http_darkroom_escher_state(cJSON *order, ngx_http_darkroom_lab_state_t *st)
         { "fram", "in_production" }, { "pack", "in_production" }
     };
 
-    status = ngx_http_darkroom_lab_str(order, "status");
+    status = ngx_http_darkroom_json_str(order, "status");
 
     if (status == NULL) {
         return NGX_ERROR;

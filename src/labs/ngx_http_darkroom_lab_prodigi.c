@@ -48,38 +48,38 @@ ngx_http_darkroom_prodigi_recipient(cJSON *doc)
         return NULL;
     }
 
-    s = ngx_http_darkroom_lab_str(doc, "name");
+    s = ngx_http_darkroom_json_str(doc, "name");
     cJSON_AddStringToObject(rcpt, "name", s ? s : "");
 
-    s = ngx_http_darkroom_lab_str(doc, "email");
+    s = ngx_http_darkroom_json_str(doc, "email");
     if (s) {
         cJSON_AddStringToObject(rcpt, "email", s);
     }
 
     /* recommended: carriers call when a delivery needs it */
-    s = ngx_http_darkroom_lab_str(doc, "phone");
+    s = ngx_http_darkroom_json_str(doc, "phone");
     if (s && *s) {
         cJSON_AddStringToObject(rcpt, "phoneNumber", s);
     }
 
-    s = ngx_http_darkroom_lab_str(a, "line1");
+    s = ngx_http_darkroom_json_str(a, "line1");
     cJSON_AddStringToObject(addr, "line1", s ? s : "");
 
-    s = ngx_http_darkroom_lab_str(a, "line2");
+    s = ngx_http_darkroom_json_str(a, "line2");
     if (s && *s) {
         cJSON_AddStringToObject(addr, "line2", s);
     }
 
-    s = ngx_http_darkroom_lab_str(a, "postal_code");
+    s = ngx_http_darkroom_json_str(a, "postal_code");
     cJSON_AddStringToObject(addr, "postalOrZipCode", s ? s : "");
 
-    s = ngx_http_darkroom_lab_str(a, "country");
+    s = ngx_http_darkroom_json_str(a, "country");
     cJSON_AddStringToObject(addr, "countryCode", s ? s : "");
 
-    s = ngx_http_darkroom_lab_str(a, "city");
+    s = ngx_http_darkroom_json_str(a, "city");
     cJSON_AddStringToObject(addr, "townOrCity", s ? s : "");
 
-    s = ngx_http_darkroom_lab_str(a, "state");
+    s = ngx_http_darkroom_json_str(a, "state");
     if (s && *s) {
         cJSON_AddStringToObject(addr, "stateOrCounty", s);
     }
@@ -103,18 +103,18 @@ ngx_http_darkroom_prodigi_item(ngx_http_darkroom_labs_conf_t *lcf,
     cJSON       *item, *assets, *asset, *attrs, *line, *copies, *cost;
     const char  *order, *print, *amount, *currency, *sku, *sizing;
 
-    order = ngx_http_darkroom_lab_str(doc, "order");
-    currency = ngx_http_darkroom_lab_str(doc, "currency");
+    order = ngx_http_darkroom_json_str(doc, "order");
+    currency = ngx_http_darkroom_json_str(doc, "currency");
 
     line = cJSON_GetObjectItemCaseSensitive(it, "line");
     copies = cJSON_GetObjectItemCaseSensitive(it, "copies");
-    print = ngx_http_darkroom_lab_str(it, "print");
+    print = ngx_http_darkroom_json_str(it, "print");
 
     if (print == NULL || *print == '\0') {
         res->rc = NGX_DECLINED;
         ngx_http_darkroom_lab_error(res, "photo \"%s\" has no print "
                                     "file",
-                                    ngx_http_darkroom_lab_str(it,
+                                    ngx_http_darkroom_json_str(it,
                                                               "photo"));
         return NGX_ERROR;
     }
@@ -138,8 +138,8 @@ ngx_http_darkroom_prodigi_item(ngx_http_darkroom_labs_conf_t *lcf,
     snprintf(ref, sizeof(ref), "%s-%d", order ? order : "",
              cJSON_IsNumber(line) ? line->valueint : 0);
 
-    sku = ngx_http_darkroom_lab_str(it, "sku");
-    sizing = ngx_http_darkroom_lab_str(it, "sizing");
+    sku = ngx_http_darkroom_json_str(it, "sku");
+    sizing = ngx_http_darkroom_json_str(it, "sizing");
 
     if (cJSON_AddStringToObject(item, "merchantReference", ref) == NULL
         || cJSON_AddStringToObject(item, "sku", sku ? sku : "") == NULL
@@ -153,7 +153,7 @@ ngx_http_darkroom_prodigi_item(ngx_http_darkroom_labs_conf_t *lcf,
     }
 
     /* what the customer paid per copy: customs declarations */
-    amount = ngx_http_darkroom_lab_str(it, "cost");
+    amount = ngx_http_darkroom_json_str(it, "cost");
     if (amount && currency) {
         cost = cJSON_AddObjectToObject(item, "recipientCost");
         if (cJSON_AddStringToObject(cost, "amount", amount) == NULL
@@ -200,7 +200,7 @@ ngx_http_darkroom_prodigi_order(ngx_http_darkroom_labs_conf_t *lcf,
     cJSON       *body, *items, *it, *rcpt, *meta;
     const char  *order;
 
-    order = ngx_http_darkroom_lab_str(doc, "order");
+    order = ngx_http_darkroom_json_str(doc, "order");
 
     body = cJSON_CreateObject();
     if (body == NULL) {
@@ -210,7 +210,7 @@ ngx_http_darkroom_prodigi_order(ngx_http_darkroom_labs_conf_t *lcf,
 
     cJSON_AddStringToObject(body, "merchantReference", order ? order : "");
     cJSON_AddStringToObject(body, "idempotencyKey",
-                            ngx_http_darkroom_lab_str(doc,
+                            ngx_http_darkroom_json_str(doc,
                                                       "idempotency_key"));
     cJSON_AddStringToObject(body, "shippingMethod",
                             (char *) lcf->prodigi_shipping.data);
@@ -294,9 +294,9 @@ ngx_http_darkroom_prodigi_submit(ngx_http_darkroom_labs_conf_t *lcf,
         return;
     }
 
-    outcome = ngx_http_darkroom_lab_str(answer, "outcome");
+    outcome = ngx_http_darkroom_json_str(answer, "outcome");
     order = cJSON_GetObjectItemCaseSensitive(answer, "order");
-    id = ngx_http_darkroom_lab_str(order, "id");
+    id = ngx_http_darkroom_json_str(order, "id");
 
     if (outcome == NULL || id == NULL || *id == '\0') {
         res->rc = NGX_AGAIN;
@@ -351,10 +351,10 @@ ngx_http_darkroom_prodigi_same(cJSON *doc, cJSON *order,
 {
     const char  *key, *ref, *their_key, *their_ref;
 
-    key = ngx_http_darkroom_lab_str(doc, "idempotency_key");
-    ref = ngx_http_darkroom_lab_str(doc, "order");
-    their_key = ngx_http_darkroom_lab_str(order, "idempotencyKey");
-    their_ref = ngx_http_darkroom_lab_str(order, "merchantReference");
+    key = ngx_http_darkroom_json_str(doc, "idempotency_key");
+    ref = ngx_http_darkroom_json_str(doc, "order");
+    their_key = ngx_http_darkroom_json_str(order, "idempotencyKey");
+    their_ref = ngx_http_darkroom_json_str(order, "merchantReference");
 
     if ((their_key == NULL || (key && strcmp(key, their_key) == 0))
         && their_ref && ref && strcmp(ref, their_ref) == 0)
@@ -366,8 +366,8 @@ ngx_http_darkroom_prodigi_same(cJSON *doc, cJSON *order,
     ngx_http_darkroom_lab_error(res, "prodigi answered AlreadyExists with "
         "order %s (merchantReference \"%s\"), not this one: the "
         "idempotency key was used before",
-        ngx_http_darkroom_lab_str(order, "id")
-        ? ngx_http_darkroom_lab_str(order, "id") : "?",
+        ngx_http_darkroom_json_str(order, "id")
+        ? ngx_http_darkroom_json_str(order, "id") : "?",
         their_ref ? their_ref : "");
 
     return NGX_ERROR;
@@ -388,7 +388,7 @@ ngx_http_darkroom_prodigi_refused(cJSON *answer,
     cJSON       *failures, *f, *e;
     const char  *outcome, *code;
 
-    outcome = ngx_http_darkroom_lab_str(answer, "outcome");
+    outcome = ngx_http_darkroom_json_str(answer, "outcome");
     failures = cJSON_GetObjectItemCaseSensitive(answer, "failures");
 
     ngx_http_darkroom_lab_refused(res, answer,
@@ -401,7 +401,7 @@ ngx_http_darkroom_prodigi_refused(cJSON *answer,
 
     cJSON_ArrayForEach(f, failures) {
         cJSON_ArrayForEach(e, f) {
-            code = ngx_http_darkroom_lab_str(e, "code");
+            code = ngx_http_darkroom_json_str(e, "code");
             n = snprintf(p, last - p, "; %s: %s", f->string ? f->string : "",
                          code ? code : "invalid");
             p += ngx_min(n, last - p - 1);
@@ -430,8 +430,8 @@ ngx_http_darkroom_prodigi_issues(cJSON *status,
 
     cJSON_ArrayForEach(i, cJSON_GetObjectItemCaseSensitive(status, "issues"))
     {
-        code = ngx_http_darkroom_lab_str(i, "errorCode");
-        desc = ngx_http_darkroom_lab_str(i, "description");
+        code = ngx_http_darkroom_json_str(i, "errorCode");
+        desc = ngx_http_darkroom_json_str(i, "description");
         n = snprintf(p, last - p, "%s%s%s%s", p == st->reason
                      ? "prodigi: " : "; ", code ? code : "issue",
                      desc ? ": " : "", desc ? desc : "");
@@ -476,26 +476,26 @@ ngx_http_darkroom_prodigi_shipments(cJSON *ships,
         carrier = cJSON_GetObjectItemCaseSensitive(s, "carrier");
         tracking = cJSON_GetObjectItemCaseSensitive(s, "tracking");
 
-        v = ngx_http_darkroom_lab_str(s, "id");
+        v = ngx_http_darkroom_json_str(s, "id");
         cJSON_AddStringToObject(o, "id", v ? v : "");
 
-        if ((v = ngx_http_darkroom_lab_str(carrier, "name"))) {
+        if ((v = ngx_http_darkroom_json_str(carrier, "name"))) {
             cJSON_AddStringToObject(o, "carrier", v);
         }
 
-        if ((v = ngx_http_darkroom_lab_str(carrier, "service"))) {
+        if ((v = ngx_http_darkroom_json_str(carrier, "service"))) {
             cJSON_AddStringToObject(o, "service", v);
         }
 
-        if ((v = ngx_http_darkroom_lab_str(tracking, "number"))) {
+        if ((v = ngx_http_darkroom_json_str(tracking, "number"))) {
             cJSON_AddStringToObject(o, "tracking_number", v);
         }
 
-        if ((v = ngx_http_darkroom_lab_str(tracking, "url"))) {
+        if ((v = ngx_http_darkroom_json_str(tracking, "url"))) {
             cJSON_AddStringToObject(o, "tracking_url", v);
         }
 
-        if ((v = ngx_http_darkroom_lab_str(s, "dispatchDate"))) {
+        if ((v = ngx_http_darkroom_json_str(s, "dispatchDate"))) {
             cJSON_AddStringToObject(o, "dispatched_at", v);
         }
 
@@ -530,9 +530,9 @@ ngx_http_darkroom_prodigi_state(cJSON *order,
     details = cJSON_GetObjectItemCaseSensitive(status, "details");
     ships = cJSON_GetObjectItemCaseSensitive(order, "shipments");
 
-    stage = ngx_http_darkroom_lab_str(status, "stage");
-    prod = ngx_http_darkroom_lab_str(details, "inProduction");
-    ship = ngx_http_darkroom_lab_str(details, "shipping");
+    stage = ngx_http_darkroom_json_str(status, "stage");
+    prod = ngx_http_darkroom_json_str(details, "inProduction");
+    ship = ngx_http_darkroom_json_str(details, "shipping");
 
     if (stage == NULL) {
         return NGX_ERROR;
@@ -605,7 +605,7 @@ ngx_http_darkroom_prodigi_cancel(ngx_http_darkroom_labs_conf_t *lcf,
     ngx_http_darkroom_lab_http(lcf, NGX_HTTP_DARKROOM_LAB_PRODIGI, timeout,
                                "POST", path, "{}", &answer, res);
 
-    outcome = ngx_http_darkroom_lab_str(answer, "outcome");
+    outcome = ngx_http_darkroom_json_str(answer, "outcome");
 
     if (outcome) {
         ngx_cpystrn((u_char *) res->outcome, (u_char *) outcome,

@@ -45,9 +45,7 @@ typedef struct {
 
     ngx_str_t                    asset_url;         /* origin and prefix */
     size_t                       asset_origin;      /* length of origin */
-    ngx_array_t                 *asset_keys;        /* "kid:key" lines */
-    ngx_str_t                    asset_kid;
-    ngx_str_t                    asset_key;
+    ngx_http_darkroom_keyring_t *asset_keys;        /* the first signs */
     time_t                       asset_ttl;
 
     ngx_str_t                    callback_url;
@@ -100,19 +98,6 @@ typedef ngx_int_t (*ngx_http_darkroom_lab_read_pt)(cJSON *order,
 
 
 extern ngx_module_t  ngx_http_darkroom_labs_module;
-
-
-/* a member of a lab's JSON that is a string, or NULL */
-
-static ngx_inline const char *
-ngx_http_darkroom_lab_str(cJSON *obj, const char *name)
-{
-    cJSON  *v;
-
-    v = cJSON_GetObjectItemCaseSensitive(obj, name);
-
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
 
 
 /* labs module: thread side */

@@ -67,8 +67,6 @@ static char *ngx_http_darkroom_labs_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_darkroom_labs_printspace_api(ngx_conf_t *cf,
     ngx_http_darkroom_labs_conf_t *lcf);
-static char *ngx_http_darkroom_labs_asset_key(ngx_conf_t *cf,
-    ngx_http_darkroom_labs_conf_t *lcf);
 static void ngx_http_darkroom_lab_answer(
     ngx_http_darkroom_fetch_resp_t *resp, const char *name,
     const char *method, const char *path, cJSON **out,
@@ -212,7 +210,7 @@ static ngx_command_t  ngx_http_darkroom_labs_commands[] = {
 
     { ngx_string("darkroom_lab_asset_keys"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_darkroom_secret_slot,
+      ngx_http_darkroom_keyring_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_darkroom_labs_conf_t, asset_keys),
       NULL },
@@ -366,7 +364,13 @@ ngx_http_darkroom_labs_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_darkroom_labs_asset_key(cf, lcf) != NGX_CONF_OK) {
+    if (lcf->asset_url.data
+        && ngx_http_darkroom_link_ttl(cf, "darkroom_lab_asset_ttl",
+                                      lcf->asset_ttl,
+                                      "labs could not download print files",
+                                      NULL, 0)
+           != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -415,6 +419,12 @@ ngx_http_darkroom_labs_init_main_conf(ngx_conf_t *cf, void *conf)
 static ngx_int_t
 ngx_http_darkroom_labs_postconfiguration(ngx_conf_t *cf)
 {
+    /* /health tells of lab orders stuck or failed */
+
+    if (ngx_http_darkroom_health_add(cf, "labs", "lab_health") != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (ngx_http_darkroom_job_register(cf, "fulfil_order",
                                        ngx_http_darkroom_job_fulfil)
         != NGX_OK
@@ -491,41 +501,6 @@ ngx_http_darkroom_labs_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return ngx_http_darkroom_labs_url(cf, cmd, conf);
-}
-
-
-/* the first "kid:key" line of the asset keys file signs */
-
-static char *
-ngx_http_darkroom_labs_asset_key(ngx_conf_t *cf,
-    ngx_http_darkroom_labs_conf_t *lcf)
-{
-    u_char     *colon;
-    ngx_str_t  *line;
-
-    if (lcf->asset_keys) {
-        line = lcf->asset_keys->elts;
-        colon = ngx_strlchr(line[0].data, line[0].data + line[0].len, ':');
-
-        if (colon == NULL || colon == line[0].data
-            || colon - line[0].data > NGX_HTTP_DARKROOM_SIGN_KID_MAX
-            || (size_t) (line[0].data + line[0].len - colon - 1)
-               < NGX_HTTP_DARKROOM_SIGN_KEY_MIN)
-        {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "\"darkroom_lab_asset_keys\": the first line "
-                          "must be \"kid:key\" with a key of at least %d "
-                          "bytes", NGX_HTTP_DARKROOM_SIGN_KEY_MIN);
-            return NGX_CONF_ERROR;
-        }
-
-        lcf->asset_kid.data = line[0].data;
-        lcf->asset_kid.len = colon - line[0].data;
-        lcf->asset_key.data = colon + 1;
-        lcf->asset_key.len = line[0].data + line[0].len - colon - 1;
-    }
-
-    return NGX_CONF_OK;
 }
 
 
@@ -1010,11 +985,14 @@ ngx_http_darkroom_lab_asset_url(ngx_http_darkroom_labs_conf_t *lcf,
     char                            exp[NGX_INT64_LEN + 1];
     u_char                          path[2048];
     size_t                          plen, n, len;
+    ngx_http_darkroom_key_t        *key;
     ngx_http_darkroom_sign_link_t   link;
 
-    if (lcf->asset_url.data == NULL || lcf->asset_key.data == NULL) {
+    if (lcf->asset_url.data == NULL || lcf->asset_keys == NULL) {
         return NGX_ERROR;
     }
+
+    key = lcf->asset_keys->keys.elts;     /* the first signs */
 
     plen = lcf->asset_url.len - lcf->asset_origin;
     n = strlen(print_path);
@@ -1036,13 +1014,12 @@ ngx_http_darkroom_lab_asset_url(ngx_http_darkroom_labs_conf_t *lcf,
     link.path.len = plen;
     link.param[NGX_HTTP_DARKROOM_P_EXP].data = (u_char *) exp;
     link.param[NGX_HTTP_DARKROOM_P_EXP].len = strlen(exp);
-    link.param[NGX_HTTP_DARKROOM_P_KID].data = lcf->asset_kid.data;
-    link.param[NGX_HTTP_DARKROOM_P_KID].len = lcf->asset_kid.len;
+    link.param[NGX_HTTP_DARKROOM_P_KID].data = key->kid.data;
+    link.param[NGX_HTTP_DARKROOM_P_KID].len = key->kid.len;
 
     ngx_memcpy(buf, lcf->asset_url.data, lcf->asset_origin);
 
-    len = ngx_http_darkroom_sign_url(&link, lcf->asset_key.data,
-                                     lcf->asset_key.len,
+    len = ngx_http_darkroom_sign_url(&link, key->key.data, key->key.len,
                                      (u_char *) buf + lcf->asset_origin,
                                      size - lcf->asset_origin - 1, &rc);
 
@@ -1896,7 +1873,7 @@ ngx_http_darkroom_labs_admin_prepare(ngx_http_request_t *r,
     ngx_uint_t                       n, get, post;
     ngx_http_darkroom_labs_admin_t  *a = t->data;
 
-    ngx_http_darkroom_admin_path(r, &path);
+    ngx_http_darkroom_location_path(r, &path);
 
     n = 0;
     p = path.data;
@@ -1932,9 +1909,9 @@ ngx_http_darkroom_labs_admin_prepare(ngx_http_request_t *r,
 
     if (n == 1 && get) {
         a->route = NGX_HTTP_DARKROOM_LABS_LIST;
-        a->arg[0] = ngx_http_darkroom_admin_query(r, "status");
-        a->arg[1] = ngx_http_darkroom_admin_query(r, "order");
-        a->arg[2] = ngx_http_darkroom_admin_query(r, "limit");
+        a->arg[0] = ngx_http_darkroom_query_arg(r, "status");
+        a->arg[1] = ngx_http_darkroom_query_arg(r, "order");
+        a->arg[2] = ngx_http_darkroom_query_arg(r, "limit");
         return NGX_OK;
     }
 
@@ -1942,8 +1919,8 @@ ngx_http_darkroom_labs_admin_prepare(ngx_http_request_t *r,
         goto not_found;
     }
 
-    a->arg[0] = ngx_http_darkroom_admin_str(r, seg[1].data, seg[1].len);
-    a->body = ngx_http_darkroom_admin_str(r, t->body.data, t->body.len);
+    a->arg[0] = ngx_http_darkroom_cstr(r->pool, seg[1].data, seg[1].len);
+    a->body = ngx_http_darkroom_cstr(r->pool, t->body.data, t->body.len);
 
     if (a->arg[0] == NULL || a->body == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -11,30 +11,15 @@
 
 
 #include "ngx_http_darkroom.h"
-#include "../gallery/ngx_http_darkroom_gallery.h"
 #include "ngx_http_darkroom_sign.h"
 #include "ngx_http_darkroom_media_s3.h"
-#include "../labs/ngx_http_darkroom_labs.h"
 
 
-#define NGX_HTTP_DARKROOM_MEDIA_KEYS_MAX  65536
 #define NGX_HTTP_DARKROOM_MEDIA_GONE      410
 #define NGX_HTTP_DARKROOM_MEDIA_MAX_TTL   (30 * 86400)
 
 /* slack for the clock of a signer on another machine */
 #define NGX_HTTP_DARKROOM_MEDIA_SKEW      300
-
-
-typedef struct {
-    ngx_str_t                          kid;
-    ngx_str_t                          key;
-} ngx_http_darkroom_media_key_t;
-
-
-typedef struct {
-    ngx_str_t                          file;
-    ngx_array_t                        keys;   /* the first one signs */
-} ngx_http_darkroom_media_keys_t;
 
 
 /* binding to the client address: bind 0 = optional, 1 = required */
@@ -47,7 +32,6 @@ typedef struct {
 
 
 typedef struct {
-    ngx_array_t                        files;  /* keys_t *, read once */
     ngx_array_t                        signers;  /* signer_t * */
     time_t                             max_ttl;  /* largest where enabled */
 } ngx_http_darkroom_media_main_conf_t;
@@ -55,7 +39,6 @@ typedef struct {
 
 typedef struct {
     ngx_flag_t                         enable;
-    ngx_http_darkroom_media_keys_t    *keys;
     ngx_uint_t                         status;
     ngx_http_darkroom_media_bind_t     bind;
     ngx_http_darkroom_media_s3_t      *s3;
@@ -119,10 +102,6 @@ static ngx_int_t ngx_http_darkroom_media_sign_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_darkroom_media_ctx_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_http_darkroom_media_keys_t *ngx_http_darkroom_media_read_keys(
-    ngx_conf_t *cf, ngx_str_t *name);
-static char *ngx_http_darkroom_media_parse_keys(ngx_conf_t *cf,
-    ngx_http_darkroom_media_keys_t *keys, u_char *p, size_t len);
 static ngx_int_t ngx_http_darkroom_media_parse_bind(ngx_str_t *value,
     ngx_http_darkroom_media_bind_t *bind);
 static char *ngx_http_darkroom_media_keys(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -343,10 +322,10 @@ ngx_http_darkroom_media_authentic(ngx_http_request_t *r,
     ngx_http_darkroom_media_loc_conf_t *mlcf,
     ngx_http_darkroom_sign_link_t *link, u_char *buf)
 {
-    int                             rc;
-    ngx_uint_t                      i;
-    ngx_http_darkroom_sign_str_t   *kid;
-    ngx_http_darkroom_media_key_t  *key;
+    int                            rc;
+    ngx_http_darkroom_key_t       *key;
+    ngx_http_darkroom_sign_str_t  *kid;
+    ngx_http_darkroom_loc_conf_t  *dlcf;
 
     link->path.data = r->uri.data;
     link->path.len = r->uri.len;
@@ -362,25 +341,17 @@ ngx_http_darkroom_media_authentic(ngx_http_request_t *r,
                      "not valid."));
     }
 
+    dlcf = ngx_http_get_module_loc_conf(r, ngx_http_darkroom_module);
     kid = &link->param[NGX_HTTP_DARKROOM_P_KID];
-    key = mlcf->keys->keys.elts;
 
-    for (i = 0; i < mlcf->keys->keys.nelts; i++) {
-        if (key[i].kid.len == kid->len
-            && ngx_strncmp(key[i].kid.data, kid->data, kid->len) == 0)
-        {
-            break;
-        }
-    }
-
-    if (i == mlcf->keys->keys.nelts) {
+    key = ngx_http_darkroom_keyring_find(dlcf->link_keys, kid->data,
+                                         kid->len);
+    if (key == NULL) {
         return ngx_http_darkroom_media_fail(r, ctx, mlcf->status,
                    "unknown_key",
                    (u_char *) "The link was signed with a key that is not "
                               "in use.");
     }
-
-    key = &key[i];
 
     rc = ngx_http_darkroom_sign_verify(link, key->key.data, key->key.len);
 
@@ -532,7 +503,7 @@ ngx_http_darkroom_media_gallery(ngx_http_request_t *r,
     ctx->gallery.data = link->param[NGX_HTTP_DARKROOM_P_G].data;
     ctx->gallery.len = link->param[NGX_HTTP_DARKROOM_P_G].len;
 
-    switch (ngx_http_darkroom_gallery_check(r, &ctx->gallery)) {
+    switch (ngx_http_darkroom_link_check(r, &ctx->gallery)) {
 
     case NGX_OK:
         return NGX_OK;
@@ -765,24 +736,24 @@ ngx_http_darkroom_media_sign_variable(ngx_http_request_t *r,
     size_t                               len;
     ngx_str_t                            path, filename, gallery;
     ngx_uint_t                           bits;
-    ngx_http_darkroom_media_key_t       *key;
+    ngx_http_darkroom_key_t             *key;
+    ngx_http_darkroom_loc_conf_t        *dlcf;
     ngx_http_darkroom_sign_link_t        link;
-    ngx_http_darkroom_media_loc_conf_t  *mlcf;
     u_char                               exp[NGX_TIME_T_LEN];
     u_char                               ip[NGX_HTTP_DARKROOM_SIGN_IP_LEN];
 
-    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_darkroom_media_module);
-
     v->not_found = 1;
 
-    if (mlcf->keys == NULL) {
+    dlcf = ngx_http_get_module_loc_conf(r, ngx_http_darkroom_module);
+
+    if (dlcf->link_keys == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "darkroom media: \"$%V\" used where no "
                       "\"darkroom_media_keys\" is set", &signer->name);
         return NGX_OK;
     }
 
-    key = mlcf->keys->keys.elts;
+    key = dlcf->link_keys->keys.elts;
 
     if (ngx_http_complex_value(r, &signer->path, &path) != NGX_OK) {
         return NGX_ERROR;
@@ -926,244 +897,6 @@ ngx_http_darkroom_media_ctx_variable(ngx_http_request_t *r,
 }
 
 
-static ngx_http_darkroom_media_keys_t *
-ngx_http_darkroom_media_read_keys(ngx_conf_t *cf, ngx_str_t *name)
-{
-    u_char                               *buf;
-    size_t                                size;
-    ssize_t                               n;
-    ngx_fd_t                              fd;
-    ngx_str_t                             file;
-    ngx_uint_t                            i;
-    ngx_file_info_t                       fi;
-    ngx_http_darkroom_media_keys_t       *keys, **kp;
-    ngx_http_darkroom_media_main_conf_t  *mmcf;
-
-    file = *name;
-
-    if (ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK) {
-        return NULL;
-    }
-
-    mmcf = ngx_http_conf_get_module_main_conf(cf,
-                                              ngx_http_darkroom_media_module);
-
-    kp = mmcf->files.elts;
-
-    for (i = 0; i < mmcf->files.nelts; i++) {
-        if (kp[i]->file.len == file.len
-            && ngx_strncmp(kp[i]->file.data, file.data, file.len) == 0)
-        {
-            return kp[i];
-        }
-    }
-
-    fd = ngx_open_file(file.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_open_file_n " \"%s\" failed", file.data);
-        return NULL;
-    }
-
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_fd_info_n " \"%s\" failed", file.data);
-        goto failed;
-    }
-
-    size = (size_t) ngx_file_size(&fi);
-
-    if (size > NGX_HTTP_DARKROOM_MEDIA_KEYS_MAX) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "keys file \"%s\" is too large", file.data);
-        goto failed;
-    }
-
-    buf = ngx_pnalloc(cf->temp_pool, size + 1);
-    if (buf == NULL) {
-        goto failed;
-    }
-
-    n = ngx_read_fd(fd, buf, size);
-
-    if (n == -1 || (size_t) n != size) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_read_fd_n " \"%s\" failed", file.data);
-        goto failed;
-    }
-
-    (void) ngx_close_file(fd);
-    fd = NGX_INVALID_FILE;
-
-    keys = ngx_pcalloc(cf->pool, sizeof(ngx_http_darkroom_media_keys_t));
-    if (keys == NULL) {
-        goto clean;
-    }
-
-    keys->file = file;
-
-    if (ngx_array_init(&keys->keys, cf->pool, 4,
-                       sizeof(ngx_http_darkroom_media_key_t))
-        != NGX_OK)
-    {
-        goto clean;
-    }
-
-    if (ngx_http_darkroom_media_parse_keys(cf, keys, buf, size)
-        != NGX_CONF_OK)
-    {
-        goto clean;
-    }
-
-    ngx_explicit_memzero(buf, size);
-
-    kp = ngx_array_push(&mmcf->files);
-    if (kp == NULL) {
-        return NULL;
-    }
-
-    *kp = keys;
-
-    return keys;
-
-clean:
-
-    ngx_explicit_memzero(buf, size);
-    return NULL;
-
-failed:
-
-    if (fd != NGX_INVALID_FILE) {
-        (void) ngx_close_file(fd);
-    }
-
-    return NULL;
-}
-
-
-static char *
-ngx_http_darkroom_media_parse_keys(ngx_conf_t *cf,
-    ngx_http_darkroom_media_keys_t *keys, u_char *p, size_t len)
-{
-    u_char                         *end, *eol, *colon, *s, *e, *c;
-    ngx_uint_t                      line, i;
-    ngx_http_darkroom_media_key_t  *key, *k;
-
-    end = p + len;
-    line = 0;
-
-    while (p < end) {
-
-        line++;
-
-        eol = ngx_strlchr(p, end, '\n');
-        if (eol == NULL) {
-            eol = end;
-        }
-
-        s = p;
-        e = eol;
-        p = eol + 1;
-
-        if (e > s && e[-1] == '\r') {
-            e--;
-        }
-
-        while (s < e && (*s == ' ' || *s == '\t')) {
-            s++;
-        }
-
-        while (e > s && (e[-1] == ' ' || e[-1] == '\t')) {
-            e--;
-        }
-
-        if (s == e || *s == '#') {
-            continue;
-        }
-
-        colon = ngx_strlchr(s, e, ':');
-
-        if (colon == NULL) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "keys file %V:%ui: expected \"kid:key\"",
-                               &keys->file, line);
-            return NGX_CONF_ERROR;
-        }
-
-        if (ngx_http_darkroom_sign_value(NGX_HTTP_DARKROOM_P_KID, s,
-                                         colon - s)
-            != NGX_HTTP_DARKROOM_SIGN_OK)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "keys file %V:%ui: a key id is 1 to 32 "
-                               "characters of A-Z a-z 0-9 . _ -",
-                               &keys->file, line);
-            return NGX_CONF_ERROR;
-        }
-
-        if (e - colon - 1 < NGX_HTTP_DARKROOM_SIGN_KEY_MIN) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "keys file %V:%ui: key shorter than %d bytes",
-                               &keys->file, line,
-                               NGX_HTTP_DARKROOM_SIGN_KEY_MIN);
-            return NGX_CONF_ERROR;
-        }
-
-        for (c = colon + 1; c < e; c++) {
-            if (*c < 0x20 || *c == 0x7f) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "keys file %V:%ui: control character "
-                                   "in key", &keys->file, line);
-                return NGX_CONF_ERROR;
-            }
-        }
-
-        k = keys->keys.elts;
-
-        for (i = 0; i < keys->keys.nelts; i++) {
-            if (k[i].kid.len == (size_t) (colon - s)
-                && ngx_strncmp(k[i].kid.data, s, colon - s) == 0)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "keys file %V:%ui: duplicate key id "
-                                   "\"%*s\"", &keys->file, line,
-                                   colon - s, s);
-                return NGX_CONF_ERROR;
-            }
-        }
-
-        key = ngx_array_push(&keys->keys);
-        if (key == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        key->kid.len = colon - s;
-        key->kid.data = ngx_pnalloc(cf->pool, colon - s);
-        if (key->kid.data == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memcpy(key->kid.data, s, colon - s);
-
-        key->key.len = e - colon - 1;
-        key->key.data = ngx_pnalloc(cf->pool, key->key.len);
-        if (key->key.data == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memcpy(key->key.data, colon + 1, key->key.len);
-    }
-
-    if (keys->keys.nelts == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "keys file %V has no keys", &keys->file);
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
 /* "off", "on", "<v4 bits>" or "<v4 bits>,<v6 bits>" */
 
 static ngx_int_t
@@ -1213,18 +946,21 @@ ngx_http_darkroom_media_parse_bind(ngx_str_t *value,
 static char *
 ngx_http_darkroom_media_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_darkroom_media_loc_conf_t *mlcf = conf;
+    ngx_str_t                     *value;
+    ngx_http_darkroom_loc_conf_t  *dlcf;
 
-    ngx_str_t  *value;
+    /* kept in the core's configuration: galleries and labs sign with it */
 
-    if (mlcf->keys != NGX_CONF_UNSET_PTR) {
+    dlcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_darkroom_module);
+
+    if (dlcf->link_keys) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
 
-    mlcf->keys = ngx_http_darkroom_media_read_keys(cf, &value[1]);
-    if (mlcf->keys == NULL) {
+    dlcf->link_keys = ngx_http_darkroom_keyring_read(cf, &value[1]);
+    if (dlcf->link_keys == NULL) {
         return NGX_CONF_ERROR;
     }
 
@@ -1528,13 +1264,6 @@ ngx_http_darkroom_media_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
-    if (ngx_array_init(&mmcf->files, cf->pool, 2,
-                       sizeof(ngx_http_darkroom_media_keys_t *))
-        != NGX_OK)
-    {
-        return NULL;
-    }
-
     if (ngx_array_init(&mmcf->signers, cf->pool, 2,
                        sizeof(ngx_http_darkroom_media_signer_t *))
         != NGX_OK)
@@ -1557,7 +1286,6 @@ ngx_http_darkroom_media_create_loc_conf(ngx_conf_t *cf)
     }
 
     conf->enable = NGX_CONF_UNSET;
-    conf->keys = NGX_CONF_UNSET_PTR;
     conf->status = NGX_CONF_UNSET_UINT;
     conf->bind.bind = NGX_CONF_UNSET;
     conf->s3 = NGX_CONF_UNSET_PTR;
@@ -1574,6 +1302,7 @@ ngx_http_darkroom_media_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_http_darkroom_media_loc_conf_t *prev = parent;
     ngx_http_darkroom_media_loc_conf_t *conf = child;
 
+    ngx_http_darkroom_loc_conf_t         *dlcf;
     ngx_http_darkroom_media_main_conf_t  *mmcf;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
@@ -1589,7 +1318,6 @@ ngx_http_darkroom_media_merge_loc_conf(ngx_conf_t *cf, void *parent,
             mmcf->max_ttl = conf->max_ttl;
         }
     }
-    ngx_conf_merge_ptr_value(conf->keys, prev->keys, NULL);
     ngx_conf_merge_uint_value(conf->status, prev->status,
                               NGX_HTTP_FORBIDDEN);
 
@@ -1604,7 +1332,9 @@ ngx_http_darkroom_media_merge_loc_conf(ngx_conf_t *cf, void *parent,
         }
     }
 
-    if (conf->enable && conf->keys == NULL) {
+    dlcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_darkroom_module);
+
+    if (conf->enable && dlcf->link_keys == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"darkroom_media on\" needs "
                            "\"darkroom_media_keys\"");
@@ -1656,11 +1386,11 @@ ngx_http_darkroom_media_init(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_darkroom_media_check_ttls(ngx_conf_t *cf)
 {
-    ngx_uint_t                              i;
-    ngx_http_darkroom_labs_conf_t          *lcf;
-    ngx_http_darkroom_media_signer_t      **signer;
-    ngx_http_darkroom_media_main_conf_t    *mmcf;
-    ngx_http_darkroom_gallery_main_conf_t  *gmcf;
+    ngx_uint_t                            i;
+    ngx_http_darkroom_link_ttl_t         *lt;
+    ngx_http_darkroom_main_conf_t        *dmcf;
+    ngx_http_darkroom_media_signer_t    **signer;
+    ngx_http_darkroom_media_main_conf_t  *mmcf;
 
     mmcf = ngx_http_conf_get_module_main_conf(cf,
                                               ngx_http_darkroom_media_module);
@@ -1683,28 +1413,30 @@ ngx_http_darkroom_media_check_ttls(ngx_conf_t *cf)
         }
     }
 
-    lcf = ngx_http_conf_get_module_main_conf(cf,
-                                             ngx_http_darkroom_labs_module);
+    dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_darkroom_module);
 
-    if (lcf && lcf->asset_url.len && lcf->asset_ttl > mmcf->max_ttl) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"darkroom_lab_asset_ttl\" (%T seconds) is longer "
-                      "than every \"darkroom_media_max_ttl\" (%T seconds): "
-                      "labs could not download print files",
-                      lcf->asset_ttl, mmcf->max_ttl);
-        return NGX_ERROR;
-    }
+    lt = dmcf->link_ttls.elts;
 
-    gmcf = ngx_http_conf_get_module_main_conf(cf,
-                                            ngx_http_darkroom_gallery_module);
+    for (i = 0; i < dmcf->link_ttls.nelts; i++) {
+        if (lt[i].ttl <= mmcf->max_ttl) {
+            continue;
+        }
 
-    if (gmcf && gmcf->ttl_max > mmcf->max_ttl) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"%s\" (%T seconds) is longer than every "
-                      "\"darkroom_media_max_ttl\" (%T seconds): its gallery "
-                      "links would be refused at once, in %s:%ui",
-                      gmcf->ttl_name, gmcf->ttl_max, mmcf->max_ttl,
-                      gmcf->ttl_file, gmcf->ttl_line);
+        if (lt[i].file) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"%s\" (%T seconds) is longer than every "
+                          "\"darkroom_media_max_ttl\" (%T seconds): %s, "
+                          "in %s:%ui", lt[i].directive, lt[i].ttl,
+                          mmcf->max_ttl, lt[i].consequence, lt[i].file,
+                          lt[i].line);
+        } else {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"%s\" (%T seconds) is longer than every "
+                          "\"darkroom_media_max_ttl\" (%T seconds): %s",
+                          lt[i].directive, lt[i].ttl, mmcf->max_ttl,
+                          lt[i].consequence);
+        }
+
         return NGX_ERROR;
     }
 
@@ -1744,33 +1476,9 @@ ngx_http_darkroom_media_log_handler(ngx_http_request_t *r)
         return NGX_OK;
     }
 
-    ngx_http_darkroom_gallery_log(r, &ctx->gallery, &r->uri, status,
-                                  r->connection->sent
-                                  - (off_t) r->header_size);
-
-    return NGX_OK;
-}
-
-
-/* the key that signs links where r is: the first of darkroom_media_keys */
-
-ngx_int_t
-ngx_http_darkroom_media_signing_key(ngx_http_request_t *r, ngx_str_t *kid,
-    ngx_str_t *key)
-{
-    ngx_http_darkroom_media_key_t       *k;
-    ngx_http_darkroom_media_loc_conf_t  *mlcf;
-
-    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_darkroom_media_module);
-
-    if (mlcf->keys == NULL || mlcf->keys->keys.nelts == 0) {
-        return NGX_DECLINED;
-    }
-
-    k = mlcf->keys->keys.elts;
-
-    *kid = k[0].kid;
-    *key = k[0].key;
+    ngx_http_darkroom_link_log(r, &ctx->gallery, &r->uri, status,
+                               r->connection->sent
+                               - (off_t) r->header_size);
 
     return NGX_OK;
 }

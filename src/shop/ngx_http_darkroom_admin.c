@@ -90,98 +90,6 @@ ngx_http_darkroom_admin_handler(ngx_http_request_t *r)
 }
 
 
-/*
- * Whether the request carries one of the admin tokens, compared in
- * constant time.  Shared by every admin location (orders, labs, ...).
- */
-
-ngx_int_t
-ngx_http_darkroom_admin_auth(ngx_http_request_t *r)
-{
-    u_char                         *token;
-    size_t                          len;
-    ngx_table_elt_t                *auth;
-    ngx_http_darkroom_main_conf_t  *dmcf;
-
-    dmcf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_module);
-
-    auth = r->headers_in.authorization;
-    token = NULL;
-    len = 0;
-
-    if (auth && auth->value.len > 7
-        && ngx_strncasecmp(auth->value.data, (u_char *) "Bearer ", 7) == 0)
-    {
-        token = auth->value.data + 7;
-        len = auth->value.len - 7;
-    }
-
-    if (ngx_http_darkroom_secret_match(dmcf->admin_tokens, token, len)) {
-        return NGX_OK;
-    }
-
-    if (auth) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "darkroom: admin API refused a bad token");
-    }
-
-    return NGX_DECLINED;
-}
-
-
-/* the request's path inside its location, without slashes at either end */
-
-void
-ngx_http_darkroom_admin_path(ngx_http_request_t *r, ngx_str_t *path)
-{
-    ngx_http_core_loc_conf_t  *clcf;
-
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    *path = r->uri;
-
-    if (path->len >= clcf->name.len
-        && ngx_strncmp(path->data, clcf->name.data, clcf->name.len) == 0)
-    {
-        path->data += clcf->name.len;
-        path->len -= clcf->name.len;
-    }
-
-    while (path->len && path->data[0] == '/') {
-        path->data++;
-        path->len--;
-    }
-
-    while (path->len && path->data[path->len - 1] == '/') {
-        path->len--;
-    }
-}
-
-
-/* 401 with the challenge, for a request ngx_http_darkroom_admin_auth() refused */
-
-ngx_int_t
-ngx_http_darkroom_admin_refuse(ngx_http_request_t *r)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_http_darkroom_header_out(r, "WWW-Authenticate",
-                                     (u_char *) "Bearer realm=\"darkroom\"",
-                                     sizeof("Bearer realm=\"darkroom\"") - 1);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    r->headers_out.www_authenticate = h;
-
-    (void) ngx_http_discard_request_body(r);
-
-    return ngx_http_darkroom_send_error(r, NGX_HTTP_UNAUTHORIZED,
-                                        "unauthorized",
-                                        "A valid admin token is required.");
-}
-
-
 static ngx_int_t
 ngx_http_darkroom_admin_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t)
@@ -189,7 +97,7 @@ ngx_http_darkroom_admin_prepare(ngx_http_request_t *r,
     ngx_str_t                   path;
     ngx_http_darkroom_admin_t  *a = t->data;
 
-    ngx_http_darkroom_admin_path(r, &path);
+    ngx_http_darkroom_location_path(r, &path);
 
     if (ngx_http_darkroom_admin_route(r, a, &path) != NGX_OK) {
         if (r->header_sent) {
@@ -204,7 +112,7 @@ ngx_http_darkroom_admin_prepare(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    a->body = ngx_http_darkroom_admin_str(r, t->body.data, t->body.len);
+    a->body = ngx_http_darkroom_cstr(r->pool, t->body.data, t->body.len);
     if (a->body == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -269,32 +177,32 @@ ngx_http_darkroom_admin_route(ngx_http_request_t *r,
 
     if (n == 1 && get && ngx_http_darkroom_is(seg[0], "orders")) {
         a->route = NGX_HTTP_DARKROOM_ADMIN_ORDERS;
-        a->arg[0] = ngx_http_darkroom_admin_query(r, "status");
-        a->arg[1] = ngx_http_darkroom_admin_query(r, "email");
-        a->arg[2] = ngx_http_darkroom_admin_query(r, "since");
-        a->arg[3] = ngx_http_darkroom_admin_query(r, "until");
-        a->arg[4] = ngx_http_darkroom_admin_query(r, "limit");
-        a->arg[5] = ngx_http_darkroom_admin_query(r, "offset");
+        a->arg[0] = ngx_http_darkroom_query_arg(r, "status");
+        a->arg[1] = ngx_http_darkroom_query_arg(r, "email");
+        a->arg[2] = ngx_http_darkroom_query_arg(r, "since");
+        a->arg[3] = ngx_http_darkroom_query_arg(r, "until");
+        a->arg[4] = ngx_http_darkroom_query_arg(r, "limit");
+        a->arg[5] = ngx_http_darkroom_query_arg(r, "offset");
         return NGX_OK;
     }
 
     if (n == 1 && get && ngx_http_darkroom_is(seg[0], "jobs")) {
         a->route = NGX_HTTP_DARKROOM_ADMIN_JOBS;
-        a->arg[0] = ngx_http_darkroom_admin_query(r, "state");
-        a->arg[1] = ngx_http_darkroom_admin_query(r, "limit");
+        a->arg[0] = ngx_http_darkroom_query_arg(r, "state");
+        a->arg[1] = ngx_http_darkroom_query_arg(r, "limit");
         return NGX_OK;
     }
 
     if (n == 1 && get && ngx_http_darkroom_is(seg[0], "emails")) {
         a->route = NGX_HTTP_DARKROOM_ADMIN_EMAILS;
-        a->arg[0] = ngx_http_darkroom_admin_query(r, "status");
-        a->arg[1] = ngx_http_darkroom_admin_query(r, "order");
-        a->arg[2] = ngx_http_darkroom_admin_query(r, "limit");
+        a->arg[0] = ngx_http_darkroom_query_arg(r, "status");
+        a->arg[1] = ngx_http_darkroom_query_arg(r, "order");
+        a->arg[2] = ngx_http_darkroom_query_arg(r, "limit");
         return NGX_OK;
     }
 
     if (n >= 2 && seg[1].len && ngx_http_darkroom_is(seg[0], "orders")) {
-        a->arg[0] = ngx_http_darkroom_admin_str(r, seg[1].data, seg[1].len);
+        a->arg[0] = ngx_http_darkroom_cstr(r->pool, seg[1].data, seg[1].len);
 
         if (n == 2 && get) {
             a->route = NGX_HTTP_DARKROOM_ADMIN_ORDER;
@@ -322,61 +230,11 @@ ngx_http_darkroom_admin_route(ngx_http_request_t *r,
         && ngx_atoi(seg[1].data, seg[1].len) != NGX_ERROR)
     {
         a->route = NGX_HTTP_DARKROOM_ADMIN_JOB_RETRY;
-        a->arg[0] = ngx_http_darkroom_admin_str(r, seg[1].data, seg[1].len);
+        a->arg[0] = ngx_http_darkroom_cstr(r->pool, seg[1].data, seg[1].len);
         return NGX_OK;
     }
 
     return NGX_DECLINED;
-}
-
-
-char *
-ngx_http_darkroom_admin_str(ngx_http_request_t *r, u_char *data, size_t len)
-{
-    char  *s;
-
-    s = ngx_pnalloc(r->pool, len + 1);
-    if (s == NULL) {
-        return NULL;
-    }
-
-    /* an empty value may have no data: memcpy() from NULL is undefined */
-
-    if (len) {
-        ngx_memcpy(s, data, len);
-    }
-
-    s[len] = '\0';
-
-    return s;
-}
-
-
-/* a query argument, unescaped, or NULL when absent or empty */
-
-char *
-ngx_http_darkroom_admin_query(ngx_http_request_t *r, const char *name)
-{
-    u_char     *dst, *src;
-    ngx_str_t   v;
-
-    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &v) != NGX_OK
-        || v.len == 0)
-    {
-        return NULL;
-    }
-
-    dst = ngx_pnalloc(r->pool, v.len + 1);
-    if (dst == NULL) {
-        return NULL;
-    }
-
-    src = v.data;
-    v.data = dst;
-    ngx_unescape_uri(&dst, &src, v.len, NGX_UNESCAPE_URI);
-    *dst = '\0';
-
-    return (char *) v.data;
 }
 
 

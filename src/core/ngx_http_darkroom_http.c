@@ -1,0 +1,249 @@
+
+/*
+ * darkroom: small helpers for handlers on the event loop, shared by every
+ * feature: the admin bearer token, a location's path and its segments,
+ * query arguments, request headers.
+ */
+
+
+#include "ngx_http_darkroom.h"
+
+#include <openssl/sha.h>
+
+
+/*
+ * Authorization: Bearer <token>, against darkroom_admin_token_file, in
+ * constant time.  Shared by every admin location (orders, labs, ...).
+ */
+
+ngx_int_t
+ngx_http_darkroom_admin_auth(ngx_http_request_t *r)
+{
+    u_char                         *token;
+    size_t                          len;
+    ngx_table_elt_t                *auth;
+    ngx_http_darkroom_main_conf_t  *dmcf;
+
+    dmcf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_module);
+
+    auth = r->headers_in.authorization;
+    token = NULL;
+    len = 0;
+
+    if (auth && auth->value.len > 7
+        && ngx_strncasecmp(auth->value.data, (u_char *) "Bearer ", 7) == 0)
+    {
+        token = auth->value.data + 7;
+        len = auth->value.len - 7;
+    }
+
+    if (ngx_http_darkroom_secret_match(dmcf->admin_tokens, token, len)) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "darkroom admin: token accepted");
+        return NGX_OK;
+    }
+
+    if (auth) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "darkroom: admin API refused a bad token");
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* 401 with the challenge, for a request ngx_http_darkroom_admin_auth() refused */
+
+ngx_int_t
+ngx_http_darkroom_admin_refuse(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_darkroom_header_out(r, "WWW-Authenticate",
+                                     (u_char *) "Bearer realm=\"darkroom\"",
+                                     sizeof("Bearer realm=\"darkroom\"") - 1);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->headers_out.www_authenticate = h;
+
+    (void) ngx_http_discard_request_body(r);
+
+    return ngx_http_darkroom_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                                        "unauthorized",
+                                        "A valid admin token is required.");
+}
+
+
+/* the request's path inside its location, without slashes at either end */
+
+void
+ngx_http_darkroom_location_path(ngx_http_request_t *r, ngx_str_t *path)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    *path = r->uri;
+
+    if (path->len >= clcf->name.len
+        && ngx_strncmp(path->data, clcf->name.data, clcf->name.len) == 0)
+    {
+        path->data += clcf->name.len;
+        path->len -= clcf->name.len;
+    }
+
+    while (path->len && path->data[0] == '/') {
+        path->data++;
+        path->len--;
+    }
+
+    while (path->len && path->data[path->len - 1] == '/') {
+        path->len--;
+    }
+}
+
+
+/*
+ * "<location>/<a>/<b>/..." split into at most n segments after the
+ * location: the number of segments, or NGX_ERROR when there are more.
+ */
+
+ngx_int_t
+ngx_http_darkroom_path_split(ngx_http_request_t *r, ngx_str_t *seg,
+    ngx_uint_t n)
+{
+    u_char      *p, *end;
+    ngx_str_t    path;
+    ngx_uint_t   i;
+
+    ngx_http_darkroom_location_path(r, &path);
+
+    p = path.data;
+    end = path.data + path.len;
+
+    for (i = 0; i < n; i++) {
+        ngx_str_null(&seg[i]);
+    }
+
+    i = 0;
+
+    while (p < end) {
+        if (i == n) {
+            return NGX_ERROR;
+        }
+
+        seg[i].data = p;
+
+        while (p < end && *p != '/') {
+            p++;
+        }
+
+        seg[i].len = p - seg[i].data;
+        i++;
+        p++;
+    }
+
+    return i;
+}
+
+
+/* a NUL-terminated copy */
+
+char *
+ngx_http_darkroom_cstr(ngx_pool_t *pool, u_char *data, size_t len)
+{
+    char  *s;
+
+    s = ngx_pnalloc(pool, len + 1);
+    if (s == NULL) {
+        return NULL;
+    }
+
+    /* an empty value may have no data: memcpy() from NULL is undefined */
+
+    if (len) {
+        ngx_memcpy(s, data, len);
+    }
+
+    s[len] = '\0';
+
+    return s;
+}
+
+
+/* a query argument, unescaped, or NULL when absent or empty */
+
+char *
+ngx_http_darkroom_query_arg(ngx_http_request_t *r, const char *name)
+{
+    u_char     *dst, *src;
+    ngx_str_t   v;
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &v) != NGX_OK
+        || v.len == 0)
+    {
+        return NULL;
+    }
+
+    dst = ngx_pnalloc(r->pool, v.len + 1);
+    if (dst == NULL) {
+        return NULL;
+    }
+
+    src = v.data;
+    v.data = dst;
+    ngx_unescape_uri(&dst, &src, v.len, NGX_UNESCAPE_URI);
+    *dst = '\0';
+
+    return (char *) v.data;
+}
+
+
+ngx_table_elt_t *
+ngx_http_darkroom_header_in(ngx_http_request_t *r, const char *name,
+    size_t len)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+ngx_int_t
+ngx_http_darkroom_sha256_hex(const u_char *data, size_t len, char *out)
+{
+    u_char  md[SHA256_DIGEST_LENGTH];
+
+    if (SHA256(data, len, md) == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_hex_dump((u_char *) out, md, sizeof(md));
+    out[2 * SHA256_DIGEST_LENGTH] = '\0';
+
+    return NGX_OK;
+}
