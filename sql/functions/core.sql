@@ -1,4 +1,15 @@
--- HEADER
+-- sql/functions/core.sql: generic functions every area uses.
+--
+-- darkroom_refuse() raises the error the C side turns into the JSON reply
+-- {"error":{"code","message"}} (SQLSTATE DR<status>, message: the code,
+-- detail: the message);
+-- the admin views of the job queue (admin_jobs_json, admin_job_retry).
+-- Tables: jobs.  Calls no function of another area.
+--
+-- Like every file in sql/functions/: the ONE definition of each of its
+-- functions (CREATE OR REPLACE), re-applied by tools/darkroom-migrate after
+-- the migrations on every run, in one transaction with bodies unchecked
+-- (check_function_bodies = off).  Never define a function in sql/NNN_*.sql.
 
 
 CREATE OR REPLACE FUNCTION darkroom_refuse(p_status int, p_code text, p_message text)

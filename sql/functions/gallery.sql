@@ -1,4 +1,10 @@
--- HEADER
+-- sql/functions/gallery.sql: client galleries: state and revocation,
+-- password/PIN attempts and lockouts, photos and favourites, downloads and
+-- zips, and the gallery admin.
+--
+-- Tables: galleries, gallery_photos, gallery_favourites, gallery_downloads,
+-- gallery_zips, gallery_failures, gallery_lockouts, jobs; reads photos.
+-- Calls: darkroom_refuse (core), admin_slug (shop).
 
 
 -- What every nginx worker keeps in shared memory: the galleries whose links

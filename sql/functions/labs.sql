@@ -1,4 +1,18 @@
--- HEADER
+-- sql/functions/labs.sql: print labs: choosing a lab for an item, lab
+-- orders and their events, sending, drafts, status and shipments from the
+-- labs, cancel and reroute, refunds, health and the admin of lab orders.
+--
+-- Tables: lab_products, creativehub_variants, lab_orders, lab_order_items,
+-- lab_order_events, shipments, jobs; reads the shop's orders, order_items,
+-- order_events, photos.
+-- Calls: darkroom_refuse (core), order_transition (shop).
+-- Also defines two functions the shop uses, so that the dependency on lab
+-- data points from labs to shop and not the other way:
+--   order_public_json  the customer's view of an order (the shop's
+--                      endpoint), with its parcels from the labs
+--   order_lab_progress where an order's lab orders got to (shop's
+--                      admin_order_resolve)
+-- Trigger: lab_orders_refund (AFTER UPDATE OF status ON orders).
 
 
 -- What a customer sees of an order, found by the hash of its status token

@@ -1,4 +1,9 @@
--- HEADER
+-- sql/functions/mail.sql: emails: the context a template is rendered
+-- with (order, parcels, gallery), money formatting, the admin list of
+-- emails, and the enqueueing of gallery expiry reminders.
+--
+-- Tables: emails, jobs; reads orders, order_items, lab_orders, shipments,
+-- galleries.  Calls no function of another area.
 
 
 -- Minor units as people read them: "£1,234.50", "¥4500", "12.00 CHF".

@@ -1,4 +1,17 @@
--- HEADER
+-- sql/functions/shop.sql: the shop: catalogue, checkout (idempotent),
+-- orders and their state machine (order_transition), Stripe events
+-- (redaction trigger, handling, disputes, refunds, review), the admin of
+-- products, photos and orders, and the admin's exit from review.
+--
+-- Tables: products, product_prices, photos, photo_products, orders,
+-- order_items, order_events, checkout_idempotency, stripe_events, jobs.
+-- Calls: darkroom_refuse (core); order_lab_progress (labs) and a read of
+-- lab_orders in order_resolve_target/_fulfil/admin_order_resolve: the
+-- admin's exit from review goes where the labs got to.  Those bodies are
+-- moved here unchanged (the move is proven identical to the migrations,
+-- tools/sql-equivalence); turning them into a labs hook is a follow-up.
+-- The customer's order view order_public_json lives in labs.sql (below).
+-- Trigger: stripe_events_redact (BEFORE INSERT ON stripe_events).
 
 
 -- Forward-only state machine (sql/003).  Returns true when the order
