@@ -2,3 +2,7 @@
 -- (POST orders/<ref>/resolve): to paid, or where its lab orders got to,
 -- fulfilled when nothing was yet; or cancelled when it holds no money.
 -- (Only an admin action leaves needs_review: order_transition, sql/011.)
+--
+-- This change is functions only: admin_order_resolve, order_resolve_target
+-- and order_resolve_fulfil in sql/functions/shop.sql, order_lab_progress
+-- in sql/functions/labs.sql.
