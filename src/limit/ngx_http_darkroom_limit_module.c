@@ -344,17 +344,17 @@ ngx_http_darkroom_limit_set_tat(ngx_http_darkroom_limit_zone_t *zone,
 static ngx_int_t
 ngx_http_darkroom_limit_handler(ngx_http_request_t *r)
 {
-    uint32_t                          hash;
-    uint64_t                          retry, applied;
-    ngx_int_t                         rc;
-    ngx_str_t                         key;
-    ngx_uint_t                        n, evaluated, dry;
-    ngx_msec_t                        now;
-    ngx_http_darkroom_gcra_result_t   res;
-    ngx_http_darkroom_limit_t        *limit, *limits;
-    ngx_http_darkroom_limit_ctx_t     best;
-    ngx_http_darkroom_limit_conf_t   *lcf;
-    ngx_http_darkroom_limit_zone_t   *zone;
+    uint32_t                         hash;
+    uint64_t                         retry, applied;
+    ngx_int_t                        rc;
+    ngx_str_t                        key;
+    ngx_uint_t                       n, evaluated, dry;
+    ngx_msec_t                       now;
+    ngx_http_darkroom_gcra_result_t  res;
+    ngx_http_darkroom_limit_t       *limit, *limits;
+    ngx_http_darkroom_limit_ctx_t    best;
+    ngx_http_darkroom_limit_conf_t  *lcf;
+    ngx_http_darkroom_limit_zone_t  *zone;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_darkroom_limit_module);
 
@@ -1527,8 +1527,8 @@ static ngx_int_t
 ngx_http_darkroom_limit_zone_setup(ngx_conf_t *cf,
     ngx_http_darkroom_limit_zone_t *zone, ngx_str_t *key)
 {
-    uint64_t                           interval;
-    ngx_http_compile_complex_value_t   ccv;
+    uint64_t                          interval;
+    ngx_http_compile_complex_value_t  ccv;
 
     interval = ngx_http_darkroom_gcra_interval(zone->rate,
                                                zone->period * 1000);
@@ -1572,11 +1572,11 @@ ngx_http_darkroom_limit_zone_setup(ngx_conf_t *cf,
 static char *
 ngx_http_darkroom_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_int_t                   cost;
-    ngx_str_t                  *value, s;
-    ngx_uint_t                  i, dry_run;
-    ngx_shm_zone_t             *shm_zone;
-    ngx_http_darkroom_limit_t   limit;
+    ngx_int_t                  cost;
+    ngx_str_t                 *value, s;
+    ngx_uint_t                 i, dry_run;
+    ngx_shm_zone_t            *shm_zone;
+    ngx_http_darkroom_limit_t  limit;
 
     value = cf->args->elts;
 
