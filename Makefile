@@ -40,7 +40,7 @@ SOURCES := config $(wildcard src/*/*.c src/*/*.h)
 export DARKROOM_NGINX = $(NGINX)
 export DARKROOM_MODULE = $(MODULE)
 
-.PHONY: all deps build db run test fuzz bench stop clean FORCE
+.PHONY: all deps build build-upstream db run test fuzz bench stop clean FORCE
 
 all: build
 
@@ -84,6 +84,32 @@ $(MODULE): $(BUILD)/objs/Makefile $(SOURCES)
 	@cp $(BUILD)/objs/ngx_http_darkroom_module.so $(MODULE).tmp
 	@mv $(MODULE).tmp $(MODULE)
 	@echo "built $(MODULE)"
+
+# make build-upstream NGX_UPSTREAM=<dir>: the module built against upstream
+# nginx sources (a release tarball or a git checkout, 1.22 or later) in a
+# copy under var/upstream, with the flags above: checks that config works
+# without Debian's nginx-dev.  Needs the libraries' headers; installs nothing.
+NGX_UPSTREAM ?=
+UPSTREAM     := $(VAR)/upstream
+
+build-upstream:
+	@[ -n "$(NGX_UPSTREAM)" ] && [ -f "$(NGX_UPSTREAM)/src/core/nginx.h" ] \
+	    || { echo "usage: make build-upstream NGX_UPSTREAM=<nginx sources>" >&2; \
+	         exit 2; }
+	@rm -rf $(UPSTREAM) && mkdir -p $(UPSTREAM) \
+	    && cp -a $(NGX_UPSTREAM)/. $(UPSTREAM)/src \
+	    && rm -rf $(UPSTREAM)/src/objs $(UPSTREAM)/src/Makefile
+	@cd $(UPSTREAM)/src && c=./configure && { [ -x $$c ] || c=auto/configure; } \
+	    && $$c --with-threads --with-compat --with-debug \
+	        --with-cc-opt="$(CFLAGS_EXTRA) -fPIC -Wall -Wextra -Werror -Wno-unused-parameter" \
+	        --add-dynamic-module=$(TOP) >$(UPSTREAM)/configure.log 2>&1 \
+	    || { tail -n 30 $(UPSTREAM)/configure.log; exit 1; }
+	@$(MAKE) -s -C $(UPSTREAM)/src -f objs/Makefile modules \
+	        >$(UPSTREAM)/make.log 2>&1 \
+	    || { grep -E 'error|warning' -A3 $(UPSTREAM)/make.log | head -n 60; exit 1; }
+	@echo "built $(UPSTREAM)/src/objs/ngx_http_darkroom_module.so against" \
+	    "nginx $$(sed -n 's/^#define NGINX_VERSION *"\(.*\)"/\1/p' \
+	              $(UPSTREAM)/src/src/core/nginx.h)"
 
 # The suite's Postgres: a throwaway cluster under var/pg, migrated
 # (sql/NNN_*.sql once, sql/functions/*.sql on every run).

@@ -28,7 +28,7 @@
 typedef struct {
     uint64_t   interval;     /* T, ms per request, >= 1 */
     uint64_t   tolerance;    /* tau = burst * T, ms */
-} darkroom_gcra_t;
+} ngx_http_darkroom_gcra_t;
 
 
 typedef struct {
@@ -38,13 +38,13 @@ typedef struct {
     uint64_t   remaining;    /* requests of cost 1 that would pass now */
     uint64_t   retry;        /* rejected: ms until this request could pass */
     uint64_t   reset;        /* ms until the key is fully rested */
-} darkroom_gcra_result_t;
+} ngx_http_darkroom_gcra_result_t;
 
 
 /* emission interval in ms for "n requests per period_ms", rounded */
 
 static inline uint64_t
-darkroom_gcra_interval(uint64_t n, uint64_t period_ms)
+ngx_http_darkroom_gcra_interval(uint64_t n, uint64_t period_ms)
 {
     uint64_t  t;
 
@@ -59,7 +59,8 @@ darkroom_gcra_interval(uint64_t n, uint64_t period_ms)
 
 
 static inline void
-darkroom_gcra_init(darkroom_gcra_t *g, uint64_t interval, uint64_t burst)
+ngx_http_darkroom_gcra_init(ngx_http_darkroom_gcra_t *g, uint64_t interval,
+    uint64_t burst)
 {
     g->interval = interval;
     g->tolerance = burst * interval;
@@ -67,8 +68,8 @@ darkroom_gcra_init(darkroom_gcra_t *g, uint64_t interval, uint64_t burst)
 
 
 static inline void
-darkroom_gcra_update(const darkroom_gcra_t *g, uint64_t tat, uint64_t now,
-    uint64_t cost, darkroom_gcra_result_t *res)
+ngx_http_darkroom_gcra_update(const ngx_http_darkroom_gcra_t *g, uint64_t tat,
+    uint64_t now, uint64_t cost, ngx_http_darkroom_gcra_result_t *res)
 {
     uint64_t  base, next, limit, ahead;
 
@@ -99,17 +100,18 @@ darkroom_gcra_update(const darkroom_gcra_t *g, uint64_t tat, uint64_t now,
 /* state of a key without spending anything: what a cost 0 request sees */
 
 static inline void
-darkroom_gcra_peek(const darkroom_gcra_t *g, uint64_t tat, uint64_t now,
-    darkroom_gcra_result_t *res)
+ngx_http_darkroom_gcra_peek(const ngx_http_darkroom_gcra_t *g, uint64_t tat,
+    uint64_t now, ngx_http_darkroom_gcra_result_t *res)
 {
-    darkroom_gcra_update(g, tat, now, 0, res);
+    ngx_http_darkroom_gcra_update(g, tat, now, 0, res);
 }
 
 
 /* undo an allowed update of the given cost (another zone rejected) */
 
 static inline uint64_t
-darkroom_gcra_rollback(const darkroom_gcra_t *g, uint64_t tat, uint64_t cost)
+ngx_http_darkroom_gcra_rollback(const ngx_http_darkroom_gcra_t *g,
+    uint64_t tat, uint64_t cost)
 {
     uint64_t  inc;
 
@@ -122,7 +124,7 @@ darkroom_gcra_rollback(const darkroom_gcra_t *g, uint64_t tat, uint64_t cost)
 /* milliseconds to whole seconds, rounded up */
 
 static inline uint64_t
-darkroom_gcra_seconds(uint64_t ms)
+ngx_http_darkroom_gcra_seconds(uint64_t ms)
 {
     return (ms + 999) / 1000;
 }

@@ -86,7 +86,7 @@ typedef struct {
     ngx_http_complex_value_t         key;
     ngx_str_t                        name;
     ngx_str_t                        policy;   /* RateLimit-Policy value */
-    darkroom_gcra_t                  gcra;
+    ngx_http_darkroom_gcra_t         gcra;
     ngx_uint_t                       rate;     /* requests ... */
     ngx_uint_t                       period;   /* ... per this many seconds */
     ngx_uint_t                       burst;
@@ -122,9 +122,28 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_darkroom_limit_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_darkroom_limit_key(ngx_http_request_t *r,
+    ngx_http_darkroom_limit_zone_t *zone, ngx_str_t *key);
+static uint64_t ngx_http_darkroom_limit_over(ngx_http_request_t *r,
+    ngx_http_darkroom_limit_conf_t *lcf, ngx_http_darkroom_limit_t *limit,
+    ngx_http_darkroom_gcra_result_t *res);
+static ngx_inline void ngx_http_darkroom_limit_pick(
+    ngx_http_darkroom_limit_ctx_t *best, ngx_http_darkroom_limit_zone_t *zone,
+    ngx_http_darkroom_gcra_result_t *res, uint64_t retry);
+static ngx_int_t ngx_http_darkroom_limit_answer(ngx_http_request_t *r,
+    ngx_http_darkroom_limit_conf_t *lcf, ngx_http_darkroom_limit_ctx_t *best,
+    ngx_uint_t dry, uint64_t retry, ngx_uint_t n, uint64_t applied);
 static ngx_int_t ngx_http_darkroom_limit_lookup(
     ngx_http_darkroom_limit_zone_t *zone, ngx_uint_t hash, ngx_str_t *key,
-    ngx_msec_t now, ngx_uint_t cost, darkroom_gcra_result_t *res,
+    ngx_msec_t now, ngx_uint_t cost, ngx_http_darkroom_gcra_result_t *res,
+    ngx_log_t *log);
+static void ngx_http_darkroom_limit_expire(
+    ngx_http_darkroom_limit_zone_t *zone, ngx_msec_t now);
+static ngx_rbtree_node_t *ngx_http_darkroom_limit_alloc(
+    ngx_http_darkroom_limit_zone_t *zone, size_t len, ngx_msec_t now,
+    ngx_log_t *log);
+static void ngx_http_darkroom_limit_log_full(
+    ngx_http_darkroom_limit_zone_t *zone, ngx_uint_t full, ngx_uint_t evicted,
     ngx_log_t *log);
 static void ngx_http_darkroom_limit_rollback(ngx_http_request_t *r,
     ngx_http_darkroom_limit_t *limits, ngx_uint_t n, uint64_t applied);
@@ -156,8 +175,20 @@ static char *ngx_http_darkroom_limit_merge_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_darkroom_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_http_darkroom_limit_zone_param(ngx_conf_t *cf,
+    ngx_http_darkroom_limit_zone_t *zone, ngx_str_t *key, ngx_str_t *value);
+static ngx_int_t ngx_http_darkroom_limit_parse_name(ngx_conf_t *cf,
+    ngx_str_t *value, ngx_str_t *name);
+static ngx_int_t ngx_http_darkroom_limit_parse_size(ngx_conf_t *cf,
+    ngx_str_t *value, size_t *size);
+static ngx_int_t ngx_http_darkroom_limit_parse_rate(ngx_conf_t *cf,
+    ngx_str_t *value, ngx_http_darkroom_limit_zone_t *zone);
+static ngx_int_t ngx_http_darkroom_limit_zone_setup(ngx_conf_t *cf,
+    ngx_http_darkroom_limit_zone_t *zone, ngx_str_t *key);
 static char *ngx_http_darkroom_limit(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_darkroom_limit_add(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_darkroom_limit_conf_t *lcf, ngx_http_darkroom_limit_t *limit);
 
 
 static ngx_conf_enum_t  ngx_http_darkroom_limit_log_levels[] = {
@@ -317,12 +348,11 @@ ngx_http_darkroom_limit_handler(ngx_http_request_t *r)
     uint64_t                         retry, applied;
     ngx_int_t                        rc;
     ngx_str_t                        key;
-    ngx_uint_t                       n, evaluated, dry, pick;
+    ngx_uint_t                       n, evaluated, dry;
     ngx_msec_t                       now;
-    ngx_pool_cleanup_t              *cln;
-    darkroom_gcra_result_t           res;
+    ngx_http_darkroom_gcra_result_t  res;
     ngx_http_darkroom_limit_t       *limit, *limits;
-    ngx_http_darkroom_limit_ctx_t   *ctx, best;
+    ngx_http_darkroom_limit_ctx_t    best;
     ngx_http_darkroom_limit_conf_t  *lcf;
     ngx_http_darkroom_limit_zone_t  *zone;
 
@@ -345,26 +375,19 @@ ngx_http_darkroom_limit_handler(ngx_http_request_t *r)
     dry = 0;
     retry = 0;
     applied = 0;
-    limit = NULL;
 
     for (n = 0; n < lcf->limits.nelts; n++) {
 
         limit = &limits[n];
         zone = limit->shm_zone->data;
 
-        if (ngx_http_complex_value(r, &zone->key, &key) != NGX_OK) {
+        rc = ngx_http_darkroom_limit_key(r, zone, &key);
+
+        if (rc == NGX_ERROR) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        if (key.len == 0) {
-            continue;
-        }
-
-        if (key.len > 65535) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "the value of the \"%V\" key is more than "
-                          "65535 bytes, not limited by zone \"%V\"",
-                          &zone->key.value, &zone->name);
+        if (rc == NGX_DECLINED) {
             continue;
         }
 
@@ -387,40 +410,14 @@ ngx_http_darkroom_limit_handler(ngx_http_request_t *r)
                        res.retry, res.reset);
 
         if (!res.allowed) {
-
-            if (limit->dry_run) {
-                ngx_log_error(lcf->log_level, r->connection->log, 0,
-                              "limiting requests, dry run, by zone \"%V\", "
-                              "retry in %uL ms",
-                              &zone->name, res.retry);
-                dry = 1;
-
-            } else {
-                ngx_log_error(lcf->log_level, r->connection->log, 0,
-                              "limiting requests by zone \"%V\", "
-                              "retry in %uL ms",
-                              &zone->name, res.retry);
-
-                retry = res.retry ? res.retry : 1;
-            }
+            retry = ngx_http_darkroom_limit_over(r, lcf, limit, &res);
+            dry |= limit->dry_run;
 
         } else if (rc == NGX_OK && n < 64) {
             applied |= (uint64_t) 1 << n;
         }
 
-        /* the rejecting zone, else the one with the fewest requests left */
-
-        pick = (best.zone == NULL
-                || retry
-                || res.remaining < best.remaining
-                || (res.remaining == best.remaining
-                    && res.reset > best.reset));
-
-        if (pick) {
-            best.zone = zone;
-            best.remaining = res.remaining;
-            best.reset = res.reset;
-        }
+        ngx_http_darkroom_limit_pick(&best, zone, &res, retry);
 
         if (retry) {
             break;
@@ -431,6 +428,103 @@ ngx_http_darkroom_limit_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
+    return ngx_http_darkroom_limit_answer(r, lcf, &best, dry, retry, n,
+                                          applied);
+}
+
+
+/* the key of a zone for this request: NGX_DECLINED when it limits nothing */
+
+static ngx_int_t
+ngx_http_darkroom_limit_key(ngx_http_request_t *r,
+    ngx_http_darkroom_limit_zone_t *zone, ngx_str_t *key)
+{
+    if (ngx_http_complex_value(r, &zone->key, key) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (key->len == 0) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "darkroom limit \"%V\": empty key, not limited",
+                       &zone->name);
+        return NGX_DECLINED;
+    }
+
+    if (key->len > 65535) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "the value of the \"%V\" key is more than "
+                      "65535 bytes, not limited by zone \"%V\"",
+                      &zone->key.value, &zone->name);
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a zone over its limit: logged; the retry in ms, 0 for a dry run */
+
+static uint64_t
+ngx_http_darkroom_limit_over(ngx_http_request_t *r,
+    ngx_http_darkroom_limit_conf_t *lcf, ngx_http_darkroom_limit_t *limit,
+    ngx_http_darkroom_gcra_result_t *res)
+{
+    ngx_http_darkroom_limit_zone_t  *zone;
+
+    zone = limit->shm_zone->data;
+
+    if (limit->dry_run) {
+        ngx_log_error(lcf->log_level, r->connection->log, 0,
+                      "limiting requests, dry run, by zone \"%V\", "
+                      "retry in %uL ms",
+                      &zone->name, res->retry);
+        return 0;
+    }
+
+    ngx_log_error(lcf->log_level, r->connection->log, 0,
+                  "limiting requests by zone \"%V\", retry in %uL ms",
+                  &zone->name, res->retry);
+
+    return res->retry ? res->retry : 1;
+}
+
+
+/*
+ * The zone the response fields describe: the rejecting one, else the one
+ * with the fewest requests left, then the one longest until rested.
+ */
+
+static ngx_inline void
+ngx_http_darkroom_limit_pick(ngx_http_darkroom_limit_ctx_t *best,
+    ngx_http_darkroom_limit_zone_t *zone,
+    ngx_http_darkroom_gcra_result_t *res, uint64_t retry)
+{
+    if (best->zone == NULL
+        || retry
+        || res->remaining < best->remaining
+        || (res->remaining == best->remaining && res->reset > best->reset))
+    {
+        best->zone = zone;
+        best->remaining = res->remaining;
+        best->reset = res->reset;
+    }
+}
+
+
+/*
+ * Keeps the outcome on r->main for the header filter and the variable, then
+ * passes the request on, or gives back what the zones before the rejecting
+ * one (the first n) took and rejects it.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_limit_answer(ngx_http_request_t *r,
+    ngx_http_darkroom_limit_conf_t *lcf, ngx_http_darkroom_limit_ctx_t *best,
+    ngx_uint_t dry, uint64_t retry, ngx_uint_t n, uint64_t applied)
+{
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_darkroom_limit_ctx_t  *ctx;
+
     cln = ngx_pool_cleanup_add(r->main->pool,
                                sizeof(ngx_http_darkroom_limit_ctx_t));
     if (cln == NULL) {
@@ -438,7 +532,7 @@ ngx_http_darkroom_limit_handler(ngx_http_request_t *r)
     }
 
     ctx = cln->data;
-    *ctx = best;
+    *ctx = *best;
     ctx->headers = lcf->headers ? 1 : 0;
 
     cln->handler = ngx_http_darkroom_limit_cleanup;
@@ -448,14 +542,24 @@ ngx_http_darkroom_limit_handler(ngx_http_request_t *r)
     if (retry == 0) {
         ctx->status = dry ? NGX_HTTP_DARKROOM_LIMIT_REJECTED_DRY_RUN
                           : NGX_HTTP_DARKROOM_LIMIT_PASSED;
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "darkroom limit: %V, most restrictive zone \"%V\" "
+                       "remaining:%uL",
+                       &ngx_http_darkroom_limit_status_names[ctx->status],
+                       &ctx->zone->name, ctx->remaining);
+
         return NGX_DECLINED;
     }
 
     ctx->status = NGX_HTTP_DARKROOM_LIMIT_REJECTED;
 
-    /* the zones before the rejecting one have counted this request */
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "darkroom limit: REJECTED by zone \"%V\", retry:%uL, "
+                   "zones before it:%ui",
+                   &ctx->zone->name, retry, n);
 
-    ngx_http_darkroom_limit_rollback(r, limits, n, applied);
+    ngx_http_darkroom_limit_rollback(r, lcf->limits.elts, n, applied);
 
     return ngx_http_darkroom_limit_reject(r, lcf, retry);
 }
@@ -464,15 +568,12 @@ ngx_http_darkroom_limit_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_darkroom_limit_lookup(ngx_http_darkroom_limit_zone_t *zone,
     ngx_uint_t hash, ngx_str_t *key, ngx_msec_t now, ngx_uint_t cost,
-    darkroom_gcra_result_t *res, ngx_log_t *log)
+    ngx_http_darkroom_gcra_result_t *res, ngx_log_t *log)
 {
-    size_t                           size;
     uint64_t                         tat;
-    ngx_uint_t                       i, full, evicted;
     ngx_rbtree_node_t               *node;
     ngx_http_darkroom_limit_sh_t    *sh;
     ngx_http_darkroom_limit_node_t  *lr;
-    ngx_http_darkroom_limit_link_t  *link;
 
     sh = zone->sh;
 
@@ -494,7 +595,7 @@ ngx_http_darkroom_limit_lookup(ngx_http_darkroom_limit_zone_t *zone,
 
         tat = ngx_http_darkroom_limit_get_tat(zone, lr);
 
-        darkroom_gcra_update(&zone->gcra, tat, now, cost, res);
+        ngx_http_darkroom_gcra_update(&zone->gcra, tat, now, cost, res);
 
         if (res->allowed) {
             ngx_http_darkroom_limit_set_tat(zone, lr, res->tat);
@@ -503,32 +604,94 @@ ngx_http_darkroom_limit_lookup(ngx_http_darkroom_limit_zone_t *zone,
         return NGX_OK;
     }
 
-    darkroom_gcra_update(&zone->gcra, 0, now, cost, res);
+    ngx_http_darkroom_gcra_update(&zone->gcra, 0, now, cost, res);
 
     if (!res->allowed) {
         return NGX_OK;
     }
 
-    /* forget up to two rested keys at the old end of the list */
+    ngx_http_darkroom_limit_expire(zone, now);
+
+    node = ngx_http_darkroom_limit_alloc(zone, key->len, now, log);
+
+    if (node == NULL) {
+        return NGX_DECLINED;
+    }
+
+    node->key = hash;
+
+    lr = (ngx_http_darkroom_limit_node_t *) &node->color;
+
+    lr->len = (u_short) key->len;
+    ngx_memcpy(lr->data, key->data, key->len);
+
+    ngx_http_darkroom_limit_set_tat(zone, lr, res->tat);
+
+    ngx_rbtree_insert(&sh->rbtree, node);
+    ngx_http_darkroom_limit_lru_insert(zone, &lr->lru);
+
+    sh->keys++;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "darkroom limit \"%V\": new key, %ui keys",
+                   &zone->name, sh->keys);
+
+    return NGX_OK;
+}
+
+
+/* forget up to two rested keys at the old end of the LRU list */
+
+static void
+ngx_http_darkroom_limit_expire(ngx_http_darkroom_limit_zone_t *zone,
+    ngx_msec_t now)
+{
+    ngx_uint_t                       i;
+    ngx_http_darkroom_limit_sh_t    *sh;
+    ngx_http_darkroom_limit_node_t  *lr;
+    ngx_http_darkroom_limit_link_t  *link;
+
+    sh = zone->sh;
 
     for (i = 0; i < 2; i++) {
         if (sh->lru.prev == ngx_http_darkroom_limit_offset(zone, &sh->lru)) {
-            break;
+            return;
         }
 
         link = ngx_http_darkroom_limit_link(zone, sh->lru.prev);
         lr = ngx_http_darkroom_limit_node(link);
 
         if (ngx_http_darkroom_limit_get_tat(zone, lr) > now) {
-            break;
+            return;
         }
 
         ngx_http_darkroom_limit_free(zone, lr);
     }
+}
+
+
+/*
+ * A node for a key of len bytes; when the zone is full, the least recently
+ * used keys make room, at most NGX_HTTP_DARKROOM_LIMIT_MAX_EVICT of them
+ * that are not rested.  NULL: the key is not tracked.
+ */
+
+static ngx_rbtree_node_t *
+ngx_http_darkroom_limit_alloc(ngx_http_darkroom_limit_zone_t *zone,
+    size_t len, ngx_msec_t now, ngx_log_t *log)
+{
+    size_t                           size;
+    ngx_uint_t                       full, evicted;
+    ngx_rbtree_node_t               *node;
+    ngx_http_darkroom_limit_sh_t    *sh;
+    ngx_http_darkroom_limit_node_t  *lr;
+    ngx_http_darkroom_limit_link_t  *link;
+
+    sh = zone->sh;
 
     size = offsetof(ngx_rbtree_node_t, color)
            + offsetof(ngx_http_darkroom_limit_node_t, data)
-           + key->len;
+           + len;
 
     node = ngx_slab_alloc_locked(zone->shpool, size);
 
@@ -554,21 +717,11 @@ ngx_http_darkroom_limit_lookup(ngx_http_darkroom_limit_zone_t *zone,
     }
 
     if (evicted) {
-        sh->evicted += evicted;
-        sh->evicted_total += evicted;
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
+                       "darkroom limit \"%V\": full, evicted %ui keys",
+                       &zone->name, evicted);
 
-        if (ngx_time() - sh->logged >= NGX_HTTP_DARKROOM_LIMIT_LOG_EVERY) {
-            sh->logged = ngx_time();
-
-            ngx_log_error(NGX_LOG_WARN, log, 0,
-                          "darkroom_limit_zone \"%V\" is full at %ui keys "
-                          "in %uz bytes, evicted %ui least recently used "
-                          "keys (%ui in all)",
-                          &zone->name, full, zone->size,
-                          sh->evicted, sh->evicted_total);
-
-            sh->evicted = 0;
-        }
+        ngx_http_darkroom_limit_log_full(zone, full, evicted, log);
     }
 
     if (node == NULL) {
@@ -580,27 +733,41 @@ ngx_http_darkroom_limit_lookup(ngx_http_darkroom_limit_zone_t *zone,
             ngx_log_error(NGX_LOG_ALERT, log, 0,
                           "darkroom_limit_zone \"%V\" could not store a key "
                           "of %uz bytes, %ui requests passed untracked",
-                          &zone->name, key->len, sh->nomem);
+                          &zone->name, len, sh->nomem);
         }
-
-        return NGX_DECLINED;
     }
 
-    node->key = hash;
+    return node;
+}
 
-    lr = (ngx_http_darkroom_limit_node_t *) &node->color;
 
-    lr->len = (u_short) key->len;
-    ngx_memcpy(lr->data, key->data, key->len);
+/* counts evictions; logs them at most once every LOG_EVERY seconds */
 
-    ngx_http_darkroom_limit_set_tat(zone, lr, res->tat);
+static void
+ngx_http_darkroom_limit_log_full(ngx_http_darkroom_limit_zone_t *zone,
+    ngx_uint_t full, ngx_uint_t evicted, ngx_log_t *log)
+{
+    ngx_http_darkroom_limit_sh_t  *sh;
 
-    ngx_rbtree_insert(&sh->rbtree, node);
-    ngx_http_darkroom_limit_lru_insert(zone, &lr->lru);
+    sh = zone->sh;
 
-    sh->keys++;
+    sh->evicted += evicted;
+    sh->evicted_total += evicted;
 
-    return NGX_OK;
+    if (ngx_time() - sh->logged < NGX_HTTP_DARKROOM_LIMIT_LOG_EVERY) {
+        return;
+    }
+
+    sh->logged = ngx_time();
+
+    ngx_log_error(NGX_LOG_WARN, log, 0,
+                  "darkroom_limit_zone \"%V\" is full at %ui keys "
+                  "in %uz bytes, evicted %ui least recently used "
+                  "keys (%ui in all)",
+                  &zone->name, full, zone->size,
+                  sh->evicted, sh->evicted_total);
+
+    sh->evicted = 0;
 }
 
 
@@ -723,9 +890,14 @@ ngx_http_darkroom_limit_rollback(ngx_http_request_t *r,
             lr = (ngx_http_darkroom_limit_node_t *) &node->color;
 
             tat = ngx_http_darkroom_limit_get_tat(zone, lr);
-            tat = darkroom_gcra_rollback(&zone->gcra, tat, limits[i].cost);
+            tat = ngx_http_darkroom_gcra_rollback(&zone->gcra, tat,
+                                                  limits[i].cost);
 
             ngx_http_darkroom_limit_set_tat(zone, lr, tat);
+
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "darkroom limit \"%V\": gave back cost %ui",
+                           &zone->name, limits[i].cost);
         }
 
         ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -750,7 +922,7 @@ ngx_http_darkroom_limit_reject(ngx_http_request_t *r,
         return rc;
     }
 
-    seconds = darkroom_gcra_seconds(retry);
+    seconds = ngx_http_darkroom_gcra_seconds(retry);
 
     p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 128);
     if (p == NULL) {
@@ -884,7 +1056,7 @@ ngx_http_darkroom_limit_header_filter(ngx_http_request_t *r)
     h->value.data = p;
     h->value.len = ngx_sprintf(p, "\"%V\";r=%uL;t=%uL", &zone->name,
                                ctx->remaining,
-                               darkroom_gcra_seconds(ctx->reset))
+                               ngx_http_darkroom_gcra_seconds(ctx->reset))
                    - p;
 
     return ngx_http_next_header_filter(r);
@@ -1115,16 +1287,11 @@ ngx_http_darkroom_limit_merge_conf(ngx_conf_t *cf, void *parent, void *child)
 static char *
 ngx_http_darkroom_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    u_char                            *p;
-    size_t                             len;
-    ssize_t                            size;
-    uint64_t                           period, interval;
-    ngx_int_t                          rate, burst;
-    ngx_str_t                         *value, name, key, s;
-    ngx_uint_t                         i;
-    ngx_shm_zone_t                    *shm_zone;
-    ngx_http_darkroom_limit_zone_t    *zone;
-    ngx_http_compile_complex_value_t   ccv;
+    ngx_int_t                        rc;
+    ngx_str_t                       *value, key;
+    ngx_uint_t                       i;
+    ngx_shm_zone_t                  *shm_zone;
+    ngx_http_darkroom_limit_zone_t  *zone;
 
     value = cf->args->elts;
 
@@ -1133,181 +1300,46 @@ ngx_http_darkroom_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    ngx_str_null(&name);
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     zone->name = { 0, NULL };
+     *     zone->rate = 0;
+     *     zone->burst = 0;
+     *     zone->size = 0;
+     */
+
     ngx_str_null(&key);
-    size = 0;
-    rate = 0;
-    period = 0;
-    burst = 0;
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "name=", 5) == 0) {
+        rc = ngx_http_darkroom_limit_zone_param(cf, zone, &key, &value[i]);
 
-            name.data = value[i].data + 5;
-            name.len = value[i].len - 5;
-
-            if (name.len == 0) {
-                goto invalid;
-            }
-
-            for (p = name.data; p < name.data + name.len; p++) {
-                if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z')
-                    && !(*p >= '0' && *p <= '9')
-                    && *p != '_' && *p != '-' && *p != '.')
-                {
-                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                       "invalid zone name \"%V\": only "
-                                       "letters, digits, \"_\", \"-\" and "
-                                       "\".\" are allowed", &name);
-                    return NGX_CONF_ERROR;
-                }
-            }
-
-            continue;
+        if (rc == NGX_DECLINED) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
         }
 
-        if (ngx_strncmp(value[i].data, "key=", 4) == 0) {
-
-            key.data = value[i].data + 4;
-            key.len = value[i].len - 4;
-
-            if (key.len == 0) {
-                goto invalid;
-            }
-
-            continue;
+        if (rc != NGX_OK) {
+            return NGX_CONF_ERROR;
         }
-
-        if (ngx_strncmp(value[i].data, "size=", 5) == 0) {
-
-            s.data = value[i].data + 5;
-            s.len = value[i].len - 5;
-
-            size = ngx_parse_size(&s);
-
-            if (size == NGX_ERROR) {
-                goto invalid;
-            }
-
-            if (size < (ssize_t) (8 * ngx_pagesize)) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "zone size \"%V\" is too small, "
-                                   "at least %uz bytes", &value[i],
-                                   8 * ngx_pagesize);
-                return NGX_CONF_ERROR;
-            }
-
-            if ((uint64_t) size > 0xffffffffULL) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "zone size \"%V\" is too large, "
-                                   "at most 4095m", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "rate=", 5) == 0) {
-
-            len = value[i].len;
-
-            if (len < 5 + 4) {
-                goto invalid;
-            }
-
-            p = value[i].data + len - 3;
-
-            if (ngx_strncmp(p, "r/s", 3) == 0) {
-                period = 1;
-
-            } else if (ngx_strncmp(p, "r/m", 3) == 0) {
-                period = 60;
-
-            } else if (ngx_strncmp(p, "r/h", 3) == 0) {
-                period = 3600;
-
-            } else {
-                goto invalid;
-            }
-
-            rate = ngx_atoi(value[i].data + 5, len - 5 - 3);
-
-            if (rate <= 0) {
-                goto invalid;
-            }
-
-            if ((uint64_t) rate > period * 1000) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "rate \"%V\" is too high, at most one "
-                                   "request per millisecond", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "burst=", 6) == 0) {
-
-            burst = ngx_atoi(value[i].data + 6, value[i].len - 6);
-
-            if (burst < 0) {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        goto invalid;
     }
 
-    if (name.len == 0 || key.len == 0 || rate == 0 || size == 0) {
+    if (zone->name.len == 0 || key.len == 0 || zone->rate == 0
+        || zone->size == 0)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" must have \"name\", \"key\", \"rate\" "
                            "and \"size\" parameters", &cmd->name);
         return NGX_CONF_ERROR;
     }
 
-    interval = darkroom_gcra_interval(rate, period * 1000);
-
-    if (((uint64_t) burst + 1) * interval > NGX_HTTP_DARKROOM_LIMIT_MAX_AHEAD)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "burst=%i is too large for rate \"%i\" per %uL s, "
-                           "the burst must drain in at most 12 days",
-                           burst, rate, period);
+    if (ngx_http_darkroom_limit_zone_setup(cf, zone, &key) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = &key;
-    ccv.complex_value = &zone->key;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    zone->name = name;
-    zone->rate = rate;
-    zone->period = period;
-    zone->burst = burst;
-    zone->size = size;
-
-    darkroom_gcra_init(&zone->gcra, interval, burst);
-
-    zone->policy.data = ngx_pnalloc(cf->pool, name.len + 2 * NGX_INT_T_LEN
-                                              + 16);
-    if (zone->policy.data == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    zone->policy.len = ngx_sprintf(zone->policy.data, "\"%V\";q=%i;w=%uL",
-                                   &name, rate, period)
-                       - zone->policy.data;
-
-    shm_zone = ngx_shared_memory_add(cf, &name, size,
+    shm_zone = ngx_shared_memory_add(cf, &zone->name, zone->size,
                                      &ngx_http_darkroom_limit_module);
     if (shm_zone == NULL) {
         return NGX_CONF_ERROR;
@@ -1315,7 +1347,7 @@ ngx_http_darkroom_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (shm_zone->data) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "duplicate zone \"%V\"", &name);
+                           "duplicate zone \"%V\"", &zone->name);
         return NGX_CONF_ERROR;
     }
 
@@ -1323,27 +1355,228 @@ ngx_http_darkroom_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     shm_zone->data = zone;
 
     return NGX_CONF_OK;
+}
 
-invalid:
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\"", &value[i]);
+/*
+ * One "name=value" parameter of darkroom_limit_zone.  NGX_DECLINED: not a
+ * valid parameter (the caller says so); NGX_ERROR: the reason is logged.
+ */
 
-    return NGX_CONF_ERROR;
+static ngx_int_t
+ngx_http_darkroom_limit_zone_param(ngx_conf_t *cf,
+    ngx_http_darkroom_limit_zone_t *zone, ngx_str_t *key, ngx_str_t *value)
+{
+    ngx_int_t  burst;
+
+    if (ngx_strncmp(value->data, "name=", 5) == 0) {
+        return ngx_http_darkroom_limit_parse_name(cf, value, &zone->name);
+    }
+
+    if (ngx_strncmp(value->data, "key=", 4) == 0) {
+
+        key->data = value->data + 4;
+        key->len = value->len - 4;
+
+        return (key->len == 0) ? NGX_DECLINED : NGX_OK;
+    }
+
+    if (ngx_strncmp(value->data, "size=", 5) == 0) {
+        return ngx_http_darkroom_limit_parse_size(cf, value, &zone->size);
+    }
+
+    if (ngx_strncmp(value->data, "rate=", 5) == 0) {
+        return ngx_http_darkroom_limit_parse_rate(cf, value, zone);
+    }
+
+    if (ngx_strncmp(value->data, "burst=", 6) == 0) {
+
+        burst = ngx_atoi(value->data + 6, value->len - 6);
+
+        if (burst < 0) {
+            return NGX_DECLINED;
+        }
+
+        zone->burst = burst;
+
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_limit_parse_name(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_str_t *name)
+{
+    u_char  *p;
+
+    name->data = value->data + 5;
+    name->len = value->len - 5;
+
+    if (name->len == 0) {
+        return NGX_DECLINED;
+    }
+
+    for (p = name->data; p < name->data + name->len; p++) {
+        if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z')
+            && !(*p >= '0' && *p <= '9')
+            && *p != '_' && *p != '-' && *p != '.')
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid zone name \"%V\": only "
+                               "letters, digits, \"_\", \"-\" and "
+                               "\".\" are allowed", name);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_limit_parse_size(ngx_conf_t *cf, ngx_str_t *value,
+    size_t *size)
+{
+    ssize_t    n;
+    ngx_str_t  s;
+
+    s.data = value->data + 5;
+    s.len = value->len - 5;
+
+    n = ngx_parse_size(&s);
+
+    if (n == NGX_ERROR) {
+        return NGX_DECLINED;
+    }
+
+    if (n < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone size \"%V\" is too small, "
+                           "at least %uz bytes", value, 8 * ngx_pagesize);
+        return NGX_ERROR;
+    }
+
+    if ((uint64_t) n > 0xffffffffULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone size \"%V\" is too large, "
+                           "at most 4095m", value);
+        return NGX_ERROR;
+    }
+
+    *size = n;
+
+    return NGX_OK;
+}
+
+
+/* rate=<n>r/s|r/m|r/h */
+
+static ngx_int_t
+ngx_http_darkroom_limit_parse_rate(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_http_darkroom_limit_zone_t *zone)
+{
+    u_char      *p;
+    ngx_int_t    rate;
+    ngx_uint_t   period;
+
+    if (value->len < 5 + 4) {
+        return NGX_DECLINED;
+    }
+
+    p = value->data + value->len - 3;
+
+    if (ngx_strncmp(p, "r/s", 3) == 0) {
+        period = 1;
+
+    } else if (ngx_strncmp(p, "r/m", 3) == 0) {
+        period = 60;
+
+    } else if (ngx_strncmp(p, "r/h", 3) == 0) {
+        period = 3600;
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    rate = ngx_atoi(value->data + 5, value->len - 5 - 3);
+
+    if (rate <= 0) {
+        return NGX_DECLINED;
+    }
+
+    if ((uint64_t) rate > (uint64_t) period * 1000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "rate \"%V\" is too high, at most one "
+                           "request per millisecond", value);
+        return NGX_ERROR;
+    }
+
+    zone->rate = rate;
+    zone->period = period;
+
+    return NGX_OK;
+}
+
+
+/* a zone with all its parameters: its GCRA, key and RateLimit-Policy */
+
+static ngx_int_t
+ngx_http_darkroom_limit_zone_setup(ngx_conf_t *cf,
+    ngx_http_darkroom_limit_zone_t *zone, ngx_str_t *key)
+{
+    uint64_t                          interval;
+    ngx_http_compile_complex_value_t  ccv;
+
+    interval = ngx_http_darkroom_gcra_interval(zone->rate,
+                                               zone->period * 1000);
+
+    if (((uint64_t) zone->burst + 1) * interval
+        > NGX_HTTP_DARKROOM_LIMIT_MAX_AHEAD)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "burst=%ui is too large for rate \"%ui\" per "
+                           "%ui s, the burst must drain in at most 12 days",
+                           zone->burst, zone->rate, zone->period);
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = key;
+    ccv.complex_value = &zone->key;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_darkroom_gcra_init(&zone->gcra, interval, zone->burst);
+
+    zone->policy.data = ngx_pnalloc(cf->pool, zone->name.len
+                                              + 2 * NGX_INT_T_LEN + 16);
+    if (zone->policy.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    zone->policy.len = ngx_sprintf(zone->policy.data, "\"%V\";q=%ui;w=%ui",
+                                   &zone->name, zone->rate, zone->period)
+                       - zone->policy.data;
+
+    return NGX_OK;
 }
 
 
 static char *
 ngx_http_darkroom_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_darkroom_limit_conf_t  *lcf = conf;
-
-    ngx_int_t                        cost;
-    ngx_str_t                       *value, s;
-    ngx_uint_t                       i, dry_run;
-    ngx_shm_zone_t                  *shm_zone;
-    ngx_http_darkroom_limit_t       *limit, *limits;
-    ngx_http_darkroom_limit_zone_t  *zone;
+    ngx_int_t                  cost;
+    ngx_str_t                 *value, s;
+    ngx_uint_t                 i, dry_run;
+    ngx_shm_zone_t            *shm_zone;
+    ngx_http_darkroom_limit_t  limit;
 
     value = cf->args->elts;
 
@@ -1390,27 +1623,46 @@ ngx_http_darkroom_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (shm_zone == NULL) {
+    limit.shm_zone = shm_zone;
+    limit.cost = cost;
+    limit.dry_run = dry_run;
+
+    return ngx_http_darkroom_limit_add(cf, cmd, conf, &limit);
+}
+
+
+/* checks a parsed darkroom_limit against its zone and adds it to the level */
+
+static char *
+ngx_http_darkroom_limit_add(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_darkroom_limit_conf_t *lcf, ngx_http_darkroom_limit_t *limit)
+{
+    ngx_uint_t                       i;
+    ngx_http_darkroom_limit_t       *limits, *l;
+    ngx_http_darkroom_limit_zone_t  *zone;
+
+    if (limit->shm_zone == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" must have \"zone\" parameter",
                            &cmd->name);
         return NGX_CONF_ERROR;
     }
 
-    zone = shm_zone->data;
+    zone = limit->shm_zone->data;
 
     if (zone == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "unknown darkroom_limit_zone \"%V\"",
-                           &shm_zone->shm.name);
+                           &limit->shm_zone->shm.name);
         return NGX_CONF_ERROR;
     }
 
-    if ((ngx_uint_t) cost > zone->burst + 1) {
+    if (limit->cost > zone->burst + 1) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "cost=%i can never pass zone \"%V\" "
+                           "cost=%ui can never pass zone \"%V\" "
                            "with burst=%ui, at most %ui",
-                           cost, &zone->name, zone->burst, zone->burst + 1);
+                           limit->cost, &zone->name, zone->burst,
+                           zone->burst + 1);
         return NGX_CONF_ERROR;
     }
 
@@ -1426,19 +1678,17 @@ ngx_http_darkroom_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     for (i = 0; i < lcf->limits.nelts; i++) {
-        if (shm_zone == limits[i].shm_zone) {
+        if (limit->shm_zone == limits[i].shm_zone) {
             return "is duplicate";
         }
     }
 
-    limit = ngx_array_push(&lcf->limits);
-    if (limit == NULL) {
+    l = ngx_array_push(&lcf->limits);
+    if (l == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    limit->shm_zone = shm_zone;
-    limit->cost = cost;
-    limit->dry_run = dry_run;
+    *l = *limit;
 
     return NGX_CONF_OK;
 }
