@@ -316,6 +316,50 @@ keys_file(qw(k3 k2));
 ($ok, $out) = $t->test_conf;
 ok($ok, 'nginx -t passes again') or diag($out);
 
+# where darkroom_media_keys applies: the keys live in the core's location
+# configuration, inherited by its merge, which runs for every location
+# before the media module's merge checks "darkroom_media on"
+
+$t->write_file('keys2', "k9:$KEY{k1}\n");
+
+for my $case (
+    [ 'inherited from http{}', undef,
+      'darkroom_media_keys %%DIR%%/keys;
+       server { listen 127.0.0.1:%%PORT0%%;
+                location /photos/ { darkroom_media on; } }' ],
+    [ 'inherited from an enclosing location', undef,
+      'server { listen 127.0.0.1:%%PORT0%%;
+                location /photos/ { darkroom_media_keys %%DIR%%/keys;
+                    location /photos/raw/ { darkroom_media on; }
+                    if ($arg_x) { return 404; } darkroom_media on; } }' ],
+    [ 'a location replacing the server\'s keys', undef,
+      'server { listen 127.0.0.1:%%PORT0%%;
+                darkroom_media_keys %%DIR%%/keys;
+                location /photos/ { darkroom_media_keys %%DIR%%/keys2;
+                                    darkroom_media on; } }' ],
+    [ 'keys of a sibling location', qr/"darkroom_media on" needs "darkroom_media_keys"/,
+      'server { listen 127.0.0.1:%%PORT0%%;
+                location /keys/ { darkroom_media_keys %%DIR%%/keys; }
+                location /photos/ { darkroom_media on; } }' ],
+    [ 'on in a server, keys in a location', qr/"darkroom_media on" needs "darkroom_media_keys"/,
+      'server { listen 127.0.0.1:%%PORT0%%; darkroom_media on;
+                location /photos/ { darkroom_media_keys %%DIR%%/keys; } }' ],
+    [ 'keys twice in a location', qr/"darkroom_media_keys" directive is duplicate in \S+:\d+/,
+      'server { listen 127.0.0.1:%%PORT0%%;
+                location /photos/ { darkroom_media_keys %%DIR%%/keys;
+                                    darkroom_media_keys %%DIR%%/keys2; } }' ],
+) {
+    my ($name, $err, $http) = @$case;
+    $t->conf("%%MAIN%%\nevents {}\nhttp {\n%%HTTP%%\n$http\n}\n");
+    my ($ok, $out) = $t->test_conf;
+    if ($err) {
+        ok(!$ok, "nginx -t fails: $name");
+        like($out, $err, "... $name explained");
+    } else {
+        ok($ok, "nginx -t passes: $name") or diag($out);
+    }
+}
+
 unlike($t->error_log, qr/\Q$KEY{k1}\E|\Q$KEY{k2}\E|\Q$KEY{k3}\E/,
     'keys never logged');
 

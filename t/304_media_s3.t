@@ -29,6 +29,7 @@ http {
     darkroom_media_keys %%DIR%%/media_keys;
     server {
         listen 127.0.0.1:%%PORT0%%;
+        error_log %%DIR%%/debug.log debug;
         location /originals/ {
             darkroom_media on;
             darkroom_media_s3 endpoint=http://127.0.0.1:%%PORT1%%
@@ -158,6 +159,26 @@ is($r->{status}, 403, 'a tampered link is refused');
 ok(!$r->{headers}{location}, 'without a redirect');
 $r = $t->http(GET => signed_link('/originals/x.jpg', exp => time - 5));
 is($r->{status}, 410, 'an expired link is refused');
+
+# the decisions in the debug log, with no credential in it
+SKIP: {
+    skip 'nginx built without --with-debug', 5
+        unless `$t->{nginx} -V 2>&1` =~ /--with-debug/;
+
+    my $log = $t->read_file('debug.log');
+    like($log, qr/darkroom media: link accepted, kid "k1"/,
+        'debug: link accepted');
+    like($log, qr{darkroom media: S3 redirect to 127\.0\.0\.1:$port/client-photos/galleries/wedding/IMG_0042\.jpg for 600s},
+        'debug: S3 redirect, object and lifetime');
+    like($log, qr/darkroom media: link refused, bad_signature, status 403/,
+        'debug: refusal with its code and status');
+    like($log, qr/darkroom media: link refused, link_expired, status 410/,
+        'debug: expiry');
+    # (nginx itself logs the headers it sends, Location too, at debug)
+    my $ours = join '', grep { /darkroom/ } split /^/, $log;
+    unlike($ours, qr/X-Amz-Signature|wJalrXUtn|s{32}/,
+        'debug: darkroom logs no presigned query, secret or link key');
+}
 
 # bad configuration
 for my $case (

@@ -100,6 +100,12 @@ static ngx_int_t ngx_http_darkroom_media_header_filter(
 static ngx_int_t ngx_http_darkroom_media_log_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_darkroom_media_sign_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_darkroom_media_sign_params(ngx_http_request_t *r,
+    ngx_http_darkroom_media_signer_t *signer,
+    ngx_http_darkroom_sign_link_t *link);
+static ngx_int_t ngx_http_darkroom_media_sign_bind(ngx_http_request_t *r,
+    ngx_http_darkroom_media_signer_t *signer,
+    ngx_http_darkroom_sign_link_t *link, u_char *ip);
 static ngx_int_t ngx_http_darkroom_media_ctx_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_darkroom_media_parse_bind(ngx_str_t *value,
@@ -488,7 +494,10 @@ ngx_http_darkroom_media_address(ngx_http_request_t *r,
 }
 
 
-/* the gallery's revocation list, in shared memory: no query */
+/*
+ * A link of a gallery: checked by the gallery module through the core's
+ * hook, against its revocation list in shared memory: no query.
+ */
 
 static ngx_int_t
 ngx_http_darkroom_media_gallery(ngx_http_request_t *r,
@@ -503,9 +512,13 @@ ngx_http_darkroom_media_gallery(ngx_http_request_t *r,
     ctx->gallery.data = link->param[NGX_HTTP_DARKROOM_P_G].data;
     ctx->gallery.len = link->param[NGX_HTTP_DARKROOM_P_G].len;
 
+    /* every other outcome is logged as the refusal's code */
+
     switch (ngx_http_darkroom_link_check(r, &ctx->gallery)) {
 
     case NGX_OK:
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "darkroom media: gallery \"%V\" stands", &ctx->gallery);
         return NGX_OK;
 
     case NGX_DECLINED:
@@ -604,6 +617,10 @@ ngx_http_darkroom_media_fail(ngx_http_request_t *r,
     ngx_int_t  rc;
 
     ctx->error = code;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "darkroom media: link refused, %s, status %ui",
+                   code, status);
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "darkroom media: %s for \"%V\"", code, &r->uri);
@@ -724,6 +741,11 @@ ngx_http_darkroom_media_header_filter(ngx_http_request_t *r)
 }
 
 
+/*
+ * $<name> of darkroom_media_sign: a link signed with the first key where
+ * the variable is used; empty (and the reason logged) if it cannot be.
+ */
+
 static ngx_int_t
 ngx_http_darkroom_media_sign_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
@@ -731,16 +753,16 @@ ngx_http_darkroom_media_sign_variable(ngx_http_request_t *r,
     ngx_http_darkroom_media_signer_t *signer =
                                      (ngx_http_darkroom_media_signer_t *) data;
 
-    int                                  rc, family;
-    u_char                              *addr, *buf;
-    size_t                               len;
-    ngx_str_t                            path, filename, gallery;
-    ngx_uint_t                           bits;
-    ngx_http_darkroom_key_t             *key;
-    ngx_http_darkroom_loc_conf_t        *dlcf;
-    ngx_http_darkroom_sign_link_t        link;
-    u_char                               exp[NGX_TIME_T_LEN];
-    u_char                               ip[NGX_HTTP_DARKROOM_SIGN_IP_LEN];
+    int                             rc;
+    u_char                         *buf;
+    size_t                          len;
+    ngx_int_t                       n;
+    ngx_str_t                       path;
+    ngx_http_darkroom_key_t        *key;
+    ngx_http_darkroom_loc_conf_t   *dlcf;
+    ngx_http_darkroom_sign_link_t   link;
+    u_char                          exp[NGX_TIME_T_LEN];
+    u_char                          ip[NGX_HTTP_DARKROOM_SIGN_IP_LEN];
 
     v->not_found = 1;
 
@@ -772,53 +794,13 @@ ngx_http_darkroom_media_sign_variable(ngx_http_request_t *r,
     link.param[NGX_HTTP_DARKROOM_P_KID].data = key->kid.data;
     link.param[NGX_HTTP_DARKROOM_P_KID].len = key->kid.len;
 
-    if (signer->disposition.len) {
-        link.param[NGX_HTTP_DARKROOM_P_DISPOSITION].data =
-                                                     signer->disposition.data;
-        link.param[NGX_HTTP_DARKROOM_P_DISPOSITION].len =
-                                                     signer->disposition.len;
+    if (ngx_http_darkroom_media_sign_params(r, signer, &link) != NGX_OK) {
+        return NGX_ERROR;
     }
 
-    if (signer->filename) {
-        if (ngx_http_complex_value(r, signer->filename, &filename) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        if (filename.len) {
-            link.param[NGX_HTTP_DARKROOM_P_FILENAME].data = filename.data;
-            link.param[NGX_HTTP_DARKROOM_P_FILENAME].len = filename.len;
-        }
-    }
-
-    if (signer->gallery) {
-        if (ngx_http_complex_value(r, signer->gallery, &gallery) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        if (gallery.len) {
-            link.param[NGX_HTTP_DARKROOM_P_G].data = gallery.data;
-            link.param[NGX_HTTP_DARKROOM_P_G].len = gallery.len;
-        }
-    }
-
-    if (signer->bind.bind) {
-        if (ngx_http_darkroom_media_client(r, &family, &addr) != NGX_OK) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "darkroom media: \"$%V\" cannot bind a link to a "
-                          "non-IP client", &signer->name);
-            return NGX_OK;
-        }
-
-        bits = (family == AF_INET) ? signer->bind.v4 : signer->bind.v6;
-
-        len = ngx_http_darkroom_sign_net_format(family, addr, bits, ip,
-                                                sizeof(ip));
-        if (len == 0) {
-            return NGX_ERROR;
-        }
-
-        link.param[NGX_HTTP_DARKROOM_P_IP].data = ip;
-        link.param[NGX_HTTP_DARKROOM_P_IP].len = len;
+    n = ngx_http_darkroom_media_sign_bind(r, signer, &link, ip);
+    if (n != NGX_OK) {
+        return (n == NGX_DECLINED) ? NGX_OK : NGX_ERROR;
     }
 
     len = ngx_http_darkroom_sign_url(&link, key->key.data, key->key.len,
@@ -846,6 +828,90 @@ ngx_http_darkroom_media_sign_variable(ngx_http_request_t *r,
     v->valid = 1;
     v->no_cacheable = 0;
     v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/* the signer's disposition, and its filename and g where not empty */
+
+static ngx_int_t
+ngx_http_darkroom_media_sign_params(ngx_http_request_t *r,
+    ngx_http_darkroom_media_signer_t *signer,
+    ngx_http_darkroom_sign_link_t *link)
+{
+    ngx_str_t  filename, gallery;
+
+    if (signer->disposition.len) {
+        link->param[NGX_HTTP_DARKROOM_P_DISPOSITION].data =
+                                                     signer->disposition.data;
+        link->param[NGX_HTTP_DARKROOM_P_DISPOSITION].len =
+                                                     signer->disposition.len;
+    }
+
+    if (signer->filename) {
+        if (ngx_http_complex_value(r, signer->filename, &filename) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (filename.len) {
+            link->param[NGX_HTTP_DARKROOM_P_FILENAME].data = filename.data;
+            link->param[NGX_HTTP_DARKROOM_P_FILENAME].len = filename.len;
+        }
+    }
+
+    if (signer->gallery) {
+        if (ngx_http_complex_value(r, signer->gallery, &gallery) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (gallery.len) {
+            link->param[NGX_HTTP_DARKROOM_P_G].data = gallery.data;
+            link->param[NGX_HTTP_DARKROOM_P_G].len = gallery.len;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * bind_ip=: the link bound to the client's address or prefix, written to
+ * ip (NGX_HTTP_DARKROOM_SIGN_IP_LEN bytes); NGX_DECLINED, logged, for a
+ * client without an IP address.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_media_sign_bind(ngx_http_request_t *r,
+    ngx_http_darkroom_media_signer_t *signer,
+    ngx_http_darkroom_sign_link_t *link, u_char *ip)
+{
+    int          family;
+    u_char      *addr;
+    size_t       len;
+    ngx_uint_t   bits;
+
+    if (!signer->bind.bind) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_darkroom_media_client(r, &family, &addr) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "darkroom media: \"$%V\" cannot bind a link to a "
+                      "non-IP client", &signer->name);
+        return NGX_DECLINED;
+    }
+
+    bits = (family == AF_INET) ? signer->bind.v4 : signer->bind.v6;
+
+    len = ngx_http_darkroom_sign_net_format(family, addr, bits, ip,
+                                            NGX_HTTP_DARKROOM_SIGN_IP_LEN);
+    if (len == 0) {
+        return NGX_ERROR;
+    }
+
+    link->param[NGX_HTTP_DARKROOM_P_IP].data = ip;
+    link->param[NGX_HTTP_DARKROOM_P_IP].len = len;
 
     return NGX_OK;
 }

@@ -9,12 +9,31 @@
  */
 
 
+#include "ngx_http_darkroom.h"
 #include "ngx_http_darkroom_media_s3.h"
 #include "ngx_http_darkroom_sigv4.h"
 
 
+/* the credentials file: one line, ACCESS_KEY_ID:SECRET_ACCESS_KEY */
+#define NGX_HTTP_DARKROOM_MEDIA_S3_CRED_MAX  4096
+
+
+static ngx_int_t ngx_http_darkroom_media_s3_param(ngx_conf_t *cf,
+    ngx_http_darkroom_media_s3_t *s3, ngx_str_t *value,
+    ngx_str_t *credentials);
+static ngx_int_t ngx_http_darkroom_media_s3_endpoint(
+    ngx_http_darkroom_media_s3_t *s3, ngx_str_t *v);
+static ngx_int_t ngx_http_darkroom_media_s3_bucket(
+    ngx_http_darkroom_media_s3_t *s3, ngx_str_t *v);
 static char *ngx_http_darkroom_media_s3_credentials(ngx_conf_t *cf,
     ngx_http_darkroom_media_s3_t *s3, ngx_str_t *file);
+static ngx_int_t ngx_http_darkroom_media_s3_key(ngx_http_request_t *r,
+    ngx_str_t *key);
+static ngx_int_t ngx_http_darkroom_media_s3_object(ngx_http_request_t *r,
+    ngx_http_darkroom_media_s3_t *s3, ngx_str_t *key, u_char **host,
+    u_char **path);
+static ngx_int_t ngx_http_darkroom_media_s3_location(ngx_http_request_t *r,
+    ngx_http_darkroom_sigv4_t *req);
 
 
 /*
@@ -27,8 +46,7 @@ char *
 ngx_http_darkroom_media_s3_parse(ngx_conf_t *cf,
     ngx_http_darkroom_media_s3_t **out)
 {
-    u_char                        *p;
-    ngx_str_t                     *value, v, credentials;
+    ngx_str_t                     *value, credentials;
     ngx_uint_t                     i;
     ngx_http_darkroom_media_s3_t  *s3;
 
@@ -44,111 +62,20 @@ ngx_http_darkroom_media_s3_parse(ngx_conf_t *cf,
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "endpoint=", 9) == 0) {
-            v.data = value[i].data + 9;
-            v.len = value[i].len - 9;
-
-            if (v.len > 8 && ngx_strncmp(v.data, "https://", 8) == 0) {
-                ngx_str_set(&s3->scheme, "https");
-                s3->host.data = v.data + 8;
-                s3->host.len = v.len - 8;
-
-            } else if (v.len > 7 && ngx_strncmp(v.data, "http://", 7) == 0) {
-                ngx_str_set(&s3->scheme, "http");
-                s3->host.data = v.data + 7;
-                s3->host.len = v.len - 7;
-
-            } else {
-                goto invalid;
-            }
-
-            while (s3->host.len && s3->host.data[s3->host.len - 1] == '/') {
-                s3->host.len--;
-            }
-
-            if (s3->host.len == 0
-                || ngx_strlchr(s3->host.data, s3->host.data + s3->host.len,
-                               '/'))
-            {
-                goto invalid;
-            }
-
-            s3->host.data[s3->host.len] = '\0';
+        switch (ngx_http_darkroom_media_s3_param(cf, s3, &value[i],
+                                                 &credentials))
+        {
+        case NGX_OK:
             continue;
+
+        case NGX_DECLINED:
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+
+        default:
+            return NGX_CONF_ERROR;
         }
-
-        if (ngx_strncmp(value[i].data, "bucket=", 7) == 0) {
-            s3->bucket.data = value[i].data + 7;
-            s3->bucket.len = value[i].len - 7;
-
-            for (p = s3->bucket.data; p < s3->bucket.data + s3->bucket.len;
-                 p++)
-            {
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')
-                      || *p == '-' || *p == '.'))
-                {
-                    goto invalid;
-                }
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "region=", 7) == 0) {
-            s3->region.data = value[i].data + 7;
-            s3->region.len = value[i].len - 7;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "prefix=", 7) == 0) {
-            s3->prefix.data = value[i].data + 7;
-            s3->prefix.len = value[i].len - 7;
-
-            if (s3->prefix.len && s3->prefix.data[0] == '/') {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "credentials=", 12) == 0) {
-            credentials.data = value[i].data + 12;
-            credentials.len = value[i].len - 12;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "expires=", 8) == 0) {
-            v.data = value[i].data + 8;
-            v.len = value[i].len - 8;
-
-            s3->expires = ngx_parse_time(&v, 1);
-            if (s3->expires == (time_t) NGX_ERROR || s3->expires < 1
-                || s3->expires > NGX_HTTP_DARKROOM_SIGV4_EXPIRES_MAX)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid expires \"%V\", it must be "
-                                   "between 1s and 7d", &v);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_strcmp(value[i].data, "style=path") == 0) {
-            s3->virtual_host = 0;
-            continue;
-        }
-
-        if (ngx_strcmp(value[i].data, "style=virtual") == 0) {
-            s3->virtual_host = 1;
-            continue;
-        }
-
-    invalid:
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
-        return NGX_CONF_ERROR;
     }
 
     if (s3->host.len == 0 || s3->bucket.len == 0 || s3->region.len == 0
@@ -174,56 +101,162 @@ ngx_http_darkroom_media_s3_parse(ngx_conf_t *cf,
 }
 
 
+/*
+ * One name=value of darkroom_media_s3: NGX_DECLINED if it is not valid,
+ * NGX_ERROR once it has said why.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_media_s3_param(ngx_conf_t *cf,
+    ngx_http_darkroom_media_s3_t *s3, ngx_str_t *value,
+    ngx_str_t *credentials)
+{
+    ngx_str_t  v;
+
+    if (ngx_strncmp(value->data, "endpoint=", 9) == 0) {
+        v.data = value->data + 9;
+        v.len = value->len - 9;
+
+        return ngx_http_darkroom_media_s3_endpoint(s3, &v);
+    }
+
+    if (ngx_strncmp(value->data, "bucket=", 7) == 0) {
+        v.data = value->data + 7;
+        v.len = value->len - 7;
+
+        return ngx_http_darkroom_media_s3_bucket(s3, &v);
+    }
+
+    if (ngx_strncmp(value->data, "region=", 7) == 0) {
+        s3->region.data = value->data + 7;
+        s3->region.len = value->len - 7;
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(value->data, "prefix=", 7) == 0) {
+        s3->prefix.data = value->data + 7;
+        s3->prefix.len = value->len - 7;
+
+        return (s3->prefix.len && s3->prefix.data[0] == '/') ? NGX_DECLINED
+                                                             : NGX_OK;
+    }
+
+    if (ngx_strncmp(value->data, "credentials=", 12) == 0) {
+        credentials->data = value->data + 12;
+        credentials->len = value->len - 12;
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(value->data, "expires=", 8) == 0) {
+        v.data = value->data + 8;
+        v.len = value->len - 8;
+
+        s3->expires = ngx_parse_time(&v, 1);
+        if (s3->expires == (time_t) NGX_ERROR || s3->expires < 1
+            || s3->expires > NGX_HTTP_DARKROOM_SIGV4_EXPIRES_MAX)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid expires \"%V\", it must be "
+                               "between 1s and 7d", &v);
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    if (ngx_strcmp(value->data, "style=path") == 0) {
+        s3->virtual_host = 0;
+        return NGX_OK;
+    }
+
+    if (ngx_strcmp(value->data, "style=virtual") == 0) {
+        s3->virtual_host = 1;
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* endpoint=http[s]://host[:port][/]: no path */
+
+static ngx_int_t
+ngx_http_darkroom_media_s3_endpoint(ngx_http_darkroom_media_s3_t *s3,
+    ngx_str_t *v)
+{
+    if (v->len > 8 && ngx_strncmp(v->data, "https://", 8) == 0) {
+        ngx_str_set(&s3->scheme, "https");
+        s3->host.data = v->data + 8;
+        s3->host.len = v->len - 8;
+
+    } else if (v->len > 7 && ngx_strncmp(v->data, "http://", 7) == 0) {
+        ngx_str_set(&s3->scheme, "http");
+        s3->host.data = v->data + 7;
+        s3->host.len = v->len - 7;
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    while (s3->host.len && s3->host.data[s3->host.len - 1] == '/') {
+        s3->host.len--;
+    }
+
+    if (s3->host.len == 0
+        || ngx_strlchr(s3->host.data, s3->host.data + s3->host.len, '/'))
+    {
+        return NGX_DECLINED;
+    }
+
+    s3->host.data[s3->host.len] = '\0';
+
+    return NGX_OK;
+}
+
+
+/* a bucket name: a-z 0-9 - . */
+
+static ngx_int_t
+ngx_http_darkroom_media_s3_bucket(ngx_http_darkroom_media_s3_t *s3,
+    ngx_str_t *v)
+{
+    u_char  *p;
+
+    for (p = v->data; p < v->data + v->len; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')
+              || *p == '-' || *p == '.'))
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    s3->bucket = *v;
+
+    return NGX_OK;
+}
+
+
 /* the first line of the file: ACCESS_KEY_ID:SECRET_ACCESS_KEY */
 
 static char *
 ngx_http_darkroom_media_s3_credentials(ngx_conf_t *cf,
     ngx_http_darkroom_media_s3_t *s3, ngx_str_t *file)
 {
-    u_char           *buf, *p, *end, *colon;
-    ssize_t           n;
-    ngx_fd_t          fd;
-    ngx_file_t        f;
-    ngx_file_info_t   fi;
+    u_char     *buf, *p, *end, *colon;
+    ngx_str_t   text;
 
-    if (ngx_conf_full_name(cf->cycle, file, 1) != NGX_OK) {
+    if (ngx_conf_full_name(cf->cycle, file, 1) != NGX_OK
+        || ngx_http_darkroom_file_read(cf, file,
+                                       NGX_HTTP_DARKROOM_MEDIA_S3_CRED_MAX,
+                                       "credentials", &text)
+           != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
-    fd = ngx_open_file(file->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_open_file_n " \"%s\" failed", file->data);
-        return NGX_CONF_ERROR;
-    }
+    buf = text.data;
+    end = buf + text.len;
 
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR || ngx_file_size(&fi) > 4096) {
-        ngx_close_file(fd);
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "credentials file \"%s\" is unreadable or too "
-                           "large", file->data);
-        return NGX_CONF_ERROR;
-    }
-
-    buf = ngx_pnalloc(cf->pool, ngx_file_size(&fi) + 1);
-    if (buf == NULL) {
-        ngx_close_file(fd);
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(&f, sizeof(ngx_file_t));
-    f.fd = fd;
-    f.name = *file;
-    f.log = cf->log;
-
-    n = ngx_read_file(&f, buf, ngx_file_size(&fi), 0);
-    ngx_close_file(fd);
-
-    if (n != (ssize_t) ngx_file_size(&fi)) {
-        return NGX_CONF_ERROR;
-    }
-
-    end = buf + n;
     p = ngx_strlchr(buf, end, '\n');
     if (p) {
         end = p;
@@ -257,75 +290,28 @@ ngx_http_darkroom_media_s3_credentials(ngx_conf_t *cf,
 
 
 /*
- * The object key is the request's path inside the location (after a
- * prefix location's name), behind the configured key prefix.
+ * The answer to a verified request: 302 to the object, presigned.  A signed
+ * download name travels as response-content-disposition.
  */
 
 ngx_int_t
 ngx_http_darkroom_media_s3_redirect(ngx_http_request_t *r,
     ngx_http_darkroom_media_s3_t *s3, ngx_str_t *disposition)
 {
-    u_char                           *p, *host, *path, *url;
-    size_t                            len, klen;
+    u_char                           *host, *path;
+    ngx_int_t                         rc;
     ngx_str_t                         key;
-    ngx_table_elt_t                  *h;
-    ngx_http_core_loc_conf_t         *clcf;
     ngx_http_darkroom_sigv4_t         req;
     ngx_http_darkroom_sigv4_param_t   param;
 
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    key = r->uri;
-
-    if (!clcf->exact_match && !clcf->regex
-        && key.len > clcf->name.len
-        && ngx_strncmp(key.data, clcf->name.data, clcf->name.len) == 0)
-    {
-        key.data += clcf->name.len;
-        key.len -= clcf->name.len;
-    }
-
-    while (key.len && key.data[0] == '/') {
-        key.data++;
-        key.len--;
-    }
-
-    if (key.len == 0) {
+    if (ngx_http_darkroom_media_s3_key(r, &key) != NGX_OK) {
         return NGX_HTTP_NOT_FOUND;
     }
 
-    klen = s3->prefix.len + key.len;
-
-    host = ngx_pnalloc(r->pool, s3->bucket.len + 1 + s3->host.len + 1);
-    path = ngx_pnalloc(r->pool, 2 + s3->bucket.len + klen + 1);
-    if (host == NULL || path == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    rc = ngx_http_darkroom_media_s3_object(r, s3, &key, &host, &path);
+    if (rc != NGX_OK) {
+        return rc;
     }
-
-    p = path;
-    *p++ = '/';
-
-    if (s3->virtual_host) {
-        p = ngx_cpymem(host, s3->bucket.data, s3->bucket.len);
-        *p++ = '.';
-        p = ngx_cpymem(p, s3->host.data, s3->host.len);
-        *p = '\0';
-        p = path + 1;
-
-    } else {
-        ngx_memcpy(host, s3->host.data, s3->host.len + 1);
-        p = ngx_cpymem(p, s3->bucket.data, s3->bucket.len);
-        *p++ = '/';
-    }
-
-    /* no prefix= leaves prefix.data NULL: memcpy() from NULL is undefined */
-
-    if (s3->prefix.len) {
-        p = ngx_cpymem(p, s3->prefix.data, s3->prefix.len);
-    }
-
-    p = ngx_cpymem(p, key.data, key.len);
-    *p = '\0';
 
     ngx_memzero(&req, sizeof(ngx_http_darkroom_sigv4_t));
     req.scheme = (const char *) s3->scheme.data;
@@ -341,27 +327,123 @@ ngx_http_darkroom_media_s3_redirect(ngx_http_request_t *r,
 
     if (disposition && disposition->len) {
         param.name = "response-content-disposition";
-        param.value = ngx_pnalloc(r->pool, disposition->len + 1);
+        param.value = (const char *) ngx_http_darkroom_cstr(r->pool,
+                                                         disposition->data,
+                                                         disposition->len);
         if (param.value == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        ngx_memcpy((u_char *) param.value, disposition->data,
-                   disposition->len);
-        ((u_char *) param.value)[disposition->len] = '\0';
 
         req.params = &param;
         req.nparams = 1;
     }
 
-    len = ngx_http_darkroom_sigv4_presign(&req, NULL, 0, NULL);
+    return ngx_http_darkroom_media_s3_location(r, &req);
+}
+
+
+/*
+ * The object key is the request's path inside the location (after a
+ * prefix location's name); NGX_DECLINED if that is empty.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_media_s3_key(ngx_http_request_t *r, ngx_str_t *key)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    *key = r->uri;
+
+    if (!clcf->exact_match && !clcf->regex
+        && key->len > clcf->name.len
+        && ngx_strncmp(key->data, clcf->name.data, clcf->name.len) == 0)
+    {
+        key->data += clcf->name.len;
+        key->len -= clcf->name.len;
+    }
+
+    while (key->len && key->data[0] == '/') {
+        key->data++;
+        key->len--;
+    }
+
+    return key->len ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * The host and path of the object, behind the configured key prefix, as
+ * C strings: bucket.host and /prefix+key (style=virtual), or host and
+ * /bucket/prefix+key (style=path).
+ */
+
+static ngx_int_t
+ngx_http_darkroom_media_s3_object(ngx_http_request_t *r,
+    ngx_http_darkroom_media_s3_t *s3, ngx_str_t *key, u_char **host,
+    u_char **path)
+{
+    u_char  *p, *h;
+    size_t   klen;
+
+    klen = s3->prefix.len + key->len;
+
+    h = ngx_pnalloc(r->pool, s3->bucket.len + 1 + s3->host.len + 1);
+    *path = ngx_pnalloc(r->pool, 2 + s3->bucket.len + klen + 1);
+    if (h == NULL || *path == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = *path;
+    *p++ = '/';
+
+    if (s3->virtual_host) {
+        p = ngx_cpymem(h, s3->bucket.data, s3->bucket.len);
+        *p++ = '.';
+        p = ngx_cpymem(p, s3->host.data, s3->host.len);
+        *p = '\0';
+        p = *path + 1;
+
+    } else {
+        ngx_memcpy(h, s3->host.data, s3->host.len + 1);
+        p = ngx_cpymem(p, s3->bucket.data, s3->bucket.len);
+        *p++ = '/';
+    }
+
+    /* no prefix= leaves prefix.data NULL: memcpy() from NULL is undefined */
+
+    if (s3->prefix.len) {
+        p = ngx_cpymem(p, s3->prefix.data, s3->prefix.len);
+    }
+
+    p = ngx_cpymem(p, key->data, key->len);
+    *p = '\0';
+
+    *host = h;
+
+    return NGX_OK;
+}
+
+
+/* the presigned URL as the Location of a 302 */
+
+static ngx_int_t
+ngx_http_darkroom_media_s3_location(ngx_http_request_t *r,
+    ngx_http_darkroom_sigv4_t *req)
+{
+    u_char           *url;
+    size_t            len;
+    ngx_table_elt_t  *h;
+
+    len = ngx_http_darkroom_sigv4_presign(req, NULL, 0, NULL);
     if (len == 0) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     url = ngx_pnalloc(r->pool, len + 1);
     if (url == NULL
-        || ngx_http_darkroom_sigv4_presign(&req, (char *) url, len + 1, NULL)
+        || ngx_http_darkroom_sigv4_presign(req, (char *) url, len + 1, NULL)
            != len)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -379,6 +461,12 @@ ngx_http_darkroom_media_s3_redirect(ngx_http_request_t *r,
 
     ngx_http_clear_location(r);
     r->headers_out.location = h;
+
+    /* the query is a credential for as long as it lives: not logged */
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "darkroom media: S3 redirect to %s%s for %uis",
+                   req->host, req->path, (ngx_uint_t) req->expires);
 
     return NGX_HTTP_MOVED_TEMPORARILY;
 }

@@ -117,6 +117,28 @@ main(void)
        "empty access key: a URL, no undefined behaviour");
     req.access_key = "AKIAIOSFODNN7EXAMPLE";
 
+    /*
+     * the scope in the string to sign is its own, not what follows the
+     * first "/" of the credential: an access key with a "/" (expected
+     * value computed with Python's hmac and hashlib)
+     */
+
+    req.access_key = "AKIA/SLASH";
+    n = ngx_http_darkroom_sigv4_presign(&req, url, sizeof(url), hash);
+
+    is_str(url, n,
+           "https://examplebucket.s3.amazonaws.com/test.txt"
+           "?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+           "&X-Amz-Credential=AKIA%2FSLASH%2F20130524%2Fus-east-1"
+           "%2Fs3%2Faws4_request"
+           "&X-Amz-Date=20130524T000000Z"
+           "&X-Amz-Expires=86400"
+           "&X-Amz-SignedHeaders=host"
+           "&X-Amz-Signature="
+           "cdd8f60d298ee4c3bde56f80044f86be9ad1c8d83efd113344aafb68d4bd538b",
+           "access key with a slash: the scope is the date's onwards");
+    req.access_key = "AKIAIOSFODNN7EXAMPLE";
+
     /* MinIO, path style */
 
     rcd.name = "response-content-disposition";
