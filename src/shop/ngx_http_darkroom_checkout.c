@@ -851,11 +851,10 @@ ngx_http_darkroom_checkout_closed(ngx_http_darkroom_task_t *t,
     ngx_memzero(&ignored, sizeof(ngx_http_darkroom_error_t));
 
     res = ngx_http_darkroom_db_exec(&t->db,
-              "SELECT 1 FROM orders WHERE id = $1"
-              " AND status IN ('expired', 'cancelled')",
-              1, params, &ignored);
+              "SELECT checkout_closed($1) AS closed", 1, params, &ignored);
 
-    closed = (res != NULL && PQntuples(res) == 1);
+    closed = (res != NULL
+              && ngx_http_darkroom_shop_value(res, "closed")[0] == 't');
     PQclear(res);
 
     return closed;

@@ -271,10 +271,8 @@ ngx_http_darkroom_job_checkout_reconcile(ngx_http_darkroom_job_t *job,
     params[0] = id;
 
     res = ngx_http_darkroom_db_exec(job->db,
-              "SELECT stripe_session_id, status,"
-              " greatest(0, extract(epoch FROM expires_at - now()))::bigint"
-              " AS expires_in"
-              " FROM orders WHERE id = $1", 1, params, err);
+              "SELECT stripe_session_id, status, expires_in"
+              " FROM checkout_reconcile_state($1)", 1, params, err);
 
     if (res == NULL) {
         return NGX_ERROR;
