@@ -225,9 +225,11 @@ ngx_http_darkroom_checkout_prepare(ngx_http_request_t *r,
 
     rc = ngx_http_darkroom_checkout_key(r, co);
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "darkroom checkout: cart posted (%s, %*s)",
-                   co->form ? "form" : "json", (size_t) 3, co->currency);
+    if (rc == NGX_OK) {
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "darkroom checkout: cart posted (%s, %*s)",
+                       co->form ? "form" : "json", (size_t) 3, co->currency);
+    }
 
     return rc;
 }
@@ -768,8 +770,8 @@ ngx_http_darkroom_checkout_order(ngx_http_darkroom_task_t *t)
     params[9] = reconcile;
 
     return ngx_http_darkroom_db_exec(&t->db,
-        "SELECT order_id, order_ref, total, physical, lines::text, replay,"
-        " saved_token, saved_url, expires_epoch"
+        "SELECT order_id, order_ref, total, physical, lines::text AS lines,"
+        " replay, saved_token, saved_url, expires_epoch"
         " FROM checkout_create_idempotent($1, $2, $3, $4::interval,"
         " $5::jsonb, $6, $7, $8,"
         " now() + $9::int * interval '1 second',"
