@@ -227,6 +227,29 @@ RETURNS void LANGUAGE sql AS $$
 $$;
 
 
+-- A replayed checkout whose order can no longer be paid: expired, or
+-- cancelled meanwhile (the replay answers checkout_closed).
+CREATE OR REPLACE FUNCTION checkout_closed(p_order bigint)
+RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM orders
+                    WHERE id = p_order
+                      AND status IN ('expired', 'cancelled'));
+$$;
+
+
+-- What the checkout_reconcile job asks of an order: its Stripe session
+-- (NULL when none was recorded), its status, and the seconds until its
+-- payment page expires (0 when it has).  No row: no such order.
+CREATE OR REPLACE FUNCTION checkout_reconcile_state(p_order bigint,
+    OUT stripe_session_id text, OUT status text, OUT expires_in bigint)
+RETURNS SETOF record LANGUAGE sql STABLE AS $$
+    SELECT o.stripe_session_id, o.status,
+           greatest(0, extract(epoch FROM o.expires_at - now()))::bigint
+      FROM orders o
+     WHERE o.id = p_order;
+$$;
+
+
 -- A session reports payment (sql/004).  An order pending payment moves:
 -- to paid when the amount is exactly the order's total, else to review.
 -- An order under review stays there; one cancelled or expired goes to

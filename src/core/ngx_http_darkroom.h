@@ -130,24 +130,7 @@ typedef struct {
     ngx_uint_t                   jobs_concurrency;
     ngx_array_t                 *jobs_kind_caps;   /* kind_cap_t */
 
-    /* the shop */
-    ngx_str_t                    currency;          /* default currency */
-    ngx_str_t                    stripe_api;        /* base URL */
-    ngx_array_t                 *stripe_keys;       /* sk_..., first used */
-    ngx_array_t                 *stripe_webhook_secrets;
-    time_t                       stripe_tolerance;
-    ngx_str_t                    success_url;
-    ngx_str_t                    cancel_url;
-    ngx_str_t                    status_url;
-    time_t                       checkout_expires;
-    time_t                       checkout_reconcile;
-    ngx_array_t                 *shipping_countries; /* ngx_str_t */
     ngx_array_t                 *admin_tokens;
-
-    /* where features with requirements are used, for "nginx -t" errors */
-    ngx_http_darkroom_use_t      use_checkout;
-    ngx_http_darkroom_use_t      use_webhook;
-    ngx_http_darkroom_use_t      use_admin;
 
     ngx_array_t                 *job_kinds;    /* registered job kinds */
     ngx_array_t                  keyrings;     /* keyring_t *, read once */
@@ -265,9 +248,9 @@ ngx_http_darkroom_main_conf_t *ngx_http_darkroom_use(ngx_conf_t *cf,
     ngx_http_darkroom_use_t *use);
 char *ngx_http_darkroom_require(ngx_conf_t *cf, ngx_http_darkroom_use_t *use,
     const char *feature, void *value, const char *directive);
+char *ngx_http_darkroom_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_darkroom_base_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-ngx_int_t ngx_http_darkroom_token(u_char *token, u_char *hash);
 
 /* secret */
 ngx_int_t ngx_http_darkroom_file_read(ngx_conf_t *cf, ngx_str_t *name,
@@ -276,28 +259,6 @@ char *ngx_http_darkroom_secret_slot(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_darkroom_secret_match(ngx_array_t *secrets,
     u_char *value, size_t len);
-
-/* stripe: thread side */
-ngx_int_t ngx_http_darkroom_stripe_call(ngx_http_darkroom_main_conf_t *dmcf,
-    const char *method, const char *path, const char *form,
-    const char *idempotency_key, cJSON **out,
-    ngx_http_darkroom_error_t *err);
-ngx_int_t ngx_http_darkroom_form_add(char **buf, size_t *len, size_t *size,
-    const char *name, const char *value);
-ngx_int_t ngx_http_darkroom_job_checkout_reconcile(
-    ngx_http_darkroom_job_t *job, ngx_http_darkroom_error_t *err);
-
-/* location handlers, each in its area's file */
-char *ngx_http_darkroom_catalogue(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_darkroom_checkout(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_darkroom_stripe_webhook(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_darkroom_order_status(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_darkroom_admin(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 
 /* http: helpers for handlers on the event loop (ngx_http_darkroom_http.c) */
 ngx_int_t ngx_http_darkroom_admin_auth(ngx_http_request_t *r);

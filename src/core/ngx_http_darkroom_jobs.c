@@ -129,7 +129,6 @@ static void ngx_http_darkroom_jobs_done(ngx_event_t *ev);
 
 static ngx_http_darkroom_job_kind_t  ngx_http_darkroom_builtin_kinds[] = {
     { "http_post", ngx_http_darkroom_job_http_post, 0 },
-    { "checkout_reconcile", ngx_http_darkroom_job_checkout_reconcile, 0 },
     { NULL, NULL, 0 }
 };
 

@@ -10,7 +10,6 @@
 #include "ngx_http_darkroom.h"
 
 #include <curl/curl.h>
-#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 
@@ -35,14 +34,6 @@ static void ngx_http_darkroom_exit_process(ngx_cycle_t *cycle);
 
 static char *ngx_http_darkroom_msec_min(ngx_conf_t *cf, void *post,
     void *data);
-static char *ngx_http_darkroom_sec_range(ngx_conf_t *cf, void *post,
-    void *data);
-static char *ngx_http_darkroom_currency(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_darkroom_url(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_darkroom_countries(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 
 
 static ngx_conf_num_bounds_t  ngx_http_darkroom_jobs_batch_bounds = {
@@ -66,21 +57,6 @@ static ngx_conf_num_bounds_t  ngx_http_darkroom_interval_min = {
 static ngx_conf_num_bounds_t  ngx_http_darkroom_lease_min = {
     ngx_http_darkroom_msec_min, 1000, 0
 };
-
-/* Stripe accepts a Checkout Session expiry between 30 minutes and 24 h */
-
-static ngx_conf_num_bounds_t  ngx_http_darkroom_expires_range = {
-    ngx_http_darkroom_sec_range, 1800, 86400
-};
-
-static ngx_conf_num_bounds_t  ngx_http_darkroom_tolerance_range = {
-    ngx_http_darkroom_sec_range, 1, 86400
-};
-
-static ngx_conf_num_bounds_t  ngx_http_darkroom_reconcile_range = {
-    ngx_http_darkroom_sec_range, 60, 86400 * 7
-};
-
 
 static ngx_command_t  ngx_http_darkroom_commands[] = {
 
@@ -147,83 +123,6 @@ static ngx_command_t  ngx_http_darkroom_commands[] = {
       offsetof(ngx_http_darkroom_main_conf_t, jobs_batch),
       &ngx_http_darkroom_jobs_batch_bounds },
 
-    { ngx_string("darkroom_currency"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_darkroom_currency,
-      NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_darkroom_main_conf_t, currency),
-      NULL },
-
-    { ngx_string("darkroom_stripe_api"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_darkroom_base_url,
-      NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_darkroom_main_conf_t, stripe_api),
-      NULL },
-
-    { ngx_string("darkroom_stripe_key_file"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_darkroom_secret_slot,
-      NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_darkroom_main_conf_t, stripe_keys),
-      NULL },
-
-    { ngx_string("darkroom_stripe_webhook_secret_file"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_darkroom_secret_slot,
-      NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_darkroom_main_conf_t, stripe_webhook_secrets),
-      NULL },
-
-    { ngx_string("darkroom_stripe_tolerance"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_sec_slot,
-      NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_darkroom_main_conf_t, stripe_tolerance),
-      &ngx_http_darkroom_tolerance_range },
-
-    { ngx_string("darkroom_checkout_success_url"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_darkroom_url,
-      NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_darkroom_main_conf_t, success_url),
-      NULL },
-
-    { ngx_string("darkroom_checkout_cancel_url"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_darkroom_url,
-      NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_darkroom_main_conf_t, cancel_url),
-      NULL },
-
-    { ngx_string("darkroom_order_status_url"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
-      NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_darkroom_main_conf_t, status_url),
-      NULL },
-
-    { ngx_string("darkroom_checkout_expires"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_sec_slot,
-      NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_darkroom_main_conf_t, checkout_expires),
-      &ngx_http_darkroom_expires_range },
-
-    { ngx_string("darkroom_checkout_reconcile"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_sec_slot,
-      NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_darkroom_main_conf_t, checkout_reconcile),
-      &ngx_http_darkroom_reconcile_range },
-
-    { ngx_string("darkroom_shipping_countries"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
-      ngx_http_darkroom_countries,
-      NGX_HTTP_MAIN_CONF_OFFSET,
-      0,
-      NULL },
-
     { ngx_string("darkroom_admin_token_file"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_darkroom_secret_slot,
@@ -248,41 +147,6 @@ static ngx_command_t  ngx_http_darkroom_commands[] = {
     { ngx_string("darkroom_health"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_darkroom_health,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
-
-    { ngx_string("darkroom_catalogue"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
-      ngx_http_darkroom_catalogue,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
-
-    { ngx_string("darkroom_checkout"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
-      ngx_http_darkroom_checkout,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
-
-    { ngx_string("darkroom_stripe_webhook"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
-      ngx_http_darkroom_stripe_webhook,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
-
-    { ngx_string("darkroom_order_status"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
-      ngx_http_darkroom_order_status,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
-
-    { ngx_string("darkroom_admin"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
-      ngx_http_darkroom_admin,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -354,12 +218,6 @@ ngx_http_darkroom_create_main_conf(ngx_conf_t *cf)
     dmcf->jobs_batch = NGX_CONF_UNSET_UINT;
     dmcf->jobs_concurrency = NGX_CONF_UNSET_UINT;
 
-    dmcf->stripe_keys = NGX_CONF_UNSET_PTR;
-    dmcf->stripe_webhook_secrets = NGX_CONF_UNSET_PTR;
-    dmcf->stripe_tolerance = NGX_CONF_UNSET;
-    dmcf->checkout_expires = NGX_CONF_UNSET;
-    dmcf->checkout_reconcile = NGX_CONF_UNSET;
-    dmcf->shipping_countries = NGX_CONF_UNSET_PTR;
     dmcf->admin_tokens = NGX_CONF_UNSET_PTR;
 
     if (ngx_array_init(&dmcf->keyrings, cf->pool, 2,
@@ -435,52 +293,7 @@ ngx_http_darkroom_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(dmcf->jobs_batch, 20);
     ngx_conf_init_uint_value(dmcf->jobs_concurrency, 4);
 
-    if (dmcf->currency.data == NULL) {
-        ngx_str_set(&dmcf->currency, "GBP");
-    }
-
-    if (dmcf->stripe_api.data == NULL) {
-        ngx_str_set(&dmcf->stripe_api, "https://api.stripe.com");
-    }
-
-    if (dmcf->status_url.data == NULL) {
-        ngx_str_set(&dmcf->status_url, "/api/orders/{ORDER_TOKEN}");
-    }
-
-    ngx_conf_init_ptr_value(dmcf->stripe_keys, NULL);
-    ngx_conf_init_ptr_value(dmcf->stripe_webhook_secrets, NULL);
-    ngx_conf_init_value(dmcf->stripe_tolerance, 300);
-    ngx_conf_init_value(dmcf->checkout_expires, 3600);
-    ngx_conf_init_value(dmcf->checkout_reconcile, 900);
-    ngx_conf_init_ptr_value(dmcf->shipping_countries, NULL);
     ngx_conf_init_ptr_value(dmcf->admin_tokens, NULL);
-
-    if (ngx_http_darkroom_require(cf, &dmcf->use_checkout,
-                                  "darkroom_checkout", dmcf->stripe_keys,
-                                  "darkroom_stripe_key_file")
-        != NGX_CONF_OK
-        || ngx_http_darkroom_require(cf, &dmcf->use_checkout,
-                                     "darkroom_checkout",
-                                     dmcf->success_url.data,
-                                     "darkroom_checkout_success_url")
-        != NGX_CONF_OK
-        || ngx_http_darkroom_require(cf, &dmcf->use_checkout,
-                                     "darkroom_checkout",
-                                     dmcf->cancel_url.data,
-                                     "darkroom_checkout_cancel_url")
-        != NGX_CONF_OK
-        || ngx_http_darkroom_require(cf, &dmcf->use_webhook,
-                                     "darkroom_stripe_webhook",
-                                     dmcf->stripe_webhook_secrets,
-                                     "darkroom_stripe_webhook_secret_file")
-        != NGX_CONF_OK
-        || ngx_http_darkroom_require(cf, &dmcf->use_admin, "darkroom_admin",
-                                     dmcf->admin_tokens,
-                                     "darkroom_admin_token_file")
-        != NGX_CONF_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
 
     if (dmcf->conninfo.data == NULL) {
 
@@ -661,56 +474,12 @@ ngx_http_darkroom_msec_min(ngx_conf_t *cf, void *post, void *data)
 }
 
 
-static char *
-ngx_http_darkroom_sec_range(ngx_conf_t *cf, void *post, void *data)
-{
-    ngx_conf_num_bounds_t *bounds = post;
-    time_t                *sec = data;
+/*
+ * An absolute http(s) URL, kept NUL-terminated for libcurl and the
+ * providers.  Shared by the directives of every darkroom module.
+ */
 
-    if (*sec < bounds->low || *sec > bounds->high) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "value must be between %is and %is",
-                           bounds->low, bounds->high);
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_darkroom_currency(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_darkroom_main_conf_t *dmcf = conf;
-
-    ngx_str_t  *value;
-
-    if (dmcf->currency.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (value[1].len != 3
-        || value[1].data[0] < 'A' || value[1].data[0] > 'Z'
-        || value[1].data[1] < 'A' || value[1].data[1] > 'Z'
-        || value[1].data[2] < 'A' || value[1].data[2] > 'Z')
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid currency \"%V\", it must be an ISO 4217 "
-                           "code in capitals such as GBP", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    dmcf->currency = value[1];
-
-    return NGX_CONF_OK;
-}
-
-
-/* an absolute http(s) URL, kept NUL-terminated for libcurl and Stripe */
-
-static char *
+char *
 ngx_http_darkroom_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     char  *p = conf;
@@ -783,50 +552,6 @@ ngx_http_darkroom_base_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-static char *
-ngx_http_darkroom_countries(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_darkroom_main_conf_t *dmcf = conf;
-
-    ngx_str_t   *value, *c;
-    ngx_uint_t   i;
-
-    if (dmcf->shipping_countries != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    dmcf->shipping_countries = ngx_array_create(cf->pool, cf->args->nelts,
-                                                sizeof(ngx_str_t));
-    if (dmcf->shipping_countries == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    value = cf->args->elts;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-        if (value[i].len != 2
-            || value[i].data[0] < 'A' || value[i].data[0] > 'Z'
-            || value[i].data[1] < 'A' || value[i].data[1] > 'Z')
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid country \"%V\", it must be an "
-                               "ISO 3166-1 alpha-2 code such as GB",
-                               &value[i]);
-            return NGX_CONF_ERROR;
-        }
-
-        c = ngx_array_push(dmcf->shipping_countries);
-        if (c == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        *c = value[i];
-    }
-
-    return NGX_CONF_OK;
-}
-
-
 /* a feature used at use->file:use->line needs a directive that is unset */
 
 char *
@@ -882,27 +607,6 @@ ngx_http_darkroom_use(ngx_conf_t *cf, ngx_command_t *cmd,
     (void) ngx_http_darkroom_needs_db(cf, cmd);
 
     return dmcf;
-}
-
-
-/*
- * A status token: 128 random bits as 32 hex digits, and the SHA-256 of
- * that text, which is all the database keeps.
- */
-
-ngx_int_t
-ngx_http_darkroom_token(u_char *token, u_char *hash)
-{
-    u_char  raw[16];
-
-    if (RAND_bytes(raw, sizeof(raw)) != 1) {
-        return NGX_ERROR;
-    }
-
-    ngx_hex_dump(token, raw, sizeof(raw));
-    token[32] = '\0';
-
-    return ngx_http_darkroom_sha256_hex(token, 32, (char *) hash);
 }
 
 

@@ -19,7 +19,7 @@
  */
 
 
-#include "ngx_http_darkroom.h"
+#include "ngx_http_darkroom_shop.h"
 
 
 typedef enum {
@@ -45,6 +45,7 @@ typedef struct {
     ngx_http_darkroom_admin_route_e   route;
     char                             *body;      /* NUL-terminated */
     char                             *arg[NGX_HTTP_DARKROOM_ADMIN_ARGS];
+    ngx_http_darkroom_shop_conf_t    *scf;       /* read-only */
 } ngx_http_darkroom_admin_t;
 
 
@@ -52,22 +53,30 @@ static ngx_int_t ngx_http_darkroom_admin_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_darkroom_admin_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
 static ngx_int_t ngx_http_darkroom_admin_route(ngx_http_request_t *r,
-    ngx_http_darkroom_admin_t *a, ngx_str_t *path);
+    ngx_http_darkroom_admin_t *a, ngx_str_t *seg, ngx_uint_t n);
+static ngx_int_t ngx_http_darkroom_admin_order_route(ngx_http_request_t *r,
+    ngx_http_darkroom_admin_t *a, ngx_str_t *seg, ngx_uint_t n,
+    ngx_uint_t get, ngx_uint_t post);
 static PGresult *ngx_http_darkroom_admin_upsert(ngx_http_darkroom_task_t *t);
 static PGresult *ngx_http_darkroom_admin_orders(ngx_http_darkroom_task_t *t);
 static void ngx_http_darkroom_admin_work(ngx_http_darkroom_task_t *t);
 static void ngx_http_darkroom_admin_refund(ngx_http_darkroom_task_t *t);
+static ngx_int_t ngx_http_darkroom_admin_amount(ngx_http_darkroom_task_t *t,
+    char *amt, size_t size, const char **param);
+static void ngx_http_darkroom_admin_refunded(ngx_http_darkroom_task_t *t,
+    PGresult *res, cJSON *refund);
 
 
 char *
 ngx_http_darkroom_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_darkroom_main_conf_t  *dmcf;
+    ngx_http_darkroom_shop_conf_t  *scf;
 
-    dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_darkroom_module);
+    scf = ngx_http_conf_get_module_main_conf(cf,
+                                             ngx_http_darkroom_shop_module);
 
     if (ngx_http_darkroom_use(cf, cmd, ngx_http_darkroom_admin_handler,
-                              &dmcf->use_admin)
+                              &scf->use_admin)
         == NULL)
     {
         return NGX_CONF_ERROR;
@@ -94,12 +103,15 @@ static ngx_int_t
 ngx_http_darkroom_admin_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t)
 {
-    ngx_str_t                   path;
+    ngx_int_t                   n;
+    ngx_str_t                   seg[3];
     ngx_http_darkroom_admin_t  *a = t->data;
 
-    ngx_http_darkroom_location_path(r, &path);
+    a->scf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_shop_module);
 
-    if (ngx_http_darkroom_admin_route(r, a, &path) != NGX_OK) {
+    n = ngx_http_darkroom_path_split(r, seg, 3);
+
+    if (n <= 0 || ngx_http_darkroom_admin_route(r, a, seg, n) != NGX_OK) {
         if (r->header_sent) {
             return NGX_ERROR;
         }
@@ -117,6 +129,12 @@ ngx_http_darkroom_admin_prepare(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (a->route == NGX_HTTP_DARKROOM_ADMIN_REFUND) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "darkroom admin: refund of order \"%s\" asked",
+                       a->arg[0]);
+    }
+
     return NGX_OK;
 }
 
@@ -127,31 +145,9 @@ ngx_http_darkroom_admin_prepare(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_darkroom_admin_route(ngx_http_request_t *r,
-    ngx_http_darkroom_admin_t *a, ngx_str_t *path)
+    ngx_http_darkroom_admin_t *a, ngx_str_t *seg, ngx_uint_t n)
 {
-    u_char     *p, *end;
-    ngx_str_t   seg[3];
-    ngx_uint_t  n, get, post;
-
-    n = 0;
-    p = path->data;
-    end = path->data + path->len;
-
-    while (p < end && n < 3) {
-        seg[n].data = p;
-
-        while (p < end && *p != '/') {
-            p++;
-        }
-
-        seg[n].len = p - seg[n].data;
-        n++;
-        p++;
-    }
-
-    if (n == 0 || p < end) {
-        return NGX_DECLINED;
-    }
+    ngx_uint_t  get, post;
 
     get = (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) ? 1 : 0;
     post = (r->method & (NGX_HTTP_POST|NGX_HTTP_PUT)) ? 1 : 0;
@@ -175,17 +171,6 @@ ngx_http_darkroom_admin_route(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (n == 1 && get && ngx_http_darkroom_is(seg[0], "orders")) {
-        a->route = NGX_HTTP_DARKROOM_ADMIN_ORDERS;
-        a->arg[0] = ngx_http_darkroom_query_arg(r, "status");
-        a->arg[1] = ngx_http_darkroom_query_arg(r, "email");
-        a->arg[2] = ngx_http_darkroom_query_arg(r, "since");
-        a->arg[3] = ngx_http_darkroom_query_arg(r, "until");
-        a->arg[4] = ngx_http_darkroom_query_arg(r, "limit");
-        a->arg[5] = ngx_http_darkroom_query_arg(r, "offset");
-        return NGX_OK;
-    }
-
     if (n == 1 && get && ngx_http_darkroom_is(seg[0], "jobs")) {
         a->route = NGX_HTTP_DARKROOM_ADMIN_JOBS;
         a->arg[0] = ngx_http_darkroom_query_arg(r, "state");
@@ -201,36 +186,64 @@ ngx_http_darkroom_admin_route(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (n >= 2 && seg[1].len && ngx_http_darkroom_is(seg[0], "orders")) {
-        a->arg[0] = ngx_http_darkroom_cstr(r->pool, seg[1].data, seg[1].len);
-
-        if (n == 2 && get) {
-            a->route = NGX_HTTP_DARKROOM_ADMIN_ORDER;
-            return NGX_OK;
-        }
-
-        if (n == 3 && post && ngx_http_darkroom_is(seg[2], "refund")) {
-            a->route = NGX_HTTP_DARKROOM_ADMIN_REFUND;
-            return NGX_OK;
-        }
-
-        if (n == 3 && post && ngx_http_darkroom_is(seg[2], "review")) {
-            a->route = NGX_HTTP_DARKROOM_ADMIN_REVIEW;
-            return NGX_OK;
-        }
-
-        if (n == 3 && post && ngx_http_darkroom_is(seg[2], "resolve")) {
-            a->route = NGX_HTTP_DARKROOM_ADMIN_RESOLVE;
-            return NGX_OK;
-        }
-    }
-
     if (n == 3 && post && ngx_http_darkroom_is(seg[0], "jobs")
         && ngx_http_darkroom_is(seg[2], "retry")
         && ngx_atoi(seg[1].data, seg[1].len) != NGX_ERROR)
     {
         a->route = NGX_HTTP_DARKROOM_ADMIN_JOB_RETRY;
         a->arg[0] = ngx_http_darkroom_cstr(r->pool, seg[1].data, seg[1].len);
+        return NGX_OK;
+    }
+
+    if (ngx_http_darkroom_is(seg[0], "orders")) {
+        return ngx_http_darkroom_admin_order_route(r, a, seg, n, get, post);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* orders, orders/<ref>, orders/<ref>/refund | review | resolve */
+
+static ngx_int_t
+ngx_http_darkroom_admin_order_route(ngx_http_request_t *r,
+    ngx_http_darkroom_admin_t *a, ngx_str_t *seg, ngx_uint_t n,
+    ngx_uint_t get, ngx_uint_t post)
+{
+    if (n == 1 && get) {
+        a->route = NGX_HTTP_DARKROOM_ADMIN_ORDERS;
+        a->arg[0] = ngx_http_darkroom_query_arg(r, "status");
+        a->arg[1] = ngx_http_darkroom_query_arg(r, "email");
+        a->arg[2] = ngx_http_darkroom_query_arg(r, "since");
+        a->arg[3] = ngx_http_darkroom_query_arg(r, "until");
+        a->arg[4] = ngx_http_darkroom_query_arg(r, "limit");
+        a->arg[5] = ngx_http_darkroom_query_arg(r, "offset");
+        return NGX_OK;
+    }
+
+    if (n < 2 || seg[1].len == 0) {
+        return NGX_DECLINED;
+    }
+
+    a->arg[0] = ngx_http_darkroom_cstr(r->pool, seg[1].data, seg[1].len);
+
+    if (n == 2 && get) {
+        a->route = NGX_HTTP_DARKROOM_ADMIN_ORDER;
+        return NGX_OK;
+    }
+
+    if (n == 3 && post && ngx_http_darkroom_is(seg[2], "refund")) {
+        a->route = NGX_HTTP_DARKROOM_ADMIN_REFUND;
+        return NGX_OK;
+    }
+
+    if (n == 3 && post && ngx_http_darkroom_is(seg[2], "review")) {
+        a->route = NGX_HTTP_DARKROOM_ADMIN_REVIEW;
+        return NGX_OK;
+    }
+
+    if (n == 3 && post && ngx_http_darkroom_is(seg[2], "resolve")) {
+        a->route = NGX_HTTP_DARKROOM_ADMIN_RESOLVE;
         return NGX_OK;
     }
 
@@ -417,8 +430,8 @@ ngx_http_darkroom_admin_work(ngx_http_darkroom_task_t *t)
 static void
 ngx_http_darkroom_admin_refund(ngx_http_darkroom_task_t *t)
 {
-    char                       *form, *text;
-    cJSON                      *body, *amount, *refund, *out, *id;
+    char                       *form;
+    cJSON                      *refund;
     size_t                      len, size;
     ngx_int_t                   rc;
     PGresult                   *res;
@@ -427,37 +440,12 @@ ngx_http_darkroom_admin_refund(ngx_http_darkroom_task_t *t)
     ngx_http_darkroom_admin_t  *a = t->data;
 
     params[0] = a->arg[0];
-    params[1] = NULL;
 
-    body = a->body[0] ? cJSON_Parse(a->body) : NULL;
-
-    if (a->body[0] && body == NULL) {
-        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_REQUEST,
-                                    "invalid_json",
-                                    "The body must be a JSON object.");
+    if (ngx_http_darkroom_admin_amount(t, amt, sizeof(amt), &params[1])
+        != NGX_OK)
+    {
         return;
     }
-
-    amount = cJSON_GetObjectItemCaseSensitive(body, "amount");
-
-    if (amount) {
-        if (!cJSON_IsNumber(amount) || amount->valuedouble < 1
-            || amount->valuedouble > 1e12
-            || amount->valuedouble != (double) (int64_t) amount->valuedouble)
-        {
-            cJSON_Delete(body);
-            ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_REQUEST,
-                                        "invalid_amount",
-                                        "The amount is a whole number of "
-                                        "minor units.");
-            return;
-        }
-
-        snprintf(amt, sizeof(amt), "%.0f", amount->valuedouble);
-        params[1] = amt;
-    }
-
-    cJSON_Delete(body);
 
     res = ngx_http_darkroom_db_exec(&t->db,
               "SELECT order_id, payment_intent, amount, idempotency_key"
@@ -473,24 +461,25 @@ ngx_http_darkroom_admin_refund(ngx_http_darkroom_task_t *t)
     size = 0;
 
     rc = ngx_http_darkroom_form_add(&form, &len, &size, "payment_intent",
-                                    PQgetvalue(res, 0, 1));
+             ngx_http_darkroom_shop_value(res, "payment_intent"));
     if (rc == NGX_OK) {
         rc = ngx_http_darkroom_form_add(&form, &len, &size, "amount",
-                                        PQgetvalue(res, 0, 2));
+                 ngx_http_darkroom_shop_value(res, "amount"));
     }
 
     if (rc == NGX_OK) {
         rc = ngx_http_darkroom_form_add(&form, &len, &size,
-                                        "metadata[order_id]",
-                                        PQgetvalue(res, 0, 0));
+                 "metadata[order_id]",
+                 ngx_http_darkroom_shop_value(res, "order_id"));
     }
 
     refund = NULL;
 
     if (rc != NGX_OK
-        || ngx_http_darkroom_stripe_call(t->conf, "POST", "/v1/refunds", form,
-                                         PQgetvalue(res, 0, 3), &refund,
-                                         &t->err)
+        || ngx_http_darkroom_stripe_call(a->scf, t->fetch_timeout, "POST",
+               "/v1/refunds", form,
+               ngx_http_darkroom_shop_value(res, "idempotency_key"),
+               &refund, &t->err)
            != NGX_OK)
     {
         if (t->err.status == 0) {
@@ -506,6 +495,71 @@ ngx_http_darkroom_admin_refund(ngx_http_darkroom_task_t *t)
 
     free(form);
 
+    ngx_http_darkroom_admin_refunded(t, res, refund);
+
+    cJSON_Delete(refund);
+    PQclear(res);
+}
+
+
+/*
+ * The body's {"amount"}: a whole number of minor units, or absent for all
+ * that is left (*param NULL).  NGX_ERROR: the client's mistake is set.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_admin_amount(ngx_http_darkroom_task_t *t, char *amt,
+    size_t size, const char **param)
+{
+    cJSON                      *body, *amount;
+    ngx_http_darkroom_admin_t  *a = t->data;
+
+    *param = NULL;
+
+    body = a->body[0] ? cJSON_Parse(a->body) : NULL;
+
+    if (a->body[0] && body == NULL) {
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_REQUEST,
+                                    "invalid_json",
+                                    "The body must be a JSON object.");
+        return NGX_ERROR;
+    }
+
+    amount = cJSON_GetObjectItemCaseSensitive(body, "amount");
+
+    if (amount) {
+        if (!cJSON_IsNumber(amount) || amount->valuedouble < 1
+            || amount->valuedouble > 1e12
+            || amount->valuedouble != (double) (int64_t) amount->valuedouble)
+        {
+            cJSON_Delete(body);
+            ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_REQUEST,
+                                        "invalid_amount",
+                                        "The amount is a whole number of "
+                                        "minor units.");
+            return NGX_ERROR;
+        }
+
+        snprintf(amt, size, "%.0f", amount->valuedouble);
+        *param = amt;
+    }
+
+    cJSON_Delete(body);
+
+    return NGX_OK;
+}
+
+
+/* 202 {order, refund, amount, status: "requested"} */
+
+static void
+ngx_http_darkroom_admin_refunded(ngx_http_darkroom_task_t *t, PGresult *res,
+    cJSON *refund)
+{
+    char                       *text;
+    cJSON                      *out, *id;
+    ngx_http_darkroom_admin_t  *a = t->data;
+
     id = cJSON_GetObjectItemCaseSensitive(refund, "id");
 
     out = cJSON_CreateObject();
@@ -513,14 +567,12 @@ ngx_http_darkroom_admin_refund(ngx_http_darkroom_task_t *t)
     cJSON_AddStringToObject(out, "refund",
                             cJSON_IsString(id) ? id->valuestring : "");
     cJSON_AddNumberToObject(out, "amount",
-                            strtod(PQgetvalue(res, 0, 2), NULL));
+                    strtod(ngx_http_darkroom_shop_value(res, "amount"), NULL));
     cJSON_AddStringToObject(out, "status", "requested");
 
     text = cJSON_PrintUnformatted(out);
 
     cJSON_Delete(out);
-    cJSON_Delete(refund);
-    PQclear(res);
 
     if (text == NULL) {
         ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,

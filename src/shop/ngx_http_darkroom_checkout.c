@@ -24,7 +24,9 @@
  */
 
 
-#include "ngx_http_darkroom.h"
+#include "ngx_http_darkroom_shop.h"
+
+#include <openssl/rand.h>
 
 
 #define NGX_HTTP_DARKROOM_MAX_LINES  100
@@ -34,24 +36,27 @@
 
 
 typedef struct {
-    char        *items;          /* normalised cart, JSON, pool memory */
-    char        *email;
-    char         currency[4];
-    u_char       token[33];
-    u_char       token_hash[65];
-    unsigned     form:1;
-    unsigned     idempotent:1;
+    ngx_http_darkroom_shop_conf_t  *scf;            /* read-only */
+    char                           *items;          /* normalised cart,
+                                                       JSON, pool memory */
+    char                           *email;
+    char                            currency[4];
+    u_char                          token[33];
+    u_char                          token_hash[65];
+    unsigned                        form:1;
+    unsigned                        idempotent:1;
 
     /* with an Idempotency-Key: hashes, and the token as stored */
-    char         key_hash[65];
-    char         request_hash[65];
-    u_char       pad[65];         /* SHA-256 of the key, hex */
-    u_char       token_enc[33];
+    char                            key_hash[65];
+    char                            request_hash[65];
+    u_char                          pad[65];        /* SHA-256 of the key,
+                                                       hex */
+    u_char                          token_enc[33];
 
     /* results */
-    char         ref[32];
-    char        *checkout_url;   /* malloc'd */
-    unsigned     replay:1;
+    char                            ref[32];
+    char                           *checkout_url;   /* malloc'd */
+    unsigned                        replay:1;
 } ngx_http_darkroom_checkout_t;
 
 
@@ -69,6 +74,8 @@ static ngx_int_t ngx_http_darkroom_checkout_items(cJSON *items,
     char *reason, size_t size);
 static ngx_int_t ngx_http_darkroom_valid_email(const char *email);
 static ngx_int_t ngx_http_darkroom_valid_slug(cJSON *s);
+static ngx_int_t ngx_http_darkroom_checkout_token(u_char *token,
+    u_char *hash);
 static ngx_int_t ngx_http_darkroom_checkout_key(ngx_http_request_t *r,
     ngx_http_darkroom_checkout_t *co);
 static void ngx_http_darkroom_checkout_xor(u_char *out, u_char *in,
@@ -87,7 +94,7 @@ static void ngx_http_darkroom_checkout_answer(ngx_http_darkroom_task_t *t,
 static char *ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
     PGresult *order);
 static ngx_int_t ngx_http_darkroom_checkout_shipping(
-    ngx_http_darkroom_main_conf_t *dmcf, char **buf, size_t *len,
+    ngx_http_darkroom_shop_conf_t *scf, char **buf, size_t *len,
     size_t *size);
 static char *ngx_http_darkroom_template(ngx_str_t *tpl, const char *token,
     const char *ref);
@@ -99,12 +106,13 @@ static void ngx_http_darkroom_checkout_cleanup(void *data);
 char *
 ngx_http_darkroom_checkout(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_darkroom_main_conf_t  *dmcf;
+    ngx_http_darkroom_shop_conf_t  *scf;
 
-    dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_darkroom_module);
+    scf = ngx_http_conf_get_module_main_conf(cf,
+                                             ngx_http_darkroom_shop_module);
 
     if (ngx_http_darkroom_use(cf, cmd, ngx_http_darkroom_checkout_handler,
-                              &dmcf->use_checkout)
+                              &scf->use_checkout)
         == NULL)
     {
         return NGX_CONF_ERROR;
@@ -138,7 +146,6 @@ ngx_http_darkroom_checkout_prepare(ngx_http_request_t *r,
     ngx_int_t                      rc;
     ngx_uint_t                     given;
     const char                    *code;
-    size_t                         len;
     ngx_pool_cleanup_t            *cln;
     ngx_http_darkroom_checkout_t  *co = t->data;
 
@@ -149,6 +156,8 @@ ngx_http_darkroom_checkout_prepare(ngx_http_request_t *r,
 
     cln->handler = ngx_http_darkroom_checkout_cleanup;
     cln->data = co;
+
+    co->scf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_shop_module);
 
     rc = ngx_http_darkroom_checkout_parse(r, t, &json);
     if (rc != NGX_OK) {
@@ -200,28 +209,50 @@ ngx_http_darkroom_checkout_prepare(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    len = ngx_strlen(text);
-    co->items = ngx_pnalloc(r->pool, len + 1);
-    co->email = ngx_pnalloc(r->pool, ngx_strlen(email->valuestring) + 1);
-
-    if (co->items == NULL || co->email == NULL) {
-        free(text);
-        cJSON_Delete(json);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_memcpy(co->items, text, len + 1);
-    ngx_cpystrn((u_char *) co->email, (u_char *) email->valuestring,
-                ngx_strlen(email->valuestring) + 1);
-
+    co->items = ngx_http_darkroom_cstr(r->pool, (u_char *) text,
+                                       ngx_strlen(text));
+    co->email = ngx_http_darkroom_cstr(r->pool, (u_char *) email->valuestring,
+                                       ngx_strlen(email->valuestring));
     free(text);
     cJSON_Delete(json);
 
-    if (ngx_http_darkroom_token(co->token, co->token_hash) != NGX_OK) {
+    if (co->items == NULL || co->email == NULL
+        || ngx_http_darkroom_checkout_token(co->token, co->token_hash)
+           != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_darkroom_checkout_key(r, co);
+    rc = ngx_http_darkroom_checkout_key(r, co);
+
+    if (rc == NGX_OK) {
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "darkroom checkout: cart posted (%s, %*s)",
+                       co->form ? "form" : "json", (size_t) 3, co->currency);
+    }
+
+    return rc;
+}
+
+
+/*
+ * A status token: 128 random bits as 32 hex digits, and the SHA-256 of
+ * that text, which is all the database keeps.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_checkout_token(u_char *token, u_char *hash)
+{
+    u_char  raw[16];
+
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        return NGX_ERROR;
+    }
+
+    ngx_hex_dump(token, raw, sizeof(raw));
+    token[32] = '\0';
+
+    return ngx_http_darkroom_sha256_hex(token, 32, (char *) hash);
 }
 
 
@@ -282,14 +313,10 @@ static ngx_int_t
 ngx_http_darkroom_checkout_currency(ngx_http_request_t *r,
     ngx_http_darkroom_checkout_t *co, cJSON *currency, ngx_uint_t *given)
 {
-    ngx_http_darkroom_main_conf_t  *dmcf;
-
-    dmcf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_module);
-
     *given = 1;
 
     if (currency == NULL || cJSON_IsNull(currency)) {
-        ngx_memcpy(co->currency, dmcf->currency.data, 3);
+        ngx_memcpy(co->currency, co->scf->currency.data, 3);
         *given = 0;
         return NGX_OK;
     }
@@ -683,21 +710,23 @@ ngx_http_darkroom_checkout_work(ngx_http_darkroom_task_t *t)
         return;
     }
 
-    ngx_cpystrn((u_char *) co->ref, (u_char *) PQgetvalue(order, 0, 1),
+    ngx_cpystrn((u_char *) co->ref,
+                (u_char *) ngx_http_darkroom_shop_value(order, "order_ref"),
                 sizeof(co->ref));
 
-    co->replay = (PQgetvalue(order, 0, 5)[0] == 't');
+    co->replay = (ngx_http_darkroom_shop_value(order, "replay")[0] == 't');
 
     if (co->replay) {
         /* the first request's status link, from the key only we were sent */
-        ngx_http_darkroom_checkout_xor(co->token,
-                                       (u_char *) PQgetvalue(order, 0, 6),
-                                       co->pad);
+        ngx_http_darkroom_checkout_xor(co->token, (u_char *)
+                   ngx_http_darkroom_shop_value(order, "saved_token"),
+                   co->pad);
     }
 
-    if (co->replay && !PQgetisnull(order, 0, 7)) {
+    if (co->replay && !ngx_http_darkroom_shop_null(order, "saved_url")) {
         /* the session is attached: answer as the first time, ask no one */
-        ngx_http_darkroom_checkout_answer(t, PQgetvalue(order, 0, 7));
+        ngx_http_darkroom_checkout_answer(t,
+                      ngx_http_darkroom_shop_value(order, "saved_url"));
         PQclear(order);
         return;
     }
@@ -723,11 +752,11 @@ ngx_http_darkroom_checkout_order(ngx_http_darkroom_task_t *t)
     char                           expires[24], reconcile[24];
     const char                    *params[10];
     ngx_http_darkroom_checkout_t  *co = t->data;
-    ngx_http_darkroom_main_conf_t *dmcf = t->conf;
 
-    snprintf(expires, sizeof(expires), "%ld", (long) dmcf->checkout_expires);
+    snprintf(expires, sizeof(expires), "%ld",
+             (long) co->scf->checkout_expires);
     snprintf(reconcile, sizeof(reconcile), "%ld",
-             (long) dmcf->checkout_reconcile);
+             (long) co->scf->checkout_reconcile);
 
     params[0] = co->idempotent ? co->key_hash : NULL;
     params[1] = co->idempotent ? co->request_hash : NULL;
@@ -741,8 +770,8 @@ ngx_http_darkroom_checkout_order(ngx_http_darkroom_task_t *t)
     params[9] = reconcile;
 
     return ngx_http_darkroom_db_exec(&t->db,
-        "SELECT order_id, order_ref, total, physical, lines::text, replay,"
-        " saved_token, saved_url, expires_epoch"
+        "SELECT order_id, order_ref, total, physical, lines::text AS lines,"
+        " replay, saved_token, saved_url, expires_epoch"
         " FROM checkout_create_idempotent($1, $2, $3, $4::interval,"
         " $5::jsonb, $6, $7, $8,"
         " now() + $9::int * interval '1 second',"
@@ -801,7 +830,7 @@ ngx_http_darkroom_checkout_session_failed(ngx_http_darkroom_task_t *t,
         return;
     }
 
-    params[0] = PQgetvalue(order, 0, 0);
+    params[0] = ngx_http_darkroom_shop_value(order, "order_id");
     params[1] = t->err.detail;
     ngx_memzero(&ignored, sizeof(ngx_http_darkroom_error_t));
     (void) ngx_http_darkroom_db_command(&t->db,
@@ -820,15 +849,14 @@ ngx_http_darkroom_checkout_closed(ngx_http_darkroom_task_t *t,
     const char                 *params[1];
     ngx_http_darkroom_error_t   ignored;
 
-    params[0] = PQgetvalue(order, 0, 0);
+    params[0] = ngx_http_darkroom_shop_value(order, "order_id");
     ngx_memzero(&ignored, sizeof(ngx_http_darkroom_error_t));
 
     res = ngx_http_darkroom_db_exec(&t->db,
-              "SELECT 1 FROM orders WHERE id = $1"
-              " AND status IN ('expired', 'cancelled')",
-              1, params, &ignored);
+              "SELECT checkout_closed($1) AS closed", 1, params, &ignored);
 
-    closed = (res != NULL && PQntuples(res) == 1);
+    closed = (res != NULL
+              && ngx_http_darkroom_shop_value(res, "closed")[0] == 't');
     PQclear(res);
 
     return closed;
@@ -845,18 +873,19 @@ ngx_http_darkroom_checkout_session(ngx_http_darkroom_task_t *t,
     cJSON                          *session, *id, *curl;
     ngx_uint_t                      called;
     const char                     *params[3];
-    ngx_http_darkroom_main_conf_t  *dmcf = t->conf;
+    ngx_http_darkroom_checkout_t   *co = t->data;
 
     form = ngx_http_darkroom_checkout_form_body(t, order);
 
     snprintf(key, sizeof(key), "darkroom-checkout-%s",
-             PQgetvalue(order, 0, 0));
+             ngx_http_darkroom_shop_value(order, "order_id"));
 
     session = NULL;
 
     if (form == NULL
-        || ngx_http_darkroom_stripe_call(dmcf, "POST", "/v1/checkout/sessions",
-                                         form, key, &session, &t->err)
+        || ngx_http_darkroom_stripe_call(co->scf, t->fetch_timeout, "POST",
+                                         "/v1/checkout/sessions", form, key,
+                                         &session, &t->err)
            != NGX_OK)
     {
         called = (form != NULL);
@@ -888,7 +917,7 @@ ngx_http_darkroom_checkout_session(ngx_http_darkroom_task_t *t,
         return NGX_ERROR;
     }
 
-    params[0] = PQgetvalue(order, 0, 0);
+    params[0] = ngx_http_darkroom_shop_value(order, "order_id");
     params[1] = id->valuestring;
     params[2] = curl->valuestring;
 
@@ -923,10 +952,9 @@ ngx_http_darkroom_checkout_answer(ngx_http_darkroom_task_t *t,
     char                           *status_url;
     cJSON                          *out;
     ngx_http_darkroom_checkout_t   *co = t->data;
-    ngx_http_darkroom_main_conf_t  *dmcf = t->conf;
 
     co->checkout_url = strdup(url);
-    status_url = ngx_http_darkroom_template(&dmcf->status_url,
+    status_url = ngx_http_darkroom_template(&co->scf->status_url,
                                             (char *) co->token, co->ref);
 
     out = cJSON_CreateObject();
@@ -962,8 +990,9 @@ ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
     cJSON                          *lines, *line, *v;
     size_t                          len, size;
     ngx_int_t                       rc;
+    const char                     *order_id;
     ngx_http_darkroom_checkout_t   *co = t->data;
-    ngx_http_darkroom_main_conf_t  *dmcf = t->conf;
+    ngx_http_darkroom_shop_conf_t  *scf = co->scf;
     char                            currency[4];
 
     buf = NULL;
@@ -981,32 +1010,36 @@ ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
         rc = ngx_http_darkroom_form_add(&buf, &len, &size, k, v);           \
     }
 
+    order_id = ngx_http_darkroom_shop_value(order, "order_id");
+
     add("mode", "payment");
     add("client_reference_id", co->ref);
     add("customer_email", co->email);
-    add("metadata[order_id]", PQgetvalue(order, 0, 0));
+    add("metadata[order_id]", order_id);
     add("metadata[order_ref]", co->ref);
-    add("payment_intent_data[metadata][order_id]", PQgetvalue(order, 0, 0));
+    add("payment_intent_data[metadata][order_id]", order_id);
     add("payment_intent_data[metadata][order_ref]", co->ref);
 
     /* the order's own expiry: a replay sends Stripe the same parameters */
-    add("expires_at", PQgetvalue(order, 0, 8));
+    add("expires_at", ngx_http_darkroom_shop_value(order, "expires_epoch"));
 
-    url = ngx_http_darkroom_template(&dmcf->success_url, (char *) co->token,
+    url = ngx_http_darkroom_template(&scf->success_url, (char *) co->token,
                                      co->ref);
     add("success_url", url ? url : "");
     free(url);
 
-    url = ngx_http_darkroom_template(&dmcf->cancel_url, (char *) co->token,
+    url = ngx_http_darkroom_template(&scf->cancel_url, (char *) co->token,
                                      co->ref);
     add("cancel_url", url ? url : "");
     free(url);
 
-    if (rc == NGX_OK && PQgetvalue(order, 0, 3)[0] == 't') {
-        rc = ngx_http_darkroom_checkout_shipping(dmcf, &buf, &len, &size);
+    if (rc == NGX_OK
+        && ngx_http_darkroom_shop_value(order, "physical")[0] == 't')
+    {
+        rc = ngx_http_darkroom_checkout_shipping(scf, &buf, &len, &size);
     }
 
-    lines = cJSON_Parse(PQgetvalue(order, 0, 4));
+    lines = cJSON_Parse(ngx_http_darkroom_shop_value(order, "lines"));
     i = 0;
 
     cJSON_ArrayForEach(line, lines) {
@@ -1049,7 +1082,7 @@ ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
 /* a print is shipped: the address, and the phone labs need for carriers */
 
 static ngx_int_t
-ngx_http_darkroom_checkout_shipping(ngx_http_darkroom_main_conf_t *dmcf,
+ngx_http_darkroom_checkout_shipping(ngx_http_darkroom_shop_conf_t *scf,
     char **buf, size_t *len, size_t *size)
 {
     char         name[96];
@@ -1059,14 +1092,14 @@ ngx_http_darkroom_checkout_shipping(ngx_http_darkroom_main_conf_t *dmcf,
 
     rc = NGX_OK;
 
-    if (dmcf->shipping_countries == NULL) {
+    if (scf->shipping_countries == NULL) {
         rc = ngx_http_darkroom_form_add(buf, len, size,
                  "shipping_address_collection[allowed_countries][0]", "GB");
 
     } else {
-        c = dmcf->shipping_countries->elts;
+        c = scf->shipping_countries->elts;
 
-        for (n = 0; rc == NGX_OK && n < dmcf->shipping_countries->nelts; n++)
+        for (n = 0; rc == NGX_OK && n < scf->shipping_countries->nelts; n++)
         {
             snprintf(name, sizeof(name),
                      "shipping_address_collection[allowed_countries][%u]",
@@ -1153,8 +1186,17 @@ ngx_http_darkroom_checkout_done(ngx_http_request_t *r,
     ngx_http_darkroom_checkout_t  *co = t->data;
 
     if (t->err.status) {
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "darkroom checkout: order \"%s\" refused %ui %s",
+                       co->ref, t->err.status, t->err.code);
+
         return ngx_http_darkroom_send_task_error(r, &t->err);
     }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "darkroom checkout: order %s answered %ui%s", co->ref,
+                   co->form ? (ngx_uint_t) NGX_HTTP_SEE_OTHER : t->status,
+                   co->replay ? " (replay)" : "");
 
     if (co->form) {
         len = ngx_strlen(co->checkout_url);

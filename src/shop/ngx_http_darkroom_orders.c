@@ -10,7 +10,7 @@
  */
 
 
-#include "ngx_http_darkroom.h"
+#include "ngx_http_darkroom_shop.h"
 
 
 typedef struct {
@@ -78,11 +78,11 @@ ngx_http_darkroom_catalogue_prepare(ngx_http_request_t *r,
 {
     ngx_str_t                       cur;
     ngx_http_darkroom_read_t       *rd = t->data;
-    ngx_http_darkroom_main_conf_t  *dmcf;
+    ngx_http_darkroom_shop_conf_t  *scf;
 
-    dmcf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_module);
+    scf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_shop_module);
 
-    cur = dmcf->currency;
+    cur = scf->currency;
 
     if (ngx_http_arg(r, (u_char *) "currency", 8, &cur) == NGX_OK
         && (cur.len != 3 || !isalpha(cur.data[0]) || !isalpha(cur.data[1])

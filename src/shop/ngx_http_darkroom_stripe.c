@@ -13,7 +13,7 @@
  */
 
 
-#include "ngx_http_darkroom.h"
+#include "ngx_http_darkroom_shop.h"
 #include "ngx_http_darkroom_stripe_event.h"
 
 #include <time.h>
@@ -33,9 +33,10 @@ static ngx_int_t ngx_http_darkroom_reconcile_apply(
 
 
 ngx_int_t
-ngx_http_darkroom_stripe_call(ngx_http_darkroom_main_conf_t *dmcf,
-    const char *method, const char *path, const char *form,
-    const char *idempotency_key, cJSON **out, ngx_http_darkroom_error_t *err)
+ngx_http_darkroom_stripe_call(ngx_http_darkroom_shop_conf_t *scf,
+    ngx_msec_t timeout, const char *method, const char *path,
+    const char *form, const char *idempotency_key, cJSON **out,
+    ngx_http_darkroom_error_t *err)
 {
     char                             url[1024], auth[300], idem[300];
     char                             retry[16];
@@ -48,15 +49,15 @@ ngx_http_darkroom_stripe_call(ngx_http_darkroom_main_conf_t *dmcf,
     ngx_http_darkroom_fetch_resp_t   resp;
 
     *out = NULL;
-    key = dmcf->stripe_keys->elts;
+    key = scf->stripe_keys->elts;
 
-    snprintf(url, sizeof(url), "%s%s", dmcf->stripe_api.data, path);
+    snprintf(url, sizeof(url), "%s%s", scf->stripe_api.data, path);
     snprintf(auth, sizeof(auth), "Authorization: Bearer %.*s",
              (int) key[0].len, key[0].data);
 
     headers[0] = auth;
     headers[1] = "Content-Type: application/x-www-form-urlencoded";
-    headers[2] = "Stripe-Version: " DARKROOM_STRIPE_API_VERSION;
+    headers[2] = "Stripe-Version: " NGX_HTTP_DARKROOM_STRIPE_API_VERSION;
     headers[3] = NULL;
 
     if (idempotency_key) {
@@ -71,7 +72,7 @@ ngx_http_darkroom_stripe_call(ngx_http_darkroom_main_conf_t *dmcf,
     req.headers = headers;
     req.body = form;
     req.body_len = form ? strlen(form) : 0;
-    req.timeout = dmcf->fetch_timeout;
+    req.timeout = timeout;
 
     for (try = 1; /* void */ ; try++) {
 
@@ -244,12 +245,13 @@ ngx_int_t
 ngx_http_darkroom_job_checkout_reconcile(ngx_http_darkroom_job_t *job,
     ngx_http_darkroom_error_t *err)
 {
-    char        path[300];
-    char        id[NGX_INT64_LEN + 1];
-    long        wait;
-    cJSON      *order, *session, *status, *paid;
-    PGresult   *res;
-    const char *params[1], *type, *pay;
+    char                           path[300];
+    char                           id[NGX_INT64_LEN + 1];
+    long                           wait;
+    cJSON                         *order, *session, *status, *paid;
+    PGresult                      *res;
+    const char                    *params[1], *type, *pay;
+    ngx_http_darkroom_shop_conf_t *scf = ngx_http_darkroom_shop_conf;
 
     order = cJSON_GetObjectItemCaseSensitive(job->payload, "order_id");
 
@@ -259,7 +261,7 @@ ngx_http_darkroom_job_checkout_reconcile(ngx_http_darkroom_job_t *job,
         return NGX_DECLINED;
     }
 
-    if (job->conf->stripe_keys == NULL) {
+    if (scf->stripe_keys == NULL) {
         snprintf(err->detail, sizeof(err->detail),
                  "checkout_reconcile: no darkroom_stripe_key_file");
         return NGX_ERROR;
@@ -269,35 +271,36 @@ ngx_http_darkroom_job_checkout_reconcile(ngx_http_darkroom_job_t *job,
     params[0] = id;
 
     res = ngx_http_darkroom_db_exec(job->db,
-              "SELECT stripe_session_id, status,"
-              " greatest(0, extract(epoch FROM expires_at - now()))::bigint"
-              " FROM orders WHERE id = $1", 1, params, err);
+              "SELECT stripe_session_id, status, expires_in"
+              " FROM checkout_reconcile_state($1)", 1, params, err);
 
     if (res == NULL) {
         return NGX_ERROR;
     }
 
     if (PQntuples(res) == 0
-        || ngx_strcmp(PQgetvalue(res, 0, 1), "pending_payment") != 0)
+        || ngx_strcmp(ngx_http_darkroom_shop_value(res, "status"),
+                      "pending_payment")
+           != 0)
     {
         /* settled already */
         PQclear(res);
         return NGX_OK;
     }
 
-    wait = strtol(PQgetvalue(res, 0, 2), NULL, 10);
+    wait = strtol(ngx_http_darkroom_shop_value(res, "expires_in"), NULL, 10);
 
-    if (PQgetisnull(res, 0, 0)) {
+    if (ngx_http_darkroom_shop_null(res, "stripe_session_id")) {
         PQclear(res);
         return ngx_http_darkroom_reconcile_no_session(job, id, wait, err);
     }
 
     snprintf(path, sizeof(path), "/v1/checkout/sessions/%s",
-             PQgetvalue(res, 0, 0));
+             ngx_http_darkroom_shop_value(res, "stripe_session_id"));
     PQclear(res);
 
-    if (ngx_http_darkroom_stripe_call(job->conf, "GET", path, NULL, NULL,
-                                      &session, err)
+    if (ngx_http_darkroom_stripe_call(scf, job->fetch_timeout, "GET", path,
+                                      NULL, NULL, &session, err)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -386,7 +389,8 @@ ngx_http_darkroom_reconcile_apply(ngx_http_darkroom_job_t *job,
         || cJSON_AddStringToObject(event, "id", event_id) == NULL
         || cJSON_AddStringToObject(event, "object", "event") == NULL
         || cJSON_AddStringToObject(event, "api_version",
-                                   DARKROOM_STRIPE_API_VERSION) == NULL
+                                   NGX_HTTP_DARKROOM_STRIPE_API_VERSION)
+           == NULL
         || cJSON_AddStringToObject(event, "type", type) == NULL)
     {
         cJSON_Delete(event);

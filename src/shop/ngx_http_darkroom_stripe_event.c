@@ -20,40 +20,40 @@
 #include <string.h>
 
 
-#define DARKROOM_ROLE_TOP    0
-#define DARKROOM_ROLE_DATA   1
-#define DARKROOM_ROLE_OTHER  2
+#define DR_ROLE_TOP    0
+#define DR_ROLE_DATA   1
+#define DR_ROLE_OTHER  2
 
 
 typedef struct {
     unsigned char  *data;
     size_t          len;
     size_t          cap;
-} darkroom_buf_t;
+} dr_buf_t;
 
 
 typedef struct {
     size_t          off;
     size_t          len;
     const char     *base;
-} darkroom_key_t;
+} dr_key_t;
 
 
 typedef struct {
-    const unsigned char      *p;
-    const unsigned char      *end;
-    int                       depth;
-    int                       rc;
-    darkroom_stripe_event_t  *ev;
-} darkroom_json_t;
+    const unsigned char                *p;
+    const unsigned char                *end;
+    int                                 depth;
+    int                                 rc;
+    ngx_http_darkroom_stripe_event_t   *ev;
+} dr_json_t;
 
 
-static int darkroom_value(darkroom_json_t *j, int role);
-static int darkroom_object(darkroom_json_t *j, int role);
+static int dr_value(dr_json_t *j, int role);
+static int dr_object(dr_json_t *j, int role);
 
 
 static void
-darkroom_ws(darkroom_json_t *j)
+dr_ws(dr_json_t *j)
 {
     while (j->p < j->end
            && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n'
@@ -65,7 +65,7 @@ darkroom_ws(darkroom_json_t *j)
 
 
 static int
-darkroom_put(darkroom_buf_t *b, const unsigned char *s, size_t n)
+dr_put(dr_buf_t *b, const unsigned char *s, size_t n)
 {
     size_t          cap;
     unsigned char  *d;
@@ -98,7 +98,7 @@ darkroom_put(darkroom_buf_t *b, const unsigned char *s, size_t n)
 
 
 static int
-darkroom_hex4(const unsigned char *p, unsigned *cp)
+dr_hex4(const unsigned char *p, unsigned *cp)
 {
     int  i;
 
@@ -128,13 +128,13 @@ darkroom_hex4(const unsigned char *p, unsigned *cp)
  */
 
 static int
-darkroom_unicode(darkroom_json_t *j, darkroom_buf_t *out)
+dr_unicode(dr_json_t *j, dr_buf_t *out)
 {
     int            n;
     unsigned       cp, lo;
     unsigned char  u[4];
 
-    if (j->end - j->p < 4 || darkroom_hex4(j->p, &cp) != 0) {
+    if (j->end - j->p < 4 || dr_hex4(j->p, &cp) != 0) {
         return -1;
     }
 
@@ -146,7 +146,7 @@ darkroom_unicode(darkroom_json_t *j, darkroom_buf_t *out)
 
     if (cp >= 0xd800 && cp <= 0xdbff) {
         if (j->end - j->p < 6 || j->p[0] != '\\' || j->p[1] != 'u'
-            || darkroom_hex4(j->p + 2, &lo) != 0
+            || dr_hex4(j->p + 2, &lo) != 0
             || lo < 0xdc00 || lo > 0xdfff)
         {
             return -1;
@@ -179,14 +179,14 @@ darkroom_unicode(darkroom_json_t *j, darkroom_buf_t *out)
         n = 4;
     }
 
-    return darkroom_put(out, u, n);
+    return dr_put(out, u, n);
 }
 
 
 /* one raw UTF-8 sequence, well formed (RFC 3629), copied to out */
 
 static int
-darkroom_utf8(darkroom_json_t *j, darkroom_buf_t *out)
+dr_utf8(dr_json_t *j, dr_buf_t *out)
 {
     size_t                n;
     const unsigned char  *s = j->p;
@@ -199,14 +199,14 @@ darkroom_utf8(darkroom_json_t *j, darkroom_buf_t *out)
 
     j->p += n;
 
-    return darkroom_put(out, s, n);
+    return dr_put(out, s, n);
 }
 
 
 /* a string, decoded into out when out is not NULL */
 
 static int
-darkroom_string(darkroom_json_t *j, darkroom_buf_t *out)
+dr_string(dr_json_t *j, dr_buf_t *out)
 {
     unsigned char         c;
     const unsigned char  *e;
@@ -229,7 +229,7 @@ darkroom_string(darkroom_json_t *j, darkroom_buf_t *out)
         }
 
         if (c >= 0x80) {
-            if (darkroom_utf8(j, out) != 0) {
+            if (dr_utf8(j, out) != 0) {
                 return -1;
             }
 
@@ -239,7 +239,7 @@ darkroom_string(darkroom_json_t *j, darkroom_buf_t *out)
         j->p++;
 
         if (c != '\\') {
-            if (darkroom_put(out, &c, 1) != 0) {
+            if (dr_put(out, &c, 1) != 0) {
                 return -1;
             }
 
@@ -253,7 +253,7 @@ darkroom_string(darkroom_json_t *j, darkroom_buf_t *out)
         c = *j->p++;
 
         if (c == 'u') {
-            if (darkroom_unicode(j, out) != 0) {
+            if (dr_unicode(j, out) != 0) {
                 return -1;
             }
 
@@ -262,7 +262,7 @@ darkroom_string(darkroom_json_t *j, darkroom_buf_t *out)
 
         e = memchr(from, c, sizeof(from) - 1);
 
-        if (e == NULL || darkroom_put(out, &to[e - from], 1) != 0) {
+        if (e == NULL || dr_put(out, &to[e - from], 1) != 0) {
             return -1;
         }
     }
@@ -272,7 +272,7 @@ darkroom_string(darkroom_json_t *j, darkroom_buf_t *out)
 
 
 static int
-darkroom_digits(darkroom_json_t *j)
+dr_digits(dr_json_t *j)
 {
     const unsigned char  *start = j->p;
 
@@ -285,7 +285,7 @@ darkroom_digits(darkroom_json_t *j)
 
 
 static int
-darkroom_number(darkroom_json_t *j)
+dr_number(dr_json_t *j)
 {
     if (*j->p == '-') {
         j->p++;
@@ -294,14 +294,14 @@ darkroom_number(darkroom_json_t *j)
     if (j->p < j->end && *j->p == '0') {
         j->p++;
 
-    } else if (darkroom_digits(j) != 0) {
+    } else if (dr_digits(j) != 0) {
         return -1;
     }
 
     if (j->p < j->end && *j->p == '.') {
         j->p++;
 
-        if (darkroom_digits(j) != 0) {
+        if (dr_digits(j) != 0) {
             return -1;
         }
     }
@@ -313,7 +313,7 @@ darkroom_number(darkroom_json_t *j)
             j->p++;
         }
 
-        if (darkroom_digits(j) != 0) {
+        if (dr_digits(j) != 0) {
             return -1;
         }
     }
@@ -323,7 +323,7 @@ darkroom_number(darkroom_json_t *j)
 
 
 static int
-darkroom_literal(darkroom_json_t *j, const char *word)
+dr_literal(dr_json_t *j, const char *word)
 {
     size_t  n = strlen(word);
 
@@ -338,10 +338,10 @@ darkroom_literal(darkroom_json_t *j, const char *word)
 
 
 static int
-darkroom_array(darkroom_json_t *j)
+dr_array(dr_json_t *j)
 {
     j->p++;
-    darkroom_ws(j);
+    dr_ws(j);
 
     if (j->p < j->end && *j->p == ']') {
         j->p++;
@@ -349,11 +349,11 @@ darkroom_array(darkroom_json_t *j)
     }
 
     for ( ;; ) {
-        if (darkroom_value(j, DARKROOM_ROLE_OTHER) != 0) {
+        if (dr_value(j, DR_ROLE_OTHER) != 0) {
             return -1;
         }
 
-        darkroom_ws(j);
+        dr_ws(j);
 
         if (j->p == j->end) {
             return -1;
@@ -371,11 +371,11 @@ darkroom_array(darkroom_json_t *j)
 
 
 static int
-darkroom_value(darkroom_json_t *j, int role)
+dr_value(dr_json_t *j, int role)
 {
     int  rc;
 
-    darkroom_ws(j);
+    dr_ws(j);
 
     if (j->p == j->end) {
         return -1;
@@ -385,29 +385,29 @@ darkroom_value(darkroom_json_t *j, int role)
 
     case '{':
     case '[':
-        if (++j->depth > DARKROOM_EVENT_MAX_DEPTH) {
+        if (++j->depth > NGX_HTTP_DARKROOM_STRIPE_EVENT_MAX_DEPTH) {
             return -1;
         }
 
-        rc = (*j->p == '{') ? darkroom_object(j, role) : darkroom_array(j);
+        rc = (*j->p == '{') ? dr_object(j, role) : dr_array(j);
         j->depth--;
         return rc;
 
     case '"':
-        return darkroom_string(j, NULL);
+        return dr_string(j, NULL);
 
     case 't':
-        return darkroom_literal(j, "true");
+        return dr_literal(j, "true");
 
     case 'f':
-        return darkroom_literal(j, "false");
+        return dr_literal(j, "false");
 
     case 'n':
-        return darkroom_literal(j, "null");
+        return dr_literal(j, "null");
 
     default:
         if (*j->p == '-' || (*j->p >= '0' && *j->p <= '9')) {
-            return darkroom_number(j);
+            return dr_number(j);
         }
 
         return -1;
@@ -418,14 +418,14 @@ darkroom_value(darkroom_json_t *j, int role)
 /* a top-level string field copied into dst: 1 read, 2 unusable */
 
 static int
-darkroom_field(darkroom_json_t *j, char *dst, size_t size, int *state)
+dr_field(dr_json_t *j, char *dst, size_t size, int *state)
 {
-    darkroom_buf_t  b = { NULL, 0, 0 };
+    dr_buf_t  b = { NULL, 0, 0 };
 
-    darkroom_ws(j);
+    dr_ws(j);
 
     if (j->p < j->end && *j->p == '"') {
-        if (darkroom_string(j, &b) != 0) {
+        if (dr_string(j, &b) != 0) {
             free(b.data);
             return -1;
         }
@@ -448,74 +448,70 @@ darkroom_field(darkroom_json_t *j, char *dst, size_t size, int *state)
         return 0;
     }
 
-    if (darkroom_literal(j, "null") == 0) {
+    if (dr_literal(j, "null") == 0) {
         *state = 0;
         return 0;
     }
 
     *state = 2;
 
-    return darkroom_value(j, DARKROOM_ROLE_OTHER);
+    return dr_value(j, DR_ROLE_OTHER);
 }
 
 
 /* the value of a member: the envelope's own fields are copied out */
 
 static int
-darkroom_member(darkroom_json_t *j, int role, const unsigned char *key,
-    size_t len)
+dr_member(dr_json_t *j, int role, const unsigned char *key, size_t len)
 {
-    darkroom_stripe_event_t  *ev = j->ev;
+    ngx_http_darkroom_stripe_event_t  *ev = j->ev;
 
-#define darkroom_is(name)                                                    \
+#define dr_is(name)                                                          \
     (len == sizeof(name) - 1 && memcmp(key, name, len) == 0)
 
-    if (role == DARKROOM_ROLE_TOP) {
-        if (darkroom_is("id")) {
-            return darkroom_field(j, ev->id, sizeof(ev->id), &ev->has_id);
+    if (role == DR_ROLE_TOP) {
+        if (dr_is("id")) {
+            return dr_field(j, ev->id, sizeof(ev->id), &ev->has_id);
         }
 
-        if (darkroom_is("type")) {
-            return darkroom_field(j, ev->type, sizeof(ev->type),
-                                  &ev->has_type);
+        if (dr_is("type")) {
+            return dr_field(j, ev->type, sizeof(ev->type), &ev->has_type);
         }
 
-        if (darkroom_is("object")) {
-            return darkroom_field(j, ev->object, sizeof(ev->object),
-                                  &ev->has_object);
+        if (dr_is("object")) {
+            return dr_field(j, ev->object, sizeof(ev->object),
+                            &ev->has_object);
         }
 
-        if (darkroom_is("api_version")) {
-            return darkroom_field(j, ev->api_version,
-                                  sizeof(ev->api_version),
-                                  &ev->has_api_version);
+        if (dr_is("api_version")) {
+            return dr_field(j, ev->api_version, sizeof(ev->api_version),
+                            &ev->has_api_version);
         }
 
-        if (darkroom_is("data")) {
-            darkroom_ws(j);
-            return darkroom_value(j, (j->p < j->end && *j->p == '{')
-                                     ? DARKROOM_ROLE_DATA
-                                     : DARKROOM_ROLE_OTHER);
+        if (dr_is("data")) {
+            dr_ws(j);
+            return dr_value(j, (j->p < j->end && *j->p == '{')
+                               ? DR_ROLE_DATA : DR_ROLE_OTHER);
         }
     }
 
-    if (role == DARKROOM_ROLE_DATA && darkroom_is("object")) {
-        darkroom_ws(j);
+    if (role == DR_ROLE_DATA && dr_is("object")) {
+        dr_ws(j);
         ev->has_data_object = (j->p < j->end && *j->p == '{') ? 1 : 2;
     }
 
-#undef darkroom_is
+#undef dr_is
 
-    return darkroom_value(j, DARKROOM_ROLE_OTHER);
+    return dr_value(j, DR_ROLE_OTHER);
 }
 
 
 static int
-darkroom_key_cmp(const void *a, const void *b)
+dr_key_cmp(const void *a, const void *b)
 {
-    int                    rc;
-    size_t                 n;
-    const darkroom_key_t  *x = a, *y = b;
+    int              rc;
+    size_t           n;
+    const dr_key_t  *x = a, *y = b;
 
     n = x->len < y->len ? x->len : y->len;
     rc = n ? memcmp(x->base + x->off, y->base + y->off, n) : 0;
@@ -531,13 +527,13 @@ darkroom_key_cmp(const void *a, const void *b)
 /* sorted, two equal neighbours are a duplicate key */
 
 static int
-darkroom_keys_unique(darkroom_buf_t *names, darkroom_buf_t *keys)
+dr_keys_unique(dr_buf_t *names, dr_buf_t *keys)
 {
-    size_t           i, n;
-    darkroom_key_t  *k;
+    size_t     i, n;
+    dr_key_t  *k;
 
-    k = (darkroom_key_t *) keys->data;
-    n = keys->len / sizeof(darkroom_key_t);
+    k = (dr_key_t *) keys->data;
+    n = keys->len / sizeof(dr_key_t);
 
     for (i = 0; i < n; i++) {
         k[i].base = (const char *) names->data;
@@ -547,10 +543,10 @@ darkroom_keys_unique(darkroom_buf_t *names, darkroom_buf_t *keys)
         return 0;
     }
 
-    qsort(k, n, sizeof(darkroom_key_t), darkroom_key_cmp);
+    qsort(k, n, sizeof(dr_key_t), dr_key_cmp);
 
     for (i = 1; i < n; i++) {
-        if (darkroom_key_cmp(&k[i - 1], &k[i]) == 0) {
+        if (dr_key_cmp(&k[i - 1], &k[i]) == 0) {
             return -1;
         }
     }
@@ -560,13 +556,12 @@ darkroom_keys_unique(darkroom_buf_t *names, darkroom_buf_t *keys)
 
 
 static int
-darkroom_members(darkroom_json_t *j, int role, darkroom_buf_t *names,
-    darkroom_buf_t *keys)
+dr_members(dr_json_t *j, int role, dr_buf_t *names, dr_buf_t *keys)
 {
-    darkroom_key_t  key;
+    dr_key_t  key;
 
     for ( ;; ) {
-        darkroom_ws(j);
+        dr_ws(j);
 
         if (j->p == j->end || *j->p != '"') {
             return -1;
@@ -574,32 +569,32 @@ darkroom_members(darkroom_json_t *j, int role, darkroom_buf_t *names,
 
         key.off = names->len;
 
-        if (darkroom_string(j, names) != 0) {
+        if (dr_string(j, names) != 0) {
             return -1;
         }
 
         key.len = names->len - key.off;
         key.base = NULL;
 
-        if (darkroom_put(keys, (unsigned char *) &key, sizeof(key)) != 0) {
+        if (dr_put(keys, (unsigned char *) &key, sizeof(key)) != 0) {
             return -1;
         }
 
-        darkroom_ws(j);
+        dr_ws(j);
 
         if (j->p == j->end || *j->p++ != ':') {
             return -1;
         }
 
-        if (darkroom_member(j, role, names->data ? names->data + key.off
-                                                 : (unsigned char *) "",
-                            key.len)
+        if (dr_member(j, role, names->data ? names->data + key.off
+                                           : (unsigned char *) "",
+                      key.len)
             != 0)
         {
             return -1;
         }
 
-        darkroom_ws(j);
+        dr_ws(j);
 
         if (j->p == j->end) {
             return -1;
@@ -617,24 +612,24 @@ darkroom_members(darkroom_json_t *j, int role, darkroom_buf_t *names,
 
 
 static int
-darkroom_object(darkroom_json_t *j, int role)
+dr_object(dr_json_t *j, int role)
 {
-    int             rc;
-    darkroom_buf_t  names = { NULL, 0, 0 };
-    darkroom_buf_t  keys = { NULL, 0, 0 };
+    int        rc;
+    dr_buf_t   names = { NULL, 0, 0 };
+    dr_buf_t   keys = { NULL, 0, 0 };
 
     j->p++;
-    darkroom_ws(j);
+    dr_ws(j);
 
     if (j->p < j->end && *j->p == '}') {
         j->p++;
         return 0;
     }
 
-    rc = darkroom_members(j, role, &names, &keys);
+    rc = dr_members(j, role, &names, &keys);
 
-    if (rc == 0 && darkroom_keys_unique(&names, &keys) != 0) {
-        j->rc = DARKROOM_EVENT_DUPLICATE_KEY;
+    if (rc == 0 && dr_keys_unique(&names, &keys) != 0) {
+        j->rc = NGX_HTTP_DARKROOM_STRIPE_EVENT_DUPLICATE_KEY;
         rc = -1;
     }
 
@@ -646,7 +641,7 @@ darkroom_object(darkroom_json_t *j, int role)
 
 
 static int
-darkroom_id_ok(const char *id)
+dr_id_ok(const char *id)
 {
     size_t  i;
 
@@ -669,7 +664,7 @@ darkroom_id_ok(const char *id)
 /* event types and API versions: letters, digits, "_", "." and "-" */
 
 static int
-darkroom_word_ok(const char *s)
+dr_word_ok(const char *s)
 {
     size_t  i;
 
@@ -687,51 +682,51 @@ darkroom_word_ok(const char *s)
 
 
 int
-darkroom_stripe_event_parse(const unsigned char *body, size_t len,
-    darkroom_stripe_event_t *ev)
+ngx_http_darkroom_stripe_event_parse(const unsigned char *body,
+    size_t len, ngx_http_darkroom_stripe_event_t *ev)
 {
-    darkroom_json_t  j;
+    dr_json_t  j;
 
-    memset(ev, 0, sizeof(darkroom_stripe_event_t));
+    memset(ev, 0, sizeof(ngx_http_darkroom_stripe_event_t));
 
     j.p = body;
     j.end = body + len;
     j.depth = 0;
-    j.rc = DARKROOM_EVENT_INVALID_JSON;
+    j.rc = NGX_HTTP_DARKROOM_STRIPE_EVENT_INVALID_JSON;
     j.ev = ev;
 
-    darkroom_ws(&j);
+    dr_ws(&j);
 
     if (j.p == j.end || *j.p != '{') {
-        return DARKROOM_EVENT_INVALID_JSON;
+        return NGX_HTTP_DARKROOM_STRIPE_EVENT_INVALID_JSON;
     }
 
     j.depth = 1;
 
-    if (darkroom_object(&j, DARKROOM_ROLE_TOP) != 0) {
+    if (dr_object(&j, DR_ROLE_TOP) != 0) {
         return j.rc;
     }
 
-    darkroom_ws(&j);
+    dr_ws(&j);
 
     if (j.p != j.end) {
-        return DARKROOM_EVENT_INVALID_JSON;
+        return NGX_HTTP_DARKROOM_STRIPE_EVENT_INVALID_JSON;
     }
 
     if (ev->has_object == 1 && strcmp(ev->object, "v2.core.event") == 0) {
-        return DARKROOM_EVENT_THIN;
+        return NGX_HTTP_DARKROOM_STRIPE_EVENT_THIN;
     }
 
-    if (ev->has_id == 2 || (ev->has_id == 1 && !darkroom_id_ok(ev->id))) {
-        return DARKROOM_EVENT_BAD_ID;
+    if (ev->has_id == 2 || (ev->has_id == 1 && !dr_id_ok(ev->id))) {
+        return NGX_HTTP_DARKROOM_STRIPE_EVENT_BAD_ID;
     }
 
-    if (ev->has_id != 1 || ev->has_type != 1 || !darkroom_word_ok(ev->type)
+    if (ev->has_id != 1 || ev->has_type != 1 || !dr_word_ok(ev->type)
         || ev->has_data_object != 1 || ev->has_api_version == 2
-        || (ev->has_api_version == 1 && !darkroom_word_ok(ev->api_version)))
+        || (ev->has_api_version == 1 && !dr_word_ok(ev->api_version)))
     {
-        return DARKROOM_EVENT_INVALID;
+        return NGX_HTTP_DARKROOM_STRIPE_EVENT_INVALID;
     }
 
-    return DARKROOM_EVENT_OK;
+    return NGX_HTTP_DARKROOM_STRIPE_EVENT_OK;
 }

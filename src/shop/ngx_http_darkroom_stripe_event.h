@@ -16,17 +16,21 @@
  * every API call, and the version the webhook endpoint must be configured
  * with (sql/011's stripe_api_version() says the same).
  */
-#define DARKROOM_STRIPE_API_VERSION   "2024-06-20"
+#define NGX_HTTP_DARKROOM_STRIPE_API_VERSION  "2024-06-20"
 
 
-#define DARKROOM_EVENT_OK             0
-#define DARKROOM_EVENT_INVALID_JSON   1   /* not JSON PostgreSQL can store */
-#define DARKROOM_EVENT_DUPLICATE_KEY  2   /* a key twice in one object */
-#define DARKROOM_EVENT_THIN           3   /* "object": "v2.core.event" */
-#define DARKROOM_EVENT_INVALID        4   /* no type or data.object */
-#define DARKROOM_EVENT_BAD_ID         5   /* id not "evt_" [A-Za-z0-9_]+ */
+/* not JSON PostgreSQL can store; a key twice in one object; a thin event
+ * ("object": "v2.core.event"); no type or data.object; an id that is not
+ * "evt_" [A-Za-z0-9_]+ */
 
-#define DARKROOM_EVENT_MAX_DEPTH      64
+#define NGX_HTTP_DARKROOM_STRIPE_EVENT_OK             0
+#define NGX_HTTP_DARKROOM_STRIPE_EVENT_INVALID_JSON   1
+#define NGX_HTTP_DARKROOM_STRIPE_EVENT_DUPLICATE_KEY  2
+#define NGX_HTTP_DARKROOM_STRIPE_EVENT_THIN           3
+#define NGX_HTTP_DARKROOM_STRIPE_EVENT_INVALID        4
+#define NGX_HTTP_DARKROOM_STRIPE_EVENT_BAD_ID         5
+
+#define NGX_HTTP_DARKROOM_STRIPE_EVENT_MAX_DEPTH      64
 
 
 typedef struct {
@@ -41,11 +45,11 @@ typedef struct {
     int     has_object;
     int     has_api_version;
     int     has_data_object;
-} darkroom_stripe_event_t;
+} ngx_http_darkroom_stripe_event_t;
 
 
-int darkroom_stripe_event_parse(const unsigned char *body, size_t len,
-    darkroom_stripe_event_t *ev);
+int ngx_http_darkroom_stripe_event_parse(const unsigned char *body,
+    size_t len, ngx_http_darkroom_stripe_event_t *ev);
 
 
 #endif /* _NGX_HTTP_DARKROOM_STRIPE_EVENT_H_INCLUDED_ */

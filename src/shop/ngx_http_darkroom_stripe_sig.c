@@ -24,42 +24,94 @@
 #include <openssl/params.h>
 
 
-#define DARKROOM_STRIPE_MAX_V1  8
+#define DR_STRIPE_MAX_V1  8
 
 
-static EVP_MAC         *darkroom_hmac;
-static pthread_once_t   darkroom_hmac_once = PTHREAD_ONCE_INIT;
+static EVP_MAC         *dr_stripe_hmac;
+static pthread_once_t   dr_stripe_hmac_once = PTHREAD_ONCE_INIT;
 
 
-static int darkroom_hex_decode(const unsigned char *hex, size_t len,
+/* the signed timestamp and the v1 signatures Stripe-Signature carries */
+
+typedef struct {
+    long long              ts;
+    const unsigned char   *tval;          /* the timestamp's digits */
+    size_t                 tlen;
+    size_t                 nv1;
+    unsigned char          v1[DR_STRIPE_MAX_V1][32];
+} dr_stripe_header_t;
+
+
+static int dr_stripe_header_parse(const unsigned char *header,
+    size_t header_len, dr_stripe_header_t *h);
+static int dr_hex_decode(const unsigned char *hex, size_t len,
     unsigned char *out);
-static int darkroom_stripe_mac(const darkroom_secret_t *secret,
+static int dr_stripe_mac(const ngx_http_darkroom_stripe_secret_t *secret,
     const unsigned char *ts, size_t ts_len, const unsigned char *body,
     size_t body_len, unsigned char *mac);
 
 
 int
-darkroom_stripe_verify(const unsigned char *header, size_t header_len,
-    const unsigned char *body, size_t body_len,
-    const darkroom_secret_t *secrets, size_t nsecrets,
+ngx_http_darkroom_stripe_verify(const unsigned char *header,
+    size_t header_len, const unsigned char *body, size_t body_len,
+    const ngx_http_darkroom_stripe_secret_t *secrets, size_t nsecrets,
     long long now, long long tolerance)
 {
-    int                   found_t, matched;
-    size_t                i, k, nv1, len, tlen;
-    long long             ts;
-    const unsigned char  *p, *end, *item, *eq, *tval;
-    unsigned char         v1[DARKROOM_STRIPE_MAX_V1][32];
-    unsigned char         mac[32];
+    int                  rc, matched;
+    size_t               i, k;
+    unsigned char        mac[32];
+    dr_stripe_header_t   h;
 
     if (header == NULL || header_len == 0) {
-        return DARKROOM_STRIPE_SIG_MISSING;
+        return NGX_HTTP_DARKROOM_STRIPE_SIG_MISSING;
     }
 
+    rc = dr_stripe_header_parse(header, header_len, &h);
+    if (rc != NGX_HTTP_DARKROOM_STRIPE_SIG_OK) {
+        return rc;
+    }
+
+    matched = 0;
+
+    for (i = 0; i < nsecrets; i++) {
+        if (dr_stripe_mac(&secrets[i], h.tval, h.tlen, body, body_len, mac)
+            != 0)
+        {
+            return NGX_HTTP_DARKROOM_STRIPE_SIG_ERROR;
+        }
+
+        for (k = 0; k < h.nv1; k++) {
+            matched |= (CRYPTO_memcmp(mac, h.v1[k], 32) == 0);
+        }
+    }
+
+    if (!matched) {
+        return NGX_HTTP_DARKROOM_STRIPE_SIG_MISMATCH;
+    }
+
+    if (now - h.ts > tolerance || h.ts - now > tolerance) {
+        return NGX_HTTP_DARKROOM_STRIPE_SIG_STALE;
+    }
+
+    return NGX_HTTP_DARKROOM_STRIPE_SIG_OK;
+}
+
+
+/* t=<digits> once, any number of v1=<64 hex>; other schemes are skipped */
+
+static int
+dr_stripe_header_parse(const unsigned char *header, size_t header_len,
+    dr_stripe_header_t *h)
+{
+    int                   found_t;
+    size_t                k, len;
+    const unsigned char  *p, *end, *item, *eq;
+
     found_t = 0;
-    nv1 = 0;
-    ts = 0;
-    tval = NULL;
-    tlen = 0;
+    h->nv1 = 0;
+    h->ts = 0;
+    h->tval = NULL;
+    h->tlen = 0;
 
     p = header;
     end = header + header_len;
@@ -81,37 +133,37 @@ darkroom_stripe_verify(const unsigned char *header, size_t header_len,
 
         eq = memchr(item, '=', len);
         if (eq == NULL) {
-            return DARKROOM_STRIPE_SIG_MALFORMED;
+            return NGX_HTTP_DARKROOM_STRIPE_SIG_MALFORMED;
         }
 
         if (eq - item == 1 && item[0] == 't') {
             if (found_t) {
-                return DARKROOM_STRIPE_SIG_MALFORMED;
+                return NGX_HTTP_DARKROOM_STRIPE_SIG_MALFORMED;
             }
 
-            tval = eq + 1;
-            tlen = item + len - tval;
+            h->tval = eq + 1;
+            h->tlen = item + len - h->tval;
 
-            if (tlen == 0 || tlen > 12) {
-                return DARKROOM_STRIPE_SIG_MALFORMED;
+            if (h->tlen == 0 || h->tlen > 12) {
+                return NGX_HTTP_DARKROOM_STRIPE_SIG_MALFORMED;
             }
 
-            for (k = 0; k < tlen; k++) {
-                if (tval[k] < '0' || tval[k] > '9') {
-                    return DARKROOM_STRIPE_SIG_MALFORMED;
+            for (k = 0; k < h->tlen; k++) {
+                if (h->tval[k] < '0' || h->tval[k] > '9') {
+                    return NGX_HTTP_DARKROOM_STRIPE_SIG_MALFORMED;
                 }
 
-                ts = ts * 10 + (tval[k] - '0');
+                h->ts = h->ts * 10 + (h->tval[k] - '0');
             }
 
             found_t = 1;
 
         } else if (eq - item == 2 && item[0] == 'v' && item[1] == '1') {
             if (item + len - (eq + 1) == 64
-                && nv1 < DARKROOM_STRIPE_MAX_V1
-                && darkroom_hex_decode(eq + 1, 64, v1[nv1]) == 0)
+                && h->nv1 < DR_STRIPE_MAX_V1
+                && dr_hex_decode(eq + 1, 64, h->v1[h->nv1]) == 0)
             {
-                nv1++;
+                h->nv1++;
             }
         }
 
@@ -119,45 +171,23 @@ darkroom_stripe_verify(const unsigned char *header, size_t header_len,
     }
 
     if (!found_t) {
-        return DARKROOM_STRIPE_SIG_MALFORMED;
+        return NGX_HTTP_DARKROOM_STRIPE_SIG_MALFORMED;
     }
 
-    if (nv1 == 0) {
-        return DARKROOM_STRIPE_SIG_NO_V1;
+    if (h->nv1 == 0) {
+        return NGX_HTTP_DARKROOM_STRIPE_SIG_NO_V1;
     }
 
-    matched = 0;
-
-    for (i = 0; i < nsecrets; i++) {
-        if (darkroom_stripe_mac(&secrets[i], tval, tlen, body, body_len,
-                                mac)
-            != 0)
-        {
-            return DARKROOM_STRIPE_SIG_ERROR;
-        }
-
-        for (k = 0; k < nv1; k++) {
-            matched |= (CRYPTO_memcmp(mac, v1[k], 32) == 0);
-        }
-    }
-
-    if (!matched) {
-        return DARKROOM_STRIPE_SIG_MISMATCH;
-    }
-
-    if (now - ts > tolerance || ts - now > tolerance) {
-        return DARKROOM_STRIPE_SIG_STALE;
-    }
-
-    return DARKROOM_STRIPE_SIG_OK;
+    return NGX_HTTP_DARKROOM_STRIPE_SIG_OK;
 }
 
 
 /* the header a sender computes: for tests and the sandbox-free tools */
 
 int
-darkroom_stripe_sign(const darkroom_secret_t *secret, long long ts,
-    const unsigned char *body, size_t body_len, char *out, size_t size)
+ngx_http_darkroom_stripe_sign(const ngx_http_darkroom_stripe_secret_t *secret,
+    long long ts, const unsigned char *body, size_t body_len, char *out,
+    size_t size)
 {
     int            n;
     char           tbuf[24];
@@ -168,8 +198,8 @@ darkroom_stripe_sign(const darkroom_secret_t *secret, long long ts,
 
     n = snprintf(tbuf, sizeof(tbuf), "%lld", ts);
 
-    if (darkroom_stripe_mac(secret, (const unsigned char *) tbuf,
-                            (size_t) n, body, body_len, mac)
+    if (dr_stripe_mac(secret, (const unsigned char *) tbuf, (size_t) n,
+                      body, body_len, mac)
         != 0)
     {
         return -1;
@@ -193,16 +223,16 @@ darkroom_stripe_sign(const darkroom_secret_t *secret, long long ts,
 
 
 static void
-darkroom_hmac_fetch(void)
+dr_stripe_hmac_fetch(void)
 {
-    darkroom_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    dr_stripe_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 }
 
 
 static int
-darkroom_stripe_mac(const darkroom_secret_t *secret, const unsigned char *ts,
-    size_t ts_len, const unsigned char *body, size_t body_len,
-    unsigned char *mac)
+dr_stripe_mac(const ngx_http_darkroom_stripe_secret_t *secret,
+    const unsigned char *ts, size_t ts_len, const unsigned char *body,
+    size_t body_len, unsigned char *mac)
 {
     int            rc;
     size_t         len;
@@ -211,13 +241,13 @@ darkroom_stripe_mac(const darkroom_secret_t *secret, const unsigned char *ts,
 
     /* fetched once: an EVP_MAC is safe to share between threads */
 
-    pthread_once(&darkroom_hmac_once, darkroom_hmac_fetch);
+    pthread_once(&dr_stripe_hmac_once, dr_stripe_hmac_fetch);
 
-    if (darkroom_hmac == NULL) {
+    if (dr_stripe_hmac == NULL) {
         return -1;
     }
 
-    ctx = EVP_MAC_CTX_new(darkroom_hmac);
+    ctx = EVP_MAC_CTX_new(dr_stripe_hmac);
     if (ctx == NULL) {
         return -1;
     }
@@ -245,7 +275,7 @@ darkroom_stripe_mac(const darkroom_secret_t *secret, const unsigned char *ts,
 
 
 static int
-darkroom_hex_decode(const unsigned char *hex, size_t len, unsigned char *out)
+dr_hex_decode(const unsigned char *hex, size_t len, unsigned char *out)
 {
     size_t         i;
     unsigned char  c, v;

@@ -14,24 +14,25 @@
 typedef struct {
     const unsigned char  *data;
     size_t                len;
-} darkroom_secret_t;
+} ngx_http_darkroom_stripe_secret_t;
 
 
-#define DARKROOM_STRIPE_SIG_OK         0
-#define DARKROOM_STRIPE_SIG_MISSING    1   /* no Stripe-Signature header */
-#define DARKROOM_STRIPE_SIG_MALFORMED  2   /* no t=, or not key=value */
-#define DARKROOM_STRIPE_SIG_NO_V1      3   /* no v1 signature at all */
-#define DARKROOM_STRIPE_SIG_MISMATCH   4   /* no v1 matches any secret */
-#define DARKROOM_STRIPE_SIG_STALE      5   /* outside the tolerance */
-#define DARKROOM_STRIPE_SIG_ERROR      6   /* OpenSSL failed */
+#define NGX_HTTP_DARKROOM_STRIPE_SIG_OK         0
+#define NGX_HTTP_DARKROOM_STRIPE_SIG_MISSING    1   /* no header */
+#define NGX_HTTP_DARKROOM_STRIPE_SIG_MALFORMED  2   /* no t=, not k=v */
+#define NGX_HTTP_DARKROOM_STRIPE_SIG_NO_V1      3   /* no v1 at all */
+#define NGX_HTTP_DARKROOM_STRIPE_SIG_MISMATCH   4   /* no v1 matches */
+#define NGX_HTTP_DARKROOM_STRIPE_SIG_STALE      5   /* out of tolerance */
+#define NGX_HTTP_DARKROOM_STRIPE_SIG_ERROR      6   /* OpenSSL failed */
 
 
-int darkroom_stripe_verify(const unsigned char *header, size_t header_len,
-    const unsigned char *body, size_t body_len,
-    const darkroom_secret_t *secrets, size_t nsecrets,
+int ngx_http_darkroom_stripe_verify(const unsigned char *header,
+    size_t header_len, const unsigned char *body, size_t body_len,
+    const ngx_http_darkroom_stripe_secret_t *secrets, size_t nsecrets,
     long long now, long long tolerance);
 
-int darkroom_stripe_sign(const darkroom_secret_t *secret, long long ts,
+int ngx_http_darkroom_stripe_sign(
+    const ngx_http_darkroom_stripe_secret_t *secret, long long ts,
     const unsigned char *body, size_t body_len, char *out, size_t size);
 
 

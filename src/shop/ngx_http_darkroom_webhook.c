@@ -12,7 +12,7 @@
  */
 
 
-#include "ngx_http_darkroom.h"
+#include "ngx_http_darkroom_shop.h"
 #include "ngx_http_darkroom_stripe_sig.h"
 #include "ngx_http_darkroom_stripe_event.h"
 
@@ -55,7 +55,7 @@ static const char  *ngx_http_darkroom_sig_errors[][2] = {
 };
 
 
-/* indexed by DARKROOM_EVENT_* */
+/* indexed by NGX_HTTP_DARKROOM_STRIPE_EVENT_* */
 
 static const char  *ngx_http_darkroom_event_errors[][2] = {
     { "", "" },
@@ -74,12 +74,13 @@ char *
 ngx_http_darkroom_stripe_webhook(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
-    ngx_http_darkroom_main_conf_t  *dmcf;
+    ngx_http_darkroom_shop_conf_t  *scf;
 
-    dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_darkroom_module);
+    scf = ngx_http_conf_get_module_main_conf(cf,
+                                             ngx_http_darkroom_shop_module);
 
     if (ngx_http_darkroom_use(cf, cmd, ngx_http_darkroom_webhook_handler,
-                              &dmcf->use_webhook)
+                              &scf->use_webhook)
         == NULL)
     {
         return NGX_CONF_ERROR;
@@ -108,10 +109,10 @@ static ngx_int_t
 ngx_http_darkroom_webhook_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t)
 {
-    int                           rc;
-    ngx_int_t                     sent;
-    darkroom_stripe_event_t       ev;
-    ngx_http_darkroom_webhook_t  *wh = t->data;
+    int                                rc;
+    ngx_int_t                          sent;
+    ngx_http_darkroom_webhook_t       *wh = t->data;
+    ngx_http_darkroom_stripe_event_t   ev;
 
     sent = ngx_http_darkroom_webhook_verify(r, t);
     if (sent != NGX_OK) {
@@ -121,9 +122,10 @@ ngx_http_darkroom_webhook_prepare(ngx_http_request_t *r,
     /* signed by Stripe: now it is worth reading, once, and only this
      * reading is logged, answered and handed to PostgreSQL */
 
-    rc = darkroom_stripe_event_parse(t->body.data, t->body.len, &ev);
+    rc = ngx_http_darkroom_stripe_event_parse(t->body.data, t->body.len,
+                                              &ev);
 
-    if (rc != DARKROOM_EVENT_OK) {
+    if (rc != NGX_HTTP_DARKROOM_STRIPE_EVENT_OK) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "darkroom: stripe event refused: %s",
                       ngx_http_darkroom_event_errors[rc][0]);
@@ -160,17 +162,17 @@ static ngx_int_t
 ngx_http_darkroom_webhook_verify(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t)
 {
-    int                             rc;
-    ngx_str_t                      *s;
-    ngx_uint_t                      i, n;
-    ngx_table_elt_t                *h;
-    darkroom_secret_t               secrets[NGX_HTTP_DARKROOM_MAX_SECRETS];
-    ngx_http_darkroom_main_conf_t  *dmcf;
+    int                                 rc;
+    ngx_str_t                          *s;
+    ngx_uint_t                          i, n;
+    ngx_table_elt_t                    *h;
+    ngx_http_darkroom_shop_conf_t      *scf;
+    ngx_http_darkroom_stripe_secret_t   secrets[NGX_HTTP_DARKROOM_MAX_SECRETS];
 
-    dmcf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_module);
+    scf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_shop_module);
 
-    s = dmcf->stripe_webhook_secrets->elts;
-    n = ngx_min(dmcf->stripe_webhook_secrets->nelts,
+    s = scf->stripe_webhook_secrets->elts;
+    n = ngx_min(scf->stripe_webhook_secrets->nelts,
                 NGX_HTTP_DARKROOM_MAX_SECRETS);
 
     for (i = 0; i < n; i++) {
@@ -181,13 +183,13 @@ ngx_http_darkroom_webhook_verify(ngx_http_request_t *r,
     h = ngx_http_darkroom_header_in(r, "Stripe-Signature",
                                     sizeof("Stripe-Signature") - 1);
 
-    rc = darkroom_stripe_verify(h ? h->value.data : NULL,
-                                h ? h->value.len : 0,
-                                t->body.data, t->body.len, secrets, n,
-                                (long long) ngx_time(),
-                                (long long) dmcf->stripe_tolerance);
+    rc = ngx_http_darkroom_stripe_verify(h ? h->value.data : NULL,
+                                         h ? h->value.len : 0,
+                                         t->body.data, t->body.len,
+                                         secrets, n, (long long) ngx_time(),
+                                         (long long) scf->stripe_tolerance);
 
-    if (rc == DARKROOM_STRIPE_SIG_OK) {
+    if (rc == NGX_HTTP_DARKROOM_STRIPE_SIG_OK) {
         return NGX_OK;
     }
 
@@ -221,7 +223,8 @@ ngx_http_darkroom_webhook_work(ngx_http_darkroom_task_t *t)
         return;
     }
 
-    ngx_cpystrn((u_char *) wh->result, (u_char *) PQgetvalue(res, 0, 0),
+    ngx_cpystrn((u_char *) wh->result,
+                (u_char *) ngx_http_darkroom_shop_value(res, "result"),
                 sizeof(wh->result));
 
     PQclear(res);
@@ -277,6 +280,11 @@ ngx_http_darkroom_webhook_done(ngx_http_request_t *r,
     ngx_log_error(level, r->connection->log, 0,
                   "darkroom: stripe event %s %s: %s",
                   wh->id, wh->type, result);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "darkroom: stripe event %s %s, answering 200", wh->id,
+                   ngx_strcmp(wh->result, "duplicate") == 0
+                   ? "was a duplicate" : "applied");
 
     idlen = ngx_strlen(wh->id);
     rlen = ngx_strlen(wh->result);

@@ -26,15 +26,16 @@ check(int ok)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int                      rc;
-    size_t                   i, n;
-    darkroom_stripe_event_t  ev;
+    int                                rc;
+    size_t                             i, n;
+    ngx_http_darkroom_stripe_event_t   ev;
 
-    rc = darkroom_stripe_event_parse(data, size, &ev);
+    rc = ngx_http_darkroom_stripe_event_parse(data, size, &ev);
 
-    check(rc >= DARKROOM_EVENT_OK && rc <= DARKROOM_EVENT_BAD_ID);
+    check(rc >= NGX_HTTP_DARKROOM_STRIPE_EVENT_OK
+          && rc <= NGX_HTTP_DARKROOM_STRIPE_EVENT_BAD_ID);
 
-    if (rc != DARKROOM_EVENT_OK) {
+    if (rc != NGX_HTTP_DARKROOM_STRIPE_EVENT_OK) {
         return 0;
     }
 

@@ -1,0 +1,429 @@
+
+/*
+ * darkroom: the shop module, its configuration and directive table.
+ *
+ * The catalogue, checkout with Stripe, the Stripe webhook, order status
+ * and the admin API.  Core gives the database, the tasks and the jobs; the
+ * shop registers its job kind, checkout_reconcile, with core's jobs.
+ */
+
+
+#include "ngx_http_darkroom_shop.h"
+
+
+static void *ngx_http_darkroom_shop_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_darkroom_shop_init_main_conf(ngx_conf_t *cf,
+    void *conf);
+static ngx_int_t ngx_http_darkroom_shop_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_darkroom_shop_init_process(ngx_cycle_t *cycle);
+static char *ngx_http_darkroom_shop_sec_range(ngx_conf_t *cf, void *post,
+    void *data);
+static char *ngx_http_darkroom_shop_currency(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_darkroom_shop_countries(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+
+
+/* Stripe accepts a Checkout Session expiry between 30 minutes and 24 h */
+
+static ngx_conf_num_bounds_t  ngx_http_darkroom_shop_expires_range = {
+    ngx_http_darkroom_shop_sec_range, 1800, 86400
+};
+
+static ngx_conf_num_bounds_t  ngx_http_darkroom_shop_tolerance_range = {
+    ngx_http_darkroom_shop_sec_range, 1, 86400
+};
+
+static ngx_conf_num_bounds_t  ngx_http_darkroom_shop_reconcile_range = {
+    ngx_http_darkroom_shop_sec_range, 60, 86400 * 7
+};
+
+
+static ngx_command_t  ngx_http_darkroom_shop_commands[] = {
+
+    { ngx_string("darkroom_currency"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_darkroom_shop_currency,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_shop_conf_t, currency),
+      NULL },
+
+    { ngx_string("darkroom_stripe_api"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_darkroom_base_url,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_shop_conf_t, stripe_api),
+      NULL },
+
+    { ngx_string("darkroom_stripe_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_darkroom_secret_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_shop_conf_t, stripe_keys),
+      NULL },
+
+    { ngx_string("darkroom_stripe_webhook_secret_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_darkroom_secret_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_shop_conf_t, stripe_webhook_secrets),
+      NULL },
+
+    { ngx_string("darkroom_stripe_tolerance"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_shop_conf_t, stripe_tolerance),
+      &ngx_http_darkroom_shop_tolerance_range },
+
+    { ngx_string("darkroom_checkout_success_url"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_darkroom_url,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_shop_conf_t, success_url),
+      NULL },
+
+    { ngx_string("darkroom_checkout_cancel_url"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_darkroom_url,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_shop_conf_t, cancel_url),
+      NULL },
+
+    { ngx_string("darkroom_order_status_url"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_shop_conf_t, status_url),
+      NULL },
+
+    { ngx_string("darkroom_checkout_expires"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_shop_conf_t, checkout_expires),
+      &ngx_http_darkroom_shop_expires_range },
+
+    { ngx_string("darkroom_checkout_reconcile"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_shop_conf_t, checkout_reconcile),
+      &ngx_http_darkroom_shop_reconcile_range },
+
+    { ngx_string("darkroom_shipping_countries"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_darkroom_shop_countries,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("darkroom_catalogue"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_darkroom_catalogue,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("darkroom_checkout"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_darkroom_checkout,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("darkroom_stripe_webhook"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_darkroom_stripe_webhook,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("darkroom_order_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_darkroom_order_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("darkroom_admin"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_darkroom_admin,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_darkroom_shop_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_darkroom_shop_postconfiguration, /* postconfiguration */
+
+    ngx_http_darkroom_shop_create_main_conf, /* create main configuration */
+    ngx_http_darkroom_shop_init_main_conf, /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    NULL,                                  /* create location configuration */
+    NULL                                   /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_darkroom_shop_module = {
+    NGX_MODULE_V1,
+    &ngx_http_darkroom_shop_module_ctx,    /* module context */
+    ngx_http_darkroom_shop_commands,       /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_darkroom_shop_init_process,   /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+ngx_http_darkroom_shop_conf_t  *ngx_http_darkroom_shop_conf;
+
+
+static void *
+ngx_http_darkroom_shop_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_darkroom_shop_conf_t  *scf;
+
+    scf = ngx_pcalloc(cf->pool, sizeof(ngx_http_darkroom_shop_conf_t));
+    if (scf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     scf->currency = { 0, NULL };
+     *     scf->stripe_api = { 0, NULL };
+     *     scf->success_url = { 0, NULL };
+     *     scf->cancel_url = { 0, NULL };
+     *     scf->status_url = { 0, NULL };
+     *     scf->use_checkout = { NULL, 0 };
+     *     scf->use_webhook = { NULL, 0 };
+     *     scf->use_admin = { NULL, 0 };
+     */
+
+    scf->stripe_keys = NGX_CONF_UNSET_PTR;
+    scf->stripe_webhook_secrets = NGX_CONF_UNSET_PTR;
+    scf->stripe_tolerance = NGX_CONF_UNSET;
+    scf->checkout_expires = NGX_CONF_UNSET;
+    scf->checkout_reconcile = NGX_CONF_UNSET;
+    scf->shipping_countries = NGX_CONF_UNSET_PTR;
+
+    return scf;
+}
+
+
+static char *
+ngx_http_darkroom_shop_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_darkroom_shop_conf_t *scf = conf;
+
+    ngx_http_darkroom_main_conf_t  *dmcf;
+
+    if (scf->currency.data == NULL) {
+        ngx_str_set(&scf->currency, "GBP");
+    }
+
+    if (scf->stripe_api.data == NULL) {
+        ngx_str_set(&scf->stripe_api, "https://api.stripe.com");
+    }
+
+    if (scf->status_url.data == NULL) {
+        ngx_str_set(&scf->status_url, "/api/orders/{ORDER_TOKEN}");
+    }
+
+    ngx_conf_init_ptr_value(scf->stripe_keys, NULL);
+    ngx_conf_init_ptr_value(scf->stripe_webhook_secrets, NULL);
+    ngx_conf_init_value(scf->stripe_tolerance, 300);
+    ngx_conf_init_value(scf->checkout_expires, 3600);
+    ngx_conf_init_value(scf->checkout_reconcile, 900);
+    ngx_conf_init_ptr_value(scf->shipping_countries, NULL);
+
+    /* the admin token file is core's: every admin location uses it */
+
+    dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_darkroom_module);
+
+    if (ngx_http_darkroom_require(cf, &scf->use_checkout,
+                                  "darkroom_checkout", scf->stripe_keys,
+                                  "darkroom_stripe_key_file")
+        != NGX_CONF_OK
+        || ngx_http_darkroom_require(cf, &scf->use_checkout,
+                                     "darkroom_checkout",
+                                     scf->success_url.data,
+                                     "darkroom_checkout_success_url")
+        != NGX_CONF_OK
+        || ngx_http_darkroom_require(cf, &scf->use_checkout,
+                                     "darkroom_checkout",
+                                     scf->cancel_url.data,
+                                     "darkroom_checkout_cancel_url")
+        != NGX_CONF_OK
+        || ngx_http_darkroom_require(cf, &scf->use_webhook,
+                                     "darkroom_stripe_webhook",
+                                     scf->stripe_webhook_secrets,
+                                     "darkroom_stripe_webhook_secret_file")
+        != NGX_CONF_OK
+        || ngx_http_darkroom_require(cf, &scf->use_admin, "darkroom_admin",
+                                     dmcf->admin_tokens,
+                                     "darkroom_admin_token_file")
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_shop_postconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_darkroom_job_register(cf, "checkout_reconcile",
+                                    ngx_http_darkroom_job_checkout_reconcile);
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_shop_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_darkroom_shop_conf = ngx_http_cycle_get_module_main_conf(cycle,
+                                      ngx_http_darkroom_shop_module);
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_darkroom_shop_sec_range(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_conf_num_bounds_t *bounds = post;
+    time_t                *sec = data;
+
+    if (*sec < bounds->low || *sec > bounds->high) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "value must be between %is and %is",
+                           bounds->low, bounds->high);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_darkroom_shop_currency(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_darkroom_shop_conf_t *scf = conf;
+
+    ngx_str_t  *value;
+
+    if (scf->currency.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len != 3
+        || value[1].data[0] < 'A' || value[1].data[0] > 'Z'
+        || value[1].data[1] < 'A' || value[1].data[1] > 'Z'
+        || value[1].data[2] < 'A' || value[1].data[2] > 'Z')
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid currency \"%V\", it must be an ISO 4217 "
+                           "code in capitals such as GBP", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    scf->currency = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_darkroom_shop_countries(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_darkroom_shop_conf_t *scf = conf;
+
+    ngx_str_t   *value, *c;
+    ngx_uint_t   i;
+
+    if (scf->shipping_countries != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    scf->shipping_countries = ngx_array_create(cf->pool, cf->args->nelts,
+                                               sizeof(ngx_str_t));
+    if (scf->shipping_countries == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        if (value[i].len != 2
+            || value[i].data[0] < 'A' || value[i].data[0] > 'Z'
+            || value[i].data[1] < 'A' || value[i].data[1] > 'Z')
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid country \"%V\", it must be an "
+                               "ISO 3166-1 alpha-2 code such as GB",
+                               &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        c = ngx_array_push(scf->shipping_countries);
+        if (c == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *c = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The first row's value in the named column; "" when the result has no
+ * such column or no row, which a caller's check then refuses.  Plain
+ * libpq: safe in pool threads.
+ */
+
+const char *
+ngx_http_darkroom_shop_value(PGresult *res, const char *column)
+{
+    int  col;
+
+    col = PQfnumber(res, column);
+
+    if (col < 0 || PQntuples(res) < 1) {
+        return "";
+    }
+
+    return PQgetvalue(res, 0, col);
+}
+
+
+ngx_uint_t
+ngx_http_darkroom_shop_null(PGresult *res, const char *column)
+{
+    int  col;
+
+    col = PQfnumber(res, column);
+
+    return (col < 0 || PQntuples(res) < 1 || PQgetisnull(res, 0, col));
+}
