@@ -35,7 +35,16 @@
 
 #define NGX_HTTP_DARKROOM_GALLERY_COOKIE                                      \
     NGX_HTTP_DARKROOM_GALLERY_COOKIE_NAME
-#define NGX_HTTP_DARKROOM_GALLERY_HASH_MAX   256
+
+/* a ZIP token: 16 random bytes in hex; the database keeps its SHA-256 */
+#define NGX_HTTP_DARKROOM_GALLERY_TOKEN_LEN  32
+#define NGX_HTTP_DARKROOM_GALLERY_SHA256_HEX (64 + 1)
+
+/* the bytes of a stored file path used, at most */
+#define NGX_HTTP_DARKROOM_GALLERY_FILE_MAX   4096
+
+/* a PIN's bytes, at most (a password's: _GALLERY_SECRET_MAX) */
+#define NGX_HTTP_DARKROOM_GALLERY_PIN_MAX    64
 
 
 typedef enum {
@@ -48,11 +57,76 @@ typedef enum {
 } ngx_http_darkroom_gallery_route_e;
 
 
+/* what the thread made of the request's gallery cookies, for the debug log */
+typedef enum {
+    NGX_HTTP_DARKROOM_GALLERY_COOKIE_UNCHECKED = 0,
+    NGX_HTTP_DARKROOM_GALLERY_COOKIE_NONE,      /* none for this gallery */
+    NGX_HTTP_DARKROOM_GALLERY_COOKIE_REFUSED,   /* not signed by a key */
+    NGX_HTTP_DARKROOM_GALLERY_COOKIE_EXPIRED,   /* or of a rotated link */
+    NGX_HTTP_DARKROOM_GALLERY_COOKIE_ACCEPTED
+} ngx_http_darkroom_gallery_cookie_e;
+
+
+/* the columns read, by name: gallery_state() */
+enum {
+    NGX_HTTP_DARKROOM_GALLERY_STATE_ID = 0,
+    NGX_HTTP_DARKROOM_GALLERY_STATE_GEN,
+    NGX_HTTP_DARKROOM_GALLERY_STATE_TITLE,
+    NGX_HTTP_DARKROOM_GALLERY_STATE_EXPIRES_AT,
+    NGX_HTTP_DARKROOM_GALLERY_STATE_EXPIRES,
+    NGX_HTTP_DARKROOM_GALLERY_STATE_REVOKED,
+    NGX_HTTP_DARKROOM_GALLERY_STATE_PW_HASH,
+    NGX_HTTP_DARKROOM_GALLERY_STATE_PIN_HASH,
+    NGX_HTTP_DARKROOM_GALLERY_STATE_DOWNLOADS,
+    NGX_HTTP_DARKROOM_GALLERY_STATE_SIZE,
+    NGX_HTTP_DARKROOM_GALLERY_STATE_N
+};
+
+static const char  *const ngx_http_darkroom_gallery_state_cols[] = {
+    "id", "generation", "title", "expires_at", "expires_epoch", "revoked",
+    "password_hash", "pin_hash", "downloads", "download_size"
+};
+
+
+/* gallery_photos_list() */
+enum {
+    NGX_HTTP_DARKROOM_GALLERY_PHOTO_ID = 0,
+    NGX_HTTP_DARKROOM_GALLERY_PHOTO_NAME,
+    NGX_HTTP_DARKROOM_GALLERY_PHOTO_PROOF,
+    NGX_HTTP_DARKROOM_GALLERY_PHOTO_BYTES,
+    NGX_HTTP_DARKROOM_GALLERY_PHOTO_FAVOURITE,
+    NGX_HTTP_DARKROOM_GALLERY_PHOTO_WIDTH,
+    NGX_HTTP_DARKROOM_GALLERY_PHOTO_HEIGHT,
+    NGX_HTTP_DARKROOM_GALLERY_PHOTO_N
+};
+
+static const char  *const ngx_http_darkroom_gallery_photo_cols[] = {
+    "id", "name", "proof_path", "bytes", "favourite", "width", "height"
+};
+
+
+/* gallery_download_files() and gallery_zip_files(): a download's files */
+enum {
+    NGX_HTTP_DARKROOM_GALLERY_FILE_ID = 0,
+    NGX_HTTP_DARKROOM_GALLERY_FILE_NAME,
+    NGX_HTTP_DARKROOM_GALLERY_FILE_PATH,
+    NGX_HTTP_DARKROOM_GALLERY_FILE_BYTES,
+    NGX_HTTP_DARKROOM_GALLERY_FILE_CRC32,
+    NGX_HTTP_DARKROOM_GALLERY_FILE_CREATED,
+    NGX_HTTP_DARKROOM_GALLERY_FILE_N
+};
+
+static const char  *const ngx_http_darkroom_gallery_file_cols[] = {
+    "id", "name", "path", "bytes", "crc32", "created"
+};
+
+
 typedef struct {
     ngx_http_darkroom_gallery_route_e      route;
-    char                                   slug[NGX_HTTP_DARKROOM_GALLERY_SLUG_MAX
-                                                + 1];
-    char                                   token[33];
+    char                                   slug[
+        NGX_HTTP_DARKROOM_GALLERY_SLUG_MAX + 1];
+    char                                   token[
+        NGX_HTTP_DARKROOM_GALLERY_TOKEN_LEN + 1];
     char                                   client[NGX_SOCKADDR_STRLEN + 1];
     char                                  *body;
     u_char                                *cookies;  /* all, "; " */
@@ -71,13 +145,16 @@ typedef struct {
     char                                   title[256];
     char                                   expires_at[32];
     int64_t                                expires;  /* 0: never */
-    char                                   pw_hash[NGX_HTTP_DARKROOM_GALLERY_HASH_MAX];
-    char                                   pin_hash[NGX_HTTP_DARKROOM_GALLERY_HASH_MAX];
+    char                                   pw_hash[
+        NGX_HTTP_DARKROOM_GALLERY_HASH_MAX];
+    char                                   pin_hash[
+        NGX_HTTP_DARKROOM_GALLERY_HASH_MAX];
     unsigned                               downloads:1;
     char                                   download_size[16];
 
     /* answers */
     char                                   set_cookie[512];
+    ngx_http_darkroom_gallery_cookie_e     cookie;   /* for the debug log */
 
     /* the ZIP: malloc'd, freed with the request */
     ngx_http_darkroom_zip_entry_t         *entries;
@@ -114,17 +191,29 @@ static long ngx_http_darkroom_gallery_attempt(ngx_http_darkroom_task_t *t,
     ngx_http_darkroom_gallery_req_t *g, const char *kind, ngx_int_t ok);
 static void ngx_http_darkroom_gallery_unlock(ngx_http_darkroom_task_t *t,
     ngx_http_darkroom_gallery_req_t *g, cJSON *body);
+static cJSON *ngx_http_darkroom_gallery_info(
+    ngx_http_darkroom_gallery_req_t *g);
 static void ngx_http_darkroom_gallery_list(ngx_http_darkroom_task_t *t,
     ngx_http_darkroom_gallery_req_t *g);
 static void ngx_http_darkroom_gallery_favourite(ngx_http_darkroom_task_t *t,
     ngx_http_darkroom_gallery_req_t *g, cJSON *body);
+static char *ngx_http_darkroom_gallery_ids(cJSON *body, ngx_uint_t *bad);
 static void ngx_http_darkroom_gallery_download(ngx_http_darkroom_task_t *t,
     ngx_http_darkroom_gallery_req_t *g, cJSON *body);
+static cJSON *ngx_http_darkroom_gallery_download_files(
+    ngx_http_darkroom_task_t *t, ngx_http_darkroom_gallery_req_t *g,
+    char *ids);
+static ngx_int_t ngx_http_darkroom_gallery_download_zip(
+    ngx_http_darkroom_task_t *t, ngx_http_darkroom_gallery_req_t *g,
+    char *ids, cJSON *json);
 static void ngx_http_darkroom_gallery_zip_files(ngx_http_darkroom_task_t *t,
     ngx_http_darkroom_gallery_req_t *g);
+static ngx_int_t ngx_http_darkroom_gallery_zip_open(
+    ngx_http_darkroom_task_t *t, ngx_http_darkroom_gallery_req_t *g,
+    PGresult *res, int *col);
 static ngx_int_t ngx_http_darkroom_gallery_entries(
     ngx_http_darkroom_task_t *t, ngx_http_darkroom_gallery_req_t *g,
-    PGresult *res);
+    PGresult *res, int *col);
 static char *ngx_http_darkroom_gallery_sign(
     ngx_http_darkroom_gallery_req_t *g, const char *rel, time_t ttl,
     const char *filename);
@@ -132,12 +221,12 @@ static void ngx_http_darkroom_gallery_answer(ngx_http_darkroom_task_t *t,
     ngx_uint_t status, cJSON *json);
 static ngx_int_t ngx_http_darkroom_gallery_done(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
+static void ngx_http_darkroom_gallery_debug(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t);
 static ngx_int_t ngx_http_darkroom_gallery_send_zip(ngx_http_request_t *r,
     ngx_http_darkroom_gallery_req_t *g);
 static ngx_int_t ngx_http_darkroom_gallery_zip_body(ngx_http_request_t *r,
     ngx_http_darkroom_gallery_req_t *g);
-static ngx_int_t ngx_http_darkroom_gallery_header(ngx_http_request_t *r,
-    const char *name, u_char *value, size_t len);
 
 
 ngx_int_t
@@ -149,10 +238,6 @@ ngx_http_darkroom_gallery_handler(ngx_http_request_t *r)
                                     ngx_http_darkroom_gallery_work,
                                     ngx_http_darkroom_gallery_done);
 }
-
-
-#define ngx_http_darkroom_is(p, s)                                           \
-    ((p).len == sizeof(s) - 1 && ngx_strncmp((p).data, s, sizeof(s) - 1) == 0)
 
 
 static ngx_int_t
@@ -263,9 +348,9 @@ ngx_http_darkroom_gallery_route(ngx_http_request_t *r,
         g->route = NGX_HTTP_DARKROOM_GALLERY_GET;
 
     } else if (n == 3 && ngx_http_darkroom_is(seg[1], "zip")
-               && seg[2].len == 32)
+               && seg[2].len == NGX_HTTP_DARKROOM_GALLERY_TOKEN_LEN)
     {
-        for (i = 0; i < 32; i++) {
+        for (i = 0; i < NGX_HTTP_DARKROOM_GALLERY_TOKEN_LEN; i++) {
             if (!((seg[2].data[i] >= '0' && seg[2].data[i] <= '9')
                   || (seg[2].data[i] >= 'a' && seg[2].data[i] <= 'f')))
             {
@@ -273,7 +358,7 @@ ngx_http_darkroom_gallery_route(ngx_http_request_t *r,
             }
         }
 
-        ngx_memcpy(g->token, seg[2].data, 32);
+        ngx_memcpy(g->token, seg[2].data, NGX_HTTP_DARKROOM_GALLERY_TOKEN_LEN);
         g->route = NGX_HTTP_DARKROOM_GALLERY_ZIP;
 
     } else if (n == 2 && ngx_http_darkroom_is(seg[1], "unlock")) {
@@ -481,17 +566,22 @@ static ngx_int_t
 ngx_http_darkroom_gallery_load(ngx_http_darkroom_task_t *t,
     ngx_http_darkroom_gallery_req_t *g)
 {
+    int          col[NGX_HTTP_DARKROOM_GALLERY_STATE_N];
+    char        *v[NGX_HTTP_DARKROOM_GALLERY_STATE_N];
     PGresult    *res;
+    ngx_uint_t   i, revoked;
     const char  *params[1];
 
     params[0] = g->slug;
 
-    res = ngx_http_darkroom_db_exec(&t->db,
-              "SELECT id, generation, title, coalesce(expires_at, ''), "
-              "coalesce(expires_epoch, 0), revoked::int, "
-              "coalesce(password_hash, ''), coalesce(pin_hash, ''), "
-              "downloads::int, download_size FROM gallery_state($1)",
-              1, params, &t->err);
+    /* a NULL reads as "": no expiry, no password, no PIN */
+
+    res = ngx_http_darkroom_gallery_query(&t->db,
+              "SELECT id, generation, title, expires_at, expires_epoch, "
+              "revoked, password_hash, pin_hash, downloads, download_size "
+              "FROM gallery_state($1)", 1, params,
+              ngx_http_darkroom_gallery_state_cols, col,
+              NGX_HTTP_DARKROOM_GALLERY_STATE_N, &t->err);
     if (res == NULL) {
         return NGX_ERROR;
     }
@@ -503,32 +593,42 @@ ngx_http_darkroom_gallery_load(ngx_http_darkroom_task_t *t,
         return NGX_ERROR;
     }
 
-    g->id = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-    g->generation = strtoul(PQgetvalue(res, 0, 1), NULL, 10);
-    ngx_cpystrn((u_char *) g->title, (u_char *) PQgetvalue(res, 0, 2),
+    for (i = 0; i < NGX_HTTP_DARKROOM_GALLERY_STATE_N; i++) {
+        v[i] = PQgetvalue(res, 0, col[i]);
+    }
+
+    g->id = strtoull(v[NGX_HTTP_DARKROOM_GALLERY_STATE_ID], NULL, 10);
+    g->generation = strtoul(v[NGX_HTTP_DARKROOM_GALLERY_STATE_GEN], NULL, 10);
+    ngx_cpystrn((u_char *) g->title,
+                (u_char *) v[NGX_HTTP_DARKROOM_GALLERY_STATE_TITLE],
                 sizeof(g->title));
-    ngx_cpystrn((u_char *) g->expires_at, (u_char *) PQgetvalue(res, 0, 3),
+    ngx_cpystrn((u_char *) g->expires_at,
+                (u_char *) v[NGX_HTTP_DARKROOM_GALLERY_STATE_EXPIRES_AT],
                 sizeof(g->expires_at));
-    g->expires = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
-    ngx_cpystrn((u_char *) g->pw_hash, (u_char *) PQgetvalue(res, 0, 6),
+    g->expires = strtoll(v[NGX_HTTP_DARKROOM_GALLERY_STATE_EXPIRES], NULL, 10);
+    ngx_cpystrn((u_char *) g->pw_hash,
+                (u_char *) v[NGX_HTTP_DARKROOM_GALLERY_STATE_PW_HASH],
                 sizeof(g->pw_hash));
-    ngx_cpystrn((u_char *) g->pin_hash, (u_char *) PQgetvalue(res, 0, 7),
+    ngx_cpystrn((u_char *) g->pin_hash,
+                (u_char *) v[NGX_HTTP_DARKROOM_GALLERY_STATE_PIN_HASH],
                 sizeof(g->pin_hash));
-    g->downloads = (PQgetvalue(res, 0, 8)[0] == '1');
+    g->downloads = (v[NGX_HTTP_DARKROOM_GALLERY_STATE_DOWNLOADS][0] == 't');
     ngx_cpystrn((u_char *) g->download_size,
-                (u_char *) PQgetvalue(res, 0, 9), sizeof(g->download_size));
+                (u_char *) v[NGX_HTTP_DARKROOM_GALLERY_STATE_SIZE],
+                sizeof(g->download_size));
 
     snprintf(g->g, sizeof(g->g), "%llu.%u", (unsigned long long) g->id,
              (unsigned) g->generation);
 
-    if (PQgetvalue(res, 0, 5)[0] == '1') {
-        PQclear(res);
+    revoked = (v[NGX_HTTP_DARKROOM_GALLERY_STATE_REVOKED][0] == 't');
+
+    PQclear(res);
+
+    if (revoked) {
         ngx_http_darkroom_error_set(&t->err, 410, "gallery_revoked",
                                     "This gallery has been withdrawn.");
         return NGX_ERROR;
     }
-
-    PQclear(res);
 
     return NGX_OK;
 }
@@ -567,6 +667,7 @@ ngx_http_darkroom_gallery_mac(ngx_http_darkroom_gallery_req_t *g,
  * Any darkroom_gallery cookie "<id>.<gen>.<exp>.<sig>" for this gallery and
  * generation, not expired, signed by one of the keys.  The value is parsed
  * strictly, so the expiry has the one form the signature was made over.
+ * g->cookie says what was found, for the debug log.
  */
 
 static ngx_int_t
@@ -579,6 +680,8 @@ ngx_http_darkroom_gallery_cookie_ok(ngx_http_darkroom_gallery_req_t *g)
     ngx_http_darkroom_gallery_cookie_t   c;
     u_char                               sig[NGX_HTTP_DARKROOM_SIGN_SIG_LEN
                                              + 1];
+
+    g->cookie = NGX_HTTP_DARKROOM_GALLERY_COOKIE_NONE;
 
     if (g->cookies == NULL) {
         return 0;
@@ -593,11 +696,19 @@ ngx_http_darkroom_gallery_cookie_ok(ngx_http_darkroom_gallery_req_t *g)
     while (ngx_http_darkroom_gallery_cookie_next(&pos, end, &val, &vlen)) {
 
         if (ngx_http_darkroom_gallery_cookie_parse(val, vlen, &c) != 0
-            || c.id != g->id || c.generation != g->generation
-            || c.expires <= (int64_t) g->now)
+            || c.id != g->id)
         {
             continue;
         }
+
+        if (c.generation != g->generation || c.expires <= (int64_t) g->now) {
+            g->cookie = ngx_max(g->cookie,
+                                NGX_HTTP_DARKROOM_GALLERY_COOKIE_EXPIRED);
+            continue;
+        }
+
+        g->cookie = ngx_max(g->cookie,
+                            NGX_HTTP_DARKROOM_GALLERY_COOKIE_REFUSED);
 
         for (k = 0; k < g->conf->cookie_keys->nelts; k++) {
             if (ngx_http_darkroom_gallery_mac(g, &keys[k], c.expires, sig)
@@ -609,6 +720,10 @@ ngx_http_darkroom_gallery_cookie_ok(ngx_http_darkroom_gallery_req_t *g)
             match |= (CRYPTO_memcmp(sig, c.sig,
                                     NGX_HTTP_DARKROOM_SIGN_SIG_LEN) == 0);
         }
+    }
+
+    if (match) {
+        g->cookie = NGX_HTTP_DARKROOM_GALLERY_COOKIE_ACCEPTED;
     }
 
     return match;
@@ -742,9 +857,12 @@ ngx_http_darkroom_gallery_attempt(ngx_http_darkroom_task_t *t,
     char         id[NGX_INT64_LEN + 1], max[NGX_INT_T_LEN + 1],
                  window[NGX_INT_T_LEN + 1], lock[NGX_INT_T_LEN + 1],
                  gmax[NGX_INT_T_LEN + 1];
+    int          n, col[1];
     long         locked;
     PGresult    *res;
-    const char  *params[8];
+    const char  *sql, *params[8];
+
+    static const char  *const locked_col[] = { "locked" };
 
     snprintf(id, sizeof(id), "%llu", (unsigned long long) g->id);
     snprintf(max, sizeof(max), "%lu", (unsigned long) g->conf->lock_max);
@@ -763,9 +881,9 @@ ngx_http_darkroom_gallery_attempt(ngx_http_darkroom_task_t *t,
         params[5] = lock;
         params[6] = gmax;
 
-        res = ngx_http_darkroom_db_exec(&t->db,
-                  "SELECT gallery_attempt_begin($1, $2, $3, $4, $5, $6, $7)",
-                  7, params, &t->err);
+        sql = "SELECT gallery_attempt_begin($1, $2, $3, $4, $5, $6, $7) "
+              "AS locked";
+        n = 7;
 
     } else {
         params[3] = ok ? "true" : "false";
@@ -774,16 +892,18 @@ ngx_http_darkroom_gallery_attempt(ngx_http_darkroom_task_t *t,
         params[6] = lock;
         params[7] = gmax;
 
-        res = ngx_http_darkroom_db_exec(&t->db,
-                  "SELECT gallery_attempt_end($1, $2, $3, $4, $5, $6, $7, "
-                  "$8)", 8, params, &t->err);
+        sql = "SELECT gallery_attempt_end($1, $2, $3, $4, $5, $6, $7, $8) "
+              "AS locked";
+        n = 8;
     }
 
+    res = ngx_http_darkroom_gallery_query(&t->db, sql, n, params, locked_col,
+                                          col, 1, &t->err);
     if (res == NULL) {
         return -1;
     }
 
-    locked = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    locked = strtol(PQgetvalue(res, 0, col[0]), NULL, 10);
     PQclear(res);
 
     return locked;
@@ -800,7 +920,8 @@ ngx_http_darkroom_gallery_unlock(ngx_http_darkroom_task_t *t,
         pw = cJSON_GetObjectItemCaseSensitive(body, "password");
 
         if (!cJSON_IsString(pw) || pw->valuestring[0] == '\0'
-            || ngx_strlen(pw->valuestring) > 1024)
+            || ngx_strlen(pw->valuestring)
+               > NGX_HTTP_DARKROOM_GALLERY_SECRET_MAX)
         {
             ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_REQUEST,
                                         "password_required",
@@ -828,26 +949,12 @@ ngx_http_darkroom_gallery_unlock(ngx_http_darkroom_task_t *t,
 }
 
 
-static void
-ngx_http_darkroom_gallery_list(ngx_http_darkroom_task_t *t,
-    ngx_http_darkroom_gallery_req_t *g)
+/* {"gallery": {...}}, the photos to be added */
+
+static cJSON *
+ngx_http_darkroom_gallery_info(ngx_http_darkroom_gallery_req_t *g)
 {
-    int          i, n;
-    char        *url, id[NGX_INT64_LEN + 1];
-    cJSON       *json, *gal, *photos, *o;
-    PGresult    *res;
-    const char  *params[1];
-
-    snprintf(id, sizeof(id), "%llu", (unsigned long long) g->id);
-    params[0] = id;
-
-    res = ngx_http_darkroom_db_exec(&t->db,
-              "SELECT id, name, proof_path, bytes, favourite::int, "
-              "width, height FROM gallery_photos_list($1)",
-              1, params, &t->err);
-    if (res == NULL) {
-        return;
-    }
+    cJSON  *json, *gal;
 
     json = cJSON_CreateObject();
     gal = cJSON_AddObjectToObject(json, "gallery");
@@ -867,18 +974,54 @@ ngx_http_darkroom_gallery_list(ngx_http_darkroom_task_t *t,
     cJSON_AddStringToObject(gal, "download_size", g->download_size);
     cJSON_AddNumberToObject(gal, "proof_ttl", (double) g->conf->proof_ttl);
 
+    return json;
+}
+
+
+/* GET <slug>: the gallery and its photos, with signed proof links */
+
+static void
+ngx_http_darkroom_gallery_list(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gallery_req_t *g)
+{
+    int          i, n, k;
+    char        *url, id[NGX_INT64_LEN + 1];
+    cJSON       *json, *photos, *o;
+    PGresult    *res;
+    const char  *params[1];
+    int          col[NGX_HTTP_DARKROOM_GALLERY_PHOTO_N];
+    char        *v[NGX_HTTP_DARKROOM_GALLERY_PHOTO_N];
+
+    snprintf(id, sizeof(id), "%llu", (unsigned long long) g->id);
+    params[0] = id;
+
+    res = ngx_http_darkroom_gallery_query(&t->db,
+              "SELECT id, name, proof_path, bytes, favourite, width, height "
+              "FROM gallery_photos_list($1)", 1, params,
+              ngx_http_darkroom_gallery_photo_cols, col,
+              NGX_HTTP_DARKROOM_GALLERY_PHOTO_N, &t->err);
+    if (res == NULL) {
+        return;
+    }
+
+    json = ngx_http_darkroom_gallery_info(g);
     photos = cJSON_AddArrayToObject(json, "photos");
     n = PQntuples(res);
 
     for (i = 0; i < n; i++) {
 
+        for (k = 0; k < NGX_HTTP_DARKROOM_GALLERY_PHOTO_N; k++) {
+            v[k] = PQgetvalue(res, i, col[k]);
+        }
+
         /* no proof copy: no image, never the original or web copy */
 
         url = NULL;
 
-        if (!PQgetisnull(res, i, 2)) {
-            url = ngx_http_darkroom_gallery_sign(g, PQgetvalue(res, i, 2),
-                                                 g->conf->proof_ttl, NULL);
+        if (!PQgetisnull(res, i, col[NGX_HTTP_DARKROOM_GALLERY_PHOTO_PROOF])) {
+            url = ngx_http_darkroom_gallery_sign(g,
+                                     v[NGX_HTTP_DARKROOM_GALLERY_PHOTO_PROOF],
+                                     g->conf->proof_ttl, NULL);
             if (url == NULL) {
                 continue;
             }
@@ -886,8 +1029,9 @@ ngx_http_darkroom_gallery_list(ngx_http_darkroom_task_t *t,
 
         o = cJSON_CreateObject();
         cJSON_AddItemToArray(photos, o);
-        cJSON_AddRawToObject(o, "id", PQgetvalue(res, i, 0));
-        cJSON_AddStringToObject(o, "name", PQgetvalue(res, i, 1));
+        cJSON_AddRawToObject(o, "id", v[NGX_HTTP_DARKROOM_GALLERY_PHOTO_ID]);
+        cJSON_AddStringToObject(o, "name",
+                                v[NGX_HTTP_DARKROOM_GALLERY_PHOTO_NAME]);
 
         if (url) {
             cJSON_AddStringToObject(o, "proof", url);
@@ -896,13 +1040,20 @@ ngx_http_darkroom_gallery_list(ngx_http_darkroom_task_t *t,
             cJSON_AddNullToObject(o, "proof");
         }
 
-        cJSON_AddRawToObject(o, "bytes", PQgetvalue(res, i, 3));
+        cJSON_AddRawToObject(o, "bytes",
+                             v[NGX_HTTP_DARKROOM_GALLERY_PHOTO_BYTES]);
         cJSON_AddBoolToObject(o, "favourite",
-                              PQgetvalue(res, i, 4)[0] == '1');
+                           v[NGX_HTTP_DARKROOM_GALLERY_PHOTO_FAVOURITE][0]
+                           == 't');
 
-        if (!PQgetisnull(res, i, 5) && !PQgetisnull(res, i, 6)) {
-            cJSON_AddRawToObject(o, "width", PQgetvalue(res, i, 5));
-            cJSON_AddRawToObject(o, "height", PQgetvalue(res, i, 6));
+        if (!PQgetisnull(res, i, col[NGX_HTTP_DARKROOM_GALLERY_PHOTO_WIDTH])
+            && !PQgetisnull(res, i,
+                            col[NGX_HTTP_DARKROOM_GALLERY_PHOTO_HEIGHT]))
+        {
+            cJSON_AddRawToObject(o, "width",
+                                 v[NGX_HTTP_DARKROOM_GALLERY_PHOTO_WIDTH]);
+            cJSON_AddRawToObject(o, "height",
+                                 v[NGX_HTTP_DARKROOM_GALLERY_PHOTO_HEIGHT]);
         }
 
         free(url);
@@ -1009,18 +1160,18 @@ ngx_http_darkroom_gallery_ids(cJSON *body, ngx_uint_t *bad)
 }
 
 
+/*
+ * POST <slug>/download: the PIN checked, signed links to the selected
+ * originals (or web copies) and a ZIP of them all, its size known now.
+ */
+
 static void
 ngx_http_darkroom_gallery_download(ngx_http_darkroom_task_t *t,
     ngx_http_darkroom_gallery_req_t *g, cJSON *body)
 {
-    int           i, n;
-    char         *ids, *url, id[NGX_INT64_LEN + 1], gen[NGX_INT_T_LEN + 1],
-                  ttl[NGX_INT_T_LEN + 1], hash[65];
-    cJSON        *pin, *json, *files, *o, *zip;
-    PGresult     *res;
-    ngx_uint_t    bad;
-    const char   *params[5];
-    u_char        raw[16], token[33];
+    char        *ids;
+    cJSON       *pin, *json;
+    ngx_uint_t   bad;
 
     if (!g->downloads) {
         ngx_http_darkroom_error_set(&t->err, NGX_HTTP_FORBIDDEN,
@@ -1034,7 +1185,8 @@ ngx_http_darkroom_gallery_download(ngx_http_darkroom_task_t *t,
         pin = cJSON_GetObjectItemCaseSensitive(body, "pin");
 
         if (!cJSON_IsString(pin) || pin->valuestring[0] == '\0'
-            || ngx_strlen(pin->valuestring) > 64)
+            || ngx_strlen(pin->valuestring)
+               > NGX_HTTP_DARKROOM_GALLERY_PIN_MAX)
         {
             ngx_http_darkroom_error_set(&t->err, NGX_HTTP_UNAUTHORIZED,
                                         "pin_required",
@@ -1060,77 +1212,137 @@ ngx_http_darkroom_gallery_download(ngx_http_darkroom_task_t *t,
         return;
     }
 
+    json = ngx_http_darkroom_gallery_download_files(t, g, ids);
+
+    if (json == NULL
+        || ngx_http_darkroom_gallery_download_zip(t, g, ids, json) != NGX_OK)
+    {
+        free(ids);
+        cJSON_Delete(json);
+        return;
+    }
+
+    free(ids);
+
+    ngx_http_darkroom_gallery_answer(t, NGX_HTTP_OK, json);
+}
+
+
+/*
+ * {"files": [{"id", "name", "bytes", "url"}, ...]} for the selection (ids
+ * NULL: the whole gallery), and the ZIP of them planned (g->entries,
+ * g->zip); NULL with t->err set on an error.
+ */
+
+static cJSON *
+ngx_http_darkroom_gallery_download_files(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gallery_req_t *g, char *ids)
+{
+    int          i, n, k;
+    char        *url, id[NGX_INT64_LEN + 1];
+    cJSON       *json, *files, *o;
+    PGresult    *res;
+    const char  *params[2];
+    int          col[NGX_HTTP_DARKROOM_GALLERY_FILE_N];
+    char        *v[NGX_HTTP_DARKROOM_GALLERY_FILE_N];
+
     snprintf(id, sizeof(id), "%llu", (unsigned long long) g->id);
     params[0] = id;
     params[1] = ids;
 
-    res = ngx_http_darkroom_db_exec(&t->db,
+    res = ngx_http_darkroom_gallery_query(&t->db,
               "SELECT id, name, path, bytes, crc32, created "
-              "FROM gallery_download_files($1, $2::bigint[])",
-              2, params, &t->err);
+              "FROM gallery_download_files($1, $2::bigint[])", 2, params,
+              ngx_http_darkroom_gallery_file_cols, col,
+              NGX_HTTP_DARKROOM_GALLERY_FILE_N, &t->err);
     if (res == NULL) {
-        free(ids);
-        return;
+        return NULL;
     }
 
     n = PQntuples(res);
 
     if ((ngx_uint_t) n > g->conf->zip_max) {
         PQclear(res);
-        free(ids);
         ngx_http_darkroom_error_set(&t->err, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                     "too_many_photos",
                                     "Select at most %lu photos at once.",
                                     (unsigned long) g->conf->zip_max);
-        return;
+        return NULL;
     }
 
     json = cJSON_CreateObject();
     files = cJSON_AddArrayToObject(json, "files");
 
     for (i = 0; i < n; i++) {
-        url = ngx_http_darkroom_gallery_sign(g, PQgetvalue(res, i, 2),
-                                             g->conf->download_ttl,
-                                             PQgetvalue(res, i, 1));
+
+        for (k = 0; k < NGX_HTTP_DARKROOM_GALLERY_FILE_N; k++) {
+            v[k] = PQgetvalue(res, i, col[k]);
+        }
+
+        url = ngx_http_darkroom_gallery_sign(g,
+                                      v[NGX_HTTP_DARKROOM_GALLERY_FILE_PATH],
+                                      g->conf->download_ttl,
+                                      v[NGX_HTTP_DARKROOM_GALLERY_FILE_NAME]);
         if (url == NULL) {
             continue;
         }
 
         o = cJSON_CreateObject();
         cJSON_AddItemToArray(files, o);
-        cJSON_AddRawToObject(o, "id", PQgetvalue(res, i, 0));
-        cJSON_AddStringToObject(o, "name", PQgetvalue(res, i, 1));
-        cJSON_AddRawToObject(o, "bytes", PQgetvalue(res, i, 3));
+        cJSON_AddRawToObject(o, "id", v[NGX_HTTP_DARKROOM_GALLERY_FILE_ID]);
+        cJSON_AddStringToObject(o, "name",
+                                v[NGX_HTTP_DARKROOM_GALLERY_FILE_NAME]);
+        cJSON_AddRawToObject(o, "bytes",
+                             v[NGX_HTTP_DARKROOM_GALLERY_FILE_BYTES]);
         cJSON_AddStringToObject(o, "url", url);
         free(url);
     }
 
     /* the ZIP: its size now, its token in the database */
 
-    if (ngx_http_darkroom_gallery_entries(t, g, res) != NGX_OK) {
+    if (ngx_http_darkroom_gallery_entries(t, g, res, col) != NGX_OK) {
         PQclear(res);
-        free(ids);
         cJSON_Delete(json);
-        return;
+        return NULL;
     }
 
     PQclear(res);
 
+    return json;
+}
+
+
+/* a ZIP token, kept hashed in the database, and "zip": {...} in json */
+
+static ngx_int_t
+ngx_http_darkroom_gallery_download_zip(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gallery_req_t *g, char *ids, cJSON *json)
+{
+    char        *url, id[NGX_INT64_LEN + 1], gen[NGX_INT_T_LEN + 1],
+                 ttl[NGX_INT_T_LEN + 1],
+                 hash[NGX_HTTP_DARKROOM_GALLERY_SHA256_HEX];
+    cJSON       *zip;
+    const char  *params[5];
+    u_char       raw[NGX_HTTP_DARKROOM_GALLERY_TOKEN_LEN / 2],
+                 token[NGX_HTTP_DARKROOM_GALLERY_TOKEN_LEN + 1];
+
     if (RAND_bytes(raw, sizeof(raw)) != 1) {
-        free(ids);
-        cJSON_Delete(json);
         ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                     "internal_error", "Please retry.");
-        return;
+        return NGX_ERROR;
     }
 
     ngx_hex_dump(token, raw, sizeof(raw));
-    token[32] = '\0';
-    (void) ngx_http_darkroom_sha256_hex(token, 32, hash);
+    token[NGX_HTTP_DARKROOM_GALLERY_TOKEN_LEN] = '\0';
+    (void) ngx_http_darkroom_sha256_hex(token,
+                                        NGX_HTTP_DARKROOM_GALLERY_TOKEN_LEN,
+                                        hash);
 
+    snprintf(id, sizeof(id), "%llu", (unsigned long long) g->id);
     snprintf(gen, sizeof(gen), "%u", (unsigned) g->generation);
     snprintf(ttl, sizeof(ttl), "%ld", (long) g->conf->download_ttl);
 
+    params[0] = id;
     params[1] = gen;
     params[2] = ids;
     params[3] = hash;
@@ -1141,19 +1353,14 @@ ngx_http_darkroom_gallery_download(ngx_http_darkroom_task_t *t,
             5, params, &t->err)
         != NGX_OK)
     {
-        free(ids);
-        cJSON_Delete(json);
-        return;
+        return NGX_ERROR;
     }
-
-    free(ids);
 
     url = malloc(g->api.len + sizeof(g->slug) + 64);
     if (url == NULL) {
-        cJSON_Delete(json);
         ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                     "internal_error", "Out of memory.");
-        return;
+        return NGX_ERROR;
     }
 
     sprintf(url, "%.*s%s/zip/%s", (int) g->api.len, g->api.data, g->slug,
@@ -1167,29 +1374,33 @@ ngx_http_darkroom_gallery_download(ngx_http_darkroom_task_t *t,
                             (double) g->conf->download_ttl);
     free(url);
 
-    ngx_http_darkroom_gallery_answer(t, NGX_HTTP_OK, json);
+    return NGX_OK;
 }
 
+
+/* GET <slug>/zip/<token>: the archive planned and its files opened */
 
 static void
 ngx_http_darkroom_gallery_zip_files(ngx_http_darkroom_task_t *t,
     ngx_http_darkroom_gallery_req_t *g)
 {
-    char           hash[65], *file;
-    size_t         rlen, plen;
-    PGresult      *res;
-    ngx_uint_t     i;
-    struct stat    st;
-    const char    *params[2];
+    int          col[NGX_HTTP_DARKROOM_GALLERY_FILE_N];
+    char         hash[NGX_HTTP_DARKROOM_GALLERY_SHA256_HEX];
+    PGresult    *res;
+    const char  *params[2];
 
-    (void) ngx_http_darkroom_sha256_hex((u_char *) g->token, 32, hash);
+    (void) ngx_http_darkroom_sha256_hex((u_char *) g->token,
+                                        NGX_HTTP_DARKROOM_GALLERY_TOKEN_LEN,
+                                        hash);
 
     params[0] = g->slug;
     params[1] = hash;
 
-    res = ngx_http_darkroom_db_exec(&t->db,
+    res = ngx_http_darkroom_gallery_query(&t->db,
               "SELECT id, name, path, bytes, crc32, created "
-              "FROM gallery_zip_files($1, $2)", 2, params, &t->err);
+              "FROM gallery_zip_files($1, $2)", 2, params,
+              ngx_http_darkroom_gallery_file_cols, col,
+              NGX_HTTP_DARKROOM_GALLERY_FILE_N, &t->err);
     if (res == NULL) {
         return;
     }
@@ -1212,17 +1423,35 @@ ngx_http_darkroom_gallery_zip_files(ngx_http_darkroom_task_t *t,
         return;
     }
 
-    if (ngx_http_darkroom_gallery_entries(t, g, res) != NGX_OK) {
-        PQclear(res);
-        return;
+    if (ngx_http_darkroom_gallery_entries(t, g, res, col) == NGX_OK) {
+        (void) ngx_http_darkroom_gallery_zip_open(t, g, res, col);
     }
+
+    PQclear(res);
+}
+
+
+/*
+ * Opens each entry's file under darkroom_gallery_root into g->fds (closed
+ * with the request), checking it is a regular file of the planned size.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_gallery_zip_open(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gallery_req_t *g, PGresult *res, int *col)
+{
+    int          path;
+    char        *file;
+    size_t       rlen, plen;
+    ngx_int_t    rc;
+    ngx_uint_t   i;
+    struct stat  st;
 
     g->fds = malloc((g->nentries ? g->nentries : 1) * sizeof(int));
     if (g->fds == NULL) {
-        PQclear(res);
         ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                     "internal_error", "Out of memory.");
-        return;
+        return NGX_ERROR;
     }
 
     for (i = 0; i < g->nentries; i++) {
@@ -1230,25 +1459,24 @@ ngx_http_darkroom_gallery_zip_files(ngx_http_darkroom_task_t *t,
     }
 
     rlen = g->conf->root.len;
-    file = malloc(rlen + 4096 + 1);
+    file = malloc(rlen + NGX_HTTP_DARKROOM_GALLERY_FILE_MAX + 1);
 
     if (file == NULL) {
-        PQclear(res);
         ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                     "internal_error", "Out of memory.");
-        return;
+        return NGX_ERROR;
     }
 
     ngx_memcpy(file, g->conf->root.data, rlen);
 
+    path = col[NGX_HTTP_DARKROOM_GALLERY_FILE_PATH];
+    rc = NGX_OK;
+
     for (i = 0; i < g->nentries; i++) {
-        plen = PQgetlength(res, i, 2);
+        plen = ngx_min((size_t) PQgetlength(res, i, path),
+                       NGX_HTTP_DARKROOM_GALLERY_FILE_MAX);
 
-        if (plen > 4096) {
-            plen = 4096;
-        }
-
-        ngx_memcpy(file + rlen, PQgetvalue(res, i, 2), plen);
+        ngx_memcpy(file + rlen, PQgetvalue(res, i, path), plen);
         file[rlen + plen] = '\0';
 
         g->fds[i] = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -1267,20 +1495,22 @@ ngx_http_darkroom_gallery_zip_files(ngx_http_darkroom_task_t *t,
                      "gallery %s: \"%s\" is missing or not %llu bytes",
                      g->slug, file,
                      (unsigned long long) g->entries[i].size);
+            rc = NGX_ERROR;
             break;
         }
     }
 
     free(file);
-    PQclear(res);
+
+    return rc;
 }
 
 
-/* ZIP entries from rows (id, name, path, bytes, crc32, created) */
+/* ZIP entries from rows of a download's files (columns in col) */
 
 static ngx_int_t
 ngx_http_darkroom_gallery_entries(ngx_http_darkroom_task_t *t,
-    ngx_http_darkroom_gallery_req_t *g, PGresult *res)
+    ngx_http_darkroom_gallery_req_t *g, PGresult *res, int *col)
 {
     time_t                          created;
     uint32_t                        h;
@@ -1299,11 +1529,19 @@ ngx_http_darkroom_gallery_entries(ngx_http_darkroom_task_t *t,
 
     for (i = 0; i < n; i++) {
         e = &g->entries[i];
-        e->name = (u_char *) PQgetvalue(res, i, 1);
-        e->name_len = PQgetlength(res, i, 1);
-        e->size = strtoull(PQgetvalue(res, i, 3), NULL, 10);
-        e->crc32 = (uint32_t) strtoul(PQgetvalue(res, i, 4), NULL, 10);
-        created = (time_t) strtoll(PQgetvalue(res, i, 5), NULL, 10);
+        e->name = (u_char *) PQgetvalue(res, i,
+                                    col[NGX_HTTP_DARKROOM_GALLERY_FILE_NAME]);
+        e->name_len = PQgetlength(res, i,
+                                  col[NGX_HTTP_DARKROOM_GALLERY_FILE_NAME]);
+        e->size = strtoull(PQgetvalue(res, i,
+                                   col[NGX_HTTP_DARKROOM_GALLERY_FILE_BYTES]),
+                           NULL, 10);
+        e->crc32 = (uint32_t) strtoul(PQgetvalue(res, i,
+                                   col[NGX_HTTP_DARKROOM_GALLERY_FILE_CRC32]),
+                                      NULL, 10);
+        created = (time_t) strtoll(PQgetvalue(res, i,
+                                 col[NGX_HTTP_DARKROOM_GALLERY_FILE_CREATED]),
+                                   NULL, 10);
         ngx_http_darkroom_zip_dos_time(created, &e->dos_time, &e->dos_date);
 
         if (created > g->last_modified) {
@@ -1444,22 +1682,26 @@ ngx_http_darkroom_gallery_done(ngx_http_request_t *r,
 {
     ngx_http_darkroom_gallery_req_t  *g = t->data;
 
+    ngx_http_darkroom_gallery_debug(r, t);
+
     if (g->route == NGX_HTTP_DARKROOM_GALLERY_ZIP && t->err.status == 0) {
         return ngx_http_darkroom_gallery_send_zip(r, g);
     }
 
-    if (ngx_http_darkroom_gallery_header(r, "Cache-Control",
-                                         (u_char *) "no-store", 8)
-        != NGX_OK)
+    /* the values live as long as the request: g is in its pool */
+
+    if (ngx_http_darkroom_header_out(r, "Cache-Control",
+                                     (u_char *) "no-store", 8)
+        == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (g->set_cookie[0]
-        && ngx_http_darkroom_gallery_header(r, "Set-Cookie",
-                                            (u_char *) g->set_cookie,
-                                            ngx_strlen(g->set_cookie))
-           != NGX_OK)
+        && ngx_http_darkroom_header_out(r, "Set-Cookie",
+                                        (u_char *) g->set_cookie,
+                                        ngx_strlen(g->set_cookie))
+           == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -1474,6 +1716,85 @@ ngx_http_darkroom_gallery_done(ngx_http_request_t *r,
 
     return ngx_http_darkroom_send_json(r, t->status ? t->status : NGX_HTTP_OK,
                                        (u_char *) t->out, t->out_len);
+}
+
+
+/* what the thread did to the gallery's state, at debug level */
+
+static void
+ngx_http_darkroom_gallery_debug(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t)
+{
+#if (NGX_DEBUG)
+    ngx_log_t                        *log;
+    ngx_http_darkroom_gallery_req_t  *g = t->data;
+
+    static const char  *cookie[] = {
+        "unchecked", "none", "refused", "expired or rotated", "accepted"
+    };
+
+    log = r->connection->log;
+
+    if (g->cookie != NGX_HTTP_DARKROOM_GALLERY_COOKIE_UNCHECKED) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
+                       "darkroom gallery \"%s\": cookie %s",
+                       g->slug, cookie[g->cookie]);
+    }
+
+    switch (g->route) {
+
+    case NGX_HTTP_DARKROOM_GALLERY_UNLOCK:
+    case NGX_HTTP_DARKROOM_GALLERY_DOWNLOAD:
+
+        if (t->err.status == NGX_HTTP_TOO_MANY_REQUESTS) {
+            ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
+                           "darkroom gallery \"%s\": %s locked out for %ui s",
+                           g->slug,
+                           g->route == NGX_HTTP_DARKROOM_GALLERY_UNLOCK
+                           ? "unlock" : "PIN", t->err.retry_after);
+            return;
+        }
+
+        if (t->err.status) {
+            ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
+                           "darkroom gallery \"%s\": %s refused: %s",
+                           g->slug,
+                           g->route == NGX_HTTP_DARKROOM_GALLERY_UNLOCK
+                           ? "unlock" : "download", t->err.code);
+            return;
+        }
+
+        if (g->route == NGX_HTTP_DARKROOM_GALLERY_UNLOCK) {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
+                           "darkroom gallery \"%s\": unlocked, cookie set",
+                           g->slug);
+            return;
+        }
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
+                       "darkroom gallery \"%s\": zip planned, %uL entries, "
+                       "%uL bytes", g->slug, g->zip.entries, g->zip.size);
+        return;
+
+    case NGX_HTTP_DARKROOM_GALLERY_ZIP:
+
+        if (t->err.status) {
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
+                           "darkroom gallery \"%s\": zip refused: %s",
+                           g->slug, t->err.code);
+            return;
+        }
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
+                       "darkroom gallery \"%s\": zip of %ui entries, "
+                       "%uL bytes, files open", g->slug, g->nentries,
+                       g->zip.size);
+        return;
+
+    default:
+        return;
+    }
+#endif
 }
 
 
@@ -1667,31 +1988,4 @@ ngx_http_darkroom_gallery_zip_body(ngx_http_request_t *r,
     *ll = cl;
 
     return ngx_http_output_filter(r, out);
-}
-
-
-static ngx_int_t
-ngx_http_darkroom_gallery_header(ngx_http_request_t *r, const char *name,
-    u_char *value, size_t len)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    h->key.data = (u_char *) name;
-    h->key.len = ngx_strlen(name);
-
-    h->value.data = ngx_pnalloc(r->pool, len);
-    if (h->value.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(h->value.data, value, len);
-    h->value.len = len;
-
-    return NGX_OK;
 }

@@ -1,12 +1,25 @@
 
 /*
- * darkroom: private client galleries.
+ * darkroom: private client galleries (ngx_http_darkroom_gallery_module).
  *
- * ngx_http_darkroom_gallery_module: the client API (darkroom_gallery), the
- * admin API (darkroom_gallery_admin), streaming ZIPs, and the revocation
- * list and download log kept in shared memory (darkroom_gallery_zone).
- * The media module asks this one, through the core's link hooks, whether
- * a signed link's gallery still stands, and hands it downloads to log.
+ * The files, from the bottom up; each uses only those above it:
+ *
+ *   ngx_http_darkroom_gallery_cookie.c  the gallery cookie's format, pure C
+ *   ngx_http_darkroom_zip.c             streaming ZIP archives, pure C
+ *   ngx_http_darkroom_gallery_scrypt.c  password and PIN hashes
+ *   ngx_http_darkroom_gallery_module.c  the module: directives and confs,
+ *                                       the shared memory zone with the
+ *                                       revocation list and the download
+ *                                       log ring, their per-worker refresher,
+ *                                       and the core's link hooks
+ *   ngx_http_darkroom_gallery.c         the client API (darkroom_gallery)
+ *   ngx_http_darkroom_gallery_admin.c   the admin API
+ *                                       (darkroom_gallery_admin)
+ *
+ * The module file reaches the two APIs only through their content handlers
+ * declared at the end, which its directives install.  The media module asks
+ * the gallery, through the core's link hooks, whether a signed link's
+ * gallery still stands, and hands it downloads to log.
  */
 
 
@@ -19,7 +32,18 @@
 
 
 #define NGX_HTTP_DARKROOM_GALLERY_SLUG_MAX   64
+#define NGX_HTTP_DARKROOM_GALLERY_HASH_MAX   256     /* a stored hash, NUL */
+#define NGX_HTTP_DARKROOM_GALLERY_SECRET_MAX 1024    /* a password or PIN */
 
+
+/* a path segment is the string s */
+#ifndef ngx_http_darkroom_is
+#define ngx_http_darkroom_is(p, s)                                           \
+    ((p).len == sizeof(s) - 1 && ngx_strncmp((p).data, s, sizeof(s) - 1) == 0)
+#endif
+
+
+/* the configuration (ngx_http_darkroom_gallery_module.c) */
 
 typedef struct {
     ngx_shm_zone_t                    *shm_zone;
@@ -54,29 +78,73 @@ typedef struct {
 extern ngx_module_t  ngx_http_darkroom_gallery_module;
 
 
-/*
- * For the media module's access check of a link carrying g=<id>.<gen>:
- * NGX_OK it stands (or no zone is configured), NGX_DECLINED the gallery
- * is revoked or expired, NGX_ABORT the link's generation was rotated out,
- * NGX_ERROR g is not of that form, NGX_AGAIN the list is not loaded yet.
- */
-ngx_int_t ngx_http_darkroom_gallery_check(ngx_http_request_t *r,
-    ngx_str_t *g);
+/* ngx_http_darkroom_gallery_module.c */
 
-/* records a download in shared memory, written to the database in batches */
+/*
+ * Records a download in shared memory, written to the database in batches:
+ * the core's link log hook (the media module's signed downloads), and the
+ * client API's ZIPs.  On the event loop.
+ */
 void ngx_http_darkroom_gallery_log(ngx_http_request_t *r, ngx_str_t *g,
     ngx_str_t *path, ngx_uint_t status, off_t bytes);
 
-/* scrypt: "scrypt$<log2 N>$<r>$<p>$<salt>$<key>", base64url; in threads */
+
+/* ngx_http_darkroom_gallery_scrypt.c, in threads */
+
+/* "scrypt$<log2 N>$<r>$<p>$<salt>$<key>", base64url, into out */
 ngx_int_t ngx_http_darkroom_gallery_scrypt_hash(const u_char *pw, size_t len,
     u_char *out, size_t size);
+/* 1: the password matches, 0: it does not, NGX_ERROR: a bad hash */
 ngx_int_t ngx_http_darkroom_gallery_scrypt_verify(const u_char *pw,
     size_t len, const u_char *stored);
 
-/* content handlers (ngx_http_darkroom_gallery.c, _gallery_admin.c) */
-ngx_int_t ngx_http_darkroom_gallery_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_darkroom_gallery_admin_handler(ngx_http_request_t *r);
 
+/*
+ * A query of an SQL function whose result columns are read by name (in
+ * threads).  The reader names its columns in an enum and a table of names
+ * in the same order; this runs the query and looks the names up once with
+ * PQfnumber into col[].  NULL with err set on an error, a column the
+ * answer lacks included: never a wrong value.  The core has no such helper
+ * yet, so it is here, static, for the gallery's files.
+ */
+static ngx_inline PGresult *
+ngx_http_darkroom_gallery_query(ngx_http_darkroom_db_t *db, const char *sql,
+    int nparams, const char *const *params, const char *const *names,
+    int *col, ngx_uint_t ncol, ngx_http_darkroom_error_t *err)
+{
+    PGresult    *res;
+    ngx_uint_t   i;
+
+    res = ngx_http_darkroom_db_exec(db, sql, nparams, params, err);
+    if (res == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < ncol; i++) {
+        col[i] = PQfnumber(res, names[i]);
+
+        if (col[i] < 0) {
+            PQclear(res);
+            ngx_http_darkroom_error_set(err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                        "internal_error", "Please retry.");
+            snprintf(err->detail, sizeof(err->detail),
+                     "the answer to \"%s\" has no column \"%s\"",
+                     sql, names[i]);
+            return NULL;
+        }
+    }
+
+    return res;
+}
+
+
+/* the content handlers the module's directives install */
+
+/* ngx_http_darkroom_gallery.c */
+ngx_int_t ngx_http_darkroom_gallery_handler(ngx_http_request_t *r);
+
+/* ngx_http_darkroom_gallery_admin.c */
+ngx_int_t ngx_http_darkroom_gallery_admin_handler(ngx_http_request_t *r);
 
 
 #endif /* _NGX_HTTP_DARKROOM_GALLERY_H_INCLUDED_ */

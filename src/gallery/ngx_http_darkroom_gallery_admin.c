@@ -62,10 +62,6 @@ ngx_http_darkroom_gallery_admin_handler(ngx_http_request_t *r)
 }
 
 
-#define ngx_http_darkroom_is(p, s)                                           \
-    ((p).len == sizeof(s) - 1 && ngx_strncmp((p).data, s, sizeof(s) - 1) == 0)
-
-
 static ngx_int_t
 ngx_http_darkroom_gadmin_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t)
@@ -245,7 +241,7 @@ ngx_http_darkroom_gadmin_hash(ngx_http_darkroom_task_t *t, cJSON *body,
 {
     cJSON   *v;
     size_t   len;
-    u_char   hash[NGX_HTTP_DARKROOM_GALLERY_SLUG_MAX * 4];
+    u_char   hash[NGX_HTTP_DARKROOM_GALLERY_HASH_MAX];
 
     v = cJSON_GetObjectItemCaseSensitive(body, field);
 
@@ -263,11 +259,12 @@ ngx_http_darkroom_gadmin_hash(ngx_http_darkroom_task_t *t, cJSON *body,
 
     len = cJSON_IsString(v) ? ngx_strlen(v->valuestring) : 0;
 
-    if (len < min || len > 1024) {
+    if (len < min || len > NGX_HTTP_DARKROOM_GALLERY_SECRET_MAX) {
         ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_REQUEST,
                                     "invalid_value",
-                                    "The %s must be a string of %zu to 1024 "
-                                    "characters.", field, min);
+                                    "The %s must be a string of %zu to %d "
+                                    "characters.", field, min,
+                                    NGX_HTTP_DARKROOM_GALLERY_SECRET_MAX);
         return NGX_ERROR;
     }
 

@@ -8,17 +8,16 @@
  * each worker posts one thread task at a time that writes the pending
  * records in one statement and reloads the list; the zone remembers when it
  * was last reloaded, so the workers together query about once per interval,
- * never once per download.  The HTTP APIs are in ngx_http_darkroom_gallery.c
- * and ngx_http_darkroom_gallery_admin.c.
+ * never once per download.  Installs the core's link hooks for the media
+ * module.
+ *
+ * The bottom of the gallery: the HTTP APIs (ngx_http_darkroom_gallery.c,
+ * ngx_http_darkroom_gallery_admin.c) use it; it reaches them only through
+ * the content handlers its directives install.
  */
 
 
 #include "ngx_http_darkroom_gallery.h"
-
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/kdf.h>
-#include <openssl/rand.h>
 
 
 #define NGX_HTTP_DARKROOM_GALLERY_PATH_MAX   200
@@ -26,13 +25,6 @@
 
 /* wrong answers from all addresses that lock a gallery, by default */
 #define NGX_HTTP_DARKROOM_GALLERY_LOCK_GALLERY  50
-
-#define NGX_HTTP_DARKROOM_SCRYPT_LOG_N       14
-#define NGX_HTTP_DARKROOM_SCRYPT_R           8
-#define NGX_HTTP_DARKROOM_SCRYPT_P           1
-#define NGX_HTTP_DARKROOM_SCRYPT_SALT        16
-#define NGX_HTTP_DARKROOM_SCRYPT_KEY         32
-#define NGX_HTTP_DARKROOM_SCRYPT_MAXMEM      (64 * 1024 * 1024)
 
 
 typedef struct {
@@ -102,11 +94,31 @@ typedef struct {
 } ngx_http_darkroom_gallery_worker_t;
 
 
+/* the columns of gallery_revocations() read, by name */
+
+enum {
+    NGX_HTTP_DARKROOM_GALLERY_REV_ID = 0,
+    NGX_HTTP_DARKROOM_GALLERY_REV_GEN,
+    NGX_HTTP_DARKROOM_GALLERY_REV_REVOKED,
+    NGX_HTTP_DARKROOM_GALLERY_REV_N
+};
+
+static const char  *const ngx_http_darkroom_gallery_rev_cols[] = {
+    "id", "generation", "revoked"
+};
+
+
 static ngx_int_t ngx_http_darkroom_gallery_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
+static ngx_int_t ngx_http_darkroom_gallery_check(ngx_http_request_t *r,
+    ngx_str_t *g);
 static void ngx_http_darkroom_gallery_tick(ngx_event_t *ev);
 static void ngx_http_darkroom_gallery_thread(void *data, ngx_log_t *log);
-static void ngx_http_darkroom_gallery_done(ngx_event_t *ev);
+static void ngx_http_darkroom_gallery_flush(
+    ngx_http_darkroom_gallery_worker_t *w);
+static void ngx_http_darkroom_gallery_reload(
+    ngx_http_darkroom_gallery_worker_t *w);
+static void ngx_http_darkroom_gallery_refreshed(ngx_event_t *ev);
 static char *ngx_http_darkroom_gallery_zone(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_darkroom_gallery(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -319,7 +331,15 @@ ngx_http_darkroom_gallery_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 }
 
 
-ngx_int_t
+/*
+ * The core's link check hook, for the media module's access check of a link
+ * carrying g=<id>.<gen>: NGX_OK it stands (or no zone is configured),
+ * NGX_DECLINED the gallery is revoked or expired, NGX_ABORT the link's
+ * generation was rotated out, NGX_ERROR g is not of that form, NGX_AGAIN
+ * the list is not loaded yet.
+ */
+
+static ngx_int_t
 ngx_http_darkroom_gallery_check(ngx_http_request_t *r, ngx_str_t *g)
 {
     u_char                                 *p, *end, *dot;
@@ -403,6 +423,9 @@ done:
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "darkroom gallery: link of %V checked: %i", g, rc);
+
     return rc;
 }
 
@@ -437,6 +460,10 @@ ngx_http_darkroom_gallery_log(ngx_http_request_t *r, ngx_str_t *g,
     if (sh->nrec == sh->rec_cap) {
         sh->dropped++;
         ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "darkroom gallery: download of %V not logged, "
+                       "the ring is full", g);
         return;
     }
 
@@ -458,6 +485,10 @@ ngx_http_darkroom_gallery_log(ngx_http_request_t *r, ngx_str_t *g,
     ngx_memcpy(rec->path, path->data, rec->path_len);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "darkroom gallery: download of %V logged: \"%V\" %ui, "
+                   "%O bytes", g, path, status, bytes);
 }
 
 
@@ -506,7 +537,7 @@ ngx_http_darkroom_gallery_init_process(ngx_cycle_t *cycle)
     w->task->ctx = w;
     w->task->handler = ngx_http_darkroom_gallery_thread;
     w->task->event.data = w;
-    w->task->event.handler = ngx_http_darkroom_gallery_done;
+    w->task->event.handler = ngx_http_darkroom_gallery_refreshed;
 
     w->timer.handler = ngx_http_darkroom_gallery_tick;
     w->timer.data = w;
@@ -605,70 +636,94 @@ ngx_http_darkroom_gallery_tick(ngx_event_t *ev)
 }
 
 
+/* in a pool thread: no pools, no logs */
+
 static void
 ngx_http_darkroom_gallery_thread(void *data, ngx_log_t *log)
 {
     ngx_http_darkroom_gallery_worker_t *w = data;
 
+    if (w->nrec) {
+        ngx_http_darkroom_gallery_flush(w);
+    }
+
+    if (w->refresh) {
+        ngx_http_darkroom_gallery_reload(w);
+    }
+}
+
+
+/* the records taken from the ring, in one statement */
+
+static void
+ngx_http_darkroom_gallery_flush(ngx_http_darkroom_gallery_worker_t *w)
+{
     char                             *text, num[NGX_INT64_LEN + 1];
     cJSON                            *arr, *o;
-    PGresult                         *res;
-    ngx_uint_t                        i, n;
+    ngx_uint_t                        i;
     const char                       *params[1];
     ngx_http_darkroom_gallery_rec_t  *rec;
 
-    if (w->nrec) {
-        arr = cJSON_CreateArray();
+    arr = cJSON_CreateArray();
 
-        for (i = 0; arr && i < w->nrec; i++) {
-            rec = &w->rec[i];
-            o = cJSON_CreateObject();
-            if (o == NULL) {
-                break;
-            }
-
-            cJSON_AddItemToArray(arr, o);
-
-            snprintf(num, sizeof(num), "%llu",
-                     (unsigned long long) rec->gallery);
-            cJSON_AddRawToObject(o, "g", num);
-            cJSON_AddNumberToObject(o, "gen", rec->generation);
-            rec->path[ngx_min(rec->path_len,
-                              NGX_HTTP_DARKROOM_GALLERY_PATH_MAX - 1)] = '\0';
-            cJSON_AddStringToObject(o, "path", (char *) rec->path);
-            rec->client[ngx_min(rec->client_len,
-                                NGX_SOCKADDR_STRLEN - 1)] = '\0';
-            cJSON_AddStringToObject(o, "client", (char *) rec->client);
-            cJSON_AddNumberToObject(o, "status", rec->status);
-            cJSON_AddNumberToObject(o, "bytes", (double) rec->bytes);
-            cJSON_AddNumberToObject(o, "at", (double) rec->at);
+    for (i = 0; arr && i < w->nrec; i++) {
+        rec = &w->rec[i];
+        o = cJSON_CreateObject();
+        if (o == NULL) {
+            break;
         }
 
-        text = arr ? cJSON_PrintUnformatted(arr) : NULL;
-        cJSON_Delete(arr);
+        cJSON_AddItemToArray(arr, o);
 
-        if (text) {
-            params[0] = text;
-
-            if (ngx_http_darkroom_db_command(&w->db,
-                    "SELECT gallery_downloads_log($1::jsonb)", 1, params,
-                    &w->err)
-                == NGX_OK)
-            {
-                w->written = w->nrec;
-            }
-
-            free(text);
-        }
+        snprintf(num, sizeof(num), "%llu",
+                 (unsigned long long) rec->gallery);
+        cJSON_AddRawToObject(o, "g", num);
+        cJSON_AddNumberToObject(o, "gen", rec->generation);
+        rec->path[ngx_min(rec->path_len,
+                          NGX_HTTP_DARKROOM_GALLERY_PATH_MAX - 1)] = '\0';
+        cJSON_AddStringToObject(o, "path", (char *) rec->path);
+        rec->client[ngx_min(rec->client_len,
+                            NGX_SOCKADDR_STRLEN - 1)] = '\0';
+        cJSON_AddStringToObject(o, "client", (char *) rec->client);
+        cJSON_AddNumberToObject(o, "status", rec->status);
+        cJSON_AddNumberToObject(o, "bytes", (double) rec->bytes);
+        cJSON_AddNumberToObject(o, "at", (double) rec->at);
     }
 
-    if (!w->refresh) {
+    text = arr ? cJSON_PrintUnformatted(arr) : NULL;
+    cJSON_Delete(arr);
+
+    if (text == NULL) {
         return;
     }
 
-    res = ngx_http_darkroom_db_exec(&w->db,
-                        "SELECT id, generation, revoked::int "
-                        "FROM gallery_revocations()", 0, NULL, &w->err);
+    params[0] = text;
+
+    if (ngx_http_darkroom_db_command(&w->db,
+            "SELECT gallery_downloads_log($1::jsonb)", 1, params, &w->err)
+        == NGX_OK)
+    {
+        w->written = w->nrec;
+    }
+
+    free(text);
+}
+
+
+/* the revocation list, into w->rev (malloc'd) */
+
+static void
+ngx_http_darkroom_gallery_reload(ngx_http_darkroom_gallery_worker_t *w)
+{
+    PGresult    *res;
+    ngx_uint_t   i, n;
+    int          col[NGX_HTTP_DARKROOM_GALLERY_REV_N];
+
+    res = ngx_http_darkroom_gallery_query(&w->db,
+                        "SELECT id, generation, revoked "
+                        "FROM gallery_revocations()", 0, NULL,
+                        ngx_http_darkroom_gallery_rev_cols, col,
+                        NGX_HTTP_DARKROOM_GALLERY_REV_N, &w->err);
     if (res == NULL) {
         return;
     }
@@ -679,9 +734,15 @@ ngx_http_darkroom_gallery_thread(void *data, ngx_log_t *log)
 
     if (w->rev) {
         for (i = 0; i < n; i++) {
-            w->rev[i].id = strtoull(PQgetvalue(res, i, 0), NULL, 10);
-            w->rev[i].generation = strtoul(PQgetvalue(res, i, 1), NULL, 10);
-            w->rev[i].revoked = PQgetvalue(res, i, 2)[0] == '1';
+            w->rev[i].id = strtoull(PQgetvalue(res, i,
+                                     col[NGX_HTTP_DARKROOM_GALLERY_REV_ID]),
+                                    NULL, 10);
+            w->rev[i].generation = strtoul(PQgetvalue(res, i,
+                                     col[NGX_HTTP_DARKROOM_GALLERY_REV_GEN]),
+                                    NULL, 10);
+            w->rev[i].revoked = PQgetvalue(res, i,
+                                  col[NGX_HTTP_DARKROOM_GALLERY_REV_REVOKED])[0]
+                                == 't';
         }
 
         w->nrev = n;
@@ -693,7 +754,7 @@ ngx_http_darkroom_gallery_thread(void *data, ngx_log_t *log)
 
 
 static void
-ngx_http_darkroom_gallery_done(ngx_event_t *ev)
+ngx_http_darkroom_gallery_refreshed(ngx_event_t *ev)
 {
     ngx_msec_t                           next;
     ngx_http_darkroom_gallery_sh_t      *sh;
@@ -711,6 +772,9 @@ ngx_http_darkroom_gallery_done(ngx_event_t *ev)
     }
 
     if (w->written) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, w->timer.log, 0,
+                       "darkroom gallery: %ui download records flushed",
+                       w->written);
         w->nrec = 0;
     }
 
@@ -729,6 +793,13 @@ ngx_http_darkroom_gallery_done(ngx_event_t *ev)
         sh->refreshing = 0;
 
         ngx_shmtx_unlock(&w->zone->shpool->mutex);
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, w->timer.log, 0,
+                       "darkroom gallery: revocation list %s, "
+                       "%ui galleries (room for %ui)",
+                       (w->rev_ok && w->nrev <= sh->rev_cap)
+                       ? "refreshed" : "not refreshed",
+                       w->nrev, sh->rev_cap);
 
         if (w->rev_ok && w->nrev > sh->rev_cap) {
             ngx_log_error(NGX_LOG_ALERT, w->timer.log, 0,
@@ -752,133 +823,6 @@ ngx_http_darkroom_gallery_done(ngx_event_t *ev)
                                           : ngx_max(w->gmcf->interval / 4, 50);
 
     ngx_add_timer(&w->timer, next);
-}
-
-
-/* scrypt, used in threads */
-
-ngx_int_t
-ngx_http_darkroom_gallery_scrypt_hash(const u_char *pw, size_t len,
-    u_char *out, size_t size)
-{
-    u_char     *p;
-    ngx_str_t   src, dst;
-    u_char      salt[NGX_HTTP_DARKROOM_SCRYPT_SALT];
-    u_char      key[NGX_HTTP_DARKROOM_SCRYPT_KEY];
-
-    if (size < 128) {
-        return NGX_ERROR;
-    }
-
-    if (RAND_bytes(salt, sizeof(salt)) != 1) {
-        return NGX_ERROR;
-    }
-
-    if (EVP_PBE_scrypt((const char *) pw, len, salt, sizeof(salt),
-                       (uint64_t) 1 << NGX_HTTP_DARKROOM_SCRYPT_LOG_N,
-                       NGX_HTTP_DARKROOM_SCRYPT_R, NGX_HTTP_DARKROOM_SCRYPT_P,
-                       NGX_HTTP_DARKROOM_SCRYPT_MAXMEM, key, sizeof(key))
-        != 1)
-    {
-        return NGX_ERROR;
-    }
-
-    p = ngx_sprintf(out, "scrypt$%d$%d$%d$", NGX_HTTP_DARKROOM_SCRYPT_LOG_N,
-                    NGX_HTTP_DARKROOM_SCRYPT_R, NGX_HTTP_DARKROOM_SCRYPT_P);
-
-    src.data = salt;
-    src.len = sizeof(salt);
-    dst.data = p;
-    ngx_encode_base64url(&dst, &src);
-    p += dst.len;
-    *p++ = '$';
-
-    src.data = key;
-    src.len = sizeof(key);
-    dst.data = p;
-    ngx_encode_base64url(&dst, &src);
-    p += dst.len;
-    *p = '\0';
-
-    ngx_explicit_memzero(key, sizeof(key));
-
-    return NGX_OK;
-}
-
-
-/* 1: the password matches, 0: it does not, NGX_ERROR: a bad hash */
-
-ngx_int_t
-ngx_http_darkroom_gallery_scrypt_verify(const u_char *pw, size_t len,
-    const u_char *stored)
-{
-    u_char      *f[6], *end;
-    ngx_int_t    logn, r, p, match;
-    ngx_str_t    src, salt, want;
-    ngx_uint_t   i;
-    u_char       sbuf[64], wbuf[64], key[64];
-
-    end = (u_char *) stored + ngx_strlen(stored);
-    f[0] = (u_char *) stored;
-
-    for (i = 1; i < 6; i++) {
-        f[i] = ngx_strlchr(f[i - 1], end, '$');
-        if (f[i] == NULL) {
-            return NGX_ERROR;
-        }
-
-        f[i]++;
-    }
-
-    if (f[1] - f[0] != 7 || ngx_strncmp(f[0], "scrypt$", 7) != 0) {
-        return NGX_ERROR;
-    }
-
-    logn = ngx_atoi(f[1], f[2] - f[1] - 1);
-    r = ngx_atoi(f[2], f[3] - f[2] - 1);
-    p = ngx_atoi(f[3], f[4] - f[3] - 1);
-
-    if (logn < 10 || logn > 20 || r < 1 || r > 32 || p < 1 || p > 16) {
-        return NGX_ERROR;
-    }
-
-    src.data = f[4];
-    src.len = f[5] - f[4] - 1;
-
-    if (src.len == 0 || ngx_base64_decoded_length(src.len) > sizeof(sbuf)) {
-        return NGX_ERROR;
-    }
-
-    salt.data = sbuf;
-    if (ngx_decode_base64url(&salt, &src) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    src.data = f[5];
-    src.len = end - f[5];
-
-    if (src.len == 0 || ngx_base64_decoded_length(src.len) > sizeof(wbuf)) {
-        return NGX_ERROR;
-    }
-
-    want.data = wbuf;
-    if (ngx_decode_base64url(&want, &src) != NGX_OK || want.len < 16) {
-        return NGX_ERROR;
-    }
-
-    if (EVP_PBE_scrypt((const char *) pw, len, salt.data, salt.len,
-                       (uint64_t) 1 << logn, r, p,
-                       NGX_HTTP_DARKROOM_SCRYPT_MAXMEM * 4, key, want.len)
-        != 1)
-    {
-        return NGX_ERROR;
-    }
-
-    match = (CRYPTO_memcmp(key, want.data, want.len) == 0);
-
-    ngx_explicit_memzero(key, sizeof(key));
-
-    return match;
 }
 
 
