@@ -959,8 +959,9 @@ static ngx_int_t
 ngx_http_darkroom_job_fulfil(ngx_http_darkroom_job_t *job,
     ngx_http_darkroom_error_t *err)
 {
-    char                            id[NGX_INT64_LEN + 1], delay[32];
-    char                            cause[64];
+    char                            id[NGX_INT64_LEN + 1];
+    char                            delay[NGX_INT64_LEN + 1];
+    char                            cause[NGX_HTTP_DARKROOM_LAB_CAUSE_LEN];
     PGresult                       *res;
     const char                     *params[3];
     ngx_http_darkroom_labs_conf_t  *lcf = ngx_http_darkroom_labs_conf;
@@ -1042,14 +1043,13 @@ ngx_http_darkroom_lab_api_stamp(ngx_http_darkroom_lab_call_t *call,
     params[1] = call->driver->api;
 
     res = ngx_http_darkroom_db_exec(call->db,
-              "UPDATE lab_orders SET lab_api = coalesce(lab_api, $2)"
-              " WHERE id = $1::bigint RETURNING lab_api", 2, params, err);
+              "SELECT lab_api_stamp($1::bigint, $2)", 2, params, err);
     if (res == NULL) {
         return NGX_ERROR;
     }
 
     rc = ngx_http_darkroom_lab_api_match(call->driver,
-             ngx_http_darkroom_labs_value(res, "lab_api"), lr);
+             ngx_http_darkroom_labs_value(res, "lab_api_stamp"), lr);
     PQclear(res);
 
     return rc;
@@ -1144,10 +1144,12 @@ ngx_http_darkroom_lab_submit_done(ngx_http_darkroom_job_t *job,
     const char *id, const char *cause, ngx_http_darkroom_lab_result_t *lr,
     ngx_http_darkroom_error_t *err)
 {
-    char                            attempts[32], seconds[32], poll[32];
+    char                            attempts[NGX_INT64_LEN + 1];
+    char                            seconds[NGX_INT64_LEN + 1];
+    char                            poll[NGX_INT64_LEN + 1];
     PGresult                       *res;
     ngx_int_t                       rc;
-    const char                     *params[6], *outcome;
+    const char                     *params[6], *outcome, *v;
     ngx_http_darkroom_labs_conf_t  *lcf = ngx_http_darkroom_labs_conf;
 
     params[0] = id;
@@ -1164,10 +1166,8 @@ ngx_http_darkroom_lab_submit_done(ngx_http_darkroom_job_t *job,
         params[5] = cause;
 
         res = ngx_http_darkroom_db_exec(job->db,
-                  "SELECT lab_submitted($1::bigint, $2, $3,"
-                  " CASE WHEN jsonb_typeof($4::jsonb) = 'object'"
-                  " THEN $4::jsonb ELSE jsonb_build_object('issues',"
-                  " $4::jsonb) END, $5::int, $6)", 6, params, err);
+                  "SELECT lab_submitted($1::bigint, $2, $3, $4::jsonb,"
+                  " $5::int, $6)", 6, params, err);
 
         free(lr->detail);
 
@@ -1186,8 +1186,7 @@ ngx_http_darkroom_lab_submit_done(ngx_http_darkroom_job_t *job,
         params[3] = cause;
 
         res = ngx_http_darkroom_db_exec(job->db,
-                  "SELECT lab_submit_refused($1::bigint, $2,"
-                  " jsonb_build_object('answer', $3::jsonb), $4)",
+                  "SELECT lab_submit_refused($1::bigint, $2, $3::jsonb, $4)",
                   4, params, err);
 
         free(lr->detail);
@@ -1221,8 +1220,8 @@ ngx_http_darkroom_lab_submit_done(ngx_http_darkroom_job_t *job,
         return NGX_ERROR;
     }
 
-    rc = (ngx_strcmp(PQgetvalue(res, 0, 0), "retry") == 0) ? NGX_ERROR
-                                                           : NGX_OK;
+    v = ngx_http_darkroom_labs_value(res, "lab_submit_failed");
+    rc = (v && ngx_strcmp(v, "retry") == 0) ? NGX_ERROR : NGX_OK;
     PQclear(res);
 
     snprintf(err->detail, sizeof(err->detail), "%s", lr->error);
@@ -1323,8 +1322,7 @@ ngx_http_darkroom_lab_refresh(ngx_http_darkroom_lab_call_t *call,
     params[0] = call->id;
 
     res = ngx_http_darkroom_db_exec(call->db,
-              "SELECT lab, lab_order_id, status, lab_api, lab_status"
-              " FROM lab_orders WHERE id = $1::bigint", 1, params, &err);
+              "SELECT * FROM lab_follow($1::bigint)", 1, params, &err);
 
     if (res == NULL) {
         lr->rc = NGX_AGAIN;
@@ -1395,8 +1393,8 @@ ngx_http_darkroom_lab_final(const char *status)
 
 
 /*
- * The state of the lab order in res (lab, lab_order_id, lab_api,
- * lab_status) at its lab, through the API it was sent through.
+ * The state of the lab order in res (lab_follow(): lab, lab_order_id,
+ * lab_api, lab_status) at its lab, through the API it was sent through.
  */
 
 static void
@@ -1597,9 +1595,7 @@ ngx_http_darkroom_lab_cancel_target(ngx_http_darkroom_lab_call_t *call,
     params[0] = call->id;
 
     res = ngx_http_darkroom_db_exec(call->db,
-              "SELECT lab, lab_order_id FROM lab_orders"
-              " WHERE id = $1::bigint AND status = 'cancelling'"
-              " AND lab_order_id IS NOT NULL", 1, params, err);
+              "SELECT * FROM lab_cancel_target($1::bigint)", 1, params, err);
     if (res == NULL) {
         return NGX_ERROR;
     }
@@ -1765,9 +1761,7 @@ ngx_http_darkroom_lab_callback_work(ngx_http_darkroom_task_t *t)
         params[0] = cb->id;
 
         if (ngx_http_darkroom_db_command(&t->db,
-                "UPDATE jobs SET run_at = now()"
-                " WHERE dedupe_key = 'lab_poll:' || $1 AND done_at IS NULL",
-                1, params, &t->err)
+                "SELECT lab_poll_soon($1::bigint)", 1, params, &t->err)
             != NGX_OK)
         {
             return;
@@ -1969,8 +1963,8 @@ ngx_http_darkroom_labs_admin_work(ngx_http_darkroom_task_t *t)
         params[1] = a->arg[1];
         params[2] = a->arg[2] ? a->arg[2] : "100";
         res = ngx_http_darkroom_db_exec(&t->db,
-                  "SELECT lab_admin_list_json($1, $2,"
-                  " least(greatest($3::int, 1), 1000))", 3, params, &t->err);
+                  "SELECT lab_admin_list_json($1, $2, $3::int)", 3, params,
+                  &t->err);
         break;
 
     case NGX_HTTP_DARKROOM_LABS_GET:
