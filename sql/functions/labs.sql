@@ -453,7 +453,8 @@ BEGIN
 END $$;
 
 
--- The lab refused the order itself (validation): no blind retry.
+-- The lab refused the order itself (validation): no blind retry.  p_detail
+-- is the lab's answer, kept with the reason.
 CREATE OR REPLACE FUNCTION lab_submit_refused(p_id bigint, p_error text,
                                    p_detail jsonb, p_cause text)
 RETURNS text LANGUAGE plpgsql AS $$
@@ -465,7 +466,8 @@ BEGIN
     END IF;
 
     UPDATE lab_orders SET attempts = attempts + 1 WHERE id = p_id;
-    PERFORM lab_attention(p_id, p_error, p_cause, p_detail);
+    PERFORM lab_attention(p_id, p_error, p_cause,
+                          jsonb_build_object('answer', p_detail));
     RETURN 'needs_attention';
 END $$;
 
@@ -498,6 +500,11 @@ BEGIN
     SELECT * INTO lo FROM lab_orders WHERE id = p_id FOR UPDATE;
     IF NOT FOUND THEN
         RETURN 'ignored: no such lab order';
+    END IF;
+
+    -- the lab's words on the order: an object, or its issues (a list)
+    IF jsonb_typeof(p_detail) <> 'object' THEN
+        p_detail := jsonb_build_object('issues', p_detail);
     END IF;
 
     UPDATE lab_orders SET lab_order_id = p_lab_order_id,
@@ -863,7 +870,8 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 
--- p_status: a status, or 'attention' (needs_attention), 'stuck', 'open'
+-- p_status: a status, or 'attention' (needs_attention), 'stuck', 'open';
+-- p_limit: 1 to 1000 (100 when NULL)
 CREATE OR REPLACE FUNCTION lab_admin_list_json(p_status text, p_order text,
                                     p_limit int)
 RETURNS text LANGUAGE sql STABLE AS $$
@@ -880,7 +888,8 @@ RETURNS text LANGUAGE sql STABLE AS $$
                    WHEN 'open' THEN lo.status NOT IN ('shipped', 'cancelled',
                                                       'rerouted')
                    ELSE lo.status = p_status END
-             ORDER BY lo.id DESC LIMIT p_limit) lo;
+             ORDER BY lo.id DESC
+             LIMIT least(greatest(coalesce(p_limit, 100), 1), 1000)) lo;
 $$;
 
 
@@ -1135,4 +1144,47 @@ RETURNS text LANGUAGE sql STABLE AS $$
         END
       FROM lab_orders
      WHERE order_id = p_order AND status NOT IN ('cancelled', 'rerouted');
+$$;
+
+
+-- The lab order a callback or a poll follows: its lab, the lab's id for
+-- it (NULL: not sent yet), its status, the API it was sent through and
+-- the lab's last word.  No row: no such lab order.
+CREATE OR REPLACE FUNCTION lab_follow(p_id bigint)
+RETURNS TABLE (lab text, lab_order_id text, status text, lab_api text,
+               lab_status text)
+LANGUAGE sql STABLE AS $$
+    SELECT lo.lab, lo.lab_order_id, lo.status, lo.lab_api, lo.lab_status
+      FROM lab_orders lo WHERE lo.id = p_id;
+$$;
+
+
+-- A lab order a "lab_cancel" job is to cancel at its lab: its lab and the
+-- lab's id for it.  No row: nothing to cancel there (never sent, or no
+-- longer being cancelled).
+CREATE OR REPLACE FUNCTION lab_cancel_target(p_id bigint)
+RETURNS TABLE (lab text, lab_order_id text)
+LANGUAGE sql STABLE AS $$
+    SELECT lo.lab, lo.lab_order_id FROM lab_orders lo
+     WHERE lo.id = p_id AND lo.status = 'cancelling'
+       AND lo.lab_order_id IS NOT NULL;
+$$;
+
+
+-- The API of a lab with more than one (theprintspace: 'escher' or
+-- 'legacy') a lab order is sent through, recorded before its first send
+-- and kept: returns the one it has (NULL: no such lab order).
+CREATE OR REPLACE FUNCTION lab_api_stamp(p_id bigint, p_api text)
+RETURNS text LANGUAGE sql AS $$
+    UPDATE lab_orders SET lab_api = coalesce(lab_api, p_api)
+     WHERE id = p_id RETURNING lab_api;
+$$;
+
+
+-- A lab's callback could not be followed now (the lab unreachable): the
+-- lab order's poll job runs at once instead.
+CREATE OR REPLACE FUNCTION lab_poll_soon(p_id bigint)
+RETURNS void LANGUAGE sql AS $$
+    UPDATE jobs SET run_at = now()
+     WHERE dedupe_key = 'lab_poll:' || p_id AND done_at IS NULL;
 $$;

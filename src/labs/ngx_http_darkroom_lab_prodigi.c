@@ -21,8 +21,25 @@
 
 static cJSON *ngx_http_darkroom_prodigi_recipient(cJSON *doc);
 static ngx_int_t ngx_http_darkroom_prodigi_item(
-    ngx_http_darkroom_labs_conf_t *lcf, cJSON *doc, cJSON *it, cJSON *items,
+    ngx_http_darkroom_lab_call_t *call, cJSON *doc, cJSON *it, cJSON *items,
     ngx_http_darkroom_lab_result_t *res);
+static char *ngx_http_darkroom_prodigi_order(
+    ngx_http_darkroom_lab_call_t *call, cJSON *doc,
+    ngx_http_darkroom_lab_result_t *res);
+static void ngx_http_darkroom_prodigi_submit(
+    ngx_http_darkroom_lab_call_t *call, cJSON *doc,
+    ngx_http_darkroom_lab_result_t *res);
+static void ngx_http_darkroom_prodigi_refused(cJSON *answer,
+    ngx_http_darkroom_lab_result_t *res);
+static ngx_int_t ngx_http_darkroom_prodigi_state(cJSON *order,
+    ngx_http_darkroom_lab_state_t *st);
+static void ngx_http_darkroom_prodigi_fetch(ngx_http_darkroom_lab_call_t *call,
+    const char *order, ngx_http_darkroom_lab_state_t *st,
+    ngx_http_darkroom_lab_result_t *res);
+static void ngx_http_darkroom_prodigi_cancel(
+    ngx_http_darkroom_lab_call_t *call, const char *order,
+    ngx_http_darkroom_lab_result_t *res);
+static const char *ngx_http_darkroom_prodigi_event(cJSON *body);
 static ngx_int_t ngx_http_darkroom_prodigi_same(cJSON *doc, cJSON *order,
     ngx_http_darkroom_lab_result_t *res);
 static void ngx_http_darkroom_prodigi_issues(cJSON *status,
@@ -30,6 +47,26 @@ static void ngx_http_darkroom_prodigi_issues(cJSON *status,
 static ngx_int_t ngx_http_darkroom_prodigi_shipments(cJSON *ships,
     ngx_http_darkroom_lab_state_t *st);
 
+
+/*
+ * Prodigi resends a create safely (idempotencyKey) and a cancel repeats;
+ * it calls back (darkroom_lab_callback prodigi) and cancels by API.
+ */
+
+const ngx_http_darkroom_lab_driver_t  ngx_http_darkroom_lab_prodigi = {
+    "prodigi",                             /* name */
+    NULL,                                  /* api: one */
+    0,                                     /* protocol */
+    "prodigi",                             /* brand */
+    "Prodigi's dashboard",                 /* site */
+    "X-API-Key: %.*s",                     /* auth */
+    offsetof(ngx_http_darkroom_labs_conf_t, prodigi),
+    1,                                     /* resend_safe */
+    ngx_http_darkroom_prodigi_submit,
+    ngx_http_darkroom_prodigi_fetch,
+    ngx_http_darkroom_prodigi_cancel,
+    ngx_http_darkroom_prodigi_event
+};
 
 
 static cJSON *
@@ -88,18 +125,14 @@ ngx_http_darkroom_prodigi_recipient(cJSON *doc)
 }
 
 
-/*
- * The create request from lab_submit_json(): a malloc'd JSON text, or
- * NULL with res->error set.
- */
-
 /* one item: SKU, copies, sizing, what the customer paid, the asset */
 
 static ngx_int_t
-ngx_http_darkroom_prodigi_item(ngx_http_darkroom_labs_conf_t *lcf,
+ngx_http_darkroom_prodigi_item(ngx_http_darkroom_lab_call_t *call,
     cJSON *doc, cJSON *it, cJSON *items, ngx_http_darkroom_lab_result_t *res)
 {
-    char         ref[200], url[4096];
+    char         ref[NGX_HTTP_DARKROOM_LAB_REF_LEN];
+    char         url[NGX_HTTP_DARKROOM_LAB_ASSET_LEN];
     cJSON       *item, *assets, *asset, *attrs, *line, *copies, *cost;
     const char  *order, *print, *amount, *currency, *sku, *sizing;
 
@@ -119,7 +152,7 @@ ngx_http_darkroom_prodigi_item(ngx_http_darkroom_labs_conf_t *lcf,
         return NGX_ERROR;
     }
 
-    if (ngx_http_darkroom_lab_asset_url(lcf, print, url, sizeof(url))
+    if (ngx_http_darkroom_lab_asset_url(call, print, url, sizeof(url))
         != NGX_OK)
     {
         res->rc = NGX_DECLINED;
@@ -192,9 +225,14 @@ nomem:
 }
 
 
-char *
-ngx_http_darkroom_prodigi_order(ngx_http_darkroom_labs_conf_t *lcf,
-    cJSON *doc, const char *callback, ngx_http_darkroom_lab_result_t *res)
+/*
+ * The create request from lab_submit_json(): a malloc'd JSON text, or
+ * NULL with res->error set.
+ */
+
+static char *
+ngx_http_darkroom_prodigi_order(ngx_http_darkroom_lab_call_t *call,
+    cJSON *doc, ngx_http_darkroom_lab_result_t *res)
 {
     char        *text;
     cJSON       *body, *items, *it, *rcpt, *meta;
@@ -213,10 +251,10 @@ ngx_http_darkroom_prodigi_order(ngx_http_darkroom_labs_conf_t *lcf,
                             ngx_http_darkroom_json_str(doc,
                                                       "idempotency_key"));
     cJSON_AddStringToObject(body, "shippingMethod",
-                            (char *) lcf->prodigi_shipping.data);
+                            (char *) call->lcf->prodigi_shipping.data);
 
-    if (callback) {
-        cJSON_AddStringToObject(body, "callbackUrl", callback);
+    if (call->callback) {
+        cJSON_AddStringToObject(body, "callbackUrl", call->callback);
     }
 
     rcpt = ngx_http_darkroom_prodigi_recipient(doc);
@@ -236,7 +274,7 @@ ngx_http_darkroom_prodigi_order(ngx_http_darkroom_labs_conf_t *lcf,
     }
 
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(doc, "items")) {
-        if (ngx_http_darkroom_prodigi_item(lcf, doc, it, items, res)
+        if (ngx_http_darkroom_prodigi_item(call, doc, it, items, res)
             != NGX_OK)
         {
             cJSON_Delete(body);
@@ -260,16 +298,15 @@ ngx_http_darkroom_prodigi_order(ngx_http_darkroom_labs_conf_t *lcf,
 }
 
 
-void
-ngx_http_darkroom_prodigi_submit(ngx_http_darkroom_labs_conf_t *lcf,
-    ngx_msec_t timeout, cJSON *doc, const char *callback,
-    ngx_http_darkroom_lab_result_t *res)
+static void
+ngx_http_darkroom_prodigi_submit(ngx_http_darkroom_lab_call_t *call,
+    cJSON *doc, ngx_http_darkroom_lab_result_t *res)
 {
     char        *body;
     cJSON       *answer, *order;
     const char  *outcome, *id;
 
-    body = ngx_http_darkroom_prodigi_order(lcf, doc, callback, res);
+    body = ngx_http_darkroom_prodigi_order(call, doc, res);
     if (body == NULL) {
         if (res->rc == NGX_OK) {
             res->rc = NGX_AGAIN;
@@ -279,8 +316,8 @@ ngx_http_darkroom_prodigi_submit(ngx_http_darkroom_labs_conf_t *lcf,
 
     answer = NULL;
 
-    ngx_http_darkroom_lab_http(lcf, NGX_HTTP_DARKROOM_LAB_PRODIGI, timeout,
-                               "POST", "/v4.0/Orders", body, &answer, res);
+    ngx_http_darkroom_lab_http(call, "POST", "/v4.0/Orders", body, &answer,
+                               res);
     free(body);
 
     if (res->rc == NGX_DECLINED) {
@@ -379,7 +416,7 @@ ngx_http_darkroom_prodigi_same(cJSON *doc, cJSON *order,
  * {"recipient.address.countryCode":[{"code":"Required",...}], ...}}
  */
 
-void
+static void
 ngx_http_darkroom_prodigi_refused(cJSON *answer,
     ngx_http_darkroom_lab_result_t *res)
 {
@@ -519,7 +556,7 @@ ngx_http_darkroom_prodigi_shipments(cJSON *ships,
  * InProgress, Complete, Error) and the shipments made so far.
  */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_darkroom_prodigi_state(cJSON *order,
     ngx_http_darkroom_lab_state_t *st)
 {
@@ -570,18 +607,17 @@ ngx_http_darkroom_prodigi_state(cJSON *order,
 }
 
 
-void
-ngx_http_darkroom_prodigi_fetch(ngx_http_darkroom_labs_conf_t *lcf,
-    ngx_msec_t timeout, const char *id, ngx_http_darkroom_lab_state_t *st,
+static void
+ngx_http_darkroom_prodigi_fetch(ngx_http_darkroom_lab_call_t *call,
+    const char *order, ngx_http_darkroom_lab_state_t *st,
     ngx_http_darkroom_lab_result_t *res)
 {
-    char  path[300];
+    char  path[NGX_HTTP_DARKROOM_LAB_PATH_LEN];
 
-    snprintf(path, sizeof(path), "/v4.0/Orders/%s", id);
+    snprintf(path, sizeof(path), "/v4.0/Orders/%s", order);
 
-    ngx_http_darkroom_lab_fetch(lcf, NGX_HTTP_DARKROOM_LAB_PRODIGI, timeout,
-                                path, "order", ngx_http_darkroom_prodigi_state,
-                                st, res);
+    ngx_http_darkroom_lab_fetch(call, path, "order",
+                                ngx_http_darkroom_prodigi_state, st, res);
 }
 
 
@@ -590,11 +626,11 @@ ngx_http_darkroom_prodigi_fetch(ngx_http_darkroom_labs_conf_t *lcf,
  * too late (FailedToCancel, ActionNotAvailable): rc NGX_DECLINED then.
  */
 
-void
-ngx_http_darkroom_prodigi_cancel(ngx_http_darkroom_labs_conf_t *lcf,
-    ngx_msec_t timeout, const char *id, ngx_http_darkroom_lab_result_t *res)
+static void
+ngx_http_darkroom_prodigi_cancel(ngx_http_darkroom_lab_call_t *call,
+    const char *id, ngx_http_darkroom_lab_result_t *res)
 {
-    char         path[300];
+    char         path[NGX_HTTP_DARKROOM_LAB_PATH_LEN];
     cJSON       *answer;
     const char  *outcome;
 
@@ -602,8 +638,7 @@ ngx_http_darkroom_prodigi_cancel(ngx_http_darkroom_labs_conf_t *lcf,
 
     answer = NULL;
 
-    ngx_http_darkroom_lab_http(lcf, NGX_HTTP_DARKROOM_LAB_PRODIGI, timeout,
-                               "POST", path, "{}", &answer, res);
+    ngx_http_darkroom_lab_http(call, "POST", path, "{}", &answer, res);
 
     outcome = ngx_http_darkroom_json_str(answer, "outcome");
 
@@ -627,4 +662,13 @@ ngx_http_darkroom_prodigi_cancel(ngx_http_darkroom_labs_conf_t *lcf,
     }
 
     cJSON_Delete(answer);
+}
+
+
+/* a callback's body is not trusted: only its event id is kept */
+
+static const char *
+ngx_http_darkroom_prodigi_event(cJSON *body)
+{
+    return ngx_http_darkroom_json_str(body, "id");
 }

@@ -11,26 +11,36 @@
  *               which it is rerouted to another lab, once, or marked for
  *               attention; a refusal (validation) is marked at once
  *   lab_poll    follow it at the lab until shipped or cancelled
- *               (theprintspace has no webhooks; for Prodigi a safety net)
- *   lab_cancel  cancel it at the lab (a refund before production)
+ *               (for labs without callbacks the only way; else a net)
+ *   lab_cancel  cancel it at the lab (a refund before production), or
+ *               flag it for a person where the lab has no cancel API
  *
- * Prodigi's callbacks reach "darkroom_lab_callback prodigi": the URL
- * carries a per-lab-order token, HMAC-SHA256 of the lab order id under
- * darkroom_lab_callback_secret_file, checked in constant time on the event
- * loop; then the order is fetched from Prodigi rather than trusting the
- * body.  "darkroom_lab_admin" lists lab orders with their history and
- * retries, reroutes or cancels them.
+ * This file calls a lab only through its driver, looked up by the lab
+ * order's lab name in ngx_http_darkroom_lab_drivers[] (one file per lab
+ * and API, see ngx_http_darkroom_labs.h).  A lab's callbacks reach
+ * "darkroom_lab_callback <lab>": the URL carries a per-lab-order token,
+ * HMAC-SHA256 of the lab order id under darkroom_lab_callback_secret_file,
+ * checked in constant time on the event loop; then the order is fetched
+ * from the lab rather than trusting the body.  "darkroom_lab_admin" lists
+ * lab orders with their history and retries, reroutes or cancels them.
  */
 
 
 #include "ngx_http_darkroom_labs.h"
 #include "ngx_http_darkroom_sign.h"
 
-#include <stdarg.h>
 #include <openssl/crypto.h>
 
 
 #define NGX_HTTP_DARKROOM_LABS_ADMIN_ARGS  3
+#define NGX_HTTP_DARKROOM_LAB_ANSWER_LEN   128  /* the callback's answer */
+
+
+/* a callback location's lab */
+
+typedef struct {
+    const ngx_http_darkroom_lab_driver_t  *callback;
+} ngx_http_darkroom_labs_loc_conf_t;
 
 
 typedef struct {
@@ -59,6 +69,9 @@ typedef struct {
 static void *ngx_http_darkroom_labs_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_darkroom_labs_init_main_conf(ngx_conf_t *cf,
     void *conf);
+static char *ngx_http_darkroom_labs_require_keys(ngx_conf_t *cf,
+    ngx_http_darkroom_labs_conf_t *lcf);
+static void *ngx_http_darkroom_labs_create_loc_conf(ngx_conf_t *cf);
 static ngx_int_t ngx_http_darkroom_labs_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_darkroom_labs_init_process(ngx_cycle_t *cycle);
 static char *ngx_http_darkroom_labs_api(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -67,10 +80,6 @@ static char *ngx_http_darkroom_labs_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_darkroom_labs_printspace_api(ngx_conf_t *cf,
     ngx_http_darkroom_labs_conf_t *lcf);
-static void ngx_http_darkroom_lab_answer(
-    ngx_http_darkroom_fetch_resp_t *resp, const char *name,
-    const char *method, const char *path, cJSON **out,
-    ngx_http_darkroom_lab_result_t *res);
 static char *ngx_http_darkroom_labs_shipping(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_darkroom_labs_delivery(ngx_conf_t *cf,
@@ -90,9 +99,19 @@ static ngx_int_t ngx_http_darkroom_job_lab_poll(ngx_http_darkroom_job_t *job,
     ngx_http_darkroom_error_t *err);
 static ngx_int_t ngx_http_darkroom_job_lab_cancel(
     ngx_http_darkroom_job_t *job, ngx_http_darkroom_error_t *err);
-static ngx_int_t ngx_http_darkroom_lab_refresh(ngx_http_darkroom_db_t *db,
-    ngx_msec_t timeout, const char *id, const char *cause, char *status,
-    size_t size, ngx_http_darkroom_lab_result_t *res);
+static const ngx_http_darkroom_lab_driver_t *ngx_http_darkroom_lab_driver(
+    ngx_http_darkroom_labs_conf_t *lcf, const char *name);
+static ngx_uint_t ngx_http_darkroom_labs_configured(
+    ngx_http_darkroom_labs_conf_t *lcf);
+static void ngx_http_darkroom_lab_call_init(ngx_http_darkroom_lab_call_t *call,
+    ngx_http_darkroom_db_t *db, ngx_msec_t timeout, const char *id,
+    const char *cause);
+static const char *ngx_http_darkroom_labs_value(PGresult *res,
+    const char *column);
+static ngx_int_t ngx_http_darkroom_lab_refresh(
+    ngx_http_darkroom_lab_call_t *call, char *status, size_t size,
+    ngx_http_darkroom_lab_result_t *lr);
+static ngx_int_t ngx_http_darkroom_lab_final(const char *status);
 static ngx_int_t ngx_http_darkroom_lab_send(ngx_http_darkroom_job_t *job,
     cJSON *doc, const char *lab, const char *id, const char *cause,
     ngx_http_darkroom_lab_result_t *lr, ngx_http_darkroom_error_t *err);
@@ -101,17 +120,28 @@ static ngx_int_t ngx_http_darkroom_lab_submit_done(
     ngx_http_darkroom_lab_result_t *lr, ngx_http_darkroom_error_t *err);
 static ngx_int_t ngx_http_darkroom_lab_job_id(ngx_http_darkroom_job_t *job,
     char *id, ngx_http_darkroom_error_t *err);
-static const char *ngx_http_darkroom_lab_api_now(void);
-static ngx_int_t ngx_http_darkroom_lab_api_match(const char *api,
+static ngx_int_t ngx_http_darkroom_lab_api_match(
+    const ngx_http_darkroom_lab_driver_t *d, const char *api,
     ngx_http_darkroom_lab_result_t *lr);
-static ngx_int_t ngx_http_darkroom_lab_api_stamp(ngx_http_darkroom_job_t *job,
-    const char *id, ngx_http_darkroom_lab_result_t *lr,
+static ngx_int_t ngx_http_darkroom_lab_api_stamp(
+    ngx_http_darkroom_lab_call_t *call, ngx_http_darkroom_lab_result_t *lr,
     ngx_http_darkroom_error_t *err);
-static void ngx_http_darkroom_lab_follow(ngx_msec_t timeout, PGresult *res,
-    ngx_http_darkroom_lab_state_t *st, ngx_http_darkroom_lab_result_t *lr);
+static ngx_int_t ngx_http_darkroom_lab_callback_url(
+    ngx_http_darkroom_labs_conf_t *lcf, const char *id, char *buf,
+    size_t size);
+static void ngx_http_darkroom_lab_follow(ngx_http_darkroom_lab_call_t *call,
+    PGresult *res, ngx_http_darkroom_lab_state_t *st,
+    ngx_http_darkroom_lab_result_t *lr);
+static ngx_int_t ngx_http_darkroom_lab_cancel_by_hand(
+    ngx_http_darkroom_lab_call_t *call, ngx_http_darkroom_error_t *err);
+static ngx_int_t ngx_http_darkroom_lab_cancel_target(
+    ngx_http_darkroom_lab_call_t *call, char *order, size_t size,
+    ngx_http_darkroom_error_t *err);
 
 static ngx_int_t ngx_http_darkroom_lab_callback_handler(
     ngx_http_request_t *r);
+static ngx_int_t ngx_http_darkroom_lab_token_ok(
+    ngx_http_darkroom_labs_conf_t *lcf, const char *id, u_char *token);
 static ngx_int_t ngx_http_darkroom_lab_callback_prepare(
     ngx_http_request_t *r, ngx_http_darkroom_task_t *t);
 static void ngx_http_darkroom_lab_callback_work(ngx_http_darkroom_task_t *t);
@@ -119,12 +149,14 @@ static void ngx_http_darkroom_lab_callback_work(ngx_http_darkroom_task_t *t);
 static ngx_int_t ngx_http_darkroom_labs_admin_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_darkroom_labs_admin_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
+static ngx_int_t ngx_http_darkroom_labs_admin_route(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t);
 static void ngx_http_darkroom_labs_admin_work(ngx_http_darkroom_task_t *t);
 
 
-static ngx_conf_enum_t  ngx_http_darkroom_ps_protocols[] = {
-    { ngx_string("escher"), NGX_HTTP_DARKROOM_PS_ESCHER },
-    { ngx_string("legacy"), NGX_HTTP_DARKROOM_PS_LEGACY },
+static ngx_conf_enum_t  ngx_http_darkroom_printspace_protocols[] = {
+    { ngx_string("escher"), NGX_HTTP_DARKROOM_PRINTSPACE_ESCHER },
+    { ngx_string("legacy"), NGX_HTTP_DARKROOM_PRINTSPACE_LEGACY },
     { ngx_null_string, 0 }
 };
 
@@ -135,14 +167,14 @@ static ngx_command_t  ngx_http_darkroom_labs_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_darkroom_labs_api,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_darkroom_labs_conf_t, prodigi_api),
+      offsetof(ngx_http_darkroom_labs_conf_t, prodigi.api),
       NULL },
 
     { ngx_string("darkroom_prodigi_key_file"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_darkroom_secret_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_darkroom_labs_conf_t, prodigi_keys),
+      offsetof(ngx_http_darkroom_labs_conf_t, prodigi.keys),
       NULL },
 
     { ngx_string("darkroom_prodigi_shipping_method"),
@@ -156,22 +188,22 @@ static ngx_command_t  ngx_http_darkroom_labs_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_darkroom_labs_api,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_darkroom_labs_conf_t, printspace_api),
+      offsetof(ngx_http_darkroom_labs_conf_t, printspace.api),
       NULL },
 
     { ngx_string("darkroom_printspace_key_file"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_darkroom_secret_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_darkroom_labs_conf_t, printspace_keys),
+      offsetof(ngx_http_darkroom_labs_conf_t, printspace.keys),
       NULL },
 
     { ngx_string("darkroom_printspace_protocol"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_enum_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_darkroom_labs_conf_t, printspace_protocol),
-      &ngx_http_darkroom_ps_protocols },
+      offsetof(ngx_http_darkroom_labs_conf_t, printspace.protocol),
+      &ngx_http_darkroom_printspace_protocols },
 
     { ngx_string("darkroom_printspace_delivery"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -264,7 +296,8 @@ static ngx_http_module_t  ngx_http_darkroom_labs_module_ctx = {
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
 
-    NULL,                                  /* create location configuration */
+    ngx_http_darkroom_labs_create_loc_conf, /* create location
+                                              configuration */
     NULL                                   /* merge location configuration */
 };
 
@@ -285,6 +318,21 @@ ngx_module_t  ngx_http_darkroom_labs_module = {
 };
 
 
+/*
+ * The labs darkroom speaks, one entry per lab and API (see
+ * ngx_http_darkroom_lab_driver_t); adding a lab is one driver file and one
+ * entry here.  Looked up by the lab's name (lab_orders.lab) only.
+ */
+
+static const ngx_http_darkroom_lab_driver_t  *ngx_http_darkroom_lab_drivers[] =
+{
+    &ngx_http_darkroom_lab_prodigi,
+    &ngx_http_darkroom_lab_printspace_escher,
+    &ngx_http_darkroom_lab_printspace_legacy,
+    NULL
+};
+
+
 /* the worker's configuration, read-only, for the jobs' threads */
 static ngx_http_darkroom_labs_conf_t  *ngx_http_darkroom_labs_conf;
 
@@ -302,16 +350,16 @@ ngx_http_darkroom_labs_create_main_conf(ngx_conf_t *cf)
     /*
      * set by ngx_pcalloc():
      *
-     *     lcf->prodigi_api = { 0, NULL };
-     *     lcf->printspace_api = { 0, NULL };
+     *     lcf->prodigi.api = { 0, NULL };
+     *     lcf->printspace.api = { 0, NULL };
      *     lcf->asset_url = { 0, NULL };
      *     lcf->callback_url = { 0, NULL };
      *     lcf->use_callback = { NULL, 0 };
      */
 
-    lcf->prodigi_keys = NGX_CONF_UNSET_PTR;
-    lcf->printspace_keys = NGX_CONF_UNSET_PTR;
-    lcf->printspace_protocol = NGX_CONF_UNSET_UINT;
+    lcf->prodigi.keys = NGX_CONF_UNSET_PTR;
+    lcf->printspace.keys = NGX_CONF_UNSET_PTR;
+    lcf->printspace.protocol = NGX_CONF_UNSET_UINT;
     lcf->asset_keys = NGX_CONF_UNSET_PTR;
     lcf->callback_secrets = NGX_CONF_UNSET_PTR;
     lcf->poll_interval = NGX_CONF_UNSET_MSEC;
@@ -331,8 +379,8 @@ ngx_http_darkroom_labs_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_http_darkroom_main_conf_t  *dmcf;
 
-    if (lcf->prodigi_api.data == NULL) {
-        ngx_str_set(&lcf->prodigi_api, "https://api.sandbox.prodigi.com");
+    if (lcf->prodigi.api.data == NULL) {
+        ngx_str_set(&lcf->prodigi.api, "https://api.sandbox.prodigi.com");
     }
 
     if (ngx_http_darkroom_labs_printspace_api(cf, lcf) != NGX_CONF_OK) {
@@ -347,8 +395,8 @@ ngx_http_darkroom_labs_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_str_set(&lcf->printspace_delivery, "");
     }
 
-    ngx_conf_init_ptr_value(lcf->prodigi_keys, NULL);
-    ngx_conf_init_ptr_value(lcf->printspace_keys, NULL);
+    ngx_conf_init_ptr_value(lcf->prodigi.keys, NULL);
+    ngx_conf_init_ptr_value(lcf->printspace.keys, NULL);
     ngx_conf_init_ptr_value(lcf->asset_keys, NULL);
     ngx_conf_init_ptr_value(lcf->callback_secrets, NULL);
     ngx_conf_init_msec_value(lcf->poll_interval, 600000);
@@ -376,7 +424,7 @@ ngx_http_darkroom_labs_init_main_conf(ngx_conf_t *cf, void *conf)
 
     dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_darkroom_module);
 
-    if ((lcf->prodigi_keys || lcf->printspace_keys)
+    if (ngx_http_darkroom_labs_configured(lcf)
         && (lcf->asset_url.data == NULL || lcf->asset_keys == NULL))
     {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
@@ -398,11 +446,7 @@ ngx_http_darkroom_labs_init_main_conf(ngx_conf_t *cf, void *conf)
                                        lcf->callback_secrets,
                                        "darkroom_lab_callback_secret_file")
         != NGX_CONF_OK
-        || ngx_http_darkroom_require(cf, &lcf->use_callback,
-                                          "darkroom_lab_callback",
-                                          lcf->prodigi_keys,
-                                          "darkroom_prodigi_key_file")
-        != NGX_CONF_OK
+        || ngx_http_darkroom_labs_require_keys(cf, lcf) != NGX_CONF_OK
         || ngx_http_darkroom_require(cf, &lcf->use_admin,
                                           "darkroom_lab_admin",
                                           dmcf->admin_tokens,
@@ -413,6 +457,57 @@ ngx_http_darkroom_labs_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* a callback location's lab needs its key file: the callback fetches */
+
+static char *
+ngx_http_darkroom_labs_require_keys(ngx_conf_t *cf,
+    ngx_http_darkroom_labs_conf_t *lcf)
+{
+    u_char                                 *directive;
+    const ngx_http_darkroom_lab_driver_t   *d;
+
+    d = lcf->callback_driver;
+
+    if (d == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    directive = ngx_pnalloc(cf->pool, ngx_strlen(d->name)
+                                      + sizeof("darkroom__key_file"));
+    if (directive == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_sprintf(directive, "darkroom_%s_key_file%Z", d->name);
+
+    return ngx_http_darkroom_require(cf, &lcf->use_callback,
+                                     "darkroom_lab_callback",
+                                     ngx_http_darkroom_lab_account(lcf, d)
+                                         ->keys,
+                                     (const char *) directive);
+}
+
+
+static void *
+ngx_http_darkroom_labs_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_darkroom_labs_loc_conf_t  *llcf;
+
+    llcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_darkroom_labs_loc_conf_t));
+    if (llcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     llcf->callback = NULL;
+     */
+
+    return llcf;
 }
 
 
@@ -455,6 +550,81 @@ ngx_http_darkroom_labs_init_process(ngx_cycle_t *cycle)
 }
 
 
+/*
+ * The driver of a lab by its name (lab_orders.lab): the variant of the
+ * lab's API its account speaks; with lcf NULL (configuration, before the
+ * protocols are known) any variant.  NULL: darkroom has no such lab.
+ */
+
+static const ngx_http_darkroom_lab_driver_t *
+ngx_http_darkroom_lab_driver(ngx_http_darkroom_labs_conf_t *lcf,
+    const char *name)
+{
+    const ngx_http_darkroom_lab_driver_t  **d;
+
+    for (d = ngx_http_darkroom_lab_drivers; *d; d++) {
+        if (ngx_strcmp((*d)->name, name) == 0
+            && (lcf == NULL
+                || ngx_http_darkroom_lab_account(lcf, *d)->protocol
+                   == (*d)->protocol))
+        {
+            return *d;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* whether any lab has a key file: without, the shop prints its own */
+
+static ngx_uint_t
+ngx_http_darkroom_labs_configured(ngx_http_darkroom_labs_conf_t *lcf)
+{
+    const ngx_http_darkroom_lab_driver_t  **d;
+
+    for (d = ngx_http_darkroom_lab_drivers; *d; d++) {
+        if (ngx_http_darkroom_lab_account(lcf, *d)->keys) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+ngx_http_darkroom_lab_call_init(ngx_http_darkroom_lab_call_t *call,
+    ngx_http_darkroom_db_t *db, ngx_msec_t timeout, const char *id,
+    const char *cause)
+{
+    ngx_memzero(call, sizeof(ngx_http_darkroom_lab_call_t));
+
+    call->lcf = ngx_http_darkroom_labs_conf;
+    call->db = db;
+    call->timeout = timeout;
+    call->id = id;
+    call->cause = cause;
+}
+
+
+/* a column of the first row by its name; NULL: SQL NULL, or no row */
+
+static const char *
+ngx_http_darkroom_labs_value(PGresult *res, const char *column)
+{
+    int  n;
+
+    n = PQfnumber(res, column);
+
+    if (n < 0 || PQntuples(res) == 0 || PQgetisnull(res, 0, n)) {
+        return NULL;
+    }
+
+    return PQgetvalue(res, 0, n);
+}
+
+
 /* "sandbox", "live" or a base URL */
 
 static char *
@@ -473,7 +643,7 @@ ngx_http_darkroom_labs_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     if (cmd->offset == offsetof(ngx_http_darkroom_labs_conf_t,
-                                printspace_api))
+                                printspace.api))
     {
         /* checked once the protocol is known: nginx -t names this line */
         lcf->printspace_api_file = cf->conf_file->file.name;
@@ -484,7 +654,7 @@ ngx_http_darkroom_labs_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         || ngx_strcmp(value[1].data, "live") == 0)
     {
         if (cmd->offset == offsetof(ngx_http_darkroom_labs_conf_t,
-                                    prodigi_api))
+                                    prodigi.api))
         {
             if (value[1].data[0] == 's') {
                 ngx_str_set(field, "https://api.sandbox.prodigi.com");
@@ -516,11 +686,11 @@ ngx_http_darkroom_labs_printspace_api(ngx_conf_t *cf,
 {
     ngx_str_t  *api;
 
-    ngx_conf_init_uint_value(lcf->printspace_protocol,
-                             NGX_HTTP_DARKROOM_PS_ESCHER);
-    api = &lcf->printspace_api;
+    ngx_conf_init_uint_value(lcf->printspace.protocol,
+                             NGX_HTTP_DARKROOM_PRINTSPACE_ESCHER);
+    api = &lcf->printspace.api;
 
-    if (lcf->printspace_protocol == NGX_HTTP_DARKROOM_PS_LEGACY) {
+    if (lcf->printspace.protocol == NGX_HTTP_DARKROOM_PRINTSPACE_LEGACY) {
         if (api->data == NULL || ngx_strcmp(api->data, "sandbox") == 0) {
             ngx_str_set(api, "https://api.sandbox.tps-test.io");
 
@@ -546,8 +716,8 @@ ngx_http_darkroom_labs_printspace_api(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    if (api->data == NULL && lcf->printspace_keys != NGX_CONF_UNSET_PTR
-        && lcf->printspace_keys != NULL)
+    if (api->data == NULL && lcf->printspace.keys != NGX_CONF_UNSET_PTR
+        && lcf->printspace.keys != NULL)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "creativehub's current API has no sandbox: set "
@@ -697,15 +867,21 @@ static char *
 ngx_http_darkroom_labs_callback(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
-    ngx_str_t                      *value;
-    ngx_http_darkroom_labs_conf_t  *lcf;
+    ngx_http_darkroom_labs_loc_conf_t *llcf = conf;
+
+    ngx_str_t                             *value;
+    ngx_http_darkroom_labs_conf_t         *lcf;
+    const ngx_http_darkroom_lab_driver_t  *d;
 
     value = cf->args->elts;
 
-    if (ngx_strcmp(value[1].data, "prodigi") != 0) {
+    d = ngx_http_darkroom_lab_driver(NULL, (const char *) value[1].data);
+
+    if (d == NULL || d->callback == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "unknown lab \"%V\": only \"prodigi\" sends "
-                           "callbacks (theprintspace is polled)", &value[1]);
+                           d ? "lab \"%V\" sends no callbacks (it is "
+                               "polled)"
+                             : "unknown lab \"%V\"", &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -717,6 +893,13 @@ ngx_http_darkroom_labs_callback(ngx_conf_t *cf, ngx_command_t *cmd,
         == NULL)
     {
         return NGX_CONF_ERROR;
+    }
+
+    llcf->callback = d;
+
+    /* the first lab's key file is required (see init_main_conf) */
+    if (lcf->callback_driver == NULL) {
+        lcf->callback_driver = d;
     }
 
     return NGX_CONF_OK;
@@ -739,323 +922,6 @@ ngx_http_darkroom_labs_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
-}
-
-
-/* ------------------------------------------------------------------ */
-/* thread side: calls to labs                                          */
-
-
-void
-ngx_http_darkroom_lab_error(ngx_http_darkroom_lab_result_t *res,
-    const char *fmt, ...)
-{
-    va_list  args;
-
-    va_start(args, fmt);
-    vsnprintf(res->error, sizeof(res->error), fmt, args);
-    va_end(args);
-}
-
-
-/* a lab refused a request: why, and its answer kept (res->detail) */
-
-void
-ngx_http_darkroom_lab_refused(ngx_http_darkroom_lab_result_t *res,
-    cJSON *answer, const char *fmt, ...)
-{
-    va_list  args;
-
-    va_start(args, fmt);
-    vsnprintf(res->error, sizeof(res->error), fmt, args);
-    va_end(args);
-
-    free(res->detail);
-    res->detail = answer ? cJSON_PrintUnformatted(answer) : NULL;
-}
-
-
-/*
- * A lab's order id goes into URL paths and the database: only [A-Za-z0-9_-]
- * and shorter than size, never cut (a cut id names another order).
- */
-
-ngx_int_t
-ngx_http_darkroom_lab_id_ok(const char *id, size_t size)
-{
-    size_t  i;
-
-    for (i = 0; id[i]; i++) {
-        if (i + 1 >= size
-            || !(ngx_http_darkroom_lab_alnum(id[i])
-                 || id[i] == '_' || id[i] == '-'))
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    return i ? NGX_OK : NGX_ERROR;
-}
-
-
-/* what a lab's answer means: rc, the parsed body, Retry-After */
-
-static void
-ngx_http_darkroom_lab_answer(ngx_http_darkroom_fetch_resp_t *resp,
-    const char *name, const char *method, const char *path, cJSON **out,
-    ngx_http_darkroom_lab_result_t *res)
-{
-    char  retry[32];
-
-    res->status = resp->status;
-
-    if (resp->body_len) {
-        *out = cJSON_ParseWithLength(resp->body, resp->body_len);
-    }
-
-    if (resp->status >= 200 && resp->status < 300) {
-        res->rc = NGX_OK;
-
-        if (*out == NULL) {
-            res->rc = NGX_AGAIN;
-            ngx_http_darkroom_lab_error(res, "%s %s %s: answer %ld is not "
-                                        "JSON", name, method, path,
-                                        resp->status);
-        }
-
-    } else if (resp->status >= 500 || resp->status == 408
-               || resp->status == 425 || resp->status == 429
-               || resp->status == 401 || resp->status == 403)
-    {
-        res->rc = NGX_AGAIN;
-        ngx_http_darkroom_lab_error(res, "%s %s %s answered %ld", name,
-                                    method, path, resp->status);
-
-        if (ngx_http_darkroom_fetch_header(resp, "Retry-After", retry,
-                                           sizeof(retry)))
-        {
-            res->retry_after = strtoul(retry, NULL, 10) * 1000;
-        }
-
-    } else {
-        res->rc = NGX_DECLINED;
-        ngx_http_darkroom_lab_error(res, "%s %s %s answered %ld", name,
-                                    method, path, resp->status);
-    }
-}
-
-
-/*
- * One call to a lab: its auth header, JSON both ways, and what the answer
- * means (see ngx_http_darkroom_lab_result_t).  *out is the parsed answer,
- * also for a refusal, so that its messages can be kept.
- */
-
-ngx_int_t
-ngx_http_darkroom_lab_http(ngx_http_darkroom_labs_conf_t *lcf,
-    ngx_http_darkroom_lab_e lab, ngx_msec_t timeout, const char *method,
-    const char *path, const char *body, cJSON **out,
-    ngx_http_darkroom_lab_result_t *res)
-{
-    char                             url[1024], auth[512], idem[200];
-    ngx_str_t                       *key;
-    ngx_int_t                        rc;
-    ngx_array_t                     *keys;
-    const char                      *headers[5], *name;
-    ngx_http_darkroom_error_t        err;
-    ngx_http_darkroom_fetch_req_t    req;
-    ngx_http_darkroom_fetch_resp_t   resp;
-
-    *out = NULL;
-    res->status = 0;
-
-    if (lab == NGX_HTTP_DARKROOM_LAB_PRODIGI) {
-        name = "prodigi";
-        keys = lcf->prodigi_keys;
-    } else {
-        name = "theprintspace";
-        keys = lcf->printspace_keys;
-    }
-
-    if (keys == NULL) {
-        res->rc = NGX_AGAIN;
-        ngx_http_darkroom_lab_error(res, "%s is not configured (no key "
-                                    "file)", name);
-        return res->rc;
-    }
-
-    key = keys->elts;
-
-    if (lab == NGX_HTTP_DARKROOM_LAB_PRODIGI) {
-        snprintf(url, sizeof(url), "%s%s", lcf->prodigi_api.data, path);
-        snprintf(auth, sizeof(auth), "X-API-Key: %.*s", (int) key[0].len,
-                 key[0].data);
-    } else {
-        snprintf(url, sizeof(url), "%s%s", lcf->printspace_api.data, path);
-        snprintf(auth, sizeof(auth), "Authorization: %s %.*s",
-                 lcf->printspace_protocol == NGX_HTTP_DARKROOM_PS_LEGACY
-                 ? "ApiKey" : "Bearer", (int) key[0].len, key[0].data);
-    }
-
-    headers[0] = auth;
-    headers[1] = "Content-Type: application/json";
-    headers[2] = "Accept: application/json";
-    headers[3] = NULL;
-
-    if (res->idempotency_key) {
-        snprintf(idem, sizeof(idem), "Idempotency-Key: %s",
-                 res->idempotency_key);
-        headers[3] = idem;
-        headers[4] = NULL;
-    }
-
-    ngx_memzero(&req, sizeof(ngx_http_darkroom_fetch_req_t));
-    req.method = method;
-    req.url = url;
-    req.headers = headers;
-    req.body = body;
-    req.body_len = body ? strlen(body) : 0;
-    req.timeout = timeout;
-
-    /* Prodigi: the create carries idempotencyKey, a cancel repeats */
-    req.resend_safe = (lab == NGX_HTTP_DARKROOM_LAB_PRODIGI);
-
-    ngx_memzero(&err, sizeof(ngx_http_darkroom_error_t));
-
-    rc = ngx_http_darkroom_fetch(&req, &resp, &err);
-
-    if (rc != NGX_OK) {
-        /* no answer: it may have landed; the retry is safe (see above) */
-        ngx_http_darkroom_fetch_free(&resp);
-        res->rc = NGX_AGAIN;
-        ngx_http_darkroom_lab_error(res, "%s %s %s: %s", name, method, path,
-                                    err.detail[0] ? err.detail
-                                                  : "no answer");
-        return res->rc;
-    }
-
-    ngx_http_darkroom_lab_answer(&resp, name, method, path, out, res);
-
-    ngx_http_darkroom_fetch_free(&resp);
-
-    return res->rc;
-}
-
-
-/*
- * An order as its lab has it now: GET path, then the lab's reader on the
- * answer (or its member, when the lab wraps the order).
- */
-
-void
-ngx_http_darkroom_lab_fetch(ngx_http_darkroom_labs_conf_t *lcf,
-    ngx_http_darkroom_lab_e lab, ngx_msec_t timeout, const char *path,
-    const char *member, ngx_http_darkroom_lab_read_pt reader,
-    ngx_http_darkroom_lab_state_t *st, ngx_http_darkroom_lab_result_t *res)
-{
-    cJSON  *answer, *order;
-
-    answer = NULL;
-
-    ngx_http_darkroom_lab_http(lcf, lab, timeout, "GET", path, NULL,
-                               &answer, res);
-
-    order = member ? cJSON_GetObjectItemCaseSensitive(answer, member)
-                   : answer;
-
-    if (res->rc == NGX_OK && reader(order, st) != NGX_OK) {
-        res->rc = NGX_AGAIN;
-        ngx_http_darkroom_lab_error(res, "%s: GET %s: the answer has no "
-                                    "order status",
-                                    lab == NGX_HTTP_DARKROOM_LAB_PRODIGI
-                                    ? "prodigi" : "theprintspace", path);
-    }
-
-    cJSON_Delete(answer);
-}
-
-
-/* a long-lived signed darkroom URL of a print file, NUL-terminated */
-
-ngx_int_t
-ngx_http_darkroom_lab_asset_url(ngx_http_darkroom_labs_conf_t *lcf,
-    const char *print_path, char *buf, size_t size)
-{
-    int                             rc;
-    char                            exp[NGX_INT64_LEN + 1];
-    u_char                          path[2048];
-    size_t                          plen, n, len;
-    ngx_http_darkroom_key_t        *key;
-    ngx_http_darkroom_sign_link_t   link;
-
-    if (lcf->asset_url.data == NULL || lcf->asset_keys == NULL) {
-        return NGX_ERROR;
-    }
-
-    key = lcf->asset_keys->keys.elts;     /* the first signs */
-
-    plen = lcf->asset_url.len - lcf->asset_origin;
-    n = strlen(print_path);
-
-    if (plen + 1 + n >= sizeof(path) || lcf->asset_origin + 1 >= size) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(path, lcf->asset_url.data + lcf->asset_origin, plen);
-    path[plen++] = '/';
-    ngx_memcpy(path + plen, print_path, n);
-    plen += n;
-
-    snprintf(exp, sizeof(exp), "%lld",
-             (long long) (time(NULL) + lcf->asset_ttl));
-
-    ngx_memzero(&link, sizeof(ngx_http_darkroom_sign_link_t));
-    link.path.data = path;
-    link.path.len = plen;
-    link.param[NGX_HTTP_DARKROOM_P_EXP].data = (u_char *) exp;
-    link.param[NGX_HTTP_DARKROOM_P_EXP].len = strlen(exp);
-    link.param[NGX_HTTP_DARKROOM_P_KID].data = key->kid.data;
-    link.param[NGX_HTTP_DARKROOM_P_KID].len = key->kid.len;
-
-    ngx_memcpy(buf, lcf->asset_url.data, lcf->asset_origin);
-
-    len = ngx_http_darkroom_sign_url(&link, key->key.data, key->key.len,
-                                     (u_char *) buf + lcf->asset_origin,
-                                     size - lcf->asset_origin - 1, &rc);
-
-    if (len == 0 || rc != NGX_HTTP_DARKROOM_SIGN_OK
-        || len > size - lcf->asset_origin - 1)
-    {
-        return NGX_ERROR;
-    }
-
-    buf[lcf->asset_origin + len] = '\0';
-
-    return NGX_OK;
-}
-
-
-/* the callback token of a lab order: hex HMAC-SHA256(secret, id) */
-
-ngx_int_t
-ngx_http_darkroom_lab_token(ngx_str_t *secret, const char *id, char *hex)
-{
-    u_char  msg[128], mac[NGX_HTTP_DARKROOM_SIGN_MAC_LEN];
-    size_t  len;
-
-    len = snprintf((char *) msg, sizeof(msg), "darkroom-lab-callback\n%s",
-                   id);
-
-    if (!ngx_http_darkroom_sign_hmac(secret->data, secret->len, msg, len,
-                                     mac))
-    {
-        return NGX_ERROR;
-    }
-
-    ngx_hex_dump((u_char *) hex, mac, sizeof(mac));
-    hex[NGX_HTTP_DARKROOM_LAB_TOKEN_LEN] = '\0';
-
-    return NGX_OK;
 }
 
 
@@ -1093,13 +959,14 @@ static ngx_int_t
 ngx_http_darkroom_job_fulfil(ngx_http_darkroom_job_t *job,
     ngx_http_darkroom_error_t *err)
 {
-    char                            id[NGX_INT64_LEN + 1], delay[32];
-    char                            cause[64];
+    char                            id[NGX_INT64_LEN + 1];
+    char                            delay[NGX_INT64_LEN + 1];
+    char                            cause[NGX_HTTP_DARKROOM_LAB_CAUSE_LEN];
     PGresult                       *res;
     const char                     *params[3];
     ngx_http_darkroom_labs_conf_t  *lcf = ngx_http_darkroom_labs_conf;
 
-    if (lcf->prodigi_keys == NULL && lcf->printspace_keys == NULL) {
+    if (!ngx_http_darkroom_labs_configured(lcf)) {
         /* no lab is configured: this shop makes and ships its own prints */
         return NGX_OK;
     }
@@ -1135,40 +1002,28 @@ ngx_http_darkroom_job_fulfil(ngx_http_darkroom_job_t *job,
  * order the first try made.
  */
 
-/* the creativehub API darkroom_printspace_protocol names */
-
-static const char *
-ngx_http_darkroom_lab_api_now(void)
-{
-    return ngx_http_darkroom_labs_conf->printspace_protocol
-           == NGX_HTTP_DARKROOM_PS_LEGACY ? "legacy" : "escher";
-}
-
-
 /*
- * A theprintspace lab order's ids mean something only at the API it was
- * sent through (lab_orders.lab_api): with the other one configured now,
- * neither polling nor sending again can help, a person must decide.
- * NGX_DECLINED: another API, lr says so.
+ * A lab order's ids mean something only at the API it was sent through
+ * (lab_orders.lab_api): with another variant of the lab's API configured
+ * now (d), neither polling nor sending again can help, a person must
+ * decide.  NGX_DECLINED: another API, lr says so.
  */
 
 static ngx_int_t
-ngx_http_darkroom_lab_api_match(const char *api,
-    ngx_http_darkroom_lab_result_t *lr)
+ngx_http_darkroom_lab_api_match(const ngx_http_darkroom_lab_driver_t *d,
+    const char *api, ngx_http_darkroom_lab_result_t *lr)
 {
-    const char  *now;
-
-    now = ngx_http_darkroom_lab_api_now();
-
-    if (api == NULL || *api == '\0' || ngx_strcmp(api, now) == 0) {
+    if (d->api == NULL || api == NULL || *api == '\0'
+        || ngx_strcmp(api, d->api) == 0)
+    {
         return NGX_OK;
     }
 
     lr->rc = NGX_DECLINED;
-    ngx_http_darkroom_lab_error(lr, "theprintspace: this lab order was sent "
-        "through creativehub's %s API, but darkroom_printspace_protocol is "
-        "now %s: set it back (with that API's key file and URL) until the "
-        "order is done, or finish it in creativehub by hand", api, now);
+    ngx_http_darkroom_lab_error(lr, "%s: this lab order was sent through "
+        "%s's %s API, but darkroom_%s_protocol is now %s: set it back (with "
+        "that API's key file and URL) until the order is done, or finish it "
+        "in %s by hand", d->brand, d->site, api, d->name, d->api, d->site);
 
     return NGX_DECLINED;
 }
@@ -1177,87 +1032,106 @@ ngx_http_darkroom_lab_api_match(const char *api,
 /* the API is recorded before the first send: a lost answer stays there */
 
 static ngx_int_t
-ngx_http_darkroom_lab_api_stamp(ngx_http_darkroom_job_t *job, const char *id,
+ngx_http_darkroom_lab_api_stamp(ngx_http_darkroom_lab_call_t *call,
     ngx_http_darkroom_lab_result_t *lr, ngx_http_darkroom_error_t *err)
 {
     PGresult    *res;
     ngx_int_t    rc;
     const char  *params[2];
 
-    params[0] = id;
-    params[1] = ngx_http_darkroom_lab_api_now();
+    params[0] = call->id;
+    params[1] = call->driver->api;
 
-    res = ngx_http_darkroom_db_exec(job->db,
-              "UPDATE lab_orders SET lab_api = coalesce(lab_api, $2)"
-              " WHERE id = $1::bigint RETURNING lab_api", 2, params, err);
+    res = ngx_http_darkroom_db_exec(call->db,
+              "SELECT lab_api_stamp($1::bigint, $2)", 2, params, err);
     if (res == NULL) {
         return NGX_ERROR;
     }
 
-    rc = ngx_http_darkroom_lab_api_match(PQntuples(res)
-                                         ? PQgetvalue(res, 0, 0) : NULL,
-                                         lr);
+    rc = ngx_http_darkroom_lab_api_match(call->driver,
+             ngx_http_darkroom_labs_value(res, "lab_api_stamp"), lr);
     PQclear(res);
 
     return rc;
 }
 
 
-/* one lab order to its lab, in the lab's API; lr says how it went */
+/* the URL a lab calls back for a lab order: ?lo=<id>&token=<64 hex> */
+
+static ngx_int_t
+ngx_http_darkroom_lab_callback_url(ngx_http_darkroom_labs_conf_t *lcf,
+    const char *id, char *buf, size_t size)
+{
+    char        token[NGX_HTTP_DARKROOM_LAB_TOKEN_SIZE];
+    ngx_str_t  *secret;
+
+    secret = lcf->callback_secrets->elts;
+
+    if (ngx_http_darkroom_lab_token(&secret[0], id, token) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    snprintf(buf, size, "%s?lo=%s&token=%s", lcf->callback_url.data, id,
+             token);
+
+    return NGX_OK;
+}
+
+
+/* one lab order to its lab, through its driver; lr says how it went */
 
 static ngx_int_t
 ngx_http_darkroom_lab_send(ngx_http_darkroom_job_t *job, cJSON *doc,
     const char *lab, const char *id, const char *cause,
     ngx_http_darkroom_lab_result_t *lr, ngx_http_darkroom_error_t *err)
 {
-    char                            callback[1024], token[80];
-    ngx_str_t                      *secret;
+    char                            callback[NGX_HTTP_DARKROOM_LAB_URL_LEN];
+    ngx_http_darkroom_lab_call_t    call;
     ngx_http_darkroom_labs_conf_t  *lcf = ngx_http_darkroom_labs_conf;
 
-    if (ngx_strcmp(lab, "prodigi") == 0) {
-        callback[0] = '\0';
+    ngx_http_darkroom_lab_call_init(&call, job->db, job->fetch_timeout, id,
+                                    cause);
 
-        if (lcf->callback_url.data && lcf->callback_secrets) {
-            secret = lcf->callback_secrets->elts;
+    call.driver = ngx_http_darkroom_lab_driver(lcf, lab);
 
-            if (ngx_http_darkroom_lab_token(&secret[0], id, token)
-                != NGX_OK)
-            {
-                snprintf(err->detail, sizeof(err->detail),
-                         "lab_submit: HMAC failed");
-                return NGX_ERROR;
-            }
+    if (call.driver == NULL) {
+        lr->rc = NGX_AGAIN;
+        ngx_http_darkroom_lab_error(lr, "darkroom has no driver for lab "
+                                    "\"%s\"", lab);
+        return NGX_OK;
+    }
 
-            snprintf(callback, sizeof(callback), "%s?lo=%s&token=%s",
-                     lcf->callback_url.data, id, token);
+    if (call.driver->callback && lcf->callback_url.data
+        && lcf->callback_secrets)
+    {
+        if (ngx_http_darkroom_lab_callback_url(lcf, id, callback,
+                                               sizeof(callback))
+            != NGX_OK)
+        {
+            snprintf(err->detail, sizeof(err->detail),
+                     "lab_submit: HMAC failed");
+            return NGX_ERROR;
         }
 
-        ngx_http_darkroom_prodigi_submit(lcf, job->fetch_timeout, doc,
-                                         callback[0] ? callback : NULL, lr);
-
-        return NGX_OK;
+        call.callback = callback;
     }
 
-    switch (ngx_http_darkroom_lab_api_stamp(job, id, lr, err)) {
+    if (call.driver->api) {
+        switch (ngx_http_darkroom_lab_api_stamp(&call, lr, err)) {
 
-    case NGX_OK:
-        break;
+        case NGX_OK:
+            break;
 
-    case NGX_DECLINED:
-        /* sent through the other API: lr refuses it */
-        return NGX_OK;
+        case NGX_DECLINED:
+            /* sent through another API: lr refuses it */
+            return NGX_OK;
 
-    default:
-        return NGX_ERROR;
+        default:
+            return NGX_ERROR;
+        }
     }
 
-    if (lcf->printspace_protocol == NGX_HTTP_DARKROOM_PS_ESCHER) {
-        ngx_http_darkroom_escher_submit(lcf, job->fetch_timeout, doc, lr);
-
-    } else {
-        ngx_http_darkroom_printspace_submit(lcf, job->fetch_timeout, doc,
-                                            job->db, cause, lr);
-    }
+    call.driver->submit(&call, doc, lr);
 
     return NGX_OK;
 }
@@ -1270,10 +1144,12 @@ ngx_http_darkroom_lab_submit_done(ngx_http_darkroom_job_t *job,
     const char *id, const char *cause, ngx_http_darkroom_lab_result_t *lr,
     ngx_http_darkroom_error_t *err)
 {
-    char                            attempts[32], seconds[32], poll[32];
+    char                            attempts[NGX_INT64_LEN + 1];
+    char                            seconds[NGX_INT64_LEN + 1];
+    char                            poll[NGX_INT64_LEN + 1];
     PGresult                       *res;
     ngx_int_t                       rc;
-    const char                     *params[6], *outcome;
+    const char                     *params[6], *outcome, *v;
     ngx_http_darkroom_labs_conf_t  *lcf = ngx_http_darkroom_labs_conf;
 
     params[0] = id;
@@ -1290,10 +1166,8 @@ ngx_http_darkroom_lab_submit_done(ngx_http_darkroom_job_t *job,
         params[5] = cause;
 
         res = ngx_http_darkroom_db_exec(job->db,
-                  "SELECT lab_submitted($1::bigint, $2, $3,"
-                  " CASE WHEN jsonb_typeof($4::jsonb) = 'object'"
-                  " THEN $4::jsonb ELSE jsonb_build_object('issues',"
-                  " $4::jsonb) END, $5::int, $6)", 6, params, err);
+                  "SELECT lab_submitted($1::bigint, $2, $3, $4::jsonb,"
+                  " $5::int, $6)", 6, params, err);
 
         free(lr->detail);
 
@@ -1312,8 +1186,7 @@ ngx_http_darkroom_lab_submit_done(ngx_http_darkroom_job_t *job,
         params[3] = cause;
 
         res = ngx_http_darkroom_db_exec(job->db,
-                  "SELECT lab_submit_refused($1::bigint, $2,"
-                  " jsonb_build_object('answer', $3::jsonb), $4)",
+                  "SELECT lab_submit_refused($1::bigint, $2, $3::jsonb, $4)",
                   4, params, err);
 
         free(lr->detail);
@@ -1347,8 +1220,8 @@ ngx_http_darkroom_lab_submit_done(ngx_http_darkroom_job_t *job,
         return NGX_ERROR;
     }
 
-    rc = (ngx_strcmp(PQgetvalue(res, 0, 0), "retry") == 0) ? NGX_ERROR
-                                                           : NGX_OK;
+    v = ngx_http_darkroom_labs_value(res, "lab_submit_failed");
+    rc = (v && ngx_strcmp(v, "retry") == 0) ? NGX_ERROR : NGX_OK;
     PQclear(res);
 
     snprintf(err->detail, sizeof(err->detail), "%s", lr->error);
@@ -1362,10 +1235,11 @@ static ngx_int_t
 ngx_http_darkroom_job_lab_submit(ngx_http_darkroom_job_t *job,
     ngx_http_darkroom_error_t *err)
 {
-    char                            id[NGX_INT64_LEN + 1], cause[64];
+    char                            id[NGX_INT64_LEN + 1];
+    char                            cause[NGX_HTTP_DARKROOM_LAB_CAUSE_LEN];
     cJSON                          *doc, *hold;
     PGresult                       *res;
-    const char                     *lab, *status, *params[1];
+    const char                     *lab, *status, *params[1], *json;
     ngx_http_darkroom_lab_result_t  lr;
 
     if (ngx_http_darkroom_lab_job_id(job, id, err) != NGX_OK) {
@@ -1380,8 +1254,8 @@ ngx_http_darkroom_job_lab_submit(ngx_http_darkroom_job_t *job,
         return NGX_ERROR;
     }
 
-    doc = PQgetisnull(res, 0, 0) ? NULL
-                                 : cJSON_Parse(PQgetvalue(res, 0, 0));
+    json = ngx_http_darkroom_labs_value(res, "lab_submit_json");
+    doc = json ? cJSON_Parse(json) : NULL;
     PQclear(res);
 
     if (doc == NULL) {
@@ -1412,7 +1286,6 @@ ngx_http_darkroom_job_lab_submit(ngx_http_darkroom_job_t *job,
         return NGX_AGAIN;
     }
 
-    cJSON_AddStringToObject(doc, "id_text", id);
     snprintf(cause, sizeof(cause), "job:%lld", (long long) job->id);
 
     ngx_memzero(&lr, sizeof(ngx_http_darkroom_lab_result_t));
@@ -1436,23 +1309,20 @@ ngx_http_darkroom_job_lab_submit(ngx_http_darkroom_job_t *job,
  */
 
 static ngx_int_t
-ngx_http_darkroom_lab_refresh(ngx_http_darkroom_db_t *db, ngx_msec_t timeout,
-    const char *id, const char *cause, char *status, size_t size,
-    ngx_http_darkroom_lab_result_t *lr)
+ngx_http_darkroom_lab_refresh(ngx_http_darkroom_lab_call_t *call,
+    char *status, size_t size, ngx_http_darkroom_lab_result_t *lr)
 {
     PGresult                       *res;
-    ngx_int_t                       rc;
-    const char                     *params[6];
+    const char                     *params[6], *v;
     ngx_http_darkroom_error_t       err;
     ngx_http_darkroom_lab_state_t   st;
 
     ngx_memzero(&err, sizeof(ngx_http_darkroom_error_t));
 
-    params[0] = id;
+    params[0] = call->id;
 
-    res = ngx_http_darkroom_db_exec(db,
-              "SELECT lab, lab_order_id, status, lab_api, lab_status"
-              " FROM lab_orders WHERE id = $1::bigint", 1, params, &err);
+    res = ngx_http_darkroom_db_exec(call->db,
+              "SELECT * FROM lab_follow($1::bigint)", 1, params, &err);
 
     if (res == NULL) {
         lr->rc = NGX_AGAIN;
@@ -1460,29 +1330,23 @@ ngx_http_darkroom_lab_refresh(ngx_http_darkroom_db_t *db, ngx_msec_t timeout,
         return NGX_ERROR;
     }
 
-    if (PQntuples(res) == 0 || PQgetisnull(res, 0, 1)) {
-        if (PQntuples(res)) {
-            ngx_cpystrn((u_char *) status, (u_char *) PQgetvalue(res, 0, 2),
-                        size);
-        }
+    v = ngx_http_darkroom_labs_value(res, "status");
 
-        PQclear(res);
-        return NGX_DECLINED;
+    if (v) {
+        ngx_cpystrn((u_char *) status, (u_char *) v, size);
     }
 
-    ngx_cpystrn((u_char *) status, (u_char *) PQgetvalue(res, 0, 2), size);
-
-    if (ngx_strcmp(status, "shipped") == 0
-        || ngx_strcmp(status, "cancelled") == 0
-        || ngx_strcmp(status, "rerouted") == 0)
+    if (v == NULL || ngx_http_darkroom_labs_value(res, "lab_order_id") == NULL
+        || ngx_http_darkroom_lab_final(status))
     {
+        /* no such lab order, not sent yet, or done */
         PQclear(res);
         return NGX_DECLINED;
     }
 
     ngx_memzero(&st, sizeof(ngx_http_darkroom_lab_state_t));
 
-    ngx_http_darkroom_lab_follow(timeout, res, &st, lr);
+    ngx_http_darkroom_lab_follow(call, res, &st, lr);
 
     PQclear(res);
 
@@ -1494,10 +1358,10 @@ ngx_http_darkroom_lab_refresh(ngx_http_darkroom_db_t *db, ngx_msec_t timeout,
     params[1] = st.stage;
     params[2] = st.lab_status;
     params[3] = st.shipments;
-    params[4] = cause;
+    params[4] = call->cause;
     params[5] = st.reason[0] ? st.reason : NULL;
 
-    res = ngx_http_darkroom_db_exec(db,
+    res = ngx_http_darkroom_db_exec(call->db,
               "SELECT lab_apply($1::bigint, $2, $3, $4::jsonb, $5, $6)",
               6, params, &err);
 
@@ -1509,53 +1373,68 @@ ngx_http_darkroom_lab_refresh(ngx_http_darkroom_db_t *db, ngx_msec_t timeout,
         return NGX_ERROR;
     }
 
-    ngx_cpystrn((u_char *) status, (u_char *) PQgetvalue(res, 0, 0), size);
+    v = ngx_http_darkroom_labs_value(res, "lab_apply");
+    ngx_cpystrn((u_char *) status, (u_char *) (v ? v : ""), size);
     PQclear(res);
 
-    rc = NGX_OK;
+    return NGX_OK;
+}
 
-    return rc;
+
+/* a lab order that is done: nothing left to follow */
+
+static ngx_int_t
+ngx_http_darkroom_lab_final(const char *status)
+{
+    return ngx_strcmp(status, "shipped") == 0
+           || ngx_strcmp(status, "cancelled") == 0
+           || ngx_strcmp(status, "rerouted") == 0;
 }
 
 
 /*
- * The state of the lab order in res (lab, lab_order_id, status, lab_api,
- * lab_status) at its lab, through the API it was sent through.
+ * The state of the lab order in res (lab_follow(): lab, lab_order_id,
+ * lab_api, lab_status) at its lab, through the API it was sent through.
  */
 
 static void
-ngx_http_darkroom_lab_follow(ngx_msec_t timeout, PGresult *res,
-    ngx_http_darkroom_lab_state_t *st, ngx_http_darkroom_lab_result_t *lr)
+ngx_http_darkroom_lab_follow(ngx_http_darkroom_lab_call_t *call,
+    PGresult *res, ngx_http_darkroom_lab_state_t *st,
+    ngx_http_darkroom_lab_result_t *lr)
 {
-    const char                     *id, *api;
-    ngx_http_darkroom_labs_conf_t  *lcf = ngx_http_darkroom_labs_conf;
+    const char  *lab, *status;
 
-    id = PQgetvalue(res, 0, 1);
-    api = PQgetvalue(res, 0, 3);
+    lab = ngx_http_darkroom_labs_value(res, "lab");
+    call->driver = ngx_http_darkroom_lab_driver(ngx_http_darkroom_labs_conf,
+                                                lab ? lab : "");
 
-    if (ngx_strcmp(PQgetvalue(res, 0, 0), "prodigi") == 0) {
-        ngx_http_darkroom_prodigi_fetch(lcf, timeout, id, st, lr);
+    if (call->driver == NULL) {
+        lr->rc = NGX_AGAIN;
+        ngx_http_darkroom_lab_error(lr, "darkroom has no driver for lab "
+                                    "\"%s\"", lab ? lab : "");
         return;
     }
 
-    if (ngx_http_darkroom_lab_api_match(api, lr) != NGX_OK) {
+    if (ngx_http_darkroom_lab_api_match(call->driver,
+            ngx_http_darkroom_labs_value(res, "lab_api"), lr)
+        != NGX_OK)
+    {
         /* not asked at the wrong API: applied as a state that needs care */
+        status = ngx_http_darkroom_labs_value(res, "lab_status");
         st->stage = "attention";
         ngx_cpystrn((u_char *) st->reason, (u_char *) lr->error,
                     sizeof(st->reason));
         ngx_cpystrn((u_char *) st->lab_status,
-                    (u_char *) PQgetvalue(res, 0, 4), sizeof(st->lab_status));
+                    (u_char *) (status ? status : ""),
+                    sizeof(st->lab_status));
         st->shipments = strdup("[]");
         lr->rc = st->shipments ? NGX_OK : NGX_AGAIN;
         return;
     }
 
-    if (lcf->printspace_protocol == NGX_HTTP_DARKROOM_PS_ESCHER) {
-        ngx_http_darkroom_escher_fetch(lcf, timeout, id, st, lr);
-
-    } else {
-        ngx_http_darkroom_printspace_fetch(lcf, timeout, id, st, lr);
-    }
+    call->driver->fetch(call, ngx_http_darkroom_labs_value(res,
+                                                           "lab_order_id"),
+                        st, lr);
 }
 
 
@@ -1565,9 +1444,11 @@ static ngx_int_t
 ngx_http_darkroom_job_lab_poll(ngx_http_darkroom_job_t *job,
     ngx_http_darkroom_error_t *err)
 {
-    char                            id[NGX_INT64_LEN + 1], cause[64];
-    char                            status[32];
+    char                            id[NGX_INT64_LEN + 1];
+    char                            cause[NGX_HTTP_DARKROOM_LAB_CAUSE_LEN];
+    char                            status[NGX_HTTP_DARKROOM_LAB_STATUS_LEN];
     ngx_int_t                       rc;
+    ngx_http_darkroom_lab_call_t    call;
     ngx_http_darkroom_lab_result_t  lr;
 
     if (ngx_http_darkroom_lab_job_id(job, id, err) != NGX_OK) {
@@ -1575,11 +1456,12 @@ ngx_http_darkroom_job_lab_poll(ngx_http_darkroom_job_t *job,
     }
 
     snprintf(cause, sizeof(cause), "poll:job:%lld", (long long) job->id);
+    ngx_http_darkroom_lab_call_init(&call, job->db, job->fetch_timeout, id,
+                                    cause);
     ngx_memzero(&lr, sizeof(ngx_http_darkroom_lab_result_t));
     status[0] = '\0';
 
-    rc = ngx_http_darkroom_lab_refresh(job->db, job->fetch_timeout, id, cause,
-                                       status, sizeof(status), &lr);
+    rc = ngx_http_darkroom_lab_refresh(&call, status, sizeof(status), &lr);
 
     if (rc == NGX_DECLINED) {
         return NGX_OK;
@@ -1591,10 +1473,7 @@ ngx_http_darkroom_job_lab_poll(ngx_http_darkroom_job_t *job,
         return NGX_ERROR;
     }
 
-    if (ngx_strcmp(status, "shipped") == 0
-        || ngx_strcmp(status, "cancelled") == 0
-        || ngx_strcmp(status, "rerouted") == 0)
-    {
+    if (ngx_http_darkroom_lab_final(status)) {
         return NGX_OK;
     }
 
@@ -1604,63 +1483,70 @@ ngx_http_darkroom_job_lab_poll(ngx_http_darkroom_job_t *job,
 }
 
 
+/* a lab without a cancel API: the lab order is flagged for a person */
+
+static ngx_int_t
+ngx_http_darkroom_lab_cancel_by_hand(ngx_http_darkroom_lab_call_t *call,
+    ngx_http_darkroom_error_t *err)
+{
+    char         why[NGX_HTTP_DARKROOM_LAB_REASON_LEN];
+    const char  *params[3];
+
+    snprintf(why, sizeof(why), "%s has no cancel API: cancel this order by "
+             "hand in %s", call->driver->brand, call->driver->site);
+
+    params[0] = call->id;
+    params[1] = why;
+    params[2] = call->cause;
+
+    if (ngx_http_darkroom_db_command(call->db,
+            "SELECT lab_cancel_by_hand($1::bigint, $2, $3)", 3, params, err)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 /* "lab_cancel": a refund (or the admin) before production */
 
 static ngx_int_t
 ngx_http_darkroom_job_lab_cancel(ngx_http_darkroom_job_t *job,
     ngx_http_darkroom_error_t *err)
 {
-    char                            id[NGX_INT64_LEN + 1], cause[64];
-    char                            status[32];
+    char                            id[NGX_INT64_LEN + 1];
+    char                            cause[NGX_HTTP_DARKROOM_LAB_CAUSE_LEN];
+    char                            status[NGX_HTTP_DARKROOM_LAB_STATUS_LEN];
+    char                            order[NGX_HTTP_DARKROOM_LAB_ORDER_ID_LEN];
     PGresult                       *res;
+    ngx_int_t                       rc;
     const char                     *params[4];
+    ngx_http_darkroom_lab_call_t    call;
     ngx_http_darkroom_lab_result_t  lr;
-    ngx_http_darkroom_labs_conf_t  *lcf = ngx_http_darkroom_labs_conf;
 
     if (ngx_http_darkroom_lab_job_id(job, id, err) != NGX_OK) {
         return NGX_DECLINED;
     }
 
     snprintf(cause, sizeof(cause), "job:%lld", (long long) job->id);
-    params[0] = id;
+    ngx_http_darkroom_lab_call_init(&call, job->db, job->fetch_timeout, id,
+                                    cause);
 
-    res = ngx_http_darkroom_db_exec(job->db,
-              "SELECT lab, lab_order_id FROM lab_orders"
-              " WHERE id = $1::bigint AND status = 'cancelling'"
-              " AND lab_order_id IS NOT NULL", 1, params, err);
-
-    if (res == NULL) {
-        return NGX_ERROR;
+    rc = ngx_http_darkroom_lab_cancel_target(&call, order, sizeof(order),
+                                             err);
+    if (rc != NGX_OK) {
+        return (rc == NGX_DECLINED) ? NGX_OK : rc;
     }
 
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        return NGX_OK;
+    if (call.driver->cancel == NULL) {
+        return ngx_http_darkroom_lab_cancel_by_hand(&call, err);
     }
 
     ngx_memzero(&lr, sizeof(ngx_http_darkroom_lab_result_t));
 
-    if (ngx_strcmp(PQgetvalue(res, 0, 0), "printspace") == 0) {
-        PQclear(res);
-
-        params[1] = "theprintspace has no cancel API: cancel this order "
-                    "by hand in creativehub";
-        params[2] = cause;
-
-        res = ngx_http_darkroom_db_exec(job->db,
-                  "SELECT lab_cancel_by_hand($1::bigint, $2, $3)", 3, params,
-                  err);
-        if (res == NULL) {
-            return NGX_ERROR;
-        }
-
-        PQclear(res);
-        return NGX_OK;
-    }
-
-    ngx_http_darkroom_prodigi_cancel(lcf, job->fetch_timeout,
-                                     PQgetvalue(res, 0, 1), &lr);
-    PQclear(res);
+    call.driver->cancel(&call, order, &lr);
 
     if (lr.rc == NGX_AGAIN) {
         snprintf(err->detail, sizeof(err->detail), "%s", lr.error);
@@ -1668,6 +1554,7 @@ ngx_http_darkroom_job_lab_cancel(ngx_http_darkroom_job_t *job,
         return NGX_ERROR;
     }
 
+    params[0] = id;
     params[1] = (lr.rc == NGX_OK) ? "cancelled" : "refused";
     params[2] = (lr.rc == NGX_OK) ? lr.outcome : lr.error;
     params[3] = cause;
@@ -1684,8 +1571,7 @@ ngx_http_darkroom_job_lab_cancel(ngx_http_darkroom_job_t *job,
     if (lr.rc != NGX_OK) {
         /* too late: record where the order really is */
         ngx_memzero(&lr, sizeof(ngx_http_darkroom_lab_result_t));
-        (void) ngx_http_darkroom_lab_refresh(job->db, job->fetch_timeout, id,
-                                             cause, status, sizeof(status),
+        (void) ngx_http_darkroom_lab_refresh(&call, status, sizeof(status),
                                              &lr);
     }
 
@@ -1693,8 +1579,53 @@ ngx_http_darkroom_job_lab_cancel(ngx_http_darkroom_job_t *job,
 }
 
 
+/*
+ * The lab order of a "lab_cancel" job, if it is still to be cancelled at
+ * its lab: its driver (in call) and the lab's order id.  NGX_DECLINED:
+ * nothing to cancel.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_lab_cancel_target(ngx_http_darkroom_lab_call_t *call,
+    char *order, size_t size, ngx_http_darkroom_error_t *err)
+{
+    PGresult    *res;
+    const char  *lab, *params[1], *v;
+
+    params[0] = call->id;
+
+    res = ngx_http_darkroom_db_exec(call->db,
+              "SELECT * FROM lab_cancel_target($1::bigint)", 1, params, err);
+    if (res == NULL) {
+        return NGX_ERROR;
+    }
+
+    lab = ngx_http_darkroom_labs_value(res, "lab");
+    v = ngx_http_darkroom_labs_value(res, "lab_order_id");
+
+    if (lab == NULL || v == NULL) {
+        PQclear(res);
+        return NGX_DECLINED;
+    }
+
+    call->driver = ngx_http_darkroom_lab_driver(ngx_http_darkroom_labs_conf,
+                                                lab);
+    if (call->driver == NULL) {
+        snprintf(err->detail, sizeof(err->detail),
+                 "lab_cancel: darkroom has no driver for lab \"%s\"", lab);
+        PQclear(res);
+        return NGX_ERROR;
+    }
+
+    ngx_cpystrn((u_char *) order, (u_char *) v, size);
+    PQclear(res);
+
+    return NGX_OK;
+}
+
+
 /* ------------------------------------------------------------------ */
-/* the Prodigi callback                                                */
+/* lab callbacks                                                       */
 
 
 static ngx_int_t
@@ -1711,20 +1642,50 @@ ngx_http_darkroom_lab_callback_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * A callback token against every secret, in constant time each
+ * (rotation).  NGX_DECLINED: none made it.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_lab_token_ok(ngx_http_darkroom_labs_conf_t *lcf,
+    const char *id, u_char *token)
+{
+    char         expect[NGX_HTTP_DARKROOM_LAB_TOKEN_SIZE];
+    ngx_str_t   *secret;
+    ngx_uint_t   i, match;
+
+    secret = lcf->callback_secrets->elts;
+    match = 0;
+
+    for (i = 0; i < lcf->callback_secrets->nelts; i++) {
+        if (ngx_http_darkroom_lab_token(&secret[i], id, expect) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        match |= (CRYPTO_memcmp(expect, token,
+                                NGX_HTTP_DARKROOM_LAB_TOKEN_LEN) == 0);
+    }
+
+    return match ? NGX_OK : NGX_DECLINED;
+}
+
+
 /* ?lo=<lab order id>&token=<64 hex>, checked before anything is read */
 
 static ngx_int_t
 ngx_http_darkroom_lab_callback_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t)
 {
-    char                               expect[80];
-    cJSON                             *body, *id;
-    ngx_str_t                          lo, token, *secret;
-    ngx_uint_t                         i, match;
-    ngx_http_darkroom_labs_conf_t     *lcf;
-    ngx_http_darkroom_lab_callback_t  *cb = t->data;
+    cJSON                              *body;
+    ngx_str_t                           lo, token;
+    const char                         *event;
+    ngx_http_darkroom_labs_conf_t      *lcf;
+    ngx_http_darkroom_lab_callback_t   *cb = t->data;
+    ngx_http_darkroom_labs_loc_conf_t  *llcf;
 
     lcf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_labs_module);
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_darkroom_labs_module);
 
     if (ngx_http_arg(r, (u_char *) "lo", 2, &lo) != NGX_OK
         || lo.len == 0 || lo.len > 18
@@ -1742,41 +1703,36 @@ ngx_http_darkroom_lab_callback_prepare(ngx_http_request_t *r,
     ngx_memcpy(cb->id, lo.data, lo.len);
     cb->id[lo.len] = '\0';
 
-    /* every secret is tried, in constant time each (rotation) */
+    switch (ngx_http_darkroom_lab_token_ok(lcf, cb->id, token.data)) {
 
-    secret = lcf->callback_secrets->elts;
-    match = 0;
+    case NGX_OK:
+        break;
 
-    for (i = 0; i < lcf->callback_secrets->nelts; i++) {
-        if (ngx_http_darkroom_lab_token(&secret[i], cb->id, expect)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        match |= (CRYPTO_memcmp(expect, token.data,
-                                NGX_HTTP_DARKROOM_LAB_TOKEN_LEN) == 0);
-    }
-
-    if (!match) {
+    case NGX_DECLINED:
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "darkroom: lab callback refused: bad token for lab "
                       "order %s", cb->id);
         return ngx_http_darkroom_send_error(r, NGX_HTTP_FORBIDDEN,
                    "bad_token", "The callback URL is not valid.");
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     /* the body is not trusted: only its event id is kept, for history */
 
     body = cJSON_ParseWithLength((char *) t->body.data, t->body.len);
-    id = cJSON_GetObjectItemCaseSensitive(body, "id");
+    event = llcf->callback->callback(body);
 
     ngx_snprintf((u_char *) cb->event, sizeof(cb->event) - 1,
                  "callback:%s%Z",
-                 cJSON_IsString(id) && strlen(id->valuestring) < 100
-                 ? id->valuestring : "-");
+                 event && strlen(event) < 100 ? event : "-");
 
     cJSON_Delete(body);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "darkroom: %s callback accepted for lab order %s (%s)",
+                   llcf->callback->name, cb->id, cb->event);
 
     return NGX_OK;
 }
@@ -1785,27 +1741,27 @@ ngx_http_darkroom_lab_callback_prepare(ngx_http_request_t *r,
 static void
 ngx_http_darkroom_lab_callback_work(ngx_http_darkroom_task_t *t)
 {
-    char                               status[32], *out;
+    char                               status[NGX_HTTP_DARKROOM_LAB_STATUS_LEN];
+    char                              *out;
     ngx_int_t                          rc;
     const char                        *params[1];
+    ngx_http_darkroom_lab_call_t       call;
     ngx_http_darkroom_lab_result_t     lr;
     ngx_http_darkroom_lab_callback_t  *cb = t->data;
 
+    ngx_http_darkroom_lab_call_init(&call, &t->db, t->fetch_timeout, cb->id,
+                                    cb->event);
     ngx_memzero(&lr, sizeof(ngx_http_darkroom_lab_result_t));
     status[0] = '\0';
 
-    rc = ngx_http_darkroom_lab_refresh(&t->db, t->fetch_timeout, cb->id,
-                                       cb->event, status, sizeof(status),
-                                       &lr);
+    rc = ngx_http_darkroom_lab_refresh(&call, status, sizeof(status), &lr);
 
     if (rc == NGX_ERROR) {
-        /* Prodigi unreachable now: the poll job asks again, soon */
+        /* the lab unreachable now: the poll job asks again, soon */
         params[0] = cb->id;
 
         if (ngx_http_darkroom_db_command(&t->db,
-                "UPDATE jobs SET run_at = now()"
-                " WHERE dedupe_key = 'lab_poll:' || $1 AND done_at IS NULL",
-                1, params, &t->err)
+                "SELECT lab_poll_soon($1::bigint)", 1, params, &t->err)
             != NGX_OK)
         {
             return;
@@ -1824,15 +1780,15 @@ ngx_http_darkroom_lab_callback_work(ngx_http_darkroom_task_t *t)
         return;
     }
 
-    out = malloc(128);
+    out = malloc(NGX_HTTP_DARKROOM_LAB_ANSWER_LEN);
     if (out == NULL) {
         ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                     "internal_error", "Out of memory.");
         return;
     }
 
-    t->out_len = snprintf(out, 128, "{\"received\":true,\"status\":\"%s\"}",
-                          status);
+    t->out_len = snprintf(out, NGX_HTTP_DARKROOM_LAB_ANSWER_LEN,
+                          "{\"received\":true,\"status\":\"%s\"}", status);
     t->out = out;
     t->status = NGX_HTTP_OK;
 }
@@ -1856,16 +1812,43 @@ ngx_http_darkroom_labs_admin_handler(ngx_http_request_t *r)
 }
 
 
+/* the admin action chosen, traced at debug level */
+
+static ngx_int_t
+ngx_http_darkroom_labs_admin_prepare(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t)
+{
+    ngx_int_t                        rc;
+    ngx_http_darkroom_labs_admin_t  *a = t->data;
+
+    static const char  *routes[] = {
+        "list", "get", "retry", "reroute", "cancel", "resolve"
+    };
+
+    rc = ngx_http_darkroom_labs_admin_route(r, t);
+
+    if (rc == NGX_OK && !r->header_sent) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "darkroom: lab admin %s, lab order %s",
+                       routes[a->route],
+                       a->route == NGX_HTTP_DARKROOM_LABS_LIST
+                       ? "-" : a->arg[0]);
+    }
+
+    return rc;
+}
+
+
 /*
  * Paths relative to the location:
  *
  *   GET  orders?status=&order=&limit=    GET  orders/<id>
  *   POST orders/<id>/retry | orders/<id>/reroute {"lab"} |
- *        orders/<id>/cancel
+ *        orders/<id>/cancel | orders/<id>/resolve
  */
 
 static ngx_int_t
-ngx_http_darkroom_labs_admin_prepare(ngx_http_request_t *r,
+ngx_http_darkroom_labs_admin_route(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t)
 {
     u_char                          *p, *end;
@@ -1980,8 +1963,8 @@ ngx_http_darkroom_labs_admin_work(ngx_http_darkroom_task_t *t)
         params[1] = a->arg[1];
         params[2] = a->arg[2] ? a->arg[2] : "100";
         res = ngx_http_darkroom_db_exec(&t->db,
-                  "SELECT lab_admin_list_json($1, $2,"
-                  " least(greatest($3::int, 1), 1000))", 3, params, &t->err);
+                  "SELECT lab_admin_list_json($1, $2, $3::int)", 3, params,
+                  &t->err);
         break;
 
     case NGX_HTTP_DARKROOM_LABS_GET:

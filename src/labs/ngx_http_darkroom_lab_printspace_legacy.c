@@ -25,16 +25,21 @@
 #include "ngx_http_darkroom_labs.h"
 
 
+#define NGX_HTTP_DARKROOM_PRINTSPACE_ID_LEN  64   /* an order's Id, NUL */
+
+
 typedef struct {
     const char  *name;
     const char  *carrier;
     const char  *url;            /* %s: the tracking number */
-} ngx_http_darkroom_ps_carrier_t;
+} ngx_http_darkroom_printspace_carrier_t;
 
 
 /* carriers a delivery method names, and their public tracking pages */
 
-static ngx_http_darkroom_ps_carrier_t  ngx_http_darkroom_ps_carriers[] = {
+static ngx_http_darkroom_printspace_carrier_t
+    ngx_http_darkroom_printspace_carriers[] =
+{
     { "royal mail", "Royal Mail",
       "https://www.royalmail.com/track-your-item#/tracking-results/%s" },
     { "parcelforce", "Parcelforce",
@@ -56,10 +61,12 @@ static ngx_http_darkroom_ps_carrier_t  ngx_http_darkroom_ps_carriers[] = {
 typedef struct {
     const char  *state;
     const char  *stage;
-} ngx_http_darkroom_ps_state_t;
+} ngx_http_darkroom_printspace_stage_t;
 
 
-static ngx_http_darkroom_ps_state_t  ngx_http_darkroom_ps_states[] = {
+static ngx_http_darkroom_printspace_stage_t
+    ngx_http_darkroom_printspace_stages[] =
+{
     { "EmbryonicOrder", "submitted" },
     { "ProcessingPayment", "submitted" },
     { "NewOrder", "submitted" },
@@ -96,7 +103,8 @@ static ngx_http_darkroom_ps_state_t  ngx_http_darkroom_ps_states[] = {
 };
 
 
-static ngx_int_t ngx_http_darkroom_ps_id(cJSON *obj, char *buf, size_t size);
+static ngx_int_t ngx_http_darkroom_printspace_id(cJSON *obj, char *buf,
+    size_t size);
 static cJSON *ngx_http_darkroom_printspace_address(cJSON *doc,
     const char *first, const char *last);
 static ngx_int_t ngx_http_darkroom_printspace_items(cJSON *doc, cJSON *body,
@@ -107,18 +115,51 @@ static cJSON *ngx_http_darkroom_printspace_option(
     ngx_http_darkroom_labs_conf_t *lcf, cJSON *options);
 static char *ngx_http_darkroom_printspace_query(const char *key);
 static ngx_int_t ngx_http_darkroom_printspace_lookup(
-    ngx_http_darkroom_labs_conf_t *lcf, ngx_msec_t timeout, cJSON *doc,
+    ngx_http_darkroom_lab_call_t *call, cJSON *doc,
     ngx_http_darkroom_lab_result_t *res);
 static void ngx_http_darkroom_printspace_confirm(
-    ngx_http_darkroom_labs_conf_t *lcf, ngx_msec_t timeout, cJSON *doc,
-    cJSON *draft, const char *idbuf, ngx_http_darkroom_lab_result_t *res);
+    ngx_http_darkroom_lab_call_t *call, cJSON *doc, cJSON *draft,
+    const char *idbuf, ngx_http_darkroom_lab_result_t *res);
+static void ngx_http_darkroom_printspace_submit(
+    ngx_http_darkroom_lab_call_t *call, cJSON *doc,
+    ngx_http_darkroom_lab_result_t *res);
+static ngx_int_t ngx_http_darkroom_printspace_state(cJSON *order,
+    ngx_http_darkroom_lab_state_t *st);
+static void ngx_http_darkroom_printspace_fetch(
+    ngx_http_darkroom_lab_call_t *call, const char *order,
+    ngx_http_darkroom_lab_state_t *st, ngx_http_darkroom_lab_result_t *res);
 static void ngx_http_darkroom_printspace_refused(cJSON *answer,
     const char *what, ngx_http_darkroom_lab_result_t *res);
 static ngx_int_t ngx_http_darkroom_printspace_shipment(cJSON *order,
     cJSON *out);
-static ngx_int_t ngx_http_darkroom_ps_escape(const char *s, char *buf,
+static ngx_int_t ngx_http_darkroom_printspace_escape(const char *s, char *buf,
     size_t size);
 
+
+
+/*
+ * theprintspace's lab orders (lab "printspace") sent through the earlier
+ * API (lab_api "legacy", darkroom_printspace_protocol legacy): no safe
+ * resend (each send looks first), no callbacks (polled), no cancel of a
+ * confirmed order (by hand).
+ */
+
+const ngx_http_darkroom_lab_driver_t
+    ngx_http_darkroom_lab_printspace_legacy =
+{
+    "printspace",                          /* name */
+    "legacy",                              /* api */
+    NGX_HTTP_DARKROOM_PRINTSPACE_LEGACY,   /* protocol */
+    "theprintspace",                       /* brand */
+    "creativehub",                         /* site */
+    "Authorization: ApiKey %.*s",          /* auth */
+    offsetof(ngx_http_darkroom_labs_conf_t, printspace),
+    0,                                     /* resend_safe */
+    ngx_http_darkroom_printspace_submit,
+    ngx_http_darkroom_printspace_fetch,
+    NULL,                                  /* cancel: none */
+    NULL                                   /* callback: none, polled */
+};
 
 
 /*
@@ -128,7 +169,7 @@ static ngx_int_t ngx_http_darkroom_ps_escape(const char *s, char *buf,
  */
 
 static ngx_int_t
-ngx_http_darkroom_ps_id(cJSON *obj, char *buf, size_t size)
+ngx_http_darkroom_printspace_id(cJSON *obj, char *buf, size_t size)
 {
     cJSON  *id;
 
@@ -207,7 +248,7 @@ static ngx_int_t
 ngx_http_darkroom_printspace_items(cJSON *doc, cJSON *body,
     ngx_http_darkroom_lab_result_t *res)
 {
-    char         ref[200];
+    char         ref[NGX_HTTP_DARKROOM_LAB_REF_LEN];
     cJSON       *items, *item, *it, *product, *option, *copies, *line;
     const char  *order, *sku;
 
@@ -454,10 +495,11 @@ ngx_http_darkroom_printspace_query(const char *key)
  */
 
 static ngx_int_t
-ngx_http_darkroom_printspace_lookup(ngx_http_darkroom_labs_conf_t *lcf,
-    ngx_msec_t timeout, cJSON *doc, ngx_http_darkroom_lab_result_t *res)
+ngx_http_darkroom_printspace_lookup(ngx_http_darkroom_lab_call_t *call,
+    cJSON *doc, ngx_http_darkroom_lab_result_t *res)
 {
-    char         *body, id[64], path[300];
+    char         *body, id[NGX_HTTP_DARKROOM_PRINTSPACE_ID_LEN];
+    char          path[NGX_HTTP_DARKROOM_LAB_PATH_LEN];
     cJSON        *answer, *o, *none;
     const char   *state, *key, *ref;
     ngx_int_t     rc;
@@ -474,9 +516,8 @@ ngx_http_darkroom_printspace_lookup(ngx_http_darkroom_labs_conf_t *lcf,
     }
 
     answer = NULL;
-    ngx_http_darkroom_lab_http(lcf, NGX_HTTP_DARKROOM_LAB_PRINTSPACE,
-                               timeout, "POST", "/api/v1/orders/query",
-                               body, &answer, res);
+    ngx_http_darkroom_lab_http(call, "POST", "/api/v1/orders/query", body,
+                               &answer, res);
     free(body);
 
     if (res->rc != NGX_OK) {
@@ -497,7 +538,7 @@ ngx_http_darkroom_printspace_lookup(ngx_http_darkroom_labs_conf_t *lcf,
 
         /* only this lab order's: a filter the API ignored adopts no other */
         if (state == NULL || ref == NULL || strcmp(ref, key) != 0
-            || ngx_http_darkroom_ps_id(o, id, sizeof(id)) != NGX_OK
+            || ngx_http_darkroom_printspace_id(o, id, sizeof(id)) != NGX_OK
             || strcmp(state, "Cancelled") == 0)
         {
             continue;
@@ -516,8 +557,7 @@ ngx_http_darkroom_printspace_lookup(ngx_http_darkroom_labs_conf_t *lcf,
         /* a draft whose options are lost with its answer: cancel it */
         snprintf(path, sizeof(path), "/api/v1/orders/%s", id);
         none = NULL;
-        ngx_http_darkroom_lab_http(lcf, NGX_HTTP_DARKROOM_LAB_PRINTSPACE,
-                                   timeout, "DELETE", path, NULL, &none, res);
+        ngx_http_darkroom_lab_http(call, "DELETE", path, NULL, &none, res);
         cJSON_Delete(none);
 
         if (res->status < 200 || res->status > 299) {
@@ -540,10 +580,12 @@ ngx_http_darkroom_printspace_lookup(ngx_http_darkroom_labs_conf_t *lcf,
 /* confirm a fresh draft with the chosen delivery option */
 
 static void
-ngx_http_darkroom_printspace_confirm(ngx_http_darkroom_labs_conf_t *lcf,
-    ngx_msec_t timeout, cJSON *doc, cJSON *draft, const char *idbuf,
+ngx_http_darkroom_printspace_confirm(ngx_http_darkroom_lab_call_t *call,
+    cJSON *doc, cJSON *draft, const char *idbuf,
     ngx_http_darkroom_lab_result_t *res)
 {
+    ngx_http_darkroom_labs_conf_t  *lcf = call->lcf;
+
     char         *body, what[100];
     cJSON        *option, *confirm, *answer;
     const char   *state;
@@ -587,9 +629,8 @@ ngx_http_darkroom_printspace_confirm(ngx_http_darkroom_labs_conf_t *lcf,
     }
 
     answer = NULL;
-    ngx_http_darkroom_lab_http(lcf, NGX_HTTP_DARKROOM_LAB_PRINTSPACE, timeout,
-                               "POST", "/api/v1/orders/confirmed", body,
-                               &answer, res);
+    ngx_http_darkroom_lab_http(call, "POST", "/api/v1/orders/confirmed",
+                               body, &answer, res);
     free(body);
 
     if (res->rc == NGX_DECLINED) {
@@ -608,15 +649,13 @@ ngx_http_darkroom_printspace_confirm(ngx_http_darkroom_labs_conf_t *lcf,
 }
 
 
-void
-ngx_http_darkroom_printspace_submit(ngx_http_darkroom_labs_conf_t *lcf,
-    ngx_msec_t timeout, cJSON *doc, ngx_http_darkroom_db_t *db,
-    const char *cause, ngx_http_darkroom_lab_result_t *res)
+static void
+ngx_http_darkroom_printspace_submit(ngx_http_darkroom_lab_call_t *call,
+    cJSON *doc, ngx_http_darkroom_lab_result_t *res)
 {
-    char                       *body, idbuf[64];
-    cJSON                      *answer;
-    const char                 *state, *params[3];
-    ngx_http_darkroom_error_t   err;
+    char        *body, idbuf[NGX_HTTP_DARKROOM_PRINTSPACE_ID_LEN];
+    cJSON       *answer;
+    const char  *state;
 
     body = ngx_http_darkroom_printspace_order(doc, res);
     if (body == NULL) {
@@ -626,7 +665,7 @@ ngx_http_darkroom_printspace_submit(ngx_http_darkroom_labs_conf_t *lcf,
         return;
     }
 
-    if (ngx_http_darkroom_printspace_lookup(lcf, timeout, doc, res)
+    if (ngx_http_darkroom_printspace_lookup(call, doc, res)
         != NGX_DECLINED)
     {
         free(body);
@@ -634,8 +673,7 @@ ngx_http_darkroom_printspace_submit(ngx_http_darkroom_labs_conf_t *lcf,
     }
 
     answer = NULL;
-    ngx_http_darkroom_lab_http(lcf, NGX_HTTP_DARKROOM_LAB_PRINTSPACE,
-                               timeout, "POST", "/api/v1/orders/embryonic",
+    ngx_http_darkroom_lab_http(call, "POST", "/api/v1/orders/embryonic",
                                body, &answer, res);
     free(body);
 
@@ -651,7 +689,8 @@ ngx_http_darkroom_printspace_submit(ngx_http_darkroom_labs_conf_t *lcf,
     state = ngx_http_darkroom_json_str(answer, "OrderState");
 
     if (cJSON_GetObjectItemCaseSensitive(answer, "Id")
-        && ngx_http_darkroom_ps_id(answer, idbuf, sizeof(idbuf)) != NGX_OK)
+        && ngx_http_darkroom_printspace_id(answer, idbuf, sizeof(idbuf))
+           != NGX_OK)
     {
         /* a draft darkroom cannot name: a person must look at it */
         cJSON_Delete(answer);
@@ -663,7 +702,7 @@ ngx_http_darkroom_printspace_submit(ngx_http_darkroom_labs_conf_t *lcf,
         return;
     }
 
-    if (ngx_http_darkroom_ps_id(answer, idbuf, sizeof(idbuf)) != NGX_OK
+    if (ngx_http_darkroom_printspace_id(answer, idbuf, sizeof(idbuf)) != NGX_OK
         || state == NULL || strcmp(state, "EmbryonicOrder") != 0)
     {
         cJSON_Delete(answer);
@@ -677,24 +716,12 @@ ngx_http_darkroom_printspace_submit(ngx_http_darkroom_labs_conf_t *lcf,
                 sizeof(res->lab_order_id));
 
     /* recorded first: the admin sees the draft, a retry finds it anyway */
-    ngx_memzero(&err, sizeof(ngx_http_darkroom_error_t));
-    params[0] = ngx_http_darkroom_json_str(doc, "id_text");
-    params[1] = idbuf;
-    params[2] = cause;
-
-    if (ngx_http_darkroom_db_command(db,
-            "SELECT lab_submit_draft($1::bigint, $2, $3)", 3, params, &err)
-        != NGX_OK)
-    {
+    if (ngx_http_darkroom_lab_draft(call, idbuf, res) != NGX_OK) {
         cJSON_Delete(answer);
-        res->rc = NGX_AGAIN;
-        ngx_http_darkroom_lab_error(res, "draft %s not recorded: %s",
-                                    idbuf, err.detail);
         return;
     }
 
-    ngx_http_darkroom_printspace_confirm(lcf, timeout, doc, answer, idbuf,
-                                         res);
+    ngx_http_darkroom_printspace_confirm(call, doc, answer, idbuf, res);
     cJSON_Delete(answer);
 }
 
@@ -705,7 +732,7 @@ ngx_http_darkroom_printspace_submit(ngx_http_darkroom_labs_conf_t *lcf,
  */
 
 static ngx_int_t
-ngx_http_darkroom_ps_escape(const char *s, char *buf, size_t size)
+ngx_http_darkroom_printspace_escape(const char *s, char *buf, size_t size)
 {
     u_char       c;
     size_t       n;
@@ -751,9 +778,11 @@ ngx_http_darkroom_printspace_shipment(cJSON *order, cJSON *out)
     cJSON                           *o, *opt;
     size_t                           i;
     const char                      *method, *number, *v, *carrier;
-    ngx_http_darkroom_ps_carrier_t  *c;
+    ngx_http_darkroom_printspace_carrier_t  *c;
 
-    if (ngx_http_darkroom_ps_id(order, sid, sizeof(sid) - 2) != NGX_OK) {
+    if (ngx_http_darkroom_printspace_id(order, sid, sizeof(sid) - 2)
+        != NGX_OK)
+    {
         ngx_cpystrn((u_char *) sid, (u_char *) "order", sizeof(sid));
     }
 
@@ -779,7 +808,7 @@ ngx_http_darkroom_printspace_shipment(cJSON *order, cJSON *out)
 
         low[i] = '\0';
 
-        for (c = ngx_http_darkroom_ps_carriers; c->name; c++) {
+        for (c = ngx_http_darkroom_printspace_carriers; c->name; c++) {
             if (ngx_strstr(low, c->name)) {
                 carrier = c->carrier;
                 break;
@@ -791,7 +820,7 @@ ngx_http_darkroom_printspace_shipment(cJSON *order, cJSON *out)
 
         /* the API gives no link: the carrier's page for the number */
         if (number && *number && c->name
-            && ngx_http_darkroom_ps_escape(number, esc, sizeof(esc))
+            && ngx_http_darkroom_printspace_escape(number, esc, sizeof(esc))
                == NGX_OK)
         {
             snprintf(url, sizeof(url), c->url, esc);
@@ -813,13 +842,13 @@ ngx_http_darkroom_printspace_shipment(cJSON *order, cJSON *out)
 
 /* OrderState (the swagger's enum) in darkroom's words */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_darkroom_printspace_state(cJSON *order,
     ngx_http_darkroom_lab_state_t *st)
 {
     cJSON                         *out;
     const char                    *state;
-    ngx_http_darkroom_ps_state_t  *s;
+    ngx_http_darkroom_printspace_stage_t  *s;
 
     state = ngx_http_darkroom_json_str(order, "OrderState");
 
@@ -830,7 +859,7 @@ ngx_http_darkroom_printspace_state(cJSON *order,
     snprintf(st->lab_status, sizeof(st->lab_status), "%s", state);
     st->stage = "submitted";
 
-    for (s = ngx_http_darkroom_ps_states; s->state; s++) {
+    for (s = ngx_http_darkroom_printspace_stages; s->state; s++) {
         if (strcmp(s->state, state) == 0) {
             st->stage = s->stage;
             break;
@@ -862,314 +891,16 @@ ngx_http_darkroom_printspace_state(cJSON *order,
 }
 
 
-void
-ngx_http_darkroom_printspace_fetch(ngx_http_darkroom_labs_conf_t *lcf,
-    ngx_msec_t timeout, const char *id, ngx_http_darkroom_lab_state_t *st,
+static void
+ngx_http_darkroom_printspace_fetch(ngx_http_darkroom_lab_call_t *call,
+    const char *order, ngx_http_darkroom_lab_state_t *st,
     ngx_http_darkroom_lab_result_t *res)
 {
-    char  path[300];
+    char  path[NGX_HTTP_DARKROOM_LAB_PATH_LEN];
 
-    snprintf(path, sizeof(path), "/api/v1/orders/%s", id);
+    snprintf(path, sizeof(path), "/api/v1/orders/%s", order);
 
-    ngx_http_darkroom_lab_fetch(lcf, NGX_HTTP_DARKROOM_LAB_PRINTSPACE,
-                                timeout, path, NULL,
+    ngx_http_darkroom_lab_fetch(call, path, NULL,
                                 ngx_http_darkroom_printspace_state, st, res);
 }
 
-
-/*
- * creativehub's current API, "Escher V2" (https://sell.creativehub.io/
- * api-docs; base https://escher-v2.creativehub.io, "Authorization: Bearer
- * <token>", no sandbox, no webhooks yet), which replaced the one above:
- *
- *   POST /v1/orders        {items: [{variant_id, quantity}], delivery_*}
- *                          with an Idempotency-Key header: the lab order's
- *                          key, so a retry never makes a second order
- *   GET  /v1/orders/{id}   the order and its status
- *
- * An item is a variant (size, frame) of the artwork's product there: per
- * photo and darkroom product (creativehub_variants).  Errors are
- * {"detail": "reason"}.  The order's status words are not published: only
- * the exact words cancel or ship it, others are read by what they say
- * (fail or hold, production), anything else is "submitted" and shown to
- * the admin as it is.
- */
-
-static char *ngx_http_darkroom_escher_order(cJSON *doc,
-    ngx_http_darkroom_lab_result_t *res);
-static void ngx_http_darkroom_escher_refused(cJSON *answer,
-    ngx_http_darkroom_lab_result_t *res);
-
-
-static char *
-ngx_http_darkroom_escher_order(cJSON *doc, ngx_http_darkroom_lab_result_t *res)
-{
-    char         *text;
-    cJSON        *body, *items, *item, *it, *a, *copies;
-    size_t        i;
-    const char   *s, *variant;
-
-    static const char  *fields[][2] = {
-        { "line1", "delivery_line1" }, { "line2", "delivery_line2" },
-        { "city", "delivery_city" }, { "state", "delivery_county" },
-        { "postal_code", "delivery_postcode" },
-        { "country", "delivery_country_code" }
-    };
-
-    body = cJSON_CreateObject();
-    if (body == NULL) {
-        ngx_http_darkroom_lab_error(res, "no memory");
-        return NULL;
-    }
-
-    items = cJSON_AddArrayToObject(body, "items");
-    if (items == NULL) {
-        goto nomem;
-    }
-
-    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(doc, "items")) {
-        variant = ngx_http_darkroom_json_str(it, "creativehub_variant");
-        copies = cJSON_GetObjectItemCaseSensitive(it, "copies");
-
-        if (variant == NULL || *variant == '\0') {
-            cJSON_Delete(body);
-            res->rc = NGX_DECLINED;
-            ngx_http_darkroom_lab_error(res, "theprintspace needs the "
-                "creativehub variant of photo \"%s\" as product \"%s\" "
-                "(creativehub_variants)",
-                ngx_http_darkroom_json_str(it, "photo"),
-                ngx_http_darkroom_json_str(it, "product"));
-            return NULL;
-        }
-
-        /* every part checked: a line lost to no memory is not an order */
-        item = cJSON_CreateObject();
-        if (!cJSON_AddItemToArray(items, item)) {
-            cJSON_Delete(item);
-            goto nomem;
-        }
-
-        if (!cJSON_AddStringToObject(item, "variant_id", variant)
-            || !cJSON_AddNumberToObject(item, "quantity",
-                                        cJSON_IsNumber(copies)
-                                        ? copies->valueint : 1))
-        {
-            goto nomem;
-        }
-    }
-
-    s = ngx_http_darkroom_json_str(doc, "name");
-    cJSON_AddStringToObject(body, "delivery_name", s ? s : "");
-
-    a = cJSON_GetObjectItemCaseSensitive(doc, "address");
-
-    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        s = ngx_http_darkroom_json_str(a, fields[i][0]);
-        if (s && *s) {
-            cJSON_AddStringToObject(body, fields[i][1], s);
-        }
-    }
-
-    if ((s = ngx_http_darkroom_json_str(doc, "email"))) {
-        cJSON_AddStringToObject(body, "delivery_email", s);
-    }
-
-    if ((s = ngx_http_darkroom_json_str(doc, "phone"))) {
-        cJSON_AddStringToObject(body, "delivery_phone", s);
-    }
-
-    text = cJSON_PrintUnformatted(body);
-    cJSON_Delete(body);
-
-    if (text == NULL) {
-        ngx_http_darkroom_lab_error(res, "no memory");
-    }
-
-    return text;
-
-nomem:
-
-    cJSON_Delete(body);
-    res->rc = NGX_AGAIN;
-    ngx_http_darkroom_lab_error(res, "theprintspace: no memory for the "
-                                "order's items");
-    return NULL;
-}
-
-
-static void
-ngx_http_darkroom_escher_refused(cJSON *answer,
-    ngx_http_darkroom_lab_result_t *res)
-{
-    cJSON       *d;
-    char        *text;
-
-    d = cJSON_GetObjectItemCaseSensitive(answer, "detail");
-
-    /* "detail" is a reason, or a list of field errors */
-    text = cJSON_IsString(d) ? NULL : cJSON_PrintUnformatted(d);
-
-    ngx_http_darkroom_lab_refused(res, answer, "theprintspace refused the "
-                                  "order (%ld): %s", res->status,
-                                  cJSON_IsString(d)
-                                  ? d->valuestring
-                                  : (text ? text : "no detail"));
-    free(text);
-}
-
-
-void
-ngx_http_darkroom_escher_submit(ngx_http_darkroom_labs_conf_t *lcf,
-    ngx_msec_t timeout, cJSON *doc, ngx_http_darkroom_lab_result_t *res)
-{
-    char        *body;
-    cJSON       *answer, *id;
-    const char  *status;
-
-    body = ngx_http_darkroom_escher_order(doc, res);
-    if (body == NULL) {
-        if (res->rc == NGX_OK) {
-            res->rc = NGX_AGAIN;
-        }
-        return;
-    }
-
-    answer = NULL;
-    res->idempotency_key = ngx_http_darkroom_json_str(doc, "idempotency_key");
-
-    ngx_http_darkroom_lab_http(lcf, NGX_HTTP_DARKROOM_LAB_PRINTSPACE,
-                               timeout, "POST", "/v1/orders", body, &answer,
-                               res);
-    free(body);
-    res->idempotency_key = NULL;
-
-    if (res->rc == NGX_DECLINED) {
-        ngx_http_darkroom_escher_refused(answer, res);
-    }
-
-    if (res->rc != NGX_OK) {
-        cJSON_Delete(answer);
-        return;
-    }
-
-    id = cJSON_GetObjectItemCaseSensitive(answer, "order_id");
-
-    if (!cJSON_IsString(id) || id->valuestring[0] == '\0') {
-        cJSON_Delete(answer);
-        res->rc = NGX_AGAIN;
-        ngx_http_darkroom_lab_error(res, "theprintspace: answer %ld has no "
-                                    "order_id", res->status);
-        return;
-    }
-
-    if (ngx_http_darkroom_lab_id_ok(id->valuestring,
-                                    sizeof(res->lab_order_id))
-        != NGX_OK)
-    {
-        /* made at the lab, but not to be put in a path: a person looks */
-        cJSON_Delete(answer);
-        res->rc = NGX_DECLINED;
-        ngx_http_darkroom_lab_error(res, "theprintspace: the order was made "
-                                    "but its order_id is not one darkroom "
-                                    "can use (up to 127 of A-Z a-z 0-9 _ "
-                                    "-): see it in creativehub");
-        return;
-    }
-
-    ngx_cpystrn((u_char *) res->lab_order_id, (u_char *) id->valuestring,
-                sizeof(res->lab_order_id));
-
-    status = ngx_http_darkroom_json_str(answer, "status");
-    ngx_cpystrn((u_char *) res->outcome,
-                (u_char *) (status ? status : "created"),
-                sizeof(res->outcome));
-
-    cJSON_Delete(answer);
-}
-
-
-/*
- * The order's status, by what its words say.  Only the exact words end an
- * order (cancelled, shipped): "cancellation_requested" or
- * "awaiting_dispatch" name both and mean neither.  Words of a failure need
- * a person; the rest is production or, unknown, submitted.
- */
-
-ngx_int_t
-ngx_http_darkroom_escher_state(cJSON *order, ngx_http_darkroom_lab_state_t *st)
-{
-    char         low[64];
-    size_t       i;
-    const char  *status;
-
-    static const char  *exact[][2] = {
-        { "cancelled", "cancelled" }, { "canceled", "cancelled" },
-        { "shipped", "shipped" }, { "dispatched", "shipped" },
-        { "delivered", "shipped" }, { "collected", "shipped" }
-    };
-
-    static const char  *words[][2] = {
-        { "refund", "attention" }, { "fail", "attention" },
-        { "hold", "attention" }, { "error", "attention" },
-        { "reject", "attention" }, { "suspend", "attention" },
-        { "undeliverable", "attention" }, { "return", "attention" },
-        { "produc", "in_production" }, { "print", "in_production" },
-        { "fram", "in_production" }, { "pack", "in_production" }
-    };
-
-    status = ngx_http_darkroom_json_str(order, "status");
-
-    if (status == NULL) {
-        return NGX_ERROR;
-    }
-
-    snprintf(st->lab_status, sizeof(st->lab_status), "%s", status);
-
-    for (i = 0; status[i] && i < sizeof(low) - 1; i++) {
-        low[i] = ngx_tolower(status[i]);
-    }
-
-    low[i] = '\0';
-    st->stage = "submitted";
-
-    for (i = 0; i < sizeof(exact) / sizeof(exact[0]); i++) {
-        if (ngx_strcmp(low, exact[i][0]) == 0) {
-            st->stage = exact[i][1];
-            goto done;
-        }
-    }
-
-    for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
-        if (ngx_strstr(low, words[i][0])) {
-            st->stage = words[i][1];
-            break;
-        }
-    }
-
-done:
-
-    if (ngx_strcmp(st->stage, "attention") == 0) {
-        snprintf(st->reason, sizeof(st->reason), "theprintspace: the order "
-                 "is %s", status);
-    }
-
-    /* the API publishes no tracking yet: no parcels to record */
-    st->shipments = strdup("[]");
-
-    return st->shipments ? NGX_OK : NGX_ERROR;
-}
-
-
-void
-ngx_http_darkroom_escher_fetch(ngx_http_darkroom_labs_conf_t *lcf,
-    ngx_msec_t timeout, const char *id, ngx_http_darkroom_lab_state_t *st,
-    ngx_http_darkroom_lab_result_t *res)
-{
-    char  path[300];
-
-    snprintf(path, sizeof(path), "/v1/orders/%s", id);
-
-    ngx_http_darkroom_lab_fetch(lcf, NGX_HTTP_DARKROOM_LAB_PRINTSPACE,
-                                timeout, path, NULL,
-                                ngx_http_darkroom_escher_state, st, res);
-}
