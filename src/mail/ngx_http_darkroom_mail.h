@@ -28,7 +28,7 @@ typedef struct ngx_http_darkroom_mail_provider_s
 
 
 typedef struct {
-    ngx_http_darkroom_mail_provider_t  *provider;
+    ngx_http_darkroom_mail_provider_t  *provider;  /* NULL: no mail */
     ngx_str_t                    api;           /* base URL, no slash */
     ngx_array_t                 *tokens;        /* the first one is used */
     ngx_str_t                    from;          /* "Name <addr>" or addr */
@@ -82,11 +82,12 @@ typedef struct {
 
 typedef struct {
     const char                  *why;           /* its message, or NULL */
+
+    /* its error code or the field at fault, or "" */
     char                         code[NGX_HTTP_DARKROOM_MAIL_CODE_LEN];
-                                                /* its code or field, or "" */
-    unsigned                     reused_key:1;  /* the idempotency key came
-                                                 * with another body: a 409
-                                                 * that never passes */
+
+    /* the idempotency key came with another body: a 409 never passing */
+    unsigned                     reused_key:1;
 } ngx_http_darkroom_mail_refusal_t;
 
 
@@ -112,9 +113,10 @@ struct ngx_http_darkroom_mail_provider_s {
     const char                          *api;       /* default base URL */
     const char                          *path;      /* POSTed to */
     const char                          *auth;      /* header, token follows */
+
+    /* takes the message key as Idempotency-Key: a resend is sent once */
     ngx_uint_t                           idempotency_key;
-                                                    /* the message key as
-                                                     * Idempotency-Key */
+
     ngx_http_darkroom_mail_request_pt    request;
     ngx_http_darkroom_mail_accepted_pt   accepted;
     ngx_http_darkroom_mail_refused_pt    refused;
