@@ -335,10 +335,7 @@ ngx_http_darkroom_mail_message(ngx_http_darkroom_mail_main_conf_t *mcf,
     params[0] = id;
 
     row = ngx_http_darkroom_db_exec(job->db,
-              "SELECT id, status, message_key, recipient, subject,"
-              " body_text, body_html, template"
-              " FROM emails WHERE job_id = $1",
-              1, params, err);
+              "SELECT * FROM email_of_job($1::bigint)", 1, params, err);
     if (row == NULL) {
         *rc = NGX_ERROR;
         return NULL;
@@ -441,12 +438,7 @@ ngx_http_darkroom_mail_outcome(ngx_http_darkroom_mail_main_conf_t *mcf,
     params[4] = mcf->provider->name;
 
     if (ngx_http_darkroom_db_command(job->db,
-            "UPDATE emails SET status = $2,"
-            " provider_message_id = coalesce($3, provider_message_id),"
-            " error = $4, provider = $5, attempts = attempts + 1,"
-            " sent_at = CASE WHEN $2 = 'sent' THEN now() END,"
-            " updated_at = now()"
-            " WHERE id = $1::bigint",
+            "SELECT email_outcome($1::bigint, $2, $3, $4, $5)",
             5, params, err)
         != NGX_OK)
     {
@@ -538,12 +530,8 @@ ngx_http_darkroom_mail_compose(ngx_http_darkroom_mail_main_conf_t *mcf,
     /* the job holds its lease: no other run records it meanwhile */
 
     res = ngx_http_darkroom_db_exec(job->db,
-              "INSERT INTO emails (job_id, template, kind, recipient,"
-              " order_id, provider, subject, body_text, body_html)"
-              " VALUES ($1::bigint, $2, $3, $4, $5::bigint, $6, $7, $8, $9)"
-              " ON CONFLICT (job_id) DO UPDATE SET updated_at = now()"
-              " RETURNING id, status, message_key, recipient, subject,"
-              " body_text, body_html, template",
+              "SELECT * FROM email_record($1::bigint, $2, $3, $4,"
+              " $5::bigint, $6, $7, $8, $9)",
               9, params, err);
 
     cJSON_Delete(data);
