@@ -1374,13 +1374,15 @@ ngx_http_darkroom_mail_reminders(ngx_http_darkroom_job_t *job,
 static ngx_int_t
 ngx_http_darkroom_mail_init_process(ngx_cycle_t *cycle)
 {
-    ngx_http_darkroom_mail_conf = ngx_http_cycle_get_module_main_conf(cycle,
-                                      ngx_http_darkroom_mail_module);
+    ngx_http_darkroom_mail_main_conf_t  *mcf;
+
+    mcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                              ngx_http_darkroom_mail_module);
+    ngx_http_darkroom_mail_conf = mcf;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, cycle->log, 0,
                    "darkroom mail: worker sends through %s",
-                   ngx_http_darkroom_mail_conf->provider
-                   ? ngx_http_darkroom_mail_conf->provider->name : "nothing");
+                   (mcf && mcf->provider) ? mcf->provider->name : "nothing");
 
     return NGX_OK;
 }
