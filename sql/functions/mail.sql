@@ -1,6 +1,7 @@
 -- sql/functions/mail.sql: emails: the context a template is rendered
--- with (order, parcels, gallery), money formatting, the admin list of
--- emails, and the enqueueing of gallery expiry reminders.
+-- with (order, parcels, gallery), money formatting, a job's message (read,
+-- recorded before it is sent, and its outcome), the admin list of emails,
+-- and the enqueueing of gallery expiry reminders.
 --
 -- Tables: emails, jobs; reads orders, order_items, lab_orders, shipments,
 -- galleries.  Calls no function of another area.
@@ -164,6 +165,55 @@ BEGIN
         'gallery', v_gallery,
         'payload', p_payload)::text;
 END $$;
+
+
+-- The message an "email" job sends, once recorded: the row the mail
+-- module reads (by column name) and sends, the same bytes on every run.
+CREATE OR REPLACE FUNCTION email_of_job(p_job_id bigint)
+RETURNS TABLE (id bigint, status text, message_key text, recipient text,
+               subject text, body_text text, body_html text, template text)
+LANGUAGE sql STABLE AS $$
+    SELECT e.id, e.status, e.message_key, e.recipient, e.subject,
+           e.body_text, e.body_html, e.template
+      FROM emails e
+     WHERE e.job_id = p_job_id
+$$;
+
+
+-- Records a job's rendered message before any provider is called, and
+-- returns it as email_of_job() does.  The job holds its lease, so no other
+-- run records it meanwhile; a row already there is returned as it is.
+CREATE OR REPLACE FUNCTION email_record(p_job_id bigint, p_template text,
+    p_kind text, p_recipient text, p_order_id bigint, p_provider text,
+    p_subject text, p_body_text text, p_body_html text)
+RETURNS TABLE (id bigint, status text, message_key text, recipient text,
+               subject text, body_text text, body_html text, template text)
+LANGUAGE sql AS $$
+    INSERT INTO emails AS e (job_id, template, kind, recipient, order_id,
+                             provider, subject, body_text, body_html)
+    VALUES (p_job_id, p_template, p_kind, p_recipient, p_order_id,
+            p_provider, p_subject, p_body_text, p_body_html)
+    ON CONFLICT (job_id) DO UPDATE SET updated_at = now()
+    RETURNING e.id, e.status, e.message_key, e.recipient, e.subject,
+              e.body_text, e.body_html, e.template
+$$;
+
+
+-- What a provider call came to: 'sent' with the provider's message id,
+-- 'failed' with its reason, or still 'queued' (a retry) with the reason.
+CREATE OR REPLACE FUNCTION email_outcome(p_id bigint, p_status text,
+    p_message_id text, p_error text, p_provider text) RETURNS void
+LANGUAGE sql AS $$
+    UPDATE emails
+       SET status = p_status,
+           provider_message_id = coalesce(p_message_id, provider_message_id),
+           error = p_error,
+           provider = p_provider,
+           attempts = attempts + 1,
+           sent_at = CASE WHEN p_status = 'sent' THEN now() END,
+           updated_at = now()
+     WHERE id = p_id
+$$;
 
 
 -- What the admin sees of the mail: newest first, optionally one status

@@ -1,6 +1,7 @@
 
 /*
- * darkroom: customer and shop email through Postmark, SendGrid or Resend.
+ * darkroom: customer and shop email through Postmark, SendGrid or Resend
+ * (ngx_http_darkroom_mail_providers.c: one table entry each).
  *
  * Mail is sent by the "email" job kind only, never on a request: the shop
  * writes a job in the transaction that causes the message (a paid order, a
@@ -28,6 +29,7 @@
 
 
 #include "ngx_http_darkroom.h"
+#include "ngx_http_darkroom_mail.h"
 #include "ngx_http_darkroom_template.h"
 
 #include <fcntl.h>
@@ -35,105 +37,52 @@
 #include <unistd.h>
 
 
-#define NGX_HTTP_DARKROOM_MAIL_POSTMARK   1
-#define NGX_HTTP_DARKROOM_MAIL_SENDGRID   2
-#define NGX_HTTP_DARKROOM_MAIL_RESEND     3
-
-#define NGX_HTTP_DARKROOM_MAIL_TPL_MAX    (256 * 1024)
-#define NGX_HTTP_DARKROOM_MAIL_ADDR_MAX   254
-
-
-typedef struct {
-    ngx_uint_t                   provider;
-    ngx_str_t                    api;           /* base URL, no slash */
-    ngx_array_t                 *tokens;        /* the first one is used */
-    ngx_str_t                    from;          /* "Name <addr>" or addr */
-    ngx_str_t                    from_name;
-    ngx_str_t                    from_email;
-    ngx_str_t                    reply_to;
-    ngx_str_t                    shop_name;
-    ngx_str_t                    shop_url;
-    ngx_str_t                    alert_to;
-    ngx_str_t                    templates;     /* full path */
-    ngx_str_t                    stream;        /* Postmark message stream */
-    ngx_uint_t                   reminder_days;
-
-    u_char                      *file;          /* where provider was set */
-    ngx_uint_t                   line;
-} ngx_http_darkroom_mail_main_conf_t;
-
-
-/* a message as stored in emails: columns of one PGresult row */
-
-enum {
-    NGX_HTTP_DARKROOM_MAIL_COL_ID = 0,
-    NGX_HTTP_DARKROOM_MAIL_COL_STATUS,
-    NGX_HTTP_DARKROOM_MAIL_COL_KEY,
-    NGX_HTTP_DARKROOM_MAIL_COL_TO,
-    NGX_HTTP_DARKROOM_MAIL_COL_SUBJECT,
-    NGX_HTTP_DARKROOM_MAIL_COL_TEXT,
-    NGX_HTTP_DARKROOM_MAIL_COL_HTML,
-    NGX_HTTP_DARKROOM_MAIL_COL_TEMPLATE
-};
-
-#define NGX_HTTP_DARKROOM_MAIL_COLUMNS                                       \
-    "id, status, message_key, recipient, subject, body_text, body_html,"     \
-    " template"
-
-
-typedef struct {
-    const char                  *id;
-    const char                  *status;
-    const char                  *key;
-    const char                  *to;
-    const char                  *subject;
-    const char                  *text;
-    const char                  *html;          /* NULL: text only */
-    const char                  *tpl;
-} ngx_http_darkroom_mail_msg_t;
-
-
-/* what a provider call came to */
-
-typedef enum {
-    NGX_HTTP_DARKROOM_MAIL_SENT = 0,
-    NGX_HTTP_DARKROOM_MAIL_RETRY,                 /* worth another try */
-    NGX_HTTP_DARKROOM_MAIL_FAILED                 /* will never succeed */
-} ngx_http_darkroom_mail_outcome_e;
-
-
-typedef struct {
-    ngx_http_darkroom_mail_outcome_e  outcome;
-    char                         message_id[200];
-    char                         reason[400];
-    ngx_msec_t                   retry_after;
-} ngx_http_darkroom_mail_result_t;
+#define NGX_HTTP_DARKROOM_MAIL_TPL_MAX      (256 * 1024)
+#define NGX_HTTP_DARKROOM_MAIL_TPL_NAME     40    /* a template's name */
+#define NGX_HTTP_DARKROOM_MAIL_TPL_ERR      160   /* a template's error */
+#define NGX_HTTP_DARKROOM_MAIL_ADDR_MAX     254
+#define NGX_HTTP_DARKROOM_MAIL_SUBJECT_MAX  900
 
 
 static ngx_int_t ngx_http_darkroom_mail_job(ngx_http_darkroom_job_t *job,
     ngx_http_darkroom_error_t *err);
+static const char *ngx_http_darkroom_mail_template(
+    ngx_http_darkroom_job_t *job, ngx_http_darkroom_error_t *err);
+static PGresult *ngx_http_darkroom_mail_message(
+    ngx_http_darkroom_mail_main_conf_t *mcf, ngx_http_darkroom_job_t *job,
+    const char *tpl, ngx_http_darkroom_mail_msg_t *msg, ngx_int_t *rc,
+    ngx_http_darkroom_error_t *err);
+static const char *ngx_http_darkroom_mail_column(PGresult *res,
+    const char *name);
+static ngx_int_t ngx_http_darkroom_mail_outcome(
+    ngx_http_darkroom_mail_main_conf_t *mcf, ngx_http_darkroom_job_t *job,
+    ngx_http_darkroom_mail_msg_t *msg, ngx_http_darkroom_mail_result_t *res,
+    ngx_http_darkroom_error_t *err);
 static PGresult *ngx_http_darkroom_mail_compose(
     ngx_http_darkroom_mail_main_conf_t *mcf, ngx_http_darkroom_job_t *job,
     const char *tpl, ngx_int_t *rc, ngx_http_darkroom_error_t *err);
+static cJSON *ngx_http_darkroom_mail_context(
+    ngx_http_darkroom_mail_main_conf_t *mcf, ngx_http_darkroom_job_t *job,
+    const char *tpl, ngx_int_t *rc, ngx_http_darkroom_error_t *err);
+static const char *ngx_http_darkroom_mail_recipient(
+    ngx_http_darkroom_mail_main_conf_t *mcf, cJSON *data, const char **kind);
 static ngx_int_t ngx_http_darkroom_mail_render(
     ngx_http_darkroom_mail_main_conf_t *mcf, const char *tpl, cJSON *data,
     char **subject, char **text, char **html, char *reason, size_t size);
+static ngx_int_t ngx_http_darkroom_mail_render_text(
+    ngx_http_darkroom_mail_main_conf_t *mcf, const char *tpl, cJSON *data,
+    char **subject, char **text, char *reason, size_t size);
+static void ngx_http_darkroom_mail_subject_line(char *subject);
 static char *ngx_http_darkroom_mail_read(const char *dir, const char *name,
     const char *ext, size_t *len, int *missing);
-static void ngx_http_darkroom_mail_send(
-    ngx_http_darkroom_mail_main_conf_t *mcf, ngx_http_darkroom_job_t *job,
-    ngx_http_darkroom_mail_msg_t *msg, ngx_http_darkroom_mail_result_t *res);
-static cJSON *ngx_http_darkroom_mail_request(
-    ngx_http_darkroom_mail_main_conf_t *mcf,
-    ngx_http_darkroom_mail_msg_t *msg);
-static void ngx_http_darkroom_mail_answer(
-    ngx_http_darkroom_mail_main_conf_t *mcf,
-    ngx_http_darkroom_fetch_resp_t *resp,
-    ngx_http_darkroom_mail_result_t *res);
 static ngx_int_t ngx_http_darkroom_mail_check_address(ngx_str_t *addr);
+static ngx_int_t ngx_http_darkroom_mail_reminders(
+    ngx_http_darkroom_job_t *job, ngx_http_darkroom_error_t *err);
 
 static char *ngx_http_darkroom_mail_from(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_http_darkroom_mail_from_split(ngx_str_t *value,
+    ngx_str_t *name, ngx_str_t *addr);
 static char *ngx_http_darkroom_mail_provider(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_darkroom_mail_address(ngx_conf_t *cf,
@@ -151,17 +100,6 @@ static ngx_conf_num_bounds_t  ngx_http_darkroom_mail_reminder_bounds = {
     ngx_conf_check_num_bounds, 1, 365
 };
 
-
-static const char  *ngx_http_darkroom_mail_providers[] = {
-    NULL, "postmark", "sendgrid", "resend"
-};
-
-static const char  *ngx_http_darkroom_mail_apis[] = {
-    NULL,
-    "https://api.postmarkapp.com",
-    "https://api.sendgrid.com",
-    "https://api.resend.com"
-};
 
 /* read-only in threads: this worker's configuration */
 static ngx_http_darkroom_mail_main_conf_t  *ngx_http_darkroom_mail_conf;
@@ -292,76 +230,32 @@ static ngx_int_t
 ngx_http_darkroom_mail_job(ngx_http_darkroom_job_t *job,
     ngx_http_darkroom_error_t *err)
 {
-    char                              id[NGX_INT64_LEN + 1];
-    char                              attempts[NGX_INT_T_LEN + 1];
-    cJSON                            *tpl;
-    PGresult                         *row;
-    ngx_int_t                         rc;
-    const char                       *params[5], *p, *status;
-    ngx_http_darkroom_mail_msg_t      msg;
-    ngx_http_darkroom_mail_result_t   res;
+    PGresult                            *row;
+    ngx_int_t                            rc;
+    const char                          *tpl;
+    ngx_http_darkroom_mail_msg_t         msg;
+    ngx_http_darkroom_mail_result_t      res;
     ngx_http_darkroom_mail_main_conf_t  *mcf;
 
     mcf = ngx_http_darkroom_mail_conf;
 
-    if (mcf == NULL || mcf->provider == 0) {
+    if (mcf == NULL || mcf->provider == NULL) {
         snprintf(err->detail, sizeof(err->detail),
                  "email: mail is not configured in this worker");
         return NGX_ERROR;
     }
 
-    tpl = cJSON_GetObjectItemCaseSensitive(job->payload, "template");
-
-    if (!cJSON_IsString(tpl) || tpl->valuestring[0] < 'a'
-        || tpl->valuestring[0] > 'z' || strlen(tpl->valuestring) > 40)
-    {
-        snprintf(err->detail, sizeof(err->detail),
-                 "email: payload needs a \"template\" name");
+    tpl = ngx_http_darkroom_mail_template(job, err);
+    if (tpl == NULL) {
         return NGX_DECLINED;
     }
 
-    for (p = tpl->valuestring; *p; p++) {
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')
-              || *p == '_'))
-        {
-            snprintf(err->detail, sizeof(err->detail),
-                     "email: bad template name in payload");
-            return NGX_DECLINED;
-        }
-    }
-
-    snprintf(id, sizeof(id), "%lld", (long long) job->id);
-    params[0] = id;
-
     /* 1. the message of this job, rendered and recorded once */
 
-    row = ngx_http_darkroom_db_exec(job->db,
-              "SELECT " NGX_HTTP_DARKROOM_MAIL_COLUMNS
-              " FROM emails WHERE job_id = $1",
-              1, params, err);
+    row = ngx_http_darkroom_mail_message(mcf, job, tpl, &msg, &rc, err);
     if (row == NULL) {
-        return NGX_ERROR;
+        return rc;
     }
-
-    if (PQntuples(row) == 0) {
-        PQclear(row);
-
-        row = ngx_http_darkroom_mail_compose(mcf, job, tpl->valuestring, &rc,
-                                             err);
-        if (row == NULL) {
-            return rc;
-        }
-    }
-
-    msg.id = PQgetvalue(row, 0, NGX_HTTP_DARKROOM_MAIL_COL_ID);
-    msg.status = PQgetvalue(row, 0, NGX_HTTP_DARKROOM_MAIL_COL_STATUS);
-    msg.key = PQgetvalue(row, 0, NGX_HTTP_DARKROOM_MAIL_COL_KEY);
-    msg.to = PQgetvalue(row, 0, NGX_HTTP_DARKROOM_MAIL_COL_TO);
-    msg.subject = PQgetvalue(row, 0, NGX_HTTP_DARKROOM_MAIL_COL_SUBJECT);
-    msg.text = PQgetvalue(row, 0, NGX_HTTP_DARKROOM_MAIL_COL_TEXT);
-    msg.html = PQgetisnull(row, 0, NGX_HTTP_DARKROOM_MAIL_COL_HTML)
-               ? NULL : PQgetvalue(row, 0, NGX_HTTP_DARKROOM_MAIL_COL_HTML);
-    msg.tpl = PQgetvalue(row, 0, NGX_HTTP_DARKROOM_MAIL_COL_TEMPLATE);
 
     if (ngx_strcmp(msg.status, "sent") == 0) {
         /* sent, and the job's end was not recorded: nothing more to do */
@@ -380,14 +274,144 @@ ngx_http_darkroom_mail_job(ngx_http_darkroom_job_t *job,
 
     /* 3. the outcome, on the message row and for the job runner */
 
-    if (res.outcome == NGX_HTTP_DARKROOM_MAIL_RETRY
+    rc = ngx_http_darkroom_mail_outcome(mcf, job, &msg, &res, err);
+
+    PQclear(row);
+
+    return rc;
+}
+
+
+/* the payload's template name: [a-z][a-z0-9_]*, not too long */
+
+static const char *
+ngx_http_darkroom_mail_template(ngx_http_darkroom_job_t *job,
+    ngx_http_darkroom_error_t *err)
+{
+    cJSON       *tpl;
+    const char  *p;
+
+    tpl = cJSON_GetObjectItemCaseSensitive(job->payload, "template");
+
+    if (!cJSON_IsString(tpl) || tpl->valuestring[0] < 'a'
+        || tpl->valuestring[0] > 'z'
+        || strlen(tpl->valuestring) > NGX_HTTP_DARKROOM_MAIL_TPL_NAME)
+    {
+        snprintf(err->detail, sizeof(err->detail),
+                 "email: payload needs a \"template\" name");
+        return NULL;
+    }
+
+    for (p = tpl->valuestring; *p; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')
+              || *p == '_'))
+        {
+            snprintf(err->detail, sizeof(err->detail),
+                     "email: bad template name in payload");
+            return NULL;
+        }
+    }
+
+    return tpl->valuestring;
+}
+
+
+/*
+ * The job's message: its row, composed and recorded on the job's first
+ * run, and msg pointing into it.  NULL with *rc the job's outcome.
+ */
+
+static PGresult *
+ngx_http_darkroom_mail_message(ngx_http_darkroom_mail_main_conf_t *mcf,
+    ngx_http_darkroom_job_t *job, const char *tpl,
+    ngx_http_darkroom_mail_msg_t *msg, ngx_int_t *rc,
+    ngx_http_darkroom_error_t *err)
+{
+    char         id[NGX_INT64_LEN + 1];
+    PGresult    *row;
+    const char  *params[1];
+
+    snprintf(id, sizeof(id), "%lld", (long long) job->id);
+    params[0] = id;
+
+    row = ngx_http_darkroom_db_exec(job->db,
+              "SELECT * FROM email_of_job($1::bigint)", 1, params, err);
+    if (row == NULL) {
+        *rc = NGX_ERROR;
+        return NULL;
+    }
+
+    if (PQntuples(row) == 0) {
+        PQclear(row);
+
+        row = ngx_http_darkroom_mail_compose(mcf, job, tpl, rc, err);
+        if (row == NULL) {
+            return NULL;
+        }
+    }
+
+    msg->id = ngx_http_darkroom_mail_column(row, "id");
+    msg->status = ngx_http_darkroom_mail_column(row, "status");
+    msg->key = ngx_http_darkroom_mail_column(row, "message_key");
+    msg->to = ngx_http_darkroom_mail_column(row, "recipient");
+    msg->subject = ngx_http_darkroom_mail_column(row, "subject");
+    msg->text = ngx_http_darkroom_mail_column(row, "body_text");
+    msg->html = ngx_http_darkroom_mail_column(row, "body_html");
+    msg->tpl = ngx_http_darkroom_mail_column(row, "template");
+
+    if (msg->id == NULL || msg->status == NULL || msg->key == NULL
+        || msg->to == NULL || msg->subject == NULL || msg->text == NULL
+        || msg->tpl == NULL)
+    {
+        PQclear(row);
+        *rc = NGX_ERROR;
+        snprintf(err->detail, sizeof(err->detail),
+                 "email %s: its row lacks a column", tpl);
+        return NULL;
+    }
+
+    return row;
+}
+
+
+/*
+ * A column of a result's first row, by name; NULL when the row or the
+ * column is missing or the value is null.
+ */
+
+static const char *
+ngx_http_darkroom_mail_column(PGresult *res, const char *name)
+{
+    int  col;
+
+    col = PQfnumber(res, name);
+
+    if (col < 0 || PQntuples(res) < 1 || PQgetisnull(res, 0, col)) {
+        return NULL;
+    }
+
+    return PQgetvalue(res, 0, col);
+}
+
+
+/* records what a provider call came to; returns the job's outcome */
+
+static ngx_int_t
+ngx_http_darkroom_mail_outcome(ngx_http_darkroom_mail_main_conf_t *mcf,
+    ngx_http_darkroom_job_t *job, ngx_http_darkroom_mail_msg_t *msg,
+    ngx_http_darkroom_mail_result_t *res, ngx_http_darkroom_error_t *err)
+{
+    ngx_int_t    rc;
+    const char  *params[5], *status;
+
+    if (res->outcome == NGX_HTTP_DARKROOM_MAIL_RETRY
         && job->attempts >= job->max_attempts)
     {
         /* the job runner gives up after this attempt */
-        res.outcome = NGX_HTTP_DARKROOM_MAIL_FAILED;
+        res->outcome = NGX_HTTP_DARKROOM_MAIL_FAILED;
     }
 
-    switch (res.outcome) {
+    switch (res->outcome) {
 
     case NGX_HTTP_DARKROOM_MAIL_SENT:
         status = "sent";
@@ -402,35 +426,26 @@ ngx_http_darkroom_mail_job(ngx_http_darkroom_job_t *job,
     default: /* NGX_HTTP_DARKROOM_MAIL_RETRY */
         status = "queued";
         rc = NGX_ERROR;
-        job->retry_after = res.retry_after;
+        job->retry_after = res->retry_after;
         break;
     }
 
-    snprintf(attempts, sizeof(attempts), "%lu",
-             (unsigned long) job->attempts);
-
-    params[0] = msg.id;
+    params[0] = msg->id;
     params[1] = status;
-    params[2] = res.message_id[0] ? res.message_id : NULL;
-    params[3] = res.outcome == NGX_HTTP_DARKROOM_MAIL_SENT ? NULL : res.reason;
-    params[4] = ngx_http_darkroom_mail_providers[mcf->provider];
+    params[2] = res->message_id[0] ? res->message_id : NULL;
+    params[3] = (res->outcome == NGX_HTTP_DARKROOM_MAIL_SENT) ? NULL
+                                                              : res->reason;
+    params[4] = mcf->provider->name;
 
     if (ngx_http_darkroom_db_command(job->db,
-            "UPDATE emails SET status = $2,"
-            " provider_message_id = coalesce($3, provider_message_id),"
-            " error = $4, provider = $5, attempts = attempts + 1,"
-            " sent_at = CASE WHEN $2 = 'sent' THEN now() END,"
-            " updated_at = now()"
-            " WHERE id = $1::bigint",
+            "SELECT email_outcome($1::bigint, $2, $3, $4, $5)",
             5, params, err)
         != NGX_OK)
     {
-        PQclear(row);
-
-        if (res.outcome == NGX_HTTP_DARKROOM_MAIL_SENT) {
+        if (res->outcome == NGX_HTTP_DARKROOM_MAIL_SENT) {
             /* a re-run resends under the same key */
             snprintf(err->detail, sizeof(err->detail),
-                     "email %s sent, not recorded: %.300s", msg.id,
+                     "email %s sent, not recorded: %.300s", msg->id,
                      err->message);
         }
 
@@ -439,10 +454,8 @@ ngx_http_darkroom_mail_job(ngx_http_darkroom_job_t *job,
 
     if (rc != NGX_OK) {
         snprintf(err->detail, sizeof(err->detail), "email %s (%s): %.300s",
-                 msg.id, msg.tpl, res.reason);
+                 msg->id, msg->tpl, res->reason);
     }
-
-    PQclear(row);
 
     return rc;
 }
@@ -458,80 +471,19 @@ ngx_http_darkroom_mail_compose(ngx_http_darkroom_mail_main_conf_t *mcf,
     ngx_http_darkroom_job_t *job, const char *tpl, ngx_int_t *rc,
     ngx_http_darkroom_error_t *err)
 {
-    char         id[NGX_INT64_LEN + 1], reason[300];
-    char        *payload, *subject, *text, *html;
-    cJSON       *data, *shop, *to, *kind, *order, *oid;
+    char         job_id[NGX_INT64_LEN + 1], order_id[NGX_INT64_LEN + 1];
+    char         reason[NGX_HTTP_DARKROOM_MAIL_REASON_LEN];
+    char        *subject, *text, *html;
+    cJSON       *data, *oid;
     PGresult    *res;
-    const char  *params[9], *rcpt;
+    const char  *params[9], *rcpt, *kind;
 
-    payload = cJSON_PrintUnformatted(job->payload);
-    if (payload == NULL) {
-        *rc = NGX_ERROR;
-        snprintf(err->detail, sizeof(err->detail), "email: out of memory");
-        return NULL;
-    }
-
-    params[0] = tpl;
-    params[1] = payload;
-
-    res = ngx_http_darkroom_db_exec(job->db,
-              "SELECT email_context($1, $2::jsonb)", 2, params, err);
-
-    free(payload);
-
-    if (res == NULL) {
-        *rc = NGX_ERROR;
-        return NULL;
-    }
-
-    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
-        PQclear(res);
-        *rc = NGX_DECLINED;
-        snprintf(err->detail, sizeof(err->detail),
-                 "email %s: the order or gallery it is about is gone", tpl);
-        return NULL;
-    }
-
-    data = cJSON_Parse(PQgetvalue(res, 0, 0));
-    PQclear(res);
-
+    data = ngx_http_darkroom_mail_context(mcf, job, tpl, rc, err);
     if (data == NULL) {
-        *rc = NGX_ERROR;
-        snprintf(err->detail, sizeof(err->detail),
-                 "email %s: email_context() is not JSON", tpl);
         return NULL;
     }
 
-    /* what the configuration adds: the shop */
-
-    shop = cJSON_AddObjectToObject(data, "shop");
-
-    if (shop == NULL
-        || !cJSON_AddStringToObject(shop, "name",
-               mcf->shop_name.len ? (char *) mcf->shop_name.data
-                                  : (char *) mcf->from_name.data)
-        || !cJSON_AddStringToObject(shop, "url", (char *) mcf->shop_url.data)
-        || !cJSON_AddStringToObject(shop, "email",
-               mcf->reply_to.len ? (char *) mcf->reply_to.data
-                                 : (char *) mcf->from_email.data))
-    {
-        cJSON_Delete(data);
-        *rc = NGX_ERROR;
-        snprintf(err->detail, sizeof(err->detail), "email: out of memory");
-        return NULL;
-    }
-
-    kind = cJSON_GetObjectItemCaseSensitive(data, "kind");
-    to = cJSON_GetObjectItemCaseSensitive(data, "to");
-
-    if (cJSON_IsString(kind) && ngx_strcmp(kind->valuestring, "shop") == 0) {
-        rcpt = mcf->alert_to.len ? (char *) mcf->alert_to.data
-               : mcf->reply_to.len ? (char *) mcf->reply_to.data
-               : (char *) mcf->from_email.data;
-
-    } else {
-        rcpt = cJSON_IsString(to) ? to->valuestring : NULL;
-    }
+    rcpt = ngx_http_darkroom_mail_recipient(mcf, data, &kind);
 
     if (rcpt == NULL || rcpt[0] == '\0') {
         cJSON_Delete(data);
@@ -549,40 +501,37 @@ ngx_http_darkroom_mail_compose(ngx_http_darkroom_mail_main_conf_t *mcf,
                                         &html, reason, sizeof(reason));
     if (*rc != NGX_OK) {
         cJSON_Delete(data);
+        free(subject);
+        free(text);
         snprintf(err->detail, sizeof(err->detail), "email %s: %.300s", tpl,
                  reason);
         return NULL;
     }
 
-    order = cJSON_GetObjectItemCaseSensitive(data, "order");
-    oid = cJSON_GetObjectItemCaseSensitive(order, "id");
+    oid = cJSON_GetObjectItemCaseSensitive(
+              cJSON_GetObjectItemCaseSensitive(data, "order"), "id");
 
     if (cJSON_IsNumber(oid)) {
-        snprintf(id, sizeof(id), "%.0f", oid->valuedouble);
+        snprintf(order_id, sizeof(order_id), "%.0f", oid->valuedouble);
     }
 
-    snprintf(reason, sizeof(reason), "%lld", (long long) job->id);
+    snprintf(job_id, sizeof(job_id), "%lld", (long long) job->id);
 
-    params[0] = reason;
+    params[0] = job_id;
     params[1] = tpl;
-    params[2] = (cJSON_IsString(kind)
-                 && ngx_strcmp(kind->valuestring, "shop") == 0)
-                ? "shop" : "customer";
+    params[2] = kind;
     params[3] = rcpt;
-    params[4] = cJSON_IsNumber(oid) ? id : NULL;
-    params[5] = ngx_http_darkroom_mail_providers[mcf->provider];
+    params[4] = cJSON_IsNumber(oid) ? order_id : NULL;
+    params[5] = mcf->provider->name;
     params[6] = subject;
     params[7] = text;
     params[8] = html;
 
-    /* the job holds its lease: no other run inserts for it meanwhile */
+    /* the job holds its lease: no other run records it meanwhile */
 
     res = ngx_http_darkroom_db_exec(job->db,
-              "INSERT INTO emails (job_id, template, kind, recipient,"
-              " order_id, provider, subject, body_text, body_html)"
-              " VALUES ($1::bigint, $2, $3, $4, $5::bigint, $6, $7, $8, $9)"
-              " ON CONFLICT (job_id) DO UPDATE SET updated_at = now()"
-              " RETURNING " NGX_HTTP_DARKROOM_MAIL_COLUMNS,
+              "SELECT * FROM email_record($1::bigint, $2, $3, $4,"
+              " $5::bigint, $6, $7, $8, $9)",
               9, params, err);
 
     cJSON_Delete(data);
@@ -608,6 +557,111 @@ ngx_http_darkroom_mail_compose(ngx_http_darkroom_mail_main_conf_t *mcf,
 
 
 /*
+ * What a template sees: email_context() of the job's payload, and the shop
+ * as configured.  NULL with *rc the job's outcome.
+ */
+
+static cJSON *
+ngx_http_darkroom_mail_context(ngx_http_darkroom_mail_main_conf_t *mcf,
+    ngx_http_darkroom_job_t *job, const char *tpl, ngx_int_t *rc,
+    ngx_http_darkroom_error_t *err)
+{
+    char         *payload;
+    cJSON        *data, *shop;
+    PGresult     *res;
+    const char   *params[2], *context;
+
+    payload = cJSON_PrintUnformatted(job->payload);
+    if (payload == NULL) {
+        *rc = NGX_ERROR;
+        snprintf(err->detail, sizeof(err->detail), "email: out of memory");
+        return NULL;
+    }
+
+    params[0] = tpl;
+    params[1] = payload;
+
+    res = ngx_http_darkroom_db_exec(job->db,
+              "SELECT email_context($1, $2::jsonb) AS context",
+              2, params, err);
+
+    free(payload);
+
+    if (res == NULL) {
+        *rc = NGX_ERROR;
+        return NULL;
+    }
+
+    context = ngx_http_darkroom_mail_column(res, "context");
+
+    if (PQntuples(res) != 1 || context == NULL) {
+        PQclear(res);
+        *rc = NGX_DECLINED;
+        snprintf(err->detail, sizeof(err->detail),
+                 "email %s: the order or gallery it is about is gone", tpl);
+        return NULL;
+    }
+
+    data = cJSON_Parse(context);
+    PQclear(res);
+
+    if (data == NULL) {
+        *rc = NGX_ERROR;
+        snprintf(err->detail, sizeof(err->detail),
+                 "email %s: email_context() is not JSON", tpl);
+        return NULL;
+    }
+
+    shop = cJSON_AddObjectToObject(data, "shop");
+
+    if (shop == NULL
+        || !cJSON_AddStringToObject(shop, "name",
+               mcf->shop_name.len ? (char *) mcf->shop_name.data
+                                  : (char *) mcf->from_name.data)
+        || !cJSON_AddStringToObject(shop, "url", (char *) mcf->shop_url.data)
+        || !cJSON_AddStringToObject(shop, "email",
+               mcf->reply_to.len ? (char *) mcf->reply_to.data
+                                 : (char *) mcf->from_email.data))
+    {
+        cJSON_Delete(data);
+        *rc = NGX_ERROR;
+        snprintf(err->detail, sizeof(err->detail), "email: out of memory");
+        return NULL;
+    }
+
+    return data;
+}
+
+
+/*
+ * Who a message goes to: the shop's own messages (kind "shop") to the
+ * alert address, the reply-to or the sender; the others to the customer
+ * email_context() names.  *kind is "shop" or "customer".
+ */
+
+static const char *
+ngx_http_darkroom_mail_recipient(ngx_http_darkroom_mail_main_conf_t *mcf,
+    cJSON *data, const char **kind)
+{
+    const char  *k;
+
+    k = ngx_http_darkroom_json_str(data, "kind");
+
+    if (k && ngx_strcmp(k, "shop") == 0) {
+        *kind = "shop";
+
+        return mcf->alert_to.len ? (char *) mcf->alert_to.data
+               : mcf->reply_to.len ? (char *) mcf->reply_to.data
+               : (char *) mcf->from_email.data;
+    }
+
+    *kind = "customer";
+
+    return ngx_http_darkroom_json_str(data, "to");
+}
+
+
+/*
  * <dir>/<template>.txt is "Subject: ..." on its first line, then the plain
  * text body after one empty line; <dir>/<template>.html, if present, the
  * HTML body.  Placeholders in HTML are escaped, in text and subject not.
@@ -619,7 +673,51 @@ ngx_http_darkroom_mail_render(ngx_http_darkroom_mail_main_conf_t *mcf,
     char *reason, size_t size)
 {
     int      missing;
-    char    *src, *nl, *body, *s, err[160];
+    char    *src, err[NGX_HTTP_DARKROOM_MAIL_TPL_ERR];
+    size_t   len, n;
+
+    if (ngx_http_darkroom_mail_render_text(mcf, tpl, data, subject, text,
+                                           reason, size)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    src = ngx_http_darkroom_mail_read((char *) mcf->templates.data, tpl,
+                                      "html", &len, &missing);
+    if (src == NULL) {
+        if (missing) {
+            return NGX_OK;
+        }
+
+        snprintf(reason, size, "template %s.html cannot be read", tpl);
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_darkroom_tpl_render(src, len, data, 1, html, &n, err,
+                                     sizeof(err))
+        != NGX_HTTP_DARKROOM_TPL_OK)
+    {
+        free(src);
+        snprintf(reason, size, "template %s.html: %s", tpl, err);
+        return NGX_ERROR;
+    }
+
+    free(src);
+
+    return NGX_OK;
+}
+
+
+/* <template>.txt: the subject line and the plain text body */
+
+static ngx_int_t
+ngx_http_darkroom_mail_render_text(ngx_http_darkroom_mail_main_conf_t *mcf,
+    const char *tpl, cJSON *data, char **subject, char **text, char *reason,
+    size_t size)
+{
+    int      missing;
+    char    *src, *nl, *body, *s, err[NGX_HTTP_DARKROOM_MAIL_TPL_ERR];
     size_t   len, n;
 
     src = ngx_http_darkroom_mail_read((char *) mcf->templates.data, tpl,
@@ -669,15 +767,27 @@ ngx_http_darkroom_mail_render(ngx_http_darkroom_mail_main_conf_t *mcf,
 
     free(src);
 
-    /* one line, no control characters, trimmed */
+    ngx_http_darkroom_mail_subject_line(*subject);
 
-    for (s = *subject; *s; s++) {
+    return NGX_OK;
+}
+
+
+/* a subject in place: one line, no control characters, trimmed */
+
+static void
+ngx_http_darkroom_mail_subject_line(char *subject)
+{
+    char    *s;
+    size_t   n;
+
+    for (s = subject; *s; s++) {
         if ((u_char) *s < 0x20 || *s == 0x7f) {
             *s = ' ';
         }
     }
 
-    s = *subject;
+    s = subject;
 
     while (*s == ' ') {
         s++;
@@ -689,32 +799,8 @@ ngx_http_darkroom_mail_render(ngx_http_darkroom_mail_main_conf_t *mcf,
         n--;
     }
 
-    memmove(*subject, s, n);
-    (*subject)[ngx_min(n, 900)] = '\0';
-
-    src = ngx_http_darkroom_mail_read((char *) mcf->templates.data, tpl,
-                                      "html", &len, &missing);
-    if (src == NULL) {
-        if (missing) {
-            return NGX_OK;
-        }
-
-        snprintf(reason, size, "template %s.html cannot be read", tpl);
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_darkroom_tpl_render(src, len, data, 1, html, &n, err,
-                                     sizeof(err))
-        != NGX_HTTP_DARKROOM_TPL_OK)
-    {
-        free(src);
-        snprintf(reason, size, "template %s.html: %s", tpl, err);
-        return NGX_ERROR;
-    }
-
-    free(src);
-
-    return NGX_OK;
+    memmove(subject, s, n);
+    subject[ngx_min(n, NGX_HTTP_DARKROOM_MAIL_SUBJECT_MAX)] = '\0';
 }
 
 
@@ -782,349 +868,6 @@ ngx_http_darkroom_mail_read(const char *dir, const char *name,
 }
 
 
-/* ------------------------------------------------------------ providers */
-
-static void
-ngx_http_darkroom_mail_send(ngx_http_darkroom_mail_main_conf_t *mcf,
-    ngx_http_darkroom_job_t *job, ngx_http_darkroom_mail_msg_t *msg,
-    ngx_http_darkroom_mail_result_t *res)
-{
-    char                             url[1024], auth[600], idem[300];
-    char                            *body;
-    cJSON                           *json;
-    ngx_int_t                        rc;
-    ngx_str_t                       *token;
-    const char                      *headers[6], *path;
-    ngx_http_darkroom_error_t        err;
-    ngx_http_darkroom_fetch_req_t    req;
-    ngx_http_darkroom_fetch_resp_t   resp;
-
-    token = mcf->tokens->elts;
-
-    switch (mcf->provider) {
-
-    case NGX_HTTP_DARKROOM_MAIL_POSTMARK:
-        path = "/email";
-        snprintf(auth, sizeof(auth), "X-Postmark-Server-Token: %.*s",
-                 (int) token[0].len, token[0].data);
-        break;
-
-    case NGX_HTTP_DARKROOM_MAIL_SENDGRID:
-        path = "/v3/mail/send";
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %.*s",
-                 (int) token[0].len, token[0].data);
-        break;
-
-    default: /* NGX_HTTP_DARKROOM_MAIL_RESEND */
-        path = "/emails";
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %.*s",
-                 (int) token[0].len, token[0].data);
-        break;
-    }
-
-    snprintf(url, sizeof(url), "%s%s", mcf->api.data, path);
-    snprintf(idem, sizeof(idem), "Idempotency-Key: %s", msg->key);
-
-    headers[0] = auth;
-    headers[1] = "Content-Type: application/json";
-    headers[2] = "Accept: application/json";
-    headers[3] = (mcf->provider == NGX_HTTP_DARKROOM_MAIL_RESEND) ? idem
-                                                                  : NULL;
-    headers[4] = NULL;
-
-    json = ngx_http_darkroom_mail_request(mcf, msg);
-    body = json ? cJSON_PrintUnformatted(json) : NULL;
-    cJSON_Delete(json);
-
-    if (body == NULL) {
-        res->outcome = NGX_HTTP_DARKROOM_MAIL_RETRY;
-        snprintf(res->reason, sizeof(res->reason), "out of memory");
-        return;
-    }
-
-    ngx_memzero(&req, sizeof(ngx_http_darkroom_fetch_req_t));
-    req.method = "POST";
-    req.url = url;
-    req.headers = headers;
-    req.body = body;
-    req.body_len = strlen(body);
-    req.timeout = job->fetch_timeout;
-
-    ngx_memzero(&err, sizeof(ngx_http_darkroom_error_t));
-
-    rc = ngx_http_darkroom_fetch(&req, &resp, &err);
-
-    free(body);
-
-    if (rc != NGX_OK) {
-        /* no answer: it may or may not have landed; the key makes a
-         * repeat safe where the provider takes one */
-        res->outcome = NGX_HTTP_DARKROOM_MAIL_RETRY;
-        snprintf(res->reason, sizeof(res->reason), "%s unreachable: %.300s",
-                 ngx_http_darkroom_mail_providers[mcf->provider],
-                 err.detail);
-        ngx_http_darkroom_fetch_free(&resp);
-        return;
-    }
-
-    ngx_http_darkroom_mail_answer(mcf, &resp, res);
-
-    ngx_http_darkroom_fetch_free(&resp);
-}
-
-
-/* the provider's JSON request for a message */
-
-static cJSON *
-ngx_http_darkroom_mail_request(ngx_http_darkroom_mail_main_conf_t *mcf,
-    ngx_http_darkroom_mail_msg_t *msg)
-{
-    cJSON  *json, *o, *a, *p;
-    int     ok;
-
-    json = cJSON_CreateObject();
-    if (json == NULL) {
-        return NULL;
-    }
-
-    ok = 1;
-
-    switch (mcf->provider) {
-
-    case NGX_HTTP_DARKROOM_MAIL_POSTMARK:
-        ok = cJSON_AddStringToObject(json, "From", (char *) mcf->from.data)
-             && cJSON_AddStringToObject(json, "To", msg->to)
-             && cJSON_AddStringToObject(json, "Subject", msg->subject)
-             && cJSON_AddStringToObject(json, "TextBody", msg->text)
-             && (msg->html == NULL
-                 || cJSON_AddStringToObject(json, "HtmlBody", msg->html))
-             && (mcf->reply_to.len == 0
-                 || cJSON_AddStringToObject(json, "ReplyTo",
-                                            (char *) mcf->reply_to.data))
-             && cJSON_AddStringToObject(json, "Tag", msg->tpl)
-             && cJSON_AddStringToObject(json, "MessageStream",
-                                        (char *) mcf->stream.data)
-             && (o = cJSON_AddObjectToObject(json, "Metadata"))
-             && cJSON_AddStringToObject(o, "darkroom_key", msg->key);
-        break;
-
-    case NGX_HTTP_DARKROOM_MAIL_SENDGRID:
-
-        /* custom_args go in the personalization: SendGrid's published
-         * schema has an object there, a string at the message level */
-
-        ok = (a = cJSON_AddArrayToObject(json, "personalizations"))
-             && (p = cJSON_CreateObject())
-             && cJSON_AddItemToArray(a, p)
-             && (a = cJSON_AddArrayToObject(p, "to"))
-             && (o = cJSON_CreateObject())
-             && cJSON_AddItemToArray(a, o)
-             && cJSON_AddStringToObject(o, "email", msg->to)
-             && (o = cJSON_AddObjectToObject(json, "from"))
-             && cJSON_AddStringToObject(o, "email",
-                                        (char *) mcf->from_email.data)
-             && (mcf->from_name.len == 0
-                 || cJSON_AddStringToObject(o, "name",
-                                            (char *) mcf->from_name.data))
-             && (mcf->reply_to.len == 0
-                 || ((o = cJSON_AddObjectToObject(json, "reply_to"))
-                     && cJSON_AddStringToObject(o, "email",
-                                                (char *) mcf->reply_to.data)))
-             && cJSON_AddStringToObject(json, "subject", msg->subject)
-             && (a = cJSON_AddArrayToObject(json, "content"))
-             && (o = cJSON_CreateObject())
-             && cJSON_AddItemToArray(a, o)
-             && cJSON_AddStringToObject(o, "type", "text/plain")
-             && cJSON_AddStringToObject(o, "value", msg->text)
-             && (msg->html == NULL
-                 || ((o = cJSON_CreateObject())
-                     && cJSON_AddItemToArray(a, o)
-                     && cJSON_AddStringToObject(o, "type", "text/html")
-                     && cJSON_AddStringToObject(o, "value", msg->html)))
-             && (a = cJSON_AddArrayToObject(json, "categories"))
-             && (o = cJSON_CreateString(msg->tpl))
-             && cJSON_AddItemToArray(a, o)
-             && (o = cJSON_AddObjectToObject(p, "custom_args"))
-             && cJSON_AddStringToObject(o, "darkroom_key", msg->key);
-        break;
-
-    default: /* NGX_HTTP_DARKROOM_MAIL_RESEND */
-        ok = cJSON_AddStringToObject(json, "from", (char *) mcf->from.data)
-             && (a = cJSON_AddArrayToObject(json, "to"))
-             && (o = cJSON_CreateString(msg->to))
-             && cJSON_AddItemToArray(a, o)
-             && cJSON_AddStringToObject(json, "subject", msg->subject)
-             && cJSON_AddStringToObject(json, "text", msg->text)
-             && (msg->html == NULL
-                 || cJSON_AddStringToObject(json, "html", msg->html))
-             && (mcf->reply_to.len == 0
-                 || cJSON_AddStringToObject(json, "reply_to",
-                                            (char *) mcf->reply_to.data))
-             && (a = cJSON_AddArrayToObject(json, "tags"))
-             && (o = cJSON_CreateObject())
-             && cJSON_AddItemToArray(a, o)
-             && cJSON_AddStringToObject(o, "name", "template")
-             && cJSON_AddStringToObject(o, "value", msg->tpl);
-        break;
-    }
-
-    if (!ok) {
-        cJSON_Delete(json);
-        return NULL;
-    }
-
-    return json;
-}
-
-
-/*
- * Reads a provider's answer.  Network trouble, 408, 409 (Resend: the same
- * key in flight), 425, 429 and 5xx are worth retrying; 401 and 403 too (a
- * token fixed and nginx reloaded makes them succeed), with backoff.  Any
- * other 4xx will fail the same way again: the message is failed with the
- * provider's own reason.
- */
-
-static void
-ngx_http_darkroom_mail_answer(ngx_http_darkroom_mail_main_conf_t *mcf,
-    ngx_http_darkroom_fetch_resp_t *resp, ngx_http_darkroom_mail_result_t *res)
-{
-    char         retry[32];
-    long         st;
-    cJSON       *json, *v, *e, *name;
-    const char  *provider, *why;
-
-    st = resp->status;
-    provider = ngx_http_darkroom_mail_providers[mcf->provider];
-
-    json = (resp->body && resp->body_len)
-           ? cJSON_ParseWithLength(resp->body, resp->body_len) : NULL;
-
-    if (st >= 200 && st < 300) {
-        res->outcome = NGX_HTTP_DARKROOM_MAIL_SENT;
-
-        switch (mcf->provider) {
-
-        case NGX_HTTP_DARKROOM_MAIL_POSTMARK:
-            v = cJSON_GetObjectItemCaseSensitive(json, "ErrorCode");
-            e = cJSON_GetObjectItemCaseSensitive(json, "Message");
-
-            if (cJSON_IsNumber(v) && v->valueint != 0) {
-                res->outcome = NGX_HTTP_DARKROOM_MAIL_FAILED;
-                snprintf(res->reason, sizeof(res->reason),
-                         "postmark answered %ld, ErrorCode %d: %s", st,
-                         v->valueint,
-                         cJSON_IsString(e) ? e->valuestring : "");
-                break;
-            }
-
-            v = cJSON_GetObjectItemCaseSensitive(json, "MessageID");
-            break;
-
-        case NGX_HTTP_DARKROOM_MAIL_SENDGRID:
-            v = NULL;
-            ngx_http_darkroom_fetch_header(resp, "X-Message-Id",
-                                           res->message_id,
-                                           sizeof(res->message_id));
-            break;
-
-        default:
-            v = cJSON_GetObjectItemCaseSensitive(json, "id");
-            break;
-        }
-
-        if (cJSON_IsString(v)) {
-            snprintf(res->message_id, sizeof(res->message_id), "%s",
-                     v->valuestring);
-        }
-
-        cJSON_Delete(json);
-        return;
-    }
-
-    /* the provider's reason, in its own shape */
-
-    why = NULL;
-    name = NULL;
-
-    switch (mcf->provider) {
-
-    case NGX_HTTP_DARKROOM_MAIL_POSTMARK:
-        /* {"ErrorCode": 300, "Message": "..."} */
-        v = cJSON_GetObjectItemCaseSensitive(json, "Message");
-        why = cJSON_IsString(v) ? v->valuestring : NULL;
-        name = cJSON_GetObjectItemCaseSensitive(json, "ErrorCode");
-
-        if (cJSON_IsNumber(name)) {
-            snprintf(retry, sizeof(retry), "ErrorCode %d", name->valueint);
-        }
-
-        break;
-
-    case NGX_HTTP_DARKROOM_MAIL_SENDGRID:
-        /* {"errors": [{"message": "...", "field": "...", "help": ...}]} */
-        e = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(json,
-                                                                "errors"), 0);
-        v = cJSON_GetObjectItemCaseSensitive(e, "message");
-        why = cJSON_IsString(v) ? v->valuestring : NULL;
-        name = cJSON_GetObjectItemCaseSensitive(e, "field");
-
-        if (cJSON_IsString(name)) {
-            snprintf(retry, sizeof(retry), "%.24s", name->valuestring);
-        }
-
-        break;
-
-    default:
-        /* {"statusCode": 422, "name": "validation_error", "message": ".."} */
-        v = cJSON_GetObjectItemCaseSensitive(json, "message");
-        why = cJSON_IsString(v) ? v->valuestring : NULL;
-        name = cJSON_GetObjectItemCaseSensitive(json, "name");
-
-        if (cJSON_IsString(name)) {
-            snprintf(retry, sizeof(retry), "%.30s", name->valuestring);
-        }
-
-        break;
-    }
-
-    snprintf(res->reason, sizeof(res->reason), "%s answered %ld%s%s: %.300s",
-             provider, st, (name && (cJSON_IsString(name)
-                                     || cJSON_IsNumber(name))) ? " " : "",
-             (name && (cJSON_IsString(name) || cJSON_IsNumber(name)))
-             ? retry : "",
-             why ? why : "no reason given");
-
-    if (st == 408 || st == 425 || st == 429 || st >= 500
-        || st == 401 || st == 403)
-    {
-        res->outcome = NGX_HTTP_DARKROOM_MAIL_RETRY;
-
-    } else if (st == 409) {
-        /* Resend: "concurrent_idempotent_requests" passes, a key reused
-         * for another body ("invalid_idempotent_request") never will */
-        res->outcome = (cJSON_IsString(name)
-                        && ngx_strcmp(name->valuestring,
-                                      "invalid_idempotent_request") == 0)
-                       ? NGX_HTTP_DARKROOM_MAIL_FAILED
-                       : NGX_HTTP_DARKROOM_MAIL_RETRY;
-
-    } else {
-        res->outcome = NGX_HTTP_DARKROOM_MAIL_FAILED;
-    }
-
-    if (ngx_http_darkroom_fetch_header(resp, "Retry-After", retry,
-                                       sizeof(retry)))
-    {
-        /* seconds; an HTTP date reads as 0 and the backoff decides */
-        res->retry_after = (ngx_msec_t) ngx_min(strtoul(retry, NULL, 10),
-                                                86400) * 1000;
-    }
-
-    cJSON_Delete(json);
-}
-
-
 /* ------------------------------------------------------- configuration */
 
 static char *
@@ -1133,29 +876,40 @@ ngx_http_darkroom_mail_provider(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_darkroom_mail_main_conf_t  *mcf = conf;
 
-    ngx_str_t   *value;
-    ngx_uint_t   i;
+    u_char                             *p, *last;
+    u_char                              names[NGX_MAX_ERROR_STR];
+    ngx_str_t                          *value;
+    ngx_http_darkroom_mail_provider_t  *pv;
 
-    if (mcf->provider != NGX_CONF_UNSET_UINT) {
+    if (mcf->provider != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
 
-    for (i = 1; i <= NGX_HTTP_DARKROOM_MAIL_RESEND; i++) {
-        if (ngx_strcmp(value[1].data, ngx_http_darkroom_mail_providers[i])
-            == 0)
-        {
-            mcf->provider = i;
-            mcf->file = cf->conf_file->file.name.data;
-            mcf->line = cf->conf_file->line;
-            return NGX_CONF_OK;
-        }
+    mcf->provider = ngx_http_darkroom_mail_provider_find(&value[1]);
+
+    if (mcf->provider) {
+        mcf->file = cf->conf_file->file.name.data;
+        mcf->line = cf->conf_file->line;
+        return NGX_CONF_OK;
+    }
+
+    /* "postmark, sendgrid or resend" */
+
+    p = names;
+    last = names + sizeof(names);
+
+    for (pv = ngx_http_darkroom_mail_providers; pv->name; pv++) {
+        p = ngx_slprintf(p, last, "%s%s",
+                         pv == ngx_http_darkroom_mail_providers ? ""
+                         : pv[1].name ? ", " : " or ",
+                         pv->name);
     }
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "unknown mail provider \"%V\": use postmark, sendgrid "
-                       "or resend", &value[1]);
+                       "unknown mail provider \"%V\": use %*s",
+                       &value[1], (size_t) (p - names), names);
 
     return NGX_CONF_ERROR;
 }
@@ -1168,7 +922,7 @@ ngx_http_darkroom_mail_from(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_darkroom_mail_main_conf_t  *mcf = conf;
 
-    u_char     *lt, *gt, *p, *end;
+    u_char     *p;
     ngx_str_t  *value, name, addr;
 
     if (mcf->from.data) {
@@ -1176,50 +930,14 @@ ngx_http_darkroom_mail_from(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     value = cf->args->elts;
-    p = value[1].data;
-    end = p + value[1].len;
 
-    lt = ngx_strlchr(p, end, '<');
-
-    if (lt) {
-        gt = ngx_strlchr(lt, end, '>');
-
-        if (gt == NULL || gt + 1 != end) {
-            goto invalid;
-        }
-
-        name.data = p;
-        name.len = lt - p;
-
-        while (name.len && name.data[name.len - 1] == ' ') {
-            name.len--;
-        }
-
-        if (name.len >= 2 && name.data[0] == '"'
-            && name.data[name.len - 1] == '"')
-        {
-            name.data++;
-            name.len -= 2;
-        }
-
-        addr.data = lt + 1;
-        addr.len = gt - lt - 1;
-
-    } else {
-        ngx_str_set(&name, "");     /* not NULL: it is copied below */
-        addr = value[1];
-    }
-
-    for (p = name.data; p < name.data + name.len; p++) {
-        if (*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\' || *p == '<'
-            || *p == '>')
-        {
-            goto invalid;
-        }
-    }
-
-    if (ngx_http_darkroom_mail_check_address(&addr) != NGX_OK) {
-        goto invalid;
+    if (ngx_http_darkroom_mail_from_split(&value[1], &name, &addr)
+        != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid sender \"%V\": use \"Name <address>\" "
+                           "or \"address\"", &value[1]);
+        return NGX_CONF_ERROR;
     }
 
     mcf->from_name.data = ngx_pnalloc(cf->pool, name.len + 1);
@@ -1258,15 +976,62 @@ ngx_http_darkroom_mail_from(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     mcf->from.len = p - mcf->from.data;
 
     return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid sender \"%V\": use \"Name <address>\" or "
-                       "\"address\"", &value[1]);
-
-    return NGX_CONF_ERROR;
 }
+
+
+/* a sender's display name (maybe empty, unquoted) and address, checked */
+
+static ngx_int_t
+ngx_http_darkroom_mail_from_split(ngx_str_t *value, ngx_str_t *name,
+    ngx_str_t *addr)
+{
+    u_char  *lt, *gt, *p, *end;
+
+    p = value->data;
+    end = p + value->len;
+
+    lt = ngx_strlchr(p, end, '<');
+
+    if (lt) {
+        gt = ngx_strlchr(lt, end, '>');
+
+        if (gt == NULL || gt + 1 != end) {
+            return NGX_ERROR;
+        }
+
+        name->data = p;
+        name->len = lt - p;
+
+        while (name->len && name->data[name->len - 1] == ' ') {
+            name->len--;
+        }
+
+        if (name->len >= 2 && name->data[0] == '"'
+            && name->data[name->len - 1] == '"')
+        {
+            name->data++;
+            name->len -= 2;
+        }
+
+        addr->data = lt + 1;
+        addr->len = gt - lt - 1;
+
+    } else {
+        ngx_str_set(name, "");      /* not NULL: it is copied */
+        *addr = *value;
+    }
+
+    for (p = name->data; p < name->data + name->len; p++) {
+        if (*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\' || *p == '<'
+            || *p == '>')
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_http_darkroom_mail_check_address(addr);
+}
+
 
 
 static char *
@@ -1354,7 +1119,7 @@ ngx_http_darkroom_mail_create_main_conf(ngx_conf_t *cf)
      *     mcf->stream = { 0, NULL };
      */
 
-    mcf->provider = NGX_CONF_UNSET_UINT;
+    mcf->provider = NGX_CONF_UNSET_PTR;
     mcf->tokens = NGX_CONF_UNSET_PTR;
     mcf->reminder_days = NGX_CONF_UNSET_UINT;
 
@@ -1372,9 +1137,13 @@ ngx_http_darkroom_mail_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_ptr_value(mcf->tokens, NULL);
     ngx_conf_init_uint_value(mcf->reminder_days, 3);
 
-    if (mcf->provider == NGX_CONF_UNSET_UINT) {
+    if (mcf->provider == NGX_CONF_UNSET_PTR) {
         /* no mail: the email jobs wait for a configuration that sends */
-        mcf->provider = 0;
+        mcf->provider = NULL;
+
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, cf->log, 0,
+                       "darkroom mail: no provider, no mail sent");
+
         return NGX_CONF_OK;
     }
 
@@ -1387,8 +1156,7 @@ ngx_http_darkroom_mail_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     if (mcf->api.data == NULL) {
-        mcf->api.data =
-            (u_char *) ngx_http_darkroom_mail_apis[mcf->provider];
+        mcf->api.data = (u_char *) mcf->provider->api;
         mcf->api.len = ngx_strlen(mcf->api.data);
     }
 
@@ -1446,6 +1214,10 @@ ngx_http_darkroom_mail_init_main_conf(ngx_conf_t *cf, void *conf)
 
     mcf->templates.data[mcf->templates.len] = '\0';
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, cf->log, 0,
+                   "darkroom mail: provider \"%s\" at %V, templates in %V",
+                   mcf->provider->name, &mcf->api, &mcf->templates);
+
     return ngx_http_darkroom_mail_check_templates(cf, mcf);
 }
 
@@ -1461,7 +1233,7 @@ ngx_http_darkroom_mail_check_templates(ngx_conf_t *cf,
     ngx_http_darkroom_mail_main_conf_t *mcf)
 {
     int          missing;
-    char        *src, *out, err[160];
+    char        *src, *out, err[NGX_HTTP_DARKROOM_MAIL_TPL_ERR];
     size_t       len, n;
     cJSON       *empty;
     ngx_uint_t   i, j, rc;
@@ -1540,10 +1312,6 @@ ngx_http_darkroom_mail_check_templates(ngx_conf_t *cf,
 }
 
 
-static ngx_int_t ngx_http_darkroom_mail_reminders(
-    ngx_http_darkroom_job_t *job, ngx_http_darkroom_error_t *err);
-
-
 static ngx_int_t
 ngx_http_darkroom_mail_postconfiguration(ngx_conf_t *cf)
 {
@@ -1552,9 +1320,13 @@ ngx_http_darkroom_mail_postconfiguration(ngx_conf_t *cf)
     mcf = ngx_http_conf_get_module_main_conf(cf,
                                              ngx_http_darkroom_mail_module);
 
-    if (mcf->provider == 0) {
+    if (mcf->provider == NULL) {
         return NGX_OK;
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, cf->log, 0,
+                   "darkroom mail: \"email\" jobs sent through %s",
+                   mcf->provider->name);
 
     if (ngx_http_darkroom_job_register(cf, "email",
                                        ngx_http_darkroom_mail_job)
@@ -1602,7 +1374,15 @@ ngx_http_darkroom_mail_reminders(ngx_http_darkroom_job_t *job,
 static ngx_int_t
 ngx_http_darkroom_mail_init_process(ngx_cycle_t *cycle)
 {
-    ngx_http_darkroom_mail_conf = ngx_http_cycle_get_module_main_conf(cycle,
-                                      ngx_http_darkroom_mail_module);
+    ngx_http_darkroom_mail_main_conf_t  *mcf;
+
+    mcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                              ngx_http_darkroom_mail_module);
+    ngx_http_darkroom_mail_conf = mcf;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, cycle->log, 0,
+                   "darkroom mail: worker sends through %s",
+                   (mcf && mcf->provider) ? mcf->provider->name : "nothing");
+
     return NGX_OK;
 }

@@ -37,9 +37,28 @@ typedef struct {
 } ngx_http_darkroom_tpl_t;
 
 
+/* a tag, as read from the source */
+
+typedef struct {
+    const char          *start;        /* its "{{" */
+    const char          *name;
+    size_t               nlen;
+    const char          *text_end;     /* the text before it ends here */
+    const char          *end;          /* after it (and its line) */
+    char                 type;         /* '#', '^', '/', '!' or 0 */
+    int                  triple;       /* {{{name}}} */
+} ngx_http_darkroom_tpl_tag_t;
+
+
 static int ngx_http_darkroom_tpl_block(ngx_http_darkroom_tpl_t *t,
     const char *p, const char *close, size_t close_len, int emit,
     const char **next);
+static int ngx_http_darkroom_tpl_tag(ngx_http_darkroom_tpl_t *t,
+    ngx_http_darkroom_tpl_tag_t *tag);
+static void ngx_http_darkroom_tpl_standalone(ngx_http_darkroom_tpl_t *t,
+    ngx_http_darkroom_tpl_tag_t *tag);
+static int ngx_http_darkroom_tpl_section(ngx_http_darkroom_tpl_t *t,
+    ngx_http_darkroom_tpl_tag_t *tag, int emit, const char **p);
 static const cJSON *ngx_http_darkroom_tpl_lookup(ngx_http_darkroom_tpl_t *t,
     const char *name, size_t len);
 static int ngx_http_darkroom_tpl_truthy(const cJSON *v);
@@ -121,25 +140,23 @@ static int
 ngx_http_darkroom_tpl_block(ngx_http_darkroom_tpl_t *t, const char *p,
     const char *close, size_t close_len, int emit, const char **next)
 {
-    int           rc, triple, standalone;
-    char          type;
-    size_t        nlen;
-    const char   *text, *tag, *name, *tag_end, *ls, *q, *body_next;
-    const cJSON  *v, *item;
+    int                           rc;
+    const char                   *text, *q;
+    ngx_http_darkroom_tpl_tag_t   tag;
 
     text = p;
 
     for ( ;; ) {
-        tag = NULL;
+        memset(&tag, 0, sizeof(ngx_http_darkroom_tpl_tag_t));
 
         for (q = p; q + 1 < t->end; q++) {
             if (q[0] == '{' && q[1] == '{') {
-                tag = q;
+                tag.start = q;
                 break;
             }
         }
 
-        if (tag == NULL) {
+        if (tag.start == NULL) {
             if (close) {
                 return ngx_http_darkroom_tpl_error(t, t->end,
                                                    "unclosed section");
@@ -153,108 +170,27 @@ ngx_http_darkroom_tpl_block(ngx_http_darkroom_tpl_t *t, const char *p,
             return NGX_HTTP_DARKROOM_TPL_OK;
         }
 
-        triple = (tag + 2 < t->end && tag[2] == '{');
-        q = tag + (triple ? 3 : 2);
-
-        while (q < t->end && (*q == ' ' || *q == '\t')) {
-            q++;
-        }
-
-        type = (q < t->end && strchr("#^/!", *q) && !triple) ? *q++ : 0;
-
-        while (q < t->end && (*q == ' ' || *q == '\t')) {
-            q++;
-        }
-
-        name = q;
-
-        /* the tag's end */
-
-        for (tag_end = q; tag_end + 1 < t->end; tag_end++) {
-            if (tag_end[0] == '}' && tag_end[1] == '}') {
-                break;
-            }
-        }
-
-        if (tag_end + 1 >= t->end) {
-            return ngx_http_darkroom_tpl_error(t, tag, "unclosed tag");
-        }
-
-        nlen = tag_end - name;
-
-        while (nlen && (name[nlen - 1] == ' ' || name[nlen - 1] == '\t')) {
-            nlen--;
-        }
-
-        tag_end += 2;
-
-        if (triple) {
-            if (tag_end >= t->end || *tag_end != '}') {
-                return ngx_http_darkroom_tpl_error(t, tag,
-                                                   "\"{{{\" closed by \"}}\"");
-            }
-
-            tag_end++;
-        }
-
-        if (type != '!') {
-            if (nlen == 0) {
-                return ngx_http_darkroom_tpl_error(t, tag, "empty tag");
-            }
-
-            for (q = name; q < name + nlen; q++) {
-                if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z')
-                      || (*q >= '0' && *q <= '9') || *q == '_' || *q == '.'
-                      || *q == '-'))
-                {
-                    return ngx_http_darkroom_tpl_error(t, tag,
-                                                       "bad name in tag");
-                }
-            }
-        }
-
-        /* a block tag alone on its line takes the whole line */
-
-        standalone = 0;
-        ls = tag;
-
-        if (type) {
-            while (ls > t->src && (ls[-1] == ' ' || ls[-1] == '\t')) {
-                ls--;
-            }
-
-            q = tag_end;
-
-            while (q < t->end && (*q == ' ' || *q == '\t' || *q == '\r')) {
-                q++;
-            }
-
-            if ((ls == t->src || ls[-1] == '\n')
-                && (q == t->end || *q == '\n'))
-            {
-                standalone = 1;
-                tag_end = (q < t->end) ? q + 1 : q;
-            }
+        rc = ngx_http_darkroom_tpl_tag(t, &tag);
+        if (rc != NGX_HTTP_DARKROOM_TPL_OK) {
+            return rc;
         }
 
         if (emit) {
-            ngx_http_darkroom_tpl_put(&t->out, text,
-                                      (standalone ? ls : tag) - text);
+            ngx_http_darkroom_tpl_put(&t->out, text, tag.text_end - text);
         }
 
-        p = tag_end;
-        text = p;
+        p = tag.end;
 
-        switch (type) {
+        switch (tag.type) {
 
         case '!':
             break;
 
         case '/':
-            if (close == NULL || nlen != close_len
-                || memcmp(name, close, nlen) != 0)
+            if (close == NULL || tag.nlen != close_len
+                || memcmp(tag.name, close, tag.nlen) != 0)
             {
-                return ngx_http_darkroom_tpl_error(t, tag,
+                return ngx_http_darkroom_tpl_error(t, tag.start,
                                                    "unexpected closing tag");
             }
 
@@ -263,67 +199,199 @@ ngx_http_darkroom_tpl_block(ngx_http_darkroom_tpl_t *t, const char *p,
 
         case '#':
         case '^':
-            if (t->nest == NGX_HTTP_DARKROOM_TPL_DEPTH) {
-                return ngx_http_darkroom_tpl_error(t, tag,
-                                                   "sections nested too "
-                                                   "deeply");
+            rc = ngx_http_darkroom_tpl_section(t, &tag, emit, &p);
+            if (rc != NGX_HTTP_DARKROOM_TPL_OK) {
+                return rc;
             }
 
-            v = emit ? ngx_http_darkroom_tpl_lookup(t, name, nlen) : NULL;
-            t->nest++;
-
-            if (type == '^' || !emit || !ngx_http_darkroom_tpl_truthy(v)) {
-                rc = ngx_http_darkroom_tpl_block(t, p, name, nlen,
-                         emit && type == '^'
-                         && !ngx_http_darkroom_tpl_truthy(v),
-                         &body_next);
-                if (rc != NGX_HTTP_DARKROOM_TPL_OK) {
-                    return rc;
-                }
-
-            } else if (cJSON_IsArray(v)) {
-                body_next = NULL;
-
-                cJSON_ArrayForEach(item, v) {
-                    t->stack[t->depth++] = item;
-                    rc = ngx_http_darkroom_tpl_block(t, p, name, nlen, 1,
-                                                     &body_next);
-                    t->depth--;
-
-                    if (rc != NGX_HTTP_DARKROOM_TPL_OK) {
-                        return rc;
-                    }
-                }
-
-            } else {
-                t->stack[t->depth++] = v;
-                rc = ngx_http_darkroom_tpl_block(t, p, name, nlen, 1,
-                                                 &body_next);
-                t->depth--;
-
-                if (rc != NGX_HTTP_DARKROOM_TPL_OK) {
-                    return rc;
-                }
-            }
-
-            t->nest--;
-            p = body_next;
-            text = p;
             break;
 
         default:
             if (emit) {
-                v = ngx_http_darkroom_tpl_lookup(t, name, nlen);
-                ngx_http_darkroom_tpl_value(t, v, t->html && !triple);
+                ngx_http_darkroom_tpl_value(t,
+                    ngx_http_darkroom_tpl_lookup(t, tag.name, tag.nlen),
+                    t->html && !tag.triple);
             }
 
             break;
         }
+
+        text = p;
 
         if (t->out.failed) {
             return t->out.failed;
         }
     }
+}
+
+
+/* reads the tag at tag->start: its type, its name, and where it ends */
+
+static int
+ngx_http_darkroom_tpl_tag(ngx_http_darkroom_tpl_t *t,
+    ngx_http_darkroom_tpl_tag_t *tag)
+{
+    const char  *q, *end;
+
+    tag->triple = (tag->start + 2 < t->end && tag->start[2] == '{');
+    q = tag->start + (tag->triple ? 3 : 2);
+
+    while (q < t->end && (*q == ' ' || *q == '\t')) {
+        q++;
+    }
+
+    tag->type = (q < t->end && strchr("#^/!", *q) && !tag->triple) ? *q++
+                                                                    : 0;
+
+    while (q < t->end && (*q == ' ' || *q == '\t')) {
+        q++;
+    }
+
+    tag->name = q;
+
+    /* the tag's end */
+
+    for (end = q; end + 1 < t->end; end++) {
+        if (end[0] == '}' && end[1] == '}') {
+            break;
+        }
+    }
+
+    if (end + 1 >= t->end) {
+        return ngx_http_darkroom_tpl_error(t, tag->start, "unclosed tag");
+    }
+
+    tag->nlen = end - tag->name;
+
+    while (tag->nlen && (tag->name[tag->nlen - 1] == ' '
+                         || tag->name[tag->nlen - 1] == '\t'))
+    {
+        tag->nlen--;
+    }
+
+    end += 2;
+
+    if (tag->triple) {
+        if (end >= t->end || *end != '}') {
+            return ngx_http_darkroom_tpl_error(t, tag->start,
+                                               "\"{{{\" closed by \"}}\"");
+        }
+
+        end++;
+    }
+
+    if (tag->type != '!') {
+        if (tag->nlen == 0) {
+            return ngx_http_darkroom_tpl_error(t, tag->start, "empty tag");
+        }
+
+        for (q = tag->name; q < tag->name + tag->nlen; q++) {
+            if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z')
+                  || (*q >= '0' && *q <= '9') || *q == '_' || *q == '.'
+                  || *q == '-'))
+            {
+                return ngx_http_darkroom_tpl_error(t, tag->start,
+                                                   "bad name in tag");
+            }
+        }
+    }
+
+    tag->text_end = tag->start;
+    tag->end = end;
+
+    if (tag->type) {
+        ngx_http_darkroom_tpl_standalone(t, tag);
+    }
+
+    return NGX_HTTP_DARKROOM_TPL_OK;
+}
+
+
+/* a block tag alone on its line takes the whole line */
+
+static void
+ngx_http_darkroom_tpl_standalone(ngx_http_darkroom_tpl_t *t,
+    ngx_http_darkroom_tpl_tag_t *tag)
+{
+    const char  *ls, *q;
+
+    ls = tag->start;
+
+    while (ls > t->src && (ls[-1] == ' ' || ls[-1] == '\t')) {
+        ls--;
+    }
+
+    q = tag->end;
+
+    while (q < t->end && (*q == ' ' || *q == '\t' || *q == '\r')) {
+        q++;
+    }
+
+    if ((ls == t->src || ls[-1] == '\n') && (q == t->end || *q == '\n')) {
+        tag->text_end = ls;
+        tag->end = (q < t->end) ? q + 1 : q;
+    }
+}
+
+
+/*
+ * A section {{#name}} or {{^name}} whose body starts at *p: rendered for
+ * each item, once, or walked with output off; *p is set after its close.
+ */
+
+static int
+ngx_http_darkroom_tpl_section(ngx_http_darkroom_tpl_t *t,
+    ngx_http_darkroom_tpl_tag_t *tag, int emit, const char **p)
+{
+    int           rc;
+    const char   *body_next;
+    const cJSON  *v, *item;
+
+    if (t->nest == NGX_HTTP_DARKROOM_TPL_DEPTH) {
+        return ngx_http_darkroom_tpl_error(t, tag->start,
+                                           "sections nested too deeply");
+    }
+
+    v = emit ? ngx_http_darkroom_tpl_lookup(t, tag->name, tag->nlen) : NULL;
+    t->nest++;
+
+    if (tag->type == '^' || !emit || !ngx_http_darkroom_tpl_truthy(v)) {
+        rc = ngx_http_darkroom_tpl_block(t, *p, tag->name, tag->nlen,
+                 emit && tag->type == '^' && !ngx_http_darkroom_tpl_truthy(v),
+                 &body_next);
+        if (rc != NGX_HTTP_DARKROOM_TPL_OK) {
+            return rc;
+        }
+
+    } else if (cJSON_IsArray(v)) {
+        body_next = NULL;
+
+        cJSON_ArrayForEach(item, v) {
+            t->stack[t->depth++] = item;
+            rc = ngx_http_darkroom_tpl_block(t, *p, tag->name, tag->nlen, 1,
+                                             &body_next);
+            t->depth--;
+
+            if (rc != NGX_HTTP_DARKROOM_TPL_OK) {
+                return rc;
+            }
+        }
+
+    } else {
+        t->stack[t->depth++] = v;
+        rc = ngx_http_darkroom_tpl_block(t, *p, tag->name, tag->nlen, 1,
+                                         &body_next);
+        t->depth--;
+
+        if (rc != NGX_HTTP_DARKROOM_TPL_OK) {
+            return rc;
+        }
+    }
+
+    t->nest--;
+    *p = body_next;
+
+    return NGX_HTTP_DARKROOM_TPL_OK;
 }
 
 
