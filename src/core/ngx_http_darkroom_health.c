@@ -21,7 +21,8 @@ static ngx_int_t ngx_http_darkroom_health_check(ngx_http_darkroom_task_t *t,
     u_char **end);
 
 
-#define NGX_HTTP_DARKROOM_HEALTH_MAX  4096
+#define NGX_HTTP_DARKROOM_HEALTH_MAX      4096
+#define NGX_HTTP_DARKROOM_HEALTH_SQL_LEN  128
 
 
 char *
@@ -84,8 +85,9 @@ ngx_http_darkroom_health_check(ngx_http_darkroom_task_t *t,
     ngx_http_darkroom_health_check_t *hc, u_char *p, u_char *last,
     u_char **end)
 {
-    char       sql[128];
-    PGresult  *res;
+    char         sql[NGX_HTTP_DARKROOM_HEALTH_SQL_LEN];
+    PGresult    *res;
+    const char  *json;
 
     ngx_snprintf((u_char *) sql, sizeof(sql),
                  "SELECT row_to_json(c)::text FROM %s() c%Z", hc->function);
@@ -95,9 +97,10 @@ ngx_http_darkroom_health_check(ngx_http_darkroom_task_t *t,
         return NGX_ERROR;
     }
 
-    if (PQntuples(res) == 1) {
-        p = ngx_slprintf(p, last, ",\"%s\":%s", hc->name,
-                         PQgetvalue(res, 0, 0));
+    json = ngx_http_darkroom_db_only(res);
+
+    if (json) {
+        p = ngx_slprintf(p, last, ",\"%s\":%s", hc->name, json);
     }
 
     PQclear(res);

@@ -26,7 +26,7 @@
 
 
 static int dr_name_char(unsigned char c);
-static int dr_hex(unsigned char c);
+static int dr_hex_value(unsigned char c);
 static size_t dr_unescape(const unsigned char *p, size_t len,
     unsigned char *dst);
 
@@ -1004,7 +1004,7 @@ dr_name_char(unsigned char c)
 
 
 static int
-dr_hex(unsigned char c)
+dr_hex_value(unsigned char c)
 {
     if (c >= '0' && c <= '9') {
         return c - '0';
@@ -1041,8 +1041,8 @@ dr_unescape(const unsigned char *p, size_t len, unsigned char *dst)
             return (size_t) -1;
         }
 
-        h = dr_hex(p[i + 1]);
-        l = dr_hex(p[i + 2]);
+        h = dr_hex_value(p[i + 1]);
+        l = dr_hex_value(p[i + 2]);
 
         if (h < 0 || l < 0) {
             return (size_t) -1;
