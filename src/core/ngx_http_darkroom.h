@@ -27,11 +27,18 @@
 #define NGX_HTTP_DARKROOM_RETRY_AFTER    5
 #define NGX_HTTP_DARKROOM_FETCH_MAX      (1024 * 1024)
 
+/* the largest secret or key file read at configuration */
+#define NGX_HTTP_DARKROOM_FILE_MAX       (64 * 1024)
+
 /* the sizes of an error's parts, and of a thread's trace */
 #define NGX_HTTP_DARKROOM_CODE_LEN       40
 #define NGX_HTTP_DARKROOM_MESSAGE_LEN    200
 #define NGX_HTTP_DARKROOM_DETAIL_LEN     400
 #define NGX_HTTP_DARKROOM_TRACE_LEN      2048
+
+/* a status token in hex (128 bits), a SHA-256 in hex; add 1 for the NUL */
+#define NGX_HTTP_DARKROOM_TOKEN_LEN      32
+#define NGX_HTTP_DARKROOM_SHA256_HEX_LEN 64
 
 
 /*

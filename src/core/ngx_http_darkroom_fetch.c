@@ -25,6 +25,11 @@
 #include <curl/curl.h>
 
 
+/* what a provider's answer may have of headers; a buffer's first size */
+#define NGX_HTTP_DARKROOM_FETCH_HEADERS_MAX  (64 * 1024)
+#define NGX_HTTP_DARKROOM_FETCH_BUF          4096
+
+
 typedef struct {
     char     *data;
     size_t    len;
@@ -69,7 +74,7 @@ ngx_http_darkroom_fetch(ngx_http_darkroom_fetch_req_t *req,
     ngx_memzero(&headers, sizeof(ngx_http_darkroom_fetch_buf_t));
 
     body.max = NGX_HTTP_DARKROOM_FETCH_MAX;
-    headers.max = 64 * 1024;
+    headers.max = NGX_HTTP_DARKROOM_FETCH_HEADERS_MAX;
 
     curl = ngx_http_darkroom_curl;
 
@@ -311,7 +316,7 @@ ngx_http_darkroom_fetch_write(char *ptr, size_t size, size_t nmemb,
 
     if (b->len + n + 1 > b->size) {
         want = ngx_max(b->size * 2, b->len + n + 1);
-        want = ngx_max(want, 4096);
+        want = ngx_max(want, NGX_HTTP_DARKROOM_FETCH_BUF);
 
         p = realloc(b->data, want);
         if (p == NULL) {

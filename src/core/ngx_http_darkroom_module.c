@@ -893,16 +893,17 @@ ngx_http_darkroom_use(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t
 ngx_http_darkroom_token(u_char *token, u_char *hash)
 {
-    u_char  raw[16];
+    u_char  raw[NGX_HTTP_DARKROOM_TOKEN_LEN / 2];
 
     if (RAND_bytes(raw, sizeof(raw)) != 1) {
         return NGX_ERROR;
     }
 
     ngx_hex_dump(token, raw, sizeof(raw));
-    token[32] = '\0';
+    token[NGX_HTTP_DARKROOM_TOKEN_LEN] = '\0';
 
-    return ngx_http_darkroom_sha256_hex(token, 32, (char *) hash);
+    return ngx_http_darkroom_sha256_hex(token, NGX_HTTP_DARKROOM_TOKEN_LEN,
+                                        (char *) hash);
 }
 
 

@@ -153,9 +153,10 @@ ngx_http_darkroom_task_body(ngx_http_request_t *r)
 
     if (ngx_http_darkroom_task_post(r, ctx) != NGX_OK) {
         /* nginx has logged "thread pool queue overflow" */
-        ngx_http_darkroom_error_set(&ctx->task.err, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                    "busy", "The server is busy, please "
-                                    "retry shortly.");
+        ngx_http_darkroom_error_set(&ctx->task.err,
+                                    NGX_HTTP_SERVICE_UNAVAILABLE, "busy",
+                                    "The server is busy, please retry "
+                                    "shortly.");
         ngx_http_finalize_request(r,
                        ngx_http_darkroom_send_task_error(r, &ctx->task.err));
         return;
