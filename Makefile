@@ -85,7 +85,8 @@ $(MODULE): $(BUILD)/objs/Makefile $(SOURCES)
 	@mv $(MODULE).tmp $(MODULE)
 	@echo "built $(MODULE)"
 
-# The suite's Postgres: a throwaway cluster under var/pg.
+# The suite's Postgres: a throwaway cluster under var/pg, migrated
+# (sql/NNN_*.sql once, sql/functions/*.sql on every run).
 db: deps
 	@tools/darkroom-pg start $(VAR)/pg darkroom
 	@tools/darkroom-migrate "$$(tools/darkroom-pg conninfo $(VAR)/pg darkroom)"

@@ -1,0 +1,1313 @@
+-- sql/functions/shop.sql: the shop: catalogue, checkout (idempotent),
+-- orders and their state machine (order_transition), Stripe events
+-- (redaction trigger, handling, disputes, refunds, review), the admin of
+-- products, photos and orders, and the admin's exit from review.
+--
+-- Tables: products, product_prices, photos, photo_products, orders,
+-- order_items, order_events, checkout_idempotency, stripe_events, jobs.
+-- Calls: darkroom_refuse (core); order_lab_progress (labs) and a read of
+-- lab_orders in order_resolve_target/_fulfil/admin_order_resolve: the
+-- admin's exit from review goes where the labs got to.  Those bodies are
+-- moved here unchanged (the move is proven identical to the migrations,
+-- tools/sql-equivalence); turning them into a labs hook is a follow-up.
+-- The customer's order view order_public_json lives in labs.sql (below).
+-- Trigger: stripe_events_redact (BEFORE INSERT ON stripe_events).
+
+
+-- Forward-only state machine (sql/003).  Returns true when the order
+-- moved.  needs_review is left only by an admin action (cause 'admin' or
+-- 'admin:...') or for refunded; a cancelled or expired order that is paid
+-- after all may go to review.
+CREATE OR REPLACE FUNCTION order_transition(p_order bigint, p_to text,
+                                            p_cause text,
+                                            p_detail jsonb DEFAULT '{}')
+RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    v_from text;
+BEGIN
+    SELECT status INTO v_from FROM orders WHERE id = p_order FOR UPDATE;
+    IF NOT FOUND OR v_from = p_to THEN
+        RETURN false;
+    END IF;
+
+    -- a review is an admin's queue: nothing else empties it
+    IF v_from = 'needs_review' AND p_to <> 'refunded'
+       AND coalesce(p_cause, '') NOT LIKE 'admin%'
+    THEN
+        RETURN false;
+    END IF;
+
+    IF NOT (p_to = ANY (CASE v_from
+        WHEN 'pending_payment' THEN ARRAY['paid', 'expired', 'cancelled',
+                                          'refunded', 'needs_review']
+        WHEN 'paid'            THEN ARRAY['in_production', 'shipped',
+                                          'delivered', 'cancelled',
+                                          'refunded', 'needs_review']
+        WHEN 'in_production'   THEN ARRAY['shipped', 'delivered',
+                                          'refunded', 'needs_review']
+        WHEN 'shipped'         THEN ARRAY['delivered', 'refunded',
+                                          'needs_review']
+        WHEN 'delivered'       THEN ARRAY['refunded', 'needs_review']
+        WHEN 'needs_review'    THEN ARRAY['paid', 'in_production', 'shipped',
+                                          'delivered', 'cancelled',
+                                          'refunded']
+        WHEN 'cancelled'       THEN ARRAY['needs_review']
+        WHEN 'expired'         THEN ARRAY['needs_review']
+        ELSE ARRAY[]::text[] END))
+    THEN
+        RETURN false;
+    END IF;
+
+    -- paid again after a review: it was paid when the money came
+    UPDATE orders SET status = p_to, updated_at = now(),
+                      paid_at = CASE WHEN p_to = 'paid'
+                                     THEN coalesce(paid_at, now())
+                                     ELSE paid_at END
+     WHERE id = p_order;
+
+    INSERT INTO order_events (order_id, from_status, to_status, cause, detail)
+    VALUES (p_order, v_from, p_to, p_cause, p_detail);
+
+    RETURN true;
+END $$;
+
+
+CREATE OR REPLACE FUNCTION catalogue_json(p_currency text) RETURNS text
+LANGUAGE sql STABLE AS $$
+SELECT json_build_object(
+    'currency', p_currency,
+    'currencies', (SELECT coalesce(json_agg(c ORDER BY c), '[]')
+                     FROM (SELECT DISTINCT currency::text AS c
+                             FROM product_prices pp
+                             JOIN products p ON p.id = pp.product_id
+                            WHERE p.active) cs),
+    'photos', (SELECT coalesce(json_agg(json_build_object(
+                    'id', ph.id, 'title', ph.title,
+                    'description', ph.description, 'image', ph.image_path,
+                    'products', (SELECT coalesce(json_agg(pr.id ORDER BY pr.id),
+                                                 '[]')
+                                   FROM photo_products x
+                                   JOIN products pr ON pr.id = x.product_id
+                                  WHERE x.photo_id = ph.id AND pr.active))
+                    ORDER BY ph.created_at, ph.id), '[]')
+                 FROM photos ph WHERE ph.active),
+    'products', (SELECT coalesce(json_agg(json_build_object(
+                    'id', p.id, 'name', p.name, 'kind', p.kind,
+                    'medium', p.medium, 'size', p.size,
+                    'prices', (SELECT coalesce(json_object_agg(pp.currency,
+                                                  pp.amount), '{}')
+                                 FROM product_prices pp
+                                WHERE pp.product_id = p.id))
+                    ORDER BY p.kind DESC, p.id), '[]')
+                 FROM products p WHERE p.active)
+)::text
+$$;
+
+
+-- Prices a cart from the catalogue and writes the order, its items, its
+-- first event and the job that will ask Stripe about it if no webhook
+-- comes.  Items are [{"photo":..,"product":..,"quantity":n}], already
+-- checked for shape by darkroom; any price the client sent is not read.
+CREATE OR REPLACE FUNCTION checkout_create(p_items jsonb, p_email text, p_currency text,
+                                p_token_hash text, p_expires_at timestamptz,
+                                p_reconcile_at timestamptz)
+RETURNS TABLE (order_id bigint, order_ref text, total bigint,
+               physical boolean, lines jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_order     bigint;
+    v_total     bigint := 0;
+    v_physical  boolean := false;
+    v_lines     jsonb := '[]';
+    v_line      int := 0;
+    v_qty       int;
+    v_amount    bigint;
+    v_photo     photos%ROWTYPE;
+    v_product   products%ROWTYPE;
+    r           record;
+BEGIN
+    INSERT INTO orders (ref, status_token, email, currency, total, physical,
+                        expires_at)
+    VALUES ('', p_token_hash, p_email, p_currency, 1, false, p_expires_at)
+    RETURNING id INTO v_order;
+
+    FOR r IN SELECT e.value->>'photo' AS photo,
+                    e.value->>'product' AS product,
+                    (e.value->>'quantity')::int AS quantity
+               FROM jsonb_array_elements(p_items) e
+    LOOP
+        v_line := v_line + 1;
+
+        SELECT * INTO v_photo FROM photos WHERE id = r.photo AND active;
+        IF NOT FOUND THEN
+            PERFORM darkroom_refuse(400, 'unknown_photo',
+                format('Item %s: there is no photo "%s" for sale.',
+                       v_line, r.photo));
+        END IF;
+
+        SELECT * INTO v_product FROM products WHERE id = r.product AND active;
+        IF NOT FOUND THEN
+            PERFORM darkroom_refuse(400, 'unknown_product',
+                format('Item %s: there is no product "%s" for sale.',
+                       v_line, r.product));
+        END IF;
+
+        PERFORM 1 FROM photo_products
+          WHERE photo_id = r.photo AND product_id = r.product;
+        IF NOT FOUND THEN
+            PERFORM darkroom_refuse(400, 'not_offered',
+                format('Item %s: "%s" is not sold as "%s".',
+                       v_line, v_photo.title, v_product.name));
+        END IF;
+
+        SELECT amount INTO v_amount FROM product_prices
+         WHERE product_id = r.product AND currency = p_currency;
+        IF NOT FOUND THEN
+            PERFORM darkroom_refuse(400, 'no_price',
+                format('Item %s: "%s" has no price in %s.',
+                       v_line, v_product.name, p_currency));
+        END IF;
+
+        v_qty := r.quantity;
+        v_total := v_total + v_amount * v_qty;
+        v_physical := v_physical OR v_product.kind = 'print';
+
+        INSERT INTO order_items (order_id, line, photo_id, product_id, title,
+                                 product_name, kind, quantity, unit_amount,
+                                 amount)
+        VALUES (v_order, v_line, r.photo, r.product, v_photo.title,
+                v_product.name, v_product.kind, v_qty, v_amount,
+                v_amount * v_qty);
+
+        v_lines := v_lines || jsonb_build_object(
+            'name', v_photo.title || ' — ' || v_product.name,
+            'unit_amount', v_amount, 'quantity', v_qty);
+    END LOOP;
+
+    IF v_total > 99999999 THEN
+        PERFORM darkroom_refuse(400, 'amount_too_large',
+            'The order total is more than can be paid at once.');
+    END IF;
+
+    UPDATE orders o
+       SET ref = 'DR-' || lpad(v_order::text, 6, '0'),
+           total = v_total, physical = v_physical
+     WHERE o.id = v_order;
+
+    INSERT INTO order_events (order_id, to_status, cause, detail)
+    VALUES (v_order, 'pending_payment', 'checkout',
+            jsonb_build_object('total', v_total, 'currency', p_currency));
+
+    INSERT INTO jobs (kind, payload, run_at, dedupe_key)
+    VALUES ('checkout_reconcile', jsonb_build_object('order_id', v_order),
+            p_reconcile_at, 'reconcile:' || v_order);
+
+    RETURN QUERY SELECT v_order, 'DR-' || lpad(v_order::text, 6, '0'),
+                        v_total, v_physical, v_lines;
+END $$;
+
+
+CREATE OR REPLACE FUNCTION checkout_attach(p_order bigint, p_session text, p_url text)
+RETURNS void LANGUAGE sql AS $$
+    UPDATE orders SET stripe_session_id = p_session, checkout_url = p_url,
+                      updated_at = now()
+     WHERE id = p_order;
+$$;
+
+
+-- A checkout whose Stripe session could not be made frees its key: the
+-- client's retry is a new attempt, not a replay of the failure.
+CREATE OR REPLACE FUNCTION checkout_failed(p_order bigint, p_reason text)
+RETURNS void LANGUAGE sql AS $$
+    SELECT order_transition(p_order, 'cancelled', 'checkout',
+                            jsonb_build_object('reason', p_reason));
+    UPDATE jobs SET done_at = now(), last_error = 'checkout failed'
+     WHERE dedupe_key = 'reconcile:' || p_order AND done_at IS NULL;
+    DELETE FROM checkout_idempotency WHERE order_id = p_order;
+$$;
+
+
+-- A session reports payment (sql/004).  An order pending payment moves:
+-- to paid when the amount is exactly the order's total, else to review.
+-- An order under review stays there; one cancelled or expired goes to
+-- review.  paid_amount and paid_currency are written once, by whichever
+-- event (a refund too) brings them first; the payment intent once; the
+-- shipping details every time a payment brings them.  Becoming paid
+-- enqueues fulfilment and the receipt in the same transaction.
+CREATE OR REPLACE FUNCTION order_mark_paid(p_order bigint, p_session jsonb,
+                                           p_cause text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_o        orders%ROWTYPE;
+    v_amount   bigint := (p_session->>'amount_total')::bigint;
+    v_currency text := upper(p_session->>'currency');
+    v_ship     jsonb := stripe_session_shipping(p_session);
+BEGIN
+    SELECT * INTO v_o FROM orders WHERE id = p_order FOR UPDATE;
+
+    IF v_o.status NOT IN ('pending_payment', 'needs_review', 'cancelled',
+                          'expired')
+    THEN
+        RETURN 'ignored: order is ' || v_o.status;
+    END IF;
+
+    UPDATE orders
+       SET paid_amount = coalesce(paid_amount, v_amount),
+           paid_currency = coalesce(paid_currency, v_currency),
+           stripe_payment_intent = coalesce(stripe_payment_intent,
+                                            p_session->>'payment_intent'),
+           shipping_name = coalesce(v_ship->>'name', shipping_name),
+           shipping_address = coalesce(nullif(v_ship->'address',
+                                              'null'::jsonb),
+                                       shipping_address),
+           shipping_phone = coalesce(
+               p_session->'customer_details'->>'phone', shipping_phone),
+           updated_at = now()
+     WHERE id = p_order;
+
+    IF v_o.status = 'needs_review' THEN
+        RETURN order_review_record(p_order, p_cause,
+            jsonb_build_object('payment', v_amount, 'currency', v_currency,
+                               'recorded', v_o.paid_amount IS NULL));
+    END IF;
+
+    IF v_o.status IN ('cancelled', 'expired') THEN
+        RETURN order_paid_after_close(p_order, v_o.status, v_amount,
+                                      v_currency, p_cause);
+    END IF;
+
+    IF v_amount IS DISTINCT FROM v_o.total
+       OR v_currency IS DISTINCT FROM v_o.currency
+    THEN
+        UPDATE orders SET review_reason = format(
+                   'Paid %s %s but the order total is %s %s.',
+                   v_amount, v_currency, v_o.total, v_o.currency)
+         WHERE id = p_order;
+        PERFORM order_transition(p_order, 'needs_review', p_cause,
+            jsonb_build_object('paid', v_amount, 'currency', v_currency));
+        PERFORM stripe_alert(p_order, p_cause, NULL);
+        RETURN 'needs_review: amount mismatch';
+    END IF;
+
+    IF NOT order_transition(p_order, 'paid', p_cause,
+                            jsonb_build_object('amount', v_amount))
+    THEN
+        RETURN 'ignored: order is ' || v_o.status;
+    END IF;
+
+    IF v_o.physical THEN
+        INSERT INTO jobs (kind, payload, dedupe_key)
+        VALUES ('fulfil_order', jsonb_build_object('order_id', p_order),
+                'fulfil:' || p_order)
+        ON CONFLICT (dedupe_key) DO NOTHING;
+    END IF;
+
+    INSERT INTO jobs (kind, payload, dedupe_key)
+    VALUES ('email', jsonb_build_object('template', 'receipt',
+                                        'order_id', p_order),
+            'email:receipt:' || p_order)
+    ON CONFLICT (dedupe_key) DO NOTHING;
+
+    RETURN 'paid';
+END $$;
+
+
+CREATE OR REPLACE FUNCTION order_for_charge(p_obj jsonb) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    SELECT id FROM orders
+     WHERE stripe_payment_intent = p_obj->>'payment_intent'
+        OR (p_obj->'metadata'->>'order_id' ~ '^[0-9]{1,18}$'
+            AND id = (p_obj->'metadata'->>'order_id')::bigint)
+     ORDER BY stripe_payment_intent = p_obj->>'payment_intent' DESC NULLS LAST
+     LIMIT 1;
+$$;
+
+
+-- Events darkroom makes itself (checkout_reconcile) carry their own id
+-- and type.
+CREATE OR REPLACE FUNCTION stripe_handle_event(p_event jsonb)
+RETURNS TABLE (result text, order_id bigint)
+LANGUAGE sql AS $$
+    SELECT * FROM stripe_handle_event(p_event, p_event->>'id',
+                                      p_event->>'type');
+$$;
+
+
+CREATE OR REPLACE FUNCTION admin_product_json(p products) RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object('id', p.id, 'name', p.name, 'kind', p.kind,
+        'medium', p.medium, 'size', p.size, 'active', p.active,
+        'prices', (SELECT coalesce(json_object_agg(pp.currency, pp.amount),
+                                   '{}')
+                     FROM product_prices pp WHERE pp.product_id = p.id),
+        'updated_at', p.updated_at);
+$$;
+
+
+CREATE OR REPLACE FUNCTION admin_photo_json(ph photos) RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object('id', ph.id, 'title', ph.title,
+        'description', ph.description, 'image', ph.image_path,
+        'print', ph.print_path, 'active', ph.active,
+        'products', (SELECT coalesce(json_agg(x.product_id
+                                              ORDER BY x.product_id), '[]')
+                       FROM photo_products x WHERE x.photo_id = ph.id),
+        'updated_at', ph.updated_at);
+$$;
+
+
+CREATE OR REPLACE FUNCTION admin_products_json() RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object('products',
+        coalesce(json_agg(admin_product_json(p) ORDER BY p.id), '[]'))::text
+      FROM products p;
+$$;
+
+
+CREATE OR REPLACE FUNCTION admin_photos_json() RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object('photos',
+        coalesce(json_agg(admin_photo_json(ph) ORDER BY ph.id), '[]'))::text
+      FROM photos ph;
+$$;
+
+
+CREATE OR REPLACE FUNCTION admin_slug(p_value text, p_what text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF p_value IS NULL OR p_value !~ '^[a-z0-9][a-z0-9-]{0,63}$' THEN
+        PERFORM darkroom_refuse(400, 'invalid_' || p_what,
+            format('The %s id must be 1 to 64 lower-case letters, digits '
+                   'or dashes.', p_what));
+    END IF;
+    RETURN p_value;
+END $$;
+
+
+-- Creates or updates a product; "prices" replaces the product's prices.
+CREATE OR REPLACE FUNCTION admin_product_upsert(p jsonb) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_id   text;
+    v_row  products%ROWTYPE;
+    r      record;
+BEGIN
+    IF jsonb_typeof(p) IS DISTINCT FROM 'object' THEN
+        PERFORM darkroom_refuse(400, 'invalid_json',
+                                'The body must be a JSON object.');
+    END IF;
+
+    v_id := admin_slug(p->>'id', 'product');
+
+    IF coalesce(p->>'kind', 'print') NOT IN ('print', 'digital') THEN
+        PERFORM darkroom_refuse(400, 'invalid_product',
+                                'The kind must be "print" or "digital".');
+    END IF;
+
+    IF p ? 'name' AND coalesce(length(p->>'name'), 0) NOT BETWEEN 1 AND 200
+    THEN
+        PERFORM darkroom_refuse(400, 'invalid_product',
+                                'The name must be 1 to 200 characters.');
+    END IF;
+
+    INSERT INTO products AS x (id, name, kind, medium, size, active)
+    VALUES (v_id, coalesce(p->>'name', v_id),
+            coalesce(p->>'kind', 'print'), coalesce(p->>'medium', ''),
+            coalesce(p->>'size', ''),
+            coalesce((p->>'active')::boolean, true))
+    ON CONFLICT (id) DO UPDATE
+       SET name = coalesce(p->>'name', x.name),
+           kind = coalesce(p->>'kind', x.kind),
+           medium = coalesce(p->>'medium', x.medium),
+           size = coalesce(p->>'size', x.size),
+           active = coalesce((p->>'active')::boolean, x.active),
+           updated_at = now()
+    RETURNING * INTO v_row;
+
+    IF p ? 'prices' THEN
+        IF jsonb_typeof(p->'prices') <> 'object' THEN
+            PERFORM darkroom_refuse(400, 'invalid_price',
+                'Prices are an object of currency to amount in minor '
+                'units, such as {"GBP": 4500}.');
+        END IF;
+
+        DELETE FROM product_prices WHERE product_id = v_id;
+
+        FOR r IN SELECT key, value FROM jsonb_each(p->'prices') LOOP
+            IF r.key !~ '^[A-Z]{3}$' OR jsonb_typeof(r.value) <> 'number'
+               OR r.value::text !~ '^[0-9]{1,8}$' OR r.value::bigint <= 0
+            THEN
+                PERFORM darkroom_refuse(400, 'invalid_price',
+                    format('The price %s %s must be a whole number of minor '
+                           'units (pence, cents) above zero.',
+                           r.key, r.value));
+            END IF;
+
+            INSERT INTO product_prices (product_id, currency, amount)
+            VALUES (v_id, r.key, r.value::bigint);
+        END LOOP;
+    END IF;
+
+    RETURN admin_product_json(v_row)::text;
+END $$;
+
+
+-- Creates or updates a photo; "products" replaces what it is sold as.
+CREATE OR REPLACE FUNCTION admin_photo_upsert(p jsonb) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_id   text;
+    v_row  photos%ROWTYPE;
+    v_prod text;
+BEGIN
+    IF jsonb_typeof(p) IS DISTINCT FROM 'object' THEN
+        PERFORM darkroom_refuse(400, 'invalid_json',
+                                'The body must be a JSON object.');
+    END IF;
+
+    v_id := admin_slug(p->>'id', 'photo');
+
+    IF p ? 'title' AND coalesce(length(p->>'title'), 0) NOT BETWEEN 1 AND 200
+    THEN
+        PERFORM darkroom_refuse(400, 'invalid_photo',
+                                'The title must be 1 to 200 characters.');
+    END IF;
+
+    IF coalesce(p->>'print', '') ~ '(^/|\.\.)' THEN
+        PERFORM darkroom_refuse(400, 'invalid_photo',
+            'The print file is a path relative to the print root, '
+            'without "..".');
+    END IF;
+
+    INSERT INTO photos AS x (id, title, description, image_path, print_path,
+                             active)
+    VALUES (v_id, coalesce(p->>'title', v_id),
+            coalesce(p->>'description', ''), p->>'image', p->>'print',
+            coalesce((p->>'active')::boolean, true))
+    ON CONFLICT (id) DO UPDATE
+       SET title = coalesce(p->>'title', x.title),
+           description = coalesce(p->>'description', x.description),
+           image_path = coalesce(p->>'image', x.image_path),
+           print_path = coalesce(p->>'print', x.print_path),
+           active = coalesce((p->>'active')::boolean, x.active),
+           updated_at = now()
+    RETURNING * INTO v_row;
+
+    IF p ? 'products' THEN
+        IF jsonb_typeof(p->'products') <> 'array' THEN
+            PERFORM darkroom_refuse(400, 'invalid_photo',
+                '"products" is a list of product ids.');
+        END IF;
+
+        DELETE FROM photo_products WHERE photo_id = v_id;
+
+        FOR v_prod IN SELECT jsonb_array_elements_text(p->'products') LOOP
+            PERFORM 1 FROM products WHERE id = v_prod;
+            IF NOT FOUND THEN
+                PERFORM darkroom_refuse(400, 'unknown_product',
+                    format('There is no product "%s".', v_prod));
+            END IF;
+
+            INSERT INTO photo_products (photo_id, product_id)
+            VALUES (v_id, v_prod) ON CONFLICT DO NOTHING;
+        END LOOP;
+    END IF;
+
+    RETURN admin_photo_json(v_row)::text;
+END $$;
+
+
+CREATE OR REPLACE FUNCTION admin_orders_json(p_status text, p_email text,
+                                  p_since timestamptz, p_until timestamptz,
+                                  p_limit int, p_offset int)
+RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT json_build_object('orders', coalesce(json_agg(json_build_object(
+               'order', o.ref, 'status', o.status, 'email', o.email,
+               'currency', o.currency, 'total', o.total,
+               'amount_refunded', o.amount_refunded,
+               'created_at', o.created_at, 'paid_at', o.paid_at,
+               'review_reason', o.review_reason)
+               ORDER BY o.created_at DESC, o.id DESC), '[]'))::text
+      FROM (SELECT * FROM orders o
+             WHERE (p_status IS NULL OR o.status = p_status)
+               AND (p_email IS NULL OR lower(o.email) = lower(p_email))
+               AND (p_since IS NULL OR o.created_at >= p_since)
+               AND (p_until IS NULL OR o.created_at < p_until)
+             ORDER BY o.created_at DESC, o.id DESC
+             LIMIT p_limit OFFSET p_offset) o;
+$$;
+
+
+-- The admin's view of an order: as before, plus the phone number Checkout
+-- collected and the state and reason of each Stripe event.
+CREATE OR REPLACE FUNCTION admin_order_json(p_ref text) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'order', o.ref, 'id', o.id, 'status', o.status, 'email', o.email,
+        'currency', o.currency, 'total', o.total,
+        'paid_amount', o.paid_amount, 'paid_currency', o.paid_currency,
+        'amount_refunded', o.amount_refunded,
+        'review_reason', o.review_reason,
+        'stripe_session', o.stripe_session_id,
+        'stripe_payment_intent', o.stripe_payment_intent,
+        'shipping', CASE WHEN o.shipping_address IS NULL
+                              AND o.shipping_phone IS NULL THEN NULL
+                         ELSE json_build_object('name', o.shipping_name,
+                                                'address', o.shipping_address,
+                                                'phone', o.shipping_phone)
+                    END,
+        'phone', o.shipping_phone,
+        'created_at', o.created_at, 'paid_at', o.paid_at,
+        'items', (SELECT coalesce(json_agg(json_build_object(
+                      'photo', i.photo_id, 'product', i.product_id,
+                      'title', i.title, 'product_name', i.product_name,
+                      'kind', i.kind, 'quantity', i.quantity,
+                      'unit_amount', i.unit_amount, 'amount', i.amount)
+                      ORDER BY i.line), '[]')
+                    FROM order_items i WHERE i.order_id = o.id),
+        'events', (SELECT coalesce(json_agg(json_build_object(
+                      'from', e.from_status, 'to', e.to_status,
+                      'cause', e.cause, 'detail', e.detail,
+                      'at', e.created_at) ORDER BY e.id), '[]')
+                     FROM order_events e WHERE e.order_id = o.id),
+        'webhooks', (SELECT coalesce(json_agg(json_build_object(
+                      'id', s.id, 'type', s.type, 'result', s.result,
+                      'state', s.state, 'reason', s.reason,
+                      'api_version', s.api_version,
+                      'received_at', s.received_at)
+                      ORDER BY s.received_at), '[]')
+                       FROM stripe_events s WHERE s.order_id = o.id),
+        'jobs', (SELECT coalesce(json_agg(json_build_object(
+                      'id', j.id, 'kind', j.kind, 'attempts', j.attempts,
+                      'dead', j.dead, 'done', j.done_at IS NOT NULL,
+                      'last_error', j.last_error, 'run_at', j.run_at)
+                      ORDER BY j.id), '[]')
+                   FROM jobs j WHERE j.payload->>'order_id' = o.id::text)
+    )::text
+      FROM orders o WHERE o.ref = p_ref;
+$$;
+
+
+CREATE OR REPLACE FUNCTION admin_order_review(p_ref text, p_reason text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_id bigint;
+    v_status text;
+BEGIN
+    SELECT id, status INTO v_id, v_status FROM orders WHERE ref = p_ref
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM darkroom_refuse(404, 'not_found', 'There is no such order.');
+    END IF;
+
+    UPDATE orders SET review_reason = coalesce(p_reason, 'Marked by admin.')
+     WHERE id = v_id;
+
+    IF NOT order_transition(v_id, 'needs_review', 'admin',
+                            jsonb_build_object('reason', p_reason))
+    THEN
+        PERFORM darkroom_refuse(409, 'invalid_state',
+            format('An order that is %s cannot be marked for review.',
+                   v_status));
+    END IF;
+
+    RETURN admin_order_json(p_ref);
+END $$;
+
+
+-- Checks a refund before Stripe is asked, and names the idempotency key:
+-- the same request for the same order state is the same refund.
+CREATE OR REPLACE FUNCTION admin_refund_check(p_ref text, p_amount bigint)
+RETURNS TABLE (order_id bigint, payment_intent text, amount bigint,
+               idempotency_key text)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    o orders%ROWTYPE;
+    v_left bigint;
+BEGIN
+    SELECT * INTO o FROM orders WHERE ref = p_ref;
+    IF NOT FOUND THEN
+        PERFORM darkroom_refuse(404, 'not_found', 'There is no such order.');
+    END IF;
+
+    IF o.stripe_payment_intent IS NULL OR o.paid_amount IS NULL THEN
+        PERFORM darkroom_refuse(409, 'not_paid',
+                                'This order has no payment to refund.');
+    END IF;
+
+    v_left := o.paid_amount - o.amount_refunded;
+
+    IF p_amount IS NOT NULL AND (p_amount <= 0 OR p_amount > v_left) THEN
+        PERFORM darkroom_refuse(400, 'invalid_amount',
+            format('A refund must be between 1 and %s (minor units).',
+                   v_left));
+    END IF;
+
+    IF v_left <= 0 THEN
+        PERFORM darkroom_refuse(409, 'already_refunded',
+                                'This order is fully refunded.');
+    END IF;
+
+    RETURN QUERY SELECT o.id, o.stripe_payment_intent,
+                        coalesce(p_amount, v_left),
+                        format('darkroom-refund-%s-%s-%s', o.id,
+                               o.amount_refunded, coalesce(p_amount, v_left));
+END $$;
+
+
+CREATE OR REPLACE FUNCTION stripe_events_redact() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.payload := NEW.payload #- '{data,object,success_url}'
+                               #- '{data,object,cancel_url}';
+    RETURN NEW;
+END $$;
+
+DROP TRIGGER IF EXISTS stripe_events_redact ON stripe_events;
+CREATE TRIGGER stripe_events_redact BEFORE INSERT ON stripe_events
+    FOR EACH ROW EXECUTE FUNCTION stripe_events_redact();
+
+
+-- The API version darkroom is written for: its API calls send it as
+-- Stripe-Version, and its webhook endpoint must be configured with it.
+CREATE OR REPLACE FUNCTION stripe_api_version() RETURNS text
+LANGUAGE sql IMMUTABLE AS $$ SELECT '2024-06-20' $$;
+
+
+-- Versions whose Checkout Session and Charge darkroom reads correctly:
+-- 2020-08-27 (address in "shipping") to the 2025 releases (address in
+-- "collected_information").  Older ones, later ones nobody has checked,
+-- and events that name none are recorded and flagged, never guessed at.
+CREATE OR REPLACE FUNCTION stripe_api_version_supported(p_version text) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce(p_version ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}(\.[a-z]+)?$'
+                    AND left(p_version, 10) BETWEEN '2020-08-27'
+                                                AND '2025-12-31', false);
+$$;
+
+
+-- The shipping details of a Checkout Session, whatever its version:
+-- collected_information.shipping_details (2025-02-24.acacia on),
+-- shipping_details (2022-08-01 on), shipping (2020-08-27).  JSON null is
+-- no address.
+CREATE OR REPLACE FUNCTION stripe_session_shipping(p_session jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce(
+        nullif(p_session->'collected_information'->'shipping_details',
+               'null'::jsonb),
+        nullif(p_session->'shipping_details', 'null'::jsonb),
+        nullif(p_session->'shipping', 'null'::jsonb));
+$$;
+
+
+-- What is wrong with the fields darkroom reads from an event's object, in
+-- words for the admin, or NULL when they are all of the right type.
+CREATE OR REPLACE FUNCTION stripe_event_problem(p_type text, p_obj jsonb) RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v_field text;
+    v_want  text;
+    v_ok    boolean;
+    v_ship  jsonb;
+BEGIN
+    FOR v_field, v_want IN
+        SELECT f, w FROM (VALUES
+            ('checkout.session.', 'id', 'string'),
+            ('checkout.session.', 'amount_total', 'integer'),
+            ('checkout.session.', 'currency', 'currency'),
+            ('checkout.session.', 'payment_status', 'string'),
+            ('checkout.session.', 'payment_intent', 'string?'),
+            ('checkout.session.', 'metadata', 'object?'),
+            ('checkout.session.', 'customer_details', 'object?'),
+            ('charge.refunded', 'amount', 'integer'),
+            ('charge.refunded', 'amount_refunded', 'integer'),
+            ('charge.refunded', 'refunded', 'boolean'),
+            ('charge.refunded', 'currency', 'currency'),
+            ('charge.refunded', 'payment_intent', 'string?'),
+            ('charge.refunded', 'metadata', 'object?'),
+            ('charge.dispute.created', 'reason', 'string?'),
+            ('charge.dispute.created', 'payment_intent', 'string?')
+        ) AS c(prefix, f, w)
+        WHERE p_type LIKE c.prefix || '%'
+    LOOP
+        v_ok := CASE trim(trailing '?' FROM v_want)
+            WHEN 'string' THEN jsonb_typeof(p_obj->v_field) = 'string'
+            WHEN 'object' THEN jsonb_typeof(p_obj->v_field) = 'object'
+            WHEN 'boolean' THEN jsonb_typeof(p_obj->v_field) = 'boolean'
+            -- Stripe sends numbers; a string of digits casts the same
+            WHEN 'integer' THEN jsonb_typeof(p_obj->v_field)
+                                IN ('number', 'string')
+                 AND p_obj->>v_field ~ '^-?[0-9]{1,15}$'
+            WHEN 'currency' THEN jsonb_typeof(p_obj->v_field) = 'string'
+                 AND p_obj->>v_field ~ '^[A-Za-z]{3}$'
+            END;
+        v_ok := v_ok OR (v_want LIKE '%?'
+                         AND coalesce(jsonb_typeof(p_obj->v_field), 'null')
+                             = 'null');
+        IF NOT coalesce(v_ok, false) THEN
+            RETURN format('%s: %s is %s, not %s', p_type, v_field,
+                          coalesce(left((p_obj->v_field)::text, 40),
+                                   'missing'),
+                          CASE trim(trailing '?' FROM v_want)
+                              WHEN 'integer' THEN 'an integer'
+                              WHEN 'currency' THEN 'a currency code'
+                              ELSE 'a ' || trim(trailing '?' FROM v_want)
+                          END);
+        END IF;
+    END LOOP;
+
+    IF p_type LIKE 'checkout.session.%' THEN
+        v_ship := stripe_session_shipping(p_obj);
+        IF v_ship IS NOT NULL AND (jsonb_typeof(v_ship) <> 'object'
+            OR coalesce(jsonb_typeof(v_ship->'address'), 'null')
+               NOT IN ('object', 'null'))
+        THEN
+            RETURN p_type || ': the shipping details are not an object';
+        END IF;
+    END IF;
+
+    RETURN NULL;
+END $$;
+
+
+-- A payment for an order that was cancelled or expired: money was taken
+-- and nothing will be made, so a person must refund or fulfil it.
+CREATE OR REPLACE FUNCTION order_paid_after_close(p_order bigint,
+                                                  p_status text,
+                                                  p_amount bigint,
+                                                  p_currency text,
+                                                  p_cause text)
+RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE orders SET review_reason = format(
+               'Paid %s %s after it was %s: refund it or fulfil it.',
+               p_amount, p_currency, p_status)
+     WHERE id = p_order;
+    PERFORM order_transition(p_order, 'needs_review', p_cause,
+        jsonb_build_object('paid', p_amount, 'currency', p_currency,
+                           'reason', 'paid after it was ' || p_status));
+    PERFORM stripe_alert(p_order, p_cause, NULL);
+    RETURN 'needs_review: paid after it was ' || p_status;
+END $$;
+
+
+-- A shop_alert email about an order (when known) and a Stripe event, once
+-- per event: the mail worker sends it to darkroom_mail_alert_to.
+CREATE OR REPLACE FUNCTION stripe_alert(p_order bigint, p_cause text, p_reason text)
+RETURNS void LANGUAGE sql AS $$
+    INSERT INTO jobs (kind, payload, dedupe_key)
+    VALUES ('email', jsonb_strip_nulls(jsonb_build_object(
+                'template', 'shop_alert', 'order_id', p_order,
+                'stripe_event', substr(p_cause, length('stripe:') + 1),
+                'reason', p_reason)),
+            'email:alert:' || coalesce(p_order::text, 'none') || ':'
+            || p_cause)
+    ON CONFLICT (dedupe_key) DO NOTHING;
+$$;
+
+
+-- An event that would have moved an order under review: kept in the
+-- order's history (from and to needs_review), not applied, and the shop
+-- told.
+CREATE OR REPLACE FUNCTION order_review_record(p_order bigint, p_cause text,
+                                    p_detail jsonb)
+RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO order_events (order_id, from_status, to_status, cause,
+                              detail)
+    VALUES (p_order, 'needs_review', 'needs_review', p_cause,
+            p_detail || jsonb_build_object('applied', false,
+                'why', 'the order is under review: an admin decides'));
+    PERFORM stripe_alert(p_order, p_cause, NULL);
+    RETURN 'recorded: order needs review';
+END $$;
+
+
+-- The order an event is about, without changing anything, for recording
+-- an event that could not be applied.
+CREATE OR REPLACE FUNCTION stripe_event_order(p_type text, p_obj jsonb) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_order bigint;
+BEGIN
+    IF p_type LIKE 'checkout.session.%' THEN
+        SELECT o.id INTO v_order FROM orders o
+         WHERE o.stripe_session_id = p_obj->>'id';
+        IF v_order IS NULL
+           AND p_obj->'metadata'->>'order_id' ~ '^[0-9]{1,18}$'
+        THEN
+            SELECT o.id INTO v_order FROM orders o
+             WHERE o.id = (p_obj->'metadata'->>'order_id')::bigint;
+        END IF;
+    ELSIF p_type LIKE 'charge.%' THEN
+        v_order := order_for_charge(p_obj);
+    END IF;
+    RETURN v_order;
+EXCEPTION WHEN data_exception THEN
+    RETURN NULL;
+END $$;
+
+
+-- charge.dispute.created.  An order that can go to review does, with the
+-- dispute as its reason: a cancelled or expired one too, since a dispute
+-- means money was taken and a person must look.  One already in review
+-- keeps its reason and the dispute is added.  A refunded order keeps its
+-- state and reason: the dispute is in its history.  The shop is told in
+-- every case: a dispute on a refunded order matters too.
+CREATE OR REPLACE FUNCTION stripe_apply_dispute(p_order bigint, p_obj jsonb,
+                                                p_cause text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_status  text;
+    v_reason  text := format('Payment disputed: %s.',
+                             coalesce(p_obj->>'reason', 'no reason given'));
+    v_detail  jsonb := jsonb_build_object('dispute', p_obj->>'id');
+    v_result  text;
+BEGIN
+    SELECT status INTO v_status FROM orders WHERE id = p_order FOR UPDATE;
+
+    IF v_status = 'needs_review' THEN
+        UPDATE orders SET review_reason = concat_ws(' ', review_reason,
+                                                    v_reason)
+         WHERE id = p_order;
+        INSERT INTO order_events (order_id, from_status, to_status, cause,
+                                  detail)
+        VALUES (p_order, v_status, v_status, p_cause, v_detail);
+        v_result := 'recorded: dispute added to the review';
+
+    ELSIF order_transition(p_order, 'needs_review', p_cause, v_detail) THEN
+        UPDATE orders SET review_reason = v_reason WHERE id = p_order;
+        v_result := 'needs_review: disputed';
+
+    ELSE
+        INSERT INTO order_events (order_id, from_status, to_status, cause,
+                                  detail)
+        VALUES (p_order, v_status, v_status, p_cause,
+                v_detail || jsonb_build_object('reason', p_obj->>'reason',
+                    'applied', false,
+                    'why', 'a ' || v_status || ' order is not reviewed'));
+        v_result := 'recorded: dispute on a ' || v_status || ' order';
+    END IF;
+
+    PERFORM stripe_alert(p_order, p_cause, NULL);
+    RETURN v_result;
+END $$;
+
+
+-- Applies one event of a type darkroom handles (a dispute is
+-- stripe_apply_dispute's); the caller has recorded it and checked its
+-- fields.  Returns the result and the order.
+CREATE OR REPLACE FUNCTION stripe_apply_event(p_id text, p_type text,
+                                              p_obj jsonb,
+                                              OUT result text,
+                                              OUT order_id bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_cause   text := 'stripe:' || p_id;
+    v_status  text;
+BEGIN
+    IF p_type LIKE 'checkout.session.%' THEN
+        SELECT o.id INTO order_id FROM orders o
+         WHERE o.stripe_session_id = p_obj->>'id';
+
+        -- the session may be unknown if we crashed between creating it at
+        -- Stripe and recording it: its metadata still names the order
+        IF order_id IS NULL
+           AND p_obj->'metadata'->>'order_id' ~ '^[0-9]{1,18}$'
+        THEN
+            SELECT o.id INTO order_id FROM orders o
+             WHERE o.id = (p_obj->'metadata'->>'order_id')::bigint
+               AND o.stripe_session_id IS NULL;
+            UPDATE orders o SET stripe_session_id = p_obj->>'id'
+             WHERE o.id = order_id;
+        END IF;
+    ELSIF p_type IN ('charge.refunded', 'charge.dispute.created') THEN
+        order_id := order_for_charge(p_obj);
+    END IF;
+
+    IF order_id IS NULL THEN
+        result := CASE WHEN p_type IN (
+                           'checkout.session.completed',
+                           'checkout.session.expired',
+                           'checkout.session.async_payment_succeeded',
+                           'checkout.session.async_payment_failed',
+                           'charge.refunded',
+                           'charge.dispute.created')
+                       THEN 'ignored: no such order'
+                       ELSE 'ignored: event type not handled' END;
+        RETURN;
+    END IF;
+
+    SELECT o.status INTO v_status FROM orders o WHERE o.id = order_id
+       FOR UPDATE;
+
+    IF p_type IN ('checkout.session.completed',
+                  'checkout.session.async_payment_succeeded')
+    THEN
+        IF p_obj->>'payment_status' IN ('paid', 'no_payment_required') THEN
+            result := order_mark_paid(order_id, p_obj, v_cause);
+        ELSE
+            -- delayed methods (bank debits) report later
+            UPDATE orders o
+               SET stripe_payment_intent = coalesce(o.stripe_payment_intent,
+                                                    p_obj->>'payment_intent')
+             WHERE o.id = order_id;
+            result := 'awaiting payment';
+        END IF;
+
+    ELSIF p_type = 'checkout.session.async_payment_failed' THEN
+        IF v_status = 'needs_review' THEN
+            result := order_review_record(order_id, v_cause,
+                          jsonb_build_object('payment', 'failed'));
+        ELSE
+            result := CASE WHEN order_transition(order_id, 'cancelled',
+                                    v_cause, jsonb_build_object('reason',
+                                                        'payment failed'))
+                           THEN 'cancelled'
+                           ELSE 'ignored: order already settled' END;
+        END IF;
+
+    ELSIF p_type = 'checkout.session.expired' THEN
+        result := CASE WHEN order_transition(order_id, 'expired', v_cause)
+                       THEN 'expired'
+                       ELSE 'ignored: order already settled' END;
+
+    ELSIF p_type = 'charge.refunded' THEN
+        result := stripe_apply_refund(order_id, p_obj, v_cause);
+
+    ELSIF p_type = 'charge.dispute.created' THEN
+        result := stripe_apply_dispute(order_id, p_obj, v_cause);
+
+    ELSE
+        result := 'ignored: event type not handled';
+    END IF;
+END $$;
+
+
+-- charge.refunded: amount_refunded is cumulative, so taking the largest
+-- seen makes partial refunds arriving in any order end in the same place.
+-- A full refund ends a review too: refunds are made by the shop.
+CREATE OR REPLACE FUNCTION stripe_apply_refund(p_order bigint, p_obj jsonb,
+                                    p_cause text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_refunded bigint := (p_obj->>'amount_refunded')::bigint;
+    v_status   text;
+    v_moved    boolean;
+    v_result   text;
+BEGIN
+    UPDATE orders o
+       SET amount_refunded = greatest(o.amount_refunded, v_refunded),
+           paid_amount = coalesce(o.paid_amount, (p_obj->>'amount')::bigint),
+           paid_currency = coalesce(o.paid_currency,
+                                    upper(p_obj->>'currency')),
+           stripe_payment_intent = coalesce(o.stripe_payment_intent,
+                                            p_obj->>'payment_intent'),
+           updated_at = now()
+     WHERE o.id = p_order
+    RETURNING o.status INTO v_status;
+
+    IF (p_obj->>'refunded')::boolean THEN
+        v_moved := order_transition(p_order, 'refunded', p_cause,
+                       jsonb_build_object('amount_refunded', v_refunded));
+        v_result := CASE WHEN v_moved THEN 'refunded'
+                         ELSE 'ignored: order is ' || v_status END;
+    ELSE
+        INSERT INTO order_events (order_id, from_status, to_status, cause,
+                                  detail)
+        VALUES (p_order, v_status, v_status, p_cause,
+                jsonb_build_object('partial_refund', v_refunded));
+        v_result := 'partially refunded';
+        v_moved := true;
+    END IF;
+
+    IF v_moved THEN
+        INSERT INTO jobs (kind, payload, dedupe_key)
+        VALUES ('email', jsonb_build_object('template', 'refunded',
+                    'order_id', p_order, 'amount_refunded', v_refunded),
+                'email:refund:' || p_order || ':' || v_refunded)
+        ON CONFLICT (dedupe_key) DO NOTHING;
+    END IF;
+
+    RETURN v_result;
+END $$;
+
+
+-- One verified Stripe event, exactly once: the event id is the key, and
+-- p_id / p_type are the ones the webhook checked, logged and answered.
+-- A repeat answers 'duplicate' and changes nothing.  An event that cannot
+-- be applied is kept as 'unprocessable' with its reason, the shop is
+-- alerted, and the caller answers 2xx: only a failure to commit (database
+-- down, serialization) is worth Stripe's retries.
+CREATE OR REPLACE FUNCTION stripe_handle_event(p_event jsonb, p_id text, p_type text)
+RETURNS TABLE (result text, order_id bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_obj      jsonb := p_event->'data'->'object';
+    v_version  text := p_event->>'api_version';
+    v_order    bigint;
+    v_result   text;
+    v_problem  text;
+BEGIN
+    INSERT INTO stripe_events (id, type, result, payload, state, api_version)
+    VALUES (p_id, p_type, 'processing', p_event, 'processing', v_version)
+    ON CONFLICT (id) DO NOTHING;
+
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT 'duplicate'::text,
+                            (SELECT se.order_id FROM stripe_events se
+                              WHERE se.id = p_id);
+        RETURN;
+    END IF;
+
+    IF NOT stripe_api_version_supported(v_version) THEN
+        v_problem := format('API version %s is not one darkroom reads'
+                            ' (configure the endpoint with %s)',
+                            coalesce(v_version, '(none)'),
+                            stripe_api_version());
+    ELSE
+        v_problem := stripe_event_problem(p_type, v_obj);
+    END IF;
+
+    IF v_problem IS NULL THEN
+        BEGIN
+            SELECT a.result, a.order_id INTO v_result, v_order
+              FROM stripe_apply_event(p_id, p_type, v_obj) a;
+        EXCEPTION WHEN data_exception OR integrity_constraint_violation THEN
+            -- rolled back to here: the event's row stays
+            v_problem := p_type || ': ' || SQLERRM;
+        END;
+    END IF;
+
+    IF v_problem IS NOT NULL THEN
+        v_order := stripe_event_order(p_type, v_obj);
+        v_result := 'unprocessable: ' || v_problem;
+        PERFORM stripe_alert(v_order, 'stripe:' || p_id, v_problem);
+    END IF;
+
+    UPDATE stripe_events se
+       SET result = v_result, order_id = v_order, reason = v_problem,
+           state = CASE WHEN v_problem IS NOT NULL THEN 'unprocessable'
+                        WHEN v_result LIKE 'ignored%' THEN 'ignored'
+                        WHEN v_result LIKE 'recorded%' THEN 'recorded'
+                        ELSE 'processed' END
+     WHERE se.id = p_id;
+
+    RETURN QUERY SELECT v_result, v_order;
+END $$;
+
+
+-- checkout_create() behind an idempotency key (NULL: none).  The first
+-- call creates the order and remembers the key; a repeat with the same
+-- cart returns that order (replay, with the saved token and the checkout
+-- URL if the session is attached); the same key with another cart is
+-- refused.  Callers with one key are serialised by an advisory lock.
+CREATE OR REPLACE FUNCTION checkout_create_idempotent(p_key_hash text,
+    p_request_hash text, p_token_enc text, p_keep interval,
+    p_items jsonb, p_email text, p_currency text, p_token_hash text,
+    p_expires_at timestamptz, p_reconcile_at timestamptz)
+RETURNS TABLE (order_id bigint, order_ref text, total bigint,
+               physical boolean, lines jsonb, replay boolean,
+               saved_token text, saved_url text, expires_epoch bigint)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    v_key    checkout_idempotency%ROWTYPE;
+    v_order  orders%ROWTYPE;
+    c        record;
+BEGIN
+    IF p_key_hash IS NOT NULL THEN
+        PERFORM pg_advisory_xact_lock(
+            hashtextextended('checkout_idempotency:' || p_key_hash, 0));
+
+        DELETE FROM checkout_idempotency k WHERE k.expires_at <= now();
+
+        SELECT * INTO v_key FROM checkout_idempotency k
+         WHERE k.key_hash = p_key_hash;
+
+        IF FOUND THEN
+            IF v_key.request_hash <> p_request_hash THEN
+                PERFORM darkroom_refuse(422, 'idempotency_key_reused',
+                    'This Idempotency-Key was sent with another cart: '
+                    'send a new key for a new cart.');
+            END IF;
+
+            SELECT * INTO v_order FROM orders o WHERE o.id = v_key.order_id;
+
+            RETURN QUERY SELECT v_order.id, v_order.ref, v_order.total,
+                v_order.physical,
+                (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                            'name', i.title || ' — ' || i.product_name,
+                            'unit_amount', i.unit_amount,
+                            'quantity', i.quantity) ORDER BY i.line), '[]')
+                   FROM order_items i WHERE i.order_id = v_order.id),
+                true, v_key.token_enc, v_order.checkout_url,
+                extract(epoch FROM v_order.expires_at)::bigint;
+            RETURN;
+        END IF;
+    END IF;
+
+    SELECT * INTO c FROM checkout_create(p_items, p_email, p_currency,
+                                         p_token_hash, p_expires_at,
+                                         p_reconcile_at);
+
+    IF p_key_hash IS NOT NULL THEN
+        INSERT INTO checkout_idempotency (key_hash, request_hash, order_id,
+                                          token_enc, expires_at)
+        VALUES (p_key_hash, p_request_hash, c.order_id, p_token_enc,
+                now() + p_keep);
+    END IF;
+
+    RETURN QUERY SELECT c.order_id, c.order_ref, c.total, c.physical,
+                        c.lines, false, p_token_enc, NULL::text,
+                        extract(epoch FROM p_expires_at)::bigint;
+END $$;
+
+
+-- An order going on after review is fulfilled when no lab order was ever
+-- made and no fulfilment is open.  'fulfil:<id>' is taken by the first
+-- job (done, perhaps into review): this one is named by the event that
+-- let it go.  The receipt, if the order never had one, goes too.
+CREATE OR REPLACE FUNCTION order_resolve_fulfil(p_order bigint,
+                                                p_event bigint)
+RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO jobs (kind, payload, dedupe_key)
+    VALUES ('email', jsonb_build_object('template', 'receipt',
+                                        'order_id', p_order),
+            'email:receipt:' || p_order)
+    ON CONFLICT (dedupe_key) DO NOTHING;
+
+    IF NOT (SELECT physical FROM orders WHERE id = p_order)
+       OR EXISTS (SELECT 1 FROM lab_orders WHERE order_id = p_order)
+       OR EXISTS (SELECT 1 FROM jobs WHERE kind = 'fulfil_order'
+                     AND payload->>'order_id' = p_order::text
+                     AND done_at IS NULL AND NOT dead)
+    THEN
+        RETURN false;
+    END IF;
+
+    INSERT INTO jobs (kind, payload, dedupe_key)
+    VALUES ('fulfil_order', jsonb_build_object('order_id', p_order),
+            CASE WHEN EXISTS (SELECT 1 FROM jobs
+                               WHERE dedupe_key = 'fulfil:' || p_order)
+                 THEN format('fulfil:%s:resolve:%s', p_order, p_event)
+                 ELSE 'fulfil:' || p_order END)
+    ON CONFLICT (dedupe_key) DO NOTHING;
+    RETURN true;
+END $$;
+
+
+-- Checks an admin's target for an order under review and names the state
+-- it really goes to.  "paid" (or the state the lab reached) carries on;
+-- "cancelled" only when no money is held, or a dispute took it, and no
+-- lab order is live.  A refund
+-- goes through Stripe (POST .../refund); the other states belong to the
+-- lab.
+CREATE OR REPLACE FUNCTION order_resolve_target(o orders, p_to text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_lab  text := order_lab_progress(o.id);
+BEGIN
+    IF p_to IS NULL OR p_to NOT IN ('paid', 'in_production', 'shipped',
+                                    'delivered', 'cancelled', 'refunded',
+                                    'needs_review', 'pending_payment',
+                                    'expired')
+    THEN
+        PERFORM darkroom_refuse(400, 'invalid_target',
+            '"to" must be "paid" (carry on) or "cancelled".');
+    END IF;
+
+    IF p_to = 'refunded' THEN
+        PERFORM darkroom_refuse(409, 'refund_through_stripe',
+            'Refund it with POST orders/<ref>/refund: the refund ends the '
+            'review when Stripe reports it.');
+    END IF;
+
+    IF p_to = 'cancelled' THEN
+        IF coalesce(o.paid_amount, 0) > o.amount_refunded
+           AND NOT EXISTS (SELECT 1 FROM order_events e
+                            WHERE e.order_id = o.id AND e.detail ? 'dispute')
+        THEN
+            PERFORM darkroom_refuse(409, 'money_held', format(
+                'The order holds %s %s: refund it, or resolve it to paid.',
+                o.paid_amount - o.amount_refunded, o.paid_currency));
+        END IF;
+        -- a lab order, even one not started, would go on being made
+        IF EXISTS (SELECT 1 FROM lab_orders WHERE order_id = o.id
+                      AND status NOT IN ('cancelled', 'rerouted'))
+        THEN
+            PERFORM darkroom_refuse(409, 'lab_orders_live', format(
+                'A lab has it (%s): cancel its lab orders first.',
+                coalesce(v_lab, 'not started')));
+        END IF;
+        RETURN 'cancelled';
+    END IF;
+
+    IF p_to NOT IN ('paid', 'in_production', 'shipped')
+       OR p_to <> coalesce(v_lab, 'paid') AND p_to <> 'paid'
+    THEN
+        PERFORM darkroom_refuse(409, 'invalid_target_state', format(
+            'An order under review goes to paid (its lab orders are %s) or '
+            'cancelled, not %s.', coalesce(v_lab, 'not started'), p_to));
+    END IF;
+
+    IF o.paid_amount IS NULL THEN
+        PERFORM darkroom_refuse(409, 'not_paid',
+            'No payment was recorded for this order: cancel it instead.');
+    END IF;
+
+    RETURN coalesce(v_lab, 'paid');
+END $$;
+
+
+-- POST orders/<ref>/resolve {"to", "note"}: an admin takes an order out
+-- of review (cause 'admin'), the note and the old reason in its history.
+CREATE OR REPLACE FUNCTION admin_order_resolve(p_ref text, p_body text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    o       orders%ROWTYPE;
+    v_body  jsonb;
+    v_to    text;
+    v_lab   text;
+    v_ev    bigint;
+BEGIN
+    BEGIN
+        v_body := coalesce(nullif(p_body, ''), '{}')::jsonb;
+    EXCEPTION WHEN others THEN
+        v_body := NULL;
+    END;
+    IF jsonb_typeof(v_body) IS DISTINCT FROM 'object' THEN
+        PERFORM darkroom_refuse(400, 'invalid_json',
+                                'The body must be a JSON object.');
+    END IF;
+
+    SELECT * INTO o FROM orders WHERE ref = p_ref FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM darkroom_refuse(404, 'not_found', 'There is no such order.');
+    END IF;
+    IF o.status <> 'needs_review' THEN
+        PERFORM darkroom_refuse(409, 'not_in_review',
+            format('The order is %s, not under review.', o.status));
+    END IF;
+
+    v_to := order_resolve_target(o, v_body->>'to');
+    v_lab := order_lab_progress(o.id);
+
+    IF NOT order_transition(o.id, v_to, 'admin', jsonb_build_object(
+               'asked', v_body->>'to', 'note', v_body->>'note',
+               'review_reason', o.review_reason, 'lab_progress', v_lab))
+    THEN
+        PERFORM darkroom_refuse(409, 'invalid_target_state',
+            format('An order under review cannot go to %s.', v_to));
+    END IF;
+
+    UPDATE orders SET review_reason = NULL WHERE id = o.id;
+
+    IF v_to = 'paid' THEN
+        SELECT max(id) INTO v_ev FROM order_events WHERE order_id = o.id;
+        PERFORM order_resolve_fulfil(o.id, v_ev);
+    END IF;
+
+    RETURN admin_order_json(p_ref);
+END $$;
