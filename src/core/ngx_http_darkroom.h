@@ -422,9 +422,10 @@ ngx_int_t ngx_http_darkroom_db_tx(ngx_http_darkroom_db_t *db,
 /*
  * Result columns by name, never by position: a SQL function's columns are
  * its contract.  In a loop over rows look the column up once with
- * ngx_http_darkroom_db_col() and read PQgetvalue(res, row, col).
- * A column the result does not have reads as NULL (the empty string) and
- * ngx_http_darkroom_db_col() answers -1.
+ * ngx_http_darkroom_db_col() (-1: no such column) and read
+ * PQgetvalue(res, row, col).  ngx_http_darkroom_db_value() reads a column
+ * the result does not have, or a row it does not have, as "", as libpq
+ * reads NULL; ngx_http_darkroom_db_null() tells them apart.
  */
 
 #define ngx_http_darkroom_db_col(res, name)  PQfnumber(res, name)
@@ -432,11 +433,13 @@ ngx_int_t ngx_http_darkroom_db_tx(ngx_http_darkroom_db_t *db,
 static ngx_inline const char *
 ngx_http_darkroom_db_value(PGresult *res, int row, const char *name)
 {
-    int  col;
+    int    col;
+    char  *v;
 
     col = PQfnumber(res, name);
+    v = (col < 0) ? NULL : PQgetvalue(res, row, col);
 
-    return (col < 0) ? "" : PQgetvalue(res, row, col);
+    return v ? v : "";
 }
 
 static ngx_inline ngx_uint_t

@@ -2,8 +2,9 @@
 /*
  * darkroom: the health endpoint.
  *
- * In a pool thread: the schema version, the job backlog, and what each
- * feature added with ngx_http_darkroom_health_add() (labs: stuck orders).
+ * In a pool thread: the schema version and the job backlog (core_health()
+ * in sql/functions/core.sql), and what each feature added with
+ * ngx_http_darkroom_health_add() (labs: stuck orders).
  * 200 when Postgres answers, 503 naming the failing part when it does not;
  * nothing is cached, so it recovers as soon as Postgres does.
  */
@@ -119,18 +120,20 @@ ngx_http_darkroom_health_work(ngx_http_darkroom_task_t *t)
     ngx_uint_t                         i;
     ngx_http_darkroom_health_check_t  *hc;
 
-    res = ngx_http_darkroom_db_exec(&t->db,
-        "SELECT (SELECT coalesce(max(version), 0) FROM schema_migrations),"
-        " j.due, j.running, (SELECT count(*) FROM jobs WHERE dead)"
-        " FROM (SELECT count(*) FILTER (WHERE run_at <= now()"
-                                  " AND (locked_until IS NULL"
-                                       " OR locked_until < now())) AS due,"
-                     " count(*) FILTER (WHERE locked_until >= now())"
-                     " AS running"
-                " FROM jobs WHERE NOT dead AND done_at IS NULL) j",
-        0, NULL, &t->err);
+    res = ngx_http_darkroom_db_exec(&t->db, "SELECT * FROM core_health()",
+                                    0, NULL, &t->err);
 
     if (res == NULL) {
+        return;
+    }
+
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal_error",
+                                    "The request could not be completed.");
+        snprintf(t->err.detail, sizeof(t->err.detail),
+                 "core_health() answered no row");
         return;
     }
 
@@ -148,8 +151,10 @@ ngx_http_darkroom_health_work(ngx_http_darkroom_task_t *t)
     p = ngx_slprintf(p, last,
                      "{\"status\":\"ok\",\"db\":\"ok\",\"schema\":%s,"
                      "\"jobs\":{\"due\":%s,\"running\":%s,\"dead\":%s}",
-                     PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
-                     PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3));
+                     ngx_http_darkroom_db_value(res, 0, "schema"),
+                     ngx_http_darkroom_db_value(res, 0, "due"),
+                     ngx_http_darkroom_db_value(res, 0, "running"),
+                     ngx_http_darkroom_db_value(res, 0, "dead"));
     PQclear(res);
 
     hc = t->conf->health_checks.elts;

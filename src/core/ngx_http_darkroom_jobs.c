@@ -617,10 +617,8 @@ ngx_http_darkroom_jobs_seed(ngx_http_darkroom_jobs_t *jobs)
         params[0] = ngx_http_darkroom_job_kinds[i].kind;
 
         if (ngx_http_darkroom_db_command(&jobs->db,
-                "INSERT INTO jobs (kind, dedupe_key)"
-                " VALUES ($1, 'recurring:' || $1)"
-                " ON CONFLICT (dedupe_key) DO NOTHING",
-                1, params, &err)
+                                         "SELECT job_recurring($1)",
+                                         1, params, &err)
             != NGX_OK)
         {
             ngx_http_darkroom_jobs_note(jobs, NGX_LOG_ERR,
@@ -765,18 +763,10 @@ ngx_http_darkroom_jobs_claim(ngx_http_darkroom_jobs_t *jobs,
     params[1] = lease;
     params[2] = kinds;
 
+    /* columns: id, kind, payload, attempts, max_attempts */
     res = ngx_http_darkroom_db_exec(&jobs->db,
-        "UPDATE jobs SET attempts = attempts + 1, locked_by = $1,"
-        " locked_until = now() + $2::bigint * interval '1 millisecond'"
-        " WHERE id = (SELECT id FROM jobs"
-                    " WHERE NOT dead AND done_at IS NULL"
-                    " AND run_at <= now()"
-                    " AND (locked_until IS NULL OR locked_until < now())"
-                    " AND kind = ANY ($3::text[])"
-                    " ORDER BY run_at, id LIMIT 1"
-                    " FOR UPDATE SKIP LOCKED)"
-        " RETURNING id, kind, payload::text, attempts, max_attempts",
-        3, params, err);
+                                    "SELECT * FROM job_claim($1, $2, $3)",
+                                    3, params, err);
 
     if (res == NULL) {
         ngx_http_darkroom_jobs_note(jobs, NGX_LOG_ERR,
@@ -826,8 +816,8 @@ ngx_http_darkroom_jobs_take(ngx_http_darkroom_jobs_t *jobs, ngx_uint_t k,
 
     /* if this fails the lease runs out, as after any lost outcome */
     (void) ngx_http_darkroom_db_command(&jobs->db,
-               "UPDATE jobs SET attempts = attempts - 1, locked_until = NULL"
-               " WHERE id = $1 AND attempts = $2", 2, params, &err);
+                                        "SELECT job_give_back($1, $2)",
+                                        2, params, &err);
 
     return NGX_DECLINED;
 }
@@ -923,7 +913,7 @@ ngx_http_darkroom_jobs_record(ngx_http_darkroom_jobs_t *jobs,
     char         id[NGX_INT64_LEN + 1];
     char         attempts[NGX_INT_T_LEN + 1];
     char         delay[NGX_INT64_LEN + 1];
-    const char  *sql, *params[5];
+    const char  *params[5];
 
     snprintf(id, sizeof(id), "%lld", (long long) o->id);
     snprintf(attempts, sizeof(attempts), "%lu", (unsigned long) o->attempts);
@@ -936,29 +926,21 @@ ngx_http_darkroom_jobs_record(ngx_http_darkroom_jobs_t *jobs,
     params[4] = o->dead ? "t" : "f";
 
     if (o->rc == NGX_OK) {
-        sql = "UPDATE jobs SET done_at = now(), locked_until = NULL,"
-              " last_error = NULL"
-              " WHERE id = $1 AND attempts = $2";
-
-        return ngx_http_darkroom_db_command(&jobs->db, sql, 2, params, dberr);
+        return ngx_http_darkroom_db_command(&jobs->db,
+                                            "SELECT job_done($1, $2)",
+                                            2, params, dberr);
     }
 
     if (o->rc == NGX_AGAIN) {
         /* not a failure: come back later, the attempt is given back */
-        sql = "UPDATE jobs SET locked_until = NULL,"
-              " attempts = attempts - 1,"
-              " run_at = now() + $3::bigint * interval '1 millisecond'"
-              " WHERE id = $1 AND attempts = $2";
-
-        return ngx_http_darkroom_db_command(&jobs->db, sql, 3, params, dberr);
+        return ngx_http_darkroom_db_command(&jobs->db,
+                                            "SELECT job_again($1, $2, $3)",
+                                            3, params, dberr);
     }
 
-    sql = "UPDATE jobs SET locked_until = NULL, last_error = $4,"
-          " dead = $5::boolean,"
-          " run_at = now() + $3::bigint * interval '1 millisecond'"
-          " WHERE id = $1 AND attempts = $2";
-
-    return ngx_http_darkroom_db_command(&jobs->db, sql, 5, params, dberr);
+    return ngx_http_darkroom_db_command(&jobs->db,
+                                        "SELECT job_failed($1, $2, $3, $4,"
+                                        " $5)", 5, params, dberr);
 }
 
 
@@ -972,10 +954,10 @@ ngx_http_darkroom_jobs_record(ngx_http_darkroom_jobs_t *jobs,
 static void
 ngx_http_darkroom_jobs_sweep(ngx_http_darkroom_jobs_t *jobs)
 {
-    int                         i, n;
+    int                         i, n, col;
     uint64_t                    now, last, period;
     PGresult                   *res;
-    const char                 *params[2], *owner;
+    const char                 *params[3], *owner;
     ngx_http_darkroom_error_t   err;
 
     now = ngx_http_darkroom_monotonic_ms();
@@ -993,24 +975,22 @@ ngx_http_darkroom_jobs_sweep(ngx_http_darkroom_jobs_t *jobs)
 
     params[0] = jobs->host;
     params[1] = jobs->ns;
+    params[2] = ngx_value(NGX_HTTP_DARKROOM_JOBS_OWNERS);
 
     /* our host and namespace only: no other owner can take our places */
     res = ngx_http_darkroom_db_exec(&jobs->db,
-        "SELECT DISTINCT locked_by FROM jobs"
-        " WHERE done_at IS NULL AND locked_until > now()"
-        " AND starts_with(locked_by, $1 || '/')"
-        " AND right(locked_by, length($2) + 1) = '/' || $2"
-        " LIMIT " ngx_value(NGX_HTTP_DARKROOM_JOBS_OWNERS),
-        2, params, &err);
+                                    "SELECT owner FROM job_owners($1, $2, $3)",
+                                    3, params, &err);
 
     if (res == NULL) {
         return;
     }
 
     n = PQntuples(res);
+    col = ngx_http_darkroom_db_col(res, "owner");
 
-    for (i = 0; i < n; i++) {
-        owner = PQgetvalue(res, i, 0);
+    for (i = 0; i < n && col >= 0; i++) {
+        owner = PQgetvalue(res, i, col);
 
         if (!ngx_http_darkroom_jobs_owner_gone(jobs, owner)) {
             continue;
@@ -1019,9 +999,8 @@ ngx_http_darkroom_jobs_sweep(ngx_http_darkroom_jobs_t *jobs)
         params[0] = owner;
 
         if (ngx_http_darkroom_db_command(&jobs->db,
-                "UPDATE jobs SET locked_until = NULL"
-                " WHERE locked_by = $1 AND done_at IS NULL"
-                " AND locked_until > now()", 1, params, &err)
+                                         "SELECT job_release($1)",
+                                         1, params, &err)
             == NGX_OK)
         {
             ngx_http_darkroom_jobs_note(jobs, NGX_LOG_WARN,
