@@ -27,6 +27,19 @@
 #define NGX_HTTP_DARKROOM_RETRY_AFTER    5
 #define NGX_HTTP_DARKROOM_FETCH_MAX      (1024 * 1024)
 
+/* the largest secret or key file read at configuration */
+#define NGX_HTTP_DARKROOM_FILE_MAX       (64 * 1024)
+
+/* the sizes of an error's parts, and of a thread's trace */
+#define NGX_HTTP_DARKROOM_CODE_LEN       40
+#define NGX_HTTP_DARKROOM_MESSAGE_LEN    200
+#define NGX_HTTP_DARKROOM_DETAIL_LEN     400
+#define NGX_HTTP_DARKROOM_TRACE_LEN      2048
+
+/* a status token in hex (128 bits), a SHA-256 in hex; add 1 for the NUL */
+#define NGX_HTTP_DARKROOM_TOKEN_LEN      32
+#define NGX_HTTP_DARKROOM_SHA256_HEX_LEN 64
+
 
 /*
  * An error made inside a thread, handed back to the event loop: the client
@@ -37,11 +50,29 @@ typedef struct {
     ngx_uint_t                   status;
     ngx_uint_t                   retry_after;
     char                         sqlstate[6];
-    char                         code[40];
-    char                         message[200];
-    char                         detail[400];
+    char                         code[NGX_HTTP_DARKROOM_CODE_LEN];
+    char                         message[NGX_HTTP_DARKROOM_MESSAGE_LEN];
+    char                         detail[NGX_HTTP_DARKROOM_DETAIL_LEN];
     ngx_uint_t                   provider_status;  /* 0: no answer */
 } ngx_http_darkroom_error_t;
+
+
+/*
+ * What a thread did, for a debug log (NGX_DEBUG builds only): entries
+ * (NUL-terminated, one after another) that the thread appends with
+ * ngx_http_darkroom_trace() and the event loop logs at debug level once
+ * the work is done.  Plain memory: the thread neither logs nor allocates.
+ * Never a secret in it: no header values, no bodies.
+ */
+
+typedef struct {
+    size_t                       len;
+    ngx_uint_t                   dropped;      /* entries that did not fit */
+    uint64_t                     posted;       /* monotonic ms */
+    uint64_t                     started;
+    uint64_t                     ended;
+    char                         text[NGX_HTTP_DARKROOM_TRACE_LEN];
+} ngx_http_darkroom_trace_t;
 
 
 typedef struct {
@@ -182,6 +213,10 @@ struct ngx_http_darkroom_task_s {
     ngx_http_darkroom_work_pt    work;
     ngx_http_darkroom_done_pt    done;
     ngx_http_request_t          *request;      /* event loop only */
+
+#if (NGX_DEBUG)
+    ngx_http_darkroom_trace_t   *trace;        /* NULL: no debug log */
+#endif
 };
 
 
@@ -312,6 +347,27 @@ void ngx_http_darkroom_release(void);
 void ngx_http_darkroom_task_answer(ngx_http_darkroom_task_t *t,
     PGresult *res, const char *missing);
 
+/*
+ * trace: in a thread, ngx_http_darkroom_trace() appends an entry to the
+ * trace the task layer or the job runner made current for the thread (if
+ * the debug log is on); on the event loop, _trace_log() logs the entries.
+ * Compiled out without NGX_DEBUG.
+ */
+#if (NGX_DEBUG)
+void ngx_http_darkroom_trace_begin(ngx_http_darkroom_trace_t *tr);
+void ngx_http_darkroom_trace_end(void);
+ngx_uint_t ngx_http_darkroom_tracing(void);
+void ngx_http_darkroom_trace(const char *fmt, ...);
+void ngx_http_darkroom_trace_log(ngx_log_t *log,
+    ngx_http_darkroom_trace_t *tr, const char *who);
+#else
+#define ngx_http_darkroom_trace_begin(tr)
+#define ngx_http_darkroom_trace_end()
+#define ngx_http_darkroom_tracing()  0
+#define ngx_http_darkroom_trace(...)
+#define ngx_http_darkroom_trace_log(log, tr, who)
+#endif
+
 /* db: thread side */
 PGresult *ngx_http_darkroom_db_exec(ngx_http_darkroom_db_t *db,
     const char *sql, int nparams, const char *const *params,
@@ -323,6 +379,58 @@ ngx_int_t ngx_http_darkroom_db_tx(ngx_http_darkroom_db_t *db,
     ngx_int_t (*fn)(ngx_http_darkroom_db_t *db, void *data,
     ngx_http_darkroom_error_t *err), void *data,
     ngx_http_darkroom_error_t *err);
+
+/*
+ * Result columns by name, never by position: a SQL function's columns are
+ * its contract.  In a loop over rows look the column up once with
+ * ngx_http_darkroom_db_col() (-1: no such column) and read
+ * PQgetvalue(res, row, col).  ngx_http_darkroom_db_value() reads a column
+ * the result does not have, or a row it does not have, as "", as libpq
+ * reads NULL; ngx_http_darkroom_db_null() tells them apart.
+ */
+
+#define ngx_http_darkroom_db_col(res, name)  PQfnumber(res, name)
+
+static ngx_inline const char *
+ngx_http_darkroom_db_value(PGresult *res, int row, const char *name)
+{
+    int    col;
+    char  *v;
+
+    col = PQfnumber(res, name);
+    v = (col < 0) ? NULL : PQgetvalue(res, row, col);
+
+    return v ? v : "";
+}
+
+static ngx_inline ngx_uint_t
+ngx_http_darkroom_db_null(PGresult *res, int row, const char *name)
+{
+    int  col;
+
+    col = PQfnumber(res, name);
+
+    return (col < 0) ? 1 : (ngx_uint_t) PQgetisnull(res, row, col);
+}
+
+/*
+ * The answer of "SELECT f($1, ...)" where f returns one value (a JSON
+ * document, a count): the only value of a one-row, one-column result, or
+ * NULL if there is no row, the value is NULL or the result is another
+ * shape.  Nothing to name: the column is the function.
+ */
+
+static ngx_inline const char *
+ngx_http_darkroom_db_only(PGresult *res)
+{
+    if (PQntuples(res) != 1 || PQnfields(res) != 1
+        || PQgetisnull(res, 0, 0))
+    {
+        return NULL;
+    }
+
+    return PQgetvalue(res, 0, 0);
+}
 
 /* jobs */
 ngx_int_t ngx_http_darkroom_job_register(ngx_conf_t *cf, const char *kind,

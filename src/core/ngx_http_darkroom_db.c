@@ -29,6 +29,13 @@ static PGconn *ngx_http_darkroom_db_connect(ngx_http_darkroom_db_t *db,
 static PGresult *ngx_http_darkroom_db_run(PGconn *conn, ngx_msec_t timeout,
     const char *sql, int nparams, const char *const *params,
     ngx_http_darkroom_error_t *err);
+static ngx_int_t ngx_http_darkroom_db_send(PGconn *conn, uint64_t deadline,
+    const char *sql, int nparams, const char *const *params,
+    ngx_http_darkroom_error_t *err);
+static PGresult *ngx_http_darkroom_db_results(PGconn *conn,
+    uint64_t deadline, ngx_http_darkroom_error_t *err);
+static void ngx_http_darkroom_db_failed(PGconn *conn, PGresult *res,
+    ngx_http_darkroom_error_t *err);
 static ngx_int_t ngx_http_darkroom_db_wait(PGconn *conn, short events,
     uint64_t deadline);
 static void ngx_http_darkroom_db_unavailable(ngx_http_darkroom_error_t *err,
@@ -64,19 +71,52 @@ static PGresult *
 ngx_http_darkroom_db_run(PGconn *conn, ngx_msec_t timeout, const char *sql,
     int nparams, const char *const *params, ngx_http_darkroom_error_t *err)
 {
-    int              rc;
-    char            *state, *msg;
-    PGresult        *res, *last;
+    PGresult        *res;
     uint64_t         deadline;
     ExecStatusType   status;
 
     deadline = ngx_http_darkroom_monotonic_ms() + timeout
                + NGX_HTTP_DARKROOM_DB_GRACE;
 
-    if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0)) {
-        ngx_http_darkroom_db_unavailable(err, "send failed", conn);
+    if (ngx_http_darkroom_db_send(conn, deadline, sql, nparams, params, err)
+        != NGX_OK)
+    {
         ngx_http_darkroom_db_drop();
         return NULL;
+    }
+
+    res = ngx_http_darkroom_db_results(conn, deadline, err);
+
+    if (res == NULL) {
+        ngx_http_darkroom_db_drop();
+        return NULL;
+    }
+
+    status = PQresultStatus(res);
+
+    if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
+        return res;
+    }
+
+    ngx_http_darkroom_db_failed(conn, res, err);
+
+    PQclear(res);
+
+    return NULL;
+}
+
+
+/* sends the statement and flushes it within the deadline */
+
+static ngx_int_t
+ngx_http_darkroom_db_send(PGconn *conn, uint64_t deadline, const char *sql,
+    int nparams, const char *const *params, ngx_http_darkroom_error_t *err)
+{
+    int  rc;
+
+    if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0)) {
+        ngx_http_darkroom_db_unavailable(err, "send failed", conn);
+        return NGX_ERROR;
     }
 
     while ((rc = PQflush(conn)) == 1) {
@@ -84,8 +124,7 @@ ngx_http_darkroom_db_run(PGconn *conn, ngx_msec_t timeout, const char *sql,
             != NGX_OK)
         {
             ngx_http_darkroom_db_unavailable(err, "send timed out", NULL);
-            ngx_http_darkroom_db_drop();
-            return NULL;
+            return NGX_ERROR;
         }
 
         if (!PQconsumeInput(conn)) {
@@ -95,9 +134,23 @@ ngx_http_darkroom_db_run(PGconn *conn, ngx_msec_t timeout, const char *sql,
 
     if (rc == -1) {
         ngx_http_darkroom_db_unavailable(err, "send failed", conn);
-        ngx_http_darkroom_db_drop();
-        return NULL;
+        return NGX_ERROR;
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Reads every result of the statement within the deadline and answers the
+ * last; NULL (err set) if time ran out or the connection was lost.
+ */
+
+static PGresult *
+ngx_http_darkroom_db_results(PGconn *conn, uint64_t deadline,
+    ngx_http_darkroom_error_t *err)
+{
+    PGresult  *res, *last;
 
     last = NULL;
 
@@ -111,7 +164,6 @@ ngx_http_darkroom_db_run(PGconn *conn, ngx_msec_t timeout, const char *sql,
 
                 ngx_http_darkroom_db_unavailable(err, "query timed out",
                                                  NULL);
-                ngx_http_darkroom_db_drop();
                 return NULL;
             }
 
@@ -142,26 +194,31 @@ ngx_http_darkroom_db_run(PGconn *conn, ngx_msec_t timeout, const char *sql,
         }
 
         ngx_http_darkroom_db_unavailable(err, "connection lost", conn);
-        ngx_http_darkroom_db_drop();
         return NULL;
     }
 
-    status = PQresultStatus(last);
+    return last;
+}
 
-    if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
-        return last;
-    }
 
-    state = PQresultErrorField(last, PG_DIAG_SQLSTATE);
+/* a statement Postgres refused: a darkroom refusal, a retry, or a bug */
+
+static void
+ngx_http_darkroom_db_failed(PGconn *conn, PGresult *res,
+    ngx_http_darkroom_error_t *err)
+{
+    char  *state, *msg;
+
+    state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 
     if (state && state[0] == 'D' && state[1] == 'R') {
 
         /* a refusal raised by darkroom_refuse(): status, code, sentence */
 
-        msg = PQresultErrorField(last, PG_DIAG_MESSAGE_DETAIL);
+        msg = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
 
         ngx_http_darkroom_error_set(err, ngx_atoi((u_char *) state + 2, 3),
-                                    PQresultErrorField(last,
+                                    PQresultErrorField(res,
                                                  PG_DIAG_MESSAGE_PRIMARY),
                                     "%s", msg ? msg : "");
         if (err->status < 400 || err->status > 599) {
@@ -181,17 +238,13 @@ ngx_http_darkroom_db_run(PGconn *conn, ngx_msec_t timeout, const char *sql,
                                     "internal_error",
                                     "The request could not be completed.");
         snprintf(err->detail, sizeof(err->detail), "postgres: %s",
-                 PQresultErrorMessage(last));
+                 PQresultErrorMessage(res));
     }
 
     if (state) {
         ngx_cpystrn((u_char *) err->sqlstate, (u_char *) state,
                     sizeof(err->sqlstate));
     }
-
-    PQclear(last);
-
-    return NULL;
 }
 
 

@@ -2,8 +2,9 @@
 /*
  * darkroom: the health endpoint.
  *
- * In a pool thread: the schema version, the job backlog, and what each
- * feature added with ngx_http_darkroom_health_add() (labs: stuck orders).
+ * In a pool thread: the schema version and the job backlog (core_health()
+ * in sql/functions/core.sql), and what each feature added with
+ * ngx_http_darkroom_health_add() (labs: stuck orders).
  * 200 when Postgres answers, 503 naming the failing part when it does not;
  * nothing is cached, so it recovers as soon as Postgres does.
  */
@@ -21,7 +22,8 @@ static ngx_int_t ngx_http_darkroom_health_check(ngx_http_darkroom_task_t *t,
     u_char **end);
 
 
-#define NGX_HTTP_DARKROOM_HEALTH_MAX  4096
+#define NGX_HTTP_DARKROOM_HEALTH_MAX      4096
+#define NGX_HTTP_DARKROOM_HEALTH_SQL_LEN  128
 
 
 char *
@@ -84,8 +86,9 @@ ngx_http_darkroom_health_check(ngx_http_darkroom_task_t *t,
     ngx_http_darkroom_health_check_t *hc, u_char *p, u_char *last,
     u_char **end)
 {
-    char       sql[128];
-    PGresult  *res;
+    char         sql[NGX_HTTP_DARKROOM_HEALTH_SQL_LEN];
+    PGresult    *res;
+    const char  *json;
 
     ngx_snprintf((u_char *) sql, sizeof(sql),
                  "SELECT row_to_json(c)::text FROM %s() c%Z", hc->function);
@@ -95,9 +98,10 @@ ngx_http_darkroom_health_check(ngx_http_darkroom_task_t *t,
         return NGX_ERROR;
     }
 
-    if (PQntuples(res) == 1) {
-        p = ngx_slprintf(p, last, ",\"%s\":%s", hc->name,
-                         PQgetvalue(res, 0, 0));
+    json = ngx_http_darkroom_db_only(res);
+
+    if (json) {
+        p = ngx_slprintf(p, last, ",\"%s\":%s", hc->name, json);
     }
 
     PQclear(res);
@@ -116,18 +120,20 @@ ngx_http_darkroom_health_work(ngx_http_darkroom_task_t *t)
     ngx_uint_t                         i;
     ngx_http_darkroom_health_check_t  *hc;
 
-    res = ngx_http_darkroom_db_exec(&t->db,
-        "SELECT (SELECT coalesce(max(version), 0) FROM schema_migrations),"
-        " j.due, j.running, (SELECT count(*) FROM jobs WHERE dead)"
-        " FROM (SELECT count(*) FILTER (WHERE run_at <= now()"
-                                  " AND (locked_until IS NULL"
-                                       " OR locked_until < now())) AS due,"
-                     " count(*) FILTER (WHERE locked_until >= now())"
-                     " AS running"
-                " FROM jobs WHERE NOT dead AND done_at IS NULL) j",
-        0, NULL, &t->err);
+    res = ngx_http_darkroom_db_exec(&t->db, "SELECT * FROM core_health()",
+                                    0, NULL, &t->err);
 
     if (res == NULL) {
+        return;
+    }
+
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal_error",
+                                    "The request could not be completed.");
+        snprintf(t->err.detail, sizeof(t->err.detail),
+                 "core_health() answered no row");
         return;
     }
 
@@ -145,8 +151,10 @@ ngx_http_darkroom_health_work(ngx_http_darkroom_task_t *t)
     p = ngx_slprintf(p, last,
                      "{\"status\":\"ok\",\"db\":\"ok\",\"schema\":%s,"
                      "\"jobs\":{\"due\":%s,\"running\":%s,\"dead\":%s}",
-                     PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
-                     PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3));
+                     ngx_http_darkroom_db_value(res, 0, "schema"),
+                     ngx_http_darkroom_db_value(res, 0, "due"),
+                     ngx_http_darkroom_db_value(res, 0, "running"),
+                     ngx_http_darkroom_db_value(res, 0, "dead"));
     PQclear(res);
 
     hc = t->conf->health_checks.elts;

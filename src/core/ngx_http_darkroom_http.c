@@ -52,7 +52,7 @@ ngx_http_darkroom_admin_auth(ngx_http_request_t *r)
 }
 
 
-/* 401 with the challenge, for a request ngx_http_darkroom_admin_auth() refused */
+/* 401 with the challenge, for a request _admin_auth() refused */
 
 ngx_int_t
 ngx_http_darkroom_admin_refuse(ngx_http_request_t *r)
@@ -243,7 +243,7 @@ ngx_http_darkroom_sha256_hex(const u_char *data, size_t len, char *out)
     }
 
     ngx_hex_dump((u_char *) out, md, sizeof(md));
-    out[2 * SHA256_DIGEST_LENGTH] = '\0';
+    out[NGX_HTTP_DARKROOM_SHA256_HEX_LEN] = '\0';
 
     return NGX_OK;
 }

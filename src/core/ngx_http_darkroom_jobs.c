@@ -23,6 +23,10 @@
  * kept by the runner and written when Postgres answers again.  Each kind
  * takes at most its share of a worker's runners (by default all but one),
  * so one slow kind cannot hold every runner.
+ *
+ * With a debug log, a run is traced: the thread notes each claim, provider
+ * call and outcome in the runner's trace (it never logs), which the event
+ * loop logs at debug level when the run is done.
  */
 
 
@@ -34,13 +38,16 @@
 #define NGX_HTTP_DARKROOM_JOBS_LOG     8
 #define NGX_HTTP_DARKROOM_JOBS_OWNERS  100
 
+/* the claim's array of kinds, "{kind,kind,...}" */
+#define NGX_HTTP_DARKROOM_JOBS_KINDS_LEN  1024
+
 /* boot_id without dashes (32), '.', the PID namespace's inode (20) */
 #define NGX_HTTP_DARKROOM_JOBS_NS_LEN  (32 + 1 + NGX_INT64_LEN)
 
 
 typedef struct {
     ngx_uint_t                      level;
-    char                            text[400];
+    char                            text[NGX_HTTP_DARKROOM_DETAIL_LEN];
 } ngx_http_darkroom_jobs_log_t;
 
 
@@ -52,7 +59,7 @@ typedef struct {
     ngx_int_t                       rc;        /* NGX_OK, NGX_AGAIN, other */
     ngx_uint_t                      dead;
     ngx_msec_t                      delay;
-    char                            error[400];
+    char                            error[NGX_HTTP_DARKROOM_DETAIL_LEN];
     unsigned                        set:1;
 } ngx_http_darkroom_jobs_outcome_t;
 
@@ -84,6 +91,11 @@ typedef struct {
     ngx_uint_t                      nlog;
     ngx_http_darkroom_jobs_log_t    log[NGX_HTTP_DARKROOM_JOBS_LOG];
 
+#if (NGX_DEBUG)
+    ngx_http_darkroom_trace_t       trace;
+    unsigned                        tracing:1; /* the debug log is on */
+#endif
+
     unsigned                        busy:1;
     unsigned                        seeded:1;  /* recurring rows exist */
     unsigned                        final:1;   /* exiting: record only */
@@ -97,6 +109,7 @@ static void ngx_http_darkroom_jobs_exit_watch(ngx_event_t *ev);
 static void ngx_http_darkroom_jobs_last(ngx_http_darkroom_jobs_t *jobs,
     ngx_log_t *log);
 static void ngx_http_darkroom_jobs_thread(void *data, ngx_log_t *log);
+static void ngx_http_darkroom_jobs_run(ngx_http_darkroom_jobs_t *jobs);
 static ngx_int_t ngx_http_darkroom_jobs_pending(
     ngx_http_darkroom_jobs_t *jobs);
 static void ngx_http_darkroom_jobs_final(ngx_http_darkroom_jobs_t *jobs);
@@ -120,7 +133,7 @@ static void ngx_http_darkroom_jobs_identify(ngx_http_darkroom_jobs_t *jobs);
 static void ngx_http_darkroom_jobs_ns(char *ns, size_t size);
 static ngx_int_t ngx_http_darkroom_jobs_caps(ngx_cycle_t *cycle,
     ngx_http_darkroom_main_conf_t *dmcf);
-static ngx_msec_t ngx_http_darkroom_jobs_backoff(
+static ngx_msec_t ngx_http_darkroom_jobs_delay(
     ngx_http_darkroom_jobs_t *jobs, ngx_http_darkroom_job_t *job);
 static void ngx_http_darkroom_jobs_note(ngx_http_darkroom_jobs_t *jobs,
     ngx_uint_t level, const char *fmt, ...);
@@ -391,6 +404,11 @@ ngx_http_darkroom_jobs_post(ngx_http_darkroom_jobs_t *jobs, ngx_log_t *log)
     jobs->db.timeout = jobs->dmcf->db_timeout;
     jobs->db.deadline = 0;
 
+#if (NGX_DEBUG)
+    jobs->tracing = (log->log_level & NGX_LOG_DEBUG_HTTP) ? 1 : 0;
+    jobs->trace.posted = ngx_http_darkroom_monotonic_ms();
+#endif
+
     if (ngx_thread_task_post(jobs->dmcf->pool, jobs->task) != NGX_OK) {
         return;
     }
@@ -459,6 +477,21 @@ ngx_http_darkroom_jobs_thread(void *data, ngx_log_t *log)
 {
     ngx_http_darkroom_jobs_t   *jobs = data;
 
+#if (NGX_DEBUG)
+    ngx_http_darkroom_trace_begin(jobs->tracing ? &jobs->trace : NULL);
+#endif
+
+    ngx_http_darkroom_jobs_run(jobs);
+
+    ngx_http_darkroom_trace_end();
+}
+
+
+/* in a thread: the kept outcome, then due jobs up to a batch */
+
+static void
+ngx_http_darkroom_jobs_run(ngx_http_darkroom_jobs_t *jobs)
+{
     if (jobs->owner[0] == '\0') {
         ngx_http_darkroom_jobs_identify(jobs);
     }
@@ -583,10 +616,8 @@ ngx_http_darkroom_jobs_seed(ngx_http_darkroom_jobs_t *jobs)
         params[0] = ngx_http_darkroom_job_kinds[i].kind;
 
         if (ngx_http_darkroom_db_command(&jobs->db,
-                "INSERT INTO jobs (kind, dedupe_key)"
-                " VALUES ($1, 'recurring:' || $1)"
-                " ON CONFLICT (dedupe_key) DO NOTHING",
-                1, params, &err)
+                                         "SELECT job_recurring($1)",
+                                         1, params, &err)
             != NGX_OK)
         {
             ngx_http_darkroom_jobs_note(jobs, NGX_LOG_ERR,
@@ -623,10 +654,13 @@ ngx_http_darkroom_jobs_run_one(ngx_http_darkroom_jobs_t *jobs)
 
     ngx_memzero(&job, sizeof(ngx_http_darkroom_job_t));
 
-    job.id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    job.kind = PQgetvalue(res, 0, 1);
-    job.attempts = strtoul(PQgetvalue(res, 0, 3), NULL, 10);
-    job.max_attempts = strtoul(PQgetvalue(res, 0, 4), NULL, 10);
+    job.id = strtoll(ngx_http_darkroom_db_value(res, 0, "id"), NULL, 10);
+    job.kind = ngx_http_darkroom_db_value(res, 0, "kind");
+    job.attempts = strtoul(ngx_http_darkroom_db_value(res, 0, "attempts"),
+                           NULL, 10);
+    job.max_attempts = strtoul(ngx_http_darkroom_db_value(res, 0,
+                                                          "max_attempts"),
+                               NULL, 10);
     job.fetch_timeout = jobs->dmcf->fetch_timeout;
     job.db = &jobs->db;
     job.conf = jobs->dmcf;
@@ -644,11 +678,18 @@ ngx_http_darkroom_jobs_run_one(ngx_http_darkroom_jobs_t *jobs)
              != NGX_OK)
     {
         /* another runner took the kind's last place meanwhile */
+        ngx_http_darkroom_trace("job %lld %s given back: the kind has no "
+                                "free runner", (long long) job.id, job.kind);
         PQclear(res);
         return NGX_DECLINED;
     }
 
-    job.payload = cJSON_Parse(PQgetvalue(res, 0, 2));
+    ngx_http_darkroom_trace("job %lld %s claimed, attempt %lu/%lu",
+                            (long long) job.id, job.kind,
+                            (unsigned long) job.attempts,
+                            (unsigned long) job.max_attempts);
+
+    job.payload = cJSON_Parse(ngx_http_darkroom_db_value(res, 0, "payload"));
 
     if (k == NULL) {
         /* not claimable: only registered kinds are claimed */
@@ -689,7 +730,8 @@ static PGresult *
 ngx_http_darkroom_jobs_claim(ngx_http_darkroom_jobs_t *jobs,
     ngx_http_darkroom_error_t *err)
 {
-    char         lease[NGX_INT64_LEN + 1], kinds[1024];
+    char         lease[NGX_INT64_LEN + 1];
+    char         kinds[NGX_HTTP_DARKROOM_JOBS_KINDS_LEN];
     u_char      *p, *last;
     ngx_uint_t   i, n;
     PGresult    *res;
@@ -720,18 +762,10 @@ ngx_http_darkroom_jobs_claim(ngx_http_darkroom_jobs_t *jobs,
     params[1] = lease;
     params[2] = kinds;
 
+    /* columns: id, kind, payload, attempts, max_attempts */
     res = ngx_http_darkroom_db_exec(&jobs->db,
-        "UPDATE jobs SET attempts = attempts + 1, locked_by = $1,"
-        " locked_until = now() + $2::bigint * interval '1 millisecond'"
-        " WHERE id = (SELECT id FROM jobs"
-                    " WHERE NOT dead AND done_at IS NULL"
-                    " AND run_at <= now()"
-                    " AND (locked_until IS NULL OR locked_until < now())"
-                    " AND kind = ANY ($3::text[])"
-                    " ORDER BY run_at, id LIMIT 1"
-                    " FOR UPDATE SKIP LOCKED)"
-        " RETURNING id, kind, payload::text, attempts, max_attempts",
-        3, params, err);
+                                    "SELECT * FROM job_claim($1, $2, $3)",
+                                    3, params, err);
 
     if (res == NULL) {
         ngx_http_darkroom_jobs_note(jobs, NGX_LOG_ERR,
@@ -781,8 +815,8 @@ ngx_http_darkroom_jobs_take(ngx_http_darkroom_jobs_t *jobs, ngx_uint_t k,
 
     /* if this fails the lease runs out, as after any lost outcome */
     (void) ngx_http_darkroom_db_command(&jobs->db,
-               "UPDATE jobs SET attempts = attempts - 1, locked_until = NULL"
-               " WHERE id = $1 AND attempts = $2", 2, params, &err);
+                                        "SELECT job_give_back($1, $2)",
+                                        2, params, &err);
 
     return NGX_DECLINED;
 }
@@ -816,15 +850,26 @@ ngx_http_darkroom_jobs_finish(ngx_http_darkroom_jobs_t *jobs,
 
     } else if (rc != NGX_OK) {
         o.dead = (rc == NGX_DECLINED || job->attempts >= job->max_attempts);
-        o.delay = ngx_http_darkroom_jobs_backoff(jobs, job);
+        o.delay = ngx_http_darkroom_jobs_delay(jobs, job);
         ngx_cpystrn((u_char *) o.error,
                     (u_char *) (err->detail[0] ? err->detail : err->message),
                     sizeof(o.error));
     }
 
+    what = (rc == NGX_OK) ? "done" : (rc == NGX_AGAIN) ? "rescheduled"
+                                                       : "failed";
+
+    /* the error is logged as a warning or an error: not here again */
+    if (rc == NGX_OK || o.dead) {
+        ngx_http_darkroom_trace("job %lld %s %s%s", (long long) o.id,
+                                job->kind, what, o.dead ? ", dead" : "");
+    } else {
+        ngx_http_darkroom_trace("job %lld %s %s, runs again in %lu ms",
+                                (long long) o.id, job->kind, what,
+                                (unsigned long) o.delay);
+    }
+
     if (ngx_http_darkroom_jobs_record(jobs, &o, &dberr) != NGX_OK) {
-        what = (rc == NGX_OK) ? "done" : (rc == NGX_AGAIN) ? "rescheduled"
-                                                           : "failed";
 
         if (dberr.status == NGX_HTTP_SERVICE_UNAVAILABLE) {
             jobs->pending = o;
@@ -867,7 +912,7 @@ ngx_http_darkroom_jobs_record(ngx_http_darkroom_jobs_t *jobs,
     char         id[NGX_INT64_LEN + 1];
     char         attempts[NGX_INT_T_LEN + 1];
     char         delay[NGX_INT64_LEN + 1];
-    const char  *sql, *params[5];
+    const char  *params[5];
 
     snprintf(id, sizeof(id), "%lld", (long long) o->id);
     snprintf(attempts, sizeof(attempts), "%lu", (unsigned long) o->attempts);
@@ -880,29 +925,21 @@ ngx_http_darkroom_jobs_record(ngx_http_darkroom_jobs_t *jobs,
     params[4] = o->dead ? "t" : "f";
 
     if (o->rc == NGX_OK) {
-        sql = "UPDATE jobs SET done_at = now(), locked_until = NULL,"
-              " last_error = NULL"
-              " WHERE id = $1 AND attempts = $2";
-
-        return ngx_http_darkroom_db_command(&jobs->db, sql, 2, params, dberr);
+        return ngx_http_darkroom_db_command(&jobs->db,
+                                            "SELECT job_done($1, $2)",
+                                            2, params, dberr);
     }
 
     if (o->rc == NGX_AGAIN) {
         /* not a failure: come back later, the attempt is given back */
-        sql = "UPDATE jobs SET locked_until = NULL,"
-              " attempts = attempts - 1,"
-              " run_at = now() + $3::bigint * interval '1 millisecond'"
-              " WHERE id = $1 AND attempts = $2";
-
-        return ngx_http_darkroom_db_command(&jobs->db, sql, 3, params, dberr);
+        return ngx_http_darkroom_db_command(&jobs->db,
+                                            "SELECT job_again($1, $2, $3)",
+                                            3, params, dberr);
     }
 
-    sql = "UPDATE jobs SET locked_until = NULL, last_error = $4,"
-          " dead = $5::boolean,"
-          " run_at = now() + $3::bigint * interval '1 millisecond'"
-          " WHERE id = $1 AND attempts = $2";
-
-    return ngx_http_darkroom_db_command(&jobs->db, sql, 5, params, dberr);
+    return ngx_http_darkroom_db_command(&jobs->db,
+                                        "SELECT job_failed($1, $2, $3, $4,"
+                                        " $5)", 5, params, dberr);
 }
 
 
@@ -916,10 +953,10 @@ ngx_http_darkroom_jobs_record(ngx_http_darkroom_jobs_t *jobs,
 static void
 ngx_http_darkroom_jobs_sweep(ngx_http_darkroom_jobs_t *jobs)
 {
-    int                         i, n;
+    int                         i, n, col;
     uint64_t                    now, last, period;
     PGresult                   *res;
-    const char                 *params[2], *owner;
+    const char                 *params[3], *owner;
     ngx_http_darkroom_error_t   err;
 
     now = ngx_http_darkroom_monotonic_ms();
@@ -937,24 +974,22 @@ ngx_http_darkroom_jobs_sweep(ngx_http_darkroom_jobs_t *jobs)
 
     params[0] = jobs->host;
     params[1] = jobs->ns;
+    params[2] = ngx_value(NGX_HTTP_DARKROOM_JOBS_OWNERS);
 
     /* our host and namespace only: no other owner can take our places */
     res = ngx_http_darkroom_db_exec(&jobs->db,
-        "SELECT DISTINCT locked_by FROM jobs"
-        " WHERE done_at IS NULL AND locked_until > now()"
-        " AND starts_with(locked_by, $1 || '/')"
-        " AND right(locked_by, length($2) + 1) = '/' || $2"
-        " LIMIT " ngx_value(NGX_HTTP_DARKROOM_JOBS_OWNERS),
-        2, params, &err);
+                                    "SELECT owner FROM job_owners($1, $2, $3)",
+                                    3, params, &err);
 
     if (res == NULL) {
         return;
     }
 
     n = PQntuples(res);
+    col = ngx_http_darkroom_db_col(res, "owner");
 
-    for (i = 0; i < n; i++) {
-        owner = PQgetvalue(res, i, 0);
+    for (i = 0; i < n && col >= 0; i++) {
+        owner = PQgetvalue(res, i, col);
 
         if (!ngx_http_darkroom_jobs_owner_gone(jobs, owner)) {
             continue;
@@ -963,9 +998,8 @@ ngx_http_darkroom_jobs_sweep(ngx_http_darkroom_jobs_t *jobs)
         params[0] = owner;
 
         if (ngx_http_darkroom_db_command(&jobs->db,
-                "UPDATE jobs SET locked_until = NULL"
-                " WHERE locked_by = $1 AND done_at IS NULL"
-                " AND locked_until > now()", 1, params, &err)
+                                         "SELECT job_release($1)",
+                                         1, params, &err)
             == NGX_OK)
         {
             ngx_http_darkroom_jobs_note(jobs, NGX_LOG_WARN,
@@ -1122,7 +1156,7 @@ ngx_http_darkroom_jobs_start_time(long pid)
 /* base * 2^(attempts - 1), capped, plus up to a quarter more of jitter */
 
 static ngx_msec_t
-ngx_http_darkroom_jobs_backoff(ngx_http_darkroom_jobs_t *jobs,
+ngx_http_darkroom_jobs_delay(ngx_http_darkroom_jobs_t *jobs,
     ngx_http_darkroom_job_t *job)
 {
     ngx_uint_t   n;
@@ -1177,6 +1211,14 @@ ngx_http_darkroom_jobs_done(ngx_event_t *ev)
 
     ngx_http_darkroom_release();
 
+#if (NGX_DEBUG)
+    /* a run that found nothing to do has nothing to tell */
+    if (jobs->tracing && (jobs->trace.len || jobs->trace.dropped)) {
+        ngx_http_darkroom_trace_log(jobs->timer.log, &jobs->trace,
+                                    "darkroom jobs");
+    }
+#endif
+
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, jobs->timer.log, 0,
                    "darkroom jobs: run done, %ui claimed", jobs->claimed);
 
@@ -1203,115 +1245,4 @@ ngx_http_darkroom_jobs_done(ngx_event_t *ev)
            ? 1 : jobs->dmcf->jobs_interval;
 
     ngx_add_timer(&jobs->timer, next);
-}
-
-
-/*
- * "http_post": deliver a JSON document to a URL, for a shop's own systems
- * (accounting, a chat hook).  Payload: {"url": "...", "body": any JSON,
- * "headers": {"Name": "value"}}.  The job id is sent as Idempotency-Key so
- * a receiver can drop the repeat of a delivery whose answer was lost.
- */
-
-ngx_int_t
-ngx_http_darkroom_job_http_post(ngx_http_darkroom_job_t *job,
-    ngx_http_darkroom_error_t *err)
-{
-    char                            *text, retry[32];
-    char                             key[64];
-    char                             hbuf[16][256];
-    size_t                           n;
-    cJSON                           *url, *body, *headers, *h;
-    ngx_int_t                        rc;
-    ngx_uint_t                       i;
-    const char                      *hdrs[20];
-    ngx_http_darkroom_fetch_req_t    req;
-    ngx_http_darkroom_fetch_resp_t   resp;
-
-    url = cJSON_GetObjectItemCaseSensitive(job->payload, "url");
-    body = cJSON_GetObjectItemCaseSensitive(job->payload, "body");
-    headers = cJSON_GetObjectItemCaseSensitive(job->payload, "headers");
-
-    if (!cJSON_IsString(url)
-        || (ngx_strncmp(url->valuestring, "http://", 7) != 0
-            && ngx_strncmp(url->valuestring, "https://", 8) != 0))
-    {
-        snprintf(err->detail, sizeof(err->detail),
-                 "http_post: payload needs an http(s) \"url\"");
-        return NGX_DECLINED;
-    }
-
-    i = 0;
-
-    snprintf(key, sizeof(key), "Idempotency-Key: darkroom-job-%lld",
-             (long long) job->id);
-    hdrs[i++] = key;
-    hdrs[i++] = "Content-Type: application/json";
-
-    cJSON_ArrayForEach(h, headers) {
-        if (i == 18 || !cJSON_IsString(h) || h->string == NULL
-            || strpbrk(h->string, "\r\n:") || strpbrk(h->valuestring, "\r\n"))
-        {
-            snprintf(err->detail, sizeof(err->detail),
-                     "http_post: bad or too many headers");
-            return NGX_DECLINED;
-        }
-
-        snprintf(hbuf[i - 2], sizeof(hbuf[0]), "%s: %s", h->string,
-                 h->valuestring);
-        hdrs[i] = hbuf[i - 2];
-        i++;
-    }
-
-    hdrs[i] = NULL;
-
-    text = body ? (cJSON_IsString(body) ? strdup(body->valuestring)
-                                        : cJSON_PrintUnformatted(body))
-                : strdup("{}");
-    if (text == NULL) {
-        snprintf(err->detail, sizeof(err->detail), "http_post: no memory");
-        return NGX_ERROR;
-    }
-
-    ngx_memzero(&req, sizeof(ngx_http_darkroom_fetch_req_t));
-    req.method = "POST";
-    req.url = url->valuestring;
-    req.headers = hdrs;
-    req.body = text;
-    req.body_len = strlen(text);
-    req.timeout = job->fetch_timeout;
-
-    rc = ngx_http_darkroom_fetch(&req, &resp, err);
-
-    free(text);
-
-    if (rc != NGX_OK) {
-        ngx_http_darkroom_fetch_free(&resp);
-        return NGX_ERROR;
-    }
-
-    if (resp.status >= 200 && resp.status < 300) {
-        rc = NGX_OK;
-
-    } else {
-        snprintf(err->detail, sizeof(err->detail),
-                 "http_post: %s answered %ld", url->valuestring,
-                 resp.status);
-
-        n = ngx_http_darkroom_fetch_header(&resp, "Retry-After", retry,
-                                           sizeof(retry));
-        if (n) {
-            job->retry_after = strtoul(retry, NULL, 10) * 1000;
-        }
-
-        /* a client error other than these will fail the same way again */
-        rc = (resp.status >= 400 && resp.status < 500
-              && resp.status != 408 && resp.status != 409
-              && resp.status != 425 && resp.status != 429)
-             ? NGX_DECLINED : NGX_ERROR;
-    }
-
-    ngx_http_darkroom_fetch_free(&resp);
-
-    return rc;
 }

@@ -15,9 +15,6 @@
 #include "ngx_http_darkroom_sign.h"
 
 
-#define NGX_HTTP_DARKROOM_KEYRING_MAX  65536
-
-
 static ngx_int_t ngx_http_darkroom_link_check_none(ngx_http_request_t *r,
     ngx_str_t *g);
 static void ngx_http_darkroom_link_log_none(ngx_http_request_t *r,
@@ -77,7 +74,7 @@ ngx_http_darkroom_keyring_read(ngx_conf_t *cf, ngx_str_t *name)
         }
     }
 
-    if (ngx_http_darkroom_file_read(cf, &file, NGX_HTTP_DARKROOM_KEYRING_MAX,
+    if (ngx_http_darkroom_file_read(cf, &file, NGX_HTTP_DARKROOM_FILE_MAX,
                                     "keys", &text)
         != NGX_OK)
     {

@@ -95,7 +95,8 @@ ngx_http_darkroom_secret_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     name = value[1];
 
     if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK
-        || ngx_http_darkroom_file_read(cf, &name, 64 * 1024, "secret", &text)
+        || ngx_http_darkroom_file_read(cf, &name, NGX_HTTP_DARKROOM_FILE_MAX,
+                                       "secret", &text)
            != NGX_OK)
     {
         return NGX_CONF_ERROR;

@@ -24,9 +24,13 @@
 
 #define DR_STACK_CANONICAL  1024
 
+/* HMAC-SHA256: the hash's block (the longest key used as is), its digest */
+#define DR_SHA256_BLOCK     64
+#define DR_SHA256_LEN       SHA256_DIGEST_LENGTH
+
 
 static int dr_name_char(unsigned char c);
-static int dr_hex(unsigned char c);
+static int dr_hex_value(unsigned char c);
 static size_t dr_unescape(const unsigned char *p, size_t len,
     unsigned char *dst);
 
@@ -827,7 +831,7 @@ ngx_http_darkroom_sign_escape(const unsigned char *src, size_t len,
 
 typedef struct {
     size_t         key_len;                /* 0: an empty slot */
-    unsigned char  key[64];
+    unsigned char  key[DR_SHA256_BLOCK];
     SHA256_CTX     inner;
     SHA256_CTX     outer;
 } dr_hmac_key_t;
@@ -840,7 +844,8 @@ ngx_http_darkroom_sign_hmac(const unsigned char *key, size_t key_len,
     size_t          i;
     SHA256_CTX      c;
     dr_hmac_key_t  *hk, tmp;
-    unsigned char   k[64], pad[64], inner[32];
+    unsigned char   k[DR_SHA256_BLOCK], pad[DR_SHA256_BLOCK],
+                    inner[DR_SHA256_LEN];
 
     static __thread dr_hmac_key_t  cache[DR_HMAC_CACHE];
     static __thread unsigned       next;
@@ -935,7 +940,8 @@ ngx_http_darkroom_sign_hmac(const unsigned char *key, size_t key_len,
     int            ok;
     size_t         i;
     unsigned int   n;
-    unsigned char  k[64], pad[64], inner[32];
+    unsigned char  k[DR_SHA256_BLOCK], pad[DR_SHA256_BLOCK],
+                   inner[DR_SHA256_LEN];
 
     static __thread EVP_MD      *md;
     static __thread EVP_MD_CTX  *ctx;
@@ -1004,7 +1010,7 @@ dr_name_char(unsigned char c)
 
 
 static int
-dr_hex(unsigned char c)
+dr_hex_value(unsigned char c)
 {
     if (c >= '0' && c <= '9') {
         return c - '0';
@@ -1041,8 +1047,8 @@ dr_unescape(const unsigned char *p, size_t len, unsigned char *dst)
             return (size_t) -1;
         }
 
-        h = dr_hex(p[i + 1]);
-        l = dr_hex(p[i + 2]);
+        h = dr_hex_value(p[i + 1]);
+        l = dr_hex_value(p[i + 2]);
 
         if (h < 0 || l < 0) {
             return (size_t) -1;

@@ -15,6 +15,12 @@
  * close the connection after the work was done but before the answer.  So
  * while anything is in flight a non-cancelable "hold" timer is armed, and
  * the worker stays until every parked request has been answered.
+ *
+ * With a debug log, each step is logged on the event loop: the post, what
+ * the thread did (its trace: provider calls), the completion, the resume.
+ * The thread itself never logs: it appends to the task's trace, plain
+ * memory made current for it by ngx_http_darkroom_task_thread(), and the
+ * completion logs the entries.
  */
 
 
@@ -39,6 +45,10 @@ static void ngx_http_darkroom_task_event(ngx_event_t *ev);
 static void ngx_http_darkroom_task_resume(ngx_http_request_t *r);
 static void ngx_http_darkroom_task_cleanup(void *data);
 static void ngx_http_darkroom_hold_handler(ngx_event_t *ev);
+#if (NGX_DEBUG)
+static void ngx_http_darkroom_task_trace(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t);
+#endif
 
 
 #define NGX_HTTP_DARKROOM_HOLD_PERIOD  1000
@@ -49,6 +59,11 @@ static ngx_uint_t        ngx_http_darkroom_held;
 static ngx_uint_t        ngx_http_darkroom_held_logged;
 static ngx_event_t       ngx_http_darkroom_hold_ev;
 static ngx_connection_t  ngx_http_darkroom_hold_dumb;  /* for timer logs */
+
+#if (NGX_DEBUG)
+/* the trace the work running in this thread appends to, or NULL */
+static __thread ngx_http_darkroom_trace_t  *ngx_http_darkroom_trace_current;
+#endif
 
 
 uint64_t
@@ -138,9 +153,10 @@ ngx_http_darkroom_task_body(ngx_http_request_t *r)
 
     if (ngx_http_darkroom_task_post(r, ctx) != NGX_OK) {
         /* nginx has logged "thread pool queue overflow" */
-        ngx_http_darkroom_error_set(&ctx->task.err, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                    "busy", "The server is busy, please "
-                                    "retry shortly.");
+        ngx_http_darkroom_error_set(&ctx->task.err,
+                                    NGX_HTTP_SERVICE_UNAVAILABLE, "busy",
+                                    "The server is busy, please retry "
+                                    "shortly.");
         ngx_http_finalize_request(r,
                        ngx_http_darkroom_send_task_error(r, &ctx->task.err));
         return;
@@ -238,9 +254,17 @@ ngx_http_darkroom_task_post(ngx_http_request_t *r,
     task->event.data = r;
     task->event.handler = ngx_http_darkroom_task_event;
 
+#if (NGX_DEBUG)
+    ngx_http_darkroom_task_trace(r, &ctx->task);
+#endif
+
     if (ngx_thread_task_post(dmcf->pool, task) != NGX_OK) {
         return NGX_ERROR;
     }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "darkroom task: posted \"%V\" to thread pool \"%V\" "
+                   "as task #%ui", &r->uri, &dmcf->pool_name, task->id);
 
     r->main->blocked++;
     r->write_event_handler = ngx_http_darkroom_task_resume;
@@ -251,12 +275,45 @@ ngx_http_darkroom_task_post(ngx_http_request_t *r,
 }
 
 
+#if (NGX_DEBUG)
+
+/* a trace for the task if the request's log takes debug lines */
+
+static void
+ngx_http_darkroom_task_trace(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t)
+{
+    if (!(r->connection->log->log_level & NGX_LOG_DEBUG_HTTP)) {
+        return;
+    }
+
+    t->trace = ngx_palloc(r->pool, sizeof(ngx_http_darkroom_trace_t));
+    if (t->trace == NULL) {
+        return;
+    }
+
+    t->trace->len = 0;
+    t->trace->dropped = 0;
+    t->trace->posted = ngx_http_darkroom_monotonic_ms();
+    t->trace->started = 0;
+    t->trace->ended = 0;
+}
+
+#endif
+
+
 static void
 ngx_http_darkroom_task_thread(void *data, ngx_log_t *log)
 {
     ngx_http_darkroom_task_t  *t = data;
 
+#if (NGX_DEBUG)
+    ngx_http_darkroom_trace_begin(t->trace);
+#endif
+
     t->work(t);
+
+    ngx_http_darkroom_trace_end();
 }
 
 
@@ -278,6 +335,16 @@ ngx_http_darkroom_task_event(ngx_event_t *ev)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_darkroom_module);
     ctx->completed = 1;
+
+#if (NGX_DEBUG)
+    if (ctx->task.trace) {
+        ngx_http_darkroom_trace_log(c->log, ctx->task.trace, "darkroom task");
+    }
+#endif
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "darkroom task: complete \"%V\"%s", &r->uri,
+                   ctx->task.err.status ? ", failed" : "");
 
     /*
      * If the request was terminated while parked, nginx has replaced the
@@ -308,6 +375,11 @@ ngx_http_darkroom_task_resume(ngx_http_request_t *r)
     r->write_event_handler = ngx_http_request_empty_handler;
 
     t = &ctx->task;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "darkroom task: resume \"%V\", %s%s", &r->uri,
+                   t->err.status ? "error " : "answer",
+                   t->err.status ? t->err.code : "");
 
     if (t->err.detail[0]) {
         level = (t->err.status >= NGX_HTTP_INTERNAL_SERVER_ERROR)
@@ -415,32 +487,152 @@ ngx_http_darkroom_task_cleanup(void *data)
 
 
 /*
- * In a thread: a result whose single value is the JSON answer becomes the
- * task's output; a missing row or NULL is a 404 with the given sentence.
- * Takes the result.
+ * In a thread: the answer of "SELECT f(...)", a function returning the JSON
+ * document, becomes the task's output; no row or NULL is a 404 with the
+ * given sentence.  Takes the result.
  */
 
 void
 ngx_http_darkroom_task_answer(ngx_http_darkroom_task_t *t, PGresult *res,
     const char *missing)
 {
-    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+    const char  *value;
+
+    value = ngx_http_darkroom_db_only(res);
+
+    if (value == NULL) {
         ngx_http_darkroom_error_set(&t->err, NGX_HTTP_NOT_FOUND, "not_found",
                                     "%s", missing);
         PQclear(res);
         return;
     }
 
-    t->out_len = PQgetlength(res, 0, 0);
+    t->out_len = ngx_strlen(value);
     t->out = malloc(t->out_len + 1);
 
     if (t->out == NULL) {
         ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                     "internal_error", "Out of memory.");
     } else {
-        ngx_memcpy(t->out, PQgetvalue(res, 0, 0), t->out_len + 1);
+        ngx_memcpy(t->out, value, t->out_len + 1);
         t->status = NGX_HTTP_OK;
     }
 
     PQclear(res);
 }
+
+
+#if (NGX_DEBUG)
+
+/*
+ * In a thread: the trace entries go to, NULL for none.  Set by the task
+ * layer's thread handler and by the job runner around their work.
+ */
+
+void
+ngx_http_darkroom_trace_begin(ngx_http_darkroom_trace_t *tr)
+{
+    ngx_http_darkroom_trace_current = tr;
+
+    if (tr) {
+        tr->started = ngx_http_darkroom_monotonic_ms();
+    }
+}
+
+
+void
+ngx_http_darkroom_trace_end(void)
+{
+    ngx_http_darkroom_trace_t  *tr;
+
+    tr = ngx_http_darkroom_trace_current;
+
+    if (tr) {
+        tr->ended = ngx_http_darkroom_monotonic_ms();
+    }
+
+    ngx_http_darkroom_trace_current = NULL;
+}
+
+
+/* in a thread: whether entries are kept (worth measuring for) */
+
+ngx_uint_t
+ngx_http_darkroom_tracing(void)
+{
+    return ngx_http_darkroom_trace_current != NULL;
+}
+
+
+/* in a thread: one entry, or a count of those that no longer fit */
+
+void
+ngx_http_darkroom_trace(const char *fmt, ...)
+{
+    int                         n;
+    size_t                      room;
+    va_list                     args;
+    ngx_http_darkroom_trace_t  *tr;
+
+    tr = ngx_http_darkroom_trace_current;
+
+    if (tr == NULL) {
+        return;
+    }
+
+    room = sizeof(tr->text) - tr->len;
+
+    if (room < 2) {
+        tr->dropped++;
+        return;
+    }
+
+    va_start(args, fmt);
+    n = vsnprintf(tr->text + tr->len, room, fmt, args);
+    va_end(args);
+
+    if (n < 0 || (size_t) n >= room) {
+        /* an entry is kept whole or not at all */
+        tr->text[tr->len] = '\0';
+        tr->dropped++;
+        return;
+    }
+
+    tr->len += n + 1;
+}
+
+
+/* on the event loop: the entries at debug level, then the trace is empty */
+
+void
+ngx_http_darkroom_trace_log(ngx_log_t *log, ngx_http_darkroom_trace_t *tr,
+    const char *who)
+{
+    char  *p, *last;
+
+    last = tr->text + tr->len;
+
+    for (p = tr->text; p < last; p += ngx_strlen(p) + 1) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0, "%s: %s", who, p);
+    }
+
+    if (tr->dropped) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
+                       "%s: %ui more trace entries did not fit", who,
+                       tr->dropped);
+    }
+
+    if (tr->started) {
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
+                       "%s: thread work took %uL ms after %uL ms queued",
+                       who, (uint64_t) (tr->ended - tr->started),
+                       (uint64_t) (tr->started - tr->posted));
+    }
+
+    tr->len = 0;
+    tr->dropped = 0;
+    tr->started = 0;
+    tr->ended = 0;
+}
+
+#endif
