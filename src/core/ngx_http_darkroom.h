@@ -39,6 +39,8 @@
 /* a status token in hex (128 bits), a SHA-256 in hex; add 1 for the NUL */
 #define NGX_HTTP_DARKROOM_TOKEN_LEN      32
 #define NGX_HTTP_DARKROOM_SHA256_HEX_LEN 64
+#define NGX_HTTP_DARKROOM_TOKEN_SIZE     (NGX_HTTP_DARKROOM_TOKEN_LEN + 1)
+#define NGX_HTTP_DARKROOM_HASH_SIZE      (NGX_HTTP_DARKROOM_SHA256_HEX_LEN + 1)
 
 
 /*
@@ -306,6 +308,7 @@ char *ngx_http_darkroom_cstr(ngx_pool_t *pool, u_char *data, size_t len);
 char *ngx_http_darkroom_query_arg(ngx_http_request_t *r, const char *name);
 ngx_table_elt_t *ngx_http_darkroom_header_in(ngx_http_request_t *r,
     const char *name, size_t len);
+ngx_int_t ngx_http_darkroom_token(u_char *token, u_char *hash);
 ngx_int_t ngx_http_darkroom_sha256_hex(const u_char *data, size_t len,
     char *out);
 

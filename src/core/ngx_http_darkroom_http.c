@@ -8,6 +8,7 @@
 
 #include "ngx_http_darkroom.h"
 
+#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 
@@ -246,4 +247,27 @@ ngx_http_darkroom_sha256_hex(const u_char *data, size_t len, char *out)
     out[NGX_HTTP_DARKROOM_SHA256_HEX_LEN] = '\0';
 
     return NGX_OK;
+}
+
+
+/*
+ * A token a client keeps (an order's status link, a gallery's ZIP link):
+ * 128 random bits as hex, and the SHA-256 of that text in hex, which is
+ * all the database keeps.  Safe in threads.
+ */
+
+ngx_int_t
+ngx_http_darkroom_token(u_char *token, u_char *hash)
+{
+    u_char  raw[NGX_HTTP_DARKROOM_TOKEN_LEN / 2];
+
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        return NGX_ERROR;
+    }
+
+    ngx_hex_dump(token, raw, sizeof(raw));
+    token[NGX_HTTP_DARKROOM_TOKEN_LEN] = '\0';
+
+    return ngx_http_darkroom_sha256_hex(token, NGX_HTTP_DARKROOM_TOKEN_LEN,
+                                        (char *) hash);
 }

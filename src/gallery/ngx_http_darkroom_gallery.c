@@ -30,15 +30,12 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 
 
 #define NGX_HTTP_DARKROOM_GALLERY_COOKIE                                      \
     NGX_HTTP_DARKROOM_GALLERY_COOKIE_NAME
 
 /* a ZIP token: 16 random bytes in hex; the database keeps its SHA-256 */
-#define NGX_HTTP_DARKROOM_GALLERY_TOKEN_LEN  32
-#define NGX_HTTP_DARKROOM_GALLERY_SHA256_HEX (64 + 1)
 
 /* the bytes of a stored file path used, at most */
 #define NGX_HTTP_DARKROOM_GALLERY_FILE_MAX   4096
@@ -126,7 +123,7 @@ typedef struct {
     char                                   slug[
         NGX_HTTP_DARKROOM_GALLERY_SLUG_MAX + 1];
     char                                   token[
-        NGX_HTTP_DARKROOM_GALLERY_TOKEN_LEN + 1];
+        NGX_HTTP_DARKROOM_TOKEN_SIZE];
     char                                   client[NGX_SOCKADDR_STRLEN + 1];
     char                                  *body;
     u_char                                *cookies;  /* all, "; " */
@@ -348,9 +345,9 @@ ngx_http_darkroom_gallery_route(ngx_http_request_t *r,
         g->route = NGX_HTTP_DARKROOM_GALLERY_GET;
 
     } else if (n == 3 && ngx_http_darkroom_is(seg[1], "zip")
-               && seg[2].len == NGX_HTTP_DARKROOM_GALLERY_TOKEN_LEN)
+               && seg[2].len == NGX_HTTP_DARKROOM_TOKEN_LEN)
     {
-        for (i = 0; i < NGX_HTTP_DARKROOM_GALLERY_TOKEN_LEN; i++) {
+        for (i = 0; i < NGX_HTTP_DARKROOM_TOKEN_LEN; i++) {
             if (!((seg[2].data[i] >= '0' && seg[2].data[i] <= '9')
                   || (seg[2].data[i] >= 'a' && seg[2].data[i] <= 'f')))
             {
@@ -358,7 +355,7 @@ ngx_http_darkroom_gallery_route(ngx_http_request_t *r,
             }
         }
 
-        ngx_memcpy(g->token, seg[2].data, NGX_HTTP_DARKROOM_GALLERY_TOKEN_LEN);
+        ngx_memcpy(g->token, seg[2].data, NGX_HTTP_DARKROOM_TOKEN_LEN);
         g->route = NGX_HTTP_DARKROOM_GALLERY_ZIP;
 
     } else if (n == 2 && ngx_http_darkroom_is(seg[1], "unlock")) {
@@ -1320,23 +1317,16 @@ ngx_http_darkroom_gallery_download_zip(ngx_http_darkroom_task_t *t,
 {
     char        *url, id[NGX_INT64_LEN + 1], gen[NGX_INT_T_LEN + 1],
                  ttl[NGX_INT_T_LEN + 1],
-                 hash[NGX_HTTP_DARKROOM_GALLERY_SHA256_HEX];
+                 hash[NGX_HTTP_DARKROOM_HASH_SIZE];
     cJSON       *zip;
     const char  *params[5];
-    u_char       raw[NGX_HTTP_DARKROOM_GALLERY_TOKEN_LEN / 2],
-                 token[NGX_HTTP_DARKROOM_GALLERY_TOKEN_LEN + 1];
+    u_char       token[NGX_HTTP_DARKROOM_TOKEN_SIZE];
 
-    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+    if (ngx_http_darkroom_token(token, (u_char *) hash) != NGX_OK) {
         ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                     "internal_error", "Please retry.");
         return NGX_ERROR;
     }
-
-    ngx_hex_dump(token, raw, sizeof(raw));
-    token[NGX_HTTP_DARKROOM_GALLERY_TOKEN_LEN] = '\0';
-    (void) ngx_http_darkroom_sha256_hex(token,
-                                        NGX_HTTP_DARKROOM_GALLERY_TOKEN_LEN,
-                                        hash);
 
     snprintf(id, sizeof(id), "%llu", (unsigned long long) g->id);
     snprintf(gen, sizeof(gen), "%u", (unsigned) g->generation);
@@ -1385,12 +1375,12 @@ ngx_http_darkroom_gallery_zip_files(ngx_http_darkroom_task_t *t,
     ngx_http_darkroom_gallery_req_t *g)
 {
     int          col[NGX_HTTP_DARKROOM_GALLERY_FILE_N];
-    char         hash[NGX_HTTP_DARKROOM_GALLERY_SHA256_HEX];
+    char         hash[NGX_HTTP_DARKROOM_HASH_SIZE];
     PGresult    *res;
     const char  *params[2];
 
     (void) ngx_http_darkroom_sha256_hex((u_char *) g->token,
-                                        NGX_HTTP_DARKROOM_GALLERY_TOKEN_LEN,
+                                        NGX_HTTP_DARKROOM_TOKEN_LEN,
                                         hash);
 
     params[0] = g->slug;

@@ -26,7 +26,6 @@
 
 #include "ngx_http_darkroom_shop.h"
 
-#include <openssl/rand.h>
 
 
 #define NGX_HTTP_DARKROOM_MAX_LINES  100
@@ -41,17 +40,17 @@ typedef struct {
                                                        JSON, pool memory */
     char                           *email;
     char                            currency[4];
-    u_char                          token[33];
-    u_char                          token_hash[65];
+    u_char                          token[NGX_HTTP_DARKROOM_TOKEN_SIZE];
+    u_char                          token_hash[NGX_HTTP_DARKROOM_HASH_SIZE];
     unsigned                        form:1;
     unsigned                        idempotent:1;
 
     /* with an Idempotency-Key: hashes, and the token as stored */
-    char                            key_hash[65];
-    char                            request_hash[65];
-    u_char                          pad[65];        /* SHA-256 of the key,
-                                                       hex */
-    u_char                          token_enc[33];
+    char                            key_hash[NGX_HTTP_DARKROOM_HASH_SIZE];
+    char                            request_hash[NGX_HTTP_DARKROOM_HASH_SIZE];
+    /* the SHA-256 of the key, hex */
+    u_char                          pad[NGX_HTTP_DARKROOM_HASH_SIZE];
+    u_char                          token_enc[NGX_HTTP_DARKROOM_TOKEN_SIZE];
 
     /* results */
     char                            ref[32];
@@ -74,8 +73,6 @@ static ngx_int_t ngx_http_darkroom_checkout_items(cJSON *items,
     char *reason, size_t size);
 static ngx_int_t ngx_http_darkroom_valid_email(const char *email);
 static ngx_int_t ngx_http_darkroom_valid_slug(cJSON *s);
-static ngx_int_t ngx_http_darkroom_checkout_token(u_char *token,
-    u_char *hash);
 static ngx_int_t ngx_http_darkroom_checkout_key(ngx_http_request_t *r,
     ngx_http_darkroom_checkout_t *co);
 static void ngx_http_darkroom_checkout_xor(u_char *out, u_char *in,
@@ -217,7 +214,7 @@ ngx_http_darkroom_checkout_prepare(ngx_http_request_t *r,
     cJSON_Delete(json);
 
     if (co->items == NULL || co->email == NULL
-        || ngx_http_darkroom_checkout_token(co->token, co->token_hash)
+        || ngx_http_darkroom_token(co->token, co->token_hash)
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -232,27 +229,6 @@ ngx_http_darkroom_checkout_prepare(ngx_http_request_t *r,
     }
 
     return rc;
-}
-
-
-/*
- * A status token: 128 random bits as 32 hex digits, and the SHA-256 of
- * that text, which is all the database keeps.
- */
-
-static ngx_int_t
-ngx_http_darkroom_checkout_token(u_char *token, u_char *hash)
-{
-    u_char  raw[16];
-
-    if (RAND_bytes(raw, sizeof(raw)) != 1) {
-        return NGX_ERROR;
-    }
-
-    ngx_hex_dump(token, raw, sizeof(raw));
-    token[32] = '\0';
-
-    return ngx_http_darkroom_sha256_hex(token, 32, (char *) hash);
 }
 
 

@@ -14,7 +14,7 @@
 
 
 typedef struct {
-    char        arg[65];          /* currency, or the token's hash */
+    char        arg[NGX_HTTP_DARKROOM_HASH_SIZE];  /* currency, or a hash */
 } ngx_http_darkroom_read_t;
 
 
