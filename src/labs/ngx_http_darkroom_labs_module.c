@@ -608,20 +608,20 @@ ngx_http_darkroom_lab_call_init(ngx_http_darkroom_lab_call_t *call,
 }
 
 
-/* a column of the first row by its name; NULL: SQL NULL, or no row */
+/*
+ * A column of the first row by its name, through core's helpers; NULL:
+ * no row, no such column, or SQL NULL (lab orders not sent have no
+ * lab_order_id, a lab with one API no lab_api).
+ */
 
 static const char *
 ngx_http_darkroom_labs_value(PGresult *res, const char *column)
 {
-    int  n;
-
-    n = PQfnumber(res, column);
-
-    if (n < 0 || PQntuples(res) == 0 || PQgetisnull(res, 0, n)) {
+    if (PQntuples(res) == 0 || ngx_http_darkroom_db_null(res, 0, column)) {
         return NULL;
     }
 
-    return PQgetvalue(res, 0, n);
+    return ngx_http_darkroom_db_value(res, 0, column);
 }
 
 
