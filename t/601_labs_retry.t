@@ -45,7 +45,9 @@ is(creations($key), 1, 'exactly one order created at the lab');
 is(scalar(keys %{$lab->state->{prodigi}}), 1, 'one Prodigi order in all');
 
 # --- SIGKILL while the lab is answering -----------------------------------
-$lab->control(POST => '/_sandbox/config', { create_delay_ms => 4000 });
+# the lab holds its answer far longer than the test needs to kill nginx,
+# however slow the machine: the kill always lands before the answer
+$lab->control(POST => '/_sandbox/config', { create_delay_ms => 60000 });
 my $o2 = LabSandbox::paid_order($t, [ ['moor-rain', 'canvas-50', 2] ]);
 my ($lo2) = LabSandbox::lab_orders($t, $o2) if wait_for(sub {
     scalar LabSandbox::lab_orders($t, $o2) }, 10);

@@ -62,7 +62,7 @@ sub conf {
     my $url = $lab->url;
     shop_conf($t, stripe => $stripe, workers => $o{workers}, http => <<"EOF");
     darkroom_jobs_backoff 100ms 1s;
-    darkroom_jobs_lease 5s;
+    darkroom_jobs_lease 60s;
     darkroom_fetch_timeout 5s;
     darkroom_prodigi_api $url;
     darkroom_prodigi_key_file %%DIR%%/prodigi_key;
