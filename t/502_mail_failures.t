@@ -21,7 +21,7 @@ my $stripe = fake_api($t);
 my $mail = sandbox($t);
 shop_conf($t, stripe => $stripe->url, http => mail_conf($t, $mail, 'resend',
     backoff => '300ms 5s', fetch_timeout => '10s')
-    . "    darkroom_jobs_lease 2s;\n");
+    . "    darkroom_jobs_lease 60s;\n");
 demo_catalogue($t);
 $t->start;
 
@@ -121,9 +121,11 @@ cmp_ok($r[1]{time} - $r[0]{time}, '>=', 1.9,
     'the retry waited for Retry-After (2 s), not the 300 ms backoff');
 
 # --- a crash between send and record ---------------------------------------
-# the sandbox stores the message and holds its answer; the worker is killed
-# while it waits; the job's lease runs out; a new worker sends it again
-$mail->config(fail_next => [{ status => 200, delay_ms => 4000 }]);
+# the sandbox stores the message and holds its answer (far longer than the
+# test needs, however slow the machine); the worker is killed while it
+# waits; its lease is released as its owner is gone; a new worker sends it
+# again
+$mail->config(fail_next => [{ status => 200, delay_ms => 60000 }]);
 my @workers = $t->worker_pids;
 $o = paid_order($t, items => [['harbour-dawn', 'canvas-50', 1]]);
 ok(wait_for(sub { scalar messages_for($o) }, 10), 'accepted by Resend');

@@ -297,6 +297,10 @@ char *ngx_http_darkroom_secret_slot(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_darkroom_secret_match(ngx_array_t *secrets,
     u_char *value, size_t len);
 
+/* a path segment (an ngx_str_t) is the literal string s */
+#define ngx_http_darkroom_is(p, s)                                           \
+    ((p).len == sizeof(s) - 1 && ngx_strncmp((p).data, s, sizeof(s) - 1) == 0)
+
 /* http: helpers for handlers on the event loop (ngx_http_darkroom_http.c) */
 ngx_int_t ngx_http_darkroom_admin_auth(ngx_http_request_t *r);
 ngx_int_t ngx_http_darkroom_admin_refuse(ngx_http_request_t *r);

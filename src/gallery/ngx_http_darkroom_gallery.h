@@ -36,13 +36,6 @@
 #define NGX_HTTP_DARKROOM_GALLERY_SECRET_MAX 1024    /* a password or PIN */
 
 
-/* a path segment is the string s */
-#ifndef ngx_http_darkroom_is
-#define ngx_http_darkroom_is(p, s)                                           \
-    ((p).len == sizeof(s) - 1 && ngx_strncmp((p).data, s, sizeof(s) - 1) == 0)
-#endif
-
-
 /* the configuration (ngx_http_darkroom_gallery_module.c) */
 
 typedef struct {

@@ -139,10 +139,6 @@ ngx_http_darkroom_admin_prepare(ngx_http_request_t *r,
 }
 
 
-#define ngx_http_darkroom_is(p, s)                                           \
-    ((p).len == sizeof(s) - 1 && ngx_strncmp((p).data, s, sizeof(s) - 1) == 0)
-
-
 static ngx_int_t
 ngx_http_darkroom_admin_route(ngx_http_request_t *r,
     ngx_http_darkroom_admin_t *a, ngx_str_t *seg, ngx_uint_t n)
