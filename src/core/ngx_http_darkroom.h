@@ -420,6 +420,15 @@ ngx_http_darkroom_db_null(PGresult *res, int row, const char *name)
     return (col < 0) ? 1 : (ngx_uint_t) PQgetisnull(res, row, col);
 }
 
+/* a column's value, or NULL for a missing row or column or a NULL value */
+
+static ngx_inline const char *
+ngx_http_darkroom_db_field(PGresult *res, int row, const char *name)
+{
+    return ngx_http_darkroom_db_null(res, row, name)
+           ? NULL : PQgetvalue(res, row, PQfnumber(res, name));
+}
+
 /*
  * The answer of "SELECT f($1, ...)" where f returns one value (a JSON
  * document, a count): the only value of a one-row, one-column result, or

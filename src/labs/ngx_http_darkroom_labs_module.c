@@ -106,8 +106,6 @@ static ngx_uint_t ngx_http_darkroom_labs_configured(
 static void ngx_http_darkroom_lab_call_init(ngx_http_darkroom_lab_call_t *call,
     ngx_http_darkroom_db_t *db, ngx_msec_t timeout, const char *id,
     const char *cause);
-static const char *ngx_http_darkroom_labs_value(PGresult *res,
-    const char *column);
 static ngx_int_t ngx_http_darkroom_lab_refresh(
     ngx_http_darkroom_lab_call_t *call, char *status, size_t size,
     ngx_http_darkroom_lab_result_t *lr);
@@ -608,23 +606,6 @@ ngx_http_darkroom_lab_call_init(ngx_http_darkroom_lab_call_t *call,
 }
 
 
-/*
- * A column of the first row by its name, through core's helpers; NULL:
- * no row, no such column, or SQL NULL (lab orders not sent have no
- * lab_order_id, a lab with one API no lab_api).
- */
-
-static const char *
-ngx_http_darkroom_labs_value(PGresult *res, const char *column)
-{
-    if (PQntuples(res) == 0 || ngx_http_darkroom_db_null(res, 0, column)) {
-        return NULL;
-    }
-
-    return ngx_http_darkroom_db_value(res, 0, column);
-}
-
-
 /* "sandbox", "live" or a base URL */
 
 static char *
@@ -1049,7 +1030,7 @@ ngx_http_darkroom_lab_api_stamp(ngx_http_darkroom_lab_call_t *call,
     }
 
     rc = ngx_http_darkroom_lab_api_match(call->driver,
-             ngx_http_darkroom_labs_value(res, "lab_api_stamp"), lr);
+             ngx_http_darkroom_db_field(res, 0, "lab_api_stamp"), lr);
     PQclear(res);
 
     return rc;
@@ -1220,7 +1201,7 @@ ngx_http_darkroom_lab_submit_done(ngx_http_darkroom_job_t *job,
         return NGX_ERROR;
     }
 
-    v = ngx_http_darkroom_labs_value(res, "lab_submit_failed");
+    v = ngx_http_darkroom_db_field(res, 0, "lab_submit_failed");
     rc = (v && ngx_strcmp(v, "retry") == 0) ? NGX_ERROR : NGX_OK;
     PQclear(res);
 
@@ -1254,7 +1235,7 @@ ngx_http_darkroom_job_lab_submit(ngx_http_darkroom_job_t *job,
         return NGX_ERROR;
     }
 
-    json = ngx_http_darkroom_labs_value(res, "lab_submit_json");
+    json = ngx_http_darkroom_db_field(res, 0, "lab_submit_json");
     doc = json ? cJSON_Parse(json) : NULL;
     PQclear(res);
 
@@ -1330,13 +1311,13 @@ ngx_http_darkroom_lab_refresh(ngx_http_darkroom_lab_call_t *call,
         return NGX_ERROR;
     }
 
-    v = ngx_http_darkroom_labs_value(res, "status");
+    v = ngx_http_darkroom_db_field(res, 0, "status");
 
     if (v) {
         ngx_cpystrn((u_char *) status, (u_char *) v, size);
     }
 
-    if (v == NULL || ngx_http_darkroom_labs_value(res, "lab_order_id") == NULL
+    if (v == NULL || ngx_http_darkroom_db_field(res, 0, "lab_order_id") == NULL
         || ngx_http_darkroom_lab_final(status))
     {
         /* no such lab order, not sent yet, or done */
@@ -1373,7 +1354,7 @@ ngx_http_darkroom_lab_refresh(ngx_http_darkroom_lab_call_t *call,
         return NGX_ERROR;
     }
 
-    v = ngx_http_darkroom_labs_value(res, "lab_apply");
+    v = ngx_http_darkroom_db_field(res, 0, "lab_apply");
     ngx_cpystrn((u_char *) status, (u_char *) (v ? v : ""), size);
     PQclear(res);
 
@@ -1404,7 +1385,7 @@ ngx_http_darkroom_lab_follow(ngx_http_darkroom_lab_call_t *call,
 {
     const char  *lab, *status;
 
-    lab = ngx_http_darkroom_labs_value(res, "lab");
+    lab = ngx_http_darkroom_db_field(res, 0, "lab");
     call->driver = ngx_http_darkroom_lab_driver(ngx_http_darkroom_labs_conf,
                                                 lab ? lab : "");
 
@@ -1416,11 +1397,11 @@ ngx_http_darkroom_lab_follow(ngx_http_darkroom_lab_call_t *call,
     }
 
     if (ngx_http_darkroom_lab_api_match(call->driver,
-            ngx_http_darkroom_labs_value(res, "lab_api"), lr)
+            ngx_http_darkroom_db_field(res, 0, "lab_api"), lr)
         != NGX_OK)
     {
         /* not asked at the wrong API: applied as a state that needs care */
-        status = ngx_http_darkroom_labs_value(res, "lab_status");
+        status = ngx_http_darkroom_db_field(res, 0, "lab_status");
         st->stage = "attention";
         ngx_cpystrn((u_char *) st->reason, (u_char *) lr->error,
                     sizeof(st->reason));
@@ -1432,8 +1413,8 @@ ngx_http_darkroom_lab_follow(ngx_http_darkroom_lab_call_t *call,
         return;
     }
 
-    call->driver->fetch(call, ngx_http_darkroom_labs_value(res,
-                                                           "lab_order_id"),
+    call->driver->fetch(call,
+                        ngx_http_darkroom_db_field(res, 0, "lab_order_id"),
                         st, lr);
 }
 
@@ -1600,8 +1581,8 @@ ngx_http_darkroom_lab_cancel_target(ngx_http_darkroom_lab_call_t *call,
         return NGX_ERROR;
     }
 
-    lab = ngx_http_darkroom_labs_value(res, "lab");
-    v = ngx_http_darkroom_labs_value(res, "lab_order_id");
+    lab = ngx_http_darkroom_db_field(res, 0, "lab");
+    v = ngx_http_darkroom_db_field(res, 0, "lab_order_id");
 
     if (lab == NULL || v == NULL) {
         PQclear(res);

@@ -52,8 +52,6 @@ static PGresult *ngx_http_darkroom_mail_message(
     ngx_http_darkroom_mail_main_conf_t *mcf, ngx_http_darkroom_job_t *job,
     const char *tpl, ngx_http_darkroom_mail_msg_t *msg, ngx_int_t *rc,
     ngx_http_darkroom_error_t *err);
-static const char *ngx_http_darkroom_mail_column(PGresult *res,
-    const char *name);
 static ngx_int_t ngx_http_darkroom_mail_outcome(
     ngx_http_darkroom_mail_main_conf_t *mcf, ngx_http_darkroom_job_t *job,
     ngx_http_darkroom_mail_msg_t *msg, ngx_http_darkroom_mail_result_t *res,
@@ -350,14 +348,14 @@ ngx_http_darkroom_mail_message(ngx_http_darkroom_mail_main_conf_t *mcf,
         }
     }
 
-    msg->id = ngx_http_darkroom_mail_column(row, "id");
-    msg->status = ngx_http_darkroom_mail_column(row, "status");
-    msg->key = ngx_http_darkroom_mail_column(row, "message_key");
-    msg->to = ngx_http_darkroom_mail_column(row, "recipient");
-    msg->subject = ngx_http_darkroom_mail_column(row, "subject");
-    msg->text = ngx_http_darkroom_mail_column(row, "body_text");
-    msg->html = ngx_http_darkroom_mail_column(row, "body_html");
-    msg->tpl = ngx_http_darkroom_mail_column(row, "template");
+    msg->id = ngx_http_darkroom_db_field(row, 0, "id");
+    msg->status = ngx_http_darkroom_db_field(row, 0, "status");
+    msg->key = ngx_http_darkroom_db_field(row, 0, "message_key");
+    msg->to = ngx_http_darkroom_db_field(row, 0, "recipient");
+    msg->subject = ngx_http_darkroom_db_field(row, 0, "subject");
+    msg->text = ngx_http_darkroom_db_field(row, 0, "body_text");
+    msg->html = ngx_http_darkroom_db_field(row, 0, "body_html");
+    msg->tpl = ngx_http_darkroom_db_field(row, 0, "template");
 
     if (msg->id == NULL || msg->status == NULL || msg->key == NULL
         || msg->to == NULL || msg->subject == NULL || msg->text == NULL
@@ -371,26 +369,6 @@ ngx_http_darkroom_mail_message(ngx_http_darkroom_mail_main_conf_t *mcf,
     }
 
     return row;
-}
-
-
-/*
- * A column of a result's first row, by name; NULL when the row or the
- * column is missing or the value is null.
- */
-
-static const char *
-ngx_http_darkroom_mail_column(PGresult *res, const char *name)
-{
-    int  col;
-
-    col = PQfnumber(res, name);
-
-    if (col < 0 || PQntuples(res) < 1 || PQgetisnull(res, 0, col)) {
-        return NULL;
-    }
-
-    return PQgetvalue(res, 0, col);
 }
 
 
@@ -592,7 +570,7 @@ ngx_http_darkroom_mail_context(ngx_http_darkroom_mail_main_conf_t *mcf,
         return NULL;
     }
 
-    context = ngx_http_darkroom_mail_column(res, "context");
+    context = ngx_http_darkroom_db_field(res, 0, "context");
 
     if (PQntuples(res) != 1 || context == NULL) {
         PQclear(res);

@@ -457,16 +457,16 @@ ngx_http_darkroom_admin_refund(ngx_http_darkroom_task_t *t)
     size = 0;
 
     rc = ngx_http_darkroom_form_add(&form, &len, &size, "payment_intent",
-             ngx_http_darkroom_shop_value(res, "payment_intent"));
+             ngx_http_darkroom_db_value(res, 0, "payment_intent"));
     if (rc == NGX_OK) {
         rc = ngx_http_darkroom_form_add(&form, &len, &size, "amount",
-                 ngx_http_darkroom_shop_value(res, "amount"));
+                 ngx_http_darkroom_db_value(res, 0, "amount"));
     }
 
     if (rc == NGX_OK) {
         rc = ngx_http_darkroom_form_add(&form, &len, &size,
                  "metadata[order_id]",
-                 ngx_http_darkroom_shop_value(res, "order_id"));
+                 ngx_http_darkroom_db_value(res, 0, "order_id"));
     }
 
     refund = NULL;
@@ -474,7 +474,7 @@ ngx_http_darkroom_admin_refund(ngx_http_darkroom_task_t *t)
     if (rc != NGX_OK
         || ngx_http_darkroom_stripe_call(a->scf, t->fetch_timeout, "POST",
                "/v1/refunds", form,
-               ngx_http_darkroom_shop_value(res, "idempotency_key"),
+               ngx_http_darkroom_db_value(res, 0, "idempotency_key"),
                &refund, &t->err)
            != NGX_OK)
     {
@@ -563,7 +563,7 @@ ngx_http_darkroom_admin_refunded(ngx_http_darkroom_task_t *t, PGresult *res,
     cJSON_AddStringToObject(out, "refund",
                             cJSON_IsString(id) ? id->valuestring : "");
     cJSON_AddNumberToObject(out, "amount",
-                    strtod(ngx_http_darkroom_shop_value(res, "amount"), NULL));
+                    strtod(ngx_http_darkroom_db_value(res, 0, "amount"), NULL));
     cJSON_AddStringToObject(out, "status", "requested");
 
     text = cJSON_PrintUnformatted(out);

@@ -687,22 +687,22 @@ ngx_http_darkroom_checkout_work(ngx_http_darkroom_task_t *t)
     }
 
     ngx_cpystrn((u_char *) co->ref,
-                (u_char *) ngx_http_darkroom_shop_value(order, "order_ref"),
+                (u_char *) ngx_http_darkroom_db_value(order, 0, "order_ref"),
                 sizeof(co->ref));
 
-    co->replay = (ngx_http_darkroom_shop_value(order, "replay")[0] == 't');
+    co->replay = (ngx_http_darkroom_db_value(order, 0, "replay")[0] == 't');
 
     if (co->replay) {
         /* the first request's status link, from the key only we were sent */
         ngx_http_darkroom_checkout_xor(co->token, (u_char *)
-                   ngx_http_darkroom_shop_value(order, "saved_token"),
+                   ngx_http_darkroom_db_value(order, 0, "saved_token"),
                    co->pad);
     }
 
-    if (co->replay && !ngx_http_darkroom_shop_null(order, "saved_url")) {
+    if (co->replay && !ngx_http_darkroom_db_null(order, 0, "saved_url")) {
         /* the session is attached: answer as the first time, ask no one */
         ngx_http_darkroom_checkout_answer(t,
-                      ngx_http_darkroom_shop_value(order, "saved_url"));
+                      ngx_http_darkroom_db_value(order, 0, "saved_url"));
         PQclear(order);
         return;
     }
@@ -806,7 +806,7 @@ ngx_http_darkroom_checkout_session_failed(ngx_http_darkroom_task_t *t,
         return;
     }
 
-    params[0] = ngx_http_darkroom_shop_value(order, "order_id");
+    params[0] = ngx_http_darkroom_db_value(order, 0, "order_id");
     params[1] = t->err.detail;
     ngx_memzero(&ignored, sizeof(ngx_http_darkroom_error_t));
     (void) ngx_http_darkroom_db_command(&t->db,
@@ -825,14 +825,14 @@ ngx_http_darkroom_checkout_closed(ngx_http_darkroom_task_t *t,
     const char                 *params[1];
     ngx_http_darkroom_error_t   ignored;
 
-    params[0] = ngx_http_darkroom_shop_value(order, "order_id");
+    params[0] = ngx_http_darkroom_db_value(order, 0, "order_id");
     ngx_memzero(&ignored, sizeof(ngx_http_darkroom_error_t));
 
     res = ngx_http_darkroom_db_exec(&t->db,
               "SELECT checkout_closed($1) AS closed", 1, params, &ignored);
 
     closed = (res != NULL
-              && ngx_http_darkroom_shop_value(res, "closed")[0] == 't');
+              && ngx_http_darkroom_db_value(res, 0, "closed")[0] == 't');
     PQclear(res);
 
     return closed;
@@ -854,7 +854,7 @@ ngx_http_darkroom_checkout_session(ngx_http_darkroom_task_t *t,
     form = ngx_http_darkroom_checkout_form_body(t, order);
 
     snprintf(key, sizeof(key), "darkroom-checkout-%s",
-             ngx_http_darkroom_shop_value(order, "order_id"));
+             ngx_http_darkroom_db_value(order, 0, "order_id"));
 
     session = NULL;
 
@@ -893,7 +893,7 @@ ngx_http_darkroom_checkout_session(ngx_http_darkroom_task_t *t,
         return NGX_ERROR;
     }
 
-    params[0] = ngx_http_darkroom_shop_value(order, "order_id");
+    params[0] = ngx_http_darkroom_db_value(order, 0, "order_id");
     params[1] = id->valuestring;
     params[2] = curl->valuestring;
 
@@ -986,7 +986,7 @@ ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
         rc = ngx_http_darkroom_form_add(&buf, &len, &size, k, v);           \
     }
 
-    order_id = ngx_http_darkroom_shop_value(order, "order_id");
+    order_id = ngx_http_darkroom_db_value(order, 0, "order_id");
 
     add("mode", "payment");
     add("client_reference_id", co->ref);
@@ -997,7 +997,7 @@ ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
     add("payment_intent_data[metadata][order_ref]", co->ref);
 
     /* the order's own expiry: a replay sends Stripe the same parameters */
-    add("expires_at", ngx_http_darkroom_shop_value(order, "expires_epoch"));
+    add("expires_at", ngx_http_darkroom_db_value(order, 0, "expires_epoch"));
 
     url = ngx_http_darkroom_template(&scf->success_url, (char *) co->token,
                                      co->ref);
@@ -1010,12 +1010,12 @@ ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
     free(url);
 
     if (rc == NGX_OK
-        && ngx_http_darkroom_shop_value(order, "physical")[0] == 't')
+        && ngx_http_darkroom_db_value(order, 0, "physical")[0] == 't')
     {
         rc = ngx_http_darkroom_checkout_shipping(scf, &buf, &len, &size);
     }
 
-    lines = cJSON_Parse(ngx_http_darkroom_shop_value(order, "lines"));
+    lines = cJSON_Parse(ngx_http_darkroom_db_value(order, 0, "lines"));
     i = 0;
 
     cJSON_ArrayForEach(line, lines) {

@@ -58,8 +58,6 @@ char *ngx_http_darkroom_admin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 /* a result's first row, by column name: thread side as well */
-const char *ngx_http_darkroom_shop_value(PGresult *res, const char *column);
-ngx_uint_t ngx_http_darkroom_shop_null(PGresult *res, const char *column);
 
 /* stripe: thread side */
 ngx_int_t ngx_http_darkroom_stripe_call(ngx_http_darkroom_shop_conf_t *scf,

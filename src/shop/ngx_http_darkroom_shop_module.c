@@ -395,35 +395,3 @@ ngx_http_darkroom_shop_countries(ngx_conf_t *cf, ngx_command_t *cmd,
 
     return NGX_CONF_OK;
 }
-
-
-/*
- * The first row's value in the named column; "" when the result has no
- * such column or no row, which a caller's check then refuses.  Plain
- * libpq: safe in pool threads.
- */
-
-const char *
-ngx_http_darkroom_shop_value(PGresult *res, const char *column)
-{
-    int  col;
-
-    col = PQfnumber(res, column);
-
-    if (col < 0 || PQntuples(res) < 1) {
-        return "";
-    }
-
-    return PQgetvalue(res, 0, col);
-}
-
-
-ngx_uint_t
-ngx_http_darkroom_shop_null(PGresult *res, const char *column)
-{
-    int  col;
-
-    col = PQfnumber(res, column);
-
-    return (col < 0 || PQntuples(res) < 1 || PQgetisnull(res, 0, col));
-}

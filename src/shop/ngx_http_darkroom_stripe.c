@@ -279,7 +279,7 @@ ngx_http_darkroom_job_checkout_reconcile(ngx_http_darkroom_job_t *job,
     }
 
     if (PQntuples(res) == 0
-        || ngx_strcmp(ngx_http_darkroom_shop_value(res, "status"),
+        || ngx_strcmp(ngx_http_darkroom_db_value(res, 0, "status"),
                       "pending_payment")
            != 0)
     {
@@ -288,15 +288,15 @@ ngx_http_darkroom_job_checkout_reconcile(ngx_http_darkroom_job_t *job,
         return NGX_OK;
     }
 
-    wait = strtol(ngx_http_darkroom_shop_value(res, "expires_in"), NULL, 10);
+    wait = strtol(ngx_http_darkroom_db_value(res, 0, "expires_in"), NULL, 10);
 
-    if (ngx_http_darkroom_shop_null(res, "stripe_session_id")) {
+    if (ngx_http_darkroom_db_null(res, 0, "stripe_session_id")) {
         PQclear(res);
         return ngx_http_darkroom_reconcile_no_session(job, id, wait, err);
     }
 
     snprintf(path, sizeof(path), "/v1/checkout/sessions/%s",
-             ngx_http_darkroom_shop_value(res, "stripe_session_id"));
+             ngx_http_darkroom_db_value(res, 0, "stripe_session_id"));
     PQclear(res);
 
     if (ngx_http_darkroom_stripe_call(scf, job->fetch_timeout, "GET", path,

@@ -224,7 +224,7 @@ ngx_http_darkroom_webhook_work(ngx_http_darkroom_task_t *t)
     }
 
     ngx_cpystrn((u_char *) wh->result,
-                (u_char *) ngx_http_darkroom_shop_value(res, "result"),
+                (u_char *) ngx_http_darkroom_db_value(res, 0, "result"),
                 sizeof(wh->result));
 
     PQclear(res);
