@@ -18,9 +18,9 @@ my $cc = $ENV{CC} || 'cc';
 
 my $bin = "$dir/template_test";
 # under ASan and UBSan: undefined behaviour fails too, not only wrong text
-my @cmd = ($cc, qw(-std=c99 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -O2 -g
-                   -fsanitize=address,undefined,float-cast-overflow
-                   -fno-sanitize-recover=all),
+my @cmd = ($cc, qw(-std=c99 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -O2 -g),
+    '-fsanitize=address,undefined,float-cast-overflow',
+    '-fno-sanitize-recover=all',
     "-I$root/src/core", "-I$root/src/mail", '-I/usr/include/cjson', '-o', $bin,
     "$root/t/unit/template_test.c", "$root/src/mail/ngx_http_darkroom_template.c",
     '-lcjson');
