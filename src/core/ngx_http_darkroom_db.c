@@ -17,6 +17,7 @@
 
 
 #define NGX_HTTP_DARKROOM_DB_GRACE  1000
+#define NGX_HTTP_DARKROOM_DB_TRIES  3      /* a statement that lost a deadlock */
 
 
 static __thread PGconn  *ngx_http_darkroom_conn;
@@ -47,23 +48,47 @@ PGresult *
 ngx_http_darkroom_db_exec(ngx_http_darkroom_db_t *db, const char *sql,
     int nparams, const char *const *params, ngx_http_darkroom_error_t *err)
 {
-    PGconn    *conn;
-    PGresult  *res;
+    PGconn      *conn;
+    PGresult    *res;
+    ngx_uint_t   try;
 
     conn = ngx_http_darkroom_db_get(db, err);
     if (conn == NULL) {
         return NULL;
     }
 
-    res = ngx_http_darkroom_db_run(conn, db->timeout, sql, nparams, params,
-                                   err);
+    for (try = 1; /* void */ ; try++) {
 
-    if (res) {
-        /* the queue wait bound applies to a task's first query only */
-        db->deadline = 0;
+        res = ngx_http_darkroom_db_run(conn, db->timeout, sql, nparams,
+                                       params, err);
+
+        if (res) {
+            /* the queue wait bound applies to a task's first query only */
+            db->deadline = 0;
+            return res;
+        }
+
+        /*
+         * A statement that is its own transaction and lost a deadlock (or
+         * a serialization conflict) changed nothing: PostgreSQL's advice is
+         * to run it again.  Inside BEGIN the transaction is aborted, and
+         * only its owner can start over.
+         */
+
+        if (try == NGX_HTTP_DARKROOM_DB_TRIES
+            || (ngx_strcmp(err->sqlstate, "40P01") != 0
+                && ngx_strcmp(err->sqlstate, "40001") != 0)
+            || ngx_http_darkroom_conn != conn
+            || PQtransactionStatus(conn) != PQTRANS_IDLE)
+        {
+            return NULL;
+        }
+
+        ngx_http_darkroom_trace("postgres: SQLSTATE %s, run again (%u)",
+                                err->sqlstate, (unsigned) try);
+
+        ngx_memzero(err, sizeof(ngx_http_darkroom_error_t));
     }
-
-    return res;
 }
 
 
