@@ -290,8 +290,8 @@ char *ngx_http_darkroom_base_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 /* secret */
-ngx_int_t ngx_http_darkroom_file_read(ngx_conf_t *cf, ngx_str_t *name,
-    size_t max, const char *what, ngx_str_t *text);
+ngx_int_t ngx_http_darkroom_file_read(ngx_conf_t *cf, ngx_pool_t *pool,
+    ngx_str_t *name, size_t max, const char *what, ngx_str_t *text);
 char *ngx_http_darkroom_secret_slot(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_darkroom_secret_match(ngx_array_t *secrets,

@@ -17,7 +17,8 @@
 
 
 #define NGX_HTTP_DARKROOM_DB_GRACE  1000
-#define NGX_HTTP_DARKROOM_DB_TRIES  3      /* a statement that lost a deadlock */
+/* runs of a statement that loses a deadlock */
+#define NGX_HTTP_DARKROOM_DB_TRIES  3
 
 
 static __thread PGconn  *ngx_http_darkroom_conn;

@@ -74,7 +74,8 @@ ngx_http_darkroom_keyring_read(ngx_conf_t *cf, ngx_str_t *name)
         }
     }
 
-    if (ngx_http_darkroom_file_read(cf, &file, NGX_HTTP_DARKROOM_FILE_MAX,
+    if (ngx_http_darkroom_file_read(cf, cf->temp_pool, &file,
+                                    NGX_HTTP_DARKROOM_FILE_MAX,
                                     "keys", &text)
         != NGX_OK)
     {

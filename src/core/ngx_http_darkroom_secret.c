@@ -16,13 +16,15 @@
 
 
 /*
- * A small file named in the configuration, whole, NUL-terminated, in
- * cf->pool: name is a full path; what names the kind of file in errors.
+ * A small file named in the configuration, whole, NUL-terminated, in pool
+ * (cf->pool when the caller keeps pointers into it, cf->temp_pool when it
+ * copies what it needs): name is a full path; what names the kind of file
+ * in errors.
  */
 
 ngx_int_t
-ngx_http_darkroom_file_read(ngx_conf_t *cf, ngx_str_t *name, size_t max,
-    const char *what, ngx_str_t *text)
+ngx_http_darkroom_file_read(ngx_conf_t *cf, ngx_pool_t *pool,
+    ngx_str_t *name, size_t max, const char *what, ngx_str_t *text)
 {
     u_char           *buf;
     size_t            size;
@@ -49,7 +51,7 @@ ngx_http_darkroom_file_read(ngx_conf_t *cf, ngx_str_t *name, size_t max,
 
     size = (size_t) ngx_file_size(&fi);
 
-    buf = ngx_pnalloc(cf->pool, size + 1);
+    buf = ngx_pnalloc(pool, size + 1);
     if (buf == NULL) {
         ngx_close_file(fd);
         return NGX_ERROR;
@@ -95,8 +97,9 @@ ngx_http_darkroom_secret_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     name = value[1];
 
     if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK
-        || ngx_http_darkroom_file_read(cf, &name, NGX_HTTP_DARKROOM_FILE_MAX,
-                                       "secret", &text)
+        || ngx_http_darkroom_file_read(cf, cf->pool, &name,
+                                       NGX_HTTP_DARKROOM_FILE_MAX, "secret",
+                                       &text)
            != NGX_OK)
     {
         return NGX_CONF_ERROR;

@@ -246,7 +246,7 @@ ngx_http_darkroom_media_s3_credentials(ngx_conf_t *cf,
     ngx_str_t   text;
 
     if (ngx_conf_full_name(cf->cycle, file, 1) != NGX_OK
-        || ngx_http_darkroom_file_read(cf, file,
+        || ngx_http_darkroom_file_read(cf, cf->pool, file,
                                        NGX_HTTP_DARKROOM_MEDIA_S3_CRED_MAX,
                                        "credentials", &text)
            != NGX_OK)
