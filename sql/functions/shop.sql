@@ -104,33 +104,20 @@ SELECT json_build_object(
 $$;
 
 
--- Prices a cart from the catalogue and writes the order, its items, its
--- first event and the job that will ask Stripe about it if no webhook
--- comes.  Items are [{"photo":..,"product":..,"quantity":n}], already
--- checked for shape by darkroom; any price the client sent is not read.
-CREATE OR REPLACE FUNCTION checkout_create(p_items jsonb, p_email text, p_currency text,
-                                p_token_hash text, p_expires_at timestamptz,
-                                p_reconcile_at timestamptz)
-RETURNS TABLE (order_id bigint, order_ref text, total bigint,
-               physical boolean, lines jsonb)
-LANGUAGE plpgsql AS $$
+-- The cart's lines priced from the catalogue, in p_currency.  Items are
+-- [{"photo":..,"product":..,"quantity":n}], already checked for shape by
+-- darkroom; any price the client sent is not read.  Each line starts with
+-- no discount and no tax: cart_discount() and cart_tax() fill them.
+CREATE OR REPLACE FUNCTION cart_lines(p_items jsonb, p_currency text)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    v_order     bigint;
-    v_total     bigint := 0;
-    v_physical  boolean := false;
     v_lines     jsonb := '[]';
     v_line      int := 0;
-    v_qty       int;
     v_amount    bigint;
     v_photo     photos%ROWTYPE;
     v_product   products%ROWTYPE;
     r           record;
 BEGIN
-    INSERT INTO orders (ref, status_token, email, currency, total, physical,
-                        expires_at)
-    VALUES ('', p_token_hash, p_email, p_currency, 1, false, p_expires_at)
-    RETURNING id INTO v_order;
-
     FOR r IN SELECT e.value->>'photo' AS photo,
                     e.value->>'product' AS product,
                     (e.value->>'quantity')::int AS quantity
@@ -168,43 +155,242 @@ BEGIN
                        v_line, v_product.name, p_currency));
         END IF;
 
-        v_qty := r.quantity;
-        v_total := v_total + v_amount * v_qty;
-        v_physical := v_physical OR v_product.kind = 'print';
-
-        INSERT INTO order_items (order_id, line, photo_id, product_id, title,
-                                 product_name, kind, quantity, unit_amount,
-                                 amount)
-        VALUES (v_order, v_line, r.photo, r.product, v_photo.title,
-                v_product.name, v_product.kind, v_qty, v_amount,
-                v_amount * v_qty);
-
         v_lines := v_lines || jsonb_build_object(
-            'name', v_photo.title || ' — ' || v_product.name,
-            'unit_amount', v_amount, 'quantity', v_qty);
+            'line', v_line, 'photo', r.photo, 'product', r.product,
+            'kind', v_product.kind, 'title', v_photo.title,
+            'product_name', v_product.name, 'quantity', r.quantity,
+            'unit_amount', v_amount, 'amount', v_amount * r.quantity,
+            'discount', 0, 'tax', 0, 'tax_rate', 0);
     END LOOP;
+
+    RETURN v_lines;
+END $$;
+
+
+-- A discount code applied to the cart: each line's "discount" and the
+-- cart's "discount" {code, amount, ...}.  No code: the cart as it is.
+-- (Stub until discount codes land: any code is refused.)
+CREATE OR REPLACE FUNCTION cart_discount(p_cart jsonb, p_code text,
+                                         p_email text)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF p_code IS NOT NULL THEN
+        PERFORM darkroom_refuse(400, 'unknown_code',
+            format('There is no discount code "%s".', p_code));
+    END IF;
+    RETURN p_cart || '{"discount": null}';
+END $$;
+
+
+-- Shipping for a cart with prints, to its country: "shipping" {amount,
+-- tax, method, name, zone, countries}; null for a cart without prints.
+-- (Stub until shipping rates land: free, to the cart's country.)
+CREATE OR REPLACE FUNCTION cart_shipping(p_cart jsonb, p_method text)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF NOT (p_cart->>'physical')::boolean THEN
+        RETURN p_cart || '{"shipping": null}';
+    END IF;
+    RETURN p_cart || jsonb_build_object('shipping', jsonb_build_object(
+        'amount', 0, 'tax', 0, 'method', coalesce(p_method, 'standard'),
+        'name', 'Shipping', 'zone', NULL,
+        'countries', jsonb_build_array(p_cart->>'country')));
+END $$;
+
+
+-- Tax on each line (after its discount) and on shipping, at the rates of
+-- the cart's country.  (Stub until tax rates land: none.)
+CREATE OR REPLACE FUNCTION cart_tax(p_cart jsonb)
+RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT p_cart;
+$$;
+
+
+-- The sums: subtotal (goods), discount_amount, shipping_amount,
+-- tax_amount (lines and shipping) and total, as sql/017 defines it.
+CREATE OR REPLACE FUNCTION cart_total(p_cart jsonb)
+RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v_subtotal  bigint;
+    v_discount  bigint;
+    v_tax       bigint;
+    v_shipping  bigint := coalesce((p_cart->'shipping'->>'amount')::bigint,
+                                   0);
+    v_total     bigint;
+BEGIN
+    SELECT sum((l->>'amount')::bigint), sum((l->>'discount')::bigint),
+           sum((l->>'tax')::bigint)
+      INTO v_subtotal, v_discount, v_tax
+      FROM jsonb_array_elements(p_cart->'lines') l;
+
+    v_tax := v_tax + coalesce((p_cart->'shipping'->>'tax')::bigint, 0);
+    v_total := v_subtotal - v_discount + v_shipping
+               + CASE WHEN (p_cart->>'tax_inclusive')::boolean THEN 0
+                      ELSE v_tax END;
 
     IF v_total > 99999999 THEN
         PERFORM darkroom_refuse(400, 'amount_too_large',
             'The order total is more than can be paid at once.');
     END IF;
 
-    UPDATE orders o
-       SET ref = 'DR-' || lpad(v_order::text, 6, '0'),
-           total = v_total, physical = v_physical
-     WHERE o.id = v_order;
+    IF v_total < 1 THEN
+        PERFORM darkroom_refuse(409, 'nothing_to_pay',
+            'This order would cost nothing: there is nothing to pay for.');
+    END IF;
+
+    RETURN p_cart || jsonb_build_object(
+        'subtotal', v_subtotal, 'discount_amount', v_discount,
+        'shipping_amount', v_shipping, 'tax_amount', v_tax,
+        'total', v_total);
+END $$;
+
+
+-- The whole price of a cart, written nowhere: the quote the cart page
+-- shows and the first step of checkout_create().  p_country: the buyer's
+-- (NULL: the shop's own); p_method: a shipping method (NULL: the
+-- cheapest).
+CREATE OR REPLACE FUNCTION cart_price(p_items jsonb, p_currency text,
+    p_country text, p_code text, p_email text, p_method text)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_cart  jsonb;
+    v_shop  shop_settings%ROWTYPE;
+BEGIN
+    SELECT * INTO v_shop FROM shop_settings;
+
+    v_cart := jsonb_build_object(
+        'currency', p_currency,
+        'country', coalesce(p_country, v_shop.country),
+        'tax_inclusive', v_shop.tax_inclusive,
+        'lines', cart_lines(p_items, p_currency));
+
+    v_cart := v_cart || jsonb_build_object('physical', EXISTS (
+        SELECT 1 FROM jsonb_array_elements(v_cart->'lines') l
+         WHERE l->>'kind' = 'print'));
+
+    v_cart := cart_discount(v_cart, p_code, p_email);
+    v_cart := cart_shipping(v_cart, p_method);
+    v_cart := cart_tax(v_cart);
+
+    RETURN cart_total(v_cart);
+END $$;
+
+
+-- A discount code's use, held by an order from checkout until it is paid
+-- (kept) or expires unpaid (released).  (Stub until discount codes land.)
+CREATE OR REPLACE FUNCTION cart_reserve(p_order bigint, p_cart jsonb,
+                                        p_email text)
+RETURNS void LANGUAGE sql AS $$
+    SELECT;
+$$;
+
+
+-- Prices a cart (cart_price) and writes the order, its items, its first
+-- event and the job that will ask Stripe about it if no webhook comes.
+-- Returns the priced cart, which is what Stripe is sent.
+CREATE OR REPLACE FUNCTION checkout_create(p_items jsonb, p_email text,
+    p_currency text, p_country text, p_code text, p_method text,
+    p_token_hash text, p_expires_at timestamptz,
+    p_reconcile_at timestamptz)
+RETURNS TABLE (order_id bigint, order_ref text, total bigint,
+               physical boolean, cart jsonb)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    v_order  bigint;
+    v_cart   jsonb;
+    v_ref    text;
+BEGIN
+    v_cart := cart_price(p_items, p_currency, p_country, p_code, p_email,
+                         p_method);
+
+    INSERT INTO orders (ref, status_token, email, currency, country,
+                        subtotal, discount_code, discount_amount,
+                        shipping_amount, shipping_tax, shipping_method,
+                        shipping_rate, tax_amount, tax_inclusive, total,
+                        physical, expires_at)
+    VALUES ('', p_token_hash, p_email, p_currency, v_cart->>'country',
+            (v_cart->>'subtotal')::bigint, v_cart->'discount'->>'code',
+            (v_cart->>'discount_amount')::bigint,
+            (v_cart->>'shipping_amount')::bigint,
+            coalesce((v_cart->'shipping'->>'tax')::bigint, 0),
+            v_cart->'shipping'->>'method', v_cart->'shipping'->>'name',
+            (v_cart->>'tax_amount')::bigint,
+            (v_cart->>'tax_inclusive')::boolean,
+            (v_cart->>'total')::bigint, (v_cart->>'physical')::boolean,
+            p_expires_at)
+    RETURNING id INTO v_order;
+
+    v_ref := 'DR-' || lpad(v_order::text, 6, '0');
+    UPDATE orders o SET ref = v_ref WHERE o.id = v_order;
+
+    INSERT INTO order_items (order_id, line, photo_id, product_id, title,
+                             product_name, kind, quantity, unit_amount,
+                             amount, discount, tax, tax_rate)
+    SELECT v_order, (l->>'line')::int, l->>'photo', l->>'product',
+           l->>'title', l->>'product_name', l->>'kind',
+           (l->>'quantity')::int, (l->>'unit_amount')::bigint,
+           (l->>'amount')::bigint, (l->>'discount')::bigint,
+           (l->>'tax')::bigint, (l->>'tax_rate')::numeric
+      FROM jsonb_array_elements(v_cart->'lines') l;
+
+    PERFORM cart_reserve(v_order, v_cart, p_email);
 
     INSERT INTO order_events (order_id, to_status, cause, detail)
     VALUES (v_order, 'pending_payment', 'checkout',
-            jsonb_build_object('total', v_total, 'currency', p_currency));
+            jsonb_build_object('total', v_cart->'total',
+                               'currency', p_currency));
 
     INSERT INTO jobs (kind, payload, run_at, dedupe_key)
     VALUES ('checkout_reconcile', jsonb_build_object('order_id', v_order),
             p_reconcile_at, 'reconcile:' || v_order);
 
-    RETURN QUERY SELECT v_order, 'DR-' || lpad(v_order::text, 6, '0'),
-                        v_total, v_physical, v_lines;
+    RETURN QUERY SELECT v_order, v_ref, (v_cart->>'total')::bigint,
+                        (v_cart->>'physical')::boolean,
+                        v_cart || jsonb_build_object('order', v_ref);
 END $$;
+
+
+-- An order's priced cart, as checkout_create() returned it: a replayed
+-- checkout sends Stripe the same parameters.
+CREATE OR REPLACE FUNCTION order_cart(p_order bigint)
+RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'order', o.ref, 'currency', o.currency, 'country', o.country,
+        'tax_inclusive', o.tax_inclusive, 'physical', o.physical,
+        'lines', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                      'line', i.line, 'photo', i.photo_id,
+                      'product', i.product_id, 'kind', i.kind,
+                      'title', i.title, 'product_name', i.product_name,
+                      'quantity', i.quantity, 'unit_amount', i.unit_amount,
+                      'amount', i.amount, 'discount', i.discount,
+                      'tax', i.tax, 'tax_rate', i.tax_rate)
+                      ORDER BY i.line), '[]')
+                    FROM order_items i WHERE i.order_id = o.id),
+        'discount', CASE WHEN o.discount_code IS NULL THEN NULL
+                         ELSE jsonb_build_object('code', o.discount_code,
+                                  'amount', o.discount_amount) END,
+        'shipping', CASE WHEN NOT o.physical THEN NULL
+                         ELSE jsonb_build_object(
+                             'amount', o.shipping_amount,
+                             'tax', o.shipping_tax,
+                             'method', o.shipping_method,
+                             'name', o.shipping_rate,
+                             'countries', cart_shipping_countries(o.country))
+                    END,
+        'subtotal', o.subtotal, 'discount_amount', o.discount_amount,
+        'shipping_amount', o.shipping_amount, 'tax_amount', o.tax_amount,
+        'total', o.total)
+      FROM orders o WHERE o.id = p_order;
+$$;
+
+
+-- The countries a buyer in p_country may give as the shipping address:
+-- those priced the same.  (Stub until shipping zones land: p_country.)
+CREATE OR REPLACE FUNCTION cart_shipping_countries(p_country text)
+RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_array(p_country);
+$$;
 
 
 CREATE OR REPLACE FUNCTION checkout_attach(p_order bigint, p_session text, p_url text)
@@ -1127,10 +1313,11 @@ END $$;
 -- refused.  Callers with one key are serialised by an advisory lock.
 CREATE OR REPLACE FUNCTION checkout_create_idempotent(p_key_hash text,
     p_request_hash text, p_token_enc text, p_keep interval,
-    p_items jsonb, p_email text, p_currency text, p_token_hash text,
+    p_items jsonb, p_email text, p_currency text, p_country text,
+    p_code text, p_method text, p_token_hash text,
     p_expires_at timestamptz, p_reconcile_at timestamptz)
 RETURNS TABLE (order_id bigint, order_ref text, total bigint,
-               physical boolean, lines jsonb, replay boolean,
+               physical boolean, cart jsonb, replay boolean,
                saved_token text, saved_url text, expires_epoch bigint)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -1158,12 +1345,7 @@ BEGIN
             SELECT * INTO v_order FROM orders o WHERE o.id = v_key.order_id;
 
             RETURN QUERY SELECT v_order.id, v_order.ref, v_order.total,
-                v_order.physical,
-                (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                            'name', i.title || ' — ' || i.product_name,
-                            'unit_amount', i.unit_amount,
-                            'quantity', i.quantity) ORDER BY i.line), '[]')
-                   FROM order_items i WHERE i.order_id = v_order.id),
+                v_order.physical, order_cart(v_order.id),
                 true, v_key.token_enc, v_order.checkout_url,
                 extract(epoch FROM v_order.expires_at)::bigint;
             RETURN;
@@ -1171,6 +1353,7 @@ BEGIN
     END IF;
 
     SELECT * INTO c FROM checkout_create(p_items, p_email, p_currency,
+                                         p_country, p_code, p_method,
                                          p_token_hash, p_expires_at,
                                          p_reconcile_at);
 
@@ -1182,7 +1365,7 @@ BEGIN
     END IF;
 
     RETURN QUERY SELECT c.order_id, c.order_ref, c.total, c.physical,
-                        c.lines, false, p_token_enc, NULL::text,
+                        c.cart, false, p_token_enc, NULL::text,
                         extract(epoch FROM p_expires_at)::bigint;
 END $$;
 

@@ -40,6 +40,9 @@ typedef struct {
                                                        JSON, pool memory */
     char                           *email;
     char                            currency[4];
+    char                           *country;        /* NULL: the shop's */
+    char                           *code;           /* discount code */
+    char                           *method;         /* shipping method */
     u_char                          token[NGX_HTTP_DARKROOM_TOKEN_SIZE];
     u_char                          token_hash[NGX_HTTP_DARKROOM_HASH_SIZE];
     unsigned                        form:1;
@@ -71,6 +74,11 @@ static cJSON *ngx_http_darkroom_checkout_form(ngx_http_request_t *r,
 static ngx_int_t ngx_http_darkroom_checkout_items(cJSON *items,
     cJSON *out, char *currency, ngx_uint_t given, const char **code,
     char *reason, size_t size);
+static ngx_int_t ngx_http_darkroom_checkout_options(ngx_http_request_t *r,
+    ngx_http_darkroom_checkout_t *co, cJSON *json);
+static char *ngx_http_darkroom_checkout_option(ngx_pool_t *pool,
+    cJSON *json, const char *name, size_t max, ngx_uint_t upper,
+    ngx_int_t *rc);
 static ngx_int_t ngx_http_darkroom_valid_email(const char *email);
 static ngx_int_t ngx_http_darkroom_valid_slug(cJSON *s);
 static ngx_int_t ngx_http_darkroom_checkout_key(ngx_http_request_t *r,
@@ -180,6 +188,12 @@ ngx_http_darkroom_checkout_prepare(ngx_http_request_t *r,
         return ngx_http_darkroom_send_error(r, NGX_HTTP_BAD_REQUEST,
                    "invalid_currency",
                    "The currency must be a three-letter ISO code.");
+    }
+
+    rc = ngx_http_darkroom_checkout_options(r, co, json);
+    if (rc != NGX_OK) {
+        cJSON_Delete(json);
+        return rc;
     }
 
     out = cJSON_CreateArray();
@@ -314,6 +328,107 @@ ngx_http_darkroom_checkout_currency(ngx_http_request_t *r,
 
 
 /*
+ * What prices the cart besides its lines, each optional: "country" (the
+ * buyer's, ISO 3166 alpha-2), "discount_code" and "shipping_method".
+ * Codes and countries are upper case, methods lower case.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_checkout_options(ngx_http_request_t *r,
+    ngx_http_darkroom_checkout_t *co, cJSON *json)
+{
+    ngx_int_t  rc;
+
+    co->country = ngx_http_darkroom_checkout_option(r->pool, json, "country",
+                                                    2, 1, &rc);
+    if (rc == NGX_DECLINED
+        || (co->country && ngx_strlen(co->country) != 2))
+    {
+        return ngx_http_darkroom_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "invalid_country",
+                   "The country must be a two-letter ISO code, such as "
+                   "\"GB\".");
+    }
+
+    co->code = ngx_http_darkroom_checkout_option(r->pool, json,
+                                                 "discount_code", 32, 1, &rc);
+    if (rc == NGX_DECLINED) {
+        return ngx_http_darkroom_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "invalid_code",
+                   "A discount code is 1 to 32 letters, digits, '-' or "
+                   "'_'.");
+    }
+
+    co->method = ngx_http_darkroom_checkout_option(r->pool, json,
+                                                   "shipping_method", 32, 0,
+                                                   &rc);
+    if (rc == NGX_DECLINED) {
+        return ngx_http_darkroom_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "invalid_shipping_method",
+                   "A shipping method is 1 to 32 letters, digits, '-' or "
+                   "'_'.");
+    }
+
+    return rc;
+}
+
+
+/*
+ * One option: absent, null or "" is NULL; else 1 to max characters of
+ * [A-Za-z0-9_-], case folded, copied into the pool.  *rc: NGX_DECLINED
+ * for a bad value, NGX_ERROR without memory.
+ */
+
+static char *
+ngx_http_darkroom_checkout_option(ngx_pool_t *pool, cJSON *json,
+    const char *name, size_t max, ngx_uint_t upper, ngx_int_t *rc)
+{
+    char    *out;
+    size_t   i, len;
+    cJSON   *v;
+    u_char   c;
+
+    *rc = NGX_OK;
+
+    v = cJSON_GetObjectItemCaseSensitive(json, name);
+
+    if (v == NULL || cJSON_IsNull(v)
+        || (cJSON_IsString(v) && v->valuestring[0] == '\0'))
+    {
+        return NULL;
+    }
+
+    len = cJSON_IsString(v) ? ngx_strlen(v->valuestring) : 0;
+
+    if (len == 0 || len > max) {
+        *rc = NGX_DECLINED;
+        return NULL;
+    }
+
+    out = ngx_pnalloc(pool, len + 1);
+    if (out == NULL) {
+        *rc = NGX_ERROR;
+        return NULL;
+    }
+
+    for (i = 0; i < len; i++) {
+        c = v->valuestring[i];
+
+        if (!isalnum(c) && c != '-' && c != '_') {
+            *rc = NGX_DECLINED;
+            return NULL;
+        }
+
+        out[i] = upper ? ngx_toupper(c) : ngx_tolower(c);
+    }
+
+    out[len] = '\0';
+
+    return out;
+}
+
+
+/*
  * The Idempotency-Key: 8 to 255 visible ASCII characters (a UUID fits).
  * The database gets the key's hash, the hash of the cart as normalised
  * here (so the same cart written differently is the same request), and
@@ -353,7 +468,8 @@ ngx_http_darkroom_checkout_key(ngx_http_request_t *r,
     len = sizeof("darkroom-status:") - 1 + h->value.len;
 
     text = ngx_pnalloc(r->pool, ngx_max(len, 3 + 1 + ngx_strlen(co->email)
-                                        + 1 + ngx_strlen(co->items)));
+                                        + 1 + ngx_strlen(co->items)
+                                        + 3 * (1 + 32)));
     if (text == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -370,8 +486,10 @@ ngx_http_darkroom_checkout_key(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_sprintf(text, "%*s\n%s\n%s", (size_t) 3, co->currency, co->email,
-                    co->items);
+    p = ngx_sprintf(text, "%*s\n%s\n%s\n%s\n%s\n%s", (size_t) 3,
+                    co->currency, co->email, co->items,
+                    co->country ? co->country : "",
+                    co->code ? co->code : "", co->method ? co->method : "");
 
     if (ngx_http_darkroom_sha256_hex(text, p - text, co->request_hash)
         != NGX_OK)
@@ -469,7 +587,10 @@ ngx_http_darkroom_checkout_form(ngx_http_request_t *r, ngx_str_t *body)
             ngx_unescape_uri(&dst, &val.data, val.len, 0);
             *dst = '\0';
 
-            if (ngx_strcmp(k, "email") == 0 || ngx_strcmp(k, "currency") == 0)
+            if (ngx_strcmp(k, "email") == 0 || ngx_strcmp(k, "currency") == 0
+                || ngx_strcmp(k, "country") == 0
+                || ngx_strcmp(k, "discount_code") == 0
+                || ngx_strcmp(k, "shipping_method") == 0)
             {
                 cJSON_DeleteItemFromObjectCaseSensitive(json, (char *) k);
                 cJSON_AddStringToObject(json, (char *) k, (char *) v);
@@ -726,7 +847,7 @@ static PGresult *
 ngx_http_darkroom_checkout_order(ngx_http_darkroom_task_t *t)
 {
     char                           expires[24], reconcile[24];
-    const char                    *params[10];
+    const char                    *params[13];
     ngx_http_darkroom_checkout_t  *co = t->data;
 
     snprintf(expires, sizeof(expires), "%ld",
@@ -741,18 +862,21 @@ ngx_http_darkroom_checkout_order(ngx_http_darkroom_task_t *t)
     params[4] = co->items;
     params[5] = co->email;
     params[6] = co->currency;
-    params[7] = (char *) co->token_hash;
-    params[8] = expires;
-    params[9] = reconcile;
+    params[7] = co->country;
+    params[8] = co->code;
+    params[9] = co->method;
+    params[10] = (char *) co->token_hash;
+    params[11] = expires;
+    params[12] = reconcile;
 
     return ngx_http_darkroom_db_exec(&t->db,
-        "SELECT order_id, order_ref, total, physical, lines::text AS lines,"
+        "SELECT order_id, order_ref, total, physical, cart::text AS cart,"
         " replay, saved_token, saved_url, expires_epoch"
         " FROM checkout_create_idempotent($1, $2, $3, $4::interval,"
-        " $5::jsonb, $6, $7, $8,"
-        " now() + $9::int * interval '1 second',"
-        " now() + $10::int * interval '1 second')",
-        10, params, &t->err);
+        " $5::jsonb, $6, $7, $8, $9, $10, $11,"
+        " now() + $12::int * interval '1 second',"
+        " now() + $13::int * interval '1 second')",
+        13, params, &t->err);
 }
 
 
@@ -963,7 +1087,8 @@ ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
 {
     int                             i;
     char                           *buf, name[96], num[32], *url;
-    cJSON                          *lines, *line, *v;
+    char                            title[512];
+    cJSON                          *cart, *lines, *line, *v;
     size_t                          len, size;
     ngx_int_t                       rc;
     const char                     *order_id;
@@ -1015,7 +1140,8 @@ ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
         rc = ngx_http_darkroom_checkout_shipping(scf, &buf, &len, &size);
     }
 
-    lines = cJSON_Parse(ngx_http_darkroom_db_value(order, 0, "lines"));
+    cart = cJSON_Parse(ngx_http_darkroom_db_value(order, 0, "cart"));
+    lines = cJSON_GetObjectItemCaseSensitive(cart, "lines");
     i = 0;
 
     cJSON_ArrayForEach(line, lines) {
@@ -1023,10 +1149,12 @@ ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
                  i);
         add(name, currency);
 
-        v = cJSON_GetObjectItemCaseSensitive(line, "name");
         snprintf(name, sizeof(name),
                  "line_items[%d][price_data][product_data][name]", i);
-        add(name, cJSON_IsString(v) ? v->valuestring : "Print");
+        snprintf(title, sizeof(title), "%s \xe2\x80\x94 %s",
+                 ngx_http_darkroom_json_str(line, "title"),
+                 ngx_http_darkroom_json_str(line, "product_name"));
+        add(name, title);
 
         v = cJSON_GetObjectItemCaseSensitive(line, "unit_amount");
         snprintf(name, sizeof(name),
@@ -1044,7 +1172,7 @@ ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
 
 #undef add
 
-    cJSON_Delete(lines);
+    cJSON_Delete(cart);
 
     if (rc != NGX_OK || i == 0) {
         free(buf);
