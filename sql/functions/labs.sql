@@ -16,10 +16,12 @@
 
 
 -- What a customer sees of an order, found by the hash of its status token
--- (sql/004_shop.sql), now with each parcel's carrier and tracking link.
+-- (sql/004_shop.sql), now with each parcel's carrier and tracking link,
+-- and its money (order_money_json: invoice number, subtotal, discount,
+-- shipping charge, tax, total; each item's discount and tax).
 CREATE OR REPLACE FUNCTION order_public_json(p_token_hash text) RETURNS text
 LANGUAGE sql STABLE AS $$
-SELECT json_build_object(
+SELECT (order_money_json(o) || jsonb_build_object(
     'order', o.ref, 'status', o.status, 'email', o.email,
     'currency', o.currency, 'total', o.total,
     'amount_refunded', o.amount_refunded,
@@ -27,7 +29,9 @@ SELECT json_build_object(
                   'photo', i.photo_id, 'product', i.product_id,
                   'title', i.title, 'product_name', i.product_name,
                   'kind', i.kind, 'quantity', i.quantity,
-                  'unit_amount', i.unit_amount, 'amount', i.amount)
+                  'unit_amount', i.unit_amount, 'amount', i.amount,
+                  'discount', i.discount, 'tax', i.tax,
+                  'tax_rate', i.tax_rate)
                   ORDER BY i.line), '[]')
                 FROM order_items i WHERE i.order_id = o.id),
     'shipping', CASE WHEN o.shipping_address IS NULL THEN NULL
@@ -50,7 +54,7 @@ SELECT json_build_object(
                    WHERE lo.order_id = o.id),
     'checkout_url', CASE WHEN o.status = 'pending_payment'
                          THEN o.checkout_url END,
-    'created_at', o.created_at, 'paid_at', o.paid_at)::text
+    'created_at', o.created_at, 'paid_at', o.paid_at))::text
   FROM orders o WHERE o.status_token = p_token_hash;
 $$;
 
@@ -385,6 +389,7 @@ LANGUAGE sql STABLE AS $$
         'name', o.shipping_name, 'address', o.shipping_address,
         'phone', nullif(btrim(o.shipping_phone), ''),
         'currency', upper(o.currency),
+        'shipping_method', o.shipping_method,
         'items', (SELECT json_agg(json_build_object(
                       'line', li.line, 'sku', li.sku, 'copies', li.copies,
                       'attributes', li.attributes, 'sizing', li.sizing,

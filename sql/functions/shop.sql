@@ -182,28 +182,219 @@ BEGIN
 END $$;
 
 
+-- The cost of shipping a cart's prints by one method, from the rates of a
+-- zone in a currency: each print line goes by its product's own rate for
+-- the method if there is one, else by the zone's general rate for it; a
+-- rate used is its "amount" once plus "per_item" for each print it
+-- carries, and free when the goods after discount reach its "free_over".
+-- NULL when some print has no rate for the method.
+CREATE OR REPLACE FUNCTION cart_shipping_cost(p_cart jsonb, p_zone text,
+                                              p_method text)
+RETURNS TABLE (amount bigint, name text)
+LANGUAGE sql STABLE AS $$
+    WITH goods AS (
+        SELECT sum((l->>'amount')::bigint - (l->>'discount')::bigint) AS v
+          FROM jsonb_array_elements(p_cart->'lines') l
+    ), prints AS (
+        SELECT l->>'product' AS product, (l->>'quantity')::bigint AS qty
+          FROM jsonb_array_elements(p_cart->'lines') l
+         WHERE l->>'kind' = 'print'
+    ), chosen AS (
+        SELECT p.qty, (SELECT r FROM shipping_rates r
+                        WHERE r.zone_id = p_zone
+                          AND r.currency = p_cart->>'currency'
+                          AND r.method = p_method
+                          AND (r.product_id = p.product
+                               OR r.product_id IS NULL)
+                        ORDER BY r.product_id NULLS LAST
+                        LIMIT 1) AS r
+          FROM prints p
+    ), used AS (
+        SELECT (r).id, (r).name, (r).product_id IS NULL AS general,
+               (r).amount + (r).per_item * sum(qty) AS cost,
+               (r).free_over
+          FROM chosen
+         WHERE (r).id IS NOT NULL
+         GROUP BY r
+    )
+    SELECT CASE WHEN (SELECT count(*) FROM chosen WHERE (r).id IS NULL) > 0
+                THEN NULL
+                ELSE coalesce(sum(CASE WHEN u.free_over IS NOT NULL
+                                        AND (SELECT v FROM goods)
+                                            >= u.free_over
+                                       THEN 0 ELSE u.cost END), 0)::bigint
+           END,
+           (SELECT u2.name FROM used u2 ORDER BY u2.general DESC, u2.id
+             LIMIT 1)
+      FROM used u;
+$$;
+
+
 -- Shipping for a cart with prints, to its country: "shipping" {amount,
--- tax, method, name, zone, countries}; null for a cart without prints.
--- (Stub until shipping rates land: free, to the cart's country.)
+-- tax, method, name, zone, countries, options: [{method, name, amount}]};
+-- null for a cart without prints.  A method is offered when every print
+-- in the cart has a rate for it in the country's zone and the cart's
+-- currency; p_method NULL takes the cheapest.  A country in no zone, or
+-- a zone with no rate for the cart, cannot be shipped to (422
+-- no_shipping); a method the zone does not offer is 400
+-- shipping_method_unavailable naming those it does.  The tax is filled
+-- in by cart_tax().  A shop with no zone at all ships free to the buyer's
+-- country, as darkroom did before zones, so that an upgrade does not
+-- stop the sale of prints until zones are set up.
 CREATE OR REPLACE FUNCTION cart_shipping(p_cart jsonb, p_method text)
 RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_country  text := p_cart->>'country';
+    v_zone     text;
+    v_options  jsonb;
+    v_pick     jsonb;
 BEGIN
     IF NOT (p_cart->>'physical')::boolean THEN
         RETURN p_cart || '{"shipping": null}';
     END IF;
-    RETURN p_cart || jsonb_build_object('shipping', jsonb_build_object(
-        'amount', 0, 'tax', 0, 'method', coalesce(p_method, 'standard'),
-        'name', 'Shipping', 'zone', NULL,
-        'countries', jsonb_build_array(p_cart->>'country')));
+
+    IF NOT EXISTS (SELECT 1 FROM shipping_zones)
+       AND coalesce(lower(p_method), 'standard')
+           IN ('budget', 'standard', 'express', 'overnight')
+    THEN
+        v_pick := jsonb_build_object('method',
+            coalesce(lower(p_method), 'standard'), 'name', 'Shipping',
+            'amount', 0);
+        RETURN p_cart || jsonb_build_object('shipping', v_pick
+            || jsonb_build_object('tax', 0, 'zone', NULL,
+                   'countries', jsonb_build_array(v_country),
+                   'options', jsonb_build_array(v_pick)));
+    END IF;
+
+    SELECT zone_id INTO v_zone FROM shipping_zone_countries
+     WHERE country = v_country;
+    IF NOT FOUND THEN
+        PERFORM darkroom_refuse(422, 'no_shipping',
+            format('Prints cannot be shipped to %s.', v_country));
+    END IF;
+
+    SELECT jsonb_agg(jsonb_build_object('method', m.method, 'name', c.name,
+                                        'amount', c.amount)
+                     ORDER BY c.amount, m.ord)
+      INTO v_options
+      FROM (VALUES ('budget', 1), ('standard', 2), ('express', 3),
+                   ('overnight', 4)) m(method, ord)
+     CROSS JOIN LATERAL cart_shipping_cost(p_cart, v_zone, m.method) c
+     WHERE c.amount IS NOT NULL;
+
+    IF v_options IS NULL THEN
+        PERFORM darkroom_refuse(422, 'no_shipping',
+            format('Prints cannot be shipped to %s in %s.', v_country,
+                   p_cart->>'currency'));
+    END IF;
+
+    SELECT o INTO v_pick FROM jsonb_array_elements(v_options) o
+     WHERE p_method IS NULL OR o->>'method' = lower(p_method)
+     LIMIT 1;
+
+    IF v_pick IS NULL THEN
+        PERFORM darkroom_refuse(400, 'shipping_method_unavailable',
+            format('Shipping to %s is %s, not "%s".', v_country,
+                   (SELECT string_agg(o->>'method', ', ')
+                      FROM jsonb_array_elements(v_options) o),
+                   p_method));
+    END IF;
+
+    RETURN p_cart || jsonb_build_object('shipping', v_pick
+        || jsonb_build_object('tax', 0, 'zone', v_zone,
+               'countries', cart_shipping_countries(v_country),
+               'options', v_options));
 END $$;
 
 
--- Tax on each line (after its discount) and on shipping, at the rates of
--- the cart's country.  (Stub until tax rates land: none.)
-CREATE OR REPLACE FUNCTION cart_tax(p_cart jsonb)
+-- The countries a buyer who chose p_country may give as the shipping
+-- address at Stripe: those of its zone (so the shipping is the same) that
+-- are taxed as it is, at the same print and digital rates (so the tax is
+-- the same): whatever address Stripe collects, the price stands.  A
+-- country in no zone: itself.
+CREATE OR REPLACE FUNCTION cart_shipping_countries(p_country text)
 RETURNS jsonb LANGUAGE sql STABLE AS $$
-    SELECT p_cart;
+    SELECT coalesce(jsonb_agg(c.country ORDER BY c.country),
+                    jsonb_build_array(p_country))
+      FROM shipping_zone_countries c
+      JOIN shipping_zone_countries mine ON mine.zone_id = c.zone_id
+                                       AND mine.country = p_country
+     WHERE NOT EXISTS (
+               SELECT k.kind FROM (VALUES ('print'), ('digital')) k(kind)
+                WHERE tax_rate_of(c.country, k.kind)
+                      <> tax_rate_of(p_country, k.kind));
 $$;
+
+
+-- The tax rate, in percent, of a country for a product kind: 0 when the
+-- shop has none for it (a country it does not charge tax in).
+CREATE OR REPLACE FUNCTION tax_rate_of(p_country text, p_kind text)
+RETURNS numeric LANGUAGE sql STABLE AS $$
+    SELECT coalesce((SELECT rate FROM tax_rates
+                      WHERE country = p_country AND kind = p_kind), 0);
+$$;
+
+
+-- The tax in an amount at p_rate percent, in whole minor units rounded
+-- half up: the part of it when prices include tax, on top of it when
+-- they exclude it.
+CREATE OR REPLACE FUNCTION tax_of(p_amount bigint, p_rate numeric,
+                                  p_inclusive boolean)
+RETURNS bigint LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN p_inclusive
+                THEN round(p_amount * p_rate / (100 + p_rate))
+                ELSE round(p_amount * p_rate / 100) END::bigint;
+$$;
+
+
+-- Tax on each line (after its discount) at the rate of the cart's country
+-- for the line's kind, and on shipping at the print rate; each line keeps
+-- its rate.  "tax_label" names the tax for the receipt and Stripe's tax
+-- line: the label of the country's print rate (else its digital one),
+-- with the rate when every taxed part has the same one ("VAT 20 %").
+CREATE OR REPLACE FUNCTION cart_tax(p_cart jsonb)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_country  text := p_cart->>'country';
+    v_incl     boolean := (p_cart->>'tax_inclusive')::boolean;
+    v_lines    jsonb;
+    v_ship     jsonb := p_cart->'shipping';
+    v_rate     numeric := tax_rate_of(v_country, 'print');
+    v_rates    numeric[];
+    v_label    text;
+BEGIN
+    SELECT jsonb_agg(l || jsonb_build_object(
+               'tax_rate', tax_rate_of(v_country, l->>'kind'),
+               'tax', tax_of((l->>'amount')::bigint
+                             - (l->>'discount')::bigint,
+                             tax_rate_of(v_country, l->>'kind'), v_incl))
+               ORDER BY (l->>'line')::int)
+      INTO v_lines
+      FROM jsonb_array_elements(p_cart->'lines') l;
+
+    IF jsonb_typeof(v_ship) = 'object' THEN
+        v_ship := v_ship || jsonb_build_object('tax_rate', v_rate,
+            'tax', tax_of((v_ship->>'amount')::bigint, v_rate, v_incl));
+    END IF;
+
+    SELECT array_agg(DISTINCT (l->>'tax_rate')::numeric)
+      INTO v_rates
+      FROM jsonb_array_elements(v_lines) l
+     WHERE (l->>'tax')::bigint > 0;
+
+    SELECT t.label INTO v_label FROM tax_rates t
+     WHERE t.country = v_country ORDER BY t.kind DESC LIMIT 1;
+
+    v_label := coalesce(v_label, 'Tax')
+        || CASE WHEN cardinality(v_rates) = 1
+                     AND (coalesce((v_ship->>'tax')::bigint, 0) = 0
+                          OR v_rates[1] = v_rate)
+                THEN ' ' || trim_scale(v_rates[1]) || ' %' ELSE '' END;
+
+    RETURN p_cart || jsonb_build_object('lines', v_lines,
+                                        'shipping', v_ship,
+                                        'tax_label', v_label);
+END $$;
 
 
 -- The sums: subtotal (goods), discount_amount, shipping_amount,
@@ -307,16 +498,17 @@ BEGIN
     INSERT INTO orders (ref, status_token, email, currency, country,
                         subtotal, discount_code, discount_amount,
                         shipping_amount, shipping_tax, shipping_method,
-                        shipping_rate, tax_amount, tax_inclusive, total,
-                        physical, expires_at)
+                        shipping_rate, shipping_zone, tax_amount,
+                        tax_inclusive, tax_label, total, physical,
+                        expires_at)
     VALUES ('', p_token_hash, p_email, p_currency, v_cart->>'country',
             (v_cart->>'subtotal')::bigint, v_cart->'discount'->>'code',
             (v_cart->>'discount_amount')::bigint,
             (v_cart->>'shipping_amount')::bigint,
             coalesce((v_cart->'shipping'->>'tax')::bigint, 0),
             v_cart->'shipping'->>'method', v_cart->'shipping'->>'name',
-            (v_cart->>'tax_amount')::bigint,
-            (v_cart->>'tax_inclusive')::boolean,
+            v_cart->'shipping'->>'zone', (v_cart->>'tax_amount')::bigint,
+            (v_cart->>'tax_inclusive')::boolean, v_cart->>'tax_label',
             (v_cart->>'total')::bigint, (v_cart->>'physical')::boolean,
             p_expires_at)
     RETURNING id INTO v_order;
@@ -376,20 +568,14 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
                              'tax', o.shipping_tax,
                              'method', o.shipping_method,
                              'name', o.shipping_rate,
+                             'zone', o.shipping_zone,
                              'countries', cart_shipping_countries(o.country))
                     END,
+        'tax_label', coalesce(o.tax_label, 'Tax'),
         'subtotal', o.subtotal, 'discount_amount', o.discount_amount,
         'shipping_amount', o.shipping_amount, 'tax_amount', o.tax_amount,
         'total', o.total)
       FROM orders o WHERE o.id = p_order;
-$$;
-
-
--- The countries a buyer in p_country may give as the shipping address:
--- those priced the same.  (Stub until shipping zones land: p_country.)
-CREATE OR REPLACE FUNCTION cart_shipping_countries(p_country text)
-RETURNS jsonb LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_array(p_country);
 $$;
 
 
@@ -504,6 +690,8 @@ BEGIN
         RETURN 'ignored: order is ' || v_o.status;
     END IF;
 
+    PERFORM order_invoice(p_order);
+
     IF v_o.physical THEN
         INSERT INTO jobs (kind, payload, dedupe_key)
         VALUES ('fulfil_order', jsonb_build_object('order_id', p_order),
@@ -519,6 +707,65 @@ BEGIN
 
     RETURN 'paid';
 END $$;
+
+
+-- The order's invoice number, taken when it is paid (order_mark_paid, or
+-- an admin letting it out of review) in the payment's transaction:
+-- taking shop_settings.next_invoice locks its row until the payment
+-- commits, so numbers are unique, in order, and a payment that rolls back
+-- gives its number back (no gaps).  An order numbered already keeps it.
+CREATE OR REPLACE FUNCTION order_invoice(p_order bigint)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_number  text;
+    v_seq     bigint;
+    v_prefix  text;
+BEGIN
+    SELECT invoice_number INTO v_number FROM orders WHERE id = p_order
+       FOR UPDATE;
+    IF v_number IS NOT NULL THEN
+        RETURN v_number;
+    END IF;
+
+    UPDATE shop_settings SET next_invoice = next_invoice + 1
+    RETURNING next_invoice - 1, invoice_prefix INTO v_seq, v_prefix;
+
+    v_number := v_prefix || lpad(v_seq::text, 6, '0');
+
+    UPDATE orders SET invoice_seq = v_seq, invoice_number = v_number
+     WHERE id = p_order;
+
+    RETURN v_number;
+END $$;
+
+
+-- An order's money, as its pages show it: the invoice number (once paid),
+-- the goods, the discount {code, amount}, the shipping charge {amount,
+-- tax, method, name, zone} (null without prints), the tax (its label, and
+-- whether the prices include it) and the total.  Merged into the admin's
+-- and the customer's order JSON.
+CREATE OR REPLACE FUNCTION order_money_json(o orders) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'invoice_number', o.invoice_number,
+        'subtotal', o.subtotal,
+        'discount', CASE WHEN o.discount_code IS NULL
+                              AND o.discount_amount = 0 THEN NULL
+                         ELSE jsonb_build_object('code', o.discount_code,
+                                  'amount', o.discount_amount) END,
+        'shipping_charge', CASE WHEN NOT o.physical THEN NULL
+                                ELSE jsonb_build_object(
+                                    'amount', o.shipping_amount,
+                                    'tax', o.shipping_tax,
+                                    'method', o.shipping_method,
+                                    'name', o.shipping_rate,
+                                    'zone', o.shipping_zone) END,
+        'tax_amount', o.tax_amount,
+        'tax_label', o.tax_label,
+        'tax_inclusive', o.tax_inclusive,
+        'country', o.country,
+        'total', o.total);
+$$;
 
 
 CREATE OR REPLACE FUNCTION order_for_charge(p_obj jsonb) RETURNS bigint
@@ -751,7 +998,7 @@ $$;
 -- collected and the state and reason of each Stripe event.
 CREATE OR REPLACE FUNCTION admin_order_json(p_ref text) RETURNS text
 LANGUAGE sql STABLE AS $$
-    SELECT json_build_object(
+    SELECT (order_money_json(o) || jsonb_build_object(
         'order', o.ref, 'id', o.id, 'status', o.status, 'email', o.email,
         'currency', o.currency, 'total', o.total,
         'paid_amount', o.paid_amount, 'paid_currency', o.paid_currency,
@@ -771,7 +1018,9 @@ LANGUAGE sql STABLE AS $$
                       'photo', i.photo_id, 'product', i.product_id,
                       'title', i.title, 'product_name', i.product_name,
                       'kind', i.kind, 'quantity', i.quantity,
-                      'unit_amount', i.unit_amount, 'amount', i.amount)
+                      'unit_amount', i.unit_amount, 'amount', i.amount,
+                      'discount', i.discount, 'tax', i.tax,
+                      'tax_rate', i.tax_rate)
                       ORDER BY i.line), '[]')
                     FROM order_items i WHERE i.order_id = o.id),
         'events', (SELECT coalesce(json_agg(json_build_object(
@@ -792,7 +1041,7 @@ LANGUAGE sql STABLE AS $$
                       'last_error', j.last_error, 'run_at', j.run_at)
                       ORDER BY j.id), '[]')
                    FROM jobs j WHERE j.payload->>'order_id' = o.id::text)
-    )::text
+    ))::text
       FROM orders o WHERE o.ref = p_ref;
 $$;
 
@@ -1510,10 +1759,332 @@ BEGIN
 
     UPDATE orders SET review_reason = NULL WHERE id = o.id;
 
+    IF v_to <> 'cancelled' THEN
+        PERFORM order_invoice(o.id);
+    END IF;
+
     IF v_to = 'paid' THEN
         SELECT max(id) INTO v_ev FROM order_events WHERE order_id = o.id;
         PERFORM order_resolve_fulfil(o.id, v_ev);
     END IF;
 
     RETURN admin_order_json(p_ref);
+END $$;
+
+
+-- The admin API's shipping and tax resources (src/shop admin):
+--   settings  GET; POST {tax_inclusive, country, invoice_prefix}
+--   zones     GET; POST {id, name, countries}; DELETE zones/<id>
+--   rates     GET; POST {zone, currency, method, product, name, amount,
+--                        per_item, free_over}; DELETE rates/<id>
+--   tax       GET; POST {country, kind, rate, label}; DELETE tax/<CC>
+-- p_action is GET, POST or DELETE; p_body the request body, parsed here
+-- (bad JSON is a 400 from here, like admin_order_resolve).
+CREATE OR REPLACE FUNCTION admin_pricing(p_what text, p_action text,
+                                         p_id text, p_body text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_body  jsonb;
+BEGIN
+    IF p_action = 'POST' THEN
+        BEGIN
+            v_body := coalesce(nullif(p_body, ''), '{}')::jsonb;
+        EXCEPTION WHEN others THEN
+            v_body := NULL;
+        END;
+        IF jsonb_typeof(v_body) IS DISTINCT FROM 'object' THEN
+            PERFORM darkroom_refuse(400, 'invalid_json',
+                                    'The body must be a JSON object.');
+        END IF;
+    END IF;
+
+    IF p_action = 'POST' AND p_id IS NOT NULL
+       OR p_action = 'DELETE' AND (p_id IS NULL OR p_what = 'settings')
+       OR p_action = 'GET' AND p_id IS NOT NULL
+    THEN
+        PERFORM darkroom_refuse(404, 'not_found',
+                                'There is no such admin resource.');
+    END IF;
+
+    IF p_action = 'POST' THEN
+        CASE p_what
+        WHEN 'settings' THEN PERFORM admin_settings_update(v_body);
+        WHEN 'zones' THEN RETURN admin_zone_upsert(v_body);
+        WHEN 'rates' THEN RETURN admin_rate_upsert(v_body);
+        WHEN 'tax' THEN PERFORM admin_tax_upsert(v_body);
+        END CASE;
+    ELSIF p_action = 'DELETE' THEN
+        CASE p_what
+        WHEN 'zones' THEN
+            DELETE FROM shipping_zones WHERE id = p_id;
+        WHEN 'rates' THEN
+            DELETE FROM shipping_rates
+             WHERE p_id ~ '^[0-9]{1,18}$' AND id = p_id::bigint;
+        WHEN 'tax' THEN
+            DELETE FROM tax_rates WHERE country = upper(p_id);
+        END CASE;
+        IF NOT FOUND THEN
+            PERFORM darkroom_refuse(404, 'not_found',
+                format('There is no %s "%s".', rtrim(p_what, 's'), p_id));
+        END IF;
+    END IF;
+
+    RETURN CASE p_what
+        WHEN 'settings' THEN admin_settings_json()
+        WHEN 'zones' THEN admin_zones_json()
+        WHEN 'rates' THEN admin_zones_json()
+        ELSE admin_tax_json() END;
+END $$;
+
+
+-- A field of an admin body that is not right: 400 naming it.
+CREATE OR REPLACE FUNCTION admin_bad_field(p_field text, p_message text)
+RETURNS void LANGUAGE sql AS $$
+    SELECT darkroom_refuse(400, 'invalid_' || p_field,
+                           format('"%s": %s', p_field, p_message));
+$$;
+
+
+-- A whole number of minor units in [0, 99999999] from a body, or NULL
+-- when absent; anything else is refused naming the field.
+CREATE OR REPLACE FUNCTION admin_minor_units(p jsonb, p_field text)
+RETURNS bigint LANGUAGE plpgsql AS $$
+BEGIN
+    IF coalesce(jsonb_typeof(p->p_field), 'null') = 'null' THEN
+        RETURN NULL;
+    END IF;
+    IF jsonb_typeof(p->p_field) <> 'number'
+       OR (p->>p_field) !~ '^[0-9]{1,8}$'
+    THEN
+        PERFORM admin_bad_field(p_field, 'a whole number of minor units '
+                                '(pence, cents) from 0 to 99999999.');
+    END IF;
+    RETURN (p->>p_field)::bigint;
+END $$;
+
+
+CREATE OR REPLACE FUNCTION admin_settings_json() RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object('tax_inclusive', s.tax_inclusive,
+        'country', s.country, 'invoice_prefix', s.invoice_prefix,
+        'next_invoice', s.next_invoice, 'updated_at', s.updated_at)::text
+      FROM shop_settings s;
+$$;
+
+
+CREATE OR REPLACE FUNCTION admin_settings_update(p jsonb) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF p ? 'tax_inclusive' AND jsonb_typeof(p->'tax_inclusive') <> 'boolean'
+    THEN
+        PERFORM admin_bad_field('tax_inclusive', 'true or false.');
+    END IF;
+    IF p ? 'country' AND coalesce(p->>'country', '') !~ '^[A-Z]{2}$' THEN
+        PERFORM admin_bad_field('country',
+            'a two-letter ISO 3166 code in capitals, such as "GB".');
+    END IF;
+    IF p ? 'invoice_prefix'
+       AND (jsonb_typeof(p->'invoice_prefix') <> 'string'
+            OR p->>'invoice_prefix' !~ '^[A-Za-z0-9/_-]{0,16}$')
+    THEN
+        PERFORM admin_bad_field('invoice_prefix',
+            'up to 16 letters, digits, "-", "_" or "/".');
+    END IF;
+    IF EXISTS (SELECT 1 FROM jsonb_object_keys(p) k
+                WHERE k NOT IN ('tax_inclusive', 'country',
+                                'invoice_prefix'))
+    THEN
+        PERFORM admin_bad_field((SELECT k FROM jsonb_object_keys(p) k
+                                  WHERE k NOT IN ('tax_inclusive', 'country',
+                                                  'invoice_prefix')
+                                  LIMIT 1),
+            'not a setting (tax_inclusive, country, invoice_prefix).');
+    END IF;
+
+    UPDATE shop_settings
+       SET tax_inclusive = coalesce((p->>'tax_inclusive')::boolean,
+                                    tax_inclusive),
+           country = coalesce(p->>'country', country),
+           invoice_prefix = coalesce(p->>'invoice_prefix', invoice_prefix),
+           updated_at = now();
+END $$;
+
+
+CREATE OR REPLACE FUNCTION admin_zones_json() RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object('zones', coalesce(json_agg(json_build_object(
+        'id', z.id, 'name', z.name,
+        'countries', (SELECT coalesce(json_agg(c.country ORDER BY c.country),
+                                      '[]')
+                        FROM shipping_zone_countries c
+                       WHERE c.zone_id = z.id),
+        'rates', (SELECT coalesce(json_agg(json_build_object(
+                      'id', r.id, 'currency', r.currency,
+                      'method', r.method, 'product', r.product_id,
+                      'name', r.name, 'amount', r.amount,
+                      'per_item', r.per_item, 'free_over', r.free_over)
+                      ORDER BY r.currency, r.product_id NULLS FIRST,
+                               r.amount, r.id), '[]')
+                    FROM shipping_rates r WHERE r.zone_id = z.id))
+        ORDER BY z.id), '[]'))::text
+      FROM shipping_zones z;
+$$;
+
+
+-- Creates or updates a zone; "countries" replaces its countries.  A
+-- country already in another zone is refused (409): move it by taking it
+-- out of that zone first.
+CREATE OR REPLACE FUNCTION admin_zone_upsert(p jsonb) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_id  text := admin_slug(p->>'id', 'zone');
+    v_c   text;
+    v_z   text;
+BEGIN
+    IF p ? 'name' AND (jsonb_typeof(p->'name') <> 'string'
+                       OR length(p->>'name') NOT BETWEEN 1 AND 200)
+    THEN
+        PERFORM admin_bad_field('name', '1 to 200 characters.');
+    END IF;
+
+    IF p ? 'countries' AND jsonb_typeof(p->'countries') <> 'array' THEN
+        PERFORM admin_bad_field('countries',
+            'a list of two-letter ISO 3166 codes, such as ["GB"].');
+    END IF;
+
+    INSERT INTO shipping_zones AS x (id, name)
+    VALUES (v_id, coalesce(p->>'name', v_id))
+    ON CONFLICT (id) DO UPDATE
+       SET name = coalesce(p->>'name', x.name), updated_at = now();
+
+    IF p ? 'countries' THEN
+        DELETE FROM shipping_zone_countries WHERE zone_id = v_id;
+
+        FOR v_c IN SELECT e FROM jsonb_array_elements(p->'countries') e
+        LOOP
+            IF v_c !~ '^"[A-Z]{2}"$' THEN
+                PERFORM admin_bad_field('countries', format(
+                    '%s is not a two-letter ISO 3166 code in capitals.',
+                    v_c));
+            END IF;
+            v_c := v_c::jsonb #>> '{}';
+
+            SELECT zone_id INTO v_z FROM shipping_zone_countries
+             WHERE country = v_c;
+            IF FOUND AND v_z <> v_id THEN
+                PERFORM darkroom_refuse(409, 'country_in_zone', format(
+                    '"countries": %s is in the zone "%s" already.',
+                    v_c, v_z));
+            END IF;
+
+            INSERT INTO shipping_zone_countries (country, zone_id)
+            VALUES (v_c, v_id) ON CONFLICT DO NOTHING;
+        END LOOP;
+    END IF;
+
+    RETURN admin_zones_json();
+END $$;
+
+
+-- Creates or updates the rate of a zone for a currency, a method and a
+-- product (none: the zone's general rate).
+CREATE OR REPLACE FUNCTION admin_rate_upsert(p jsonb) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_amount    bigint := admin_minor_units(p, 'amount');
+    v_per_item  bigint := admin_minor_units(p, 'per_item');
+    v_free      bigint := admin_minor_units(p, 'free_over');
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM shipping_zones WHERE id = p->>'zone') THEN
+        PERFORM admin_bad_field('zone', format('there is no zone "%s".',
+                                               p->>'zone'));
+    END IF;
+    IF coalesce(p->>'currency', '') !~ '^[A-Z]{3}$' THEN
+        PERFORM admin_bad_field('currency',
+            'a three-letter ISO 4217 code in capitals, such as "GBP".');
+    END IF;
+    IF coalesce(p->>'method', '') NOT IN ('budget', 'standard', 'express',
+                                          'overnight')
+    THEN
+        PERFORM admin_bad_field('method',
+            'budget, standard, express or overnight.');
+    END IF;
+    IF coalesce(jsonb_typeof(p->'product'), 'null') <> 'null'
+       AND NOT EXISTS (SELECT 1 FROM products WHERE id = p->>'product')
+    THEN
+        PERFORM admin_bad_field('product', format('there is no product "%s".',
+                                                  p->>'product'));
+    END IF;
+    IF jsonb_typeof(p->'name') IS DISTINCT FROM 'string'
+       OR length(p->>'name') NOT BETWEEN 1 AND 200
+    THEN
+        PERFORM admin_bad_field('name', 'the name the buyer sees, 1 to 200 '
+                                'characters ("Royal Mail Tracked 48").');
+    END IF;
+    IF v_amount IS NULL AND v_per_item IS NULL THEN
+        PERFORM admin_bad_field('amount', 'a rate needs an amount (per '
+                                'order) or a per_item amount, or both.');
+    END IF;
+
+    INSERT INTO shipping_rates AS x (zone_id, currency, method, product_id,
+                                     name, amount, per_item, free_over)
+    VALUES (p->>'zone', p->>'currency', p->>'method', p->>'product',
+            p->>'name', coalesce(v_amount, 0), coalesce(v_per_item, 0),
+            v_free)
+    ON CONFLICT (zone_id, currency, method, product_id) DO UPDATE
+       SET name = excluded.name, amount = excluded.amount,
+           per_item = excluded.per_item, free_over = excluded.free_over,
+           updated_at = now();
+
+    RETURN admin_zones_json();
+END $$;
+
+
+CREATE OR REPLACE FUNCTION admin_tax_json() RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'tax_inclusive', (SELECT tax_inclusive FROM shop_settings),
+        'rates', coalesce(json_agg(json_build_object(
+                     'country', t.country, 'kind', t.kind, 'rate', t.rate,
+                     'label', t.label) ORDER BY t.country, t.kind), '[]'))::text
+      FROM tax_rates t;
+$$;
+
+
+-- Sets a country's tax rate for one kind ("print", "digital"), or for
+-- both when "kind" is left out.
+CREATE OR REPLACE FUNCTION admin_tax_upsert(p jsonb) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF coalesce(p->>'country', '') !~ '^[A-Z]{2}$' THEN
+        PERFORM admin_bad_field('country',
+            'a two-letter ISO 3166 code in capitals, such as "GB".');
+    END IF;
+    IF p ? 'kind' AND coalesce(p->>'kind', '') NOT IN ('print', 'digital')
+    THEN
+        PERFORM admin_bad_field('kind', '"print" or "digital" (leave it '
+                                'out for both).');
+    END IF;
+    IF jsonb_typeof(p->'rate') IS DISTINCT FROM 'number'
+       OR (p->>'rate')::numeric < 0 OR (p->>'rate')::numeric >= 100
+       OR (p->>'rate')::numeric <> round((p->>'rate')::numeric, 4)
+    THEN
+        PERFORM admin_bad_field('rate', 'a percentage from 0 to under 100, '
+                                'such as 20 or 8.875.');
+    END IF;
+    IF p ? 'label' AND (jsonb_typeof(p->'label') <> 'string'
+                        OR length(p->>'label') NOT BETWEEN 1 AND 40)
+    THEN
+        PERFORM admin_bad_field('label', '1 to 40 characters, such as '
+                                '"VAT" or "Sales tax".');
+    END IF;
+
+    INSERT INTO tax_rates AS x (country, kind, rate, label)
+    SELECT p->>'country', k, (p->>'rate')::numeric,
+           coalesce(p->>'label', 'VAT')
+      FROM unnest(CASE WHEN p ? 'kind' THEN ARRAY[p->>'kind']
+                       ELSE ARRAY['print', 'digital'] END) k
+    ON CONFLICT (country, kind) DO UPDATE
+       SET rate = excluded.rate,
+           label = coalesce(p->>'label', x.label), updated_at = now();
 END $$;

@@ -112,7 +112,8 @@ static ngx_int_t ngx_http_darkroom_printspace_items(cJSON *doc, cJSON *body,
 static char *ngx_http_darkroom_printspace_order(cJSON *doc,
     ngx_http_darkroom_lab_result_t *res);
 static cJSON *ngx_http_darkroom_printspace_option(
-    ngx_http_darkroom_labs_conf_t *lcf, cJSON *options);
+    ngx_http_darkroom_labs_conf_t *lcf, cJSON *options, const char *paid);
+static cJSON *ngx_http_darkroom_printspace_fastest(cJSON *options);
 static char *ngx_http_darkroom_printspace_query(const char *key);
 static ngx_int_t ngx_http_darkroom_printspace_lookup(
     ngx_http_darkroom_lab_call_t *call, cJSON *doc,
@@ -383,18 +384,26 @@ ngx_http_darkroom_printspace_order(cJSON *doc,
 
 
 /*
- * The option the configuration names by Method, BranchName or
+ * The option for the shipping the customer paid for ("paid", the order's
+ * method): express or overnight, the one that arrives first; else the
+ * option the configuration names by Method, BranchName or
  * "BranchName/Method" (the fields a DeliveryOption has), or the cheapest.
  */
 
 static cJSON *
 ngx_http_darkroom_printspace_option(ngx_http_darkroom_labs_conf_t *lcf,
-    cJSON *options)
+    cJSON *options, const char *paid)
 {
     char         both[400];
     cJSON       *o, *best;
     double       price, min;
     const char  *method, *branch, *want;
+
+    if (paid && (strcmp(paid, "express") == 0
+                 || strcmp(paid, "overnight") == 0))
+    {
+        return ngx_http_darkroom_printspace_fastest(options);
+    }
 
     best = NULL;
     min = 0;
@@ -426,6 +435,31 @@ ngx_http_darkroom_printspace_option(ngx_http_darkroom_labs_conf_t *lcf,
         if (best == NULL || price < min) {
             best = o;
             min = price;
+        }
+    }
+
+    return best;
+}
+
+
+/* the option whose latest estimated delivery date is the earliest */
+
+static cJSON *
+ngx_http_darkroom_printspace_fastest(cJSON *options)
+{
+    cJSON       *o, *best;
+    const char  *to, *min;
+
+    best = NULL;
+    min = NULL;
+
+    cJSON_ArrayForEach(o, options) {
+        to = ngx_http_darkroom_json_str(o, "EstimatedDeliveryDateTo");
+
+        /* ISO 8601 dates of one form order as strings do */
+        if (best == NULL || (to && (min == NULL || strcmp(to, min) < 0))) {
+            best = o;
+            min = to;
         }
     }
 
@@ -591,7 +625,8 @@ ngx_http_darkroom_printspace_confirm(ngx_http_darkroom_lab_call_t *call,
     const char   *state;
 
     option = ngx_http_darkroom_printspace_option(lcf,
-                 cJSON_GetObjectItemCaseSensitive(draft, "DeliveryOptions"));
+                 cJSON_GetObjectItemCaseSensitive(draft, "DeliveryOptions"),
+                 ngx_http_darkroom_json_str(doc, "shipping_method"));
 
     if (option == NULL) {
         res->rc = NGX_DECLINED;

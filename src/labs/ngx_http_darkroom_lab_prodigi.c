@@ -23,6 +23,8 @@ static cJSON *ngx_http_darkroom_prodigi_recipient(cJSON *doc);
 static ngx_int_t ngx_http_darkroom_prodigi_item(
     ngx_http_darkroom_lab_call_t *call, cJSON *doc, cJSON *it, cJSON *items,
     ngx_http_darkroom_lab_result_t *res);
+static const char *ngx_http_darkroom_prodigi_method(
+    ngx_http_darkroom_lab_call_t *call, cJSON *doc);
 static char *ngx_http_darkroom_prodigi_order(
     ngx_http_darkroom_lab_call_t *call, cJSON *doc,
     ngx_http_darkroom_lab_result_t *res);
@@ -226,6 +228,35 @@ nomem:
 
 
 /*
+ * Prodigi's shippingMethod for the shipping the customer paid for (the
+ * order's method, one of Prodigi's own in lower case); an order priced
+ * before shipping methods, darkroom_prodigi_shipping_method.
+ */
+
+static const char *
+ngx_http_darkroom_prodigi_method(ngx_http_darkroom_lab_call_t *call,
+    cJSON *doc)
+{
+    ngx_uint_t    i;
+    const char   *paid;
+
+    static const char  *methods[] = {
+        "Budget", "Standard", "Express", "Overnight", NULL
+    };
+
+    paid = ngx_http_darkroom_json_str(doc, "shipping_method");
+
+    for (i = 0; paid && methods[i]; i++) {
+        if (strcasecmp(paid, methods[i]) == 0) {
+            return methods[i];
+        }
+    }
+
+    return (const char *) call->lcf->prodigi_shipping.data;
+}
+
+
+/*
  * The create request from lab_submit_json(): a malloc'd JSON text, or
  * NULL with res->error set.
  */
@@ -251,7 +282,7 @@ ngx_http_darkroom_prodigi_order(ngx_http_darkroom_lab_call_t *call,
                             ngx_http_darkroom_json_str(doc,
                                                       "idempotency_key"));
     cJSON_AddStringToObject(body, "shippingMethod",
-                            (char *) call->lcf->prodigi_shipping.data);
+                            ngx_http_darkroom_prodigi_method(call, doc));
 
     if (call->callback) {
         cJSON_AddStringToObject(body, "callbackUrl", call->callback);

@@ -13,6 +13,8 @@
  *   POST orders/<ref>/resolve {"to": "paid"|"cancelled", "note"}
  *   GET  jobs?state=due|dead|done    POST jobs/<id>/retry
  *   GET  emails?status=queued|sent|failed&order=<ref>&limit=
+ *   GET | POST  settings | zones | rates | tax
+ *   DELETE      zones/<id> | rates/<id> | tax/<country>
  *
  * Reads and writes are SQL functions (sql/005_admin.sql) taking the body
  * as one jsonb parameter; a refund also asks Stripe, in the same task.
@@ -46,6 +48,7 @@ typedef struct {
     char                             *body;      /* NUL-terminated */
     char                             *arg[NGX_HTTP_DARKROOM_ADMIN_ARGS];
     ngx_http_darkroom_shop_conf_t    *scf;       /* read-only */
+    unsigned                          pricing:1; /* admin_pricing() */
 } ngx_http_darkroom_admin_t;
 
 
@@ -54,12 +57,15 @@ static ngx_int_t ngx_http_darkroom_admin_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
 static ngx_int_t ngx_http_darkroom_admin_route(ngx_http_request_t *r,
     ngx_http_darkroom_admin_t *a, ngx_str_t *seg, ngx_uint_t n);
+static ngx_int_t ngx_http_darkroom_admin_pricing_route(ngx_http_request_t *r,
+    ngx_http_darkroom_admin_t *a, ngx_str_t *seg, ngx_uint_t n);
 static ngx_int_t ngx_http_darkroom_admin_order_route(ngx_http_request_t *r,
     ngx_http_darkroom_admin_t *a, ngx_str_t *seg, ngx_uint_t n,
     ngx_uint_t get, ngx_uint_t post);
 static PGresult *ngx_http_darkroom_admin_upsert(ngx_http_darkroom_task_t *t);
 static PGresult *ngx_http_darkroom_admin_orders(ngx_http_darkroom_task_t *t);
 static void ngx_http_darkroom_admin_work(ngx_http_darkroom_task_t *t);
+static void ngx_http_darkroom_admin_pricing(ngx_http_darkroom_task_t *t);
 static void ngx_http_darkroom_admin_refund(ngx_http_darkroom_task_t *t);
 static ngx_int_t ngx_http_darkroom_admin_amount(ngx_http_darkroom_task_t *t,
     char *amt, size_t size, const char **param);
@@ -129,6 +135,10 @@ ngx_http_darkroom_admin_prepare(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (a->pricing) {
+        t->work = ngx_http_darkroom_admin_pricing;
+    }
+
     if (a->route == NGX_HTTP_DARKROOM_ADMIN_REFUND) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "darkroom admin: refund of order \"%s\" asked",
@@ -147,6 +157,14 @@ ngx_http_darkroom_admin_route(ngx_http_request_t *r,
 
     get = (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) ? 1 : 0;
     post = (r->method & (NGX_HTTP_POST|NGX_HTTP_PUT)) ? 1 : 0;
+
+    if (ngx_http_darkroom_is(seg[0], "settings")
+        || ngx_http_darkroom_is(seg[0], "zones")
+        || ngx_http_darkroom_is(seg[0], "rates")
+        || ngx_http_darkroom_is(seg[0], "tax"))
+    {
+        return ngx_http_darkroom_admin_pricing_route(r, a, seg, n);
+    }
 
     if (!get && !post) {
         (void) ngx_http_darkroom_send_error(r, NGX_HTTP_NOT_ALLOWED,
@@ -196,6 +214,46 @@ ngx_http_darkroom_admin_route(ngx_http_request_t *r,
     }
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * The shop's settings, shipping zones and rates, and tax rates: GET and
+ * POST the collection, DELETE one by id (admin_pricing in SQL).
+ */
+
+static ngx_int_t
+ngx_http_darkroom_admin_pricing_route(ngx_http_request_t *r,
+    ngx_http_darkroom_admin_t *a, ngx_str_t *seg, ngx_uint_t n)
+{
+    if (n > 2 || (n == 2 && seg[1].len == 0)) {
+        return NGX_DECLINED;
+    }
+
+    if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+        a->arg[2] = "GET";
+
+    } else if (r->method & (NGX_HTTP_POST|NGX_HTTP_PUT)) {
+        a->arg[2] = "POST";
+
+    } else if (r->method & NGX_HTTP_DELETE) {
+        a->arg[2] = "DELETE";
+
+    } else {
+        (void) ngx_http_darkroom_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                   "method_not_allowed", "Use GET to read, POST to change "
+                   "and DELETE to remove.");
+        return NGX_OK;
+    }
+
+    a->pricing = 1;
+    a->arg[0] = ngx_http_darkroom_cstr(r->pool, seg[0].data, seg[0].len);
+    a->arg[1] = (n == 2) ? ngx_http_darkroom_cstr(r->pool, seg[1].data,
+                                                  seg[1].len)
+                         : NULL;
+
+    return (a->arg[0] == NULL || (n == 2 && a->arg[1] == NULL))
+           ? NGX_ERROR : NGX_OK;
 }
 
 
@@ -398,6 +456,44 @@ ngx_http_darkroom_admin_work(ngx_http_darkroom_task_t *t)
                   "SELECT admin_job_retry($1::bigint)", 1, params, &t->err);
         break;
     }
+
+    if (res == NULL) {
+        if (t->err.sqlstate[0] == '2' && t->err.sqlstate[1] == '2'
+            && t->err.status == NGX_HTTP_INTERNAL_SERVER_ERROR)
+        {
+            ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_REQUEST,
+                                        "invalid_request",
+                                        "A value in the request is not "
+                                        "valid.");
+        }
+
+        return;
+    }
+
+    ngx_http_darkroom_task_answer(t, res, "There is no such record.");
+}
+
+
+/*
+ * settings | zones | rates | tax: the resource, the method, the id and
+ * the body (parsed in SQL: bad JSON is a 400 from there) to
+ * admin_pricing()
+ */
+
+static void
+ngx_http_darkroom_admin_pricing(ngx_http_darkroom_task_t *t)
+{
+    PGresult                   *res;
+    const char                 *params[4];
+    ngx_http_darkroom_admin_t  *a = t->data;
+
+    params[0] = a->arg[0];
+    params[1] = a->arg[2];
+    params[2] = a->arg[1];
+    params[3] = a->body;
+
+    res = ngx_http_darkroom_db_exec(&t->db,
+              "SELECT admin_pricing($1, $2, $3, $4)", 4, params, &t->err);
 
     if (res == NULL) {
         if (t->err.sqlstate[0] == '2' && t->err.sqlstate[1] == '2'

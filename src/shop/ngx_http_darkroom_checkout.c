@@ -103,9 +103,17 @@ static void ngx_http_darkroom_checkout_answer(ngx_http_darkroom_task_t *t,
     const char *url);
 static char *ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
     PGresult *order);
+static ngx_int_t ngx_http_darkroom_checkout_charges(
+    ngx_http_darkroom_task_t *t, PGresult *order, cJSON *cart, int i,
+    char **buf, size_t *len, size_t *size);
 static ngx_int_t ngx_http_darkroom_checkout_shipping(
-    ngx_http_darkroom_shop_conf_t *scf, char **buf, size_t *len,
-    size_t *size);
+    ngx_http_darkroom_shop_conf_t *scf, cJSON *cart, const char *currency,
+    char **buf, size_t *len, size_t *size);
+static ngx_int_t ngx_http_darkroom_checkout_countries(
+    ngx_http_darkroom_shop_conf_t *scf, cJSON *ship, char **buf,
+    size_t *len, size_t *size);
+static ngx_int_t ngx_http_darkroom_checkout_tax(cJSON *cart,
+    const char *currency, int i, char **buf, size_t *len, size_t *size);
 static char *ngx_http_darkroom_template(ngx_str_t *tpl, const char *token,
     const char *ref);
 static ngx_int_t ngx_http_darkroom_checkout_done(ngx_http_request_t *r,
@@ -1238,12 +1246,6 @@ ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
     add("cancel_url", url ? url : "");
     free(url);
 
-    if (rc == NGX_OK
-        && ngx_http_darkroom_db_value(order, 0, "physical")[0] == 't')
-    {
-        rc = ngx_http_darkroom_checkout_shipping(scf, &buf, &len, &size);
-    }
-
     cart = cJSON_Parse(ngx_http_darkroom_db_value(order, 0, "cart"));
     lines = cJSON_GetObjectItemCaseSensitive(cart, "lines");
     i = 0;
@@ -1276,6 +1278,11 @@ ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
 
 #undef add
 
+    if (rc == NGX_OK) {
+        rc = ngx_http_darkroom_checkout_charges(t, order, cart, i, &buf,
+                                                &len, &size);
+    }
+
     cJSON_Delete(cart);
 
     if (rc != NGX_OK || i == 0) {
@@ -1287,25 +1294,105 @@ ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
 }
 
 
-/* a print is shipped: the address, and the phone labs need for carriers */
+/* what the order charges besides its goods: shipping, and tax on top */
+
+static ngx_int_t
+ngx_http_darkroom_checkout_charges(ngx_http_darkroom_task_t *t,
+    PGresult *order, cJSON *cart, int i, char **buf, size_t *len,
+    size_t *size)
+{
+    char                           currency[4];
+    ngx_http_darkroom_checkout_t  *co = t->data;
+
+    currency[0] = ngx_tolower(co->currency[0]);
+    currency[1] = ngx_tolower(co->currency[1]);
+    currency[2] = ngx_tolower(co->currency[2]);
+    currency[3] = '\0';
+
+    if (ngx_http_darkroom_db_value(order, 0, "physical")[0] == 't'
+        && ngx_http_darkroom_checkout_shipping(co->scf, cart, currency, buf,
+                                               len, size)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_darkroom_checkout_tax(cart, currency, i, buf, len, size);
+}
+
+
+/*
+ * A print is shipped: the address, in the countries of the cart's
+ * shipping zone priced as the buyer's (cart_shipping_countries), so that
+ * no address Stripe takes changes the price; the phone labs need for
+ * carriers; and the shipping the cart was priced with as the session's
+ * one fixed-amount shipping option, so that Stripe's amount_total is the
+ * order's total.
+ */
 
 static ngx_int_t
 ngx_http_darkroom_checkout_shipping(ngx_http_darkroom_shop_conf_t *scf,
-    char **buf, size_t *len, size_t *size)
+    cJSON *cart, const char *currency, char **buf, size_t *len, size_t *size)
+{
+    char         num[32];
+    cJSON       *ship, *amount;
+    ngx_int_t    rc;
+    const char  *display;
+
+    ship = cJSON_GetObjectItemCaseSensitive(cart, "shipping");
+    amount = cJSON_GetObjectItemCaseSensitive(ship, "amount");
+
+    if (!cJSON_IsObject(ship) || !cJSON_IsNumber(amount)) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_darkroom_checkout_countries(scf, ship, buf, len, size);
+
+    display = ngx_http_darkroom_json_str(ship, "name");
+    snprintf(num, sizeof(num), "%.0f", cJSON_GetNumberValue(amount));
+
+#define add(k, v)                                                            \
+    if (rc == NGX_OK) {                                                      \
+        rc = ngx_http_darkroom_form_add(buf, len, size, k, v);              \
+    }
+
+    add("phone_number_collection[enabled]", "true");
+    add("shipping_options[0][shipping_rate_data][type]", "fixed_amount");
+    add("shipping_options[0][shipping_rate_data][fixed_amount][amount]", num);
+    add("shipping_options[0][shipping_rate_data][fixed_amount][currency]",
+        currency);
+    add("shipping_options[0][shipping_rate_data][display_name]",
+        (display && display[0]) ? display : "Shipping");
+
+#undef add
+
+    return rc;
+}
+
+
+/*
+ * The countries of the shipping address: the cart's, or while the shop
+ * has no shipping zone (the cart's zone is null), the deprecated
+ * darkroom_shipping_countries when it is set.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_checkout_countries(ngx_http_darkroom_shop_conf_t *scf,
+    cJSON *ship, char **buf, size_t *len, size_t *size)
 {
     char         name[96];
+    cJSON       *c;
     ngx_int_t    rc;
-    ngx_str_t   *c;
+    ngx_str_t   *cc;
     ngx_uint_t   n;
 
     rc = NGX_OK;
+    n = 0;
 
-    if (scf->shipping_countries == NULL) {
-        rc = ngx_http_darkroom_form_add(buf, len, size,
-                 "shipping_address_collection[allowed_countries][0]", "GB");
-
-    } else {
-        c = scf->shipping_countries->elts;
+    if (scf->shipping_countries != NULL
+        && cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(ship, "zone")))
+    {
+        cc = scf->shipping_countries->elts;
 
         for (n = 0; rc == NGX_OK && n < scf->shipping_countries->nelts; n++)
         {
@@ -1313,14 +1400,76 @@ ngx_http_darkroom_checkout_shipping(ngx_http_darkroom_shop_conf_t *scf,
                      "shipping_address_collection[allowed_countries][%u]",
                      (unsigned) n);
             rc = ngx_http_darkroom_form_add(buf, len, size, name,
-                                            (char *) c[n].data);
+                                            (char *) cc[n].data);
         }
+
+        return rc;
     }
 
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(ship,
+                                                           "countries"))
+    {
+        if (rc != NGX_OK || !cJSON_IsString(c)) {
+            continue;
+        }
+
+        snprintf(name, sizeof(name),
+                 "shipping_address_collection[allowed_countries][%u]",
+                 (unsigned) n++);
+        rc = ngx_http_darkroom_form_add(buf, len, size, name, c->valuestring);
+    }
+
+    return (n == 0) ? NGX_ERROR : rc;
+}
+
+
+/*
+ * Prices that exclude tax: the tax (lines and shipping) as one more line,
+ * named by the cart's tax_label ("Sales tax 8 %"), so that Stripe's total
+ * is the order's.  Stripe Tax (automatic_tax) is not used: it computes
+ * its own amounts once the order's total is fixed (docs/directives.md).
+ */
+
+static ngx_int_t
+ngx_http_darkroom_checkout_tax(cJSON *cart, const char *currency, int i,
+    char **buf, size_t *len, size_t *size)
+{
+    char         name[96], num[32];
+    cJSON       *incl, *tax;
+    ngx_int_t    rc;
+    const char  *label;
+
+    incl = cJSON_GetObjectItemCaseSensitive(cart, "tax_inclusive");
+    tax = cJSON_GetObjectItemCaseSensitive(cart, "tax_amount");
+
+    if (!cJSON_IsFalse(incl) || !cJSON_IsNumber(tax)
+        || cJSON_GetNumberValue(tax) < 1)
+    {
+        return NGX_OK;
+    }
+
+    label = ngx_http_darkroom_json_str(cart, "tax_label");
+    snprintf(num, sizeof(num), "%.0f", cJSON_GetNumberValue(tax));
+
+    snprintf(name, sizeof(name), "line_items[%d][price_data][currency]", i);
+    rc = ngx_http_darkroom_form_add(buf, len, size, name, currency);
+
+    snprintf(name, sizeof(name),
+             "line_items[%d][price_data][product_data][name]", i);
     if (rc == NGX_OK) {
-        rc = ngx_http_darkroom_form_add(buf, len, size,
-                                        "phone_number_collection[enabled]",
-                                        "true");
+        rc = ngx_http_darkroom_form_add(buf, len, size, name,
+                                        (label && label[0]) ? label : "Tax");
+    }
+
+    snprintf(name, sizeof(name), "line_items[%d][price_data][unit_amount]",
+             i);
+    if (rc == NGX_OK) {
+        rc = ngx_http_darkroom_form_add(buf, len, size, name, num);
+    }
+
+    snprintf(name, sizeof(name), "line_items[%d][quantity]", i);
+    if (rc == NGX_OK) {
+        rc = ngx_http_darkroom_form_add(buf, len, size, name, "1");
     }
 
     return rc;

@@ -401,5 +401,10 @@ ngx_http_darkroom_shop_countries(ngx_conf_t *cf, ngx_command_t *cmd,
         *c = value[i];
     }
 
+    /* shipping zones (the admin API's zones) name the countries now */
+    ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                       "\"darkroom_shipping_countries\" is deprecated: "
+                       "it is used only while no shipping zone is set up");
+
     return NGX_CONF_OK;
 }
