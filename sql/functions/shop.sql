@@ -253,13 +253,14 @@ BEGIN
         RETURN p_cart || '{"shipping": null}';
     END IF;
 
+    -- no zones: the method is the one asked for, if any (the labs use
+    -- their configured one for an order without)
     IF NOT EXISTS (SELECT 1 FROM shipping_zones)
        AND coalesce(lower(p_method), 'standard')
            IN ('budget', 'standard', 'express', 'overnight')
     THEN
-        v_pick := jsonb_build_object('method',
-            coalesce(lower(p_method), 'standard'), 'name', 'Shipping',
-            'amount', 0);
+        v_pick := jsonb_build_object('method', lower(p_method),
+                                     'name', 'Shipping', 'amount', 0);
         RETURN p_cart || jsonb_build_object('shipping', v_pick
             || jsonb_build_object('tax', 0, 'zone', NULL,
                    'countries', jsonb_build_array(v_country),
