@@ -983,7 +983,8 @@ RETURNS text LANGUAGE sql STABLE AS $$
                'currency', o.currency, 'total', o.total,
                'amount_refunded', o.amount_refunded,
                'created_at', o.created_at, 'paid_at', o.paid_at,
-               'review_reason', o.review_reason)
+               'review_reason', o.review_reason,
+               'invoice_number', o.invoice_number)
                ORDER BY o.created_at DESC, o.id DESC), '[]'))::text
       FROM (SELECT * FROM orders o
              WHERE (p_status IS NULL OR o.status = p_status)
