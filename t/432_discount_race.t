@@ -61,7 +61,9 @@ my $dir = $t->dir;
 # the row lock, or for the first order's row: orders are written with
 # ref '' before their ref is set, and ref is UNIQUE); they go on once all
 # of them are waiting.
-open my $holder, '|-', 'psql', '-X', '-q', '-d', $t->db or die "psql: $!";
+# (its statement is cancelled at the end: psql's complaint is not shown)
+my $db = $t->db;
+open my $holder, '|-', "psql -X -q -d '$db' 2>/dev/null" or die "psql: $!";
 $holder->autoflush(1);
 print $holder "BEGIN;\nLOCK TABLE discount_redemptions IN SHARE MODE;\n"
     . "SELECT pg_sleep(600);\n";

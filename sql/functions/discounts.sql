@@ -163,7 +163,7 @@ $$;
 CREATE OR REPLACE FUNCTION admin_discount_json(d discount_codes) RETURNS json
 LANGUAGE sql STABLE AS $$
     SELECT json_build_object('code', d.code, 'kind', d.kind,
-        'percent_off', d.percent_off, 'amount_off', d.amount_off,
+        'percent_off', d.percent_off::float8, 'amount_off', d.amount_off,
         'min_spend', d.min_spend, 'starts_at', d.starts_at,
         'ends_at', d.ends_at, 'max_redemptions', d.max_redemptions,
         'max_per_email', d.max_per_email, 'products', d.products,

@@ -226,7 +226,7 @@ BEGIN
         'lines', discount_allocate(p_cart->'lines', d, v_amount),
         'discount', jsonb_build_object(
             'code', d.code, 'kind', d.kind, 'amount', v_amount,
-            'percent_off', d.percent_off,
+            'percent_off', d.percent_off::float8,
             'amount_off', (d.amount_off->>v_cur)::bigint,
             'description', d.description,
             'lines', (SELECT jsonb_agg((l->>'line')::int)
