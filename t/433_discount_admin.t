@@ -190,4 +190,21 @@ is(api(GET => 'discounts/FIVER/redemptions')->{json}{redemptions}[0]{state},
 $r = api(POST => 'discounts/FIVER', { active => JSON::PP::true });
 ok($r->{json}{active}, 'active again');
 
+# --- the demo's code, loaded as `make run` does, twice -----------------------
+for my $n (1, 2) {
+    my $out = `psql -X -q -v ON_ERROR_STOP=1 -o /dev/null -d '${\$t->db}' -f '${\$t->top}/conf/demo-discounts.sql' 2>&1`;
+    is($?, 0, "conf/demo-discounts.sql loads ($n)") or diag $out;
+}
+$r = api(GET => 'discounts/DEMO10');
+is_deeply([ @{$r->{json}}{qw(kind percent_off max_redemptions active)} ],
+    ['percent', 10, undef, JSON::PP::true], 'DEMO10: 10% off, no limit');
+$r = $t->http(POST => '/api/checkout', {
+    headers => { 'Content-Type' => 'application/json' },
+    content => encode_json({ email => 'demo@example.com',
+        discount_code => 'demo10', items => [{ photo => 'moor-rain',
+            product => 'digital', quantity => 1 }] }) });
+is($r->{status}, 201, 'a checkout with demo10') or diag $r->{content};
+is($t->sql_value("SELECT discount_amount FROM orders WHERE ref = :'p1'",
+    $r->{json}{order}), 150, '1.50 off 15.00');
+
 done_testing;
