@@ -7,7 +7,9 @@
  * email).  The cart is checked on the event loop; in a pool thread it is
  * priced from the catalogue and written as an order (one statement, so
  * nothing is written when anything is wrong), then a Stripe Checkout
- * Session is created with an idempotency key derived from the order.
+ * Session is created with an idempotency key derived from the order (a
+ * discounted order first gets a coupon of its own, which the session
+ * takes, so that Stripe's total is the order's).
  * JSON clients get {"order","checkout_url","status_url"}; forms are sent
  * to Stripe with 303 See Other.
  *
