@@ -4,7 +4,9 @@
 -- products, photos and orders, and the admin's exit from review.
 --
 -- Tables: products, product_prices, photos, photo_products, orders,
--- order_items, order_events, checkout_idempotency, stripe_events, jobs.
+-- order_items, order_events, checkout_idempotency, stripe_events, jobs,
+-- discount_codes and discount_redemptions (cart_reserve).
+-- Discount codes' own functions are in discounts.sql.
 -- Calls: darkroom_refuse (core); order_lab_progress (labs) and a read of
 -- lab_orders in order_resolve_target/_fulfil/admin_order_resolve: the
 -- admin's exit from review goes where the labs got to.  Those bodies are
@@ -67,6 +69,9 @@ BEGIN
 
     INSERT INTO order_events (order_id, from_status, to_status, cause, detail)
     VALUES (p_order, v_from, p_to, p_cause, p_detail);
+
+    -- a discount code's use is kept or given back with the order
+    PERFORM discount_order_moved(p_order, p_to);
 
     RETURN true;
 END $$;
@@ -168,17 +173,65 @@ END $$;
 
 
 -- A discount code applied to the cart: each line's "discount" and the
--- cart's "discount" {code, amount, ...}.  No code: the cart as it is.
--- (Stub until discount codes land: any code is refused.)
+-- cart's "discount" {code, kind, amount, percent_off, amount_off, lines}.
+-- No code: the cart as it is.  A code that cannot be used is refused with
+-- its reason (discount_valid, discount_limits in discounts.sql; here
+-- code_not_applicable and below_minimum, the minimum being on the whole
+-- goods subtotal).  A percentage is of the lines it applies to, rounded
+-- half up; a fixed amount is at most those lines' sum.  The amount is
+-- spread over those lines by discount_allocate().
 CREATE OR REPLACE FUNCTION cart_discount(p_cart jsonb, p_code text,
                                          p_email text)
 RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    d           discount_codes%ROWTYPE;
+    v_cur       text := p_cart->>'currency';
+    v_subtotal  bigint;
+    v_eligible  bigint;
+    v_amount    bigint;
+    v_min       bigint;
 BEGIN
-    IF p_code IS NOT NULL THEN
-        PERFORM darkroom_refuse(400, 'unknown_code',
-            format('There is no discount code "%s".', p_code));
+    IF p_code IS NULL THEN
+        RETURN p_cart || '{"discount": null}';
     END IF;
-    RETURN p_cart || '{"discount": null}';
+
+    d := discount_valid(upper(p_code), v_cur);
+
+    SELECT sum((l->>'amount')::bigint),
+           sum((l->>'amount')::bigint) FILTER (WHERE discount_applies(d, l))
+      INTO v_subtotal, v_eligible
+      FROM jsonb_array_elements(p_cart->'lines') l;
+
+    IF v_eligible IS NULL THEN
+        PERFORM darkroom_refuse(400, 'code_not_applicable',
+            format('The discount code %s does not apply to anything in '
+                   'this cart.', d.code));
+    END IF;
+
+    v_min := (d.min_spend->>v_cur)::bigint;
+    IF v_subtotal < v_min THEN
+        PERFORM darkroom_refuse(400, 'below_minimum',
+            format('The discount code %s needs a spend of at least %s '
+                   '(this cart: %s).', d.code, discount_money(v_min, v_cur),
+                   discount_money(v_subtotal, v_cur)));
+    END IF;
+
+    PERFORM discount_limits(d, p_email);
+
+    v_amount := CASE d.kind
+        WHEN 'percent' THEN round(v_eligible * d.percent_off / 100)::bigint
+        ELSE least((d.amount_off->>v_cur)::bigint, v_eligible) END;
+
+    RETURN p_cart || jsonb_build_object(
+        'lines', discount_allocate(p_cart->'lines', d, v_amount),
+        'discount', jsonb_build_object(
+            'code', d.code, 'kind', d.kind, 'amount', v_amount,
+            'percent_off', d.percent_off::float8,
+            'amount_off', (d.amount_off->>v_cur)::bigint,
+            'description', d.description,
+            'lines', (SELECT jsonb_agg((l->>'line')::int)
+                        FROM jsonb_array_elements(p_cart->'lines') l
+                       WHERE discount_applies(d, l))));
 END $$;
 
 
@@ -469,12 +522,37 @@ END $$;
 
 
 -- A discount code's use, held by an order from checkout until it is paid
--- (kept) or expires unpaid (released).  (Stub until discount codes land.)
+-- (redeemed) or expires unpaid (released: discount_order_moved).  In the
+-- transaction that writes the order: the code's row is locked, so
+-- checkouts racing for its last use take turns, and each counts the uses
+-- the others committed (discount_limits, a statement of its own, after
+-- the lock): one gets it, the others are refused 409 and write nothing.
 CREATE OR REPLACE FUNCTION cart_reserve(p_order bigint, p_cart jsonb,
                                         p_email text)
-RETURNS void LANGUAGE sql AS $$
-    SELECT;
-$$;
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    d  discount_codes%ROWTYPE;
+BEGIN
+    IF jsonb_typeof(p_cart->'discount') IS DISTINCT FROM 'object' THEN
+        RETURN;
+    END IF;
+
+    SELECT * INTO d FROM discount_codes
+     WHERE code = p_cart->'discount'->>'code' AND active
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM darkroom_refuse(400, 'unknown_code',
+            format('There is no discount code "%s".',
+                   p_cart->'discount'->>'code'));
+    END IF;
+
+    PERFORM discount_limits(d, p_email);
+
+    INSERT INTO discount_redemptions (order_id, code, email, currency,
+                                      amount)
+    VALUES (p_order, d.code, p_email, p_cart->>'currency',
+            (p_cart->'discount'->>'amount')::bigint);
+END $$;
 
 
 -- Prices a cart (cart_price) and writes the order, its items, its first

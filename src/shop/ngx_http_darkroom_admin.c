@@ -15,6 +15,9 @@
  *   GET  emails?status=queued|sent|failed&order=<ref>&limit=
  *   GET | POST  settings | zones | rates | tax
  *   DELETE      zones/<id> | rates/<id> | tax/<country>
+ *   GET  discounts | discounts/<code> | discounts/<code>/redemptions
+ *   POST discounts | discounts/<code> (upsert)
+ *   POST discounts/<code>/deactivate
  *
  * Reads and writes are SQL functions (sql/005_admin.sql) taking the body
  * as one jsonb parameter; a refund also asks Stripe, in the same task.
@@ -36,7 +39,8 @@ typedef enum {
     NGX_HTTP_DARKROOM_ADMIN_RESOLVE,
     NGX_HTTP_DARKROOM_ADMIN_JOBS,
     NGX_HTTP_DARKROOM_ADMIN_JOB_RETRY,
-    NGX_HTTP_DARKROOM_ADMIN_EMAILS
+    NGX_HTTP_DARKROOM_ADMIN_EMAILS,
+    NGX_HTTP_DARKROOM_ADMIN_DISCOUNTS
 } ngx_http_darkroom_admin_route_e;
 
 
@@ -62,6 +66,9 @@ static ngx_int_t ngx_http_darkroom_admin_pricing_route(ngx_http_request_t *r,
 static ngx_int_t ngx_http_darkroom_admin_order_route(ngx_http_request_t *r,
     ngx_http_darkroom_admin_t *a, ngx_str_t *seg, ngx_uint_t n,
     ngx_uint_t get, ngx_uint_t post);
+static ngx_int_t ngx_http_darkroom_admin_discount_route(
+    ngx_http_darkroom_admin_t *a, ngx_pool_t *pool, ngx_str_t *seg,
+    ngx_uint_t n, ngx_uint_t get);
 static PGresult *ngx_http_darkroom_admin_upsert(ngx_http_darkroom_task_t *t);
 static PGresult *ngx_http_darkroom_admin_orders(ngx_http_darkroom_task_t *t);
 static void ngx_http_darkroom_admin_work(ngx_http_darkroom_task_t *t);
@@ -213,6 +220,52 @@ ngx_http_darkroom_admin_route(ngx_http_request_t *r,
         return ngx_http_darkroom_admin_order_route(r, a, seg, n, get, post);
     }
 
+    if (ngx_http_darkroom_is(seg[0], "discounts")) {
+        return ngx_http_darkroom_admin_discount_route(a, r->pool, seg, n,
+                                                      get);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * discounts, discounts/<code>, discounts/<code>/redemptions | deactivate:
+ * arg[0] the verb admin_discount() takes, arg[1] the code (NULL: none)
+ */
+
+static ngx_int_t
+ngx_http_darkroom_admin_discount_route(ngx_http_darkroom_admin_t *a,
+    ngx_pool_t *pool, ngx_str_t *seg, ngx_uint_t n, ngx_uint_t get)
+{
+    a->route = NGX_HTTP_DARKROOM_ADMIN_DISCOUNTS;
+
+    if (n == 1) {
+        a->arg[0] = get ? "list" : "put";
+        return NGX_OK;
+    }
+
+    if (seg[1].len == 0 || seg[1].len > 32) {
+        return NGX_DECLINED;
+    }
+
+    a->arg[1] = ngx_http_darkroom_cstr(pool, seg[1].data, seg[1].len);
+
+    if (n == 2) {
+        a->arg[0] = get ? "get" : "put";
+        return NGX_OK;
+    }
+
+    if (get && ngx_http_darkroom_is(seg[2], "redemptions")) {
+        a->arg[0] = "redemptions";
+        return NGX_OK;
+    }
+
+    if (!get && ngx_http_darkroom_is(seg[2], "deactivate")) {
+        a->arg[0] = "deactivate";
+        return NGX_OK;
+    }
+
     return NGX_DECLINED;
 }
 
@@ -305,14 +358,27 @@ ngx_http_darkroom_admin_order_route(ngx_http_request_t *r,
 }
 
 
-/* POST products | photos: the body, checked to be JSON, to SQL */
+/*
+ * POST products | photos: the body, checked to be JSON, to SQL; and all
+ * of discounts: the verb, the code and the body (parsed in SQL: bad JSON
+ * is a 400 from there)
+ */
 
 static PGresult *
 ngx_http_darkroom_admin_upsert(ngx_http_darkroom_task_t *t)
 {
     cJSON                      *json;
-    const char                 *params[1];
+    const char                 *params[3];
     ngx_http_darkroom_admin_t  *a = t->data;
+
+    if (a->route == NGX_HTTP_DARKROOM_ADMIN_DISCOUNTS) {
+        params[0] = a->arg[0];
+        params[1] = a->arg[1];
+        params[2] = a->body;
+
+        return ngx_http_darkroom_db_exec(&t->db,
+                   "SELECT admin_discount($1, $2, $3)", 3, params, &t->err);
+    }
 
     params[0] = a->body;
 
@@ -396,6 +462,7 @@ ngx_http_darkroom_admin_work(ngx_http_darkroom_task_t *t)
 
     case NGX_HTTP_DARKROOM_ADMIN_PRODUCT_PUT:
     case NGX_HTTP_DARKROOM_ADMIN_PHOTO_PUT:
+    case NGX_HTTP_DARKROOM_ADMIN_DISCOUNTS:
         res = ngx_http_darkroom_admin_upsert(t);
         break;
 

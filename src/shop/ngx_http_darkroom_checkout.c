@@ -7,7 +7,9 @@
  * email).  The cart is checked on the event loop; in a pool thread it is
  * priced from the catalogue and written as an order (one statement, so
  * nothing is written when anything is wrong), then a Stripe Checkout
- * Session is created with an idempotency key derived from the order.
+ * Session is created with an idempotency key derived from the order (a
+ * discounted order first gets a coupon of its own, which the session
+ * takes, so that Stripe's total is the order's).
  * JSON clients get {"order","checkout_url","status_url"}; forms are sent
  * to Stripe with 303 See Other.
  *
@@ -95,6 +97,9 @@ static PGresult *ngx_http_darkroom_checkout_order(
     ngx_http_darkroom_task_t *t);
 static ngx_int_t ngx_http_darkroom_checkout_session(
     ngx_http_darkroom_task_t *t, PGresult *order, char **url);
+static ngx_int_t ngx_http_darkroom_checkout_coupon(
+    ngx_http_darkroom_task_t *t, PGresult *order, char **form,
+    ngx_uint_t *called);
 static ngx_uint_t ngx_http_darkroom_checkout_closed(
     ngx_http_darkroom_task_t *t, PGresult *order);
 static void ngx_http_darkroom_checkout_session_failed(
@@ -1083,6 +1088,7 @@ ngx_http_darkroom_checkout_session(ngx_http_darkroom_task_t *t,
 {
     char                           *form, key[64];
     cJSON                          *session, *id, *curl;
+    ngx_int_t                       rc;
     ngx_uint_t                      called;
     const char                     *params[3];
     ngx_http_darkroom_checkout_t   *co = t->data;
@@ -1093,14 +1099,19 @@ ngx_http_darkroom_checkout_session(ngx_http_darkroom_task_t *t,
              ngx_http_darkroom_db_value(order, 0, "order_id"));
 
     session = NULL;
+    called = 0;
 
-    if (form == NULL
-        || ngx_http_darkroom_stripe_call(co->scf, t->fetch_timeout, "POST",
-                                         "/v1/checkout/sessions", form, key,
-                                         &session, &t->err)
-           != NGX_OK)
-    {
-        called = (form != NULL);
+    rc = (form == NULL) ? NGX_ERROR
+         : ngx_http_darkroom_checkout_coupon(t, order, &form, &called);
+
+    if (rc == NGX_OK) {
+        called = 1;
+        rc = ngx_http_darkroom_stripe_call(co->scf, t->fetch_timeout, "POST",
+                                           "/v1/checkout/sessions", form, key,
+                                           &session, &t->err);
+    }
+
+    if (rc != NGX_OK) {
         free(form);
 
         if (t->err.status == 0) {
@@ -1152,6 +1163,96 @@ ngx_http_darkroom_checkout_session(ngx_http_darkroom_task_t *t,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * A cart with a discount: Stripe Checkout takes it only as a coupon, so
+ * one is made for this order alone (the order's discount as amount_off in
+ * its currency, duration once, one redemption, named by the code) and the
+ * session form gets discounts[0][coupon].  Its id and idempotency key come
+ * from the order: a replay, or a retry after an unknown outcome, gets the
+ * same coupon and makes no second one.  *called: a call was made.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_checkout_coupon(ngx_http_darkroom_task_t *t,
+    PGresult *order, char **form, ngx_uint_t *called)
+{
+    char                          *body, id[64], key[64], num[32];
+    char                           currency[4];
+    cJSON                         *cart, *discount, *amount, *code, *coupon;
+    size_t                         len, size;
+    ngx_int_t                      rc;
+    const char                    *order_id;
+    ngx_http_darkroom_checkout_t  *co = t->data;
+
+    cart = cJSON_Parse(ngx_http_darkroom_db_value(order, 0, "cart"));
+    discount = cJSON_GetObjectItemCaseSensitive(cart, "discount");
+    amount = cJSON_GetObjectItemCaseSensitive(discount, "amount");
+    code = cJSON_GetObjectItemCaseSensitive(discount, "code");
+
+    if (!cJSON_IsNumber(amount) || amount->valuedouble < 1
+        || !cJSON_IsString(code))
+    {
+        /* no discount, or one of nothing: Stripe needs no coupon */
+        cJSON_Delete(cart);
+        return (cart == NULL) ? NGX_ERROR : NGX_OK;
+    }
+
+    order_id = ngx_http_darkroom_db_value(order, 0, "order_id");
+    snprintf(id, sizeof(id), "darkroom-order-%s", order_id);
+    snprintf(key, sizeof(key), "darkroom-coupon-%s", order_id);
+    snprintf(num, sizeof(num), "%.0f", amount->valuedouble);
+
+    currency[0] = ngx_tolower(co->currency[0]);
+    currency[1] = ngx_tolower(co->currency[1]);
+    currency[2] = ngx_tolower(co->currency[2]);
+    currency[3] = '\0';
+
+    body = NULL;
+    len = 0;
+    size = 0;
+
+    rc = ngx_http_darkroom_form_add(&body, &len, &size, "id", id);
+
+#define add(k, v)                                                            \
+    if (rc == NGX_OK) {                                                      \
+        rc = ngx_http_darkroom_form_add(&body, &len, &size, k, v);          \
+    }
+
+    add("amount_off", num);
+    add("currency", currency);
+    add("duration", "once");
+    add("max_redemptions", "1");
+    add("name", code->valuestring);
+    add("metadata[order_id]", order_id);
+    add("metadata[order_ref]", co->ref);
+
+#undef add
+
+    cJSON_Delete(cart);
+    coupon = NULL;
+
+    if (rc == NGX_OK) {
+        *called = 1;
+        rc = ngx_http_darkroom_stripe_call(co->scf, t->fetch_timeout, "POST",
+                                           "/v1/coupons", body, key, &coupon,
+                                           &t->err);
+    }
+
+    free(body);
+    cJSON_Delete(coupon);
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    len = ngx_strlen(*form);
+    size = len + 1;
+
+    return ngx_http_darkroom_form_add(form, &len, &size,
+                                      "discounts[0][coupon]", id);
 }
 
 
