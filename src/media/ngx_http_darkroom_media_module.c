@@ -13,9 +13,8 @@
 #include "ngx_http_darkroom.h"
 #include "ngx_http_darkroom_sign.h"
 #include "ngx_http_darkroom_media_s3.h"
+#include "ngx_http_darkroom_media_download.h"
 
-
-#define NGX_HTTP_DARKROOM_MEDIA_GONE      410
 #define NGX_HTTP_DARKROOM_MEDIA_MAX_TTL   (30 * 86400)
 
 /* slack for the clock of a signer on another machine */
@@ -177,6 +176,13 @@ static ngx_command_t  ngx_http_darkroom_media_commands[] = {
       0,
       NULL },
 
+    { ngx_string("darkroom_download"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_darkroom_media_download,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("darkroom_media_sign"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
       ngx_http_darkroom_media_sign,
@@ -317,6 +323,19 @@ ngx_http_darkroom_media_handler(ngx_http_request_t *r)
     }
 
     return NGX_OK;
+}
+
+
+/* for the download location (ngx_http_darkroom_media_download.c) */
+
+ngx_http_darkroom_media_s3_t *
+ngx_http_darkroom_media_loc_s3(ngx_http_request_t *r)
+{
+    ngx_http_darkroom_media_loc_conf_t  *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_darkroom_media_module);
+
+    return mlcf->s3;
 }
 
 
