@@ -57,28 +57,12 @@ static ngx_int_t ngx_http_darkroom_dl_send(ngx_http_request_t *r,
     ngx_http_darkroom_dl_t *dl, ngx_str_t *disposition);
 
 
-char *
-ngx_http_darkroom_media_download(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
+/* the content handler of darkroom_download (set in _media_module.c) */
+
+ngx_int_t
+ngx_http_darkroom_media_download_handler(ngx_http_request_t *r)
 {
-    ngx_http_core_loc_conf_t  *clcf;
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    if (clcf->alias) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"darkroom_download\" serves files under the "
-                           "location's \"root\", not an \"alias\"");
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_http_darkroom_use(cf, cmd, ngx_http_darkroom_dl_handler, NULL)
-        == NULL)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
+    return ngx_http_darkroom_dl_handler(r);
 }
 
 

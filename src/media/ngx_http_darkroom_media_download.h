@@ -17,8 +17,7 @@
 
 
 /* darkroom_download: the content handler of a download location */
-char *ngx_http_darkroom_media_download(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
+ngx_int_t ngx_http_darkroom_media_download_handler(ngx_http_request_t *r);
 
 /* the location's darkroom_media_s3, or NULL */
 ngx_http_darkroom_media_s3_t *ngx_http_darkroom_media_loc_s3(
