@@ -11,6 +11,8 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use HTTP::Tiny;
+use Digest::SHA qw(hmac_sha256);
+use MIME::Base64 qw(encode_base64url);
 use Darkroom::Test;
 use Darkroom::Downloads qw(download_shop paid_digital_order);
 
@@ -60,6 +62,14 @@ like($d->[0]{url}, qr{^http://127\.0\.0\.1:$port2/download/\d+/[0-9a-f]{16}/moor
 
 my $ua = HTTP::Tiny->new(max_redirect => 0, keep_alive => 0, timeout => 15);
 my $url = $d->[0]{url};
+
+# the media link format (docs/signed-urls.md), computed independently
+my ($path, $exp, $sig) = $url =~ m{^http://[^/]+(/[^?]+)\?exp=(\d+)&kid=dk2&sig=(.+)$};
+is($sig, encode_base64url(hmac_sha256("darkroom-media-v1\n$path\nexp=$exp\nkid=dk2\n",
+    'download-key-two-0123456789abcdef')), 'signed in the media link format');
+is($exp, $t->sql_value("SELECT round(extract(epoch FROM expires_at))::bigint"
+    . " FROM download_grants WHERE order_id = :'p1' AND line = 2", $o->{id}),
+    'exp is the grant\'s expiry');
 
 sub used { $t->sql_value("SELECT used FROM download_grants WHERE order_id = :'p1'"
     . " AND line = :'p2'", $o->{id}, $_[0]) }
