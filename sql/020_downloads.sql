@@ -17,7 +17,8 @@ CREATE TABLE download_grants (
     line           integer     NOT NULL,
     photo_id       text        NOT NULL,
     file           text        NOT NULL CHECK (file <> ''),
-    name           text        NOT NULL CHECK (name ~ '^[A-Za-z0-9._-]{1,128}$'),
+    name           text        NOT NULL
+                               CHECK (name ~ '^[A-Za-z0-9._-]{1,128}$'),
     nonce          text        NOT NULL CHECK (nonce ~ '^[0-9a-f]{16}$'),
     expires_at     timestamptz NOT NULL,
     max_downloads  integer     NOT NULL CHECK (max_downloads > 0),
