@@ -62,7 +62,11 @@ is($o->{shipping}{address}{country}, 'GB', 'shipping address from Stripe');
 ok(length $o->{shipping}{name}, 'shipping name');
 is(scalar @{$o->{items}}, 2, 'items');
 is(jobs_of($o, 'fulfil_order'), 1, 'fulfilment enqueued once');
-is(jobs_of($o, 'email'), 1, 'receipt enqueued once');
+is(jobs_of($o, 'email'), 2, 'receipt and delivery email enqueued once each');
+is($t->sql_value("SELECT string_agg(j.payload->>'template', ',' ORDER BY j.id)"
+    . " FROM jobs j JOIN orders o ON j.payload->>'order_id' = o.id::text"
+    . " WHERE j.kind = 'email' AND o.ref = :'p1'", $ref), 'receipt,delivery',
+    'the receipt, then the download links');
 is($o->{webhooks}[0]{type}, 'checkout.session.completed', 'webhook logged');
 is($o->{webhooks}[0]{result}, 'paid', 'with its result');
 is_deeply([ map { $_->{to} } @{$o->{events}} ], [qw(pending_payment paid)],

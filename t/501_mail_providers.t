@@ -150,17 +150,21 @@ configure('resend');
 $t->reload;
 my $o3 = paid_order($t, items => [['harbour-dawn', 'digital', 3]],
     email => 'cy@example.com');
-ok(wait_sent($o3), 'receipt sent');
-@m = messages_to_ref($o3->{ref});
+ok(wait_sent($o3, 2), 'receipt and delivery email sent');
+@m = grep { $_->{subject} =~ /^Your order / } messages_to_ref($o3->{ref});
 is(scalar @m, 1, 'one receipt');
+is(scalar(grep { $_->{subject} =~ /^Your downloads / }
+    messages_to_ref($o3->{ref})), 1, 'and one delivery email (t/443)');
 $m = $m[0];
 is($m->{provider}, 'resend', 'through Resend');
 is_deeply($m->{to}, ['cy@example.com'], 'to the customer');
 like($m->{text}, qr/^3 x Harbour at Dawn \(Digital download\)\s+£45\.00$/m, 'items');
 unlike($m->{text}, qr/Shipping to/, 'no shipping block for a download');
+($row) = grep { $_->[0] eq 'receipt' } emails_for($o3);
 @req = grep { $_->{path} eq '/emails' } $mail->requests;
-is(scalar @req, 1, 'one request to Resend');
-($row) = emails_for($o3);
+is(scalar @req, 2, 'two requests to Resend: the receipt, the delivery email');
+@req = grep { ($_->{headers}{'idempotency-key'} // '') eq $row->[5] } @req;
+is(scalar @req, 1, 'one for the receipt');
 is($req[0]{headers}{'idempotency-key'}, $row->[5],
     'the message key is the Idempotency-Key');
 like($row->[5], qr/^darkroom-email-[0-9a-f-]{36}$/, 'a key unique to this database');

@@ -54,6 +54,7 @@ SELECT (order_money_json(o) || jsonb_build_object(
                    WHERE lo.order_id = o.id),
     'checkout_url', CASE WHEN o.status = 'pending_payment'
                          THEN o.checkout_url END,
+    'downloads', download_links_json(o.id),
     'created_at', o.created_at, 'paid_at', o.paid_at))::text
   FROM orders o WHERE o.status_token = p_token_hash;
 $$;

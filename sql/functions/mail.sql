@@ -4,7 +4,8 @@
 -- and the enqueueing of gallery expiry reminders.
 --
 -- Tables: emails, jobs; reads orders, order_items, lab_orders, shipments,
--- galleries.  Calls no function of another area.
+-- galleries.  Calls no function of another area but download_links_json
+-- (downloads.sql) for the delivery email.
 
 
 -- Minor units as people read them: "£1,234.50", "¥4500", "12.00 CHF".
@@ -163,6 +164,8 @@ BEGIN
                   END,
         'shipments', v_shipments,
         'gallery', v_gallery,
+        'downloads', CASE WHEN p_template = 'delivery'
+                          THEN download_links_json(v_order_id) END,
         'payload', p_payload)::text;
 END $$;
 

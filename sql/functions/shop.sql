@@ -784,6 +784,9 @@ BEGIN
             'email:receipt:' || p_order)
     ON CONFLICT (dedupe_key) DO NOTHING;
 
+    -- digital lines: download grants and the delivery email (downloads.sql)
+    PERFORM download_grant_order(p_order, p_cause);
+
     RETURN 'paid';
 END $$;
 
@@ -1712,6 +1715,8 @@ BEGIN
                                         'order_id', p_order),
             'email:receipt:' || p_order)
     ON CONFLICT (dedupe_key) DO NOTHING;
+
+    PERFORM download_grant_order(p_order, 'admin');
 
     IF NOT (SELECT physical FROM orders WHERE id = p_order)
        OR EXISTS (SELECT 1 FROM lab_orders WHERE order_id = p_order)

@@ -170,6 +170,13 @@ typedef struct {
     ngx_array_t                  link_ttls;    /* link_ttl_t */
     ngx_array_t                  health_checks; /* health_check_t */
 
+    /* digital delivery: the download link signer (_download.c) */
+    ngx_str_t                    download_url;  /* base, no trailing / */
+    size_t                       download_origin; /* where its path starts */
+    ngx_http_darkroom_keyring_t *download_keys; /* the first signs */
+    time_t                       download_ttl;
+    ngx_int_t                    download_limit;
+
     /* where a directive that needs the database was first used */
     u_char                      *db_user_file;
     ngx_uint_t                   db_user_line;
@@ -447,6 +454,20 @@ ngx_http_darkroom_db_only(PGresult *res)
 
     return PQgetvalue(res, 0, 0);
 }
+
+/* download links (ngx_http_darkroom_download.c); sign ones thread-safe */
+extern char  ngx_http_darkroom_download_ttl_text[];
+extern char  ngx_http_darkroom_download_limit_text[];
+char *ngx_http_darkroom_download_url_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_darkroom_download_init(ngx_conf_t *cf,
+    ngx_http_darkroom_main_conf_t *dmcf);
+void ngx_http_darkroom_download_process(ngx_http_darkroom_main_conf_t *dmcf);
+size_t ngx_http_darkroom_download_url(ngx_http_darkroom_main_conf_t *dmcf,
+    int64_t grant, const char *nonce, const char *name, int64_t exp,
+    char *buf, size_t size);
+ngx_int_t ngx_http_darkroom_download_sign_json(
+    ngx_http_darkroom_main_conf_t *dmcf, cJSON *downloads);
 
 /* jobs */
 ngx_int_t ngx_http_darkroom_job_register(ngx_conf_t *cf, const char *kind,

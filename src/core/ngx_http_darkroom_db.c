@@ -393,7 +393,10 @@ ngx_http_darkroom_db_connect(ngx_http_darkroom_db_t *db,
         db->conninfo, "darkroom", NULL
     };
 
-    const char *const  params[] = { ms };
+    const char *const  params[] = {
+        ms, ngx_http_darkroom_download_ttl_text,
+        ngx_http_darkroom_download_limit_text
+    };
 
     now = ngx_http_darkroom_monotonic_ms();
     deadline = now + db->timeout;
@@ -454,7 +457,10 @@ ngx_http_darkroom_db_connect(ngx_http_darkroom_db_t *db,
     res = ngx_http_darkroom_db_run(conn, db->timeout,
                                    "SELECT set_config('statement_timeout', "
                                    "$1, false), set_config('lock_timeout', "
-                                   "$1, false)", 1, params, err);
+                                   "$1, false), set_config("
+                                   "'darkroom.download_ttl', $2, false), "
+                                   "set_config('darkroom.download_limit', "
+                                   "$3, false)", 3, params, err);
 
     if (res == NULL) {
         ngx_http_darkroom_db_drop();

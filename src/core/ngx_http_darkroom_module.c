@@ -144,6 +144,34 @@ static ngx_command_t  ngx_http_darkroom_commands[] = {
       0,
       NULL },
 
+    { ngx_string("darkroom_download_url"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_darkroom_download_url_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_main_conf_t, download_url),
+      NULL },
+
+    { ngx_string("darkroom_download_keys"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_darkroom_keyring_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_main_conf_t, download_keys),
+      NULL },
+
+    { ngx_string("darkroom_download_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_main_conf_t, download_ttl),
+      NULL },
+
+    { ngx_string("darkroom_download_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_main_conf_t, download_limit),
+      NULL },
+
     { ngx_string("darkroom_health"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_darkroom_health,
@@ -219,6 +247,9 @@ ngx_http_darkroom_create_main_conf(ngx_conf_t *cf)
     dmcf->jobs_concurrency = NGX_CONF_UNSET_UINT;
 
     dmcf->admin_tokens = NGX_CONF_UNSET_PTR;
+    dmcf->download_keys = NGX_CONF_UNSET_PTR;
+    dmcf->download_ttl = NGX_CONF_UNSET;
+    dmcf->download_limit = NGX_CONF_UNSET;
 
     if (ngx_array_init(&dmcf->keyrings, cf->pool, 2,
                        sizeof(ngx_http_darkroom_keyring_t *))
@@ -294,6 +325,10 @@ ngx_http_darkroom_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(dmcf->jobs_concurrency, 4);
 
     ngx_conf_init_ptr_value(dmcf->admin_tokens, NULL);
+
+    if (ngx_http_darkroom_download_init(cf, dmcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     if (dmcf->conninfo.data == NULL) {
 
@@ -726,6 +761,14 @@ ngx_http_darkroom_init_module(ngx_cycle_t *cycle)
 static ngx_int_t
 ngx_http_darkroom_init_process(ngx_cycle_t *cycle)
 {
+    ngx_http_darkroom_main_conf_t  *dmcf;
+
+    dmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_darkroom_module);
+    if (dmcf) {
+        ngx_http_darkroom_download_process(dmcf);
+    }
+
     return ngx_http_darkroom_jobs_init_process(cycle);
 }
 

@@ -607,6 +607,18 @@ ngx_http_darkroom_mail_context(ngx_http_darkroom_mail_main_conf_t *mcf,
         return NULL;
     }
 
+    /* the delivery email's links, signed now by core's download signer */
+
+    if (ngx_http_darkroom_download_sign_json(job->conf,
+            cJSON_GetObjectItemCaseSensitive(data, "downloads"))
+        != NGX_OK)
+    {
+        cJSON_Delete(data);
+        *rc = NGX_ERROR;
+        snprintf(err->detail, sizeof(err->detail), "email: out of memory");
+        return NULL;
+    }
+
     return data;
 }
 
@@ -1225,7 +1237,7 @@ ngx_http_darkroom_mail_check_templates(ngx_conf_t *cf,
     }  all[] = {
         { "receipt", 1 }, { "refunded", 1 }, { "shop_alert", 1 },
         { "shipped", 0 }, { "gallery_delivered", 0 },
-        { "gallery_reminder", 0 }, { NULL, 0 }
+        { "gallery_reminder", 0 }, { "delivery", 0 }, { NULL, 0 }
     };
 
     static const char  *exts[] = { "txt", "html" };

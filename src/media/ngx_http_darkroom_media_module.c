@@ -13,9 +13,8 @@
 #include "ngx_http_darkroom.h"
 #include "ngx_http_darkroom_sign.h"
 #include "ngx_http_darkroom_media_s3.h"
+#include "ngx_http_darkroom_media_download.h"
 
-
-#define NGX_HTTP_DARKROOM_MEDIA_GONE      410
 #define NGX_HTTP_DARKROOM_MEDIA_MAX_TTL   (30 * 86400)
 
 /* slack for the clock of a signer on another machine */
@@ -34,6 +33,7 @@ typedef struct {
 typedef struct {
     ngx_array_t                        signers;  /* signer_t * */
     time_t                             max_ttl;  /* largest where enabled */
+    ngx_http_darkroom_use_t            use_download;
 } ngx_http_darkroom_media_main_conf_t;
 
 
@@ -120,6 +120,8 @@ static char *ngx_http_darkroom_media_s3(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_darkroom_media_max_ttl(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_darkroom_media_download(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_darkroom_media_sign(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_darkroom_media_sign_param(ngx_conf_t *cf,
@@ -174,6 +176,13 @@ static ngx_command_t  ngx_http_darkroom_media_commands[] = {
       NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
       ngx_http_darkroom_media_s3,
       NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("darkroom_download"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_darkroom_media_download,
+      NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
 
@@ -317,6 +326,54 @@ ngx_http_darkroom_media_handler(ngx_http_request_t *r)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * darkroom_download: the location serves counted download links
+ * (ngx_http_darkroom_media_download.c); the file is its print path under
+ * the location's root, so not an alias.
+ */
+
+static char *
+ngx_http_darkroom_media_download(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_darkroom_media_main_conf_t *mmcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->alias) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"darkroom_download\" serves files under the "
+                           "location's \"root\", not an \"alias\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_darkroom_use(cf, cmd,
+                              ngx_http_darkroom_media_download_handler,
+                              &mmcf->use_download)
+        == NULL)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* for the download location (ngx_http_darkroom_media_download.c) */
+
+ngx_http_darkroom_media_s3_t *
+ngx_http_darkroom_media_loc_s3(ngx_http_request_t *r)
+{
+    ngx_http_darkroom_media_loc_conf_t  *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_darkroom_media_module);
+
+    return mlcf->s3;
 }
 
 
@@ -1416,8 +1473,10 @@ ngx_http_darkroom_media_merge_loc_conf(ngx_conf_t *cf, void *parent,
 static ngx_int_t
 ngx_http_darkroom_media_init(ngx_conf_t *cf)
 {
-    ngx_http_handler_pt        *h;
-    ngx_http_core_main_conf_t  *cmcf;
+    ngx_http_handler_pt                  *h;
+    ngx_http_core_main_conf_t            *cmcf;
+    ngx_http_darkroom_main_conf_t        *dmcf;
+    ngx_http_darkroom_media_main_conf_t  *mmcf;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
@@ -1437,6 +1496,18 @@ ngx_http_darkroom_media_init(ngx_conf_t *cf)
 
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_darkroom_media_header_filter;
+
+    mmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_darkroom_media_module);
+    dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_darkroom_module);
+
+    if (ngx_http_darkroom_require(cf, &mmcf->use_download,
+                                  "darkroom_download", dmcf->download_keys,
+                                  "darkroom_download_keys")
+        != NGX_CONF_OK)
+    {
+        return NGX_ERROR;
+    }
 
     return ngx_http_darkroom_media_check_ttls(cf);
 }

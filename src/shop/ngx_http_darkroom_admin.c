@@ -11,6 +11,7 @@
  *   GET  orders/<ref>                POST orders/<ref>/review {"reason"}
  *   POST orders/<ref>/refund {"amount"}   (omit amount: all that is left)
  *   POST orders/<ref>/resolve {"to": "paid"|"cancelled", "note"}
+ *   POST orders/<ref>/downloads/reissue   (new links, expiry, count)
  *   GET  jobs?state=due|dead|done    POST jobs/<id>/retry
  *   GET  emails?status=queued|sent|failed&order=<ref>&limit=
  *   GET | POST  settings | zones | rates | tax
@@ -37,6 +38,7 @@ typedef enum {
     NGX_HTTP_DARKROOM_ADMIN_REVIEW,
     NGX_HTTP_DARKROOM_ADMIN_REFUND,
     NGX_HTTP_DARKROOM_ADMIN_RESOLVE,
+    NGX_HTTP_DARKROOM_ADMIN_REISSUE,
     NGX_HTTP_DARKROOM_ADMIN_JOBS,
     NGX_HTTP_DARKROOM_ADMIN_JOB_RETRY,
     NGX_HTTP_DARKROOM_ADMIN_EMAILS,
@@ -73,6 +75,8 @@ static PGresult *ngx_http_darkroom_admin_upsert(ngx_http_darkroom_task_t *t);
 static PGresult *ngx_http_darkroom_admin_orders(ngx_http_darkroom_task_t *t);
 static void ngx_http_darkroom_admin_work(ngx_http_darkroom_task_t *t);
 static void ngx_http_darkroom_admin_pricing(ngx_http_darkroom_task_t *t);
+static void ngx_http_darkroom_admin_answer(ngx_http_darkroom_task_t *t,
+    PGresult *res);
 static void ngx_http_darkroom_admin_refund(ngx_http_darkroom_task_t *t);
 static ngx_int_t ngx_http_darkroom_admin_amount(ngx_http_darkroom_task_t *t,
     char *amt, size_t size, const char **param);
@@ -117,12 +121,12 @@ ngx_http_darkroom_admin_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t)
 {
     ngx_int_t                   n;
-    ngx_str_t                   seg[3];
+    ngx_str_t                   seg[4];
     ngx_http_darkroom_admin_t  *a = t->data;
 
     a->scf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_shop_module);
 
-    n = ngx_http_darkroom_path_split(r, seg, 3);
+    n = ngx_http_darkroom_path_split(r, seg, 4);
 
     if (n <= 0 || ngx_http_darkroom_admin_route(r, a, seg, n) != NGX_OK) {
         if (r->header_sent) {
@@ -354,6 +358,13 @@ ngx_http_darkroom_admin_order_route(ngx_http_request_t *r,
         return NGX_OK;
     }
 
+    if (n == 4 && post && ngx_http_darkroom_is(seg[2], "downloads")
+        && ngx_http_darkroom_is(seg[3], "reissue"))
+    {
+        a->route = NGX_HTTP_DARKROOM_ADMIN_REISSUE;
+        return NGX_OK;
+    }
+
     return NGX_DECLINED;
 }
 
@@ -494,6 +505,12 @@ ngx_http_darkroom_admin_work(ngx_http_darkroom_task_t *t)
                   "SELECT admin_order_resolve($1, $2)", 2, params, &t->err);
         break;
 
+    case NGX_HTTP_DARKROOM_ADMIN_REISSUE:
+        params[0] = a->arg[0];
+        res = ngx_http_darkroom_db_exec(&t->db,
+                  "SELECT admin_downloads_reissue($1)", 1, params, &t->err);
+        break;
+
     case NGX_HTTP_DARKROOM_ADMIN_REFUND:
         ngx_http_darkroom_admin_refund(t);
         return;
@@ -524,6 +541,17 @@ ngx_http_darkroom_admin_work(ngx_http_darkroom_task_t *t)
         break;
     }
 
+    ngx_http_darkroom_admin_answer(t, res);
+}
+
+
+/* the answer of a read or write: a data exception is the client's */
+
+static void
+ngx_http_darkroom_admin_answer(ngx_http_darkroom_task_t *t, PGresult *res)
+{
+    ngx_http_darkroom_admin_t  *a = t->data;
+
     if (res == NULL) {
         if (t->err.sqlstate[0] == '2' && t->err.sqlstate[1] == '2'
             && t->err.status == NGX_HTTP_INTERNAL_SERVER_ERROR)
@@ -538,6 +566,10 @@ ngx_http_darkroom_admin_work(ngx_http_darkroom_task_t *t)
     }
 
     ngx_http_darkroom_task_answer(t, res, "There is no such record.");
+
+    if (a->route == NGX_HTTP_DARKROOM_ADMIN_REISSUE && t->out) {
+        ngx_http_darkroom_order_downloads(t);     /* sign the new links */
+    }
 }
 
 

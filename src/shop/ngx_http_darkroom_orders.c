@@ -190,4 +190,52 @@ ngx_http_darkroom_order_status_work(ngx_http_darkroom_task_t *t)
         ngx_http_darkroom_task_answer(t, res,
                                       "There is no order at this address.");
     }
+
+    if (t->out) {
+        ngx_http_darkroom_order_downloads(t);
+    }
+}
+
+
+/*
+ * The order's "downloads" come with what signing needs (grant, nonce,
+ * exp); core's signer (darkroom_download_url, darkroom_download_keys)
+ * turns them into "url".  In the thread: cJSON and HMAC, no nginx memory.
+ * Also for the admin's re-issue answer.
+ */
+
+void
+ngx_http_darkroom_order_downloads(ngx_http_darkroom_task_t *t)
+{
+    char   *text;
+    cJSON  *json, *downloads;
+
+    json = cJSON_Parse(t->out);
+    if (json == NULL) {
+        return;
+    }
+
+    downloads = cJSON_GetObjectItemCaseSensitive(json, "downloads");
+
+    if (!cJSON_IsArray(downloads) || cJSON_GetArraySize(downloads) == 0) {
+        cJSON_Delete(json);
+        return;
+    }
+
+    text = NULL;
+
+    if (ngx_http_darkroom_download_sign_json(t->conf, downloads) == NGX_OK) {
+        text = cJSON_PrintUnformatted(json);
+    }
+
+    cJSON_Delete(json);
+
+    free(t->out);
+    t->out = text;
+    t->out_len = text ? ngx_strlen(text) : 0;
+
+    if (text == NULL) {
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal_error", "Out of memory.");
+    }
 }

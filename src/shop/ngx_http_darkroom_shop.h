@@ -60,6 +60,9 @@ char *ngx_http_darkroom_order_status(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_darkroom_admin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
+/* orders: signs the "downloads" of the answer in t->out (thread side) */
+void ngx_http_darkroom_order_downloads(ngx_http_darkroom_task_t *t);
+
 /* a result's first row, by column name: thread side as well */
 
 /* stripe: thread side */
