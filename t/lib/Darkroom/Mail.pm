@@ -103,7 +103,8 @@ sub paid_order {
         quantity => $_->[2] } } @{ $o{items} } ]);
     $tokens++;
     my ($row) = $t->sql("SELECT order_id, order_ref, total FROM checkout_create("
-        . ":'p1'::jsonb, :'p2', 'GBP', :'p3', now() + interval '1 hour',"
+        . ":'p1'::jsonb, :'p2', 'GBP', NULL, NULL, NULL, :'p3',"
+        . " now() + interval '1 hour',"
         . " now() + interval '1 day')", $items, $o{email} // 'ada@example.com',
         "hash-$$-$tokens");
     my ($id, $ref, $total) = @$row;
