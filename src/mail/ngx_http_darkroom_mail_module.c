@@ -662,7 +662,7 @@ ngx_http_darkroom_mail_order_link(ngx_http_darkroom_mail_main_conf_t *mcf,
     rc = NGX_OK;
 
     if (mcf->order_url.len && ref
-        && (mcf->order_keys == NULL
+        && (!mcf->order_url_token
             || ngx_http_darkroom_order_token(mcf->order_keys, kid, seed,
                                              token, NULL)
                == NGX_OK))
@@ -1307,11 +1307,12 @@ ngx_http_darkroom_mail_check_order_url(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    if (mcf->order_keys == NULL
-        && ngx_strstrn(mcf->order_url.data, "{ORDER_TOKEN}",
-                       sizeof("{ORDER_TOKEN}") - 2)
-           != NULL)
-    {
+    mcf->order_url_token = (ngx_strstrn(mcf->order_url.data,
+                                        "{ORDER_TOKEN}",
+                                        sizeof("{ORDER_TOKEN}") - 2)
+                            != NULL);
+
+    if (mcf->order_url_token && mcf->order_keys == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"darkroom_mail_order_url\" with {ORDER_TOKEN} "
                       "requires \"darkroom_order_keys\"");

@@ -514,7 +514,7 @@ static ngx_int_t
 ngx_http_darkroom_checkout_token(ngx_http_request_t *r,
     ngx_http_darkroom_checkout_t *co)
 {
-    u_char                         *unused;
+    u_char                          unused[NGX_HTTP_DARKROOM_HASH_SIZE];
     ngx_http_darkroom_key_t        *k;
     ngx_http_darkroom_main_conf_t  *dmcf;
 
@@ -530,9 +530,10 @@ ngx_http_darkroom_checkout_token(ngx_http_request_t *r,
     k = co->keys->keys.elts;
 
     co->kid = ngx_http_darkroom_cstr(r->pool, k[0].kid.data, k[0].kid.len);
-    unused = ngx_pnalloc(r->pool, NGX_HTTP_DARKROOM_HASH_SIZE);
 
-    if (co->kid == NULL || unused == NULL
+    /* the seed: 128 random bits in hex, as a random token is made */
+
+    if (co->kid == NULL
         || ngx_http_darkroom_token(co->seed, unused) != NGX_OK
         || ngx_http_darkroom_order_token(co->keys, co->kid, (char *) co->seed,
                                          co->token, co->token_hash)
