@@ -88,8 +88,7 @@ BEGIN
             'delivery_charge', CASE WHEN v_o.physical
                                      OR v_o.shipping_amount > 0 THEN
                 json_build_object('method', v_o.shipping_method,
-                    'name', coalesce(v_o.shipping_rate, v_o.shipping_method,
-                                     'Shipping'),
+                    'name', coalesce(v_o.shipping_rate, v_o.shipping_method),
                     'amount', v_o.shipping_amount,
                     'free', v_o.shipping_amount = 0,
                     'amount_display', email_money(v_o.shipping_amount,
