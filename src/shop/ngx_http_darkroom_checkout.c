@@ -52,6 +52,7 @@ typedef struct {
     u_char                          token_hash[NGX_HTTP_DARKROOM_HASH_SIZE];
     unsigned                        form:1;
     unsigned                        idempotent:1;
+    unsigned                        quote:1;        /* price, write nothing */
 
     /* with an Idempotency-Key: the hashes of the key and of the cart */
     char                            key_hash[NGX_HTTP_DARKROOM_HASH_SIZE];
@@ -65,6 +66,10 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_darkroom_checkout_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_darkroom_quote_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_darkroom_quote_prepare(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t);
+static void ngx_http_darkroom_quote_work(ngx_http_darkroom_task_t *t);
 static ngx_int_t ngx_http_darkroom_checkout_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
 static ngx_int_t ngx_http_darkroom_checkout_parse(ngx_http_request_t *r,
@@ -84,6 +89,8 @@ static char *ngx_http_darkroom_checkout_option(ngx_pool_t *pool,
 static ngx_int_t ngx_http_darkroom_valid_email(const char *email);
 static ngx_int_t ngx_http_darkroom_valid_slug(cJSON *s);
 static ngx_int_t ngx_http_darkroom_checkout_key(ngx_http_request_t *r,
+    ngx_http_darkroom_checkout_t *co);
+static ngx_int_t ngx_http_darkroom_checkout_ready(ngx_http_request_t *r,
     ngx_http_darkroom_checkout_t *co);
 static ngx_int_t ngx_http_darkroom_checkout_token(ngx_http_request_t *r,
     ngx_http_darkroom_checkout_t *co);
@@ -129,6 +136,89 @@ ngx_http_darkroom_checkout(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* the cart priced as checkout would price it: the cart page's totals */
+
+char *
+ngx_http_darkroom_cart_quote(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_darkroom_shop_conf_t  *scf;
+
+    scf = ngx_http_conf_get_module_main_conf(cf,
+                                             ngx_http_darkroom_shop_module);
+
+    if (ngx_http_darkroom_use(cf, cmd, ngx_http_darkroom_quote_handler,
+                              &scf->use_quote)
+        == NULL)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_quote_handler(ngx_http_request_t *r)
+{
+    if (r->method != NGX_HTTP_POST) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    return ngx_http_darkroom_task_start(r,
+                                        sizeof(ngx_http_darkroom_checkout_t),
+                                        ngx_http_darkroom_quote_prepare,
+                                        ngx_http_darkroom_quote_work,
+                                        ngx_http_darkroom_checkout_done);
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_quote_prepare(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t)
+{
+    ngx_http_darkroom_checkout_t  *co = t->data;
+
+    co->quote = 1;
+
+    return ngx_http_darkroom_checkout_prepare(r, t);
+}
+
+
+static void
+ngx_http_darkroom_quote_work(ngx_http_darkroom_task_t *t)
+{
+    PGresult                      *res;
+    const char                    *params[6], *cart;
+    ngx_http_darkroom_checkout_t  *co = t->data;
+
+    params[0] = co->items;
+    params[1] = co->currency;
+    params[2] = co->country;
+    params[3] = co->code;
+    params[4] = co->email;
+    params[5] = co->method;
+
+    res = ngx_http_darkroom_db_exec(&t->db,
+              "SELECT cart_price($1::jsonb, $2, $3, $4, $5, $6)::text"
+              " AS cart", 6, params, &t->err);
+    if (res == NULL) {
+        return;
+    }
+
+    cart = ngx_http_darkroom_db_value(res, 0, "cart");
+
+    t->out = strdup(cart);
+    t->out_len = ngx_strlen(cart);
+    t->status = NGX_HTTP_OK;
+    PQclear(res);
+
+    if (t->out == NULL) {
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal_error", "Out of memory.");
+    }
+}
+
+
 static ngx_int_t
 ngx_http_darkroom_checkout_handler(ngx_http_request_t *r)
 {
@@ -167,15 +257,19 @@ ngx_http_darkroom_checkout_prepare(ngx_http_request_t *r,
     co->scf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_shop_module);
 
     rc = ngx_http_darkroom_checkout_parse(r, t, &json);
-    if (rc != NGX_OK) {
+    if (rc != NGX_OK || json == NULL) {
+        /* refused: the answer has gone */
         return rc;
     }
 
     email = cJSON_GetObjectItemCaseSensitive(json, "email");
     items = cJSON_GetObjectItemCaseSensitive(json, "items");
 
-    if (!cJSON_IsString(email)
-        || ngx_http_darkroom_valid_email(email->valuestring) != NGX_OK)
+    if (co->quote && (email == NULL || cJSON_IsNull(email))) {
+        email = NULL;
+
+    } else if (!cJSON_IsString(email)
+               || ngx_http_darkroom_valid_email(email->valuestring) != NGX_OK)
     {
         cJSON_Delete(json);
         return ngx_http_darkroom_send_error(r, NGX_HTTP_BAD_REQUEST,
@@ -193,7 +287,7 @@ ngx_http_darkroom_checkout_prepare(ngx_http_request_t *r,
     }
 
     rc = ngx_http_darkroom_checkout_options(r, co, json);
-    if (rc != NGX_OK) {
+    if (rc != NGX_OK || r->header_sent) {
         cJSON_Delete(json);
         return rc;
     }
@@ -224,14 +318,40 @@ ngx_http_darkroom_checkout_prepare(ngx_http_request_t *r,
 
     co->items = ngx_http_darkroom_cstr(r->pool, (u_char *) text,
                                        ngx_strlen(text));
-    co->email = ngx_http_darkroom_cstr(r->pool, (u_char *) email->valuestring,
-                                       ngx_strlen(email->valuestring));
+    co->email = email ? ngx_http_darkroom_cstr(r->pool,
+                                (u_char *) email->valuestring,
+                                ngx_strlen(email->valuestring))
+                      : NULL;
     free(text);
     cJSON_Delete(json);
 
-    if (co->items == NULL || co->email == NULL
-        || ngx_http_darkroom_checkout_token(r, co) != NGX_OK)
-    {
+    if (co->items == NULL || (email && co->email == NULL)) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_darkroom_checkout_ready(r, co);
+}
+
+
+/*
+ * The cart is checked: a quote is priced as it is; a checkout gets its
+ * status token and its Idempotency-Key read.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_checkout_ready(ngx_http_request_t *r,
+    ngx_http_darkroom_checkout_t *co)
+{
+    ngx_int_t  rc;
+
+    if (co->quote) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "darkroom quote: cart posted (%*s)", (size_t) 3,
+                       co->currency);
+        return NGX_OK;
+    }
+
+    if (ngx_http_darkroom_checkout_token(r, co) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -343,7 +463,9 @@ ngx_http_darkroom_checkout_options(ngx_http_request_t *r,
     co->country = ngx_http_darkroom_checkout_option(r->pool, json, "country",
                                                     2, 1, &rc);
     if (rc == NGX_DECLINED
-        || (co->country && ngx_strlen(co->country) != 2))
+        || (co->country && (ngx_strlen(co->country) != 2
+                            || !isalpha((u_char) co->country[0])
+                            || !isalpha((u_char) co->country[1]))))
     {
         return ngx_http_darkroom_send_error(r, NGX_HTTP_BAD_REQUEST,
                    "invalid_country",

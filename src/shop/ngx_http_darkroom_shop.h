@@ -34,6 +34,7 @@ typedef struct {
 
     /* where the shop's locations are used, for "nginx -t" errors */
     ngx_http_darkroom_use_t      use_checkout;
+    ngx_http_darkroom_use_t      use_quote;
     ngx_http_darkroom_use_t      use_webhook;
     ngx_http_darkroom_use_t      use_admin;
 } ngx_http_darkroom_shop_conf_t;
@@ -49,6 +50,8 @@ extern ngx_http_darkroom_shop_conf_t  *ngx_http_darkroom_shop_conf;
 char *ngx_http_darkroom_catalogue(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_darkroom_checkout(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_darkroom_cart_quote(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_darkroom_stripe_webhook(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

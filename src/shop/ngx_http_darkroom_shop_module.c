@@ -132,6 +132,13 @@ static ngx_command_t  ngx_http_darkroom_shop_commands[] = {
       0,
       NULL },
 
+    { ngx_string("darkroom_cart_quote"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_darkroom_cart_quote,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("darkroom_stripe_webhook"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_darkroom_stripe_webhook,
@@ -210,6 +217,7 @@ ngx_http_darkroom_shop_create_main_conf(ngx_conf_t *cf)
      *     scf->cancel_url = { 0, NULL };
      *     scf->status_url = { 0, NULL };
      *     scf->use_checkout = { NULL, 0 };
+     *     scf->use_quote = { NULL, 0 };
      *     scf->use_webhook = { NULL, 0 };
      *     scf->use_admin = { NULL, 0 };
      */

@@ -182,6 +182,7 @@ http {
         listen 127.0.0.1:%%PORT0%%;
         location = /api/catalogue { darkroom_catalogue; }
         location = /api/checkout { darkroom_checkout; }
+        location = /api/cart/quote { darkroom_cart_quote; }
         location /api/orders/ { darkroom_order_status; }
         location = /webhooks/stripe { darkroom_stripe_webhook; }
         location /admin/api/ { darkroom_admin; }
