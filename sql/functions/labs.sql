@@ -122,7 +122,16 @@ BEGIN
     SELECT status INTO v_status FROM orders WHERE id = p_order FOR UPDATE;
 
     IF v_status IS DISTINCT FROM 'needs_review' THEN
-        PERFORM order_transition(p_order, v_to, p_cause);
+        -- a lab took the order: its customer hears so, once
+        IF order_transition(p_order, v_to, p_cause)
+           AND v_to = 'in_production'
+        THEN
+            INSERT INTO jobs (kind, payload, dedupe_key)
+            VALUES ('email', jsonb_build_object('template', 'in_production',
+                                                'order_id', p_order),
+                    'email:in_production:' || p_order)
+            ON CONFLICT (dedupe_key) DO NOTHING;
+        END IF;
         RETURN;
     END IF;
 

@@ -76,6 +76,30 @@ BEGIN
             'amount_refunded_display', email_money(v_o.amount_refunded,
                                                    v_o.currency),
             'review_reason', v_o.review_reason,
+            -- what the mail module derives the order page link from, and
+            -- removes before a template sees it (order.url instead)
+            'token_seed', v_o.token_seed, 'token_kid', v_o.token_kid,
+            'invoice_number', v_o.invoice_number,
+            'subtotal_display', email_money(v_o.subtotal, v_o.currency),
+            'discount', CASE WHEN v_o.discount_amount > 0 THEN
+                json_build_object('code', v_o.discount_code,
+                    'amount', v_o.discount_amount,
+                    'amount_display', email_money(v_o.discount_amount,
+                                                  v_o.currency)) END,
+            'delivery_charge', CASE WHEN v_o.physical
+                                     OR v_o.shipping_amount > 0 THEN
+                json_build_object('method', v_o.shipping_method,
+                    'name', coalesce(v_o.shipping_rate, v_o.shipping_method),
+                    'amount', v_o.shipping_amount,
+                    'free', v_o.shipping_amount = 0,
+                    'amount_display', email_money(v_o.shipping_amount,
+                                                  v_o.currency)) END,
+            'tax', CASE WHEN v_o.tax_amount > 0 THEN
+                json_build_object('amount', v_o.tax_amount,
+                    'amount_display', email_money(v_o.tax_amount,
+                                                  v_o.currency),
+                    'inclusive', v_o.tax_inclusive,
+                    'exclusive', NOT v_o.tax_inclusive) END,
             'created_at', to_char(v_o.created_at AT TIME ZONE 'UTC',
                                   'FMDD Mon YYYY'),
             'paid_at', to_char(v_o.paid_at AT TIME ZONE 'UTC',
@@ -89,7 +113,14 @@ BEGIN
                                                       v_o.currency),
                           'amount', i.amount,
                           'amount_display', email_money(i.amount,
-                                                        v_o.currency))
+                                                        v_o.currency),
+                          'discount_display', CASE WHEN i.discount > 0
+                              THEN email_money(i.discount, v_o.currency) END,
+                          'tax_display', CASE WHEN i.tax > 0
+                              THEN email_money(i.tax, v_o.currency) END,
+                          'tax_rate', CASE WHEN i.tax > 0 THEN
+                              rtrim(rtrim(i.tax_rate::text, '0'), '.')
+                              || '%' END)
                           ORDER BY i.line), '[]')
                         FROM order_items i WHERE i.order_id = v_o.id),
             'shipping', CASE WHEN v_o.shipping_address IS NULL THEN NULL
@@ -160,7 +191,10 @@ BEGIN
                        ELSE json_build_object('amount', v_refund,
                            'amount_display', email_money(v_refund,
                                                          v_o.currency),
-                           'full', v_refund >= v_o.paid_amount)
+                           'full', v_refund >= v_o.paid_amount,
+                           'remaining_display', email_money(
+                               greatest(v_o.paid_amount - v_refund, 0),
+                               v_o.currency))
                   END,
         'shipments', v_shipments,
         'gallery', v_gallery,

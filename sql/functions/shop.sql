@@ -1500,18 +1500,30 @@ BEGIN
         IF v_status = 'needs_review' THEN
             result := order_review_record(order_id, v_cause,
                           jsonb_build_object('payment', 'failed'));
+        ELSIF order_transition(order_id, 'cancelled', v_cause,
+                               jsonb_build_object('reason', 'payment failed'))
+        THEN
+            -- the customer thought it paid: say so, with a way to try again
+            PERFORM order_email(order_id, 'payment_failed');
+            result := 'cancelled';
         ELSE
-            result := CASE WHEN order_transition(order_id, 'cancelled',
-                                    v_cause, jsonb_build_object('reason',
-                                                        'payment failed'))
-                           THEN 'cancelled'
-                           ELSE 'ignored: order already settled' END;
+            result := 'ignored: order already settled';
         END IF;
 
     ELSIF p_type = 'checkout.session.expired' THEN
-        result := CASE WHEN order_transition(order_id, 'expired', v_cause)
-                       THEN 'expired'
-                       ELSE 'ignored: order already settled' END;
+        IF order_transition(order_id, 'expired', v_cause) THEN
+            -- only a customer who started paying hears of it: an abandoned
+            -- cart is not written to (that would be marketing)
+            IF p_obj->>'payment_intent' IS NOT NULL
+               OR EXISTS (SELECT 1 FROM orders o WHERE o.id = order_id
+                             AND o.stripe_payment_intent IS NOT NULL)
+            THEN
+                PERFORM order_email(order_id, 'checkout_expired');
+            END IF;
+            result := 'expired';
+        ELSE
+            result := 'ignored: order already settled';
+        END IF;
 
     ELSIF p_type = 'charge.refunded' THEN
         result := stripe_apply_refund(order_id, p_obj, v_cause);
@@ -1523,6 +1535,19 @@ BEGIN
         result := 'ignored: event type not handled';
     END IF;
 END $$;
+
+
+-- An email to the order's customer about the order (template: receipt,
+-- payment_failed, checkout_expired, ...), enqueued in the transaction of
+-- the change it tells of, once per order and template.
+CREATE OR REPLACE FUNCTION order_email(p_order bigint, p_template text)
+RETURNS void LANGUAGE sql AS $$
+    INSERT INTO jobs (kind, payload, dedupe_key)
+    VALUES ('email', jsonb_build_object('template', p_template,
+                                        'order_id', p_order),
+            'email:' || p_template || ':' || p_order)
+    ON CONFLICT (dedupe_key) DO NOTHING;
+$$;
 
 
 -- charge.refunded: amount_refunded is cumulative, so taking the largest
@@ -1639,18 +1664,21 @@ END $$;
 
 
 -- checkout_create() behind an idempotency key (NULL: none).  The first
--- call creates the order and remembers the key; a repeat with the same
--- cart returns that order (replay, with the saved token and the checkout
--- URL if the session is attached); the same key with another cart is
--- refused.  Callers with one key are serialised by an advisory lock.
+-- call creates the order (with the seed and key id its status token is
+-- derived from, sql/021) and remembers the key; a repeat with the same
+-- cart returns that order (replay, with its seed and key id, so the caller
+-- derives the same status link, and the checkout URL if the session is
+-- attached); the same key with another cart is refused.  Callers with one
+-- key are serialised by an advisory lock.
 CREATE OR REPLACE FUNCTION checkout_create_idempotent(p_key_hash text,
-    p_request_hash text, p_token_enc text, p_keep interval,
+    p_request_hash text, p_keep interval,
     p_items jsonb, p_email text, p_currency text, p_country text,
-    p_code text, p_method text, p_token_hash text,
-    p_expires_at timestamptz, p_reconcile_at timestamptz)
+    p_code text, p_method text, p_token_hash text, p_token_seed text,
+    p_token_kid text, p_expires_at timestamptz, p_reconcile_at timestamptz)
 RETURNS TABLE (order_id bigint, order_ref text, total bigint,
                physical boolean, cart jsonb, replay boolean,
-               saved_token text, saved_url text, expires_epoch bigint)
+               token_seed text, token_kid text, saved_url text,
+               expires_epoch bigint)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -1678,7 +1706,8 @@ BEGIN
 
             RETURN QUERY SELECT v_order.id, v_order.ref, v_order.total,
                 v_order.physical, order_cart(v_order.id),
-                true, v_key.token_enc, v_order.checkout_url,
+                true, v_order.token_seed, v_order.token_kid,
+                v_order.checkout_url,
                 extract(epoch FROM v_order.expires_at)::bigint;
             RETURN;
         END IF;
@@ -1689,15 +1718,18 @@ BEGIN
                                          p_token_hash, p_expires_at,
                                          p_reconcile_at);
 
+    UPDATE orders o SET token_seed = p_token_seed, token_kid = p_token_kid
+     WHERE o.id = c.order_id;
+
     IF p_key_hash IS NOT NULL THEN
         INSERT INTO checkout_idempotency (key_hash, request_hash, order_id,
-                                          token_enc, expires_at)
-        VALUES (p_key_hash, p_request_hash, c.order_id, p_token_enc,
-                now() + p_keep);
+                                          expires_at)
+        VALUES (p_key_hash, p_request_hash, c.order_id, now() + p_keep);
     END IF;
 
     RETURN QUERY SELECT c.order_id, c.order_ref, c.total, c.physical,
-                        c.cart, false, p_token_enc, NULL::text,
+                        c.cart, false, p_token_seed, p_token_kid,
+                        NULL::text,
                         extract(epoch FROM p_expires_at)::bigint;
 END $$;
 

@@ -165,6 +165,9 @@ typedef struct {
 
     ngx_array_t                 *admin_tokens;
 
+    /* darkroom_order_keys: the status tokens of orders (NULL: none) */
+    ngx_http_darkroom_keyring_t *order_keys;
+
     ngx_array_t                 *job_kinds;    /* registered job kinds */
     ngx_array_t                  keyrings;     /* keyring_t *, read once */
     ngx_array_t                  link_ttls;    /* link_ttl_t */
@@ -322,6 +325,8 @@ ngx_table_elt_t *ngx_http_darkroom_header_in(ngx_http_request_t *r,
 ngx_int_t ngx_http_darkroom_token(u_char *token, u_char *hash);
 ngx_int_t ngx_http_darkroom_sha256_hex(const u_char *data, size_t len,
     char *out);
+char *ngx_http_darkroom_order_url(ngx_str_t *tpl, const char *token,
+    const char *ref);
 
 /* keyring (ngx_http_darkroom_keyring.c) */
 ngx_http_darkroom_keyring_t *ngx_http_darkroom_keyring_read(ngx_conf_t *cf,
@@ -330,6 +335,8 @@ char *ngx_http_darkroom_keyring_slot(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_http_darkroom_key_t *ngx_http_darkroom_keyring_find(
     ngx_http_darkroom_keyring_t *kr, u_char *kid, size_t len);
+ngx_int_t ngx_http_darkroom_order_token(ngx_http_darkroom_keyring_t *kr,
+    const char *kid, const char *seed, u_char *token, u_char *hash);
 ngx_int_t ngx_http_darkroom_link_key(ngx_http_request_t *r, ngx_str_t *kid,
     ngx_str_t *key);
 ngx_int_t ngx_http_darkroom_link_ttl(ngx_conf_t *cf, const char *directive,

@@ -271,3 +271,66 @@ ngx_http_darkroom_token(u_char *token, u_char *hash)
     return ngx_http_darkroom_sha256_hex(token, NGX_HTTP_DARKROOM_TOKEN_LEN,
                                         (char *) hash);
 }
+
+
+/*
+ * A configured URL with {ORDER_TOKEN} and {ORDER_REF} filled in (the
+ * shop's darkroom_order_status_url and checkout URLs, the mail module's
+ * darkroom_mail_order_url); malloc'd, NULL when out of memory.  Safe in
+ * threads.
+ */
+
+char *
+ngx_http_darkroom_order_url(ngx_str_t *tpl, const char *token, const char *ref)
+{
+    char        *out, *p;
+    size_t       len;
+    const char  *s, *end, *v;
+
+    len = tpl->len + 1 + 32 + 32;
+
+    out = malloc(len * 2);
+    if (out == NULL) {
+        return NULL;
+    }
+
+    p = out;
+    s = (const char *) tpl->data;
+    end = s + tpl->len;
+
+    while (s < end) {
+        v = NULL;
+
+        if (*s == '{' && end - s >= 13 && ngx_strncmp(s, "{ORDER_TOKEN}", 13)
+                                          == 0)
+        {
+            v = token;
+            s += 13;
+
+        } else if (*s == '{' && end - s >= 11
+                   && ngx_strncmp(s, "{ORDER_REF}", 11) == 0)
+        {
+            v = ref;
+            s += 11;
+        }
+
+        if (v) {
+            if ((size_t) (p - out) + ngx_strlen(v) >= len * 2 - 1) {
+                break;
+            }
+
+            p = (char *) ngx_cpymem(p, v, ngx_strlen(v));
+            continue;
+        }
+
+        if ((size_t) (p - out) >= len * 2 - 1) {
+            break;
+        }
+
+        *p++ = *s++;
+    }
+
+    *p = '\0';
+
+    return out;
+}

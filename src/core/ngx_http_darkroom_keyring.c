@@ -267,6 +267,45 @@ ngx_http_darkroom_keyring_find(ngx_http_darkroom_keyring_t *kr, u_char *kid,
 }
 
 
+/*
+ * An order's status token (and the SHA-256 of it, hex, if hash is not
+ * NULL) from its seed and the key kid of the darkroom_order_keys keyring.
+ * NGX_DECLINED: no keyring, or no such key any more.  Safe in threads:
+ * reads the configuration, allocates and logs nothing.
+ */
+
+ngx_int_t
+ngx_http_darkroom_order_token(ngx_http_darkroom_keyring_t *kr,
+    const char *kid, const char *seed, u_char *token, u_char *hash)
+{
+    ngx_http_darkroom_key_t  *k;
+
+    if (kr == NULL || kid == NULL || seed == NULL) {
+        return NGX_DECLINED;
+    }
+
+    k = ngx_http_darkroom_keyring_find(kr, (u_char *) kid, ngx_strlen(kid));
+    if (k == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (!ngx_http_darkroom_sign_order_token(k->key.data, k->key.len,
+                                            (u_char *) seed,
+                                            ngx_strlen(seed),
+                                            (char *) token))
+    {
+        return NGX_ERROR;
+    }
+
+    if (hash == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_http_darkroom_sha256_hex(token, NGX_HTTP_DARKROOM_TOKEN_LEN,
+                                        (char *) hash);
+}
+
+
 /* the key that signs links where r is: the first of darkroom_media_keys */
 
 ngx_int_t

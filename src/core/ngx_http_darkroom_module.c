@@ -130,6 +130,13 @@ static ngx_command_t  ngx_http_darkroom_commands[] = {
       offsetof(ngx_http_darkroom_main_conf_t, admin_tokens),
       NULL },
 
+    { ngx_string("darkroom_order_keys"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_darkroom_keyring_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_main_conf_t, order_keys),
+      NULL },
+
     { ngx_string("darkroom_jobs_concurrency"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -250,6 +257,7 @@ ngx_http_darkroom_create_main_conf(ngx_conf_t *cf)
     dmcf->download_keys = NGX_CONF_UNSET_PTR;
     dmcf->download_ttl = NGX_CONF_UNSET;
     dmcf->download_limit = NGX_CONF_UNSET;
+    dmcf->order_keys = NGX_CONF_UNSET_PTR;
 
     if (ngx_array_init(&dmcf->keyrings, cf->pool, 2,
                        sizeof(ngx_http_darkroom_keyring_t *))
@@ -325,6 +333,7 @@ ngx_http_darkroom_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(dmcf->jobs_concurrency, 4);
 
     ngx_conf_init_ptr_value(dmcf->admin_tokens, NULL);
+    ngx_conf_init_ptr_value(dmcf->order_keys, NULL);
 
     if (ngx_http_darkroom_download_init(cf, dmcf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;

@@ -395,6 +395,43 @@ ngx_http_darkroom_sign_mac(const ngx_http_darkroom_sign_link_t *link,
 
 
 int
+ngx_http_darkroom_sign_order_token(const unsigned char *key, size_t key_len,
+    const unsigned char *seed, size_t seed_len, char *token)
+{
+    size_t                n, i;
+    unsigned char         msg[sizeof(NGX_HTTP_DARKROOM_ORDER_VERSION)
+                              + NGX_HTTP_DARKROOM_ORDER_SEED_MAX];
+    unsigned char         mac[DR_SHA256_LEN];
+    static const char     hex[] = "0123456789abcdef";
+
+    if (seed_len > NGX_HTTP_DARKROOM_ORDER_SEED_MAX) {
+        return 0;
+    }
+
+    n = sizeof(NGX_HTTP_DARKROOM_ORDER_VERSION) - 1;
+    memcpy(msg, NGX_HTTP_DARKROOM_ORDER_VERSION, n);
+    msg[n++] = '\n';
+    memcpy(msg + n, seed, seed_len);
+    n += seed_len;
+
+    if (!ngx_http_darkroom_sign_hmac(key, key_len, msg, n, mac)) {
+        return 0;
+    }
+
+    for (i = 0; i < NGX_HTTP_DARKROOM_ORDER_TOKEN_LEN / 2; i++) {
+        token[2 * i] = hex[mac[i] >> 4];
+        token[2 * i + 1] = hex[mac[i] & 0xf];
+    }
+
+    token[NGX_HTTP_DARKROOM_ORDER_TOKEN_LEN] = '\0';
+
+    OPENSSL_cleanse(mac, sizeof(mac));
+
+    return 1;
+}
+
+
+int
 ngx_http_darkroom_sign_verify(const ngx_http_darkroom_sign_link_t *link,
     const unsigned char *key, size_t key_len)
 {

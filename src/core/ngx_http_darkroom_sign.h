@@ -36,6 +36,10 @@
 #define NGX_HTTP_DARKROOM_SIGN_NAME_MAX  255   /* filename, bytes */
 #define NGX_HTTP_DARKROOM_SIGN_IP_LEN    49    /* v6 text and "/128" */
 
+#define NGX_HTTP_DARKROOM_ORDER_VERSION  "darkroom-order-v1"
+#define NGX_HTTP_DARKROOM_ORDER_SEED_MAX 64
+#define NGX_HTTP_DARKROOM_ORDER_TOKEN_LEN 32   /* hex digits, 128 bits */
+
 
 /* the signed parameters, in canonical (byte-wise sorted) order */
 
@@ -117,6 +121,21 @@ size_t ngx_http_darkroom_sign_canonical(
  */
 int ngx_http_darkroom_sign_hmac(const unsigned char *key, size_t key_len,
     const unsigned char *msg, size_t len, unsigned char *out);
+
+/*
+ * An order's status token: the first 128 bits of
+ *
+ *     HMAC-SHA256(key, "darkroom-order-v1\n" <seed>)
+ *
+ * as 32 lowercase hex digits and a NUL in token (33 bytes).  The seed is
+ * the order's random value, kept in clear (orders.token_seed): without the
+ * key it tells nothing of the token.  Returns 1, or 0 on a libcrypto
+ * failure or a seed longer than NGX_HTTP_DARKROOM_ORDER_SEED_MAX.
+ * Thread-safe, allocates nothing.
+ */
+int ngx_http_darkroom_sign_order_token(const unsigned char *key,
+    size_t key_len, const unsigned char *seed, size_t seed_len,
+    char *token);
 
 /* base64url(HMAC-SHA256(key, canonical)), NGX_HTTP_DARKROOM_SIGN_SIG_LEN */
 int ngx_http_darkroom_sign_mac(const ngx_http_darkroom_sign_link_t *link,

@@ -39,6 +39,9 @@ typedef struct {
     ngx_str_t                    shop_url;
     ngx_str_t                    alert_to;
     ngx_str_t                    templates;     /* full path */
+    ngx_str_t                    order_url;     /* {ORDER_TOKEN} template */
+    ngx_http_darkroom_keyring_t *order_keys;    /* core's, or NULL */
+    ngx_uint_t                   order_url_token; /* has {ORDER_TOKEN} */
     ngx_str_t                    stream;        /* Postmark message stream */
     ngx_uint_t                   reminder_days;
 

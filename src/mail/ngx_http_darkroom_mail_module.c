@@ -62,6 +62,10 @@ static PGresult *ngx_http_darkroom_mail_compose(
 static cJSON *ngx_http_darkroom_mail_context(
     ngx_http_darkroom_mail_main_conf_t *mcf, ngx_http_darkroom_job_t *job,
     const char *tpl, ngx_int_t *rc, ngx_http_darkroom_error_t *err);
+static ngx_int_t ngx_http_darkroom_mail_order_link(
+    ngx_http_darkroom_mail_main_conf_t *mcf, cJSON *data);
+static char *ngx_http_darkroom_mail_check_order_url(ngx_conf_t *cf,
+    ngx_http_darkroom_mail_main_conf_t *mcf);
 static const char *ngx_http_darkroom_mail_recipient(
     ngx_http_darkroom_mail_main_conf_t *mcf, cJSON *data, const char **kind);
 static ngx_int_t ngx_http_darkroom_mail_render(
@@ -166,6 +170,13 @@ static ngx_command_t  ngx_http_darkroom_mail_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_darkroom_mail_main_conf_t, templates),
+      NULL },
+
+    { ngx_string("darkroom_mail_order_url"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_mail_main_conf_t, order_url),
       NULL },
 
     { ngx_string("darkroom_mail_postmark_stream"),
@@ -607,11 +618,12 @@ ngx_http_darkroom_mail_context(ngx_http_darkroom_mail_main_conf_t *mcf,
         return NULL;
     }
 
-    /* the delivery email's links, signed now by core's download signer */
+    /* the order page link; a delivery email's links, signed by core */
 
-    if (ngx_http_darkroom_download_sign_json(job->conf,
-            cJSON_GetObjectItemCaseSensitive(data, "downloads"))
-        != NGX_OK)
+    if (ngx_http_darkroom_mail_order_link(mcf, data) != NGX_OK
+        || ngx_http_darkroom_download_sign_json(job->conf,
+               cJSON_GetObjectItemCaseSensitive(data, "downloads"))
+           != NGX_OK)
     {
         cJSON_Delete(data);
         *rc = NGX_ERROR;
@@ -620,6 +632,62 @@ ngx_http_darkroom_mail_context(ngx_http_darkroom_mail_main_conf_t *mcf,
     }
 
     return data;
+}
+
+
+/*
+ * The order page link, order.url: darkroom_mail_order_url with the order's
+ * status token, derived again from the seed and key id email_context()
+ * gives (ngx_http_darkroom_order_token), and its ref.  No link when none is
+ * configured, the order has no seed (made before sql/021) or its key has
+ * left darkroom_order_keys: the templates then quote the order's ref.  The
+ * seed never reaches a template.  NGX_ERROR: out of memory.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_mail_order_link(ngx_http_darkroom_mail_main_conf_t *mcf,
+    cJSON *data)
+{
+    char        *url, *seed;
+    cJSON       *order, *v;
+    u_char       token[NGX_HTTP_DARKROOM_TOKEN_SIZE];
+    ngx_int_t    rc;
+    const char  *ref, *kid;
+
+    order = cJSON_GetObjectItemCaseSensitive(data, "order");
+    if (!cJSON_IsObject(order)) {
+        return NGX_OK;
+    }
+
+    v = cJSON_DetachItemFromObjectCaseSensitive(order, "token_seed");
+    seed = cJSON_IsString(v) ? v->valuestring : NULL;
+    kid = ngx_http_darkroom_json_str(order, "token_kid");
+    ref = ngx_http_darkroom_json_str(order, "ref");
+
+    token[0] = '\0';
+    rc = NGX_OK;
+
+    if (mcf->order_url.len && ref
+        && (!mcf->order_url_token
+            || ngx_http_darkroom_order_token(mcf->order_keys, kid, seed,
+                                             token, NULL)
+               == NGX_OK))
+    {
+        url = ngx_http_darkroom_order_url(&mcf->order_url, (char *) token,
+                                          ref);
+
+        if (url == NULL || !cJSON_AddStringToObject(order, "url", url)) {
+            rc = NGX_ERROR;
+        }
+
+        free(url);
+    }
+
+    cJSON_Delete(v);
+    cJSON_DeleteItemFromObjectCaseSensitive(order, "token_kid");
+    ngx_memzero(token, sizeof(token));
+
+    return rc;
 }
 
 
@@ -1186,6 +1254,10 @@ ngx_http_darkroom_mail_init_main_conf(ngx_conf_t *cf, void *conf)
         mcf->shop_url.data = p;
     }
 
+    if (ngx_http_darkroom_mail_check_order_url(cf, mcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     if (mcf->templates.data == NULL) {
         ngx_str_set(&mcf->templates, "mail");
     }
@@ -1209,6 +1281,54 @@ ngx_http_darkroom_mail_init_main_conf(ngx_conf_t *cf, void *conf)
                    mcf->provider->name, &mcf->api, &mcf->templates);
 
     return ngx_http_darkroom_mail_check_templates(cf, mcf);
+}
+
+
+/*
+ * darkroom_mail_order_url: an http(s) URL; with {ORDER_TOKEN} it needs the
+ * keys the tokens are derived with.  Without it emails carry no link.
+ */
+
+static char *
+ngx_http_darkroom_mail_check_order_url(ngx_conf_t *cf,
+    ngx_http_darkroom_mail_main_conf_t *mcf)
+{
+    ngx_http_darkroom_main_conf_t  *dmcf;
+
+    dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_darkroom_module);
+
+    mcf->order_keys = dmcf->order_keys;
+
+    if (mcf->order_url.data == NULL) {
+        ngx_str_set(&mcf->order_url, "");
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(mcf->order_url.data, "http://", 7) != 0
+        && ngx_strncmp(mcf->order_url.data, "https://", 8) != 0)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"darkroom_mail_order_url\" must be an http(s) URL, "
+                      "not \"%V\"", &mcf->order_url);
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->order_url_token = (ngx_strstrn(mcf->order_url.data,
+                                        "{ORDER_TOKEN}",
+                                        sizeof("{ORDER_TOKEN}") - 2)
+                            != NULL);
+
+    if (mcf->order_url_token && mcf->order_keys == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"darkroom_mail_order_url\" with {ORDER_TOKEN} "
+                      "requires \"darkroom_order_keys\"");
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, cf->log, 0,
+                   "darkroom mail: order links to %V", &mcf->order_url);
+
+    return NGX_CONF_OK;
 }
 
 
@@ -1237,7 +1357,9 @@ ngx_http_darkroom_mail_check_templates(ngx_conf_t *cf,
     }  all[] = {
         { "receipt", 1 }, { "refunded", 1 }, { "shop_alert", 1 },
         { "shipped", 0 }, { "gallery_delivered", 0 },
-        { "gallery_reminder", 0 }, { "delivery", 0 }, { NULL, 0 }
+        { "gallery_reminder", 0 }, { "delivery", 0 },
+        { "payment_failed", 0 }, { "checkout_expired", 0 },
+        { "in_production", 0 }, { NULL, 0 }
     };
 
     static const char  *exts[] = { "txt", "html" };

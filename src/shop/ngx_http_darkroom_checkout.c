@@ -45,18 +45,20 @@ typedef struct {
     char                           *country;        /* NULL: the shop's */
     char                           *code;           /* discount code */
     char                           *method;         /* shipping method */
+    ngx_http_darkroom_keyring_t    *keys;           /* darkroom_order_keys */
+
+    /* the status token: a MAC of the seed with the key kid (stored) */
+    u_char                          seed[NGX_HTTP_DARKROOM_TOKEN_SIZE];
+    char                           *kid;            /* the signing key's */
     u_char                          token[NGX_HTTP_DARKROOM_TOKEN_SIZE];
     u_char                          token_hash[NGX_HTTP_DARKROOM_HASH_SIZE];
     unsigned                        form:1;
     unsigned                        idempotent:1;
     unsigned                        quote:1;        /* price, write nothing */
 
-    /* with an Idempotency-Key: hashes, and the token as stored */
+    /* with an Idempotency-Key: the hashes of the key and of the cart */
     char                            key_hash[NGX_HTTP_DARKROOM_HASH_SIZE];
     char                            request_hash[NGX_HTTP_DARKROOM_HASH_SIZE];
-    /* the SHA-256 of the key, hex */
-    u_char                          pad[NGX_HTTP_DARKROOM_HASH_SIZE];
-    u_char                          token_enc[NGX_HTTP_DARKROOM_TOKEN_SIZE];
 
     /* results */
     char                            ref[32];
@@ -90,8 +92,12 @@ static ngx_int_t ngx_http_darkroom_valid_email(const char *email);
 static ngx_int_t ngx_http_darkroom_valid_slug(cJSON *s);
 static ngx_int_t ngx_http_darkroom_checkout_key(ngx_http_request_t *r,
     ngx_http_darkroom_checkout_t *co);
-static void ngx_http_darkroom_checkout_xor(u_char *out, u_char *in,
-    u_char *pad);
+static ngx_int_t ngx_http_darkroom_checkout_ready(ngx_http_request_t *r,
+    ngx_http_darkroom_checkout_t *co);
+static ngx_int_t ngx_http_darkroom_checkout_token(ngx_http_request_t *r,
+    ngx_http_darkroom_checkout_t *co);
+static ngx_int_t ngx_http_darkroom_checkout_replay_token(
+    ngx_http_darkroom_checkout_t *co, PGresult *order);
 static void ngx_http_darkroom_checkout_work(ngx_http_darkroom_task_t *t);
 static PGresult *ngx_http_darkroom_checkout_order(
     ngx_http_darkroom_task_t *t);
@@ -119,8 +125,6 @@ static ngx_int_t ngx_http_darkroom_checkout_countries(
     size_t *len, size_t *size);
 static ngx_int_t ngx_http_darkroom_checkout_tax(cJSON *cart,
     const char *currency, int i, char **buf, size_t *len, size_t *size);
-static char *ngx_http_darkroom_template(ngx_str_t *tpl, const char *token,
-    const char *ref);
 static ngx_int_t ngx_http_darkroom_checkout_done(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
 static void ngx_http_darkroom_checkout_cleanup(void *data);
@@ -338,6 +342,21 @@ ngx_http_darkroom_checkout_prepare(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    return ngx_http_darkroom_checkout_ready(r, co);
+}
+
+
+/*
+ * The cart is checked: a quote is priced as it is; a checkout gets its
+ * status token and its Idempotency-Key read.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_checkout_ready(ngx_http_request_t *r,
+    ngx_http_darkroom_checkout_t *co)
+{
+    ngx_int_t  rc;
+
     if (co->quote) {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "darkroom quote: cart posted (%*s)", (size_t) 3,
@@ -345,7 +364,7 @@ ngx_http_darkroom_checkout_prepare(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (ngx_http_darkroom_token(co->token, co->token_hash) != NGX_OK) {
+    if (ngx_http_darkroom_checkout_token(r, co) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -547,9 +566,10 @@ ngx_http_darkroom_checkout_option(ngx_pool_t *pool, cJSON *json,
 
 /*
  * The Idempotency-Key: 8 to 255 visible ASCII characters (a UUID fits).
- * The database gets the key's hash, the hash of the cart as normalised
- * here (so the same cart written differently is the same request), and
- * the status token XOR the first half of the key's hash.
+ * The database gets the key's hash and the hash of the cart as
+ * normalised here (so the same cart written differently is the same
+ * request); a replay derives the first order's status token again from
+ * its seed and key id (ngx_http_darkroom_checkout_replay_token).
  */
 
 static ngx_int_t
@@ -582,23 +602,17 @@ ngx_http_darkroom_checkout_key(ngx_http_request_t *r,
                    "characters, such as a UUID.");
     }
 
-    len = sizeof("darkroom-status:") - 1 + h->value.len;
+    len = 3 + 1 + ngx_strlen(co->email) + 1 + ngx_strlen(co->items)
+          + 3 * (1 + 32);
 
-    text = ngx_pnalloc(r->pool, ngx_max(len, 3 + 1 + ngx_strlen(co->email)
-                                        + 1 + ngx_strlen(co->items)
-                                        + 3 * (1 + 32)));
+    text = ngx_pnalloc(r->pool, len);
     if (text == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_cpymem(text, "darkroom-status:", sizeof("darkroom-status:") - 1);
-    ngx_memcpy(p, h->value.data, h->value.len);
-
     if (ngx_http_darkroom_sha256_hex(h->value.data, h->value.len,
                                      co->key_hash)
-        != NGX_OK
-        || ngx_http_darkroom_sha256_hex(text, len, (char *) co->pad)
-           != NGX_OK)
+        != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -614,7 +628,6 @@ ngx_http_darkroom_checkout_key(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_darkroom_checkout_xor(co->token_enc, co->token, co->pad);
     co->idempotent = 1;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -625,22 +638,77 @@ ngx_http_darkroom_checkout_key(ngx_http_request_t *r,
 }
 
 
-/* 32 hex digits XOR 32 hex digits of pad: both ways, token <-> stored */
+/*
+ * A new order's status token: a random seed, MAC'd with the first key of
+ * darkroom_order_keys (ngx_http_darkroom_order_token); the order keeps the
+ * seed, the key id and the token's SHA-256, so the mail job can derive the
+ * link again and GET /api/orders/<token> finds the order by its hash.
+ */
 
-static void
-ngx_http_darkroom_checkout_xor(u_char *out, u_char *in, u_char *pad)
+static ngx_int_t
+ngx_http_darkroom_checkout_token(ngx_http_request_t *r,
+    ngx_http_darkroom_checkout_t *co)
 {
-    ngx_uint_t       i;
-    ngx_int_t        a, b;
-    static u_char    hex[] = "0123456789abcdef";
+    u_char                          unused[NGX_HTTP_DARKROOM_HASH_SIZE];
+    ngx_http_darkroom_key_t        *k;
+    ngx_http_darkroom_main_conf_t  *dmcf;
 
-    for (i = 0; i < 32; i++) {
-        a = ngx_hextoi(&in[i], 1);
-        b = ngx_hextoi(&pad[i], 1);
-        out[i] = hex[((a < 0 ? 0 : a) ^ (b < 0 ? 0 : b)) & 0xf];
+    dmcf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_module);
+
+    co->keys = dmcf->order_keys;
+
+    if (co->keys == NULL) {
+        /* nginx -t refuses darkroom_checkout without darkroom_order_keys */
+        return NGX_ERROR;
     }
 
-    out[32] = '\0';
+    k = co->keys->keys.elts;
+
+    co->kid = ngx_http_darkroom_cstr(r->pool, k[0].kid.data, k[0].kid.len);
+
+    /* the seed: 128 random bits in hex, as a random token is made */
+
+    if (co->kid == NULL
+        || ngx_http_darkroom_token(co->seed, unused) != NGX_OK
+        || ngx_http_darkroom_order_token(co->keys, co->kid, (char *) co->seed,
+                                         co->token, co->token_hash)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "darkroom checkout: status token with key \"%s\"",
+                   co->kid);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A replay's status token: the first order's, derived from the seed and
+ * key id it was made with.  An order made before the tokens were derived,
+ * or whose key has left the keyring, has none to give: the answer then
+ * goes without status_url.  Runs in a pool thread.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_checkout_replay_token(ngx_http_darkroom_checkout_t *co,
+    PGresult *order)
+{
+    if (ngx_http_darkroom_db_null(order, 0, "token_seed")
+        || ngx_http_darkroom_db_null(order, 0, "token_kid")
+        || ngx_http_darkroom_order_token(co->keys,
+               ngx_http_darkroom_db_value(order, 0, "token_kid"),
+               ngx_http_darkroom_db_value(order, 0, "token_seed"),
+               co->token, NULL)
+           != NGX_OK)
+    {
+        co->token[0] = '\0';
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -931,10 +999,8 @@ ngx_http_darkroom_checkout_work(ngx_http_darkroom_task_t *t)
     co->replay = (ngx_http_darkroom_db_value(order, 0, "replay")[0] == 't');
 
     if (co->replay) {
-        /* the first request's status link, from the key only we were sent */
-        ngx_http_darkroom_checkout_xor(co->token, (u_char *)
-                   ngx_http_darkroom_db_value(order, 0, "saved_token"),
-                   co->pad);
+        /* the first request's status link, derived again */
+        (void) ngx_http_darkroom_checkout_replay_token(co, order);
     }
 
     if (co->replay && !ngx_http_darkroom_db_null(order, 0, "saved_url")) {
@@ -964,7 +1030,7 @@ static PGresult *
 ngx_http_darkroom_checkout_order(ngx_http_darkroom_task_t *t)
 {
     char                           expires[24], reconcile[24];
-    const char                    *params[13];
+    const char                    *params[14];
     ngx_http_darkroom_checkout_t  *co = t->data;
 
     snprintf(expires, sizeof(expires), "%ld",
@@ -974,26 +1040,27 @@ ngx_http_darkroom_checkout_order(ngx_http_darkroom_task_t *t)
 
     params[0] = co->idempotent ? co->key_hash : NULL;
     params[1] = co->idempotent ? co->request_hash : NULL;
-    params[2] = co->idempotent ? (char *) co->token_enc : NULL;
-    params[3] = NGX_HTTP_DARKROOM_IDEM_KEEP;
-    params[4] = co->items;
-    params[5] = co->email;
-    params[6] = co->currency;
-    params[7] = co->country;
-    params[8] = co->code;
-    params[9] = co->method;
-    params[10] = (char *) co->token_hash;
-    params[11] = expires;
-    params[12] = reconcile;
+    params[2] = NGX_HTTP_DARKROOM_IDEM_KEEP;
+    params[3] = co->items;
+    params[4] = co->email;
+    params[5] = co->currency;
+    params[6] = co->country;
+    params[7] = co->code;
+    params[8] = co->method;
+    params[9] = (char *) co->token_hash;
+    params[10] = (char *) co->seed;
+    params[11] = co->kid;
+    params[12] = expires;
+    params[13] = reconcile;
 
     return ngx_http_darkroom_db_exec(&t->db,
         "SELECT order_id, order_ref, total, physical, cart::text AS cart,"
-        " replay, saved_token, saved_url, expires_epoch"
-        " FROM checkout_create_idempotent($1, $2, $3, $4::interval,"
-        " $5::jsonb, $6, $7, $8, $9, $10, $11,"
-        " now() + $12::int * interval '1 second',"
-        " now() + $13::int * interval '1 second')",
-        13, params, &t->err);
+        " replay, token_seed, token_kid, saved_url, expires_epoch"
+        " FROM checkout_create_idempotent($1, $2, $3::interval,"
+        " $4::jsonb, $5, $6, $7, $8, $9, $10, $11, $12,"
+        " now() + $13::int * interval '1 second',"
+        " now() + $14::int * interval '1 second')",
+        14, params, &t->err);
 }
 
 
@@ -1267,7 +1334,7 @@ ngx_http_darkroom_checkout_answer(ngx_http_darkroom_task_t *t,
     ngx_http_darkroom_checkout_t   *co = t->data;
 
     co->checkout_url = strdup(url);
-    status_url = ngx_http_darkroom_template(&co->scf->status_url,
+    status_url = ngx_http_darkroom_order_url(&co->scf->status_url,
                                             (char *) co->token, co->ref);
 
     out = cJSON_CreateObject();
@@ -1275,7 +1342,8 @@ ngx_http_darkroom_checkout_answer(ngx_http_darkroom_task_t *t,
     if (out && co->checkout_url && status_url
         && cJSON_AddStringToObject(out, "order", co->ref)
         && cJSON_AddStringToObject(out, "checkout_url", co->checkout_url)
-        && cJSON_AddStringToObject(out, "status_url", status_url))
+        && (co->token[0] == '\0'
+            || cJSON_AddStringToObject(out, "status_url", status_url)))
     {
         t->out = cJSON_PrintUnformatted(out);
         t->out_len = t->out ? ngx_strlen(t->out) : 0;
@@ -1337,12 +1405,12 @@ ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
     /* the order's own expiry: a replay sends Stripe the same parameters */
     add("expires_at", ngx_http_darkroom_db_value(order, 0, "expires_epoch"));
 
-    url = ngx_http_darkroom_template(&scf->success_url, (char *) co->token,
+    url = ngx_http_darkroom_order_url(&scf->success_url, (char *) co->token,
                                      co->ref);
     add("success_url", url ? url : "");
     free(url);
 
-    url = ngx_http_darkroom_template(&scf->cancel_url, (char *) co->token,
+    url = ngx_http_darkroom_order_url(&scf->cancel_url, (char *) co->token,
                                      co->ref);
     add("cancel_url", url ? url : "");
     free(url);
@@ -1574,64 +1642,6 @@ ngx_http_darkroom_checkout_tax(cJSON *cart, const char *currency, int i,
     }
 
     return rc;
-}
-
-
-/* a configured URL with {ORDER_TOKEN} and {ORDER_REF} filled in */
-
-static char *
-ngx_http_darkroom_template(ngx_str_t *tpl, const char *token, const char *ref)
-{
-    char        *out, *p;
-    size_t       len;
-    const char  *s, *end, *v;
-
-    len = tpl->len + 1 + 32 + 32;
-
-    out = malloc(len * 2);
-    if (out == NULL) {
-        return NULL;
-    }
-
-    p = out;
-    s = (const char *) tpl->data;
-    end = s + tpl->len;
-
-    while (s < end) {
-        v = NULL;
-
-        if (*s == '{' && end - s >= 13 && ngx_strncmp(s, "{ORDER_TOKEN}", 13)
-                                          == 0)
-        {
-            v = token;
-            s += 13;
-
-        } else if (*s == '{' && end - s >= 11
-                   && ngx_strncmp(s, "{ORDER_REF}", 11) == 0)
-        {
-            v = ref;
-            s += 11;
-        }
-
-        if (v) {
-            if ((size_t) (p - out) + ngx_strlen(v) >= len * 2 - 1) {
-                break;
-            }
-
-            p = (char *) ngx_cpymem(p, v, ngx_strlen(v));
-            continue;
-        }
-
-        if ((size_t) (p - out) >= len * 2 - 1) {
-            break;
-        }
-
-        *p++ = *s++;
-    }
-
-    *p = '\0';
-
-    return out;
 }
 
 

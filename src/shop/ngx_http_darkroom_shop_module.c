@@ -277,6 +277,10 @@ ngx_http_darkroom_shop_init_main_conf(ngx_conf_t *cf, void *conf)
                                      scf->cancel_url.data,
                                      "darkroom_checkout_cancel_url")
         != NGX_CONF_OK
+        || ngx_http_darkroom_require(cf, &scf->use_checkout,
+                                     "darkroom_checkout", dmcf->order_keys,
+                                     "darkroom_order_keys")
+        != NGX_CONF_OK
         || ngx_http_darkroom_require(cf, &scf->use_webhook,
                                      "darkroom_stripe_webhook",
                                      scf->stripe_webhook_secrets,

@@ -155,6 +155,9 @@ sub shop_conf {
     $t->write_file('stripe_key', "sk_test_darkroom\n");
     $t->write_file('whsec', join("\n", @{$o{secrets} // ['whsec_test_one']}) . "\n");
     $t->write_file('admin_token', "admin-token-1\nadmin-token-2\n");
+    # the status tokens' keys (darkroom_order_keys): the first one signs
+    $t->write_file('order_keys', join("\n", @{$o{order_keys}
+        // ['o1:order-key-0123456789abcdef']}) . "\n");
     my $extra = $o{http} // '';
     my $workers = $o{workers} // 1;
     $t->conf(<<"CONF", workers => $workers);
@@ -169,6 +172,7 @@ http {
     darkroom_stripe_key_file %%DIR%%/stripe_key;
     darkroom_stripe_webhook_secret_file %%DIR%%/whsec;
     darkroom_admin_token_file %%DIR%%/admin_token;
+    darkroom_order_keys %%DIR%%/order_keys;
     darkroom_checkout_success_url "http://127.0.0.1:%%PORT0%%/order.html?token={ORDER_TOKEN}&session={CHECKOUT_SESSION_ID}";
     darkroom_checkout_cancel_url "http://127.0.0.1:%%PORT0%%/?cancelled={ORDER_REF}";
     darkroom_shipping_countries GB IE US;
