@@ -190,7 +190,8 @@ CONF
 }
 
 # a fake Stripe API: sessions and refunds in Stripe's shapes, failing on
-# demand through its state (fail_sessions => n, session_status => 400)
+# demand through its state (fail_sessions => n, session_status => 400,
+# refund_status => 400)
 sub fake_api {
     my ($t) = @_;
     return $t->fake_server(name => 'stripe', handler => sub {
@@ -228,6 +229,11 @@ sub fake_api {
             return [200, $json, encode_json($s)];
         }
         if ($req->{method} eq 'POST' && $req->{path} eq '/v1/refunds') {
+            if (my $st = $state->{refund_status}) {
+                return [$st, $json, encode_json({ error => {
+                    type => 'invalid_request_error',
+                    message => 'Sandbox refused the refund' } })];
+            }
             return [200, $json, encode_json({ id => "re_$req->{n_path}",
                 object => 'refund', amount => 0 + $f{amount},
                 payment_intent => $f{payment_intent}, status => 'succeeded' })];
