@@ -66,6 +66,7 @@ static ngx_int_t ngx_http_darkroom_admin_order_route(ngx_http_request_t *r,
     ngx_uint_t get, ngx_uint_t post);
 static PGresult *ngx_http_darkroom_admin_upsert(ngx_http_darkroom_task_t *t);
 static PGresult *ngx_http_darkroom_admin_orders(ngx_http_darkroom_task_t *t);
+static PGresult *ngx_http_darkroom_admin_action(ngx_http_darkroom_task_t *t);
 static void ngx_http_darkroom_admin_work(ngx_http_darkroom_task_t *t);
 static void ngx_http_darkroom_admin_refund(ngx_http_darkroom_task_t *t);
 static void ngx_http_darkroom_admin_resolve(ngx_http_darkroom_task_t *t);
@@ -367,28 +368,13 @@ ngx_http_darkroom_admin_work(ngx_http_darkroom_task_t *t)
         break;
 
     case NGX_HTTP_DARKROOM_ADMIN_REVIEW:
-        params[0] = a->arg[0];
-        params[1] = a->body;
-        params[2] = NGX_HTTP_DARKROOM_ADMIN_ACTOR;
-        res = ngx_http_darkroom_db_exec(&t->db,
-                  "SELECT admin_order_review($1,"
-                  " CASE WHEN $2 = '' THEN NULL"
-                  " ELSE ($2::jsonb)->>'reason' END, $3)",
-                  3, params, &t->err);
+    case NGX_HTTP_DARKROOM_ADMIN_NOTE:
+        res = ngx_http_darkroom_admin_action(t);
         break;
 
     case NGX_HTTP_DARKROOM_ADMIN_RESOLVE:
         ngx_http_darkroom_admin_resolve(t);
         return;
-
-    case NGX_HTTP_DARKROOM_ADMIN_NOTE:
-        /* the body is parsed in SQL: bad JSON is a 400 from there */
-        params[0] = a->arg[0];
-        params[1] = a->body;
-        params[2] = NGX_HTTP_DARKROOM_ADMIN_ACTOR;
-        res = ngx_http_darkroom_db_exec(&t->db,
-                  "SELECT admin_order_note($1, $2, $3)", 3, params, &t->err);
-        break;
 
     case NGX_HTTP_DARKROOM_ADMIN_REFUND:
         ngx_http_darkroom_admin_refund(t);
@@ -434,6 +420,32 @@ ngx_http_darkroom_admin_work(ngx_http_darkroom_task_t *t)
     }
 
     ngx_http_darkroom_task_answer(t, res, "There is no such record.");
+}
+
+
+/* POST orders/<ref>/review | note, by the admin (the actor) */
+
+static PGresult *
+ngx_http_darkroom_admin_action(ngx_http_darkroom_task_t *t)
+{
+    const char                 *params[3];
+    ngx_http_darkroom_admin_t  *a = t->data;
+
+    params[0] = a->arg[0];
+    params[1] = a->body;
+    params[2] = NGX_HTTP_DARKROOM_ADMIN_ACTOR;
+
+    if (a->route == NGX_HTTP_DARKROOM_ADMIN_REVIEW) {
+        return ngx_http_darkroom_db_exec(&t->db,
+                   "SELECT admin_order_review($1,"
+                   " CASE WHEN $2 = '' THEN NULL"
+                   " ELSE ($2::jsonb)->>'reason' END, $3)",
+                   3, params, &t->err);
+    }
+
+    /* the body is parsed in SQL: bad JSON is a 400 from there */
+    return ngx_http_darkroom_db_exec(&t->db,
+               "SELECT admin_order_note($1, $2, $3)", 3, params, &t->err);
 }
 
 
