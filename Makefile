@@ -33,7 +33,8 @@ endif
 DEB_PACKAGES := nginx nginx-dev libcurl4-openssl-dev libcjson-dev libpq-dev \
                 postgresql wrk hyperfine curl unzip libarchive-tools \
                 python3 imagemagick gcc pkg-config libasan8 libubsan1 \
-                clang libclang-rt-14-dev
+                clang libclang-rt-14-dev \
+                chromium chromium-driver python3-selenium
 
 SOURCES := config $(wildcard src/*/*.c src/*/*.h)
 
