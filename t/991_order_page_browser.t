@@ -64,6 +64,15 @@ $t->write_file('orders/tok-incl', encode_json({ %order,
     tax_inclusive => JSON::PP::true, total => 9950, tax_amount => 1658,
     downloads => [], invoice_number => undef }));
 $t->write_file('orders/tok-excl', encode_json(\%order));
+# the parts as objects, as order_money_json() may give them
+my %objects = %order;
+delete @objects{qw(discount_amount discount_code shipping_amount
+                   shipping_rate)};
+$t->write_file('orders/tok-objs', encode_json({ %objects,
+    discount => { code => 'DEMO10', amount => 1050 },
+    shipping_charge => { amount => 500, tax => 100, method => 'standard',
+                         name => 'UK standard' },
+    tax_label => 'Sales tax' }));
 
 $t->conf(<<"CONF");
 %%MAIN%%
@@ -102,7 +111,7 @@ def visible(id):
     e = b.find_element(By.ID, id)
     return e.text if e.is_displayed() else None
 try:
-    for tok in ('tok-excl', 'tok-incl'):
+    for tok in ('tok-excl', 'tok-incl', 'tok-objs'):
         b.get(base + '/order.html?token=' + tok)
         WebDriverWait(b, 30).until(
             lambda d: d.find_element(By.ID, 'order-body').is_displayed())
@@ -170,5 +179,13 @@ is($i->{'tax-incl'}, '£16.58', 'its amount');
 is($i->{total}, '£99.50', 'total');
 is($i->{invoice}, undef, 'no invoice number: none shown');
 is($i->{'downloads-title'}, undef, 'no downloads: no section');
+
+my $j = $out->{'tok-objs'} // {};
+is($j->{'discount-label'}, 'Discount (DEMO10)', 'a discount object: its code');
+is($j->{discount}, '−£10.50', 'and amount');
+is($j->{'shipping-label'}, 'Shipping (UK standard)', 'shipping_charge: name');
+is($j->{'shipping-amount'}, '£5.00', 'and amount');
+is($j->{'tax-label'}, 'Sales tax', "the tax's own label");
+is($j->{total}, '£119.40', 'total');
 
 done_testing;

@@ -330,7 +330,7 @@
 
     // VAT: inside the prices (shown, not added) or added to them
     var tax = q.tax_amount > 0;
-    var taxName = q.tax_name || 'VAT';
+    var taxName = q.tax_label || q.tax_name || 'VAT';
     $('q-tax-label').hidden = !tax || q.tax_inclusive;
     $('q-tax-label').textContent = taxName;
     show('q-tax', tax && !q.tax_inclusive, money(q.tax_amount, cur));
