@@ -33,7 +33,8 @@ endif
 DEB_PACKAGES := nginx nginx-dev libcurl4-openssl-dev libcjson-dev libpq-dev \
                 postgresql wrk hyperfine curl unzip libarchive-tools \
                 python3 imagemagick gcc pkg-config libasan8 libubsan1 \
-                clang libclang-rt-14-dev
+                clang libclang-rt-14-dev \
+                chromium chromium-driver python3-selenium
 
 SOURCES := config $(wildcard src/*/*.c src/*/*.h)
 
@@ -124,12 +125,22 @@ stop:
 	@tools/darkroom-run stop $(VAR) || true
 	@tools/darkroom-pg stop $(VAR)/pg
 
+# Each test audits the money of its own database before dropping it
+# (t/lib/Darkroom/Test.pm writes $(MONEY_AUDIT)/*.tsv); the money
+# invariant test reads them in a second prove, after every other test of
+# the run, whichever TESTS were run.  It skips itself in the first.
+MONEY_AUDIT := $(VAR)/money-audit
+MONEY_TEST  := t/999_money_invariant.t
+
 test: build
 	@tools/darkroom-pg start $(VAR)/pg darkroom_test
 	@tools/darkroom-migrate "$$(tools/darkroom-pg conninfo $(VAR)/pg darkroom_test)" >/dev/null
-	@DARKROOM_TEST_DB="$$(tools/darkroom-pg conninfo $(VAR)/pg darkroom_test)" \
-	    DARKROOM_PG_DIR=$(VAR)/pg \
-	    prove -j$(PROVE_JOBS) -r $(TESTS)
+	@rm -rf $(MONEY_AUDIT) && mkdir -p $(MONEY_AUDIT)
+	@export DARKROOM_TEST_DB="$$(tools/darkroom-pg conninfo $(VAR)/pg darkroom_test)" \
+	    DARKROOM_PG_DIR=$(VAR)/pg DARKROOM_MONEY_AUDIT=$(MONEY_AUDIT); \
+	    prove -j$(PROVE_JOBS) -r $(TESTS); rc=$$?; \
+	    DARKROOM_MONEY_FINAL=1 prove $(MONEY_TEST) || rc=1; \
+	    exit $$rc
 
 # libFuzzer targets t/fuzz/*.c, FUZZ_TIME seconds each (see t/fuzz/run)
 fuzz: deps

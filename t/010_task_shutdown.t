@@ -13,7 +13,7 @@ use Test::More;
 use JSON::PP;
 use POSIX qw(:sys_wait_h);
 use Darkroom::Test qw(wait_for);
-use Darkroom::Stripe qw(demo_catalogue shop_conf form_of);
+use Darkroom::Stripe qw(demo_catalogue shop_conf form_of session_total);
 
 my $t = Darkroom::Test->new;
 my $release = $t->dir . '/release';
@@ -26,7 +26,8 @@ my $stripe = $t->fake_server(name => 'stripe', handler => sub {
     my $id = "cs_test_$f{'metadata[order_id]'}";
     return [200, { 'Content-Type' => 'application/json' }, encode_json({
         id => $id, object => 'checkout.session',
-        url => "https://pay.example/$id", status => 'open' })];
+        url => "https://pay.example/$id", status => 'open',
+        amount_total => session_total(\%f) })];
 });
 
 shop_conf($t, stripe => $stripe->url);

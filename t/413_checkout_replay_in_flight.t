@@ -14,7 +14,7 @@ use JSON::PP;
 use Fcntl qw(O_WRONLY O_CREAT O_EXCL);
 use POSIX qw(:sys_wait_h);
 use Darkroom::Test qw(wait_for);
-use Darkroom::Stripe qw(demo_catalogue shop_conf form_of);
+use Darkroom::Stripe qw(demo_catalogue shop_conf form_of session_total);
 
 my $t = Darkroom::Test->new;
 my $release = $t->dir . '/release';
@@ -39,7 +39,7 @@ my $stripe = $t->fake_server(name => 'stripe', handler => sub {
     my $id = "cs_test_$f{'metadata[order_id]'}";
     return [200, $json, encode_json({ id => $id,
         object => 'checkout.session', url => "https://pay.example/$id",
-        status => 'open' })];
+        status => 'open', amount_total => session_total(\%f) })];
 });
 
 shop_conf($t, stripe => $stripe->url);

@@ -15,7 +15,7 @@ use lib 't/lib';
 use Test::More;
 use JSON::PP;
 use Darkroom::Test qw(wait_for);
-use Darkroom::Stripe qw(demo_catalogue shop_conf form_of);
+use Darkroom::Stripe qw(demo_catalogue shop_conf form_of session_total);
 
 my $t = Darkroom::Test->new;
 
@@ -38,7 +38,7 @@ my $stripe = $t->fake_server(name => 'stripe', handler => sub {
     my $id = "cs_test_$f{'metadata[order_id]'}";
     return [200, $json, encode_json({ id => $id,
         object => 'checkout.session', url => "https://pay.example/$id",
-        status => 'open' })];
+        status => 'open', amount_total => session_total(\%f) })];
 });
 
 shop_conf($t, stripe => $stripe->url);

@@ -1,11 +1,18 @@
 /* darkroom demo shop: the catalogue, a cart in localStorage, checkout.
  *
  * GET  /api/catalogue  -> {currency, currencies, photos[], products[]}
- * POST /api/checkout   <- {items:[{photo,product,quantity}], email, currency}
- *                         with an Idempotency-Key per cart submission
- *                      -> 201 {order, checkout_url, status_url}
- * Errors are {"error":{"code","message"}}.  Money is integer minor units;
- * the total shown here is for display only, the server prices the cart.
+ * POST /api/cart/quote <- {items, currency, country, discount_code,
+ *                          shipping_method}
+ *                      -> the priced cart: {country, tax_inclusive, physical,
+ *                         lines[], discount, shipping: {amount, method, name,
+ *                         options?}, subtotal, discount_amount,
+ *                         shipping_amount, tax_amount, total}
+ * POST /api/checkout   <- the same, with email; an Idempotency-Key per cart
+ *                         submission -> 201 {order, checkout_url, status_url}
+ * Errors are {"error":{"code","message"}}.  Money is integer minor units.
+ * Every sum shown in the cart (shipping, discount, VAT, total) is the
+ * server's quote, asked again whenever the cart, the country, the shipping
+ * method or the code change; nothing is added up here.
  * Plain ES2017, no build step.
  */
 (function () {
@@ -15,9 +22,14 @@
   var CURRENCY_KEY = 'darkroom.currency';
   var EMAIL_KEY = 'darkroom.email';
   var ORDERS_KEY = 'darkroom.orders';
+  var COUNTRY_KEY = 'darkroom.country';
   var MAX_QTY = 99;
+  // offered when the shop names no list of its own (quote "countries")
+  var COUNTRIES = ['GB', 'IE', 'US', 'CA', 'AU', 'NZ', 'FR', 'DE', 'NL', 'BE',
+    'LU', 'ES', 'PT', 'IT', 'AT', 'CH', 'DK', 'SE', 'NO', 'FI', 'PL', 'CZ', 'JP'];
 
-  var state = { catalogue: null, photos: {}, products: {}, currency: 'GBP', cart: [] };
+  var state = { catalogue: null, photos: {}, products: {}, currency: 'GBP', cart: [],
+    country: null, method: null, code: null, quote: null, quoteError: null, quoting: 0 };
 
   function $(id) { return document.getElementById(id); }
 
@@ -170,10 +182,16 @@
     renderCart();
   }
 
+  // the quote's line for a cart line (lines are priced in cart order)
+  function quotedLine(i, l) {
+    var q = state.quote;
+    var ql = q && q.lines && q.lines[i];
+    return ql && ql.photo === l.photo && ql.product === l.product ? ql : null;
+  }
+
   function renderCart() {
     var list = $('cart-lines');
     list.textContent = '';
-    var total = 0;
     var complete = true;
     var count = 0;
     // lines whose photo or product left the catalogue are dropped
@@ -186,11 +204,12 @@
       var photo = state.photos[l.photo] || { title: l.photo };
       var product = state.products[l.product] || { name: l.product };
       var price = priceOf(l.product, state.currency);
-      if (price === null) complete = false; else total += price * l.quantity;
+      var ql = quotedLine(i, l);
+      if (price === null) complete = false;
       count += l.quantity;
       var minus = el('button', { type: 'button', class: 'icon', 'aria-label': 'One fewer ' + photo.title, text: '−' });
       var plus = el('button', { type: 'button', class: 'icon', 'aria-label': 'One more ' + photo.title, text: '+' });
-      var remove = el('button', { type: 'button', class: 'link', text: 'Remove' });
+      var remove = el('button', { type: 'button', class: 'link', 'aria-label': 'Remove ' + photo.title, text: 'Remove' });
       minus.addEventListener('click', function () { setQuantity(i, l.quantity - 1); });
       plus.addEventListener('click', function () { setQuantity(i, l.quantity + 1); });
       remove.addEventListener('click', function () { setQuantity(i, 0); });
@@ -201,17 +220,237 @@
         ]),
         el('div', { class: 'how' }, [
           minus, el('span', { class: 'q', 'aria-label': 'quantity', text: String(l.quantity) }), plus,
-          el('span', { class: 'amount', text: price === null ? 'n/a' : money(price * l.quantity, state.currency) }),
+          el('span', { class: 'amount', text: price === null ? 'n/a'
+            : ql ? money(ql.amount, state.currency) : '…' }),
           remove
         ])
       ]));
     });
     $('cart-empty').hidden = state.cart.length > 0;
-    $('cart-total').textContent = state.cart.length
-      ? (complete ? money(total, state.currency) : 'some items are not sold in ' + state.currency)
-      : '–';
     $('cart-count').textContent = String(count);
-    $('checkout-button').disabled = !state.cart.length || !complete;
+    if (!complete) {
+      cancelScheduled();
+      quoteSeq++;
+      state.quote = null;
+      state.quoteError = 'Some items are not sold in ' + state.currency + '.';
+    }
+    renderQuote();
+    if (complete) scheduleQuote();
+  }
+
+  /* ---------------------------------------------------------------- quote */
+
+  function countryName(code) {
+    try {
+      if (window.Intl && Intl.DisplayNames) {
+        return new Intl.DisplayNames(undefined, { type: 'region' }).of(code) || code;
+      }
+    } catch (e) { /* old browser */ }
+    return code;
+  }
+
+  function renderCountries(q) {
+    var sel = $('country');
+    var list = (q && Array.isArray(q.countries) && q.countries.length ? q.countries : COUNTRIES)
+      .map(function (c) { return typeof c === 'string' ? c : c && c.code; })
+      .filter(function (c) { return typeof c === 'string' && /^[A-Z]{2}$/.test(c); });
+    if (state.country && list.indexOf(state.country) < 0) list.unshift(state.country);
+    var key = list.join(',');
+    if (sel.dataset.list !== key) {
+      sel.textContent = '';
+      list.map(function (c) { return { code: c, name: countryName(c) }; })
+        .sort(function (a, b) { return a.name.localeCompare(b.name); })
+        .forEach(function (c) { sel.appendChild(el('option', { value: c.code, text: c.name })); });
+      sel.dataset.list = key;
+    }
+    if (state.country) sel.value = state.country;
+  }
+
+  function show(id, on, text) {
+    var e = $(id);
+    e.hidden = !on;
+    if (text !== undefined) e.textContent = on ? text : '';
+  }
+
+  function renderMethods(q) {
+    var ship = q && q.shipping;
+    var opts = ship && Array.isArray(ship.options) ? ship.options : [];
+    var box = $('shipping-options');
+    box.textContent = '';
+    $('shipping-methods').hidden = opts.length < 2;
+    if (opts.length < 2) return;
+    opts.forEach(function (o, i) {
+      var id = 'ship-' + i;
+      var input = el('input', { type: 'radio', name: 'shipping_method', id: id, value: String(o.method) });
+      input.checked = o.method === ship.method;
+      input.addEventListener('change', function () {
+        state.method = o.method;
+        scheduleQuote(0);
+      });
+      var label = el('label', { for: id }, [
+        document.createTextNode((o.name || o.method) + ' · '
+          + (o.amount ? money(o.amount, q.currency) : 'free'))
+      ]);
+      box.appendChild(el('div', { class: 'method' }, [input, label]));
+    });
+  }
+
+  function renderQuote() {
+    var q = state.quote;
+    var has = state.cart.length > 0;
+    $('quote-box').hidden = !has;
+    $('checkout-button').disabled = !has || !q || !!state.quoteError || busy();
+    show('quote-error', has && !!state.quoteError, state.quoteError || '');
+    if (!has || !q) {
+      $('cart-total').textContent = has && busy() && !state.quoteError ? 'Pricing…' : '–';
+      show('tax-note', false, '');
+      ['q-discount', 'q-shipping', 'q-tax'].forEach(function (id) {
+        show(id, false, ''); $(id + '-label').hidden = true;
+      });
+      $('q-subtotal').textContent = '–';
+      return;
+    }
+    var cur = q.currency;
+    renderCountries(q);
+    renderMethods(q);
+    $('country-hint').textContent = q.physical ? '(shipping to)' : '(for VAT)';
+    $('q-subtotal').textContent = money(q.subtotal, cur);
+
+    var disc = q.discount_amount > 0;
+    $('q-discount-label').hidden = !disc;
+    $('q-discount-label').textContent = 'Discount'
+      + (q.discount && q.discount.code ? ' (' + q.discount.code + ')' : '');
+    show('q-discount', disc, '−' + money(q.discount_amount, cur));
+
+    var ship = q.physical && q.shipping;
+    $('q-shipping-label').hidden = !ship;
+    $('q-shipping-label').textContent = ship && ship.name && ship.name !== 'Shipping'
+      ? 'Shipping (' + ship.name + ')' : 'Shipping';
+    show('q-shipping', !!ship, ship ? (q.shipping_amount ? money(q.shipping_amount, cur) : 'Free') : '');
+
+    // VAT: inside the prices (shown, not added) or added to them
+    var tax = q.tax_amount > 0;
+    var taxName = q.tax_label || q.tax_name || 'VAT';
+    $('q-tax-label').hidden = !tax || q.tax_inclusive;
+    $('q-tax-label').textContent = taxName;
+    show('q-tax', tax && !q.tax_inclusive, money(q.tax_amount, cur));
+    show('tax-note', tax && q.tax_inclusive,
+      'Includes ' + taxName + ' ' + money(q.tax_amount, cur));
+
+    $('cart-total').textContent = money(q.total, cur);
+
+    if (q.discount && q.discount.code) {
+      show('discount-applied', true);
+      $('discount-applied-text').textContent = 'Code ' + q.discount.code + ' applied.';
+    } else {
+      show('discount-applied', false);
+    }
+  }
+
+  var quoteTimer = null, quoteSeq = 0;
+
+  function busy() { return quoteTimer !== null || state.quoting > 0; }
+
+  function cancelScheduled() {
+    clearTimeout(quoteTimer);
+    quoteTimer = null;
+  }
+
+  // a quote soon: changes close together make one request
+  function scheduleQuote(delay) {
+    cancelScheduled();
+    if (!state.cart.length || !state.catalogue) {
+      state.quote = null;
+      state.quoteError = null;
+      renderQuote();
+      return;
+    }
+    quoteTimer = setTimeout(function () {
+      quoteTimer = null;
+      refreshQuote();
+    }, delay === undefined ? 150 : delay);
+    renderQuote();
+  }
+
+  function quoteBody(code) {
+    var b = {
+      items: state.cart.map(function (l) { return { photo: l.photo, product: l.product, quantity: l.quantity }; }),
+      currency: state.currency
+    };
+    if (state.country) b.country = state.country;
+    if (state.method) b.shipping_method = state.method;
+    if (code) b.discount_code = code;
+    return b;
+  }
+
+  function renderLineAmounts() {
+    Array.prototype.forEach.call($('cart-lines').children, function (li, i) {
+      var l = state.cart[i];
+      var a = li.querySelector('.amount');
+      if (!l || !a || priceOf(l.product, state.currency) === null) return;
+      var ql = quotedLine(i, l);
+      a.textContent = ql ? money(ql.amount, state.currency) : '–';
+    });
+  }
+
+  // asks for the quote (with newCode: that code applied).  A refused code
+  // is told beside the code field, in the server's words, and the cart is
+  // priced without it.  Answers that arrive late are dropped.
+  async function refreshQuote(newCode) {
+    var seq = ++quoteSeq;
+    var code = newCode !== undefined ? newCode : state.code;
+    var refused = null;
+    var q = null;
+    state.quoting++;
+    renderQuote();
+    try {
+      try {
+        q = await api('POST', '/api/cart/quote', quoteBody(code));
+      } catch (e) {
+        if (!code || e.status === undefined || e.status >= 500) throw e;
+        // was it the code?  The cart priced without it tells
+        q = await api('POST', '/api/cart/quote', quoteBody(null));
+        refused = e.message;
+      }
+      if (seq !== quoteSeq) return;
+      if (refused !== null) {
+        state.code = null;
+        show('discount-error', true, refused);
+      } else if (code) {
+        state.code = code;
+        show('discount-error', false, '');
+      }
+      // a method the shop does not offer for this country is dropped
+      if (state.method && q.shipping && q.shipping.method !== state.method) state.method = null;
+      if (!state.country && q.country) state.country = q.country;
+      state.quote = q;
+      state.quoteError = null;
+    } catch (e) {
+      if (seq !== quoteSeq) return;
+      state.quote = null;
+      state.quoteError = e.status === undefined
+        ? 'The cart could not be priced: the shop is unreachable.' : e.message;
+    } finally {
+      state.quoting--;
+      if (seq === quoteSeq) {
+        renderLineAmounts();
+        renderQuote();
+        if (refused !== null && newCode !== undefined) $('discount-code').focus();
+      }
+    }
+  }
+
+  function applyCode(ev) {
+    ev.preventDefault();
+    var v = $('discount-code').value.trim();
+    show('discount-error', false, '');
+    if (!v) {
+      show('discount-error', true, 'Enter a discount code first.');
+      $('discount-code').focus();
+      return;
+    }
+    cancelScheduled();
+    refreshQuote(v);
   }
 
   function renderRecent() {
@@ -269,11 +508,10 @@
     button.disabled = true;
     button.textContent = 'Opening checkout…';
     try {
-      var res = await submitCart({
-        items: state.cart.map(function (l) { return { photo: l.photo, product: l.product, quantity: l.quantity }; }),
-        email: email.value,
-        currency: state.currency
-      });
+      var body = quoteBody(state.code);
+      body.email = email.value;
+      if (!body.country && state.quote) body.country = state.quote.country;
+      var res = await submitCart(body);
       var token = (res.status_url || '').split('/').pop();
       if (token) {
         var orders = load(ORDERS_KEY, []).filter(function (o) { return o.token !== token; });
@@ -304,6 +542,22 @@
       save(CURRENCY_KEY, state.currency);
       renderPhotos();
       renderCart();
+    });
+    state.country = load(COUNTRY_KEY, null);
+    if (typeof state.country !== 'string' || !/^[A-Z]{2}$/.test(state.country)) state.country = null;
+    renderCountries(null);
+    $('country').addEventListener('change', function (ev) {
+      state.country = ev.target.value;
+      state.method = null;
+      save(COUNTRY_KEY, state.country);
+      scheduleQuote(0);
+    });
+    $('discount').addEventListener('submit', applyCode);
+    $('discount-remove').addEventListener('click', function () {
+      state.code = null;
+      $('discount-code').value = '';
+      show('discount-error', false, '');
+      scheduleQuote(0);
     });
     renderCart();
     renderRecent();

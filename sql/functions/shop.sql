@@ -60,11 +60,18 @@ BEGIN
         RETURN false;
     END IF;
 
-    -- paid again after a review: it was paid when the money came
+    -- paid again after a review: it was paid when the money came.  An
+    -- order sent to review always has a reason: the caller's, else the
+    -- event's detail, else its cause.
     UPDATE orders SET status = p_to, updated_at = now(),
                       paid_at = CASE WHEN p_to = 'paid'
                                      THEN coalesce(paid_at, now())
-                                     ELSE paid_at END
+                                     ELSE paid_at END,
+                      review_reason = CASE WHEN p_to = 'needs_review'
+                          THEN coalesce(review_reason, p_detail->>'reason',
+                                        format('Sent to review by %s.',
+                                               p_cause))
+                          ELSE review_reason END
      WHERE id = p_order;
 
     INSERT INTO order_events (order_id, from_status, to_status, cause, detail)
@@ -658,12 +665,32 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
 $$;
 
 
-CREATE OR REPLACE FUNCTION checkout_attach(p_order bigint, p_session text, p_url text)
-RETURNS void LANGUAGE sql AS $$
-    UPDATE orders SET stripe_session_id = p_session, checkout_url = p_url,
-                      updated_at = now()
-     WHERE id = p_order;
-$$;
+-- The Stripe session made for an order, with the total Stripe computed
+-- for it (amount_total: NULL when the answer had none).  The exact-amount
+-- rule starts here: a session whose total is not the order's is never
+-- handed out nor attached; the order is cancelled (checkout_failed, the
+-- session and its total in the event) and the answer is false.
+CREATE OR REPLACE FUNCTION checkout_attach(p_order bigint, p_session text,
+                                           p_url text, p_amount bigint,
+                                           OUT attached boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_total bigint;
+BEGIN
+    SELECT total INTO v_total FROM orders WHERE id = p_order;
+
+    attached := p_amount IS NOT DISTINCT FROM v_total;
+
+    IF attached THEN
+        UPDATE orders SET stripe_session_id = p_session, checkout_url = p_url,
+                          stripe_amount = p_amount, updated_at = now()
+         WHERE id = p_order;
+    ELSE
+        PERFORM checkout_failed(p_order, format(
+            'Stripe''s session %s totals %s, not the order total %s',
+            p_session, coalesce(p_amount::text, '(none)'), v_total));
+    END IF;
+END $$;
 
 
 -- A checkout whose Stripe session could not be made frees its key: the
@@ -698,6 +725,20 @@ RETURNS SETOF record LANGUAGE sql STABLE AS $$
            greatest(0, extract(epoch FROM o.expires_at - now()))::bigint
       FROM orders o
      WHERE o.id = p_order;
+$$;
+
+
+-- Why a payment that is not the order's total needs a person: the first
+-- words of the order's review reason.
+CREATE OR REPLACE FUNCTION order_review_kind(p_paid bigint, p_paid_currency text,
+                                             p_total bigint, p_currency text)
+RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE
+        WHEN p_paid_currency IS DISTINCT FROM p_currency
+            THEN 'Currency mismatch'
+        WHEN p_paid IS NULL THEN 'No amount'
+        WHEN p_paid < p_total THEN 'Underpaid'
+        ELSE 'Overpaid' END;
 $$;
 
 
@@ -754,11 +795,17 @@ BEGIN
        OR v_currency IS DISTINCT FROM v_o.currency
     THEN
         UPDATE orders SET review_reason = format(
-                   'Paid %s %s but the order total is %s %s.',
-                   v_amount, v_currency, v_o.total, v_o.currency)
+                   '%s: Paid %s %s but the order total is %s %s.',
+                   order_review_kind(v_amount, v_currency, v_o.total,
+                                     v_o.currency),
+                   coalesce(v_amount::text, 'no amount'),
+                   coalesce(v_currency, '(no currency)'),
+                   v_o.total, v_o.currency)
          WHERE id = p_order;
         PERFORM order_transition(p_order, 'needs_review', p_cause,
-            jsonb_build_object('paid', v_amount, 'currency', v_currency));
+            jsonb_build_object('paid', v_amount, 'currency', v_currency,
+                'review', lower(replace(order_review_kind(v_amount,
+                    v_currency, v_o.total, v_o.currency), ' ', '_'))));
         PERFORM stripe_alert(p_order, p_cause, NULL);
         RETURN 'needs_review: amount mismatch';
     END IF;
@@ -1129,8 +1176,11 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 
-CREATE OR REPLACE FUNCTION admin_order_review(p_ref text, p_reason text) RETURNS text
-LANGUAGE plpgsql AS $$
+-- POST orders/<ref>/review {"reason"}: an admin sends an order to review;
+-- p_actor is who (detail 'actor' of the event).
+CREATE OR REPLACE FUNCTION admin_order_review(p_ref text, p_reason text,
+                                              p_actor text DEFAULT 'admin')
+RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     v_id bigint;
     v_status text;
@@ -1145,7 +1195,9 @@ BEGIN
      WHERE id = v_id;
 
     IF NOT order_transition(v_id, 'needs_review', 'admin',
-                            jsonb_build_object('reason', p_reason))
+                            jsonb_build_object('reason', p_reason,
+                                               'review', 'admin',
+                                               'actor', p_actor))
     THEN
         PERFORM darkroom_refuse(409, 'invalid_state',
             format('An order that is %s cannot be marked for review.',
@@ -1326,7 +1378,8 @@ BEGIN
      WHERE id = p_order;
     PERFORM order_transition(p_order, 'needs_review', p_cause,
         jsonb_build_object('paid', p_amount, 'currency', p_currency,
-                           'reason', 'paid after it was ' || p_status));
+                           'reason', 'paid after it was ' || p_status,
+                           'review', 'paid_after_close'));
     PERFORM stripe_alert(p_order, p_cause, NULL);
     RETURN 'needs_review: paid after it was ' || p_status;
 END $$;
@@ -1416,7 +1469,9 @@ BEGIN
         VALUES (p_order, v_status, v_status, p_cause, v_detail);
         v_result := 'recorded: dispute added to the review';
 
-    ELSIF order_transition(p_order, 'needs_review', p_cause, v_detail) THEN
+    ELSIF order_transition(p_order, 'needs_review', p_cause,
+                           v_detail || '{"review": "dispute"}')
+    THEN
         UPDATE orders SET review_reason = v_reason WHERE id = p_order;
         v_result := 'needs_review: disputed';
 
@@ -1833,16 +1888,13 @@ BEGIN
 END $$;
 
 
--- POST orders/<ref>/resolve {"to", "note"}: an admin takes an order out
--- of review (cause 'admin'), the note and the old reason in its history.
-CREATE OR REPLACE FUNCTION admin_order_resolve(p_ref text, p_body text)
-RETURNS text LANGUAGE plpgsql AS $$
+-- The body of an admin's action on an order under review, checked: a
+-- JSON object whose "note" is text (at most 2000 characters) and whose
+-- "refund" is true or false when given.
+CREATE OR REPLACE FUNCTION admin_review_body(p_body text)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    o       orders%ROWTYPE;
-    v_body  jsonb;
-    v_to    text;
-    v_lab   text;
-    v_ev    bigint;
+    v_body jsonb;
 BEGIN
     BEGIN
         v_body := coalesce(nullif(p_body, ''), '{}')::jsonb;
@@ -1853,7 +1905,38 @@ BEGIN
         PERFORM darkroom_refuse(400, 'invalid_json',
                                 'The body must be a JSON object.');
     END IF;
+    IF v_body ? 'note' AND (jsonb_typeof(v_body->'note') <> 'string'
+                            OR length(v_body->>'note') > 2000)
+    THEN
+        PERFORM darkroom_refuse(400, 'invalid_note',
+            '"note" is text of at most 2000 characters.');
+    END IF;
+    IF v_body ? 'refund' AND jsonb_typeof(v_body->'refund') <> 'boolean' THEN
+        PERFORM darkroom_refuse(400, 'invalid_refund',
+                                '"refund" is true or false.');
+    END IF;
+    RETURN v_body;
+END $$;
 
+
+-- POST orders/<ref>/resolve {"to", "note", "refund"}: an admin takes an
+-- order out of review (cause 'admin', detail 'actor' says who), the note
+-- and the old reason in its history.  {"to": "cancelled", "refund": true}
+-- on an order that holds money is a refund through Stripe first
+-- (admin_resolve_refund_check, then admin_resolve_refund_requested): the
+-- order stays in review until Stripe's charge.refunded ends it as
+-- refunded.  Without money held, "refund" changes nothing: it is
+-- cancelled.
+CREATE OR REPLACE FUNCTION admin_order_resolve(p_ref text, p_body text,
+                                               p_actor text DEFAULT 'admin')
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    o       orders%ROWTYPE;
+    v_body  jsonb := admin_review_body(p_body);
+    v_to    text;
+    v_lab   text;
+    v_ev    bigint;
+BEGIN
     SELECT * INTO o FROM orders WHERE ref = p_ref FOR UPDATE;
     IF NOT FOUND THEN
         PERFORM darkroom_refuse(404, 'not_found', 'There is no such order.');
@@ -1868,7 +1951,8 @@ BEGIN
 
     IF NOT order_transition(o.id, v_to, 'admin', jsonb_build_object(
                'asked', v_body->>'to', 'note', v_body->>'note',
-               'review_reason', o.review_reason, 'lab_progress', v_lab))
+               'review_reason', o.review_reason, 'lab_progress', v_lab,
+               'actor', p_actor))
     THEN
         PERFORM darkroom_refuse(409, 'invalid_target_state',
             format('An order under review cannot go to %s.', v_to));
@@ -2205,3 +2289,187 @@ BEGIN
        SET rate = excluded.rate,
            label = coalesce(p->>'label', x.label), updated_at = now();
 END $$;
+
+
+-- Cancel with refund, before Stripe is asked: a row (the refund of all
+-- that is left, as admin_refund_check names it) when the body asks
+-- {"to": "cancelled", "refund": true} of an order under review that holds
+-- money not lost to a dispute and that no lab has; no row when the
+-- action is not a refund (admin_order_resolve then decides, and refuses
+-- what is wrong).  Writes nothing.
+CREATE OR REPLACE FUNCTION admin_resolve_refund_check(p_ref text, p_body text)
+RETURNS TABLE (order_id bigint, payment_intent text, amount bigint,
+               idempotency_key text)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    o       orders%ROWTYPE;
+    v_body  jsonb := admin_review_body(p_body);
+BEGIN
+    IF v_body->>'to' IS DISTINCT FROM 'cancelled'
+       OR v_body->'refund' IS DISTINCT FROM 'true'::jsonb
+    THEN
+        RETURN;
+    END IF;
+
+    SELECT * INTO o FROM orders WHERE ref = p_ref;
+    IF NOT FOUND OR o.status <> 'needs_review'
+       OR coalesce(o.paid_amount, 0) <= o.amount_refunded
+       OR o.stripe_payment_intent IS NULL
+       OR EXISTS (SELECT 1 FROM order_events e
+                   WHERE e.order_id = o.id AND e.detail ? 'dispute')
+    THEN
+        RETURN;
+    END IF;
+
+    IF EXISTS (SELECT 1 FROM lab_orders l WHERE l.order_id = o.id
+                  AND l.status NOT IN ('cancelled', 'rerouted'))
+    THEN
+        PERFORM darkroom_refuse(409, 'lab_orders_live', format(
+            'A lab has it (%s): cancel its lab orders first.',
+            coalesce(order_lab_progress(o.id), 'not started')));
+    END IF;
+
+    RETURN QUERY SELECT * FROM admin_refund_check(p_ref, NULL);
+END $$;
+
+
+-- Stripe accepted the refund of a cancel with refund: the order's history
+-- says who asked, with the note and the refund; the order stays in review
+-- until Stripe reports the refund (charge.refunded: refunded).
+CREATE OR REPLACE FUNCTION admin_resolve_refund_requested(p_ref text,
+    p_body text, p_refund text, p_amount bigint, p_actor text)
+RETURNS void LANGUAGE sql AS $$
+    INSERT INTO order_events (order_id, from_status, to_status, cause,
+                              detail)
+    SELECT o.id, o.status, o.status, 'admin', jsonb_build_object(
+               'action', 'cancel_refund', 'refund', p_refund,
+               'amount', p_amount, 'note', admin_review_body(p_body)->>'note',
+               'review_reason', o.review_reason, 'actor', p_actor)
+      FROM orders o WHERE o.ref = p_ref;
+$$;
+
+
+-- POST orders/<ref>/note {"note"}: free text in the order's history, in
+-- any state, changing nothing else.
+CREATE OR REPLACE FUNCTION admin_order_note(p_ref text, p_body text,
+                                            p_actor text DEFAULT 'admin')
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_body  jsonb := admin_review_body(p_body);
+    v_id    bigint;
+    v_st    text;
+BEGIN
+    IF coalesce(btrim(v_body->>'note'), '') = '' THEN
+        PERFORM darkroom_refuse(400, 'invalid_note',
+            '"note" is text of at most 2000 characters.');
+    END IF;
+
+    SELECT id, status INTO v_id, v_st FROM orders WHERE ref = p_ref;
+    IF NOT FOUND THEN
+        PERFORM darkroom_refuse(404, 'not_found', 'There is no such order.');
+    END IF;
+
+    INSERT INTO order_events (order_id, from_status, to_status, cause,
+                              detail)
+    VALUES (v_id, v_st, v_st, 'admin', jsonb_build_object(
+                'action', 'note', 'note', v_body->>'note',
+                'actor', p_actor));
+
+    RETURN admin_order_json(p_ref);
+END $$;
+
+
+-- The money invariants (issue 13), over every order of this database:
+-- one row per order and rule broken, none when all hold.  The suite runs
+-- it on each test's database before dropping it (t/lib/Darkroom/Test.pm)
+-- and t/999_money_invariant.t fails on any row.
+--   lines      each line's amount is quantity x unit price
+--   subtotal   sum of the lines = subtotal
+--   discount   sum of the lines' discounts = discount_amount
+--   tax        sum of the lines' tax + shipping tax = tax_amount
+--   total      subtotal - discount + shipping (+ tax when exclusive)
+--   stripe     the total Stripe reported for the order's session = total
+--   paid       an order paid and fulfilled without a review was paid its
+--              total, in its currency
+--   invoice    invoice numbers only on paid orders, each once, with its
+--              sequence; the sequence without gaps or repeats
+CREATE OR REPLACE FUNCTION money_invariant_violations()
+RETURNS TABLE (order_ref text, rule text, detail text)
+LANGUAGE sql STABLE AS $$
+    WITH li AS (
+        SELECT i.order_id, count(*) AS n, sum(i.amount) AS amount,
+               sum(i.discount) AS discount, sum(i.tax) AS tax,
+               count(*) FILTER (WHERE i.amount <> i.quantity * i.unit_amount)
+                   AS bad_lines
+          FROM order_items i GROUP BY i.order_id
+    ), o AS (
+        SELECT o.*, coalesce(li.n, 0) AS n_lines,
+               coalesce(li.amount, 0) AS lines_amount,
+               coalesce(li.discount, 0) AS lines_discount,
+               coalesce(li.tax, 0) AS lines_tax,
+               coalesce(li.bad_lines, 0) AS bad_lines,
+               EXISTS (SELECT 1 FROM order_events e
+                        WHERE e.order_id = o.id
+                          AND e.to_status = 'needs_review') AS reviewed
+          FROM orders o LEFT JOIN li ON li.order_id = o.id
+    ), seqs AS (
+        SELECT count(invoice_seq) AS n, count(DISTINCT invoice_seq) AS d,
+               min(invoice_seq) AS lo, max(invoice_seq) AS hi
+          FROM orders
+    )
+    SELECT o.ref, 'lines', format('%s line(s) not quantity x unit price',
+                                  o.bad_lines)
+      FROM o WHERE o.bad_lines > 0
+    UNION ALL
+    SELECT o.ref, 'subtotal', format('lines %s, subtotal %s',
+                                     o.lines_amount, o.subtotal)
+      FROM o WHERE o.lines_amount <> o.subtotal
+    UNION ALL
+    SELECT o.ref, 'discount', format('lines %s, discount_amount %s',
+                                     o.lines_discount, o.discount_amount)
+      FROM o WHERE o.lines_discount <> o.discount_amount
+    UNION ALL
+    SELECT o.ref, 'tax', format('lines %s + shipping %s, tax_amount %s',
+                                o.lines_tax, o.shipping_tax, o.tax_amount)
+      FROM o WHERE o.lines_tax + o.shipping_tax <> o.tax_amount
+    UNION ALL
+    SELECT o.ref, 'total', format('%s - %s + %s + %s (%s) is not total %s',
+               o.subtotal, o.discount_amount, o.shipping_amount, o.tax_amount,
+               CASE WHEN o.tax_inclusive THEN 'included' ELSE 'added' END,
+               o.total)
+      FROM o
+     WHERE o.total <> o.subtotal - o.discount_amount + o.shipping_amount
+                      + CASE WHEN o.tax_inclusive THEN 0 ELSE o.tax_amount END
+    UNION ALL
+    SELECT o.ref, 'stripe', format('Stripe''s session total %s, order %s',
+                                   coalesce(o.stripe_amount::text, 'none'),
+                                   o.total)
+      FROM o
+     WHERE (o.checkout_url IS NOT NULL OR o.stripe_amount IS NOT NULL)
+       AND o.stripe_amount IS DISTINCT FROM o.total
+    UNION ALL
+    SELECT o.ref, 'paid', format('%s without review: paid %s %s, total %s %s',
+               o.status, coalesce(o.paid_amount::text, 'nothing'),
+               coalesce(o.paid_currency, ''), o.total, o.currency)
+      FROM o
+     WHERE o.status IN ('paid', 'in_production', 'shipped', 'delivered')
+       AND NOT o.reviewed
+       AND (o.paid_amount IS DISTINCT FROM o.total
+            OR o.paid_currency IS DISTINCT FROM o.currency)
+    UNION ALL
+    SELECT o.ref, 'invoice', format('invoice %s on an order never paid (%s)',
+                                    coalesce(o.invoice_number, '(seq only)'),
+                                    o.status)
+      FROM o
+     WHERE (o.invoice_number IS NOT NULL OR o.invoice_seq IS NOT NULL)
+       AND o.paid_at IS NULL AND o.paid_amount IS NULL
+    UNION ALL
+    SELECT o.ref, 'invoice', 'invoice number and sequence not both set'
+      FROM o WHERE (o.invoice_number IS NULL) <> (o.invoice_seq IS NULL)
+    UNION ALL
+    SELECT NULL, 'invoice', format(
+               'sequence %s..%s: %s numbers, %s distinct (gaps or repeats)',
+               s.lo, s.hi, s.n, s.d)
+      FROM seqs s
+     WHERE s.n > 0 AND (s.d <> s.n OR s.hi - s.lo + 1 <> s.n)
+$$;

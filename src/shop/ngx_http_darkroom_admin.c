@@ -10,7 +10,9 @@
  *   GET  orders?status=&email=&since=&until=&limit=&offset=
  *   GET  orders/<ref>                POST orders/<ref>/review {"reason"}
  *   POST orders/<ref>/refund {"amount"}   (omit amount: all that is left)
- *   POST orders/<ref>/resolve {"to": "paid"|"cancelled", "note"}
+ *   POST orders/<ref>/resolve {"to": "paid"|"cancelled", "note",
+ *                             "refund": true}   (cancel with refund)
+ *   POST orders/<ref>/note {"note"}
  *   POST orders/<ref>/downloads/reissue   (new links, expiry, count)
  *   GET  jobs?state=due|dead|done    POST jobs/<id>/retry
  *   GET  emails?status=queued|sent|failed&order=<ref>&limit=
@@ -22,6 +24,9 @@
  *
  * Reads and writes are SQL functions (sql/005_admin.sql) taking the body
  * as one jsonb parameter; a refund also asks Stripe, in the same task.
+ * Actions on an order name who took them (detail "actor" of its events):
+ * the bearer tokens have no names, so "admin"; console accounts will pass
+ * their own.
  */
 
 
@@ -39,6 +44,7 @@ typedef enum {
     NGX_HTTP_DARKROOM_ADMIN_REFUND,
     NGX_HTTP_DARKROOM_ADMIN_RESOLVE,
     NGX_HTTP_DARKROOM_ADMIN_REISSUE,
+    NGX_HTTP_DARKROOM_ADMIN_NOTE,
     NGX_HTTP_DARKROOM_ADMIN_JOBS,
     NGX_HTTP_DARKROOM_ADMIN_JOB_RETRY,
     NGX_HTTP_DARKROOM_ADMIN_EMAILS,
@@ -47,6 +53,7 @@ typedef enum {
 
 
 #define NGX_HTTP_DARKROOM_ADMIN_ARGS  6
+#define NGX_HTTP_DARKROOM_ADMIN_ACTOR "admin"
 
 
 typedef struct {
@@ -73,11 +80,15 @@ static ngx_int_t ngx_http_darkroom_admin_discount_route(
     ngx_uint_t n, ngx_uint_t get);
 static PGresult *ngx_http_darkroom_admin_upsert(ngx_http_darkroom_task_t *t);
 static PGresult *ngx_http_darkroom_admin_orders(ngx_http_darkroom_task_t *t);
+static PGresult *ngx_http_darkroom_admin_action(ngx_http_darkroom_task_t *t);
 static void ngx_http_darkroom_admin_work(ngx_http_darkroom_task_t *t);
 static void ngx_http_darkroom_admin_pricing(ngx_http_darkroom_task_t *t);
 static void ngx_http_darkroom_admin_answer(ngx_http_darkroom_task_t *t,
     PGresult *res);
 static void ngx_http_darkroom_admin_refund(ngx_http_darkroom_task_t *t);
+static void ngx_http_darkroom_admin_resolve(ngx_http_darkroom_task_t *t);
+static ngx_int_t ngx_http_darkroom_admin_refund_call(
+    ngx_http_darkroom_task_t *t, PGresult *res, cJSON **refund);
 static ngx_int_t ngx_http_darkroom_admin_amount(ngx_http_darkroom_task_t *t,
     char *amt, size_t size, const char **param);
 static void ngx_http_darkroom_admin_refunded(ngx_http_darkroom_task_t *t,
@@ -314,7 +325,10 @@ ngx_http_darkroom_admin_pricing_route(ngx_http_request_t *r,
 }
 
 
-/* orders, orders/<ref>, orders/<ref>/refund | review | resolve */
+/*
+ * orders, orders/<ref>, orders/<ref>/refund | review | resolve | note,
+ * orders/<ref>/downloads/reissue
+ */
 
 static ngx_int_t
 ngx_http_darkroom_admin_order_route(ngx_http_request_t *r,
@@ -362,6 +376,11 @@ ngx_http_darkroom_admin_order_route(ngx_http_request_t *r,
         && ngx_http_darkroom_is(seg[3], "reissue"))
     {
         a->route = NGX_HTTP_DARKROOM_ADMIN_REISSUE;
+        return NGX_OK;
+    }
+
+    if (n == 3 && post && ngx_http_darkroom_is(seg[2], "note")) {
+        a->route = NGX_HTTP_DARKROOM_ADMIN_NOTE;
         return NGX_OK;
     }
 
@@ -488,22 +507,13 @@ ngx_http_darkroom_admin_work(ngx_http_darkroom_task_t *t)
         break;
 
     case NGX_HTTP_DARKROOM_ADMIN_REVIEW:
-        params[0] = a->arg[0];
-        params[1] = a->body;
-        res = ngx_http_darkroom_db_exec(&t->db,
-                  "SELECT admin_order_review($1,"
-                  " CASE WHEN $2 = '' THEN NULL"
-                  " ELSE ($2::jsonb)->>'reason' END)",
-                  2, params, &t->err);
+    case NGX_HTTP_DARKROOM_ADMIN_NOTE:
+        res = ngx_http_darkroom_admin_action(t);
         break;
 
     case NGX_HTTP_DARKROOM_ADMIN_RESOLVE:
-        /* the body is parsed in SQL: bad JSON is a 400 from there */
-        params[0] = a->arg[0];
-        params[1] = a->body;
-        res = ngx_http_darkroom_db_exec(&t->db,
-                  "SELECT admin_order_resolve($1, $2)", 2, params, &t->err);
-        break;
+        ngx_http_darkroom_admin_resolve(t);
+        return;
 
     case NGX_HTTP_DARKROOM_ADMIN_REISSUE:
         params[0] = a->arg[0];
@@ -611,6 +621,32 @@ ngx_http_darkroom_admin_pricing(ngx_http_darkroom_task_t *t)
 }
 
 
+/* POST orders/<ref>/review | note, by the admin (the actor) */
+
+static PGresult *
+ngx_http_darkroom_admin_action(ngx_http_darkroom_task_t *t)
+{
+    const char                 *params[3];
+    ngx_http_darkroom_admin_t  *a = t->data;
+
+    params[0] = a->arg[0];
+    params[1] = a->body;
+    params[2] = NGX_HTTP_DARKROOM_ADMIN_ACTOR;
+
+    if (a->route == NGX_HTTP_DARKROOM_ADMIN_REVIEW) {
+        return ngx_http_darkroom_db_exec(&t->db,
+                   "SELECT admin_order_review($1,"
+                   " CASE WHEN $2 = '' THEN NULL"
+                   " ELSE ($2::jsonb)->>'reason' END, $3)",
+                   3, params, &t->err);
+    }
+
+    /* the body is parsed in SQL: bad JSON is a 400 from there */
+    return ngx_http_darkroom_db_exec(&t->db,
+               "SELECT admin_order_note($1, $2, $3)", 3, params, &t->err);
+}
+
+
 /*
  * Refunds go through Stripe with an idempotency key made from the order's
  * refunded total so far and the amount: a repeated click is the same
@@ -621,10 +657,7 @@ ngx_http_darkroom_admin_pricing(ngx_http_darkroom_task_t *t)
 static void
 ngx_http_darkroom_admin_refund(ngx_http_darkroom_task_t *t)
 {
-    char                       *form;
     cJSON                      *refund;
-    size_t                      len, size;
-    ngx_int_t                   rc;
     PGresult                   *res;
     const char                 *params[2];
     char                        amt[NGX_INT64_LEN + 1];
@@ -647,6 +680,26 @@ ngx_http_darkroom_admin_refund(ngx_http_darkroom_task_t *t)
         return;
     }
 
+    if (ngx_http_darkroom_admin_refund_call(t, res, &refund) == NGX_OK) {
+        ngx_http_darkroom_admin_refunded(t, res, refund);
+        cJSON_Delete(refund);
+    }
+
+    PQclear(res);
+}
+
+
+/* Stripe's POST /v1/refunds for the row admin_refund_check() gave */
+
+static ngx_int_t
+ngx_http_darkroom_admin_refund_call(ngx_http_darkroom_task_t *t,
+    PGresult *res, cJSON **refund)
+{
+    char                       *form;
+    size_t                      len, size;
+    ngx_int_t                   rc;
+    ngx_http_darkroom_admin_t  *a = t->data;
+
     form = NULL;
     len = 0;
     size = 0;
@@ -664,13 +717,13 @@ ngx_http_darkroom_admin_refund(ngx_http_darkroom_task_t *t)
                  ngx_http_darkroom_db_value(res, 0, "order_id"));
     }
 
-    refund = NULL;
+    *refund = NULL;
 
     if (rc != NGX_OK
         || ngx_http_darkroom_stripe_call(a->scf, t->fetch_timeout, "POST",
                "/v1/refunds", form,
                ngx_http_darkroom_db_value(res, 0, "idempotency_key"),
-               &refund, &t->err)
+               refund, &t->err)
            != NGX_OK)
     {
         if (t->err.status == 0) {
@@ -680,16 +733,82 @@ ngx_http_darkroom_admin_refund(ngx_http_darkroom_task_t *t)
         }
 
         free(form);
-        PQclear(res);
-        return;
+        return NGX_ERROR;
     }
 
     free(form);
 
-    ngx_http_darkroom_admin_refunded(t, res, refund);
+    return NGX_OK;
+}
+
+
+/*
+ * POST orders/<ref>/resolve.  {"to": "cancelled", "refund": true} on an
+ * order that holds money is the refund above (all that is left), recorded
+ * in the order's history once Stripe took it, and answered 202 like a
+ * refund: the order stays in review until Stripe's charge.refunded makes
+ * it refunded.  Anything else is admin_order_resolve(), which parses the
+ * body (bad JSON is a 400 from there).
+ */
+
+static void
+ngx_http_darkroom_admin_resolve(ngx_http_darkroom_task_t *t)
+{
+    cJSON                      *refund, *id;
+    PGresult                   *res, *check;
+    const char                 *params[5];
+    ngx_http_darkroom_admin_t  *a = t->data;
+
+    params[0] = a->arg[0];
+    params[1] = a->body;
+    params[2] = NGX_HTTP_DARKROOM_ADMIN_ACTOR;
+
+    check = ngx_http_darkroom_db_exec(&t->db,
+                "SELECT order_id, payment_intent, amount, idempotency_key"
+                " FROM admin_resolve_refund_check($1, $2)",
+                2, params, &t->err);
+
+    if (check == NULL) {
+        return;
+    }
+
+    if (PQntuples(check) == 0) {
+        PQclear(check);
+
+        res = ngx_http_darkroom_db_exec(&t->db,
+                  "SELECT admin_order_resolve($1, $2, $3)", 3, params,
+                  &t->err);
+        if (res != NULL) {
+            ngx_http_darkroom_task_answer(t, res, "There is no such order.");
+        }
+
+        return;
+    }
+
+    if (ngx_http_darkroom_admin_refund_call(t, check, &refund) != NGX_OK) {
+        PQclear(check);
+        return;
+    }
+
+    id = cJSON_GetObjectItemCaseSensitive(refund, "id");
+
+    params[2] = cJSON_IsString(id) ? id->valuestring : "";
+    params[3] = ngx_http_darkroom_db_value(check, 0, "amount");
+    params[4] = NGX_HTTP_DARKROOM_ADMIN_ACTOR;
+
+    /* the refund is made: if recording it fails, the error is answered
+     * and Stripe's charge.refunded still ends the review */
+    res = ngx_http_darkroom_db_exec(&t->db,
+              "SELECT admin_resolve_refund_requested($1, $2, $3,"
+              " $4::bigint, $5)", 5, params, &t->err);
+
+    if (res != NULL) {
+        PQclear(res);
+        ngx_http_darkroom_admin_refunded(t, check, refund);
+    }
 
     cJSON_Delete(refund);
-    PQclear(res);
+    PQclear(check);
 }
 
 

@@ -110,6 +110,8 @@ static ngx_uint_t ngx_http_darkroom_checkout_closed(
     ngx_http_darkroom_task_t *t, PGresult *order);
 static void ngx_http_darkroom_checkout_session_failed(
     ngx_http_darkroom_task_t *t, PGresult *order, ngx_uint_t called);
+static ngx_int_t ngx_http_darkroom_checkout_attach(
+    ngx_http_darkroom_task_t *t, PGresult *order, cJSON *session);
 static void ngx_http_darkroom_checkout_answer(ngx_http_darkroom_task_t *t,
     const char *url);
 static char *ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
@@ -1157,7 +1159,6 @@ ngx_http_darkroom_checkout_session(ngx_http_darkroom_task_t *t,
     cJSON                          *session, *id, *curl;
     ngx_int_t                       rc;
     ngx_uint_t                      called;
-    const char                     *params[3];
     ngx_http_darkroom_checkout_t   *co = t->data;
 
     form = ngx_http_darkroom_checkout_form_body(t, order);
@@ -1207,15 +1208,7 @@ ngx_http_darkroom_checkout_session(ngx_http_darkroom_task_t *t,
         return NGX_ERROR;
     }
 
-    params[0] = ngx_http_darkroom_db_value(order, 0, "order_id");
-    params[1] = id->valuestring;
-    params[2] = curl->valuestring;
-
-    if (ngx_http_darkroom_db_command(&t->db,
-            "SELECT checkout_attach($1, $2, $3)", 3, params, &t->err)
-        != NGX_OK)
-    {
-        /* the webhook's metadata still finds the order */
+    if (ngx_http_darkroom_checkout_attach(t, order, session) != NGX_OK) {
         cJSON_Delete(session);
         return NGX_ERROR;
     }
@@ -1320,6 +1313,65 @@ ngx_http_darkroom_checkout_coupon(ngx_http_darkroom_task_t *t,
 
     return ngx_http_darkroom_form_add(form, &len, &size,
                                       "discounts[0][coupon]", id);
+}
+
+
+/*
+ * The session recorded with the total Stripe computed for it.  A total
+ * that is not the order's (the exact-amount rule) cancels the order in
+ * SQL and is answered 502: the payment page is never handed out.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_checkout_attach(ngx_http_darkroom_task_t *t,
+    PGresult *order, cJSON *session)
+{
+    char         amount[32];
+    cJSON       *v;
+    PGresult    *res;
+    ngx_uint_t   attached;
+    const char  *params[4];
+
+    v = cJSON_GetObjectItemCaseSensitive(session, "amount_total");
+
+    params[0] = ngx_http_darkroom_db_value(order, 0, "order_id");
+    params[1] = cJSON_GetObjectItemCaseSensitive(session, "id")->valuestring;
+    params[2] = cJSON_GetObjectItemCaseSensitive(session, "url")->valuestring;
+    params[3] = NULL;
+
+    if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e15
+        && v->valuedouble == (double) (int64_t) v->valuedouble)
+    {
+        snprintf(amount, sizeof(amount), "%.0f", v->valuedouble);
+        params[3] = amount;
+    }
+
+    res = ngx_http_darkroom_db_exec(&t->db,
+              "SELECT attached FROM checkout_attach($1, $2, $3, $4::bigint)",
+              4, params, &t->err);
+
+    if (res == NULL) {
+        /* the webhook's metadata still finds the order */
+        return NGX_ERROR;
+    }
+
+    attached = (ngx_http_darkroom_db_value(res, 0, "attached")[0] == 't');
+    PQclear(res);
+
+    if (!attached) {
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_GATEWAY,
+                                    "payment_amount_mismatch",
+                                    "The payment page's total is not the "
+                                    "order's: nothing was charged, please "
+                                    "try again later.");
+        snprintf(t->err.detail, sizeof(t->err.detail),
+                 "stripe session total %s is not the order total %s",
+                 params[3] ? params[3] : "(none)",
+                 ngx_http_darkroom_db_value(order, 0, "total"));
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 

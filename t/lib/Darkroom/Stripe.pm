@@ -15,7 +15,8 @@ use HTTP::Tiny;
 use JSON::PP;
 use Exporter qw(import);
 our @EXPORT_OK = qw(signature event session charge demo_catalogue shop_conf
-    fake_api form_of form_structure sandbox webhook checkout_order API_VERSION);
+    fake_api form_of form_structure sandbox webhook checkout_order API_VERSION
+    session_total);
 
 # the API version darkroom is written for (Stripe-Version on its calls, and
 # the version its webhook endpoint must be configured with)
@@ -193,7 +194,8 @@ CONF
 }
 
 # a fake Stripe API: sessions and refunds in Stripe's shapes, failing on
-# demand through its state (fail_sessions => n, session_status => 400)
+# demand through its state (fail_sessions => n, session_status => 400,
+# refund_status => 400)
 sub fake_api {
     my ($t) = @_;
     return $t->fake_server(name => 'stripe', handler => sub {
@@ -217,15 +219,9 @@ sub fake_api {
                     message => 'Sandbox refused: amount too small' } })];
             }
             my $id = "cs_test_$f{'metadata[order_id]'}";
-            my $total = 0;
-            for my $i (0 .. 99) {
-                last unless defined $f{"line_items[$i][quantity]"};
-                $total += $f{"line_items[$i][quantity]"}
-                    * $f{"line_items[$i][price_data][unit_amount]"};
-            }
             return [200, $json, encode_json({ id => $id,
                 object => 'checkout.session', url => "https://pay.example/$id",
-                amount_total => $total, status => 'open',
+                amount_total => session_total(\%f), status => 'open',
                 payment_status => 'unpaid',
                 metadata => { order_id => $f{'metadata[order_id]'} } })];
         }
@@ -237,6 +233,11 @@ sub fake_api {
             return [200, $json, encode_json($s)];
         }
         if ($req->{method} eq 'POST' && $req->{path} eq '/v1/refunds') {
+            if (my $st = $state->{refund_status}) {
+                return [$st, $json, encode_json({ error => {
+                    type => 'invalid_request_error',
+                    message => 'Sandbox refused the refund' } })];
+            }
             return [200, $json, encode_json({ id => "re_$req->{n_path}",
                 object => 'refund', amount => 0 + $f{amount},
                 payment_intent => $f{payment_intent}, status => 'succeeded' })];
@@ -244,6 +245,24 @@ sub fake_api {
         return [404, $json, encode_json({ error => {
             type => 'invalid_request_error', message => 'Unrecognized request URL' } })];
     });
+}
+
+# What Stripe reports as a session's amount_total for the parameters of
+# its creation (form_of's hash): the lines (quantity x unit_amount) plus
+# the first shipping option's fixed amount.  A test fake that makes
+# sessions answers with it, as Stripe does: darkroom refuses a session
+# whose total is not the order's (the exact-amount rule).
+sub session_total {
+    my ($f) = @_;
+    my $total = 0;
+    for my $i (0 .. 99) {
+        last unless defined $f->{"line_items[$i][quantity]"};
+        $total += $f->{"line_items[$i][quantity]"}
+            * $f->{"line_items[$i][price_data][unit_amount]"};
+    }
+    $total += $f->{'shipping_options[0][shipping_rate_data][fixed_amount]'
+        . '[amount]'} // 0;
+    return $total;
 }
 
 sub form_of {

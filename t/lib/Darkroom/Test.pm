@@ -380,7 +380,52 @@ sub cleanup {
         diag("error log:\n" . $self->error_log);
     }
     diag("test directory kept: $self->{dir}") if $ENV{DARKROOM_TEST_KEEP};
+    $self->money_audit;
     $self->drop_db unless $ENV{DARKROOM_TEST_KEEP};
+}
+
+# The money invariants over every order the test made, before its
+# database goes: with DARKROOM_MONEY_AUDIT (a directory, set by make test)
+# the test's orders and what money_invariant_violations() says of them
+# land in <dir>/<test>-<database>.tsv, which t/999_money_invariant.t reads
+# after every other test has run.  Lines: "test<TAB>file", "orders<TAB>n",
+# then "violation<TAB>order<TAB>rule<TAB>detail" or "unchecked<TAB>why".
+sub money_audit {
+    my ($self) = @_;
+    my $dir = $ENV{DARKROOM_MONEY_AUDIT};
+    return unless $dir && -d $dir && $self->{dbname};
+    (my $test = $0) =~ s{.*/}{};
+    my $out = "test\t$0\n";
+    my @q = ('psql', '-X', '-q', '-A', '-t', '-F', "\t", '-v',
+             'ON_ERROR_STOP=1', '-d', $self->{db}, '-c');
+    my $n = do {
+        open my $ps, '-|', @q, 'SELECT count(*) FROM orders' or undef;
+        local $/;
+        my $v = $ps ? <$ps> : undef;
+        close $ps if $ps;
+        $? ? undef : $v;
+    };
+    if (!defined $n) {
+        $out .= "unchecked\tthe database did not answer\n";
+    } else {
+        chomp $n;
+        $out .= "orders\t$n\n";
+        open my $ps, '-|', @q, 'SELECT coalesce(order_ref, \'-\'), rule,'
+            . ' detail FROM money_invariant_violations()' or die "psql: $!";
+        local $/;
+        my $v = <$ps> // '';
+        close $ps;
+        if ($?) {
+            $out .= "unchecked\tmoney_invariant_violations() failed\n";
+        } else {
+            $out .= "violation\t$_\n" for grep { length } split /\n/, $v;
+        }
+    }
+    my $file = "$dir/$test-$self->{dbname}.tsv";
+    if (open my $fh, '>', $file) {
+        print $fh $out;
+        close $fh;
+    }
 }
 
 sub DESTROY {
