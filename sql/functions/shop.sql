@@ -581,13 +581,20 @@ BEGIN
     v_cart := cart_price(p_items, p_currency, p_country, p_code, p_email,
                          p_method);
 
-    INSERT INTO orders (ref, status_token, email, currency, country,
+    -- the reference is known before the row is written: an insert of a
+    -- placeholder ref would make every concurrent checkout wait on the
+    -- unique index for the one before it to commit
+    v_order := nextval(pg_get_serial_sequence('orders', 'id'));
+    v_ref := 'DR-' || lpad(v_order::text, 6, '0');
+
+    INSERT INTO orders (id, ref, status_token, email, currency, country,
                         subtotal, discount_code, discount_amount,
                         shipping_amount, shipping_tax, shipping_method,
                         shipping_rate, shipping_zone, tax_amount,
                         tax_inclusive, tax_label, total, physical,
                         expires_at)
-    VALUES ('', p_token_hash, p_email, p_currency, v_cart->>'country',
+    VALUES (v_order, v_ref, p_token_hash, p_email, p_currency,
+            v_cart->>'country',
             (v_cart->>'subtotal')::bigint, v_cart->'discount'->>'code',
             (v_cart->>'discount_amount')::bigint,
             (v_cart->>'shipping_amount')::bigint,
@@ -596,11 +603,7 @@ BEGIN
             v_cart->'shipping'->>'zone', (v_cart->>'tax_amount')::bigint,
             (v_cart->>'tax_inclusive')::boolean, v_cart->>'tax_label',
             (v_cart->>'total')::bigint, (v_cart->>'physical')::boolean,
-            p_expires_at)
-    RETURNING id INTO v_order;
-
-    v_ref := 'DR-' || lpad(v_order::text, 6, '0');
-    UPDATE orders o SET ref = v_ref WHERE o.id = v_order;
+            p_expires_at);
 
     INSERT INTO order_items (order_id, line, photo_id, product_id, title,
                              product_name, kind, quantity, unit_amount,
