@@ -27,9 +27,10 @@ LabSandbox::paid_order($t, [ ['moor-rain', 'canvas-50', 1] ]);
 $t->sql(<<'SQL');
 WITH o AS (
     INSERT INTO orders (ref, status_token, status, email, currency, total,
-                        physical, shipping_name, shipping_address, paid_at)
+                        subtotal, paid_amount, paid_currency, physical,
+                        shipping_name, shipping_address, paid_at)
     SELECT 'BULK-' || g, md5('bulk' || g), 'paid', 'bulk@example.com', 'GBP',
-           12000, true, 'Bo Bulk',
+           12000, 12000, 12000, 'GBP', true, 'Bo Bulk',
            '{"line1":"2 Quay","city":"Hull","postal_code":"HU1 1AA","country":"GB"}',
            now()
       FROM generate_series(1, 199) g
