@@ -33,6 +33,7 @@ my $port = $t->port(0);
 my $top = $t->top;
 $t->write_file('stripe_key', "sk_test_darkroom\n");
 $t->write_file('whsec', "whsec_browser\n");
+$t->write_file('order_keys', "k1:" . ('b' x 64) . "\n");
 $t->conf(<<"CONF");
 %%MAIN%%
 events {}
@@ -46,7 +47,7 @@ http {
     darkroom_stripe_webhook_secret_file %%DIR%%/whsec;
     darkroom_checkout_success_url "http://127.0.0.1:%%PORT0%%/order.html?token={ORDER_TOKEN}";
     darkroom_checkout_cancel_url "http://127.0.0.1:%%PORT0%%/?cancelled={ORDER_REF}";
-    darkroom_shipping_countries GB IE US;
+    darkroom_order_keys %%DIR%%/order_keys;
     server {
         listen 127.0.0.1:%%PORT0%%;
         root $top/www;

@@ -337,6 +337,9 @@ ngx_http_darkroom_key_t *ngx_http_darkroom_keyring_find(
     ngx_http_darkroom_keyring_t *kr, u_char *kid, size_t len);
 ngx_int_t ngx_http_darkroom_order_token(ngx_http_darkroom_keyring_t *kr,
     const char *kid, const char *seed, u_char *token, u_char *hash);
+size_t ngx_http_darkroom_link_url(ngx_str_t *base, size_t origin,
+    ngx_http_darkroom_key_t *key, u_char *path, size_t plen, int64_t exp,
+    char *buf, size_t size);
 ngx_int_t ngx_http_darkroom_link_key(ngx_http_request_t *r, ngx_str_t *kid,
     ngx_str_t *key);
 ngx_int_t ngx_http_darkroom_link_ttl(ngx_conf_t *cf, const char *directive,

@@ -123,12 +123,9 @@ ngx_http_darkroom_download_url(ngx_http_darkroom_main_conf_t *dmcf,
     int64_t grant, const char *nonce, const char *name, int64_t exp,
     char *buf, size_t size)
 {
-    int                             rc;
-    char                            exps[NGX_INT64_LEN + 1];
-    u_char                          path[NGX_HTTP_DARKROOM_DOWNLOAD_PATH_MAX];
-    size_t                          plen, n, len, origin;
-    ngx_http_darkroom_key_t        *key;
-    ngx_http_darkroom_sign_link_t   link;
+    u_char                    path[NGX_HTTP_DARKROOM_DOWNLOAD_PATH_MAX];
+    size_t                    plen, n, origin;
+    ngx_http_darkroom_key_t  *key;
 
     if (dmcf->download_url.data == NULL || dmcf->download_keys == NULL
         || dmcf->download_keys->keys.nelts == 0 || grant <= 0 || exp <= 0)
@@ -157,31 +154,8 @@ ngx_http_darkroom_download_url(ngx_http_darkroom_main_conf_t *dmcf,
         return 0;
     }
 
-    snprintf(exps, sizeof(exps), "%lld", (long long) exp);
-
-    ngx_memzero(&link, sizeof(ngx_http_darkroom_sign_link_t));
-    link.path.data = path;
-    link.path.len = plen;
-    link.param[NGX_HTTP_DARKROOM_P_EXP].data = (u_char *) exps;
-    link.param[NGX_HTTP_DARKROOM_P_EXP].len = strlen(exps);
-    link.param[NGX_HTTP_DARKROOM_P_KID].data = key->kid.data;
-    link.param[NGX_HTTP_DARKROOM_P_KID].len = key->kid.len;
-
-    ngx_memcpy(buf, dmcf->download_url.data, origin);
-
-    len = ngx_http_darkroom_sign_url(&link, key->key.data, key->key.len,
-                                     (u_char *) buf + origin,
-                                     size - origin - 1, &rc);
-
-    if (len == 0 || rc != NGX_HTTP_DARKROOM_SIGN_OK
-        || len > size - origin - 1)
-    {
-        return 0;
-    }
-
-    buf[origin + len] = '\0';
-
-    return origin + len;
+    return ngx_http_darkroom_link_url(&dmcf->download_url, origin, key,
+                                      path, plen, exp, buf, size);
 }
 
 

@@ -400,3 +400,52 @@ ngx_http_darkroom_keyring_slot(ngx_conf_t *cf, ngx_command_t *cmd,
 
     return *kr ? NGX_CONF_OK : NGX_CONF_ERROR;
 }
+
+
+/*
+ * A signed link, NUL-terminated in buf: base's origin (its first origin
+ * bytes), then path signed with key to expire at exp.  Returns its length,
+ * 0 when it does not fit or the path cannot be signed.  Thread-safe: the
+ * labs' asset links and the download links are made in job threads.
+ */
+
+size_t
+ngx_http_darkroom_link_url(ngx_str_t *base, size_t origin,
+    ngx_http_darkroom_key_t *key, u_char *path, size_t plen, int64_t exp,
+    char *buf, size_t size)
+{
+    int                             rc;
+    char                            exps[NGX_INT64_LEN + 1];
+    size_t                          len;
+    ngx_http_darkroom_sign_link_t   link;
+
+    if (origin + 1 >= size) {
+        return 0;
+    }
+
+    snprintf(exps, sizeof(exps), "%lld", (long long) exp);
+
+    ngx_memzero(&link, sizeof(ngx_http_darkroom_sign_link_t));
+    link.path.data = path;
+    link.path.len = plen;
+    link.param[NGX_HTTP_DARKROOM_P_EXP].data = (u_char *) exps;
+    link.param[NGX_HTTP_DARKROOM_P_EXP].len = strlen(exps);
+    link.param[NGX_HTTP_DARKROOM_P_KID].data = key->kid.data;
+    link.param[NGX_HTTP_DARKROOM_P_KID].len = key->kid.len;
+
+    ngx_memcpy(buf, base->data, origin);
+
+    len = ngx_http_darkroom_sign_url(&link, key->key.data, key->key.len,
+                                     (u_char *) buf + origin,
+                                     size - origin - 1, &rc);
+
+    if (len == 0 || rc != NGX_HTTP_DARKROOM_SIGN_OK
+        || len > size - origin - 1)
+    {
+        return 0;
+    }
+
+    buf[origin + len] = '\0';
+
+    return origin + len;
+}

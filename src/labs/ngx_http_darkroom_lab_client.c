@@ -277,12 +277,9 @@ ngx_int_t
 ngx_http_darkroom_lab_asset_url(ngx_http_darkroom_lab_call_t *call,
     const char *print_path, char *buf, size_t size)
 {
-    int                             rc;
-    char                            exp[NGX_INT64_LEN + 1];
     u_char                          path[NGX_HTTP_DARKROOM_LAB_FILE_LEN];
-    size_t                          plen, n, len;
+    size_t                          plen, n;
     ngx_http_darkroom_key_t        *key;
-    ngx_http_darkroom_sign_link_t   link;
     ngx_http_darkroom_labs_conf_t  *lcf = call->lcf;
 
     if (lcf->asset_url.data == NULL || lcf->asset_keys == NULL) {
@@ -303,32 +300,10 @@ ngx_http_darkroom_lab_asset_url(ngx_http_darkroom_lab_call_t *call,
     ngx_memcpy(path + plen, print_path, n);
     plen += n;
 
-    snprintf(exp, sizeof(exp), "%lld",
-             (long long) (time(NULL) + lcf->asset_ttl));
-
-    ngx_memzero(&link, sizeof(ngx_http_darkroom_sign_link_t));
-    link.path.data = path;
-    link.path.len = plen;
-    link.param[NGX_HTTP_DARKROOM_P_EXP].data = (u_char *) exp;
-    link.param[NGX_HTTP_DARKROOM_P_EXP].len = strlen(exp);
-    link.param[NGX_HTTP_DARKROOM_P_KID].data = key->kid.data;
-    link.param[NGX_HTTP_DARKROOM_P_KID].len = key->kid.len;
-
-    ngx_memcpy(buf, lcf->asset_url.data, lcf->asset_origin);
-
-    len = ngx_http_darkroom_sign_url(&link, key->key.data, key->key.len,
-                                     (u_char *) buf + lcf->asset_origin,
-                                     size - lcf->asset_origin - 1, &rc);
-
-    if (len == 0 || rc != NGX_HTTP_DARKROOM_SIGN_OK
-        || len > size - lcf->asset_origin - 1)
-    {
-        return NGX_ERROR;
-    }
-
-    buf[lcf->asset_origin + len] = '\0';
-
-    return NGX_OK;
+    return ngx_http_darkroom_link_url(&lcf->asset_url, lcf->asset_origin,
+                                      key, path, plen,
+                                      time(NULL) + lcf->asset_ttl, buf, size)
+           ? NGX_OK : NGX_ERROR;
 }
 
 

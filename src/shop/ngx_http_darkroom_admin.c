@@ -604,20 +604,7 @@ ngx_http_darkroom_admin_pricing(ngx_http_darkroom_task_t *t)
     res = ngx_http_darkroom_db_exec(&t->db,
               "SELECT admin_pricing($1, $2, $3, $4)", 4, params, &t->err);
 
-    if (res == NULL) {
-        if (t->err.sqlstate[0] == '2' && t->err.sqlstate[1] == '2'
-            && t->err.status == NGX_HTTP_INTERNAL_SERVER_ERROR)
-        {
-            ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_REQUEST,
-                                        "invalid_request",
-                                        "A value in the request is not "
-                                        "valid.");
-        }
-
-        return;
-    }
-
-    ngx_http_darkroom_task_answer(t, res, "There is no such record.");
+    ngx_http_darkroom_admin_answer(t, res);
 }
 
 
