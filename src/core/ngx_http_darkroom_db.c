@@ -19,6 +19,8 @@
 #define NGX_HTTP_DARKROOM_DB_GRACE  1000
 /* runs of a statement that loses a deadlock */
 #define NGX_HTTP_DARKROOM_DB_TRIES  3
+/* ms before the next run of it: 50, then 100 */
+#define NGX_HTTP_DARKROOM_DB_BACKOFF  50
 
 
 static __thread PGconn  *ngx_http_darkroom_conn;
@@ -87,6 +89,14 @@ ngx_http_darkroom_db_exec(ngx_http_darkroom_db_t *db, const char *sql,
 
         ngx_http_darkroom_trace("postgres: SQLSTATE %s, run again (%u)",
                                 err->sqlstate, (unsigned) try);
+
+        /*
+         * A moment first, longer each time: the session that won gets to
+         * finish, instead of meeting the same statement again at once
+         * (a thread may sleep; the event loop never waits on this)
+         */
+
+        ngx_msleep(NGX_HTTP_DARKROOM_DB_BACKOFF * try);
 
         ngx_memzero(err, sizeof(ngx_http_darkroom_error_t));
     }
