@@ -92,7 +92,8 @@ sub one_email {
 # --- receipt: the breakdown ----------------------------------------------
 my $a = checkout(2, 'ada@example.com');
 $a->{email} = 'ada@example.com';
-# the parts the pricing steps record (their stubs price none of them yet)
+# a known breakdown, set by hand in the columns the pricing steps fill,
+# to check the receipt's layout against
 $t->sql(<<'SQL', $a->{id});
 UPDATE order_items SET discount = 900, tax = 1350, tax_rate = 20
  WHERE order_id = :'p1';

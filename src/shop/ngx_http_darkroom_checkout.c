@@ -104,7 +104,7 @@ static PGresult *ngx_http_darkroom_checkout_order(
 static ngx_int_t ngx_http_darkroom_checkout_session(
     ngx_http_darkroom_task_t *t, PGresult *order, char **url);
 static ngx_int_t ngx_http_darkroom_checkout_coupon(
-    ngx_http_darkroom_task_t *t, PGresult *order, char **form,
+    ngx_http_darkroom_task_t *t, PGresult *order, cJSON *cart, char **form,
     ngx_uint_t *called);
 static ngx_uint_t ngx_http_darkroom_checkout_closed(
     ngx_http_darkroom_task_t *t, PGresult *order);
@@ -115,7 +115,7 @@ static ngx_int_t ngx_http_darkroom_checkout_attach(
 static void ngx_http_darkroom_checkout_answer(ngx_http_darkroom_task_t *t,
     const char *url);
 static char *ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
-    PGresult *order);
+    PGresult *order, cJSON *cart);
 static ngx_int_t ngx_http_darkroom_checkout_charges(
     ngx_http_darkroom_task_t *t, PGresult *order, cJSON *cart, int i,
     char **buf, size_t *len, size_t *size);
@@ -1156,12 +1156,14 @@ ngx_http_darkroom_checkout_session(ngx_http_darkroom_task_t *t,
     PGresult *order, char **url)
 {
     char                           *form, key[64];
-    cJSON                          *session, *id, *curl;
+    cJSON                          *cart, *session, *id, *curl;
     ngx_int_t                       rc;
     ngx_uint_t                      called;
     ngx_http_darkroom_checkout_t   *co = t->data;
 
-    form = ngx_http_darkroom_checkout_form_body(t, order);
+    /* the priced cart, read once for the form and the coupon */
+    cart = cJSON_Parse(ngx_http_darkroom_db_value(order, 0, "cart"));
+    form = cart ? ngx_http_darkroom_checkout_form_body(t, order, cart) : NULL;
 
     snprintf(key, sizeof(key), "darkroom-checkout-%s",
              ngx_http_darkroom_db_value(order, 0, "order_id"));
@@ -1170,7 +1172,9 @@ ngx_http_darkroom_checkout_session(ngx_http_darkroom_task_t *t,
     called = 0;
 
     rc = (form == NULL) ? NGX_ERROR
-         : ngx_http_darkroom_checkout_coupon(t, order, &form, &called);
+         : ngx_http_darkroom_checkout_coupon(t, order, cart, &form, &called);
+
+    cJSON_Delete(cart);
 
     if (rc == NGX_OK) {
         called = 1;
@@ -1237,17 +1241,16 @@ ngx_http_darkroom_checkout_session(ngx_http_darkroom_task_t *t,
 
 static ngx_int_t
 ngx_http_darkroom_checkout_coupon(ngx_http_darkroom_task_t *t,
-    PGresult *order, char **form, ngx_uint_t *called)
+    PGresult *order, cJSON *cart, char **form, ngx_uint_t *called)
 {
     char                          *body, id[64], key[64], num[32];
     char                           currency[4];
-    cJSON                         *cart, *discount, *amount, *code, *coupon;
+    cJSON                         *discount, *amount, *code, *coupon;
     size_t                         len, size;
     ngx_int_t                      rc;
     const char                    *order_id;
     ngx_http_darkroom_checkout_t  *co = t->data;
 
-    cart = cJSON_Parse(ngx_http_darkroom_db_value(order, 0, "cart"));
     discount = cJSON_GetObjectItemCaseSensitive(cart, "discount");
     amount = cJSON_GetObjectItemCaseSensitive(discount, "amount");
     code = cJSON_GetObjectItemCaseSensitive(discount, "code");
@@ -1256,8 +1259,7 @@ ngx_http_darkroom_checkout_coupon(ngx_http_darkroom_task_t *t,
         || !cJSON_IsString(code))
     {
         /* no discount, or one of nothing: Stripe needs no coupon */
-        cJSON_Delete(cart);
-        return (cart == NULL) ? NGX_ERROR : NGX_OK;
+        return NGX_OK;
     }
 
     order_id = ngx_http_darkroom_db_value(order, 0, "order_id");
@@ -1291,7 +1293,6 @@ ngx_http_darkroom_checkout_coupon(ngx_http_darkroom_task_t *t,
 
 #undef add
 
-    cJSON_Delete(cart);
     coupon = NULL;
 
     if (rc == NGX_OK) {
@@ -1416,12 +1417,12 @@ ngx_http_darkroom_checkout_answer(ngx_http_darkroom_task_t *t,
 
 static char *
 ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
-    PGresult *order)
+    PGresult *order, cJSON *cart)
 {
     int                             i;
     char                           *buf, name[96], num[32], *url;
     char                            title[512];
-    cJSON                          *cart, *lines, *line, *v;
+    cJSON                          *lines, *line, *v;
     size_t                          len, size;
     ngx_int_t                       rc;
     const char                     *order_id;
@@ -1467,7 +1468,6 @@ ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
     add("cancel_url", url ? url : "");
     free(url);
 
-    cart = cJSON_Parse(ngx_http_darkroom_db_value(order, 0, "cart"));
     lines = cJSON_GetObjectItemCaseSensitive(cart, "lines");
     i = 0;
 
@@ -1503,8 +1503,6 @@ ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
         rc = ngx_http_darkroom_checkout_charges(t, order, cart, i, &buf,
                                                 &len, &size);
     }
-
-    cJSON_Delete(cart);
 
     if (rc != NGX_OK || i == 0) {
         free(buf);
