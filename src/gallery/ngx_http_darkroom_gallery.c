@@ -24,6 +24,7 @@
 
 
 #include "ngx_http_darkroom_gallery.h"
+#include "ngx_http_darkroom_gallery_req.h"
 #include "ngx_http_darkroom_gallery_cookie.h"
 #include "ngx_http_darkroom_zip.h"
 
@@ -42,26 +43,6 @@
 
 /* a PIN's bytes, at most (a password's: _GALLERY_SECRET_MAX) */
 #define NGX_HTTP_DARKROOM_GALLERY_PIN_MAX    64
-
-
-typedef enum {
-    NGX_HTTP_DARKROOM_GALLERY_GET = 0,
-    NGX_HTTP_DARKROOM_GALLERY_UNLOCK,
-    NGX_HTTP_DARKROOM_GALLERY_LOGOUT,
-    NGX_HTTP_DARKROOM_GALLERY_FAVOURITE,
-    NGX_HTTP_DARKROOM_GALLERY_DOWNLOAD,
-    NGX_HTTP_DARKROOM_GALLERY_ZIP
-} ngx_http_darkroom_gallery_route_e;
-
-
-/* what the thread made of the request's gallery cookies, for the debug log */
-typedef enum {
-    NGX_HTTP_DARKROOM_GALLERY_COOKIE_UNCHECKED = 0,
-    NGX_HTTP_DARKROOM_GALLERY_COOKIE_NONE,      /* none for this gallery */
-    NGX_HTTP_DARKROOM_GALLERY_COOKIE_REFUSED,   /* not signed by a key */
-    NGX_HTTP_DARKROOM_GALLERY_COOKIE_EXPIRED,   /* or of a rotated link */
-    NGX_HTTP_DARKROOM_GALLERY_COOKIE_ACCEPTED
-} ngx_http_darkroom_gallery_cookie_e;
 
 
 /* the columns read, by name: gallery_state() */
@@ -118,50 +99,6 @@ static const char  *const ngx_http_darkroom_gallery_file_cols[] = {
 };
 
 
-typedef struct {
-    ngx_http_darkroom_gallery_route_e      route;
-    char                                   slug[
-        NGX_HTTP_DARKROOM_GALLERY_SLUG_MAX + 1];
-    char                                   token[
-        NGX_HTTP_DARKROOM_TOKEN_SIZE];
-    char                                   client[NGX_SOCKADDR_STRLEN + 1];
-    char                                  *body;
-    u_char                                *cookies;  /* all, "; " */
-    size_t                                 cookies_len;
-    ngx_http_darkroom_gallery_loc_conf_t  *conf;
-    ngx_str_t                              kid;
-    ngx_str_t                              key;
-    ngx_str_t                              api;      /* location name */
-    time_t                                 now;
-    unsigned                               secure:1;
-
-    /* the gallery */
-    uint64_t                               id;
-    uint32_t                               generation;
-    char                                   g[48];    /* "<id>.<gen>" */
-    char                                   title[256];
-    char                                   expires_at[32];
-    int64_t                                expires;  /* 0: never */
-    char                                   pw_hash[
-        NGX_HTTP_DARKROOM_GALLERY_HASH_MAX];
-    char                                   pin_hash[
-        NGX_HTTP_DARKROOM_GALLERY_HASH_MAX];
-    unsigned                               downloads:1;
-    char                                   download_size[16];
-
-    /* answers */
-    char                                   set_cookie[512];
-    ngx_http_darkroom_gallery_cookie_e     cookie;   /* for the debug log */
-
-    /* the ZIP: malloc'd, freed with the request */
-    ngx_http_darkroom_zip_entry_t         *entries;
-    int                                   *fds;
-    ngx_uint_t                             nentries;
-    u_char                                *names;
-    ngx_http_darkroom_zip_t                zip;
-    time_t                                 last_modified;
-    uint32_t                               etag;
-} ngx_http_darkroom_gallery_req_t;
 
 
 static ngx_int_t ngx_http_darkroom_gallery_prepare(ngx_http_request_t *r,
@@ -214,8 +151,6 @@ static ngx_int_t ngx_http_darkroom_gallery_entries(
 static char *ngx_http_darkroom_gallery_sign(
     ngx_http_darkroom_gallery_req_t *g, const char *rel, time_t ttl,
     const char *filename);
-static void ngx_http_darkroom_gallery_answer(ngx_http_darkroom_task_t *t,
-    ngx_uint_t status, cJSON *json);
 static ngx_int_t ngx_http_darkroom_gallery_done(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
 static void ngx_http_darkroom_gallery_debug(ngx_http_request_t *r,
@@ -1646,7 +1581,7 @@ ngx_http_darkroom_gallery_sign(ngx_http_darkroom_gallery_req_t *g,
 }
 
 
-static void
+void
 ngx_http_darkroom_gallery_answer(ngx_http_darkroom_task_t *t,
     ngx_uint_t status, cJSON *json)
 {
