@@ -261,6 +261,11 @@ LANGUAGE sql STABLE AS $$
         'downloads', g.downloads, 'download_size', g.download_size,
         'generation', g.generation, 'revoked_at', g.revoked_at,
         'delivered_at', g.delivered_at,
+        -- selling and proofing (gallery_shop.sql)
+        'price_sheet', g.price_sheet_id, 'currency', g.currency,
+        'selection_limit', g.selection_limit,
+        'extra_photo_amount', g.extra_photo_amount,
+        'visitor_download_limit', g.visitor_download_limit,
         'photos', (SELECT count(*) FROM gallery_photos ph
                     WHERE ph.gallery_id = g.id),
         'bytes', (SELECT coalesce(sum(ph.bytes), 0) FROM gallery_photos ph
@@ -293,7 +298,8 @@ LANGUAGE sql STABLE AS $$
                                              WHERE f.photo_id = ph.id))
                        ORDER BY ph.position, ph.id), '[]')
                      FROM gallery_photos ph WHERE ph.gallery_id = g.id),
-        'warnings', gallery_admin_warnings(g.id))::text
+        'warnings', gallery_admin_warnings(g.id),
+        'orders', gallery_admin_orders(g.id))::text
       FROM galleries g WHERE g.slug = p_slug;
 $$;
 
@@ -323,6 +329,8 @@ BEGIN
         PERFORM darkroom_refuse(400, 'invalid_email',
                                 'client_email is not an email address.');
     END IF;
+
+    PERFORM gallery_admin_sale_check(p);
 
     BEGIN
         INSERT INTO galleries AS g (slug, title, client_email, expires_at,
@@ -355,6 +363,8 @@ BEGIN
             PERFORM darkroom_refuse(400, 'invalid_value',
                 'expires_at must be an ISO 8601 time and downloads a boolean.');
     END;
+
+    v := gallery_admin_sale_set(v.id, p);
 
     RETURN json_build_object('gallery', gallery_admin_json(v))::text;
 END $$;

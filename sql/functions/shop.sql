@@ -500,9 +500,11 @@ END $$;
 -- The whole price of a cart, written nowhere: the quote the cart page
 -- shows and the first step of checkout_create().  p_country: the buyer's
 -- (NULL: the shop's own); p_method: a shipping method (NULL: the
--- cheapest).
+-- cheapest); p_gallery: the gallery the cart is bought from (its lines are
+-- gallery photos and selections, gallery_cart_lines in gallery_shop.sql).
 CREATE OR REPLACE FUNCTION cart_price(p_items jsonb, p_currency text,
-    p_country text, p_code text, p_email text, p_method text)
+    p_country text, p_code text, p_email text, p_method text,
+    p_gallery bigint DEFAULT NULL)
 RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_cart  jsonb;
@@ -514,7 +516,10 @@ BEGIN
         'currency', p_currency,
         'country', coalesce(p_country, v_shop.country),
         'tax_inclusive', v_shop.tax_inclusive,
-        'lines', cart_lines(p_items, p_currency));
+        'lines', CASE WHEN p_gallery IS NULL
+                      THEN cart_lines(p_items, p_currency)
+                      ELSE gallery_cart_lines(p_gallery, p_items, p_currency)
+                 END);
 
     v_cart := v_cart || jsonb_build_object('physical', EXISTS (
         SELECT 1 FROM jsonb_array_elements(v_cart->'lines') l
@@ -568,7 +573,7 @@ END $$;
 CREATE OR REPLACE FUNCTION checkout_create(p_items jsonb, p_email text,
     p_currency text, p_country text, p_code text, p_method text,
     p_token_hash text, p_expires_at timestamptz,
-    p_reconcile_at timestamptz)
+    p_reconcile_at timestamptz, p_gallery bigint DEFAULT NULL)
 RETURNS TABLE (order_id bigint, order_ref text, total bigint,
                physical boolean, cart jsonb)
 LANGUAGE plpgsql AS $$
@@ -579,7 +584,7 @@ DECLARE
     v_ref    text;
 BEGIN
     v_cart := cart_price(p_items, p_currency, p_country, p_code, p_email,
-                         p_method);
+                         p_method, p_gallery);
 
     -- the reference is known before the row is written: an insert of a
     -- placeholder ref would make every concurrent checkout wait on the
@@ -592,7 +597,7 @@ BEGIN
                         shipping_amount, shipping_tax, shipping_method,
                         shipping_rate, shipping_zone, tax_amount,
                         tax_inclusive, tax_label, total, physical,
-                        expires_at)
+                        expires_at, gallery_id)
     VALUES (v_order, v_ref, p_token_hash, p_email, p_currency,
             v_cart->>'country',
             (v_cart->>'subtotal')::bigint, v_cart->'discount'->>'code',
@@ -603,16 +608,22 @@ BEGIN
             v_cart->'shipping'->>'zone', (v_cart->>'tax_amount')::bigint,
             (v_cart->>'tax_inclusive')::boolean, v_cart->>'tax_label',
             (v_cart->>'total')::bigint, (v_cart->>'physical')::boolean,
-            p_expires_at);
+            p_expires_at, p_gallery);
 
+    -- a gallery line: its gallery photo and crop-or-fit; a selection line
+    -- (gallery_selection_line) has no photo nor product of its own
     INSERT INTO order_items (order_id, line, photo_id, product_id, title,
                              product_name, kind, quantity, unit_amount,
-                             amount, discount, tax, tax_rate)
-    SELECT v_order, (l->>'line')::int, l->>'photo', l->>'product',
+                             amount, discount, tax, tax_rate,
+                             gallery_photo_id, sizing)
+    SELECT v_order, (l->>'line')::int,
+           coalesce(l->>'photo', 'selection:' || (l->>'selection')),
+           coalesce(l->>'product', l->>'kind'),
            l->>'title', l->>'product_name', l->>'kind',
            (l->>'quantity')::int, (l->>'unit_amount')::bigint,
            (l->>'amount')::bigint, (l->>'discount')::bigint,
-           (l->>'tax')::bigint, (l->>'tax_rate')::numeric
+           (l->>'tax')::bigint, (l->>'tax_rate')::numeric,
+           (l->>'gallery_photo')::bigint, l->>'sizing'
       FROM jsonb_array_elements(v_cart->'lines') l;
 
     PERFORM cart_reserve(v_order, v_cart, p_email);
@@ -620,7 +631,10 @@ BEGIN
     INSERT INTO order_events (order_id, to_status, cause, detail)
     VALUES (v_order, 'pending_payment', 'checkout',
             jsonb_build_object('total', v_cart->'total',
-                               'currency', p_currency));
+                               'currency', p_currency)
+            || coalesce((SELECT jsonb_build_object('gallery', g.slug)
+                           FROM galleries g WHERE g.id = p_gallery),
+                        '{}'));
 
     INSERT INTO jobs (kind, payload, run_at, dedupe_key)
     VALUES ('checkout_reconcile', jsonb_build_object('order_id', v_order),
@@ -1732,7 +1746,8 @@ CREATE OR REPLACE FUNCTION checkout_create_idempotent(p_key_hash text,
     p_request_hash text, p_keep interval,
     p_items jsonb, p_email text, p_currency text, p_country text,
     p_code text, p_method text, p_token_hash text, p_token_seed text,
-    p_token_kid text, p_expires_at timestamptz, p_reconcile_at timestamptz)
+    p_token_kid text, p_expires_at timestamptz, p_reconcile_at timestamptz,
+    p_gallery bigint DEFAULT NULL)
 RETURNS TABLE (order_id bigint, order_ref text, total bigint,
                physical boolean, cart jsonb, replay boolean,
                token_seed text, token_kid text, saved_url text,
@@ -1774,7 +1789,7 @@ BEGIN
     SELECT * INTO c FROM checkout_create(p_items, p_email, p_currency,
                                          p_country, p_code, p_method,
                                          p_token_hash, p_expires_at,
-                                         p_reconcile_at);
+                                         p_reconcile_at, p_gallery);
 
     UPDATE orders o SET token_seed = p_token_seed, token_kid = p_token_kid
      WHERE o.id = c.order_id;
