@@ -129,6 +129,18 @@ typedef void (*ngx_http_darkroom_link_log_pt)(ngx_http_request_t *r,
     ngx_str_t *g, ngx_str_t *path, ngx_uint_t status, off_t bytes);
 
 
+/*
+ * A gallery's cart handed to the shop (issue 14): once the gallery's
+ * thread has let the visitor in, the gallery's done() calls it to start
+ * the shop's quote (quote = 1) or checkout on the same request, for the
+ * gallery (id in decimal) in currency (the gallery's, NULL: the shop's).
+ * Returns what to finalize the request with.
+ */
+
+typedef ngx_int_t (*ngx_http_darkroom_gallery_sale_pt)(ngx_http_request_t *r,
+    const char *gallery, const char *currency, ngx_uint_t quote);
+
+
 /* a check /health runs: a SQL function answering one JSON value */
 
 typedef struct {
@@ -348,6 +360,9 @@ ngx_int_t ngx_http_darkroom_link_ttl(ngx_conf_t *cf, const char *directive,
 /* set by the gallery module; by default every link stands, none is logged */
 extern ngx_http_darkroom_link_check_pt  ngx_http_darkroom_link_check;
 extern ngx_http_darkroom_link_log_pt    ngx_http_darkroom_link_log;
+
+/* set by the shop module; by default 404, "There is no shop here." */
+extern ngx_http_darkroom_gallery_sale_pt  ngx_http_darkroom_gallery_sale;
 
 /* a member of a JSON object that is a string, or NULL */
 

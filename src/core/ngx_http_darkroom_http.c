@@ -12,6 +12,25 @@
 #include <openssl/sha.h>
 
 
+static ngx_int_t ngx_http_darkroom_gallery_sale_none(ngx_http_request_t *r,
+    const char *gallery, const char *currency, ngx_uint_t quote);
+
+
+ngx_http_darkroom_gallery_sale_pt  ngx_http_darkroom_gallery_sale =
+    ngx_http_darkroom_gallery_sale_none;
+
+
+/* a gallery's quote or checkout where no shop sells (no darkroom_checkout) */
+
+static ngx_int_t
+ngx_http_darkroom_gallery_sale_none(ngx_http_request_t *r,
+    const char *gallery, const char *currency, ngx_uint_t quote)
+{
+    return ngx_http_darkroom_send_error(r, NGX_HTTP_NOT_FOUND, "no_shop",
+                                        "There is no shop here.");
+}
+
+
 /*
  * Authorization: Bearer <token>, against darkroom_admin_token_file, in
  * constant time.  Shared by every admin location (orders, labs, ...).

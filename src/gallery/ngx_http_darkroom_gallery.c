@@ -305,6 +305,12 @@ ngx_http_darkroom_gallery_route(ngx_http_request_t *r,
     } else if (n == 2 && ngx_http_darkroom_is(seg[1], "download")) {
         g->route = NGX_HTTP_DARKROOM_GALLERY_DOWNLOAD;
 
+    } else if (n == 2 && ngx_http_darkroom_is(seg[1], "quote")) {
+        g->route = NGX_HTTP_DARKROOM_GALLERY_QUOTE;
+
+    } else if (n == 2 && ngx_http_darkroom_is(seg[1], "checkout")) {
+        g->route = NGX_HTTP_DARKROOM_GALLERY_CHECKOUT;
+
     } else {
         return NGX_DECLINED;
     }
@@ -484,6 +490,11 @@ ngx_http_darkroom_gallery_work(ngx_http_darkroom_task_t *t)
 
     case NGX_HTTP_DARKROOM_GALLERY_DOWNLOAD:
         ngx_http_darkroom_gallery_download(t, g, body);
+        break;
+
+    case NGX_HTTP_DARKROOM_GALLERY_QUOTE:
+    case NGX_HTTP_DARKROOM_GALLERY_CHECKOUT:
+        ngx_http_darkroom_gallery_buy_work(t, g);
         break;
 
     default:
@@ -1633,6 +1644,12 @@ ngx_http_darkroom_gallery_done(ngx_http_request_t *r,
 
     if (t->err.status) {
         return ngx_http_darkroom_send_task_error(r, &t->err);
+    }
+
+    if (g->route == NGX_HTTP_DARKROOM_GALLERY_QUOTE
+        || g->route == NGX_HTTP_DARKROOM_GALLERY_CHECKOUT)
+    {
+        return ngx_http_darkroom_gallery_buy_done(r, g);
     }
 
     if (t->out == NULL) {

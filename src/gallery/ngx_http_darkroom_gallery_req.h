@@ -19,7 +19,11 @@ typedef enum {
     NGX_HTTP_DARKROOM_GALLERY_LOGOUT,
     NGX_HTTP_DARKROOM_GALLERY_FAVOURITE,
     NGX_HTTP_DARKROOM_GALLERY_DOWNLOAD,
-    NGX_HTTP_DARKROOM_GALLERY_ZIP
+    NGX_HTTP_DARKROOM_GALLERY_ZIP,
+
+    /* buying (ngx_http_darkroom_gallery_sale.c) */
+    NGX_HTTP_DARKROOM_GALLERY_QUOTE,
+    NGX_HTTP_DARKROOM_GALLERY_CHECKOUT
 } ngx_http_darkroom_gallery_route_e;
 
 
@@ -76,12 +80,22 @@ typedef struct {
     ngx_http_darkroom_zip_t                zip;
     time_t                                 last_modified;
     uint32_t                               etag;
+
+    /* buying (ngx_http_darkroom_gallery_sale.c): "" is the shop's */
+    char                                   sale_currency[4];
 } ngx_http_darkroom_gallery_req_t;
 
 
 /* ngx_http_darkroom_gallery.c, in threads: the answer (json is freed) */
 void ngx_http_darkroom_gallery_answer(ngx_http_darkroom_task_t *t,
     ngx_uint_t status, cJSON *json);
+
+
+/* ngx_http_darkroom_gallery_sale.c: quote and checkout */
+void ngx_http_darkroom_gallery_buy_work(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gallery_req_t *g);
+ngx_int_t ngx_http_darkroom_gallery_buy_done(ngx_http_request_t *r,
+    ngx_http_darkroom_gallery_req_t *g);
 
 
 #endif /* _NGX_HTTP_DARKROOM_GALLERY_REQ_H_INCLUDED_ */

@@ -23,6 +23,14 @@
  * pending for a retry or checkout_reconcile: 503 checkout_unconfirmed;
  * a replay of an order that expired or was cancelled meanwhile, 409
  * checkout_closed.
+ *
+ * A gallery sells through the same checkout (issue 14): the gallery's
+ * POST <slug>/quote and <slug>/checkout, once the gallery has let the
+ * visitor in, start this file's quote or checkout task again on the same
+ * request through the core hook ngx_http_darkroom_gallery_sale, with the
+ * gallery's id and currency in the shop module's request context.  Its
+ * items are gallery photos and selections (_gallery_items), priced by
+ * gallery_cart_lines() in SQL; the order records the gallery.
  */
 
 
@@ -45,6 +53,7 @@ typedef struct {
     char                           *country;        /* NULL: the shop's */
     char                           *code;           /* discount code */
     char                           *method;         /* shipping method */
+    char                           *gallery;        /* id; NULL: the shop */
     ngx_http_darkroom_keyring_t    *keys;           /* darkroom_order_keys */
 
     /* the status token: a MAC of the seed with the key kid (stored) */
@@ -67,6 +76,14 @@ typedef struct {
 } ngx_http_darkroom_checkout_t;
 
 
+/* the shop module's request context of a gallery's quote or checkout */
+
+typedef struct {
+    char                            id[NGX_INT64_LEN + 1];
+    char                            currency[4];    /* "": the shop's */
+} ngx_http_darkroom_checkout_sale_t;
+
+
 static ngx_int_t ngx_http_darkroom_checkout_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_darkroom_quote_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_darkroom_quote_prepare(ngx_http_request_t *r,
@@ -83,6 +100,10 @@ static cJSON *ngx_http_darkroom_checkout_form(ngx_http_request_t *r,
 static ngx_int_t ngx_http_darkroom_checkout_items(cJSON *items,
     cJSON *out, char *currency, ngx_uint_t given, const char **code,
     char *reason, size_t size);
+static ngx_int_t ngx_http_darkroom_checkout_gallery_items(cJSON *items,
+    cJSON *out, const char **code, char *reason, size_t size);
+static ngx_int_t ngx_http_darkroom_checkout_gallery_item(cJSON *item,
+    int line, cJSON *out, const char **code, char *reason, size_t size);
 static ngx_int_t ngx_http_darkroom_checkout_options(ngx_http_request_t *r,
     ngx_http_darkroom_checkout_t *co, cJSON *json);
 static char *ngx_http_darkroom_checkout_option(ngx_pool_t *pool,
@@ -203,7 +224,7 @@ static void
 ngx_http_darkroom_quote_work(ngx_http_darkroom_task_t *t)
 {
     PGresult                      *res;
-    const char                    *params[6], *cart;
+    const char                    *params[7], *cart;
     ngx_http_darkroom_checkout_t  *co = t->data;
 
     params[0] = co->items;
@@ -212,10 +233,11 @@ ngx_http_darkroom_quote_work(ngx_http_darkroom_task_t *t)
     params[3] = co->code;
     params[4] = co->email;
     params[5] = co->method;
+    params[6] = co->gallery;
 
     res = ngx_http_darkroom_db_exec(&t->db,
-              "SELECT cart_price($1::jsonb, $2, $3, $4, $5, $6)::text"
-              " AS cart", 6, params, &t->err);
+              "SELECT cart_price($1::jsonb, $2, $3, $4, $5, $6,"
+              " $7::bigint)::text AS cart", 7, params, &t->err);
     if (res == NULL) {
         return;
     }
@@ -231,6 +253,71 @@ ngx_http_darkroom_quote_work(ngx_http_darkroom_task_t *t)
         ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                     "internal_error", "Out of memory.");
     }
+}
+
+
+/*
+ * The core hook ngx_http_darkroom_gallery_sale: a gallery's quote or
+ * checkout, from the gallery's done() on the event loop.  The body has been
+ * read: ngx_http_darkroom_task_start() runs the prepare at once (taking
+ * the request's count as a handler's call does) and posts the task; the
+ * gallery's done() returns what this returns.
+ */
+
+ngx_int_t
+ngx_http_darkroom_checkout_gallery(ngx_http_request_t *r,
+    const char *gallery, const char *currency, ngx_uint_t quote)
+{
+    size_t                              len;
+    ngx_http_darkroom_shop_conf_t      *scf;
+    ngx_http_darkroom_checkout_sale_t  *sale;
+
+    scf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_shop_module);
+
+    len = ngx_strlen(gallery);
+
+    if (scf->use_checkout.file == NULL) {
+        return ngx_http_darkroom_send_error(r, NGX_HTTP_NOT_FOUND,
+                                            "no_shop",
+                                            "There is no shop here.");
+    }
+
+    if (len == 0 || len > NGX_INT64_LEN
+        || (currency && ngx_strlen(currency) != 3))
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    sale = ngx_pcalloc(r->pool, sizeof(ngx_http_darkroom_checkout_sale_t));
+    if (sale == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(sale->id, gallery, len);
+
+    if (currency) {
+        ngx_memcpy(sale->currency, currency, 3);
+    }
+
+    ngx_http_set_ctx(r, sale, ngx_http_darkroom_shop_module);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "darkroom checkout: gallery %s %s", sale->id,
+                   quote ? "quote" : "checkout");
+
+    if (quote) {
+        return ngx_http_darkroom_task_start(r,
+                                        sizeof(ngx_http_darkroom_checkout_t),
+                                        ngx_http_darkroom_quote_prepare,
+                                        ngx_http_darkroom_quote_work,
+                                        ngx_http_darkroom_checkout_done);
+    }
+
+    return ngx_http_darkroom_task_start(r,
+                                        sizeof(ngx_http_darkroom_checkout_t),
+                                        ngx_http_darkroom_checkout_prepare,
+                                        ngx_http_darkroom_checkout_work,
+                                        ngx_http_darkroom_checkout_done);
 }
 
 
@@ -253,13 +340,14 @@ static ngx_int_t
 ngx_http_darkroom_checkout_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t)
 {
-    char                          *text, reason[200];
-    cJSON                         *json, *email, *items, *out;
-    ngx_int_t                      rc;
-    ngx_uint_t                     given;
-    const char                    *code;
-    ngx_pool_cleanup_t            *cln;
-    ngx_http_darkroom_checkout_t  *co = t->data;
+    char                               *text, reason[200];
+    cJSON                              *json, *email, *items, *out;
+    ngx_int_t                           rc;
+    ngx_uint_t                          given;
+    const char                         *code;
+    ngx_pool_cleanup_t                 *cln;
+    ngx_http_darkroom_checkout_t       *co = t->data;
+    ngx_http_darkroom_checkout_sale_t  *sale;
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
@@ -270,6 +358,9 @@ ngx_http_darkroom_checkout_prepare(ngx_http_request_t *r,
     cln->data = co;
 
     co->scf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_shop_module);
+
+    sale = ngx_http_get_module_ctx(r, ngx_http_darkroom_shop_module);
+    co->gallery = sale ? sale->id : NULL;
 
     rc = ngx_http_darkroom_checkout_parse(r, t, &json);
     if (rc != NGX_OK || json == NULL) {
@@ -291,14 +382,15 @@ ngx_http_darkroom_checkout_prepare(ngx_http_request_t *r,
                    "invalid_email", "Give an email address for the receipt.");
     }
 
-    if (ngx_http_darkroom_checkout_currency(r, co,
-            cJSON_GetObjectItemCaseSensitive(json, "currency"), &given)
-        != NGX_OK)
-    {
+    rc = ngx_http_darkroom_checkout_currency(r, co,
+             cJSON_GetObjectItemCaseSensitive(json, "currency"), &given);
+    if (rc != NGX_OK) {
         cJSON_Delete(json);
         return ngx_http_darkroom_send_error(r, NGX_HTTP_BAD_REQUEST,
-                   "invalid_currency",
-                   "The currency must be a three-letter ISO code.");
+                   "invalid_currency", (rc == NGX_DECLINED)
+                   ? "This gallery sells in its own currency: leave "
+                     "\"currency\" out."
+                   : "The currency must be a three-letter ISO code.");
     }
 
     rc = ngx_http_darkroom_checkout_options(r, co, json);
@@ -313,10 +405,12 @@ ngx_http_darkroom_checkout_prepare(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_darkroom_checkout_items(items, out, co->currency, given,
-                                         &code, reason, sizeof(reason))
-        != NGX_OK)
-    {
+    rc = co->gallery
+         ? ngx_http_darkroom_checkout_gallery_items(items, out, &code, reason,
+                                                    sizeof(reason))
+         : ngx_http_darkroom_checkout_items(items, out, co->currency, given,
+                                            &code, reason, sizeof(reason));
+    if (rc != NGX_OK) {
         cJSON_Delete(json);
         cJSON_Delete(out);
         return ngx_http_darkroom_send_error(r, NGX_HTTP_BAD_REQUEST, code,
@@ -439,7 +533,25 @@ static ngx_int_t
 ngx_http_darkroom_checkout_currency(ngx_http_request_t *r,
     ngx_http_darkroom_checkout_t *co, cJSON *currency, ngx_uint_t *given)
 {
+    ngx_http_darkroom_checkout_sale_t  *sale;
+
     *given = 1;
+
+    sale = ngx_http_get_module_ctx(r, ngx_http_darkroom_shop_module);
+
+    if (sale) {
+        /* a gallery's: its own, else the shop's; the cart may repeat it */
+        ngx_memcpy(co->currency, sale->currency[0] ? (u_char *) sale->currency
+                                                   : co->scf->currency.data,
+                   3);
+
+        return (currency == NULL || cJSON_IsNull(currency)
+                || (cJSON_IsString(currency)
+                    && ngx_strlen(currency->valuestring) == 3
+                    && ngx_strncasecmp((u_char *) currency->valuestring,
+                                       (u_char *) co->currency, 3) == 0))
+               ? NGX_OK : NGX_DECLINED;
+    }
 
     if (currency == NULL || cJSON_IsNull(currency)) {
         ngx_memcpy(co->currency, co->scf->currency.data, 3);
@@ -605,7 +717,7 @@ ngx_http_darkroom_checkout_key(ngx_http_request_t *r,
     }
 
     len = 3 + 1 + ngx_strlen(co->email) + 1 + ngx_strlen(co->items)
-          + 3 * (1 + 32);
+          + 3 * (1 + 32) + sizeof("\ngallery:") - 1 + NGX_INT64_LEN;
 
     text = ngx_pnalloc(r->pool, len);
     if (text == NULL) {
@@ -623,6 +735,10 @@ ngx_http_darkroom_checkout_key(ngx_http_request_t *r,
                     co->currency, co->email, co->items,
                     co->country ? co->country : "",
                     co->code ? co->code : "", co->method ? co->method : "");
+
+    if (co->gallery) {
+        p = ngx_sprintf(p, "\ngallery:%s", co->gallery);
+    }
 
     if (ngx_http_darkroom_sha256_hex(text, p - text, co->request_hash)
         != NGX_OK)
@@ -912,6 +1028,141 @@ ngx_http_darkroom_checkout_items(cJSON *items, cJSON *out, char *currency,
 }
 
 
+/*
+ * A gallery's cart: each line a gallery photo {"photo": <id>, "product",
+ * "quantity", "sizing": "crop"|"fit"} or a selection's extra photos
+ * {"selection": <list id>}; only what is read is copied.  The shop's own
+ * lines (a photo named by a string) are refused, as the shop refuses
+ * these.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_checkout_gallery_items(cJSON *items, cJSON *out,
+    const char **code, char *reason, size_t size)
+{
+    int     n, line;
+    cJSON  *item;
+
+    *code = "invalid_items";
+
+    if (!cJSON_IsArray(items) || cJSON_GetArraySize(items) == 0) {
+        snprintf(reason, size, "The cart is empty: \"items\" must list "
+                 "what to buy.");
+        return NGX_ERROR;
+    }
+
+    n = cJSON_GetArraySize(items);
+
+    if (n > NGX_HTTP_DARKROOM_MAX_LINES) {
+        *code = "too_many_items";
+        snprintf(reason, size, "A cart holds at most %d lines, not %d.",
+                 NGX_HTTP_DARKROOM_MAX_LINES, n);
+        return NGX_ERROR;
+    }
+
+    line = 0;
+
+    cJSON_ArrayForEach(item, items) {
+        line++;
+
+        if (ngx_http_darkroom_checkout_gallery_item(item, line, out, code,
+                                                    reason, size)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* a whole number from 1 to max */
+
+static ngx_inline ngx_uint_t
+ngx_http_darkroom_checkout_whole(cJSON *v, double max)
+{
+    return cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble <= max
+           && v->valuedouble == (double) (int64_t) v->valuedouble;
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_checkout_gallery_item(cJSON *item, int line, cJSON *out,
+    const char **code, char *reason, size_t size)
+{
+    cJSON  *photo, *product, *quantity, *sizing, *selection, *o;
+
+    photo = cJSON_GetObjectItemCaseSensitive(item, "photo");
+    product = cJSON_GetObjectItemCaseSensitive(item, "product");
+    quantity = cJSON_GetObjectItemCaseSensitive(item, "quantity");
+    sizing = cJSON_GetObjectItemCaseSensitive(item, "sizing");
+    selection = cJSON_GetObjectItemCaseSensitive(item, "selection");
+
+    o = cJSON_CreateObject();
+    if (o == NULL) {
+        snprintf(reason, size, "Out of memory.");
+        return NGX_ERROR;
+    }
+
+    if (cJSON_IsObject(item) && selection && photo == NULL) {
+
+        if (!ngx_http_darkroom_checkout_whole(selection, 9e15)) {
+            cJSON_Delete(o);
+            snprintf(reason, size, "Item %d: \"selection\" is the id of a "
+                     "list.", line);
+            return NGX_ERROR;
+        }
+
+        cJSON_AddNumberToObject(o, "selection", selection->valuedouble);
+        cJSON_AddItemToArray(out, o);
+        return NGX_OK;
+    }
+
+    if (!cJSON_IsObject(item)
+        || !ngx_http_darkroom_checkout_whole(photo, 9e15)
+        || ngx_http_darkroom_valid_slug(product) != NGX_OK)
+    {
+        cJSON_Delete(o);
+        snprintf(reason, size, "Item %d needs a \"photo\" (the id of a "
+                 "photo of the gallery) and a \"product\".", line);
+        return NGX_ERROR;
+    }
+
+    if (!ngx_http_darkroom_checkout_whole(quantity, 99)) {
+        cJSON_Delete(o);
+        *code = "invalid_quantity";
+        snprintf(reason, size, "Item %d: the quantity must be a whole "
+                 "number from 1 to 99.", line);
+        return NGX_ERROR;
+    }
+
+    if (sizing && !cJSON_IsNull(sizing)
+        && !(cJSON_IsString(sizing)
+             && (ngx_strcmp(sizing->valuestring, "crop") == 0
+                 || ngx_strcmp(sizing->valuestring, "fit") == 0)))
+    {
+        cJSON_Delete(o);
+        *code = "invalid_sizing";
+        snprintf(reason, size, "Item %d: \"sizing\" is \"crop\" or "
+                 "\"fit\".", line);
+        return NGX_ERROR;
+    }
+
+    cJSON_AddNumberToObject(o, "photo", photo->valuedouble);
+    cJSON_AddStringToObject(o, "product", product->valuestring);
+    cJSON_AddNumberToObject(o, "quantity", quantity->valuedouble);
+
+    if (cJSON_IsString(sizing)) {
+        cJSON_AddStringToObject(o, "sizing", sizing->valuestring);
+    }
+
+    cJSON_AddItemToArray(out, o);
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_darkroom_valid_slug(cJSON *s)
 {
@@ -1032,7 +1283,7 @@ static PGresult *
 ngx_http_darkroom_checkout_order(ngx_http_darkroom_task_t *t)
 {
     char                           expires[24], reconcile[24];
-    const char                    *params[14];
+    const char                    *params[15];
     ngx_http_darkroom_checkout_t  *co = t->data;
 
     snprintf(expires, sizeof(expires), "%ld",
@@ -1054,6 +1305,7 @@ ngx_http_darkroom_checkout_order(ngx_http_darkroom_task_t *t)
     params[11] = co->kid;
     params[12] = expires;
     params[13] = reconcile;
+    params[14] = co->gallery;
 
     return ngx_http_darkroom_db_exec(&t->db,
         "SELECT order_id, order_ref, total, physical, cart::text AS cart,"
@@ -1061,8 +1313,8 @@ ngx_http_darkroom_checkout_order(ngx_http_darkroom_task_t *t)
         " FROM checkout_create_idempotent($1, $2, $3::interval,"
         " $4::jsonb, $5, $6, $7, $8, $9, $10, $11, $12,"
         " now() + $13::int * interval '1 second',"
-        " now() + $14::int * interval '1 second')",
-        14, params, &t->err);
+        " now() + $14::int * interval '1 second', $15::bigint)",
+        15, params, &t->err);
 }
 
 

@@ -301,6 +301,11 @@ ngx_http_darkroom_shop_init_main_conf(ngx_conf_t *cf, void *conf)
 static ngx_int_t
 ngx_http_darkroom_shop_postconfiguration(ngx_conf_t *cf)
 {
+    /* galleries sell through the shop's checkout (no darkroom_checkout:
+     * it answers 404 as the core's default) */
+
+    ngx_http_darkroom_gallery_sale = ngx_http_darkroom_checkout_gallery;
+
     return ngx_http_darkroom_job_register(cf, "checkout_reconcile",
                                     ngx_http_darkroom_job_checkout_reconcile);
 }
