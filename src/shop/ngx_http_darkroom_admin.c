@@ -21,6 +21,10 @@
  *   GET  discounts | discounts/<code> | discounts/<code>/redemptions
  *   POST discounts | discounts/<code> (upsert)
  *   POST discounts/<code>/deactivate
+ *   GET  price-sheets | price-sheets/<id>
+ *   PUT  price-sheets/<id> {"name","items":[{"product","position",
+ *                           "prices":{"GBP":2500}}]}   (replaces it)
+ *   DELETE price-sheets/<id>
  *
  * Reads and writes are SQL functions (sql/005_admin.sql) taking the body
  * as one jsonb parameter; a refund also asks Stripe, in the same task.
@@ -48,7 +52,8 @@ typedef enum {
     NGX_HTTP_DARKROOM_ADMIN_JOBS,
     NGX_HTTP_DARKROOM_ADMIN_JOB_RETRY,
     NGX_HTTP_DARKROOM_ADMIN_EMAILS,
-    NGX_HTTP_DARKROOM_ADMIN_DISCOUNTS
+    NGX_HTTP_DARKROOM_ADMIN_DISCOUNTS,
+    NGX_HTTP_DARKROOM_ADMIN_PRICE_SHEETS
 } ngx_http_darkroom_admin_route_e;
 
 
@@ -78,6 +83,8 @@ static ngx_int_t ngx_http_darkroom_admin_order_route(ngx_http_request_t *r,
 static ngx_int_t ngx_http_darkroom_admin_discount_route(
     ngx_http_darkroom_admin_t *a, ngx_pool_t *pool, ngx_str_t *seg,
     ngx_uint_t n, ngx_uint_t get);
+static ngx_int_t ngx_http_darkroom_admin_sheet_route(ngx_http_request_t *r,
+    ngx_http_darkroom_admin_t *a, ngx_str_t *seg, ngx_uint_t n);
 static PGresult *ngx_http_darkroom_admin_upsert(ngx_http_darkroom_task_t *t);
 static PGresult *ngx_http_darkroom_admin_orders(ngx_http_darkroom_task_t *t);
 static PGresult *ngx_http_darkroom_admin_action(ngx_http_darkroom_task_t *t);
@@ -188,6 +195,10 @@ ngx_http_darkroom_admin_route(ngx_http_request_t *r,
         return ngx_http_darkroom_admin_pricing_route(r, a, seg, n);
     }
 
+    if (ngx_http_darkroom_is(seg[0], "price-sheets")) {
+        return ngx_http_darkroom_admin_sheet_route(r, a, seg, n);
+    }
+
     if (!get && !post) {
         (void) ngx_http_darkroom_send_error(r, NGX_HTTP_NOT_ALLOWED,
                    "method_not_allowed", "Use GET to read and POST to "
@@ -282,6 +293,49 @@ ngx_http_darkroom_admin_discount_route(ngx_http_darkroom_admin_t *a,
     }
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * price-sheets (GET), price-sheets/<id> (GET, PUT, DELETE): arg[0] the
+ * verb, arg[1] the id (NULL: all), for admin_price_sheet() in SQL
+ */
+
+static ngx_int_t
+ngx_http_darkroom_admin_sheet_route(ngx_http_request_t *r,
+    ngx_http_darkroom_admin_t *a, ngx_str_t *seg, ngx_uint_t n)
+{
+    if (n > 2 || (n == 2 && (seg[1].len == 0 || seg[1].len > 64))) {
+        return NGX_DECLINED;
+    }
+
+    a->route = NGX_HTTP_DARKROOM_ADMIN_PRICE_SHEETS;
+
+    if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+        a->arg[0] = "GET";
+
+    } else if (n == 2 && (r->method & (NGX_HTTP_PUT|NGX_HTTP_POST))) {
+        a->arg[0] = "PUT";
+
+    } else if (n == 2 && (r->method & NGX_HTTP_DELETE)) {
+        a->arg[0] = "DELETE";
+
+    } else {
+        (void) ngx_http_darkroom_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                   "method_not_allowed", (n == 1)
+                   ? "Use GET to list the price sheets."
+                   : "Use GET to read, PUT to write and DELETE to remove.");
+        return NGX_OK;
+    }
+
+    if (n == 2) {
+        a->arg[1] = ngx_http_darkroom_cstr(r->pool, seg[1].data, seg[1].len);
+        if (a->arg[1] == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
 }
 
 
@@ -548,6 +602,15 @@ ngx_http_darkroom_admin_work(ngx_http_darkroom_task_t *t)
         params[0] = a->arg[0];
         res = ngx_http_darkroom_db_exec(&t->db,
                   "SELECT admin_job_retry($1::bigint)", 1, params, &t->err);
+        break;
+
+    case NGX_HTTP_DARKROOM_ADMIN_PRICE_SHEETS:
+        params[0] = a->arg[0];
+        params[1] = a->arg[1];
+        params[2] = a->body;
+        res = ngx_http_darkroom_db_exec(&t->db,
+                  "SELECT admin_price_sheet($1, $2, $3)", 3, params,
+                  &t->err);
         break;
     }
 
