@@ -174,12 +174,12 @@ BEGIN
                    p_item->>'product'));
     END IF;
 
-    IF p_item ? 'position' AND NOT CASE
+    IF p_item ? 'position' AND NOT (CASE
            WHEN jsonb_typeof(p_item->'position') = 'number'
            THEN (p_item->>'position')::numeric BETWEEN -1000000 AND 1000000
                 AND (p_item->>'position')::numeric
                     = trunc((p_item->>'position')::numeric)
-           ELSE false END
+           ELSE false END)
     THEN
         PERFORM admin_bad_field('items',
             format('Item %s: the position must be a whole number.', p_n));
@@ -202,11 +202,11 @@ BEGIN
         SELECT e.key, e.value
           FROM jsonb_each(coalesce(nullif(p_item->'prices', 'null'), '{}')) e
     LOOP
-        IF v_cur !~ '^[A-Z]{3}$' OR NOT CASE
+        IF v_cur !~ '^[A-Z]{3}$' OR NOT (CASE
                WHEN jsonb_typeof(v_amt) = 'number'
                THEN v_amt::text::numeric = trunc(v_amt::text::numeric)
                     AND v_amt::text::numeric BETWEEN 1 AND 99999999
-               ELSE false END
+               ELSE false END)
         THEN
             PERFORM admin_bad_field('items',
                 format('Item %s: a price is a currency ("GBP") and a whole '
@@ -336,10 +336,10 @@ BEGIN
         RETURN NULL;
     END IF;
 
-    IF NOT CASE WHEN jsonb_typeof(p->p_field) = 'number'
-                THEN (p->>p_field)::numeric = trunc((p->>p_field)::numeric)
-                     AND (p->>p_field)::numeric BETWEEN 1 AND p_max
-                ELSE false END
+    IF NOT (CASE WHEN jsonb_typeof(p->p_field) = 'number'
+                 THEN (p->>p_field)::numeric = trunc((p->>p_field)::numeric)
+                      AND (p->>p_field)::numeric BETWEEN 1 AND p_max
+                 ELSE false END)
     THEN
         PERFORM admin_bad_field(p_field,
             format('a whole number from 1 to %s, or null.', p_max));

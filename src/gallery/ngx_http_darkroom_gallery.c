@@ -1646,8 +1646,11 @@ ngx_http_darkroom_gallery_done(ngx_http_request_t *r,
         return ngx_http_darkroom_send_task_error(r, &t->err);
     }
 
-    if (g->route == NGX_HTTP_DARKROOM_GALLERY_QUOTE
-        || g->route == NGX_HTTP_DARKROOM_GALLERY_CHECKOUT)
+    /* the visitor may buy (no answer made: not expired, not locked) */
+
+    if ((g->route == NGX_HTTP_DARKROOM_GALLERY_QUOTE
+         || g->route == NGX_HTTP_DARKROOM_GALLERY_CHECKOUT)
+        && t->out == NULL)
     {
         return ngx_http_darkroom_gallery_buy_done(r, g);
     }
