@@ -232,7 +232,7 @@ BEGIN
                                 'The body must be a JSON object.');
     END IF;
 
-    PERFORM admin_slug(p_sheet, 'price sheet');
+    PERFORM admin_slug(p_sheet, 'price_sheet');
 
     IF jsonb_typeof(p->'name') IS DISTINCT FROM 'string'
        OR length(p->>'name') NOT BETWEEN 1 AND 200
