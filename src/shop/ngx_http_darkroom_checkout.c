@@ -340,14 +340,13 @@ static ngx_int_t
 ngx_http_darkroom_checkout_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t)
 {
-    char                               *text, reason[200];
-    cJSON                              *json, *email, *items, *out;
-    ngx_int_t                           rc;
-    ngx_uint_t                          given;
-    const char                         *code;
-    ngx_pool_cleanup_t                 *cln;
-    ngx_http_darkroom_checkout_t       *co = t->data;
-    ngx_http_darkroom_checkout_sale_t  *sale;
+    char                          *text, reason[200];
+    cJSON                         *json, *email, *items, *out;
+    ngx_int_t                      rc;
+    ngx_uint_t                     given;
+    const char                    *code;
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_darkroom_checkout_t  *co = t->data;
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
@@ -358,9 +357,6 @@ ngx_http_darkroom_checkout_prepare(ngx_http_request_t *r,
     cln->data = co;
 
     co->scf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_shop_module);
-
-    sale = ngx_http_get_module_ctx(r, ngx_http_darkroom_shop_module);
-    co->gallery = sale ? sale->id : NULL;
 
     rc = ngx_http_darkroom_checkout_parse(r, t, &json);
     if (rc != NGX_OK || json == NULL) {
@@ -527,7 +523,11 @@ ngx_http_darkroom_checkout_parse(ngx_http_request_t *r,
 }
 
 
-/* the cart's currency, upper case; *given: the client named one */
+/*
+ * The cart's currency, upper case; *given: the client named one.  A
+ * gallery's cart (co->gallery set here) is in the gallery's currency, else
+ * the shop's: the client may only repeat it (NGX_DECLINED otherwise).
+ */
 
 static ngx_int_t
 ngx_http_darkroom_checkout_currency(ngx_http_request_t *r,
@@ -538,6 +538,8 @@ ngx_http_darkroom_checkout_currency(ngx_http_request_t *r,
     *given = 1;
 
     sale = ngx_http_get_module_ctx(r, ngx_http_darkroom_shop_module);
+
+    co->gallery = sale ? sale->id : NULL;
 
     if (sale) {
         /* a gallery's: its own, else the shop's; the cart may repeat it */
