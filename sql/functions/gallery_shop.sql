@@ -4,6 +4,12 @@
 -- a gallery photo ({"photo": <gallery photo id>, "product", "quantity",
 -- "sizing"}) or the extra photos of a selection ({"selection": <list id>},
 -- gallery_selection_line in proofing.sql).
+--
+-- Tables: price_sheets, price_sheet_items, price_sheet_prices, galleries,
+-- gallery_photos, products, product_prices, orders.  Calls print_check
+-- (prints.sql), gallery_selection_line (proofing.sql), darkroom_refuse
+-- (core.sql), admin_slug and admin_bad_field (shop.sql); cart_price and
+-- checkout_create (shop.sql) call gallery_cart_lines.
 
 
 -- The price of product p_product on sheet p_sheet in p_currency: the
