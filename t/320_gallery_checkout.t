@@ -11,6 +11,7 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use JSON::PP;
+use HTTP::Tiny;
 use Compress::Zlib qw(crc32);
 use Darkroom::Test qw(wait_for);
 use Darkroom::Stripe qw(demo_catalogue sandbox);
@@ -309,5 +310,20 @@ is($t->sql_value('SELECT count(*) FROM orders'), 1, 'no order');
 # --- GET is not a route ----------------------------------------------------------------
 $t->sql("UPDATE galleries SET revoked_at = NULL WHERE slug = 'wed'");
 is($t->http(GET => '/api/galleries/wed/quote')->{status}, 405, 'GET quote: 405');
+
+# --- a request handed to the shop ends as any: its connection is kept alive ------
+my $ua = HTTP::Tiny->new(keep_alive => 1, timeout => 5);
+my @kept;
+for my $body ({ items => \@cart }, { items => [] }, { items => \@cart }) {
+    my $res = $ua->request(POST => "http://127.0.0.1:$port/api/galleries/wed/quote",
+        { headers => { Cookie => $cookie, 'Content-Type' => 'application/json' },
+          content => encode_json($body) });
+    push @kept, $res->{status};
+}
+is_deeply(\@kept, [200, 400, 200],
+    'answers and refusals on one kept-alive connection');
+$t->stop;
+unlike($t->error_log, qr/open socket|\[alert\]/,
+    'no request left open when nginx stops');
 
 done_testing;
