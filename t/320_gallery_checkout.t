@@ -311,6 +311,61 @@ is($t->sql_value('SELECT count(*) FROM orders'), 1, 'no order');
 $t->sql("UPDATE galleries SET revoked_at = NULL WHERE slug = 'wed'");
 is($t->http(GET => '/api/galleries/wed/quote')->{status}, 405, 'GET quote: 405');
 
+# --- print_check() and gallery_selection_line() are asked -------------------------
+# Their owners (print checks, proofing) write them; stand-ins here show that
+# the photo's pixel size reaches the one and a selection item the other.
+$t->sql(<<'SQL');
+CREATE OR REPLACE FUNCTION print_check(p_width integer, p_height integer,
+                                       p_product text, p_sizing text,
+                                       p_line integer)
+RETURNS text LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF p_width < 1000 THEN
+        PERFORM darkroom_refuse(409, 'photo_too_small',
+            format('Item %s: %s x %s px is too small for %s.',
+                   p_line, p_width, p_height, p_product));
+    END IF;
+    RETURN p_sizing;
+END $$;
+CREATE OR REPLACE FUNCTION gallery_selection_line(p_gallery bigint,
+    p_item jsonb, p_currency text, p_line integer)
+RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('line', p_line, 'kind', 'selection',
+        'selection', (p_item->>'selection')::bigint,
+        'title', 'Extra photos', 'product_name', 'Selection',
+        'quantity', 2, 'unit_amount', 500, 'amount', 1000,
+        'discount', 0, 'tax', 0, 'tax_rate', 0)
+     WHERE p_currency = 'GBP'
+       AND p_gallery = (SELECT id FROM galleries WHERE slug = 'wed');
+$$;
+SQL
+$r = gadmin(POST => 'wed/photos', { photos => [ { original => 'wed/IMG_3.jpg',
+    bytes => length $files{'wed/IMG_3.jpg'},
+    crc32 => crc32($files{'wed/IMG_3.jpg'}), name => 'IMG_3.jpg',
+    width => 800, height => 600 } ] });
+is($r->{status}, 200, 'a photo now 800 x 600');
+my $orders = $t->sql_value('SELECT count(*) FROM orders');
+for my $route (qw(quote checkout)) {
+    $r = api("wed/$route", { email => 'ada@example.com', items => [
+        { photo => $p3, product => 'giclee-a3', quantity => 1 } ] });
+    is_deeply([ err($r) ], [409, 'photo_too_small'], "$route: too small, 409");
+    like($r->{json}{error}{message}, qr/Item 1: 800 x 600 px/,
+        'print_check had the photo\'s pixel size');
+}
+is($t->sql_value('SELECT count(*) FROM orders'), $orders, 'no order');
+
+$r = api('wed/checkout', { email => 'ada@example.com',
+    items => [ $cart[0], { selection => 7 } ] });
+is($r->{status}, 201, 'a selection line bought with a print')
+    or diag $r->{content};
+is_deeply([ map { join '|', map { $_ // '' } @$_ } $t->sql(
+    "SELECT i.line, i.photo_id, i.product_id, i.kind, i.quantity, i.amount,"
+    . " i.gallery_photo_id FROM order_items i JOIN orders o ON o.id = i.order_id"
+    . " WHERE o.ref = :'p1' ORDER BY i.line", $r->{json}{order}) ],
+    [ "1|gallery:$p1|giclee-a3|print|2|7800|$p1",
+      '2|selection:7|selection|selection|2|1000|' ],
+    'the selection line is written as gallery_selection_line made it');
+
 # --- a request handed to the shop ends as any: its connection is kept alive ------
 my $ua = HTTP::Tiny->new(keep_alive => 1, timeout => 5);
 my @kept;
