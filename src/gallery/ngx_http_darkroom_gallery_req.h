@@ -19,7 +19,16 @@ typedef enum {
     NGX_HTTP_DARKROOM_GALLERY_LOGOUT,
     NGX_HTTP_DARKROOM_GALLERY_FAVOURITE,
     NGX_HTTP_DARKROOM_GALLERY_DOWNLOAD,
-    NGX_HTTP_DARKROOM_GALLERY_ZIP
+    NGX_HTTP_DARKROOM_GALLERY_ZIP,
+
+    /* proofing (ngx_http_darkroom_gallery_proof.c) */
+    NGX_HTTP_DARKROOM_GALLERY_VISITOR,         /* POST visitor */
+    NGX_HTTP_DARKROOM_GALLERY_VISITOR_LOGOUT,  /* POST visitor/logout */
+    NGX_HTTP_DARKROOM_GALLERY_LISTS,           /* GET lists */
+    NGX_HTTP_DARKROOM_GALLERY_LIST_CREATE,     /* POST lists */
+    NGX_HTTP_DARKROOM_GALLERY_LIST_ADD,        /* POST lists/<id>/photos */
+    NGX_HTTP_DARKROOM_GALLERY_LIST_REMOVE,     /* POST lists/<id>/remove */
+    NGX_HTTP_DARKROOM_GALLERY_LIST_SUBMIT      /* POST lists/<id>/submit */
 } ngx_http_darkroom_gallery_route_e;
 
 
@@ -76,12 +85,34 @@ typedef struct {
     ngx_http_darkroom_zip_t                zip;
     time_t                                 last_modified;
     uint32_t                               etag;
+
+    /* proofing: the visitor of a valid cookie (0: none), the list routed */
+    uint64_t                               visitor;
+    uint64_t                               list;
+    char                                   set_visitor[512];
 } ngx_http_darkroom_gallery_req_t;
 
 
 /* ngx_http_darkroom_gallery.c, in threads: the answer (json is freed) */
 void ngx_http_darkroom_gallery_answer(ngx_http_darkroom_task_t *t,
     ngx_uint_t status, cJSON *json);
+
+
+/* ngx_http_darkroom_gallery_proof.c */
+ngx_int_t ngx_http_darkroom_gallery_proof_route(
+    ngx_http_darkroom_gallery_req_t *g, ngx_str_t *seg, ngx_int_t n,
+    ngx_uint_t get);
+void ngx_http_darkroom_gallery_proof(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gallery_req_t *g, cJSON *body);
+void ngx_http_darkroom_gallery_visitor_check(
+    ngx_http_darkroom_gallery_req_t *g);
+ngx_int_t ngx_http_darkroom_gallery_proof_info(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gallery_req_t *g, cJSON *gallery);
+ngx_int_t ngx_http_darkroom_gallery_proof_download(
+    ngx_http_darkroom_task_t *t, ngx_http_darkroom_gallery_req_t *g,
+    ngx_uint_t n);
+ngx_int_t ngx_http_darkroom_gallery_proof_zip(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gallery_req_t *g, const char *hash, ngx_uint_t make);
 
 
 #endif /* _NGX_HTTP_DARKROOM_GALLERY_REQ_H_INCLUDED_ */
