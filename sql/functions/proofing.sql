@@ -560,7 +560,7 @@ $$;
 
 -- GET <slug>/lists/<id>/export?format=lightroom|csv: the list's file
 -- names without extension joined by ", " (Lightroom's filename filter),
--- or CSV file,note,visitor,email.  NULL: no such list of that gallery.
+-- or CSV file,note,visitor,email.  404: no such list of that gallery.
 CREATE OR REPLACE FUNCTION gallery_admin_export(p_slug text, p_list bigint,
                                                 p_format text)
 RETURNS text LANGUAGE plpgsql STABLE AS $$
@@ -578,7 +578,8 @@ BEGIN
      WHERE l2.id = p_list AND g.slug = p_slug;
 
     IF NOT FOUND THEN
-        RETURN NULL;
+        PERFORM darkroom_refuse(404, 'not_found',
+                                'There is no such list in this gallery.');
     END IF;
 
     SELECT * INTO v FROM gallery_visitors WHERE id = l.visitor_id;

@@ -56,6 +56,8 @@ static ngx_int_t ngx_http_darkroom_gadmin_prepare(ngx_http_request_t *r,
 static void ngx_http_darkroom_gadmin_work(ngx_http_darkroom_task_t *t);
 static ngx_int_t ngx_http_darkroom_gadmin_hash(ngx_http_darkroom_task_t *t,
     cJSON *body, const char *field, const char *hash_field, size_t min);
+static PGresult *ngx_http_darkroom_gadmin_views(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gadmin_t *a);
 static ngx_int_t ngx_http_darkroom_gadmin_export_route(ngx_http_request_t *r,
     ngx_http_darkroom_gadmin_t *a, ngx_str_t *seg);
 static ngx_int_t ngx_http_darkroom_gadmin_done(ngx_http_request_t *r,
@@ -161,7 +163,7 @@ ngx_http_darkroom_gadmin_work(ngx_http_darkroom_task_t *t)
     char                        *text;
     cJSON                       *body;
     PGresult                    *res;
-    const char                  *sql, *params[3];
+    const char                  *sql, *params[2];
     ngx_http_darkroom_gadmin_t  *a = t->data;
 
     params[0] = a->slug;
@@ -183,23 +185,9 @@ ngx_http_darkroom_gadmin_work(ngx_http_darkroom_task_t *t)
         break;
 
     case NGX_HTTP_DARKROOM_GADMIN_DOWNLOADS:
-        res = ngx_http_darkroom_db_exec(&t->db,
-                                        "SELECT gallery_admin_downloads($1)",
-                                        1, params, &t->err);
-        break;
-
     case NGX_HTTP_DARKROOM_GADMIN_VISITORS:
-        res = ngx_http_darkroom_db_exec(&t->db,
-                                        "SELECT gallery_admin_visitors($1)",
-                                        1, params, &t->err);
-        break;
-
     case NGX_HTTP_DARKROOM_GADMIN_EXPORT:
-        params[1] = a->list;
-        params[2] = a->format;
-        res = ngx_http_darkroom_db_exec(&t->db,
-                  "SELECT gallery_admin_export($1, $2::bigint, $3)", 3,
-                  params, &t->err);
+        res = ngx_http_darkroom_gadmin_views(t, a);
         break;
 
     case NGX_HTTP_DARKROOM_GADMIN_ACTION:
@@ -264,10 +252,37 @@ ngx_http_darkroom_gadmin_work(ngx_http_darkroom_task_t *t)
         return;
     }
 
-    ngx_http_darkroom_task_answer(t, res,
-                                  a->route == NGX_HTTP_DARKROOM_GADMIN_EXPORT
-                                  ? "There is no such list in this gallery."
-                                  : "There is no such gallery.");
+    ngx_http_darkroom_task_answer(t, res, "There is no such gallery.");
+}
+
+
+/* the download log, and proofing: the visitors, a list's export */
+
+static PGresult *
+ngx_http_darkroom_gadmin_views(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gadmin_t *a)
+{
+    const char  *params[3];
+
+    params[0] = a->slug;
+    params[1] = a->list;
+    params[2] = a->format;
+
+    if (a->route == NGX_HTTP_DARKROOM_GADMIN_DOWNLOADS) {
+        return ngx_http_darkroom_db_exec(&t->db,
+                                         "SELECT gallery_admin_downloads($1)",
+                                         1, params, &t->err);
+    }
+
+    if (a->route == NGX_HTTP_DARKROOM_GADMIN_VISITORS) {
+        return ngx_http_darkroom_db_exec(&t->db,
+                                         "SELECT gallery_admin_visitors($1)",
+                                         1, params, &t->err);
+    }
+
+    return ngx_http_darkroom_db_exec(&t->db,
+               "SELECT gallery_admin_export($1, $2::bigint, $3)", 3, params,
+               &t->err);
 }
 
 

@@ -315,20 +315,17 @@ ngx_http_darkroom_gallery_proof(ngx_http_darkroom_task_t *t,
 
         params[3] = photo;
 
-        if (g->route == NGX_HTTP_DARKROOM_GALLERY_LIST_REMOVE) {
-            sql = "SELECT gallery_list_remove($1, $2, $3, $4)";
-            res = ngx_http_darkroom_db_exec(&t->db, sql, 4, params, &t->err);
-            break;
-        }
-
         params[4] = ngx_http_darkroom_gallery_proof_str(body, "note",
                                   NGX_HTTP_DARKROOM_GALLERY_NOTE_MAX, &bad);
-        if (bad) {
-            break;
-        }
 
-        sql = "SELECT gallery_list_add($1, $2, $3, $4, $5)";
-        res = ngx_http_darkroom_db_exec(&t->db, sql, 5, params, &t->err);
+        sql = (g->route == NGX_HTTP_DARKROOM_GALLERY_LIST_REMOVE)
+              ? "SELECT gallery_list_remove($1, $2, $3, $4)"
+              : "SELECT gallery_list_add($1, $2, $3, $4, $5)";
+
+        res = bad ? NULL
+                  : ngx_http_darkroom_db_exec(&t->db, sql,
+                        g->route == NGX_HTTP_DARKROOM_GALLERY_LIST_REMOVE
+                        ? 4 : 5, params, &t->err);
         break;
 
     default: /* NGX_HTTP_DARKROOM_GALLERY_LIST_SUBMIT */
