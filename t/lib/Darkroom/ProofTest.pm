@@ -27,6 +27,7 @@ sub proof_start {
     $t->write_file('admin_token', "gallery-admin-token\n");
     my $threads = $o{threads} // 4;
     my $extra = $o{http} // '';
+    my $jobs = $o{jobs} ? '' : 'darkroom_jobs off;';
     $t->conf(<<"EOF");
 %%MAIN%%
 thread_pool dr threads=$threads;
@@ -35,7 +36,7 @@ http {
     %%HTTP%%
     darkroom_db "%%DB%%";
     darkroom_db_pool dr;
-    darkroom_jobs off;
+    $jobs
     darkroom_admin_token_file %%DIR%%/admin_token;
 
     darkroom_gallery_zone 1m interval=200ms;
