@@ -140,36 +140,67 @@ is(line_error($gid, qq({"selection": $few}), 'GBP'), 'no_extras',
     'a list within the limit has no extras to buy');
 
 # paying: the order paid submits the list, in that transaction
-$t->sql(<<"SQL");
+sub selection_order {
+    my ($ref, $n) = @_;
+    my $amount = 500 * $n;
+    $t->sql(<<"SQL");
 WITH o AS (
     INSERT INTO orders (ref, status_token, status, email, currency, total,
                         subtotal, physical, gallery_id)
-    VALUES ('SEL-1', md5('sel1'), 'pending_payment', 'eve\@example.com',
-            'GBP', 1500, 1500, false, $gid)
+    VALUES ('$ref', md5('$ref'), 'pending_payment', 'eve\@example.com',
+            'GBP', $amount, $amount, false, $gid)
     RETURNING id)
 INSERT INTO order_items (order_id, line, photo_id, product_id, title,
                          product_name, kind, quantity, unit_amount, amount)
 SELECT id, 1, 'selection:$el', 'selection', 'Extra photos', 'Extra photos',
-       'selection', 3, 500, 1500 FROM o
+       'selection', $n, 500, $amount FROM o
 SQL
-is($t->sql_value(q{SELECT submitted_at IS NULL FROM gallery_lists
-                    WHERE id = :'p1'}, $el), 't',
-    'a pending order does not submit it');
-$t->sql(q{UPDATE orders SET status = 'paid', paid_at = now(),
-                 paid_amount = 1500, paid_currency = 'GBP'
-           WHERE ref = 'SEL-1'});
-is($t->sql_value(q{SELECT (submitted_at IS NOT NULL)::text || ' ' || o.ref
-                     FROM gallery_lists l JOIN orders o ON o.id = l.order_id
-                    WHERE l.id = :'p1'}, $el), 'true SEL-1',
-    'paid: the list is submitted, with its order');
-is($t->sql_value(q{SELECT payload->>'order_ref' FROM jobs
+}
+sub pay {
+    my ($ref) = @_;
+    $t->sql(q{UPDATE orders SET status = 'paid', paid_at = now(),
+                     paid_amount = total, paid_currency = 'GBP'
+               WHERE ref = :'p1'}, $ref);
+}
+sub submitted {
+    return $t->sql_value(q{SELECT coalesce(o.ref, 'open')
+                             FROM gallery_lists l
+                             LEFT JOIN orders o ON o.id = l.order_id
+                            WHERE l.id = :'p1'
+                              AND l.submitted_at IS NOT NULL
+                            UNION ALL SELECT 'open' LIMIT 1}, $el);
+}
+
+selection_order('SEL-1', 3);
+is(submitted(), 'open', 'a pending order does not submit it');
+
+# a photo added while the checkout is open is not paid for
+is(api(POST => "pick/lists/$el/photos", { photo => 0 + $p[5] }, $eve)
+       ->{status}, 200, 'a photo added while paying');
+pay('SEL-1');
+is(submitted(), 'open', 'paid 3 of 4 extras: the list stays open');
+$r = api(POST => "pick/lists/$el/submit", {}, $eve);
+is($r->{status}, 402, 'submit asks ...');
+is($r->{json}{error}{extra}, 1, '... for the one extra not paid');
+is($r->{json}{error}{amount}, 500, '... 500');
+$line = decode_json($t->sql_value(q{SELECT gallery_selection_line(
+    :'p1'::bigint, jsonb_build_object('selection', :'p2'::bigint), 'GBP', 1)},
+    $gid, $el));
+is($line->{quantity}, 1, 'the cart line: 1');
+
+selection_order('SEL-2', 1);
+pay('SEL-2');
+is(submitted(), 'SEL-2', 'paid in full: submitted, with its order');
+is($t->sql_value(q{SELECT string_agg(payload->>'order_ref', ',') FROM jobs
                     WHERE kind = 'email'
                       AND payload->>'template' = 'selection_submitted'}),
-    'SEL-1', 'the photographer\'s email names the order');
+    'SEL-2', 'one email to the photographer, naming the order');
 $r = api(POST => "pick/lists/$el/photos", { photo => 0 + $p[6] }, $eve);
 is($r->{status}, 409, 'the paid list is locked');
 $r = api(GET => 'pick/lists', undef, $eve);
-is($r->{json}{lists}[0]{order}, 'SEL-1', 'the list shows its order');
+is($r->{json}{lists}[0]{order}, 'SEL-2', 'the list shows its order');
+is(line_error($gid, qq({"selection": $el}), 'GBP'), 'list_submitted',
+    'a submitted selection cannot be bought again');
 
 # a list over the limit cannot be submitted for free if the price goes
 $t->sql(q{UPDATE galleries SET extra_photo_amount = NULL

@@ -302,6 +302,27 @@ RETURNS void LANGUAGE sql AS $$
 $$;
 
 
+-- The photos of list l beyond the gallery's limit not paid for yet: the
+-- extras less those its paid orders bought (a list changed while its
+-- checkout was open is not submitted with extras nobody paid for).
+CREATE OR REPLACE FUNCTION gallery_list_due(l gallery_lists)
+RETURNS integer LANGUAGE sql STABLE AS $$
+    SELECT greatest(0,
+               (SELECT count(*) FROM gallery_list_photos lp
+                 WHERE lp.list_id = l.id)::integer
+               - coalesce(g.selection_limit, 2147483647)
+               - coalesce((SELECT sum(i.quantity)
+                             FROM order_items i
+                             JOIN orders o ON o.id = i.order_id
+                            WHERE i.kind = 'selection'
+                              AND i.photo_id = 'selection:' || l.id
+                              AND o.status IN ('paid', 'in_production',
+                                               'shipped', 'delivered')),
+                          0))::integer
+      FROM galleries g WHERE g.id = l.gallery_id;
+$$;
+
+
 -- POST <slug>/lists/<id>/submit: locks the list and mails the
 -- photographer.  A list beyond the limit with extras priced is not
 -- submitted: the answer carries "status": 402 and the error (payment
@@ -314,6 +335,7 @@ DECLARE
     l        gallery_lists%ROWTYPE;
     g        galleries%ROWTYPE;
     v_count  integer;
+    v_due    integer;
 BEGIN
     l := gallery_list_lock(p_gallery, p_visitor, p_list);
 
@@ -326,7 +348,9 @@ BEGIN
                                 format('"%s" has no photos yet.', l.name));
     END IF;
 
-    IF g.selection_limit IS NOT NULL AND v_count > g.selection_limit THEN
+    v_due := gallery_list_due(l);
+
+    IF v_due > 0 THEN
         IF g.extra_photo_amount IS NULL THEN
             PERFORM darkroom_refuse(409, 'selection_limit',
                 format('This gallery lets you choose %s photos; "%s" has '
@@ -335,13 +359,14 @@ BEGIN
 
         RETURN json_build_object('status', 402, 'error', json_build_object(
             'code', 'payment_required',
-            'message', format('This gallery includes %s photos; the %s more '
-                              'in "%s" are priced: pay for them to submit '
-                              'the selection.', g.selection_limit,
-                              v_count - g.selection_limit, l.name),
+            'message', format('This gallery includes %s photos; %s more '
+                              'in "%s" %s priced: pay for them to submit '
+                              'the selection.', g.selection_limit, v_due,
+                              l.name, CASE WHEN v_due = 1 THEN 'is'
+                                           ELSE 'are' END),
             'list', l.id,
-            'extra', v_count - g.selection_limit,
-            'amount', (v_count - g.selection_limit) * g.extra_photo_amount,
+            'extra', v_due,
+            'amount', v_due * g.extra_photo_amount,
             'currency', g.currency))::text;
     END IF;
 
@@ -370,7 +395,6 @@ RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
 DECLARE
     l        gallery_lists%ROWTYPE;
     g        galleries%ROWTYPE;
-    v_count  integer;
     v_extra  integer;
 BEGIN
     IF jsonb_typeof(p_item->'selection') IS DISTINCT FROM 'number'
@@ -408,14 +432,12 @@ BEGIN
                    p_line, g.currency, p_currency));
     END IF;
 
-    SELECT count(*) INTO v_count FROM gallery_list_photos
-     WHERE list_id = l.id;
-    v_extra := v_count - g.selection_limit;
+    v_extra := gallery_list_due(l);
 
     IF v_extra < 1 THEN
         PERFORM darkroom_refuse(400, 'no_extras',
-            format('Item %s: "%s" has no photos beyond the %s included.',
-                   p_line, l.name, g.selection_limit));
+            format('Item %s: "%s" has no photos to pay for beyond the %s '
+                   'included.', p_line, l.name, g.selection_limit));
     END IF;
 
     IF v_extra > 99 THEN
@@ -436,22 +458,29 @@ END $$;
 
 
 -- An order paid: each selection it paid for is submitted, linked to the
--- order, and mailed, in the transaction that marks the order paid.
+-- order, and mailed, in the transaction that marks the order paid; unless
+-- photos were added while the checkout was open and are still unpaid (the
+-- list stays open, and its submit asks for those only).
 CREATE OR REPLACE FUNCTION gallery_selection_paid() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     l  gallery_lists%ROWTYPE;
 BEGIN
     FOR l IN
-        UPDATE gallery_lists gl
-           SET submitted_at = now(), order_id = NEW.id, updated_at = now()
-          FROM order_items i
+        SELECT gl.* FROM gallery_lists gl
+          JOIN order_items i ON i.photo_id = 'selection:' || gl.id
          WHERE i.order_id = NEW.id AND i.kind = 'selection'
-           AND i.photo_id = 'selection:' || gl.id
            AND gl.submitted_at IS NULL
-        RETURNING gl.*
+           FOR UPDATE OF gl
     LOOP
-        PERFORM gallery_list_mail(l);
+        IF gallery_list_due(l) = 0 THEN
+            UPDATE gallery_lists
+               SET submitted_at = now(), order_id = NEW.id, updated_at = now()
+             WHERE id = l.id
+            RETURNING * INTO l;
+
+            PERFORM gallery_list_mail(l);
+        END IF;
     END LOOP;
 
     RETURN NULL;
@@ -480,7 +509,10 @@ BEGIN
     SELECT visitor_download_limit INTO v_limit FROM galleries
      WHERE id = p_gallery;
 
-    IF v_limit IS NULL AND p_visitor IS NULL THEN
+    IF v_limit IS NULL THEN
+        UPDATE gallery_visitors SET downloads = downloads + p_n,
+                                    last_seen_at = now()
+         WHERE id = p_visitor AND gallery_id = p_gallery;
         RETURN NULL;
     END IF;
 
