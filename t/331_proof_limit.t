@@ -156,11 +156,15 @@ SELECT id, 1, 'selection:$el', 'selection', 'Extra photos', 'Extra photos',
        'selection', $n, 500, $amount FROM o
 SQL
 }
+# paid as the Stripe webhook marks it: order_mark_paid() in SQL
 sub pay {
     my ($ref) = @_;
-    $t->sql(q{UPDATE orders SET status = 'paid', paid_at = now(),
-                     paid_amount = total, paid_currency = 'GBP'
-               WHERE ref = :'p1'}, $ref);
+    my ($id, $total) = @{ ($t->sql(q{SELECT id, total FROM orders
+                                      WHERE ref = :'p1'}, $ref))[0] };
+    my $session = encode_json({ amount_total => 0 + $total,
+        currency => 'gbp', payment_intent => "pi_test_$id" });
+    is($t->sql_value(q{SELECT order_mark_paid(:'p1', :'p2'::jsonb, 'test')},
+                     $id, $session), 'paid', "$ref paid");
 }
 sub submitted {
     return $t->sql_value(q{SELECT coalesce(o.ref, 'open')
