@@ -29,10 +29,10 @@ LANGUAGE sql AS $$
     WITH x AS (
         SELECT * FROM jsonb_to_recordset(p) AS x(g bigint, gen integer,
                path text, client text, status integer, bytes bigint,
-               at double precision)
+               at double precision, v bigint)
     ), ins AS (
         INSERT INTO gallery_downloads (gallery_id, generation, photo_id, path,
-                                       client, status, bytes, at)
+                                       client, status, bytes, at, visitor_id)
         SELECT x.g, x.gen,
                (SELECT ph.id FROM gallery_photos ph
                  WHERE ph.gallery_id = x.g
@@ -40,7 +40,7 @@ LANGUAGE sql AS $$
                         OR x.path LIKE '%/' || ph.web_path)
                  ORDER BY ph.id LIMIT 1),
                x.path, x.client, x.status, coalesce(x.bytes, 0),
-               to_timestamp(x.at)
+               to_timestamp(x.at), x.v
           FROM x
         RETURNING 1
     )
@@ -481,7 +481,8 @@ LANGUAGE sql STABLE AS $$
     SELECT json_build_object('downloads',
         coalesce((SELECT json_agg(json_build_object('photo_id', d.photo_id,
                       'path', d.path, 'client', d.client, 'status', d.status,
-                      'bytes', d.bytes, 'at', d.at) ORDER BY d.at DESC, d.id DESC)
+                      'bytes', d.bytes, 'at', d.at, 'visitor_id', d.visitor_id)
+                      ORDER BY d.at DESC, d.id DESC)
                     FROM (SELECT * FROM gallery_downloads d
                            WHERE d.gallery_id = g.id
                            ORDER BY d.at DESC, d.id DESC LIMIT 1000) d),

@@ -52,7 +52,9 @@ DECLARE
     v_gallery   json;
     v_refund    bigint;
 BEGIN
-    v_kind := CASE WHEN p_template LIKE 'shop\_%' THEN 'shop'
+    -- selection_submitted (proofing) goes to the photographer too
+    v_kind := CASE WHEN p_template LIKE 'shop\_%'
+                        OR p_template = 'selection_submitted' THEN 'shop'
                    ELSE 'customer' END;
 
     IF p_payload ? 'order_id' THEN

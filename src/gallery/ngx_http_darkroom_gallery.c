@@ -12,6 +12,7 @@
  *   POST <slug>/download          {"photos": [id, ...] | "all": true,
  *                                  "pin"}: signed original URLs and a ZIP
  *   GET  <slug>/zip/<token>       the ZIP, streamed (one Range works)
+ *   ...  <slug>/visitor, lists    proofing: ngx_http_darkroom_gallery_proof.c
  *
  * A gallery with a password needs the cookie set by unlock: an HMAC over
  * the gallery, its generation and the cookie's expiry, so rotating or
@@ -198,7 +199,8 @@ ngx_http_darkroom_gallery_prepare(ngx_http_request_t *r,
     get = (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) ? 1 : 0;
 
     if ((g->route == NGX_HTTP_DARKROOM_GALLERY_GET
-         || g->route == NGX_HTTP_DARKROOM_GALLERY_ZIP) != get
+         || g->route == NGX_HTTP_DARKROOM_GALLERY_ZIP
+         || g->route == NGX_HTTP_DARKROOM_GALLERY_LISTS) != get
         || (!get && r->method != NGX_HTTP_POST))
     {
         return ngx_http_darkroom_send_error(r, NGX_HTTP_NOT_ALLOWED,
@@ -256,10 +258,10 @@ ngx_http_darkroom_gallery_route(ngx_http_request_t *r,
     ngx_http_darkroom_gallery_req_t *g)
 {
     ngx_int_t   n;
-    ngx_str_t   seg[3];
+    ngx_str_t   seg[4];
     ngx_uint_t  i;
 
-    n = ngx_http_darkroom_path_split(r, seg, 3);
+    n = ngx_http_darkroom_path_split(r, seg, 4);
 
     if (n < 1 || seg[0].len > NGX_HTTP_DARKROOM_GALLERY_SLUG_MAX) {
         return NGX_DECLINED;
@@ -312,7 +314,8 @@ ngx_http_darkroom_gallery_route(ngx_http_request_t *r,
         g->route = NGX_HTTP_DARKROOM_GALLERY_CHECKOUT;
 
     } else {
-        return NGX_DECLINED;
+        return ngx_http_darkroom_gallery_proof_route(g, seg, n,
+                   (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) ? 1 : 0);
     }
 
     return NGX_OK;
@@ -446,8 +449,12 @@ ngx_http_darkroom_gallery_work(ngx_http_darkroom_task_t *t)
 
     body = NULL;
 
+    ngx_http_darkroom_gallery_visitor_check(g);
+
     if (g->route != NGX_HTTP_DARKROOM_GALLERY_GET
-        && g->route != NGX_HTTP_DARKROOM_GALLERY_LOGOUT)
+        && g->route != NGX_HTTP_DARKROOM_GALLERY_LOGOUT
+        && g->route != NGX_HTTP_DARKROOM_GALLERY_LISTS
+        && g->route != NGX_HTTP_DARKROOM_GALLERY_VISITOR_LOGOUT)
     {
         body = cJSON_Parse(g->body);
 
@@ -463,6 +470,11 @@ ngx_http_darkroom_gallery_work(ngx_http_darkroom_task_t *t)
     if (g->route == NGX_HTTP_DARKROOM_GALLERY_UNLOCK) {
         ngx_http_darkroom_gallery_unlock(t, g, body);
         cJSON_Delete(body);
+        return;
+    }
+
+    if (g->route == NGX_HTTP_DARKROOM_GALLERY_VISITOR_LOGOUT) {
+        ngx_http_darkroom_gallery_proof(t, g, body);
         return;
     }
 
@@ -497,8 +509,12 @@ ngx_http_darkroom_gallery_work(ngx_http_darkroom_task_t *t)
         ngx_http_darkroom_gallery_buy_work(t, g);
         break;
 
-    default:
+    case NGX_HTTP_DARKROOM_GALLERY_GET:
         ngx_http_darkroom_gallery_list(t, g);
+        break;
+
+    default:
+        ngx_http_darkroom_gallery_proof(t, g, body);
     }
 
     cJSON_Delete(body);
@@ -948,6 +964,16 @@ ngx_http_darkroom_gallery_list(ngx_http_darkroom_task_t *t,
     }
 
     json = ngx_http_darkroom_gallery_info(g);
+
+    if (ngx_http_darkroom_gallery_proof_info(t, g,
+                     cJSON_GetObjectItemCaseSensitive(json, "gallery"))
+        != NGX_OK)
+    {
+        PQclear(res);
+        cJSON_Delete(json);
+        return;
+    }
+
     photos = cJSON_AddArrayToObject(json, "photos");
     n = PQntuples(res);
 
@@ -1155,9 +1181,16 @@ ngx_http_darkroom_gallery_download(ngx_http_darkroom_task_t *t,
         return;
     }
 
+    /* proofing: the visitor in the links, their count and limit */
+
+    (void) ngx_http_darkroom_gallery_proof_download(t, g, 0);
+
     json = ngx_http_darkroom_gallery_download_files(t, g, ids);
 
     if (json == NULL
+        || (g->nentries
+            && ngx_http_darkroom_gallery_proof_download(t, g, g->nentries)
+               != NGX_OK)
         || ngx_http_darkroom_gallery_download_zip(t, g, ids, json) != NGX_OK)
     {
         free(ids);
@@ -1287,7 +1320,8 @@ ngx_http_darkroom_gallery_download_zip(ngx_http_darkroom_task_t *t,
     if (ngx_http_darkroom_db_command(&t->db,
             "SELECT gallery_zip_create($1, $2, $3::bigint[], $4, $5)",
             5, params, &t->err)
-        != NGX_OK)
+        != NGX_OK
+        || ngx_http_darkroom_gallery_proof_zip(t, g, hash, 1) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -1359,7 +1393,9 @@ ngx_http_darkroom_gallery_zip_files(ngx_http_darkroom_task_t *t,
         return;
     }
 
-    if (ngx_http_darkroom_gallery_entries(t, g, res, col) == NGX_OK) {
+    if (ngx_http_darkroom_gallery_entries(t, g, res, col) == NGX_OK
+        && ngx_http_darkroom_gallery_proof_zip(t, g, hash, 0) == NGX_OK)
+    {
         (void) ngx_http_darkroom_gallery_zip_open(t, g, res, col);
     }
 
@@ -1637,6 +1673,15 @@ ngx_http_darkroom_gallery_done(ngx_http_request_t *r,
         && ngx_http_darkroom_header_out(r, "Set-Cookie",
                                         (u_char *) g->set_cookie,
                                         ngx_strlen(g->set_cookie))
+           == NULL)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (g->set_visitor[0]
+        && ngx_http_darkroom_header_out(r, "Set-Cookie",
+                                        (u_char *) g->set_visitor,
+                                        ngx_strlen(g->set_visitor))
            == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

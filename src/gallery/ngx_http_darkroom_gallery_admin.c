@@ -15,6 +15,11 @@
  *                                 "sha256", "web", "proof", ...}]}
  *   POST <slug>/revoke | rotate | restore | deliver
  *   GET  <slug>/downloads        the download log
+ *   GET  <slug>/visitors         proofing: the visitors, their lists and
+ *                                downloads
+ *   GET  <slug>/lists/<id>/export?format=lightroom|csv
+ *                                a list's file names for Lightroom's
+ *                                filter (text/plain), or CSV (text/csv)
  *
  * Passwords and PINs are hashed here, in the thread, with scrypt; the
  * database only ever sees the hash.
@@ -30,7 +35,9 @@ typedef enum {
     NGX_HTTP_DARKROOM_GADMIN_GET,
     NGX_HTTP_DARKROOM_GADMIN_PHOTOS,
     NGX_HTTP_DARKROOM_GADMIN_ACTION,
-    NGX_HTTP_DARKROOM_GADMIN_DOWNLOADS
+    NGX_HTTP_DARKROOM_GADMIN_DOWNLOADS,
+    NGX_HTTP_DARKROOM_GADMIN_VISITORS,
+    NGX_HTTP_DARKROOM_GADMIN_EXPORT
 } ngx_http_darkroom_gadmin_route_e;
 
 
@@ -39,6 +46,8 @@ typedef struct {
     char                              *slug;      /* NULL: from the body */
     char                              *action;
     char                              *body;
+    char                              *list;      /* export */
+    char                              *format;
 } ngx_http_darkroom_gadmin_t;
 
 
@@ -47,6 +56,12 @@ static ngx_int_t ngx_http_darkroom_gadmin_prepare(ngx_http_request_t *r,
 static void ngx_http_darkroom_gadmin_work(ngx_http_darkroom_task_t *t);
 static ngx_int_t ngx_http_darkroom_gadmin_hash(ngx_http_darkroom_task_t *t,
     cJSON *body, const char *field, const char *hash_field, size_t min);
+static PGresult *ngx_http_darkroom_gadmin_views(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gadmin_t *a);
+static ngx_int_t ngx_http_darkroom_gadmin_export_route(ngx_http_request_t *r,
+    ngx_http_darkroom_gadmin_t *a, ngx_str_t *seg);
+static ngx_int_t ngx_http_darkroom_gadmin_done(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t);
 
 
 ngx_int_t
@@ -58,7 +73,8 @@ ngx_http_darkroom_gallery_admin_handler(ngx_http_request_t *r)
 
     return ngx_http_darkroom_task_start(r, sizeof(ngx_http_darkroom_gadmin_t),
                                         ngx_http_darkroom_gadmin_prepare,
-                                        ngx_http_darkroom_gadmin_work, NULL);
+                                        ngx_http_darkroom_gadmin_work,
+                                        ngx_http_darkroom_gadmin_done);
 }
 
 
@@ -67,11 +83,11 @@ ngx_http_darkroom_gadmin_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t)
 {
     ngx_int_t                    n;
-    ngx_str_t                    seg[2], b;
+    ngx_str_t                    seg[4], b;
     ngx_uint_t                   get;
     ngx_http_darkroom_gadmin_t  *a = t->data;
 
-    n = ngx_http_darkroom_path_split(r, seg, 2);
+    n = ngx_http_darkroom_path_split(r, seg, 4);
 
     get = (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) ? 1 : 0;
 
@@ -94,6 +110,16 @@ ngx_http_darkroom_gadmin_prepare(ngx_http_request_t *r,
 
     } else if (n == 2 && get && ngx_http_darkroom_is(seg[1], "downloads")) {
         a->route = NGX_HTTP_DARKROOM_GADMIN_DOWNLOADS;
+
+    } else if (n == 2 && get && ngx_http_darkroom_is(seg[1], "visitors")) {
+        a->route = NGX_HTTP_DARKROOM_GADMIN_VISITORS;
+
+    } else if (n == 4 && get && ngx_http_darkroom_is(seg[1], "lists")
+               && ngx_http_darkroom_is(seg[3], "export"))
+    {
+        if (ngx_http_darkroom_gadmin_export_route(r, a, seg) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
 
     } else if (n == 2 && !get
                && (ngx_http_darkroom_is(seg[1], "revoke")
@@ -159,9 +185,9 @@ ngx_http_darkroom_gadmin_work(ngx_http_darkroom_task_t *t)
         break;
 
     case NGX_HTTP_DARKROOM_GADMIN_DOWNLOADS:
-        res = ngx_http_darkroom_db_exec(&t->db,
-                                        "SELECT gallery_admin_downloads($1)",
-                                        1, params, &t->err);
+    case NGX_HTTP_DARKROOM_GADMIN_VISITORS:
+    case NGX_HTTP_DARKROOM_GADMIN_EXPORT:
+        res = ngx_http_darkroom_gadmin_views(t, a);
         break;
 
     case NGX_HTTP_DARKROOM_GADMIN_ACTION:
@@ -230,6 +256,36 @@ ngx_http_darkroom_gadmin_work(ngx_http_darkroom_task_t *t)
 }
 
 
+/* the download log, and proofing: the visitors, a list's export */
+
+static PGresult *
+ngx_http_darkroom_gadmin_views(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gadmin_t *a)
+{
+    const char  *params[3];
+
+    params[0] = a->slug;
+    params[1] = a->list;
+    params[2] = a->format;
+
+    if (a->route == NGX_HTTP_DARKROOM_GADMIN_DOWNLOADS) {
+        return ngx_http_darkroom_db_exec(&t->db,
+                                         "SELECT gallery_admin_downloads($1)",
+                                         1, params, &t->err);
+    }
+
+    if (a->route == NGX_HTTP_DARKROOM_GADMIN_VISITORS) {
+        return ngx_http_darkroom_db_exec(&t->db,
+                                         "SELECT gallery_admin_visitors($1)",
+                                         1, params, &t->err);
+    }
+
+    return ngx_http_darkroom_db_exec(&t->db,
+               "SELECT gallery_admin_export($1, $2::bigint, $3)", 3, params,
+               &t->err);
+}
+
+
 /*
  * "password": "..." becomes "password_hash": "scrypt$...", and
  * "password": null (or "") becomes "password_hash": null.
@@ -281,4 +337,108 @@ ngx_http_darkroom_gadmin_hash(ngx_http_darkroom_task_t *t, cJSON *body,
     cJSON_AddStringToObject(body, hash_field, (char *) hash);
 
     return NGX_OK;
+}
+
+
+/* on the event loop: GET <slug>/lists/<id>/export?format=... */
+
+static ngx_int_t
+ngx_http_darkroom_gadmin_export_route(ngx_http_request_t *r,
+    ngx_http_darkroom_gadmin_t *a, ngx_str_t *seg)
+{
+    ngx_uint_t  i;
+
+    a->route = NGX_HTTP_DARKROOM_GADMIN_EXPORT;
+
+    /* not a number: no list (404 from the database) */
+
+    for (i = 0; i < seg[2].len && i < 18; i++) {
+        if (seg[2].data[i] < '0' || seg[2].data[i] > '9') {
+            break;
+        }
+    }
+
+    a->list = (i == seg[2].len && i > 0)
+              ? ngx_http_darkroom_cstr(r->pool, seg[2].data, seg[2].len)
+              : "0";
+
+    a->format = ngx_http_darkroom_query_arg(r, "format");
+
+    if (a->list == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (a->format == NULL) {
+        a->format = "lightroom";
+    }
+
+    return NGX_OK;
+}
+
+
+/* an export is text or CSV; everything else JSON */
+
+static ngx_int_t
+ngx_http_darkroom_gadmin_done(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t)
+{
+    ngx_int_t                    rc;
+    ngx_buf_t                   *b;
+    ngx_chain_t                  out;
+    ngx_http_darkroom_gadmin_t  *a = t->data;
+
+    if (t->err.status) {
+        return ngx_http_darkroom_send_task_error(r, &t->err);
+    }
+
+    if (t->out == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (a->route != NGX_HTTP_DARKROOM_GADMIN_EXPORT) {
+        return ngx_http_darkroom_send_json(r, t->status ? t->status
+                                                        : NGX_HTTP_OK,
+                                           (u_char *) t->out, t->out_len);
+    }
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = t->out_len;
+
+    if (a->format[0] == 'c') {
+        ngx_str_set(&r->headers_out.content_type, "text/csv; charset=utf-8");
+
+    } else {
+        ngx_str_set(&r->headers_out.content_type,
+                    "text/plain; charset=utf-8");
+    }
+
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    if (ngx_http_darkroom_header_out(r, "Cache-Control",
+                                     (u_char *) "no-store", 8)
+        == NULL)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only || t->out_len == 0) {
+        return rc;
+    }
+
+    b = ngx_create_temp_buf(r->pool, t->out_len);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->pos, t->out, t->out_len);
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
 }

@@ -9,18 +9,41 @@
 #include "ngx_http_darkroom_gallery_cookie.h"
 
 
+static int dr_next(const char *name, size_t nlen,
+    const unsigned char **pos, const unsigned char *end,
+    const unsigned char **val, size_t *vlen);
 static const unsigned char *dr_number(const unsigned char *p,
     const unsigned char *end, uint64_t max, uint64_t *n);
+static int dr_sig(const unsigned char *p, const unsigned char *end);
 
 
 int
 ngx_http_darkroom_gallery_cookie_next(const unsigned char **pos,
     const unsigned char *end, const unsigned char **val, size_t *vlen)
 {
-    const unsigned char  *p, *s, *e;
+    return dr_next(NGX_HTTP_DARKROOM_GALLERY_COOKIE_NAME,
+                   sizeof(NGX_HTTP_DARKROOM_GALLERY_COOKIE_NAME) - 1,
+                   pos, end, val, vlen);
+}
 
-    static const size_t  nlen = sizeof(NGX_HTTP_DARKROOM_GALLERY_COOKIE_NAME)
-                                - 1;
+
+int
+ngx_http_darkroom_gallery_visitor_next(const unsigned char **pos,
+    const unsigned char *end, const unsigned char **val, size_t *vlen)
+{
+    return dr_next(NGX_HTTP_DARKROOM_GALLERY_VISITOR_NAME,
+                   sizeof(NGX_HTTP_DARKROOM_GALLERY_VISITOR_NAME) - 1,
+                   pos, end, val, vlen);
+}
+
+
+/* the next value of cookie name (nlen bytes) */
+
+static int
+dr_next(const char *name, size_t nlen, const unsigned char **pos,
+    const unsigned char *end, const unsigned char **val, size_t *vlen)
+{
+    const unsigned char  *p, *s, *e;
 
     p = *pos;
 
@@ -42,7 +65,7 @@ ngx_http_darkroom_gallery_cookie_next(const unsigned char **pos,
         }
 
         if ((size_t) (e - s) > nlen
-            && memcmp(s, NGX_HTTP_DARKROOM_GALLERY_COOKIE_NAME, nlen) == 0
+            && memcmp(s, name, nlen) == 0
             && s[nlen] == '=')
         {
             *val = s + nlen + 1;
@@ -92,7 +115,6 @@ int
 ngx_http_darkroom_gallery_cookie_parse(const unsigned char *v, size_t len,
     ngx_http_darkroom_gallery_cookie_t *c)
 {
-    size_t                i;
     uint64_t              id, gen, exp;
     const unsigned char  *p, *end;
 
@@ -114,6 +136,70 @@ ngx_http_darkroom_gallery_cookie_parse(const unsigned char *v, size_t len,
         return -1;
     }
 
+    if (dr_sig(p, end) != 0) {
+        return -1;
+    }
+
+    c->id = id;
+    c->generation = (uint32_t) gen;
+    c->expires = (int64_t) exp;
+    c->sig = p;
+
+    return 0;
+}
+
+
+int
+ngx_http_darkroom_gallery_visitor_parse(const unsigned char *v, size_t len,
+    ngx_http_darkroom_gallery_visitor_t *c)
+{
+    uint64_t              id, gen, vid, exp;
+    const unsigned char  *p, *end;
+
+    p = v;
+    end = v + len;
+
+    p = dr_number(p, end, INT64_MAX, &id);
+    if (p == NULL || p == end || *p++ != '.') {
+        return -1;
+    }
+
+    p = dr_number(p, end, INT32_MAX, &gen);
+    if (p == NULL || p == end || *p++ != '.') {
+        return -1;
+    }
+
+    p = dr_number(p, end, INT64_MAX, &vid);
+    if (p == NULL || p == end || *p++ != '.') {
+        return -1;
+    }
+
+    p = dr_number(p, end, INT64_MAX, &exp);
+    if (p == NULL || p == end || *p++ != '.') {
+        return -1;
+    }
+
+    if (dr_sig(p, end) != 0) {
+        return -1;
+    }
+
+    c->id = id;
+    c->generation = (uint32_t) gen;
+    c->visitor = vid;
+    c->expires = (int64_t) exp;
+    c->sig = p;
+
+    return 0;
+}
+
+
+/* exactly a signature's base64url characters from p to end: 0 or -1 */
+
+static int
+dr_sig(const unsigned char *p, const unsigned char *end)
+{
+    size_t  i;
+
     if ((size_t) (end - p) != NGX_HTTP_DARKROOM_GALLERY_COOKIE_SIG_LEN) {
         return -1;
     }
@@ -125,11 +211,6 @@ ngx_http_darkroom_gallery_cookie_parse(const unsigned char *v, size_t len,
             return -1;
         }
     }
-
-    c->id = id;
-    c->generation = (uint32_t) gen;
-    c->expires = (int64_t) exp;
-    c->sig = p;
 
     return 0;
 }

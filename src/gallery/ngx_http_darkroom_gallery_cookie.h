@@ -10,6 +10,11 @@
  * 1 .. 2^63-1, generation in 1 .. 2^31-1, expiry (unix time) in
  * 1 .. 2^63-1; the signature is 43 base64url characters (an HMAC-SHA256,
  * unpadded).
+ *
+ * The visitor cookie of proofing, in the same form with the visitor's id
+ * (1 .. 2^63-1) before the expiry, its MAC over a domain of its own:
+ *
+ *   darkroom_visitor=<id>.<generation>.<visitor>.<expiry>.<signature>
  */
 
 
@@ -22,6 +27,7 @@
 
 
 #define NGX_HTTP_DARKROOM_GALLERY_COOKIE_NAME     "darkroom_gallery"
+#define NGX_HTTP_DARKROOM_GALLERY_VISITOR_NAME    "darkroom_visitor"
 #define NGX_HTTP_DARKROOM_GALLERY_COOKIE_SIG_LEN  43
 
 
@@ -31,6 +37,15 @@ typedef struct {
     int64_t                       expires;
     const unsigned char          *sig;      /* in the value parsed */
 } ngx_http_darkroom_gallery_cookie_t;
+
+
+typedef struct {
+    uint64_t                      id;
+    uint32_t                      generation;
+    uint64_t                      visitor;
+    int64_t                       expires;
+    const unsigned char          *sig;      /* in the value parsed */
+} ngx_http_darkroom_gallery_visitor_t;
 
 
 /*
@@ -45,6 +60,12 @@ int ngx_http_darkroom_gallery_cookie_next(const unsigned char **pos,
 /* parses a value strictly; 0 or -1 */
 int ngx_http_darkroom_gallery_cookie_parse(const unsigned char *v,
     size_t len, ngx_http_darkroom_gallery_cookie_t *c);
+
+/* the same for darkroom_visitor values */
+int ngx_http_darkroom_gallery_visitor_next(const unsigned char **pos,
+    const unsigned char *end, const unsigned char **val, size_t *vlen);
+int ngx_http_darkroom_gallery_visitor_parse(const unsigned char *v,
+    size_t len, ngx_http_darkroom_gallery_visitor_t *c);
 
 
 #endif /* _NGX_HTTP_DARKROOM_GALLERY_COOKIE_H_INCLUDED_ */

@@ -39,6 +39,7 @@ typedef struct {
     uint64_t                           gallery;
     uint32_t                           generation;
     uint32_t                           status;
+    uint64_t                           visitor;  /* 0: none */
     off_t                              bytes;
     u_char                             client[NGX_SOCKADDR_STRLEN];
     u_char                             path[NGX_HTTP_DARKROOM_GALLERY_PATH_MAX];
@@ -357,10 +358,22 @@ ngx_http_darkroom_gallery_check(ngx_http_request_t *r, ngx_str_t *g)
         return NGX_OK;
     }
 
-    /* "<id>.<generation>" */
+    /* "<id>.<generation>", or "<id>.<generation>.<visitor>" (proofing) */
 
     end = g->data + g->len;
     dot = ngx_strlchr(g->data, end, '.');
+
+    if (dot != NULL) {
+        p = ngx_strlchr(dot + 1, end, '.');
+
+        if (p != NULL) {
+            if (ngx_atoof(p + 1, end - p - 1) <= 0) {
+                return NGX_ERROR;
+            }
+
+            end = p;
+        }
+    }
 
     if (dot == NULL || dot == g->data || dot - g->data > 18
         || end - dot - 1 < 1 || end - dot - 1 > 9)
@@ -434,7 +447,7 @@ void
 ngx_http_darkroom_gallery_log(ngx_http_request_t *r, ngx_str_t *g,
     ngx_str_t *path, ngx_uint_t status, off_t bytes)
 {
-    u_char                                 *dot;
+    u_char                                 *dot, *vdot;
     ngx_uint_t                              i;
     ngx_http_darkroom_gallery_sh_t         *sh;
     ngx_http_darkroom_gallery_rec_t        *rec;
@@ -474,8 +487,13 @@ ngx_http_darkroom_gallery_log(ngx_http_request_t *r, ngx_str_t *g,
 
     rec->at = ngx_time();
     rec->gallery = (uint64_t) ngx_atoof(g->data, dot - g->data);
+    vdot = ngx_strlchr(dot + 1, g->data + g->len, '.');
     rec->generation = (uint32_t) ngx_atoi(dot + 1,
-                                          g->data + g->len - dot - 1);
+                                          (vdot ? vdot : g->data + g->len)
+                                          - dot - 1);
+    rec->visitor = vdot ? (uint64_t) ngx_atoof(vdot + 1,
+                                               g->data + g->len - vdot - 1)
+                        : 0;
     rec->status = status;
     rec->bytes = bytes;
     rec->client_len = ngx_min(r->connection->addr_text.len,
@@ -688,6 +706,12 @@ ngx_http_darkroom_gallery_flush(ngx_http_darkroom_gallery_worker_t *w)
         cJSON_AddNumberToObject(o, "status", rec->status);
         cJSON_AddNumberToObject(o, "bytes", (double) rec->bytes);
         cJSON_AddNumberToObject(o, "at", (double) rec->at);
+
+        if (rec->visitor) {
+            snprintf(num, sizeof(num), "%llu",
+                     (unsigned long long) rec->visitor);
+            cJSON_AddRawToObject(o, "v", num);
+        }
     }
 
     text = arr ? cJSON_PrintUnformatted(arr) : NULL;

@@ -23,7 +23,16 @@ typedef enum {
 
     /* buying (ngx_http_darkroom_gallery_sale.c) */
     NGX_HTTP_DARKROOM_GALLERY_QUOTE,
-    NGX_HTTP_DARKROOM_GALLERY_CHECKOUT
+    NGX_HTTP_DARKROOM_GALLERY_CHECKOUT,
+
+    /* proofing (ngx_http_darkroom_gallery_proof.c) */
+    NGX_HTTP_DARKROOM_GALLERY_VISITOR,         /* POST visitor */
+    NGX_HTTP_DARKROOM_GALLERY_VISITOR_LOGOUT,  /* POST visitor/logout */
+    NGX_HTTP_DARKROOM_GALLERY_LISTS,           /* GET lists */
+    NGX_HTTP_DARKROOM_GALLERY_LIST_CREATE,     /* POST lists */
+    NGX_HTTP_DARKROOM_GALLERY_LIST_ADD,        /* POST lists/<id>/photos */
+    NGX_HTTP_DARKROOM_GALLERY_LIST_REMOVE,     /* POST lists/<id>/remove */
+    NGX_HTTP_DARKROOM_GALLERY_LIST_SUBMIT      /* POST lists/<id>/submit */
 } ngx_http_darkroom_gallery_route_e;
 
 
@@ -83,6 +92,10 @@ typedef struct {
 
     /* buying (ngx_http_darkroom_gallery_sale.c): "" is the shop's */
     char                                   sale_currency[4];
+    /* proofing: the visitor of a valid cookie (0: none), the list routed */
+    uint64_t                               visitor;
+    uint64_t                               list;
+    char                                   set_visitor[512];
 } ngx_http_darkroom_gallery_req_t;
 
 
@@ -96,6 +109,21 @@ void ngx_http_darkroom_gallery_buy_work(ngx_http_darkroom_task_t *t,
     ngx_http_darkroom_gallery_req_t *g);
 ngx_int_t ngx_http_darkroom_gallery_buy_done(ngx_http_request_t *r,
     ngx_http_darkroom_gallery_req_t *g);
+/* ngx_http_darkroom_gallery_proof.c */
+ngx_int_t ngx_http_darkroom_gallery_proof_route(
+    ngx_http_darkroom_gallery_req_t *g, ngx_str_t *seg, ngx_int_t n,
+    ngx_uint_t get);
+void ngx_http_darkroom_gallery_proof(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gallery_req_t *g, cJSON *body);
+void ngx_http_darkroom_gallery_visitor_check(
+    ngx_http_darkroom_gallery_req_t *g);
+ngx_int_t ngx_http_darkroom_gallery_proof_info(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gallery_req_t *g, cJSON *gallery);
+ngx_int_t ngx_http_darkroom_gallery_proof_download(
+    ngx_http_darkroom_task_t *t, ngx_http_darkroom_gallery_req_t *g,
+    ngx_uint_t n);
+ngx_int_t ngx_http_darkroom_gallery_proof_zip(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gallery_req_t *g, const char *hash, ngx_uint_t make);
 
 
 #endif /* _NGX_HTTP_DARKROOM_GALLERY_REQ_H_INCLUDED_ */

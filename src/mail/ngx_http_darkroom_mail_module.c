@@ -1359,7 +1359,8 @@ ngx_http_darkroom_mail_check_templates(ngx_conf_t *cf,
         { "shipped", 0 }, { "gallery_delivered", 0 },
         { "gallery_reminder", 0 }, { "delivery", 0 },
         { "payment_failed", 0 }, { "checkout_expired", 0 },
-        { "in_production", 0 }, { NULL, 0 }
+        { "in_production", 0 }, { "selection_submitted", 0 },
+        { NULL, 0 }
     };
 
     static const char  *exts[] = { "txt", "html" };

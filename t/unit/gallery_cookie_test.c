@@ -1,7 +1,8 @@
 
 /*
  * darkroom: unit test of the gallery cookie parser
- * (ngx_http_darkroom_gallery_cookie.c).  Prints TAP.  Built and run by
+ * (ngx_http_darkroom_gallery_cookie.c), the gallery cookie's and the
+ * visitor cookie's.  Prints TAP.  Built and run by
  * t/319_gallery_cookie.t.
  */
 
@@ -40,6 +41,38 @@ parses(const char *v, ngx_http_darkroom_gallery_cookie_t *c)
 }
 
 
+static int
+vparses(const char *v, ngx_http_darkroom_gallery_visitor_t *c)
+{
+    return ngx_http_darkroom_gallery_visitor_parse((const unsigned char *) v,
+                                                   strlen(v), c) == 0;
+}
+
+
+/* the values of darkroom_visitor in a header, joined with "|" */
+
+static int
+visitors_are(const char *header, const char *want)
+{
+    char                  got[1024];
+    size_t                vlen, n, k;
+    const unsigned char  *pos, *end, *val;
+
+    pos = (const unsigned char *) header;
+    end = pos + strlen(header);
+    n = 0;
+    k = 0;
+    got[0] = '\0';
+
+    while (ngx_http_darkroom_gallery_visitor_next(&pos, end, &val, &vlen)) {
+        n += snprintf(got + n, sizeof(got) - n, "%s%.*s", k++ ? "|" : "",
+                      (int) vlen, (const char *) val);
+    }
+
+    return strcmp(got, want) == 0;
+}
+
+
 /* the values of darkroom_gallery in a header, joined with "|" */
 
 static int
@@ -74,6 +107,7 @@ main(void)
 {
     char                                 buf[256];
     ngx_http_darkroom_gallery_cookie_t   c;
+    ngx_http_darkroom_gallery_visitor_t  v;
 
     /* the value */
 
@@ -132,6 +166,29 @@ main(void)
     ok(values_are("", ""), "empty header");
     ok(values_are("darkroom_gallery=a b", "a b"),
        "a value with a space is kept whole (and then refused)");
+
+    /* the visitor cookie */
+
+    ok(vparses("12.3.77.1700000000." SIG, &v) && v.id == 12
+       && v.generation == 3 && v.visitor == 77 && v.expires == 1700000000
+       && memcmp(v.sig, SIG, 43) == 0, "visitor: a valid value");
+    ok(!vparses("12.3.1700000000." SIG, &v),
+       "visitor: a gallery cookie's value is not one");
+    ok(!parses("12.3.77.1700000000." SIG, &c),
+       "visitor: nor the other way round");
+    ok(!vparses("12.3.077.1700000000." SIG, &v),
+       "visitor: id with a leading 0");
+    ok(!vparses("12.3.0.1700000000." SIG, &v), "visitor: id 0");
+    ok(!vparses("12.3.9223372036854775808.1700000000." SIG, &v),
+       "visitor: id overflow");
+    ok(!vparses("12.3.77.1700000000.7." SIG, &v), "visitor: a part more");
+    ok(!vparses("12.3.77.1700000000." SIG "A", &v),
+       "visitor: a longer signature");
+    ok(visitors_are("darkroom_gallery=a; darkroom_visitor=b; "
+                    "darkroom_visitor=c", "b|c"),
+       "visitor: its values, not the gallery's");
+    ok(values_are("darkroom_visitor=b; darkroom_gallery=a", "a"),
+       "the gallery's values, not the visitor's");
 
     printf("1..%d\n", n_test);
 
