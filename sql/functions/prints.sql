@@ -1,27 +1,119 @@
 -- Print-file checks (issue 14): does a photo of width x height pixels make
 -- a product's print size at the minimum resolution, and how is it fitted.
--- FOUNDATION STUBS: the print-checks helper writes the bodies.
+--
+-- The check is orientation independent: the photo's long side is set
+-- against the print's long side, the short against the short.  'fit'
+-- shows the whole photo inside the print (white bars where the ratios
+-- differ): the side that fills the print decides the resolution, so the
+-- larger of the two ppi counts.  'crop' fills the print and cuts what
+-- overhangs: the smaller of the two ppi counts, so crop is stricter.
+-- Ratios within 1% of each other print either way: the line records no
+-- sizing, and the check is the fit one.
+
+
+-- the minimum resolution of product p_product: its own, else the shop's
+CREATE OR REPLACE FUNCTION print_min_ppi(p_product text)
+RETURNS integer LANGUAGE sql STABLE AS $$
+    SELECT coalesce((SELECT min_ppi FROM products WHERE id = p_product),
+                    (SELECT min_ppi FROM shop_settings),
+                    150);
+$$;
+
+
+-- a length in millimetres as centimetres, one decimal, '.0' trimmed:
+-- 420 -> '42', 297 -> '29.7'; p_floor rounds down (a photo's largest size)
+CREATE OR REPLACE FUNCTION print_cm(p_mm numeric, p_floor boolean)
+RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT trim_scale(CASE WHEN p_floor THEN floor(p_mm) / 10
+                           ELSE round(p_mm) / 10 END)::text;
+$$;
+
 
 -- The sizing recorded on a line of product p_product for a photo of
 -- p_width x p_height pixels: 'crop' or 'fit' where the ratios differ (the
 -- client's p_sizing, 'crop' by default), NULL where they do not or the
 -- product has no print size.  Refuses 409 photo_too_small (naming the
 -- largest size the photo can be printed at) below the minimum resolution.
+-- p_line numbers the cart line in the message, p_name names the photo.
 CREATE OR REPLACE FUNCTION print_check(p_width integer, p_height integer,
                                        p_product text, p_sizing text,
-                                       p_line integer)
+                                       p_line integer,
+                                       p_name text DEFAULT NULL)
 RETURNS text LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_p      products%ROWTYPE;
+    v_sizing text := coalesce(p_sizing, 'crop');
+    v_ppi    integer;
+    v_pl     numeric;
+    v_ps     numeric;
+    v_l      numeric;
+    v_s      numeric;
+    v_a      numeric;
+    v_b      numeric;
+    v_same   boolean;
 BEGIN
-    RETURN p_sizing;
+    IF v_sizing NOT IN ('crop', 'fit') THEN
+        PERFORM darkroom_refuse(400, 'bad_sizing',
+            format('Item %s: sizing must be "crop" or "fit".', p_line));
+    END IF;
+    SELECT * INTO v_p FROM products WHERE id = p_product;
+    IF NOT FOUND OR v_p.print_width_mm IS NULL THEN
+        RETURN NULL;
+    END IF;
+    v_pl := greatest(v_p.print_width_mm, v_p.print_height_mm);
+    v_ps := least(v_p.print_width_mm, v_p.print_height_mm);
+    IF p_width IS NULL OR p_height IS NULL
+       OR p_width <= 0 OR p_height <= 0
+    THEN
+        RETURN v_sizing;                       -- unknown pixel size
+    END IF;
+    v_l := greatest(p_width, p_height);
+    v_s := least(p_width, p_height);
+    v_same := abs((v_l / v_s) / (v_pl / v_ps) - 1) <= 0.01;
+    v_ppi := print_min_ppi(p_product);
+    v_a := v_l * 25.4 / v_pl;                  -- ppi along the long side
+    v_b := v_s * 25.4 / v_ps;                  -- and the short side
+    IF (CASE WHEN v_same OR v_sizing = 'fit' THEN greatest(v_a, v_b)
+             ELSE least(v_a, v_b) END) < v_ppi
+    THEN
+        PERFORM darkroom_refuse(409, 'photo_too_small',
+            format('Item %s: %s (%s x %s px) prints at most %s x %s cm'
+                   || ' at %s ppi; "%s" is %s x %s cm.%s',
+                   p_line,
+                   CASE WHEN p_name IS NULL THEN 'the photo'
+                        ELSE '"' || p_name || '"' END,
+                   p_width, p_height,
+                   print_cm(p_width * 25.4 / v_ppi, true),
+                   print_cm(p_height * 25.4 / v_ppi, true),
+                   v_ppi, v_p.name,
+                   print_cm(v_p.print_width_mm, false),
+                   print_cm(v_p.print_height_mm, false),
+                   CASE WHEN v_same OR v_sizing = 'fit'
+                             OR greatest(v_a, v_b) < v_ppi THEN ''
+                        ELSE ' Choose fit to print the whole photo at'
+                             || ' this size.' END));
+    END IF;
+    RETURN CASE WHEN v_same THEN NULL ELSE v_sizing END;
 END $$;
 
 
 -- The products of price sheet p_sheet a photo of p_width x p_height
--- pixels can make: a JSON array of product ids.
+-- pixels can make (at least with 'fit'; products without a print size and
+-- photos of unknown size always): a JSON array of product ids.
 CREATE OR REPLACE FUNCTION print_offers(p_width integer, p_height integer,
                                         p_sheet text)
 RETURNS jsonb LANGUAGE sql STABLE AS $$
-    SELECT coalesce(jsonb_agg(product_id ORDER BY position, product_id),
-                    '[]')
-      FROM price_sheet_items WHERE sheet_id = p_sheet;
+    SELECT coalesce(jsonb_agg(i.product_id ORDER BY i.position,
+                              i.product_id), '[]')
+      FROM price_sheet_items i
+      JOIN products p ON p.id = i.product_id
+     WHERE i.sheet_id = p_sheet
+       AND p.active
+       AND (p.print_width_mm IS NULL
+            OR p_width IS NULL OR p_height IS NULL
+            OR greatest(greatest(p_width, p_height) * 25.4
+                        / greatest(p.print_width_mm, p.print_height_mm),
+                        least(p_width, p_height) * 25.4
+                        / least(p.print_width_mm, p.print_height_mm))
+               >= print_min_ppi(p.id));
 $$;
