@@ -117,3 +117,80 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
                         / least(p.print_width_mm, p.print_height_mm))
                >= print_min_ppi(p.id));
 $$;
+
+
+-- What gallery p_gallery sells, for its listing: NULL without a price
+-- sheet, else {"currency", "sheet", "products": [{"id", "name", "kind",
+-- "unit_amount", "print_size": {"width_mm", "height_mm"} | null}]} in the
+-- gallery's currency (else p_currency, the shop's): the sheet's own price,
+-- else the catalogue's; a product with neither in that currency is left
+-- out, as are inactive ones.
+CREATE OR REPLACE FUNCTION gallery_shop_json(p_gallery bigint,
+                                             p_currency text)
+RETURNS jsonb LANGUAGE sql STABLE AS $$
+    WITH g AS (
+        SELECT g.price_sheet_id AS sheet,
+               coalesce(g.currency::text, p_currency) AS currency
+          FROM galleries g
+         WHERE g.id = p_gallery AND g.price_sheet_id IS NOT NULL
+    ), items AS (
+        SELECT i.position, p.*,
+               coalesce((SELECT sp.amount FROM price_sheet_prices sp
+                          WHERE sp.sheet_id = g.sheet
+                            AND sp.product_id = p.id
+                            AND sp.currency = g.currency),
+                        (SELECT pp.amount FROM product_prices pp
+                          WHERE pp.product_id = p.id
+                            AND pp.currency = g.currency)) AS amount
+          FROM g
+          JOIN price_sheet_items i ON i.sheet_id = g.sheet
+          JOIN products p ON p.id = i.product_id AND p.active
+    )
+    SELECT jsonb_build_object(
+               'currency', g.currency, 'sheet', g.sheet,
+               'products', coalesce((
+                   SELECT jsonb_agg(jsonb_build_object(
+                              'id', i.id, 'name', i.name, 'kind', i.kind,
+                              'unit_amount', i.amount,
+                              'print_size', print_size_json(i.print_width_mm,
+                                                            i.print_height_mm))
+                              ORDER BY i.position, i.id)
+                     FROM items i WHERE i.amount IS NOT NULL), '[]'))
+      FROM g;
+$$;
+
+
+-- {"width_mm", "height_mm"} (whole millimetres as integers), or NULL
+CREATE OR REPLACE FUNCTION print_size_json(p_width numeric, p_height numeric)
+RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN p_width IS NOT NULL AND p_height IS NOT NULL
+                THEN jsonb_build_object('width_mm', trim_scale(p_width),
+                                        'height_mm', trim_scale(p_height))
+           END;
+$$;
+
+
+-- The products of gallery p_gallery's sheet a photo of p_width x p_height
+-- pixels can make and the gallery sells (priced in its currency, else
+-- p_currency): print_offers() less the unpriced.  '[]' without a sheet.
+CREATE OR REPLACE FUNCTION gallery_photo_products(p_gallery bigint,
+                                                  p_currency text,
+                                                  p_width integer,
+                                                  p_height integer)
+RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT coalesce(jsonb_agg(o.id ORDER BY o.n), '[]')
+      FROM galleries g,
+           jsonb_array_elements_text(print_offers(p_width, p_height,
+                                                  g.price_sheet_id))
+               WITH ORDINALITY AS o(id, n)
+     WHERE g.id = p_gallery
+       AND (EXISTS (SELECT 1 FROM price_sheet_prices sp
+                     WHERE sp.sheet_id = g.price_sheet_id
+                       AND sp.product_id = o.id
+                       AND sp.currency = coalesce(g.currency::text,
+                                                  p_currency))
+            OR EXISTS (SELECT 1 FROM product_prices pp
+                        WHERE pp.product_id = o.id
+                          AND pp.currency = coalesce(g.currency::text,
+                                                     p_currency)));
+$$;

@@ -76,6 +76,9 @@ typedef struct {
     ngx_http_darkroom_zip_t                zip;
     time_t                                 last_modified;
     uint32_t                               etag;
+
+    /* prints: the shop's currency, the gallery's when it has none */
+    char                                   currency[4];
 } ngx_http_darkroom_gallery_req_t;
 
 
@@ -83,5 +86,14 @@ typedef struct {
 void ngx_http_darkroom_gallery_answer(ngx_http_darkroom_task_t *t,
     ngx_uint_t status, cJSON *json);
 
+/*
+ * ngx_http_darkroom_gallery_prints.c, in threads: "shop" of the listing's
+ * gallery object (null without a price sheet); err set on an error
+ */
+ngx_int_t ngx_http_darkroom_gallery_shop(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gallery_req_t *g, cJSON *gallery);
+/* a photo's "width", "height" (pixels; NULL: null) and "products" */
+void ngx_http_darkroom_gallery_photo_prints(cJSON *photo, const char *width,
+    const char *height, const char *products);
 
 #endif /* _NGX_HTTP_DARKROOM_GALLERY_REQ_H_INCLUDED_ */
