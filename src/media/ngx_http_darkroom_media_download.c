@@ -32,8 +32,9 @@ typedef struct {
     char              nonce[17];
     const char       *mode;        /* "count", "continue", "head" */
 
-    /* the answer of download_take() */
+    /* the answer of download_take(); "gallery:<path>": a gallery's */
     char              file[NGX_HTTP_DARKROOM_DL_FILE_MAX];
+    unsigned          gallery:1;   /* file is under the gallery root */
     char              name[NGX_HTTP_DARKROOM_DL_NAME_MAX];
 } ngx_http_darkroom_dl_t;
 
@@ -53,6 +54,8 @@ static ngx_int_t ngx_http_darkroom_dl_disposition(ngx_http_request_t *r,
     ngx_http_darkroom_dl_t *dl, ngx_str_t *value);
 static ngx_int_t ngx_http_darkroom_dl_path(ngx_http_request_t *r,
     ngx_http_darkroom_dl_t *dl, ngx_str_t *path);
+static u_char *ngx_http_darkroom_dl_gallery_path(ngx_http_request_t *r,
+    ngx_str_t *path);
 static ngx_int_t ngx_http_darkroom_dl_send(ngx_http_request_t *r,
     ngx_http_darkroom_dl_t *dl, ngx_str_t *disposition);
 
@@ -296,6 +299,13 @@ ngx_http_darkroom_dl_work(ngx_http_darkroom_task_t *t)
         return;
     }
 
+    /* a gallery line's original: its path under the gallery root */
+
+    if (ngx_strncmp(v, "gallery:", 8) == 0) {
+        dl->gallery = 1;
+        v += 8;
+    }
+
     ngx_cpystrn((u_char *) dl->file, (u_char *) v, sizeof(dl->file));
 
     v = ngx_http_darkroom_db_value(res, 0, "name");
@@ -441,7 +451,8 @@ ngx_http_darkroom_dl_path(ngx_http_request_t *r, ngx_http_darkroom_dl_t *dl,
     if (ngx_http_darkroom_sign_path(r->uri.data, r->uri.len)
         == NGX_HTTP_DARKROOM_SIGN_OK)
     {
-        last = ngx_http_map_uri_to_path(r, path, &root, 0);
+        last = dl->gallery ? ngx_http_darkroom_dl_gallery_path(r, path)
+                           : ngx_http_map_uri_to_path(r, path, &root, 0);
     }
 
     r->uri = saved;
@@ -453,6 +464,36 @@ ngx_http_darkroom_dl_path(ngx_http_request_t *r, ngx_http_darkroom_dl_t *dl,
     path->len = last - path->data;
 
     return NGX_OK;
+}
+
+
+/* r->uri under darkroom_download_gallery_root: the path, NUL-terminated */
+
+static u_char *
+ngx_http_darkroom_dl_gallery_path(ngx_http_request_t *r, ngx_str_t *path)
+{
+    u_char     *p;
+    ngx_str_t  *root;
+
+    root = ngx_http_darkroom_media_loc_gallery_root(r);
+
+    if (root->len == 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "darkroom download: a gallery photo's download, and "
+                      "no \"darkroom_download_gallery_root\" here");
+        return NULL;
+    }
+
+    path->data = ngx_pnalloc(r->pool, root->len + r->uri.len + 1);
+    if (path->data == NULL) {
+        return NULL;
+    }
+
+    p = ngx_cpymem(path->data, root->data, root->len);
+    p = ngx_cpymem(p, r->uri.data, r->uri.len);
+    *p = '\0';
+
+    return p;
 }
 
 
