@@ -194,3 +194,108 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
                           AND pp.currency = coalesce(g.currency::text,
                                                      p_currency)));
 $$;
+
+
+-- The admin product API's "print_size" ({"width_mm", "height_mm"}, or null
+-- for none) and "min_ppi" (1 to 2400, or null for the shop's) of product
+-- row p_row from body p; absent, unchanged.  Refuses a bad value, and a
+-- print size on a digital product.  Returns the row as it is now.
+CREATE OR REPLACE FUNCTION admin_product_print(p_row products, p jsonb)
+RETURNS products LANGUAGE plpgsql AS $$
+DECLARE
+    v_w   numeric := p_row.print_width_mm;
+    v_h   numeric := p_row.print_height_mm;
+    v_ppi integer := p_row.min_ppi;
+    v_row products%ROWTYPE;
+BEGIN
+    IF p ? 'print_size' THEN
+        IF jsonb_typeof(p->'print_size') = 'null' THEN
+            v_w := NULL;
+            v_h := NULL;
+        ELSIF jsonb_typeof(p->'print_size') <> 'object'
+              OR jsonb_typeof(p->'print_size'->'width_mm')
+                 IS DISTINCT FROM 'number'
+              OR jsonb_typeof(p->'print_size'->'height_mm')
+                 IS DISTINCT FROM 'number'
+              OR (p->'print_size'->>'width_mm')::numeric
+                 NOT BETWEEN 1 AND 99999
+              OR (p->'print_size'->>'height_mm')::numeric
+                 NOT BETWEEN 1 AND 99999
+              OR (SELECT count(*) FROM jsonb_object_keys(p->'print_size'))
+                 <> 2
+        THEN
+            PERFORM admin_bad_field('print_size',
+                '{"width_mm": 297, "height_mm": 420}: the print''s size in'
+                || ' millimetres (1 to 99999), or null for none.');
+        ELSE
+            v_w := round((p->'print_size'->>'width_mm')::numeric, 1);
+            v_h := round((p->'print_size'->>'height_mm')::numeric, 1);
+        END IF;
+    END IF;
+
+    IF p ? 'min_ppi' THEN
+        IF jsonb_typeof(p->'min_ppi') = 'null' THEN
+            v_ppi := NULL;
+        ELSIF jsonb_typeof(p->'min_ppi') <> 'number'
+              OR p->>'min_ppi' !~ '^[0-9]{1,4}$'
+              OR (p->>'min_ppi')::integer NOT BETWEEN 1 AND 2400
+        THEN
+            PERFORM admin_bad_field('min_ppi',
+                'pixels per inch the print needs, 1 to 2400, or null for'
+                || ' the shop''s.');
+        ELSE
+            v_ppi := (p->>'min_ppi')::integer;
+        END IF;
+    END IF;
+
+    IF v_w IS NOT NULL AND p_row.kind <> 'print' THEN
+        PERFORM admin_bad_field('print_size', 'only a print has a size.');
+    END IF;
+
+    IF (v_w, v_h, v_ppi) IS NOT DISTINCT FROM
+       (p_row.print_width_mm, p_row.print_height_mm, p_row.min_ppi)
+    THEN
+        RETURN p_row;
+    END IF;
+
+    UPDATE products
+       SET print_width_mm = v_w, print_height_mm = v_h, min_ppi = v_ppi,
+           updated_at = now()
+     WHERE id = p_row.id
+    RETURNING * INTO v_row;
+    RETURN v_row;
+END $$;
+
+
+-- The admin photo API's "width" and "height" (the print file's pixels,
+-- both or neither; null clears them) of photo row p_row from body p.
+CREATE OR REPLACE FUNCTION admin_photo_pixels(p_row photos, p jsonb)
+RETURNS photos LANGUAGE plpgsql AS $$
+DECLARE
+    v_row photos%ROWTYPE;
+BEGIN
+    IF NOT (p ? 'width' OR p ? 'height') THEN
+        RETURN p_row;
+    END IF;
+    IF NOT (p ? 'width' AND p ? 'height')
+       OR NOT ((jsonb_typeof(p->'width') = 'null'
+                AND jsonb_typeof(p->'height') = 'null')
+               OR (p->>'width' ~ '^[0-9]{1,6}$'
+                   AND p->>'height' ~ '^[0-9]{1,6}$'
+                   AND jsonb_typeof(p->'width') = 'number'
+                   AND jsonb_typeof(p->'height') = 'number'
+                   AND (p->>'width')::integer > 0
+                   AND (p->>'height')::integer > 0))
+    THEN
+        PERFORM admin_bad_field('width',
+            '"width" and "height" go together: the print file''s size in'
+            || ' pixels, or both null.');
+    END IF;
+
+    UPDATE photos
+       SET width = (p->>'width')::integer, height = (p->>'height')::integer,
+           updated_at = now()
+     WHERE id = p_row.id
+    RETURNING * INTO v_row;
+    RETURN v_row;
+END $$;
