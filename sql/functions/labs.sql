@@ -18,7 +18,8 @@
 -- What a customer sees of an order, found by the hash of its status token
 -- (sql/004_shop.sql), now with each parcel's carrier and tracking link,
 -- and its money (order_money_json: invoice number, subtotal, discount,
--- shipping charge, tax, total; each item's discount and tax).
+-- shipping charge, tax, total; each item's discount and tax), and each
+-- item's sizing (a gallery print's crop or fit, else null).
 CREATE OR REPLACE FUNCTION order_public_json(p_token_hash text) RETURNS text
 LANGUAGE sql STABLE AS $$
 SELECT (order_money_json(o) || jsonb_build_object(
@@ -31,7 +32,7 @@ SELECT (order_money_json(o) || jsonb_build_object(
                   'kind', i.kind, 'quantity', i.quantity,
                   'unit_amount', i.unit_amount, 'amount', i.amount,
                   'discount', i.discount, 'tax', i.tax,
-                  'tax_rate', i.tax_rate)
+                  'tax_rate', i.tax_rate, 'sizing', i.sizing)
                   ORDER BY i.line), '[]')
                 FROM order_items i WHERE i.order_id = o.id),
     'shipping', CASE WHEN o.shipping_address IS NULL THEN NULL

@@ -299,3 +299,14 @@ BEGIN
     RETURNING * INTO v_row;
     RETURN v_row;
 END $$;
+
+
+-- A line's sizing in words, for the receipt and the order page: NULL for
+-- none (the photo and the print share their ratio, or not a print).
+CREATE OR REPLACE FUNCTION print_sizing_text(p_sizing text)
+RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE p_sizing
+        WHEN 'crop' THEN 'Cropped to fill the print'
+        WHEN 'fit' THEN 'The whole photo, with borders'
+    END;
+$$;

@@ -1162,7 +1162,7 @@ LANGUAGE sql STABLE AS $$
                       'kind', i.kind, 'quantity', i.quantity,
                       'unit_amount', i.unit_amount, 'amount', i.amount,
                       'discount', i.discount, 'tax', i.tax,
-                      'tax_rate', i.tax_rate)
+                      'tax_rate', i.tax_rate, 'sizing', i.sizing)
                       ORDER BY i.line), '[]')
                     FROM order_items i WHERE i.order_id = o.id),
         'events', (SELECT coalesce(json_agg(json_build_object(
