@@ -95,6 +95,16 @@ $ua->get($d[0]{url});
 $r = $ua->get($d[0]{url});
 is($r->{status}, 410, 'the limit holds for gallery downloads too');
 
+# a download location without darkroom_download_gallery_root cannot serve
+# a gallery original: 404 file_missing, and the error log says why
+$t->conf($t->{conf_text} =~ s/darkroom_download_gallery_root[^;]*;//r);
+$t->reload;
+$r = $ua->get($d[1]{url});
+is($r->{status}, 404, 'no gallery root here: 404');
+like($r->{content}, qr/"file_missing"/, 'file_missing');
+like($t->error_log, qr/gallery photo.s, and no "darkroom_download_gallery_root" here/,
+    'the log says why');
+
 # a gallery line whose photo was deleted: no grant, downloads_missing
 my ($row) = $t->sql("SELECT order_id, total FROM checkout_create("
     . "'[{\"photo\":\"moor-rain\",\"product\":\"digital\",\"quantity\":1}]',"

@@ -423,7 +423,11 @@ ngx_http_darkroom_dl_disposition(ngx_http_request_t *r,
 }
 
 
-/* the file's path under the location's root: "/<file>" mapped by nginx */
+/*
+ * the file's path under the location's root: "/<file>" mapped by nginx; a
+ * gallery original's under darkroom_download_gallery_root (NGX_DECLINED:
+ * none here)
+ */
 
 static ngx_int_t
 ngx_http_darkroom_dl_path(ngx_http_request_t *r, ngx_http_darkroom_dl_t *dl,
@@ -432,6 +436,16 @@ ngx_http_darkroom_dl_path(ngx_http_request_t *r, ngx_http_darkroom_dl_t *dl,
     u_char     *last;
     size_t      root;
     ngx_str_t   saved;
+
+    if (dl->gallery
+        && ngx_http_darkroom_media_loc_gallery_root(r)->len == 0)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "darkroom download: grant %s is a gallery photo's, "
+                      "and no \"darkroom_download_gallery_root\" here",
+                      dl->grant);
+        return NGX_DECLINED;
+    }
 
     saved = r->uri;
     r->uri.len = ngx_strlen(dl->file) + 1;
@@ -477,13 +491,6 @@ ngx_http_darkroom_dl_gallery_path(ngx_http_request_t *r, ngx_str_t *path)
 
     root = ngx_http_darkroom_media_loc_gallery_root(r);
 
-    if (root->len == 0) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "darkroom download: a gallery photo's download, and "
-                      "no \"darkroom_download_gallery_root\" here");
-        return NULL;
-    }
-
     path->data = ngx_pnalloc(r->pool, root->len + r->uri.len + 1);
     if (path->data == NULL) {
         return NULL;
@@ -512,7 +519,14 @@ ngx_http_darkroom_dl_send(ngx_http_request_t *r, ngx_http_darkroom_dl_t *dl,
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
-    if (ngx_http_darkroom_dl_path(r, dl, &path) != NGX_OK) {
+    rc = ngx_http_darkroom_dl_path(r, dl, &path);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_darkroom_send_error(r, NGX_HTTP_NOT_FOUND,
+                   "file_missing", "The file of this download is missing.");
+    }
+
+    if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
