@@ -36,8 +36,10 @@ $$;
 -- Grants for the order's digital lines that have none yet, and the
 -- delivery email when any was made: called in the transaction that makes
 -- the order paid (order_mark_paid, order_resolve_fulfil).  A line whose
--- photo has no original file (print_path) gets none, and the order's
--- history says so.  Returns how many grants were made.
+-- photo has no original file (print_path; a gallery line: its gallery
+-- photo, gone since) gets none, and the order's history says so.  Lines
+-- of other kinds (print, a proofing selection's extra photos) get none.
+-- Returns how many grants were made.
 CREATE OR REPLACE FUNCTION download_grant_order(p_order bigint,
                                                 p_cause text)
 RETURNS integer LANGUAGE plpgsql AS $$
@@ -46,16 +48,28 @@ DECLARE
     v_made     integer;
     v_missing  jsonb;
 BEGIN
+    -- a gallery line's file is the gallery's original: "gallery:<path>",
+    -- a path under the download location's darkroom_download_gallery_root,
+    -- saved under the photo's own file name
     INSERT INTO download_grants (order_id, line, photo_id, file, name,
                                  nonce, expires_at, max_downloads)
-    SELECT i.order_id, i.line, i.photo_id, ph.print_path,
-           download_name(i.photo_id, ph.print_path),
+    SELECT i.order_id, i.line, i.photo_id, f.file,
+           CASE WHEN gp.id IS NOT NULL
+                THEN download_name(regexp_replace(gp.name, '\.[^.]*$', ''),
+                                   gp.original_path)
+                ELSE download_name(i.photo_id, f.file) END,
            substr(replace(gen_random_uuid()::text, '-', ''), 1, 16),
            now() + v_set.ttl, v_set.max_downloads
       FROM order_items i
-      JOIN photos ph ON ph.id = i.photo_id
+      LEFT JOIN photos ph ON ph.id = i.photo_id
+      LEFT JOIN gallery_photos gp ON gp.id = i.gallery_photo_id
+     CROSS JOIN LATERAL (
+           SELECT CASE WHEN i.gallery_photo_id IS NOT NULL
+                       THEN 'gallery:' || gp.original_path
+                       WHEN i.photo_id LIKE 'gallery:%' THEN NULL
+                       ELSE ph.print_path END AS file) f
      WHERE i.order_id = p_order AND i.kind = 'digital'
-       AND coalesce(ph.print_path, '') <> ''
+       AND coalesce(f.file, '') <> ''
     ORDER BY i.line
     ON CONFLICT (order_id, line) DO NOTHING;
     GET DIAGNOSTICS v_made = ROW_COUNT;

@@ -18,7 +18,8 @@
 -- What a customer sees of an order, found by the hash of its status token
 -- (sql/004_shop.sql), now with each parcel's carrier and tracking link,
 -- and its money (order_money_json: invoice number, subtotal, discount,
--- shipping charge, tax, total; each item's discount and tax).
+-- shipping charge, tax, total; each item's discount and tax), and each
+-- item's sizing (a gallery print's crop or fit, else null).
 CREATE OR REPLACE FUNCTION order_public_json(p_token_hash text) RETURNS text
 LANGUAGE sql STABLE AS $$
 SELECT (order_money_json(o) || jsonb_build_object(
@@ -31,7 +32,7 @@ SELECT (order_money_json(o) || jsonb_build_object(
                   'kind', i.kind, 'quantity', i.quantity,
                   'unit_amount', i.unit_amount, 'amount', i.amount,
                   'discount', i.discount, 'tax', i.tax,
-                  'tax_rate', i.tax_rate)
+                  'tax_rate', i.tax_rate, 'sizing', i.sizing)
                   ORDER BY i.line), '[]')
                 FROM order_items i WHERE i.order_id = o.id),
     'shipping', CASE WHEN o.shipping_address IS NULL THEN NULL
@@ -253,21 +254,29 @@ BEGIN
                                    ELSE 'held' END,
                               v_hold, NULL, p_cause);
 
+        -- a gallery line prints the gallery's original, as the client
+        -- chose to size it (crop or fit)
         FOR r IN
-            SELECT i.line, i.photo_id, i.product_id, i.quantity,
-                   ph.print_path, lab_for_item(i.photo_id, i.product_id) lp,
+            SELECT i.line, i.photo_id, i.product_id, i.quantity, i.sizing,
+                   CASE WHEN i.gallery_photo_id IS NOT NULL
+                        THEN gp.original_path ELSE ph.print_path END
+                       AS print_path,
+                   i.photo_id LIKE 'gallery:%' AS gallery,
+                   lab_for_item(i.photo_id, i.product_id) lp,
                    lab_item_problem(i.photo_id, i.product_id) why
               FROM order_items i
-              JOIN photos ph ON ph.id = i.photo_id
+              LEFT JOIN photos ph ON ph.id = i.photo_id
+              LEFT JOIN gallery_photos gp ON gp.id = i.gallery_photo_id
              WHERE i.order_id = p_order AND i.kind = 'print'
+               AND (ph.id IS NOT NULL OR i.photo_id LIKE 'gallery:%')
         LOOP
             CONTINUE WHEN (r.lp).lab <> v_lab;
             INSERT INTO lab_order_items (lab_order_id, line, photo_id,
                                          product_id, sku, attributes, sizing,
-                                         copies, print_path)
+                                         copies, print_path, gallery)
             VALUES (v_id, r.line, r.photo_id, r.product_id, (r.lp).sku,
-                    (r.lp).attributes, (r.lp).sizing, r.quantity,
-                    r.print_path);
+                    (r.lp).attributes, lab_sizing(r.sizing, (r.lp).sizing),
+                    r.quantity, r.print_path, r.gallery);
 
             -- the first choice could not make it: say why in the history
             IF r.why IS NOT NULL THEN
@@ -350,12 +359,16 @@ BEGIN
                            p_cause);
 
     INSERT INTO lab_order_items (lab_order_id, line, photo_id, product_id,
-                                 sku, attributes, sizing, copies, print_path)
+                                 sku, attributes, sizing, copies, print_path,
+                                 gallery)
     SELECT v_new, li.line, li.photo_id, li.product_id, lp.sku,
-           lp.attributes, lp.sizing, li.copies, li.print_path
+           lp.attributes, lab_sizing(oi.sizing, lp.sizing), li.copies,
+           li.print_path, li.gallery
       FROM lab_order_items li
       JOIN lab_products lp ON lp.product_id = li.product_id
                           AND lp.lab = v_lab
+      LEFT JOIN order_items oi ON oi.order_id = lo.order_id
+                              AND oi.line = li.line
      WHERE li.lab_order_id = p_id;
 
     RETURN v_new;
@@ -404,6 +417,7 @@ LANGUAGE sql STABLE AS $$
                       'line', li.line, 'sku', li.sku, 'copies', li.copies,
                       'attributes', li.attributes, 'sizing', li.sizing,
                       'photo', li.photo_id, 'print', li.print_path,
+                      'gallery', li.gallery,
                       'product', li.product_id,
                       'creativehub_product', ph.creativehub_product_id,
                       'creativehub_variant', (SELECT v.variant_id
@@ -918,6 +932,9 @@ RETURNS text LANGUAGE sql STABLE AS $$
     SELECT CASE
         WHEN lp.lab IS NULL THEN 'no lab makes it'
         WHEN lp.lab <> 'printspace' THEN NULL
+        WHEN p_photo LIKE 'gallery:%'
+        THEN 'theprintspace prints only the shop''s photos that have a '
+             'creativehub product, not gallery photos'
         WHEN EXISTS (SELECT 1 FROM creativehub_variants v
                       WHERE v.photo_id = p_photo
                         AND v.product_id = lp.product_id) THEN NULL
@@ -935,6 +952,17 @@ RETURNS text LANGUAGE sql STABLE AS $$
                     'photos.creativehub_product_id for the earlier API)',
                     p_photo, lp.product_id)
         END;
+$$;
+
+
+-- A line's sizing at a lab: the client's crop or fit (order_items.sizing,
+-- a gallery line whose ratio differs from the print's) as Prodigi's
+-- fillPrintArea or fitPrintArea; none, the lab mapping's own.
+CREATE OR REPLACE FUNCTION lab_sizing(p_sizing text, p_lab_sizing text)
+RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE p_sizing WHEN 'crop' THEN 'fillPrintArea'
+                         WHEN 'fit' THEN 'fitPrintArea'
+                         ELSE coalesce(p_lab_sizing, 'fillPrintArea') END;
 $$;
 
 

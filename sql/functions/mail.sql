@@ -122,7 +122,9 @@ BEGIN
                               THEN email_money(i.tax, v_o.currency) END,
                           'tax_rate', CASE WHEN i.tax > 0 THEN
                               rtrim(rtrim(i.tax_rate::text, '0'), '.')
-                              || '%' END)
+                              || '%' END,
+                          'sizing', i.sizing,
+                          'sizing_display', print_sizing_text(i.sizing))
                           ORDER BY i.line), '[]')
                         FROM order_items i WHERE i.order_id = v_o.id),
             'shipping', CASE WHEN v_o.shipping_address IS NULL THEN NULL

@@ -939,6 +939,8 @@ CREATE OR REPLACE FUNCTION admin_product_json(p products) RETURNS json
 LANGUAGE sql STABLE AS $$
     SELECT json_build_object('id', p.id, 'name', p.name, 'kind', p.kind,
         'medium', p.medium, 'size', p.size, 'active', p.active,
+        'print_size', print_size_json(p.print_width_mm, p.print_height_mm),
+        'min_ppi', p.min_ppi,
         'prices', (SELECT coalesce(json_object_agg(pp.currency, pp.amount),
                                    '{}')
                      FROM product_prices pp WHERE pp.product_id = p.id),
@@ -951,6 +953,7 @@ LANGUAGE sql STABLE AS $$
     SELECT json_build_object('id', ph.id, 'title', ph.title,
         'description', ph.description, 'image', ph.image_path,
         'print', ph.print_path, 'active', ph.active,
+        'width', ph.width, 'height', ph.height,
         'products', (SELECT coalesce(json_agg(x.product_id
                                               ORDER BY x.product_id), '[]')
                        FROM photo_products x WHERE x.photo_id = ph.id),
@@ -1026,6 +1029,9 @@ BEGIN
            updated_at = now()
     RETURNING * INTO v_row;
 
+    -- "print_size" and "min_ppi" (sql/functions/prints.sql)
+    v_row := admin_product_print(v_row, p);
+
     IF p ? 'prices' THEN
         IF jsonb_typeof(p->'prices') <> 'object' THEN
             PERFORM darkroom_refuse(400, 'invalid_price',
@@ -1094,6 +1100,9 @@ BEGIN
            active = coalesce((p->>'active')::boolean, x.active),
            updated_at = now()
     RETURNING * INTO v_row;
+
+    -- "width" and "height" in pixels (sql/functions/prints.sql)
+    v_row := admin_photo_pixels(v_row, p);
 
     IF p ? 'products' THEN
         IF jsonb_typeof(p->'products') <> 'array' THEN
@@ -1167,7 +1176,7 @@ LANGUAGE sql STABLE AS $$
                       'kind', i.kind, 'quantity', i.quantity,
                       'unit_amount', i.unit_amount, 'amount', i.amount,
                       'discount', i.discount, 'tax', i.tax,
-                      'tax_rate', i.tax_rate)
+                      'tax_rate', i.tax_rate, 'sizing', i.sizing)
                       ORDER BY i.line), '[]')
                     FROM order_items i WHERE i.order_id = o.id),
         'events', (SELECT coalesce(json_agg(json_build_object(
@@ -2086,7 +2095,8 @@ CREATE OR REPLACE FUNCTION admin_settings_json() RETURNS text
 LANGUAGE sql STABLE AS $$
     SELECT json_build_object('tax_inclusive', s.tax_inclusive,
         'country', s.country, 'invoice_prefix', s.invoice_prefix,
-        'next_invoice', s.next_invoice, 'updated_at', s.updated_at)::text
+        'next_invoice', s.next_invoice, 'min_ppi', s.min_ppi,
+        'updated_at', s.updated_at)::text
       FROM shop_settings s;
 $$;
 
@@ -2109,15 +2119,23 @@ BEGIN
         PERFORM admin_bad_field('invoice_prefix',
             'up to 16 letters, digits, "-", "_" or "/".');
     END IF;
+    IF p ? 'min_ppi' AND (jsonb_typeof(p->'min_ppi') <> 'number'
+                          OR p->>'min_ppi' !~ '^[0-9]{1,4}$'
+                          OR (p->>'min_ppi')::integer NOT BETWEEN 1 AND 2400)
+    THEN
+        PERFORM admin_bad_field('min_ppi',
+            'the minimum resolution of prints, 1 to 2400 pixels per inch.');
+    END IF;
     IF EXISTS (SELECT 1 FROM jsonb_object_keys(p) k
                 WHERE k NOT IN ('tax_inclusive', 'country',
-                                'invoice_prefix'))
+                                'invoice_prefix', 'min_ppi'))
     THEN
         PERFORM admin_bad_field((SELECT k FROM jsonb_object_keys(p) k
                                   WHERE k NOT IN ('tax_inclusive', 'country',
-                                                  'invoice_prefix')
+                                                  'invoice_prefix', 'min_ppi')
                                   LIMIT 1),
-            'not a setting (tax_inclusive, country, invoice_prefix).');
+            'not a setting (tax_inclusive, country, invoice_prefix, '
+            'min_ppi).');
     END IF;
 
     UPDATE shop_settings
@@ -2125,6 +2143,7 @@ BEGIN
                                     tax_inclusive),
            country = coalesce(p->>'country', country),
            invoice_prefix = coalesce(p->>'invoice_prefix', invoice_prefix),
+           min_ppi = coalesce((p->>'min_ppi')::integer, min_ppi),
            updated_at = now();
 END $$;
 

@@ -192,6 +192,9 @@ typedef struct {
     time_t                       download_ttl;
     ngx_int_t                    download_limit;
 
+    /* darkroom_currency, set by the shop: galleries sell in it too */
+    ngx_str_t                    shop_currency;
+
     /* where a directive that needs the database was first used */
     u_char                      *db_user_file;
     ngx_uint_t                   db_user_line;

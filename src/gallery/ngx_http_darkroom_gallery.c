@@ -76,11 +76,13 @@ enum {
     NGX_HTTP_DARKROOM_GALLERY_PHOTO_FAVOURITE,
     NGX_HTTP_DARKROOM_GALLERY_PHOTO_WIDTH,
     NGX_HTTP_DARKROOM_GALLERY_PHOTO_HEIGHT,
+    NGX_HTTP_DARKROOM_GALLERY_PHOTO_PRODUCTS,
     NGX_HTTP_DARKROOM_GALLERY_PHOTO_N
 };
 
 static const char  *const ngx_http_darkroom_gallery_photo_cols[] = {
-    "id", "name", "proof_path", "bytes", "favourite", "width", "height"
+    "id", "name", "proof_path", "bytes", "favourite", "width", "height",
+    "products"
 };
 
 
@@ -180,6 +182,7 @@ ngx_http_darkroom_gallery_prepare(ngx_http_request_t *r,
     ngx_uint_t                         get;
     ngx_pool_cleanup_t                *cln;
     ngx_http_core_loc_conf_t          *clcf;
+    ngx_http_darkroom_main_conf_t     *dmcf;
     ngx_http_darkroom_gallery_req_t   *g = t->data;
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -222,6 +225,11 @@ ngx_http_darkroom_gallery_prepare(ngx_http_request_t *r,
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
     g->api = clcf->name;
+
+    dmcf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_module);
+    ngx_memcpy(g->currency, dmcf->shop_currency.data,
+               ngx_min(dmcf->shop_currency.len, 3));
+
     g->now = ngx_time();
 
 #if (NGX_HTTP_SSL)
@@ -947,16 +955,18 @@ ngx_http_darkroom_gallery_list(ngx_http_darkroom_task_t *t,
     char        *url, id[NGX_INT64_LEN + 1];
     cJSON       *json, *photos, *o;
     PGresult    *res;
-    const char  *params[1];
+    const char  *params[2];
     int          col[NGX_HTTP_DARKROOM_GALLERY_PHOTO_N];
     char        *v[NGX_HTTP_DARKROOM_GALLERY_PHOTO_N];
 
     snprintf(id, sizeof(id), "%llu", (unsigned long long) g->id);
     params[0] = id;
+    params[1] = g->currency;
 
     res = ngx_http_darkroom_gallery_query(&t->db,
-              "SELECT id, name, proof_path, bytes, favourite, width, height "
-              "FROM gallery_photos_list($1)", 1, params,
+              "SELECT id, name, proof_path, bytes, favourite, width, height, "
+              "gallery_photo_products($1, $2, width, height) AS products "
+              "FROM gallery_photos_list($1)", 2, params,
               ngx_http_darkroom_gallery_photo_cols, col,
               NGX_HTTP_DARKROOM_GALLERY_PHOTO_N, &t->err);
     if (res == NULL) {
@@ -967,7 +977,10 @@ ngx_http_darkroom_gallery_list(ngx_http_darkroom_task_t *t,
 
     if (ngx_http_darkroom_gallery_proof_info(t, g,
                      cJSON_GetObjectItemCaseSensitive(json, "gallery"))
-        != NGX_OK)
+        != NGX_OK
+        || ngx_http_darkroom_gallery_shop(t, g,
+               cJSON_GetObjectItemCaseSensitive(json, "gallery"))
+           != NGX_OK)
     {
         PQclear(res);
         cJSON_Delete(json);
@@ -1015,15 +1028,12 @@ ngx_http_darkroom_gallery_list(ngx_http_darkroom_task_t *t,
                            v[NGX_HTTP_DARKROOM_GALLERY_PHOTO_FAVOURITE][0]
                            == 't');
 
-        if (!PQgetisnull(res, i, col[NGX_HTTP_DARKROOM_GALLERY_PHOTO_WIDTH])
-            && !PQgetisnull(res, i,
-                            col[NGX_HTTP_DARKROOM_GALLERY_PHOTO_HEIGHT]))
-        {
-            cJSON_AddRawToObject(o, "width",
-                                 v[NGX_HTTP_DARKROOM_GALLERY_PHOTO_WIDTH]);
-            cJSON_AddRawToObject(o, "height",
-                                 v[NGX_HTTP_DARKROOM_GALLERY_PHOTO_HEIGHT]);
-        }
+        ngx_http_darkroom_gallery_photo_prints(o,
+            PQgetisnull(res, i, col[NGX_HTTP_DARKROOM_GALLERY_PHOTO_WIDTH])
+            ? NULL : v[NGX_HTTP_DARKROOM_GALLERY_PHOTO_WIDTH],
+            PQgetisnull(res, i, col[NGX_HTTP_DARKROOM_GALLERY_PHOTO_HEIGHT])
+            ? NULL : v[NGX_HTTP_DARKROOM_GALLERY_PHOTO_HEIGHT],
+            v[NGX_HTTP_DARKROOM_GALLERY_PHOTO_PRODUCTS]);
 
         free(url);
     }

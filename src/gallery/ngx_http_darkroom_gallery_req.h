@@ -96,6 +96,8 @@ typedef struct {
     uint64_t                               visitor;
     uint64_t                               list;
     char                                   set_visitor[512];
+    /* prints: the shop's currency, the gallery's when it has none */
+    char                                   currency[4];
 } ngx_http_darkroom_gallery_req_t;
 
 
@@ -103,6 +105,15 @@ typedef struct {
 void ngx_http_darkroom_gallery_answer(ngx_http_darkroom_task_t *t,
     ngx_uint_t status, cJSON *json);
 
+/*
+ * ngx_http_darkroom_gallery_prints.c, in threads: "shop" of the listing's
+ * gallery object (null without a price sheet); err set on an error
+ */
+ngx_int_t ngx_http_darkroom_gallery_shop(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_gallery_req_t *g, cJSON *gallery);
+/* a photo's "width", "height" (pixels; NULL: null) and "products" */
+void ngx_http_darkroom_gallery_photo_prints(cJSON *photo, const char *width,
+    const char *height, const char *products);
 
 /* ngx_http_darkroom_gallery_sale.c: quote and checkout */
 void ngx_http_darkroom_gallery_buy_work(ngx_http_darkroom_task_t *t,

@@ -271,37 +271,44 @@ ngx_http_darkroom_lab_draft(ngx_http_darkroom_lab_call_t *call,
 }
 
 
-/* a long-lived signed darkroom URL of a print file, NUL-terminated */
+/*
+ * a long-lived signed darkroom URL of a print file, NUL-terminated: a shop
+ * print file under darkroom_lab_asset_url, a gallery original (a gallery
+ * line's) under darkroom_lab_gallery_asset_url
+ */
 
 ngx_int_t
 ngx_http_darkroom_lab_asset_url(ngx_http_darkroom_lab_call_t *call,
-    const char *print_path, char *buf, size_t size)
+    const char *print_path, ngx_uint_t gallery, char *buf, size_t size)
 {
     u_char                          path[NGX_HTTP_DARKROOM_LAB_FILE_LEN];
-    size_t                          plen, n;
+    size_t                          plen, n, origin;
+    ngx_str_t                      *base;
     ngx_http_darkroom_key_t        *key;
     ngx_http_darkroom_labs_conf_t  *lcf = call->lcf;
 
-    if (lcf->asset_url.data == NULL || lcf->asset_keys == NULL) {
+    base = gallery ? &lcf->gallery_asset_url : &lcf->asset_url;
+    origin = gallery ? lcf->gallery_asset_origin : lcf->asset_origin;
+
+    if (base->data == NULL || lcf->asset_keys == NULL) {
         return NGX_ERROR;
     }
 
     key = lcf->asset_keys->keys.elts;     /* the first signs */
 
-    plen = lcf->asset_url.len - lcf->asset_origin;
+    plen = base->len - origin;
     n = strlen(print_path);
 
-    if (plen + 1 + n >= sizeof(path) || lcf->asset_origin + 1 >= size) {
+    if (plen + 1 + n >= sizeof(path) || origin + 1 >= size) {
         return NGX_ERROR;
     }
 
-    ngx_memcpy(path, lcf->asset_url.data + lcf->asset_origin, plen);
+    ngx_memcpy(path, base->data + origin, plen);
     path[plen++] = '/';
     ngx_memcpy(path + plen, print_path, n);
     plen += n;
 
-    return ngx_http_darkroom_link_url(&lcf->asset_url, lcf->asset_origin,
-                                      key, path, plen,
+    return ngx_http_darkroom_link_url(base, origin, key, path, plen,
                                       time(NULL) + lcf->asset_ttl, buf, size)
            ? NGX_OK : NGX_ERROR;
 }

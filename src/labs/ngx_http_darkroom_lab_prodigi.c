@@ -20,6 +20,9 @@
 
 
 static cJSON *ngx_http_darkroom_prodigi_recipient(cJSON *doc);
+static ngx_int_t ngx_http_darkroom_prodigi_asset(
+    ngx_http_darkroom_lab_call_t *call, cJSON *it, const char *print,
+    char *url, size_t size, ngx_http_darkroom_lab_result_t *res);
 static ngx_int_t ngx_http_darkroom_prodigi_item(
     ngx_http_darkroom_lab_call_t *call, cJSON *doc, cJSON *it, cJSON *items,
     ngx_http_darkroom_lab_result_t *res);
@@ -127,6 +130,36 @@ ngx_http_darkroom_prodigi_recipient(cJSON *doc)
 }
 
 
+/*
+ * the signed link of an item's print file: a gallery line's (the item's
+ * "gallery") is the gallery's original
+ */
+
+static ngx_int_t
+ngx_http_darkroom_prodigi_asset(ngx_http_darkroom_lab_call_t *call,
+    cJSON *it, const char *print, char *url, size_t size,
+    ngx_http_darkroom_lab_result_t *res)
+{
+    ngx_uint_t  gallery;
+
+    gallery = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "gallery"));
+
+    if (ngx_http_darkroom_lab_asset_url(call, print, gallery, url, size)
+        != NGX_OK)
+    {
+        res->rc = NGX_DECLINED;
+        ngx_http_darkroom_lab_error(res, "cannot sign a URL for the "
+                                    "print file \"%s\"%s", print,
+                                    gallery ? " of the gallery (is "
+                                    "darkroom_lab_gallery_asset_url set?)"
+                                    : "");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 /* one item: SKU, copies, sizing, what the customer paid, the asset */
 
 static ngx_int_t
@@ -154,12 +187,10 @@ ngx_http_darkroom_prodigi_item(ngx_http_darkroom_lab_call_t *call,
         return NGX_ERROR;
     }
 
-    if (ngx_http_darkroom_lab_asset_url(call, print, url, sizeof(url))
+    if (ngx_http_darkroom_prodigi_asset(call, it, print, url, sizeof(url),
+                                        res)
         != NGX_OK)
     {
-        res->rc = NGX_DECLINED;
-        ngx_http_darkroom_lab_error(res, "cannot sign a URL for the "
-                                    "print file \"%s\"", print);
         return NGX_ERROR;
     }
 

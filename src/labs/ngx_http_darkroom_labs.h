@@ -81,6 +81,10 @@ typedef struct {
     size_t                                 asset_origin;  /* its length */
     ngx_http_darkroom_keyring_t           *asset_keys;    /* first signs */
     time_t                                 asset_ttl;
+    ngx_str_t                              gallery_asset_url; /* originals
+                                                                 of gallery
+                                                                 lines */
+    size_t                                 gallery_asset_origin;
 
     ngx_str_t                              callback_url;
     ngx_array_t                           *callback_secrets; /* 1st signs */
@@ -201,7 +205,7 @@ void ngx_http_darkroom_lab_fetch(ngx_http_darkroom_lab_call_t *call,
 ngx_int_t ngx_http_darkroom_lab_draft(ngx_http_darkroom_lab_call_t *call,
     const char *order, ngx_http_darkroom_lab_result_t *res);
 ngx_int_t ngx_http_darkroom_lab_asset_url(ngx_http_darkroom_lab_call_t *call,
-    const char *print_path, char *buf, size_t size);
+    const char *print_path, ngx_uint_t gallery, char *buf, size_t size);
 void ngx_http_darkroom_lab_error(ngx_http_darkroom_lab_result_t *res,
     const char *fmt, ...);
 void ngx_http_darkroom_lab_refused(ngx_http_darkroom_lab_result_t *res,

@@ -238,6 +238,13 @@ static ngx_command_t  ngx_http_darkroom_labs_commands[] = {
       offsetof(ngx_http_darkroom_labs_conf_t, asset_url),
       NULL },
 
+    { ngx_string("darkroom_lab_gallery_asset_url"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_darkroom_labs_url,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_labs_conf_t, gallery_asset_url),
+      NULL },
+
     { ngx_string("darkroom_lab_asset_keys"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_darkroom_keyring_slot,
@@ -351,6 +358,7 @@ ngx_http_darkroom_labs_create_main_conf(ngx_conf_t *cf)
      *     lcf->prodigi.api = { 0, NULL };
      *     lcf->printspace.api = { 0, NULL };
      *     lcf->asset_url = { 0, NULL };
+     *     lcf->gallery_asset_url = { 0, NULL };
      *     lcf->callback_url = { 0, NULL };
      *     lcf->use_callback = { NULL, 0 };
      */
@@ -429,6 +437,13 @@ ngx_http_darkroom_labs_init_main_conf(ngx_conf_t *cf, void *conf)
                       "a lab key file needs \"darkroom_lab_asset_url\" and "
                       "\"darkroom_lab_asset_keys\": labs fetch the print "
                       "files through signed URLs");
+        return NGX_CONF_ERROR;
+    }
+
+    if (lcf->gallery_asset_url.data && lcf->asset_keys == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"darkroom_lab_gallery_asset_url\" requires "
+                      "\"darkroom_lab_asset_keys\"");
         return NGX_CONF_ERROR;
     }
 
@@ -736,6 +751,18 @@ ngx_http_darkroom_labs_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                             lcf->asset_url.data + lcf->asset_url.len, '/');
         lcf->asset_origin = slash ? (size_t) (slash - lcf->asset_url.data)
                                   : lcf->asset_url.len;
+    }
+
+    if (cmd->offset
+        == offsetof(ngx_http_darkroom_labs_conf_t, gallery_asset_url))
+    {
+        slash = ngx_strlchr(lcf->gallery_asset_url.data + 8,
+                            lcf->gallery_asset_url.data
+                            + lcf->gallery_asset_url.len, '/');
+        lcf->gallery_asset_origin = slash
+                                    ? (size_t) (slash
+                                                - lcf->gallery_asset_url.data)
+                                    : lcf->gallery_asset_url.len;
     }
 
     return NGX_CONF_OK;

@@ -32,8 +32,9 @@ typedef struct {
     char              nonce[17];
     const char       *mode;        /* "count", "continue", "head" */
 
-    /* the answer of download_take() */
+    /* the answer of download_take(); "gallery:<path>": a gallery's */
     char              file[NGX_HTTP_DARKROOM_DL_FILE_MAX];
+    unsigned          gallery:1;   /* file is under the gallery root */
     char              name[NGX_HTTP_DARKROOM_DL_NAME_MAX];
 } ngx_http_darkroom_dl_t;
 
@@ -53,6 +54,8 @@ static ngx_int_t ngx_http_darkroom_dl_disposition(ngx_http_request_t *r,
     ngx_http_darkroom_dl_t *dl, ngx_str_t *value);
 static ngx_int_t ngx_http_darkroom_dl_path(ngx_http_request_t *r,
     ngx_http_darkroom_dl_t *dl, ngx_str_t *path);
+static u_char *ngx_http_darkroom_dl_gallery_path(ngx_http_request_t *r,
+    ngx_str_t *path);
 static ngx_int_t ngx_http_darkroom_dl_send(ngx_http_request_t *r,
     ngx_http_darkroom_dl_t *dl, ngx_str_t *disposition);
 
@@ -296,6 +299,13 @@ ngx_http_darkroom_dl_work(ngx_http_darkroom_task_t *t)
         return;
     }
 
+    /* a gallery line's original: its path under the gallery root */
+
+    if (ngx_strncmp(v, "gallery:", 8) == 0) {
+        dl->gallery = 1;
+        v += 8;
+    }
+
     ngx_cpystrn((u_char *) dl->file, (u_char *) v, sizeof(dl->file));
 
     v = ngx_http_darkroom_db_value(res, 0, "name");
@@ -413,7 +423,11 @@ ngx_http_darkroom_dl_disposition(ngx_http_request_t *r,
 }
 
 
-/* the file's path under the location's root: "/<file>" mapped by nginx */
+/*
+ * the file's path under the location's root: "/<file>" mapped by nginx; a
+ * gallery original's under darkroom_download_gallery_root (NGX_DECLINED:
+ * none here)
+ */
 
 static ngx_int_t
 ngx_http_darkroom_dl_path(ngx_http_request_t *r, ngx_http_darkroom_dl_t *dl,
@@ -422,6 +436,16 @@ ngx_http_darkroom_dl_path(ngx_http_request_t *r, ngx_http_darkroom_dl_t *dl,
     u_char     *last;
     size_t      root;
     ngx_str_t   saved;
+
+    if (dl->gallery
+        && ngx_http_darkroom_media_loc_gallery_root(r)->len == 0)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "darkroom download: grant %s is a gallery photo's, "
+                      "and no \"darkroom_download_gallery_root\" here",
+                      dl->grant);
+        return NGX_DECLINED;
+    }
 
     saved = r->uri;
     r->uri.len = ngx_strlen(dl->file) + 1;
@@ -441,7 +465,8 @@ ngx_http_darkroom_dl_path(ngx_http_request_t *r, ngx_http_darkroom_dl_t *dl,
     if (ngx_http_darkroom_sign_path(r->uri.data, r->uri.len)
         == NGX_HTTP_DARKROOM_SIGN_OK)
     {
-        last = ngx_http_map_uri_to_path(r, path, &root, 0);
+        last = dl->gallery ? ngx_http_darkroom_dl_gallery_path(r, path)
+                           : ngx_http_map_uri_to_path(r, path, &root, 0);
     }
 
     r->uri = saved;
@@ -453,6 +478,29 @@ ngx_http_darkroom_dl_path(ngx_http_request_t *r, ngx_http_darkroom_dl_t *dl,
     path->len = last - path->data;
 
     return NGX_OK;
+}
+
+
+/* r->uri under darkroom_download_gallery_root: the path, NUL-terminated */
+
+static u_char *
+ngx_http_darkroom_dl_gallery_path(ngx_http_request_t *r, ngx_str_t *path)
+{
+    u_char     *p;
+    ngx_str_t  *root;
+
+    root = ngx_http_darkroom_media_loc_gallery_root(r);
+
+    path->data = ngx_pnalloc(r->pool, root->len + r->uri.len + 1);
+    if (path->data == NULL) {
+        return NULL;
+    }
+
+    p = ngx_cpymem(path->data, root->data, root->len);
+    p = ngx_cpymem(p, r->uri.data, r->uri.len);
+    *p = '\0';
+
+    return p;
 }
 
 
@@ -471,7 +519,14 @@ ngx_http_darkroom_dl_send(ngx_http_request_t *r, ngx_http_darkroom_dl_t *dl,
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
-    if (ngx_http_darkroom_dl_path(r, dl, &path) != NGX_OK) {
+    rc = ngx_http_darkroom_dl_path(r, dl, &path);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_darkroom_send_error(r, NGX_HTTP_NOT_FOUND,
+                   "file_missing", "The file of this download is missing.");
+    }
+
+    if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

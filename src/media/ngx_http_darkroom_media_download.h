@@ -23,5 +23,8 @@ ngx_int_t ngx_http_darkroom_media_download_handler(ngx_http_request_t *r);
 ngx_http_darkroom_media_s3_t *ngx_http_darkroom_media_loc_s3(
     ngx_http_request_t *r);
 
+/* the location's darkroom_download_gallery_root ("": none) */
+ngx_str_t *ngx_http_darkroom_media_loc_gallery_root(ngx_http_request_t *r);
+
 
 #endif /* _NGX_HTTP_DARKROOM_MEDIA_DOWNLOAD_H_INCLUDED_ */

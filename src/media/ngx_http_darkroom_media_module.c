@@ -43,6 +43,7 @@ typedef struct {
     ngx_http_darkroom_media_bind_t     bind;
     ngx_http_darkroom_media_s3_t      *s3;
     time_t                             max_ttl;
+    ngx_str_t                          download_gallery_root;
 } ngx_http_darkroom_media_loc_conf_t;
 
 
@@ -184,6 +185,13 @@ static ngx_command_t  ngx_http_darkroom_media_commands[] = {
       ngx_http_darkroom_media_download,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("darkroom_download_gallery_root"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_media_loc_conf_t, download_gallery_root),
       NULL },
 
     { ngx_string("darkroom_media_sign"),
@@ -374,6 +382,19 @@ ngx_http_darkroom_media_loc_s3(ngx_http_request_t *r)
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_darkroom_media_module);
 
     return mlcf->s3;
+}
+
+
+/* where a gallery line's download is: darkroom_download_gallery_root */
+
+ngx_str_t *
+ngx_http_darkroom_media_loc_gallery_root(ngx_http_request_t *r)
+{
+    ngx_http_darkroom_media_loc_conf_t  *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_darkroom_media_module);
+
+    return &mlcf->download_gallery_root;
 }
 
 
@@ -1429,6 +1450,8 @@ ngx_http_darkroom_media_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_http_darkroom_media_main_conf_t  *mmcf;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_str_value(conf->download_gallery_root,
+                             prev->download_gallery_root, "");
     ngx_conf_merge_sec_value(conf->max_ttl, prev->max_ttl,
                              NGX_HTTP_DARKROOM_MEDIA_MAX_TTL);
 

@@ -262,6 +262,7 @@ ngx_http_darkroom_shop_init_main_conf(ngx_conf_t *cf, void *conf)
     /* the admin token file is core's: every admin location uses it */
 
     dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_darkroom_module);
+    dmcf->shop_currency = scf->currency;
 
     if (ngx_http_darkroom_require(cf, &scf->use_checkout,
                                   "darkroom_checkout", scf->stripe_keys,

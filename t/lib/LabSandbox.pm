@@ -5,7 +5,8 @@ package LabSandbox;
 #
 #   my $lab = LabSandbox::start($t);            # on port 1 of the test
 #   LabSandbox::conf($t, $stripe, $lab, http => '...extra http lines',
-#       protocol => 'escher' | 'legacy' (default));
+#       protocol => 'escher' | 'legacy' (default),
+#       server => '...extra lines of the port 2 server');
 #   LabSandbox::mapping($t);                    # demo catalogue → labs
 #   my $o = LabSandbox::paid_order($t, [ [photo, product, qty], ... ],
 #       phone => '+44 ...' (default; undef: none), before_paid => sub {});
@@ -57,6 +58,7 @@ sub conf {
     $t->write_file('prints/harbour-dawn.tif', 'TIFF' . ('h' x 5000));
     $t->write_file('prints/moor-rain.tif', 'TIFF' . ('m' x 7000));
     my $extra = $o{http} // '';
+    my $server = $o{server} // '';
     # the creativehub API the shop speaks: the earlier one unless asked
     my $protocol = $o{protocol} // 'legacy';
     my $url = $lab->url;
@@ -84,6 +86,7 @@ sub conf {
         location = /labs/prodigi { darkroom_lab_callback prodigi; }
         location /admin/api/labs/ { darkroom_lab_admin; }
         location = /static.txt { root %%DIR%%; }
+        $server
     }
 EOF
     $t->write_file('static.txt', "static\n");
