@@ -3,11 +3,14 @@
 # by python3-selenium, as t/990): the password opens the gallery; a photo
 # too small for an A4 offers only the download and says why; a cart line
 # the server refuses (that photo as an A4, put in the cart by hand) shows
-# the server's photo_too_small message and marks the line; the large photo
+# the server's photo_too_small message and marks the line, and so do a
+# photo not in the gallery and a product not on its sheet; the large photo
 # opened from the keyboard offers the sheet's prints at the sheet's price
 # in pounds, asks crop or fit (3:2 is not A4's shape) and not for the
-# download; the A4 "fit" is checked out, paid on the Stripe sandbox's page,
-# and the order page sees it paid.  Then the webhook's order reaches the
+# download; the A4 "fit" goes in the cart, which outlives the gallery
+# cookie's loss (the password is asked again, the message says why); it is
+# checked out, paid on the Stripe sandbox's page, and the order page sees
+# it paid.  Then the webhook's order reaches the
 # lab sandbox as a Prodigi order whose item is fitted (fitPrintArea) and
 # whose asset link fetches that gallery photo's original, byte for byte.
 # Skips, saying why, where chromium, chromedriver or selenium is missing.
@@ -82,6 +85,19 @@ out['bad_line'] = len(css('#cart-lines li.bad'))
 out['checkout_disabled'] = bool(el('checkout-button').get_attribute('disabled'))
 css('#cart-lines li button.link')[0].click()
 wait.until(lambda d: shown('cart-empty'))
+# a photo not in the gallery, a product not on its sheet
+for key, line in (('unknown', {'photo': 999999, 'product': 'digital',
+                               'quantity': 1}),
+                  ('not_offered', {'photo': small_id, 'product': 'print-a5',
+                                   'quantity': 1})):
+    b.execute_script("localStorage.setItem('darkroom.gallery.wed.cart',"
+        " JSON.stringify([arguments[0]]))", line)
+    b.refresh()
+    wait.until(lambda d: css('#grid .g-cell'))
+    wait.until(lambda d: shown('quote-error'))
+    out[key] = text('quote-error')
+    css('#cart-lines li button.link')[0].click()
+    wait.until(lambda d: shown('cart-empty'))
 
 # the large photo, opened from the keyboard
 thumb = labelled('Open IMG_1.jpg')
@@ -108,6 +124,17 @@ wait.until(lambda d: shown('buy-status'))
 out['added'] = text('buy-status-text')
 ActionChains(b).send_keys(Keys.ESCAPE).perform()
 wait.until(lambda d: not shown('box'))
+wait.until(settled)
+
+# the gallery cookie gone: the next quote asks for the password again,
+# and the cart is still there after it
+b.delete_all_cookies()
+Select(el('country')).select_by_value('IE')
+wait.until(lambda d: shown('lock'))
+out['locked'] = text('msg')
+el('pw').send_keys('open sesame')
+el('pw').send_keys(Keys.ENTER)
+wait.until(lambda d: css('#grid .g-cell') and shown('cart'))
 
 # the cart: quoted by the server, then checked out
 wait.until(settled)
@@ -145,6 +172,12 @@ is($out->{refused}, "$too_small Remove it or choose a smaller size.",
 is($out->{refused_role}, 'alert', 'announced to screen readers');
 is($out->{bad_line}, 1, 'the line it names is marked');
 ok($out->{checkout_disabled}, 'no checkout of a refused cart');
+like($out->{unknown} // '', qr/no photo 999999 in this gallery\. Remove it/,
+     'a photo not in the gallery: unknown_photo explained');
+like($out->{not_offered} // '', qr/not sold in this gallery\. Remove it/,
+     'a product not on the sheet: not_offered explained');
+is($out->{locked}, 'Your access to this gallery has ended: enter the'
+   . ' password again.', 'the cookie gone: locked, explained');
 ok($out->{focus_in_dialog}, 'opened from the keyboard, the focus is in the'
     . ' lightbox');
 is($out->{title}, 'IMG_1.jpg', "the photo's name");

@@ -139,6 +139,7 @@ sub catalogue {
 INSERT INTO products (id, name, kind, medium, size) VALUES
   ('print-a4', 'A4 print', 'print', 'Photo Rag', 'A4'),
   ('print-a3', 'A3 print', 'print', 'Photo Rag', 'A3'),
+  ('print-a5', 'A5 print', 'print', 'Photo Rag', 'A5'),
   ('digital', 'Digital download', 'digital', '', '');
 UPDATE products SET print_width_mm = 297, print_height_mm = 210
  WHERE id = 'print-a4';
@@ -146,6 +147,7 @@ UPDATE products SET print_width_mm = 420, print_height_mm = 297
  WHERE id = 'print-a3';
 INSERT INTO product_prices VALUES
   ('print-a4', 'GBP', 2800), ('print-a3', 'GBP', 4500),
+  ('print-a5', 'GBP', 1800),
   ('digital', 'GBP', 1500);
 INSERT INTO lab_products (product_id, lab, sku, attributes, priority)
 VALUES ('print-a4', 'prodigi', 'GLOBAL-HPR-A4', '{}', 1),
