@@ -128,7 +128,7 @@ wait.until(settled)
 
 # the gallery cookie gone: the next quote asks for the password again,
 # and the cart is still there after it
-b.delete_all_cookies()
+b.execute_cdp_cmd('Network.clearBrowserCookies', {})
 Select(el('country')).select_by_value('IE')
 wait.until(lambda d: shown('lock'))
 out['locked'] = text('msg')
