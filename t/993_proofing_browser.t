@@ -135,8 +135,7 @@ ok(!$out->{error}, 'the browser made and sent a selection')
 is($out->{name_label}, 'Your name', 'the name field has a label');
 is($out->{email_label}, 'Your email', 'and the email field');
 like($out->{no_email} // '', qr/valid email/, 'no email: the page asks for it');
-like($out->{who} // '', qr/^Ada Lovelace \(ada\@example\.com\)$/i,
-     'signed in');
+like($out->{who} // '', qr/^Ada Lovelace \(ada\@example\.com\)$/i, 'signed in');
 is($out->{first_list}, 'Favourites', 'a first list "Favourites"');
 like($out->{pick_label} // '', qr/Note/, 'the note has a label');
 like($out->{picked} // '', qr/Saved in Favourites/, 'added with a note');
