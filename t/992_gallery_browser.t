@@ -195,7 +195,7 @@ like($out->{cart} // '', qr/IMG_1\.jpg\s+A4 print · fit/, 'the cart line');
 like($out->{total} // '', qr/^£[\d.]+$/, 'a quoted total');
 like($out->{pay_page} // '', qr/IMG_1\.jpg/, 'the Stripe page lists the photo');
 like($out->{order_status} // '', qr/Paid|production/, 'the order page: paid');
-like($out->{order_items} // '', qr/A4 print · fitted whole/,
+like($out->{order_items} // '', qr/A4 print · £25\.00 each\s+The whole photo,/,
     'with the sizing');
 ok(!defined $out->{cart_after}, "the gallery's cart is empty once paid");
 
