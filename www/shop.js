@@ -87,6 +87,7 @@
       var err = new Error(msg);
       err.code = data && data.error && data.error.code;
       err.status = res.status;
+      err.data = data;
       throw err;
     }
     return data;
@@ -476,6 +477,18 @@
     }).join('');
   }
 
+  // the order in the recent orders (and, for a gallery's cart, which cart
+  // the order page empties once the order is paid); returns its token
+  function rememberOrder(res, cartKey) {
+    var token = (res.status_url || '').split('/').pop();
+    if (!token) return null;
+    var orders = load(ORDERS_KEY, []).filter(function (o) { return o.token !== token; });
+    orders.unshift({ order: res.order, token: token, at: Date.now() });
+    save(ORDERS_KEY, orders.slice(0, 10));
+    if (cartKey) save('darkroom.cart-of.' + token, cartKey);
+    return token;
+  }
+
   function pause(ms) { return new Promise(function (r) { setTimeout(r, ms); }); }
 
   // network errors and 503 are retried with the same key; anything else
@@ -512,12 +525,7 @@
       body.email = email.value;
       if (!body.country && state.quote) body.country = state.quote.country;
       var res = await submitCart(body);
-      var token = (res.status_url || '').split('/').pop();
-      if (token) {
-        var orders = load(ORDERS_KEY, []).filter(function (o) { return o.token !== token; });
-        orders.unshift({ order: res.order, token: token, at: Date.now() });
-        save(ORDERS_KEY, orders.slice(0, 10));
-      }
+      rememberOrder(res);
       // the cart stays until the order page sees the payment (a declined
       // or abandoned checkout comes back to a full cart)
       window.location.assign(res.checkout_url);
@@ -588,5 +596,14 @@
     }
   }
 
-  document.addEventListener('DOMContentLoaded', start);
+  // the helpers the client gallery page (www/gallery.html) shares
+  window.darkroom = { money: money, el: el, api: api, load: load, save: save,
+    idempotencyKey: idempotencyKey, pause: pause, rememberOrder: rememberOrder,
+    countryName: countryName, COUNTRIES: COUNTRIES, EMAIL_KEY: EMAIL_KEY,
+    COUNTRY_KEY: COUNTRY_KEY, MAX_QTY: MAX_QTY };
+
+  // the shop's own page only
+  document.addEventListener('DOMContentLoaded', function () {
+    if ($('photos')) start();
+  });
 })();
