@@ -295,6 +295,10 @@ is(scalar(grep { $_->{kind} eq 'fulfil_order' } @{$r->{json}{jobs}}), 1,
     'fulfilment enqueued once');
 is(gadmin(GET => 'wed')->{json}{orders}[0]{status}, 'paid',
     'the gallery admin shows it paid');
+my ($status_path) = $first->{status_url} =~ m{(/api/orders/[0-9a-f]{32})};
+$r = $t->http(GET => $status_path // '/api/orders/none');
+is($r->{status}, 200, 'the buyer\'s order page');
+is($r->{json}{status}, 'paid', 'shows it paid');
 
 # --- an expired or withdrawn gallery sells nothing ------------------------------------
 $t->sql("UPDATE galleries SET expires_at = now() - interval '1 day'"
