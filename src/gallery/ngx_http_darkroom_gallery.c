@@ -1741,6 +1741,12 @@ ngx_http_darkroom_gallery_debug(ngx_http_request_t *r,
                        g->slug, cookie[g->cookie]);
     }
 
+    if (g->visitor) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
+                       "darkroom gallery \"%s\": visitor %uL",
+                       g->slug, g->visitor);
+    }
+
     switch (g->route) {
 
     case NGX_HTTP_DARKROOM_GALLERY_UNLOCK:
