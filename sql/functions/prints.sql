@@ -34,11 +34,11 @@ $$;
 -- client's p_sizing, 'crop' by default), NULL where they do not or the
 -- product has no print size.  Refuses 409 photo_too_small (naming the
 -- largest size the photo can be printed at) below the minimum resolution.
--- p_line numbers the cart line in the message, p_name names the photo.
+-- p_line numbers the cart line in the message, p_name names the photo
+-- (the five-argument form below: "the photo").
 CREATE OR REPLACE FUNCTION print_check(p_width integer, p_height integer,
                                        p_product text, p_sizing text,
-                                       p_line integer,
-                                       p_name text DEFAULT NULL)
+                                       p_line integer, p_name text)
 RETURNS text LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_p      products%ROWTYPE;
@@ -95,6 +95,15 @@ BEGIN
     END IF;
     RETURN CASE WHEN v_same THEN NULL ELSE v_sizing END;
 END $$;
+
+
+CREATE OR REPLACE FUNCTION print_check(p_width integer, p_height integer,
+                                       p_product text, p_sizing text,
+                                       p_line integer)
+RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT print_check(p_width, p_height, p_product, p_sizing, p_line,
+                       NULL::text);
+$$;
 
 
 -- The products of price sheet p_sheet a photo of p_width x p_height
