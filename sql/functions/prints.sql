@@ -9,6 +9,14 @@
 -- overhangs: the smaller of the two ppi counts, so crop is stricter.
 -- Ratios within 1% of each other print either way: the line records no
 -- sizing, and the check is the fit one.
+--
+-- Tables: products, shop_settings, price_sheets, price_sheet_items,
+-- price_sheet_prices, product_prices, galleries, photos (admin).
+-- Calls: darkroom_refuse (core), admin_bad_field (shop).  Called by the
+-- shop's cart_lines (a shop photo's print, crop as the labs fill by
+-- default) and the gallery checkout's lines (gallery_shop.sql), the
+-- gallery listing (gallery_shop_json, gallery_photo_products), the admin
+-- product and photo upserts, the receipt (print_sizing_text).
 
 
 -- the minimum resolution of product p_product: its own, else the shop's
