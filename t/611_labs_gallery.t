@@ -51,16 +51,19 @@ for my $n (1 .. 3) {
         "IMG_$n.jpg", $n, $path, length $orig{$path});
 }
 
-# the lines of the order become gallery lines: [line, gallery photo, sizing]
+# the lines of the order become gallery lines: [line, gallery photo,
+# sizing, kind]
 sub galleryise {
     my ($o, @lines) = @_;
     for my $l (@lines) {
-        my ($line, $n, $sizing) = @$l;
+        my ($line, $n, $sizing, $kind) = @$l;
         $t->sql("UPDATE order_items SET photo_id = 'gallery:' || :'p1',"
             . " gallery_photo_id = :'p1', title = :'p2',"
-            . " sizing = nullif(:'p3', '')"
+            . " sizing = nullif(:'p3', ''),"
+            . " kind = coalesce(nullif(:'p6', ''), kind)"
             . " WHERE order_id = :'p4' AND line = :'p5'",
-            $gp{$n}, "IMG_$n.jpg", $sizing // '', $o->{id}, $line);
+            $gp{$n}, "IMG_$n.jpg", $sizing // '', $o->{id}, $line,
+            $kind // '');
     }
     $t->sql("UPDATE orders SET gallery_id = (SELECT id FROM galleries"
         . " WHERE slug = 'wed') WHERE id = :'p1'", $o->{id});
@@ -68,10 +71,10 @@ sub galleryise {
 
 my $o = LabSandbox::paid_order($t, [ ['moor-rain', 'canvas-50', 1],
     ['harbour-dawn', 'canvas-50', 2], ['harbour-dawn', 'giclee-a3', 1],
-    ['harbour-dawn', 'digital', 1] ],
+    ['harbour-dawn', 'digital', 1], ['harbour-dawn', 'giclee-a3', 1] ],
     before_paid => sub {
         galleryise($_[0], [1, 1, 'crop'], [2, 2, 'fit'], [3, 3, undef],
-                   [4, 1, undef]);
+                   [4, 1, undef], [5, 2, undef, 'selection']);
     });
 
 ok(wait_for(sub { my @l = LabSandbox::lab_orders($t, $o);
@@ -89,7 +92,10 @@ my $st = $lab->state;
 my @pk = keys %{$st->{prodigi}};
 is(scalar @pk, 1, 'one Prodigi order');
 my $po = $st->{prodigi}{$pk[0]};
-is(scalar @{$po->{items}}, 3, 'three Prodigi items: the digital line stays');
+is(scalar @{$po->{items}}, 3,
+    'three Prodigi items: the digital and the selection lines stay');
+is($t->sql_value("SELECT count(*) FROM lab_order_items WHERE line IN (4, 5)"),
+    0, 'no lab line for the digital or the selection line');
 my @items = sort { $a->{merchantReference} cmp $b->{merchantReference} }
     @{$po->{items}};
 is_deeply([ map { $_->{sizing} } @items ],

@@ -9,6 +9,14 @@
 -- overhangs: the smaller of the two ppi counts, so crop is stricter.
 -- Ratios within 1% of each other print either way: the line records no
 -- sizing, and the check is the fit one.
+--
+-- Tables: products, shop_settings, price_sheets, price_sheet_items,
+-- price_sheet_prices, product_prices, galleries, photos (admin).
+-- Calls: darkroom_refuse (core), admin_bad_field (shop).  Called by the
+-- shop's cart_lines (a shop photo's print, crop as the labs fill by
+-- default) and the gallery checkout's lines (gallery_shop.sql), the
+-- gallery listing (gallery_shop_json, gallery_photo_products), the admin
+-- product and photo upserts, the receipt (print_sizing_text).
 
 
 -- the minimum resolution of product p_product: its own, else the shop's
@@ -34,11 +42,11 @@ $$;
 -- client's p_sizing, 'crop' by default), NULL where they do not or the
 -- product has no print size.  Refuses 409 photo_too_small (naming the
 -- largest size the photo can be printed at) below the minimum resolution.
--- p_line numbers the cart line in the message, p_name names the photo.
+-- p_line numbers the cart line in the message, p_name names the photo
+-- (the five-argument form below: "the photo").
 CREATE OR REPLACE FUNCTION print_check(p_width integer, p_height integer,
                                        p_product text, p_sizing text,
-                                       p_line integer,
-                                       p_name text DEFAULT NULL)
+                                       p_line integer, p_name text)
 RETURNS text LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_p      products%ROWTYPE;
@@ -95,6 +103,15 @@ BEGIN
     END IF;
     RETURN CASE WHEN v_same THEN NULL ELSE v_sizing END;
 END $$;
+
+
+CREATE OR REPLACE FUNCTION print_check(p_width integer, p_height integer,
+                                       p_product text, p_sizing text,
+                                       p_line integer)
+RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT print_check(p_width, p_height, p_product, p_sizing, p_line,
+                       NULL::text);
+$$;
 
 
 -- The products of price sheet p_sheet a photo of p_width x p_height

@@ -13,6 +13,8 @@
 -- moved here unchanged (the move is proven identical to the migrations,
 -- tools/sql-equivalence); turning them into a labs hook is a follow-up.
 -- The customer's order view order_public_json lives in labs.sql (below).
+-- print_check, admin_product_print and admin_photo_pixels (prints.sql): a photo
+-- too small for a print, the admin's print sizes and pixels.
 -- Trigger: stripe_events_redact (BEFORE INSERT ON stripe_events).
 
 
@@ -166,6 +168,10 @@ BEGIN
                 format('Item %s: "%s" has no price in %s.',
                        v_line, v_product.name, p_currency));
         END IF;
+
+        -- a print the photo's pixels cannot fill: 409 (prints.sql)
+        PERFORM print_check(v_photo.width, v_photo.height, r.product,
+                            'crop', v_line, v_photo.title);
 
         v_lines := v_lines || jsonb_build_object(
             'line', v_line, 'photo', r.photo, 'product', r.product,
