@@ -76,6 +76,8 @@ CONF
 
 my $sb = sandbox($t, webhook => "http://127.0.0.1:$port/webhooks/stripe");
 demo_catalogue($t);
+$t->sql("UPDATE products SET print_width_mm = 297, print_height_mm = 420"
+    . " WHERE id = 'giclee-a3'");
 $t->start;
 
 my $admin = { Authorization => 'Bearer admin-token-1' };
@@ -159,7 +161,7 @@ is($q->{lines}[0]{unit_amount}, 3900, 'the sheet price, not the catalogue 4500')
 is($q->{lines}[1]{unit_amount}, 1500, 'no sheet price: the catalogue price');
 is($q->{lines}[0]{photo}, "gallery:$p1", 'line photo names the gallery photo');
 is($q->{lines}[0]{title}, 'IMG_1.jpg', 'titled with the file name');
-is($q->{lines}[0]{sizing}, 'fit', 'the sizing chosen');
+is($q->{lines}[0]{sizing}, 'fit', 'the sizing chosen') ;
 is($q->{subtotal}, 2 * 3900 + 1500, 'subtotal');
 like($r->{headers}{'cache-control'} // '', qr/no-store/, 'not cached');
 is($t->sql_value('SELECT count(*) FROM orders'), 0, 'a quote writes nothing');
@@ -181,8 +183,8 @@ my %bad = (
     'a bad quantity' => [ [{ photo => $p1, product => 'giclee-a3',
         quantity => 0 }], 400, 'invalid_quantity' ],
     'an empty cart' => [ [], 400, 'invalid_items' ],
-    'a selection (not sold yet without proofing)' => [ [{ selection => 1 }],
-        400, undef ],
+    'a selection that is no list of this gallery' => [
+        [{ selection => 1 }], 400, 'unknown_list' ],
 );
 for my $name (sort keys %bad) {
     my ($items, $status, $code) = @{$bad{$name}};
@@ -315,34 +317,7 @@ is($t->sql_value('SELECT count(*) FROM orders'), 1, 'no order');
 $t->sql("UPDATE galleries SET revoked_at = NULL WHERE slug = 'wed'");
 is($t->http(GET => '/api/galleries/wed/quote')->{status}, 405, 'GET quote: 405');
 
-# --- print_check() and gallery_selection_line() are asked -------------------------
-# Their owners (print checks, proofing) write them; stand-ins here show that
-# the photo's pixel size reaches the one and a selection item the other.
-$t->sql(<<'SQL');
-CREATE OR REPLACE FUNCTION print_check(p_width integer, p_height integer,
-                                       p_product text, p_sizing text,
-                                       p_line integer)
-RETURNS text LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    IF p_width < 1000 THEN
-        PERFORM darkroom_refuse(409, 'photo_too_small',
-            format('Item %s: %s x %s px is too small for %s.',
-                   p_line, p_width, p_height, p_product));
-    END IF;
-    RETURN p_sizing;
-END $$;
-CREATE OR REPLACE FUNCTION gallery_selection_line(p_gallery bigint,
-    p_item jsonb, p_currency text, p_line integer)
-RETURNS jsonb LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object('line', p_line, 'kind', 'selection',
-        'selection', (p_item->>'selection')::bigint,
-        'title', 'Extra photos', 'product_name', 'Selection',
-        'quantity', 2, 'unit_amount', 500, 'amount', 1000,
-        'discount', 0, 'tax', 0, 'tax_rate', 0)
-     WHERE p_currency = 'GBP'
-       AND p_gallery = (SELECT id FROM galleries WHERE slug = 'wed');
-$$;
-SQL
+# --- a photo too small for A3, and the extra photos of a selection ---------------
 $r = gadmin(POST => 'wed/photos', { photos => [ { original => 'wed/IMG_3.jpg',
     bytes => length $files{'wed/IMG_3.jpg'},
     crc32 => crc32($files{'wed/IMG_3.jpg'}), name => 'IMG_3.jpg',
@@ -353,13 +328,24 @@ for my $route (qw(quote checkout)) {
     $r = api("wed/$route", { email => 'ada@example.com', items => [
         { photo => $p3, product => 'giclee-a3', quantity => 1 } ] });
     is_deeply([ err($r) ], [409, 'photo_too_small'], "$route: too small, 409");
-    like($r->{json}{error}{message}, qr/Item 1: 800 x 600 px/,
-        'print_check had the photo\'s pixel size');
+    like($r->{json}{error}{message},
+        qr/^Item 1: "IMG_3\.jpg" \(800 x 600 px\) prints at most/,
+        'print_check had the photo\'s pixel size and name');
 }
 is($t->sql_value('SELECT count(*) FROM orders'), $orders, 'no order');
 
+$t->sql("UPDATE galleries SET selection_limit = 1, extra_photo_amount = 500"
+    . " WHERE slug = 'wed'");
+$t->sql("INSERT INTO gallery_visitors (gallery_id, name, email)"
+    . " SELECT id, 'Ada', 'ada\@example.com' FROM galleries WHERE slug = 'wed'");
+$t->sql("INSERT INTO gallery_lists (gallery_id, visitor_id, name)"
+    . " SELECT gallery_id, id, 'Favourites' FROM gallery_visitors");
+my $list = $t->sql_value('SELECT id FROM gallery_lists');
+$t->sql("INSERT INTO gallery_list_photos (list_id, photo_id)"
+    . " SELECT :'p1', id FROM gallery_photos g WHERE g.gallery_id ="
+    . " (SELECT id FROM galleries WHERE slug = 'wed')", $list);
 $r = api('wed/checkout', { email => 'ada@example.com',
-    items => [ $cart[0], { selection => 7 } ] });
+    items => [ $cart[0], { selection => $list + 0 } ] });
 is($r->{status}, 201, 'a selection line bought with a print')
     or diag $r->{content};
 is_deeply([ map { join '|', map { $_ // '' } @$_ } $t->sql(
@@ -367,8 +353,8 @@ is_deeply([ map { join '|', map { $_ // '' } @$_ } $t->sql(
     . " i.gallery_photo_id FROM order_items i JOIN orders o ON o.id = i.order_id"
     . " WHERE o.ref = :'p1' ORDER BY i.line", $r->{json}{order}) ],
     [ "1|gallery:$p1|giclee-a3|print|2|7800|$p1",
-      '2|selection:7|selection|selection|2|1000|' ],
-    'the selection line is written as gallery_selection_line made it');
+      "2|selection:$list|selection|selection|2|1000|" ],
+    'the extras of a selection (3 photos, 1 included) are a line');
 
 # --- a request handed to the shop ends as any: its connection is kept alive ------
 my $ua = HTTP::Tiny->new(keep_alive => 1, timeout => 5);

@@ -86,7 +86,7 @@ BEGIN
         'amount', v_amount * v_qty, 'discount', 0, 'tax', 0,
         'tax_rate', 0, 'gallery_photo', v_photo.id,
         'sizing', print_check(v_photo.width, v_photo.height, v_product.id,
-                              p_item->>'sizing', p_line));
+                              p_item->>'sizing', p_line, v_photo.name));
 END $$;
 
 
