@@ -1,8 +1,9 @@
 #!/usr/bin/perl
 # Proofing in a real browser (headless chromium, python3-selenium, as
 # t/990): a visitor gives a name and an email (an empty email is refused
-# on the page); a photo is added to the visitor's list from the lightbox
-# with a note, others with the heart buttons; a list over the gallery's
+# on the page) and sees the downloads the gallery allows and has used; a
+# photo is added to the visitor's list from the lightbox with a note,
+# others with the heart buttons; a list over the gallery's
 # limit of 2 asks on submit for the extra photo (402 payment_required: its
 # price in pounds); "Pay for the extra photos" puts it in the cart, priced
 # by the server, and once it is paid through the Stripe sandbox the list
@@ -30,7 +31,8 @@ my ($sb, $lab) = start($t);
 my $port = $t->port(0);
 my @three = map { [ "IMG_$_.jpg", 1200, 800 ] } 1 .. 3;
 gallery($t, 'proof', password => 'open sesame', sheet => 'wed-sheet',
-        selection_limit => 2, extra_photo_amount => 500, photos => \@three);
+        selection_limit => 2, extra_photo_amount => 500,
+        visitor_download_limit => 5, photos => \@three);
 gallery($t, 'lim', password => 'let me in', sheet => 'wed-sheet',
         selection_limit => 1, photos => [ @three[0, 1] ]);
 
@@ -50,6 +52,10 @@ wait.until(lambda d: shown('lists-box'))
 out['who'] = text('v-who')
 wait.until(lambda d: css('#lists article'))
 out['first_list'] = css('#lists article h3')[0].text
+out['downloads_before'] = text('v-downloads')
+labelled('Download IMG_1.jpg').click()
+wait.until(lambda d: 'Downloads: 1 ' in text('v-downloads'))
+out['downloads_after'] = text('v-downloads')
 
 # from the lightbox, with a note
 labelled('Open IMG_1.jpg').click()
@@ -137,6 +143,10 @@ is($out->{email_label}, 'Your email', 'and the email field');
 like($out->{no_email} // '', qr/valid email/, 'no email: the page asks for it');
 like($out->{who} // '', qr/^Ada Lovelace \(ada\@example\.com\)$/i, 'signed in');
 is($out->{first_list}, 'Favourites', 'a first list "Favourites"');
+is($out->{downloads_before}, 'Downloads: 0 of the 5 this gallery allows you.',
+   "the visitor's download limit");
+is($out->{downloads_after}, 'Downloads: 1 of the 5 this gallery allows you.',
+   'a download counted');
 like($out->{pick_label} // '', qr/Note/, 'the note has a label');
 like($out->{picked} // '', qr/Saved in Favourites/, 'added with a note');
 is($out->{pick_button}, 'Save note', 'then the note can be changed');

@@ -10,7 +10,8 @@ package Darkroom::GalleryBrowser;
 #   my ($sb, $lab) = Darkroom::GalleryBrowser::start($t);
 #   my $g = Darkroom::GalleryBrowser::gallery($t, 'wed', password => 'x',
 #       photos => [ ['IMG_1.jpg', 3000, 2000], ... ], sheet => 'wed-sheet',
-#       selection_limit => 2, extra_photo_amount => 500);
+#       selection_limit => 2, extra_photo_amount => 500,
+#       visitor_download_limit => 5);
 #   my $out = Darkroom::GalleryBrowser::run($t, $b, $python, @args);
 
 use strict;
@@ -210,9 +211,11 @@ sub gallery {
     # the sale and selection settings, as the admin API's upsert sets them
     $t->sql("UPDATE galleries SET price_sheet_id = nullif(:'p2', ''),"
         . " currency = 'GBP', selection_limit = nullif(:'p3', '')::int,"
-        . " extra_photo_amount = nullif(:'p4', '')::bigint"
+        . " extra_photo_amount = nullif(:'p4', '')::bigint,"
+        . " visitor_download_limit = nullif(:'p5', '')::int"
         . " WHERE slug = :'p1'", $slug, $o{sheet} // '',
-        $o{selection_limit} // '', $o{extra_photo_amount} // '');
+        $o{selection_limit} // '', $o{extra_photo_amount} // '',
+        $o{visitor_download_limit} // '');
     return { slug => $slug, photos => \%by };
 }
 
