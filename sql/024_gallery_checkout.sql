@@ -10,5 +10,8 @@ DROP FUNCTION IF EXISTS checkout_create_idempotent(text, text, interval,
     jsonb, text, text, text, text, text, text, text, text, timestamptz,
     timestamptz);
 
+-- the client API's gallery_state() also says the gallery's currency
+DROP FUNCTION IF EXISTS gallery_state(text);
+
 CREATE INDEX order_items_gallery_photo ON order_items (gallery_photo_id)
     WHERE gallery_photo_id IS NOT NULL;

@@ -53,7 +53,7 @@ CREATE OR REPLACE FUNCTION gallery_state(p_slug text)
 RETURNS TABLE (id bigint, generation integer, title text,
                expires_at text, expires_epoch bigint, expired boolean,
                revoked boolean, password_hash text, pin_hash text,
-               downloads boolean, download_size text)
+               downloads boolean, download_size text, currency text)
 LANGUAGE sql STABLE AS $$
     SELECT g.id, g.generation, g.title,
            to_char(g.expires_at AT TIME ZONE 'UTC',
@@ -61,7 +61,8 @@ LANGUAGE sql STABLE AS $$
            extract(epoch FROM g.expires_at)::bigint,
            g.expires_at IS NOT NULL AND g.expires_at <= now(),
            g.revoked_at IS NOT NULL,
-           g.password_hash, g.pin_hash, g.downloads, g.download_size
+           g.password_hash, g.pin_hash, g.downloads, g.download_size,
+           g.currency::text
       FROM galleries g
      WHERE g.slug = p_slug;
 $$;

@@ -26,13 +26,6 @@ RETURNS bigint LANGUAGE sql STABLE AS $$
 $$;
 
 
--- The currency a gallery sells in: its own, else NULL (the shop's).
-CREATE OR REPLACE FUNCTION gallery_sale_currency(p_gallery bigint)
-RETURNS text LANGUAGE sql STABLE AS $$
-    SELECT currency::text FROM galleries WHERE id = p_gallery;
-$$;
-
-
 -- One line of a gallery cart: a photo of the gallery as a product of its
 -- sheet.  The item's shape is checked by darkroom (photo an integer,
 -- product a slug, quantity 1 to 99, sizing absent, "crop" or "fit").

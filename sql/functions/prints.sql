@@ -152,13 +152,7 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
          WHERE g.id = p_gallery AND g.price_sheet_id IS NOT NULL
     ), items AS (
         SELECT i.position, p.*,
-               coalesce((SELECT sp.amount FROM price_sheet_prices sp
-                          WHERE sp.sheet_id = g.sheet
-                            AND sp.product_id = p.id
-                            AND sp.currency = g.currency),
-                        (SELECT pp.amount FROM product_prices pp
-                          WHERE pp.product_id = p.id
-                            AND pp.currency = g.currency)) AS amount
+               price_sheet_price(g.sheet, p.id, g.currency) AS amount
           FROM g
           JOIN price_sheet_items i ON i.sheet_id = g.sheet
           JOIN products p ON p.id = i.product_id AND p.active

@@ -58,12 +58,13 @@ enum {
     NGX_HTTP_DARKROOM_GALLERY_STATE_PIN_HASH,
     NGX_HTTP_DARKROOM_GALLERY_STATE_DOWNLOADS,
     NGX_HTTP_DARKROOM_GALLERY_STATE_SIZE,
+    NGX_HTTP_DARKROOM_GALLERY_STATE_CURRENCY,
     NGX_HTTP_DARKROOM_GALLERY_STATE_N
 };
 
 static const char  *const ngx_http_darkroom_gallery_state_cols[] = {
     "id", "generation", "title", "expires_at", "expires_epoch", "revoked",
-    "password_hash", "pin_hash", "downloads", "download_size"
+    "password_hash", "pin_hash", "downloads", "download_size", "currency"
 };
 
 
@@ -514,7 +515,7 @@ ngx_http_darkroom_gallery_work(ngx_http_darkroom_task_t *t)
 
     case NGX_HTTP_DARKROOM_GALLERY_QUOTE:
     case NGX_HTTP_DARKROOM_GALLERY_CHECKOUT:
-        ngx_http_darkroom_gallery_buy_work(t, g);
+        /* let in: done() hands the request to the shop */
         break;
 
     case NGX_HTTP_DARKROOM_GALLERY_GET:
@@ -545,8 +546,8 @@ ngx_http_darkroom_gallery_load(ngx_http_darkroom_task_t *t,
 
     res = ngx_http_darkroom_gallery_query(&t->db,
               "SELECT id, generation, title, expires_at, expires_epoch, "
-              "revoked, password_hash, pin_hash, downloads, download_size "
-              "FROM gallery_state($1)", 1, params,
+              "revoked, password_hash, pin_hash, downloads, download_size, "
+              "currency FROM gallery_state($1)", 1, params,
               ngx_http_darkroom_gallery_state_cols, col,
               NGX_HTTP_DARKROOM_GALLERY_STATE_N, &t->err);
     if (res == NULL) {
@@ -586,6 +587,12 @@ ngx_http_darkroom_gallery_load(ngx_http_darkroom_task_t *t,
 
     snprintf(g->g, sizeof(g->g), "%llu.%u", (unsigned long long) g->id,
              (unsigned) g->generation);
+
+    /* the gallery's own currency over the shop's */
+    if (ngx_strlen(v[NGX_HTTP_DARKROOM_GALLERY_STATE_CURRENCY]) == 3) {
+        ngx_memcpy(g->currency, v[NGX_HTTP_DARKROOM_GALLERY_STATE_CURRENCY],
+                   3);
+    }
 
     revoked = (v[NGX_HTTP_DARKROOM_GALLERY_STATE_REVOKED][0] == 't');
 

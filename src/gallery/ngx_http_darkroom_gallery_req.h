@@ -90,13 +90,11 @@ typedef struct {
     time_t                                 last_modified;
     uint32_t                               etag;
 
-    /* buying (ngx_http_darkroom_gallery_sale.c): "" is the shop's */
-    char                                   sale_currency[4];
     /* proofing: the visitor of a valid cookie (0: none), the list routed */
     uint64_t                               visitor;
     uint64_t                               list;
     char                                   set_visitor[512];
-    /* prints: the shop's currency, the gallery's when it has none */
+    /* the gallery's currency, else the shop's; "": neither */
     char                                   currency[4];
 } ngx_http_darkroom_gallery_req_t;
 
@@ -116,8 +114,6 @@ void ngx_http_darkroom_gallery_photo_prints(cJSON *photo, const char *width,
     const char *height, const char *products);
 
 /* ngx_http_darkroom_gallery_sale.c: quote and checkout */
-void ngx_http_darkroom_gallery_buy_work(ngx_http_darkroom_task_t *t,
-    ngx_http_darkroom_gallery_req_t *g);
 ngx_int_t ngx_http_darkroom_gallery_buy_done(ngx_http_request_t *r,
     ngx_http_darkroom_gallery_req_t *g);
 /* ngx_http_darkroom_gallery_proof.c */

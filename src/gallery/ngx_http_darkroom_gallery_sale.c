@@ -5,7 +5,7 @@
  *
  * The gallery's thread lets the visitor in as for every route (the
  * gallery exists, is neither revoked nor expired, and a password-protected
- * gallery has its cookie) and reads the currency the gallery sells in;
+ * gallery has its cookie), reading the gallery's currency with its state;
  * then, on the event loop, the gallery's done() hands the request to the
  * shop through the core hook ngx_http_darkroom_gallery_sale, which starts
  * the shop's quote or checkout task on the same request with the gallery's
@@ -15,37 +15,6 @@
 
 
 #include "ngx_http_darkroom_gallery_req.h"
-
-
-/* in a thread: the gallery's currency (NULL: the shop's) */
-
-void
-ngx_http_darkroom_gallery_buy_work(ngx_http_darkroom_task_t *t,
-    ngx_http_darkroom_gallery_req_t *g)
-{
-    char         id[NGX_INT64_LEN + 1];
-    PGresult    *res;
-    const char  *params[1], *currency;
-
-    snprintf(id, sizeof(id), "%llu", (unsigned long long) g->id);
-    params[0] = id;
-
-    res = ngx_http_darkroom_db_exec(&t->db,
-                                    "SELECT gallery_sale_currency($1::bigint)",
-                                    1, params, &t->err);
-    if (res == NULL) {
-        return;
-    }
-
-    currency = ngx_http_darkroom_db_only(res);
-
-    if (currency && ngx_strlen(currency) == 3) {
-        ngx_memcpy(g->sale_currency, currency, 3);
-        g->sale_currency[3] = '\0';
-    }
-
-    PQclear(res);
-}
 
 
 /* on the event loop: the shop takes the request over */
@@ -62,9 +31,9 @@ ngx_http_darkroom_gallery_buy_done(ngx_http_request_t *r,
                    "darkroom gallery \"%s\": %s in %s", g->slug,
                    g->route == NGX_HTTP_DARKROOM_GALLERY_QUOTE
                    ? "quote" : "checkout",
-                   g->sale_currency[0] ? g->sale_currency : "the shop's");
+                   g->currency[0] ? g->currency : "the shop's");
 
     return ngx_http_darkroom_gallery_sale(r, id,
-               g->sale_currency[0] ? g->sale_currency : NULL,
+               g->currency[0] ? g->currency : NULL,
                g->route == NGX_HTTP_DARKROOM_GALLERY_QUOTE);
 }
