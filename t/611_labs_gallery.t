@@ -121,6 +121,13 @@ for my $n (1 .. 3) {
 is($dl{'wed/IMG_1.jpg'}{sizing}, 'fillPrintArea', 'crop reached the lab');
 is($dl{'wed/IMG_2.jpg'}{sizing}, 'fitPrintArea', 'fit reached the lab');
 
+# the lab admin API shows each line's sizing and that it is a gallery's
+my $r = LabSandbox::admin($t, GET => "orders/$lo[0][0]");
+is_deeply([ map { "$_->{line}:$_->{sizing}:" . ($_->{gallery} ? 'g' : '-') }
+            @{ $r->{json}{items} } ],
+    ['1:fillPrintArea:g', '2:fitPrintArea:g', '3:fillPrintArea:g'],
+    'the lab admin API: sizing and gallery per line');
+
 # the link is signed: another path with its signature is refused
 (my $bad = $items[0]{assets}[0]{url}) =~ s/IMG_1/IMG_2/;
 is(HTTP::Tiny->new->get($bad)->{status}, 403, 'the signature covers the path');

@@ -840,7 +840,8 @@ LANGUAGE sql STABLE AS $$
         'items', (SELECT coalesce(json_agg(json_build_object(
                       'line', li.line, 'photo', li.photo_id,
                       'product', li.product_id, 'sku', li.sku,
-                      'attributes', li.attributes, 'copies', li.copies)
+                      'attributes', li.attributes, 'copies', li.copies,
+                      'sizing', li.sizing, 'gallery', li.gallery)
                       ORDER BY li.line), '[]')
                     FROM lab_order_items li WHERE li.lab_order_id = lo.id),
         'shipments', (SELECT coalesce(json_agg(json_build_object(
