@@ -110,8 +110,7 @@ for my $n (1 .. 3) {
 }
 
 # what the lab downloaded: each original whole, with its sizing
-my %dl = map { ($_->{url} =~ m{/(wed/IMG_\d\.jpg)\?}) => $_ }
-    @{ $st->{downloads}{$pk[0]} };
+my %dl = map { ($_->{url} =~ m{/(wed/IMG_\d\.jpg)\?}) => $_ } $lab->received;
 for my $n (1 .. 3) {
     my $d = $dl{"wed/IMG_$n.jpg"};
     is($d->{status}, 200, "the lab downloaded IMG_$n.jpg");
