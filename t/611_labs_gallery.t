@@ -153,4 +153,23 @@ ok(wait_for(sub { my @l = LabSandbox::lab_orders($t, $o2);
 like((LabSandbox::lab_orders($t, $o2))[0][5], qr/no print file/,
     'the reason: no print file');
 
+# a gallery print that only theprintspace makes: no lab can, the order
+# needs review, saying why
+$t->sql(<<'SQL');
+INSERT INTO products (id, name, kind) VALUES ('tps-only', 'Museum print', 'print');
+INSERT INTO product_prices VALUES ('tps-only', 'GBP', 3000);
+INSERT INTO photo_products VALUES ('moor-rain', 'tps-only');
+INSERT INTO lab_products (product_id, lab, sku, attributes, priority)
+VALUES ('tps-only', 'printspace', 'TPS-HM', '{"PrintOptionId": 302}', 1);
+SQL
+my $o3 = LabSandbox::paid_order($t, [ ['moor-rain', 'tps-only', 1] ],
+    before_paid => sub { galleryise($_[0], [1, 2, 'crop']) });
+ok(wait_for(sub { $t->sql_value("SELECT status FROM orders WHERE id = :'p1'",
+    $o3->{id}) eq 'needs_review' }, 10),
+    'only theprintspace makes it: the order needs review');
+like($t->sql_value("SELECT review_reason FROM orders WHERE id = :'p1'",
+    $o3->{id}), qr/theprintspace prints only the shop's photos/,
+    'the reason says theprintspace prints no gallery photo');
+is(scalar(LabSandbox::lab_orders($t, $o3)), 0, 'no lab order made');
+
 done_testing;
