@@ -18,7 +18,7 @@ use Darkroom::Downloads qw(download_shop);
 
 my $t = Darkroom::Test->new;
 download_shop($t, limit => 2,
-    extra => "    darkroom_download_gallery_root %%DIR%%/galleries;\n");
+    extra => "    darkroom_download_gallery_root %%DIR%%/galleries/;\n");
 $t->start;
 
 my %orig = ('wed/IMG_1.jpg' => 'GALLERY-ONE' . ('1' x 2000),

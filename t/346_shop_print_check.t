@@ -3,7 +3,8 @@
 # pixels do not fill a product's print size at the minimum resolution
 # (crop, as the labs fill the print by default) is refused 409
 # photo_too_small, by the quote and the checkout alike, naming the largest
-# size it prints at; nothing is written.  A photo of unknown size, a
+# size it prints at; nothing is written; the public catalogue does not
+# offer it.  A photo of unknown size, a
 # product of no print size and a digital product are not checked.
 
 use strict;
@@ -48,6 +49,13 @@ for my $path ('/api/cart/quote', '/api/checkout') {
         . ' 29.7 x 42 cm.', 'naming the largest size it prints at');
 }
 is($t->sql_value('SELECT count(*) FROM orders'), $orders, 'no order written');
+
+# the public catalogue offers a photo only the prints it fills
+my %offered = map { $_->{id} => join(',', @{ $_->{products} }) }
+    @{ $t->http(GET => '/api/catalogue')->{json}{photos} };
+is($offered{'moor-rain'}, 'digital', 'the small photo: no A3 in the catalogue');
+is($offered{'harbour-dawn'}, 'canvas-50,digital,giclee-a3',
+    'the large one: its products');
 
 my $r = post('/api/cart/quote', ['harbour-dawn', 'giclee-a3'],
     ['moor-rain', 'digital']);

@@ -110,8 +110,7 @@ for my $n (1 .. 3) {
 }
 
 # what the lab downloaded: each original whole, with its sizing
-my %dl = map { ($_->{url} =~ m{/(wed/IMG_\d\.jpg)\?}) => $_ }
-    @{ $st->{downloads}{$pk[0]} };
+my %dl = map { ($_->{url} =~ m{/(wed/IMG_\d\.jpg)\?}) => $_ } $lab->received;
 for my $n (1 .. 3) {
     my $d = $dl{"wed/IMG_$n.jpg"};
     is($d->{status}, 200, "the lab downloaded IMG_$n.jpg");
@@ -120,6 +119,13 @@ for my $n (1 .. 3) {
 }
 is($dl{'wed/IMG_1.jpg'}{sizing}, 'fillPrintArea', 'crop reached the lab');
 is($dl{'wed/IMG_2.jpg'}{sizing}, 'fitPrintArea', 'fit reached the lab');
+
+# the lab admin API shows each line's sizing and that it is a gallery's
+my $r = LabSandbox::admin($t, GET => "orders/$lo[0][0]");
+is_deeply([ map { "$_->{line}:$_->{sizing}:" . ($_->{gallery} ? 'g' : '-') }
+            @{ $r->{json}{items} } ],
+    ['1:fillPrintArea:g', '2:fitPrintArea:g', '3:fillPrintArea:g'],
+    'the lab admin API: sizing and gallery per line');
 
 # the link is signed: another path with its signature is refused
 (my $bad = $items[0]{assets}[0]{url}) =~ s/IMG_1/IMG_2/;
@@ -146,5 +152,24 @@ ok(wait_for(sub { my @l = LabSandbox::lab_orders($t, $o2);
     or diag explain [LabSandbox::lab_orders($t, $o2)];
 like((LabSandbox::lab_orders($t, $o2))[0][5], qr/no print file/,
     'the reason: no print file');
+
+# a gallery print that only theprintspace makes: no lab can, the order
+# needs review, saying why
+$t->sql(<<'SQL');
+INSERT INTO products (id, name, kind) VALUES ('tps-only', 'Museum print', 'print');
+INSERT INTO product_prices VALUES ('tps-only', 'GBP', 3000);
+INSERT INTO photo_products VALUES ('moor-rain', 'tps-only');
+INSERT INTO lab_products (product_id, lab, sku, attributes, priority)
+VALUES ('tps-only', 'printspace', 'TPS-HM', '{"PrintOptionId": 302}', 1);
+SQL
+my $o3 = LabSandbox::paid_order($t, [ ['moor-rain', 'tps-only', 1] ],
+    before_paid => sub { galleryise($_[0], [1, 2, 'crop']) });
+ok(wait_for(sub { $t->sql_value("SELECT status FROM orders WHERE id = :'p1'",
+    $o3->{id}) eq 'needs_review' }, 10),
+    'only theprintspace makes it: the order needs review');
+like($t->sql_value("SELECT review_reason FROM orders WHERE id = :'p1'",
+    $o3->{id}), qr/theprintspace prints only the shop's photos/,
+    'the reason says theprintspace prints no gallery photo');
+is(scalar(LabSandbox::lab_orders($t, $o3)), 0, 'no lab order made');
 
 done_testing;

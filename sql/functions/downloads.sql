@@ -6,8 +6,8 @@
 -- list them (download_links_json) for the C side to sign.
 --
 -- Tables: download_grants (sql/020_downloads.sql); reads orders,
--- order_items, photos; writes jobs ('email' template 'delivery') and
--- order_events.
+-- order_items, photos, gallery_photos (a gallery line's original); writes
+-- jobs ('email' template 'delivery') and order_events.
 
 
 -- The grant's lifetime and count as the nginx writing it is configured

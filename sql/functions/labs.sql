@@ -4,7 +4,8 @@
 --
 -- Tables: lab_products, creativehub_variants, lab_orders, lab_order_items,
 -- lab_order_events, shipments, jobs; reads the shop's orders, order_items,
--- order_events, photos.
+-- order_events, photos, and gallery_photos (a gallery line prints the
+-- gallery's original).
 -- Calls: darkroom_refuse (core), order_transition (shop).
 -- Also defines two functions the shop uses, so that the dependency on lab
 -- data points from labs to shop and not the other way:
@@ -840,7 +841,8 @@ LANGUAGE sql STABLE AS $$
         'items', (SELECT coalesce(json_agg(json_build_object(
                       'line', li.line, 'photo', li.photo_id,
                       'product', li.product_id, 'sku', li.sku,
-                      'attributes', li.attributes, 'copies', li.copies)
+                      'attributes', li.attributes, 'copies', li.copies,
+                      'sizing', li.sizing, 'gallery', li.gallery)
                       ORDER BY li.line), '[]')
                     FROM lab_order_items li WHERE li.lab_order_id = lo.id),
         'shipments', (SELECT coalesce(json_agg(json_build_object(

@@ -37,6 +37,29 @@ RETURNS text LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 
+-- Does a photo of p_width x p_height pixels make product p_product's
+-- print at its minimum resolution, sized p_sizing ('crop' or 'fit'; ratios
+-- within 1% of each other: either)?  True for a product of no print size
+-- and a photo of unknown size.
+CREATE OR REPLACE FUNCTION print_fits(p_width integer, p_height integer,
+                                      p_product text, p_sizing text)
+RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT coalesce((
+        SELECT CASE WHEN abs((x.l / x.s) / (x.pl / x.ps) - 1) <= 0.01
+                         OR p_sizing = 'fit'
+                    THEN greatest(x.l * 25.4 / x.pl, x.s * 25.4 / x.ps)
+                    ELSE least(x.l * 25.4 / x.pl, x.s * 25.4 / x.ps) END
+               >= print_min_ppi(p_product)
+          FROM (SELECT greatest(p_width, p_height)::numeric AS l,
+                       least(p_width, p_height)::numeric AS s,
+                       greatest(p.print_width_mm, p.print_height_mm) AS pl,
+                       least(p.print_width_mm, p.print_height_mm) AS ps
+                  FROM products p
+                 WHERE p.id = p_product AND p.print_width_mm IS NOT NULL
+                   AND p_width > 0 AND p_height > 0) x), true);
+$$;
+
+
 -- The sizing recorded on a line of product p_product for a photo of
 -- p_width x p_height pixels: 'crop' or 'fit' where the ratios differ (the
 -- client's p_sizing, 'crop' by default), NULL where they do not or the
@@ -81,9 +104,7 @@ BEGIN
     v_ppi := print_min_ppi(p_product);
     v_a := v_l * 25.4 / v_pl;                  -- ppi along the long side
     v_b := v_s * 25.4 / v_ps;                  -- and the short side
-    IF (CASE WHEN v_same OR v_sizing = 'fit' THEN greatest(v_a, v_b)
-             ELSE least(v_a, v_b) END) < v_ppi
-    THEN
+    IF NOT print_fits(p_width, p_height, p_product, v_sizing) THEN
         PERFORM darkroom_refuse(409, 'photo_too_small',
             format('Item %s: %s (%s x %s px) prints at most %s x %s cm'
                    || ' at %s ppi; "%s" is %s x %s cm.%s',
@@ -126,13 +147,7 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
       JOIN products p ON p.id = i.product_id
      WHERE i.sheet_id = p_sheet
        AND p.active
-       AND (p.print_width_mm IS NULL
-            OR p_width IS NULL OR p_height IS NULL
-            OR greatest(greatest(p_width, p_height) * 25.4
-                        / greatest(p.print_width_mm, p.print_height_mm),
-                        least(p_width, p_height) * 25.4
-                        / least(p.print_width_mm, p.print_height_mm))
-               >= print_min_ppi(p.id));
+       AND print_fits(p_width, p_height, p.id, 'fit');
 $$;
 
 

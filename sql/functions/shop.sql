@@ -102,7 +102,10 @@ SELECT json_build_object(
                                                  '[]')
                                    FROM photo_products x
                                    JOIN products pr ON pr.id = x.product_id
-                                  WHERE x.photo_id = ph.id AND pr.active))
+                                  WHERE x.photo_id = ph.id AND pr.active
+                                    -- prints the photo fills (prints.sql)
+                                    AND print_fits(ph.width, ph.height,
+                                                   pr.id, 'crop')))
                     ORDER BY ph.created_at, ph.id), '[]')
                  FROM photos ph WHERE ph.active),
     'products', (SELECT coalesce(json_agg(json_build_object(

@@ -121,6 +121,8 @@ static char *ngx_http_darkroom_media_s3(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_darkroom_media_max_ttl(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_darkroom_media_gallery_root(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_darkroom_media_download(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_darkroom_media_sign(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -189,7 +191,7 @@ static ngx_command_t  ngx_http_darkroom_media_commands[] = {
 
     { ngx_string("darkroom_download_gallery_root"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
+      ngx_http_darkroom_media_gallery_root,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_darkroom_media_loc_conf_t, download_gallery_root),
       NULL },
@@ -366,6 +368,44 @@ ngx_http_darkroom_media_download(ngx_conf_t *cf, ngx_command_t *cmd,
         == NULL)
     {
         return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * darkroom_download_gallery_root: a directory, relative to the prefix as
+ * "root" is, kept without a trailing slash (the file's path starts with
+ * one)
+ */
+
+static char *
+ngx_http_darkroom_media_gallery_root(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_darkroom_media_loc_conf_t *mlcf = conf;
+
+    ngx_str_t  *value;
+
+    if (mlcf->download_gallery_root.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    mlcf->download_gallery_root = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &mlcf->download_gallery_root, 0)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    while (mlcf->download_gallery_root.len > 1
+           && mlcf->download_gallery_root.data[
+                  mlcf->download_gallery_root.len - 1] == '/')
+    {
+        mlcf->download_gallery_root.len--;
     }
 
     return NGX_CONF_OK;

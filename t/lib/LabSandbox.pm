@@ -11,6 +11,8 @@ package LabSandbox;
 #   my $o = LabSandbox::paid_order($t, [ [photo, product, qty], ... ],
 #       phone => '+44 ...' (default; undef: none), before_paid => sub {});
 #   $lab->control(POST => '/_sandbox/config', { fail => {...} });
+#   my @files = $lab->received;   # what Prodigi downloaded: {order, sku,
+#                                 # sizing, url, status, bytes, sha256}
 
 use strict;
 use warnings;
@@ -197,6 +199,15 @@ sub control {
 }
 
 sub state { $_[0]->control(GET => '/_sandbox/state') }
+
+# every print file the fake Prodigi downloaded, with its item's SKU and
+# sizing (fillPrintArea: crop, fitPrintArea: fit), oldest order first
+sub received {
+    my ($self) = @_;
+    my $dl = $self->state->{downloads} // {};
+    return map { my $o = $_; map { { order => $o, %$_ } } @{ $dl->{$o} } }
+        sort keys %$dl;
+}
 sub responses { @{ $_[0]->control(GET => '/_sandbox/responses') } }
 sub requests { @{ $_[0]->control(GET => '/_sandbox/requests') } }
 
