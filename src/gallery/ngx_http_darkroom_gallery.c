@@ -708,24 +708,19 @@ static ngx_int_t
 ngx_http_darkroom_gallery_set_cookie(ngx_http_darkroom_gallery_req_t *g,
     ngx_uint_t clear)
 {
+    char        value[NGX_HTTP_DARKROOM_GALLERY_COOKIE_VALUE_MAX];
     int64_t     exp;
     ngx_str_t  *keys;
     u_char      sig[NGX_HTTP_DARKROOM_SIGN_SIG_LEN + 1];
 
     if (clear) {
-        snprintf(g->set_cookie, sizeof(g->set_cookie),
-                 NGX_HTTP_DARKROOM_GALLERY_COOKIE "=; Path=%.*s%s; "
-                 "Max-Age=0; HttpOnly; SameSite=Lax%s",
-                 (int) g->api.len, g->api.data, g->slug,
-                 g->secure ? "; Secure" : "");
+        ngx_http_darkroom_gallery_cookie_header(g, g->set_cookie,
+                   sizeof(g->set_cookie), NGX_HTTP_DARKROOM_GALLERY_COOKIE,
+                   "", 0);
         return NGX_OK;
     }
 
-    exp = (int64_t) g->now + g->conf->cookie_ttl;
-
-    if (g->expires && g->expires < exp) {
-        exp = g->expires;
-    }
+    exp = ngx_http_darkroom_gallery_cookie_expiry(g);
 
     keys = g->conf->cookie_keys->elts;
 
@@ -735,14 +730,49 @@ ngx_http_darkroom_gallery_set_cookie(ngx_http_darkroom_gallery_req_t *g,
 
     sig[NGX_HTTP_DARKROOM_SIGN_SIG_LEN] = '\0';
 
-    snprintf(g->set_cookie, sizeof(g->set_cookie),
-             NGX_HTTP_DARKROOM_GALLERY_COOKIE "=%s.%lld.%s; Path=%.*s%s; "
-             "Max-Age=%lld; HttpOnly; SameSite=Lax%s",
-             g->g, (long long) exp, sig, (int) g->api.len, g->api.data,
-             g->slug, (long long) (exp - g->now),
-             g->secure ? "; Secure" : "");
+    snprintf(value, sizeof(value), "%s.%lld.%s", g->g, (long long) exp,
+             sig);
+
+    ngx_http_darkroom_gallery_cookie_header(g, g->set_cookie,
+                                            sizeof(g->set_cookie),
+                                            NGX_HTTP_DARKROOM_GALLERY_COOKIE,
+                                            value, exp);
 
     return NGX_OK;
+}
+
+
+/* a cookie signed now lives cookie_ttl, and no longer than the gallery */
+
+int64_t
+ngx_http_darkroom_gallery_cookie_expiry(ngx_http_darkroom_gallery_req_t *g)
+{
+    int64_t  exp;
+
+    exp = (int64_t) g->now + g->conf->cookie_ttl;
+
+    if (g->expires && g->expires < exp) {
+        exp = g->expires;
+    }
+
+    return exp;
+}
+
+
+/*
+ * The Set-Cookie value of one of the client API's cookies, scoped to the
+ * gallery's path: name=value until exp; an empty value clears it.
+ */
+
+void
+ngx_http_darkroom_gallery_cookie_header(ngx_http_darkroom_gallery_req_t *g,
+    char *buf, size_t size, const char *name, const char *value, int64_t exp)
+{
+    snprintf(buf, size,
+             "%s=%s; Path=%.*s%s; Max-Age=%lld; HttpOnly; SameSite=Lax%s",
+             name, value, (int) g->api.len, g->api.data, g->slug,
+             value[0] ? (long long) (exp - g->now) : 0LL,
+             g->secure ? "; Secure" : "");
 }
 
 

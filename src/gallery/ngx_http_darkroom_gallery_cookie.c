@@ -12,7 +12,7 @@
 static int dr_next(const char *name, size_t nlen,
     const unsigned char **pos, const unsigned char *end,
     const unsigned char **val, size_t *vlen);
-static const unsigned char *dr_number(const unsigned char *p,
+static const unsigned char *dr_field(const unsigned char *p,
     const unsigned char *end, uint64_t max, uint64_t *n);
 static int dr_sig(const unsigned char *p, const unsigned char *end);
 
@@ -81,10 +81,13 @@ dr_next(const char *name, size_t nlen, const unsigned char **pos,
 }
 
 
-/* 1 .. max in decimal, no sign, space or leading zero; NULL if not */
+/*
+ * A field: 1 .. max in decimal (no sign, space or leading zero) and the
+ * dot after it; what follows the dot, NULL if not
+ */
 
 static const unsigned char *
-dr_number(const unsigned char *p, const unsigned char *end, uint64_t max,
+dr_field(const unsigned char *p, const unsigned char *end, uint64_t max,
     uint64_t *n)
 {
     uint64_t  v, d;
@@ -105,9 +108,13 @@ dr_number(const unsigned char *p, const unsigned char *end, uint64_t max,
         v = v * 10 + d;
     }
 
+    if (p == end || *p != '.') {
+        return NULL;
+    }
+
     *n = v;
 
-    return p;
+    return p + 1;
 }
 
 
@@ -121,18 +128,18 @@ ngx_http_darkroom_gallery_cookie_parse(const unsigned char *v, size_t len,
     p = v;
     end = v + len;
 
-    p = dr_number(p, end, INT64_MAX, &id);
-    if (p == NULL || p == end || *p++ != '.') {
+    p = dr_field(p, end, INT64_MAX, &id);
+    if (p == NULL) {
         return -1;
     }
 
-    p = dr_number(p, end, INT32_MAX, &gen);
-    if (p == NULL || p == end || *p++ != '.') {
+    p = dr_field(p, end, INT32_MAX, &gen);
+    if (p == NULL) {
         return -1;
     }
 
-    p = dr_number(p, end, INT64_MAX, &exp);
-    if (p == NULL || p == end || *p++ != '.') {
+    p = dr_field(p, end, INT64_MAX, &exp);
+    if (p == NULL) {
         return -1;
     }
 
@@ -159,23 +166,23 @@ ngx_http_darkroom_gallery_visitor_parse(const unsigned char *v, size_t len,
     p = v;
     end = v + len;
 
-    p = dr_number(p, end, INT64_MAX, &id);
-    if (p == NULL || p == end || *p++ != '.') {
+    p = dr_field(p, end, INT64_MAX, &id);
+    if (p == NULL) {
         return -1;
     }
 
-    p = dr_number(p, end, INT32_MAX, &gen);
-    if (p == NULL || p == end || *p++ != '.') {
+    p = dr_field(p, end, INT32_MAX, &gen);
+    if (p == NULL) {
         return -1;
     }
 
-    p = dr_number(p, end, INT64_MAX, &vid);
-    if (p == NULL || p == end || *p++ != '.') {
+    p = dr_field(p, end, INT64_MAX, &vid);
+    if (p == NULL) {
         return -1;
     }
 
-    p = dr_number(p, end, INT64_MAX, &exp);
-    if (p == NULL || p == end || *p++ != '.') {
+    p = dr_field(p, end, INT64_MAX, &exp);
+    if (p == NULL) {
         return -1;
     }
 

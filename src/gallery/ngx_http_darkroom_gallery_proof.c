@@ -209,24 +209,19 @@ static ngx_int_t
 ngx_http_darkroom_gallery_visitor_cookie(ngx_http_darkroom_gallery_req_t *g,
     uint64_t visitor)
 {
+    char        value[NGX_HTTP_DARKROOM_GALLERY_COOKIE_VALUE_MAX];
     int64_t     exp;
     ngx_str_t  *keys;
     u_char      sig[NGX_HTTP_DARKROOM_SIGN_SIG_LEN + 1];
 
     if (visitor == 0) {
-        snprintf(g->set_visitor, sizeof(g->set_visitor),
-                 NGX_HTTP_DARKROOM_GALLERY_VISITOR_NAME "=; Path=%.*s%s; "
-                 "Max-Age=0; HttpOnly; SameSite=Lax%s",
-                 (int) g->api.len, g->api.data, g->slug,
-                 g->secure ? "; Secure" : "");
+        ngx_http_darkroom_gallery_cookie_header(g, g->set_visitor,
+                   sizeof(g->set_visitor),
+                   NGX_HTTP_DARKROOM_GALLERY_VISITOR_NAME, "", 0);
         return NGX_OK;
     }
 
-    exp = (int64_t) g->now + g->conf->cookie_ttl;
-
-    if (g->expires && g->expires < exp) {
-        exp = g->expires;
-    }
+    exp = ngx_http_darkroom_gallery_cookie_expiry(g);
 
     keys = g->conf->cookie_keys->elts;
 
@@ -238,13 +233,13 @@ ngx_http_darkroom_gallery_visitor_cookie(ngx_http_darkroom_gallery_req_t *g,
 
     sig[NGX_HTTP_DARKROOM_SIGN_SIG_LEN] = '\0';
 
-    snprintf(g->set_visitor, sizeof(g->set_visitor),
-             NGX_HTTP_DARKROOM_GALLERY_VISITOR_NAME "=%llu.%u.%llu.%lld.%s; "
-             "Path=%.*s%s; Max-Age=%lld; HttpOnly; SameSite=Lax%s",
+    snprintf(value, sizeof(value), "%llu.%u.%llu.%lld.%s",
              (unsigned long long) g->id, (unsigned) g->generation,
-             (unsigned long long) visitor, (long long) exp, sig,
-             (int) g->api.len, g->api.data, g->slug,
-             (long long) (exp - g->now), g->secure ? "; Secure" : "");
+             (unsigned long long) visitor, (long long) exp, sig);
+
+    ngx_http_darkroom_gallery_cookie_header(g, g->set_visitor,
+               sizeof(g->set_visitor),
+               NGX_HTTP_DARKROOM_GALLERY_VISITOR_NAME, value, exp);
 
     return NGX_OK;
 }

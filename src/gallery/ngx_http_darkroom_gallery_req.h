@@ -103,6 +103,16 @@ typedef struct {
 void ngx_http_darkroom_gallery_answer(ngx_http_darkroom_task_t *t,
     ngx_uint_t status, cJSON *json);
 
+/* a cookie's value: ids, expiry and a MAC, at most */
+#define NGX_HTTP_DARKROOM_GALLERY_COOKIE_VALUE_MAX  192
+
+/* when a cookie signed now ends, and its Set-Cookie value */
+int64_t ngx_http_darkroom_gallery_cookie_expiry(
+    ngx_http_darkroom_gallery_req_t *g);
+void ngx_http_darkroom_gallery_cookie_header(
+    ngx_http_darkroom_gallery_req_t *g, char *buf, size_t size,
+    const char *name, const char *value, int64_t exp);
+
 /*
  * ngx_http_darkroom_gallery_prints.c, in threads: "shop" of the listing's
  * gallery object (null without a price sheet); err set on an error
