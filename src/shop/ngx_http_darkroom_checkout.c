@@ -97,6 +97,8 @@ static ngx_int_t ngx_http_darkroom_checkout_currency(ngx_http_request_t *r,
     ngx_http_darkroom_checkout_t *co, cJSON *currency, ngx_uint_t *given);
 static cJSON *ngx_http_darkroom_checkout_form(ngx_http_request_t *r,
     ngx_str_t *body);
+static ngx_int_t ngx_http_darkroom_checkout_lines(cJSON *items,
+    const char **code, char *reason, size_t size);
 static ngx_int_t ngx_http_darkroom_checkout_items(cJSON *items,
     cJSON *out, char *currency, ngx_uint_t given, const char **code,
     char *reason, size_t size);
@@ -926,17 +928,13 @@ ngx_http_darkroom_checkout_form(ngx_http_request_t *r, ngx_str_t *body)
 }
 
 
-/*
- * Checks each line and copies only what is read: photo, product, quantity.
- * A line may name a currency; all of them and the cart's must agree.
- */
+/* a cart's items: an array of 1 to NGX_HTTP_DARKROOM_MAX_LINES lines */
 
 static ngx_int_t
-ngx_http_darkroom_checkout_items(cJSON *items, cJSON *out, char *currency,
-    ngx_uint_t given, const char **code, char *reason, size_t size)
+ngx_http_darkroom_checkout_lines(cJSON *items, const char **code,
+    char *reason, size_t size)
 {
-    int     n, line;
-    cJSON  *item, *photo, *product, *quantity, *o;
+    int  n;
 
     *code = "invalid_items";
 
@@ -952,6 +950,28 @@ ngx_http_darkroom_checkout_items(cJSON *items, cJSON *out, char *currency,
         *code = "too_many_items";
         snprintf(reason, size, "A cart holds at most %d lines, not %d.",
                  NGX_HTTP_DARKROOM_MAX_LINES, n);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Checks each line and copies only what is read: photo, product, quantity.
+ * A line may name a currency; all of them and the cart's must agree.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_checkout_items(cJSON *items, cJSON *out, char *currency,
+    ngx_uint_t given, const char **code, char *reason, size_t size)
+{
+    int     line;
+    cJSON  *item, *photo, *product, *quantity, *o;
+
+    if (ngx_http_darkroom_checkout_lines(items, code, reason, size)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -1042,23 +1062,12 @@ static ngx_int_t
 ngx_http_darkroom_checkout_gallery_items(cJSON *items, cJSON *out,
     const char **code, char *reason, size_t size)
 {
-    int     n, line;
+    int     line;
     cJSON  *item;
 
-    *code = "invalid_items";
-
-    if (!cJSON_IsArray(items) || cJSON_GetArraySize(items) == 0) {
-        snprintf(reason, size, "The cart is empty: \"items\" must list "
-                 "what to buy.");
-        return NGX_ERROR;
-    }
-
-    n = cJSON_GetArraySize(items);
-
-    if (n > NGX_HTTP_DARKROOM_MAX_LINES) {
-        *code = "too_many_items";
-        snprintf(reason, size, "A cart holds at most %d lines, not %d.",
-                 NGX_HTTP_DARKROOM_MAX_LINES, n);
+    if (ngx_http_darkroom_checkout_lines(items, code, reason, size)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
