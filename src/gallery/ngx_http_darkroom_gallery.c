@@ -614,14 +614,25 @@ static ngx_int_t
 ngx_http_darkroom_gallery_mac(ngx_http_darkroom_gallery_req_t *g,
     ngx_str_t *key, int64_t exp, u_char *sig)
 {
-    int     len;
-    char    msg[256];
-    u_char  mac[NGX_HTTP_DARKROOM_SIGN_MAC_LEN];
+    int   len;
+    char  msg[256];
 
     len = snprintf(msg, sizeof(msg), "darkroom-gallery-v1\n%s\n%s\n%lld\n",
                    g->slug, g->g, (long long) exp);
 
-    if (len < 0 || (size_t) len >= sizeof(msg)) {
+    return ngx_http_darkroom_gallery_hmac(key, msg, len, sizeof(msg), sig);
+}
+
+
+/* sig: base64url(HMAC-SHA256(key, msg)) of a message snprintf made */
+
+ngx_int_t
+ngx_http_darkroom_gallery_hmac(ngx_str_t *key, const char *msg, int len,
+    size_t size, u_char *sig)
+{
+    u_char  mac[NGX_HTTP_DARKROOM_SIGN_MAC_LEN];
+
+    if (len < 0 || (size_t) len >= size) {
         return NGX_ERROR;
     }
 

@@ -118,9 +118,8 @@ static ngx_int_t
 ngx_http_darkroom_gallery_visitor_mac(ngx_http_darkroom_gallery_req_t *g,
     ngx_str_t *key, uint64_t visitor, int64_t exp, u_char *sig)
 {
-    int     len;
-    char    msg[256];
-    u_char  mac[NGX_HTTP_DARKROOM_SIGN_MAC_LEN];
+    int   len;
+    char  msg[256];
 
     len = snprintf(msg, sizeof(msg),
                    "darkroom-visitor-v1\n%s\n%llu.%u\n%llu\n%lld\n",
@@ -128,19 +127,7 @@ ngx_http_darkroom_gallery_visitor_mac(ngx_http_darkroom_gallery_req_t *g,
                    (unsigned) g->generation, (unsigned long long) visitor,
                    (long long) exp);
 
-    if (len < 0 || (size_t) len >= sizeof(msg)) {
-        return NGX_ERROR;
-    }
-
-    if (!ngx_http_darkroom_sign_hmac(key->data, key->len, (u_char *) msg,
-                                     len, mac))
-    {
-        return NGX_ERROR;
-    }
-
-    (void) ngx_http_darkroom_sign_base64url(mac, sizeof(mac), sig);
-
-    return NGX_OK;
+    return ngx_http_darkroom_gallery_hmac(key, msg, len, sizeof(msg), sig);
 }
 
 

@@ -103,6 +103,10 @@ typedef struct {
 void ngx_http_darkroom_gallery_answer(ngx_http_darkroom_task_t *t,
     ngx_uint_t status, cJSON *json);
 
+/* a MAC of a message snprintf made (len, of size), base64url into sig */
+ngx_int_t ngx_http_darkroom_gallery_hmac(ngx_str_t *key, const char *msg,
+    int len, size_t size, u_char *sig);
+
 /* a cookie's value: ids, expiry and a MAC, at most */
 #define NGX_HTTP_DARKROOM_GALLERY_COOKIE_VALUE_MAX  192
 
