@@ -250,12 +250,14 @@
     return code;
   }
 
-  function renderCountries(q) {
+  // the country list of a quote (the shop's cart and a gallery's); current
+  // is the buyer's choice, kept in the list
+  function renderCountries(q, current) {
     var sel = $('country');
     var list = (q && Array.isArray(q.countries) && q.countries.length ? q.countries : COUNTRIES)
       .map(function (c) { return typeof c === 'string' ? c : c && c.code; })
       .filter(function (c) { return typeof c === 'string' && /^[A-Z]{2}$/.test(c); });
-    if (state.country && list.indexOf(state.country) < 0) list.unshift(state.country);
+    if (current && list.indexOf(current) < 0) list.unshift(current);
     var key = list.join(',');
     if (sel.dataset.list !== key) {
       sel.textContent = '';
@@ -264,7 +266,7 @@
         .forEach(function (c) { sel.appendChild(el('option', { value: c.code, text: c.name })); });
       sel.dataset.list = key;
     }
-    if (state.country) sel.value = state.country;
+    if (current) sel.value = current;
   }
 
   function show(id, on, text) {
@@ -273,7 +275,8 @@
     if (text !== undefined) e.textContent = on ? text : '';
   }
 
-  function renderMethods(q) {
+  // the shipping methods of a quote, as radio buttons; onPick(method)
+  function renderMethods(q, onPick) {
     var ship = q && q.shipping;
     var opts = ship && Array.isArray(ship.options) ? ship.options : [];
     var box = $('shipping-options');
@@ -284,16 +287,34 @@
       var id = 'ship-' + i;
       var input = el('input', { type: 'radio', name: 'shipping_method', id: id, value: String(o.method) });
       input.checked = o.method === ship.method;
-      input.addEventListener('change', function () {
-        state.method = o.method;
-        scheduleQuote(0);
-      });
+      input.addEventListener('change', function () { onPick(o.method); });
       var label = el('label', { for: id }, [
         document.createTextNode((o.name || o.method) + ' · '
           + (o.amount ? money(o.amount, q.currency) : 'free'))
       ]);
       box.appendChild(el('div', { class: 'method' }, [input, label]));
     });
+  }
+
+  // a quote's shipping, VAT and total rows (the shop's cart and a gallery's)
+  function renderTotals(q) {
+    var cur = q.currency;
+    var ship = q.physical && q.shipping;
+    $('q-shipping-label').hidden = !ship;
+    $('q-shipping-label').textContent = ship && ship.name && ship.name !== 'Shipping'
+      ? 'Shipping (' + ship.name + ')' : 'Shipping';
+    show('q-shipping', !!ship, ship ? (q.shipping_amount ? money(q.shipping_amount, cur) : 'Free') : '');
+
+    // VAT: inside the prices (shown, not added) or added to them
+    var tax = q.tax_amount > 0;
+    var taxName = q.tax_label || q.tax_name || 'VAT';
+    $('q-tax-label').hidden = !tax || q.tax_inclusive;
+    $('q-tax-label').textContent = taxName;
+    show('q-tax', tax && !q.tax_inclusive, money(q.tax_amount, cur));
+    show('tax-note', tax && q.tax_inclusive,
+      'Includes ' + taxName + ' ' + money(q.tax_amount, cur));
+
+    $('cart-total').textContent = money(q.total, cur);
   }
 
   function renderQuote() {
@@ -312,8 +333,8 @@
       return;
     }
     var cur = q.currency;
-    renderCountries(q);
-    renderMethods(q);
+    renderCountries(q, state.country);
+    renderMethods(q, function (m) { state.method = m; scheduleQuote(0); });
     $('country-hint').textContent = q.physical ? '(shipping to)' : '(for VAT)';
     $('q-subtotal').textContent = money(q.subtotal, cur);
 
@@ -323,22 +344,7 @@
       + (q.discount && q.discount.code ? ' (' + q.discount.code + ')' : '');
     show('q-discount', disc, '−' + money(q.discount_amount, cur));
 
-    var ship = q.physical && q.shipping;
-    $('q-shipping-label').hidden = !ship;
-    $('q-shipping-label').textContent = ship && ship.name && ship.name !== 'Shipping'
-      ? 'Shipping (' + ship.name + ')' : 'Shipping';
-    show('q-shipping', !!ship, ship ? (q.shipping_amount ? money(q.shipping_amount, cur) : 'Free') : '');
-
-    // VAT: inside the prices (shown, not added) or added to them
-    var tax = q.tax_amount > 0;
-    var taxName = q.tax_label || q.tax_name || 'VAT';
-    $('q-tax-label').hidden = !tax || q.tax_inclusive;
-    $('q-tax-label').textContent = taxName;
-    show('q-tax', tax && !q.tax_inclusive, money(q.tax_amount, cur));
-    show('tax-note', tax && q.tax_inclusive,
-      'Includes ' + taxName + ' ' + money(q.tax_amount, cur));
-
-    $('cart-total').textContent = money(q.total, cur);
+    renderTotals(q);
 
     if (q.discount && q.discount.code) {
       show('discount-applied', true);
@@ -553,7 +559,7 @@
     });
     state.country = load(COUNTRY_KEY, null);
     if (typeof state.country !== 'string' || !/^[A-Z]{2}$/.test(state.country)) state.country = null;
-    renderCountries(null);
+    renderCountries(null, state.country);
     $('country').addEventListener('change', function (ev) {
       state.country = ev.target.value;
       state.method = null;
@@ -600,6 +606,8 @@
   window.darkroom = { money: money, el: el, api: api, load: load, save: save,
     idempotencyKey: idempotencyKey, pause: pause, rememberOrder: rememberOrder,
     countryName: countryName, COUNTRIES: COUNTRIES, EMAIL_KEY: EMAIL_KEY,
+    show: show, renderCountries: renderCountries, renderMethods: renderMethods,
+    renderTotals: renderTotals,
     COUNTRY_KEY: COUNTRY_KEY, MAX_QTY: MAX_QTY };
 
   // the shop's own page only
