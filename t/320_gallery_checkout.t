@@ -68,7 +68,11 @@ http {
         location = /webhooks/stripe { darkroom_stripe_webhook; }
         location /admin/api/ { darkroom_admin; }
         location /media/ { darkroom_media on; alias %%DIR%%/files/; }
-        location /api/galleries/ { darkroom_gallery; }
+        location /api/galleries/ {
+            darkroom_gallery;
+            darkroom_gallery_cancel_url
+                "http://127.0.0.1:%%PORT0%%/g/{GALLERY}?cancelled={ORDER_REF}";
+        }
         location /api/admin/galleries/ { darkroom_gallery_admin; }
     }
 }
@@ -286,6 +290,11 @@ is($t->sql_value('SELECT count(*) FROM orders'), 1, 'and writes nothing');
 
 # --- paid through Stripe's webhook, as any order ---------------------------------------
 my ($sid) = $first->{checkout_url} =~ m{/pay/(cs_[A-Za-z0-9_]+)$};
+my $session = HTTP::Tiny->new->get("$stripe/v1/checkout/sessions/$sid",
+    { headers => { Authorization => 'Bearer sk_test_darkroom' } });
+is(eval { decode_json($session->{content})->{cancel_url} },
+    "http://127.0.0.1:$port/g/wed?cancelled=$ref",
+    'Stripe\'s Cancel returns to the gallery (darkroom_gallery_cancel_url)');
 my $page = HTTP::Tiny->new->get($first->{checkout_url});
 like($page->{content}, qr/IMG_1\.jpg/, 'the pay page names the gallery photo');
 my $pay = $sb->control(POST => "/_sandbox/pay/$sid", { action => 'pay' });

@@ -149,6 +149,15 @@ email.send_keys('buyer@example.com')
 el('checkout-button').click()
 wait.until(lambda d: d.current_url.startswith(pay))
 out['pay_page'] = b.find_element(By.TAG_NAME, 'body').text[:2000]
+# cancelled on Stripe's page: back to the gallery, the cart kept
+b.find_element(By.CSS_SELECTOR, 'button.decline').click()
+wait.until(lambda d: '/g/wed?cancelled=' in d.current_url)
+wait.until(lambda d: el('checkout-error').is_displayed())
+out['cancelled'] = text('checkout-error')
+wait.until(settled)
+out['cart_cancelled'] = text('cart-lines')
+el('checkout-button').click()
+wait.until(lambda d: d.current_url.startswith(pay))
 b.find_element(By.CSS_SELECTOR, 'button.pay').click()
 wait.until(lambda d: '/order.html' in d.current_url)
 WebDriverWait(b, 60).until(lambda d: 'Paid' in text('order-status')
@@ -194,6 +203,9 @@ like($out->{added} // '', qr/A4 print \(fit\)/, 'added, and it says so');
 like($out->{cart} // '', qr/IMG_1\.jpg\s+A4 print · fit/, 'the cart line');
 like($out->{total} // '', qr/^£[\d.]+$/, 'a quoted total');
 like($out->{pay_page} // '', qr/IMG_1\.jpg/, 'the Stripe page lists the photo');
+like($out->{cancelled} // '', qr/Payment cancelled/,
+    'cancelled on Stripe\'s page: back to the gallery, saying so');
+is($out->{cart_cancelled}, $out->{cart}, 'with the cart as it was');
 like($out->{order_status} // '', qr/Paid|production/, 'the order page: paid');
 like($out->{order_items} // '', qr/A4 print · £25\.00 each\s+The whole photo,/,
     'with the sizing');

@@ -133,12 +133,14 @@ typedef void (*ngx_http_darkroom_link_log_pt)(ngx_http_request_t *r,
  * A gallery's cart handed to the shop (issue 14): once the gallery's
  * thread has let the visitor in, the gallery's done() calls it to start
  * the shop's quote (quote = 1) or checkout on the same request, for the
- * gallery (id in decimal) in currency (the gallery's, NULL: the shop's).
- * Returns what to finalize the request with.
+ * gallery (id in decimal) in currency (the gallery's, NULL: the shop's);
+ * Stripe's Cancel returns to cancel_url (NULL: the shop's).  Returns what
+ * to finalize the request with.
  */
 
 typedef ngx_int_t (*ngx_http_darkroom_gallery_sale_pt)(ngx_http_request_t *r,
-    const char *gallery, const char *currency, ngx_uint_t quote);
+    const char *gallery, const char *currency, ngx_str_t *cancel_url,
+    ngx_uint_t quote);
 
 
 /* a check /health runs: a SQL function answering one JSON value */

@@ -13,7 +13,8 @@
 
 
 static ngx_int_t ngx_http_darkroom_gallery_sale_none(ngx_http_request_t *r,
-    const char *gallery, const char *currency, ngx_uint_t quote);
+    const char *gallery, const char *currency, ngx_str_t *cancel_url,
+    ngx_uint_t quote);
 
 
 ngx_http_darkroom_gallery_sale_pt  ngx_http_darkroom_gallery_sale =
@@ -24,7 +25,8 @@ ngx_http_darkroom_gallery_sale_pt  ngx_http_darkroom_gallery_sale =
 
 static ngx_int_t
 ngx_http_darkroom_gallery_sale_none(ngx_http_request_t *r,
-    const char *gallery, const char *currency, ngx_uint_t quote)
+    const char *gallery, const char *currency, ngx_str_t *cancel_url,
+    ngx_uint_t quote)
 {
     return ngx_http_darkroom_send_error(r, NGX_HTTP_NOT_FOUND, "no_shop",
                                         "There is no shop here.");

@@ -62,6 +62,7 @@ typedef struct {
     time_t                             lock_time;
     ngx_uint_t                         lock_gallery_max;
     ngx_uint_t                         zip_max;     /* entries */
+    ngx_str_t                          cancel_url;  /* "": the shop's */
     ngx_flag_t                         api;         /* darkroom_gallery */
     u_char                            *api_file;
     ngx_uint_t                         api_line;

@@ -216,6 +216,13 @@ static ngx_command_t  ngx_http_darkroom_gallery_commands[] = {
       offsetof(ngx_http_darkroom_gallery_loc_conf_t, cookie_ttl),
       NULL },
 
+    { ngx_string("darkroom_gallery_cancel_url"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_gallery_loc_conf_t, cancel_url),
+      NULL },
+
     { ngx_string("darkroom_gallery_lockout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF
                         |NGX_CONF_TAKE3|NGX_CONF_TAKE4,
@@ -1121,6 +1128,7 @@ ngx_http_darkroom_gallery_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_http_darkroom_gallery_merge_ttl(cf, conf, prev);
     ngx_conf_merge_sec_value(conf->cookie_ttl, prev->cookie_ttl, 7 * 86400);
     ngx_conf_merge_uint_value(conf->zip_max, prev->zip_max, 10000);
+    ngx_conf_merge_str_value(conf->cancel_url, prev->cancel_url, "");
 
     if (conf->lock_max == NGX_CONF_UNSET_UINT) {
         if (prev->lock_max == NGX_CONF_UNSET_UINT) {

@@ -54,6 +54,7 @@ typedef struct {
     char                           *code;           /* discount code */
     char                           *method;         /* shipping method */
     char                           *gallery;        /* id; NULL: the shop */
+    ngx_str_t                      *cancel_url;     /* Stripe's Cancel */
     ngx_http_darkroom_keyring_t    *keys;           /* darkroom_order_keys */
 
     /* the status token: a MAC of the seed with the key kid (stored) */
@@ -81,6 +82,7 @@ typedef struct {
 typedef struct {
     char                            id[NGX_INT64_LEN + 1];
     char                            currency[4];    /* "": the shop's */
+    ngx_str_t                       cancel_url;     /* "": the shop's */
 } ngx_http_darkroom_checkout_sale_t;
 
 
@@ -268,7 +270,8 @@ ngx_http_darkroom_quote_work(ngx_http_darkroom_task_t *t)
 
 ngx_int_t
 ngx_http_darkroom_checkout_gallery(ngx_http_request_t *r,
-    const char *gallery, const char *currency, ngx_uint_t quote)
+    const char *gallery, const char *currency, ngx_str_t *cancel_url,
+    ngx_uint_t quote)
 {
     size_t                              len;
     ngx_http_darkroom_shop_conf_t      *scf;
@@ -299,6 +302,10 @@ ngx_http_darkroom_checkout_gallery(ngx_http_request_t *r,
 
     if (currency) {
         ngx_memcpy(sale->currency, currency, 3);
+    }
+
+    if (cancel_url) {
+        sale->cancel_url = *cancel_url;
     }
 
     ngx_http_set_ctx(r, sale, ngx_http_darkroom_shop_module);
@@ -542,6 +549,8 @@ ngx_http_darkroom_checkout_currency(ngx_http_request_t *r,
     sale = ngx_http_get_module_ctx(r, ngx_http_darkroom_shop_module);
 
     co->gallery = sale ? sale->id : NULL;
+    co->cancel_url = (sale && sale->cancel_url.len) ? &sale->cancel_url
+                                                     : &co->scf->cancel_url;
 
     if (sale) {
         /* a gallery's: its own, else the shop's; the cart may repeat it */
@@ -1726,7 +1735,7 @@ ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
     add("success_url", url ? url : "");
     free(url);
 
-    url = ngx_http_darkroom_order_url(&scf->cancel_url, (char *) co->token,
+    url = ngx_http_darkroom_order_url(co->cancel_url, (char *) co->token,
                                      co->ref);
     add("cancel_url", url ? url : "");
     free(url);

@@ -62,7 +62,8 @@ char *ngx_http_darkroom_admin(ngx_conf_t *cf, ngx_command_t *cmd,
 
 /* checkout: a gallery's quote or checkout (ngx_http_darkroom_gallery_sale) */
 ngx_int_t ngx_http_darkroom_checkout_gallery(ngx_http_request_t *r,
-    const char *gallery, const char *currency, ngx_uint_t quote);
+    const char *gallery, const char *currency, ngx_str_t *cancel_url,
+    ngx_uint_t quote);
 
 /* orders: signs the "downloads" of the answer in t->out (thread side) */
 void ngx_http_darkroom_order_downloads(ngx_http_darkroom_task_t *t);

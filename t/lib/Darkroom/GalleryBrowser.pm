@@ -107,7 +107,11 @@ http {
         location = /webhooks/stripe { darkroom_stripe_webhook; }
         location = /webhooks/labs/prodigi { darkroom_lab_callback prodigi; }
         location /g/ { try_files /gallery.html =404; }
-        location /api/galleries/ { darkroom_gallery; }
+        location /api/galleries/ {
+            darkroom_gallery;
+            darkroom_gallery_cancel_url
+                "http://127.0.0.1:%%PORT0%%/g/{GALLERY}?cancelled={ORDER_REF}";
+        }
         location /admin/api/galleries/ { darkroom_gallery_admin; }
         location /media/ {
             darkroom_media on;
