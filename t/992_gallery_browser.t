@@ -35,6 +35,11 @@ my ($sb, $lab) = start($t);
 my $port = $t->port(0);
 my $g = gallery($t, 'wed', password => 'open sesame', sheet => 'wed-sheet',
     photos => [ [ 'IMG_1.jpg', 3000, 2000 ], [ 'IMG_2.jpg', 1200, 800 ] ]);
+$t->sql(q{SELECT admin_discount('put', 'GALLERY10', '{"kind": "percent",
+    "percent_off": 10, "amount_off": null, "min_spend": null,
+    "starts_at": null, "ends_at": null, "max_redemptions": null,
+    "max_per_email": null, "products": null, "kinds": null,
+    "active": true, "description": "Gallery clients"}')});
 my $big = $g->{photos}{'IMG_1.jpg'};
 my $small = $g->{photos}{'IMG_2.jpg'};
 
@@ -141,6 +146,21 @@ wait.until(settled)
 Select(el('country')).select_by_value('GB')
 time.sleep(0.3)
 wait.until(settled)
+# a discount code: a wrong one said so, a good one taken off the prints
+el('discount-code').send_keys('NOPE')
+el('discount-apply').click()
+wait.until(lambda d: shown('discount-error'))
+wait.until(settled)
+out['code_refused'] = text('discount-error')
+out['total_before'] = text('cart-total')
+el('discount-code').clear()
+el('discount-code').send_keys('GALLERY10')
+el('discount-apply').click()
+wait.until(lambda d: shown('q-discount'))
+wait.until(settled)
+out['code_applied'] = text('discount-applied-text')
+out['discount'] = text('q-discount')
+out['code_error_gone'] = not shown('discount-error')
 out['cart'] = text('cart-lines')
 out['total'] = text('cart-total')
 email = el('email')
@@ -202,6 +222,13 @@ ok($out->{fit_checked}, 'fit chosen through its label');
 like($out->{added} // '', qr/A4 print \(fit\)/, 'added, and it says so');
 like($out->{cart} // '', qr/IMG_1\.jpg\s+A4 print · fit/, 'the cart line');
 like($out->{total} // '', qr/^£[\d.]+$/, 'a quoted total');
+like($out->{code_refused} // '', qr/NOPE/, 'a wrong discount code: said so');
+is($out->{code_applied}, 'Code GALLERY10 applied.', 'a good one applied');
+like($out->{discount} // '', qr/^−£[\d.]+$/, 'the discount shown');
+ok($out->{code_error_gone}, 'the earlier refusal gone');
+isnt($out->{total}, $out->{total_before}, 'the total with the discount');
+is($t->sql_value("SELECT discount_code FROM orders"), 'GALLERY10',
+    'the order carries the code');
 like($out->{pay_page} // '', qr/IMG_1\.jpg/, 'the Stripe page lists the photo');
 like($out->{cancelled} // '', qr/Payment cancelled/,
     'cancelled on Stripe\'s page: back to the gallery, saying so');

@@ -296,9 +296,16 @@
     });
   }
 
-  // a quote's shipping, VAT and total rows (the shop's cart and a gallery's)
+  // a quote's discount, shipping, VAT and total rows (the shop's cart and a
+  // gallery's)
   function renderTotals(q) {
     var cur = q.currency;
+    var disc = q.discount_amount > 0;
+    $('q-discount-label').hidden = !disc;
+    $('q-discount-label').textContent = 'Discount'
+      + (q.discount && q.discount.code ? ' (' + q.discount.code + ')' : '');
+    show('q-discount', disc, '−' + money(q.discount_amount, cur));
+
     var ship = q.physical && q.shipping;
     $('q-shipping-label').hidden = !ship;
     $('q-shipping-label').textContent = ship && ship.name && ship.name !== 'Shipping'
@@ -338,11 +345,6 @@
     $('country-hint').textContent = q.physical ? '(shipping to)' : '(for VAT)';
     $('q-subtotal').textContent = money(q.subtotal, cur);
 
-    var disc = q.discount_amount > 0;
-    $('q-discount-label').hidden = !disc;
-    $('q-discount-label').textContent = 'Discount'
-      + (q.discount && q.discount.code ? ' (' + q.discount.code + ')' : '');
-    show('q-discount', disc, '−' + money(q.discount_amount, cur));
 
     renderTotals(q);
 
