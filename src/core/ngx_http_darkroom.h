@@ -179,6 +179,10 @@ typedef struct {
 
     ngx_array_t                 *admin_tokens;
 
+    /* console sessions (darkroom_console_session_idle, _max) */
+    ngx_msec_t                   session_idle;
+    ngx_msec_t                   session_max;
+
     /* darkroom_order_keys: the status tokens of orders (NULL: none) */
     ngx_http_darkroom_keyring_t *order_keys;
 
@@ -215,6 +219,39 @@ typedef struct {
 
 typedef struct ngx_http_darkroom_task_s  ngx_http_darkroom_task_t;
 
+
+/*
+ * The credential of an admin request (ngx_http_darkroom_auth.c): recorded
+ * by ngx_http_darkroom_admin_auth() on the event loop, checked in the
+ * task's thread before the area's work, which then writes the audit row.
+ */
+
+#define NGX_HTTP_DARKROOM_AUTH_TOKEN    1    /* darkroom_admin_token_file */
+#define NGX_HTTP_DARKROOM_AUTH_KEY      2    /* drk_<id>_<secret> */
+#define NGX_HTTP_DARKROOM_AUTH_SESSION  3    /* cookie darkroom_admin */
+
+typedef struct {
+    ngx_uint_t                   kind;
+    const char                  *scope;        /* read write refunds owner */
+    char                        *csrf;         /* X-CSRF-Token or NULL */
+    char                        *path;         /* the URI */
+    char                         method[16];
+    char                         ip[NGX_SOCKADDR_STRLEN + 1];
+    char                         key[24];      /* an API key's id */
+    char                         hash[65];     /* SHA-256 hex of the secret */
+    ngx_uint_t                   idle;         /* seconds */
+    ngx_uint_t                   max;
+
+    /* who it is, set in the thread */
+    int64_t                      account;      /* 0: none */
+    int64_t                      key_id;
+    int64_t                      session;
+    char                         actor[256];
+    char                         role[8];
+
+    unsigned                     csrf_missing:1;
+} ngx_http_darkroom_auth_t;
+
 /* runs on the event loop after the body is read: NGX_OK posts the work */
 typedef ngx_int_t (*ngx_http_darkroom_prepare_pt)(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
@@ -232,6 +269,7 @@ struct ngx_http_darkroom_task_s {
     ngx_msec_t                   fetch_timeout;
     ngx_http_darkroom_main_conf_t *conf;       /* read-only in threads */
     ngx_http_darkroom_error_t    err;          /* err.status: failed */
+    ngx_http_darkroom_auth_t    *auth;         /* an admin request's */
 
     /* the answer work made when done is NULL: status and malloc'd JSON */
     ngx_uint_t                   status;
@@ -331,6 +369,12 @@ ngx_int_t ngx_http_darkroom_secret_match(ngx_array_t *secrets,
 /* http: helpers for handlers on the event loop (ngx_http_darkroom_http.c) */
 ngx_int_t ngx_http_darkroom_admin_auth(ngx_http_request_t *r);
 ngx_int_t ngx_http_darkroom_admin_refuse(ngx_http_request_t *r);
+void ngx_http_darkroom_admin_scope(ngx_http_request_t *r, const char *scope);
+ngx_int_t ngx_http_darkroom_auth_check(ngx_http_darkroom_task_t *t);
+void ngx_http_darkroom_auth_audit(ngx_http_darkroom_task_t *t);
+ngx_int_t ngx_http_darkroom_random_b64(u_char *out, char *hash);
+ngx_int_t ngx_http_darkroom_cookie(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value);
 void ngx_http_darkroom_location_path(ngx_http_request_t *r,
     ngx_str_t *path);
 ngx_int_t ngx_http_darkroom_path_split(ngx_http_request_t *r,
@@ -382,6 +426,7 @@ ngx_http_darkroom_json_str(cJSON *obj, const char *name)
 }
 
 /* task */
+ngx_http_darkroom_task_t *ngx_http_darkroom_task_of(ngx_http_request_t *r);
 ngx_int_t ngx_http_darkroom_task_start(ngx_http_request_t *r, size_t size,
     ngx_http_darkroom_prepare_pt prepare, ngx_http_darkroom_work_pt work,
     ngx_http_darkroom_done_pt done);
@@ -484,6 +529,15 @@ ngx_http_darkroom_db_only(PGresult *res)
 
     return PQgetvalue(res, 0, 0);
 }
+
+/* scrypt (ngx_http_darkroom_scrypt.c), in threads */
+
+/* "scrypt$<log2 N>$<r>$<p>$<salt>$<key>", base64url, into out */
+ngx_int_t ngx_http_darkroom_scrypt_hash(const u_char *pw, size_t len,
+    u_char *out, size_t size);
+/* 1: the password matches, 0: it does not, NGX_ERROR: a bad hash */
+ngx_int_t ngx_http_darkroom_scrypt_verify(const u_char *pw, size_t len,
+    const u_char *stored);
 
 /* download links (ngx_http_darkroom_download.c); sign ones thread-safe */
 extern char  ngx_http_darkroom_download_ttl_text[];

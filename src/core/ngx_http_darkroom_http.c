@@ -1,7 +1,7 @@
 
 /*
  * darkroom: small helpers for handlers on the event loop, shared by every
- * feature: the admin bearer token, a location's path and its segments,
+ * feature: a location's path and its segments,
  * query arguments, request headers.
  */
 
@@ -30,71 +30,6 @@ ngx_http_darkroom_gallery_sale_none(ngx_http_request_t *r,
 {
     return ngx_http_darkroom_send_error(r, NGX_HTTP_NOT_FOUND, "no_shop",
                                         "There is no shop here.");
-}
-
-
-/*
- * Authorization: Bearer <token>, against darkroom_admin_token_file, in
- * constant time.  Shared by every admin location (orders, labs, ...).
- */
-
-ngx_int_t
-ngx_http_darkroom_admin_auth(ngx_http_request_t *r)
-{
-    u_char                         *token;
-    size_t                          len;
-    ngx_table_elt_t                *auth;
-    ngx_http_darkroom_main_conf_t  *dmcf;
-
-    dmcf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_module);
-
-    auth = r->headers_in.authorization;
-    token = NULL;
-    len = 0;
-
-    if (auth && auth->value.len > 7
-        && ngx_strncasecmp(auth->value.data, (u_char *) "Bearer ", 7) == 0)
-    {
-        token = auth->value.data + 7;
-        len = auth->value.len - 7;
-    }
-
-    if (ngx_http_darkroom_secret_match(dmcf->admin_tokens, token, len)) {
-        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "darkroom admin: token accepted");
-        return NGX_OK;
-    }
-
-    if (auth) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "darkroom: admin API refused a bad token");
-    }
-
-    return NGX_DECLINED;
-}
-
-
-/* 401 with the challenge, for a request _admin_auth() refused */
-
-ngx_int_t
-ngx_http_darkroom_admin_refuse(ngx_http_request_t *r)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_http_darkroom_header_out(r, "WWW-Authenticate",
-                                     (u_char *) "Bearer realm=\"darkroom\"",
-                                     sizeof("Bearer realm=\"darkroom\"") - 1);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    r->headers_out.www_authenticate = h;
-
-    (void) ngx_http_discard_request_body(r);
-
-    return ngx_http_darkroom_send_error(r, NGX_HTTP_UNAUTHORIZED,
-                                        "unauthorized",
-                                        "A valid admin token is required.");
 }
 
 

@@ -254,6 +254,8 @@ ngx_http_darkroom_create_main_conf(ngx_conf_t *cf)
     dmcf->jobs_concurrency = NGX_CONF_UNSET_UINT;
 
     dmcf->admin_tokens = NGX_CONF_UNSET_PTR;
+    dmcf->session_idle = NGX_CONF_UNSET_MSEC;
+    dmcf->session_max = NGX_CONF_UNSET_MSEC;
     dmcf->download_keys = NGX_CONF_UNSET_PTR;
     dmcf->download_ttl = NGX_CONF_UNSET;
     dmcf->download_limit = NGX_CONF_UNSET;
@@ -333,6 +335,8 @@ ngx_http_darkroom_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(dmcf->jobs_concurrency, 4);
 
     ngx_conf_init_ptr_value(dmcf->admin_tokens, NULL);
+    ngx_conf_init_msec_value(dmcf->session_idle, 30 * 60 * 1000);
+    ngx_conf_init_msec_value(dmcf->session_max, 12 * 60 * 60 * 1000);
     ngx_conf_init_ptr_value(dmcf->order_keys, NULL);
 
     if (ngx_http_darkroom_download_init(cf, dmcf) != NGX_CONF_OK) {

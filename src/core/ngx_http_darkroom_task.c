@@ -77,6 +77,28 @@ ngx_http_darkroom_monotonic_ms(void)
 }
 
 
+/* the request's task, made empty the first time (admin_auth records) */
+
+ngx_http_darkroom_task_t *
+ngx_http_darkroom_task_of(ngx_http_request_t *r)
+{
+    ngx_http_darkroom_task_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_darkroom_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_darkroom_task_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        ngx_http_set_ctx(r, ctx, ngx_http_darkroom_module);
+    }
+
+    return &ctx->task;
+}
+
+
 ngx_int_t
 ngx_http_darkroom_task_start(ngx_http_request_t *r, size_t size,
     ngx_http_darkroom_prepare_pt prepare, ngx_http_darkroom_work_pt work,
@@ -86,10 +108,11 @@ ngx_http_darkroom_task_start(ngx_http_request_t *r, size_t size,
     ngx_pool_cleanup_t            *cln;
     ngx_http_darkroom_task_ctx_t  *ctx;
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_darkroom_task_ctx_t));
-    if (ctx == NULL) {
+    if (ngx_http_darkroom_task_of(r) == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_darkroom_module);
 
     if (size) {
         ctx->task.data = ngx_pcalloc(r->pool, size);
@@ -112,8 +135,6 @@ ngx_http_darkroom_task_start(ngx_http_request_t *r, size_t size,
     ctx->task.work = work;
     ctx->task.done = done;
     ctx->task.request = r;
-
-    ngx_http_set_ctx(r, ctx, ngx_http_darkroom_module);
 
     r->request_body_in_single_buf = 1;
 
@@ -311,7 +332,15 @@ ngx_http_darkroom_task_thread(void *data, ngx_log_t *log)
     ngx_http_darkroom_trace_begin(t->trace);
 #endif
 
-    t->work(t);
+    /* an admin request's credential first: refused, the work never runs */
+
+    if (t->auth == NULL || ngx_http_darkroom_auth_check(t) == NGX_OK) {
+        t->work(t);
+
+        if (t->auth) {
+            ngx_http_darkroom_auth_audit(t);
+        }
+    }
 
     ngx_http_darkroom_trace_end();
 }

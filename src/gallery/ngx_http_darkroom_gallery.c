@@ -813,7 +813,7 @@ ngx_http_darkroom_gallery_secret(ngx_http_darkroom_task_t *t,
         goto locked_out;
     }
 
-    ok = ngx_http_darkroom_gallery_scrypt_verify((u_char *) value,
+    ok = ngx_http_darkroom_scrypt_verify((u_char *) value,
                                                  ngx_strlen(value),
                                                  (u_char *) hash);
     if (ok == NGX_ERROR) {

@@ -6,7 +6,6 @@
  *
  *   ngx_http_darkroom_gallery_cookie.c  the gallery cookie's format, pure C
  *   ngx_http_darkroom_zip.c             streaming ZIP archives, pure C
- *   ngx_http_darkroom_gallery_scrypt.c  password and PIN hashes
  *   ngx_http_darkroom_gallery_module.c  the module: directives and confs,
  *                                       the shared memory zone with the
  *                                       revocation list and the download
@@ -83,14 +82,7 @@ void ngx_http_darkroom_gallery_log(ngx_http_request_t *r, ngx_str_t *g,
     ngx_str_t *path, ngx_uint_t status, off_t bytes);
 
 
-/* ngx_http_darkroom_gallery_scrypt.c, in threads */
-
-/* "scrypt$<log2 N>$<r>$<p>$<salt>$<key>", base64url, into out */
-ngx_int_t ngx_http_darkroom_gallery_scrypt_hash(const u_char *pw, size_t len,
-    u_char *out, size_t size);
-/* 1: the password matches, 0: it does not, NGX_ERROR: a bad hash */
-ngx_int_t ngx_http_darkroom_gallery_scrypt_verify(const u_char *pw,
-    size_t len, const u_char *stored);
+/* password hashes: ngx_http_darkroom_scrypt.c in core */
 
 
 /*

@@ -324,7 +324,7 @@ ngx_http_darkroom_gadmin_hash(ngx_http_darkroom_task_t *t, cJSON *body,
         return NGX_ERROR;
     }
 
-    if (ngx_http_darkroom_gallery_scrypt_hash((u_char *) v->valuestring, len,
+    if (ngx_http_darkroom_scrypt_hash((u_char *) v->valuestring, len,
                                               hash, sizeof(hash))
         != NGX_OK)
     {

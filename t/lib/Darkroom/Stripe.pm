@@ -160,6 +160,7 @@ sub shop_conf {
     $t->write_file('order_keys', join("\n", @{$o{order_keys}
         // ['o1:order-key-0123456789abcdef']}) . "\n");
     my $extra = $o{http} // '';
+    my $locations = $o{server} // '';
     my $workers = $o{workers} // 1;
     $t->conf(<<"CONF", workers => $workers);
 %%MAIN%%
@@ -188,6 +189,7 @@ http {
         location = /webhooks/stripe { darkroom_stripe_webhook; }
         location /admin/api/ { darkroom_admin; }
         location = /health { darkroom_health; }
+        $locations
     }
 }
 CONF

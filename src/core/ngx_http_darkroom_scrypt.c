@@ -1,16 +1,16 @@
 
 /*
- * darkroom: private client galleries, the password and PIN hashes.
+ * darkroom: password hashes (gallery passwords and PINs, console accounts).
  *
  *   scrypt$<log2 N>$<r>$<p>$<salt>$<key>      (salt and key base64url)
  *
- * The admin API hashes (ngx_http_darkroom_gallery_admin.c), the client API
- * verifies (ngx_http_darkroom_gallery.c); both in pool threads, so nothing
- * here touches a pool or a log.  It uses nothing else of the gallery.
+ * Hashed and verified in pool threads (the gallery admin and client APIs,
+ * the console's logins and accounts), so nothing here touches a pool or a
+ * log.
  */
 
 
-#include "ngx_http_darkroom_gallery.h"
+#include "ngx_http_darkroom.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -33,7 +33,7 @@
 
 
 ngx_int_t
-ngx_http_darkroom_gallery_scrypt_hash(const u_char *pw, size_t len,
+ngx_http_darkroom_scrypt_hash(const u_char *pw, size_t len,
     u_char *out, size_t size)
 {
     u_char     *p;
@@ -84,7 +84,7 @@ ngx_http_darkroom_gallery_scrypt_hash(const u_char *pw, size_t len,
 /* 1: the password matches, 0: it does not, NGX_ERROR: a bad hash */
 
 ngx_int_t
-ngx_http_darkroom_gallery_scrypt_verify(const u_char *pw, size_t len,
+ngx_http_darkroom_scrypt_verify(const u_char *pw, size_t len,
     const u_char *stored)
 {
     u_char      *f[6], *end;
