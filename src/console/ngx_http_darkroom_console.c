@@ -106,16 +106,14 @@ ngx_http_darkroom_console_work(ngx_http_darkroom_task_t *t)
         ngx_http_darkroom_console_call(t, "SELECT console_logout($1)", 1, p);
         return;
 
-    case NGX_HTTP_DARKROOM_CONSOLE_LOGOUT_ALL:
     case NGX_HTTP_DARKROOM_CONSOLE_KEY_CREATE:
+        ngx_http_darkroom_console_key(t, c);
+        return;
+
+    case NGX_HTTP_DARKROOM_CONSOLE_LOGOUT_ALL:
         if (a->account == 0) {
             ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_REQUEST,
                 "no_account", "Sign in with an account to do this.");
-            return;
-        }
-
-        if (c->route == NGX_HTTP_DARKROOM_CONSOLE_KEY_CREATE) {
-            ngx_http_darkroom_console_key(t, c);
             return;
         }
 
@@ -378,7 +376,7 @@ ngx_http_darkroom_console_key(ngx_http_darkroom_task_t *t,
 
     p[0] = c->body;
     p[1] = c->hash;
-    p[2] = account;
+    p[2] = t->auth->account ? account : NULL;
 
     j = ngx_http_darkroom_console_json(t,
             "SELECT console_key_create($1::jsonb, $2, $3::bigint)", 3, p);
