@@ -27,6 +27,11 @@
  *   DR.can(role)                true if DR.me has that role or more.
  *   DR.error(e)                 the message of a refusal, readable.
  *   DR.notice(text, bad)        a message in the page's status line.
+ *   DR.when(t)                  a time, readable ("—" for none).
+ *   DR.table(heads, rows, empty) a table (rows: arrays of nodes or
+ *       strings) that stacks its cells on a phone, or a "none" line.
+ *   DR.field(label, input, hint) a labelled form row.
+ *   DR.has(name)                true if a page of that name exists.
  */
 
 (function () {
@@ -193,6 +198,54 @@
             throw refusal(0, null, 'The server cannot be reached: check '
                           + 'the connection and try again.');
         });
+    };
+
+    DR.when = function (t) {
+        var d;
+
+        if (!t) {
+            return '—';
+        }
+        d = new Date(t);
+        if (isNaN(d.getTime())) {
+            return String(t);
+        }
+        return d.toLocaleString(undefined, { year: 'numeric',
+            month: 'short', day: 'numeric', hour: '2-digit',
+            minute: '2-digit' });
+    };
+
+    DR.table = function (heads, rows, empty) {
+        if (!rows.length) {
+            return el('p', { 'class': 'empty', text: empty || 'None.' });
+        }
+        return el('div', { 'class': 'table-wrap' }, el('table',
+            { 'class': 'stack' }, [
+            el('thead', null, el('tr', null, heads.map(function (h) {
+                return el('th', { scope: 'col', text: h });
+            }))),
+            el('tbody', null, rows.map(function (r) {
+                return el('tr', null, r.map(function (c, i) {
+                    return el('td', { 'data-label': heads[i] },
+                              c === null || c === undefined || c === ''
+                              ? '—' : c);
+                }));
+            }))]));
+    };
+
+    var fieldSeq = 0;
+
+    DR.field = function (label, input, hint) {
+        if (!input.id) {
+            input.id = 'f' + (++fieldSeq);
+        }
+        return el('div', { 'class': 'field' }, [
+            el('label', { 'for': input.id, text: label }), input,
+            hint ? el('small', { 'class': 'hint', text: hint }) : null]);
+    };
+
+    DR.has = function (name) {
+        return Object.prototype.hasOwnProperty.call(pages, name);
     };
 
     /* ---------------------------------------------------- pages, router */
