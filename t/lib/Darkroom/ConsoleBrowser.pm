@@ -223,6 +223,7 @@ def fetch(method, path, headers=None):
     ''', method, path, headers or {})
 try:
 PY
+    $python .= "\n" unless $python =~ /\n\z/;
     $python =~ s/^/    /mg;
     my $tail = <<'PY';
 except Exception as e:
@@ -236,8 +237,10 @@ except Exception as e:
         pass
 finally:
     try:
+        # the script errors (a refused request is logged too: not those)
         out['console'] = [l['message'] for l in b.get_log('browser')
-                          if l['level'] == 'SEVERE'][:20]
+                          if l['level'] == 'SEVERE' and
+                          'Failed to load resource' not in l['message']][:20]
     except Exception:
         pass
     b.quit()
