@@ -352,7 +352,8 @@
         DR.notice('');
         if (!p) {
             document.title = 'Not found · darkroom';
-            main.appendChild(el('h1', { text: 'Page not found' }));
+            main.appendChild(el('h1', { id: 'page-title',
+                                        text: 'Page not found' }));
             main.appendChild(el('p', null, ['There is no page “' + r.name
                 + '”. ', el('a', { href: '#dashboard',
                                    text: 'Go to the dashboard' })]));

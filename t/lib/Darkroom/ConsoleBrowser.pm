@@ -218,7 +218,7 @@ def fetch(method, path, headers=None):
               'application/json'}, arguments[2] || {}), body:
               arguments[0] === 'GET' ? undefined : '{"note":"x"}' })
           .then(function (r) { return r.text().then(function (t) {
-              done([r.status, t]); }); },
+              done([r.status, t.slice(0, 500)]); }); },
                 function (e) { done([0, String(e)]); });
     ''', method, path, headers or {})
 try:
