@@ -32,6 +32,10 @@
  *       strings) that stacks its cells on a phone, or a "none" line.
  *   DR.field(label, input, hint) a labelled form row.
  *   DR.has(name)                true if a page of that name exists.
+ *
+ * Signed out, "#reset/<token>" (the password reset email's link) shows
+ * the form choosing a new password; the login form links to the one
+ * asking for that email.
  */
 
 (function () {
@@ -344,6 +348,10 @@
         var r = parse(location.hash), p = pages[r.name],
             main = document.getElementById('main'), root, res;
 
+        if (r.name === 'reset') {
+            resetForm(r.params[0] || r.params.token || '');
+            return;
+        }
         if (!DR.me) {
             return;
         }
@@ -539,7 +547,12 @@
             el('div', { 'class': 'field' }, [
                 el('label', { 'for': 'login-password', text: 'Password' }),
                 pass]),
-            button, status]);
+            button, status,
+            el('p', null, el('button', { type: 'button', 'class': 'link',
+                id: 'forgot', text: 'Forgot your password?',
+                onclick: function () {
+                    forgotForm(email.value.trim());
+                } }))]);
 
         document.title = 'Sign in · darkroom';
         main.textContent = '';
@@ -550,11 +563,117 @@
         email.focus();
     }
 
+    /* a small form of the signed-out pages: fields, a button, a status */
+    function outForm(id, title, intro, fields, label, submit) {
+        var status = el('p', { id: id + '-status', 'class': 'status',
+                               role: 'status', 'aria-live': 'polite' }),
+            button = el('button', { type: 'submit', id: id + '-submit',
+                                    'class': 'primary', text: label }),
+            main = document.getElementById('main'), form;
+
+        function say(text, bad) {
+            status.textContent = text || '';
+            status.className = 'status' + (bad ? ' error' : ' ok');
+            status.setAttribute('role', bad ? 'alert' : 'status');
+        }
+
+        form = el('form', { id: id, 'class': 'login', novalidate: true,
+            onsubmit: function (ev) {
+                ev.preventDefault();
+                submit(say, button);
+            } }, [el('h1', { id: 'page-title', text: title }),
+                   el('p', { 'class': 'muted', text: intro })].concat(
+                fields, [button, status, el('p', null, el('a', {
+                    href: '#', text: 'Back to sign in',
+                    onclick: function (ev) {
+                        ev.preventDefault();
+                        history.replaceState(null, '',
+                                             location.pathname);
+                        loginForm();
+                    } }))]));
+        document.title = title + ' · darkroom';
+        main.textContent = '';
+        main.appendChild(form);
+        form.querySelector('input').focus();
+    }
+
+    function forgotForm(value) {
+        var email = el('input', { id: 'forgot-email', type: 'email',
+                                  autocomplete: 'username',
+                                  value: value || '' });
+
+        outForm('forgot-form', 'Forgot your password',
+            'We email a link to choose a new password; it works once, '
+            + 'for an hour.', [DR.field('Email', email)], 'Email me a link',
+            function (say, button) {
+                var e = email.value.trim();
+
+                if (!/^[^\s@]+@[^\s@]+$/.test(e)) {
+                    say('Enter the email address of your account.', true);
+                    email.focus();
+                    return;
+                }
+                button.disabled = true;
+                DR.api('POST', 'password-reset', { email: e })
+                    .then(function () {
+                        button.disabled = false;
+                        say('If an account has that email, a link is on '
+                            + 'its way.');
+                    }, function (err) {
+                        button.disabled = false;
+                        say(DR.error(err), true);
+                    });
+            });
+    }
+
+    function resetForm(token) {
+        var pass = el('input', { id: 'reset-password', type: 'password',
+                                 autocomplete: 'new-password' }),
+            again = el('input', { id: 'reset-again', type: 'password',
+                                  autocomplete: 'new-password' });
+
+        outForm('reset-form', 'Choose a new password',
+            'At least 10 characters. Every session of the account ends.',
+            [DR.field('New password', pass),
+             DR.field('The same again', again)], 'Change the password',
+            function (say, button) {
+                if (pass.value.length < 10) {
+                    say('A password has at least 10 characters.', true);
+                    pass.focus();
+                    return;
+                }
+                if (pass.value !== again.value) {
+                    say('The two passwords differ.', true);
+                    again.focus();
+                    return;
+                }
+                button.disabled = true;
+                DR.api('POST', 'password-reset/confirm',
+                       { token: token, password: pass.value })
+                    .then(function () {
+                        history.replaceState(null, '', location.pathname);
+                        DR.me = null;
+                        loginForm('Your password is changed: sign in '
+                                  + 'with it.');
+                    }, function (err) {
+                        button.disabled = false;
+                        say(err.code === 'invalid_token'
+                            ? 'This link does not work any more (used, or '
+                              + 'older than an hour): ask for a new one.'
+                            : DR.error(err), true);
+                    });
+            });
+    }
+
     /* ------------------------------------------------------------ start */
 
     function start() {
         started = true;
         window.addEventListener('hashchange', route);
+        if (parse(location.hash).name === 'reset') {
+            route();
+            return;
+        }
         DR.api('GET', 'session').then(signedIn, function (e) {
             if (e.status === 401) {
                 signedOut();
