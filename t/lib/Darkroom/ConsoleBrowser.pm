@@ -3,8 +3,8 @@ package Darkroom::ConsoleBrowser;
 # Helpers for the console's browser tests (t/995, t/996): nginx serving
 # the console's pages (www/admin) with the shop, its admin API and the
 # console API (/admin/console/api/), a fake Stripe that takes refunds
-# (port 1); an owner made by tools/darkroom-owner and a staff account
-# the owner adds through the API; selenium driving headless chromium
+# (port 1); an owner made in SQL and a staff account the owner adds
+# through the API; selenium driving headless chromium
 # from a Python script, a screenshot of a failure kept under var/.
 #
 #   my $b = Darkroom::ConsoleBrowser::need_browser();   # or skip_all
@@ -43,9 +43,9 @@ sub need_browser {
     plan skip_all => 'no python3-selenium (make deps)'
         unless -x $py && system($py, '-c', 'import selenium') == 0;
     my $top = Darkroom::Test->top;
-    plan skip_all => 'no console API in this build (darkroom_console_api,'
-        . ' tools/darkroom-owner)' unless -x "$top/tools/darkroom-owner"
-        && system('grep', '-rqs', '"darkroom_console_api"', "$top/src") == 0;
+    plan skip_all => 'no console API in this build (darkroom_console_api)'
+        unless system('grep', '-rqs', '"darkroom_console_api"',
+                      "$top/src") == 0;
     return { py => $py, chromium => $chromium, driver => $driver };
 }
 
@@ -96,12 +96,11 @@ CONF
     demo_catalogue($t);
     $t->start;
 
-    my $owner = { email => 'owner@example.com' };
-    my $out = `$top/tools/darkroom-owner "@{[ $t->db ]}" $owner->{email} 2>&1`;
-    die "darkroom-owner failed: $out" if $?;
-    ($owner->{password}) = $out =~ /password\W*?[:=]\s*(\S+)/i;
-    ($owner->{password}) = $out =~ /(\S{10,})\s*$/ unless $owner->{password};
-    die "no password in: $out" unless $owner->{password};
+    my $owner = { email => 'owner@example.com',
+                  password => 'owner password 1' };
+    $t->sql("INSERT INTO console_accounts (email, name, role, password_hash)"
+        . " VALUES (:'p1', 'Olive Owner', 'owner', :'p2')", $owner->{email},
+        scrypt_hash($owner->{password}));
 
     my $staff = { email => 'staff@example.com', name => 'Sam Staff',
                   password => 'staff password 1' };
@@ -113,6 +112,22 @@ CONF
         || $r->{status} == 201;
     capi($t, $s, POST => 'console/api/logout');
     return { owner => $owner, staff => $staff, stripe => $stripe };
+}
+
+# scrypt$14$8$1$<salt>$<key>, as the module makes it (python's hashlib)
+sub scrypt_hash {
+    my ($pw) = @_;
+    my $py = 'import base64,hashlib,os,sys;'
+        . 's=os.urandom(16);'
+        . 'k=hashlib.scrypt(sys.argv[1].encode(),salt=s,n=16384,r=8,p=1,'
+        . 'maxmem=64*1024*1024,dklen=32);'
+        . 'e=lambda b:base64.urlsafe_b64encode(b).decode().rstrip("=");'
+        . 'print("scrypt$14$8$1$"+e(s)+"$"+e(k))';
+    open my $fh, '-|', 'python3', '-c', $py, $pw or die "python3: $!";
+    my $h = <$fh>;
+    close $fh;
+    chomp $h;
+    return $h;
 }
 
 # signs in through the API: the session cookie and its CSRF token
