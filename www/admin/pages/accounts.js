@@ -119,6 +119,6 @@
         return load();
     }
 
-    DR.page('accounts', { title: 'Accounts', nav: true, role: 'owner',
-                          render: render });
+    DR.page('accounts', { title: 'Accounts', nav: 'Accounts',
+                          role: 'owner', render: render });
 }());

@@ -102,6 +102,6 @@
         });
     }
 
-    DR.page('audit', { title: 'Audit log', nav: true, role: 'owner',
+    DR.page('audit', { title: 'Audit log', nav: 'Audit', role: 'owner',
                        render: render });
 }());

@@ -56,10 +56,11 @@
                                        ? s.galleries.join(', ') : 'none') }),
                                 DRP.table(['Product', 'Prices'],
                                     s.items.map(function (i) {
-                                        return [i.product, prices(i.prices)
-                                                + (Object.keys(i.prices)
-                                                   .length ? ''
-                                                   : ' (the shop\'s)')];
+                                        var own = Object.keys(i.prices)
+                                            .length;
+                                        return [i.product, own
+                                            ? prices(i.prices)
+                                            : 'catalogue prices'];
                                     }), 'No product.')]);
                         }) : [h('p', { 'class': 'empty',
                                        text: 'No price sheet.' })])));
@@ -68,5 +69,6 @@
             });
     }
 
-    DR.page('catalogue', { title: 'Catalogue', nav: true, render: render });
+    DR.page('catalogue', { title: 'Catalogue', nav: 'Catalogue',
+                           render: render });
 }());

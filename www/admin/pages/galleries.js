@@ -481,7 +481,7 @@
         return load();
     }
 
-    DR.page('galleries', { title: 'Galleries', nav: true,
+    DR.page('galleries', { title: 'Galleries', nav: 'Galleries',
                            render: renderList });
-    DR.page('gallery', { title: 'Gallery', nav: false, render: renderOne });
+    DR.page('gallery', { title: 'Gallery', render: renderOne });
 }());

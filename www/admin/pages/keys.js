@@ -115,6 +115,6 @@
         return load();
     }
 
-    DR.page('keys', { title: 'API keys', nav: true, role: 'owner',
-                      render: render });
+    DR.page('keys', { title: 'API keys', nav: 'API keys',
+                      role: 'owner', render: render });
 }());

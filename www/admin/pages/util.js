@@ -131,7 +131,8 @@
 
     DRP.say = function (node, text, bad) {
         node.textContent = text || '';
-        node.className = 'form-status' + (bad ? ' error' : (text ? ' ok' : ''));
+        node.className = 'form-status'
+            + (bad ? ' error' : (text ? ' ok' : ''));
         if (bad) {
             node.setAttribute('role', 'alert');
         } else {
