@@ -9,6 +9,9 @@
     var h = DRP.h;
 
     function who(a) {
+        if (a.actor) {
+            return a.actor === 'token' ? 'token file' : a.actor;
+        }
         if (a.account_email || (a.account && a.account.email)) {
             return a.account_email || a.account.email;
         }
@@ -67,7 +70,7 @@
                                     a.method, a.path,
                                     a.status === undefined ? null
                                                            : String(a.status),
-                                    a.client || a.address || a.ip];
+                                    a.ip || a.client || a.address];
                         }), 'Nothing recorded.'));
                 });
         }
