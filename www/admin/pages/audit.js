@@ -75,7 +75,7 @@
                 });
         }
 
-        form = DRP.form({ id: 'audit-filter', 'class': 'filter' }, [
+        form = DRP.form({ id: 'audit-filter', 'class': 'filters' }, [
             DRP.field('Account', account),
             DRP.field('Since', since),
             DRP.field('At most', limit)

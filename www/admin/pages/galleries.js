@@ -52,6 +52,15 @@
         return 'open';
     }
 
+    /* the shell's badge colours: open as "done", revoked as "cancelled" */
+    function badge(g, id) {
+        var s = state(g);
+
+        return h('span', { 'class': 'badge ' + ({ open: 'done',
+                 revoked: 'cancelled', expired: 'failed' })[s], id: id,
+                 text: s });
+    }
+
     /*
      * The settings form: for a new gallery (g null) or one to edit.  Only
      * what the form holds is sent; an empty password or PIN keeps it
@@ -258,8 +267,7 @@
                         h('a', { href: '#gallery/' + DRP.enc(g.slug),
                                  text: g.title || g.slug }),
                         g.slug,
-                        h('span', { 'class': 'badge ' + state(g),
-                                    text: state(g) }),
+                        badge(g),
                         g.expires_at ? DRP.when(g.expires_at) : 'never',
                         String(g.photos),
                         g.has_password ? 'yes' : 'no'
@@ -413,8 +421,7 @@
         root.appendChild(h('p', null, h('a', { href: '#galleries',
                                                text: '← Galleries' })));
         root.appendChild(h('h2', null, [g.title || g.slug, ' ',
-            h('span', { 'class': 'badge ' + state(g), id: 'gallery-state',
-                        text: state(g) })]));
+            badge(g, 'gallery-state')]));
         if (note) {
             root.appendChild(h('p', { 'class': 'form-status ok',
                                       role: 'status', text: note }));

@@ -186,7 +186,8 @@
         if (!rows.length) {
             return h('p', { 'class': 'empty', text: empty || 'None yet.' });
         }
-        return h('div', { 'class': 'table-wrap' }, h('table', null, [
+        return h('div', { 'class': 'table-wrap' }, h('table', {
+            'class': 'stack' }, [
             h('thead', null, h('tr', null, heads.map(function (t) {
                 return h('th', { scope: 'col', text: t });
             }))),
