@@ -100,7 +100,6 @@
                 var status = DRP.status();
 
                 root.textContent = '';
-                root.appendChild(h('h2', { text: 'Accounts' }));
                 if (note) {
                     DRP.say(status, note);
                 }

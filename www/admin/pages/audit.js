@@ -88,7 +88,6 @@
         }, show);
 
         root.textContent = '';
-        root.appendChild(h('h2', { text: 'Audit log' }));
         root.appendChild(form);
         root.appendChild(h('p', null, csv));
         root.appendChild(out);

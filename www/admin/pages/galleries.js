@@ -281,7 +281,6 @@
 
                 root.textContent = '';
                 root.appendChild(h('section', null, [
-                    h('h2', { text: 'Galleries' }),
                     DRP.table(['Gallery', 'Slug', 'State', 'Expires',
                                'Photos', 'Password'], rows,
                               'No gallery yet.')

@@ -70,7 +70,6 @@
                 var status = DRP.status();
 
                 root.textContent = '';
-                root.appendChild(h('h2', { text: 'API keys' }));
                 if (shown.secret) {
                     root.appendChild(secretBox(shown));
                     shown.secret = null;
