@@ -37,8 +37,12 @@ sub need_browser {
         . ' make deps)' unless -x $driver;
     plan skip_all => 'no python3-selenium (make deps)'
         unless -x $py && system($py, '-c', 'import selenium') == 0;
+    my $top = Darkroom::Test->top;
     plan skip_all => 'no console shell (www/admin/admin.js)'
-        unless -f Darkroom::Test->top . '/www/admin/admin.js';
+        unless -f "$top/www/admin/admin.js";
+    plan skip_all => 'no console API in this build (darkroom_console_api)'
+        unless system('grep', '-rqs', '"darkroom_console_api"',
+                      "$top/src") == 0;
     return { py => $py, chromium => $chromium, driver => $driver };
 }
 
