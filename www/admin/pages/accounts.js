@@ -89,7 +89,7 @@
         return [a.email + (me ? ' (you)' : ''), a.name || '',
                 h('span', null, [role, ' ', save]),
                 a.disabled ? 'disabled' : 'active',
-                DRP.when(a.last_login_at || a.last_seen_at),
+                DRP.when(a.created_at),
                 toggle];
     }
 
@@ -105,7 +105,7 @@
                 }
                 root.appendChild(status);
                 root.appendChild(DRP.table(['Email', 'Name', 'Role',
-                    'State', 'Last signed in', ''],
+                    'State', 'Created', ''],
                     (r.accounts || []).map(function (a) {
                         return row(a, load, status);
                     }), 'No account.'));

@@ -81,8 +81,8 @@
             DRP.field('At most', limit)
         ], 'Show', function () {
             var n = limit.value.trim();
-            if (n !== '' && !/^[1-9]\d{0,3}$/.test(n)) {
-                return 'At most: a whole number from 1 to 9999.';
+            if (n !== '' && !(/^[1-9]\d{0,3}$/.test(n) && +n <= 1000)) {
+                return 'At most: a whole number from 1 to 1000.';
             }
             return null;
         }, show);
