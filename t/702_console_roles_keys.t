@@ -65,6 +65,9 @@ is($r->{status}, 403, 'staff: refund refused');
 is($r->{json}{error}{code}, 'forbidden', 'forbidden');
 is($t->sql_value("SELECT count(*) FROM console_audit WHERE path LIKE '%/refund' AND status = 200"),
     0, 'no refund audited as done');
+$r = api($t, $s, POST => "/admin/api/orders/$order->{ref}/resolve",
+    { to => 'cancelled', refund => JSON::PP::true });
+is($r->{status}, 403, 'staff: a resolve that refunds refused');
 $r = api($t, $s, POST => "/admin/api/orders/$order->{ref}/note", { note => 'Called the customer.' });
 is($r->{status}, 200, 'staff: a note') or diag $r->{content};
 is(api($t, $s, GET => '/admin/api/orders')->{status}, 200, 'staff: orders');
