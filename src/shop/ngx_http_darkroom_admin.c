@@ -29,7 +29,7 @@
  * Reads and writes are SQL functions (sql/005_admin.sql) taking the body
  * as one jsonb parameter; a refund also asks Stripe, in the same task.
  * Actions on an order name who took them (detail "actor" of its events):
- * "admin" (the audit log, console_audit, has the account or key).  A
+ * the console account's email, "key:<name>", or "admin" for a token.  A
  * refund, and a resolve with "refund": true, need the refunds scope.
  */
 
@@ -58,7 +58,10 @@ typedef enum {
 
 
 #define NGX_HTTP_DARKROOM_ADMIN_ARGS  6
-#define NGX_HTTP_DARKROOM_ADMIN_ACTOR "admin"
+/* who acts: a console account's email, "key:<name>", or "admin" (token) */
+#define NGX_HTTP_DARKROOM_ADMIN_ACTOR                                        \
+    ((t->auth && t->auth->kind != NGX_HTTP_DARKROOM_AUTH_TOKEN                \
+      && t->auth->actor[0]) ? t->auth->actor : "admin")
 
 
 typedef struct {
