@@ -65,8 +65,14 @@ is($r->{status}, 403, 'staff: refund refused');
 is($r->{json}{error}{code}, 'forbidden', 'forbidden');
 is($t->sql_value("SELECT count(*) FROM console_audit WHERE path LIKE '%/refund' AND status = 200"),
     0, 'no refund audited as done');
+$r = api($t, $s, POST => "/admin/api/orders/$order->{ref}/resolve",
+    { to => 'cancelled', refund => JSON::PP::true });
+is($r->{status}, 403, 'staff: a resolve that refunds refused');
 $r = api($t, $s, POST => "/admin/api/orders/$order->{ref}/note", { note => 'Called the customer.' });
 is($r->{status}, 200, 'staff: a note') or diag $r->{content};
+is($t->sql_value("SELECT detail->>'actor' FROM order_events WHERE order_id = :'p1'"
+    . " AND detail ? 'note' ORDER BY id DESC LIMIT 1", $order->{id}),
+    'staff@example.com', 'the order\'s history names the account');
 is(api($t, $s, GET => '/admin/api/orders')->{status}, 200, 'staff: orders');
 is(api($t, $s, GET => 'dashboard')->{status}, 200, 'staff: dashboard');
 for my $p (['GET', 'accounts'], ['GET', 'keys'], ['GET', 'audit'], ['GET', 'audit.csv'],

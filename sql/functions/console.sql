@@ -42,6 +42,13 @@ DECLARE
     f        console_login_failures%ROWTYPE;
     v_hash   text;
 BEGIN
+    -- now and then, forget the addresses nobody tried for a day
+    IF random() < 0.01 THEN
+        DELETE FROM console_login_failures
+         WHERE first_at < now() - interval '1 day'
+           AND (locked_until IS NULL OR locked_until < now());
+    END IF;
+
     INSERT INTO console_login_failures AS l (email, failures)
     VALUES (v_email, 1)
     ON CONFLICT (email) DO UPDATE
