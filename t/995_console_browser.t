@@ -3,8 +3,9 @@
 # signed in as the owner: the login form and its message for a wrong
 # password, the dashboard's numbers (the API's, in money), an order found
 # by its reference and by email, refunded in part from its page (Stripe
-# asked for that amount), an order in review approved, a dead job
-# retried, and signing out (the session ends on the server).
+# asked for that amount), a note added, an order in review approved, a
+# dead job retried, each action in the audit log under the owner's
+# account, and signing out (the session ends on the server).
 # Skips, saying why, where chromium, chromedriver, selenium or the
 # console API is missing.
 
@@ -102,6 +103,15 @@ el('refund-submit').click()
 wait.until(lambda d: notice())
 out['refunded'] = notice()
 
+# a note: none written first, then one
+el('note-submit').click()
+out['empty_note'] = text('note-status')
+el('note-text').send_keys('Framed by hand.')
+el('note-submit').click()
+wait.until(lambda d: notice() == 'Note added.')
+page('order')
+out['timeline'] = text('order-events')
+
 # the order in review: approved
 go('#order/' + held)
 page('order')
@@ -168,6 +178,22 @@ is($out->{last_error}, 'the lab said no', "the dead job's last error");
 like($out->{retried} // '', qr/will run again/, 'retried');
 is($t->sql_value("SELECT dead FROM jobs WHERE id = :'p1'", $job), 'f',
    'the job is alive');
+
+is($out->{empty_note}, 'Write the note first.', 'an empty note: refused');
+like($out->{timeline} // '', qr/Framed by hand\./, 'the note in the timeline');
+
+# every action in the audit log, with the owner's account
+my @audit = map { $_->[0] } $t->sql("SELECT a.method || ' ' || a.path"
+    . " FROM console_audit a JOIN console_accounts c ON c.id = a.account_id"
+    . " WHERE c.email = :'p1' AND a.method = 'POST' ORDER BY a.id",
+    $owner->{email});
+for my $want ("/admin/api/orders/$paid->{ref}/refund",
+              "/admin/api/orders/$paid->{ref}/note",
+              "/admin/api/orders/$held->{ref}/resolve",
+              "/admin/api/jobs/$job/retry") {
+    ok((grep { /^POST \Q$want\E/ } @audit), "audit: POST $want")
+        or diag explain \@audit;
+}
 
 is($out->{signed_out}, 'You are signed out.', 'signed out');
 is_deeply($out->{nav_after}, [], 'no menu');

@@ -16,6 +16,11 @@
         return String(s || '').replace(/_/g, ' ');
     }
 
+    /* "stripe:evt_1..." is Stripe's event: the id says nothing here */
+    function cause(c) {
+        return /^stripe:/.test(c || '') ? 'Stripe' : label(c);
+    }
+
     function digits(cur) {
         try {
             return new Intl.NumberFormat(undefined, { style: 'currency',
@@ -253,7 +258,7 @@
                         ? label(e.to || e.cause)
                         : label(e.from) + ' → ' + label(e.to) }),
                     ' ', el('span', { 'class': 'muted',
-                        text: label(e.cause) + ' · ' + DR.when(e.at) }),
+                        text: cause(e.cause) + ' · ' + DR.when(e.at) }),
                     extra.length ? el('div', { text: extra.join(' · ') })
                                  : null]);
             }));
