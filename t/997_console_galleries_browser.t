@@ -120,7 +120,7 @@ my ($csv) = grep { /format=csv/ } @{$out->{exports} // []};
 ok($lr && $csv, 'Lightroom and CSV export links');
 my $r = Darkroom::ConsolePages::api($t, GET => ($lr // '') =~ s{^https?://[^/]+}{}r);
 is($r->{status}, 200, 'the Lightroom link answers');
-is($r->{content}, 'IMG_1, IMG_3', 'with the file names');
+is($r->{content}, "IMG_1, IMG_3\n", 'with the file names');
 $r = Darkroom::ConsolePages::api($t, GET => ($csv // '') =~ s{^https?://[^/]+}{}r);
 like($r->{content} // '', qr/^file,note,visitor,email/, 'the CSV link');
 is($out->{state}, 'revoked', 'the page says revoked');
