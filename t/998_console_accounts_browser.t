@@ -78,6 +78,18 @@ page(args[0], 'audit', '#audit-filter')
 wait.until(lambda d: css('#audit-rows table'))
 out['audit'] = el('audit-rows').text
 out['csv'] = el('audit-csv').get_attribute('href')
+fill('audit-filter', 'limit', '5000')
+submit('audit-filter')
+out['bad_limit'] = said('audit-filter', True)
+b.execute_cdp_cmd('Emulation.setDeviceMetricsOverride', {
+    'width': 375, 'height': 800, 'deviceScaleFactor': 2, 'mobile': True})
+out['wide'] = {}
+for h, sel in (('accounts', '#account-new'), ('keys', '#key-new'),
+               ('audit', '#audit-rows table')):
+    page(args[0], h, sel)
+    time.sleep(0.2)
+    out['wide'][h] = b.execute_script(
+        'return [document.documentElement.scrollWidth, window.innerWidth]')
 PY
 is($out->{error}, undef, 'the owner revoked the key, read the audit log');
 is($out->{again}, 0, 'the secret is shown only once');
@@ -88,6 +100,17 @@ like($out->{audit} // '', qr{/admin/console/api/keys}, 'audit: the key');
 like($out->{audit} // '', qr{DELETE}, 'audit: the revocation');
 like($out->{audit} // '', qr{owner\@example\.com}, 'audit: by the owner');
 like($out->{csv} // '', qr{/admin/console/api/audit\.csv}, 'the CSV link');
+like($out->{bad_limit} // '', qr/1000/, "a bad count: $out->{bad_limit}");
+for my $p (sort keys %{$out->{wide} // {}}) {
+    my ($scroll, $inner) = @{$out->{wide}{$p}};
+    is($inner, 375, "$p: 375 px wide");
+    ok($scroll <= $inner, "$p: no sideways scroll ($scroll)");
+}
+is(scalar keys %{$out->{wide} // {}}, 3, 'three pages at 375 px');
+$r = $api->(GET => 'audit.csv');
+is($r->{status}, 200, 'the audit CSV');
+like($r->{content} // '', qr{^id,at,account,key,actor,method,path}, 'its header');
+like($r->{content} // '', qr{DELETE.*/admin/console/api/keys/}, 'the revocation in it');
 
 # 3. staff sees neither page, and the API refuses them
 $out = Darkroom::ConsolePages::run($t, $b, '998-staff', <<'PY', $base);
