@@ -156,6 +156,11 @@ b.switch_to.active_element.send_keys('Typed only')
 b.switch_to.active_element.send_keys(Keys.ENTER)
 wait.until(lambda d: '#gallery/by-keys' in d.current_url
            and css('#gallery-settings'))
+# no client email: the server refuses to send it, and says why
+one('button[data-action="deliver"]').click()
+one('button[data-confirm="deliver"]').click()
+wait.until(lambda d: css('#main .form-status.error'))
+out['deliver'] = css('#main .form-status.error')[0].text
 PY
 is($out->{error}, undef, 'the pages at 375 px, a form by the keyboard');
 for my $p (sort keys %{$out->{wide} // {}}) {
@@ -166,5 +171,9 @@ for my $p (sort keys %{$out->{wide} // {}}) {
 is(scalar keys %{$out->{wide} // {}}, 3, 'three pages at 375 px');
 is(gadmin(GET => 'by-keys')->{json}{gallery}{title}, 'Typed only',
    'the gallery made from the keyboard');
+like($out->{deliver} // '', qr/no client email/,
+     "sending without a client email: $out->{deliver}");
+is(gadmin(GET => 'by-keys')->{json}{gallery}{delivered_at}, undef,
+   'nothing recorded');
 
 done_testing;

@@ -1,8 +1,10 @@
 #!/usr/bin/perl
 # The console's accounts, API keys and audit pages in a real browser
 # (headless chromium driven by python3-selenium): the owner creates a staff
-# account (a short password refused first, nothing written), creates an
-# API key whose secret is shown once and works, revokes it (then refused),
+# account (a short password refused first, then its email taken again:
+# nothing written), cannot demote the only owner (the server says why),
+# disables and enables staff, creates an API key whose secret is shown
+# once and works, revokes it (then refused),
 # and sees these actions in the audit log; staff sees no Accounts or Keys
 # pages and the console API refuses them (403).
 # Skips, saying why, where chromium, chromedriver or selenium is missing.
@@ -39,6 +41,23 @@ submit('account-new')
 wait.until(lambda d: 'staff@example.com' in el('main').text
            and css('#account-new'))
 out['accounts'] = el('main').text
+fill('account-new', 'email', 'STAFF@example.com')
+fill('account-new', 'name', 'Again')
+fill('account-new', 'password', 'another-password')
+submit('account-new')
+out['taken'] = said('account-new', True)
+def row(email):
+    return [r for r in css('#main tbody tr') if email in r.text][0]
+# the only owner cannot become staff: the server says why
+Select(css('select', row('owner@example.com'))[0]).select_by_value('staff')
+css('button[data-action="role"]', row('owner@example.com'))[0].click()
+wait.until(lambda d: css('#main .form-status.error'))
+out['last_owner'] = css('#main .form-status.error')[0].text
+css('button[data-action="disable"]', row('staff@example.com'))[0].click()
+wait.until(lambda d: 'disabled' in row('staff@example.com').text)
+out['disabled'] = row('staff@example.com').text
+css('button[data-action="disable"]', row('staff@example.com'))[0].click()
+wait.until(lambda d: 'active' in row('staff@example.com').text)
 page(args[0], 'keys', '#key-new')
 submit('key-new')
 out['no_name'] = said('key-new', True)
@@ -53,10 +72,17 @@ ok((grep { $_ eq 'Accounts' } @{$out->{nav} // []}), 'Accounts in the menu');
 ok((grep { $_ eq 'API keys' } @{$out->{nav} // []}), 'API keys in the menu');
 like($out->{short} // '', qr/10 characters/, "a short password: $out->{short}");
 like($out->{no_name} // '', qr/name/, "a key without a name: $out->{no_name}");
+like($out->{taken} // '', qr/already/, "an email taken: $out->{taken}");
+like($out->{last_owner} // '', qr/owner/,
+     "the last owner stays: $out->{last_owner}");
+like($out->{disabled} // '', qr/disabled/, 'staff disabled, then enabled');
 my $accounts = $api->(GET => 'accounts')->{json}{accounts} // [];
 is(scalar @$accounts, 2, 'one account made, nothing for the refused form');
 my ($staff) = grep { $_->{email} eq 'staff@example.com' } @$accounts;
 is($staff && $staff->{role}, 'staff', 'the staff account');
+ok($staff && !$staff->{disabled}, 'enabled again');
+my ($owner) = grep { $_->{email} eq 'owner@example.com' } @$accounts;
+is($owner && $owner->{role}, 'owner', 'the owner is still owner');
 my $secret = $out->{secret} // '';
 like($secret, qr/^drk_\S+_\S+$/, 'the secret shown');
 my $keys = $api->(GET => 'keys')->{json}{keys} // [];
