@@ -4,7 +4,8 @@
 # message and nothing is written, a gallery is created with a password,
 # its expiry set (a bad currency refused, nothing written), a visitor's
 # selection seen with its Lightroom and CSV exports, and the gallery
-# revoked from the page: the client API then answers 410.
+# revoked from the page: the client API then answers 410. At 375 px no
+# page scrolls sideways; a gallery is made with the keyboard alone.
 # Skips, saying why, where chromium, chromedriver or selenium is missing.
 
 use strict;
@@ -120,7 +121,7 @@ my ($csv) = grep { /format=csv/ } @{$out->{exports} // []};
 ok($lr && $csv, 'Lightroom and CSV export links');
 my $r = Darkroom::ConsolePages::api($t, GET => ($lr // '') =~ s{^https?://[^/]+}{}r);
 is($r->{status}, 200, 'the Lightroom link answers');
-is($r->{content}, 'IMG_1, IMG_3', 'with the file names');
+is($r->{content}, "IMG_1, IMG_3\n", 'with the file names');
 $r = Darkroom::ConsolePages::api($t, GET => ($csv // '') =~ s{^https?://[^/]+}{}r);
 like($r->{content} // '', qr/^file,note,visitor,email/, 'the CSV link');
 is($out->{state}, 'revoked', 'the page says revoked');
@@ -132,5 +133,47 @@ is($g->{currency}, 'GBP', 'the currency saved');
 ok($g->{revoked_at}, 'revoked');
 is($t->http(GET => '/api/galleries/smith-wedding')->{status}, 410,
    'the client API answers 410');
+
+# 4. a phone: 375 px wide, no page scrolls sideways; the keyboard alone
+# fills and sends the form
+$out = Darkroom::ConsolePages::run($t, $b, '997-phone', <<'PY', $base);
+login(args[0], 'owner@example.com', 'owner-password-1')
+b.execute_cdp_cmd('Emulation.setDeviceMetricsOverride', {
+    'width': 375, 'height': 800, 'deviceScaleFactor': 2, 'mobile': True})
+out['wide'] = {}
+for h, sel in (('galleries', '#gallery-new'),
+               ('gallery/smith-wedding', '#gallery-settings'),
+               ('catalogue', '#catalogue-sheets')):
+    page(args[0], h, sel)
+    time.sleep(0.2)
+    out['wide'][h] = b.execute_script(
+        'return [document.documentElement.scrollWidth, window.innerWidth]')
+page(args[0], 'galleries', '#gallery-new')
+one('#gallery-new [name="slug"]').click()
+b.switch_to.active_element.send_keys('by-keys')
+b.switch_to.active_element.send_keys(Keys.TAB)
+b.switch_to.active_element.send_keys('Typed only')
+b.switch_to.active_element.send_keys(Keys.ENTER)
+wait.until(lambda d: '#gallery/by-keys' in d.current_url
+           and css('#gallery-settings'))
+# no client email: the server refuses to send it, and says why
+one('button[data-action="deliver"]').click()
+one('button[data-confirm="deliver"]').click()
+wait.until(lambda d: css('#main .form-status.error'))
+out['deliver'] = css('#main .form-status.error')[0].text
+PY
+is($out->{error}, undef, 'the pages at 375 px, a form by the keyboard');
+for my $p (sort keys %{$out->{wide} // {}}) {
+    my ($scroll, $inner) = @{$out->{wide}{$p}};
+    is($inner, 375, "$p: 375 px wide");
+    ok($scroll <= $inner, "$p: no sideways scroll ($scroll)");
+}
+is(scalar keys %{$out->{wide} // {}}, 3, 'three pages at 375 px');
+is(gadmin(GET => 'by-keys')->{json}{gallery}{title}, 'Typed only',
+   'the gallery made from the keyboard');
+like($out->{deliver} // '', qr/no client email/,
+     "sending without a client email: $out->{deliver}");
+is(gadmin(GET => 'by-keys')->{json}{gallery}{delivered_at}, undef,
+   'nothing recorded');
 
 done_testing;

@@ -1,8 +1,10 @@
 #!/usr/bin/perl
 # The console's accounts, API keys and audit pages in a real browser
 # (headless chromium driven by python3-selenium): the owner creates a staff
-# account (a short password refused first, nothing written), creates an
-# API key whose secret is shown once and works, revokes it (then refused),
+# account (a short password refused first, then its email taken again:
+# nothing written), cannot demote the only owner (the server says why),
+# disables and enables staff, creates an API key whose secret is shown
+# once and works, revokes it (then refused),
 # and sees these actions in the audit log; staff sees no Accounts or Keys
 # pages and the console API refuses them (403).
 # Skips, saying why, where chromium, chromedriver or selenium is missing.
@@ -39,6 +41,23 @@ submit('account-new')
 wait.until(lambda d: 'staff@example.com' in el('main').text
            and css('#account-new'))
 out['accounts'] = el('main').text
+fill('account-new', 'email', 'STAFF@example.com')
+fill('account-new', 'name', 'Again')
+fill('account-new', 'password', 'another-password')
+submit('account-new')
+out['taken'] = said('account-new', True)
+def row(email):
+    return [r for r in css('#main tbody tr') if email in r.text][0]
+# the only owner cannot become staff: the server says why
+Select(css('select', row('owner@example.com'))[0]).select_by_value('staff')
+css('button[data-action="role"]', row('owner@example.com'))[0].click()
+wait.until(lambda d: css('#main .form-status.error'))
+out['last_owner'] = css('#main .form-status.error')[0].text
+css('button[data-action="disable"]', row('staff@example.com'))[0].click()
+wait.until(lambda d: 'disabled' in row('staff@example.com').text)
+out['disabled'] = row('staff@example.com').text
+css('button[data-action="disable"]', row('staff@example.com'))[0].click()
+wait.until(lambda d: 'active' in row('staff@example.com').text)
 page(args[0], 'keys', '#key-new')
 submit('key-new')
 out['no_name'] = said('key-new', True)
@@ -53,10 +72,17 @@ ok((grep { $_ eq 'Accounts' } @{$out->{nav} // []}), 'Accounts in the menu');
 ok((grep { $_ eq 'API keys' } @{$out->{nav} // []}), 'API keys in the menu');
 like($out->{short} // '', qr/10 characters/, "a short password: $out->{short}");
 like($out->{no_name} // '', qr/name/, "a key without a name: $out->{no_name}");
+like($out->{taken} // '', qr/already/, "an email taken: $out->{taken}");
+like($out->{last_owner} // '', qr/owner/,
+     "the last owner stays: $out->{last_owner}");
+like($out->{disabled} // '', qr/disabled/, 'staff disabled, then enabled');
 my $accounts = $api->(GET => 'accounts')->{json}{accounts} // [];
 is(scalar @$accounts, 2, 'one account made, nothing for the refused form');
 my ($staff) = grep { $_->{email} eq 'staff@example.com' } @$accounts;
 is($staff && $staff->{role}, 'staff', 'the staff account');
+ok($staff && !$staff->{disabled}, 'enabled again');
+my ($owner) = grep { $_->{email} eq 'owner@example.com' } @$accounts;
+is($owner && $owner->{role}, 'owner', 'the owner is still owner');
 my $secret = $out->{secret} // '';
 like($secret, qr/^drk_\S+_\S+$/, 'the secret shown');
 my $keys = $api->(GET => 'keys')->{json}{keys} // [];
@@ -78,6 +104,18 @@ page(args[0], 'audit', '#audit-filter')
 wait.until(lambda d: css('#audit-rows table'))
 out['audit'] = el('audit-rows').text
 out['csv'] = el('audit-csv').get_attribute('href')
+fill('audit-filter', 'limit', '5000')
+submit('audit-filter')
+out['bad_limit'] = said('audit-filter', True)
+b.execute_cdp_cmd('Emulation.setDeviceMetricsOverride', {
+    'width': 375, 'height': 800, 'deviceScaleFactor': 2, 'mobile': True})
+out['wide'] = {}
+for h, sel in (('accounts', '#account-new'), ('keys', '#key-new'),
+               ('audit', '#audit-rows table')):
+    page(args[0], h, sel)
+    time.sleep(0.2)
+    out['wide'][h] = b.execute_script(
+        'return [document.documentElement.scrollWidth, window.innerWidth]')
 PY
 is($out->{error}, undef, 'the owner revoked the key, read the audit log');
 is($out->{again}, 0, 'the secret is shown only once');
@@ -88,6 +126,17 @@ like($out->{audit} // '', qr{/admin/console/api/keys}, 'audit: the key');
 like($out->{audit} // '', qr{DELETE}, 'audit: the revocation');
 like($out->{audit} // '', qr{owner\@example\.com}, 'audit: by the owner');
 like($out->{csv} // '', qr{/admin/console/api/audit\.csv}, 'the CSV link');
+like($out->{bad_limit} // '', qr/1000/, "a bad count: $out->{bad_limit}");
+for my $p (sort keys %{$out->{wide} // {}}) {
+    my ($scroll, $inner) = @{$out->{wide}{$p}};
+    is($inner, 375, "$p: 375 px wide");
+    ok($scroll <= $inner, "$p: no sideways scroll ($scroll)");
+}
+is(scalar keys %{$out->{wide} // {}}, 3, 'three pages at 375 px');
+$r = $api->(GET => 'audit.csv');
+is($r->{status}, 200, 'the audit CSV');
+like($r->{content} // '', qr{^id,at,account,key,actor,method,path}, 'its header');
+like($r->{content} // '', qr{DELETE.*/admin/console/api/keys/}, 'the revocation in it');
 
 # 3. staff sees neither page, and the API refuses them
 $out = Darkroom::ConsolePages::run($t, $b, '998-staff', <<'PY', $base);

@@ -145,6 +145,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.common.exceptions import (NoSuchElementException,
+                                        StaleElementReferenceException)
 
 chromium, driver, shot = sys.argv[1:4]
 args = sys.argv[4:]
@@ -155,7 +157,10 @@ for a in ('--headless=new', '--no-sandbox', '--disable-dev-shm-usage',
           '--disable-gpu', '--lang=en-GB', '--window-size=1280,1600'):
     opts.add_argument(a)
 b = webdriver.Chrome(service=Service(driver), options=opts)
-wait = WebDriverWait(b, 30)
+# a page redraws itself after each change: an element of the old drawing
+# (stale) or none yet means "not yet"
+wait = WebDriverWait(b, 30, ignored_exceptions=(
+    NoSuchElementException, StaleElementReferenceException, IndexError))
 def el(id):
     return b.find_element(By.ID, id)
 def css(sel, root=None):
