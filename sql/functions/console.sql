@@ -487,12 +487,15 @@ CREATE OR REPLACE FUNCTION console_audit_csv(p_account text, p_since text,
     p_limit text)
 RETURNS text LANGUAGE sql STABLE AS $$
     SELECT 'id,at,account,key,actor,method,path,ip,status' || E'\r\n'
+           -- concat_ws would drop a NULL: an empty cell keeps its column
            || coalesce(string_agg(concat_ws(',', c.id,
                   console_csv(to_char(c.at AT TIME ZONE 'UTC',
                                       'YYYY-MM-DD"T"HH24:MI:SS"Z"')),
-                  c.account_id, c.key_id, console_csv(c.actor),
+                  coalesce(c.account_id::text, ''),
+                  coalesce(c.key_id::text, ''), console_csv(c.actor),
                   console_csv(c.method), console_csv(c.path),
-                  console_csv(c.ip), c.status), E'\r\n' ORDER BY c.id DESC)
+                  console_csv(c.ip), coalesce(c.status::text, '')),
+                  E'\r\n' ORDER BY c.id DESC)
                   || E'\r\n', '')
       FROM console_audit_rows(p_account, p_since, p_limit) c;
 $$;
