@@ -95,15 +95,16 @@ submit('gallery-settings')
 out['bad_currency'] = said('gallery-settings', True)
 fill('gallery-settings', 'currency', 'GBP')
 submit('gallery-settings')
-wait.until(lambda d: css('#main .form-status.ok'))
-one('#gallery-settings')
-out['saved'] = css('#main .form-status.ok')[0].text
-out['expires'] = one('#gallery-settings [name="expires_at"]').get_attribute('value')
-v = one('#gallery-visitors .visitor')
-out['visitor'] = v.text
-out['exports'] = [a.get_attribute('href') for a in css('.list a', v)]
-one('button[data-action="revoke"]').click()
-one('button[data-confirm="revoke"]').click()
+# saved: the page draws itself again, saying so above the settings
+out['saved'] = read(lambda: next((s.text for s in css('#main .form-status.ok')
+                                  if s.text == 'Saved.'), None))
+out['expires'] = read(lambda: one('#gallery-settings [name="expires_at"]')
+                      .get_attribute('value'))
+out['visitor'] = read(lambda: one('#gallery-visitors .visitor').text)
+out['exports'] = read(lambda: [a.get_attribute('href') for a in
+                               css('#gallery-visitors .visitor .list a')])
+click('button[data-action="revoke"]')
+click('button[data-confirm="revoke"]')
 wait.until(lambda d: css('#gallery-state') and el('gallery-state').text == 'revoked')
 out['state'] = el('gallery-state').text
 out['restore'] = len(css('button[data-action="restore"]'))

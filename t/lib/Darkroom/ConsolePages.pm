@@ -198,6 +198,13 @@ def said(form, bad=None):
             return False
         return t if bad is None or ('error' in s[0].get_attribute('class')) == bad else False
     return wait.until(done)
+def read(fn):
+    # a value read off a page that may redraw itself meanwhile: fn again
+    # until it answers without meeting a stale element
+    return wait.until(lambda d: fn() or None)
+def click(sel):
+    # a button of a page that may redraw itself meanwhile
+    wait.until(lambda d: one(sel).click() or True)
 try:
 PY
     $python =~ s/^/    /mg;
