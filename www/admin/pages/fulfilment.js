@@ -66,6 +66,7 @@
                 run().then(function (text) {
                     q.remove();
                     say(status, text);
+                    DR.notice(text);
                 }, function (e) {
                     q.remove();
                     say(status, DR.error(e), true);
