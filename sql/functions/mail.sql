@@ -1,10 +1,12 @@
 -- sql/functions/mail.sql: emails: the context a template is rendered
 -- with (order, parcels, gallery), money formatting, a job's message (read,
 -- recorded before it is sent, and its outcome), the admin list of emails,
--- and the enqueueing of gallery expiry reminders.
+-- an email resent (admin_email_resend), and the enqueueing of gallery
+-- expiry reminders.
 --
 -- Tables: emails, jobs; reads orders, order_items, lab_orders, shipments,
--- galleries.  Calls no function of another area but download_links_json
+-- galleries.  Calls no function of another area but darkroom_refuse
+-- (core.sql), download_links_json
 -- (downloads.sql) for the delivery email and print_sizing_text
 -- (prints.sql) for a gallery print's crop or fit.
 
