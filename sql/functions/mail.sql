@@ -6,9 +6,8 @@
 --
 -- Tables: emails, jobs; reads orders, order_items, lab_orders, shipments,
 -- galleries.  Calls no function of another area but darkroom_refuse
--- (core.sql), download_links_json
--- (downloads.sql) for the delivery email and print_sizing_text
--- (prints.sql) for a gallery print's crop or fit.
+-- (core.sql), download_links_json (downloads.sql) for the delivery email
+-- and print_sizing_text (prints.sql) for a gallery print's crop or fit.
 
 
 -- Minor units as people read them: "£1,234.50", "¥4500", "12.00 CHF".
