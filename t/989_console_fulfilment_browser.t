@@ -56,6 +56,8 @@ row = css('a.lab-order[data-id="%s"]' % lab)[0]
 out['last_error'] = row.find_element(By.XPATH, './ancestor::tr') \
     .find_element(By.CSS_SELECTOR, '.last-error').text
 row.click()
+wait.until(lambda d: ('#fulfilment/%s' % lab) in d.current_url
+           and present('lab-order-status'))
 page('fulfilment')
 out['detail_title'] = title()
 out['status_before'] = text('lab-order-status')
