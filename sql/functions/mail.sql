@@ -1,12 +1,13 @@
 -- sql/functions/mail.sql: emails: the context a template is rendered
 -- with (order, parcels, gallery), money formatting, a job's message (read,
 -- recorded before it is sent, and its outcome), the admin list of emails,
--- and the enqueueing of gallery expiry reminders.
+-- an email resent (admin_email_resend), and the enqueueing of gallery
+-- expiry reminders.
 --
 -- Tables: emails, jobs; reads orders, order_items, lab_orders, shipments,
--- galleries.  Calls no function of another area but download_links_json
--- (downloads.sql) for the delivery email and print_sizing_text
--- (prints.sql) for a gallery print's crop or fit.
+-- galleries.  Calls no function of another area but darkroom_refuse
+-- (core.sql), download_links_json (downloads.sql) for the delivery email
+-- and print_sizing_text (prints.sql) for a gallery print's crop or fit.
 
 
 -- Minor units as people read them: "£1,234.50", "¥4500", "12.00 CHF".
@@ -281,6 +282,39 @@ RETURNS text LANGUAGE sql STABLE AS $$
              ORDER BY e.id DESC
              LIMIT least(greatest(coalesce(p_limit, 50), 1), 500)) e;
 $$;
+
+
+-- An email sent again (the console's "Resend"): a new "email" job with the
+-- original job's payload (so the same template and data, rendered afresh),
+-- in one transaction; the original row is left as it is.  404 for an
+-- unknown email, 409 while it is still queued (it will go on its own).
+CREATE OR REPLACE FUNCTION admin_email_resend(p_id bigint) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_e        emails;
+    v_payload  jsonb;
+    v_job      bigint;
+BEGIN
+    SELECT * INTO v_e FROM emails WHERE id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM darkroom_refuse(404, 'not_found', 'There is no such email.');
+    END IF;
+    IF v_e.status = 'queued' THEN
+        PERFORM darkroom_refuse(409, 'still_queued',
+            'This email is still queued: it will be sent on its own.');
+    END IF;
+    SELECT j.payload INTO v_payload FROM jobs j WHERE j.id = v_e.job_id;
+    IF v_payload IS NULL OR v_payload->>'template' IS DISTINCT FROM
+                            v_e.template
+    THEN
+        PERFORM darkroom_refuse(409, 'not_resendable',
+            'The job that sent this email is gone: it cannot be resent.');
+    END IF;
+    INSERT INTO jobs (kind, payload)
+    VALUES ('email', v_payload)
+    RETURNING id INTO v_job;
+    RETURN json_build_object('resent', p_id, 'job', v_job)::text;
+END $$;
 
 
 -- Galleries delivered, not revoked, closing within p_days and not yet

@@ -16,6 +16,7 @@
  *   POST orders/<ref>/downloads/reissue   (new links, expiry, count)
  *   GET  jobs?state=due|dead|done    POST jobs/<id>/retry
  *   GET  emails?status=queued|sent|failed&order=<ref>&limit=
+ *   POST emails/<id>/resend          (a new job; 409 while still queued)
  *   GET | POST  settings | zones | rates | tax
  *   DELETE      zones/<id> | rates/<id> | tax/<country>
  *   GET  discounts | discounts/<code> | discounts/<code>/redemptions
@@ -52,6 +53,7 @@ typedef enum {
     NGX_HTTP_DARKROOM_ADMIN_JOBS,
     NGX_HTTP_DARKROOM_ADMIN_JOB_RETRY,
     NGX_HTTP_DARKROOM_ADMIN_EMAILS,
+    NGX_HTTP_DARKROOM_ADMIN_EMAIL_RESEND,
     NGX_HTTP_DARKROOM_ADMIN_DISCOUNTS,
     NGX_HTTP_DARKROOM_ADMIN_PRICE_SHEETS
 } ngx_http_darkroom_admin_route_e;
@@ -254,6 +256,15 @@ ngx_http_darkroom_admin_route(ngx_http_request_t *r,
         && ngx_atoi(seg[1].data, seg[1].len) != NGX_ERROR)
     {
         a->route = NGX_HTTP_DARKROOM_ADMIN_JOB_RETRY;
+        a->arg[0] = ngx_http_darkroom_cstr(r->pool, seg[1].data, seg[1].len);
+        return NGX_OK;
+    }
+
+    if (n == 3 && post && ngx_http_darkroom_is(seg[0], "emails")
+        && ngx_http_darkroom_is(seg[2], "resend")
+        && ngx_atoi(seg[1].data, seg[1].len) != NGX_ERROR)
+    {
+        a->route = NGX_HTTP_DARKROOM_ADMIN_EMAIL_RESEND;
         a->arg[0] = ngx_http_darkroom_cstr(r->pool, seg[1].data, seg[1].len);
         return NGX_OK;
     }
@@ -618,6 +629,13 @@ ngx_http_darkroom_admin_work(ngx_http_darkroom_task_t *t)
         params[0] = a->arg[0];
         res = ngx_http_darkroom_db_exec(&t->db,
                   "SELECT admin_job_retry($1::bigint)", 1, params, &t->err);
+        break;
+
+    case NGX_HTTP_DARKROOM_ADMIN_EMAIL_RESEND:
+        params[0] = a->arg[0];
+        res = ngx_http_darkroom_db_exec(&t->db,
+                  "SELECT admin_email_resend($1::bigint)", 1, params,
+                  &t->err);
         break;
 
     case NGX_HTTP_DARKROOM_ADMIN_PRICE_SHEETS:

@@ -8,7 +8,7 @@ package Darkroom::ConsoleBrowser;
 # from a Python script, a screenshot of a failure kept under var/.
 #
 #   my $b = Darkroom::ConsoleBrowser::need_browser();   # or skip_all
-#   my $c = Darkroom::ConsoleBrowser::start($t);
+#   my $c = Darkroom::ConsoleBrowser::start($t, http => $lines);
 #       # { owner => {email, password}, staff => {...}, stripe }
 #   my $s = Darkroom::ConsoleBrowser::login($t, $email, $password);
 #       # { cookie, csrf, status, json }
@@ -60,6 +60,7 @@ sub start {
     $t->write_file('order_keys', "o1:order-key-0123456789abcdef\n");
     my $stripe = fake_api($t);
     my $surl = $stripe->url;
+    my $extra = $o{http} // '';
     $t->conf(<<"CONF");
 %%MAIN%%
 thread_pool darkroom threads=4;
@@ -79,6 +80,7 @@ http {
     darkroom_checkout_success_url "http://127.0.0.1:%%PORT0%%/order.html?token={ORDER_TOKEN}";
     darkroom_checkout_cancel_url "http://127.0.0.1:%%PORT0%%/?cancelled={ORDER_REF}";
     darkroom_shipping_countries GB IE US;
+$extra
     server {
         listen 127.0.0.1:%%PORT0%%;
         root $top/www;
@@ -89,6 +91,7 @@ http {
         location = /webhooks/stripe { darkroom_stripe_webhook; }
         location /admin/ { index index.html; }
         location /admin/api/ { darkroom_admin; }
+        location /admin/api/labs/ { darkroom_lab_admin; }
         location /admin/console/api/ { darkroom_console_api; }
     }
 }

@@ -4,7 +4,8 @@
  * (GET /admin/api/labs/orders?order=<ref>) and the emails
  * (GET /admin/api/emails?order=<ref>); actions: refund, full or partial
  * (owner), approve or cancel a review (resolve), add a note, reissue the
- * downloads.  Each action says what the server answered.
+ * downloads, resend an email (POST /admin/api/emails/<id>/resend).
+ * Each action says what the server answered.
  */
 
 (function () {
@@ -207,6 +208,29 @@
             });
     }
 
+    /* POST /admin/api/emails/<id>/resend: a new email, same template */
+    function resend(m, reload) {
+        var cell = el('span', { 'aria-live': 'polite' }),
+            b = el('button', { type: 'button', 'class': 'resend',
+                               'data-email': m.id, text: 'Resend',
+                               'aria-label': 'Resend email ' + m.id,
+                onclick: function () {
+                    b.disabled = true;
+                    cell.textContent = 'Working…';
+                    DR.api('POST', '/admin/api/emails/' + m.id + '/resend',
+                           {}).then(function () {
+                        reload('Email queued to be sent again.');
+                    }, function (e) {
+                        b.disabled = false;
+                        cell.textContent = DR.error(e);
+                        cell.className = 'error';
+                        cell.setAttribute('role', 'alert');
+                    });
+                } });
+
+        return el('span', null, [b, ' ', cell]);
+    }
+
     function facts(o) {
         var rows = [
             ['Status', el('span', { 'class': 'badge ' + o.status,
@@ -342,14 +366,15 @@
         root.appendChild(mails);
         later(mails, DR.api('GET', '/admin/api/emails?order=' + enc),
             function (d) {
-                return DR.table(['Email', 'To', 'Status', 'Sent'],
+                return DR.table(['Email', 'To', 'Status', 'Sent', ''],
                     (d.emails || []).map(function (m) {
                         return [m.subject || label(m.template), m.to,
                             el('span', { 'class': 'badge ' + m.status,
                                          text: m.status
                                                + (m.error ? ': ' + m.error
                                                   : '') }),
-                            DR.when(m.sent_at || m.created_at)];
+                            DR.when(m.sent_at || m.created_at),
+                            m.status === 'queued' ? '' : resend(m, reload)];
                     }), 'No email.');
             });
 
