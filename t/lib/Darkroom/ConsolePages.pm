@@ -76,6 +76,7 @@ http {
         listen 127.0.0.1:%%PORT0%%;
         root $top/www;
         location = /health { darkroom_health; }
+        location = /api/catalogue { darkroom_catalogue; }
         location /admin/console/api/ { darkroom_console_api; }
         location /admin/api/ { darkroom_admin; }
         location /admin/api/galleries/ { darkroom_gallery_admin; }
