@@ -4,7 +4,8 @@
 # (the shop's public catalogue then shows it), a bad price is refused with
 # a message and nothing changes, a price sheet naming no such product is
 # refused with the server's message, a discount code is created, listed
-# and deactivated; at 375 px no page scrolls sideways.
+# and deactivated; at 375 px no page scrolls sideways; staff may use the
+# pricing API (with the CSRF token).
 # Skips, saying why, where chromium, chromedriver or selenium is missing.
 
 use strict;
@@ -120,5 +121,24 @@ for my $pg (sort keys %{$out->{wide} // {}}) {
     ok($scroll <= $inner, "$pg: no sideways scroll ($scroll)");
 }
 is(scalar keys %{$out->{wide} // {}}, 2, 'two pages at 375 px');
+
+# 4. staff may use the pricing page's API (read and write), with the CSRF
+# token
+my $r = $api->(POST => 'accounts', { email => 'staff@example.com',
+    name => 'Sam', role => 'staff', password => 'staff-password-1' });
+ok($r->{status} == 200 || $r->{status} == 201, 'a staff account');
+my $st = Darkroom::ConsolePages::login($t, 'staff@example.com',
+                                       'staff-password-1');
+my $as = sub {
+    my ($csrf, $body) = @_;
+    return $t->http(POST => '/admin/api/discounts', { headers => {
+        Cookie => $st->{cookie}, 'Content-Type' => 'application/json',
+        $csrf ? ('X-CSRF-Token' => $st->{csrf}) : () },
+        content => encode_json($body) });
+};
+is($as->(0, { code => 'STAFF5', kind => 'percent', percent_off => 5 })
+   ->{status}, 403, 'staff without the CSRF token: 403');
+is($as->(1, { code => 'STAFF5', kind => 'percent', percent_off => 5 })
+   ->{status}, 200, 'staff creates a code');
 
 done_testing;
