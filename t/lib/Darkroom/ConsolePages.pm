@@ -1,11 +1,12 @@
 package Darkroom::ConsolePages;
 
-# Helpers for the console pages' browser tests (t/997 galleries, t/998
-# accounts, keys and audit): nginx serving www/admin/ with the console API
-# (/admin/console/api/), the shop's and the gallery's admin APIs and the
-# client gallery API; the first owner made with the bootstrap token;
-# selenium driving headless chromium from a Python script, a screenshot of
-# a failure kept under var/screenshots/.
+# Helpers for the console pages' browser tests (t/988 catalogue and pricing,
+# t/997 galleries, t/998 accounts, keys and audit): nginx serving www/admin/
+# with the console API (/admin/console/api/), the shop's and the gallery's
+# admin APIs, the client gallery API and the public catalogue; the first
+# owner made with the bootstrap token; selenium driving headless chromium
+# from a Python script, a screenshot of a failure kept under
+# var/screenshots/.
 #
 #   my $b = Darkroom::ConsolePages::need_browser();       # or skip_all
 #   Darkroom::ConsolePages::start($t);
@@ -76,6 +77,7 @@ http {
         listen 127.0.0.1:%%PORT0%%;
         root $top/www;
         location = /health { darkroom_health; }
+        location = /api/catalogue { darkroom_catalogue; }
         location /admin/console/api/ { darkroom_console_api; }
         location /admin/api/ { darkroom_admin; }
         location /admin/api/galleries/ { darkroom_gallery_admin; }
