@@ -120,6 +120,36 @@
         }
     };
 
+    /* the decimals of a currency (2 for GBP, 0 for JPY) */
+    DR.digits = function (cur) {
+        try {
+            return new Intl.NumberFormat(undefined, { style: 'currency',
+                currency: cur }).resolvedOptions().maximumFractionDigits;
+        } catch (e) {
+            return 2;
+        }
+    };
+
+    /* "12.5" in GBP is 1250, "1200" in JPY 1200; null if not an amount */
+    DR.minor = function (text, cur) {
+        var d = DR.digits(cur), m, frac;
+
+        m = /^\s*(\d{1,9})(?:[.,](\d*))?\s*$/.exec(String(text));
+        if (!m || (m[2] && m[2].length > d)) {
+            return null;
+        }
+        frac = (m[2] || '') + new Array(d + 1).join('0');
+        return parseInt(m[1], 10) * Math.pow(10, d)
+               + (d ? parseInt(frac.slice(0, d), 10) : 0);
+    };
+
+    /* minor units as a plain number for a form field: 1250 GBP is "12.50" */
+    DR.major = function (amount, cur) {
+        var d = DR.digits(cur);
+
+        return (Number(amount) / Math.pow(10, d)).toFixed(d);
+    };
+
     /* --------------------------------------------------------------- api */
 
     DR.error = function (e) {

@@ -23,7 +23,10 @@
         }).join(', ');
     }
 
-    /* "GBP 28.00, USD 35" to {"GBP": 2800, "USD": 3500}, or an error */
+    /*
+     * "GBP 28.00, USD 35" to {"GBP": 2800, "USD": 3500}, or an error (each
+     * in its currency's minor units: "JPY 3000" is 3000)
+     */
     function parsePrices(text, allowEmpty) {
         var out = {}, parts, i, m, n;
 
@@ -37,13 +40,12 @@
             if (!parts[i]) {
                 continue;
             }
-            m = /^([A-Za-z]{3})\s*([0-9]{1,6}(?:\.[0-9]{1,2})?)$/
-                .exec(parts[i]);
-            if (!m) {
+            m = /^([A-Za-z]{3})\s*([0-9.,]+)$/.exec(parts[i]);
+            n = m ? DR.minor(m[2], m[1].toUpperCase()) : null;
+            if (n === null) {
                 return '"' + parts[i] + '" is not a price: write a currency'
                     + ' and an amount, such as "GBP 28.00".';
             }
-            n = Math.round(parseFloat(m[2]) * 100);
             if (n <= 0) {
                 return 'The price ' + parts[i] + ' must be above zero.';
             }
@@ -57,7 +59,7 @@
 
     function pricesText(p) {
         return Object.keys(p || {}).sort().map(function (c) {
-            return c + ' ' + (p[c] / 100).toFixed(2);
+            return c + ' ' + DR.major(p[c], c);
         }).join(', ');
     }
 

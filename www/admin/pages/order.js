@@ -22,29 +22,6 @@
         return /^stripe:/.test(c || '') ? 'Stripe' : label(c);
     }
 
-    function digits(cur) {
-        try {
-            return new Intl.NumberFormat(undefined, { style: 'currency',
-                currency: cur }).resolvedOptions().maximumFractionDigits;
-        } catch (e) {
-            return 2;
-        }
-    }
-
-    /* "12.5" in GBP is 1250; null when it is not an amount */
-    function minor(text, cur) {
-        var d = digits(cur), m, whole, frac;
-
-        m = /^\s*(\d+)(?:[.,](\d*))?\s*$/.exec(text);
-        if (!m || (m[2] && m[2].length > d)) {
-            return null;
-        }
-        whole = parseInt(m[1], 10);
-        frac = (m[2] || '') + new Array(d + 1).join('0');
-        return whole * Math.pow(10, d) + (d ? parseInt(frac.slice(0, d), 10)
-                                            : 0);
-    }
-
     /* a box with a form whose submit runs act(); its answer is shown */
     function action(id, title, fields, button, check, act, danger) {
         var status = el('p', { 'class': 'status', id: id + '-status',
@@ -102,7 +79,7 @@
                 if (v === '') {
                     return null;
                 }
-                m = minor(v, cur);
+                m = DR.minor(v, cur);
                 if (m === null || m <= 0) {
                     return 'Enter an amount such as 12.50, or leave it empty.';
                 }
@@ -113,7 +90,7 @@
                 return null;
             }, function () {
                 var v = amount.value.trim(),
-                    body = v === '' ? {} : { amount: minor(v, cur) };
+                    body = v === '' ? {} : { amount: DR.minor(v, cur) };
 
                 return post(o.order, 'refund', body).then(function () {
                     reload('Refund of ' + (v === '' ? DR.money(left, cur)

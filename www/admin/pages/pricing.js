@@ -23,10 +23,9 @@
         return h('input', a);
     }
 
-    function amount(text) {
-        /* "4.50" to 450, or null when it is not a sum of money */
-        return /^[0-9]{1,6}(\.[0-9]{1,2})?$/.test(text)
-            ? Math.round(parseFloat(text) * 100) : null;
+    function amount(text, cur) {
+        /* "4.50" GBP to 450, or null when it is not a sum of money */
+        return DR.minor(text, cur);
     }
 
     function prices(p) {
@@ -298,7 +297,7 @@
             if (!f.name.value.trim()) {
                 return 'The rate needs a name, such as "Royal Mail".';
             }
-            a = amount(f.amount.value.trim());
+            a = amount(f.amount.value.trim(), c);
             if (a === null) {
                 return 'The price is an amount such as "4.50".';
             }
@@ -308,7 +307,7 @@
             for (k in opt) {
                 v = opt[k].value.trim();
                 if (v !== '') {
-                    a = amount(v);
+                    a = amount(v, c);
                     if (a === null) {
                         return '"' + v + '" is not an amount such as'
                             + ' "0.50".';
