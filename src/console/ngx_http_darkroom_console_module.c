@@ -36,8 +36,6 @@ static ngx_int_t ngx_http_darkroom_console_done(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
 static ngx_int_t ngx_http_darkroom_console_cookie(ngx_http_request_t *r,
     ngx_http_darkroom_console_t *c);
-static ngx_int_t ngx_http_darkroom_console_send(ngx_http_request_t *r,
-    ngx_http_darkroom_task_t *t, const char *type);
 
 
 static ngx_command_t  ngx_http_darkroom_console_commands[] = {
@@ -427,8 +425,10 @@ ngx_http_darkroom_console_done(ngx_http_request_t *r,
         return ngx_http_darkroom_send_task_error(r, &t->err);
     }
 
-    return ngx_http_darkroom_console_send(r, t, c->csv ? "text/csv"
-                                                       : "application/json");
+    return ngx_http_darkroom_send_body(r, t->status ? t->status : NGX_HTTP_OK,
+                                       c->csv ? "text/csv"
+                                              : "application/json",
+                                       (u_char *) t->out, t->out_len);
 }
 
 
@@ -467,46 +467,3 @@ ngx_http_darkroom_console_cookie(ngx_http_request_t *r,
     return h ? NGX_OK : NGX_ERROR;
 }
 
-
-static ngx_int_t
-ngx_http_darkroom_console_send(ngx_http_request_t *r,
-    ngx_http_darkroom_task_t *t, const char *type)
-{
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
-
-    r->headers_out.status = t->status ? t->status : NGX_HTTP_OK;
-    r->headers_out.content_length_n = t->out_len;
-    r->headers_out.content_type.data = (u_char *) type;
-    r->headers_out.content_type.len = ngx_strlen(type);
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    if (r->method == NGX_HTTP_HEAD || t->out_len == 0) {
-        r->header_only = 1;
-        return ngx_http_send_header(r);
-    }
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_ERROR;
-    }
-
-    b->pos = (u_char *) t->out;
-    b->last = b->pos + t->out_len;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
-}

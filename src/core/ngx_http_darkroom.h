@@ -575,6 +575,8 @@ void ngx_http_darkroom_error_set(ngx_http_darkroom_error_t *err,
     ngx_uint_t status, const char *code, const char *fmt, ...);
 ngx_int_t ngx_http_darkroom_send_json(ngx_http_request_t *r,
     ngx_uint_t status, u_char *json, size_t len);
+ngx_int_t ngx_http_darkroom_send_body(ngx_http_request_t *r,
+    ngx_uint_t status, const char *type, u_char *body, size_t len);
 ngx_int_t ngx_http_darkroom_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *message);
 ngx_int_t ngx_http_darkroom_send_task_error(ngx_http_request_t *r,

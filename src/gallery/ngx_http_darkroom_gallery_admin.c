@@ -382,9 +382,6 @@ static ngx_int_t
 ngx_http_darkroom_gadmin_done(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t)
 {
-    ngx_int_t                    rc;
-    ngx_buf_t                   *b;
-    ngx_chain_t                  out;
     ngx_http_darkroom_gadmin_t  *a = t->data;
 
     if (t->err.status) {
@@ -401,20 +398,6 @@ ngx_http_darkroom_gadmin_done(ngx_http_request_t *r,
                                            (u_char *) t->out, t->out_len);
     }
 
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = t->out_len;
-
-    if (a->format[0] == 'c') {
-        ngx_str_set(&r->headers_out.content_type, "text/csv; charset=utf-8");
-
-    } else {
-        ngx_str_set(&r->headers_out.content_type,
-                    "text/plain; charset=utf-8");
-    }
-
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
     if (ngx_http_darkroom_header_out(r, "Cache-Control",
                                      (u_char *) "no-store", 8)
         == NULL)
@@ -422,23 +405,8 @@ ngx_http_darkroom_gadmin_done(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only || t->out_len == 0) {
-        return rc;
-    }
-
-    b = ngx_create_temp_buf(r->pool, t->out_len);
-    if (b == NULL) {
-        return NGX_ERROR;
-    }
-
-    b->last = ngx_cpymem(b->pos, t->out, t->out_len);
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_darkroom_send_body(r, NGX_HTTP_OK,
+               (a->format[0] == 'c') ? "text/csv; charset=utf-8"
+                                     : "text/plain; charset=utf-8",
+               (u_char *) t->out, t->out_len);
 }
