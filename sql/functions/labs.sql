@@ -1233,3 +1233,198 @@ RETURNS void LANGUAGE sql AS $$
     UPDATE jobs SET run_at = now()
      WHERE dedupe_key = 'lab_poll:' || p_id AND done_at IS NULL;
 $$;
+
+
+-- ---------------------------------------------------------------------
+-- The product-to-lab mapping (lab_products) for the lab admin API:
+-- GET products, POST products/<id> (one lab's row), DELETE
+-- products/<id>/<lab>.  What a change means: a lab order takes its SKU,
+-- attributes and sizing from here when an order is split (lab_fulfil) or
+-- rerouted (lab_reroute) and keeps its copy (lab_order_items), so a change
+-- reaches the next order, never one already split.
+
+CREATE OR REPLACE FUNCTION lab_product_json(p products) RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'id', p.id, 'name', p.name, 'kind', p.kind, 'active', p.active,
+        'labs', (SELECT coalesce(json_agg(json_build_object(
+                     'lab', lp.lab, 'sku', lp.sku,
+                     'attributes', lp.attributes, 'sizing', lp.sizing,
+                     'priority', lp.priority)
+                     ORDER BY lp.priority, lp.lab), '[]')
+                   FROM lab_products lp WHERE lp.product_id = p.id));
+$$;
+
+
+CREATE OR REPLACE FUNCTION lab_products_admin_json() RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'products', coalesce((SELECT json_agg(lab_product_json(p)
+                                  ORDER BY p.kind DESC, p.id)
+                                FROM products p), '[]'),
+        'labs', json_build_array('prodigi', 'printspace'),
+        'sizings', json_build_array('fillPrintArea', 'fitPrintArea',
+                                    'stretchToPrintArea'))::text;
+$$;
+
+
+-- the product a mapping change is about: 404 if unknown; a digital
+-- product is never made by a lab
+CREATE OR REPLACE FUNCTION lab_product_target(p_product text)
+RETURNS products LANGUAGE plpgsql AS $$
+DECLARE
+    p  products%ROWTYPE;
+BEGIN
+    SELECT * INTO p FROM products WHERE id = p_product FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM darkroom_refuse(404, 'not_found',
+                                'There is no such product.');
+    END IF;
+    IF p.kind <> 'print' THEN
+        PERFORM darkroom_refuse(400, 'digital_product',
+            format('%s is a digital product: no lab makes it.', p.id));
+    END IF;
+    RETURN p;
+END $$;
+
+
+CREATE OR REPLACE FUNCTION lab_product_check_lab(p_lab jsonb)
+RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF jsonb_typeof(p_lab) IS DISTINCT FROM 'string'
+       OR p_lab #>> '{}' NOT IN ('prodigi', 'printspace')
+    THEN
+        PERFORM darkroom_refuse(400, 'bad_lab',
+                                'The lab is "prodigi" or "printspace".');
+    END IF;
+    RETURN p_lab #>> '{}';
+END $$;
+
+
+-- the fields of a row given in a body; each one given must be valid
+CREATE OR REPLACE FUNCTION lab_product_check(p_body jsonb)
+RETURNS void LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF p_body ? 'sku' AND (jsonb_typeof(p_body->'sku') <> 'string'
+                          OR length(p_body->>'sku') NOT BETWEEN 1 AND 100
+                          OR p_body->>'sku' <> btrim(p_body->>'sku'))
+    THEN
+        PERFORM darkroom_refuse(400, 'bad_sku',
+            'The SKU is the lab''s code for the product: 1 to 100 '
+            'characters, without spaces around it.');
+    END IF;
+    IF p_body ? 'attributes' AND jsonb_typeof(p_body->'attributes')
+                                 <> 'object'
+    THEN
+        PERFORM darkroom_refuse(400, 'bad_attributes',
+            'The attributes are a JSON object, {} for none '
+            '(e.g. {"PrintOptionId": 104} or {"wrap": "MirrorWrap"}).');
+    END IF;
+    IF p_body ? 'sizing' AND (jsonb_typeof(p_body->'sizing') <> 'string'
+        OR p_body->>'sizing' NOT IN ('fillPrintArea', 'fitPrintArea',
+                                     'stretchToPrintArea'))
+    THEN
+        PERFORM darkroom_refuse(400, 'bad_sizing',
+            'The sizing is "fillPrintArea", "fitPrintArea" or '
+            '"stretchToPrintArea".');
+    END IF;
+    IF p_body ? 'priority' AND (jsonb_typeof(p_body->'priority') <> 'number'
+        OR (p_body->>'priority') !~ '^-?[0-9]{1,6}$')
+    THEN
+        PERFORM darkroom_refuse(400, 'bad_priority',
+            'The priority is a whole number from -999999 to 999999 '
+            '(the lowest is tried first).');
+    END IF;
+END $$;
+
+
+-- POST products/<id> {"lab","sku","attributes","sizing","priority"}: one
+-- lab's row, created (sku needed) or changed (fields left out are kept;
+-- new: attributes {}, fillPrintArea, priority 1).  Answers the product.
+CREATE OR REPLACE FUNCTION lab_product_upsert(p_product text, p_body jsonb)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    p      products%ROWTYPE;
+    v_lab  text;
+BEGIN
+    p := lab_product_target(p_product);
+    IF jsonb_typeof(p_body) IS DISTINCT FROM 'object' THEN
+        PERFORM darkroom_refuse(400, 'invalid_json',
+                                'The body must be a JSON object.');
+    END IF;
+    v_lab := lab_product_check_lab(p_body->'lab');
+    PERFORM lab_product_check(p_body);
+
+    UPDATE lab_products
+       SET sku = coalesce(p_body->>'sku', sku),
+           attributes = coalesce(p_body->'attributes', attributes),
+           sizing = coalesce(p_body->>'sizing', sizing),
+           priority = coalesce((p_body->>'priority')::int, priority)
+     WHERE product_id = p.id AND lab = v_lab;
+
+    IF NOT FOUND THEN
+        IF NOT p_body ? 'sku' THEN
+            PERFORM darkroom_refuse(400, 'bad_sku',
+                format('Give the SKU %s has at %s.', p.id, v_lab));
+        END IF;
+        INSERT INTO lab_products (product_id, lab, sku, attributes, sizing,
+                                  priority)
+        VALUES (p.id, v_lab, p_body->>'sku',
+                coalesce(p_body->'attributes', '{}'),
+                coalesce(p_body->>'sizing', 'fillPrintArea'),
+                coalesce((p_body->>'priority')::int, 1));
+    END IF;
+
+    RETURN lab_product_json(p)::text;
+END $$;
+
+
+-- DELETE products/<id>/<lab>.  Refused (409) for the last lab of a print
+-- product on sale: its next paid order would wait for review ("No lab
+-- makes ...").  Open lab orders keep the row they were made with; the
+-- answer warns that those not yet at a lab can no longer be rerouted to
+-- this one.
+CREATE OR REPLACE FUNCTION lab_product_delete(p_product text, p_lab text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    p       products%ROWTYPE;
+    v_lab   text;
+    v_open  bigint;
+    v_json  jsonb;
+BEGIN
+    p := lab_product_target(p_product);
+    v_lab := lab_product_check_lab(to_jsonb(p_lab));
+
+    IF NOT EXISTS (SELECT 1 FROM lab_products
+                    WHERE product_id = p.id AND lab = v_lab)
+    THEN
+        PERFORM darkroom_refuse(404, 'not_found',
+            format('%s is not mapped to %s.', p.id, v_lab));
+    END IF;
+
+    IF p.active AND NOT EXISTS (SELECT 1 FROM lab_products
+                                 WHERE product_id = p.id AND lab <> v_lab)
+    THEN
+        PERFORM darkroom_refuse(409, 'last_lab',
+            format('%s is on sale and %s is the only lab that makes it: '
+                   'add another lab first, or take the product off sale '
+                   'in the catalogue.', p.id, v_lab));
+    END IF;
+
+    DELETE FROM lab_products WHERE product_id = p.id AND lab = v_lab;
+
+    SELECT count(DISTINCT lo.id) INTO v_open
+      FROM lab_orders lo
+      JOIN lab_order_items li ON li.lab_order_id = lo.id
+     WHERE li.product_id = p.id
+       AND lo.status NOT IN ('shipped', 'cancelled', 'rerouted');
+
+    v_json := lab_product_json(p)::jsonb;
+    IF v_open > 0 THEN
+        v_json := v_json || jsonb_build_object('warning', format(
+            '%s open lab order(s) have %s: they keep the lab and SKU they '
+            'were made with, but can no longer be rerouted to %s.',
+            v_open, p.id, v_lab));
+    END IF;
+    RETURN v_json::text;
+END $$;

@@ -22,7 +22,8 @@
  * HMAC-SHA256 of the lab order id under darkroom_lab_callback_secret_file,
  * checked in constant time on the event loop; then the order is fetched
  * from the lab rather than trusting the body.  "darkroom_lab_admin" lists
- * lab orders with their history and retries, reroutes or cancels them.
+ * lab orders with their history and retries, reroutes or cancels them,
+ * and lists and edits the product-to-lab mapping (lab_products).
  */
 
 
@@ -55,7 +56,10 @@ typedef enum {
     NGX_HTTP_DARKROOM_LABS_RETRY,
     NGX_HTTP_DARKROOM_LABS_REROUTE,
     NGX_HTTP_DARKROOM_LABS_CANCEL,
-    NGX_HTTP_DARKROOM_LABS_RESOLVE
+    NGX_HTTP_DARKROOM_LABS_RESOLVE,
+    NGX_HTTP_DARKROOM_LABS_PRODUCTS,
+    NGX_HTTP_DARKROOM_LABS_PRODUCT_PUT,
+    NGX_HTTP_DARKROOM_LABS_PRODUCT_DELETE
 } ngx_http_darkroom_labs_route_e;
 
 
@@ -149,7 +153,12 @@ static ngx_int_t ngx_http_darkroom_labs_admin_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
 static ngx_int_t ngx_http_darkroom_labs_admin_route(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
+static ngx_int_t ngx_http_darkroom_labs_products_route(
+    ngx_http_request_t *r, ngx_http_darkroom_task_t *t, ngx_str_t *seg,
+    ngx_uint_t n);
 static void ngx_http_darkroom_labs_admin_work(ngx_http_darkroom_task_t *t);
+static PGresult *ngx_http_darkroom_labs_products_work(
+    ngx_http_darkroom_task_t *t);
 
 
 static ngx_conf_enum_t  ngx_http_darkroom_printspace_protocols[] = {
@@ -1830,16 +1839,18 @@ ngx_http_darkroom_labs_admin_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_labs_admin_t  *a = t->data;
 
     static const char  *routes[] = {
-        "list", "get", "retry", "reroute", "cancel", "resolve"
+        "list", "get", "retry", "reroute", "cancel", "resolve",
+        "products", "product upsert", "product delete"
     };
 
     rc = ngx_http_darkroom_labs_admin_route(r, t);
 
     if (rc == NGX_OK && !r->header_sent) {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "darkroom: lab admin %s, lab order %s",
+                       "darkroom: lab admin %s, %s",
                        routes[a->route],
-                       a->route == NGX_HTTP_DARKROOM_LABS_LIST
+                       (a->route == NGX_HTTP_DARKROOM_LABS_LIST
+                        || a->route == NGX_HTTP_DARKROOM_LABS_PRODUCTS)
                        ? "-" : a->arg[0]);
     }
 
@@ -1853,6 +1864,9 @@ ngx_http_darkroom_labs_admin_prepare(ngx_http_request_t *r,
  *   GET  orders?status=&order=&limit=    GET  orders/<id>
  *   POST orders/<id>/retry | orders/<id>/reroute {"lab"} |
  *        orders/<id>/cancel | orders/<id>/resolve
+ *   GET  products                        (the product-to-lab mapping)
+ *   POST products/<product> {"lab","sku","attributes","sizing","priority"}
+ *   DELETE products/<product>/<lab>
  */
 
 static ngx_int_t
@@ -1884,6 +1898,10 @@ ngx_http_darkroom_labs_admin_route(ngx_http_request_t *r,
 
     get = (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) ? 1 : 0;
     post = (r->method == NGX_HTTP_POST) ? 1 : 0;
+
+    if (p >= end && n > 0 && ngx_http_darkroom_is(seg[0], "products")) {
+        return ngx_http_darkroom_labs_products_route(r, t, seg, n);
+    }
 
     if (!get && !post) {
         return ngx_http_darkroom_send_error(r, NGX_HTTP_NOT_ALLOWED,
@@ -1951,6 +1969,55 @@ not_found:
     return ngx_http_darkroom_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
                                         "There is no such lab admin "
                                         "resource.");
+}
+
+
+/* products, products/<product> (POST), products/<product>/<lab> (DELETE) */
+
+static ngx_int_t
+ngx_http_darkroom_labs_products_route(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t, ngx_str_t *seg, ngx_uint_t n)
+{
+    ngx_uint_t                       i;
+    ngx_http_darkroom_labs_admin_t  *a = t->data;
+
+    for (i = 1; i < n; i++) {
+        if (seg[i].len == 0 || seg[i].len > 64) {
+            return ngx_http_darkroom_send_error(r, NGX_HTTP_NOT_FOUND,
+                       "not_found", "There is no such lab admin resource.");
+        }
+    }
+
+    if (n == 1 && (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        a->route = NGX_HTTP_DARKROOM_LABS_PRODUCTS;
+        return NGX_OK;
+    }
+
+    if (n == 2 && r->method == NGX_HTTP_POST) {
+        a->route = NGX_HTTP_DARKROOM_LABS_PRODUCT_PUT;
+
+    } else if (n == 3 && r->method == NGX_HTTP_DELETE) {
+        a->route = NGX_HTTP_DARKROOM_LABS_PRODUCT_DELETE;
+
+    } else {
+        return ngx_http_darkroom_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                   "method_not_allowed", (n == 1)
+                   ? "Use GET to list the products and their labs."
+                   : (n == 2) ? "Use POST to set one lab of a product."
+                   : "Use DELETE to remove a lab from a product.");
+    }
+
+    a->arg[0] = ngx_http_darkroom_cstr(r->pool, seg[1].data, seg[1].len);
+    a->arg[1] = (n == 3) ? ngx_http_darkroom_cstr(r->pool, seg[2].data,
+                                                  seg[2].len)
+                         : "";
+    a->body = ngx_http_darkroom_cstr(r->pool, t->body.data, t->body.len);
+
+    if (a->arg[0] == NULL || a->arg[1] == NULL || a->body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -2022,6 +2089,10 @@ ngx_http_darkroom_labs_admin_work(ngx_http_darkroom_task_t *t)
                   "SELECT lab_admin_resolve($1::bigint)", 1, params,
                   &t->err);
         break;
+
+    default:
+        res = ngx_http_darkroom_labs_products_work(t);
+        break;
     }
 
     if (res == NULL) {
@@ -2029,4 +2100,46 @@ ngx_http_darkroom_labs_admin_work(ngx_http_darkroom_task_t *t)
     }
 
     ngx_http_darkroom_task_answer(t, res, "There is no such lab order.");
+}
+
+
+/* the product-to-lab mapping: the rules are lab_product_*() in SQL */
+
+static PGresult *
+ngx_http_darkroom_labs_products_work(ngx_http_darkroom_task_t *t)
+{
+    cJSON                           *json;
+    const char                      *params[2];
+    ngx_http_darkroom_labs_admin_t  *a = t->data;
+
+    if (a->route == NGX_HTTP_DARKROOM_LABS_PRODUCTS) {
+        return ngx_http_darkroom_db_exec(&t->db,
+                   "SELECT lab_products_admin_json()", 0, NULL, &t->err);
+    }
+
+    params[0] = a->arg[0];
+    params[1] = a->route == NGX_HTTP_DARKROOM_LABS_PRODUCT_DELETE
+                ? a->arg[1] : a->body;
+
+    if (a->route == NGX_HTTP_DARKROOM_LABS_PRODUCT_DELETE) {
+        return ngx_http_darkroom_db_exec(&t->db,
+                   "SELECT lab_product_delete($1, $2)", 2, params, &t->err);
+    }
+
+    /* malformed JSON is the client's fault, not a server error */
+    json = cJSON_Parse(a->body);
+
+    if (!cJSON_IsObject(json)) {
+        cJSON_Delete(json);
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_REQUEST,
+                                    "invalid_json",
+                                    "The body must be a JSON object.");
+        return NULL;
+    }
+
+    cJSON_Delete(json);
+
+    return ngx_http_darkroom_db_exec(&t->db,
+               "SELECT lab_product_upsert($1, $2::jsonb)", 2, params,
+               &t->err);
 }
