@@ -4,8 +4,8 @@
  * mounted at /admin/api/labs/): GET orders?status= (a status, or
  * attention, stuck, open), GET orders/<id> with its history and jobs;
  * POST orders/<id>/retry | reroute {"lab"} | cancel, each confirmed first
- * and the server's answer shown.  The product-to-lab mapping is not here:
- * no admin API lists it yet (it is the lab_products table).
+ * and the server's answer shown.  The product-to-lab mapping has its own
+ * page, Lab products (labproducts.js), linked from here.
  */
 
 (function () {
@@ -239,9 +239,9 @@
         root.appendChild(el('div', { 'class': 'filters' },
                             DR.field('Show', select)));
         root.appendChild(list);
-        root.appendChild(el('p', { 'class': 'muted', text: 'Which lab makes '
-            + 'each product (the product-to-lab mapping) is not shown: no '
-            + 'admin API lists it yet.' }));
+        root.appendChild(el('p', { id: 'lab-mapping' }, [
+            'Which lab makes each product: ',
+            el('a', { href: '#labproducts', text: 'Lab products' }), '.']));
         list.appendChild(el('p', { 'class': 'loading', text: 'Loading…' }));
         return DR.api('GET', API + (state === 'all' ? '' : '?status='
                                     + encodeURIComponent(state)))
