@@ -7,7 +7,8 @@
 # a code restricted to a product and a kind, with a minimum spend, dates
 # and a limit per email is created, edited back into the form, its uses
 # shown; the shop's quote (/api/cart/quote) applies it to a cart with the
-# product and refuses it for a cart without.
+# product and refuses it for a cart without; an order made with it is
+# listed under its Uses, and the quote refuses it again for that email.
 # Skips, saying why, where chromium, chromedriver or selenium is missing.
 
 use strict;
@@ -219,5 +220,32 @@ $r = $quote->('digital');
 is($r->{status}, 400, 'a download with PRINTS10: refused');
 is($r->{json}{error}{code}, 'code_not_applicable', 'code_not_applicable')
     or diag $r->{content};
+
+# 5. a use: an order made with the code (checkout's SQL, no payment yet);
+# the page lists it under Uses; the limit per email holds at the quote
+my ($o) = $t->sql("SELECT order_id, order_ref FROM checkout_create("
+    . "'[{\"photo\":\"harbour\",\"product\":\"print-a4\",\"quantity\":1}]',"
+    . " 'ada\@example.com', 'GBP', 'GB', 'PRINTS10', NULL, repeat('a', 64),"
+    . " now() + interval '1 hour', now() + interval '1 day')");
+ok($o && $o->[1], "an order with PRINTS10: $o->[1]");
+$out = Darkroom::ConsolePages::run($t, $b, '985-uses', <<'PY', $base);
+login(args[0], 'owner@example.com', 'owner-password-1')
+page(args[0], 'pricing', '#discount-form')
+click('button[data-redemptions="PRINTS10"]')
+out['uses'] = read(lambda: 'ada@' in one('#pricing-redemptions').text
+                   and one('#pricing-redemptions').text)
+out['link'] = one('#pricing-redemptions a').get_attribute('href')
+PY
+is($out->{error}, undef, 'the uses of a code');
+like($out->{uses} // '', qr/\Q$o->[1]\E.*ada\@example\.com.*2\.80.*reserved/s,
+     'Uses: the order, the email, the amount off, reserved');
+like($out->{link} // '', qr/#order\/\Q$o->[1]\E$/, 'linking to the order');
+$r = $t->http(POST => '/api/cart/quote', {
+    headers => { 'Content-Type' => 'application/json' },
+    content => encode_json({ items => [{ photo => 'harbour',
+        product => 'print-a4', quantity => 1 }], country => 'GB',
+        email => 'ada@example.com', discount_code => 'PRINTS10' }) });
+is($r->{status}, 409, 'PRINTS10 again for ada: refused');
+is($r->{json}{error}{code}, 'code_used', 'code_used (once per email)');
 
 done_testing;
