@@ -2,7 +2,8 @@
 -- the audit log, login lockout, password resets and the dashboard.
 --
 -- Tables: console_accounts, console_sessions, console_api_keys,
--- console_audit, console_login_failures, console_password_resets, jobs;
+-- console_audit, console_login_failures, console_login_addresses,
+-- console_password_resets, jobs;
 -- reads orders, lab_orders, emails, galleries.
 -- Calls: darkroom_refuse (core), lab_stuck (labs).
 --
@@ -22,6 +23,93 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT interval '15 minutes' $$;
 CREATE OR REPLACE FUNCTION console_login_lock() RETURNS interval
 LANGUAGE sql IMMUTABLE AS $$ SELECT interval '15 minutes' $$;
 
+-- The same per client address, whatever the emails tried: at most this
+-- many wrong passwords from one address in the window (20 in 15 minutes
+-- unless the database sets darkroom.console_address_max, ...window,
+-- ...lock: ALTER DATABASE darkroom SET darkroom.console_address_max = 50;
+-- a max of 0 turns the address lock off).
+CREATE OR REPLACE FUNCTION console_address_max() RETURNS integer
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(nullif(current_setting('darkroom.console_address_max',
+                                           true), '')::integer, 20)
+$$;
+
+CREATE OR REPLACE FUNCTION console_address_window() RETURNS interval
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(nullif(current_setting('darkroom.console_address_window',
+                                           true), '')::interval,
+                    interval '15 minutes')
+$$;
+
+CREATE OR REPLACE FUNCTION console_address_lock() RETURNS interval
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(nullif(current_setting('darkroom.console_address_lock',
+                                           true), '')::interval,
+                    interval '15 minutes')
+$$;
+
+CREATE OR REPLACE FUNCTION console_wait(p_until timestamptz) RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object('wait', greatest(1, ceil(extract(epoch FROM
+                                 p_until - now())))::int)
+$$;
+
+
+-- Counts an attempt from an address before the password is checked, as
+-- console_login_begin() does for an email: NULL, or {"wait":n} when the
+-- address is locked (or as many attempts as allowed are in flight).
+CREATE OR REPLACE FUNCTION console_address_begin(p_ip text)
+RETURNS json LANGUAGE plpgsql AS $$
+DECLARE
+    f  console_login_addresses%ROWTYPE;
+BEGIN
+    IF coalesce(p_ip, '') = '' OR console_address_max() <= 0 THEN
+        RETURN NULL;
+    END IF;
+
+    IF random() < 0.01 THEN
+        DELETE FROM console_login_addresses
+         WHERE first_at < now() - interval '1 day'
+           AND (locked_until IS NULL OR locked_until < now());
+    END IF;
+
+    INSERT INTO console_login_addresses AS l (ip, failures)
+    VALUES (p_ip, 1)
+    ON CONFLICT (ip) DO UPDATE
+       SET failures = CASE WHEN l.locked_until > now() THEN l.failures
+                           WHEN l.locked_until IS NOT NULL
+                                OR l.first_at < now() - console_address_window()
+                           THEN 1 ELSE l.failures + 1 END,
+           first_at = CASE WHEN l.locked_until > now() THEN l.first_at
+                           WHEN l.locked_until IS NOT NULL
+                                OR l.first_at < now() - console_address_window()
+                           THEN now() ELSE l.first_at END,
+           locked_until = CASE WHEN l.locked_until > now()
+                               THEN l.locked_until END
+    RETURNING * INTO f;
+
+    IF f.locked_until > now() THEN
+        RETURN console_wait(f.locked_until);
+    END IF;
+
+    IF f.failures > console_address_max() THEN
+        UPDATE console_login_addresses SET failures = failures - 1
+         WHERE ip = p_ip;
+        RETURN json_build_object('wait', 1);
+    END IF;
+
+    RETURN NULL;
+END $$;
+
+
+-- An attempt counted for the address was not a wrong password (a right
+-- one, or refused by the email's lock): it no longer counts.
+CREATE OR REPLACE FUNCTION console_address_forget(p_ip text)
+RETURNS void LANGUAGE sql AS $$
+    UPDATE console_login_addresses SET failures = greatest(0, failures - 1)
+     WHERE ip = p_ip AND coalesce(locked_until, '-infinity') <= now()
+$$;
+
 
 CREATE OR REPLACE FUNCTION console_account_json(a console_accounts)
 RETURNS json LANGUAGE sql STABLE AS $$
@@ -32,16 +120,25 @@ $$;
 
 
 -- Counts an attempt before the password is checked (atomic: the row lock
--- of the upsert orders parallel attempts).  {"wait":n}: locked out for n
+-- of the upsert orders parallel attempts), for the client's address first
+-- (p_ip; NULL: none), then for the email.  {"wait":n}: locked out for n
 -- seconds (429); else {"wait":0,"hash":...} (hash NULL: no such enabled
 -- account, the C side checks a dummy to take the same time).
-CREATE OR REPLACE FUNCTION console_login_begin(p_email text)
+CREATE OR REPLACE FUNCTION console_login_begin(p_email text,
+    p_ip text DEFAULT NULL)
 RETURNS json LANGUAGE plpgsql AS $$
 DECLARE
     v_email  text := lower(coalesce(p_email, ''));
     f        console_login_failures%ROWTYPE;
     v_hash   text;
+    v_wait   json;
 BEGIN
+    -- the address locked: not counted for the email, nothing else written
+    v_wait := console_address_begin(p_ip);
+    IF v_wait IS NOT NULL THEN
+        RETURN v_wait;
+    END IF;
+
     -- now and then, forget the addresses nobody tried for a day
     IF random() < 0.01 THEN
         DELETE FROM console_login_failures
@@ -65,14 +162,15 @@ BEGIN
     RETURNING * INTO f;
 
     IF f.locked_until > now() THEN
-        RETURN json_build_object('wait', greatest(1, ceil(extract(epoch FROM
-                                     f.locked_until - now())))::int);
+        PERFORM console_address_forget(p_ip);
+        RETURN console_wait(f.locked_until);
     END IF;
 
     IF f.failures > console_login_max() THEN
         -- as many attempts as allowed are in flight: this one is not made
         UPDATE console_login_failures SET failures = failures - 1
          WHERE email = v_email;
+        PERFORM console_address_forget(p_ip);
         RETURN json_build_object('wait', 1);
     END IF;
 
@@ -84,23 +182,28 @@ END $$;
 
 
 -- The outcome of an attempt console_login_begin() counted.  A right
--- password: the failures are forgotten and a session starts ({"wait":0,
--- "account":{...},"csrf":...}).  A wrong one: {"wait":0} (401), the one
--- that reaches the limit locks the address.  A lock set meanwhile stands.
+-- password: the email's failures are forgotten and a session starts
+-- ({"wait":0,"account":{...},"csrf":...}); the address's other failures
+-- stand (one right guess must not reset a spray).  A wrong one:
+-- {"wait":0} (401), the one that reaches a limit locks the email, the
+-- address, or both.  A lock set meanwhile stands.  Rows are locked
+-- address first, then email, as console_login_begin() takes them.
 CREATE OR REPLACE FUNCTION console_login_end(p_email text, p_ok boolean,
     p_token_hash text, p_csrf text, p_ip text)
 RETURNS json LANGUAGE plpgsql AS $$
 DECLARE
     v_email  text := lower(coalesce(p_email, ''));
     f        console_login_failures%ROWTYPE;
+    d        console_login_addresses%ROWTYPE;
     a        console_accounts%ROWTYPE;
 BEGIN
+    SELECT * INTO d FROM console_login_addresses WHERE ip = p_ip
+       FOR UPDATE;
     SELECT * INTO f FROM console_login_failures WHERE email = v_email
        FOR UPDATE;
 
-    IF f.locked_until > now() THEN
-        RETURN json_build_object('wait', greatest(1, ceil(extract(epoch FROM
-                                     f.locked_until - now())))::int);
+    IF d.locked_until > now() OR f.locked_until > now() THEN
+        RETURN console_wait(greatest(d.locked_until, f.locked_until));
     END IF;
 
     IF NOT p_ok THEN
@@ -109,8 +212,16 @@ BEGIN
                SET locked_until = now() + console_login_lock()
              WHERE email = v_email;
         END IF;
+        IF d.failures >= console_address_max() AND console_address_max() > 0
+        THEN
+            UPDATE console_login_addresses
+               SET locked_until = now() + console_address_lock()
+             WHERE ip = p_ip;
+        END IF;
         RETURN json_build_object('wait', 0);
     END IF;
+
+    PERFORM console_address_forget(p_ip);
 
     SELECT * INTO a FROM console_accounts
      WHERE lower(email) = v_email AND NOT disabled;

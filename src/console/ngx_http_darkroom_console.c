@@ -202,12 +202,14 @@ ngx_http_darkroom_console_login(ngx_http_darkroom_task_t *t,
 {
     cJSON       *j;
     ngx_int_t    ok;
-    const char  *hash, *p[1];
+    const char  *hash, *p[2];
 
     p[0] = c->email;
+    p[1] = c->ip;
 
-    j = ngx_http_darkroom_console_json(t, "SELECT console_login_begin($1)",
-                                       1, p);
+    j = ngx_http_darkroom_console_json(t,
+                                       "SELECT console_login_begin($1, $2)",
+                                       2, p);
     if (j == NULL) {
         return;
     }

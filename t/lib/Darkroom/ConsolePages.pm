@@ -78,6 +78,7 @@ http {
         root $top/www;
         location = /health { darkroom_health; }
         location = /api/catalogue { darkroom_catalogue; }
+        location = /api/cart/quote { darkroom_cart_quote; }
         location /admin/console/api/ { darkroom_console_api; }
         location /admin/api/ { darkroom_admin; }
         location /admin/api/galleries/ { darkroom_gallery_admin; }

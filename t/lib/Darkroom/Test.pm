@@ -18,6 +18,7 @@ package Darkroom::Test;
 #   EOF
 #   $t->start;                          # dies with the error log on failure
 #   my $r = $t->http(GET => '/a.txt');  # HTTP::Tiny response hash
+#   $t->http(GET => $p, { from => '127.0.0.2' });  # from another address
 #   my ($ok, $out) = $t->test_conf;     # nginx -t on the current conf
 #   $t->reload; $t->stop; $t->error_log;
 #   my @rows = $t->sql('SELECT id FROM jobs WHERE kind = :\'p1\'', 'x');
@@ -307,7 +308,8 @@ sub http {
     $opts ||= {};
     my $port = $opts->{port} // $self->port(0);
     my $ua = HTTP::Tiny->new(timeout => $opts->{timeout} // 15,
-        max_redirect => 0, keep_alive => 0);
+        max_redirect => 0, keep_alive => 0,
+        $opts->{from} ? (local_address => $opts->{from}) : ());
     my %args;
     $args{headers} = $opts->{headers} if $opts->{headers};
     $args{content} = $opts->{content} if defined $opts->{content};

@@ -3,10 +3,12 @@
  * and discounts/<code>: an upsert; POST discounts/<code>/deactivate), tax
  * rates (GET, POST tax; DELETE tax/<country>) and shipping zones and rates
  * (GET, POST zones | rates; DELETE zones/<id> | rates/<id>).  Staff may use
- * it: the admin API asks for read (GET) and write (the rest).  Each form
- * checks its input before sending and shows the server's message when it
- * refuses.  Not here: the shop's settings (tax inclusive, home country),
- * a discount's restriction to products or kinds, its redemptions.
+ * it: the admin API asks for read (GET) and write (the rest).  Also the
+ * shop's settings (GET, POST settings: tax inclusive, home country,
+ * invoice prefix), a code's restriction to products (GET products) or
+ * kinds, its dates, limits and uses (GET discounts/<code>/redemptions).
+ * Each form checks its input before sending and shows the server's
+ * message when it refuses.  Not here: shipping rates for one product.
  */
 
 (function () {
@@ -56,7 +58,43 @@
 
     /* --------------------------------------------------------- discounts */
 
-    function discountForm(ctx) {
+    /* check boxes in a fieldset, one a value: [box, ...] with .chosen() */
+    function boxes(name, items) {
+        var list = items.map(function (it) {
+            return h('input', { type: 'checkbox', name: name,
+                                value: it.value });
+        });
+
+        list.chosen = function () {
+            return list.filter(function (b) {
+                return b.checked;
+            }).map(function (b) {
+                return b.value;
+            });
+        };
+        list.set = function (values) {
+            list.forEach(function (b) {
+                b.checked = (values || []).indexOf(b.value) >= 0;
+            });
+        };
+        list.fieldset = function (legend, hint) {
+            return h('fieldset', { id: 'discount-' + name }, [
+                h('legend', { text: legend })].concat(
+                list.map(function (b, i) {
+                    return h('label', { 'class': 'check' },
+                             [b, ' ' + items[i].label]);
+                }), hint ? [h('small', { 'class': 'hint', text: hint })]
+                    : []));
+        };
+        return list;
+    }
+
+    function day(t) {
+        /* "2026-12-31T23:59:59Z" to "2026-12-31" for a date field */
+        return t ? String(t).slice(0, 10) : '';
+    }
+
+    function discountForm(ctx, products) {
         var f = {
             code: input('code', { autocomplete: 'off' }),
             kind: h('select', { name: 'kind' }, [
@@ -64,13 +102,33 @@
                 h('option', { value: 'fixed', text: 'amount off' })]),
             off: input('off'),
             min: input('min_spend'),
+            starts: input('starts_at', { type: 'date' }),
             ends: input('ends_at', { type: 'date' }),
             max: input('max_redemptions', { inputmode: 'numeric' }),
+            per: input('max_per_email', { inputmode: 'numeric' }),
             desc: input('description')
-        }, body, code;
+        }, body, code, form,
+            only = boxes('product', products.map(function (p) {
+                return { value: p.id, label: p.name + ' (' + p.id + ')' };
+            })),
+            kinds = boxes('kind_only', [{ value: 'print', label: 'prints' },
+                                        { value: 'digital',
+                                          label: 'digital' }]);
+
+        function count(v, what) {
+            v = v.trim();
+            if (v === '') {
+                return null;
+            }
+            if (!/^[0-9]{1,7}$/.test(v) || +v < 1) {
+                return 'The number of ' + what + ' is a whole number above'
+                    + ' zero, or empty for no limit.';
+            }
+            return +v;
+        }
 
         function check() {
-            var off = f.off.value.trim(), max = f.max.value.trim(), p;
+            var off = f.off.value.trim(), p, n;
 
             code = f.code.value.trim().toUpperCase();
             if (!/^[A-Z0-9_-]{1,32}$/.test(code)) {
@@ -87,82 +145,219 @@
                         + ' 100.';
                 }
                 body.percent_off = +off;
+                body.amount_off = null;
             } else {
                 p = DRP.parsePrices(off, false);
                 if (typeof p === 'string') {
                     return 'Amount off: ' + p;
                 }
                 body.amount_off = p;
+                body.percent_off = null;
             }
             p = DRP.parsePrices(f.min.value, true);
             if (typeof p === 'string') {
                 return 'Minimum spend: ' + p;
             }
-            if (Object.keys(p).length) {
-                body.min_spend = p;
+            body.min_spend = Object.keys(p).length ? p : null;
+            n = count(f.max.value, 'uses');
+            if (typeof n === 'string') {
+                return n;
             }
-            if (max !== '') {
-                if (!/^[0-9]{1,7}$/.test(max) || +max < 1) {
-                    return 'The number of uses is a whole number above'
-                        + ' zero, or empty for no limit.';
-                }
-                body.max_redemptions = +max;
+            body.max_redemptions = n;
+            n = count(f.per.value, 'uses per email');
+            if (typeof n === 'string') {
+                return n;
             }
-            if (f.ends.value) {
-                body.ends_at = f.ends.value + 'T23:59:59Z';
+            body.max_per_email = n;
+            body.starts_at = f.starts.value ? f.starts.value + 'T00:00:00Z'
+                : null;
+            body.ends_at = f.ends.value ? f.ends.value + 'T23:59:59Z' : null;
+            if (f.starts.value && f.ends.value
+                && f.ends.value < f.starts.value)
+            {
+                return 'The end date must not be before the start date.';
             }
+            body.products = only.chosen().length ? only.chosen() : null;
+            body.kinds = kinds.chosen().length ? kinds.chosen() : null;
             return null;
         }
 
-        return DRP.form({ id: 'discount-form' }, [
+        form = DRP.form({ id: 'discount-form' }, [
             DRP.field('Code', f.code, 'an existing code is updated'),
             DRP.field('Kind', f.kind),
             DRP.field('Off', f.off, '"10" (percent) or "GBP 5.00"'
                       + ' (amount)'),
-            DRP.field('Minimum spend', f.min, 'optional, such as'
-                      + ' "GBP 30.00"'),
-            DRP.field('Ends on', f.ends, 'optional'),
+            DRP.field('Minimum spend', f.min, 'optional, per currency,'
+                      + ' such as "GBP 30.00, USD 40.00"'),
+            DRP.field('Starts on', f.starts, 'optional'),
+            DRP.field('Ends on', f.ends, 'optional: the last day'),
             DRP.field('Uses', f.max, 'optional: how many orders in all'),
+            DRP.field('Uses per email', f.per, 'optional'),
+            only.length ? only.fieldset('Only these products',
+                                        'none ticked: every product')
+                : null,
+            kinds.fieldset('Only these kinds', 'none ticked: both'),
             DRP.field('Description', f.desc)
-        ], 'Save code', check, function () {
+        ].filter(Boolean), 'Save code', check, function () {
             return DR.api('POST', API + 'discounts', body);
         }, function (d) {
             ctx.load('Code ' + d.code + ' saved.');
         });
+
+        /* Edit: the form shows the code as it is */
+        form.fill = function (d) {
+            f.code.value = d.code;
+            f.kind.value = d.kind;
+            f.off.value = d.kind === 'percent' ? String(d.percent_off)
+                : DRP.pricesText(d.amount_off);
+            f.min.value = DRP.pricesText(d.min_spend);
+            f.starts.value = day(d.starts_at);
+            f.ends.value = day(d.ends_at);
+            f.max.value = d.max_redemptions ? String(d.max_redemptions) : '';
+            f.per.value = d.max_per_email ? String(d.max_per_email) : '';
+            f.desc.value = d.description || '';
+            only.set(d.products);
+            kinds.set(d.kinds);
+            f.code.focus();
+        };
+        return form;
     }
 
-    function discounts(ctx, list) {
+    function restriction(d) {
+        var r = [];
+
+        if (d.products) {
+            r.push(d.products.join(', '));
+        }
+        if (d.kinds) {
+            r.push(d.kinds.join(', '));
+        }
+        if (d.max_per_email) {
+            r.push(d.max_per_email + ' per email');
+        }
+        return r.length ? r.join('; ') : 'anything';
+    }
+
+    /* a code's uses (GET discounts/<code>/redemptions) under its table */
+    function redemptions(ctx, code) {
+        return function () {
+            DR.api('GET', API + 'discounts/' + DRP.enc(code)
+                   + '/redemptions').then(function (r) {
+                var box = document.getElementById('pricing-redemptions');
+
+                box.textContent = '';
+                box.appendChild(h('h3', { text: 'Uses of ' + code }));
+                box.appendChild(DRP.table(['Order', 'Email', 'Off', 'State',
+                                           'Order status', 'When'],
+                    (r.redemptions || []).map(function (u) {
+                        return [h('a', { href: '#order/' + DRP.enc(u.order),
+                                         text: u.order }),
+                                u.email, DRP.money(u.amount, u.currency),
+                                u.state, u.order_status,
+                                DRP.when(u.redeemed_at || u.reserved_at)];
+                    }), 'The code ' + code + ' has not been used.'));
+                box.focus();
+            }, function (e) {
+                DRP.say(ctx.status, DRP.error(e), true);
+            });
+        };
+    }
+
+    function discountRow(ctx, d, form) {
+        return [d.code,
+                d.kind === 'percent' ? d.percent_off + ' %'
+                    : prices(d.amount_off),
+                prices(d.min_spend), restriction(d),
+                (d.starts_at ? DRP.when(d.starts_at) : '—') + ' to '
+                    + (d.ends_at ? DRP.when(d.ends_at) : '—'),
+                d.remaining === null || d.remaining === undefined
+                    ? 'no limit' : String(d.remaining),
+                d.active ? 'yes' : 'no',
+                h('span', { 'class': 'actions' }, [
+                    button('Edit', { 'data-edit-discount': d.code },
+                           function () {
+                               form.fill(d);
+                           }),
+                    button('Uses', { 'data-redemptions': d.code },
+                           redemptions(ctx, d.code)),
+                    d.active ? button('Deactivate',
+                        { 'data-deactivate': d.code },
+                        act(ctx, 'POST', 'discounts/' + DRP.enc(d.code)
+                            + '/deactivate',
+                            'Code ' + d.code + ' deactivated.'))
+                    : button('Reactivate',
+                        { 'data-reactivate': d.code }, function () {
+                            DR.api('POST', API + 'discounts/'
+                                   + DRP.enc(d.code),
+                                   { active: true }).then(function () {
+                                ctx.load('Code ' + d.code + ' active again.');
+                            }, function (e) {
+                                DRP.say(ctx.status, DRP.error(e), true);
+                            });
+                        })])];
+    }
+
+    function discounts(ctx, list, products) {
+        var form = discountForm(ctx, products);
+
         return h('section', { id: 'pricing-discounts' }, [
             h('h2', { text: 'Discount codes' }),
-            DRP.table(['Code', 'Off', 'Minimum', 'Ends', 'Uses left',
-                       'Active', ''],
+            DRP.table(['Code', 'Off', 'Minimum', 'Applies to', 'Dates',
+                       'Uses left', 'Active', ''],
                 list.map(function (d) {
-                    return [d.code,
-                            d.kind === 'percent' ? d.percent_off + ' %'
-                                : prices(d.amount_off),
-                            prices(d.min_spend), DRP.when(d.ends_at),
-                            d.remaining === null || d.remaining === undefined
-                                ? 'no limit' : String(d.remaining),
-                            d.active ? 'yes' : 'no',
-                            d.active ? button('Deactivate',
-                                { 'data-deactivate': d.code },
-                                act(ctx, 'POST', 'discounts/'
-                                    + DRP.enc(d.code) + '/deactivate',
-                                    'Code ' + d.code + ' deactivated.'))
-                            : button('Reactivate',
-                                { 'data-reactivate': d.code }, function () {
-                                    DR.api('POST', API + 'discounts/'
-                                           + DRP.enc(d.code),
-                                           { active: true }).then(function () {
-                                        ctx.load('Code ' + d.code
-                                                 + ' active again.');
-                                    }, function (e) {
-                                        DRP.say(ctx.status, DRP.error(e),
-                                                true);
-                                    });
-                                })];
+                    return discountRow(ctx, d, form);
                 }), 'No discount code.'),
-            h('h3', { text: 'Add or edit a code' }), discountForm(ctx)]);
+            h('div', { id: 'pricing-redemptions', tabindex: '-1' }),
+            h('h3', { text: 'Add or edit a code' }), form]);
+    }
+
+    /* ---------------------------------------------------------- settings */
+
+    function settings(ctx, s) {
+        var f = {
+            incl: h('select', { name: 'tax_inclusive' }, [
+                h('option', { value: 'true', text: 'include tax' }),
+                h('option', { value: 'false', text: 'do not include tax' +
+                              ' (it is added)' })]),
+            country: input('country', { maxlength: 2,
+                                        value: s.country || '' }),
+            prefix: input('invoice_prefix', { value: s.invoice_prefix
+                                              || '' })
+        }, body;
+
+        f.incl.value = s.tax_inclusive ? 'true' : 'false';
+
+        function check() {
+            var c = f.country.value.trim().toUpperCase(),
+                p = f.prefix.value.trim();
+
+            if (!/^[A-Z]{2}$/.test(c)) {
+                return 'The home country is its two-letter code, such as'
+                    + ' "GB".';
+            }
+            if (!/^[A-Za-z0-9\/_-]{0,16}$/.test(p)) {
+                return 'The invoice prefix is up to 16 letters, digits, "-",'
+                    + ' "_" or "/".';
+            }
+            body = { tax_inclusive: f.incl.value === 'true', country: c,
+                     invoice_prefix: p };
+            return null;
+        }
+
+        return h('section', { id: 'pricing-settings' }, [
+            h('h2', { text: 'The shop' }),
+            DRP.form({ id: 'settings-form' }, [
+                DRP.field('Prices', f.incl, 'whether the catalogue\'s'
+                          + ' prices include tax'),
+                DRP.field('Home country', f.country, 'two letters, such as'
+                          + ' "GB": the tax of a cart with no address'),
+                DRP.field('Invoice prefix', f.prefix, 'such as "INV-";'
+                          + ' the next number: ' + s.next_invoice)
+            ], 'Save settings', check, function () {
+                return DR.api('POST', API + 'settings', body);
+            }, function () {
+                ctx.load('Settings saved.');
+            })]);
     }
 
     /* --------------------------------------------------------------- tax */
@@ -371,13 +566,17 @@
             DRP.loading(root);
             return Promise.all([DR.api('GET', API + 'discounts'),
                                 DR.api('GET', API + 'tax'),
-                                DR.api('GET', API + 'zones')])
+                                DR.api('GET', API + 'zones'),
+                                DR.api('GET', API + 'settings'),
+                                DR.api('GET', API + 'products')])
                 .then(function (r) {
                     root.textContent = '';
                     ctx.status = DRP.status();
                     DRP.say(ctx.status, note || '');
                     root.appendChild(ctx.status);
-                    root.appendChild(discounts(ctx, r[0].discounts || []));
+                    root.appendChild(settings(ctx, r[3]));
+                    root.appendChild(discounts(ctx, r[0].discounts || [],
+                                               r[4].products || []));
                     root.appendChild(tax(ctx, r[1]));
                     root.appendChild(shipping(ctx, r[2].zones || []));
                 }, function (e) {
