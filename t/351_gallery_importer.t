@@ -23,6 +23,10 @@ $t->write_file('cookie_key', "cookie-key-0123456789abcdef\n");
 mkdir "$d/files";
 chmod 0777, "$d/files";   # the workers (nobody, maybe) store the uploads
 
+# a temp path on another file system (tmpfs): the upload is copied
+my $shm = -d '/dev/shm' && (stat '/dev/shm')[0] != (stat $d)[0]
+          ? "/dev/shm/darkroom-t351-$$" : "$d/other-temp";
+
 console_start($t, http => <<"CONF", server => <<"LOC");
     darkroom_gallery_zone 1m interval=200ms;
     darkroom_media_keys $d/keys;
@@ -37,6 +41,10 @@ location /admin/api/galleries/ {
         client_max_body_size 10m;
         client_body_temp_path $d/files/.uploads;
     }
+}
+location /cross/ {
+    darkroom_gallery_admin;
+    client_body_temp_path $shm;
 }
 LOC
 
@@ -152,6 +160,21 @@ is(() = $out =~ /same\.jpg: imported/g, 1, 'imported once');
 is($t->sql_value("SELECT width FROM gallery_photos WHERE name = 'same.jpg'"),
    10 + $n, 'the newer file');
 
+# across file systems: copied beside its place, renamed, the temp removed
+SKIP: {
+    skip 'no tmpfs at /dev/shm', 4 if $shm !~ m{^/dev/shm};
+    my $img = image();
+    $r = $t->http(PUT => '/cross/wed/uploads/cross.jpg',
+                  { headers => $auth, content => $img });
+    is($r->{status}, 202, 'PUT through a temp path on tmpfs: 202')
+        or diag $r->{content};
+    is($t->read_file("$d/files/wed/cross.jpg"), $img, 'copied byte for byte');
+    opendir my $dh, "$d/files/wed";
+    is_deeply([grep { /^\.upload-/ } readdir $dh], [], 'no copy left over');
+    ok(wait_for(sub { opendir my $h, $shm; !grep { !/^\./ } readdir $h }),
+       'the temp file removed');
+}
+
 # two importers at once: each file imported by one of them, once
 my @ids = map { put("two$_.jpg", image()) } 1 .. 8;
 my @kids;
@@ -177,5 +200,6 @@ is($t->sql_value("SELECT count(*) FROM jobs WHERE kind = 'photo_import'"
     . " AND done_at IS NULL"), 0, 'no job left');
 
 $t->stop;
+system('rm', '-rf', $shm) if $shm =~ m{^/dev/shm/darkroom-t351-};
 ok($t->check_sanitizer, 'no sanitizer report');
 done_testing;
