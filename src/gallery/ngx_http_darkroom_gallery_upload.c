@@ -145,9 +145,9 @@ static ngx_int_t
 ngx_http_darkroom_upload_route(ngx_http_request_t *r, ngx_str_t *slug,
     ngx_str_t *name)
 {
-    u_char  *p, *end, *seg[3], *dst, *src;
-    size_t   len[3];
-    ngx_int_t  i;
+    u_char     *p, *end, *seg[3], *dst, *src;
+    size_t      len[3];
+    ngx_int_t   i;
 
     p = r->unparsed_uri.data;
     end = r->args_start ? r->args_start - 1
@@ -368,8 +368,9 @@ static ngx_int_t
 ngx_http_darkroom_upload_move(ngx_http_darkroom_task_t *t,
     ngx_http_darkroom_upload_t *u)
 {
-    int    err;
-    char  *from, dir[PATH_MAX], to[PATH_MAX];
+    int      err;
+    char    *from, dir[PATH_MAX], to[PATH_MAX];
+    u_char   why[128], *last;
 
     from = (char *) t->body_file.data;
 
@@ -411,8 +412,12 @@ failed:
     ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                 "internal_error",
                                 "The file could not be stored.");
+    /* nginx's table of messages, read-only: safe here, unlike strerror() */
+    last = ngx_strerror(err, why, sizeof(why) - 1);
+    *last = '\0';
+
     snprintf(t->err.detail, sizeof(t->err.detail),
-             "upload to \"%.280s\" failed: %.80s", to, strerror(err));
+             "upload to \"%.280s\" failed: %.80s", to, (char *) why);
 
     return NGX_ERROR;
 }
