@@ -282,6 +282,8 @@ ngx_http_darkroom_upload_work(ngx_http_darkroom_task_t *t)
     if (ngx_http_darkroom_upload_sniff((char *) t->body_file.data)
         != NGX_OK)
     {
+        ngx_http_darkroom_trace("upload: \"%s\" is no JPEG, PNG, TIFF "
+                                "or WebP", u->name);
         ngx_http_darkroom_error_set(&t->err,
                                     NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
                                     "unsupported_type",
@@ -393,6 +395,7 @@ ngx_http_darkroom_upload_move(ngx_http_darkroom_task_t *t,
 
     if (rename(from, to) == 0) {
         (void) chmod(to, 0644);
+        ngx_http_darkroom_trace("upload: renamed to \"%s\"", to);
         return NGX_OK;
     }
 
@@ -401,6 +404,8 @@ ngx_http_darkroom_upload_move(ngx_http_darkroom_task_t *t,
     if (err == EXDEV) {
         if (ngx_http_darkroom_upload_copy(from, dir, to) == NGX_OK) {
             unlink(from);
+            ngx_http_darkroom_trace("upload: copied to \"%s\" (the temp "
+                                    "path is on another file system)", to);
             return NGX_OK;
         }
 
