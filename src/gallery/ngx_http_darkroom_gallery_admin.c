@@ -14,6 +14,8 @@
  *   POST <slug>/photos           {"photos": [{"original", "bytes", "crc32",
  *                                 "sha256", "web", "proof", ...}]}
  *   POST <slug>/revoke | rotate | restore | deliver
+ *   POST <slug>/share            {"email", "message"}: email the gallery's
+ *                                link to anyone
  *   GET  <slug>/downloads        the download log
  *   GET  <slug>/visitors         proofing: the visitors, their lists and
  *                                downloads
@@ -37,7 +39,8 @@ typedef enum {
     NGX_HTTP_DARKROOM_GADMIN_ACTION,
     NGX_HTTP_DARKROOM_GADMIN_DOWNLOADS,
     NGX_HTTP_DARKROOM_GADMIN_VISITORS,
-    NGX_HTTP_DARKROOM_GADMIN_EXPORT
+    NGX_HTTP_DARKROOM_GADMIN_EXPORT,
+    NGX_HTTP_DARKROOM_GADMIN_SHARE
 } ngx_http_darkroom_gadmin_route_e;
 
 
@@ -114,6 +117,9 @@ ngx_http_darkroom_gadmin_prepare(ngx_http_request_t *r,
     } else if (n == 2 && get && ngx_http_darkroom_is(seg[1], "visitors")) {
         a->route = NGX_HTTP_DARKROOM_GADMIN_VISITORS;
 
+    } else if (n == 2 && !get && ngx_http_darkroom_is(seg[1], "share")) {
+        a->route = NGX_HTTP_DARKROOM_GADMIN_SHARE;
+
     } else if (n == 4 && get && ngx_http_darkroom_is(seg[1], "lists")
                && ngx_http_darkroom_is(seg[3], "export"))
     {
@@ -187,6 +193,7 @@ ngx_http_darkroom_gadmin_work(ngx_http_darkroom_task_t *t)
     case NGX_HTTP_DARKROOM_GADMIN_DOWNLOADS:
     case NGX_HTTP_DARKROOM_GADMIN_VISITORS:
     case NGX_HTTP_DARKROOM_GADMIN_EXPORT:
+    case NGX_HTTP_DARKROOM_GADMIN_SHARE:
         res = ngx_http_darkroom_gadmin_views(t, a);
         break;
 
@@ -256,7 +263,10 @@ ngx_http_darkroom_gadmin_work(ngx_http_darkroom_task_t *t)
 }
 
 
-/* the download log, and proofing: the visitors, a list's export */
+/*
+ * the download log, proofing (the visitors, a list's export), and a share
+ * by email (the body is parsed in SQL: bad JSON is a 400 there)
+ */
 
 static PGresult *
 ngx_http_darkroom_gadmin_views(ngx_http_darkroom_task_t *t,
@@ -267,6 +277,13 @@ ngx_http_darkroom_gadmin_views(ngx_http_darkroom_task_t *t,
     params[0] = a->slug;
     params[1] = a->list;
     params[2] = a->format;
+
+    if (a->route == NGX_HTTP_DARKROOM_GADMIN_SHARE) {
+        params[1] = a->body;
+        return ngx_http_darkroom_db_exec(&t->db,
+                                         "SELECT gallery_admin_share($1, $2)",
+                                         2, params, &t->err);
+    }
 
     if (a->route == NGX_HTTP_DARKROOM_GADMIN_DOWNLOADS) {
         return ngx_http_darkroom_db_exec(&t->db,
