@@ -27,6 +27,8 @@ for ($example) {
     s{load_module modules/\S+;}{load_module $module;};
     s{darkroom_mail_templates \S+;}{darkroom_mail_templates $top/conf/mail;};
     s{/etc/darkroom/[\w.-]+}{$dir/secret}g;
+    # nginx -t makes a temp path's last folder only
+    s{/srv/shop/galleries/\.uploads}{$dir/uploads};
     my $listen = 'listen 127.0.0.1:' . $t->port(0) . ';';
     s{listen 443 ssl http2;}{$listen};
     s{^\s*ssl_certificate.*\n}{}mg;
@@ -35,6 +37,7 @@ for ($example) {
 check('conf/darkroom.conf.example', $example);
 
 mkdir "$dir/run";
+mkdir "$dir/galleries";   # darkroom-run makes it (the uploads' temp path)
 my $run = $t->read_file("$top/conf/darkroom-run.conf");
 for ($run) {
     s/\@MODULE\@/$module/g;

@@ -27,6 +27,13 @@
 #define NGX_HTTP_DARKROOM_RETRY_AFTER    5
 #define NGX_HTTP_DARKROOM_FETCH_MAX      (1024 * 1024)
 
+/*
+ * the largest body a task reads into memory (a JSON document): more is
+ * 413 too_large, whatever client_max_body_size allows; an upload's body
+ * (ngx_http_darkroom_task_start_file) stays in its file and has no cap
+ */
+#define NGX_HTTP_DARKROOM_BODY_MAX       (1024 * 1024)
+
 /* the largest secret or key file read at configuration */
 #define NGX_HTTP_DARKROOM_FILE_MAX       (64 * 1024)
 
@@ -265,6 +272,9 @@ typedef ngx_int_t (*ngx_http_darkroom_done_pt)(ngx_http_request_t *r,
 struct ngx_http_darkroom_task_s {
     void                        *data;         /* the area's own context */
     ngx_str_t                    body;         /* request body, contiguous */
+    ngx_str_t                    body_file;    /* task_start_file: its name,
+                                                  NUL-terminated, or empty */
+    off_t                        body_size;    /* task_start_file: bytes */
     ngx_http_darkroom_db_t       db;
     ngx_msec_t                   fetch_timeout;
     ngx_http_darkroom_main_conf_t *conf;       /* read-only in threads */
@@ -430,6 +440,9 @@ ngx_http_darkroom_task_t *ngx_http_darkroom_task_of(ngx_http_request_t *r);
 ngx_int_t ngx_http_darkroom_task_start(ngx_http_request_t *r, size_t size,
     ngx_http_darkroom_prepare_pt prepare, ngx_http_darkroom_work_pt work,
     ngx_http_darkroom_done_pt done);
+ngx_int_t ngx_http_darkroom_task_start_file(ngx_http_request_t *r,
+    size_t size, ngx_http_darkroom_prepare_pt prepare,
+    ngx_http_darkroom_work_pt work, ngx_http_darkroom_done_pt done);
 uint64_t ngx_http_darkroom_monotonic_ms(void);
 void ngx_http_darkroom_hold(ngx_log_t *log);
 void ngx_http_darkroom_release(void);

@@ -3,12 +3,20 @@
  * darkroom: park a request, run its work in a thread pool, resume it.
  *
  * A handler calls ngx_http_darkroom_task_start().  The request body is read
- * (bounded by client_max_body_size) into one contiguous buffer, the area's
+ * (bounded by client_max_body_size, and by NGX_HTTP_DARKROOM_BODY_MAX: a
+ * larger one is 413 too_large before it is read into memory) into one
+ * contiguous buffer, the area's
  * prepare callback validates it on the event loop, then the work callback
  * runs in a thread of the configured pool while the request is parked with
  * r->main->blocked.  On completion nginx calls our event handler on the
  * event loop, which resumes the request through its write event handler,
  * the way nginx's own thread-backed reads resume.
+ *
+ * ngx_http_darkroom_task_start_file() is the same for a body of any size
+ * (an uploaded photo): nginx writes it to a temp file only, as the DAV
+ * module's PUT does, and the task gets the file's name and size instead of
+ * its bytes; the work may rename it away (on failure the file is removed
+ * with the request, as is that of a request interrupted mid-body).
  *
  * A parked request has no timer of its own, and an exiting worker (reload,
  * quit) leaves as soon as no timer but cancelable ones is left: it would
@@ -32,10 +40,17 @@
 typedef struct {
     ngx_http_darkroom_task_t   task;
     unsigned                   completed:1;
+    unsigned                   file:1;       /* task_start_file */
 } ngx_http_darkroom_task_ctx_t;
 
 
+static ngx_int_t ngx_http_darkroom_task_init(ngx_http_request_t *r,
+    size_t size, ngx_http_darkroom_prepare_pt prepare,
+    ngx_http_darkroom_work_pt work, ngx_http_darkroom_done_pt done);
 static void ngx_http_darkroom_task_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_darkroom_task_too_large(ngx_http_request_t *r);
+static ngx_int_t ngx_http_darkroom_task_file(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t);
 static ngx_int_t ngx_http_darkroom_task_read_body(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_int_t ngx_http_darkroom_task_post(ngx_http_request_t *r,
@@ -104,37 +119,15 @@ ngx_http_darkroom_task_start(ngx_http_request_t *r, size_t size,
     ngx_http_darkroom_prepare_pt prepare, ngx_http_darkroom_work_pt work,
     ngx_http_darkroom_done_pt done)
 {
-    ngx_int_t                      rc;
-    ngx_pool_cleanup_t            *cln;
-    ngx_http_darkroom_task_ctx_t  *ctx;
+    ngx_int_t  rc;
 
-    if (ngx_http_darkroom_task_of(r) == NULL) {
+    if (r->headers_in.content_length_n > NGX_HTTP_DARKROOM_BODY_MAX) {
+        return ngx_http_darkroom_task_too_large(r);
+    }
+
+    if (ngx_http_darkroom_task_init(r, size, prepare, work, done) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_darkroom_module);
-
-    if (size) {
-        ctx->task.data = ngx_pcalloc(r->pool, size);
-        if (ctx->task.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
-
-    /* output a thread malloc'd is freed with the request, whatever happens */
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cln->handler = ngx_http_darkroom_task_cleanup;
-    cln->data = &ctx->task;
-
-    ctx->task.prepare = prepare;
-    ctx->task.work = work;
-    ctx->task.done = done;
-    ctx->task.request = r;
 
     r->request_body_in_single_buf = 1;
 
@@ -148,6 +141,103 @@ ngx_http_darkroom_task_start(ngx_http_request_t *r, size_t size,
 }
 
 
+/*
+ * The same, the body written to a temp file only (never held in memory):
+ * the work gets t->body_file and t->body_size.  The flags are those of
+ * ngx_http_dav_module's PUT: the file has a name (persistent), removed
+ * with the request (clean) unless the work renamed it.
+ */
+
+ngx_int_t
+ngx_http_darkroom_task_start_file(ngx_http_request_t *r, size_t size,
+    ngx_http_darkroom_prepare_pt prepare, ngx_http_darkroom_work_pt work,
+    ngx_http_darkroom_done_pt done)
+{
+    ngx_int_t                      rc;
+    ngx_http_darkroom_task_ctx_t  *ctx;
+
+    if (ngx_http_darkroom_task_init(r, size, prepare, work, done) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_darkroom_module);
+    ctx->file = 1;
+
+    r->request_body_in_file_only = 1;
+    r->request_body_in_persistent_file = 1;
+    r->request_body_in_clean_file = 1;
+    r->request_body_file_group_access = 1;
+    r->request_body_file_log_level = 0;
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_darkroom_task_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_task_init(ngx_http_request_t *r, size_t size,
+    ngx_http_darkroom_prepare_pt prepare, ngx_http_darkroom_work_pt work,
+    ngx_http_darkroom_done_pt done)
+{
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_darkroom_task_ctx_t  *ctx;
+
+    if (ngx_http_darkroom_task_of(r) == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_darkroom_module);
+
+    if (size) {
+        ctx->task.data = ngx_pcalloc(r->pool, size);
+        if (ctx->task.data == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    /* output a thread malloc'd is freed with the request, whatever happens */
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_darkroom_task_cleanup;
+    cln->data = &ctx->task;
+
+    ctx->task.prepare = prepare;
+    ctx->task.work = work;
+    ctx->task.done = done;
+    ctx->task.request = r;
+
+    return NGX_OK;
+}
+
+
+/* a body over NGX_HTTP_DARKROOM_BODY_MAX: refused, never read into memory */
+
+static ngx_int_t
+ngx_http_darkroom_task_too_large(ngx_http_request_t *r)
+{
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "darkroom task: body of \"%V\" over the cap", &r->uri);
+
+    /* nginx reads the rest into a small buffer and drops it */
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_darkroom_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+               "too_large", "The request body is too large.");
+}
+
+
 static void
 ngx_http_darkroom_task_body(ngx_http_request_t *r)
 {
@@ -156,8 +246,13 @@ ngx_http_darkroom_task_body(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_darkroom_module);
 
-    if (ngx_http_darkroom_task_read_body(r, &ctx->task.body) != NGX_OK) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    rc = ctx->file ? ngx_http_darkroom_task_file(r, &ctx->task)
+                   : ngx_http_darkroom_task_read_body(r, &ctx->task.body);
+
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, rc == NGX_DECLINED
+                                     ? ngx_http_darkroom_task_too_large(r)
+                                     : NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
@@ -220,6 +315,12 @@ ngx_http_darkroom_task_read_body(ngx_http_request_t *r, ngx_str_t *body)
         return NGX_OK;
     }
 
+    /* chunked, so not refused by its length: over the cap, not read */
+
+    if (len > NGX_HTTP_DARKROOM_BODY_MAX) {
+        return NGX_DECLINED;
+    }
+
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
         return NGX_ERROR;
@@ -244,6 +345,36 @@ ngx_http_darkroom_task_read_body(ngx_http_request_t *r, ngx_str_t *body)
 
         p += n;
     }
+
+    return NGX_OK;
+}
+
+
+/* task_start_file: the temp file's name and size (none: an empty body) */
+
+static ngx_int_t
+ngx_http_darkroom_task_file(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t)
+{
+    ngx_temp_file_t  *tf;
+
+    ngx_str_null(&t->body_file);
+    t->body_size = 0;
+
+    if (r->request_body == NULL || r->request_body->temp_file == NULL) {
+        return NGX_OK;
+    }
+
+    tf = r->request_body->temp_file;
+
+    /* ngx_create_temp_file() made the name NUL-terminated */
+
+    t->body_file = tf->file.name;
+    t->body_size = tf->file.offset;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "darkroom task: body of \"%V\" in \"%V\", %O bytes",
+                   &r->uri, &t->body_file, t->body_size);
 
     return NGX_OK;
 }

@@ -12,6 +12,8 @@
  *                                       log ring, their per-worker refresher,
  *                                       and the core's link hooks
  *   ngx_http_darkroom_gallery.c         the client API (darkroom_gallery)
+ *   ngx_http_darkroom_gallery_upload.c  the admin API's uploads: a
+ *                                       photo's body stays in its file
  *   ngx_http_darkroom_gallery_admin.c   the admin API
  *                                       (darkroom_gallery_admin)
  *
@@ -131,6 +133,10 @@ ngx_int_t ngx_http_darkroom_gallery_handler(ngx_http_request_t *r);
 
 /* ngx_http_darkroom_gallery_admin.c */
 ngx_int_t ngx_http_darkroom_gallery_admin_handler(ngx_http_request_t *r);
+
+/* ngx_http_darkroom_gallery_upload.c: the admin's PUT <slug>/uploads/<name>,
+ * NGX_DECLINED for another request */
+ngx_int_t ngx_http_darkroom_gallery_upload(ngx_http_request_t *r);
 
 
 #endif /* _NGX_HTTP_DARKROOM_GALLERY_H_INCLUDED_ */

@@ -16,6 +16,9 @@
  *   POST <slug>/revoke | rotate | restore | deliver
  *   POST <slug>/share            {"email", "message"}: email the gallery's
  *                                link to anyone
+ *   PUT  <slug>/uploads/<name>   a photo's bytes, imported by a job
+ *                                (ngx_http_darkroom_gallery_upload.c)
+ *   GET  <slug>/uploads          the uploads and their import's state
  *   GET  <slug>/downloads        the download log
  *   GET  <slug>/visitors         proofing: the visitors, their lists and
  *                                downloads
@@ -40,7 +43,8 @@ typedef enum {
     NGX_HTTP_DARKROOM_GADMIN_DOWNLOADS,
     NGX_HTTP_DARKROOM_GADMIN_VISITORS,
     NGX_HTTP_DARKROOM_GADMIN_EXPORT,
-    NGX_HTTP_DARKROOM_GADMIN_SHARE
+    NGX_HTTP_DARKROOM_GADMIN_SHARE,
+    NGX_HTTP_DARKROOM_GADMIN_UPLOADS
 } ngx_http_darkroom_gadmin_route_e;
 
 
@@ -70,8 +74,18 @@ static ngx_int_t ngx_http_darkroom_gadmin_done(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_darkroom_gallery_admin_handler(ngx_http_request_t *r)
 {
+    ngx_int_t  rc;
+
     if (ngx_http_darkroom_admin_auth(r) != NGX_OK) {
         return ngx_http_darkroom_admin_refuse(r);
+    }
+
+    /* a photo's bytes (ngx_http_darkroom_gallery_upload.c) */
+
+    rc = ngx_http_darkroom_gallery_upload(r);
+
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     return ngx_http_darkroom_task_start(r, sizeof(ngx_http_darkroom_gadmin_t),
@@ -119,6 +133,9 @@ ngx_http_darkroom_gadmin_prepare(ngx_http_request_t *r,
 
     } else if (n == 2 && !get && ngx_http_darkroom_is(seg[1], "share")) {
         a->route = NGX_HTTP_DARKROOM_GADMIN_SHARE;
+
+    } else if (n == 2 && get && ngx_http_darkroom_is(seg[1], "uploads")) {
+        a->route = NGX_HTTP_DARKROOM_GADMIN_UPLOADS;
 
     } else if (n == 4 && get && ngx_http_darkroom_is(seg[1], "lists")
                && ngx_http_darkroom_is(seg[3], "export"))
@@ -194,6 +211,7 @@ ngx_http_darkroom_gadmin_work(ngx_http_darkroom_task_t *t)
     case NGX_HTTP_DARKROOM_GADMIN_VISITORS:
     case NGX_HTTP_DARKROOM_GADMIN_EXPORT:
     case NGX_HTTP_DARKROOM_GADMIN_SHARE:
+    case NGX_HTTP_DARKROOM_GADMIN_UPLOADS:
         res = ngx_http_darkroom_gadmin_views(t, a);
         break;
 
@@ -264,8 +282,9 @@ ngx_http_darkroom_gadmin_work(ngx_http_darkroom_task_t *t)
 
 
 /*
- * the download log, proofing (the visitors, a list's export), and a share
- * by email (the body is parsed in SQL: bad JSON is a 400 there)
+ * the download log, the uploads, proofing (the visitors, a list's
+ * export), and a share by email (the body is parsed in SQL: bad JSON
+ * is a 400 there)
  */
 
 static PGresult *
@@ -288,6 +307,12 @@ ngx_http_darkroom_gadmin_views(ngx_http_darkroom_task_t *t,
     if (a->route == NGX_HTTP_DARKROOM_GADMIN_DOWNLOADS) {
         return ngx_http_darkroom_db_exec(&t->db,
                                          "SELECT gallery_admin_downloads($1)",
+                                         1, params, &t->err);
+    }
+
+    if (a->route == NGX_HTTP_DARKROOM_GADMIN_UPLOADS) {
+        return ngx_http_darkroom_db_exec(&t->db,
+                                         "SELECT gallery_upload_list($1)",
                                          1, params, &t->err);
     }
 
