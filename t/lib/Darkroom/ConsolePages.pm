@@ -9,7 +9,8 @@ package Darkroom::ConsolePages;
 # var/screenshots/.
 #
 #   my $b = Darkroom::ConsolePages::need_browser();       # or skip_all
-#   Darkroom::ConsolePages::start($t);       # or start($t, http => $lines)
+#   Darkroom::ConsolePages::start($t);       # or start($t, http => $lines,
+#                                            #   server => $locations)
 #   Darkroom::ConsolePages::owner($t, 'owner@example.com', 'password-1');
 #   my $r = Darkroom::ConsolePages::api($t, GET => 'accounts');
 #   my $out = Darkroom::ConsolePages::run($t, $b, 'name', $python, @args);
@@ -51,6 +52,7 @@ sub start {
     my ($t, %o) = @_;
     my $top = $t->top;
     my $extra = $o{http} // '';
+    my $locations = $o{server} // '';
     $t->write_file('admin_token', "$TOKEN\n");
     $t->write_file('order_keys', "o1:order-key-0123456789abcdef\n");
     $t->write_file('media_keys', "m1:media-key-0123456789abcdef\n");
@@ -78,6 +80,7 @@ $extra
         listen 127.0.0.1:%%PORT0%%;
         root $top/www;
         location = /health { darkroom_health; }
+$locations
         location = /api/catalogue { darkroom_catalogue; }
         location /admin/console/api/ { darkroom_console_api; }
         location /admin/api/ { darkroom_admin; }

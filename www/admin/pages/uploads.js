@@ -146,7 +146,9 @@
                 draw(it);
             }
             DRP.say(status, n + ' of ' + files.length + ' file'
-                    + (files.length === 1 ? '' : 's') + ' queued.',
+                    + (files.length === 1 ? '' : 's') + ' queued'
+                    + (n < files.length ? ': ' + (files.length - n)
+                       + ' refused, see why below.' : '.'),
                     n < files.length);
             pump();
         }
