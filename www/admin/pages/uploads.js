@@ -194,7 +194,9 @@
                 it.state = 'refused';
                 it.error = st === 401
                     ? 'Your session ended: sign in again, then upload it.'
-                    : (msg || 'Refused (' + st + ').');
+                    : (msg || (st === 413 ? 'Refused: the file is larger '
+                               + 'than the server takes.'
+                               : 'Refused (' + st + ').'));
                 if (st === 401 || st === 403) {
                     it.state = 'lost';
                 }
@@ -253,8 +255,10 @@
                 (r.uploads || []).forEach(function (u) {
                     var it = items[u.name];
 
+                    /* ours only, and only once the server has it */
                     if (!it || it.state === 'sending'
-                        || it.state === 'waiting' || it.state === 'retrying')
+                        || it.state === 'waiting' || it.state === 'retrying'
+                        || it.state === 'refused' || it.state === 'lost')
                     {
                         return;
                     }
