@@ -145,9 +145,9 @@ static ngx_int_t
 ngx_http_darkroom_upload_route(ngx_http_request_t *r, ngx_str_t *slug,
     ngx_str_t *name)
 {
-    u_char  *p, *end, *seg[3], *dst, *src;
-    size_t   len[3];
-    ngx_int_t  i;
+    u_char     *p, *end, *seg[3], *dst, *src;
+    size_t      len[3];
+    ngx_int_t   i;
 
     p = r->unparsed_uri.data;
     end = r->args_start ? r->args_start - 1
@@ -282,6 +282,8 @@ ngx_http_darkroom_upload_work(ngx_http_darkroom_task_t *t)
     if (ngx_http_darkroom_upload_sniff((char *) t->body_file.data)
         != NGX_OK)
     {
+        ngx_http_darkroom_trace("upload: \"%s\" is no JPEG, PNG, TIFF "
+                                "or WebP", u->name);
         ngx_http_darkroom_error_set(&t->err,
                                     NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
                                     "unsupported_type",
@@ -368,8 +370,9 @@ static ngx_int_t
 ngx_http_darkroom_upload_move(ngx_http_darkroom_task_t *t,
     ngx_http_darkroom_upload_t *u)
 {
-    int    err;
-    char  *from, dir[PATH_MAX], to[PATH_MAX];
+    int      err;
+    char    *from, dir[PATH_MAX], to[PATH_MAX];
+    u_char   why[128], *last;
 
     from = (char *) t->body_file.data;
 
@@ -392,6 +395,7 @@ ngx_http_darkroom_upload_move(ngx_http_darkroom_task_t *t,
 
     if (rename(from, to) == 0) {
         (void) chmod(to, 0644);
+        ngx_http_darkroom_trace("upload: renamed to \"%s\"", to);
         return NGX_OK;
     }
 
@@ -400,6 +404,8 @@ ngx_http_darkroom_upload_move(ngx_http_darkroom_task_t *t,
     if (err == EXDEV) {
         if (ngx_http_darkroom_upload_copy(from, dir, to) == NGX_OK) {
             unlink(from);
+            ngx_http_darkroom_trace("upload: copied to \"%s\" (the temp "
+                                    "path is on another file system)", to);
             return NGX_OK;
         }
 
@@ -411,8 +417,12 @@ failed:
     ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                 "internal_error",
                                 "The file could not be stored.");
+    /* nginx's table of messages, read-only: safe here, unlike strerror() */
+    last = ngx_strerror(err, why, sizeof(why) - 1);
+    *last = '\0';
+
     snprintf(t->err.detail, sizeof(t->err.detail),
-             "upload to \"%.280s\" failed: %.80s", to, strerror(err));
+             "upload to \"%.280s\" failed: %.80s", to, (char *) why);
 
     return NGX_ERROR;
 }
