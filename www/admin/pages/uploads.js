@@ -266,9 +266,11 @@
                         imported = true;
                     }
                     it.state = u.state;
+                    /* received with an error: the import tries again */
                     it.error = u.state === 'failed'
                         ? (u.error || 'The file could not be imported.')
-                        : '';
+                        : (u.error && u.state !== 'done'
+                           ? 'Import will be tried again: ' + u.error : '');
                     draw(it);
                 });
                 Object.keys(items).forEach(function (n) {
