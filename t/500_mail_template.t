@@ -47,7 +47,7 @@ SKIP: {
 
 # every template shipped must exist in both forms
 for my $name (qw(receipt refunded shop_alert shipped gallery_delivered
-                 gallery_reminder))
+                 gallery_reminder gallery_shared))
 {
     for my $ext (qw(txt html)) {
         my $f = "$root/conf/mail/$name.$ext";

@@ -418,6 +418,74 @@ BEGIN
 END $$;
 
 
+-- share: {"email", "message"} emails the gallery's link to anyone (a
+-- friend of the client, a second guest), with an optional personal
+-- message: one "email" job (template gallery_shared) in this transaction.
+-- A revoked or closed gallery is refused: its link would not open.
+CREATE OR REPLACE FUNCTION gallery_admin_share(p_slug text, p_body text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v      galleries%ROWTYPE;
+    p      jsonb;
+    v_to   text;
+    v_msg  text;
+    v_job  bigint;
+BEGIN
+    BEGIN
+        p := nullif(p_body, '')::jsonb;
+    EXCEPTION WHEN invalid_text_representation THEN
+        PERFORM darkroom_refuse(400, 'invalid_json',
+                                'The body must be a JSON object.');
+    END;
+    IF jsonb_typeof(p) IS DISTINCT FROM 'object' THEN
+        PERFORM darkroom_refuse(400, 'invalid_json',
+                                'The body must be a JSON object.');
+    END IF;
+
+    v_to := CASE WHEN jsonb_typeof(p->'email') = 'string'
+                 THEN btrim(p->>'email') END;
+    IF v_to IS NULL OR length(v_to) > 254
+       OR v_to !~ '^[^@\s,;<>"()]+@[^@\s,;<>"()]+\.[^@\s,;<>"()]+$'
+    THEN
+        PERFORM darkroom_refuse(400, 'bad_email',
+            'Give one valid email address to share the gallery with.');
+    END IF;
+
+    IF p ? 'message' AND jsonb_typeof(p->'message') NOT IN ('string', 'null')
+       OR length(p->>'message') > 1000
+    THEN
+        PERFORM darkroom_refuse(400, 'bad_message',
+            'The message is text of at most 1000 characters.');
+    END IF;
+    v_msg := nullif(btrim(p->>'message'), '');
+
+    SELECT * INTO v FROM galleries g WHERE g.slug = p_slug;
+    IF NOT FOUND THEN
+        PERFORM darkroom_refuse(404, 'not_found', 'There is no such gallery.');
+    END IF;
+    IF v.revoked_at IS NOT NULL THEN
+        PERFORM darkroom_refuse(409, 'gallery_revoked',
+            'The gallery is revoked: its link does not open. Restore it '
+            'before sharing it.');
+    END IF;
+    IF v.expires_at IS NOT NULL AND v.expires_at <= now() THEN
+        PERFORM darkroom_refuse(409, 'gallery_expired',
+            'The gallery has expired: its link does not open. Give it a '
+            'later closing date before sharing it.');
+    END IF;
+
+    INSERT INTO jobs (kind, payload)
+    VALUES ('email', jsonb_build_object('template', 'gallery_shared',
+                                        'gallery_id', v.id, 'to', v_to,
+                                        'message', v_msg))
+    RETURNING id INTO v_job;
+
+    RETURN json_build_object('gallery', gallery_admin_json(v),
+                             'shared', json_build_object('email', v_to,
+                                 'message', v_msg, 'job_id', v_job))::text;
+END $$;
+
+
 -- Adds or updates photos by original path: {"photos": [{"name",
 -- "original", "bytes", "crc32", "sha256", "web", "web_bytes", "web_crc32",
 -- "proof", "position", "width", "height"}, ...]}.

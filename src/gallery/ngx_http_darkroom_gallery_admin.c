@@ -14,6 +14,8 @@
  *   POST <slug>/photos           {"photos": [{"original", "bytes", "crc32",
  *                                 "sha256", "web", "proof", ...}]}
  *   POST <slug>/revoke | rotate | restore | deliver
+ *   POST <slug>/share            {"email", "message"}: email the gallery's
+ *                                link to anyone
  *   PUT  <slug>/uploads/<name>   a photo's bytes, imported by a job
  *                                (ngx_http_darkroom_gallery_upload.c)
  *   GET  <slug>/uploads          the uploads and their import's state
@@ -41,6 +43,7 @@ typedef enum {
     NGX_HTTP_DARKROOM_GADMIN_DOWNLOADS,
     NGX_HTTP_DARKROOM_GADMIN_VISITORS,
     NGX_HTTP_DARKROOM_GADMIN_EXPORT,
+    NGX_HTTP_DARKROOM_GADMIN_SHARE,
     NGX_HTTP_DARKROOM_GADMIN_UPLOADS
 } ngx_http_darkroom_gadmin_route_e;
 
@@ -128,6 +131,9 @@ ngx_http_darkroom_gadmin_prepare(ngx_http_request_t *r,
     } else if (n == 2 && get && ngx_http_darkroom_is(seg[1], "visitors")) {
         a->route = NGX_HTTP_DARKROOM_GADMIN_VISITORS;
 
+    } else if (n == 2 && !get && ngx_http_darkroom_is(seg[1], "share")) {
+        a->route = NGX_HTTP_DARKROOM_GADMIN_SHARE;
+
     } else if (n == 2 && get && ngx_http_darkroom_is(seg[1], "uploads")) {
         a->route = NGX_HTTP_DARKROOM_GADMIN_UPLOADS;
 
@@ -204,6 +210,7 @@ ngx_http_darkroom_gadmin_work(ngx_http_darkroom_task_t *t)
     case NGX_HTTP_DARKROOM_GADMIN_DOWNLOADS:
     case NGX_HTTP_DARKROOM_GADMIN_VISITORS:
     case NGX_HTTP_DARKROOM_GADMIN_EXPORT:
+    case NGX_HTTP_DARKROOM_GADMIN_SHARE:
     case NGX_HTTP_DARKROOM_GADMIN_UPLOADS:
         res = ngx_http_darkroom_gadmin_views(t, a);
         break;
@@ -274,8 +281,11 @@ ngx_http_darkroom_gadmin_work(ngx_http_darkroom_task_t *t)
 }
 
 
-/* the download log, the uploads, and proofing: the visitors, a list's
- * export */
+/*
+ * the download log, the uploads, proofing (the visitors, a list's
+ * export), and a share by email (the body is parsed in SQL: bad JSON
+ * is a 400 there)
+ */
 
 static PGresult *
 ngx_http_darkroom_gadmin_views(ngx_http_darkroom_task_t *t,
@@ -286,6 +296,13 @@ ngx_http_darkroom_gadmin_views(ngx_http_darkroom_task_t *t,
     params[0] = a->slug;
     params[1] = a->list;
     params[2] = a->format;
+
+    if (a->route == NGX_HTTP_DARKROOM_GADMIN_SHARE) {
+        params[1] = a->body;
+        return ngx_http_darkroom_db_exec(&t->db,
+                                         "SELECT gallery_admin_share($1, $2)",
+                                         2, params, &t->err);
+    }
 
     if (a->route == NGX_HTTP_DARKROOM_GADMIN_DOWNLOADS) {
         return ngx_http_darkroom_db_exec(&t->db,

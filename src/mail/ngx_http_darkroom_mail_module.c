@@ -1360,7 +1360,7 @@ ngx_http_darkroom_mail_check_templates(ngx_conf_t *cf,
         { "gallery_reminder", 0 }, { "delivery", 0 },
         { "payment_failed", 0 }, { "checkout_expired", 0 },
         { "in_production", 0 }, { "selection_submitted", 0 },
-        { "password_reset", 0 },
+        { "password_reset", 0 }, { "gallery_shared", 0 },
         { NULL, 0 }
     };
 

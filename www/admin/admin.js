@@ -32,6 +32,8 @@
  *       strings) that stacks its cells on a phone, or a "none" line.
  *   DR.field(label, input, hint) a labelled form row.
  *   DR.has(name)                true if a page of that name exists.
+ *   DR.headers()                the X-CSRF-Token header of the session,
+ *       for a request DR.api cannot make (an upload's XMLHttpRequest).
  *
  * Signed out, "#reset/<token>" (the password reset email's link) shows
  * the form choosing a new password; the login form links to the one
@@ -191,6 +193,10 @@
         }
         return 'The request was refused (' + status + ').';
     }
+
+    DR.headers = function () {
+        return csrf ? { 'X-CSRF-Token': csrf } : {};
+    };
 
     DR.api = function (method, path, body) {
         var opts, url;

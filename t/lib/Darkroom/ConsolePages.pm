@@ -9,7 +9,8 @@ package Darkroom::ConsolePages;
 # var/screenshots/.
 #
 #   my $b = Darkroom::ConsolePages::need_browser();       # or skip_all
-#   Darkroom::ConsolePages::start($t);
+#   Darkroom::ConsolePages::start($t);       # or start($t, http => $lines,
+#                                            #   server => $locations)
 #   Darkroom::ConsolePages::owner($t, 'owner@example.com', 'password-1');
 #   my $r = Darkroom::ConsolePages::api($t, GET => 'accounts');
 #   my $out = Darkroom::ConsolePages::run($t, $b, 'name', $python, @args);
@@ -48,8 +49,10 @@ sub need_browser {
 }
 
 sub start {
-    my ($t) = @_;
+    my ($t, %o) = @_;
     my $top = $t->top;
+    my $extra = $o{http} // '';
+    my $locations = $o{server} // '';
     $t->write_file('admin_token', "$TOKEN\n");
     $t->write_file('order_keys', "o1:order-key-0123456789abcdef\n");
     $t->write_file('media_keys', "m1:media-key-0123456789abcdef\n");
@@ -72,11 +75,12 @@ http {
     darkroom_gallery_media /media/;
     darkroom_gallery_root %%DIR%%/files;
     darkroom_gallery_cookie_key_file %%DIR%%/cookie_key;
-
+$extra
     server {
         listen 127.0.0.1:%%PORT0%%;
         root $top/www;
         location = /health { darkroom_health; }
+$locations
         location = /api/catalogue { darkroom_catalogue; }
         location = /api/cart/quote { darkroom_cart_quote; }
         location /admin/console/api/ { darkroom_console_api; }

@@ -11,6 +11,8 @@
  *
  * "Send to client" is the API's deliver: it records the delivery and
  * emails the gallery to its client email (template gallery_delivered).
+ * "Share by email" is the API's share: the link, with a message, to any
+ * address (template gallery_shared).  Uploads: DRP.uploads (uploads.js).
  */
 
 (function () {
@@ -19,7 +21,8 @@
     var h = DRP.h, API = DRP.GALLERIES;
 
     var SLUG = /^[a-z0-9][a-z0-9-]{0,63}$/,
-        EMAIL = /^[^@\s]+@[^@\s]+$/;
+        EMAIL = /^[^@\s]+@[^@\s]+$/,
+        SHARE_TO = /^[^@\s,;<>"()]+@[^@\s,;<>"()]+\.[^@\s,;<>"()]+$/;
 
     function pad(n) {
         return (n < 10 ? '0' : '') + n;
@@ -287,8 +290,8 @@
                 ]));
                 root.appendChild(h('section', null, [
                     h('h2', { text: 'New gallery' }),
-                    h('p', { 'class': 'hint', text: 'Photos are added with '
-                             + 'tools/darkroom-import for now.' }),
+                    h('p', { 'class': 'hint', text: 'Create it, then upload '
+                             + 'its photos on its page.' }),
                     form
                 ]));
 
@@ -349,6 +352,75 @@
             + ') is emailed a link to the gallery.'));
 
         return h('div', null, [box, status]);
+    }
+
+    /* the photos: name, pixels, size; redrawn alone after an import */
+    function photosTable(photos) {
+        return DRP.table(['Photo', 'Pixels', 'Bytes'],
+            photos.slice(0, 500).map(function (p) {
+                return [p.name, p.width ? p.width + ' × ' + p.height : '—',
+                        String(p.bytes)];
+            }), 'No photo yet: upload some above.');
+    }
+
+    function refreshPhotos(slug) {
+        return DR.api('GET', API + DRP.enc(slug)).then(function (d) {
+            var box = document.getElementById('gallery-photo-list');
+
+            if (box && box.getAttribute('data-slug') === slug) {
+                box.textContent = '';
+                box.appendChild(photosTable(d.photos || []));
+                box.setAttribute('data-count', (d.photos || []).length);
+            }
+        }, function () {
+            return null;
+        });
+    }
+
+    /* the link, and a message, to anyone: one email job per share */
+    function shareSection(g) {
+        var email, message, form, s = state(g);
+
+        email = h('input', { name: 'email', type: 'email',
+                             autocomplete: 'off', required: true });
+        message = h('textarea', { name: 'message', rows: 4,
+                                  maxlength: 1000 });
+
+        form = DRP.form({ id: 'gallery-share-form' }, [
+            DRP.field('Email address', email, 'One address: a friend, a '
+                      + 'guest, a second client.'),
+            DRP.field('Message (optional)', message,
+                      'Up to 1000 characters, sent above the link.')
+        ], 'Share by email', function () {
+            var to = email.value.trim();
+
+            if (!SHARE_TO.test(to) || to.length > 254) {
+                return 'Give one email address, like name@example.com.';
+            }
+            if (message.value.length > 1000) {
+                return 'The message is ' + message.value.length
+                    + ' characters long: at most 1000.';
+            }
+            return null;
+        }, function () {
+            return DR.api('POST', API + DRP.enc(g.slug) + '/share', {
+                email: email.value.trim(),
+                message: message.value.trim() || null });
+        }, function (r, status) {
+            email.value = '';
+            message.value = '';
+            DRP.say(status, 'Shared with ' + r.shared.email
+                    + ': the email is on its way.');
+        });
+
+        return h('section', { id: 'gallery-share' }, [
+            h('h2', { text: 'Share by email' }),
+            s === 'open' ? null : h('p', { 'class': 'warning', text:
+                'This gallery is ' + s + ': its link does not open, so it '
+                + 'cannot be shared until you ' + (s === 'revoked'
+                    ? 'restore it.' : 'give it a later expiry.') }),
+            form
+        ]);
     }
 
     function visitorsSection(slug, v) {
@@ -432,6 +504,15 @@
             root.appendChild(h('p', { 'class': 'warning', text: w.message }));
         });
         root.appendChild(actions(g, reload));
+        root.appendChild(shareSection(g));
+        root.appendChild(DRP.uploads(g.slug, function () {
+            refreshPhotos(g.slug);
+        }));
+        root.appendChild(h('section', { id: 'gallery-photos' }, [
+            h('h2', { text: 'Photos' }),
+            h('div', { id: 'gallery-photo-list', 'data-slug': g.slug,
+                       'data-count': (data.photos || []).length },
+              photosTable(data.photos || []))]));
         root.appendChild(h('section', null,
                            [h('h2', { text: 'Settings' }), form]));
         root.appendChild(h('section', { id: 'gallery-favourites' }, [
