@@ -64,6 +64,7 @@ is($r->{json}{photos}[0]{id}, 'sea-fog', 'visible in the public catalogue');
 my $products = $t->sql_value('SELECT count(*) FROM products');
 my @bad = (
     [ products => '{"id":', 'invalid_json' ],
+    [ products => '[{"id":"x"}]', 'invalid_json' ],
     [ products => { id => 'Bad Id' }, 'invalid_product' ],
     [ products => { id => 'x', kind => 'poster' }, 'invalid_product' ],
     [ products => { id => 'x', prices => { GBP => -5 } }, 'invalid_price' ],
@@ -127,6 +128,9 @@ is($r->{status}, 409, 'already under review: 409');
 $r = admin(POST => "orders/$ref/refund");
 is($r->{status}, 409, 'an unpaid order cannot be refunded');
 is($r->{json}{error}{code}, 'not_paid', 'not_paid');
+$r = admin(POST => "orders/$ref/refund", '[5000]');
+is($r->{json}{error}{code}, 'invalid_json',
+   'a refund body that is not an object is refused, not read as "all"');
 
 # --- jobs ----------------------------------------------------------------------------
 my $dead = $t->sql_value("INSERT INTO jobs (kind, payload, dead, attempts, last_error)"

@@ -586,6 +586,8 @@ size_t ngx_http_darkroom_fetch_header(ngx_http_darkroom_fetch_resp_t *resp,
 /* reply */
 void ngx_http_darkroom_error_set(ngx_http_darkroom_error_t *err,
     ngx_uint_t status, const char *code, const char *fmt, ...);
+cJSON *ngx_http_darkroom_json_object(ngx_http_darkroom_error_t *err,
+    const char *body, ngx_uint_t empty_ok);
 ngx_int_t ngx_http_darkroom_send_json(ngx_http_request_t *r,
     ngx_uint_t status, u_char *json, size_t len);
 ngx_int_t ngx_http_darkroom_send_body(ngx_http_request_t *r,

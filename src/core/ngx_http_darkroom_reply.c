@@ -25,6 +25,42 @@ ngx_http_darkroom_error_set(ngx_http_darkroom_error_t *err, ngx_uint_t status,
 }
 
 
+/*
+ * In a thread: a request body parsed as a JSON object, for the caller to
+ * cJSON_Delete(), or NULL with 400 invalid_json in err.  With empty_ok an
+ * empty body is an empty object: the actions whose body is optional.
+ */
+
+cJSON *
+ngx_http_darkroom_json_object(ngx_http_darkroom_error_t *err,
+    const char *body, ngx_uint_t empty_ok)
+{
+    cJSON  *json;
+
+    if (empty_ok && (body == NULL || body[0] == '\0')) {
+        json = cJSON_CreateObject();
+
+        if (json == NULL) {
+            ngx_http_darkroom_error_set(err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                        "internal_error", "Out of memory.");
+        }
+
+        return json;
+    }
+
+    json = cJSON_Parse(body);
+
+    if (!cJSON_IsObject(json)) {
+        cJSON_Delete(json);
+        ngx_http_darkroom_error_set(err, NGX_HTTP_BAD_REQUEST, "invalid_json",
+                                    "The body must be a JSON object.");
+        return NULL;
+    }
+
+    return json;
+}
+
+
 ngx_int_t
 ngx_http_darkroom_send_json(ngx_http_request_t *r, ngx_uint_t status,
     u_char *json, size_t len)

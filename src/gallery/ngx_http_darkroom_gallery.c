@@ -465,13 +465,9 @@ ngx_http_darkroom_gallery_work(ngx_http_darkroom_task_t *t)
         && g->route != NGX_HTTP_DARKROOM_GALLERY_LISTS
         && g->route != NGX_HTTP_DARKROOM_GALLERY_VISITOR_LOGOUT)
     {
-        body = cJSON_Parse(g->body);
+        body = ngx_http_darkroom_json_object(&t->err, g->body, 0);
 
-        if (!cJSON_IsObject(body)) {
-            cJSON_Delete(body);
-            ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_REQUEST,
-                                        "invalid_json",
-                                        "The body must be a JSON object.");
+        if (body == NULL) {
             return;
         }
     }

@@ -230,13 +230,9 @@ ngx_http_darkroom_gadmin_work(ngx_http_darkroom_task_t *t)
 
     default: /* NGX_HTTP_DARKROOM_GADMIN_UPSERT */
 
-        body = cJSON_Parse(a->body);
+        body = ngx_http_darkroom_json_object(&t->err, a->body, 0);
 
-        if (!cJSON_IsObject(body)) {
-            cJSON_Delete(body);
-            ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_REQUEST,
-                                        "invalid_json",
-                                        "The body must be a JSON object.");
+        if (body == NULL) {
             return;
         }
 

@@ -2056,13 +2056,9 @@ ngx_http_darkroom_labs_admin_work(ngx_http_darkroom_task_t *t)
         break;
 
     case NGX_HTTP_DARKROOM_LABS_REROUTE:
-        body = a->body[0] ? cJSON_Parse(a->body) : NULL;
+        body = ngx_http_darkroom_json_object(&t->err, a->body, 1);
 
-        if (a->body[0] && !cJSON_IsObject(body)) {
-            cJSON_Delete(body);
-            ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_REQUEST,
-                                        "invalid_json",
-                                        "The body must be a JSON object.");
+        if (body == NULL) {
             return;
         }
 
@@ -2127,13 +2123,9 @@ ngx_http_darkroom_labs_products_work(ngx_http_darkroom_task_t *t)
     }
 
     /* malformed JSON is the client's fault, not a server error */
-    json = cJSON_Parse(a->body);
+    json = ngx_http_darkroom_json_object(&t->err, a->body, 0);
 
-    if (!cJSON_IsObject(json)) {
-        cJSON_Delete(json);
-        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_REQUEST,
-                                    "invalid_json",
-                                    "The body must be a JSON object.");
+    if (json == NULL) {
         return NULL;
     }
 

@@ -494,12 +494,9 @@ ngx_http_darkroom_admin_upsert(ngx_http_darkroom_task_t *t)
     params[0] = a->body;
 
     /* malformed JSON is the client's fault, not a server error */
-    json = cJSON_Parse(a->body);
+    json = ngx_http_darkroom_json_object(&t->err, a->body, 0);
 
     if (json == NULL) {
-        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_REQUEST,
-                                    "invalid_json",
-                                    "The body must be a JSON object.");
         return NULL;
     }
 
@@ -910,12 +907,9 @@ ngx_http_darkroom_admin_amount(ngx_http_darkroom_task_t *t, char *amt,
 
     *param = NULL;
 
-    body = a->body[0] ? cJSON_Parse(a->body) : NULL;
+    body = ngx_http_darkroom_json_object(&t->err, a->body, 1);
 
-    if (a->body[0] && body == NULL) {
-        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_REQUEST,
-                                    "invalid_json",
-                                    "The body must be a JSON object.");
+    if (body == NULL) {
         return NGX_ERROR;
     }
 
