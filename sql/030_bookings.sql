@@ -123,6 +123,10 @@ CREATE TABLE bookings (
     -- SEQUENCE, raised on every reschedule and on cancel
     uid             text        NOT NULL UNIQUE,
     sequence        integer     NOT NULL DEFAULT 0,
+    -- 128 random bits (hex) in the client's reschedule and cancel links,
+    -- as orders.status_token is in the order page's
+    manage_token    text        NOT NULL UNIQUE
+                    CHECK (manage_token ~ '^[0-9a-f]{32}$'),
     photographer_id text        NOT NULL REFERENCES photographers,
     session_type_id text        NOT NULL REFERENCES session_types,
     state           text        NOT NULL DEFAULT 'held'
