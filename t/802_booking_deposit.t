@@ -5,7 +5,8 @@
 # payment, changes nothing); a late deposit for an expired hold whose time
 # is still free confirms it; one whose time was taken stays expired and
 # its deposit goes back: a stripe_refund job with an idempotency key,
-# which calls Stripe's refund endpoint once, recorded in booking_events.
+# which calls Stripe's refund endpoint once, recorded in booking_events;
+# Stripe's checkout.session.expired releases the hold.
 
 use strict;
 use warnings;
@@ -140,5 +141,19 @@ pay(paid_event($d));
 is($t->sql_value("SELECT count(*) FROM jobs WHERE kind = 'stripe_refund'"),
     1, 'replays queue no second refund');
 is(scalar refunds(), 1, 'Stripe still got one');
+
+# --- Stripe's checkout.session.expired gives the hold up ------------------------
+my $g = book('2027-03-07T10:00:00Z');
+pay(event('checkout.session.expired', session(id => "cs_test_$g->{order}",
+    order_id => $g->{order}, ref => $g->{oref}, amount => $g->{total},
+    status => 'expired', payment_status => 'unpaid')));
+is($t->sql_value("SELECT status FROM orders WHERE id = :'p1'", $g->{order}),
+    'expired', 'the session expired: the deposit order expired');
+is(state($g), 'expired', '... and the hold');
+is($t->sql_value("SELECT count(*) FROM booking_events WHERE booking_id ="
+    . " :'p1' AND from_state = 'held' AND to_state = 'expired'", $g->{id}),
+    1, '... with its event');
+my $h = book('2027-03-07T10:00:00Z', email => 'cy@example.com');
+is(state($h), 'held', 'its time can be booked again');
 
 done_testing;

@@ -584,6 +584,24 @@ BEGIN
 END $$;
 
 
+-- the deposit order of a hold closed unpaid (order_transition: Stripe's
+-- checkout.session.expired, the reconcile job, a failed checkout): the
+-- hold is expired and its time free
+
+CREATE OR REPLACE FUNCTION bookings_order_closed(p_order bigint,
+    p_cause text)
+RETURNS void LANGUAGE sql AS $$
+    WITH x AS (
+        UPDATE bookings SET state = 'expired', updated_at = now()
+         WHERE deposit_order_id = p_order AND state = 'held'
+        RETURNING id)
+    INSERT INTO booking_events (booking_id, from_state, to_state, cause,
+                                detail)
+    SELECT id, 'held', 'expired', p_cause,
+           jsonb_build_object('order', 'closed unpaid') FROM x;
+$$;
+
+
 -- the stripe_refund job has refunded an order (shop's stripe_refund_sent):
 -- the booking of that deposit records it
 
