@@ -112,6 +112,14 @@ $r = book({ %ok, type => 'buffered', start => '2027-03-06T11:00:00Z' });
 is($r->{status}, 409, "a buffer overlapping the hold");
 is(counts(), $before, 'nothing written');
 
+# max_per_day: two live bookings on Saturday already
+$t->sql("UPDATE photographers SET max_per_day = 2");
+$r = book({ %ok, start => '2027-03-06T16:00:00Z' });
+is($r->{status}, 409, 'max_per_day reached: 409');
+is($r->{json}{error}{code}, 'slot_taken', '... slot_taken');
+$t->sql("UPDATE photographers SET max_per_day = NULL");
+is(counts(), $before, 'nothing written');
+
 # --- bad input: 400, nothing written ------------------------------------------
 for my $case (
     [ { %ok, type => 'nope' }, 'unknown_type' ],
