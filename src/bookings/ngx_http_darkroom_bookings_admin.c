@@ -29,7 +29,7 @@
  */
 
 
-#include <ngx_http_darkroom.h>
+#include "ngx_http_darkroom.h"
 
 
 #define NGX_HTTP_DARKROOM_BADMIN_PARAMS  3
