@@ -467,8 +467,10 @@
             }
             return DR.api('GET', API + 'exceptions?photographer='
                           + DRP.enc(id)).then(function (r) {
-                var day = h('input', { type: 'date', id: 'day-date',
-                                       name: 'day' }),
+                var day = h('input', { id: 'day-date', name: 'day',
+                                       placeholder: 'YYYY-MM-DD',
+                                       inputmode: 'numeric',
+                                       autocomplete: 'off' }),
                     note = h('input', { id: 'day-note', name: 'note' }),
                     status = DRP.status();
 
