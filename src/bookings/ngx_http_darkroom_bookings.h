@@ -53,5 +53,9 @@ extern ngx_module_t  ngx_http_darkroom_bookings_module;
 
 void ngx_http_darkroom_bookings_work(ngx_http_darkroom_task_t *t);
 
+/* ngx_http_darkroom_bookings_admin.c: darkroom_bookings_admin */
+char *ngx_http_darkroom_bookings_admin(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
 
 #endif /* _NGX_HTTP_DARKROOM_BOOKINGS_H_INCLUDED_ */

@@ -29,7 +29,7 @@
  */
 
 
-#include "ngx_http_darkroom.h"
+#include "ngx_http_darkroom_bookings.h"
 
 
 #define NGX_HTTP_DARKROOM_BADMIN_PARAMS  3
@@ -59,6 +59,8 @@ typedef struct {
 } ngx_http_darkroom_badmin_t;
 
 
+static ngx_int_t ngx_http_darkroom_bookings_admin_handler(
+    ngx_http_request_t *r);
 static ngx_int_t ngx_http_darkroom_badmin_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
 static ngx_int_t ngx_http_darkroom_badmin_value(ngx_http_request_t *r,
@@ -118,7 +120,7 @@ static ngx_http_darkroom_badmin_route_t  ngx_http_darkroom_badmin_routes[] = {
 };
 
 
-ngx_int_t
+static ngx_int_t
 ngx_http_darkroom_bookings_admin_handler(ngx_http_request_t *r)
 {
     if (ngx_http_darkroom_admin_auth(r) != NGX_OK) {
