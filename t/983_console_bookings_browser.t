@@ -17,6 +17,8 @@ use JSON::PP;
 use Darkroom::Test;
 use Darkroom::ConsolePages;
 
+binmode $_, ':encoding(UTF-8)' for Test::More->builder->output,
+    Test::More->builder->failure_output;
 my $b = Darkroom::ConsolePages::need_browser();
 my $t = Darkroom::Test->new;
 Darkroom::ConsolePages::start($t,
