@@ -1,7 +1,7 @@
 /*
  * darkroom: the public booking page (book.html), on the bookings API
  * (/api/bookings/, darkroom_bookings): pick a session type (GET types), a
- * day and a time (GET slots, two weeks at a time, in the visitor's time
+ * day and a time (GET slots, a week at a time, in the visitor's time
  * zone), answer the type's questions, then POST book and go to Stripe's
  * checkout_url to pay the deposit.  Plain JavaScript, no build step.
  */
@@ -9,7 +9,7 @@
 (function () {
     'use strict';
 
-    var API = '/api/bookings/', SPAN = 14,
+    var API = '/api/bookings/', SPAN = 7,
         tz = 'UTC', types = [], type = null, from = null, slot = null,
         slots = [], day = null;
 
