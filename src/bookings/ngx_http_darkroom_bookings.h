@@ -3,7 +3,8 @@
  * darkroom: bookings (issue 16), what the files of src/bookings/ share.
  * One nginx module, ngx_http_darkroom_bookings_module
  * (ngx_http_darkroom_bookings_module.c); the public API's work is in
- * ngx_http_darkroom_bookings.c.
+ * ngx_http_darkroom_bookings.c, the admin API (darkroom_bookings_admin) in
+ * ngx_http_darkroom_bookings_admin.c.
  */
 
 
