@@ -200,4 +200,22 @@ is($t->sql_value("SELECT count(*) FROM booking_events e JOIN bookings b"
     . " AND e.from_state = 'held' AND e.to_state = 'expired'", $b->{ref}),
     1, 'with its event');
 
+# --- Stripe refusing the session: the order cancelled, the hold let go ---------
+$stripe->set(session_status => 400);
+$r = book({ %ok, start => '2027-03-07T15:00:00Z' });
+ok($r->{status} >= 400 && $r->{status} != 409, "Stripe's refusal answered"
+    . " $r->{status}");
+my ($cb) = $t->sql("SELECT b.state, o.status FROM bookings b JOIN orders o"
+    . " ON o.id = b.deposit_order_id WHERE b.starts_at = '2027-03-07 15:00Z'");
+is_deeply($cb, ['expired', 'cancelled'], 'the order cancelled, the hold'
+    . ' expired');
+$stripe->set(fail_sessions => 100);
+$r = book({ %ok, start => '2027-03-07T15:00:00Z' });
+is($r->{status}, 503, 'Stripe failing: 503');
+is($r->{json}{error}{code}, 'checkout_unconfirmed', '... checkout_unconfirmed');
+is($t->sql_value("SELECT count(*) FROM bookings WHERE state = 'held'"
+    . " AND starts_at = '2027-03-07 15:00Z'"), 1,
+    'the hold stays for a reconcile to settle');
+$stripe->set();
+
 done_testing;

@@ -453,11 +453,15 @@ BEGIN
     v_busy := tstzrange(v_chk.start_at - st.buffer_before,
                         v_end + st.buffer_after);
 
+    -- one booking of a photographer at a time: the others wait here, then
+    -- see the committed booking and are refused at once.  Without it,
+    -- inserts racing for one time wait on each other's uncommitted rows in
+    -- the exclusion constraint's check, deadlock and time out.
+    PERFORM 1 FROM photographers WHERE id = ph.id FOR NO KEY UPDATE;
+
     PERFORM bookings_expire_in_way(ph.id, v_busy, 'client');
 
     IF ph.max_per_day IS NOT NULL THEN
-        -- one booking of the photographer at a time counts the day
-        PERFORM 1 FROM photographers WHERE id = ph.id FOR UPDATE;
         IF (SELECT count(*) FROM bookings b
              WHERE b.photographer_id = ph.id
                AND b.state IN ('held', 'confirmed')
@@ -543,6 +547,13 @@ DECLARE
     v_key  text;
     v_job  bigint;
 BEGIN
+    -- as bookings_book: one booking of the photographer at a time, the
+    -- photographer locked first (then the booking), as there
+    PERFORM 1 FROM photographers p
+      JOIN bookings b ON b.photographer_id = p.id
+     WHERE b.deposit_order_id = p_order
+       FOR NO KEY UPDATE OF p;
+
     SELECT * INTO v_b FROM bookings WHERE deposit_order_id = p_order
        FOR UPDATE;
     IF NOT FOUND OR v_b.state NOT IN ('held', 'expired') THEN

@@ -22,6 +22,8 @@
 
 static char *ngx_http_darkroom_order_checkout_form(
     ngx_http_darkroom_shop_conf_t *scf, PGresult *o, const char *token);
+static void ngx_http_darkroom_order_checkout_failed(
+    ngx_http_darkroom_task_t *t, const char *order);
 static ngx_int_t ngx_http_darkroom_order_checkout_attach(
     ngx_http_darkroom_task_t *t, const char *order, cJSON *session,
     char **url);
@@ -81,15 +83,8 @@ ngx_http_darkroom_order_checkout_stripe(ngx_http_darkroom_task_t *t,
     free(form);
 
     if (rc != NGX_OK) {
-        if (t->err.status == 0) {
-            ngx_http_darkroom_error_set(&t->err,
-                                        NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        "checkout_unconfirmed",
-                                        "The payment provider has not "
-                                        "confirmed the payment page.");
-        }
-
         cJSON_Delete(session);
+        ngx_http_darkroom_order_checkout_failed(t, order);
         return NGX_ERROR;
     }
 
@@ -97,6 +92,42 @@ ngx_http_darkroom_order_checkout_stripe(ngx_http_darkroom_task_t *t,
     cJSON_Delete(session);
 
     return rc;
+}
+
+
+/*
+ * Stripe made no session.  A definite refusal (a 4xx but 409 and 429)
+ * cancels the order (checkout_failed(): its hold gives its time up);
+ * anything else may have made one: the order stays, checkout_reconcile
+ * settles it, and the client is told to retry later.
+ */
+
+static void
+ngx_http_darkroom_order_checkout_failed(ngx_http_darkroom_task_t *t,
+    const char *order)
+{
+    ngx_uint_t                  st;
+    const char                 *params[2];
+    ngx_http_darkroom_error_t   ignored;
+
+    st = t->err.provider_status;
+
+    if (!(st >= 400 && st < 500 && st != 409 && st != 429)) {
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    "checkout_unconfirmed",
+                                    "The payment provider has not "
+                                    "confirmed the payment page yet, please "
+                                    "retry shortly.");
+        t->err.retry_after = NGX_HTTP_DARKROOM_RETRY_AFTER;
+        return;
+    }
+
+    params[0] = order;
+    params[1] = t->err.detail;
+    ngx_memzero(&ignored, sizeof(ngx_http_darkroom_error_t));
+
+    (void) ngx_http_darkroom_db_command(&t->db,
+               "SELECT checkout_failed($1, $2)", 2, params, &ignored);
 }
 
 
