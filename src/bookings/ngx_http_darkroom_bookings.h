@@ -3,7 +3,8 @@
  * darkroom: bookings (issue 16), what the files of src/bookings/ share.
  * One nginx module, ngx_http_darkroom_bookings_module
  * (ngx_http_darkroom_bookings_module.c); the public API's work is in
- * ngx_http_darkroom_bookings.c.
+ * ngx_http_darkroom_bookings.c, the admin API (darkroom_bookings_admin) in
+ * ngx_http_darkroom_bookings_admin.c.
  */
 
 
@@ -53,6 +54,10 @@ extern ngx_module_t  ngx_http_darkroom_bookings_module;
 
 
 void ngx_http_darkroom_bookings_work(ngx_http_darkroom_task_t *t);
+
+/* ngx_http_darkroom_bookings_admin.c: darkroom_bookings_admin */
+char *ngx_http_darkroom_bookings_admin(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 
 #endif /* _NGX_HTTP_DARKROOM_BOOKINGS_H_INCLUDED_ */

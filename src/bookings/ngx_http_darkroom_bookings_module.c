@@ -49,6 +49,13 @@ static ngx_command_t  ngx_http_darkroom_bookings_commands[] = {
       offsetof(ngx_http_darkroom_bookings_loc_conf_t, hold),
       NULL },
 
+    { ngx_string("darkroom_bookings_admin"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_darkroom_bookings_admin,
+      0,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
