@@ -133,3 +133,68 @@ BEGIN
     END IF;
     RETURN ics_calendar(p_method, v_event);
 END $$;
+
+
+-- A time as the client reads it: "Sunday 28 March 2027, 10:00".
+CREATE OR REPLACE FUNCTION booking_local_text(p timestamptz, p_zone text)
+RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT to_char(p AT TIME ZONE p_zone, 'FMDay FMDD FMMonth YYYY, HH24:MI')
+$$;
+
+
+-- What a booking email's template sees ({"booking": ...}) and its invite
+-- ({"attachments": [...]}): METHOD:CANCEL for booking_cancelled, REQUEST
+-- otherwise.  Times in the client's time zone.  NULL for an unknown
+-- booking.
+CREATE OR REPLACE FUNCTION booking_email_context(p_template text,
+    p_payload jsonb)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_b       bookings%ROWTYPE;
+    v_t       session_types%ROWTYPE;
+    v_p       photographers%ROWTYPE;
+    v_method  text := CASE WHEN p_template = 'booking_cancelled'
+                           THEN 'CANCEL' ELSE 'REQUEST' END;
+    v_zone    text;
+BEGIN
+    IF jsonb_typeof(p_payload->'booking_id') <> 'number' THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO v_b FROM bookings
+     WHERE id = (p_payload->>'booking_id')::bigint;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO v_t FROM session_types WHERE id = v_b.session_type_id;
+    SELECT * INTO v_p FROM photographers WHERE id = v_b.photographer_id;
+    v_zone := v_b.client_time_zone;
+
+    RETURN jsonb_build_object(
+        'booking', jsonb_build_object(
+            'id', v_b.id, 'ref', v_b.ref, 'state', v_b.state,
+            'manage_token', v_b.manage_token,
+            'sequence', v_b.sequence,
+            'client_name', v_b.client_name,
+            'client_email', v_b.client_email,
+            'type', v_t.name,
+            'photographer', v_p.name,
+            'photographer_email', v_p.email,
+            'location', nullif(v_t.location, ''),
+            'online', v_t.online,
+            'time_zone', v_zone,
+            'start', booking_local_text(v_b.starts_at, v_zone),
+            'end', to_char(v_b.ends_at AT TIME ZONE v_zone, 'HH24:MI'),
+            'start_utc', ics_utc(v_b.starts_at),
+            'deposit_display', email_money(v_b.deposit_paid, v_b.currency),
+            'balance_display', email_money(greatest(v_b.price
+                - v_b.deposit_paid - v_b.balance_paid, 0), v_b.currency),
+            'price_display', email_money(v_b.price, v_b.currency),
+            'refunded_display', CASE WHEN v_b.deposit_refunded > 0 THEN
+                email_money(v_b.deposit_refunded, v_b.currency) END,
+            'cancel_reason', nullif(v_b.cancel_reason, '')),
+        'attachments', jsonb_build_array(jsonb_build_object(
+            'filename', 'invite.ics',
+            'content_type', 'text/calendar; method=' || v_method
+                            || '; charset=UTF-8',
+            'content', booking_ics(v_b.id, v_method))));
+END $$;

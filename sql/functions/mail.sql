@@ -6,8 +6,9 @@
 --
 -- Tables: emails, jobs; reads orders, order_items, lab_orders, shipments,
 -- galleries.  Calls no function of another area but darkroom_refuse
--- (core.sql), download_links_json (downloads.sql) for the delivery email
--- and print_sizing_text (prints.sql) for a gallery print's crop or fit.
+-- (core.sql), download_links_json (downloads.sql) for the delivery email,
+-- print_sizing_text (prints.sql) for a gallery print's crop or fit and
+-- booking_email_context (bookings_mail.sql) for a booking's email.
 
 
 -- Minor units as people read them: "£1,234.50", "¥4500", "12.00 CHF".
@@ -53,6 +54,7 @@ DECLARE
     v_shipments json := '[]';
     v_gallery   json;
     v_refund    bigint;
+    v_booking   jsonb;
 BEGIN
     -- selection_submitted (proofing) goes to the photographer too
     v_kind := CASE WHEN p_template LIKE 'shop\_%'
@@ -179,6 +181,15 @@ BEGIN
         v_to := coalesce(v_to, v_gallery->>'client_email');
     END IF;
 
+    IF p_payload ? 'booking_id' THEN
+        -- a booking's email and its invite (bookings_mail.sql)
+        v_booking := booking_email_context(p_template, p_payload);
+        IF v_booking IS NULL THEN
+            RETURN NULL;
+        END IF;
+        v_to := coalesce(v_to, v_booking->'booking'->>'client_email');
+    END IF;
+
     IF v_kind = 'shop' THEN
         v_to := NULL;
     ELSIF jsonb_typeof(p_payload->'to') = 'string' THEN
@@ -206,6 +217,8 @@ BEGIN
         'gallery', v_gallery,
         'downloads', CASE WHEN p_template = 'delivery'
                           THEN download_links_json(v_order_id) END,
+        'booking', v_booking->'booking',
+        'attachments', v_booking->'attachments',
         'payload', p_payload)::text;
 END $$;
 

@@ -61,6 +61,9 @@ typedef struct {
     const char                  *text;
     const char                  *html;          /* NULL: text only */
     const char                  *tpl;
+
+    /* NULL, or [{"filename", "content_type", "content"}] as JSON text */
+    const char                  *attachments;
 } ngx_http_darkroom_mail_msg_t;
 
 

@@ -367,6 +367,7 @@ ngx_http_darkroom_mail_message(ngx_http_darkroom_mail_main_conf_t *mcf,
     msg->text = ngx_http_darkroom_db_field(row, 0, "body_text");
     msg->html = ngx_http_darkroom_db_field(row, 0, "body_html");
     msg->tpl = ngx_http_darkroom_db_field(row, 0, "template");
+    msg->attachments = ngx_http_darkroom_db_field(row, 0, "attachments");
 
     if (msg->id == NULL || msg->status == NULL || msg->key == NULL
         || msg->to == NULL || msg->subject == NULL || msg->text == NULL
@@ -462,10 +463,10 @@ ngx_http_darkroom_mail_compose(ngx_http_darkroom_mail_main_conf_t *mcf,
 {
     char         job_id[NGX_INT64_LEN + 1], order_id[NGX_INT64_LEN + 1];
     char         reason[NGX_HTTP_DARKROOM_MAIL_REASON_LEN];
-    char        *subject, *text, *html;
+    char        *subject, *text, *html, *att;
     cJSON       *data, *oid;
     PGresult    *res;
-    const char  *params[9], *rcpt, *kind;
+    const char  *params[10], *rcpt, *kind;
 
     data = ngx_http_darkroom_mail_context(mcf, job, tpl, rc, err);
     if (data == NULL) {
@@ -516,17 +517,24 @@ ngx_http_darkroom_mail_compose(ngx_http_darkroom_mail_main_conf_t *mcf,
     params[7] = text;
     params[8] = html;
 
+    /* the invite of a booking's email, say: recorded with the message */
+
+    att = cJSON_PrintUnformatted(
+              cJSON_GetObjectItemCaseSensitive(data, "attachments"));
+    params[9] = att;
+
     /* the job holds its lease: no other run records it meanwhile */
 
     res = ngx_http_darkroom_db_exec(job->db,
               "SELECT * FROM email_record($1::bigint, $2, $3, $4,"
-              " $5::bigint, $6, $7, $8, $9)",
-              9, params, err);
+              " $5::bigint, $6, $7, $8, $9, $10::jsonb)",
+              10, params, err);
 
     cJSON_Delete(data);
     free(subject);
     free(text);
     free(html);
+    free(att);
 
     if (res == NULL) {
         *rc = NGX_ERROR;
@@ -1361,6 +1369,8 @@ ngx_http_darkroom_mail_check_templates(ngx_conf_t *cf,
         { "payment_failed", 0 }, { "checkout_expired", 0 },
         { "in_production", 0 }, { "selection_submitted", 0 },
         { "password_reset", 0 }, { "gallery_shared", 0 },
+        { "booking_confirmed", 0 }, { "booking_rescheduled", 0 },
+        { "booking_cancelled", 0 }, { "booking_reminder", 0 },
         { NULL, 0 }
     };
 
