@@ -8,8 +8,12 @@
 -- (\\ \; \, \n), lines folded at 75 octets (never inside a UTF-8
 -- character) and ended by CRLF.
 --
--- Tables: bookings, session_types, photographers (read only).  Called by
--- email_context() (mail.sql).
+-- The feed's key: its SHA-256 in photographers.feed_hash, set anew by
+-- booking_feed_rotate() (the old URL revoked), cleared by
+-- booking_feed_revoke().
+--
+-- Tables: bookings, session_types, photographers (feed_hash written).
+-- Called by email_context() (mail.sql) and the bookings module's feed.
 
 
 -- RFC 5545 TEXT: backslash, semicolon, comma and line breaks escaped,
@@ -67,9 +71,10 @@ $$;
 
 
 -- A booking's VEVENT, folded.  p_cancel: STATUS:CANCELLED whatever its
--- state (the invite of a cancel); otherwise from its state.
+-- state (the invite of a cancel); otherwise from its state.  p_feed: the
+-- photographer's view (SUMMARY names the client), else the client's.
 CREATE OR REPLACE FUNCTION booking_vevent(p_booking bigint,
-    p_cancel boolean, p_stamp timestamptz)
+    p_cancel boolean, p_stamp timestamptz, p_feed boolean)
 RETURNS text LANGUAGE sql STABLE AS $$
     SELECT string_agg(ics_fold(l), '' ORDER BY n)
       FROM bookings b
@@ -82,7 +87,9 @@ RETURNS text LANGUAGE sql STABLE AS $$
                'DTSTAMP:' || ics_utc(p_stamp),
                'DTSTART:' || ics_utc(b.starts_at),
                'DTEND:' || ics_utc(b.ends_at),
-               'SUMMARY:' || ics_text(t.name || ' with ' || p.name),
+               'SUMMARY:' || ics_text(CASE WHEN p_feed
+                   THEN t.name || ': ' || b.client_name
+                   ELSE t.name || ' with ' || p.name END),
                CASE WHEN t.online THEN 'LOCATION:' || ics_text(
                         coalesce(nullif(t.location, ''), 'Online'))
                     WHEN t.location <> '' THEN
@@ -104,13 +111,17 @@ RETURNS text LANGUAGE sql STABLE AS $$
 $$;
 
 
-CREATE OR REPLACE FUNCTION ics_calendar(p_method text, p_events text)
+CREATE OR REPLACE FUNCTION ics_calendar(p_method text, p_events text,
+    p_name text)
 RETURNS text LANGUAGE sql IMMUTABLE AS $$
     SELECT E'BEGIN:VCALENDAR\r\n'
            || E'PRODID:-//darkroom//bookings//EN\r\n'
            || E'VERSION:2.0\r\n'
            || E'CALSCALE:GREGORIAN\r\n'
            || coalesce('METHOD:' || p_method || E'\r\n', '')
+           || CASE WHEN p_name IS NOT NULL
+                   THEN ics_fold('X-WR-CALNAME:' || ics_text(p_name))
+                   ELSE '' END
            || coalesce(p_events, '')
            || E'END:VCALENDAR\r\n'
 $$;
@@ -127,11 +138,11 @@ BEGIN
         RAISE EXCEPTION 'booking_ics: method % is not REQUEST or CANCEL',
             p_method;
     END IF;
-    v_event := booking_vevent(p_booking, p_method = 'CANCEL', now());
+    v_event := booking_vevent(p_booking, p_method = 'CANCEL', now(), false);
     IF v_event IS NULL THEN
         RETURN NULL;
     END IF;
-    RETURN ics_calendar(p_method, v_event);
+    RETURN ics_calendar(p_method, v_event, NULL);
 END $$;
 
 
@@ -198,3 +209,61 @@ BEGIN
                             || '; charset=UTF-8',
             'content', booking_ics(v_b.id, v_method))));
 END $$;
+
+
+-- The private feed (darkroom_bookings_feed): the SHA-256 (hex) of the
+-- photographer's feed secret, NULL for none (or no such photographer).
+-- The module compares it with the hash of the key it was given, in
+-- constant time, before it asks for the feed.
+CREATE OR REPLACE FUNCTION booking_feed_hash(p_photographer text)
+RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT feed_hash FROM photographers WHERE id = p_photographer
+$$;
+
+
+-- The feed itself: the confirmed bookings ending 30 days ago or later,
+-- and those cancelled in the last 30 days (STATUS:CANCELLED, so a
+-- subscribed calendar drops them).  DTSTAMP is the booking's last change:
+-- fetching it again gives the same text.
+CREATE OR REPLACE FUNCTION booking_feed_ics(p_photographer text)
+RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT ics_calendar('PUBLISH',
+               (SELECT string_agg(booking_vevent(b.id, false, b.updated_at,
+                                                 true), ''
+                                  ORDER BY b.starts_at, b.id)
+                  FROM bookings b
+                 WHERE b.photographer_id = p.id
+                   AND b.ends_at >= now() - interval '30 days'
+                   AND (b.state = 'confirmed'
+                        OR b.state = 'cancelled'
+                           AND b.cancelled_at >= now() - interval '30 days')),
+               p.name || ' bookings')
+      FROM photographers p
+     WHERE p.id = p_photographer
+$$;
+
+
+-- A new feed secret for a photographer: returned once (the URL's key),
+-- only its SHA-256 kept; the old URL stops working.  NULL for no such
+-- photographer.
+CREATE OR REPLACE FUNCTION booking_feed_rotate(p_photographer text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_secret  text := replace(gen_random_uuid()::text
+                              || gen_random_uuid()::text, '-', '');
+BEGIN
+    UPDATE photographers
+       SET feed_hash = encode(sha256(convert_to(v_secret, 'UTF8')), 'hex'),
+           updated_at = now()
+     WHERE id = p_photographer;
+    RETURN CASE WHEN FOUND THEN v_secret END;
+END $$;
+
+
+-- The feed turned off: no key opens it.
+CREATE OR REPLACE FUNCTION booking_feed_revoke(p_photographer text)
+RETURNS boolean LANGUAGE sql AS $$
+    UPDATE photographers SET feed_hash = NULL, updated_at = now()
+     WHERE id = p_photographer
+    RETURNING true
+$$;
