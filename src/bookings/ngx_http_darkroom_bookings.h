@@ -1,0 +1,57 @@
+
+/*
+ * darkroom: bookings (issue 16), what the files of src/bookings/ share.
+ * One nginx module, ngx_http_darkroom_bookings_module
+ * (ngx_http_darkroom_bookings_module.c); the public API's work is in
+ * ngx_http_darkroom_bookings.c.
+ */
+
+
+#ifndef _NGX_HTTP_DARKROOM_BOOKINGS_H_INCLUDED_
+#define _NGX_HTTP_DARKROOM_BOOKINGS_H_INCLUDED_
+
+
+#include "ngx_http_darkroom.h"
+
+
+/* darkroom_bookings_hold: how long a hold waits for its deposit */
+#define NGX_HTTP_DARKROOM_BOOKINGS_HOLD  (30 * 60)
+
+
+typedef struct {
+    time_t                               hold;    /* seconds */
+} ngx_http_darkroom_bookings_loc_conf_t;
+
+
+typedef enum {
+    NGX_HTTP_DARKROOM_BOOKINGS_NONE = 0,
+    NGX_HTTP_DARKROOM_BOOKINGS_TYPES,
+    NGX_HTTP_DARKROOM_BOOKINGS_SLOTS,
+    NGX_HTTP_DARKROOM_BOOKINGS_BOOK,
+    NGX_HTTP_DARKROOM_BOOKINGS_SHOW
+} ngx_http_darkroom_bookings_route_e;
+
+
+/* a request of the public API, the task's data */
+
+typedef struct {
+    ngx_http_darkroom_bookings_route_e   route;
+    char                                *arg[4];
+    char                                *body;    /* POST book: JSON */
+    char                                 hold[NGX_INT64_LEN + 1];
+    char                                 token[NGX_HTTP_DARKROOM_TOKEN_SIZE];
+    char                                 hash[NGX_HTTP_DARKROOM_HASH_SIZE];
+
+    /* POST book, from the thread: the deposit order to check out */
+    char                                 order[NGX_INT64_LEN + 1];
+    char                                 currency[4];
+} ngx_http_darkroom_bookings_t;
+
+
+extern ngx_module_t  ngx_http_darkroom_bookings_module;
+
+
+void ngx_http_darkroom_bookings_work(ngx_http_darkroom_task_t *t);
+
+
+#endif /* _NGX_HTTP_DARKROOM_BOOKINGS_H_INCLUDED_ */
