@@ -156,7 +156,7 @@ $$;
 -- What a booking email's template sees ({"booking": ...}) and its invite
 -- ({"attachments": [...]}): METHOD:CANCEL for booking_cancelled, REQUEST
 -- otherwise.  Times in the client's time zone.  NULL for an unknown
--- booking.
+-- booking, or a reminder of one no longer confirmed.
 CREATE OR REPLACE FUNCTION booking_email_context(p_template text,
     p_payload jsonb)
 RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
@@ -173,7 +173,9 @@ BEGIN
     END IF;
     SELECT * INTO v_b FROM bookings
      WHERE id = (p_payload->>'booking_id')::bigint;
-    IF NOT FOUND THEN
+    -- a reminder of a booking cancelled since it was queued is not sent
+    IF NOT FOUND OR p_template = 'booking_reminder'
+                    AND v_b.state <> 'confirmed' THEN
         RETURN NULL;
     END IF;
     SELECT * INTO v_t FROM session_types WHERE id = v_b.session_type_id;
@@ -267,3 +269,59 @@ RETURNS boolean LANGUAGE sql AS $$
      WHERE id = p_photographer
     RETURNING true
 $$;
+
+
+-- The reminders due (darkroom_mail_booking_reminders; the recurring job
+-- "booking_reminders" calls this every 10 minutes): for each confirmed
+-- booking yet to start and each offset (seconds before its start) whose
+-- moment has come, once per booking, SEQUENCE and offset
+-- (booking_reminders).  Of the offsets due at once only the nearest to the
+-- start sends a booking_reminder email; an offset whose moment passed
+-- before the booking's last change (booked or moved inside it) is recorded
+-- and sends nothing.  Never for a booking not confirmed.  Returns the
+-- emails queued.
+CREATE OR REPLACE FUNCTION booking_reminders_enqueue(p_seconds integer[])
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    v_due     record;
+    v_job     bigint;
+    v_count   integer := 0;
+BEGIN
+    FOR v_due IN
+        SELECT b.id, b.sequence, b.client_email,
+               make_interval(secs => s) AS before,
+               b.starts_at - make_interval(secs => s)
+                   < greatest(b.confirmed_at, b.updated_at) AS late,
+               row_number() OVER (PARTITION BY b.id ORDER BY s) AS nearest
+          FROM bookings b, unnest(p_seconds) s
+         WHERE b.state = 'confirmed'
+           AND b.starts_at > now()
+           AND b.starts_at - make_interval(secs => s) <= now()
+           AND NOT EXISTS (SELECT 1 FROM booking_reminders r
+                            WHERE r.booking_id = b.id
+                              AND r.sequence = b.sequence
+                              AND r.before = make_interval(secs => s))
+         ORDER BY b.id, s
+    LOOP
+        v_job := NULL;
+        IF v_due.nearest = 1 AND NOT v_due.late THEN
+            INSERT INTO jobs (kind, payload, dedupe_key)
+            VALUES ('email',
+                    jsonb_build_object('template', 'booking_reminder',
+                                       'booking_id', v_due.id,
+                                       'to', v_due.client_email),
+                    'booking_reminder:' || v_due.id || ':'
+                    || v_due.sequence || ':'
+                    || extract(epoch FROM v_due.before)::bigint)
+            ON CONFLICT (dedupe_key) DO NOTHING
+            RETURNING id INTO v_job;
+            IF v_job IS NOT NULL THEN
+                v_count := v_count + 1;
+            END IF;
+        END IF;
+        INSERT INTO booking_reminders (booking_id, sequence, before, job_id)
+        VALUES (v_due.id, v_due.sequence, v_due.before, v_job)
+        ON CONFLICT DO NOTHING;
+    END LOOP;
+    RETURN v_count;
+END $$;
