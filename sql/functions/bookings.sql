@@ -92,10 +92,11 @@ $$;
 
 
 -- the free slots of a type whose start falls on a local day (in the
--- photographer's zone) between p_from and p_to
+-- photographer's zone) between p_from and p_to; p_bookings false: as if
+-- there were no bookings (the availability alone)
 
 CREATE OR REPLACE FUNCTION bookings_free_slots(p_type text, p_from date,
-    p_to date, p_now timestamptz)
+    p_to date, p_now timestamptz, p_bookings boolean DEFAULT true)
 RETURNS TABLE (starts_at timestamptz, ends_at timestamptz)
 LANGUAGE sql STABLE AS $$
     WITH t AS (
@@ -127,14 +128,14 @@ LANGUAGE sql STABLE AS $$
               AND tstzrange((i.day + c.starts) AT TIME ZONE t.time_zone,
                             (i.day + c.ends) AT TIME ZONE t.time_zone)
                   && tstzrange(i.s, i.s + t.duration))
-       AND NOT EXISTS (
+       AND (NOT p_bookings OR NOT EXISTS (
            SELECT 1 FROM bookings b
             WHERE b.photographer_id = t.photographer_id
               AND b.state IN ('held', 'confirmed')
               AND bookings_live(b, p_now)
               AND b.busy && tstzrange(i.s - t.buffer_before,
-                                      i.s + t.duration + t.buffer_after))
-       AND (t.max_per_day IS NULL OR (
+                                      i.s + t.duration + t.buffer_after)))
+       AND (NOT p_bookings OR t.max_per_day IS NULL OR (
            SELECT count(*) FROM bookings b
             WHERE b.photographer_id = t.photographer_id
               AND b.state IN ('held', 'confirmed')
@@ -234,3 +235,347 @@ BEGIN
              WHERE (s.starts_at AT TIME ZONE v_tz)::date
                    BETWEEN v_from AND v_to), '[]'))::text;
 END $$;
+
+
+-- a booking as its client sees it: times in the client's zone
+
+CREATE OR REPLACE FUNCTION bookings_client_json(b bookings) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('ref', b.ref, 'state', b.state,
+               'type', jsonb_build_object('id', st.id, 'name', st.name,
+                   'location', st.location, 'online', st.online),
+               'photographer', jsonb_build_object('id', p.id,
+                   'name', p.name),
+               'start', bookings_iso(b.starts_at, b.client_time_zone),
+               'end', bookings_iso(b.ends_at, b.client_time_zone),
+               'start_utc', bookings_utc(b.starts_at),
+               'time_zone', b.client_time_zone,
+               'held_until', CASE WHEN b.state = 'held' THEN
+                   bookings_iso(b.held_until, b.client_time_zone) END,
+               'name', b.client_name, 'email', b.client_email,
+               'answers', b.answers,
+               'currency', b.currency, 'price', b.price,
+               'deposit', b.deposit,
+               'paid', b.deposit_paid + b.balance_paid - b.deposit_refunded,
+               'balance', b.price - b.deposit_paid - b.balance_paid,
+               'deposit_paid', b.deposit_paid > 0)
+      FROM session_types st JOIN photographers p
+        ON p.id = st.photographer_id
+     WHERE st.id = b.session_type_id;
+$$;
+
+
+-- GET <ref>?token=: the booking, for the holder of its manage token
+
+CREATE OR REPLACE FUNCTION bookings_show_json(p_ref text, p_token text)
+RETURNS text LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_b bookings;
+BEGIN
+    SELECT * INTO v_b FROM bookings
+     WHERE ref = p_ref AND p_token ~ '^[0-9a-f]{32}$'
+       AND manage_token = p_token;
+    IF NOT FOUND THEN
+        PERFORM darkroom_refuse(404, 'not_found',
+            'There is no such booking.');
+    END IF;
+    RETURN jsonb_build_object('booking', bookings_client_json(v_b))::text;
+END $$;
+
+
+-- a state change of a booking, with its cause
+
+CREATE OR REPLACE FUNCTION bookings_event(p_booking bigint, p_from text,
+    p_to text, p_cause text, p_detail jsonb DEFAULT '{}')
+RETURNS void LANGUAGE sql AS $$
+    INSERT INTO booking_events (booking_id, from_state, to_state, cause,
+                                detail)
+    VALUES (p_booking, p_from, p_to, p_cause, p_detail);
+$$;
+
+
+-- holds past their time that are in the way of busy: expired, so that
+-- the exclusion constraint lets the new booking in
+
+CREATE OR REPLACE FUNCTION bookings_expire_in_way(p_photographer text,
+    p_busy tstzrange, p_cause text)
+RETURNS void LANGUAGE sql AS $$
+    WITH x AS (
+        UPDATE bookings SET state = 'expired', updated_at = now()
+         WHERE photographer_id = p_photographer AND state = 'held'
+           AND held_until <= now() AND busy && p_busy
+        RETURNING id)
+    INSERT INTO booking_events (booking_id, from_state, to_state, cause)
+    SELECT id, 'held', 'expired', p_cause FROM x;
+$$;
+
+
+-- the parts of POST book that are the client's: checked, or refused 400
+
+CREATE OR REPLACE FUNCTION bookings_book_check(p jsonb, st session_types,
+    OUT start_at timestamptz, OUT answers jsonb)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_start text := p->>'start';
+    v_q     jsonb;
+    v_a     jsonb := coalesce(p->'answers', '{}');
+BEGIN
+    IF jsonb_typeof(p->'start') IS DISTINCT FROM 'string'
+       OR v_start !~ ('^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?'
+                      '(Z|[+-]\d{2}:\d{2})$')
+    THEN
+        PERFORM darkroom_refuse(400, 'bad_time', 'Give start as '
+            'YYYY-MM-DDTHH:MM:SS with its offset, as the slots give it.');
+    END IF;
+    BEGIN
+        start_at := v_start::timestamptz;
+    EXCEPTION WHEN others THEN
+        PERFORM darkroom_refuse(400, 'bad_time', 'start is not a time.');
+    END;
+
+    IF jsonb_typeof(p->'name') IS DISTINCT FROM 'string'
+       OR length(btrim(p->>'name')) NOT BETWEEN 1 AND 200
+    THEN
+        PERFORM darkroom_refuse(400, 'bad_name', 'Give your name.');
+    END IF;
+    IF jsonb_typeof(p->'email') IS DISTINCT FROM 'string'
+       OR p->>'email' !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$'
+       OR length(p->>'email') > 254
+    THEN
+        PERFORM darkroom_refuse(400, 'bad_email',
+            'Give an email address.');
+    END IF;
+    IF p ? 'time_zone' AND NOT bookings_valid_tz(p->>'time_zone') THEN
+        PERFORM darkroom_refuse(400, 'bad_time_zone',
+            'time_zone is an IANA time zone name.');
+    END IF;
+
+    IF jsonb_typeof(v_a) <> 'object' THEN
+        PERFORM darkroom_refuse(400, 'bad_answers',
+            'answers is an object of the questions'' ids.');
+    END IF;
+    answers := '{}';
+    FOR v_q IN SELECT * FROM jsonb_array_elements(st.questions) LOOP
+        IF jsonb_typeof(v_a->(v_q->>'id')) = 'string'
+           AND length(btrim(v_a->>(v_q->>'id'))) BETWEEN 1 AND 2000
+        THEN
+            answers := answers || jsonb_build_object(v_q->>'id',
+                                                     v_a->(v_q->>'id'));
+        ELSIF coalesce((v_q->>'required')::boolean, false) THEN
+            PERFORM darkroom_refuse(400, 'missing_answer',
+                format('Answer "%s".', v_q->>'label'));
+        END IF;
+    END LOOP;
+END $$;
+
+
+-- POST book: the hold and its deposit order in one transaction, or a
+-- refusal and nothing written.  p_token: the manage token (hex), p_hash:
+-- the SHA-256 of the deposit order's status token, p_hold: seconds.
+-- Answers {"booking", "order_id"}; the C side asks the shop for the
+-- Checkout session of the order.
+
+CREATE OR REPLACE FUNCTION bookings_book(p_body text, p_token text,
+    p_hash text, p_hold int)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    p        jsonb;
+    st       session_types;
+    ph       photographers;
+    v_chk    record;
+    v_id     bigint;
+    v_order  bigint;
+    v_ref    text;
+    v_oref   text;
+    v_end    timestamptz;
+    v_busy   tstzrange;
+    v_dep    bigint;
+    v_b      bookings;
+    v_exp    timestamptz;
+BEGIN
+    BEGIN
+        p := p_body::jsonb;
+    EXCEPTION WHEN others THEN
+        PERFORM darkroom_refuse(400, 'bad_json', 'The body is JSON.');
+    END;
+    IF jsonb_typeof(p) IS DISTINCT FROM 'object' THEN
+        PERFORM darkroom_refuse(400, 'bad_json',
+            'The body is a JSON object.');
+    END IF;
+
+    SELECT * INTO st FROM session_types
+     WHERE id = p->>'type' AND active;
+    IF NOT FOUND OR jsonb_typeof(p->'type') <> 'string' THEN
+        PERFORM darkroom_refuse(400, 'unknown_type',
+            'There is no such session type.');
+    END IF;
+
+    v_chk := bookings_book_check(p, st);
+
+    IF v_chk.start_at <= now() THEN
+        PERFORM darkroom_refuse(400, 'past_slot',
+            'That time has passed.');
+    END IF;
+
+    SELECT * INTO ph FROM photographers WHERE id = st.photographer_id;
+    IF NOT EXISTS (
+        SELECT 1 FROM bookings_free_slots(st.id,
+            (v_chk.start_at AT TIME ZONE ph.time_zone)::date,
+            (v_chk.start_at AT TIME ZONE ph.time_zone)::date, now(), false) s
+         WHERE s.starts_at = v_chk.start_at)
+    THEN
+        PERFORM darkroom_refuse(400, 'not_available',
+            'That time is not one of the slots offered.');
+    END IF;
+
+    v_end := v_chk.start_at + st.duration;
+    v_busy := tstzrange(v_chk.start_at - st.buffer_before,
+                        v_end + st.buffer_after);
+
+    PERFORM bookings_expire_in_way(ph.id, v_busy, 'client');
+
+    IF ph.max_per_day IS NOT NULL THEN
+        -- one booking of the photographer at a time counts the day
+        PERFORM 1 FROM photographers WHERE id = ph.id FOR UPDATE;
+        IF (SELECT count(*) FROM bookings b
+             WHERE b.photographer_id = ph.id
+               AND b.state IN ('held', 'confirmed')
+               AND bookings_live(b, now())
+               AND (b.starts_at AT TIME ZONE ph.time_zone)::date
+                   = (v_chk.start_at AT TIME ZONE ph.time_zone)::date)
+           >= ph.max_per_day
+        THEN
+            PERFORM darkroom_refuse(409, 'slot_taken',
+                'That day is fully booked.');
+        END IF;
+    END IF;
+
+    v_dep := bookings_deposit(st);
+    v_id := nextval(pg_get_serial_sequence('bookings', 'id'));
+    v_ref := 'BK-' || lpad(v_id::text, 6, '0');
+
+    BEGIN
+        INSERT INTO bookings (id, ref, uid, manage_token, photographer_id,
+            session_type_id, state, starts_at, ends_at, busy, held_until,
+            client_name, client_email, client_time_zone, answers,
+            currency, price, deposit)
+        VALUES (v_id, v_ref, gen_random_uuid() || '@darkroom', p_token,
+            ph.id, st.id, 'held', v_chk.start_at, v_end, v_busy,
+            now() + p_hold * interval '1 second', btrim(p->>'name'),
+            p->>'email', coalesce(p->>'time_zone', ph.time_zone),
+            v_chk.answers, st.currency, st.price, v_dep)
+        RETURNING * INTO v_b;
+    EXCEPTION WHEN exclusion_violation THEN
+        PERFORM darkroom_refuse(409, 'slot_taken',
+            'That time has just been taken: pick another.');
+    END;
+
+    -- the deposit order, as the shop's checkout writes one
+    v_order := nextval(pg_get_serial_sequence('orders', 'id'));
+    v_oref := 'DR-' || lpad(v_order::text, 6, '0');
+    v_exp := greatest(v_b.held_until, now() + interval '31 minutes');
+
+    INSERT INTO orders (id, ref, status_token, email, currency, subtotal,
+                        total, physical, expires_at)
+    VALUES (v_order, v_oref, p_hash, v_b.client_email, st.currency, v_dep,
+            v_dep, false, v_exp);
+    INSERT INTO order_items (order_id, line, photo_id, product_id, title,
+                             product_name, kind, quantity, unit_amount,
+                             amount)
+    VALUES (v_order, 1, v_ref, st.id,
+            st.name || ', ' || to_char(v_chk.start_at AT TIME ZONE
+                                       ph.time_zone, 'YYYY-MM-DD HH24:MI'),
+            'Deposit', 'session', 1, v_dep, v_dep);
+    INSERT INTO order_events (order_id, to_status, cause, detail)
+    VALUES (v_order, 'pending_payment', 'booking',
+            jsonb_build_object('booking', v_ref, 'total', v_dep,
+                               'currency', st.currency));
+    INSERT INTO jobs (kind, payload, run_at, dedupe_key)
+    VALUES ('checkout_reconcile', jsonb_build_object('order_id', v_order),
+            v_exp + interval '5 minutes', 'reconcile:' || v_order);
+
+    UPDATE bookings SET deposit_order_id = v_order WHERE id = v_id
+    RETURNING * INTO v_b;
+    PERFORM bookings_event(v_id, NULL, 'held', 'client',
+                           jsonb_build_object('order', v_oref));
+
+    RETURN jsonb_build_object('order_id', v_order,
+        'booking', jsonb_build_object('ref', v_ref, 'state', 'held',
+            'start', bookings_iso(v_b.starts_at, v_b.client_time_zone),
+            'end', bookings_iso(v_b.ends_at, v_b.client_time_zone),
+            'held_until', bookings_iso(v_b.held_until,
+                                       v_b.client_time_zone),
+            'deposit', v_dep, 'currency', st.currency))::text;
+END $$;
+
+
+-- the deposit order of a booking is paid (order_mark_paid, in the
+-- payment's transaction): a hold, or an expired hold whose time is still
+-- free, is confirmed with its email; an expired hold whose time was
+-- taken stays expired and its deposit goes back (a stripe_refund job)
+
+CREATE OR REPLACE FUNCTION bookings_order_paid(p_order bigint,
+    p_amount bigint, p_cause text)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    v_b    bookings;
+    v_key  text;
+    v_job  bigint;
+BEGIN
+    SELECT * INTO v_b FROM bookings WHERE deposit_order_id = p_order
+       FOR UPDATE;
+    IF NOT FOUND OR v_b.state NOT IN ('held', 'expired') THEN
+        RETURN;
+    END IF;
+
+    UPDATE bookings SET deposit_paid = coalesce(p_amount, deposit),
+                        updated_at = now()
+     WHERE id = v_b.id;
+
+    BEGIN
+        UPDATE bookings SET state = 'confirmed', confirmed_at = now()
+         WHERE id = v_b.id;
+    EXCEPTION WHEN exclusion_violation THEN
+        v_key := 'darkroom-refund-booking-' || v_b.id || '-' || p_order;
+        INSERT INTO jobs (kind, payload, dedupe_key)
+        VALUES ('stripe_refund', jsonb_build_object('order_id', p_order,
+                    'amount', coalesce(p_amount, v_b.deposit),
+                    'reason', 'booking_expired',
+                    'idempotency_key', v_key),
+                'stripe_refund:' || v_key)
+        ON CONFLICT (dedupe_key) DO NOTHING
+        RETURNING id INTO v_job;
+        PERFORM bookings_event(v_b.id, v_b.state, 'expired', p_cause,
+            jsonb_build_object('refund', 'queued',
+                'amount', coalesce(p_amount, v_b.deposit),
+                'job', v_job, 'idempotency_key', v_key,
+                'reason', 'the hold expired and its time was taken'));
+        RETURN;
+    END;
+
+    PERFORM bookings_event(v_b.id, v_b.state, 'confirmed', p_cause,
+        jsonb_build_object('deposit', coalesce(p_amount, v_b.deposit)));
+    INSERT INTO jobs (kind, payload, dedupe_key)
+    VALUES ('email', jsonb_build_object('template', 'booking_confirmed',
+                'booking_id', v_b.id, 'to', v_b.client_email),
+            'booking_confirmed:' || v_b.id || ':' || v_b.sequence)
+    ON CONFLICT (dedupe_key) DO NOTHING;
+END $$;
+
+
+-- the stripe_refund job has refunded an order (shop's stripe_refund_sent):
+-- the booking of that deposit records it
+
+CREATE OR REPLACE FUNCTION bookings_refund_sent(p_order bigint,
+    p_refund text, p_amount bigint, p_key text, p_cause text)
+RETURNS void LANGUAGE sql AS $$
+    UPDATE bookings SET deposit_refunded = deposit_refunded + p_amount,
+                        updated_at = now()
+     WHERE deposit_order_id = p_order;
+    INSERT INTO booking_events (booking_id, from_state, to_state, cause,
+                                detail)
+    SELECT b.id, b.state, b.state, p_cause,
+           jsonb_build_object('refund', p_refund, 'amount', p_amount,
+                              'idempotency_key', p_key)
+      FROM bookings b WHERE b.deposit_order_id = p_order;
+$$;

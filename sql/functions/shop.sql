@@ -860,6 +860,9 @@ BEGIN
     -- digital lines: download grants and the delivery email (downloads.sql)
     PERFORM download_grant_order(p_order, p_cause);
 
+    -- a booking's deposit: the booking confirmed, or refunded (bookings.sql)
+    PERFORM bookings_order_paid(p_order, v_amount, p_cause);
+
     RETURN 'paid';
 END $$;
 
@@ -2519,3 +2522,50 @@ LANGUAGE sql STABLE AS $$
       FROM seqs s
      WHERE s.n > 0 AND (s.d <> s.n OR s.hi - s.lo + 1 <> s.n)
 $$;
+
+
+-- An order written elsewhere (a booking's deposit, bookings.sql) checked
+-- out by ngx_http_darkroom_order_checkout: what its Checkout Session
+-- says.  No row: no such order waiting for payment.
+CREATE OR REPLACE FUNCTION order_checkout_info(p_order bigint,
+    OUT order_id bigint, OUT order_ref text, OUT email text,
+    OUT currency text, OUT total bigint, OUT expires_epoch bigint,
+    OUT lines jsonb, OUT checkout_url text)
+RETURNS SETOF record LANGUAGE sql STABLE AS $$
+    SELECT o.id, o.ref, o.email, lower(o.currency), o.total,
+           extract(epoch FROM o.expires_at)::bigint,
+           (SELECT jsonb_agg(jsonb_build_object('name',
+                       i.title || ' — ' || i.product_name,
+                       'unit_amount', i.unit_amount,
+                       'quantity', i.quantity) ORDER BY i.line)
+              FROM order_items i WHERE i.order_id = o.id),
+           o.checkout_url
+      FROM orders o
+     WHERE o.id = p_order AND o.status = 'pending_payment';
+$$;
+
+
+-- What the stripe_refund job refunds: the order's payment.  No row: the
+-- order has no payment to refund.
+CREATE OR REPLACE FUNCTION stripe_refund_target(p_order bigint)
+RETURNS TABLE (payment_intent text) LANGUAGE sql STABLE AS $$
+    SELECT o.stripe_payment_intent FROM orders o
+     WHERE o.id = p_order AND o.stripe_payment_intent IS NOT NULL;
+$$;
+
+
+-- Stripe took a refund the stripe_refund job asked for: in the order's
+-- history and its booking's (the money itself is charge.refunded's)
+CREATE OR REPLACE FUNCTION stripe_refund_sent(p_order bigint,
+    p_refund text, p_amount bigint, p_key text, p_cause text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO order_events (order_id, from_status, to_status, cause,
+                              detail)
+    SELECT o.id, o.status, o.status, p_cause,
+           jsonb_build_object('refund', p_refund, 'amount', p_amount,
+                              'idempotency_key', p_key)
+      FROM orders o WHERE o.id = p_order;
+    PERFORM bookings_refund_sent(p_order, p_refund, p_amount, p_key,
+                                 p_cause);
+END $$;

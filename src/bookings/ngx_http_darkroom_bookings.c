@@ -11,6 +11,10 @@
 
 static void ngx_http_darkroom_bookings_call(ngx_http_darkroom_task_t *t,
     const char *sql, int n, const char *const *params, const char *missing);
+static void ngx_http_darkroom_bookings_book(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_bookings_t *b);
+static void ngx_http_darkroom_bookings_booked(ngx_http_darkroom_task_t *t,
+    cJSON *j, const char *url);
 
 
 void
@@ -29,6 +33,10 @@ ngx_http_darkroom_bookings_work(ngx_http_darkroom_task_t *t)
         ngx_http_darkroom_bookings_call(t,
             "SELECT bookings_slots_json($1, $2, $3, $4)", 4,
             (const char **) b->arg, "No slots.");
+        return;
+
+    case NGX_HTTP_DARKROOM_BOOKINGS_BOOK:
+        ngx_http_darkroom_bookings_book(t, b);
         return;
 
     case NGX_HTTP_DARKROOM_BOOKINGS_SHOW:
@@ -57,4 +65,92 @@ ngx_http_darkroom_bookings_call(ngx_http_darkroom_task_t *t, const char *sql,
     }
 
     ngx_http_darkroom_task_answer(t, res, missing);
+}
+
+
+/*
+ * POST book: the hold and its deposit order (bookings_book(), one
+ * transaction), then the order's Checkout Session through the shop (the
+ * core hook ngx_http_darkroom_order_checkout).  When Stripe gives no page
+ * the hold stays until its time is up (or the shop cancels the order).
+ */
+
+static void
+ngx_http_darkroom_bookings_book(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_bookings_t *b)
+{
+    char         *url, order[NGX_INT64_LEN + 1];
+    cJSON        *j, *id;
+    PGresult     *res;
+    const char   *params[4], *v;
+
+    params[0] = b->body;
+    params[1] = b->token;
+    params[2] = b->ohash;
+    params[3] = b->hold;
+
+    res = ngx_http_darkroom_db_exec(&t->db,
+              "SELECT bookings_book($1, $2, $3, $4::int)", 4, params,
+              &t->err);
+    if (res == NULL) {
+        return;
+    }
+
+    v = ngx_http_darkroom_db_only(res);
+    j = v ? cJSON_Parse(v) : NULL;
+    PQclear(res);
+
+    id = cJSON_GetObjectItemCaseSensitive(j, "order_id");
+
+    if (!cJSON_IsNumber(id)) {
+        cJSON_Delete(j);
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal_error", "No deposit order.");
+        return;
+    }
+
+    snprintf(order, sizeof(order), "%.0f", id->valuedouble);
+    cJSON_DeleteItemFromObjectCaseSensitive(j, "order_id");
+
+    ngx_http_darkroom_trace("booking: deposit order %s", order);
+
+    url = NULL;
+
+    if (ngx_http_darkroom_order_checkout(t, order, b->otoken, &url)
+        == NGX_OK)
+    {
+        ngx_http_darkroom_bookings_booked(t, j, url);
+    }
+
+    free(url);
+    cJSON_Delete(j);
+}
+
+
+/* 201 {"booking", "checkout_url", "manage_token"} */
+
+static void
+ngx_http_darkroom_bookings_booked(ngx_http_darkroom_task_t *t, cJSON *j,
+    const char *url)
+{
+    cJSON                         *bk;
+    ngx_http_darkroom_bookings_t  *b = t->data;
+
+    bk = cJSON_GetObjectItemCaseSensitive(j, "booking");
+
+    if (cJSON_IsObject(bk)
+        && cJSON_AddStringToObject(bk, "manage_token", b->token)
+        && cJSON_AddStringToObject(j, "checkout_url", url))
+    {
+        t->out = cJSON_PrintUnformatted(j);
+    }
+
+    if (t->out == NULL) {
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal_error", "Out of memory.");
+        return;
+    }
+
+    t->out_len = ngx_strlen(t->out);
+    t->status = NGX_HTTP_CREATED;
 }

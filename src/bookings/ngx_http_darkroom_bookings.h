@@ -39,12 +39,13 @@ typedef struct {
     char                                *arg[4];
     char                                *body;    /* POST book: JSON */
     char                                 hold[NGX_INT64_LEN + 1];
+
+    /* POST book: the manage token; the deposit order's status token and
+     * its hash (what the order keeps) */
     char                                 token[NGX_HTTP_DARKROOM_TOKEN_SIZE];
     char                                 hash[NGX_HTTP_DARKROOM_HASH_SIZE];
-
-    /* POST book, from the thread: the deposit order to check out */
-    char                                 order[NGX_INT64_LEN + 1];
-    char                                 currency[4];
+    char                                 otoken[NGX_HTTP_DARKROOM_TOKEN_SIZE];
+    char                                 ohash[NGX_HTTP_DARKROOM_HASH_SIZE];
 } ngx_http_darkroom_bookings_t;
 
 

@@ -245,7 +245,10 @@ ngx_http_darkroom_bookings_prepare(ngx_http_request_t *r,
         ngx_sprintf((u_char *) b->hold, "%T%Z", blcf->hold);
 
         if (ngx_http_darkroom_token((u_char *) b->token, (u_char *) b->hash)
-            != NGX_OK)
+            != NGX_OK
+            || ngx_http_darkroom_token((u_char *) b->otoken,
+                                       (u_char *) b->ohash)
+               != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }

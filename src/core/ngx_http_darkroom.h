@@ -228,6 +228,20 @@ typedef struct ngx_http_darkroom_task_s  ngx_http_darkroom_task_t;
 
 
 /*
+ * An order written by another area (a booking's deposit, issue 16)
+ * checked out through the shop, in a pool thread: the Stripe Checkout
+ * Session of the pending order (id in decimal) is made and attached as
+ * the shop's own checkout does (same idempotency key, same webhook);
+ * token is the order's status token for the shop's success and cancel
+ * URLs.  NGX_OK: *url (malloc'd) is the payment page; else err is set.
+ */
+
+typedef ngx_int_t (*ngx_http_darkroom_order_checkout_pt)(
+    ngx_http_darkroom_task_t *t, const char *order, const char *token,
+    char **url);
+
+
+/*
  * The credential of an admin request (ngx_http_darkroom_auth.c): recorded
  * by ngx_http_darkroom_admin_auth() on the event loop, checked in the
  * task's thread before the area's work, which then writes the audit row.
@@ -422,6 +436,7 @@ extern ngx_http_darkroom_link_log_pt    ngx_http_darkroom_link_log;
 
 /* set by the shop module; by default 404, "There is no shop here." */
 extern ngx_http_darkroom_gallery_sale_pt  ngx_http_darkroom_gallery_sale;
+extern ngx_http_darkroom_order_checkout_pt  ngx_http_darkroom_order_checkout;
 
 /* a member of a JSON object that is a string, or NULL */
 

@@ -17,8 +17,15 @@ static ngx_int_t ngx_http_darkroom_gallery_sale_none(ngx_http_request_t *r,
     ngx_uint_t quote);
 
 
+static ngx_int_t ngx_http_darkroom_order_checkout_none(
+    ngx_http_darkroom_task_t *t, const char *order, const char *token,
+    char **url);
+
+
 ngx_http_darkroom_gallery_sale_pt  ngx_http_darkroom_gallery_sale =
     ngx_http_darkroom_gallery_sale_none;
+ngx_http_darkroom_order_checkout_pt  ngx_http_darkroom_order_checkout =
+    ngx_http_darkroom_order_checkout_none;
 
 
 /* a gallery's quote or checkout where no shop sells (no darkroom_checkout) */
@@ -30,6 +37,18 @@ ngx_http_darkroom_gallery_sale_none(ngx_http_request_t *r,
 {
     return ngx_http_darkroom_send_error(r, NGX_HTTP_NOT_FOUND, "no_shop",
                                         "There is no shop here.");
+}
+
+
+/* an order to check out where no shop sells (thread side) */
+
+static ngx_int_t
+ngx_http_darkroom_order_checkout_none(ngx_http_darkroom_task_t *t,
+    const char *order, const char *token, char **url)
+{
+    ngx_http_darkroom_error_set(&t->err, NGX_HTTP_NOT_FOUND, "no_shop",
+                                "There is no shop here.");
+    return NGX_ERROR;
 }
 
 

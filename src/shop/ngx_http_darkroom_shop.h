@@ -80,5 +80,12 @@ ngx_int_t ngx_http_darkroom_form_add(char **buf, size_t *len, size_t *size,
 ngx_int_t ngx_http_darkroom_job_checkout_reconcile(
     ngx_http_darkroom_job_t *job, ngx_http_darkroom_error_t *err);
 
+/* order checkout: another area's order (ngx_http_darkroom_order_checkout)
+ * and the job "stripe_refund"; thread side */
+ngx_int_t ngx_http_darkroom_order_checkout_stripe(ngx_http_darkroom_task_t *t,
+    const char *order, const char *token, char **url);
+ngx_int_t ngx_http_darkroom_job_stripe_refund(ngx_http_darkroom_job_t *job,
+    ngx_http_darkroom_error_t *err);
+
 
 #endif /* _NGX_HTTP_DARKROOM_SHOP_H_INCLUDED_ */

@@ -307,6 +307,16 @@ ngx_http_darkroom_shop_postconfiguration(ngx_conf_t *cf)
 
     ngx_http_darkroom_gallery_sale = ngx_http_darkroom_checkout_gallery;
 
+    /* a booking's deposit is checked out and refunded by the shop */
+    ngx_http_darkroom_order_checkout = ngx_http_darkroom_order_checkout_stripe;
+
+    if (ngx_http_darkroom_job_register(cf, "stripe_refund",
+                                       ngx_http_darkroom_job_stripe_refund)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     return ngx_http_darkroom_job_register(cf, "checkout_reconcile",
                                     ngx_http_darkroom_job_checkout_reconcile);
 }
