@@ -202,8 +202,13 @@ BEGIN
             'balance_display', email_money(greatest(v_b.price
                 - v_b.deposit_paid - v_b.balance_paid, 0), v_b.currency),
             'price_display', email_money(v_b.price, v_b.currency),
-            'refunded_display', CASE WHEN v_b.deposit_refunded > 0 THEN
-                email_money(v_b.deposit_refunded, v_b.currency) END,
+            -- a cancel's refund, queued with its email, or one made
+            'refunded_display', CASE
+                WHEN jsonb_typeof(p_payload->'refund') = 'number'
+                     AND (p_payload->>'refund')::bigint > 0 THEN
+                    email_money((p_payload->>'refund')::bigint, v_b.currency)
+                WHEN v_b.deposit_refunded > 0 THEN
+                    email_money(v_b.deposit_refunded, v_b.currency) END,
             'cancel_reason', nullif(v_b.cancel_reason, '')),
         'attachments', jsonb_build_array(jsonb_build_object(
             'filename', 'invite.ics',
@@ -324,4 +329,200 @@ BEGIN
         ON CONFLICT DO NOTHING;
     END LOOP;
     RETURN v_count;
+END $$;
+
+
+-- The client's changes (POST <ref>/cancel, POST <ref>/reschedule): the
+-- booking of this ref and manage token, locked, or 404; only a confirmed
+-- booking yet to start changes (409 otherwise).
+CREATE OR REPLACE FUNCTION booking_change_target(p_ref text, p_body jsonb)
+RETURNS bookings LANGUAGE plpgsql AS $$
+DECLARE
+    v_b  bookings;
+BEGIN
+    SELECT * INTO v_b FROM bookings
+     WHERE ref = p_ref AND p_body->>'token' ~ '^[0-9a-f]{32}$'
+       AND manage_token = p_body->>'token'
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM darkroom_refuse(404, 'not_found',
+            'There is no such booking.');
+    END IF;
+    IF v_b.state <> 'confirmed' THEN
+        PERFORM darkroom_refuse(409, 'not_confirmed',
+            'Only a confirmed booking can be changed.');
+    END IF;
+    IF v_b.starts_at <= now() THEN
+        PERFORM darkroom_refuse(409, 'started',
+            'This session has started: it cannot be changed.');
+    END IF;
+    RETURN v_b;
+END $$;
+
+
+CREATE OR REPLACE FUNCTION booking_change_body(p_body text) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v  jsonb;
+BEGIN
+    BEGIN
+        v := p_body::jsonb;
+    EXCEPTION WHEN others THEN
+        v := NULL;
+    END;
+    IF jsonb_typeof(v) IS DISTINCT FROM 'object' THEN
+        PERFORM darkroom_refuse(400, 'bad_json',
+            'The body is a JSON object.');
+    END IF;
+    RETURN v;
+END $$;
+
+
+-- POST <ref>/cancel {"token", "reason"}: cancelled (SEQUENCE raised), the
+-- booking_cancelled email with its METHOD:CANCEL invite, and the deposit
+-- refunded (a stripe_refund job) when cancelled at least the type's
+-- refund_hours before the start; one transaction.
+CREATE OR REPLACE FUNCTION booking_cancel(p_ref text, p_body text,
+    p_cause text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_p       jsonb := booking_change_body(p_body);
+    v_b       bookings := booking_change_target(p_ref, v_p);
+    v_hours   integer;
+    v_refund  bigint := 0;
+    v_key     text;
+    v_job     bigint;
+BEGIN
+    IF v_p ? 'reason' AND (jsonb_typeof(v_p->'reason') <> 'string'
+                           OR length(v_p->>'reason') > 1000)
+    THEN
+        PERFORM darkroom_refuse(400, 'bad_reason',
+            'reason is text, at most 1000 characters.');
+    END IF;
+
+    SELECT refund_hours INTO v_hours FROM session_types
+     WHERE id = v_b.session_type_id;
+    IF now() <= v_b.starts_at - v_hours * interval '1 hour' THEN
+        v_refund := greatest(v_b.deposit_paid - v_b.deposit_refunded, 0);
+    END IF;
+
+    UPDATE bookings
+       SET state = 'cancelled', sequence = sequence + 1,
+           cancelled_at = now(), cancelled_by = 'client',
+           cancel_reason = nullif(btrim(v_p->>'reason'), ''),
+           updated_at = now()
+     WHERE id = v_b.id
+    RETURNING * INTO v_b;
+
+    IF v_refund > 0 AND v_b.deposit_order_id IS NOT NULL THEN
+        v_key := 'darkroom-refund-booking-' || v_b.id || '-cancel';
+        INSERT INTO jobs (kind, payload, dedupe_key)
+        VALUES ('stripe_refund', jsonb_build_object(
+                    'order_id', v_b.deposit_order_id, 'amount', v_refund,
+                    'reason', 'booking_cancelled',
+                    'idempotency_key', v_key),
+                'stripe_refund:' || v_key)
+        ON CONFLICT (dedupe_key) DO NOTHING
+        RETURNING id INTO v_job;
+    ELSE
+        v_refund := 0;
+    END IF;
+
+    PERFORM bookings_event(v_b.id, 'confirmed', 'cancelled', p_cause,
+        jsonb_build_object('reason', v_b.cancel_reason,
+            'refund', CASE WHEN v_refund > 0 THEN 'queued' END,
+            'amount', v_refund, 'job', v_job,
+            'idempotency_key', v_key));
+
+    INSERT INTO jobs (kind, payload, dedupe_key)
+    VALUES ('email', jsonb_build_object('template', 'booking_cancelled',
+                'booking_id', v_b.id, 'to', v_b.client_email,
+                'refund', v_refund),
+            'booking_cancelled:' || v_b.id || ':' || v_b.sequence)
+    ON CONFLICT (dedupe_key) DO NOTHING;
+
+    RETURN jsonb_build_object('booking', bookings_client_json(v_b),
+        'refund', CASE WHEN v_refund > 0 THEN jsonb_build_object(
+            'amount', v_refund, 'currency', v_b.currency) END)::text;
+END $$;
+
+
+-- POST <ref>/reschedule {"token", "start"}: moved to another slot of the
+-- type's availability (the exclusion constraint refuses one taken: 409
+-- slot_taken) up to the type's reschedule_hours before the current start;
+-- SEQUENCE raised and the booking_rescheduled email with the new invite.
+CREATE OR REPLACE FUNCTION booking_reschedule(p_ref text, p_body text,
+    p_cause text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_p      jsonb := booking_change_body(p_body);
+    v_b      bookings := booking_change_target(p_ref, v_p);
+    st       session_types;
+    v_tz     text;
+    v_start  timestamptz;
+    v_busy   tstzrange;
+    v_old    timestamptz := v_b.starts_at;
+BEGIN
+    SELECT * INTO st FROM session_types WHERE id = v_b.session_type_id;
+    SELECT time_zone INTO v_tz FROM photographers
+     WHERE id = v_b.photographer_id;
+
+    IF now() > v_b.starts_at - st.reschedule_hours * interval '1 hour' THEN
+        PERFORM darkroom_refuse(409, 'too_late', format(
+            'A session can be moved up to %s hours before it starts.',
+            st.reschedule_hours));
+    END IF;
+
+    IF jsonb_typeof(v_p->'start') IS DISTINCT FROM 'string'
+       OR v_p->>'start' !~ ('^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?'
+                            '(Z|[+-]\d{2}:\d{2})$')
+    THEN
+        PERFORM darkroom_refuse(400, 'bad_time', 'Give start as '
+            'YYYY-MM-DDTHH:MM:SS with its offset, as the slots give it.');
+    END IF;
+    BEGIN
+        v_start := (v_p->>'start')::timestamptz;
+    EXCEPTION WHEN others THEN
+        PERFORM darkroom_refuse(400, 'bad_time', 'start is not a time.');
+    END;
+    IF v_start = v_b.starts_at THEN
+        PERFORM darkroom_refuse(400, 'same_time',
+            'The booking is already at this time.');
+    END IF;
+
+    -- a slot of the availability (hours, exceptions, notice, horizon)
+    IF NOT EXISTS (
+        SELECT 1 FROM bookings_free_slots(st.id,
+                   (v_start AT TIME ZONE v_tz)::date - 1,
+                   (v_start AT TIME ZONE v_tz)::date + 1, now(), false) s
+         WHERE s.starts_at = v_start)
+    THEN
+        PERFORM darkroom_refuse(400, 'not_available',
+            'This time is not one of the slots offered.');
+    END IF;
+
+    v_busy := tstzrange(v_start - st.buffer_before,
+                        v_start + st.duration + st.buffer_after);
+    PERFORM bookings_expire_in_way(v_b.photographer_id, v_busy, p_cause);
+    BEGIN
+        UPDATE bookings
+           SET starts_at = v_start, ends_at = v_start + st.duration,
+               busy = v_busy, sequence = sequence + 1, updated_at = now()
+         WHERE id = v_b.id
+        RETURNING * INTO v_b;
+    EXCEPTION WHEN exclusion_violation THEN
+        PERFORM darkroom_refuse(409, 'slot_taken',
+            'This time has just been taken.');
+    END;
+
+    PERFORM bookings_event(v_b.id, 'confirmed', 'confirmed', p_cause,
+        jsonb_build_object('rescheduled_from', bookings_utc(v_old),
+                           'to', bookings_utc(v_start)));
+    INSERT INTO jobs (kind, payload, dedupe_key)
+    VALUES ('email', jsonb_build_object('template', 'booking_rescheduled',
+                'booking_id', v_b.id, 'to', v_b.client_email),
+            'booking_rescheduled:' || v_b.id || ':' || v_b.sequence)
+    ON CONFLICT (dedupe_key) DO NOTHING;
+
+    RETURN jsonb_build_object('booking', bookings_client_json(v_b))::text;
 END $$;

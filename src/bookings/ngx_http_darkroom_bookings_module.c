@@ -174,6 +174,10 @@ ngx_http_darkroom_bookings_route(ngx_http_request_t *r, ngx_str_t *ref)
     n = ngx_http_darkroom_path_split(r, seg, 2);
     get = (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) ? 1 : 0;
 
+    if (n == 2 && r->method == NGX_HTTP_POST) {
+        return ngx_http_darkroom_bookings_change_route(seg, ref);
+    }
+
     if (n != 1) {
         return NGX_HTTP_DARKROOM_BOOKINGS_NONE;
     }
@@ -232,6 +236,15 @@ ngx_http_darkroom_bookings_prepare(ngx_http_request_t *r,
         b->arg[0] = ngx_http_darkroom_cstr(r->pool, ref.data, ref.len);
         b->arg[1] = ngx_http_darkroom_query_arg(r, "token");
         if (b->arg[0] == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        break;
+
+    case NGX_HTTP_DARKROOM_BOOKINGS_CANCEL:
+    case NGX_HTTP_DARKROOM_BOOKINGS_RESCHEDULE:
+        b->arg[0] = ngx_http_darkroom_cstr(r->pool, ref.data, ref.len);
+        b->body = ngx_http_darkroom_cstr(r->pool, t->body.data, t->body.len);
+        if (b->arg[0] == NULL || b->body == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
         break;
