@@ -50,6 +50,32 @@ SELECT 'BK-00000' || n, 'bk-' || n || '@darkroom.test', md5(n::text),
 SQL
 
 my $mailconf = Darkroom::Mail::mail_conf($t, $mail, 'postmark');
+
+# nginx -t refuses times that cannot be
+sub try_conf {
+    my ($line) = @_;
+    $t->conf(<<"CONF");
+%%MAIN%%
+events {}
+http {
+    %%HTTP%%
+    darkroom_db "%%DB%%";
+$mailconf
+    $line
+    server { listen 127.0.0.1:%%PORT0%%; location = /health { darkroom_health; } }
+}
+CONF
+    return $t->test_conf;
+}
+for my $bad ('2h 48h', '30s', '31d', '48h 2h 1h 30m 10m', 'soon') {
+    my ($ok, $out) = try_conf("darkroom_mail_booking_reminders $bad;");
+    ok(!$ok, "darkroom_mail_booking_reminders $bad: refused");
+}
+for my $good ('off', '1d', '72h 24h 2h 15m') {
+    my ($ok, $out) = try_conf("darkroom_mail_booking_reminders $good;");
+    ok($ok, "darkroom_mail_booking_reminders $good: taken") or diag $out;
+}
+
 $t->conf(<<"CONF");
 %%MAIN%%
 events {}

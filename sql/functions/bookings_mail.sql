@@ -1,6 +1,7 @@
 -- sql/functions/bookings_mail.sql: a booking's iCalendar (RFC 5545) text,
 -- for the invite attached to its emails and for the photographer's
--- private feed, and the data a booking email's template sees.
+-- private feed, the data a booking email's template sees, the reminders,
+-- and the client's changes (cancel, reschedule) with their emails.
 --
 -- Times are UTC instants ("20270328T090000Z"): exact whatever the zones of
 -- the photographer and the client and across DST, with no VTIMEZONE to
@@ -12,8 +13,12 @@
 -- booking_feed_rotate() (the old URL revoked), cleared by
 -- booking_feed_revoke().
 --
--- Tables: bookings, session_types, photographers (feed_hash written).
--- Called by email_context() (mail.sql) and the bookings module's feed.
+-- Tables: bookings, booking_events, booking_reminders, jobs (written);
+-- session_types, photographers (feed_hash written).  Calls
+-- bookings_event, bookings_client_json, bookings_free_slots,
+-- bookings_expire_in_way, bookings_utc (bookings.sql) and email_money
+-- (mail.sql); called by email_context() (mail.sql), the bookings module's
+-- feed and changes, and the mail module's booking_reminders job.
 
 
 -- RFC 5545 TEXT: backslash, semicolon, comma and line breaks escaped,
