@@ -10,6 +10,10 @@
 -- the type's buffers, it is at least min_notice ahead and at most horizon
 -- ahead, and the day has fewer than max_per_day live bookings.
 --
+-- The slot queries plan with generate_series and set-returning functions,
+-- whose guessed costs would have PostgreSQL JIT-compile them (a second
+-- or more, for a few milliseconds of work): they run with jit off.
+--
 -- Tables: photographers, session_types, booking_hours, booking_exceptions,
 -- bookings, booking_events (sql/030_bookings.sql); orders, order_items and
 -- jobs through the shop's way of writing them.
@@ -47,11 +51,21 @@ $$;
 
 
 CREATE OR REPLACE FUNCTION bookings_valid_tz(p_tz text)
-RETURNS boolean LANGUAGE sql STABLE AS $$
-    SELECT p_tz IS NOT NULL AND length(p_tz) BETWEEN 1 AND 64
-           AND p_tz ~ '^[A-Za-z][A-Za-z0-9_+/-]*$'
-           AND EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = p_tz);
-$$;
+RETURNS boolean LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    -- a name of the tz database (Area/Location, or UTC), never a POSIX
+    -- rule nor an abbreviation; looked up by using it (pg_timezone_names
+    -- reads every zone file)
+    IF p_tz IS NULL OR length(p_tz) > 64
+       OR p_tz !~ '^([A-Za-z][A-Za-z_-]*(/[A-Za-z0-9][A-Za-z0-9_+-]*)+|UTC)$'
+    THEN
+        RETURN false;
+    END IF;
+    PERFORM now() AT TIME ZONE p_tz;
+    RETURN true;
+EXCEPTION WHEN others THEN
+    RETURN false;
+END $$;
 
 
 -- a live booking: confirmed, or held and not past its time
@@ -95,10 +109,10 @@ $$;
 -- photographer's zone) between p_from and p_to; p_bookings false: as if
 -- there were no bookings (the availability alone)
 
-CREATE OR REPLACE FUNCTION bookings_free_slots(p_type text, p_from date,
-    p_to date, p_now timestamptz, p_bookings boolean DEFAULT true)
+CREATE OR REPLACE FUNCTION bookings_slots_of(p_type text, p_from date,
+    p_to date, p_now timestamptz, p_bookings boolean)
 RETURNS TABLE (starts_at timestamptz, ends_at timestamptz)
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE SET jit = off AS $$
     WITH t AS (
         SELECT st.*, p.time_zone, p.min_notice, p.horizon, p.max_per_day
           FROM session_types st JOIN photographers p
@@ -143,6 +157,13 @@ LANGUAGE sql STABLE AS $$
               AND (b.starts_at AT TIME ZONE t.time_zone)::date = i.day)
            < t.max_per_day)
      ORDER BY i.s;
+$$;
+
+CREATE OR REPLACE FUNCTION bookings_free_slots(p_type text, p_from date,
+    p_to date, p_now timestamptz)
+RETURNS TABLE (starts_at timestamptz, ends_at timestamptz)
+LANGUAGE sql STABLE SET jit = off AS $$
+    SELECT * FROM bookings_slots_of(p_type, p_from, p_to, p_now, true);
 $$;
 
 
@@ -191,7 +212,7 @@ END $$;
 
 CREATE OR REPLACE FUNCTION bookings_slots_json(p_type text, p_from text,
     p_to text, p_tz text) RETURNS text
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SET jit = off AS $$
 DECLARE
     v_type  session_types;
     v_pzone text;
@@ -377,7 +398,7 @@ END $$;
 
 CREATE OR REPLACE FUNCTION bookings_book(p_body text, p_token text,
     p_hash text, p_hold int)
-RETURNS text LANGUAGE plpgsql AS $$
+RETURNS text LANGUAGE plpgsql SET jit = off AS $$
 DECLARE
     p        jsonb;
     st       session_types;
@@ -419,7 +440,7 @@ BEGIN
 
     SELECT * INTO ph FROM photographers WHERE id = st.photographer_id;
     IF NOT EXISTS (
-        SELECT 1 FROM bookings_free_slots(st.id,
+        SELECT 1 FROM bookings_slots_of(st.id,
             (v_chk.start_at AT TIME ZONE ph.time_zone)::date,
             (v_chk.start_at AT TIME ZONE ph.time_zone)::date, now(), false) s
          WHERE s.starts_at = v_chk.start_at)
@@ -432,11 +453,15 @@ BEGIN
     v_busy := tstzrange(v_chk.start_at - st.buffer_before,
                         v_end + st.buffer_after);
 
+    -- one booking of a photographer at a time: the others wait here, then
+    -- see the committed booking and are refused at once.  Without it,
+    -- inserts racing for one time wait on each other's uncommitted rows in
+    -- the exclusion constraint's check, deadlock and time out.
+    PERFORM 1 FROM photographers WHERE id = ph.id FOR NO KEY UPDATE;
+
     PERFORM bookings_expire_in_way(ph.id, v_busy, 'client');
 
     IF ph.max_per_day IS NOT NULL THEN
-        -- one booking of the photographer at a time counts the day
-        PERFORM 1 FROM photographers WHERE id = ph.id FOR UPDATE;
         IF (SELECT count(*) FROM bookings b
              WHERE b.photographer_id = ph.id
                AND b.state IN ('held', 'confirmed')
@@ -522,6 +547,13 @@ DECLARE
     v_key  text;
     v_job  bigint;
 BEGIN
+    -- as bookings_book: one booking of the photographer at a time, the
+    -- photographer locked first (then the booking), as there
+    PERFORM 1 FROM photographers p
+      JOIN bookings b ON b.photographer_id = p.id
+     WHERE b.deposit_order_id = p_order
+       FOR NO KEY UPDATE OF p;
+
     SELECT * INTO v_b FROM bookings WHERE deposit_order_id = p_order
        FOR UPDATE;
     IF NOT FOUND OR v_b.state NOT IN ('held', 'expired') THEN
@@ -561,6 +593,24 @@ BEGIN
             'booking_confirmed:' || v_b.id || ':' || v_b.sequence)
     ON CONFLICT (dedupe_key) DO NOTHING;
 END $$;
+
+
+-- the deposit order of a hold closed unpaid (order_transition: Stripe's
+-- checkout.session.expired, the reconcile job, a failed checkout): the
+-- hold is expired and its time free
+
+CREATE OR REPLACE FUNCTION bookings_order_closed(p_order bigint,
+    p_cause text)
+RETURNS void LANGUAGE sql AS $$
+    WITH x AS (
+        UPDATE bookings SET state = 'expired', updated_at = now()
+         WHERE deposit_order_id = p_order AND state = 'held'
+        RETURNING id)
+    INSERT INTO booking_events (booking_id, from_state, to_state, cause,
+                                detail)
+    SELECT id, 'held', 'expired', p_cause,
+           jsonb_build_object('order', 'closed unpaid') FROM x;
+$$;
 
 
 -- the stripe_refund job has refunded an order (shop's stripe_refund_sent):

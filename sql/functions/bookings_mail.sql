@@ -15,7 +15,7 @@
 --
 -- Tables: bookings, booking_events, booking_reminders, jobs (written);
 -- session_types, photographers (feed_hash written).  Calls
--- bookings_event, bookings_client_json, bookings_free_slots,
+-- bookings_event, bookings_client_json, bookings_slots_of,
 -- bookings_expire_in_way, bookings_utc (bookings.sql) and email_money
 -- (mail.sql); called by email_context() (mail.sql), the bookings module's
 -- feed and changes, and the mail module's booking_reminders job.
@@ -345,6 +345,12 @@ RETURNS bookings LANGUAGE plpgsql AS $$
 DECLARE
     v_b  bookings;
 BEGIN
+    -- as bookings_book: one booking of the photographer at a time, the
+    -- photographer locked first, then the booking
+    PERFORM 1 FROM photographers p
+      JOIN bookings b ON b.photographer_id = p.id
+     WHERE b.ref = p_ref
+       FOR NO KEY UPDATE OF p;
     SELECT * INTO v_b FROM bookings
      WHERE ref = p_ref AND p_body->>'token' ~ '^[0-9a-f]{32}$'
        AND manage_token = p_body->>'token'
@@ -497,7 +503,7 @@ BEGIN
 
     -- a slot of the availability (hours, exceptions, notice, horizon)
     IF NOT EXISTS (
-        SELECT 1 FROM bookings_free_slots(st.id,
+        SELECT 1 FROM bookings_slots_of(st.id,
                    (v_start AT TIME ZONE v_tz)::date - 1,
                    (v_start AT TIME ZONE v_tz)::date + 1, now(), false) s
          WHERE s.starts_at = v_start)

@@ -82,6 +82,12 @@ BEGIN
     -- a discount code's use is kept or given back with the order
     PERFORM discount_order_moved(p_order, p_to);
 
+    -- a booking's deposit never paid: its hold gives the time up
+    -- (bookings.sql)
+    IF v_from = 'pending_payment' AND p_to IN ('expired', 'cancelled') THEN
+        PERFORM bookings_order_closed(p_order, p_cause);
+    END IF;
+
     RETURN true;
 END $$;
 

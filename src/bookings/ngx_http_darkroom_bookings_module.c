@@ -282,6 +282,13 @@ static ngx_int_t
 ngx_http_darkroom_bookings_done(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t)
 {
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "darkroom bookings: route %d: %ui %s",
+                   (int) ((ngx_http_darkroom_bookings_t *) t->data)->route,
+                   t->err.status ? t->err.status : t->status,
+                   t->err.status ? t->err.code
+                   : (t->status == NGX_HTTP_CREATED ? "held" : "ok"));
+
     if (t->err.status) {
         return ngx_http_darkroom_send_task_error(r, &t->err);
     }
