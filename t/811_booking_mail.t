@@ -177,6 +177,25 @@ SKIP: {
     like($m->{text}, qr/Reason: Ill/, 'with the reason');
 }
 
+# a reschedule: the new time, METHOD:REQUEST with the raised SEQUENCE
+$t->sql("UPDATE bookings SET sequence = sequence + 1,"
+    . " starts_at = starts_at + interval '1 day',"
+    . " ends_at = ends_at + interval '1 day',"
+    . " busy = tstzrange(lower(busy) + interval '1 day',"
+    . " upper(busy) + interval '1 day') WHERE ref = 'BK-000002'");
+queue('booking_rescheduled', 2);
+$m = wait_for(sub { mail_to('zoe2@example.com', qr/has moved/) }, 15);
+ok($m, 'the reschedule reaches the client');
+SKIP: {
+    skip 'no reschedule email', 4 unless $m;
+    like($m->{subject}, qr/has moved to Tuesday 30 March 2027, 05:00/,
+        'the new time in the subject');
+    my $c = parse($m->{attachments}[0]{content});
+    is($c->{calendar}{METHOD}, 'REQUEST', 'METHOD:REQUEST');
+    is($c->{events}[0]{SEQUENCE}, '1', 'SEQUENCE raised');
+    is($c->{events}[0]{DTSTART}, '2027-03-30T09:00:00Z', 'the new start');
+}
+
 # other emails carry no attachment
 is($t->sql_value("SELECT count(*) FROM emails WHERE template NOT LIKE"
     . " 'booking\\_%' AND attachments <> '[]'"), 0,
