@@ -14,6 +14,7 @@ use JSON::PP;
 use MIME::Base64 qw(decode_base64);
 use Darkroom::Test qw(wait_for);
 use Darkroom::Mail;
+use Darkroom::Contract qw(contract_ok);
 
 my $PY = '/usr/bin/python3';
 plan skip_all => 'no python3-icalendar (make deps)'
@@ -131,6 +132,9 @@ for my $provider (qw(postmark sendgrid resend)) {
 
     # the request in the provider's shape, the content base64
     my ($req) = grep { ($_->{body} // '') =~ /\Q$to\E/ } $mail->requests;
+    contract_ok($provider, { postmark => 'email', sendgrid => 'mail_send',
+        resend => 'send_email' }->{$provider}, decode_json($req->{body}),
+        "$provider: the request with its attachment");
     my $att = $shape{$provider}->(decode_json($req->{body}));
     is(scalar @$att, 1, "$provider: the request has the attachment");
     is($att->[0][0], 'invite.ics', "$provider: filename in its place");
