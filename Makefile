@@ -34,7 +34,8 @@ DEB_PACKAGES := nginx nginx-dev libcurl4-openssl-dev libcjson-dev libpq-dev \
                 postgresql wrk hyperfine curl unzip libarchive-tools \
                 python3 imagemagick gcc pkg-config libasan8 libubsan1 \
                 clang libclang-rt-14-dev \
-                chromium chromium-driver python3-selenium
+                chromium chromium-driver python3-selenium \
+                python3-icalendar
 
 SOURCES := config $(wildcard src/*/*.c src/*/*.h)
 

@@ -6,6 +6,7 @@
 # is still free confirms it; one whose time was taken stays expired and
 # its deposit goes back: a stripe_refund job with an idempotency key,
 # which calls Stripe's refund endpoint once, recorded in booking_events;
+# a deposit paid after the owner cancelled the hold goes back too;
 # Stripe's checkout.session.expired releases the hold.
 
 use strict;
@@ -138,9 +139,25 @@ is($t->sql_value("SELECT deposit_refunded FROM bookings WHERE id = :'p1'",
 
 pay($evt);
 pay(paid_event($d));
-is($t->sql_value("SELECT count(*) FROM jobs WHERE kind = 'stripe_refund'"),
+is($t->sql_value("SELECT count(*) FROM jobs WHERE kind = 'stripe_refund'"
+    . " AND payload->>'order_id' = :'p1'", $d->{order}),
     1, 'replays queue no second refund');
 is(scalar refunds(), 1, 'Stripe still got one');
+
+# --- cancelled by the owner while its payment page was open: refunded -----------
+my $k = book('2027-03-06T16:00:00Z', email => 'kit@example.com');
+$t->sql("SELECT bookings_admin_cancel(:'p1', '{\"reason\":\"double\"}',"
+    . " 'owner')", $k->{ref});
+is(state($k), 'cancelled', 'the hold cancelled by the owner');
+pay(paid_event($k));
+is(state($k), 'cancelled', 'paid afterwards: stays cancelled');
+is(confirm_jobs($k), 0, '... no confirmation');
+is($t->sql_value("SELECT payload->>'amount' FROM jobs WHERE kind ="
+    . " 'stripe_refund' AND payload->>'order_id' = :'p1'", $k->{order}),
+    5000, '... its deposit goes back (a stripe_refund job)');
+is($t->sql_value("SELECT count(*) FROM booking_events WHERE booking_id ="
+    . " :'p1' AND to_state = 'cancelled' AND detail->>'refund' = 'queued'",
+    $k->{id}), 1, '... recorded');
 
 # --- Stripe's checkout.session.expired gives the hold up ------------------------
 my $g = book('2027-03-07T10:00:00Z');

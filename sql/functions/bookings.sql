@@ -539,6 +539,22 @@ END $$;
 -- free, is confirmed with its email; an expired hold whose time was
 -- taken stays expired and its deposit goes back (a stripe_refund job)
 
+-- A deposit going back: the stripe_refund job (the shop's kind) for the
+-- order, its idempotency key also its dedupe key, so a replay queues
+-- nothing more.  The job's id, NULL when it was queued before.
+CREATE OR REPLACE FUNCTION bookings_refund_job(p_order bigint,
+    p_amount bigint, p_reason text, p_key text)
+RETURNS bigint LANGUAGE sql AS $$
+    INSERT INTO jobs (kind, payload, dedupe_key)
+    VALUES ('stripe_refund', jsonb_build_object('order_id', p_order,
+                'amount', p_amount, 'reason', p_reason,
+                'idempotency_key', p_key),
+            'stripe_refund:' || p_key)
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING id;
+$$;
+
+
 CREATE OR REPLACE FUNCTION bookings_order_paid(p_order bigint,
     p_amount bigint, p_cause text)
 RETURNS void LANGUAGE plpgsql AS $$
@@ -556,7 +572,24 @@ BEGIN
 
     SELECT * INTO v_b FROM bookings WHERE deposit_order_id = p_order
        FOR UPDATE;
-    IF NOT FOUND OR v_b.state NOT IN ('held', 'expired') THEN
+    IF NOT FOUND OR v_b.state NOT IN ('held', 'expired', 'cancelled') THEN
+        RETURN;
+    END IF;
+
+    -- cancelled while its payment page was still open: the money goes back
+    IF v_b.state = 'cancelled' THEN
+        v_key := 'darkroom-refund-booking-' || v_b.id || '-' || p_order;
+        UPDATE bookings SET deposit_paid = coalesce(p_amount, deposit),
+                            updated_at = now()
+         WHERE id = v_b.id;
+        v_job := bookings_refund_job(p_order, coalesce(p_amount, v_b.deposit),
+                                     'booking_cancelled', v_key);
+        PERFORM bookings_event(v_b.id, 'cancelled', 'cancelled', p_cause,
+            jsonb_build_object('refund', 'queued',
+                'amount', coalesce(p_amount, v_b.deposit),
+                'job', v_job, 'idempotency_key', v_key,
+                'reason', 'the deposit was paid after the booking was '
+                          'cancelled'));
         RETURN;
     END IF;
 
@@ -569,14 +602,8 @@ BEGIN
          WHERE id = v_b.id;
     EXCEPTION WHEN exclusion_violation THEN
         v_key := 'darkroom-refund-booking-' || v_b.id || '-' || p_order;
-        INSERT INTO jobs (kind, payload, dedupe_key)
-        VALUES ('stripe_refund', jsonb_build_object('order_id', p_order,
-                    'amount', coalesce(p_amount, v_b.deposit),
-                    'reason', 'booking_expired',
-                    'idempotency_key', v_key),
-                'stripe_refund:' || v_key)
-        ON CONFLICT (dedupe_key) DO NOTHING
-        RETURNING id INTO v_job;
+        v_job := bookings_refund_job(p_order, coalesce(p_amount, v_b.deposit),
+                                     'booking_expired', v_key);
         PERFORM bookings_event(v_b.id, v_b.state, 'expired', p_cause,
             jsonb_build_object('refund', 'queued',
                 'amount', coalesce(p_amount, v_b.deposit),

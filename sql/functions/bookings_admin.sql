@@ -9,11 +9,9 @@
 -- ("starts_at") and as the photographer's wall clock ("local_start"),
 -- which is what the console shows.
 --
--- The cancel hook: bookings_admin_cancel() calls
--- booking_cancel_effects(booking_id bigint, cancelled_by text) in its
--- transaction when that function exists (book-ics: the refund job per the
--- type's policy and the booking_cancelled email); without it the cancel
--- queues nothing.
+-- A cancel by the owner has the client's effects (booking_cancel_effects
+-- in bookings_mail.sql: the deposit refunded per the type's policy, the
+-- booking_cancelled email), in its transaction.
 --
 -- Tables: photographers, session_types, booking_hours, booking_exceptions,
 -- bookings, booking_events (sql/030_bookings.sql).
@@ -789,7 +787,7 @@ $$;
 
 -- POST bookings/<ref>/cancel {"reason"}: a held or confirmed booking
 -- becomes cancelled (by 'admin'), its SEQUENCE raised for the invite's
--- CANCEL, an event with the cause admin:<who>; then the hook (above)
+-- CANCEL, an event with the cause admin:<who> and the effects (above)
 
 CREATE OR REPLACE FUNCTION bookings_admin_cancel(p_ref text, p_body text,
     p_actor text)
@@ -825,12 +823,8 @@ BEGIN
                                 detail)
     VALUES (b.id, prev, 'cancelled',
             'admin:' || coalesce(nullif(p_actor, ''), 'unknown'),
-            jsonb_build_object('reason', reason, 'sequence', b.sequence));
-
-    IF to_regprocedure('booking_cancel_effects(bigint,text)') IS NOT NULL
-    THEN
-        EXECUTE 'SELECT booking_cancel_effects($1, $2)' USING b.id, 'admin';
-    END IF;
+            jsonb_build_object('reason', reason, 'sequence', b.sequence)
+            || booking_cancel_effects(b));
 
     RETURN bookings_admin_get(b.ref);
 END $$;

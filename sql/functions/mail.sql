@@ -6,8 +6,9 @@
 --
 -- Tables: emails, jobs; reads orders, order_items, lab_orders, shipments,
 -- galleries.  Calls no function of another area but darkroom_refuse
--- (core.sql), download_links_json (downloads.sql) for the delivery email
--- and print_sizing_text (prints.sql) for a gallery print's crop or fit.
+-- (core.sql), download_links_json (downloads.sql) for the delivery email,
+-- print_sizing_text (prints.sql) for a gallery print's crop or fit and
+-- booking_email_context (bookings_mail.sql) for a booking's email.
 
 
 -- Minor units as people read them: "£1,234.50", "¥4500", "12.00 CHF".
@@ -53,6 +54,7 @@ DECLARE
     v_shipments json := '[]';
     v_gallery   json;
     v_refund    bigint;
+    v_booking   jsonb;
 BEGIN
     -- selection_submitted (proofing) goes to the photographer too
     v_kind := CASE WHEN p_template LIKE 'shop\_%'
@@ -179,6 +181,15 @@ BEGIN
         v_to := coalesce(v_to, v_gallery->>'client_email');
     END IF;
 
+    IF p_payload ? 'booking_id' THEN
+        -- a booking's email and its invite (bookings_mail.sql)
+        v_booking := booking_email_context(p_template, p_payload);
+        IF v_booking IS NULL THEN
+            RETURN NULL;
+        END IF;
+        v_to := coalesce(v_to, v_booking->'booking'->>'client_email');
+    END IF;
+
     IF v_kind = 'shop' THEN
         v_to := NULL;
     ELSIF jsonb_typeof(p_payload->'to') = 'string' THEN
@@ -206,6 +217,8 @@ BEGIN
         'gallery', v_gallery,
         'downloads', CASE WHEN p_template = 'delivery'
                           THEN download_links_json(v_order_id) END,
+        'booking', v_booking->'booking',
+        'attachments', v_booking->'attachments',
         'payload', p_payload)::text;
 END $$;
 
@@ -214,10 +227,12 @@ END $$;
 -- module reads (by column name) and sends, the same bytes on every run.
 CREATE OR REPLACE FUNCTION email_of_job(p_job_id bigint)
 RETURNS TABLE (id bigint, status text, message_key text, recipient text,
-               subject text, body_text text, body_html text, template text)
+               subject text, body_text text, body_html text, template text,
+               attachments text)
 LANGUAGE sql STABLE AS $$
     SELECT e.id, e.status, e.message_key, e.recipient, e.subject,
-           e.body_text, e.body_html, e.template
+           e.body_text, e.body_html, e.template,
+           CASE WHEN e.attachments <> '[]' THEN e.attachments::text END
       FROM emails e
      WHERE e.job_id = p_job_id
 $$;
@@ -226,19 +241,26 @@ $$;
 -- Records a job's rendered message before any provider is called, and
 -- returns it as email_of_job() does.  The job holds its lease, so no other
 -- run records it meanwhile; a row already there is returned as it is.
+-- p_attachments: the context's "attachments" (a JSON array), or NULL.
 CREATE OR REPLACE FUNCTION email_record(p_job_id bigint, p_template text,
     p_kind text, p_recipient text, p_order_id bigint, p_provider text,
-    p_subject text, p_body_text text, p_body_html text)
+    p_subject text, p_body_text text, p_body_html text,
+    p_attachments jsonb DEFAULT NULL)
 RETURNS TABLE (id bigint, status text, message_key text, recipient text,
-               subject text, body_text text, body_html text, template text)
+               subject text, body_text text, body_html text, template text,
+               attachments text)
 LANGUAGE sql AS $$
     INSERT INTO emails AS e (job_id, template, kind, recipient, order_id,
-                             provider, subject, body_text, body_html)
+                             provider, subject, body_text, body_html,
+                             attachments)
     VALUES (p_job_id, p_template, p_kind, p_recipient, p_order_id,
-            p_provider, p_subject, p_body_text, p_body_html)
+            p_provider, p_subject, p_body_text, p_body_html,
+            CASE WHEN jsonb_typeof(p_attachments) = 'array'
+                 THEN p_attachments ELSE '[]' END)
     ON CONFLICT (job_id) DO UPDATE SET updated_at = now()
     RETURNING e.id, e.status, e.message_key, e.recipient, e.subject,
-              e.body_text, e.body_html, e.template
+              e.body_text, e.body_html, e.template,
+              CASE WHEN e.attachments <> '[]' THEN e.attachments::text END
 $$;
 
 

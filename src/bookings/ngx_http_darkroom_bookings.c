@@ -45,6 +45,11 @@ ngx_http_darkroom_bookings_work(ngx_http_darkroom_task_t *t)
             (const char **) b->arg, "There is no such booking.");
         return;
 
+    case NGX_HTTP_DARKROOM_BOOKINGS_CANCEL:
+    case NGX_HTTP_DARKROOM_BOOKINGS_RESCHEDULE:
+        ngx_http_darkroom_bookings_change_work(t, b);
+        return;
+
     default:
         ngx_http_darkroom_error_set(&t->err, NGX_HTTP_NOT_FOUND,
                                     "not_found", "There is no such route.");

@@ -29,7 +29,9 @@ typedef enum {
     NGX_HTTP_DARKROOM_BOOKINGS_TYPES,
     NGX_HTTP_DARKROOM_BOOKINGS_SLOTS,
     NGX_HTTP_DARKROOM_BOOKINGS_BOOK,
-    NGX_HTTP_DARKROOM_BOOKINGS_SHOW
+    NGX_HTTP_DARKROOM_BOOKINGS_SHOW,
+    NGX_HTTP_DARKROOM_BOOKINGS_CANCEL,            /* _bookings_changes.c */
+    NGX_HTTP_DARKROOM_BOOKINGS_RESCHEDULE
 } ngx_http_darkroom_bookings_route_e;
 
 
@@ -58,6 +60,12 @@ void ngx_http_darkroom_bookings_work(ngx_http_darkroom_task_t *t);
 /* ngx_http_darkroom_bookings_admin.c: darkroom_bookings_admin */
 char *ngx_http_darkroom_bookings_admin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+/* POST <ref>/cancel and <ref>/reschedule: _bookings_changes.c */
+ngx_http_darkroom_bookings_route_e ngx_http_darkroom_bookings_change_route(
+    ngx_str_t *seg, ngx_str_t *ref);
+void ngx_http_darkroom_bookings_change_work(ngx_http_darkroom_task_t *t,
+    ngx_http_darkroom_bookings_t *b);
 
 
 #endif /* _NGX_HTTP_DARKROOM_BOOKINGS_H_INCLUDED_ */

@@ -32,6 +32,10 @@ static ngx_int_t ngx_http_darkroom_bookings_prepare(ngx_http_request_t *r,
 static ngx_int_t ngx_http_darkroom_bookings_done(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
 
+/* the private calendar feed: ngx_http_darkroom_bookings_feed.c */
+char *ngx_http_darkroom_bookings_feed(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
 
 static ngx_command_t  ngx_http_darkroom_bookings_commands[] = {
 
@@ -52,6 +56,13 @@ static ngx_command_t  ngx_http_darkroom_bookings_commands[] = {
     { ngx_string("darkroom_bookings_admin"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_darkroom_bookings_admin,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("darkroom_bookings_feed"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_darkroom_bookings_feed,
       0,
       0,
       NULL },
@@ -170,6 +181,10 @@ ngx_http_darkroom_bookings_route(ngx_http_request_t *r, ngx_str_t *ref)
     n = ngx_http_darkroom_path_split(r, seg, 2);
     get = (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) ? 1 : 0;
 
+    if (n == 2 && r->method == NGX_HTTP_POST) {
+        return ngx_http_darkroom_bookings_change_route(seg, ref);
+    }
+
     if (n != 1) {
         return NGX_HTTP_DARKROOM_BOOKINGS_NONE;
     }
@@ -228,6 +243,15 @@ ngx_http_darkroom_bookings_prepare(ngx_http_request_t *r,
         b->arg[0] = ngx_http_darkroom_cstr(r->pool, ref.data, ref.len);
         b->arg[1] = ngx_http_darkroom_query_arg(r, "token");
         if (b->arg[0] == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        break;
+
+    case NGX_HTTP_DARKROOM_BOOKINGS_CANCEL:
+    case NGX_HTTP_DARKROOM_BOOKINGS_RESCHEDULE:
+        b->arg[0] = ngx_http_darkroom_cstr(r->pool, ref.data, ref.len);
+        b->body = ngx_http_darkroom_cstr(r->pool, t->body.data, t->body.len);
+        if (b->arg[0] == NULL || b->body == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
         break;

@@ -45,6 +45,10 @@ typedef struct {
     ngx_str_t                    stream;        /* Postmark message stream */
     ngx_uint_t                   reminder_days;
 
+    /* darkroom_mail_booking_reminders: "{172800,7200}" (seconds before a
+     * booking's start, an SQL array), "" when off */
+    ngx_str_t                    booking_reminders;
+
     u_char                      *file;          /* where provider was set */
     ngx_uint_t                   line;
 } ngx_http_darkroom_mail_main_conf_t;
@@ -61,6 +65,9 @@ typedef struct {
     const char                  *text;
     const char                  *html;          /* NULL: text only */
     const char                  *tpl;
+
+    /* NULL, or [{"filename", "content_type", "content"}] as JSON text */
+    const char                  *attachments;
 } ngx_http_darkroom_mail_msg_t;
 
 

@@ -78,6 +78,10 @@ static void ngx_http_darkroom_mail_subject_line(char *subject);
 static char *ngx_http_darkroom_mail_read(const char *dir, const char *name,
     const char *ext, size_t *len, int *missing);
 static ngx_int_t ngx_http_darkroom_mail_check_address(ngx_str_t *addr);
+static char *ngx_http_darkroom_mail_booking_reminders(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_darkroom_mail_booking_reminders_job(
+    ngx_http_darkroom_job_t *job, ngx_http_darkroom_error_t *err);
 static ngx_int_t ngx_http_darkroom_mail_reminders(
     ngx_http_darkroom_job_t *job, ngx_http_darkroom_error_t *err);
 
@@ -192,6 +196,13 @@ static ngx_command_t  ngx_http_darkroom_mail_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_darkroom_mail_main_conf_t, reminder_days),
       &ngx_http_darkroom_mail_reminder_bounds },
+
+    { ngx_string("darkroom_mail_booking_reminders"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_darkroom_mail_booking_reminders,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
 
       ngx_null_command
 };
@@ -367,6 +378,7 @@ ngx_http_darkroom_mail_message(ngx_http_darkroom_mail_main_conf_t *mcf,
     msg->text = ngx_http_darkroom_db_field(row, 0, "body_text");
     msg->html = ngx_http_darkroom_db_field(row, 0, "body_html");
     msg->tpl = ngx_http_darkroom_db_field(row, 0, "template");
+    msg->attachments = ngx_http_darkroom_db_field(row, 0, "attachments");
 
     if (msg->id == NULL || msg->status == NULL || msg->key == NULL
         || msg->to == NULL || msg->subject == NULL || msg->text == NULL
@@ -462,10 +474,10 @@ ngx_http_darkroom_mail_compose(ngx_http_darkroom_mail_main_conf_t *mcf,
 {
     char         job_id[NGX_INT64_LEN + 1], order_id[NGX_INT64_LEN + 1];
     char         reason[NGX_HTTP_DARKROOM_MAIL_REASON_LEN];
-    char        *subject, *text, *html;
+    char        *subject, *text, *html, *att;
     cJSON       *data, *oid;
     PGresult    *res;
-    const char  *params[9], *rcpt, *kind;
+    const char  *params[10], *rcpt, *kind;
 
     data = ngx_http_darkroom_mail_context(mcf, job, tpl, rc, err);
     if (data == NULL) {
@@ -516,17 +528,24 @@ ngx_http_darkroom_mail_compose(ngx_http_darkroom_mail_main_conf_t *mcf,
     params[7] = text;
     params[8] = html;
 
+    /* the invite of a booking's email, say: recorded with the message */
+
+    att = cJSON_PrintUnformatted(
+              cJSON_GetObjectItemCaseSensitive(data, "attachments"));
+    params[9] = att;
+
     /* the job holds its lease: no other run records it meanwhile */
 
     res = ngx_http_darkroom_db_exec(job->db,
               "SELECT * FROM email_record($1::bigint, $2, $3, $4,"
-              " $5::bigint, $6, $7, $8, $9)",
-              9, params, err);
+              " $5::bigint, $6, $7, $8, $9, $10::jsonb)",
+              10, params, err);
 
     cJSON_Delete(data);
     free(subject);
     free(text);
     free(html);
+    free(att);
 
     if (res == NULL) {
         *rc = NGX_ERROR;
@@ -1195,6 +1214,10 @@ ngx_http_darkroom_mail_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_ptr_value(mcf->tokens, NULL);
     ngx_conf_init_uint_value(mcf->reminder_days, 3);
 
+    if (mcf->booking_reminders.data == NULL) {
+        ngx_str_set(&mcf->booking_reminders, "{172800,7200}");
+    }
+
     if (mcf->provider == NGX_CONF_UNSET_PTR) {
         /* no mail: the email jobs wait for a configuration that sends */
         mcf->provider = NULL;
@@ -1361,6 +1384,8 @@ ngx_http_darkroom_mail_check_templates(ngx_conf_t *cf,
         { "payment_failed", 0 }, { "checkout_expired", 0 },
         { "in_production", 0 }, { "selection_submitted", 0 },
         { "password_reset", 0 }, { "gallery_shared", 0 },
+        { "booking_confirmed", 0 }, { "booking_rescheduled", 0 },
+        { "booking_cancelled", 0 }, { "booking_reminder", 0 },
         { NULL, 0 }
     };
 
@@ -1449,6 +1474,14 @@ ngx_http_darkroom_mail_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    if (mcf->booking_reminders.len
+        && ngx_http_darkroom_job_register_recurring(cf, "booking_reminders",
+               ngx_http_darkroom_mail_booking_reminders_job)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     return ngx_http_darkroom_job_register_recurring(cf, "gallery_reminders",
                                           ngx_http_darkroom_mail_reminders);
 }
@@ -1480,6 +1513,100 @@ ngx_http_darkroom_mail_reminders(ngx_http_darkroom_job_t *job,
     }
 
     job->retry_after = 3600 * 1000;
+
+    return NGX_AGAIN;
+}
+
+
+/*
+ * darkroom_mail_booking_reminders 48h 2h | off: up to 4 times before a
+ * booking's start, kept as an SQL array of seconds, nearest last.
+ */
+
+static char *
+ngx_http_darkroom_mail_booking_reminders(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_darkroom_mail_main_conf_t  *mcf = conf;
+
+    u_char      *p;
+    time_t       sec, last;
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    if (mcf->booking_reminders.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        ngx_str_set(&mcf->booking_reminders, "");
+        return NGX_CONF_OK;
+    }
+
+    if (cf->args->nelts > 5) {
+        return "takes at most 4 times";
+    }
+
+    p = ngx_pnalloc(cf->pool, 4 * (NGX_TIME_T_LEN + 1) + 3);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->booking_reminders.data = p;
+    *p++ = '{';
+    last = 0;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        sec = ngx_parse_time(&value[i], 1);
+
+        /* a minute to 30 days, each nearer the start than the one before */
+        if (sec == (time_t) NGX_ERROR || sec < 60 || sec > 30 * 86400
+            || (last && sec >= last))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid time \"%V\": from 1m to 30d, "
+                               "each shorter than the one before",
+                               &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        p = ngx_sprintf(p, "%s%T", (i > 1) ? "," : "", sec);
+        last = sec;
+    }
+
+    *p++ = '}';
+    *p = '\0';
+    mcf->booking_reminders.len = p - mcf->booking_reminders.data;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * "booking_reminders": a recurring job that queues the booking_reminder
+ * emails due (booking_reminders_enqueue() in SQL: once per booking,
+ * SEQUENCE and offset, never for a booking not confirmed), then comes back
+ * in 10 minutes.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_mail_booking_reminders_job(ngx_http_darkroom_job_t *job,
+    ngx_http_darkroom_error_t *err)
+{
+    const char  *params[1];
+
+    params[0] = (char *) ngx_http_darkroom_mail_conf->booking_reminders.data;
+
+    if (ngx_http_darkroom_db_command(job->db,
+            "SELECT booking_reminders_enqueue($1::int[])", 1, params, err)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    job->retry_after = 600 * 1000;
 
     return NGX_AGAIN;
 }

@@ -17,6 +17,23 @@
 #define NGX_HTTP_DARKROOM_MAIL_HEADER_LEN   600   /* a token or a key */
 
 
+/* where a provider wants an attachment's parts, in its JSON */
+
+typedef struct {
+    const char                  *list;          /* the array's member */
+    const char                  *filename;
+    const char                  *type;
+    const char                  *content;       /* base64 */
+    const char                  *disposition;   /* NULL: not given */
+} ngx_http_darkroom_mail_attach_shape_t;
+
+
+static ngx_int_t ngx_http_darkroom_mail_attach(cJSON *json,
+    ngx_http_darkroom_mail_msg_t *msg,
+    const ngx_http_darkroom_mail_attach_shape_t *shape);
+static cJSON *ngx_http_darkroom_mail_attach_one(cJSON *a,
+    const ngx_http_darkroom_mail_attach_shape_t *shape);
+
 static void ngx_http_darkroom_mail_answer(
     ngx_http_darkroom_mail_main_conf_t *mcf,
     ngx_http_darkroom_fetch_resp_t *resp,
@@ -48,6 +65,26 @@ static void ngx_http_darkroom_mail_resend_accepted(
     ngx_http_darkroom_mail_result_t *res);
 static void ngx_http_darkroom_mail_resend_refused(cJSON *json,
     ngx_http_darkroom_mail_refusal_t *rf);
+
+
+/*
+ * Postmark: "Attachments": [{"Name", "Content", "ContentType"}]; SendGrid:
+ * "attachments": [{"content", "type", "filename", "disposition"}]; Resend:
+ * "attachments": [{"content", "filename", "content_type"}]; the content
+ * base64 in all three.
+ */
+
+static const ngx_http_darkroom_mail_attach_shape_t
+    ngx_http_darkroom_mail_postmark_attach =
+    { "Attachments", "Name", "ContentType", "Content", NULL };
+
+static const ngx_http_darkroom_mail_attach_shape_t
+    ngx_http_darkroom_mail_sendgrid_attach =
+    { "attachments", "filename", "type", "content", "attachment" };
+
+static const ngx_http_darkroom_mail_attach_shape_t
+    ngx_http_darkroom_mail_resend_attach =
+    { "attachments", "filename", "content_type", "content", NULL };
 
 
 ngx_http_darkroom_mail_provider_t  ngx_http_darkroom_mail_providers[] = {
@@ -238,6 +275,107 @@ ngx_http_darkroom_mail_answer(ngx_http_darkroom_mail_main_conf_t *mcf,
 }
 
 
+/* --------------------------------------------------------- attachments */
+
+/*
+ * The message's attachments, as email_record() stored them, added to the
+ * provider's request in its shape.  NGX_ERROR: out of memory or a stored
+ * list that is not one (the message is retried, then fails).
+ */
+
+static ngx_int_t
+ngx_http_darkroom_mail_attach(cJSON *json, ngx_http_darkroom_mail_msg_t *msg,
+    const ngx_http_darkroom_mail_attach_shape_t *shape)
+{
+    cJSON      *list, *a, *arr, *item;
+    ngx_int_t   rc;
+
+    if (msg->attachments == NULL || msg->attachments[0] == '\0') {
+        return NGX_OK;
+    }
+
+    list = cJSON_Parse(msg->attachments);
+
+    if (!cJSON_IsArray(list)) {
+        cJSON_Delete(list);
+        return NGX_ERROR;
+    }
+
+    rc = NGX_OK;
+
+    if (cJSON_GetArraySize(list) > 0) {
+        arr = cJSON_AddArrayToObject(json, shape->list);
+        if (arr == NULL) {
+            rc = NGX_ERROR;
+        }
+
+        cJSON_ArrayForEach(a, list) {
+            if (rc != NGX_OK) {
+                break;
+            }
+
+            item = ngx_http_darkroom_mail_attach_one(a, shape);
+
+            if (item == NULL || !cJSON_AddItemToArray(arr, item)) {
+                cJSON_Delete(item);
+                rc = NGX_ERROR;
+            }
+        }
+    }
+
+    cJSON_Delete(list);
+
+    return rc;
+}
+
+
+static cJSON *
+ngx_http_darkroom_mail_attach_one(cJSON *a,
+    const ngx_http_darkroom_mail_attach_shape_t *shape)
+{
+    cJSON       *item;
+    ngx_str_t    src, dst;
+    const char  *name, *type, *content;
+
+    name = ngx_http_darkroom_json_str(a, "filename");
+    type = ngx_http_darkroom_json_str(a, "content_type");
+    content = ngx_http_darkroom_json_str(a, "content");
+
+    if (name == NULL || type == NULL || content == NULL) {
+        return NULL;
+    }
+
+    src.data = (u_char *) content;
+    src.len = strlen(content);
+
+    dst.data = malloc(ngx_base64_encoded_length(src.len) + 1);
+    if (dst.data == NULL) {
+        return NULL;
+    }
+
+    ngx_encode_base64(&dst, &src);
+    dst.data[dst.len] = '\0';
+
+    item = cJSON_CreateObject();
+
+    if (item == NULL
+        || !cJSON_AddStringToObject(item, shape->filename, name)
+        || !cJSON_AddStringToObject(item, shape->type, type)
+        || !cJSON_AddStringToObject(item, shape->content, (char *) dst.data)
+        || (shape->disposition
+            && !cJSON_AddStringToObject(item, "disposition",
+                                        shape->disposition)))
+    {
+        cJSON_Delete(item);
+        item = NULL;
+    }
+
+    free(dst.data);
+
+    return item;
+}
+
+
 /* ------------------------------------------------------------ Postmark */
 
 static cJSON *
@@ -265,7 +403,9 @@ ngx_http_darkroom_mail_postmark_request(
         && cJSON_AddStringToObject(json, "MessageStream",
                                    (char *) mcf->stream.data)
         && (o = cJSON_AddObjectToObject(json, "Metadata"))
-        && cJSON_AddStringToObject(o, "darkroom_key", msg->key))
+        && cJSON_AddStringToObject(o, "darkroom_key", msg->key)
+        && ngx_http_darkroom_mail_attach(json, msg,
+               &ngx_http_darkroom_mail_postmark_attach) == NGX_OK)
     {
         return json;
     }
@@ -370,7 +510,9 @@ ngx_http_darkroom_mail_sendgrid_request(
         && (o = cJSON_CreateString(msg->tpl))
         && cJSON_AddItemToArray(a, o)
         && (o = cJSON_AddObjectToObject(p, "custom_args"))
-        && cJSON_AddStringToObject(o, "darkroom_key", msg->key))
+        && cJSON_AddStringToObject(o, "darkroom_key", msg->key)
+        && ngx_http_darkroom_mail_attach(json, msg,
+               &ngx_http_darkroom_mail_sendgrid_attach) == NGX_OK)
     {
         return json;
     }
@@ -439,7 +581,9 @@ ngx_http_darkroom_mail_resend_request(ngx_http_darkroom_mail_main_conf_t *mcf,
         && (o = cJSON_CreateObject())
         && cJSON_AddItemToArray(a, o)
         && cJSON_AddStringToObject(o, "name", "template")
-        && cJSON_AddStringToObject(o, "value", msg->tpl))
+        && cJSON_AddStringToObject(o, "value", msg->tpl)
+        && ngx_http_darkroom_mail_attach(json, msg,
+               &ngx_http_darkroom_mail_resend_attach) == NGX_OK)
     {
         return json;
     }
