@@ -287,6 +287,11 @@ is($b->{events}[0]{from_state} . '>' . $b->{events}[0]{to_state},
    'confirmed>cancelled', 'its states');
 is($b->{events}[0]{detail}{reason}, 'The photographer is ill',
    'its reason');
+is($t->sql_value("SELECT count(*) FROM jobs WHERE kind = 'email' AND"
+    . " payload->>'template' = 'booking_cancelled' AND dedupe_key ="
+    . " 'booking_cancelled:' || (SELECT id FROM bookings WHERE ref ="
+    . " 'BK-000001') || ':1'"), 1,
+   "the client's booking_cancelled email queued, as a client's cancel does");
 refused(POST => 'bookings/BK-000001/cancel', { reason => 'again' }, 409,
         'not_cancellable', 'cancelled twice');
 
