@@ -135,8 +135,6 @@ static ngx_uint_t ngx_http_darkroom_checkout_closed(
     ngx_http_darkroom_task_t *t, PGresult *order);
 static void ngx_http_darkroom_checkout_session_failed(
     ngx_http_darkroom_task_t *t, PGresult *order, ngx_uint_t called);
-static ngx_int_t ngx_http_darkroom_checkout_attach(
-    ngx_http_darkroom_task_t *t, PGresult *order, cJSON *session);
 static void ngx_http_darkroom_checkout_answer(ngx_http_darkroom_task_t *t,
     const char *url);
 static char *ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
@@ -1428,7 +1426,7 @@ ngx_http_darkroom_checkout_session(ngx_http_darkroom_task_t *t,
     PGresult *order, char **url)
 {
     char                           *form, key[64];
-    cJSON                          *cart, *session, *id, *curl;
+    cJSON                          *cart, *session;
     ngx_int_t                       rc;
     ngx_uint_t                      called;
     ngx_http_darkroom_checkout_t   *co = t->data;
@@ -1470,35 +1468,12 @@ ngx_http_darkroom_checkout_session(ngx_http_darkroom_task_t *t,
 
     free(form);
 
-    id = cJSON_GetObjectItemCaseSensitive(session, "id");
-    curl = cJSON_GetObjectItemCaseSensitive(session, "url");
-
-    if (!cJSON_IsString(id) || !cJSON_IsString(curl)) {
-        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_GATEWAY,
-                                    "payment_provider_error",
-                                    "The payment provider gave no "
-                                    "payment page.");
-        snprintf(t->err.detail, sizeof(t->err.detail),
-                 "stripe session without id or url");
-        cJSON_Delete(session);
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_darkroom_checkout_attach(t, order, session) != NGX_OK) {
-        cJSON_Delete(session);
-        return NGX_ERROR;
-    }
-
-    *url = strdup(curl->valuestring);
+    rc = ngx_http_darkroom_checkout_attach(t,
+             ngx_http_darkroom_db_value(order, 0, "order_id"),
+             ngx_http_darkroom_db_value(order, 0, "total"), session, url);
     cJSON_Delete(session);
 
-    if (*url == NULL) {
-        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                    "internal_error", "Out of memory.");
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return rc;
 }
 
 
@@ -1590,26 +1565,40 @@ ngx_http_darkroom_checkout_coupon(ngx_http_darkroom_task_t *t,
 
 
 /*
- * The session recorded with the total Stripe computed for it.  A total
- * that is not the order's (the exact-amount rule) cancels the order in
- * SQL and is answered 502: the payment page is never handed out.
+ * Stripe's session for an order (the shop's, or one another area wrote: a
+ * booking's deposit): its id and url present, recorded with the total
+ * Stripe computed for it, and the url copied for the answer (free() it).
+ * A total that is not the order's (the exact-amount rule) cancels the
+ * order in SQL and is answered 502: the payment page is never handed out.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_darkroom_checkout_attach(ngx_http_darkroom_task_t *t,
-    PGresult *order, cJSON *session)
+    const char *order_id, const char *total, cJSON *session, char **url)
 {
     char         amount[32];
-    cJSON       *v;
+    cJSON       *id, *u, *v;
     PGresult    *res;
     ngx_uint_t   attached;
     const char  *params[4];
 
+    id = cJSON_GetObjectItemCaseSensitive(session, "id");
+    u = cJSON_GetObjectItemCaseSensitive(session, "url");
     v = cJSON_GetObjectItemCaseSensitive(session, "amount_total");
 
-    params[0] = ngx_http_darkroom_db_value(order, 0, "order_id");
-    params[1] = cJSON_GetObjectItemCaseSensitive(session, "id")->valuestring;
-    params[2] = cJSON_GetObjectItemCaseSensitive(session, "url")->valuestring;
+    if (!cJSON_IsString(id) || !cJSON_IsString(u)) {
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_GATEWAY,
+                                    "payment_provider_error",
+                                    "The payment provider gave no "
+                                    "payment page.");
+        snprintf(t->err.detail, sizeof(t->err.detail),
+                 "stripe session without id or url");
+        return NGX_ERROR;
+    }
+
+    params[0] = order_id;
+    params[1] = id->valuestring;
+    params[2] = u->valuestring;
     params[3] = NULL;
 
     if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e15
@@ -1639,8 +1628,15 @@ ngx_http_darkroom_checkout_attach(ngx_http_darkroom_task_t *t,
                                     "try again later.");
         snprintf(t->err.detail, sizeof(t->err.detail),
                  "stripe session total %s is not the order total %s",
-                 params[3] ? params[3] : "(none)",
-                 ngx_http_darkroom_db_value(order, 0, "total"));
+                 params[3] ? params[3] : "(none)", total);
+        return NGX_ERROR;
+    }
+
+    *url = strdup(u->valuestring);
+
+    if (*url == NULL) {
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal_error", "Out of memory.");
         return NGX_ERROR;
     }
 

@@ -24,9 +24,6 @@ static char *ngx_http_darkroom_order_checkout_form(
     ngx_http_darkroom_shop_conf_t *scf, PGresult *o, const char *token);
 static void ngx_http_darkroom_order_checkout_failed(
     ngx_http_darkroom_task_t *t, const char *order);
-static ngx_int_t ngx_http_darkroom_order_checkout_attach(
-    ngx_http_darkroom_task_t *t, const char *order, cJSON *session,
-    char **url);
 
 
 ngx_int_t
@@ -66,9 +63,9 @@ ngx_http_darkroom_order_checkout_stripe(ngx_http_darkroom_task_t *t,
     }
 
     form = ngx_http_darkroom_order_checkout_form(scf, o, token);
-    PQclear(o);
 
     if (form == NULL) {
+        PQclear(o);
         ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                     "internal_error", "Out of memory.");
         return NGX_ERROR;
@@ -83,12 +80,15 @@ ngx_http_darkroom_order_checkout_stripe(ngx_http_darkroom_task_t *t,
     free(form);
 
     if (rc != NGX_OK) {
+        PQclear(o);
         cJSON_Delete(session);
         ngx_http_darkroom_order_checkout_failed(t, order);
         return NGX_ERROR;
     }
 
-    rc = ngx_http_darkroom_order_checkout_attach(t, order, session, url);
+    rc = ngx_http_darkroom_checkout_attach(t, order,
+             ngx_http_darkroom_db_value(o, 0, "total"), session, url);
+    PQclear(o);
     cJSON_Delete(session);
 
     return rc;
@@ -211,68 +211,6 @@ ngx_http_darkroom_order_checkout_form(ngx_http_darkroom_shop_conf_t *scf,
     }
 
     return buf;
-}
-
-
-static ngx_int_t
-ngx_http_darkroom_order_checkout_attach(ngx_http_darkroom_task_t *t,
-    const char *order, cJSON *session, char **url)
-{
-    char         amount[32];
-    cJSON       *id, *u, *v;
-    PGresult    *res;
-    ngx_uint_t   attached;
-    const char  *params[4];
-
-    id = cJSON_GetObjectItemCaseSensitive(session, "id");
-    u = cJSON_GetObjectItemCaseSensitive(session, "url");
-    v = cJSON_GetObjectItemCaseSensitive(session, "amount_total");
-
-    if (!cJSON_IsString(id) || !cJSON_IsString(u)) {
-        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_GATEWAY,
-                                    "payment_provider_error",
-                                    "The payment provider gave no "
-                                    "payment page.");
-        return NGX_ERROR;
-    }
-
-    params[0] = order;
-    params[1] = id->valuestring;
-    params[2] = u->valuestring;
-    params[3] = NULL;
-
-    if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e15) {
-        snprintf(amount, sizeof(amount), "%.0f", v->valuedouble);
-        params[3] = amount;
-    }
-
-    res = ngx_http_darkroom_db_exec(&t->db,
-              "SELECT attached FROM checkout_attach($1, $2, $3, $4::bigint)",
-              4, params, &t->err);
-    if (res == NULL) {
-        return NGX_ERROR;
-    }
-
-    attached = (ngx_http_darkroom_db_value(res, 0, "attached")[0] == 't');
-    PQclear(res);
-
-    if (!attached) {
-        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_BAD_GATEWAY,
-                                    "payment_amount_mismatch",
-                                    "The payment page's total is not the "
-                                    "order's: nothing was charged.");
-        return NGX_ERROR;
-    }
-
-    *url = strdup(u->valuestring);
-
-    if (*url == NULL) {
-        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                    "internal_error", "Out of memory.");
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
 }
 
 

@@ -80,6 +80,10 @@ ngx_int_t ngx_http_darkroom_form_add(char **buf, size_t *len, size_t *size,
 ngx_int_t ngx_http_darkroom_job_checkout_reconcile(
     ngx_http_darkroom_job_t *job, ngx_http_darkroom_error_t *err);
 
+/* checkout: Stripe's session for an order, attached (exact amount) */
+ngx_int_t ngx_http_darkroom_checkout_attach(ngx_http_darkroom_task_t *t,
+    const char *order_id, const char *total, cJSON *session, char **url);
+
 /* order checkout: another area's order (ngx_http_darkroom_order_checkout)
  * and the job "stripe_refund"; thread side */
 ngx_int_t ngx_http_darkroom_order_checkout_stripe(ngx_http_darkroom_task_t *t,
