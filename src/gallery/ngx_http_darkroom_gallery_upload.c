@@ -20,11 +20,9 @@
 
 
 #include "ngx_http_darkroom_gallery.h"
+#include "ngx_http_darkroom_upload_name.h"
 
 #include <fcntl.h>
-
-
-#define NGX_HTTP_DARKROOM_UPLOAD_NAME_MAX  200
 
 
 typedef struct {
@@ -36,7 +34,6 @@ typedef struct {
 
 static ngx_int_t ngx_http_darkroom_upload_route(ngx_http_request_t *r,
     ngx_str_t *slug, ngx_str_t *name);
-static ngx_int_t ngx_http_darkroom_upload_name_ok(ngx_str_t *name);
 static ngx_int_t ngx_http_darkroom_upload_refuse(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *message);
 static ngx_int_t ngx_http_darkroom_upload_prepare(ngx_http_request_t *r,
@@ -67,7 +64,7 @@ ngx_http_darkroom_gallery_upload(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    if (ngx_http_darkroom_upload_name_ok(&name) != NGX_OK) {
+    if (!ngx_http_darkroom_upload_name_valid(name.data, name.len)) {
         return ngx_http_darkroom_upload_refuse(r, NGX_HTTP_BAD_REQUEST,
                    "bad_name",
                    "A file name is 1 to 200 letters, digits, spaces and "
@@ -207,51 +204,6 @@ ngx_http_darkroom_upload_route(ngx_http_request_t *r, ngx_str_t *slug,
 }
 
 
-/* 1-200 of A-Z a-z 0-9 space ._-(), no dot first, an image's extension */
-
-static ngx_int_t
-ngx_http_darkroom_upload_name_ok(ngx_str_t *name)
-{
-    u_char      c;
-    size_t      i, n;
-    ngx_uint_t  k;
-
-    static const char  *ext[] = { ".jpg", ".jpeg", ".png", ".tif", ".tiff",
-                                  ".webp" };
-
-    if (name->len == 0 || name->len > NGX_HTTP_DARKROOM_UPLOAD_NAME_MAX
-        || name->data[0] == '.')
-    {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < name->len; i++) {
-        c = name->data[i];
-
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-              || (c >= '0' && c <= '9') || c == ' ' || c == '.' || c == '_'
-              || c == '-' || c == '(' || c == ')'))
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    for (k = 0; k < sizeof(ext) / sizeof(ext[0]); k++) {
-        n = ngx_strlen(ext[k]);
-
-        if (name->len > n
-            && ngx_strncasecmp(name->data + name->len - n, (u_char *) ext[k],
-                               n)
-               == 0)
-        {
-            return NGX_OK;
-        }
-    }
-
-    return NGX_ERROR;
-}
-
-
 /* refused before the body is read: nginx drops what the client sends */
 
 static ngx_int_t
@@ -332,7 +284,7 @@ static ngx_int_t
 ngx_http_darkroom_upload_sniff(const char *file)
 {
     int      fd;
-    u_char   h[12];
+    u_char   h[NGX_HTTP_DARKROOM_UPLOAD_HEAD];
     ssize_t  n;
 
     fd = open(file, O_RDONLY);
@@ -343,20 +295,11 @@ ngx_http_darkroom_upload_sniff(const char *file)
     n = read(fd, h, sizeof(h));
     close(fd);
 
-    if (n < (ssize_t) sizeof(h)) {
+    if (n < 0 || !ngx_http_darkroom_upload_image_head(h, n)) {
         return NGX_ERROR;
     }
 
-    if ((h[0] == 0xff && h[1] == 0xd8 && h[2] == 0xff)
-        || ngx_memcmp(h, "\x89PNG\r\n\x1a\n", 8) == 0
-        || ngx_memcmp(h, "II*\0", 4) == 0
-        || ngx_memcmp(h, "MM\0*", 4) == 0
-        || (ngx_memcmp(h, "RIFF", 4) == 0 && ngx_memcmp(h + 8, "WEBP", 4) == 0))
-    {
-        return NGX_OK;
-    }
-
-    return NGX_ERROR;
+    return NGX_OK;
 }
 
 
