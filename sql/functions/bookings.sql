@@ -107,10 +107,13 @@ $$;
 
 -- the free slots of a type whose start falls on a local day (in the
 -- photographer's zone) between p_from and p_to; p_bookings false: as if
--- there were no bookings (the availability alone)
+-- there were no bookings (the availability alone); p_except: a booking
+-- left out (one being moved does not count against itself); p_policy
+-- false: min_notice and horizon not applied (the owner's move)
 
 CREATE OR REPLACE FUNCTION bookings_slots_of(p_type text, p_from date,
-    p_to date, p_now timestamptz, p_bookings boolean)
+    p_to date, p_now timestamptz, p_bookings boolean, p_except bigint,
+    p_policy boolean)
 RETURNS TABLE (starts_at timestamptz, ends_at timestamptz)
 LANGUAGE sql STABLE SET jit = off AS $$
     WITH t AS (
@@ -132,8 +135,9 @@ LANGUAGE sql STABLE SET jit = off AS $$
     )
     SELECT i.s, i.s + t.duration
       FROM inst i, t
-     WHERE i.s >= p_now + t.min_notice
-       AND i.s <= p_now + t.horizon
+     WHERE i.s >= p_now + CASE WHEN p_policy THEN t.min_notice
+                                ELSE interval '0' END
+       AND (NOT p_policy OR i.s <= p_now + t.horizon)
        AND NOT EXISTS (
            SELECT 1 FROM booking_exceptions c
             WHERE c.photographer_id = t.photographer_id
@@ -147,6 +151,7 @@ LANGUAGE sql STABLE SET jit = off AS $$
             WHERE b.photographer_id = t.photographer_id
               AND b.state IN ('held', 'confirmed')
               AND bookings_live(b, p_now)
+              AND b.id IS DISTINCT FROM p_except
               AND b.busy && tstzrange(i.s - t.buffer_before,
                                       i.s + t.duration + t.buffer_after)))
        AND (NOT p_bookings OR t.max_per_day IS NULL OR (
@@ -154,9 +159,18 @@ LANGUAGE sql STABLE SET jit = off AS $$
             WHERE b.photographer_id = t.photographer_id
               AND b.state IN ('held', 'confirmed')
               AND bookings_live(b, p_now)
+              AND b.id IS DISTINCT FROM p_except
               AND (b.starts_at AT TIME ZONE t.time_zone)::date = i.day)
            < t.max_per_day)
      ORDER BY i.s;
+$$;
+
+CREATE OR REPLACE FUNCTION bookings_slots_of(p_type text, p_from date,
+    p_to date, p_now timestamptz, p_bookings boolean)
+RETURNS TABLE (starts_at timestamptz, ends_at timestamptz)
+LANGUAGE sql STABLE SET jit = off AS $$
+    SELECT * FROM bookings_slots_of(p_type, p_from, p_to, p_now, p_bookings,
+                                    NULL, true);
 $$;
 
 CREATE OR REPLACE FUNCTION bookings_free_slots(p_type text, p_from date,

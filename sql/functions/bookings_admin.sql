@@ -828,3 +828,63 @@ BEGIN
 
     RETURN bookings_admin_get(b.ref);
 END $$;
+
+
+-- POST bookings/<ref>/reschedule {"start", "reason", "notify", "force"}:
+-- the owner moves a confirmed booking (booking_move in bookings_mail.sql,
+-- in one transaction).  The owner is not held to the client's policy: the
+-- type's reschedule_hours, the photographer's min_notice and horizon do
+-- not apply, and a session under way may be moved.  The start must still
+-- be a slot of the weekly hours and exceptions on the type's step, and
+-- its day under max_per_day, unless "force": true says the owner means
+-- it; never in the past (400 past_slot) nor over another booking (409
+-- slot_taken: the exclusion constraint).  reason (1 to 1000 characters)
+-- is required, kept in the booking's event with notify and force; the
+-- client gets the booking_rescheduled email (the invite with the raised
+-- SEQUENCE) unless "notify": false.
+
+CREATE OR REPLACE FUNCTION bookings_admin_reschedule(p_ref text,
+    p_body text, p_actor text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    body    jsonb := bookings_admin_body(p_body, false);
+    reason  text := bookings_admin_str(body, 'reason', 1, 1000,
+                                       'invalid_reason');
+    v_start timestamptz := booking_start_of(body, 'invalid_start');
+    v_notify boolean := CASE WHEN body ? 'notify'
+                             THEN bookings_admin_bool(body, 'notify',
+                                                      'invalid_notify')
+                             ELSE true END;
+    v_force boolean := CASE WHEN body ? 'force'
+                            THEN bookings_admin_bool(body, 'force',
+                                                     'invalid_force')
+                            ELSE false END;
+    b       bookings%ROWTYPE;
+BEGIN
+    -- as every change of a booking: the photographer locked first
+    PERFORM 1 FROM photographers p
+      JOIN bookings x ON x.photographer_id = p.id
+     WHERE x.ref = p_ref
+       FOR NO KEY UPDATE OF p;
+    SELECT * INTO b FROM bookings WHERE ref = p_ref FOR UPDATE;
+
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+
+    IF b.state <> 'confirmed' THEN
+        PERFORM darkroom_refuse(409, 'not_reschedulable',
+            format('The booking is %s: only a confirmed booking can be '
+                   'moved.', b.state));
+    END IF;
+
+    b := booking_move(b, v_start,
+                      'admin:' || coalesce(nullif(p_actor, ''), 'unknown'),
+                      true, v_force, jsonb_build_object('reason', reason,
+                          'notify', v_notify, 'force', v_force));
+    IF v_notify THEN
+        PERFORM booking_rescheduled_email(b);
+    END IF;
+
+    RETURN bookings_admin_get(b.ref);
+END $$;

@@ -473,82 +473,140 @@ BEGIN
 END $$;
 
 
--- POST <ref>/reschedule {"token", "start"}: moved to another slot of the
--- type's availability (the exclusion constraint refuses one taken: 409
--- slot_taken) up to the type's reschedule_hours before the current start;
--- SEQUENCE raised and the booking_rescheduled email with the new invite.
+-- A start as the slots give it ("YYYY-MM-DDTHH:MM[:SS]" with Z or an
+-- offset: an instant), or a 400 with p_code.
+CREATE OR REPLACE FUNCTION booking_start_of(p jsonb, p_code text)
+RETURNS timestamptz LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF jsonb_typeof(p->'start') IS DISTINCT FROM 'string'
+       OR p->>'start' !~ ('^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?'
+                          '(Z|[+-]\d{2}:\d{2})$')
+    THEN
+        PERFORM darkroom_refuse(400, p_code, 'Give start as '
+            'YYYY-MM-DDTHH:MM:SS with its offset, as the slots give it.');
+    END IF;
+    BEGIN
+        RETURN (p->>'start')::timestamptz;
+    EXCEPTION WHEN others THEN
+        PERFORM darkroom_refuse(400, p_code, 'start is not a time.');
+    END;
+    RETURN NULL;
+END $$;
+
+
+-- A confirmed booking (locked, its photographer locked first) moved to
+-- p_start, by the client (p_owner false) or the owner, in the caller's
+-- transaction; the slot rules (bookings_slots_of) decide, the booking
+-- itself left out:
+--   - the start is a slot of the type's availability (weekly hours,
+--     exceptions, the slot step; for the client also min_notice and the
+--     horizon), else 400 not_available; p_force (the owner's only) skips
+--     this and the day's cap;
+--   - the time is free: the exclusion constraint says so (409
+--     slot_taken), whatever p_force;
+--   - the day has room (max_per_day, the booking not counted against
+--     itself), else 409 day_full: checked once the booking is at its new
+--     time, where the slot rules' only reason left to refuse it is the cap.
+-- SEQUENCE raised, a booking_events row (p_detail added to its detail).
+CREATE OR REPLACE FUNCTION booking_move(p_b bookings, p_start timestamptz,
+    p_cause text, p_owner boolean, p_force boolean, p_detail jsonb)
+RETURNS bookings LANGUAGE plpgsql AS $$
+DECLARE
+    st      session_types;
+    v_tz    text;
+    v_day   date;
+    v_busy  tstzrange;
+    v_b     bookings;
+BEGIN
+    SELECT * INTO st FROM session_types WHERE id = p_b.session_type_id;
+    SELECT time_zone INTO v_tz FROM photographers
+     WHERE id = p_b.photographer_id;
+    v_day := (p_start AT TIME ZONE v_tz)::date;
+
+    IF p_start = p_b.starts_at THEN
+        PERFORM darkroom_refuse(400, 'same_time',
+            'The booking is already at this time.');
+    END IF;
+    IF p_start <= now() THEN
+        PERFORM darkroom_refuse(400, 'past_slot', 'That time has passed.');
+    END IF;
+    IF NOT p_force AND NOT EXISTS (
+        SELECT 1 FROM bookings_slots_of(st.id, v_day, v_day, now(), false,
+                                        p_b.id, NOT p_owner) s
+         WHERE s.starts_at = p_start)
+    THEN
+        PERFORM darkroom_refuse(400, 'not_available',
+            'This time is not one of the slots offered.');
+    END IF;
+
+    v_busy := tstzrange(p_start - st.buffer_before,
+                        p_start + st.duration + st.buffer_after);
+    PERFORM bookings_expire_in_way(p_b.photographer_id, v_busy, p_cause);
+    BEGIN
+        UPDATE bookings
+           SET starts_at = p_start, ends_at = p_start + st.duration,
+               busy = v_busy, sequence = sequence + 1, updated_at = now()
+         WHERE id = p_b.id
+        RETURNING * INTO v_b;
+    EXCEPTION WHEN exclusion_violation THEN
+        PERFORM darkroom_refuse(409, 'slot_taken',
+            'This time is taken by another booking.');
+    END;
+
+    IF NOT p_force AND NOT EXISTS (
+        SELECT 1 FROM bookings_slots_of(st.id, v_day, v_day, now(), true,
+                                        p_b.id, NOT p_owner) s
+         WHERE s.starts_at = p_start)
+    THEN
+        PERFORM darkroom_refuse(409, 'day_full',
+            'That day is fully booked.');
+    END IF;
+
+    PERFORM bookings_event(v_b.id, 'confirmed', 'confirmed', p_cause,
+        jsonb_build_object('rescheduled_from', bookings_utc(p_b.starts_at),
+                           'to', bookings_utc(p_start),
+                           'sequence', v_b.sequence)
+        || coalesce(p_detail, '{}'));
+    RETURN v_b;
+END $$;
+
+
+-- The booking_rescheduled email with the new invite (REQUEST, the raised
+-- SEQUENCE), once per SEQUENCE.
+CREATE OR REPLACE FUNCTION booking_rescheduled_email(p_b bookings)
+RETURNS void LANGUAGE sql AS $$
+    INSERT INTO jobs (kind, payload, dedupe_key)
+    VALUES ('email', jsonb_build_object('template', 'booking_rescheduled',
+                'booking_id', p_b.id, 'to', p_b.client_email),
+            'booking_rescheduled:' || p_b.id || ':' || p_b.sequence)
+    ON CONFLICT (dedupe_key) DO NOTHING;
+$$;
+
+
+-- POST <ref>/reschedule {"token", "start"}: moved to another free slot of
+-- the type's availability (booking_move: 400 not_available, 409
+-- slot_taken, 409 day_full) up to the type's reschedule_hours before the
+-- current start (409 too_late); SEQUENCE raised and the
+-- booking_rescheduled email with the new invite.
 CREATE OR REPLACE FUNCTION booking_reschedule(p_ref text, p_body text,
     p_cause text)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     v_p      jsonb := booking_change_body(p_body);
     v_b      bookings := booking_change_target(p_ref, v_p);
-    st       session_types;
-    v_tz     text;
-    v_start  timestamptz;
-    v_busy   tstzrange;
-    v_old    timestamptz := v_b.starts_at;
+    v_hours  integer;
 BEGIN
-    SELECT * INTO st FROM session_types WHERE id = v_b.session_type_id;
-    SELECT time_zone INTO v_tz FROM photographers
-     WHERE id = v_b.photographer_id;
-
-    IF now() > v_b.starts_at - st.reschedule_hours * interval '1 hour' THEN
+    SELECT reschedule_hours INTO v_hours FROM session_types
+     WHERE id = v_b.session_type_id;
+    IF now() > v_b.starts_at - v_hours * interval '1 hour' THEN
         PERFORM darkroom_refuse(409, 'too_late', format(
             'A session can be moved up to %s hours before it starts.',
-            st.reschedule_hours));
+            v_hours));
     END IF;
 
-    IF jsonb_typeof(v_p->'start') IS DISTINCT FROM 'string'
-       OR v_p->>'start' !~ ('^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?'
-                            '(Z|[+-]\d{2}:\d{2})$')
-    THEN
-        PERFORM darkroom_refuse(400, 'bad_time', 'Give start as '
-            'YYYY-MM-DDTHH:MM:SS with its offset, as the slots give it.');
-    END IF;
-    BEGIN
-        v_start := (v_p->>'start')::timestamptz;
-    EXCEPTION WHEN others THEN
-        PERFORM darkroom_refuse(400, 'bad_time', 'start is not a time.');
-    END;
-    IF v_start = v_b.starts_at THEN
-        PERFORM darkroom_refuse(400, 'same_time',
-            'The booking is already at this time.');
-    END IF;
-
-    -- a slot of the availability (hours, exceptions, notice, horizon)
-    IF NOT EXISTS (
-        SELECT 1 FROM bookings_slots_of(st.id,
-                   (v_start AT TIME ZONE v_tz)::date - 1,
-                   (v_start AT TIME ZONE v_tz)::date + 1, now(), false) s
-         WHERE s.starts_at = v_start)
-    THEN
-        PERFORM darkroom_refuse(400, 'not_available',
-            'This time is not one of the slots offered.');
-    END IF;
-
-    v_busy := tstzrange(v_start - st.buffer_before,
-                        v_start + st.duration + st.buffer_after);
-    PERFORM bookings_expire_in_way(v_b.photographer_id, v_busy, p_cause);
-    BEGIN
-        UPDATE bookings
-           SET starts_at = v_start, ends_at = v_start + st.duration,
-               busy = v_busy, sequence = sequence + 1, updated_at = now()
-         WHERE id = v_b.id
-        RETURNING * INTO v_b;
-    EXCEPTION WHEN exclusion_violation THEN
-        PERFORM darkroom_refuse(409, 'slot_taken',
-            'This time has just been taken.');
-    END;
-
-    PERFORM bookings_event(v_b.id, 'confirmed', 'confirmed', p_cause,
-        jsonb_build_object('rescheduled_from', bookings_utc(v_old),
-                           'to', bookings_utc(v_start)));
-    INSERT INTO jobs (kind, payload, dedupe_key)
-    VALUES ('email', jsonb_build_object('template', 'booking_rescheduled',
-                'booking_id', v_b.id, 'to', v_b.client_email),
-            'booking_rescheduled:' || v_b.id || ':' || v_b.sequence)
-    ON CONFLICT (dedupe_key) DO NOTHING;
+    v_b := booking_move(v_b, booking_start_of(v_p, 'bad_time'), p_cause,
+                        false, false, NULL);
+    PERFORM booking_rescheduled_email(v_b);
 
     RETURN jsonb_build_object('booking', bookings_client_json(v_b))::text;
 END $$;
