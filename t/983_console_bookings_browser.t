@@ -5,7 +5,9 @@
 # (overlapping periods refused with the server's message), closes a day,
 # sees a booking inserted in SQL in its week (prev/next week), opens it,
 # cancels it with a reason (a cancel without one refused), and finds the
-# cancel in the audit page; at 375 px no view scrolls sideways.
+# cancel in the audit page; reschedules another (a bad time, a taken one
+# and one outside the hours refused with a message, then forced); at 375
+# px no view scrolls sideways.
 # Skips, saying why, where chromium, chromedriver or selenium is missing.
 
 use strict;
@@ -140,6 +142,59 @@ like($out->{audit} // '', qr{/admin/api/bookings/bookings/BK-000007/cancel},
 is($t->sql_value(q{SELECT state || ' ' || sequence || ' ' || cancelled_by
     || ' ' || cancel_reason FROM bookings}),
    'cancelled 1 admin The studio is flooded', 'cancelled in the database');
+
+# 2b. another booking rescheduled: a bad time refused on the page, a
+# taken time and one outside the hours refused by the server (its
+# message beside the form), then moved outside the hours with "force"
+$t->sql(q{INSERT INTO bookings (ref, uid, manage_token, photographer_id,
+        session_type_id, state, starts_at, ends_at, busy, client_name,
+        client_email, client_time_zone, currency, price, deposit, answers)
+    SELECT 'BK-00000' || n, 'bk' || n || '@test', md5(n::text), 'anna',
+        'portrait', 'confirmed', s, s + interval '1 hour',
+        tstzrange(s, s + interval '1 hour'), 'Dora Client',
+        'dora@example.com', 'Europe/London', 'GBP', 15000, 4500, '{}'
+      FROM (VALUES (8, timestamptz '2027-03-29 10:00 Europe/London'),
+                   (9, timestamptz '2027-03-29 14:00 Europe/London')) v(n, s)});
+
+$out = Darkroom::ConsolePages::run($t, $b, '983-reschedule', <<'PY', $base);
+login(args[0], 'owner@example.com', 'owner-password-1')
+page(args[0], 'booking/BK-000008', '#reschedule-open')
+out['hidden'] = not el('reschedule-form').is_displayed()
+click('#reschedule-open')
+wait.until(lambda d: el('reschedule-form').is_displayed())
+out['day'] = el('reschedule-day').get_attribute('value')
+out['time'] = el('reschedule-time').get_attribute('value')
+fill('reschedule-form', 'time', '25:00')
+fill('reschedule-form', 'reason', 'Early light')
+submit('reschedule-form')
+out['badtime'] = said('reschedule-form', True)
+fill('reschedule-form', 'time', '14:00')
+submit('reschedule-form')
+out['taken'] = said('reschedule-form', True)
+fill('reschedule-form', 'time', '08:00')
+submit('reschedule-form')
+out['outside'] = said('reschedule-form', True)
+click('#reschedule-force')
+submit('reschedule-form')
+wait.until(lambda d: '08:00' in el('booking').text)
+out['when'] = el('booking').text
+out['history'] = one('#main table:last-of-type').text
+PY
+is($out->{error}, undef, 'the reschedule form') or diag explain $out;
+ok($out->{hidden}, 'the form opens from its button');
+is("$out->{day} $out->{time}", '2027-03-29 10:00',
+   "it starts from the booking's own day and time");
+like($out->{badtime} // '', qr/HH:MM/, "a bad time: $out->{badtime}");
+like($out->{taken} // '', qr/taken/, "a taken time: $out->{taken}");
+like($out->{outside} // '', qr/not one of the slots/,
+     "outside the hours: $out->{outside}");
+like($out->{when} // '', qr/2027-03-29 08:00–09:00/, 'moved, forced');
+like($out->{history} // '', qr/admin:owner\@example\.com Early light/,
+     'the reason in the history');
+is($t->sql_value(q{SELECT bookings_utc(starts_at) || ' ' || sequence
+    || ' ' || (SELECT count(*) FROM jobs WHERE payload->>'template'
+               = 'booking_rescheduled') FROM bookings WHERE ref = 'BK-000008'}),
+   '2027-03-29T07:00:00Z 1 1', 'moved in the database, the client emailed');
 
 # 3. a phone: 375 px wide, no view scrolls sideways
 $out = Darkroom::ConsolePages::run($t, $b, '983-phone', <<'PY', $base);

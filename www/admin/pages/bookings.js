@@ -7,7 +7,9 @@
  *   #bookings?view=types     session types, and the form to add or edit one
  *   #bookings?view=hours     the weekly hours (one line a day)
  *   #bookings?view=days      the blackout days (exceptions)
- *   #booking/<ref>           a booking, its events, Cancel with a reason
+ *   #booking/<ref>           a booking, its events, Reschedule (a new
+ *                            day and time, a reason, notify, force) and
+ *                            Cancel with a reason
  *
  * Times are shown in the photographer's time zone (the API's local_*).
  */
@@ -550,6 +552,95 @@
         });
     }
 
+    /* the UTC offset (ms) of a zone at an instant, from the browser's
+       time-zone data */
+    function zoneOffset(zone, ms) {
+        var p = {};
+
+        new Intl.DateTimeFormat('en-GB', { timeZone: zone, hourCycle: 'h23',
+            year: 'numeric', month: '2-digit', day: '2-digit',
+            hour: '2-digit', minute: '2-digit', second: '2-digit' })
+            .formatToParts(new Date(ms)).forEach(function (x) {
+                p[x.type] = x.value;
+            });
+        return Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute,
+                        +p.second) - Math.floor(ms / 1000) * 1000;
+    }
+
+    /* a day and "HH:MM" on the zone's wall clock as an instant
+       ("2027-03-06T10:00:00Z"), or null */
+    function instant(day, time, zone) {
+        var d = parseDay(day), m = /^(\d{1,2}):(\d{2})$/.exec(time || ''),
+            wall, ms;
+
+        if (!d || !m || +m[1] > 23 || +m[2] > 59) {
+            return null;
+        }
+        wall = d.getTime() + (+m[1] * 60 + +m[2]) * 60000;
+        ms = wall - zoneOffset(zone, wall);
+        ms = wall - zoneOffset(zone, ms);
+        return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    }
+
+    function rescheduleForm(b, reload) {
+        var zone = b.photographer.time_zone, start,
+            day = h('input', { id: 'reschedule-day', name: 'day',
+                               value: b.local_day, inputmode: 'numeric',
+                               autocomplete: 'off' }),
+            time = h('input', { id: 'reschedule-time', name: 'time',
+                                value: hm(b.local_start),
+                                inputmode: 'numeric', autocomplete: 'off' }),
+            reason = h('textarea', { id: 'reschedule-reason', name: 'reason',
+                                     rows: 2 }),
+            notify = h('input', { type: 'checkbox', name: 'notify',
+                                  id: 'reschedule-notify', checked: true }),
+            force = h('input', { type: 'checkbox', name: 'force',
+                                 id: 'reschedule-force' }),
+            form;
+
+        form = DRP.form({ id: 'reschedule-form', hidden: true }, [
+            h('h2', { text: 'Reschedule the booking' }),
+            DRP.field('New day', day, 'YYYY-MM-DD'),
+            DRP.field('New time (' + zone + ')', time, 'HH:MM'),
+            DRP.field('Reason', reason, 'Kept in the booking\'s history.'),
+            h('label', { 'class': 'check' }, [notify,
+                ' Email the client the new invite']),
+            h('label', { 'class': 'check' }, [force,
+                ' Allow outside the hours and over the day\'s limit'])
+        ], 'Move the booking', function () {
+            start = instant(day.value, time.value, zone);
+            if (!start) {
+                return 'Give the day as YYYY-MM-DD and the time as HH:MM.';
+            }
+            return reason.value.trim() === ''
+                ? 'Give a reason for the move.' : null;
+        }, function () {
+            return DR.api('POST', API + 'bookings/' + DRP.enc(b.ref)
+                          + '/reschedule', { start: start,
+                              reason: reason.value.trim(),
+                              notify: notify.checked, force: force.checked });
+        }, function (r) {
+            reload().then(function () {
+                DR.notice('Booking ' + b.ref + ' moved to '
+                          + r.booking.local_start.replace('T', ' ') + '.');
+            });
+        });
+
+        return h('section', { id: 'reschedule' }, [
+            h('div', { 'class': 'actions' }, h('button', { type: 'button',
+                id: 'reschedule-open', text: 'Reschedule…',
+                'aria-controls': 'reschedule-form', 'aria-expanded': 'false',
+                onclick: function (ev) {
+                    form.hidden = !form.hidden;
+                    ev.target.setAttribute('aria-expanded',
+                                           String(!form.hidden));
+                    if (!form.hidden) {
+                        day.focus();
+                    }
+                } })),
+            form]);
+    }
+
     function booking(root, params) {
         var ref = DRP.param(params);
 
@@ -594,11 +685,15 @@
                             return [q.label, (b.answers || {})[q.id]];
                         }), 'No question.'));
                     root.appendChild(h('h2', { text: 'History' }));
-                    root.appendChild(DRP.table(['When', 'From', 'To', 'By'],
+                    root.appendChild(DRP.table(['When', 'From', 'To', 'By',
+                                                'Why'],
                         (b.events || []).map(function (e) {
                             return [DRP.when(e.at), e.from_state, e.to_state,
-                                    e.cause];
+                                    e.cause, (e.detail || {}).reason];
                         }), 'No event.'));
+                    if (b.state === 'confirmed') {
+                        root.appendChild(rescheduleForm(b, load));
+                    }
                     if (b.state === 'held' || b.state === 'confirmed') {
                         root.appendChild(cancelForm(b, load));
                     }
