@@ -1,8 +1,12 @@
 #!/usr/bin/perl
 # A booking's iCalendar invite (booking_ics() in
 # sql/functions/bookings_mail.sql), parsed by Debian's python3-icalendar
-# (make deps): METHOD, UID, SEQUENCE, STATUS, UTC instants (also across a
-# DST change), text escaped, long lines folded at 75 octets, CRLF.
+# (make deps): METHOD, UID, SEQUENCE, STATUS, text escaped, long lines
+# folded at 75 octets, CRLF; the times on the photographer's wall clock
+# with TZID and a VTIMEZONE built from PostgreSQL's tz data, which alone
+# (its own observances' offsets, not the zone's name) gives the right UTC
+# instants on both sides of London's changes in late March and late
+# October; a zone without DST has one STANDARD.
 
 use strict;
 use warnings;
@@ -48,7 +52,27 @@ SELECT 'BK-00000' || n, 'bk-' || n || '@darkroom.test', n, md5(n::text),
        'America/New_York', 'GBP', 20000, 5000, now()
   FROM (VALUES (1, timestamptz '2027-03-28 10:00 Europe/London'),
                (2, timestamptz '2027-01-12 10:00 Europe/London'),
-               (3, timestamptz '2027-03-27 10:00 Europe/London')) v(n, s);
+               (3, timestamptz '2027-03-27 10:00 Europe/London'),
+               -- the day before the clocks go back (BST), the day itself
+               -- (GMT), and 01:30 GMT, the second pass of the repeated hour
+               (4, timestamptz '2027-10-30 10:00 Europe/London'),
+               (5, timestamptz '2027-10-31 10:00 Europe/London'),
+               (6, timestamptz '2027-10-31 01:30Z')) v(n, s);
+-- a photographer in a zone without DST
+INSERT INTO photographers (id, name, email, time_zone)
+VALUES ('kei', 'Kei', 'kei@example.com', 'Asia/Tokyo');
+INSERT INTO session_types (id, photographer_id, name, duration, currency,
+                           price, deposit_kind, deposit_percent)
+VALUES ('tea', 'kei', 'Tea', '1 hour', 'JPY', 20000, 'percent', 25);
+INSERT INTO bookings (ref, uid, manage_token, photographer_id,
+                      session_type_id, state, starts_at, ends_at, busy,
+                      client_name, client_email, client_time_zone, currency,
+                      price, deposit, confirmed_at)
+VALUES ('BK-000007', 'bk-7@darkroom.test', md5('7'), 'kei', 'tea',
+        'confirmed', '2027-03-28 10:00 Asia/Tokyo',
+        '2027-03-28 11:00 Asia/Tokyo',
+        tstzrange('2027-03-28 10:00 Asia/Tokyo', '2027-03-28 11:00 Asia/Tokyo'),
+        'Ann', 'ann@example.com', 'Asia/Tokyo', 'JPY', 20000, 5000, now());
 SQL
 
 sub ics {
@@ -105,6 +129,64 @@ is($e->{ATTENDEE}, 'mailto:zoe@example.com', 'ATTENDEE');
 is($e->{ATTENDEE_CN}, "Zoë; A,\\B C",
     "ATTENDEE's CN: quoted, the line break gone");
 
+# --- the time zone ------------------------------------------------------------
+like($dst, qr/\r\nDTSTART;TZID=Europe\/London:20270328T100000\r\n/,
+    "DTSTART: 10:00 on the photographer's clock, with its TZID");
+like($dst, qr/\r\nDTEND;TZID=Europe\/London:20270328T110000\r\n/, 'DTEND');
+$c = parse($dst);
+is_deeply($c->{timezones}, ['Europe/London'], 'one VTIMEZONE, of that TZID');
+is($e->{DTSTART_TZID}, 'Europe/London', 'DTSTART has the TZID');
+is($e->{DTSTART_VTZ}, '2027-03-28T09:00:00Z',
+    "by the VTIMEZONE's own offsets, 10:00 BST is 09:00Z");
+is($e->{DTEND_VTZ}, '2027-03-28T10:00:00Z', 'and DTEND 10:00Z');
+my %obs = map { ($_->{DTSTART} => $_) } @{ $c->{observances}{'Europe/London'} };
+is(join(' ', map { "$_->{kind}/$_->{TZOFFSETFROM}/$_->{TZOFFSETTO}/$_->{TZNAME}" }
+        $obs{'20270328T010000'} // {}), 'DAYLIGHT/+0000/+0100/BST',
+    'the spring change: 01:00 GMT, to BST');
+ok((grep { $_->{kind} eq 'STANDARD' && $_->{TZOFFSETTO} eq '+0000' }
+    values %obs), 'and a STANDARD observance, GMT');
+
+# the control: the same invite with a VTIMEZONE that lies (+0200 in
+# summer) resolves to 08:00Z, while the zone's name still says 09:00Z
+(my $liar = $dst) =~ s/TZOFFSETTO:\+0100/TZOFFSETTO:+0200/g;
+my $l = parse($liar)->{events}[0];
+is($l->{DTSTART_VTZ}, '2027-03-28T08:00:00Z',
+    'the VTIMEZONE decides DTSTART_VTZ (a lying one moves it)');
+is($l->{DTSTART}, '2027-03-28T09:00:00Z', 'not the name');
+
+# the day before the spring change, and the autumn change
+for my $case (
+    [ 'BK-000003', '2027-03-27T10:00:00Z', '10:00 GMT the day before' ],
+    [ 'BK-000004', '2027-10-30T09:00:00Z', '10:00 BST the day before the'
+      . ' clocks go back' ],
+    [ 'BK-000005', '2027-10-31T10:00:00Z', '10:00 GMT the day they go back' ],
+) {
+    my ($ref, $utc, $what) = @$case;
+    my $ev = parse(ics($ref, 'REQUEST'))->{events}[0];
+    is($ev->{DTSTART_VTZ}, $utc, "$what: $utc by the VTIMEZONE");
+    is($ev->{DTSTART}, $utc, "$what: $utc by the name");
+}
+my $oct = parse(ics('BK-000005', 'REQUEST'));
+%obs = map { ($_->{DTSTART} => $_) } @{ $oct->{observances}{'Europe/London'} };
+is(join(' ', map { "$_->{kind}/$_->{TZOFFSETFROM}/$_->{TZOFFSETTO}" }
+        $obs{'20271031T020000'} // {}), 'STANDARD/+0100/+0000',
+    'the autumn change: 02:00 BST, back to GMT');
+my $twice = ics('BK-000006', 'REQUEST');
+like($twice, qr/\r\nDTSTART:20271031T013000Z\r\n/,
+    '01:30 the second time: a wall clock cannot say it, so UTC');
+is(parse($twice)->{events}[0]{DTSTART}, '2027-10-31T01:30:00Z',
+    'which parses to its instant');
+
+# a zone without DST: one STANDARD
+my $tokyo = ics('BK-000007', 'REQUEST');
+$c = parse($tokyo);
+is_deeply($c->{observances}{'Asia/Tokyo'}, [ { kind => 'STANDARD',
+    DTSTART => '19700101T000000', TZOFFSETFROM => '+0900',
+    TZOFFSETTO => '+0900', TZNAME => 'JST' } ], 'Tokyo: one STANDARD, +0900');
+is($c->{events}[0]{DTSTART_VTZ}, '2027-03-28T01:00:00Z',
+    '10:00 in Tokyo is 01:00Z');
+lines_ok($tokyo, "Tokyo's invite");
+
 # the day before the change and a winter day: GMT, so 10:00Z
 is(parse(ics('BK-000003', 'REQUEST'))->{events}[0]{DTSTART},
     '2027-03-27T10:00:00Z', '10:00 GMT the day before is 10:00Z');
@@ -119,6 +201,9 @@ is($c->{calendar}{METHOD}, 'CANCEL', 'METHOD:CANCEL');
 is($c->{events}[0]{STATUS}, 'CANCELLED', 'STATUS:CANCELLED');
 is($c->{events}[0]{UID}, 'bk-2@darkroom.test', 'the same UID');
 is($c->{events}[0]{SEQUENCE}, '2', 'its SEQUENCE');
+is_deeply($c->{timezones}, ['Europe/London'], 'with its VTIMEZONE');
+is($c->{events}[0]{DTSTART_VTZ}, '2027-01-12T10:00:00Z',
+    'and the instant by it');
 
 # a cancelled booking's invite is cancelled whatever the method
 $t->sql("UPDATE bookings SET state = 'cancelled', sequence = sequence + 1,"

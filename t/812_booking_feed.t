@@ -5,7 +5,8 @@
 # cancelled lately as STATUS:CANCELLED, nothing held, expired, older or of
 # another photographer.  The key's SHA-256 is in photographers.feed_hash:
 # a wrong, missing or revoked key is a 404, as is an unknown photographer;
-# a new key (booking_feed_rotate) revokes the old one.
+# a new key (booking_feed_rotate) revokes the old one.  Times carry the
+# photographer's TZID, with one VTIMEZONE for the feed.
 
 use strict;
 use warnings;
@@ -113,6 +114,13 @@ is($ev{'bk-1@darkroom.test'}{DTSTART},
     $t->sql_value("SELECT to_char(starts_at AT TIME ZONE 'UTC',"
         . " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM bookings WHERE id = 1"),
     'its start, in UTC');
+is_deeply($c->{timezones}, ['Europe/London'],
+    "one VTIMEZONE: the photographer's zone");
+for my $uid (sort keys %ev) {
+    is($ev{$uid}{DTSTART_TZID} . ' ' . $ev{$uid}{DTSTART_VTZ},
+       "Europe/London $ev{$uid}{DTSTART}",
+       "$uid: its TZID, and the VTIMEZONE gives its instant");
+}
 is(feed('ann', $key)->{content}, $r->{content},
     'fetched again: the same bytes');
 

@@ -3,9 +3,8 @@
 -- private feed, the data a booking email's template sees, the reminders,
 -- and the client's changes (cancel, reschedule) with their emails.
 --
--- Times are UTC instants ("20270328T090000Z"): exact whatever the zones of
--- the photographer and the client and across DST, with no VTIMEZONE to
--- keep right; calendars show them in their owner's zone.  Text is escaped
+-- Times are the photographer's wall clock with TZID and a VTIMEZONE of
+-- the zone built from PostgreSQL's tz data (below).  Text is escaped
 -- (\\ \; \, \n), lines folded at 75 octets (never inside a UTF-8
 -- character) and ended by CRLF.
 --
@@ -75,6 +74,129 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 
+-- The time zone (RFC 5545 3.6.5): a booking's DTSTART and DTEND are the
+-- photographer's wall clock with TZID=<IANA name>, and the calendar
+-- carries a VTIMEZONE of that zone built from PostgreSQL's tz data: the
+-- zone's actual changes around the events, each an observance (DAYLIGHT
+-- when the offset goes up, STANDARD when it goes down) with its
+-- TZOFFSETFROM, TZOFFSETTO, TZNAME and DTSTART (the local time of the
+-- change on the clock before it); a zone without a change near the
+-- events has one STANDARD.  A calendar that knows the name uses its own
+-- rules, one that does not uses these: both give the same instants.
+
+-- A zone's UTC offset at an instant.
+CREATE OR REPLACE FUNCTION ics_offset(p_zone text, p_at timestamptz)
+RETURNS interval LANGUAGE sql STABLE AS $$
+    SELECT (p_at AT TIME ZONE p_zone) - (p_at AT TIME ZONE 'UTC')
+$$;
+
+
+-- An offset as RFC 5545's UTC-OFFSET: +0100, -0430 (+hhmmss if seconds).
+CREATE OR REPLACE FUNCTION ics_offset_text(p interval) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN s < 0 THEN '-' ELSE '+' END
+           || to_char(abs(s) / 3600, 'FM00')
+           || to_char(abs(s) % 3600 / 60, 'FM00')
+           || CASE WHEN abs(s) % 60 <> 0
+                   THEN to_char(abs(s) % 60, 'FM00') ELSE '' END
+      FROM (SELECT extract(epoch FROM p)::integer AS s) x
+$$;
+
+
+-- The changes of a zone's offset between two instants: a day-by-day look
+-- at the offset, then the minute of each change (tz data changes fall on
+-- whole minutes).
+CREATE OR REPLACE FUNCTION ics_zone_changes(p_zone text,
+    p_from timestamptz, p_to timestamptz)
+RETURNS TABLE (at timestamptz, off_from interval, off_to interval)
+LANGUAGE sql STABLE SET jit = off AS $$
+    WITH days AS (
+        SELECT d, ics_offset(p_zone, d) AS o,
+               lead(ics_offset(p_zone, d)) OVER (ORDER BY d) AS next_o
+          FROM generate_series(p_from, p_to + interval '1 day',
+                               interval '1 day') d
+    )
+    SELECT (SELECT min(m) FROM generate_series(days.d,
+                days.d + interval '1 day', interval '1 minute') m
+             WHERE ics_offset(p_zone, m) = days.next_o),
+           days.o, days.next_o
+      FROM days
+     WHERE days.next_o <> days.o
+     ORDER BY 1
+$$;
+
+
+-- The VTIMEZONE of a zone for events between p_from and p_to, folded: the
+-- two changes before p_from (so a zone with DST has both its STANDARD and
+-- its DAYLIGHT), those up to p_to and the first after it; without a
+-- change in the two years before, one STANDARD from 1970 with the offset
+-- at p_from.  TZNAME is PostgreSQL's abbreviation (the session's TimeZone
+-- is the zone's inside, and back as it was after).
+CREATE OR REPLACE FUNCTION ics_vtimezone(p_zone text, p_from timestamptz,
+    p_to timestamptz)
+RETURNS text LANGUAGE plpgsql STABLE SET TimeZone = 'UTC' AS $$
+DECLARE
+    v_out   text := '';
+    v_c     record;
+BEGIN
+    PERFORM set_config('TimeZone', p_zone, true);
+    FOR v_c IN
+        WITH c AS (
+            SELECT z.*, row_number() OVER (ORDER BY z.at DESC) AS back
+              FROM ics_zone_changes(p_zone, p_from - interval '2 years',
+                                    p_to + interval '1 year') z
+             WHERE z.at <= p_from
+        ), after AS (
+            SELECT z.*, z.at > p_to AS past,
+                   row_number() OVER (ORDER BY z.at) AS n
+              FROM ics_zone_changes(p_zone, p_from, p_to + interval '1 year') z
+             WHERE z.at > p_from
+        )
+        SELECT at, off_from, off_to FROM c WHERE back <= 2
+        UNION ALL
+        SELECT at, off_from, off_to FROM after
+         WHERE NOT past OR n = (SELECT min(n) FROM after WHERE past)
+        UNION ALL
+        SELECT NULL, ics_offset(p_zone, p_from), ics_offset(p_zone, p_from)
+         WHERE NOT EXISTS (SELECT 1 FROM c)
+        ORDER BY 1 NULLS FIRST
+    LOOP
+        v_out := v_out || concat_ws(E'\r\n',
+            'BEGIN:' || CASE WHEN v_c.off_to > v_c.off_from THEN 'DAYLIGHT'
+                             ELSE 'STANDARD' END,
+            'DTSTART:' || coalesce(to_char((v_c.at AT TIME ZONE 'UTC')
+                                           + v_c.off_from,
+                                           'YYYYMMDD"T"HH24MISS'),
+                                   '19700101T000000'),
+            'TZOFFSETFROM:' || ics_offset_text(v_c.off_from),
+            'TZOFFSETTO:' || ics_offset_text(v_c.off_to),
+            'TZNAME:' || ics_text(to_char(coalesce(v_c.at, p_from), 'TZ')),
+            'END:' || CASE WHEN v_c.off_to > v_c.off_from THEN 'DAYLIGHT'
+                           ELSE 'STANDARD' END) || E'\r\n';
+    END LOOP;
+    RETURN ics_fold('BEGIN:VTIMEZONE') || ics_fold('TZID:' || p_zone)
+           || v_out || ics_fold('END:VTIMEZONE');
+END $$;
+
+
+-- DTSTART or DTEND of an instant: the zone's wall clock with its TZID,
+-- or UTC for the second pass of a repeated hour (an autumn change), which
+-- a wall-clock time cannot say (RFC 5545 takes the first).
+CREATE OR REPLACE FUNCTION ics_when(p_name text, p_at timestamptz,
+    p_zone text)
+RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT CASE
+        WHEN p_zone IS NULL OR (
+            o_before > o_at
+            AND ics_offset(p_zone, p_at - (o_before - o_at)) = o_before)
+        THEN p_name || ':' || ics_utc(p_at)
+        ELSE p_name || ';TZID=' || p_zone || ':'
+             || to_char(p_at AT TIME ZONE p_zone, 'YYYYMMDD"T"HH24MISS') END
+      FROM (SELECT ics_offset(p_zone, p_at - interval '1 day') AS o_before,
+                   ics_offset(p_zone, p_at) AS o_at) x
+$$;
+
+
 -- A booking's VEVENT, folded.  p_cancel: STATUS:CANCELLED whatever its
 -- state (the invite of a cancel); otherwise from its state.  p_feed: the
 -- photographer's view (SUMMARY names the client), else the client's.
@@ -90,8 +212,8 @@ RETURNS text LANGUAGE sql STABLE AS $$
                'UID:' || b.uid,
                'SEQUENCE:' || b.sequence,
                'DTSTAMP:' || ics_utc(p_stamp),
-               'DTSTART:' || ics_utc(b.starts_at),
-               'DTEND:' || ics_utc(b.ends_at),
+               ics_when('DTSTART', b.starts_at, p.time_zone),
+               ics_when('DTEND', b.ends_at, p.time_zone),
                'SUMMARY:' || ics_text(CASE WHEN p_feed
                    THEN t.name || ': ' || b.client_name
                    ELSE t.name || ' with ' || p.name END),
@@ -138,6 +260,7 @@ CREATE OR REPLACE FUNCTION booking_ics(p_booking bigint, p_method text)
 RETURNS text LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_event  text;
+    v_zone   text;
 BEGIN
     IF p_method NOT IN ('REQUEST', 'CANCEL') THEN
         RAISE EXCEPTION 'booking_ics: method % is not REQUEST or CANCEL',
@@ -147,7 +270,10 @@ BEGIN
     IF v_event IS NULL THEN
         RETURN NULL;
     END IF;
-    RETURN ics_calendar(p_method, v_event, NULL);
+    SELECT ics_vtimezone(p.time_zone, b.starts_at, b.ends_at) INTO v_zone
+      FROM bookings b JOIN photographers p ON p.id = b.photographer_id
+     WHERE b.id = p_booking;
+    RETURN ics_calendar(p_method, v_zone || v_event, NULL);
 END $$;
 
 
@@ -240,17 +366,20 @@ $$;
 CREATE OR REPLACE FUNCTION booking_feed_ics(p_photographer text)
 RETURNS text LANGUAGE sql STABLE AS $$
     SELECT ics_calendar('PUBLISH',
-               (SELECT string_agg(booking_vevent(b.id, false, b.updated_at,
-                                                 true), ''
-                                  ORDER BY b.starts_at, b.id)
-                  FROM bookings b
-                 WHERE b.photographer_id = p.id
-                   AND b.ends_at >= now() - interval '30 days'
-                   AND (b.state = 'confirmed'
-                        OR b.state = 'cancelled'
-                           AND b.cancelled_at >= now() - interval '30 days')),
+               ics_vtimezone(p.time_zone, e.first, e.last) || e.events,
                p.name || ' bookings')
-      FROM photographers p
+      FROM photographers p,
+           LATERAL (SELECT string_agg(booking_vevent(b.id, false,
+                                                     b.updated_at, true), ''
+                                      ORDER BY b.starts_at, b.id) AS events,
+                           min(b.starts_at) AS first, max(b.ends_at) AS last
+                      FROM bookings b
+                     WHERE b.photographer_id = p.id
+                       AND b.ends_at >= now() - interval '30 days'
+                       AND (b.state = 'confirmed'
+                            OR b.state = 'cancelled'
+                               AND b.cancelled_at
+                                   >= now() - interval '30 days')) e
      WHERE p.id = p_photographer
 $$;
 
