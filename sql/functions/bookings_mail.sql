@@ -623,6 +623,17 @@ BEGIN
 END $$;
 
 
+-- Whether p_start is a slot of a type on its local day p_day (the slot
+-- rules of bookings_slots_of, with its p_bookings, p_except, p_policy).
+CREATE OR REPLACE FUNCTION booking_slot_at(p_type text, p_start timestamptz,
+    p_day date, p_bookings boolean, p_except bigint, p_policy boolean)
+RETURNS boolean LANGUAGE sql STABLE SET jit = off AS $$
+    SELECT EXISTS (SELECT 1 FROM bookings_slots_of(p_type, p_day, p_day,
+                                     now(), p_bookings, p_except, p_policy) s
+                    WHERE s.starts_at = p_start)
+$$;
+
+
 -- A confirmed booking (locked, its photographer locked first) moved to
 -- p_start, by the client (p_owner false) or the owner, in the caller's
 -- transaction; the slot rules (bookings_slots_of) decide, the booking
@@ -659,10 +670,8 @@ BEGIN
     IF p_start <= now() THEN
         PERFORM darkroom_refuse(400, 'past_slot', 'That time has passed.');
     END IF;
-    IF NOT p_force AND NOT EXISTS (
-        SELECT 1 FROM bookings_slots_of(st.id, v_day, v_day, now(), false,
-                                        p_b.id, NOT p_owner) s
-         WHERE s.starts_at = p_start)
+    IF NOT p_force AND NOT booking_slot_at(st.id, p_start, v_day, false,
+                                           p_b.id, NOT p_owner)
     THEN
         PERFORM darkroom_refuse(400, 'not_available',
             'This time is not one of the slots offered.');
@@ -682,10 +691,8 @@ BEGIN
             'This time is taken by another booking.');
     END;
 
-    IF NOT p_force AND NOT EXISTS (
-        SELECT 1 FROM bookings_slots_of(st.id, v_day, v_day, now(), true,
-                                        p_b.id, NOT p_owner) s
-         WHERE s.starts_at = p_start)
+    IF NOT p_force AND NOT booking_slot_at(st.id, p_start, v_day, true,
+                                           p_b.id, NOT p_owner)
     THEN
         PERFORM darkroom_refuse(409, 'day_full',
             'That day is fully booked.');
