@@ -52,8 +52,8 @@ sub book {
 
 sub admin {
     my ($ref, $body) = @_;
-    return api($t, $tok, POST => "/admin/api/bookings/bookings/$ref/reschedule",
-               $body);
+    return api($t, $tok,
+               POST => "/admin/api/bookings/bookings/$ref/reschedule", $body);
 }
 sub client {
     my ($b, $start) = @_;
@@ -90,7 +90,7 @@ my $gone = book(1, '16:00');
 $t->sql(q{UPDATE bookings SET state = 'cancelled', sequence = 1,
     cancelled_at = now() WHERE id = :'p1'}, $gone->{id});
 
-# --- the owner: bad input and refusals write nothing --------------------------
+# --- the owner: bad input and refusals write nothing -------------------------
 refused('not JSON', sub { admin($a->{ref}, '{nope') }, 400, 'invalid_json');
 refused('a malformed start', sub { admin($a->{ref},
     { start => 'next Saturday 10am', reason => 'x' }) }, 400, 'invalid_start');
@@ -125,7 +125,7 @@ refused('the past, forced', sub { admin($a->{ref},
 refused('a cancelled booking', sub { admin($gone->{ref},
     { start => at(1, '14:00'), reason => 'x' }) }, 409, 'not_reschedulable');
 
-# --- the owner moves a booking ----------------------------------------------------
+# --- the owner moves a booking -----------------------------------------------
 my $r = admin($a->{ref}, { start => at(1, '14:00'),
                            reason => 'The studio is flooded' });
 is($r->{status}, 200, 'the owner moves a booking') or diag $r->{content};
@@ -183,7 +183,8 @@ is(code(client($soon, at(7, '10:00'))), 'too_late',
 $t->sql(q{UPDATE photographers SET min_notice = '400 days'});
 is(code(client($b, at(7, '11:00'))), 'not_available',
     'nor to a time inside min_notice');
-$r = admin($soon->{ref}, { start => at(7, '10:00'), reason => 'Asked by phone' });
+$r = admin($soon->{ref}, { start => at(7, '10:00'),
+                           reason => 'Asked by phone' });
 is($r->{status}, 200, 'the owner can, inside reschedule_hours and min_notice')
     or diag $r->{content};
 $t->sql(q{UPDATE photographers SET min_notice = '0', horizon = '20 days'});
@@ -191,7 +192,7 @@ $r = admin($b->{ref}, { start => at(7, '11:00'), reason => 'Later' });
 is($r->{status}, 200, 'and beyond the horizon') or diag $r->{content};
 $t->sql(q{UPDATE photographers SET horizon = '2 years'});
 
-# --- max_per_day ------------------------------------------------------------------
+# --- max_per_day -------------------------------------------------------------
 # two a day at most: Saturday +14 has two bookings
 $t->sql(q{UPDATE photographers SET max_per_day = 2});
 my $c = book(14, '10:00');

@@ -674,7 +674,8 @@ BEGIN
                                            p_b.id, NOT p_owner)
     THEN
         PERFORM darkroom_refuse(400, 'not_available',
-            'This time is not one of the slots offered.');
+            'This time is not one of the slots offered'
+            || CASE WHEN p_owner THEN ' ("force" allows it).' ELSE '.' END);
     END IF;
 
     v_busy := tstzrange(p_start - st.buffer_before,
@@ -695,7 +696,8 @@ BEGIN
                                            p_b.id, NOT p_owner)
     THEN
         PERFORM darkroom_refuse(409, 'day_full',
-            'That day is fully booked.');
+            'That day is fully booked'
+            || CASE WHEN p_owner THEN ' ("force" allows it).' ELSE '.' END);
     END IF;
 
     PERFORM bookings_event(v_b.id, 'confirmed', 'confirmed', p_cause,

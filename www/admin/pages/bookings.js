@@ -603,10 +603,10 @@
             DRP.field('New day', day, 'YYYY-MM-DD'),
             DRP.field('New time (' + zone + ')', time, 'HH:MM'),
             DRP.field('Reason', reason, 'Kept in the booking\'s history.'),
-            h('label', { 'class': 'check' }, [notify,
-                ' Email the client the new invite']),
-            h('label', { 'class': 'check' }, [force,
-                ' Allow outside the hours and over the day\'s limit'])
+            h('div', { 'class': 'field' }, h('label', { 'class': 'check' },
+                [notify, ' Email the client the new invite'])),
+            h('div', { 'class': 'field' }, h('label', { 'class': 'check' },
+                [force, ' Allow outside the hours and over the day\'s limit']))
         ], 'Move the booking', function () {
             start = instant(day.value, time.value, zone);
             if (!start) {
