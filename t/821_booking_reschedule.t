@@ -5,7 +5,8 @@
 # day's cap only with "force", never over another booking (409
 # slot_taken) nor into the past; the reason in booking_events and the
 # change in the audit log, the client's booking_rescheduled email unless
-# "notify": false; every refusal writes nothing.  The client's
+# "notify": false (its invite: the same UID, the next SEQUENCE, the new
+# time); every refusal writes nothing.  The client's
 # reschedule keeps every slot rule, max_per_day included (the booking
 # moved not counted against itself).  Days are Saturdays and Sundays a few
 # weeks from now, times London's wall clock.
@@ -144,6 +145,27 @@ is($t->sql_value(q{SELECT count(*) FROM jobs WHERE kind = 'email'
     AND payload->>'to' = 'test@example.com'
     AND dedupe_key = 'booking_rescheduled:' || :'p1' || ':1'}, $a->{id}), 1,
     'the client is emailed the new invite');
+# the invite that email carries: the same UID, the new SEQUENCE and time
+my $PY = '/usr/bin/python3';
+SKIP: {
+    skip 'no python3-icalendar (make deps)', 4
+        unless -x $PY && system($PY, '-c', 'import icalendar') == 0;
+    my $hex = $t->sql_value(q{SELECT encode(convert_to(
+        booking_email_context('booking_rescheduled', payload)
+            #>> '{attachments,0,content}', 'UTF8'), 'hex')
+        FROM jobs WHERE dedupe_key = 'booking_rescheduled:' || :'p1' || ':1'},
+        $a->{id});
+    $t->write_file('invite.ics', pack('H*', $hex // ''));
+    my $top = $t->top;
+    my $c = decode_json(`$PY $top/t/lib/ics_parse.py ${\ $t->dir}/invite.ics`
+                        || '{}');
+    my $e = ($c->{events} || [])->[0] || {};
+    is($c->{calendar}{METHOD}, 'REQUEST', 'the invite: METHOD:REQUEST');
+    is($e->{UID}, $t->sql_value(q{SELECT uid FROM bookings WHERE id = :'p1'},
+        $a->{id}), 'its UID unchanged');
+    is($e->{SEQUENCE}, '1', 'SEQUENCE 1');
+    is($e->{DTSTART_VTZ}, utc(at(1, '14:00')), 'the new start');
+}
 is($t->sql_value(q{SELECT actor || ' ' || method || ' ' || path || ' '
     || status FROM console_audit ORDER BY id DESC LIMIT 1}),
     "token POST /admin/api/bookings/bookings/$a->{ref}/reschedule 200",
