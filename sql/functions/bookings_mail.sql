@@ -1,7 +1,9 @@
 -- sql/functions/bookings_mail.sql: a booking's iCalendar (RFC 5545) text,
 -- for the invite attached to its emails and for the photographer's
 -- private feed, the data a booking email's template sees, the reminders,
--- and the client's changes (cancel, reschedule) with their emails.
+-- and the changes (cancel, reschedule) with their emails: the client's,
+-- and booking_move() which the owner's reschedule (bookings_admin.sql)
+-- shares.
 --
 -- Times are the photographer's wall clock with TZID and a VTIMEZONE of
 -- the zone built from PostgreSQL's tz data (below).  Text is escaped
@@ -17,7 +19,8 @@
 -- bookings_event, bookings_client_json, bookings_slots_of,
 -- bookings_expire_in_way, bookings_utc (bookings.sql) and email_money
 -- (mail.sql); called by email_context() (mail.sql), the bookings module's
--- feed and changes, and the mail module's booking_reminders job.
+-- feed and changes, the mail module's booking_reminders job and
+-- bookings_admin_reschedule() (bookings_admin.sql).
 
 
 -- RFC 5545 TEXT: backslash, semicolon, comma and line breaks escaped,
