@@ -1,7 +1,8 @@
 -- Bookings (issue 16): the admin API's functions, behind
 -- darkroom_bookings_admin (src/bookings/ngx_http_darkroom_bookings_admin.c):
 -- photographers, session types, weekly hours, exceptions, the bookings by
--- day or week and a cancel by the owner.  Every rule is here; the C side
+-- day or week, a cancel and a reschedule by the owner.  Every rule is
+-- here; the C side
 -- passes the path's ids, the query's values and the body as text.
 --
 -- Bad input is a 400 with its own code and nothing written; an unknown id

@@ -21,9 +21,9 @@
  *   DELETE exceptions/<id>
  *   GET    bookings?from=YYYY-MM-DD&to=YYYY-MM-DD&state=
  *   GET    bookings/<ref>           with its events
- *   POST   bookings/<ref>/cancel    {"reason"}
  *   POST   bookings/<ref>/reschedule {"start", "reason", "notify",
  *                                    "force"}
+ *   POST   bookings/<ref>/cancel    {"reason"}
  *
  * Every rule is in SQL (sql/functions/bookings_admin.sql): this file maps
  * a route to its function and passes the path's ids, the query's values
@@ -114,12 +114,12 @@ static ngx_http_darkroom_badmin_route_t  ngx_http_darkroom_badmin_routes[] = {
     { NGX_HTTP_DARKROOM_BADMIN_GET, 2, "bookings", NULL,
       "SELECT bookings_admin_get($1)", "i", "There is no such booking." },
 
-    { NGX_HTTP_POST, 3, "bookings", "cancel",
-      "SELECT bookings_admin_cancel($1, $2, $3)", "iba",
-      "There is no such booking." },
-
     { NGX_HTTP_POST, 3, "bookings", "reschedule",
       "SELECT bookings_admin_reschedule($1, $2, $3)", "iba",
+      "There is no such booking." },
+
+    { NGX_HTTP_POST, 3, "bookings", "cancel",
+      "SELECT bookings_admin_cancel($1, $2, $3)", "iba",
       "There is no such booking." },
 
     { 0, 0, NULL, NULL, NULL, NULL, NULL }

@@ -7,11 +7,11 @@
  *   #bookings?view=types     session types, and the form to add or edit one
  *   #bookings?view=hours     the weekly hours (one line a day)
  *   #bookings?view=days      the blackout days (exceptions)
- *   #booking/<ref>           a booking, its events, Reschedule (a new
- *                            day and time, a reason, notify, force) and
- *                            Cancel with a reason
+ *   #booking/<ref>           a booking, its events, Cancel with a reason
  *
  * Times are shown in the photographer's time zone (the API's local_*).
+ * A confirmed booking has Reschedule: a new day and time on that clock, a
+ * reason, whether to email the client, and "force" (outside the hours).
  */
 
 (function () {
@@ -532,26 +532,6 @@
 
     /* --------------------------------------------------------- booking */
 
-    function cancelForm(b, reload) {
-        var reason = h('textarea', { id: 'cancel-reason', name: 'reason',
-                                     rows: 3 });
-
-        return DRP.form({ id: 'cancel-form' }, [
-            h('h2', { text: 'Cancel the booking' }),
-            DRP.field('Reason', reason, 'Kept in the booking\'s history.')
-        ], 'Cancel the booking', function () {
-            return reason.value.trim() === ''
-                ? 'Give a reason for the cancellation.' : null;
-        }, function () {
-            return DR.api('POST', API + 'bookings/' + DRP.enc(b.ref)
-                          + '/cancel', { reason: reason.value.trim() });
-        }, function () {
-            reload().then(function () {
-                DR.notice('Booking ' + b.ref + ' cancelled.');
-            });
-        });
-    }
-
     /* the UTC offset (ms) of a zone at an instant, from the browser's
        time-zone data */
     function zoneOffset(zone, ms) {
@@ -641,6 +621,26 @@
             form]);
     }
 
+    function cancelForm(b, reload) {
+        var reason = h('textarea', { id: 'cancel-reason', name: 'reason',
+                                     rows: 3 });
+
+        return DRP.form({ id: 'cancel-form' }, [
+            h('h2', { text: 'Cancel the booking' }),
+            DRP.field('Reason', reason, 'Kept in the booking\'s history.')
+        ], 'Cancel the booking', function () {
+            return reason.value.trim() === ''
+                ? 'Give a reason for the cancellation.' : null;
+        }, function () {
+            return DR.api('POST', API + 'bookings/' + DRP.enc(b.ref)
+                          + '/cancel', { reason: reason.value.trim() });
+        }, function () {
+            reload().then(function () {
+                DR.notice('Booking ' + b.ref + ' cancelled.');
+            });
+        });
+    }
+
     function booking(root, params) {
         var ref = DRP.param(params);
 
@@ -679,6 +679,9 @@
                             text: b.cancel_reason + ' (' + b.cancelled_by
                                   + ')' }) : null
                     ]));
+                    if (b.state === 'confirmed') {
+                        root.appendChild(rescheduleForm(b, load));
+                    }
                     root.appendChild(h('h2', { text: 'Answers' }));
                     root.appendChild(DRP.table(['Question', 'Answer'],
                         (b.questions || []).map(function (q) {
@@ -691,9 +694,6 @@
                             return [DRP.when(e.at), e.from_state, e.to_state,
                                     e.cause, (e.detail || {}).reason];
                         }), 'No event.'));
-                    if (b.state === 'confirmed') {
-                        root.appendChild(rescheduleForm(b, load));
-                    }
                     if (b.state === 'held' || b.state === 'confirmed') {
                         root.appendChild(cancelForm(b, load));
                     }
