@@ -209,6 +209,17 @@ $r = admin($soon->{ref}, { start => at(7, '10:00'),
                            reason => 'Asked by phone' });
 is($r->{status}, 200, 'the owner can, inside reschedule_hours and min_notice')
     or diag $r->{content};
+# a session under way: the client cannot move it, the owner can
+my $begun = book(-100, '12:00');
+$t->sql(q{UPDATE bookings SET starts_at = now() - interval '30 minutes',
+    ends_at = now() + interval '30 minutes',
+    busy = tstzrange(now() - interval '30 minutes',
+                     now() + interval '30 minutes')
+    WHERE id = :'p1'}, $begun->{id});
+is(code(client($begun, at(7, '12:00'))), 'started',
+    'the client cannot move a session under way');
+$r = admin($begun->{ref}, { start => at(7, '12:00'), reason => 'Rain' });
+is($r->{status}, 200, 'the owner can') or diag $r->{content};
 $t->sql(q{UPDATE photographers SET min_notice = '0', horizon = '20 days'});
 $r = admin($b->{ref}, { start => at(7, '11:00'), reason => 'Later' });
 is($r->{status}, 200, 'and beyond the horizon') or diag $r->{content};
