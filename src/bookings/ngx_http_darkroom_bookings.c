@@ -47,6 +47,7 @@ ngx_http_darkroom_bookings_work(ngx_http_darkroom_task_t *t)
 
     case NGX_HTTP_DARKROOM_BOOKINGS_CANCEL:
     case NGX_HTTP_DARKROOM_BOOKINGS_RESCHEDULE:
+    case NGX_HTTP_DARKROOM_BOOKINGS_PAY:
         ngx_http_darkroom_bookings_change_work(t, b);
         return;
 
