@@ -110,7 +110,8 @@ is_deeply([ @$bo[1 .. 5] ],
     'the booking points to it: a session line of the balance');
 $f = form_of((sessions())[-1]{body});
 is($f->{success_url}, $page, "the balance's success_url: the booking's page");
-is($f->{line_items}[0]{price_data}{unit_amount}, 15000, '... 150.00 asked');
+is($f->{'line_items[0][price_data][unit_amount]'}, 15000,
+    '... 150.00 asked');
 
 $r = post_json("/api/bookings/$a->{ref}/pay", { token => $a->{manage_token} });
 is($r->{json}{checkout_url}, $url, 'again: the same payment page');

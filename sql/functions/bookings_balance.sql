@@ -233,7 +233,7 @@ BEGIN
                                    FROM jobs j
                                   WHERE j.kind = 'stripe_refund'
                                     AND j.payload->>'order_id' = o.id::text),
-                                0) AS left
+                                0)::bigint AS left
           FROM order_items i JOIN orders o ON o.id = i.order_id
          WHERE i.kind = 'session' AND i.photo_id = p_b.ref
            AND o.id IS DISTINCT FROM p_b.deposit_order_id

@@ -131,16 +131,11 @@ ngx_http_darkroom_bookings_pay(ngx_http_darkroom_task_t *t,
 
     ngx_http_darkroom_trace("booking: balance order %s", order);
 
-    if (cJSON_IsString(saved)) {
-        ngx_http_darkroom_bookings_pay_answer(t, j, saved->valuestring);
-        cJSON_Delete(j);
-        return;
-    }
+    url = cJSON_IsString(saved) ? strdup(saved->valuestring) : NULL;
 
-    url = NULL;
-
-    if (ngx_http_darkroom_order_checkout(t, order, b->otoken, &url)
-        == NGX_OK)
+    if (url != NULL
+        || ngx_http_darkroom_order_checkout(t, order, b->otoken, &url)
+           == NGX_OK)
     {
         ngx_http_darkroom_bookings_pay_answer(t, j, url);
     }
