@@ -75,7 +75,8 @@ my $a = confirmed('2027-03-06T10:00:00Z', 'ada@example.com');
 my $page = "http://127.0.0.1:$port/booking.html?ref=$a->{ref}"
     . "&token=$a->{manage_token}";
 my $f = form_of((sessions())[0]{body});
-is($f->{success_url}, $page, "the deposit's success_url: the booking's page");
+is($f->{success_url}, "$page&paid=1",
+    "the deposit's success_url: the booking's page");
 is($f->{cancel_url}, $page, '... and its cancel_url');
 
 my $bk = show($a);
@@ -109,7 +110,8 @@ is_deeply([ @$bo[1 .. 5] ],
     [15000, 'pending_payment', 'session', 'Balance', $a->{ref}],
     'the booking points to it: a session line of the balance');
 $f = form_of((sessions())[-1]{body});
-is($f->{success_url}, $page, "the balance's success_url: the booking's page");
+is($f->{success_url}, "$page&paid=1",
+    "the balance's success_url: the booking's page");
 is($f->{'line_items[0][price_data][unit_amount]'}, 15000,
     '... 150.00 asked');
 

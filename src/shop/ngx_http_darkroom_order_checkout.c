@@ -27,7 +27,7 @@
 static char *ngx_http_darkroom_order_checkout_form(
     ngx_http_darkroom_shop_conf_t *scf, PGresult *o, const char *token);
 static char *ngx_http_darkroom_order_return_url(ngx_str_t *tpl,
-    const char *path);
+    const char *path, const char *tail);
 
 
 ngx_int_t
@@ -105,8 +105,9 @@ ngx_http_darkroom_order_checkout_stripe(ngx_http_darkroom_task_t *t,
 /*
  * The Checkout Session's parameters (checkout_form.c); malloc'd, NULL:
  * out of memory.  An order with a return_path (a booking's) sends its
- * payer back to that page, whether paid or not; others to the shop's
- * success and cancel URLs with the order's token.
+ * payer back to that page, with "&paid=1" once paid (the page waits for
+ * the webhook); others to the shop's success and cancel URLs with the
+ * order's token.
  */
 
 static char *
@@ -126,8 +127,10 @@ ngx_http_darkroom_order_checkout_form(ngx_http_darkroom_shop_conf_t *scf,
 
     } else {
         success = ngx_http_darkroom_order_return_url(&scf->success_url,
-                      ngx_http_darkroom_db_value(o, 0, "return_path"));
-        cancel = success ? strdup(success) : NULL;
+                      ngx_http_darkroom_db_value(o, 0, "return_path"),
+                      "&paid=1");
+        cancel = ngx_http_darkroom_order_return_url(&scf->success_url,
+                      ngx_http_darkroom_db_value(o, 0, "return_path"), "");
     }
 
     f.order_id = ngx_http_darkroom_db_value(o, 0, "order_id");
@@ -155,15 +158,16 @@ ngx_http_darkroom_order_checkout_form(ngx_http_darkroom_shop_conf_t *scf,
  * A page of the shop: path relative to the directory of the success URL
  * ("https://shop.example.com/order.html?token=..." and
  * "booking.html?ref=..." give "https://shop.example.com/booking.html?
- * ref=...").  malloc'd, NULL when out of memory.
+ * ref=..."), then tail.  malloc'd, NULL when out of memory.
  */
 
 static char *
-ngx_http_darkroom_order_return_url(ngx_str_t *tpl, const char *path)
+ngx_http_darkroom_order_return_url(ngx_str_t *tpl, const char *path,
+    const char *tail)
 {
     char    *out;
     u_char  *q;
-    size_t   base, plen;
+    size_t   base, plen, tlen;
 
     /* the query and the last segment of the path are not the base's */
     q = ngx_strlchr(tpl->data, tpl->data + tpl->len, '?');
@@ -174,14 +178,16 @@ ngx_http_darkroom_order_return_url(ngx_str_t *tpl, const char *path)
     }
 
     plen = ngx_strlen(path);
+    tlen = ngx_strlen(tail);
 
-    out = malloc(base + plen + 1);
+    out = malloc(base + plen + tlen + 1);
     if (out == NULL) {
         return NULL;
     }
 
     ngx_memcpy(out, tpl->data, base);
-    ngx_memcpy(out + base, path, plen + 1);
+    ngx_memcpy(out + base, path, plen);
+    ngx_memcpy(out + base + plen, tail, tlen + 1);
 
     return out;
 }
