@@ -18,7 +18,8 @@
 --
 -- Tables: bookings, booking_events, orders, order_items, order_events,
 -- jobs.  Calls bookings_event, bookings_refund_job, bookings_client_json
--- (bookings.sql), booking_change_body (bookings_mail.sql); called by
+-- (bookings.sql), booking_change_target and booking_change_body
+-- (bookings_mail.sql); called by
 -- bookings_order_paid, bookings_refund_sent, order_checkout_info,
 -- booking_cancel_effects, the bookings module (POST <ref>/pay, the admin's
 -- balance-link) and the mail module's booking_reminders job.
@@ -44,6 +45,18 @@ RETURNS bigint LANGUAGE sql STABLE AS $$
 $$;
 
 
+-- the booking a balance order is for, locked; all NULL for any other
+-- order (a deposit's too)
+
+CREATE OR REPLACE FUNCTION bookings_balance_booking(p_order bigint)
+RETURNS bookings LANGUAGE sql AS $$
+    SELECT * FROM bookings
+     WHERE id = bookings_of_order(p_order)
+       AND deposit_order_id IS DISTINCT FROM p_order
+       FOR UPDATE;
+$$;
+
+
 -- where Stripe sends the payer of a booking's order back (relative to the
 -- shop's darkroom_checkout_success_url): the booking's page, with the
 -- manage token; NULL for an order that is not a booking's
@@ -56,37 +69,22 @@ $$;
 
 
 -- POST <ref>/pay {"token"}: the balance order of a confirmed booking yet
--- to end with something due, reused while it waits for payment with the
--- amount due and time left, else a new one (with its checkout_reconcile
--- job), in one transaction.  p_hash: the SHA-256 of a new order's status
--- token.  Answers {"order_id", "checkout_url" (a reused order's, or
--- null), "amount", "currency"}; the C side asks the shop for the session.
+-- to start (booking_change_target(): 404, 409 not_confirmed, started)
+-- with something due, reused while it waits for payment with the amount
+-- due and time left, else a new one (with its checkout_reconcile job), in
+-- one transaction.  p_hash: the SHA-256 of a new order's status token.
+-- Answers {"order_id", "checkout_url" (a reused order's, or null),
+-- "amount", "currency"}; the C side asks the shop for the session.
 
 CREATE OR REPLACE FUNCTION bookings_balance_pay(p_ref text, p_body text,
     p_hash text)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
-    v_p     jsonb := booking_change_body(p_body);
-    v_b     bookings;
+    v_b     bookings := booking_change_target(p_ref,
+                                              booking_change_body(p_body));
     v_o     orders;
     v_due   bigint;
 BEGIN
-    SELECT * INTO v_b FROM bookings
-     WHERE ref = p_ref AND v_p->>'token' ~ '^[0-9a-f]{32}$'
-       AND manage_token = v_p->>'token'
-       FOR UPDATE;
-    IF NOT FOUND THEN
-        PERFORM darkroom_refuse(404, 'not_found',
-            'There is no such booking.');
-    END IF;
-    IF v_b.state <> 'confirmed' THEN
-        PERFORM darkroom_refuse(409, 'not_confirmed',
-            'Only a confirmed booking has a balance to pay.');
-    END IF;
-    IF v_b.ends_at <= now() THEN
-        PERFORM darkroom_refuse(409, 'past',
-            'This session is over: ask the photographer how to pay.');
-    END IF;
     v_due := bookings_balance_due(v_b);
     IF v_due <= 0 THEN
         PERFORM darkroom_refuse(409, 'nothing_due',
@@ -166,17 +164,13 @@ CREATE OR REPLACE FUNCTION bookings_balance_paid(p_order bigint,
     p_amount bigint, p_cause text)
 RETURNS boolean LANGUAGE plpgsql AS $$
 DECLARE
-    v_b     bookings;
+    v_b     bookings := bookings_balance_booking(p_order);
     v_due   bigint;
     v_paid  bigint;
     v_key   text;
     v_job   bigint;
 BEGIN
-    SELECT * INTO v_b FROM bookings
-     WHERE id = bookings_of_order(p_order)
-       AND deposit_order_id IS DISTINCT FROM p_order
-       FOR UPDATE;
-    IF NOT FOUND THEN
+    IF v_b.id IS NULL THEN
         RETURN false;
     END IF;
 
@@ -260,13 +254,9 @@ CREATE OR REPLACE FUNCTION bookings_balance_refunded(p_order bigint,
     p_refund text, p_amount bigint, p_key text, p_cause text)
 RETURNS boolean LANGUAGE plpgsql AS $$
 DECLARE
-    v_b  bookings;
+    v_b  bookings := bookings_balance_booking(p_order);
 BEGIN
-    SELECT * INTO v_b FROM bookings
-     WHERE id = bookings_of_order(p_order)
-       AND deposit_order_id IS DISTINCT FROM p_order
-       FOR UPDATE;
-    IF NOT FOUND THEN
+    IF v_b.id IS NULL THEN
         RETURN false;
     END IF;
     UPDATE bookings SET balance_refunded = balance_refunded + p_amount,

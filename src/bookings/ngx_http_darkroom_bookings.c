@@ -85,38 +85,20 @@ static void
 ngx_http_darkroom_bookings_book(ngx_http_darkroom_task_t *t,
     ngx_http_darkroom_bookings_t *b)
 {
-    char         *url, order[NGX_INT64_LEN + 1];
-    cJSON        *j, *id;
-    PGresult     *res;
-    const char   *params[4], *v;
+    char        *url, order[NGX_INT64_LEN + 1];
+    cJSON       *j;
+    const char  *params[4];
 
     params[0] = b->body;
     params[1] = b->token;
     params[2] = b->ohash;
     params[3] = b->hold;
 
-    res = ngx_http_darkroom_db_exec(&t->db,
-              "SELECT bookings_book($1, $2, $3, $4::int)", 4, params,
-              &t->err);
-    if (res == NULL) {
+    j = ngx_http_darkroom_bookings_order(t,
+            "SELECT bookings_book($1, $2, $3, $4::int)", 4, params, order);
+    if (j == NULL) {
         return;
     }
-
-    v = ngx_http_darkroom_db_only(res);
-    j = v ? cJSON_Parse(v) : NULL;
-    PQclear(res);
-
-    id = cJSON_GetObjectItemCaseSensitive(j, "order_id");
-
-    if (!cJSON_IsNumber(id)) {
-        cJSON_Delete(j);
-        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                    "internal_error", "No deposit order.");
-        return;
-    }
-
-    snprintf(order, sizeof(order), "%.0f", id->valuedouble);
-    cJSON_DeleteItemFromObjectCaseSensitive(j, "order_id");
 
     ngx_http_darkroom_trace("booking: deposit order %s", order);
 
@@ -130,6 +112,46 @@ ngx_http_darkroom_bookings_book(ngx_http_darkroom_task_t *t,
 
     free(url);
     cJSON_Delete(j);
+}
+
+
+/*
+ * The SQL function of a route that writes an order of a booking (POST
+ * book: the deposit's, POST <ref>/pay: the balance's) and answers
+ * {"order_id", ...}: that answer, order_id taken out of it into order
+ * (NGX_INT64_LEN + 1 bytes).  NULL, t->err set, when refused.
+ */
+
+cJSON *
+ngx_http_darkroom_bookings_order(ngx_http_darkroom_task_t *t,
+    const char *sql, int n, const char *const *params, char *order)
+{
+    cJSON       *j, *id;
+    PGresult    *res;
+    const char  *v;
+
+    res = ngx_http_darkroom_db_exec(&t->db, sql, n, params, &t->err);
+    if (res == NULL) {
+        return NULL;
+    }
+
+    v = ngx_http_darkroom_db_only(res);
+    j = v ? cJSON_Parse(v) : NULL;
+    PQclear(res);
+
+    id = cJSON_GetObjectItemCaseSensitive(j, "order_id");
+
+    if (!cJSON_IsNumber(id)) {
+        cJSON_Delete(j);
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal_error", "No order written.");
+        return NULL;
+    }
+
+    snprintf(order, NGX_INT64_LEN + 1, "%.0f", id->valuedouble);
+    cJSON_DeleteItemFromObjectCaseSensitive(j, "order_id");
+
+    return j;
 }
 
 

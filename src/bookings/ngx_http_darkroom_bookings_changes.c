@@ -99,34 +99,19 @@ ngx_http_darkroom_bookings_pay(ngx_http_darkroom_task_t *t,
     ngx_http_darkroom_bookings_t *b)
 {
     char        *url, order[NGX_INT64_LEN + 1];
-    cJSON       *j, *id, *saved;
-    PGresult    *res;
-    const char  *params[3], *v;
+    cJSON       *j, *saved;
+    const char  *params[3];
 
     params[0] = b->arg[0];
     params[1] = b->body;
     params[2] = b->ohash;
 
-    res = ngx_http_darkroom_db_exec(&t->db,
-              "SELECT bookings_balance_pay($1, $2, $3)", 3, params, &t->err);
-    if (res == NULL) {
+    j = ngx_http_darkroom_bookings_order(t,
+            "SELECT bookings_balance_pay($1, $2, $3)", 3, params, order);
+    if (j == NULL) {
         return;
     }
 
-    v = ngx_http_darkroom_db_only(res);
-    j = v ? cJSON_Parse(v) : NULL;
-    PQclear(res);
-
-    id = cJSON_GetObjectItemCaseSensitive(j, "order_id");
-
-    if (!cJSON_IsNumber(id)) {
-        cJSON_Delete(j);
-        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                    "internal_error", "No balance order.");
-        return;
-    }
-
-    snprintf(order, sizeof(order), "%.0f", id->valuedouble);
     saved = cJSON_GetObjectItemCaseSensitive(j, "checkout_url");
 
     ngx_http_darkroom_trace("booking: balance order %s", order);
@@ -149,7 +134,6 @@ static void
 ngx_http_darkroom_bookings_pay_answer(ngx_http_darkroom_task_t *t, cJSON *j,
     const char *url)
 {
-    cJSON_DeleteItemFromObjectCaseSensitive(j, "order_id");
     cJSON_DeleteItemFromObjectCaseSensitive(j, "checkout_url");
 
     if (cJSON_AddStringToObject(j, "checkout_url", url)) {
