@@ -8,7 +8,8 @@
 # booking_balance_due email goes once at its time (the booking_reminders
 # job), never for a cancelled booking; the owner sends it on demand
 # (audited); a cancel with the balance paid refunds both orders, one
-# stripe_refund job each with its own idempotency key.
+# stripe_refund job each with its own idempotency key; a balance paid after
+# the cancel goes back.
 
 use strict;
 use warnings;
@@ -260,5 +261,28 @@ ok(wait_for(sub { col($a, 'deposit_refunded') == 5000
 is(show($a)->{paid}, 0, 'the client sees nothing kept');
 $r = post_json("/api/bookings/$a->{ref}/pay", { token => $a->{manage_token} });
 is($r->{status}, 409, 'a cancelled booking: nothing to pay (409)');
+
+# --- a balance paid after the cancel: it goes back -------------------------------
+my $e = confirmed('2027-03-07T10:00:00Z', 'eve@example.com');
+$r = post_json("/api/bookings/$e->{ref}/pay", { token => $e->{manage_token} });
+is($r->{status}, 200, "a balance's page opened");
+my $esid = sid($r->{json}{checkout_url});
+$r = post_json("/api/bookings/$e->{ref}/cancel",
+    { token => $e->{manage_token} });
+is($r->{status}, 200, '... then the booking cancelled');
+is($r->{json}{refund}{amount}, 5000, '... its deposit refunded, no balance');
+$sb->control(POST => "/_sandbox/pay/$esid", { action => 'pay' });
+my $eo = col($e, 'balance_order_id');
+sub e_refunds { $t->sql("SELECT payload->>'amount', payload->>'reason'"
+    . " FROM jobs WHERE kind = 'stripe_refund' AND payload->>'order_id'"
+    . " = :'p1'", $eo) }
+ok(wait_for(sub { scalar(e_refunds()) == 1 }, 20),
+    'the balance paid afterwards: a stripe_refund job');
+is_deeply([ e_refunds() ], [[15000, 'balance_not_due']], '... all of it');
+is(col($e, 'state'), 'cancelled', '... the booking stays cancelled');
+is(paid_mails(), 1, '... and no balance receipt for it');
+ok(wait_for(sub { col($e, 'balance_refunded') == 15000 }, 30),
+    'the refund recorded on the booking');
+is(show($e)->{paid}, 0, 'the client sees nothing kept');
 
 done_testing;

@@ -1598,8 +1598,10 @@ ngx_http_darkroom_checkout_answer(ngx_http_darkroom_task_t *t,
 }
 
 
-/* the Checkout Session's parameters: the order's (checkout_form.c), then
- * the shop's shipping and tax */
+/*
+ * the Checkout Session's parameters: the order's (checkout_form.c), then
+ * the shop's shipping and tax
+ */
 
 static char *
 ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
