@@ -1,6 +1,7 @@
 #!/usr/bin/perl
 # The client's booking page (www/booking.html) in a real browser (headless
-# chromium driven by python3-selenium): opened from the link of the
+# chromium driven by python3-selenium): Stripe's return after the deposit
+# waits there for the webhook's confirmation; opened from the link of the
 # booking_confirmed email (the mail sandbox), it shows the session in the
 # client's zone, the deposit paid and the balance due; Pay the balance goes
 # to the Stripe sandbox's checkout, paying there comes back to the page,
@@ -57,11 +58,30 @@ my $r = $t->http(POST => '/api/bookings/book', {
         time_zone => 'Europe/London', answers => { who => 'Nora' } }) });
 is($r->{status}, 201, 'booked') or diag $r->{content};
 my $bk = $r->{json}{booking};
-my ($sid) = $r->{json}{checkout_url} =~ m{/pay/(cs_\w+)$};
-$sb->control(POST => "/_sandbox/pay/$sid", { action => 'pay' });
+
+# the deposit paid on the sandbox's page: back on the booking's page,
+# which waits for the webhook
+my $dep = Darkroom::ConsolePages::run($t, $b, '984-deposit', <<'PY',
+b.get(args[0])
+one('button.pay').click()
+wait.until(lambda d: 'booking.html' in d.current_url)
+out['back'] = b.current_url
+wait.until(lambda d: 'confirmed' in el('bk-status').text)
+out['status'] = el('bk-status').text
+out['state'] = el('bk-state').text
+out['deposit'] = el('bk-deposit').text
+PY
+    $r->{json}{checkout_url});
+is($dep->{error}, undef, "the deposit's checkout") or diag explain $dep;
+like($dep->{back} // '', qr{/booking\.html\?ref=\Q$bk->{ref}\E&token=\w+},
+     "Stripe's return: the booking's page");
+is($dep->{status}, 'Payment confirmed. Thank you!',
+   'the page waited for the webhook');
+is_deeply([ @$dep{qw(state deposit)} ], ['Confirmed', '£50.00, paid'],
+    'confirmed, the deposit paid');
 sub state { $t->sql_value("SELECT state FROM bookings WHERE ref = :'p1'",
     $bk->{ref}) }
-ok(wait_for(sub { state() eq 'confirmed' }, 20), 'its deposit paid');
+is(state(), 'confirmed', 'its deposit paid');
 
 # the link of the confirmation email
 my $link;
