@@ -155,7 +155,7 @@ ngx_http_darkroom_bookings_order(ngx_http_darkroom_task_t *t,
 }
 
 
-/* 201 {"booking", "checkout_url", "manage_token"} */
+/* 201 {"booking" (with its "manage_token"), "checkout_url"} */
 
 static void
 ngx_http_darkroom_bookings_booked(ngx_http_darkroom_task_t *t, cJSON *j,
@@ -166,10 +166,27 @@ ngx_http_darkroom_bookings_booked(ngx_http_darkroom_task_t *t, cJSON *j,
 
     bk = cJSON_GetObjectItemCaseSensitive(j, "booking");
 
-    if (cJSON_IsObject(bk)
-        && cJSON_AddStringToObject(bk, "manage_token", b->token)
-        && cJSON_AddStringToObject(j, "checkout_url", url))
+    if (!cJSON_IsObject(bk)
+        || !cJSON_AddStringToObject(bk, "manage_token", b->token))
     {
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal_error", "Out of memory.");
+        return;
+    }
+
+    ngx_http_darkroom_bookings_checkout_answer(t, j, url, NGX_HTTP_CREATED);
+}
+
+
+/* the answer j of a route that wrote an order, with its checkout_url */
+
+void
+ngx_http_darkroom_bookings_checkout_answer(ngx_http_darkroom_task_t *t,
+    cJSON *j, const char *url, ngx_uint_t status)
+{
+    cJSON_DeleteItemFromObjectCaseSensitive(j, "checkout_url");
+
+    if (cJSON_AddStringToObject(j, "checkout_url", url)) {
         t->out = cJSON_PrintUnformatted(j);
     }
 
@@ -180,5 +197,5 @@ ngx_http_darkroom_bookings_booked(ngx_http_darkroom_task_t *t, cJSON *j,
     }
 
     t->out_len = ngx_strlen(t->out);
-    t->status = NGX_HTTP_CREATED;
+    t->status = status;
 }

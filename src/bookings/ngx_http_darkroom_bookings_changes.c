@@ -23,8 +23,6 @@
 
 static void ngx_http_darkroom_bookings_pay(ngx_http_darkroom_task_t *t,
     ngx_http_darkroom_bookings_t *b);
-static void ngx_http_darkroom_bookings_pay_answer(
-    ngx_http_darkroom_task_t *t, cJSON *j, const char *url);
 
 
 /* seg: the path's two segments, <ref> and the change */
@@ -122,30 +120,9 @@ ngx_http_darkroom_bookings_pay(ngx_http_darkroom_task_t *t,
         || ngx_http_darkroom_order_checkout(t, order, b->otoken, &url)
            == NGX_OK)
     {
-        ngx_http_darkroom_bookings_pay_answer(t, j, url);
+        ngx_http_darkroom_bookings_checkout_answer(t, j, url, NGX_HTTP_OK);
     }
 
     free(url);
     cJSON_Delete(j);
-}
-
-
-static void
-ngx_http_darkroom_bookings_pay_answer(ngx_http_darkroom_task_t *t, cJSON *j,
-    const char *url)
-{
-    cJSON_DeleteItemFromObjectCaseSensitive(j, "checkout_url");
-
-    if (cJSON_AddStringToObject(j, "checkout_url", url)) {
-        t->out = cJSON_PrintUnformatted(j);
-    }
-
-    if (t->out == NULL) {
-        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                    "internal_error", "Out of memory.");
-        return;
-    }
-
-    t->out_len = ngx_strlen(t->out);
-    t->status = NGX_HTTP_OK;
 }
