@@ -2,99 +2,23 @@
  * darkroom: the public booking page (book.html), on the bookings API
  * (/api/bookings/, darkroom_bookings): pick a session type (GET types), a
  * day and a time (GET slots, a week at a time, in the visitor's time
- * zone), answer the type's questions, then POST book and go to Stripe's
- * checkout_url to pay the deposit.  Plain JavaScript, no build step.
+ * zone: book-common.js's week picker), answer the type's questions, then
+ * POST book and go to Stripe's checkout_url to pay the deposit.  Plain
+ * JavaScript, no build step.
  */
 
 (function () {
     'use strict';
 
-    var API = '/api/bookings/', SPAN = 7,
-        tz = 'UTC', types = [], type = null, from = null, slot = null,
-        slots = [], day = null;
-
-    function $(id) {
-        return document.getElementById(id);
-    }
-
-    function el(tag, attrs, text) {
-        var e = document.createElement(tag), k;
-
-        for (k in attrs || {}) {
-            if (Object.prototype.hasOwnProperty.call(attrs, k)) {
-                e.setAttribute(k, attrs[k]);
-            }
-        }
-        if (text !== undefined) {
-            e.textContent = text;
-        }
-        return e;
-    }
-
-    function pad(n) {
-        return (n < 10 ? '0' : '') + n;
-    }
-
-    /* dates as YYYY-MM-DD, counted in UTC so no zone shifts them */
-    function ymd(d) {
-        return d.getUTCFullYear() + '-' + pad(d.getUTCMonth() + 1) + '-'
-            + pad(d.getUTCDate());
-    }
-
-    function addDays(d, n) {
-        return new Date(d.getTime() + n * 86400000);
-    }
-
-    /* today in the visitor's time zone */
-    function today() {
-        var s = new Date().toLocaleDateString('en-CA', { timeZone: tz });
-        return new Date(s.slice(0, 10) + 'T00:00:00Z');
-    }
-
-    function dayLabel(s) {
-        var d = new Date(s + 'T12:00:00Z');
-        return d.toLocaleDateString(undefined, { weekday: 'short',
-            day: 'numeric', month: 'short', timeZone: 'UTC' });
-    }
-
-    function money(amount, cur) {
-        try {
-            return new Intl.NumberFormat(undefined, { style: 'currency',
-                currency: cur }).format(amount / 100);
-        } catch (e) {
-            return (amount / 100).toFixed(2) + ' ' + cur;
-        }
-    }
+    var B = DarkroomBook, $ = B.$, el = B.el, money = B.money,
+        tz = 'UTC', types = [], type = null, slot = null, day = null,
+        week = null;
 
     function say(text, bad) {
         var s = $('book-status');
         s.textContent = text || '';
         s.hidden = !text;
         s.className = 'status' + (bad ? ' error' : '');
-    }
-
-    function api(method, path, body) {
-        var opts = { method: method, headers: { Accept: 'application/json' } };
-
-        if (body !== undefined) {
-            opts.headers['Content-Type'] = 'application/json';
-            opts.body = JSON.stringify(body);
-        }
-        return fetch(API + path, opts).then(function (res) {
-            return res.json().catch(function () {
-                return {};
-            }).then(function (j) {
-                var e;
-                if (res.ok) {
-                    return j;
-                }
-                e = new Error((j.error && j.error.message)
-                              || 'Something went wrong (' + res.status + ').');
-                e.code = j.error && j.error.code;
-                e.status = res.status;
-                throw e;
-            });
-        });
     }
 
     /* ------------------------------------------------------------ types */
@@ -134,80 +58,7 @@
             });
         $('details').hidden = true;
         $('when').hidden = false;
-        from = today();
-        loadSlots();
-    }
-
-    /* ------------------------------------------------------------ slots */
-
-    function loadSlots() {
-        var to = addDays(from, SPAN - 1);
-
-        $('days-range').textContent = dayLabel(ymd(from)) + ' – '
-            + dayLabel(ymd(to));
-        $('days-prev').disabled = ymd(from) <= ymd(today());
-        $('days').textContent = '';
-        $('slots').textContent = '';
-        say('Finding free times…');
-        return api('GET', 'slots?type=' + encodeURIComponent(type.id)
-                   + '&from=' + ymd(from) + '&to=' + ymd(to) + '&tz='
-                   + encodeURIComponent(tz)).then(function (r) {
-            slots = r.slots || [];
-            say('');
-            showDays();
-        }, function (e) {
-            say(e.message, true);
-        });
-    }
-
-    function showDays() {
-        var byDay = {}, list = [];
-
-        slots.forEach(function (s) {
-            var d = s.start.slice(0, 10);
-            if (!byDay[d]) {
-                byDay[d] = [];
-                list.push(d);
-            }
-            byDay[d].push(s);
-        });
-        $('no-slots').hidden = list.length > 0;
-        list.forEach(function (d) {
-            var b = el('button', { type: 'button', 'class': 'day',
-                                   'data-day': d, 'aria-pressed': 'false' },
-                       dayLabel(d));
-            b.addEventListener('click', function () {
-                day = d;
-                Array.prototype.forEach.call(
-                    document.querySelectorAll('.day'), function (x) {
-                        x.setAttribute('aria-pressed',
-                            x === b ? 'true' : 'false');
-                    });
-                showSlots(byDay[d]);
-            });
-            $('days').appendChild(b);
-        });
-    }
-
-    function showSlots(list) {
-        var box = $('slots');
-
-        box.textContent = '';
-        list.forEach(function (s) {
-            var b = el('button', { type: 'button', 'class': 'slot',
-                                   'data-start': s.start,
-                                   'aria-pressed': 'false' },
-                       s.start.slice(11, 16));
-            b.addEventListener('click', function () {
-                Array.prototype.forEach.call(
-                    document.querySelectorAll('.slot'), function (x) {
-                        x.setAttribute('aria-pressed',
-                            x === b ? 'true' : 'false');
-                    });
-                pick(s);
-            });
-            box.appendChild(b);
-        });
+        week.start(t.id, tz);
     }
 
     /* ---------------------------------------------------------- details */
@@ -236,16 +87,17 @@
         return wrap;
     }
 
-    function pick(s) {
+    function pick(s, d) {
         var box = $('questions');
 
         slot = s;
-        $('chosen').textContent = type.name + ', ' + dayLabel(day) + ' at '
+        day = d;
+        $('chosen').textContent = type.name + ', ' + B.dayLabel(day) + ' at '
             + s.start.slice(11, 16) + ' (' + tz + ')';
         $('deposit').textContent = 'A deposit of '
             + money(type.deposit, type.currency) + ' now holds the time; '
             + 'the rest (' + money(type.price - type.deposit, type.currency)
-            + ') is due on the day.';
+            + ') is due before the session.';
         box.textContent = '';
         (type.questions || []).forEach(function (q) {
             box.appendChild(question(q));
@@ -284,9 +136,9 @@
         }
         $('book-submit').disabled = true;
         $('book-error').hidden = true;
-        api('POST', 'book', { type: type.id, start: slot.start, name: name,
-                              email: email, time_zone: tz,
-                              answers: answers }).then(function (r) {
+        B.api('POST', 'book', { type: type.id, start: slot.start,
+                                name: name, email: email, time_zone: tz,
+                                answers: answers }).then(function (r) {
             window.location.assign(r.checkout_url);
         }, function (e) {
             $('book-submit').disabled = false;
@@ -294,31 +146,20 @@
                  ? 'That time was just taken: please choose another.'
                  : e.message);
             if (e.code === 'slot_taken') {
-                loadSlots();
+                week.load();
             }
         });
     }
 
     function start() {
-        try {
-            tz = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
-        } catch (e) {
-            tz = 'UTC';
-        }
+        tz = B.visitorZone();
         $('tz-name').textContent = tz;
-        $('days-prev').addEventListener('click', function () {
-            from = addDays(from, -SPAN);
-            if (ymd(from) < ymd(today())) {
-                from = today();
-            }
-            loadSlots();
-        });
-        $('days-next').addEventListener('click', function () {
-            from = addDays(from, SPAN);
-            loadSlots();
-        });
+        week = B.week({ ids: { prev: 'days-prev', next: 'days-next',
+                               range: 'days-range', days: 'days',
+                               slots: 'slots', none: 'no-slots' },
+                        say: say, pick: pick });
         $('book-form').addEventListener('submit', submit);
-        api('GET', 'types').then(function (r) {
+        B.api('GET', 'types').then(function (r) {
             types = r.types || [];
             say(types.length ? '' : 'No session can be booked just now.');
             showTypes();

@@ -291,9 +291,18 @@ LANGUAGE sql STABLE AS $$
                'answers', b.answers,
                'currency', b.currency, 'price', b.price,
                'deposit', b.deposit,
-               'paid', b.deposit_paid + b.balance_paid - b.deposit_refunded,
-               'balance', b.price - b.deposit_paid - b.balance_paid,
-               'deposit_paid', b.deposit_paid > 0)
+               'paid', b.deposit_paid + b.balance_paid - b.deposit_refunded
+                       - b.balance_refunded,
+               'balance', bookings_balance_due(b),
+               'deposit_paid', b.deposit_paid > 0,
+               'deposit_amount_paid', b.deposit_paid,
+               'balance_paid', b.balance_paid - b.balance_refunded,
+               'refunded', b.deposit_refunded + b.balance_refunded,
+               'refund_until', bookings_iso(b.starts_at
+                   - st.refund_hours * interval '1 hour', b.client_time_zone),
+               'reschedule_until', bookings_iso(b.starts_at
+                   - st.reschedule_hours * interval '1 hour',
+                   b.client_time_zone))
       FROM session_types st JOIN photographers p
         ON p.id = st.photographer_id
      WHERE st.id = b.session_type_id;
@@ -577,6 +586,11 @@ DECLARE
     v_key  text;
     v_job  bigint;
 BEGIN
+    -- a balance order's payment (bookings_balance.sql)
+    IF bookings_balance_paid(p_order, p_amount, p_cause) THEN
+        RETURN;
+    END IF;
+
     -- as bookings_book: one booking of the photographer at a time, the
     -- photographer locked first (then the booking), as there
     PERFORM 1 FROM photographers p
@@ -655,11 +669,18 @@ $$;
 
 
 -- the stripe_refund job has refunded an order (shop's stripe_refund_sent):
--- the booking of that deposit records it
+-- the booking of that deposit records it, or of that balance order
+-- (bookings_balance.sql)
 
 CREATE OR REPLACE FUNCTION bookings_refund_sent(p_order bigint,
     p_refund text, p_amount bigint, p_key text, p_cause text)
-RETURNS void LANGUAGE sql AS $$
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF bookings_balance_refunded(p_order, p_refund, p_amount, p_key,
+                                 p_cause)
+    THEN
+        RETURN;
+    END IF;
     UPDATE bookings SET deposit_refunded = deposit_refunded + p_amount,
                         updated_at = now()
      WHERE deposit_order_id = p_order;
@@ -669,4 +690,4 @@ RETURNS void LANGUAGE sql AS $$
            jsonb_build_object('refund', p_refund, 'amount', p_amount,
                               'idempotency_key', p_key)
       FROM bookings b WHERE b.deposit_order_id = p_order;
-$$;
+END $$;

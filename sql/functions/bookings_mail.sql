@@ -307,9 +307,12 @@ BEGIN
     END IF;
     SELECT * INTO v_b FROM bookings
      WHERE id = (p_payload->>'booking_id')::bigint;
-    -- a reminder of a booking cancelled since it was queued is not sent
-    IF NOT FOUND OR p_template = 'booking_reminder'
-                    AND v_b.state <> 'confirmed' THEN
+    -- a reminder of a booking cancelled since it was queued is not sent,
+    -- nor a balance link once nothing is due (bookings_balance.sql)
+    IF NOT FOUND OR p_template IN ('booking_reminder', 'booking_balance_due')
+                    AND v_b.state <> 'confirmed'
+       OR p_template = 'booking_balance_due'
+          AND bookings_balance_due(v_b) <= 0 THEN
         RETURN NULL;
     END IF;
     SELECT * INTO v_t FROM session_types WHERE id = v_b.session_type_id;
@@ -333,8 +336,12 @@ BEGIN
             'end', to_char(v_b.ends_at AT TIME ZONE v_zone, 'HH24:MI'),
             'start_utc', ics_utc(v_b.starts_at),
             'deposit_display', email_money(v_b.deposit_paid, v_b.currency),
-            'balance_display', email_money(greatest(v_b.price
-                - v_b.deposit_paid - v_b.balance_paid, 0), v_b.currency),
+            'balance_display', email_money(bookings_balance_due(v_b),
+                                           v_b.currency),
+            'balance_paid_display', email_money(v_b.balance_paid
+                - v_b.balance_refunded, v_b.currency),
+            'amount_display', email_money((p_payload->>'amount')::bigint,
+                                          v_b.currency),
             'price_display', email_money(v_b.price, v_b.currency),
             -- a cancel's refund, queued with its email, or one made
             'refunded_display', CASE
@@ -344,11 +351,13 @@ BEGIN
                 WHEN v_b.deposit_refunded > 0 THEN
                     email_money(v_b.deposit_refunded, v_b.currency) END,
             'cancel_reason', nullif(v_b.cancel_reason, '')),
-        'attachments', jsonb_build_array(jsonb_build_object(
+        'attachments', CASE WHEN p_template LIKE 'booking_balance_%'
+                            THEN '[]'::jsonb ELSE jsonb_build_array(
+            jsonb_build_object(
             'filename', 'invite.ics',
             'content_type', 'text/calendar; method=' || v_method
                             || '; charset=UTF-8',
-            'content', booking_ics(v_b.id, v_method))));
+            'content', booking_ics(v_b.id, v_method))) END);
 END $$;
 
 
@@ -575,6 +584,7 @@ DECLARE
     v_refund  bigint := 0;
     v_key     text;
     v_job     bigint;
+    v_bal     jsonb;
 BEGIN
     SELECT refund_hours INTO v_hours FROM session_types
      WHERE id = p_b.session_type_id;
@@ -591,17 +601,23 @@ BEGIN
                                      'booking_cancelled', v_key);
     END IF;
 
+    -- the balance paid goes back whatever the policy (bookings_balance.sql)
+    v_bal := bookings_balance_cancel(p_b);
+
     INSERT INTO jobs (kind, payload, dedupe_key)
     VALUES ('email', jsonb_build_object('template', 'booking_cancelled',
                 'booking_id', p_b.id, 'to', p_b.client_email,
-                'refund', v_refund),
+                'refund', v_refund + (v_bal->>'amount')::bigint),
             'booking_cancelled:' || p_b.id || ':' || p_b.sequence)
     ON CONFLICT (dedupe_key) DO NOTHING;
 
     RETURN jsonb_build_object('refund', CASE WHEN v_refund > 0
+                                  OR (v_bal->>'amount')::bigint > 0
                                              THEN 'queued' END,
-                              'amount', v_refund, 'job', v_job,
-                              'idempotency_key', v_key);
+                              'amount', v_refund
+                                        + (v_bal->>'amount')::bigint,
+                              'job', v_job, 'idempotency_key', v_key,
+                              'balance', v_bal);
 END $$;
 
 

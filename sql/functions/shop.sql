@@ -2530,22 +2530,26 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 
--- An order written elsewhere (a booking's deposit, bookings.sql) checked
--- out by ngx_http_darkroom_order_checkout: what its Checkout Session
--- says.  No row: no such order waiting for payment.
+-- An order written elsewhere (a booking's deposit or balance,
+-- bookings.sql) checked out by ngx_http_darkroom_order_checkout: what its
+-- Checkout Session says, its lines as the shop's cart has them.
+-- return_path: the page Stripe sends the payer back to, relative to the
+-- shop's success URL (a booking's page, bookings_return_path()); NULL:
+-- the shop's own success and cancel URLs.  No row: no such order waiting
+-- for payment.
 CREATE OR REPLACE FUNCTION order_checkout_info(p_order bigint,
     OUT order_id bigint, OUT order_ref text, OUT email text,
     OUT currency text, OUT total bigint, OUT expires_epoch bigint,
-    OUT lines jsonb, OUT checkout_url text)
+    OUT lines jsonb, OUT checkout_url text, OUT return_path text)
 RETURNS SETOF record LANGUAGE sql STABLE AS $$
     SELECT o.id, o.ref, o.email, lower(o.currency), o.total,
            extract(epoch FROM o.expires_at)::bigint,
-           (SELECT jsonb_agg(jsonb_build_object('name',
-                       i.title || ' — ' || i.product_name,
+           (SELECT jsonb_agg(jsonb_build_object('title', i.title,
+                       'product_name', i.product_name,
                        'unit_amount', i.unit_amount,
                        'quantity', i.quantity) ORDER BY i.line)
               FROM order_items i WHERE i.order_id = o.id),
-           o.checkout_url
+           o.checkout_url, bookings_return_path(o.id)
       FROM orders o
      WHERE o.id = p_order AND o.status = 'pending_payment';
 $$;

@@ -47,6 +47,7 @@ ngx_http_darkroom_bookings_work(ngx_http_darkroom_task_t *t)
 
     case NGX_HTTP_DARKROOM_BOOKINGS_CANCEL:
     case NGX_HTTP_DARKROOM_BOOKINGS_RESCHEDULE:
+    case NGX_HTTP_DARKROOM_BOOKINGS_PAY:
         ngx_http_darkroom_bookings_change_work(t, b);
         return;
 
@@ -84,38 +85,20 @@ static void
 ngx_http_darkroom_bookings_book(ngx_http_darkroom_task_t *t,
     ngx_http_darkroom_bookings_t *b)
 {
-    char         *url, order[NGX_INT64_LEN + 1];
-    cJSON        *j, *id;
-    PGresult     *res;
-    const char   *params[4], *v;
+    char        *url, order[NGX_INT64_LEN + 1];
+    cJSON       *j;
+    const char  *params[4];
 
     params[0] = b->body;
     params[1] = b->token;
     params[2] = b->ohash;
     params[3] = b->hold;
 
-    res = ngx_http_darkroom_db_exec(&t->db,
-              "SELECT bookings_book($1, $2, $3, $4::int)", 4, params,
-              &t->err);
-    if (res == NULL) {
+    j = ngx_http_darkroom_bookings_order(t,
+            "SELECT bookings_book($1, $2, $3, $4::int)", 4, params, order);
+    if (j == NULL) {
         return;
     }
-
-    v = ngx_http_darkroom_db_only(res);
-    j = v ? cJSON_Parse(v) : NULL;
-    PQclear(res);
-
-    id = cJSON_GetObjectItemCaseSensitive(j, "order_id");
-
-    if (!cJSON_IsNumber(id)) {
-        cJSON_Delete(j);
-        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                    "internal_error", "No deposit order.");
-        return;
-    }
-
-    snprintf(order, sizeof(order), "%.0f", id->valuedouble);
-    cJSON_DeleteItemFromObjectCaseSensitive(j, "order_id");
 
     ngx_http_darkroom_trace("booking: deposit order %s", order);
 
@@ -132,7 +115,47 @@ ngx_http_darkroom_bookings_book(ngx_http_darkroom_task_t *t,
 }
 
 
-/* 201 {"booking", "checkout_url", "manage_token"} */
+/*
+ * The SQL function of a route that writes an order of a booking (POST
+ * book: the deposit's, POST <ref>/pay: the balance's) and answers
+ * {"order_id", ...}: that answer, order_id taken out of it into order
+ * (NGX_INT64_LEN + 1 bytes).  NULL, t->err set, when refused.
+ */
+
+cJSON *
+ngx_http_darkroom_bookings_order(ngx_http_darkroom_task_t *t,
+    const char *sql, int n, const char *const *params, char *order)
+{
+    cJSON       *j, *id;
+    PGresult    *res;
+    const char  *v;
+
+    res = ngx_http_darkroom_db_exec(&t->db, sql, n, params, &t->err);
+    if (res == NULL) {
+        return NULL;
+    }
+
+    v = ngx_http_darkroom_db_only(res);
+    j = v ? cJSON_Parse(v) : NULL;
+    PQclear(res);
+
+    id = cJSON_GetObjectItemCaseSensitive(j, "order_id");
+
+    if (!cJSON_IsNumber(id)) {
+        cJSON_Delete(j);
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal_error", "No order written.");
+        return NULL;
+    }
+
+    snprintf(order, NGX_INT64_LEN + 1, "%.0f", id->valuedouble);
+    cJSON_DeleteItemFromObjectCaseSensitive(j, "order_id");
+
+    return j;
+}
+
+
+/* 201 {"booking" (with its "manage_token"), "checkout_url"} */
 
 static void
 ngx_http_darkroom_bookings_booked(ngx_http_darkroom_task_t *t, cJSON *j,
@@ -143,10 +166,27 @@ ngx_http_darkroom_bookings_booked(ngx_http_darkroom_task_t *t, cJSON *j,
 
     bk = cJSON_GetObjectItemCaseSensitive(j, "booking");
 
-    if (cJSON_IsObject(bk)
-        && cJSON_AddStringToObject(bk, "manage_token", b->token)
-        && cJSON_AddStringToObject(j, "checkout_url", url))
+    if (!cJSON_IsObject(bk)
+        || !cJSON_AddStringToObject(bk, "manage_token", b->token))
     {
+        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal_error", "Out of memory.");
+        return;
+    }
+
+    ngx_http_darkroom_bookings_checkout_answer(t, j, url, NGX_HTTP_CREATED);
+}
+
+
+/* the answer j of a route that wrote an order, with its checkout_url */
+
+void
+ngx_http_darkroom_bookings_checkout_answer(ngx_http_darkroom_task_t *t,
+    cJSON *j, const char *url, ngx_uint_t status)
+{
+    cJSON_DeleteItemFromObjectCaseSensitive(j, "checkout_url");
+
+    if (cJSON_AddStringToObject(j, "checkout_url", url)) {
         t->out = cJSON_PrintUnformatted(j);
     }
 
@@ -157,5 +197,5 @@ ngx_http_darkroom_bookings_booked(ngx_http_darkroom_task_t *t, cJSON *j,
     }
 
     t->out_len = ngx_strlen(t->out);
-    t->status = NGX_HTTP_CREATED;
+    t->status = status;
 }

@@ -31,7 +31,8 @@ typedef enum {
     NGX_HTTP_DARKROOM_BOOKINGS_BOOK,
     NGX_HTTP_DARKROOM_BOOKINGS_SHOW,
     NGX_HTTP_DARKROOM_BOOKINGS_CANCEL,            /* _bookings_changes.c */
-    NGX_HTTP_DARKROOM_BOOKINGS_RESCHEDULE
+    NGX_HTTP_DARKROOM_BOOKINGS_RESCHEDULE,
+    NGX_HTTP_DARKROOM_BOOKINGS_PAY                /* the balance */
 } ngx_http_darkroom_bookings_route_e;
 
 
@@ -43,8 +44,9 @@ typedef struct {
     char                                *body;    /* POST book: JSON */
     char                                 hold[NGX_INT64_LEN + 1];
 
-    /* POST book: the manage token; the deposit order's status token and
-     * its hash (what the order keeps) */
+    /* POST book: the manage token; the deposit order's (POST <ref>/pay:
+     * the balance order's) status token and its hash (what the order
+     * keeps) */
     char                                 token[NGX_HTTP_DARKROOM_TOKEN_SIZE];
     char                                 hash[NGX_HTTP_DARKROOM_HASH_SIZE];
     char                                 otoken[NGX_HTTP_DARKROOM_TOKEN_SIZE];
@@ -56,12 +58,17 @@ extern ngx_module_t  ngx_http_darkroom_bookings_module;
 
 
 void ngx_http_darkroom_bookings_work(ngx_http_darkroom_task_t *t);
+cJSON *ngx_http_darkroom_bookings_order(ngx_http_darkroom_task_t *t,
+    const char *sql, int n, const char *const *params, char *order);
+void ngx_http_darkroom_bookings_checkout_answer(ngx_http_darkroom_task_t *t,
+    cJSON *j, const char *url, ngx_uint_t status);
 
 /* ngx_http_darkroom_bookings_admin.c: darkroom_bookings_admin */
 char *ngx_http_darkroom_bookings_admin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
-/* POST <ref>/cancel and <ref>/reschedule: _bookings_changes.c */
+/* POST <ref>/cancel, <ref>/reschedule and <ref>/pay:
+ * _bookings_changes.c */
 ngx_http_darkroom_bookings_route_e ngx_http_darkroom_bookings_change_route(
     ngx_str_t *seg, ngx_str_t *ref);
 void ngx_http_darkroom_bookings_change_work(ngx_http_darkroom_task_t *t,

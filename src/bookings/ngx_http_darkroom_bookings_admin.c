@@ -24,6 +24,7 @@
  *   POST   bookings/<ref>/reschedule {"start", "reason", "notify",
  *                                    "force"}
  *   POST   bookings/<ref>/cancel    {"reason"}
+ *   POST   bookings/<ref>/balance-link   the balance's link mailed now
  *
  * Every rule is in SQL (sql/functions/bookings_admin.sql): this file maps
  * a route to its function and passes the path's ids, the query's values
@@ -120,6 +121,10 @@ static ngx_http_darkroom_badmin_route_t  ngx_http_darkroom_badmin_routes[] = {
 
     { NGX_HTTP_POST, 3, "bookings", "cancel",
       "SELECT bookings_admin_cancel($1, $2, $3)", "iba",
+      "There is no such booking." },
+
+    { NGX_HTTP_POST, 3, "bookings", "balance-link",
+      "SELECT bookings_admin_balance_link($1, $2)", "ia",
       "There is no such booking." },
 
     { 0, 0, NULL, NULL, NULL, NULL, NULL }

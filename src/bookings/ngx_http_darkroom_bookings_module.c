@@ -7,6 +7,7 @@
  *   GET  slots?type=<id>&from=YYYY-MM-DD&to=YYYY-MM-DD&tz=<IANA>
  *   POST book {"type","start","name","email","time_zone","answers"}
  *   GET  <ref>?token=<manage token>
+ *   POST <ref>/cancel, <ref>/reschedule, <ref>/pay (_bookings_changes.c)
  *
  * The rules are SQL (sql/functions/bookings.sql), called from the work in
  * ngx_http_darkroom_bookings.c.  POST book holds the slot and writes its
@@ -252,6 +253,18 @@ ngx_http_darkroom_bookings_prepare(ngx_http_request_t *r,
         b->arg[0] = ngx_http_darkroom_cstr(r->pool, ref.data, ref.len);
         b->body = ngx_http_darkroom_cstr(r->pool, t->body.data, t->body.len);
         if (b->arg[0] == NULL || b->body == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        break;
+
+    case NGX_HTTP_DARKROOM_BOOKINGS_PAY:
+        b->arg[0] = ngx_http_darkroom_cstr(r->pool, ref.data, ref.len);
+        b->body = ngx_http_darkroom_cstr(r->pool, t->body.data, t->body.len);
+        if (b->arg[0] == NULL || b->body == NULL
+            || ngx_http_darkroom_token((u_char *) b->otoken,
+                                       (u_char *) b->ohash)
+               != NGX_OK)
+        {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
         break;

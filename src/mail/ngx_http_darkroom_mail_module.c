@@ -1386,6 +1386,7 @@ ngx_http_darkroom_mail_check_templates(ngx_conf_t *cf,
         { "password_reset", 0 }, { "gallery_shared", 0 },
         { "booking_confirmed", 0 }, { "booking_rescheduled", 0 },
         { "booking_cancelled", 0 }, { "booking_reminder", 0 },
+        { "booking_balance_due", 0 }, { "booking_balance_paid", 0 },
         { NULL, 0 }
     };
 
@@ -1587,8 +1588,10 @@ ngx_http_darkroom_mail_booking_reminders(ngx_conf_t *cf, ngx_command_t *cmd,
 /*
  * "booking_reminders": a recurring job that queues the booking_reminder
  * emails due (booking_reminders_enqueue() in SQL: once per booking,
- * SEQUENCE and offset, never for a booking not confirmed), then comes back
- * in 10 minutes.
+ * SEQUENCE and offset, never for a booking not confirmed) and the
+ * booking_balance_due links due (bookings_balance_due_enqueue(): once per
+ * booking, its type's balance_due_hours before the start), then comes
+ * back in 10 minutes.
  */
 
 static ngx_int_t
@@ -1600,7 +1603,8 @@ ngx_http_darkroom_mail_booking_reminders_job(ngx_http_darkroom_job_t *job,
     params[0] = (char *) ngx_http_darkroom_mail_conf->booking_reminders.data;
 
     if (ngx_http_darkroom_db_command(job->db,
-            "SELECT booking_reminders_enqueue($1::int[])", 1, params, err)
+            "SELECT booking_reminders_enqueue($1::int[]),"
+            " bookings_balance_due_enqueue()", 1, params, err)
         != NGX_OK)
     {
         return NGX_ERROR;

@@ -131,10 +131,6 @@ static ngx_int_t ngx_http_darkroom_checkout_session(
 static ngx_int_t ngx_http_darkroom_checkout_coupon(
     ngx_http_darkroom_task_t *t, PGresult *order, cJSON *cart, char **form,
     ngx_uint_t *called);
-static ngx_uint_t ngx_http_darkroom_checkout_closed(
-    ngx_http_darkroom_task_t *t, PGresult *order);
-static void ngx_http_darkroom_checkout_session_failed(
-    ngx_http_darkroom_task_t *t, PGresult *order, ngx_uint_t called);
 static void ngx_http_darkroom_checkout_answer(ngx_http_darkroom_task_t *t,
     const char *url);
 static char *ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
@@ -1336,89 +1332,6 @@ ngx_http_darkroom_checkout_order(ngx_http_darkroom_task_t *t)
 }
 
 
-/*
- * Stripe gave no session.  Only a definite refusal (a 4xx other than 409
- * and 429, or no call made) cancels the order, and only in the request
- * that created it.  Anything else leaves the outcome unknown: a 409 is
- * idempotency_key_in_use (a replay's call with the same key is at Stripe,
- * and may already have handed out the payment page), no answer or a 5xx
- * may have made the session.  The order stays pending_payment, its key
- * still replays, and checkout_reconcile settles it if no one comes back.
- */
-
-static void
-ngx_http_darkroom_checkout_session_failed(ngx_http_darkroom_task_t *t,
-    PGresult *order, ngx_uint_t called)
-{
-    ngx_uint_t                     st;
-    const char                    *params[2];
-    ngx_http_darkroom_error_t      ignored;
-    ngx_http_darkroom_checkout_t  *co = t->data;
-
-    st = t->err.provider_status;
-
-    if (co->replay && ngx_http_darkroom_checkout_closed(t, order)) {
-        /* expired or cancelled meanwhile: retrying would never help */
-        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_CONFLICT,
-                                    "checkout_closed",
-                                    "This checkout has expired or was "
-                                    "cancelled: please start a new one.");
-        return;
-    }
-
-    if (co->replay) {
-        /* the cause stays in the error log, the client sees "in progress" */
-        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_CONFLICT,
-                                    "checkout_in_progress",
-                                    "This checkout is still being prepared, "
-                                    "please retry shortly.");
-        t->err.retry_after = NGX_HTTP_DARKROOM_RETRY_AFTER;
-        return;
-    }
-
-    if (called && !(st >= 400 && st < 500 && st != 409 && st != 429)) {
-        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                    "checkout_unconfirmed",
-                                    "The payment provider has not confirmed "
-                                    "the payment page yet, please retry "
-                                    "shortly with the same Idempotency-Key.");
-        t->err.retry_after = NGX_HTTP_DARKROOM_RETRY_AFTER;
-        return;
-    }
-
-    params[0] = ngx_http_darkroom_db_value(order, 0, "order_id");
-    params[1] = t->err.detail;
-    ngx_memzero(&ignored, sizeof(ngx_http_darkroom_error_t));
-    (void) ngx_http_darkroom_db_command(&t->db,
-               "SELECT checkout_failed($1, $2)", 2, params, &ignored);
-}
-
-
-/* a replayed order that is no longer waiting for payment */
-
-static ngx_uint_t
-ngx_http_darkroom_checkout_closed(ngx_http_darkroom_task_t *t,
-    PGresult *order)
-{
-    PGresult                   *res;
-    ngx_uint_t                  closed;
-    const char                 *params[1];
-    ngx_http_darkroom_error_t   ignored;
-
-    params[0] = ngx_http_darkroom_db_value(order, 0, "order_id");
-    ngx_memzero(&ignored, sizeof(ngx_http_darkroom_error_t));
-
-    res = ngx_http_darkroom_db_exec(&t->db,
-              "SELECT checkout_closed($1) AS closed", 1, params, &ignored);
-
-    closed = (res != NULL
-              && ngx_http_darkroom_db_value(res, 0, "closed")[0] == 't');
-    PQclear(res);
-
-    return closed;
-}
-
-
 /* the Stripe Checkout Session, attached to the order; *url malloc'd */
 
 static ngx_int_t
@@ -1462,7 +1375,11 @@ ngx_http_darkroom_checkout_session(ngx_http_darkroom_task_t *t,
                                         "internal_error", "Out of memory.");
         }
 
-        ngx_http_darkroom_checkout_session_failed(t, order, called);
+        ngx_http_darkroom_checkout_failed(t,
+            ngx_http_darkroom_db_value(order, 0, "order_id"), co->replay,
+            called, "The payment provider has not confirmed the payment "
+                    "page yet, please retry shortly with the same "
+                    "Idempotency-Key.");
         return NGX_ERROR;
     }
 
@@ -1681,98 +1598,58 @@ ngx_http_darkroom_checkout_answer(ngx_http_darkroom_task_t *t,
 }
 
 
-/* the Checkout Session's parameters, form-encoded the way Stripe wants */
+/*
+ * the Checkout Session's parameters: the order's (checkout_form.c), then
+ * the shop's shipping and tax
+ */
 
 static char *
 ngx_http_darkroom_checkout_form_body(ngx_http_darkroom_task_t *t,
     PGresult *order, cJSON *cart)
 {
-    int                             i;
-    char                           *buf, name[96], num[32], *url;
-    char                            title[512];
-    cJSON                          *lines, *line, *v;
-    size_t                          len, size;
-    ngx_int_t                       rc;
-    const char                     *order_id;
-    ngx_http_darkroom_checkout_t   *co = t->data;
-    ngx_http_darkroom_shop_conf_t  *scf = co->scf;
-    char                            currency[4];
-
-    buf = NULL;
-    len = 0;
-    size = 0;
-    rc = NGX_OK;
+    int                                 i;
+    char                               *buf, *success, *cancel;
+    char                                currency[4];
+    size_t                              len, size;
+    ngx_int_t                           rc;
+    ngx_http_darkroom_checkout_t       *co = t->data;
+    ngx_http_darkroom_checkout_form_t   f;
 
     currency[0] = ngx_tolower(co->currency[0]);
     currency[1] = ngx_tolower(co->currency[1]);
     currency[2] = ngx_tolower(co->currency[2]);
     currency[3] = '\0';
 
-#define add(k, v)                                                            \
-    if (rc == NGX_OK) {                                                      \
-        rc = ngx_http_darkroom_form_add(&buf, &len, &size, k, v);           \
-    }
+    success = ngx_http_darkroom_order_url(&co->scf->success_url,
+                                         (char *) co->token, co->ref);
+    cancel = ngx_http_darkroom_order_url(co->cancel_url, (char *) co->token,
+                                        co->ref);
 
-    order_id = ngx_http_darkroom_db_value(order, 0, "order_id");
+    f.order_id = ngx_http_darkroom_db_value(order, 0, "order_id");
+    f.ref = co->ref;
+    f.email = co->email;
+    f.expires = ngx_http_darkroom_db_value(order, 0, "expires_epoch");
+    f.currency = currency;
+    f.success_url = success;
+    f.cancel_url = cancel;
+    f.lines = cJSON_GetObjectItemCaseSensitive(cart, "lines");
 
-    add("mode", "payment");
-    add("client_reference_id", co->ref);
-    add("customer_email", co->email);
-    add("metadata[order_id]", order_id);
-    add("metadata[order_ref]", co->ref);
-    add("payment_intent_data[metadata][order_id]", order_id);
-    add("payment_intent_data[metadata][order_ref]", co->ref);
-
-    /* the order's own expiry: a replay sends Stripe the same parameters */
-    add("expires_at", ngx_http_darkroom_db_value(order, 0, "expires_epoch"));
-
-    url = ngx_http_darkroom_order_url(&scf->success_url, (char *) co->token,
-                                     co->ref);
-    add("success_url", url ? url : "");
-    free(url);
-
-    url = ngx_http_darkroom_order_url(co->cancel_url, (char *) co->token,
-                                     co->ref);
-    add("cancel_url", url ? url : "");
-    free(url);
-
-    lines = cJSON_GetObjectItemCaseSensitive(cart, "lines");
     i = 0;
+    buf = ngx_http_darkroom_checkout_form_make(&f, &i);
 
-    cJSON_ArrayForEach(line, lines) {
-        snprintf(name, sizeof(name), "line_items[%d][price_data][currency]",
-                 i);
-        add(name, currency);
+    free(success);
+    free(cancel);
 
-        snprintf(name, sizeof(name),
-                 "line_items[%d][price_data][product_data][name]", i);
-        snprintf(title, sizeof(title), "%s \xe2\x80\x94 %s",
-                 ngx_http_darkroom_json_str(line, "title"),
-                 ngx_http_darkroom_json_str(line, "product_name"));
-        add(name, title);
-
-        v = cJSON_GetObjectItemCaseSensitive(line, "unit_amount");
-        snprintf(name, sizeof(name),
-                 "line_items[%d][price_data][unit_amount]", i);
-        snprintf(num, sizeof(num), "%.0f", cJSON_GetNumberValue(v));
-        add(name, num);
-
-        v = cJSON_GetObjectItemCaseSensitive(line, "quantity");
-        snprintf(name, sizeof(name), "line_items[%d][quantity]", i);
-        snprintf(num, sizeof(num), "%.0f", cJSON_GetNumberValue(v));
-        add(name, num);
-
-        i++;
+    if (buf == NULL) {
+        return NULL;
     }
 
-#undef add
+    len = ngx_strlen(buf);
+    size = len + 1;
 
-    if (rc == NGX_OK) {
-        rc = ngx_http_darkroom_checkout_charges(t, order, cart, i, &buf,
-                                                &len, &size);
-    }
-
-    if (rc != NGX_OK || i == 0) {
+    rc = ngx_http_darkroom_checkout_charges(t, order, cart, i, &buf, &len,
+                                            &size);
+    if (rc != NGX_OK) {
         free(buf);
         return NULL;
     }

@@ -1,13 +1,17 @@
 
 /*
  * darkroom: the shop's side of an order another area wrote (issue 16, a
- * booking's deposit).
+ * booking's deposit or balance).
  *
  * ngx_http_darkroom_order_checkout (the core hook, in a pool thread): the
  * Stripe Checkout Session of a pending order, made with the idempotency
  * key the shop's checkout uses (darkroom-checkout-<id>) and attached with
  * checkout_attach() (the exact-amount rule), so that the payment comes
  * back through the same webhook and order_mark_paid() as every order.
+ * The session's form and the handling of a session Stripe did not give
+ * are the shop checkout's own (ngx_http_darkroom_checkout_form.c); Stripe
+ * sends a booking's payer back to the booking's page (return_path of
+ * order_checkout_info(), relative to darkroom_checkout_success_url).
  *
  * The job kind "stripe_refund" {"order_id","amount","reason",
  * "idempotency_key"}: Stripe's POST /v1/refunds of the order's payment
@@ -22,8 +26,8 @@
 
 static char *ngx_http_darkroom_order_checkout_form(
     ngx_http_darkroom_shop_conf_t *scf, PGresult *o, const char *token);
-static void ngx_http_darkroom_order_checkout_failed(
-    ngx_http_darkroom_task_t *t, const char *order);
+static char *ngx_http_darkroom_order_return_url(ngx_str_t *tpl,
+    const char *path, const char *tail);
 
 
 ngx_int_t
@@ -47,7 +51,7 @@ ngx_http_darkroom_order_checkout_stripe(ngx_http_darkroom_task_t *t,
 
     o = ngx_http_darkroom_db_exec(&t->db,
             "SELECT order_id, order_ref, email, currency, total,"
-            " expires_epoch, lines::text AS lines, checkout_url"
+            " expires_epoch, lines::text AS lines, checkout_url, return_path"
             " FROM order_checkout_info($1)", 1, params, &t->err);
     if (o == NULL) {
         return NGX_ERROR;
@@ -82,7 +86,10 @@ ngx_http_darkroom_order_checkout_stripe(ngx_http_darkroom_task_t *t,
     if (rc != NGX_OK) {
         PQclear(o);
         cJSON_Delete(session);
-        ngx_http_darkroom_order_checkout_failed(t, order);
+        ngx_http_darkroom_checkout_failed(t, order, 0, 1,
+                                          "The payment provider has not "
+                                          "confirmed the payment page yet, "
+                                          "please retry shortly.");
         return NGX_ERROR;
     }
 
@@ -96,121 +103,93 @@ ngx_http_darkroom_order_checkout_stripe(ngx_http_darkroom_task_t *t,
 
 
 /*
- * Stripe made no session.  A definite refusal (a 4xx but 409 and 429)
- * cancels the order (checkout_failed(): its hold gives its time up);
- * anything else may have made one: the order stays, checkout_reconcile
- * settles it, and the client is told to retry later.
+ * The Checkout Session's parameters (checkout_form.c); malloc'd, NULL:
+ * out of memory.  An order with a return_path (a booking's) sends its
+ * payer back to that page, with "&paid=1" once paid (the page waits for
+ * the webhook); others to the shop's success and cancel URLs with the
+ * order's token.
  */
-
-static void
-ngx_http_darkroom_order_checkout_failed(ngx_http_darkroom_task_t *t,
-    const char *order)
-{
-    ngx_uint_t                  st;
-    const char                 *params[2];
-    ngx_http_darkroom_error_t   ignored;
-
-    st = t->err.provider_status;
-
-    if (!(st >= 400 && st < 500 && st != 409 && st != 429)) {
-        ngx_http_darkroom_error_set(&t->err, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                    "checkout_unconfirmed",
-                                    "The payment provider has not "
-                                    "confirmed the payment page yet, please "
-                                    "retry shortly.");
-        t->err.retry_after = NGX_HTTP_DARKROOM_RETRY_AFTER;
-        return;
-    }
-
-    params[0] = order;
-    params[1] = t->err.detail;
-    ngx_memzero(&ignored, sizeof(ngx_http_darkroom_error_t));
-
-    (void) ngx_http_darkroom_db_command(&t->db,
-               "SELECT checkout_failed($1, $2)", 2, params, &ignored);
-}
-
-
-/* the Checkout Session's parameters; malloc'd, NULL: out of memory */
 
 static char *
 ngx_http_darkroom_order_checkout_form(ngx_http_darkroom_shop_conf_t *scf,
     PGresult *o, const char *token)
 {
-    int          i;
-    char        *buf, *u, name[96], num[32];
-    cJSON       *lines, *line;
-    size_t       len, size;
-    ngx_int_t    rc;
-    const char  *id, *ref, *currency;
+    int                                 n;
+    char                               *form, *success, *cancel;
+    const char                         *ref;
+    ngx_http_darkroom_checkout_form_t   f;
 
-    buf = NULL;
-    len = 0;
-    size = 0;
-    rc = NGX_OK;
-
-    id = ngx_http_darkroom_db_value(o, 0, "order_id");
     ref = ngx_http_darkroom_db_value(o, 0, "order_ref");
-    currency = ngx_http_darkroom_db_value(o, 0, "currency");
 
-#define add(k, v)                                                            \
-    if (rc == NGX_OK) {                                                      \
-        rc = ngx_http_darkroom_form_add(&buf, &len, &size, k, v);           \
+    if (ngx_http_darkroom_db_null(o, 0, "return_path")) {
+        success = ngx_http_darkroom_order_url(&scf->success_url, token, ref);
+        cancel = ngx_http_darkroom_order_url(&scf->cancel_url, token, ref);
+
+    } else {
+        success = ngx_http_darkroom_order_return_url(&scf->success_url,
+                      ngx_http_darkroom_db_value(o, 0, "return_path"),
+                      "&paid=1");
+        cancel = ngx_http_darkroom_order_return_url(&scf->success_url,
+                      ngx_http_darkroom_db_value(o, 0, "return_path"), "");
     }
 
-    add("mode", "payment");
-    add("client_reference_id", ref);
-    add("customer_email", ngx_http_darkroom_db_value(o, 0, "email"));
-    add("metadata[order_id]", id);
-    add("metadata[order_ref]", ref);
-    add("payment_intent_data[metadata][order_id]", id);
-    add("payment_intent_data[metadata][order_ref]", ref);
-    add("expires_at", ngx_http_darkroom_db_value(o, 0, "expires_epoch"));
+    f.order_id = ngx_http_darkroom_db_value(o, 0, "order_id");
+    f.ref = ref;
+    f.email = ngx_http_darkroom_db_value(o, 0, "email");
+    f.expires = ngx_http_darkroom_db_value(o, 0, "expires_epoch");
+    f.currency = ngx_http_darkroom_db_value(o, 0, "currency");
+    f.success_url = success;
+    f.cancel_url = cancel;
+    f.lines = cJSON_Parse(ngx_http_darkroom_db_value(o, 0, "lines"));
 
-    u = ngx_http_darkroom_order_url(&scf->success_url, token, ref);
-    add("success_url", u ? u : "");
-    free(u);
+    n = 0;
+    form = (success && cancel) ? ngx_http_darkroom_checkout_form_make(&f, &n)
+                               : NULL;
 
-    u = ngx_http_darkroom_order_url(&scf->cancel_url, token, ref);
-    add("cancel_url", u ? u : "");
-    free(u);
+    cJSON_Delete(f.lines);
+    free(success);
+    free(cancel);
 
-    lines = cJSON_Parse(ngx_http_darkroom_db_value(o, 0, "lines"));
-    i = 0;
+    return form;
+}
 
-    cJSON_ArrayForEach(line, lines) {
-        snprintf(name, sizeof(name), "line_items[%d][price_data][currency]",
-                 i);
-        add(name, currency);
 
-        snprintf(name, sizeof(name),
-                 "line_items[%d][price_data][product_data][name]", i);
-        add(name, ngx_http_darkroom_json_str(line, "name"));
+/*
+ * A page of the shop: path relative to the directory of the success URL
+ * ("https://shop.example.com/order.html?token=..." and
+ * "booking.html?ref=..." give "https://shop.example.com/booking.html?
+ * ref=..."), then tail.  malloc'd, NULL when out of memory.
+ */
 
-        snprintf(name, sizeof(name),
-                 "line_items[%d][price_data][unit_amount]", i);
-        snprintf(num, sizeof(num), "%.0f", cJSON_GetNumberValue(
-                     cJSON_GetObjectItemCaseSensitive(line, "unit_amount")));
-        add(name, num);
+static char *
+ngx_http_darkroom_order_return_url(ngx_str_t *tpl, const char *path,
+    const char *tail)
+{
+    char    *out;
+    u_char  *q;
+    size_t   base, plen, tlen;
 
-        snprintf(name, sizeof(name), "line_items[%d][quantity]", i);
-        snprintf(num, sizeof(num), "%.0f", cJSON_GetNumberValue(
-                     cJSON_GetObjectItemCaseSensitive(line, "quantity")));
-        add(name, num);
+    /* the query and the last segment of the path are not the base's */
+    q = ngx_strlchr(tpl->data, tpl->data + tpl->len, '?');
+    base = q ? (size_t) (q - tpl->data) : tpl->len;
 
-        i++;
+    while (base && tpl->data[base - 1] != '/') {
+        base--;
     }
 
-#undef add
+    plen = ngx_strlen(path);
+    tlen = ngx_strlen(tail);
 
-    cJSON_Delete(lines);
-
-    if (rc != NGX_OK || i == 0) {
-        free(buf);
+    out = malloc(base + plen + tlen + 1);
+    if (out == NULL) {
         return NULL;
     }
 
-    return buf;
+    ngx_memcpy(out, tpl->data, base);
+    ngx_memcpy(out + base, path, plen);
+    ngx_memcpy(out + base + plen, tail, tlen + 1);
+
+    return out;
 }
 
 

@@ -80,6 +80,28 @@ ngx_int_t ngx_http_darkroom_form_add(char **buf, size_t *len, size_t *size,
 ngx_int_t ngx_http_darkroom_job_checkout_reconcile(
     ngx_http_darkroom_job_t *job, ngx_http_darkroom_error_t *err);
 
+/* checkout_form: every order's Checkout Session parameters and what a
+ * session Stripe did not give does (thread side) */
+typedef struct {
+    const char                  *order_id;
+    const char                  *ref;
+    const char                  *email;
+    const char                  *expires;          /* epoch seconds */
+    const char                  *currency;         /* lower case */
+    const char                  *success_url;
+    const char                  *cancel_url;
+    cJSON                       *lines;            /* [{"title",
+                                                      "product_name",
+                                                      "unit_amount",
+                                                      "quantity"}] */
+} ngx_http_darkroom_checkout_form_t;
+
+char *ngx_http_darkroom_checkout_form_make(
+    ngx_http_darkroom_checkout_form_t *f, int *n);
+void ngx_http_darkroom_checkout_failed(ngx_http_darkroom_task_t *t,
+    const char *order_id, ngx_uint_t replay, ngx_uint_t called,
+    const char *retry);
+
 /* checkout: Stripe's session for an order, attached (exact amount) */
 ngx_int_t ngx_http_darkroom_checkout_attach(ngx_http_darkroom_task_t *t,
     const char *order_id, const char *total, cJSON *session, char **url);

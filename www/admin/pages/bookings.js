@@ -7,7 +7,8 @@
  *   #bookings?view=types     session types, and the form to add or edit one
  *   #bookings?view=hours     the weekly hours (one line a day)
  *   #bookings?view=days      the blackout days (exceptions)
- *   #booking/<ref>           a booking, its events, Cancel with a reason
+ *   #booking/<ref>           a booking, its events, Cancel with a reason,
+ *                            the balance's link mailed on demand
  *
  * Times are shown in the photographer's time zone (the API's local_*).
  * A confirmed booking has Reschedule: a new day and time on that clock, a
@@ -641,6 +642,21 @@
         });
     }
 
+    /* the booking_balance_due email now (POST .../balance-link) */
+    function balanceLink(b) {
+        return DRP.form({ id: 'balance-link-form' }, [
+            h('h2', { text: 'The balance' }),
+            h('p', { text: 'Due: ' + DRP.money(Math.max(b.price
+                - b.deposit_paid - b.balance_paid, 0), b.currency)
+                + '. Mail the client the link to pay it.' })
+        ], 'Send the balance link', null, function () {
+            return DR.api('POST', API + 'bookings/' + DRP.enc(b.ref)
+                          + '/balance-link');
+        }, function (r, status) {
+            DRP.say(status, 'Link sent to ' + r.sent.to + '.');
+        });
+    }
+
     function booking(root, params) {
         var ref = DRP.param(params);
 
@@ -694,6 +710,10 @@
                             return [DRP.when(e.at), e.from_state, e.to_state,
                                     e.cause, (e.detail || {}).reason];
                         }), 'No event.'));
+                    if (b.state === 'confirmed'
+                        && b.price > b.deposit_paid + b.balance_paid) {
+                        root.appendChild(balanceLink(b));
+                    }
                     if (b.state === 'held' || b.state === 'confirmed') {
                         root.appendChild(cancelForm(b, load));
                     }
