@@ -60,6 +60,7 @@ http {
     server {
         listen 127.0.0.1:%%PORT0%%;
         location = /api/catalogue { darkroom_catalogue; }
+        location /api/bookings/ { darkroom_bookings; }
     }
 }
 CONF
@@ -189,6 +190,28 @@ $t->sql("UPDATE products SET active = false WHERE id = 'dl'");
 ok(wait_for(sub { !defined price(catalogue(), 'dl', 'GBP') }, 2),
     'a deactivated product leaves the catalogue');
 
+# --- the session types of bookings, the same machinery ---------------------
+system('psql', '-X', '-q', '-o', '/dev/null', '-v', 'ON_ERROR_STOP=1',
+       '-d', $db, '-f', $t->top . '/conf/demo-bookings.sql') == 0
+    or die "demo bookings failed\n";
+sub types { $t->http(GET => '/api/bookings/types', $_[0]) }
+sub type_price {
+    my ($r, $id) = @_;
+    my ($ty) = grep { $_->{id} eq $id } @{$r->{json}{types} || []};
+    return $ty ? $ty->{price} : 0;
+}
+$r = wait_for(sub { my $r = types(); type_price($r, 'portrait') ? $r : 0 }, 2);
+ok($r && $r->{headers}{etag}, 'the session types come from the zone');
+is($r->{content}, $t->sql_value('SELECT bookings_types_json()'),
+    'the same bytes as the query');
+is(types({ headers => { 'If-None-Match' => $r->{headers}{etag} } })
+    ->{status}, 304, 'and revalidate');
+$t->sql("UPDATE session_types SET price = 16000 WHERE id = 'portrait'");
+ok(wait_for(sub { type_price(types(), 'portrait') == 16000 }, 2),
+    'a new price of a session type is seen within 2 s');
+is($t->http(GET => '/api/bookings/nothing')->{status}, 404,
+    'other routes are as they were');
+
 # --- a config without the zone behaves as before ----------------------------
 my $t2 = Darkroom::Test->new;
 $t2->{db} = $db;
@@ -198,6 +221,9 @@ $r = $t2->http(GET => '/api/catalogue');
 is($r->{status}, 200, 'no zone: 200');
 ok(!$r->{headers}{etag}, 'no ETag: the query path');
 is($r->{content}, catalogue()->{content}, 'the same document');
+$r = $t2->http(GET => '/api/bookings/types');
+ok($r->{status} == 200 && !$r->{headers}{etag}, 'the types too');
+is($r->{content}, types()->{content}, 'the same document');
 $t2->stop;
 
 # --- PostgreSQL stopped: the last catalogue is still served (last) ----------

@@ -56,6 +56,8 @@ extern ngx_module_t  ngx_http_darkroom_bookings_module;
 
 
 void ngx_http_darkroom_bookings_work(ngx_http_darkroom_task_t *t);
+/* GET types in the public cache (darkroom_public_cache) */
+extern ngx_http_darkroom_public_source_t  ngx_http_darkroom_bookings_types;
 
 /* ngx_http_darkroom_bookings_admin.c: darkroom_bookings_admin */
 char *ngx_http_darkroom_bookings_admin(ngx_conf_t *cf, ngx_command_t *cmd,
