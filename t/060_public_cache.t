@@ -226,6 +226,24 @@ ok($r->{status} == 200 && !$r->{headers}{etag}, 'the types too');
 is($r->{content}, types()->{content}, 'the same document');
 $t2->stop;
 
+# --- a zone too small for the entry: the query path, and a warning ----------
+my $t3 = Darkroom::Test->new;
+$t3->{db} = $db;
+$t3->conf(with_cache('darkroom_public_cache zone=tiny:32k interval=50ms;'));
+$t3->start;
+$t->sql("UPDATE photos SET description = repeat('long ', 10000)"
+    . " WHERE id = 'sea'");
+ok(wait_for(sub { $t3->error_log =~ /zone "tiny" cannot hold/ }, 5),
+    'an entry the zone cannot hold is logged');
+$r = $t3->http(GET => '/api/catalogue');
+is($r->{status}, 200, 'and answered all the same');
+ok(!$r->{headers}{etag}, 'by the query');
+like($r->{content}, qr/(long ){10000}/, 'with the new description');
+$t->sql("UPDATE photos SET description = '' WHERE id = 'sea'");
+ok(wait_for(sub { $t3->http(GET => '/api/catalogue')->{headers}{etag} }, 5),
+    'small again: from the zone');
+$t3->stop;
+
 # --- PostgreSQL stopped: the last catalogue is still served (last) ----------
 $etag = catalogue()->{headers}{etag};
 system($pgctl, 'stop', $pg);

@@ -66,14 +66,13 @@ typedef struct {
 /* in the zone: one entry, its key and body in the same allocation */
 
 typedef struct {
-    ngx_rbtree_node_t                   node;      /* key: crc32 of key */
+    ngx_str_node_t                      sn;        /* crc32, the key */
     ngx_uint_t                          state;
     int64_t                             version;
     size_t                              len;       /* the body's */
     size_t                              etag_len;
     u_char                              etag[NGX_HTTP_DARKROOM_PUBLIC_ETAG];
     u_char                              type[NGX_HTTP_DARKROOM_PUBLIC_TYPE];
-    size_t                              key_len;
     u_char                              key[1];    /* then the body */
 } ngx_http_darkroom_public_entry_t;
 
@@ -126,11 +125,6 @@ static ssize_t ngx_http_darkroom_public_zone_arg(ngx_conf_t *cf,
     ngx_str_t *arg, ngx_str_t *name);
 static ngx_int_t ngx_http_darkroom_public_init_zone(ngx_shm_zone_t *zone,
     void *data);
-static void ngx_http_darkroom_public_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
-static ngx_http_darkroom_public_entry_t *ngx_http_darkroom_public_find(
-    ngx_http_darkroom_public_sh_t *sh, u_char *key, size_t len,
-    uint32_t hash);
 static ngx_int_t ngx_http_darkroom_public_state(
     ngx_http_darkroom_public_worker_t *w, const char *name);
 static void ngx_http_darkroom_public_tick(ngx_event_t *ev);
@@ -335,76 +329,9 @@ ngx_http_darkroom_public_init_zone(ngx_shm_zone_t *zone, void *data)
     shpool->log_nomem = 0;
 
     ngx_rbtree_init(&sh->rbtree, &sh->sentinel,
-                    ngx_http_darkroom_public_insert);
+                    ngx_str_rbtree_insert_value);
 
     return NGX_OK;
-}
-
-
-static void
-ngx_http_darkroom_public_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t                **p;
-    ngx_http_darkroom_public_entry_t  *e, *et;
-
-    for ( ;; ) {
-
-        if (node->key != temp->key) {
-            p = (node->key < temp->key) ? &temp->left : &temp->right;
-
-        } else {
-            e = (ngx_http_darkroom_public_entry_t *) node;
-            et = (ngx_http_darkroom_public_entry_t *) temp;
-
-            p = (ngx_memn2cmp(e->key, et->key, e->key_len, et->key_len) < 0)
-                ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
-}
-
-
-static ngx_http_darkroom_public_entry_t *
-ngx_http_darkroom_public_find(ngx_http_darkroom_public_sh_t *sh, u_char *key,
-    size_t len, uint32_t hash)
-{
-    ngx_int_t                          rc;
-    ngx_rbtree_node_t                 *node, *sentinel;
-    ngx_http_darkroom_public_entry_t  *e;
-
-    node = sh->rbtree.root;
-    sentinel = sh->rbtree.sentinel;
-
-    while (node != sentinel) {
-
-        if (hash != node->key) {
-            node = (hash < node->key) ? node->left : node->right;
-            continue;
-        }
-
-        e = (ngx_http_darkroom_public_entry_t *) node;
-        rc = ngx_memn2cmp(key, e->key, len, e->key_len);
-
-        if (rc == 0) {
-            return e;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
-    }
-
-    return NULL;
 }
 
 
@@ -473,7 +400,8 @@ ngx_http_darkroom_public_send(ngx_http_request_t *r, ngx_str_t *key)
 
     ngx_shmtx_lock(&shpool->mutex);
 
-    e = ngx_http_darkroom_public_find(sh, key->data, key->len, hash);
+    e = (ngx_http_darkroom_public_entry_t *)
+            ngx_str_rbtree_lookup(&sh->rbtree, key, hash);
 
     if (e) {
         p = ngx_pnalloc(r->pool, e->len + e->etag_len
@@ -486,7 +414,7 @@ ngx_http_darkroom_public_send(ngx_http_request_t *r, ngx_str_t *key)
         len = e->len;
         type = ngx_cpymem(etag, e->etag, etag_len);
         p = ngx_cpystrn(type, e->type, NGX_HTTP_DARKROOM_PUBLIC_TYPE) + 1;
-        ngx_memcpy(p, e->key + e->key_len, len);
+        ngx_memcpy(p, e->key + e->sn.str.len, len);
     }
 
     ngx_shmtx_unlock(&shpool->mutex);
@@ -1081,15 +1009,19 @@ ngx_http_darkroom_public_store(ngx_http_darkroom_public_worker_t *w,
     ngx_http_darkroom_public_item_t *it)
 {
     uint32_t                           hash;
+    ngx_str_t                          key;
     ngx_http_darkroom_public_entry_t  *e, *old;
 
-    hash = ngx_crc32_short(it->data, it->key_len);
+    key.data = it->data;
+    key.len = it->key_len;
+    hash = ngx_crc32_short(key.data, key.len);
 
-    old = ngx_http_darkroom_public_find(w->sh, it->data, it->key_len, hash);
+    old = (ngx_http_darkroom_public_entry_t *)
+              ngx_str_rbtree_lookup(&w->sh->rbtree, &key, hash);
 
     if (old) {
         /* never served once stale, whether the new one fits or not */
-        ngx_rbtree_delete(&w->sh->rbtree, &old->node);
+        ngx_rbtree_delete(&w->sh->rbtree, &old->sn.node);
         ngx_slab_free_locked(w->shpool, old);
     }
 
@@ -1100,17 +1032,18 @@ ngx_http_darkroom_public_store(ngx_http_darkroom_public_worker_t *w,
         return NGX_ERROR;
     }
 
-    e->node.key = hash;
+    e->sn.node.key = hash;
+    e->sn.str.data = e->key;
+    e->sn.str.len = it->key_len;
     e->state = bd->state;
     e->version = bd->version;
     e->len = it->len;
     e->etag_len = NGX_HTTP_DARKROOM_PUBLIC_ETAG;
     ngx_memcpy(e->etag, it->etag, NGX_HTTP_DARKROOM_PUBLIC_ETAG);
     ngx_cpystrn(e->type, (u_char *) it->type, sizeof(e->type));
-    e->key_len = it->key_len;
     ngx_memcpy(e->key, it->data, it->key_len + it->len);
 
-    ngx_rbtree_insert(&w->sh->rbtree, &e->node);
+    ngx_rbtree_insert(&w->sh->rbtree, &e->sn.node);
 
     return NGX_OK;
 }
