@@ -226,6 +226,17 @@ ok($r->{status} == 200 && !$r->{headers}{etag}, 'the types too');
 is($r->{content}, types()->{content}, 'the same document');
 $t2->stop;
 
+# --- reload: the zone keeps its entries, the new workers keep them fresh ----
+$etag = catalogue()->{headers}{etag};
+$t->reload;
+$r = catalogue();
+ok($r->{headers}{etag}, 'after a reload the catalogue is still in the zone');
+$t->sql("UPDATE product_prices SET amount = 2400"
+    . " WHERE product_id = 'a4' AND currency = 'GBP'");
+$r = wait_for(sub { my $r = catalogue();
+                    (price($r, 'a4', 'GBP') // 0) == 2400 ? $r : 0 }, 2);
+ok($r && $r->{headers}{etag}, 'and a change after it is seen within 2 s');
+
 # --- a zone too small for the entry: the query path, and a warning ----------
 my $t3 = Darkroom::Test->new;
 $t3->{db} = $db;
