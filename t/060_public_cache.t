@@ -237,6 +237,25 @@ $r = wait_for(sub { my $r = catalogue();
                     (price($r, 'a4', 'GBP') // 0) == 2400 ? $r : 0 }, 2);
 ok($r && $r->{headers}{etag}, 'and a change after it is seen within 2 s');
 
+# --- a build that fails: the last entry stays, the failure is logged once ---
+$etag = catalogue()->{headers}{etag};
+$t->sql('ALTER FUNCTION catalogue_public(text) RENAME TO catalogue_public_x');
+$t->sql("UPDATE product_prices SET amount = 2300"
+    . " WHERE product_id = 'a4' AND currency = 'GBP'");
+ok(wait_for(sub { $t->error_log =~ /build of "catalogue" failed/ }, 5),
+    'a failed build is logged');
+# the checks go on every 250ms: time for several more failed builds
+wait_for(sub { 0 }, 1.5);
+$r = catalogue();
+is($r->{headers}{etag}, $etag, 'the last entry is still answered');
+is(price($r, 'a4', 'GBP'), 2400, 'as it was');
+my @failed = $t->error_log =~ /build of "catalogue" failed/g;
+is(scalar @failed, 1, 'logged once while it keeps failing');
+$t->sql('ALTER FUNCTION catalogue_public_x(text) RENAME TO catalogue_public');
+ok(wait_for(sub { (price(catalogue(), 'a4', 'GBP') // 0) == 2300 }, 2),
+    'the function back: the change is answered');
+like($t->error_log, qr/build of "catalogue" works again/, 'and said so');
+
 # --- a zone too small for the entry: the query path, and a warning ----------
 my $t3 = Darkroom::Test->new;
 $t3->{db} = $db;

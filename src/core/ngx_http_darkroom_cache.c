@@ -101,6 +101,7 @@ typedef struct {
     ngx_uint_t                          state;
     int64_t                             version;   /* what it was built at */
     unsigned                            busy:1;
+    unsigned                            failing:1; /* logged once */
 } ngx_http_darkroom_public_builder_t;
 
 typedef struct {
@@ -914,15 +915,28 @@ ngx_http_darkroom_public_built(ngx_event_t *ev)
     ngx_http_darkroom_release();
 
     if (bd->err.status) {
-        ngx_log_error(NGX_LOG_ERR, w->timer.log, 0,
-                      "darkroom public cache: build of \"%s\" failed, the "
-                      "last entries are served: %s", bd->source->name,
-                      bd->err.detail[0] ? bd->err.detail : bd->err.message);
+        /* tried again at each check: logged once until it works */
+        if (!bd->failing) {
+            bd->failing = 1;
+            ngx_log_error(NGX_LOG_ERR, w->timer.log, 0,
+                          "darkroom public cache: build of \"%s\" failed, "
+                          "the last entries are served: %s",
+                          bd->source->name,
+                          bd->err.detail[0] ? bd->err.detail
+                                            : bd->err.message);
+        }
 
         ngx_shmtx_lock(&w->shpool->mutex);
         w->sh->states[bd->state].building = 0;
         ngx_shmtx_unlock(&w->shpool->mutex);
         return;
+    }
+
+    if (bd->failing) {
+        bd->failing = 0;
+        ngx_log_error(NGX_LOG_NOTICE, w->timer.log, 0,
+                      "darkroom public cache: build of \"%s\" works again",
+                      bd->source->name);
     }
 
     failed = ngx_http_darkroom_public_publish(w, bd);
