@@ -156,6 +156,15 @@ is_deeply($ph{'unknown.jpg'}{products},
     [qw(print-a4 print-a3 canvas-a3 digital-original)],
     'unknown pixel size: everything');
 
+# the listing's rows work the prints out once per pixel size (issue 17):
+# the same rows, in the same order, as once per photo
+my $gid = "(SELECT id FROM galleries WHERE slug = 'wed')";
+is_deeply([ $t->sql("SELECT id, products FROM gallery_photos_listing($gid,"
+                    . " 'GBP')") ],
+          [ $t->sql("SELECT id, gallery_photo_products($gid, 'GBP', width,"
+                    . " height) FROM gallery_photos_list($gid)") ],
+          'gallery_photos_listing() is gallery_photo_products() per photo');
+
 # the shop's min_ppi lowered: the small photo makes A4 at 100 ppi
 $t->sql('UPDATE shop_settings SET min_ppi = 100');
 %ph = map { $_->{name} => $_ } @{ listing('wed')->{photos} };

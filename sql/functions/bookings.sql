@@ -691,3 +691,18 @@ BEGIN
                               'idempotency_key', p_key)
       FROM bookings b WHERE b.deposit_order_id = p_order;
 END $$;
+
+
+-- darkroom_public_cache: the tables bookings_types_json() reads bump the
+-- booking_types version (public_version_bump, core.sql) in the
+-- transaction of the change; a photographer's feed key fires nothing.
+DROP TRIGGER IF EXISTS session_types_public ON session_types;
+CREATE TRIGGER session_types_public
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON session_types FOR EACH STATEMENT
+    EXECUTE FUNCTION public_version_bump('booking_types');
+DROP TRIGGER IF EXISTS photographers_public ON photographers;
+CREATE TRIGGER photographers_public
+    AFTER INSERT OR UPDATE OF id, name, time_zone OR DELETE OR TRUNCATE
+    ON photographers FOR EACH STATEMENT
+    EXECUTE FUNCTION public_version_bump('booking_types');

@@ -8,7 +8,9 @@
 -- the C side calls and reads by column name; the schema and job counts
 -- of /health (core_health); the admin views of the job queue
 -- (admin_jobs_json, admin_job_retry).
--- Tables: jobs, schema_migrations.  Calls no function of another area.
+-- Tables: jobs, schema_migrations, public_versions (public_version_bump,
+-- the triggers of darkroom_public_cache).  Calls no function of another
+-- area.
 --
 -- Like every file in sql/functions/: the ONE definition of each of its
 -- functions (CREATE OR REPLACE), re-applied by tools/darkroom-migrate after
@@ -161,3 +163,15 @@ LANGUAGE sql STABLE AS $$
                    AS running
               FROM jobs q WHERE NOT q.dead AND q.done_at IS NULL) j;
 $$;
+
+
+-- darkroom_public_cache (issue 17): the trigger that bumps an answer's
+-- row of public_versions (sql/034), named by its argument, in the
+-- transaction of the change.  A statement trigger: once per statement.
+CREATE OR REPLACE FUNCTION public_version_bump() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE public_versions SET version = version + 1
+     WHERE name = TG_ARGV[0];
+    RETURN NULL;
+END $$;

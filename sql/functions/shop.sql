@@ -127,6 +127,21 @@ SELECT json_build_object(
 $$;
 
 
+-- The catalogue as darkroom_public_cache keeps it (issue 17): one
+-- document per currency a visitor is likely to ask for, the shop's
+-- default p_default and every currency an active product is priced in;
+-- another currency is answered by catalogue_json() itself.
+CREATE OR REPLACE FUNCTION catalogue_public(p_default text)
+RETURNS TABLE (currency text, body text) LANGUAGE sql STABLE AS $$
+SELECT c.currency, catalogue_json(c.currency)
+  FROM (SELECT upper(p_default) AS currency
+        UNION
+        SELECT DISTINCT pp.currency::text
+          FROM product_prices pp JOIN products p ON p.id = pp.product_id
+         WHERE p.active) c
+$$;
+
+
 -- The cart's lines priced from the catalogue, in p_currency.  Items are
 -- [{"photo":..,"product":..,"quantity":n}], already checked for shape by
 -- darkroom; any price the client sent is not read.  Each line starts with
@@ -2579,3 +2594,31 @@ BEGIN
     PERFORM bookings_refund_sent(p_order, p_refund, p_amount, p_key,
                                  p_cause);
 END $$;
+
+
+-- darkroom_public_cache: every table catalogue_json() reads bumps the
+-- catalogue's version (public_version_bump, core.sql) in the transaction
+-- of the change; a payment's next_invoice fires nothing.
+DROP TRIGGER IF EXISTS photos_public ON photos;
+CREATE TRIGGER photos_public AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON photos FOR EACH STATEMENT
+    EXECUTE FUNCTION public_version_bump('catalogue');
+DROP TRIGGER IF EXISTS products_public ON products;
+CREATE TRIGGER products_public AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON products FOR EACH STATEMENT
+    EXECUTE FUNCTION public_version_bump('catalogue');
+DROP TRIGGER IF EXISTS product_prices_public ON product_prices;
+CREATE TRIGGER product_prices_public
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON product_prices FOR EACH STATEMENT
+    EXECUTE FUNCTION public_version_bump('catalogue');
+DROP TRIGGER IF EXISTS photo_products_public ON photo_products;
+CREATE TRIGGER photo_products_public
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON photo_products FOR EACH STATEMENT
+    EXECUTE FUNCTION public_version_bump('catalogue');
+DROP TRIGGER IF EXISTS shop_settings_public ON shop_settings;
+CREATE TRIGGER shop_settings_public
+    AFTER INSERT OR UPDATE OF min_ppi OR DELETE OR TRUNCATE
+    ON shop_settings FOR EACH STATEMENT
+    EXECUTE FUNCTION public_version_bump('catalogue');

@@ -15,6 +15,15 @@ static void ngx_http_darkroom_bookings_book(ngx_http_darkroom_task_t *t,
     ngx_http_darkroom_bookings_t *b);
 static void ngx_http_darkroom_bookings_booked(ngx_http_darkroom_task_t *t,
     cJSON *j, const char *url);
+static ngx_int_t ngx_http_darkroom_bookings_types_build(
+    ngx_http_darkroom_public_build_t *b);
+
+
+/* the session types are the same for every visitor: the public cache's */
+
+ngx_http_darkroom_public_source_t  ngx_http_darkroom_bookings_types = {
+    "booking_types", ngx_http_darkroom_bookings_types_build
+};
 
 
 void
@@ -56,6 +65,33 @@ ngx_http_darkroom_bookings_work(ngx_http_darkroom_task_t *t)
                                     "not_found", "There is no such route.");
         return;
     }
+}
+
+
+/* in the zone's builder thread: GET types, kept as "booking_types" */
+
+static ngx_int_t
+ngx_http_darkroom_bookings_types_build(ngx_http_darkroom_public_build_t *b)
+{
+    PGresult    *res;
+    ngx_int_t    rc;
+    const char  *v;
+
+    res = ngx_http_darkroom_db_exec(b->db, "SELECT bookings_types_json()", 0,
+                                    NULL, b->err);
+    if (res == NULL) {
+        return NGX_ERROR;
+    }
+
+    v = ngx_http_darkroom_db_only(res);
+    rc = v ? ngx_http_darkroom_public_put(b, "booking_types",
+                                          "application/json", v,
+                                          ngx_strlen(v))
+           : NGX_OK;
+
+    PQclear(res);
+
+    return rc;
 }
 
 

@@ -62,6 +62,8 @@ cJSON *ngx_http_darkroom_bookings_order(ngx_http_darkroom_task_t *t,
     const char *sql, int n, const char *const *params, char *order);
 void ngx_http_darkroom_bookings_checkout_answer(ngx_http_darkroom_task_t *t,
     cJSON *j, const char *url, ngx_uint_t status);
+/* GET types in the public cache (darkroom_public_cache) */
+extern ngx_http_darkroom_public_source_t  ngx_http_darkroom_bookings_types;
 
 /* ngx_http_darkroom_bookings_admin.c: darkroom_bookings_admin */
 char *ngx_http_darkroom_bookings_admin(ngx_conf_t *cf, ngx_command_t *cmd,

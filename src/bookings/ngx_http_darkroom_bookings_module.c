@@ -105,7 +105,10 @@ ngx_http_darkroom_bookings(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     if (ngx_http_darkroom_use(cf, cmd, ngx_http_darkroom_bookings_handler,
                               NULL)
-        == NULL)
+        == NULL
+        || ngx_http_darkroom_public_source(cf,
+                                           &ngx_http_darkroom_bookings_types)
+           != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
@@ -154,14 +157,30 @@ ngx_http_darkroom_bookings_merge_loc_conf(ngx_conf_t *cf, void *parent,
 static ngx_int_t
 ngx_http_darkroom_bookings_handler(ngx_http_request_t *r)
 {
-    ngx_str_t  ref;
+    ngx_int_t                           rc;
+    ngx_str_t                           ref, key;
+    ngx_http_darkroom_bookings_route_e  route;
 
-    if (ngx_http_darkroom_bookings_route(r, &ref)
-        == NGX_HTTP_DARKROOM_BOOKINGS_NONE)
-    {
+    route = ngx_http_darkroom_bookings_route(r, &ref);
+
+    if (route == NGX_HTTP_DARKROOM_BOOKINGS_NONE) {
         (void) ngx_http_discard_request_body(r);
         return ngx_http_darkroom_send_error(r, NGX_HTTP_NOT_FOUND,
                    "not_found", "There is no such booking resource.");
+    }
+
+    /* the types from the public cache if it has them (no body to read) */
+
+    if (route == NGX_HTTP_DARKROOM_BOOKINGS_TYPES
+        && r->headers_in.content_length_n <= 0 && !r->headers_in.chunked)
+    {
+        ngx_str_set(&key, "booking_types");
+
+        rc = ngx_http_darkroom_public_send(r, &key);
+
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
     }
 
     return ngx_http_darkroom_task_start(r,

@@ -168,6 +168,9 @@ typedef struct {
 } ngx_http_darkroom_kind_cap_t;
 
 
+typedef struct ngx_http_darkroom_public_conf_s
+    ngx_http_darkroom_public_conf_t;
+
 typedef struct {
     ngx_str_t                    conninfo;     /* NUL-terminated */
     ngx_str_t                    pool_name;
@@ -207,6 +210,10 @@ typedef struct {
 
     /* darkroom_currency, set by the shop: galleries sell in it too */
     ngx_str_t                    shop_currency;
+
+    /* darkroom_public_cache (NULL: none) and the answers it may hold */
+    ngx_http_darkroom_public_conf_t *public_cache;
+    ngx_array_t                  public_sources; /* public_source_t * */
 
     /* where a directive that needs the database was first used */
     u_char                      *db_user_file;
@@ -614,6 +621,40 @@ ngx_int_t ngx_http_darkroom_send_task_error(ngx_http_request_t *r,
 ngx_table_elt_t *ngx_http_darkroom_header_out(ngx_http_request_t *r,
     const char *name, u_char *value, size_t len);
 ngx_int_t ngx_http_darkroom_reply_init(ngx_conf_t *cf);
+
+/*
+ * Public answers, the same for every visitor, served from shared memory
+ * (ngx_http_darkroom_cache.c).  A source is registered at configuration
+ * time; its build runs in a pool thread (no nginx memory, no logging)
+ * whenever the version named like it in public_versions moves, and puts
+ * every entry it makes with _public_put() (copied).  A handler answers
+ * with _public_send(): NGX_DECLINED means no entry, take the query path.
+ */
+
+typedef struct {
+    ngx_http_darkroom_db_t      *db;
+    ngx_http_darkroom_error_t   *err;
+    ngx_http_darkroom_main_conf_t *conf;       /* read-only */
+    void                        *items;        /* core's */
+} ngx_http_darkroom_public_build_t;
+
+typedef ngx_int_t (*ngx_http_darkroom_public_build_pt)(
+    ngx_http_darkroom_public_build_t *b);
+
+typedef struct {
+    const char                  *name;         /* its public_versions row */
+    ngx_http_darkroom_public_build_pt  build;
+} ngx_http_darkroom_public_source_t;
+
+char *ngx_http_darkroom_public_cache(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_darkroom_public_source(ngx_conf_t *cf,
+    ngx_http_darkroom_public_source_t *source);
+ngx_int_t ngx_http_darkroom_public_init_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_darkroom_public_send(ngx_http_request_t *r,
+    ngx_str_t *key);
+ngx_int_t ngx_http_darkroom_public_put(ngx_http_darkroom_public_build_t *b,
+    const char *key, const char *type, const char *body, size_t len);
 
 /* health */
 char *ngx_http_darkroom_health(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -179,6 +179,13 @@ static ngx_command_t  ngx_http_darkroom_commands[] = {
       offsetof(ngx_http_darkroom_main_conf_t, download_limit),
       NULL },
 
+    { ngx_string("darkroom_public_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_darkroom_public_cache,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("darkroom_health"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_darkroom_health,
@@ -269,6 +276,9 @@ ngx_http_darkroom_create_main_conf(ngx_conf_t *cf)
            != NGX_OK
         || ngx_array_init(&dmcf->health_checks, cf->pool, 2,
                           sizeof(ngx_http_darkroom_health_check_t))
+           != NGX_OK
+        || ngx_array_init(&dmcf->public_sources, cf->pool, 2,
+                          sizeof(ngx_http_darkroom_public_source_t *))
            != NGX_OK)
     {
         return NULL;
@@ -780,6 +790,10 @@ ngx_http_darkroom_init_process(ngx_cycle_t *cycle)
                                                ngx_http_darkroom_module);
     if (dmcf) {
         ngx_http_darkroom_download_process(dmcf);
+    }
+
+    if (ngx_http_darkroom_public_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     return ngx_http_darkroom_jobs_init_process(cycle);

@@ -1009,8 +1009,7 @@ ngx_http_darkroom_gallery_list(ngx_http_darkroom_task_t *t,
 
     res = ngx_http_darkroom_gallery_query(&t->db,
               "SELECT id, name, proof_path, bytes, favourite, width, height, "
-              "gallery_photo_products($1, $2, width, height) AS products "
-              "FROM gallery_photos_list($1)", 2, params,
+              "products FROM gallery_photos_listing($1, $2)", 2, params,
               ngx_http_darkroom_gallery_photo_cols, col,
               NGX_HTTP_DARKROOM_GALLERY_PHOTO_N, &t->err);
     if (res == NULL) {

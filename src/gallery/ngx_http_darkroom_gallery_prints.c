@@ -3,8 +3,9 @@
  * darkroom: what a client gallery sells, for its listing (GET <slug>):
  * "gallery": {"shop": {"currency", "sheet", "products": [...]}}, or null
  * when the gallery has no price sheet.  The products a photo prints as
- * come with the photos (gallery_photo_products() in the listing's query);
- * the print checks are SQL's (sql/functions/prints.sql).
+ * come with the photos (gallery_photos_listing(): gallery_photo_products()
+ * once per pixel size); the print checks are SQL's
+ * (sql/functions/prints.sql).
  */
 
 

@@ -4,7 +4,10 @@
  * an order's status for its customer.
  *
  * The JSON is made by Postgres (catalogue_json, order_public_json), one
- * query each.  An order is found by its status token, 128 random bits the
+ * query each.  With darkroom_public_cache the catalogue of each currency
+ * is kept in shared memory (catalogue_public() builds them all) and
+ * answered from there; a currency it does not hold, or no zone, is the
+ * query.  An order is found by its status token, 128 random bits the
  * customer holds; the database keeps only its SHA-256, so a lookup never
  * compares the secret itself and a leaked table reveals no live link.
  */
@@ -22,6 +25,9 @@ static ngx_int_t ngx_http_darkroom_catalogue_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_darkroom_catalogue_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
 static void ngx_http_darkroom_catalogue_work(ngx_http_darkroom_task_t *t);
+static ngx_int_t ngx_http_darkroom_catalogue_build(
+    ngx_http_darkroom_public_build_t *b);
+static ngx_int_t ngx_http_darkroom_catalogue_cached(ngx_http_request_t *r);
 static ngx_int_t ngx_http_darkroom_order_status_handler(
     ngx_http_request_t *r);
 static ngx_int_t ngx_http_darkroom_order_status_prepare(
@@ -29,12 +35,20 @@ static ngx_int_t ngx_http_darkroom_order_status_prepare(
 static void ngx_http_darkroom_order_status_work(ngx_http_darkroom_task_t *t);
 
 
+static ngx_http_darkroom_public_source_t  ngx_http_darkroom_catalogue_source = {
+    "catalogue", ngx_http_darkroom_catalogue_build
+};
+
+
 char *
 ngx_http_darkroom_catalogue(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     if (ngx_http_darkroom_use(cf, cmd, ngx_http_darkroom_catalogue_handler,
                               NULL)
-        == NULL)
+        == NULL
+        || ngx_http_darkroom_public_source(cf,
+                                         &ngx_http_darkroom_catalogue_source)
+           != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
@@ -61,8 +75,16 @@ ngx_http_darkroom_order_status(ngx_conf_t *cf, ngx_command_t *cmd,
 static ngx_int_t
 ngx_http_darkroom_catalogue_handler(ngx_http_request_t *r)
 {
+    ngx_int_t  rc;
+
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_darkroom_catalogue_cached(r);
+
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     return ngx_http_darkroom_task_start(r, sizeof(ngx_http_darkroom_read_t),
@@ -117,6 +139,95 @@ ngx_http_darkroom_catalogue_work(ngx_http_darkroom_task_t *t)
     if (res) {
         ngx_http_darkroom_task_answer(t, res, "There is no catalogue.");
     }
+}
+
+
+/*
+ * The catalogue of the currency asked (else the shop's) from the zone;
+ * NGX_DECLINED: not there (a bad currency too: the query path says so).
+ */
+
+static ngx_int_t
+ngx_http_darkroom_catalogue_cached(ngx_http_request_t *r)
+{
+    u_char                          key[sizeof("catalogue:XXX") - 1];
+    ngx_str_t                       cur, k;
+    ngx_http_darkroom_shop_conf_t  *scf;
+
+    if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
+        /* a body to read and drop: the task path does that */
+        return NGX_DECLINED;
+    }
+
+    scf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_shop_module);
+
+    cur = scf->currency;
+
+    if (ngx_http_arg(r, (u_char *) "currency", 8, &cur) == NGX_OK
+        && (cur.len != 3 || !isalpha(cur.data[0]) || !isalpha(cur.data[1])
+            || !isalpha(cur.data[2])))
+    {
+        return NGX_DECLINED;
+    }
+
+    k.data = key;
+    k.len = sizeof(key);
+
+    ngx_memcpy(key, "catalogue:", 10);
+    key[10] = ngx_toupper(cur.data[0]);
+    key[11] = ngx_toupper(cur.data[1]);
+    key[12] = ngx_toupper(cur.data[2]);
+
+    return ngx_http_darkroom_public_send(r, &k);
+}
+
+
+/* in the zone's builder thread: the catalogue in each currency it keeps */
+
+static ngx_int_t
+ngx_http_darkroom_catalogue_build(ngx_http_darkroom_public_build_t *b)
+{
+    int          row, n, ccur, cbody;
+    char         key[sizeof("catalogue:") + 3];
+    PGresult    *res;
+    ngx_int_t    rc;
+    const char  *params[1];
+
+    params[0] = (const char *) b->conf->shop_currency.data;
+
+    res = ngx_http_darkroom_db_exec(b->db, "SELECT currency, body"
+                                    " FROM catalogue_public($1)",
+                                    1, params, b->err);
+    if (res == NULL) {
+        return NGX_ERROR;
+    }
+
+    n = PQntuples(res);
+    ccur = ngx_http_darkroom_db_col(res, "currency");
+    cbody = ngx_http_darkroom_db_col(res, "body");
+    rc = NGX_OK;
+
+    for (row = 0; ccur >= 0 && cbody >= 0 && row < n; row++) {
+        if (PQgetisnull(res, row, cbody)
+            || ngx_strlen(PQgetvalue(res, row, ccur)) != 3)
+        {
+            continue;
+        }
+
+        ngx_sprintf((u_char *) key, "catalogue:%s%Z",
+                    PQgetvalue(res, row, ccur));
+
+        rc = ngx_http_darkroom_public_put(b, key, "application/json",
+                                          PQgetvalue(res, row, cbody),
+                                          PQgetlength(res, row, cbody));
+        if (rc != NGX_OK) {
+            break;
+        }
+    }
+
+    PQclear(res);
+
+    return rc;
 }
 
 
