@@ -51,6 +51,7 @@ typedef struct {
 
 typedef struct {
     ngx_thread_task_t             task;
+    ngx_queue_t                   queue;    /* the batches in flight */
     ngx_http_darkroom_db_t        db;
     ngx_http_darkroom_error_t     err;      /* the batch failed as a whole */
     ngx_uint_t                    n;
@@ -67,6 +68,11 @@ static ngx_int_t ngx_http_darkroom_webhook_queue(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
 static void ngx_http_darkroom_webhook_wait_handler(ngx_event_t *ev);
 static void ngx_http_darkroom_webhook_flush(void);
+static ngx_uint_t ngx_http_darkroom_webhook_fill(
+    ngx_http_darkroom_webhook_batch_t *b, ngx_uint_t max);
+static ngx_uint_t ngx_http_darkroom_webhook_in_flight(const char *id);
+static ngx_uint_t ngx_http_darkroom_webhook_repeats(
+    ngx_http_darkroom_webhook_batch_t *b);
 static void ngx_http_darkroom_webhook_post(
     ngx_http_darkroom_webhook_batch_t *b);
 static void ngx_http_darkroom_webhook_thread(void *data, ngx_log_t *log);
@@ -85,6 +91,7 @@ static u_char *ngx_http_darkroom_webhook_escape(ngx_pool_t *pool,
 
 /* per worker: the events waiting for a batch, the batches in flight */
 static ngx_queue_t                     ngx_http_darkroom_webhook_waiting;
+static ngx_queue_t                     ngx_http_darkroom_webhook_batches;
 static ngx_uint_t                      ngx_http_darkroom_webhook_nwaiting;
 static ngx_uint_t                      ngx_http_darkroom_webhook_inflight;
 static ngx_event_t                     ngx_http_darkroom_webhook_wait_ev;
@@ -277,6 +284,7 @@ ngx_http_darkroom_webhook_queue(ngx_http_request_t *r,
 
     if (ngx_http_darkroom_webhook_waiting.next == NULL) {
         ngx_queue_init(&ngx_http_darkroom_webhook_waiting);
+        ngx_queue_init(&ngx_http_darkroom_webhook_batches);
 
         ev->handler = ngx_http_darkroom_webhook_wait_handler;
         ev->log = ngx_cycle->log;
@@ -326,13 +334,18 @@ ngx_http_darkroom_webhook_wait_handler(ngx_event_t *ev)
 }
 
 
-/* every waiting event goes, in batches of at most darkroom_stripe_batch */
+/*
+ * Every waiting event goes, in batches of at most darkroom_stripe_batch,
+ * but a repeat of an event that a batch in flight applies: it waits for
+ * that batch (then it is a duplicate at once), for two transactions that
+ * insert one event id wait for each other, and with the other rows each
+ * holds that is a deadlock.
+ */
 
 static void
 ngx_http_darkroom_webhook_flush(void)
 {
-    ngx_uint_t                          i, n;
-    ngx_queue_t                        *q;
+    ngx_uint_t                          n, max;
     ngx_event_t                        *ev;
     ngx_http_darkroom_webhook_batch_t  *b;
 
@@ -342,32 +355,121 @@ ngx_http_darkroom_webhook_flush(void)
         ngx_del_timer(ev);
     }
 
-    while (ngx_http_darkroom_webhook_nwaiting) {
-
-        n = ngx_min(ngx_http_darkroom_webhook_nwaiting,
-                    (ngx_uint_t) ngx_http_darkroom_webhook_conf->stripe_batch);
-
-        b = ngx_calloc(sizeof(ngx_http_darkroom_webhook_batch_t)
-                       + (n - 1) * sizeof(ngx_http_darkroom_webhook_t *),
-                       ngx_cycle->log);
-
-        if (b == NULL) {
-            /* the events stay parked and held: tried again shortly */
-            ngx_add_timer(ev, 100);
+    do {
+        max = ngx_min(ngx_http_darkroom_webhook_nwaiting,
+                      (ngx_uint_t) ngx_http_darkroom_webhook_conf->stripe_batch);
+        if (max == 0) {
             return;
         }
 
-        for (i = 0; i < n; i++) {
-            q = ngx_queue_head(&ngx_http_darkroom_webhook_waiting);
-            ngx_queue_remove(q);
-            b->ev[i] = ngx_queue_data(q, ngx_http_darkroom_webhook_t, queue);
+        b = ngx_calloc(sizeof(ngx_http_darkroom_webhook_batch_t)
+                       + (max - 1) * sizeof(ngx_http_darkroom_webhook_t *),
+                       ngx_cycle->log);
+
+        if (b == NULL) {
+            break;
         }
 
-        b->n = n;
-        ngx_http_darkroom_webhook_nwaiting -= n;
+        n = ngx_http_darkroom_webhook_fill(b, max);
+
+        if (n == 0) {
+            ngx_free(b);
+            break;
+        }
 
         ngx_http_darkroom_webhook_post(b);
+
+    } while (n == max);
+
+    /* repeats held back (or no memory): tried again after a while */
+
+    if (ngx_http_darkroom_webhook_nwaiting && !ev->timer_set) {
+        ngx_add_timer(ev, ngx_max(ngx_http_darkroom_webhook_conf
+                                  ->stripe_batch_wait, 1));
     }
+}
+
+
+/* up to max waiting events into b, oldest first; how many */
+
+static ngx_uint_t
+ngx_http_darkroom_webhook_fill(ngx_http_darkroom_webhook_batch_t *b,
+    ngx_uint_t max)
+{
+    ngx_queue_t                  *q, *next;
+    ngx_http_darkroom_webhook_t  *wh;
+
+    for (q = ngx_queue_head(&ngx_http_darkroom_webhook_waiting);
+         q != ngx_queue_sentinel(&ngx_http_darkroom_webhook_waiting)
+         && b->n < max;
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        wh = ngx_queue_data(q, ngx_http_darkroom_webhook_t, queue);
+
+        if (ngx_http_darkroom_webhook_in_flight(wh->id)) {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                           "darkroom webhook: event %s waits for its "
+                           "repeat in flight", wh->id);
+            continue;
+        }
+
+        ngx_queue_remove(q);
+        b->ev[b->n++] = wh;
+        ngx_http_darkroom_webhook_nwaiting--;
+    }
+
+    return b->n;
+}
+
+
+static ngx_uint_t
+ngx_http_darkroom_webhook_in_flight(const char *id)
+{
+    ngx_uint_t                          i;
+    ngx_queue_t                        *q;
+    ngx_http_darkroom_webhook_batch_t  *b;
+
+    for (q = ngx_queue_head(&ngx_http_darkroom_webhook_batches);
+         q != ngx_queue_sentinel(&ngx_http_darkroom_webhook_batches);
+         q = ngx_queue_next(q))
+    {
+        b = ngx_queue_data(q, ngx_http_darkroom_webhook_batch_t, queue);
+
+        for (i = 0; i < b->n; i++) {
+            if (ngx_strcmp(b->ev[i]->id, id) == 0) {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+/* a waiting event repeats one of b's: held back for b, it can go now */
+
+static ngx_uint_t
+ngx_http_darkroom_webhook_repeats(ngx_http_darkroom_webhook_batch_t *b)
+{
+    ngx_uint_t                    i;
+    ngx_queue_t                  *q;
+    ngx_http_darkroom_webhook_t  *wh;
+
+    for (q = ngx_queue_head(&ngx_http_darkroom_webhook_waiting);
+         q != ngx_queue_sentinel(&ngx_http_darkroom_webhook_waiting);
+         q = ngx_queue_next(q))
+    {
+        wh = ngx_queue_data(q, ngx_http_darkroom_webhook_t, queue);
+
+        for (i = 0; i < b->n; i++) {
+            if (ngx_strcmp(b->ev[i]->id, wh->id) == 0) {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
 }
 
 
@@ -388,6 +490,7 @@ ngx_http_darkroom_webhook_post(ngx_http_darkroom_webhook_batch_t *b)
     b->task.event.log = ngx_cycle->log;
 
     ngx_http_darkroom_webhook_inflight++;
+    ngx_queue_insert_tail(&ngx_http_darkroom_webhook_batches, &b->queue);
 
     if (ngx_thread_task_post(t->conf->pool, &b->task) == NGX_OK) {
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
@@ -610,6 +713,7 @@ ngx_http_darkroom_webhook_batch_done(ngx_event_t *ev)
     ngx_http_darkroom_webhook_batch_t  *b = ev->data;
 
     ngx_http_darkroom_webhook_inflight--;
+    ngx_queue_remove(&b->queue);
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ev->log, 0,
                    "darkroom webhook: batch of %ui event(s) done%s, "
@@ -619,7 +723,8 @@ ngx_http_darkroom_webhook_batch_done(ngx_event_t *ev)
                    ngx_http_darkroom_webhook_inflight);
 
     if (ngx_http_darkroom_webhook_nwaiting
-        && ngx_http_darkroom_webhook_inflight == 0)
+        && (ngx_http_darkroom_webhook_inflight == 0
+            || ngx_http_darkroom_webhook_repeats(b)))
     {
         ngx_http_darkroom_webhook_flush();
     }
