@@ -16,12 +16,10 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use IO::Handle;
-use IO::Socket::IP;
-use POSIX ();
 use JSON::PP;
 use Darkroom::Test qw(wait_for);
 use Darkroom::Stripe qw(demo_catalogue shop_conf fake_api event session
-    signature checkout_order);
+    webhook_bg checkout_order);
 
 my $t = Darkroom::Test->new;
 my $db = $t->db;
@@ -69,36 +67,9 @@ sub paid_event {
         id => $id);
 }
 
-# one client in a child: writes the request, then <name>.sent; reads the
-# answer into <name> ("status\nbody"), or hangs up at once if $close
 sub send_bg {
     my ($name, $body, $close) = @_;
-    my $pid = fork // die "fork: $!";
-    return $pid if $pid;
-    alarm 240;
-    my $s = IO::Socket::IP->new(PeerAddr => '127.0.0.1',
-        PeerPort => $t->port(0), Proto => 'tcp') or POSIX::_exit(1);
-    $s->autoflush(1);
-    print $s "POST /webhooks/stripe HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        . "Content-Type: application/json\r\n"
-        . 'Stripe-Signature: ' . signature($secret, $body) . "\r\n"
-        . 'Content-Length: ' . length($body) . "\r\n"
-        . "Connection: close\r\n\r\n$body";
-    open my $m, '>', "$dir/$name.sent" or POSIX::_exit(1);
-    close $m;
-    if ($close) {
-        close $s;
-        POSIX::_exit(0);
-    }
-    local $/;
-    my $resp = <$s> // '';
-    my ($status) = $resp =~ m{^HTTP/1\.[01] (\d{3})};
-    my ($content) = $resp =~ /\r\n\r\n(.*)\z/s;
-    open my $fh, '>', "$dir/$name.tmp" or POSIX::_exit(1);
-    print $fh ($status // 0), "\n", $content // '';
-    close $fh;
-    rename "$dir/$name.tmp", "$dir/$name";
-    POSIX::_exit(0);
+    return webhook_bg($t, $secret, $body, "$dir/$name", close => $close);
 }
 
 sub answer {

@@ -73,6 +73,8 @@ static ngx_uint_t ngx_http_darkroom_webhook_fill(
 static ngx_uint_t ngx_http_darkroom_webhook_in_flight(const char *id);
 static ngx_uint_t ngx_http_darkroom_webhook_repeats(
     ngx_http_darkroom_webhook_batch_t *b);
+static ngx_uint_t ngx_http_darkroom_webhook_has(
+    ngx_http_darkroom_webhook_batch_t *b, const char *id);
 static void ngx_http_darkroom_webhook_post(
     ngx_http_darkroom_webhook_batch_t *b);
 static void ngx_http_darkroom_webhook_thread(void *data, ngx_log_t *log);
@@ -347,9 +349,11 @@ ngx_http_darkroom_webhook_flush(void)
 {
     ngx_uint_t                          n, max;
     ngx_event_t                        *ev;
+    ngx_http_darkroom_shop_conf_t      *scf;
     ngx_http_darkroom_webhook_batch_t  *b;
 
     ev = &ngx_http_darkroom_webhook_wait_ev;
+    scf = ngx_http_darkroom_webhook_conf;
 
     if (ev->timer_set) {
         ngx_del_timer(ev);
@@ -357,7 +361,7 @@ ngx_http_darkroom_webhook_flush(void)
 
     do {
         max = ngx_min(ngx_http_darkroom_webhook_nwaiting,
-                      (ngx_uint_t) ngx_http_darkroom_webhook_conf->stripe_batch);
+                      (ngx_uint_t) scf->stripe_batch);
         if (max == 0) {
             return;
         }
@@ -384,8 +388,7 @@ ngx_http_darkroom_webhook_flush(void)
     /* repeats held back (or no memory): tried again after a while */
 
     if (ngx_http_darkroom_webhook_nwaiting && !ev->timer_set) {
-        ngx_add_timer(ev, ngx_max(ngx_http_darkroom_webhook_conf
-                                  ->stripe_batch_wait, 1));
+        ngx_add_timer(ev, ngx_max(scf->stripe_batch_wait, 1));
     }
 }
 
@@ -426,7 +429,6 @@ ngx_http_darkroom_webhook_fill(ngx_http_darkroom_webhook_batch_t *b,
 static ngx_uint_t
 ngx_http_darkroom_webhook_in_flight(const char *id)
 {
-    ngx_uint_t                          i;
     ngx_queue_t                        *q;
     ngx_http_darkroom_webhook_batch_t  *b;
 
@@ -436,10 +438,24 @@ ngx_http_darkroom_webhook_in_flight(const char *id)
     {
         b = ngx_queue_data(q, ngx_http_darkroom_webhook_batch_t, queue);
 
-        for (i = 0; i < b->n; i++) {
-            if (ngx_strcmp(b->ev[i]->id, id) == 0) {
-                return 1;
-            }
+        if (ngx_http_darkroom_webhook_has(b, id)) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static ngx_uint_t
+ngx_http_darkroom_webhook_has(ngx_http_darkroom_webhook_batch_t *b,
+    const char *id)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < b->n; i++) {
+        if (ngx_strcmp(b->ev[i]->id, id) == 0) {
+            return 1;
         }
     }
 
@@ -452,7 +468,6 @@ ngx_http_darkroom_webhook_in_flight(const char *id)
 static ngx_uint_t
 ngx_http_darkroom_webhook_repeats(ngx_http_darkroom_webhook_batch_t *b)
 {
-    ngx_uint_t                    i;
     ngx_queue_t                  *q;
     ngx_http_darkroom_webhook_t  *wh;
 
@@ -462,10 +477,8 @@ ngx_http_darkroom_webhook_repeats(ngx_http_darkroom_webhook_batch_t *b)
     {
         wh = ngx_queue_data(q, ngx_http_darkroom_webhook_t, queue);
 
-        for (i = 0; i < b->n; i++) {
-            if (ngx_strcmp(b->ev[i]->id, wh->id) == 0) {
-                return 1;
-            }
+        if (ngx_http_darkroom_webhook_has(b, wh->id)) {
+            return 1;
         }
     }
 
