@@ -30,12 +30,15 @@ my $stripe = fake_api($t);
 # the gate's statement waits for the held row for longer than the
 # default 3 s of the shop's test configuration
 sub configure {
-    my ($batch) = @_;
+    my ($batch, $wait, $pool) = @_;
     shop_conf($t, stripe => $stripe->url, secrets => [$secret],
         http => "darkroom_jobs off;\n"
               . "    darkroom_stripe_batch $batch;\n"
-              . "    darkroom_stripe_batch_wait 3s;");
-    $t->conf($t->{conf_text} =~ s/darkroom_db_timeout 3s;/darkroom_db_timeout 90s;/r);
+              . "    darkroom_stripe_batch_wait ${\($wait // '3s')};\n"
+              . ($pool ? "    darkroom_db_pool gc;\n" : ''));
+    my $conf = $t->{conf_text} =~ s/darkroom_db_timeout 3s;/darkroom_db_timeout 90s;/r;
+    $conf =~ s/%%MAIN%%/%%MAIN%%\nthread_pool gc $pool;/ if $pool;
+    $t->conf($conf);
 }
 
 configure(64);
@@ -212,6 +215,31 @@ is((grep { answer($_)->{status} == 200 } 'b1-gate', @b1), 20,
 is_deeply([$t->sql("SELECT count(*), count(DISTINCT xact) FROM gc_probe"
     . " WHERE id LIKE 'evt_b1_%'")], [[20, 20]],
     'batch 1: one transaction per event');
+
+# the thread pool's queue full: every event of the batch that does not
+# fit is answered 503 at once, the batch queued is applied when it can
+configure(4, '60s', 'threads=1 max_queue=1');
+$t->reload;
+my $full_gate = checkout_order($t, 1);
+$gate = hold_row($full_gate);
+@pids = send_bg('full-gate', paid_event($full_gate, 'evt_full_gate'));
+ok(gate_waits(), 'pool full: the gate is in flight, its only thread busy');
+my @full = map { "full-$_" } 1 .. 8;
+push @pids, send_bg("full-$_", event('checkout.session.completed',
+    session(id => "cs_full_$_"), id => "evt_full_$_")) for 1 .. 8;
+ok(wait_for(sub { answered(@full) == 4 }, 60),
+    'pool full: four answered while the gate is held');
+is((grep { -e "$dir/$_" && answer($_)->{status} == 503 } @full), 4,
+    'pool full: 503, the batch that did not fit');
+print $gate "ROLLBACK;\n";
+close $gate;
+ok(wait_for(sub { answered('full-gate', @full) == 9 }, 60),
+    'pool full: the others once the thread is free');
+waitpid $_, 0 for @pids;
+is((grep { answer($_)->{status} == 200 } 'full-gate', @full), 5,
+    'pool full: the gate and the batch queued 200');
+like($t->error_log, qr/thread pool "gc" queue overflow/,
+    'pool full: nginx says so');
 
 unlike($t->error_log, qr/exited on signal|\[alert\]/, 'no worker crashed');
 
