@@ -1777,6 +1777,58 @@ BEGIN
 END $$;
 
 
+-- Stripe events that arrived together (the webhook's group commit), applied
+-- in the one transaction of this statement: each by stripe_handle_event()
+-- in a savepoint of its own (a BEGIN ... EXCEPTION block), so one that
+-- raises is rolled back alone and reports its error while the others
+-- commit.  The bodies come as text and become jsonb inside the savepoint:
+-- one PostgreSQL refuses fails alone.  An event that loses a deadlock or a
+-- serialization conflict runs again, as the webhook runs a lone statement
+-- again (3 runs, 50 then 100 ms apart).  One row per event, ev_n its place
+-- in the arrays: its result, or the SQLSTATE, message and detail it raised.
+CREATE OR REPLACE FUNCTION stripe_handle_events(p_events text[],
+                                                p_ids text[], p_types text[])
+RETURNS TABLE (ev_n int, ev_result text, ev_state text, ev_message text,
+               ev_detail text)
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF cardinality(p_ids) IS DISTINCT FROM cardinality(p_events)
+       OR cardinality(p_types) IS DISTINCT FROM cardinality(p_events)
+    THEN
+        RAISE EXCEPTION 'stripe_handle_events: % events, % ids, % types',
+            cardinality(p_events), cardinality(p_ids), cardinality(p_types);
+    END IF;
+
+    FOR i IN 1 .. coalesce(cardinality(p_events), 0) LOOP
+        ev_n := i;
+
+        FOR v_try IN 1 .. 3 LOOP
+            ev_result := NULL;
+            ev_state := NULL;
+            ev_message := NULL;
+            ev_detail := NULL;
+
+            BEGIN
+                SELECT h.result INTO ev_result
+                  FROM stripe_handle_event(p_events[i]::jsonb, p_ids[i],
+                                           p_types[i]) h;
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS ev_state = RETURNED_SQLSTATE,
+                                        ev_message = MESSAGE_TEXT,
+                                        ev_detail = PG_EXCEPTION_DETAIL;
+            END;
+
+            EXIT WHEN ev_state IS NULL OR ev_state NOT IN ('40P01', '40001')
+                      OR v_try = 3;
+
+            PERFORM pg_sleep(0.05 * v_try);
+        END LOOP;
+
+        RETURN NEXT;
+    END LOOP;
+END $$;
+
+
 -- checkout_create() behind an idempotency key (NULL: none).  The first
 -- call creates the order (with the seed and key id its status token is
 -- derived from, sql/021) and remembers the key; a repeat with the same

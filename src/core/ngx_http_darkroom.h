@@ -312,6 +312,11 @@ struct ngx_http_darkroom_task_s {
     ngx_http_darkroom_done_pt    done;
     ngx_http_request_t          *request;      /* event loop only */
 
+    /* set by prepare: the area runs the work of many requests together
+     * (the webhook's group commit) and calls _task_complete() for each */
+    ngx_int_t                  (*post)(ngx_http_request_t *r,
+                                       ngx_http_darkroom_task_t *t);
+
 #if (NGX_DEBUG)
     ngx_http_darkroom_trace_t   *trace;        /* NULL: no debug log */
 #endif
@@ -470,6 +475,7 @@ void ngx_http_darkroom_hold(ngx_log_t *log);
 void ngx_http_darkroom_release(void);
 void ngx_http_darkroom_task_answer(ngx_http_darkroom_task_t *t,
     PGresult *res, const char *missing);
+void ngx_http_darkroom_task_complete(ngx_http_darkroom_task_t *t);
 
 /*
  * trace: in a thread, ngx_http_darkroom_trace() appends an entry to the
@@ -499,6 +505,9 @@ PGresult *ngx_http_darkroom_db_exec(ngx_http_darkroom_db_t *db,
 ngx_int_t ngx_http_darkroom_db_command(ngx_http_darkroom_db_t *db,
     const char *sql, int nparams, const char *const *params,
     ngx_http_darkroom_error_t *err);
+void ngx_http_darkroom_db_error(ngx_http_darkroom_error_t *err,
+    const char *state, const char *primary, const char *detail,
+    const char *text);
 ngx_int_t ngx_http_darkroom_db_tx(ngx_http_darkroom_db_t *db,
     ngx_int_t (*fn)(ngx_http_darkroom_db_t *db, void *data,
     ngx_http_darkroom_error_t *err), void *data,

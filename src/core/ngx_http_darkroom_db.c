@@ -243,20 +243,36 @@ static void
 ngx_http_darkroom_db_failed(PGconn *conn, PGresult *res,
     ngx_http_darkroom_error_t *err)
 {
-    char  *state, *msg;
+    ngx_http_darkroom_db_error(err,
+                               PQresultErrorField(res, PG_DIAG_SQLSTATE),
+                               PQresultErrorField(res,
+                                                  PG_DIAG_MESSAGE_PRIMARY),
+                               PQresultErrorField(res,
+                                                  PG_DIAG_MESSAGE_DETAIL),
+                               PQresultErrorMessage(res));
+}
 
-    state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+/*
+ * What a statement that raised SQLSTATE state answers: a refusal of
+ * darkroom_refuse() (its status, code and sentence), 503 for what is
+ * worth a retry, else 500 with text in the log.  Also for an error a
+ * SQL function caught and reported (the webhook's batch, per event).
+ */
+
+void
+ngx_http_darkroom_db_error(ngx_http_darkroom_error_t *err, const char *state,
+    const char *primary, const char *detail, const char *text)
+{
+    size_t  len;
 
     if (state && state[0] == 'D' && state[1] == 'R') {
 
         /* a refusal raised by darkroom_refuse(): status, code, sentence */
 
-        msg = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
-
         ngx_http_darkroom_error_set(err, ngx_atoi((u_char *) state + 2, 3),
-                                    PQresultErrorField(res,
-                                                 PG_DIAG_MESSAGE_PRIMARY),
-                                    "%s", msg ? msg : "");
+                                    primary ? primary : "",
+                                    "%s", detail ? detail : "");
         if (err->status < 400 || err->status > 599) {
             err->status = NGX_HTTP_BAD_REQUEST;
         }
@@ -267,14 +283,26 @@ ngx_http_darkroom_db_failed(PGconn *conn, PGresult *res,
                   || ngx_strncmp(state, "08", 2) == 0
                   || ngx_strncmp(state, "57P", 3) == 0))
     {
-        ngx_http_darkroom_db_unavailable(err, "query failed", conn);
+        ngx_http_darkroom_db_unavailable(err, "query failed", NULL);
+
+        len = strlen(err->detail);
+        snprintf(err->detail + len, sizeof(err->detail) - len, ": %s",
+                 text ? text : "");
+
+        len = strlen(err->detail);
+
+        while (len && (err->detail[len - 1] == '\n'
+                       || err->detail[len - 1] == ' '))
+        {
+            err->detail[--len] = '\0';
+        }
 
     } else {
         ngx_http_darkroom_error_set(err, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                     "internal_error",
                                     "The request could not be completed.");
         snprintf(err->detail, sizeof(err->detail), "postgres: %s",
-                 PQresultErrorMessage(res));
+                 text ? text : "");
     }
 
     if (state) {

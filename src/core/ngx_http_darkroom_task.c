@@ -55,6 +55,8 @@ static ngx_int_t ngx_http_darkroom_task_read_body(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_int_t ngx_http_darkroom_task_post(ngx_http_request_t *r,
     ngx_http_darkroom_task_ctx_t *ctx);
+static ngx_int_t ngx_http_darkroom_task_thread_post(ngx_http_request_t *r,
+    ngx_http_darkroom_task_ctx_t *ctx, ngx_http_darkroom_main_conf_t *dmcf);
 static void ngx_http_darkroom_task_thread(void *data, ngx_log_t *log);
 static void ngx_http_darkroom_task_event(ngx_event_t *ev);
 static void ngx_http_darkroom_task_resume(ngx_http_request_t *r);
@@ -384,15 +386,9 @@ static ngx_int_t
 ngx_http_darkroom_task_post(ngx_http_request_t *r,
     ngx_http_darkroom_task_ctx_t *ctx)
 {
-    ngx_thread_task_t              *task;
     ngx_http_darkroom_main_conf_t  *dmcf;
 
     dmcf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_module);
-
-    task = ngx_thread_task_alloc(r->pool, 0);
-    if (task == NULL) {
-        return NGX_ERROR;
-    }
 
     ctx->task.db.conninfo = (const char *) dmcf->conninfo.data;
     ctx->task.db.timeout = dmcf->db_timeout;
@@ -401,14 +397,48 @@ ngx_http_darkroom_task_post(ngx_http_request_t *r,
     ctx->task.fetch_timeout = dmcf->fetch_timeout;
     ctx->task.conf = dmcf;
 
+#if (NGX_DEBUG)
+    ngx_http_darkroom_task_trace(r, &ctx->task);
+#endif
+
+    /*
+     * The area's own post queues the task with others; it completes
+     * later from the event loop, never from inside this call.
+     */
+
+    if (ctx->task.post) {
+        if (ctx->task.post(r, &ctx->task) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+    } else if (ngx_http_darkroom_task_thread_post(r, ctx, dmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    r->main->blocked++;
+    r->write_event_handler = ngx_http_darkroom_task_resume;
+
+    ngx_http_darkroom_hold(r->connection->log);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_task_thread_post(ngx_http_request_t *r,
+    ngx_http_darkroom_task_ctx_t *ctx, ngx_http_darkroom_main_conf_t *dmcf)
+{
+    ngx_thread_task_t  *task;
+
+    task = ngx_thread_task_alloc(r->pool, 0);
+    if (task == NULL) {
+        return NGX_ERROR;
+    }
+
     task->ctx = &ctx->task;
     task->handler = ngx_http_darkroom_task_thread;
     task->event.data = r;
     task->event.handler = ngx_http_darkroom_task_event;
-
-#if (NGX_DEBUG)
-    ngx_http_darkroom_task_trace(r, &ctx->task);
-#endif
 
     if (ngx_thread_task_post(dmcf->pool, task) != NGX_OK) {
         return NGX_ERROR;
@@ -417,11 +447,6 @@ ngx_http_darkroom_task_post(ngx_http_request_t *r,
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "darkroom task: posted \"%V\" to thread pool \"%V\" "
                    "as task #%ui", &r->uri, &dmcf->pool_name, task->id);
-
-    r->main->blocked++;
-    r->write_event_handler = ngx_http_darkroom_task_resume;
-
-    ngx_http_darkroom_hold(r->connection->log);
 
     return NGX_OK;
 }
@@ -480,11 +505,29 @@ ngx_http_darkroom_task_thread(void *data, ngx_log_t *log)
 static void
 ngx_http_darkroom_task_event(ngx_event_t *ev)
 {
-    ngx_connection_t              *c;
     ngx_http_request_t            *r;
     ngx_http_darkroom_task_ctx_t  *ctx;
 
     r = ev->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_darkroom_module);
+
+    ngx_http_darkroom_task_complete(&ctx->task);
+}
+
+
+/*
+ * On the event loop: the work of t is done (its own thread task, or an
+ * area's that ran it with others): the request resumes and answers.
+ */
+
+void
+ngx_http_darkroom_task_complete(ngx_http_darkroom_task_t *t)
+{
+    ngx_connection_t              *c;
+    ngx_http_request_t            *r;
+    ngx_http_darkroom_task_ctx_t  *ctx;
+
+    r = t->request;
     c = r->connection;
 
     ngx_http_set_log_request(c->log, r);

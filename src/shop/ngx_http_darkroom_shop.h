@@ -25,6 +25,8 @@ typedef struct {
     ngx_array_t                 *stripe_keys;       /* sk_..., first used */
     ngx_array_t                 *stripe_webhook_secrets;
     time_t                       stripe_tolerance;
+    ngx_int_t                    stripe_batch;      /* group commit */
+    ngx_msec_t                   stripe_batch_wait;
     ngx_str_t                    success_url;
     ngx_str_t                    cancel_url;
     ngx_str_t                    status_url;

@@ -5,10 +5,24 @@
  * On the event loop: the signature is checked over the raw body before
  * anything is parsed, then the event's envelope is read once, strictly
  * (stripe_event.c): the id and type it yields are what is logged, answered
- * and handed to SQL, so all three name the same event.  In a pool thread the
- * event is applied by stripe_handle_event() in one transaction, keyed by
- * the event id so a repeat changes nothing.  200 only once committed;
- * Postgres down is 503 so that Stripe delivers again later.
+ * and handed to SQL, so all three name the same event.  The event is
+ * applied by stripe_handle_event(), keyed by the event id so a repeat
+ * changes nothing.  200 only once committed; Postgres down is 503 so that
+ * Stripe delivers again later.
+ *
+ * Group commit: the verified events of a worker wait in one queue.  With
+ * no batch in flight a lone event is posted at once; while one is, those
+ * that arrive wait and go together, up to darkroom_stripe_batch of them,
+ * when the batch in flight is done, when that many wait, or when the
+ * oldest has waited darkroom_stripe_batch_wait.  A batch is one thread
+ * task and one statement, stripe_handle_events(): one transaction, each
+ * event in a savepoint of its own, so one that raises is rolled back and
+ * answered its own error while the others commit.  Every request of the
+ * batch is answered only once the statement, and so the commit, is done;
+ * a batch that fails as a whole (database down, commit failed, thread
+ * pool full) answers each of its events that error.  A queued request
+ * stays parked (r->main->blocked) and held by the worker like any task,
+ * so a client that goes away or a worker that exits finds it intact.
  */
 
 
@@ -21,13 +35,28 @@
 
 
 typedef struct {
-    char         *event;          /* the raw body, NUL-terminated */
-    char          id[256];        /* checked: evt_ [A-Za-z0-9_]+ */
-    char          type[128];      /* checked: [A-Za-z0-9_.-]+ */
+    ngx_queue_t                   queue;    /* waiting for a batch */
+    ngx_http_darkroom_task_t     *task;
+    char                         *event;    /* the raw body, NUL-terminated */
+    char                          id[256];  /* checked: evt_ [A-Za-z0-9_]+ */
+    char                          type[128]; /* checked: [A-Za-z0-9_.-]+ */
 
-    /* results */
-    char          result[256];
+    /* results, set by the batch's thread */
+    char                          result[256];
+    unsigned                      outcome:1;  /* result or task->err set */
 } ngx_http_darkroom_webhook_t;
+
+
+/* a group commit: the events of one transaction, one thread task */
+
+typedef struct {
+    ngx_thread_task_t             task;
+    ngx_queue_t                   queue;    /* the batches in flight */
+    ngx_http_darkroom_db_t        db;
+    ngx_http_darkroom_error_t     err;      /* the batch failed as a whole */
+    ngx_uint_t                    n;
+    ngx_http_darkroom_webhook_t  *ev[1];    /* n of them */
+} ngx_http_darkroom_webhook_batch_t;
 
 
 static ngx_int_t ngx_http_darkroom_webhook_handler(ngx_http_request_t *r);
@@ -35,11 +64,41 @@ static ngx_int_t ngx_http_darkroom_webhook_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
 static ngx_int_t ngx_http_darkroom_webhook_verify(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
-static void ngx_http_darkroom_webhook_work(ngx_http_darkroom_task_t *t);
+static ngx_int_t ngx_http_darkroom_webhook_queue(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t);
+static void ngx_http_darkroom_webhook_wait_handler(ngx_event_t *ev);
+static void ngx_http_darkroom_webhook_flush(void);
+static ngx_uint_t ngx_http_darkroom_webhook_fill(
+    ngx_http_darkroom_webhook_batch_t *b, ngx_uint_t max);
+static ngx_uint_t ngx_http_darkroom_webhook_in_flight(const char *id);
+static ngx_uint_t ngx_http_darkroom_webhook_repeats(
+    ngx_http_darkroom_webhook_batch_t *b);
+static ngx_uint_t ngx_http_darkroom_webhook_has(
+    ngx_http_darkroom_webhook_batch_t *b, const char *id);
+static void ngx_http_darkroom_webhook_post(
+    ngx_http_darkroom_webhook_batch_t *b);
+static void ngx_http_darkroom_webhook_thread(void *data, ngx_log_t *log);
+static char *ngx_http_darkroom_webhook_array(
+    ngx_http_darkroom_webhook_batch_t *b, ngx_uint_t field);
+static void ngx_http_darkroom_webhook_outcomes(
+    ngx_http_darkroom_webhook_batch_t *b, PGresult *res);
+static void ngx_http_darkroom_webhook_result(ngx_http_darkroom_webhook_t *wh,
+    const char *value);
+static void ngx_http_darkroom_webhook_batch_done(ngx_event_t *ev);
 static ngx_int_t ngx_http_darkroom_webhook_done(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
 static u_char *ngx_http_darkroom_webhook_escape(ngx_pool_t *pool,
     const char *s);
+
+
+/* per worker: the events waiting for a batch, the batches in flight */
+static ngx_queue_t                     ngx_http_darkroom_webhook_waiting;
+static ngx_queue_t                     ngx_http_darkroom_webhook_batches;
+static ngx_uint_t                      ngx_http_darkroom_webhook_nwaiting;
+static ngx_uint_t                      ngx_http_darkroom_webhook_inflight;
+static ngx_event_t                     ngx_http_darkroom_webhook_wait_ev;
+static ngx_connection_t                ngx_http_darkroom_webhook_dumb;
+static ngx_http_darkroom_shop_conf_t  *ngx_http_darkroom_webhook_conf;
 
 
 static const char  *ngx_http_darkroom_sig_errors[][2] = {
@@ -97,10 +156,12 @@ ngx_http_darkroom_webhook_handler(ngx_http_request_t *r)
         return NGX_HTTP_NOT_ALLOWED;
     }
 
+    /* no work of its own: prepare hands the task to the group commit */
+
     return ngx_http_darkroom_task_start(r,
                                         sizeof(ngx_http_darkroom_webhook_t),
                                         ngx_http_darkroom_webhook_prepare,
-                                        ngx_http_darkroom_webhook_work,
+                                        NULL,
                                         ngx_http_darkroom_webhook_done);
 }
 
@@ -151,6 +212,9 @@ ngx_http_darkroom_webhook_prepare(ngx_http_request_t *r,
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "darkroom: stripe event %s %s verified", wh->id, wh->type);
+
+    wh->task = t;
+    t->post = ngx_http_darkroom_webhook_queue;
 
     return NGX_OK;
 }
@@ -203,33 +267,434 @@ ngx_http_darkroom_webhook_verify(ngx_http_request_t *r,
 }
 
 
-static void
-ngx_http_darkroom_webhook_work(ngx_http_darkroom_task_t *t)
+/*
+ * The task's post (ngx_http_darkroom_task_post): the verified event joins
+ * the worker's queue.  It is answered later, from the event loop, once
+ * its batch is done (ngx_http_darkroom_webhook_batch_done).
+ */
+
+static ngx_int_t
+ngx_http_darkroom_webhook_queue(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t)
 {
-    size_t                        n;
-    PGresult                     *res;
-    const char                   *params[3];
-    ngx_http_darkroom_webhook_t  *wh = t->data;
+    ngx_event_t                    *ev;
+    ngx_http_darkroom_webhook_t    *wh = t->data;
+    ngx_http_darkroom_shop_conf_t  *scf;
 
-    params[0] = wh->event;
-    params[1] = wh->id;
-    params[2] = wh->type;
+    ev = &ngx_http_darkroom_webhook_wait_ev;
+    scf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_shop_module);
 
-    res = ngx_http_darkroom_db_exec(&t->db,
-              "SELECT result FROM stripe_handle_event($1::jsonb, $2, $3)",
-              3, params, &t->err);
+    if (ngx_http_darkroom_webhook_waiting.next == NULL) {
+        ngx_queue_init(&ngx_http_darkroom_webhook_waiting);
+        ngx_queue_init(&ngx_http_darkroom_webhook_batches);
 
-    if (res == NULL) {
+        ev->handler = ngx_http_darkroom_webhook_wait_handler;
+        ev->log = ngx_cycle->log;
+        ngx_http_darkroom_webhook_dumb.fd = (ngx_socket_t) -1;
+        ev->data = &ngx_http_darkroom_webhook_dumb;
+        ev->cancelable = 1;    /* the queued requests hold the worker */
+
+        ngx_http_darkroom_webhook_conf = scf;
+    }
+
+    ngx_queue_insert_tail(&ngx_http_darkroom_webhook_waiting, &wh->queue);
+    ngx_http_darkroom_webhook_nwaiting++;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "darkroom webhook: event %s queued, %ui waiting, "
+                   "%ui batch(es) in flight", wh->id,
+                   ngx_http_darkroom_webhook_nwaiting,
+                   ngx_http_darkroom_webhook_inflight);
+
+    if (ngx_http_darkroom_webhook_inflight == 0
+        || ngx_http_darkroom_webhook_nwaiting
+           >= (ngx_uint_t) scf->stripe_batch
+        || scf->stripe_batch_wait == 0)
+    {
+        ngx_http_darkroom_webhook_flush();
+
+    } else if (!ev->timer_set) {
+        ngx_add_timer(ev, scf->stripe_batch_wait);
+    }
+
+    return NGX_OK;
+}
+
+
+/* the oldest waiting event has waited darkroom_stripe_batch_wait */
+
+static void
+ngx_http_darkroom_webhook_wait_handler(ngx_event_t *ev)
+{
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                   "darkroom webhook: waited, %ui waiting, "
+                   "%ui batch(es) in flight",
+                   ngx_http_darkroom_webhook_nwaiting,
+                   ngx_http_darkroom_webhook_inflight);
+
+    ngx_http_darkroom_webhook_flush();
+}
+
+
+/*
+ * Every waiting event goes, in batches of at most darkroom_stripe_batch,
+ * but a repeat of an event that a batch in flight applies: it waits for
+ * that batch (then it is a duplicate at once), for two transactions that
+ * insert one event id wait for each other, and with the other rows each
+ * holds that is a deadlock.
+ */
+
+static void
+ngx_http_darkroom_webhook_flush(void)
+{
+    ngx_uint_t                          n, max;
+    ngx_event_t                        *ev;
+    ngx_http_darkroom_shop_conf_t      *scf;
+    ngx_http_darkroom_webhook_batch_t  *b;
+
+    ev = &ngx_http_darkroom_webhook_wait_ev;
+    scf = ngx_http_darkroom_webhook_conf;
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+
+    do {
+        max = ngx_min(ngx_http_darkroom_webhook_nwaiting,
+                      (ngx_uint_t) scf->stripe_batch);
+        if (max == 0) {
+            return;
+        }
+
+        b = ngx_calloc(sizeof(ngx_http_darkroom_webhook_batch_t)
+                       + (max - 1) * sizeof(ngx_http_darkroom_webhook_t *),
+                       ngx_cycle->log);
+
+        if (b == NULL) {
+            break;
+        }
+
+        n = ngx_http_darkroom_webhook_fill(b, max);
+
+        if (n == 0) {
+            ngx_free(b);
+            break;
+        }
+
+        ngx_http_darkroom_webhook_post(b);
+
+    } while (n == max);
+
+    /* repeats held back (or no memory): tried again after a while */
+
+    if (ngx_http_darkroom_webhook_nwaiting && !ev->timer_set) {
+        ngx_add_timer(ev, ngx_max(scf->stripe_batch_wait, 1));
+    }
+}
+
+
+/* up to max waiting events into b, oldest first; how many */
+
+static ngx_uint_t
+ngx_http_darkroom_webhook_fill(ngx_http_darkroom_webhook_batch_t *b,
+    ngx_uint_t max)
+{
+    ngx_queue_t                  *q, *next;
+    ngx_http_darkroom_webhook_t  *wh;
+
+    for (q = ngx_queue_head(&ngx_http_darkroom_webhook_waiting);
+         q != ngx_queue_sentinel(&ngx_http_darkroom_webhook_waiting)
+         && b->n < max;
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        wh = ngx_queue_data(q, ngx_http_darkroom_webhook_t, queue);
+
+        if (ngx_http_darkroom_webhook_in_flight(wh->id)) {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                           "darkroom webhook: event %s waits for its "
+                           "repeat in flight", wh->id);
+            continue;
+        }
+
+        ngx_queue_remove(q);
+        b->ev[b->n++] = wh;
+        ngx_http_darkroom_webhook_nwaiting--;
+    }
+
+    return b->n;
+}
+
+
+static ngx_uint_t
+ngx_http_darkroom_webhook_in_flight(const char *id)
+{
+    ngx_queue_t                        *q;
+    ngx_http_darkroom_webhook_batch_t  *b;
+
+    for (q = ngx_queue_head(&ngx_http_darkroom_webhook_batches);
+         q != ngx_queue_sentinel(&ngx_http_darkroom_webhook_batches);
+         q = ngx_queue_next(q))
+    {
+        b = ngx_queue_data(q, ngx_http_darkroom_webhook_batch_t, queue);
+
+        if (ngx_http_darkroom_webhook_has(b, id)) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static ngx_uint_t
+ngx_http_darkroom_webhook_has(ngx_http_darkroom_webhook_batch_t *b,
+    const char *id)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < b->n; i++) {
+        if (ngx_strcmp(b->ev[i]->id, id) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* a waiting event repeats one of b's: held back for b, it can go now */
+
+static ngx_uint_t
+ngx_http_darkroom_webhook_repeats(ngx_http_darkroom_webhook_batch_t *b)
+{
+    ngx_queue_t                  *q;
+    ngx_http_darkroom_webhook_t  *wh;
+
+    for (q = ngx_queue_head(&ngx_http_darkroom_webhook_waiting);
+         q != ngx_queue_sentinel(&ngx_http_darkroom_webhook_waiting);
+         q = ngx_queue_next(q))
+    {
+        wh = ngx_queue_data(q, ngx_http_darkroom_webhook_t, queue);
+
+        if (ngx_http_darkroom_webhook_has(b, wh->id)) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+ngx_http_darkroom_webhook_post(ngx_http_darkroom_webhook_batch_t *b)
+{
+    ngx_http_darkroom_task_t  *t;
+
+    t = b->ev[0]->task;
+
+    /* the oldest event's: the bound on its wait applies to the batch */
+    b->db = t->db;
+
+    b->task.ctx = b;
+    b->task.handler = ngx_http_darkroom_webhook_thread;
+    b->task.event.data = b;
+    b->task.event.handler = ngx_http_darkroom_webhook_batch_done;
+    b->task.event.log = ngx_cycle->log;
+
+    ngx_http_darkroom_webhook_inflight++;
+    ngx_queue_insert_tail(&ngx_http_darkroom_webhook_batches, &b->queue);
+
+    if (ngx_thread_task_post(t->conf->pool, &b->task) == NGX_OK) {
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "darkroom webhook: batch of %ui event(s) posted as "
+                       "task #%ui, %ui in flight", b->n, b->task.id,
+                       ngx_http_darkroom_webhook_inflight);
         return;
     }
 
-    ngx_cpystrn((u_char *) wh->result,
-                (u_char *) ngx_http_darkroom_db_value(res, 0, "result"),
+    /* nginx has logged "thread pool queue overflow": each event is 503 */
+
+    ngx_http_darkroom_error_set(&b->err, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                "busy", "The server is busy, please retry "
+                                "shortly.");
+
+    ngx_post_event(&b->task.event, &ngx_posted_events);
+}
+
+
+/* in a pool thread: the batch in one statement, so one transaction */
+
+static void
+ngx_http_darkroom_webhook_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_darkroom_webhook_batch_t *b = data;
+
+    char       *params[3];
+    PGresult   *res;
+    ngx_uint_t  i;
+
+    for (i = 0; i < 3; i++) {
+        params[i] = ngx_http_darkroom_webhook_array(b, i);
+    }
+
+    if (params[0] == NULL || params[1] == NULL || params[2] == NULL) {
+        ngx_http_darkroom_error_set(&b->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal_error", "Out of memory.");
+        goto done;
+    }
+
+    res = ngx_http_darkroom_db_exec(&b->db,
+              "SELECT ev_n, ev_result, ev_state, ev_message, ev_detail "
+              "FROM stripe_handle_events($1::text[], $2::text[], "
+              "$3::text[])",
+              3, (const char *const *) params, &b->err);
+
+    if (res) {
+        ngx_http_darkroom_webhook_outcomes(b, res);
+        PQclear(res);
+    }
+
+done:
+
+    for (i = 0; i < 3; i++) {
+        free(params[i]);
+    }
+}
+
+
+/*
+ * In a thread: one field of every event (0 the body, 1 the id, 2 the
+ * type) as a text[] literal, each element quoted: data for a parameter,
+ * never SQL.  malloc'd.
+ */
+
+static char *
+ngx_http_darkroom_webhook_array(ngx_http_darkroom_webhook_batch_t *b,
+    ngx_uint_t field)
+{
+    char                         *a, *p;
+    size_t                        len;
+    ngx_uint_t                    i;
+    const char                   *s, *c;
+    ngx_http_darkroom_webhook_t  *wh;
+
+    len = sizeof("{}");
+
+    for (i = 0; i < b->n; i++) {
+        wh = b->ev[i];
+        s = (field == 0) ? wh->event : (field == 1) ? wh->id : wh->type;
+
+        len += sizeof(",\"\"");
+
+        for (c = s; *c; c++) {
+            len += (*c == '"' || *c == '\\') ? 2 : 1;
+        }
+    }
+
+    a = malloc(len);
+    if (a == NULL) {
+        return NULL;
+    }
+
+    p = a;
+    *p++ = '{';
+
+    for (i = 0; i < b->n; i++) {
+        wh = b->ev[i];
+        s = (field == 0) ? wh->event : (field == 1) ? wh->id : wh->type;
+
+        if (i) {
+            *p++ = ',';
+        }
+
+        *p++ = '"';
+
+        for (c = s; *c; c++) {
+            if (*c == '"' || *c == '\\') {
+                *p++ = '\\';
+            }
+
+            *p++ = *c;
+        }
+
+        *p++ = '"';
+    }
+
+    *p++ = '}';
+    *p = '\0';
+
+    return a;
+}
+
+
+/* in a thread: each event's row, its result or the error it raised */
+
+static void
+ngx_http_darkroom_webhook_outcomes(ngx_http_darkroom_webhook_batch_t *b,
+    PGresult *res)
+{
+    int                           row, cn, cr, cs, cm, cd;
+    char                         *v;
+    ngx_int_t                     i;
+    ngx_http_darkroom_webhook_t  *wh;
+
+    cn = ngx_http_darkroom_db_col(res, "ev_n");
+    cr = ngx_http_darkroom_db_col(res, "ev_result");
+    cs = ngx_http_darkroom_db_col(res, "ev_state");
+    cm = ngx_http_darkroom_db_col(res, "ev_message");
+    cd = ngx_http_darkroom_db_col(res, "ev_detail");
+
+    for (row = 0; cn >= 0 && row < PQntuples(res); row++) {
+        v = PQgetvalue(res, row, cn);
+        i = ngx_atoi((u_char *) v, ngx_strlen(v));
+
+        if (i < 1 || (ngx_uint_t) i > b->n || b->ev[i - 1]->outcome) {
+            continue;
+        }
+
+        wh = b->ev[i - 1];
+        wh->outcome = 1;
+
+        if (cs < 0 || PQgetisnull(res, row, cs)) {
+            ngx_http_darkroom_webhook_result(wh, cr < 0 ? ""
+                                                 : PQgetvalue(res, row, cr));
+            continue;
+        }
+
+        /* rolled back to its savepoint: this event alone */
+
+        ngx_http_darkroom_db_error(&wh->task->err, PQgetvalue(res, row, cs),
+                                   cm < 0 ? "" : PQgetvalue(res, row, cm),
+                                   cd < 0 ? "" : PQgetvalue(res, row, cd),
+                                   cm < 0 ? "" : PQgetvalue(res, row, cm));
+    }
+
+    for (i = 0; (ngx_uint_t) i < b->n; i++) {
+        if (!b->ev[i]->outcome) {
+            ngx_http_darkroom_error_set(&b->ev[i]->task->err,
+                                        NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                        "internal_error",
+                                        "The request could not be "
+                                        "completed.");
+            snprintf(b->ev[i]->task->err.detail,
+                     sizeof(b->ev[i]->task->err.detail),
+                     "postgres: no outcome for the event");
+        }
+    }
+}
+
+
+/* in a thread: the result, a long reason cut short on a UTF-8 boundary */
+
+static void
+ngx_http_darkroom_webhook_result(ngx_http_darkroom_webhook_t *wh,
+    const char *value)
+{
+    size_t  n;
+
+    ngx_cpystrn((u_char *) wh->result, (u_char *) value,
                 sizeof(wh->result));
-
-    PQclear(res);
-
-    /* a long reason cut short must not end inside a UTF-8 sequence */
 
     n = ngx_strlen(wh->result);
 
@@ -244,6 +709,51 @@ ngx_http_darkroom_webhook_work(ngx_http_darkroom_task_t *t)
 
         wh->result[n] = '\0';
     }
+}
+
+
+/*
+ * On the event loop: the batch's transaction is over.  The next batch
+ * goes to PostgreSQL first, then each request of this one is answered
+ * (a request whose client went away is torn down instead).
+ */
+
+static void
+ngx_http_darkroom_webhook_batch_done(ngx_event_t *ev)
+{
+    ngx_uint_t                          i;
+    ngx_http_darkroom_task_t           *t;
+    ngx_http_darkroom_webhook_batch_t  *b = ev->data;
+
+    ngx_http_darkroom_webhook_inflight--;
+    ngx_queue_remove(&b->queue);
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                   "darkroom webhook: batch of %ui event(s) done%s, "
+                   "%ui waiting, %ui batch(es) in flight", b->n,
+                   b->err.status ? ", failed" : "",
+                   ngx_http_darkroom_webhook_nwaiting,
+                   ngx_http_darkroom_webhook_inflight);
+
+    if (ngx_http_darkroom_webhook_nwaiting
+        && (ngx_http_darkroom_webhook_inflight == 0
+            || ngx_http_darkroom_webhook_repeats(b)))
+    {
+        ngx_http_darkroom_webhook_flush();
+    }
+
+    for (i = 0; i < b->n; i++) {
+        t = b->ev[i]->task;
+
+        if (b->err.status) {
+            /* not committed: none of its events was applied */
+            t->err = b->err;
+        }
+
+        ngx_http_darkroom_task_complete(t);
+    }
+
+    ngx_free(b);
 }
 
 

@@ -12,11 +12,13 @@ use warnings;
 
 use Digest::SHA qw(hmac_sha256_hex);
 use HTTP::Tiny;
+use IO::Socket::IP;
+use POSIX ();
 use JSON::PP;
 use Exporter qw(import);
 our @EXPORT_OK = qw(signature event session charge demo_catalogue shop_conf
-    fake_api form_of form_structure sandbox webhook checkout_order API_VERSION
-    session_total);
+    fake_api form_of form_structure sandbox webhook webhook_bg checkout_order
+    API_VERSION session_total);
 
 # the API version darkroom is written for (Stripe-Version on its calls, and
 # the version its webhook endpoint must be configured with)
@@ -105,6 +107,44 @@ sub webhook {
         'Content-Type' => 'application/json',
         'Stripe-Signature' => signature($secret, $body, $o{ts}) },
         content => $body });
+}
+
+# The same from a child process, so that many are in flight at once: the
+# child writes the request on a socket of its own, creates "$out.sent",
+# then reads the answer into $out as "status\nbody", its header block
+# into "$out.head" (close => 1: hangs up at once instead).  Returns the
+# child's pid.
+sub webhook_bg {
+    my ($t, $secret, $body, $out, %o) = @_;
+    my $pid = fork // die "fork: $!";
+    return $pid if $pid;
+    alarm 240;
+    my $s = IO::Socket::IP->new(PeerAddr => '127.0.0.1',
+        PeerPort => $t->port(0), Proto => 'tcp') or POSIX::_exit(1);
+    $s->autoflush(1);
+    print $s "POST /webhooks/stripe HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        . "Content-Type: application/json\r\n"
+        . 'Stripe-Signature: ' . signature($secret, $body) . "\r\n"
+        . 'Content-Length: ' . length($body) . "\r\n"
+        . "Connection: close\r\n\r\n$body";
+    open my $m, '>', "$out.sent" or POSIX::_exit(1);
+    close $m;
+    if ($o{close}) {
+        close $s;
+        POSIX::_exit(0);
+    }
+    local $/;
+    my $resp = <$s> // '';
+    my ($status) = $resp =~ m{^HTTP/1\.[01] (\d{3})};
+    my ($head, $content) = $resp =~ /\A(.*?)\r\n\r\n(.*)\z/s;
+    open my $h, '>', "$out.head" or POSIX::_exit(1);
+    print $h $head // '';
+    close $h;
+    open my $fh, '>', "$out.tmp" or POSIX::_exit(1);
+    print $fh ($status // 0), "\n", $content // '';
+    close $fh;
+    rename "$out.tmp", $out;
+    POSIX::_exit(0);
 }
 
 # an order made through /api/checkout: { id, ref, total, session }
