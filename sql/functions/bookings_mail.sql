@@ -15,7 +15,8 @@
 -- booking_feed_revoke().
 --
 -- Tables: bookings, booking_events, booking_reminders, jobs (written);
--- session_types, photographers (feed_hash written).  Calls
+-- session_types, photographers (feed_hash written); orders (read: a
+-- payment email's receipt, booking_receipt_json).  Calls
 -- bookings_event, bookings_client_json, bookings_slots_of,
 -- bookings_expire_in_way, bookings_utc (bookings.sql) and email_money
 -- (mail.sql); called by email_context() (mail.sql), the bookings module's
