@@ -156,11 +156,11 @@ like($m->{text}, qr/Receipt: \S*150\.00 paid \d+ \w+ \d{4}, order \Q$bal_ref\E/,
 like($m->{text}, qr/Invoice \Q$bal_inv\E/, '... and the invoice number');
 ok(wait_for(sub { grep { $_->{subject} =~ /is booked/ } $mail->messages }, 20),
     'the confirmation reached the mail sandbox');
-my ($c) = grep { $_->{subject} =~ /is booked/ } $mail->messages;
-like($c->{text}, qr/Receipt: \S*50\.00 paid \d+ \w+ \d{4}, order \Q$dep_ref\E/,
-    "the confirmation carries the deposit's receipt") or diag $c->{text};
-like($c->{text}, qr/Invoice \Q$dep_inv\E/, '... and its invoice number');
-like($c->{html}, qr/Invoice<\/td><td>\Q$dep_inv\E/, '... in the HTML too');
+my ($cm) = grep { $_->{subject} =~ /is booked/ } $mail->messages;
+like($cm->{text}, qr/Receipt: \S*50\.00 paid \d+ \w+ \d{4}, order \Q$dep_ref\E/,
+    "the confirmation carries the deposit's receipt") or diag $cm->{text};
+like($cm->{text}, qr/Invoice \Q$dep_inv\E/, '... and its invoice number');
+like($cm->{html}, qr/Invoice<\/td><td>\Q$dep_inv\E/, '... in the HTML too');
 is($t->sql_value("SELECT count(*) FROM jobs WHERE kind = 'email'"
     . " AND payload->>'template' = 'receipt'"), 0,
     'no shop receipt queued for the deposit or the balance');
