@@ -1,5 +1,7 @@
 -- The demo bookings (issue 16), for `make run`: a photographer in
--- Europe/London, two session types with their questions and the weekly
+-- Europe/London, two session types with their questions (each with a
+-- deposit below its price, so a booking has a balance to pay: its link
+-- emailed balance_due_hours before, or from the booking's page) and the weekly
 -- hours (Monday to Friday 09:00-17:30, Saturday 10:00-14:00, London's
 -- wall clock, so every coming week).  Through the admin API's functions
 -- (sql/functions/bookings_admin.sql), which check everything; running it
@@ -29,6 +31,7 @@ SELECT bookings_admin_type_upsert('portrait', '{
     "online": false,
     "refund_hours": 48,
     "reschedule_hours": 24,
+    "balance_due_hours": 72,
     "active": true,
     "position": 1,
     "questions": [
@@ -55,6 +58,7 @@ SELECT bookings_admin_type_upsert('family', '{
     "online": false,
     "refund_hours": 72,
     "reschedule_hours": 48,
+    "balance_due_hours": 96,
     "active": true,
     "position": 2,
     "questions": [

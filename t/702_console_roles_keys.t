@@ -145,11 +145,11 @@ for my $q ('limit=0', 'limit=x', 'account=abc', 'since=notadate') {
 $r = api($t, $o, GET => 'audit.csv');
 is($r->{status}, 200, 'audit.csv');
 like($r->{headers}{'content-type'}, qr{^text/csv}, 'as CSV');
-like($r->{content}, qr/^id,at,account,key,actor,method,path,ip,status\r\n/, 'its header');
-like($r->{content}, qr/^\d+,"[^"]+",$staff_id,,"staff\@example.com","POST","\/admin\/api\/orders\/[^"]+\/note","127.0.0.1",200\r$/m,
-    'its rows: a session\'s has an empty key cell');
-ok((!grep { my @c = split /,/, $_, -1; @c != 9 } grep { !/^id,/ }
-    split /\r\n/, $r->{content}), 'nine cells in every row');
+like($r->{content}, qr/^id,at,account,key,actor,method,path,ip,status,detail\r\n/, 'its header');
+like($r->{content}, qr/^\d+,"[^"]+",$staff_id,,"staff\@example.com","POST","\/admin\/api\/orders\/[^"]+\/note","127.0.0.1",200,\r$/m,
+    'its rows: a session\'s has an empty key cell (and no detail)');
+ok((!grep { my @c = split /,/, $_, -1; @c != 10 } grep { !/^id,/ }
+    split /\r\n/, $r->{content}), 'ten cells in every row');
 
 # the bootstrap token: audited as "token"
 api($t, { bearer => 'admin-token-1' }, POST => "/admin/api/orders/$order->{ref}/note", { note => 'boot' });

@@ -50,6 +50,13 @@ ok(wait_for(sub { state($a) eq 'confirmed' }, 20),
     'the webhook confirmed the booking');
 is($t->sql_value("SELECT count(*) FROM jobs WHERE dedupe_key LIKE"
     . " 'booking_confirmed:%'"), 1, 'one confirmation email queued');
+# one payment, one email: the booking's confirmation is its receipt, the
+# shop queues no receipt of its own for the deposit order
+my %mails = map { @$_ } $t->sql("SELECT payload->>'template', count(*)"
+    . " FROM jobs WHERE kind = 'email' GROUP BY 1");
+is_deeply(\%mails, { booking_confirmed => 1 },
+    'the email jobs of the paid booking: one booking_confirmed, no receipt')
+    or diag explain \%mails;
 
 # --- paid late, its time taken: refunded once -----------------------------------
 my $d = book('2027-03-06T12:00:00Z', 'dan@example.com');

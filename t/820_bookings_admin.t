@@ -105,6 +105,7 @@ $r = call(POST => 'types/portrait', \%portrait);
 is($r->{status}, 200, 'a session type') or diag($r->{content});
 is($r->{json}{type}{deposit}, 4500, '30% of 150.00');
 is($r->{json}{type}{slot_step_minutes}, 30, 'default step');
+is($r->{json}{type}{balance_due_hours}, 72, 'the balance link 72 hours before');
 
 $r = call(POST => 'types/portrait', { deposit_kind => 'fixed',
                                       deposit_amount => 5000 });
@@ -112,6 +113,22 @@ is($r->{status}, 200, 'a fixed deposit') or diag($r->{content});
 is($t->sql_value(q{SELECT deposit_kind || deposit_amount || ' '
     || coalesce(deposit_percent::text, '-') || ' ' || name
     FROM session_types}), 'fixed5000 - Portrait session', 'changed');
+
+# when the balance link is emailed: hours before, or null for never
+$r = call(POST => 'types/portrait', { balance_due_hours => 24 });
+is($r->{json}{type}{balance_due_hours}, 24, 'balance_due_hours 24')
+    or diag($r->{content});
+is($t->sql_value(q{SELECT balance_due_hours FROM session_types
+    WHERE id = 'portrait'}), 24, '... stored');
+$r = call(POST => 'types/portrait', { name => 'Portrait session' });
+is($r->{json}{type}{balance_due_hours}, 24, '... kept by a change of another');
+$r = call(POST => 'types/portrait', { balance_due_hours => undef });
+is($r->{status}, 200, 'balance_due_hours null') or diag($r->{content});
+is($t->sql_value(q{SELECT coalesce(balance_due_hours::text, 'never')
+    FROM session_types WHERE id = 'portrait'}), 'never', '... never sent');
+ok(exists $r->{json}{type}{balance_due_hours}
+   && !defined $r->{json}{type}{balance_due_hours}, '... answered as null');
+$r = call(POST => 'types/portrait', { balance_due_hours => 72 });
 
 for my $bad (
     [ { duration_minutes => 10 }, 'invalid_duration', 'too short' ],
@@ -140,6 +157,11 @@ for my $bad (
     [ { name => '' }, 'invalid_name', 'empty name' ],
     [ { online => 'yes' }, 'invalid_online', 'online not boolean' ],
     [ { refund_hours => -1 }, 'invalid_policy', 'refund hours' ],
+    [ { balance_due_hours => 0 }, 'invalid_balance_due', 'balance due 0' ],
+    [ { balance_due_hours => 8761 }, 'invalid_balance_due',
+      'balance due over a year' ],
+    [ { balance_due_hours => '72' }, 'invalid_balance_due',
+      'balance due a string' ],
 ) {
     refused(POST => 'types/portrait', $bad->[0], 400, $bad->[1],
             "type: $bad->[2]");
@@ -327,6 +349,20 @@ is($t->sql_value(q{SELECT actor || ' ' || method || ' ' || path || ' '
     AND path LIKE '/admin/api/bookings/%' ORDER BY id DESC LIMIT 1}),
    'staff@example.com POST /admin/api/bookings/bookings/BK-000001/cancel 200',
    'the staff cancel audited');
+is($t->sql_value(q{SELECT concat_ws('|', detail->>'booking',
+    detail->>'action', detail->>'reason') FROM console_audit
+    WHERE actor = 'staff@example.com' AND path LIKE '%/BK-000001/cancel'
+    AND status = 200}),
+   'BK-000001|cancel|The photographer is ill',
+   '... with its booking and reason');
+is($t->sql_value(q{SELECT count(*) FROM console_audit
+    WHERE path LIKE '%/BK-000001/cancel' AND status = 409
+    AND detail IS NULL}), 1, 'the refused second cancel: no detail');
+is($t->sql_value(q{SELECT count(*) FROM console_audit
+    WHERE path LIKE '%/cancel' AND detail->>'reason' = 'Double booked'}), 1,
+   "the token's cancel: its reason too");
+is($t->sql_value(q{SELECT count(*) FROM console_audit WHERE detail IS NOT NULL
+    AND path NOT LIKE '%/cancel'}), 0, 'no other row has a detail');
 is($t->sql_value(q{SELECT count(*) FROM console_audit
     WHERE path = '/admin/api/bookings/types/portrait' AND status = 400}) > 0,
    1, 'refusals audited with their status');

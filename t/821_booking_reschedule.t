@@ -170,6 +170,14 @@ is($t->sql_value(q{SELECT actor || ' ' || method || ' ' || path || ' '
     || status FROM console_audit ORDER BY id DESC LIMIT 1}),
     "token POST /admin/api/bookings/bookings/$a->{ref}/reschedule 200",
     'the change is in the audit log');
+my $ad = decode_json($t->sql_value(q{SELECT detail FROM console_audit
+    ORDER BY id DESC LIMIT 1}) || '{}');
+is_deeply([ @$ad{qw(booking action reason)} ],
+    [ $a->{ref}, 'reschedule', 'The studio is flooded' ],
+    '... with the booking, the action and the reason');
+is($t->sql_value(q{SELECT count(*) FROM console_audit
+    WHERE path LIKE '%/reschedule' AND status = 409 AND detail IS NULL}), 3,
+    'a refusal has no detail');
 is($t->sql_value(q{SELECT count(*) FROM console_audit
     WHERE path LIKE '%/reschedule' AND status = 409}), 3,
     'the refusals too, with their status');

@@ -141,6 +141,32 @@ like($m->{text}, qr/received \S*150\.00/,
     '... naming the amount');
 is(scalar @{ $m->{attachments} || [] }, 0, '... with no invite');
 
+# the booking's emails are the receipts: the shop sends none for its orders
+my ($dep_inv, $dep_ref) = @{ ($t->sql("SELECT o.invoice_number, o.ref"
+    . " FROM orders o JOIN bookings b ON b.deposit_order_id = o.id"
+    . " WHERE b.ref = :'p1'", $a->{ref}))[0] };
+my ($bal_inv, $bal_ref) = @{ ($t->sql("SELECT o.invoice_number, o.ref"
+    . " FROM orders o JOIN bookings b ON b.balance_order_id = o.id"
+    . " WHERE b.ref = :'p1'", $a->{ref}))[0] };
+ok($dep_inv && $bal_inv && $dep_inv ne $bal_inv,
+    "each of the booking's orders has its invoice number: $dep_inv, $bal_inv");
+like($m->{text}, qr/Receipt: \S*150\.00 paid \d+ \w+ \d{4}, order \Q$bal_ref\E/,
+    "the balance's email carries the receipt: amount, date, order")
+    or diag $m->{text};
+like($m->{text}, qr/Invoice \Q$bal_inv\E/, '... and the invoice number');
+ok(wait_for(sub { grep { $_->{subject} =~ /is booked/ } $mail->messages }, 20),
+    'the confirmation reached the mail sandbox');
+my ($cm) = grep { $_->{subject} =~ /is booked/ } $mail->messages;
+like($cm->{text}, qr/Receipt: \S*50\.00 paid \d+ \w+ \d{4}, order \Q$dep_ref\E/,
+    "the confirmation carries the deposit's receipt") or diag $cm->{text};
+like($cm->{text}, qr/Invoice \Q$dep_inv\E/, '... and its invoice number');
+like($cm->{html}, qr/Invoice<\/td><td>\Q$dep_inv\E/, '... in the HTML too');
+is($t->sql_value("SELECT count(*) FROM jobs WHERE kind = 'email'"
+    . " AND payload->>'template' = 'receipt'"), 0,
+    'no shop receipt queued for the deposit or the balance');
+is(scalar(grep { $_->{subject} =~ /^Your order/ } $mail->messages), 0,
+    '... none sent');
+
 sub balance_event {
     my ($e) = grep { $_->{type} eq 'checkout.session.completed'
         && $_->{object_id} eq sid($url) }

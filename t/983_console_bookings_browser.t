@@ -52,6 +52,11 @@ fill('type-form', 'duration', '10')
 submit('type-form')
 out['badduration'] = said('type-form', True)
 fill('type-form', 'duration', '60')
+out['balancedefault'] = one('#type-balance-due').get_attribute('value')
+fill('type-form', 'balance-due', '0')
+submit('type-form')
+out['badbalance'] = said('type-form', True)
+fill('type-form', 'balance-due', '48')
 submit('type-form')
 one('button[data-type="portrait"]')
 out['types'] = one('#main table').text
@@ -79,6 +84,11 @@ like($out->{badprice} // '', qr/price/, "a bad price: $out->{badprice}");
 like($out->{badduration} // '', qr/duration_minutes/,
      "the server refuses 10 minutes: $out->{badduration}");
 like($out->{types} // '', qr/Portrait session.*60 min/s, 'the type listed');
+is($out->{balancedefault}, '72', 'the balance link: 72 hours before by default');
+like($out->{badbalance} // '', qr/balance_due_hours/,
+     "the server refuses 0 hours: $out->{badbalance}");
+is($t->sql_value(q{SELECT balance_due_hours FROM session_types}), 48,
+   'the balance link 48 hours before, stored');
 like($out->{overlap} // '', qr/overlaps/, "overlap refused: $out->{overlap}");
 like($out->{hours} // '', qr/saved/, 'the week saved');
 like($out->{badday} // '', qr/YYYY-MM-DD/, "a bad day: $out->{badday}");
@@ -139,6 +149,8 @@ like($out->{history} // '', qr/confirmed.*cancelled.*admin:owner\@example\.com/s
      'the history');
 like($out->{audit} // '', qr{/admin/api/bookings/bookings/BK-000007/cancel},
      'the cancel in the audit page');
+like($out->{audit} // '', qr{reason: The studio is flooded},
+     '... with its reason');
 is($t->sql_value(q{SELECT state || ' ' || sequence || ' ' || cancelled_by
     || ' ' || cancel_reason FROM bookings}),
    'cancelled 1 admin The studio is flooded', 'cancelled in the database');

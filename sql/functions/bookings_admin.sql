@@ -15,7 +15,9 @@
 -- booking_cancelled email), in its transaction.
 --
 -- Tables: photographers, session_types, booking_hours, booking_exceptions,
--- bookings, booking_events (sql/030_bookings.sql).
+-- bookings, booking_events (sql/030_bookings.sql).  The owner's cancel and
+-- reschedule give their audit row a detail (console_audit_detail in
+-- console.sql: the booking, the action and the reason).
 
 
 -- the body: a JSON object (or, with p_array, an array too), else a 400
@@ -290,6 +292,7 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
         'questions', v.questions,
         'refund_hours', v.refund_hours,
         'reschedule_hours', v.reschedule_hours,
+        'balance_due_hours', v.balance_due_hours,
         'active', v.active, 'position', v.position,
         'updated_at', v.updated_at);
 $$;
@@ -436,6 +439,10 @@ BEGIN
                                          'invalid_policy');
     v.reschedule_hours := bookings_admin_int(m, 'reschedule_hours', 0, 8760,
                                              false, 'invalid_policy');
+    -- when the balance link is emailed (bookings_balance.sql); null: never
+    v.balance_due_hours := bookings_admin_int(m, 'balance_due_hours', 1,
+                                              8760, true,
+                                              'invalid_balance_due');
     v.active := bookings_admin_bool(m, 'active', 'invalid_active');
     v.position := bookings_admin_int(m, 'position', -100000, 100000, false,
                                      'invalid_position');
@@ -466,18 +473,20 @@ BEGIN
                       'deposit_kind', 'percent', 'location', '',
                       'online', false, 'questions', '[]'::jsonb,
                       'refund_hours', 48, 'reschedule_hours', 24,
+                      'balance_due_hours', 72,
                       'active', true, 'position', 0)
              END || b);
 
     INSERT INTO session_types AS t (id, photographer_id, name, description,
         duration, buffer_before, buffer_after, slot_step, currency, price,
         deposit_kind, deposit_amount, deposit_percent, location, online,
-        questions, refund_hours, reschedule_hours, active, position)
+        questions, refund_hours, reschedule_hours, balance_due_hours, active,
+        position)
     VALUES (v.id, v.photographer_id, v.name, v.description, v.duration,
         v.buffer_before, v.buffer_after, v.slot_step, v.currency, v.price,
         v.deposit_kind, v.deposit_amount, v.deposit_percent, v.location,
-        v.online, v.questions, v.refund_hours, v.reschedule_hours, v.active,
-        v.position)
+        v.online, v.questions, v.refund_hours, v.reschedule_hours,
+        v.balance_due_hours, v.active, v.position)
     ON CONFLICT (id) DO UPDATE SET
         photographer_id = EXCLUDED.photographer_id, name = EXCLUDED.name,
         description = EXCLUDED.description, duration = EXCLUDED.duration,
@@ -491,6 +500,7 @@ BEGIN
         questions = EXCLUDED.questions,
         refund_hours = EXCLUDED.refund_hours,
         reschedule_hours = EXCLUDED.reschedule_hours,
+        balance_due_hours = EXCLUDED.balance_due_hours,
         active = EXCLUDED.active, position = EXCLUDED.position,
         updated_at = now()
     RETURNING * INTO v;
@@ -826,6 +836,9 @@ BEGIN
             'admin:' || coalesce(nullif(p_actor, ''), 'unknown'),
             jsonb_build_object('reason', reason, 'sequence', b.sequence)
             || booking_cancel_effects(b));
+    -- the request's row in the console's audit log says why
+    PERFORM console_audit_detail(jsonb_build_object('booking', b.ref,
+                'action', 'cancel', 'reason', reason));
 
     RETURN bookings_admin_get(b.ref);
 END $$;
@@ -886,6 +899,10 @@ BEGIN
     IF v_notify THEN
         PERFORM booking_rescheduled_email(b);
     END IF;
+    PERFORM console_audit_detail(jsonb_build_object('booking', b.ref,
+                'action', 'reschedule', 'reason', reason,
+                'to', b.starts_at, 'notify', v_notify,
+                'force', v_force));
 
     RETURN bookings_admin_get(b.ref);
 END $$;

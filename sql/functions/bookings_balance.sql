@@ -199,7 +199,7 @@ BEGIN
     INSERT INTO jobs (kind, payload, dedupe_key)
     VALUES ('email', jsonb_build_object('template', 'booking_balance_paid',
                 'booking_id', v_b.id, 'to', v_b.client_email,
-                'amount', v_paid),
+                'amount', v_paid, 'balance_order', p_order),
             'booking_balance_paid:' || v_b.id || ':' || p_order)
     ON CONFLICT (dedupe_key) DO NOTHING;
     RETURN true;

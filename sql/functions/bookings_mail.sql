@@ -15,7 +15,8 @@
 -- booking_feed_revoke().
 --
 -- Tables: bookings, booking_events, booking_reminders, jobs (written);
--- session_types, photographers (feed_hash written).  Calls
+-- session_types, photographers (feed_hash written); orders (read: a
+-- payment email's receipt, booking_receipt_json).  Calls
 -- bookings_event, bookings_client_json, bookings_slots_of,
 -- bookings_expire_in_way, bookings_utc (bookings.sql) and email_money
 -- (mail.sql); called by email_context() (mail.sql), the bookings module's
@@ -287,6 +288,24 @@ RETURNS text LANGUAGE sql STABLE AS $$
 $$;
 
 
+-- The receipt a booking's payment email carries (booking_confirmed: the
+-- deposit order; booking_balance_paid: the balance order its job names):
+-- the order's ref, its invoice number (order_invoice, taken when it was
+-- paid), the amount paid and the day.  NULL for an order not paid.  The
+-- shop sends no receipt of its own for these orders (order_receipt_email).
+CREATE OR REPLACE FUNCTION booking_receipt_json(p_order bigint)
+RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('order_ref', o.ref,
+               'invoice_number', o.invoice_number,
+               'amount_display', email_money(o.paid_amount,
+                                     coalesce(o.paid_currency, o.currency)),
+               'paid_at', to_char(o.paid_at AT TIME ZONE 'UTC',
+                                  'FMDD Mon YYYY'))
+      FROM orders o
+     WHERE o.id = p_order AND o.paid_amount IS NOT NULL;
+$$;
+
+
 -- What a booking email's template sees ({"booking": ...}) and its invite
 -- ({"attachments": [...]}): METHOD:CANCEL for booking_cancelled, REQUEST
 -- otherwise.  Times in the client's time zone.  NULL for an unknown
@@ -350,7 +369,14 @@ BEGIN
                     email_money((p_payload->>'refund')::bigint, v_b.currency)
                 WHEN v_b.deposit_refunded > 0 THEN
                     email_money(v_b.deposit_refunded, v_b.currency) END,
-            'cancel_reason', nullif(v_b.cancel_reason, '')),
+            'cancel_reason', nullif(v_b.cancel_reason, ''),
+            'receipt', booking_receipt_json(CASE p_template
+                WHEN 'booking_confirmed' THEN v_b.deposit_order_id
+                WHEN 'booking_balance_paid' THEN
+                    CASE WHEN jsonb_typeof(p_payload->'balance_order')
+                              = 'number'
+                         THEN (p_payload->>'balance_order')::bigint END
+                END)),
         'attachments', CASE WHEN p_template LIKE 'booking_balance_%'
                             THEN '[]'::jsonb ELSE jsonb_build_array(
             jsonb_build_object(

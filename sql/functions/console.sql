@@ -256,6 +256,9 @@ DECLARE
     a  console_accounts%ROWTYPE;
     k  console_api_keys%ROWTYPE;
 BEGIN
+    -- a new request: no detail of an earlier one (console_audit_detail)
+    PERFORM set_config('darkroom.audit_detail', '', false);
+
     IF p_kind = 'key' THEN
         IF p_key !~ '^[0-9]{1,18}$' THEN
             PERFORM darkroom_refuse(401, 'unauthorized',
@@ -318,15 +321,36 @@ BEGIN
 END $$;
 
 
+-- A detail for the audit row of the request under way (a small jsonb
+-- object, e.g. {"booking","reason"}), set by an admin area's SQL function
+-- in its work: kept on the connection
+-- (darkroom.audit_detail) until console_audit_write, which runs next on
+-- it (ngx_http_darkroom_auth_audit), takes it.  A refused change rolls it
+-- back with the rest of its transaction.
+CREATE OR REPLACE FUNCTION console_audit_detail(p_detail jsonb)
+RETURNS void LANGUAGE sql AS $$
+    SELECT set_config('darkroom.audit_detail',
+                      coalesce(p_detail::text, ''), false);
+$$;
+
+
+-- The row of an admin request (ngx_http_darkroom_auth_audit, after the
+-- work, on the work's connection), with the detail the work set, taken.
 CREATE OR REPLACE FUNCTION console_audit_write(p_account bigint,
     p_key bigint, p_actor text, p_method text, p_path text, p_ip text,
     p_status integer)
-RETURNS void LANGUAGE sql AS $$
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    v_detail  jsonb := nullif(current_setting('darkroom.audit_detail', true),
+                              '')::jsonb;
+BEGIN
+    PERFORM set_config('darkroom.audit_detail', '', false);
+
     INSERT INTO console_audit (account_id, key_id, actor, method, path, ip,
-                               status)
+                               status, detail)
     VALUES (p_account, p_key, p_actor, p_method, left(p_path, 1000), p_ip,
-            p_status);
-$$;
+            p_status, v_detail);
+END $$;
 
 
 CREATE OR REPLACE FUNCTION console_me(p_session bigint)
@@ -581,7 +605,8 @@ RETURNS text LANGUAGE sql STABLE AS $$
     SELECT json_build_object('audit', coalesce(json_agg(json_build_object(
                'id', c.id, 'at', c.at, 'account', c.account_id,
                'key', c.key_id, 'actor', c.actor, 'method', c.method,
-               'path', c.path, 'ip', c.ip, 'status', c.status)), '[]'))::text
+               'path', c.path, 'ip', c.ip, 'status', c.status,
+               'detail', c.detail)), '[]'))::text
       FROM console_audit_rows(p_account, p_since, p_limit) c;
 $$;
 
@@ -597,7 +622,8 @@ $$;
 CREATE OR REPLACE FUNCTION console_audit_csv(p_account text, p_since text,
     p_limit text)
 RETURNS text LANGUAGE sql STABLE AS $$
-    SELECT 'id,at,account,key,actor,method,path,ip,status' || E'\r\n'
+    SELECT 'id,at,account,key,actor,method,path,ip,status,detail'
+           || E'\r\n'
            -- concat_ws would drop a NULL: an empty cell keeps its column
            || coalesce(string_agg(concat_ws(',', c.id,
                   console_csv(to_char(c.at AT TIME ZONE 'UTC',
@@ -605,7 +631,9 @@ RETURNS text LANGUAGE sql STABLE AS $$
                   coalesce(c.account_id::text, ''),
                   coalesce(c.key_id::text, ''), console_csv(c.actor),
                   console_csv(c.method), console_csv(c.path),
-                  console_csv(c.ip), coalesce(c.status::text, '')),
+                  console_csv(c.ip), coalesce(c.status::text, ''),
+                  CASE WHEN c.detail IS NOT NULL
+                       THEN console_csv(c.detail::text) ELSE '' END),
                   E'\r\n' ORDER BY c.id DESC)
                   || E'\r\n', '')
       FROM console_audit_rows(p_account, p_since, p_limit) c;

@@ -872,11 +872,7 @@ BEGIN
         ON CONFLICT (dedupe_key) DO NOTHING;
     END IF;
 
-    INSERT INTO jobs (kind, payload, dedupe_key)
-    VALUES ('email', jsonb_build_object('template', 'receipt',
-                                        'order_id', p_order),
-            'email:receipt:' || p_order)
-    ON CONFLICT (dedupe_key) DO NOTHING;
+    PERFORM order_receipt_email(p_order);
 
     -- digital lines: download grants and the delivery email (downloads.sql)
     PERFORM download_grant_order(p_order, p_cause);
@@ -1664,6 +1660,23 @@ RETURNS void LANGUAGE sql AS $$
 $$;
 
 
+-- The receipt of a paid order, once (its dedupe key).  Not for a booking's
+-- order (a line of kind 'session', its deposit or balance): the booking's
+-- own email (booking_confirmed, booking_balance_paid) is its receipt, with
+-- the amount, the invoice number and the date (bookings_mail.sql), so the
+-- client gets one email for one payment.
+CREATE OR REPLACE FUNCTION order_receipt_email(p_order bigint)
+RETURNS void LANGUAGE sql AS $$
+    INSERT INTO jobs (kind, payload, dedupe_key)
+    SELECT 'email', jsonb_build_object('template', 'receipt',
+                                       'order_id', p_order),
+           'email:receipt:' || p_order
+     WHERE NOT EXISTS (SELECT 1 FROM order_items
+                        WHERE order_id = p_order AND kind = 'session')
+    ON CONFLICT (dedupe_key) DO NOTHING;
+$$;
+
+
 -- charge.refunded: amount_refunded is cumulative, so taking the largest
 -- seen makes partial refunds arriving in any order end in the same place.
 -- A full refund ends a review too: refunds are made by the shop.
@@ -1909,11 +1922,7 @@ CREATE OR REPLACE FUNCTION order_resolve_fulfil(p_order bigint,
                                                 p_event bigint)
 RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO jobs (kind, payload, dedupe_key)
-    VALUES ('email', jsonb_build_object('template', 'receipt',
-                                        'order_id', p_order),
-            'email:receipt:' || p_order)
-    ON CONFLICT (dedupe_key) DO NOTHING;
+    PERFORM order_receipt_email(p_order);
 
     PERFORM download_grant_order(p_order, 'admin');
 

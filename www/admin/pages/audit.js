@@ -24,6 +24,17 @@
         return a.account_id ? 'account ' + a.account_id : 'token file';
     }
 
+    /* a row's detail (the reason of a booking's cancel, say): "k: v; ..." */
+    function detail(d) {
+        if (!d || typeof d !== 'object') {
+            return null;
+        }
+        return Object.keys(d).map(function (k) {
+            var v = d[k];
+            return k + ': ' + (typeof v === 'string' ? v : JSON.stringify(v));
+        }).join('; ');
+    }
+
     function query(account, since, limit) {
         var q = [];
 
@@ -64,13 +75,14 @@
                 function (r) {
                     out.textContent = '';
                     out.appendChild(DRP.table(['When', 'Who', 'Action',
-                        'Path', 'Status', 'From'],
+                        'Path', 'Status', 'From', 'Detail'],
                         (r.audit || r.entries || []).map(function (a) {
                             return [DRP.when(a.at || a.created_at), who(a),
                                     a.method, a.path,
                                     a.status === undefined ? null
                                                            : String(a.status),
-                                    a.ip || a.client || a.address];
+                                    a.ip || a.client || a.address,
+                                    detail(a.detail)];
                         }), 'Nothing recorded.'));
                 });
         }

@@ -167,7 +167,8 @@
                    buffer_after_minutes: 0, slot_step_minutes: 30,
                    currency: 'GBP', deposit_kind: 'percent',
                    deposit_percent: 30, refund_hours: 48,
-                   reschedule_hours: 24, active: true, position: 0,
+                   reschedule_hours: 24, balance_due_hours: 72,
+                   active: true, position: 0,
                    questions: [], location: '', description: '' };
 
         f.id = input('id', isNew ? '' : t.id, { autocomplete: 'off',
@@ -206,6 +207,9 @@
         f.refund = input('refund', t.refund_hours, { inputmode: 'numeric' });
         f.reschedule = input('reschedule', t.reschedule_hours,
                              { inputmode: 'numeric' });
+        f.balance = input('balance-due', t.balance_due_hours === null
+                          ? '' : t.balance_due_hours,
+                          { inputmode: 'numeric' });
         f.active = h('input', { type: 'checkbox', name: 'active',
                                 id: 'type-active', checked: t.active });
         f.position = input('position', t.position, { inputmode: 'numeric' });
@@ -231,6 +235,8 @@
                 location: f.location.value, online: f.online.checked,
                 refund_hours: int(f.refund),
                 reschedule_hours: int(f.reschedule),
+                balance_due_hours: f.balance.value.trim() === ''
+                                   ? null : int(f.balance),
                 active: f.active.checked, position: int(f.position),
                 questions: q };
             if (f.kind.value === 'fixed') {
@@ -261,6 +267,8 @@
             h('label', { 'class': 'check' }, [f.online, ' Online (a call)']),
             DRP.field('Refund if cancelled (hours before)', f.refund),
             DRP.field('Reschedule up to (hours before)', f.reschedule),
+            DRP.field('Email the balance link (hours before)', f.balance,
+                      'e.g. 72; empty: never (the owner sends it)'),
             h('label', { 'class': 'check' }, [f.active, ' Bookable']),
             DRP.field('Position', f.position),
             DRP.field('Questions (JSON)', f.questions,
