@@ -50,6 +50,7 @@ typedef struct {
     char                                name[NGX_HTTP_DARKROOM_PUBLIC_NAME];
     int64_t                             version;   /* -1: none yet */
     uint64_t                            building;  /* monotonic ms, 0 */
+    ngx_uint_t                          failing;   /* builds: logged once */
 } ngx_http_darkroom_public_state_t;
 
 typedef struct {
@@ -58,6 +59,7 @@ typedef struct {
     ngx_uint_t                          generation; /* one per cycle */
     uint64_t                            checked;   /* the last check, ms */
     uint64_t                            checking;  /* one out since, 0 */
+    ngx_uint_t                          check_failing; /* logged once */
     ngx_uint_t                          nstates;
     ngx_http_darkroom_public_state_t    states[
                                         NGX_HTTP_DARKROOM_PUBLIC_SOURCES];
@@ -101,7 +103,6 @@ typedef struct {
     ngx_uint_t                          state;
     int64_t                             version;   /* what it was built at */
     unsigned                            busy:1;
-    unsigned                            failing:1; /* logged once */
 } ngx_http_darkroom_public_builder_t;
 
 typedef struct {
@@ -118,7 +119,6 @@ typedef struct {
     ngx_uint_t                          nbuilders;
     ngx_http_darkroom_public_builder_t *builders;
     unsigned                            busy:1;
-    unsigned                            failing:1;
 } ngx_http_darkroom_public_worker_t;
 
 
@@ -626,6 +626,7 @@ ngx_http_darkroom_public_state(ngx_http_darkroom_public_worker_t *w,
     ngx_cpystrn((u_char *) st->name, (u_char *) name, sizeof(st->name));
     st->version = -1;
     st->building = 0;
+    st->failing = 0;
 
     return sh->nstates++;
 }
@@ -742,6 +743,26 @@ ngx_http_darkroom_public_check_thread(void *data, ngx_log_t *log)
 }
 
 
+/*
+ * Whether a check or a build starts or stops failing: the flag is in the
+ * zone, so that whichever worker sees the change logs it, once.
+ */
+
+static ngx_uint_t
+ngx_http_darkroom_public_failing(ngx_http_darkroom_public_worker_t *w,
+    ngx_uint_t *flag, ngx_uint_t failing)
+{
+    ngx_uint_t  changed;
+
+    ngx_shmtx_lock(&w->shpool->mutex);
+    changed = (*flag != failing);
+    *flag = failing;
+    ngx_shmtx_unlock(&w->shpool->mutex);
+
+    return changed;
+}
+
+
 static void
 ngx_http_darkroom_public_checked(ngx_event_t *ev)
 {
@@ -757,16 +778,15 @@ ngx_http_darkroom_public_checked(ngx_event_t *ev)
     ngx_http_darkroom_release();
 
     if (w->err.status) {
-        if (!w->failing) {
-            w->failing = 1;
+        if (ngx_http_darkroom_public_failing(w, &w->sh->check_failing, 1)) {
             ngx_log_error(NGX_LOG_ERR, w->timer.log, 0,
                           "darkroom public cache: version check failed, "
                           "the last entries are served: %s",
                           w->err.detail[0] ? w->err.detail : w->err.message);
         }
 
-    } else if (w->failing) {
-        w->failing = 0;
+    } else if (ngx_http_darkroom_public_failing(w, &w->sh->check_failing, 0))
+    {
         ngx_log_error(NGX_LOG_NOTICE, w->timer.log, 0,
                       "darkroom public cache: version check works again");
     }
@@ -916,8 +936,9 @@ ngx_http_darkroom_public_built(ngx_event_t *ev)
 
     if (bd->err.status) {
         /* tried again at each check: logged once until it works */
-        if (!bd->failing) {
-            bd->failing = 1;
+        if (ngx_http_darkroom_public_failing(w,
+                &w->sh->states[bd->state].failing, 1))
+        {
             ngx_log_error(NGX_LOG_ERR, w->timer.log, 0,
                           "darkroom public cache: build of \"%s\" failed, "
                           "the last entries are served: %s",
@@ -932,8 +953,9 @@ ngx_http_darkroom_public_built(ngx_event_t *ev)
         return;
     }
 
-    if (bd->failing) {
-        bd->failing = 0;
+    if (ngx_http_darkroom_public_failing(w,
+            &w->sh->states[bd->state].failing, 0))
+    {
         ngx_log_error(NGX_LOG_NOTICE, w->timer.log, 0,
                       "darkroom public cache: build of \"%s\" works again",
                       bd->source->name);
