@@ -57,7 +57,7 @@ main(void)
 
     ns = ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / N;
 
-    printf("%d checks, %.2f us per check%s\n", N, ns / 1000,
+    printf("%d checks, %.3f us per check%s\n", N, ns / 1000,
            bad ? " (FAILED)" : "");
 
     return bad ? 1 : 0;
