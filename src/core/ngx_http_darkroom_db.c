@@ -634,9 +634,12 @@ ngx_http_darkroom_db_set(PGconn *conn)
  */
 
 void
-ngx_http_darkroom_db_exit(void)
+ngx_http_darkroom_db_exit(ngx_log_t *log)
 {
+    ngx_uint_t                    n;
     ngx_http_darkroom_db_slot_t  *slot, *next;
+
+    n = 0;
 
     (void) pthread_mutex_lock(&ngx_http_darkroom_slots_lock);
 
@@ -645,6 +648,7 @@ ngx_http_darkroom_db_exit(void)
 
         if (slot->conn) {
             PQfinish(slot->conn);
+            n++;
         }
 
         free(slot);
@@ -653,4 +657,7 @@ ngx_http_darkroom_db_exit(void)
     ngx_http_darkroom_slots = NULL;
 
     (void) pthread_mutex_unlock(&ngx_http_darkroom_slots_lock);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "darkroom db: %ui thread connection(s) closed at exit", n);
 }

@@ -795,5 +795,5 @@ ngx_http_darkroom_exit_process(ngx_cycle_t *cycle)
      * then the threads' connections are closed here.
      */
 
-    ngx_http_darkroom_db_exit();
+    ngx_http_darkroom_db_exit(cycle->log);
 }
