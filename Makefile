@@ -147,8 +147,13 @@ test: build
 fuzz: deps
 	@FUZZ_TIME=$(FUZZ_TIME) FUZZ_JOBS=$(FUZZ_JOBS) t/fuzz/run $(VAR)/fuzz $(FUZZ)
 
+# make bench: every bench/<name> (or BENCH="soak media"), then a summary of
+# their ratios (bench/lib/run-all); their own variables (SOAK_REQUESTS=...,
+# ROUNDS=...) pass through the environment
+BENCH ?=
+
 bench: build db
-	@for b in bench/*; do [ -x "$$b" ] && [ -f "$$b" ] && "$$b"; done
+	@bench/lib/run-all $(BENCH)
 
 clean: stop
 	@[ ! -L $(VAR)/pg ] || rm -rf "$$(readlink -f $(VAR)/pg)"

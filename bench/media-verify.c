@@ -17,7 +17,7 @@
 
 
 #define KEY  "0123456789abcdef0123456789abcdef"
-#define N    200000
+#define N    2000000
 
 
 int
@@ -34,7 +34,7 @@ main(void)
 
     bad = 0;
 
-    clock_gettime(CLOCK_MONOTONIC, &a);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
 
     for (i = 0; i < N; i++) {
         link.path.data = (unsigned char *) "/photos/a.jpg";
@@ -53,11 +53,11 @@ main(void)
         }
     }
 
-    clock_gettime(CLOCK_MONOTONIC, &b);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
 
     ns = ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / N;
 
-    printf("%d checks, %.2f us per check%s\n", N, ns / 1000,
+    printf("%d checks, %.3f us per check%s\n", N, ns / 1000,
            bad ? " (FAILED)" : "");
 
     return bad ? 1 : 0;

@@ -498,6 +498,9 @@ void ngx_http_darkroom_trace_log(ngx_log_t *log,
 #define ngx_http_darkroom_trace_log(log, tr, who)
 #endif
 
+/* db: the worker's exit, closing every thread's connection */
+void ngx_http_darkroom_db_exit(ngx_log_t *log);
+
 /* db: thread side */
 PGresult *ngx_http_darkroom_db_exec(ngx_http_darkroom_db_t *db,
     const char *sql, int nparams, const char *const *params,

@@ -26,6 +26,26 @@
 static __thread PGconn  *ngx_http_darkroom_conn;
 
 
+/*
+ * Every thread's connection is on a list too, closed by the worker at exit
+ * (ngx_http_darkroom_db_exit()): nginx ends its pool threads without a
+ * word to the module, and a connection left to the end of the process is
+ * an abandoned session to PostgreSQL and a leak to LeakSanitizer.
+ */
+
+typedef struct ngx_http_darkroom_db_slot_s  ngx_http_darkroom_db_slot_t;
+
+struct ngx_http_darkroom_db_slot_s {
+    PGconn                       *conn;
+    ngx_http_darkroom_db_slot_t  *next;
+};
+
+static __thread ngx_http_darkroom_db_slot_t  *ngx_http_darkroom_slot;
+static ngx_http_darkroom_db_slot_t           *ngx_http_darkroom_slots;
+static pthread_mutex_t                        ngx_http_darkroom_slots_lock =
+                                                  PTHREAD_MUTEX_INITIALIZER;
+
+
 static PGconn *ngx_http_darkroom_db_get(ngx_http_darkroom_db_t *db,
     ngx_http_darkroom_error_t *err);
 static PGconn *ngx_http_darkroom_db_connect(ngx_http_darkroom_db_t *db,
@@ -45,6 +65,7 @@ static ngx_int_t ngx_http_darkroom_db_wait(PGconn *conn, short events,
 static void ngx_http_darkroom_db_unavailable(ngx_http_darkroom_error_t *err,
     const char *what, PGconn *conn);
 static void ngx_http_darkroom_db_drop(void);
+static void ngx_http_darkroom_db_set(PGconn *conn);
 
 
 PGresult *
@@ -405,7 +426,7 @@ ngx_http_darkroom_db_get(ngx_http_darkroom_db_t *db,
 
     if (conn == NULL) {
         conn = ngx_http_darkroom_db_connect(db, err);
-        ngx_http_darkroom_conn = conn;
+        ngx_http_darkroom_db_set(conn);
     }
 
     return conn;
@@ -488,7 +509,7 @@ ngx_http_darkroom_db_connect(ngx_http_darkroom_db_t *db,
 
     /* the server stops a runaway statement before our own wait gives up */
 
-    ngx_http_darkroom_conn = conn;
+    ngx_http_darkroom_db_set(conn);
 
     snprintf(ms, sizeof(ms), "%lu", (unsigned long) db->timeout);
 
@@ -585,8 +606,86 @@ ngx_http_darkroom_db_unavailable(ngx_http_darkroom_error_t *err,
 static void
 ngx_http_darkroom_db_drop(void)
 {
-    if (ngx_http_darkroom_conn) {
-        PQfinish(ngx_http_darkroom_conn);
-        ngx_http_darkroom_conn = NULL;
+    PGconn  *conn;
+
+    conn = ngx_http_darkroom_conn;
+
+    if (conn) {
+        ngx_http_darkroom_db_set(NULL);
+        PQfinish(conn);
     }
+}
+
+
+/* the thread's connection, and its slot on the list (made once, malloc) */
+
+static void
+ngx_http_darkroom_db_set(PGconn *conn)
+{
+    ngx_http_darkroom_db_slot_t  *slot;
+
+    ngx_http_darkroom_conn = conn;
+
+    slot = ngx_http_darkroom_slot;
+
+    if (slot == NULL) {
+        if (conn == NULL) {
+            return;
+        }
+
+        /* no slot: the connection closes with the process, as before */
+
+        slot = malloc(sizeof(ngx_http_darkroom_db_slot_t));
+        if (slot == NULL) {
+            return;
+        }
+
+        ngx_http_darkroom_slot = slot;
+        slot->conn = NULL;
+
+        (void) pthread_mutex_lock(&ngx_http_darkroom_slots_lock);
+        slot->next = ngx_http_darkroom_slots;
+        ngx_http_darkroom_slots = slot;
+        (void) pthread_mutex_unlock(&ngx_http_darkroom_slots_lock);
+    }
+
+    (void) pthread_mutex_lock(&ngx_http_darkroom_slots_lock);
+    slot->conn = conn;
+    (void) pthread_mutex_unlock(&ngx_http_darkroom_slots_lock);
+}
+
+
+/*
+ * At the worker's exit, on the event loop: nginx's thread pools (core
+ * modules, so their exit comes first) have ended their threads after the
+ * tasks queued ran, so no connection is in use; each is closed properly.
+ */
+
+void
+ngx_http_darkroom_db_exit(ngx_log_t *log)
+{
+    ngx_uint_t                    n;
+    ngx_http_darkroom_db_slot_t  *slot, *next;
+
+    n = 0;
+
+    (void) pthread_mutex_lock(&ngx_http_darkroom_slots_lock);
+
+    for (slot = ngx_http_darkroom_slots; slot; slot = next) {
+        next = slot->next;
+
+        if (slot->conn) {
+            PQfinish(slot->conn);
+            n++;
+        }
+
+        free(slot);
+    }
+
+    ngx_http_darkroom_slots = NULL;
+
+    (void) pthread_mutex_unlock(&ngx_http_darkroom_slots_lock);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "darkroom db: %ui thread connection(s) closed at exit", n);
 }

@@ -804,8 +804,10 @@ static void
 ngx_http_darkroom_exit_process(ngx_cycle_t *cycle)
 {
     /*
-     * Nothing to do: nginx's thread pool module destroys the pools at exit
-     * after their queued tasks ran, so a running job finishes and records
-     * its outcome; the per-thread connections close with the process.
+     * nginx's thread pool module destroys the pools at exit after their
+     * queued tasks ran, so a running job finishes and records its outcome;
+     * then the threads' connections are closed here.
      */
+
+    ngx_http_darkroom_db_exit(cycle->log);
 }
