@@ -21,6 +21,8 @@
 #include <libpq-fe.h>
 #include <cJSON.h>
 
+#include "ngx_http_darkroom_metrics.h"
+
 
 #define NGX_HTTP_DARKROOM_VERSION        "0.1.0"
 
@@ -304,6 +306,7 @@ struct ngx_http_darkroom_task_s {
     ngx_http_darkroom_work_pt    work;
     ngx_http_darkroom_done_pt    done;
     ngx_http_request_t          *request;      /* event loop only */
+    uint64_t                     posted;       /* metrics_now() at post */
 
 #if (NGX_DEBUG)
     ngx_http_darkroom_trace_t   *trace;        /* NULL: no debug log */

@@ -196,6 +196,9 @@ ngx_http_darkroom_lab_http(ngx_http_darkroom_lab_call_t *call,
         /* no answer: it may have landed; a retry is safe (the driver's) */
         ngx_http_darkroom_fetch_free(&resp);
         res->rc = NGX_AGAIN;
+        ngx_http_darkroom_metric_named(lab, NGX_HTTP_DARKROOM_NAMES_LAB,
+                                       call->driver->name,
+                                       ngx_strlen(call->driver->name), 1);
         ngx_http_darkroom_lab_error(res, "%s %s %s: %s", brand, method,
                                     path, err.detail[0] ? err.detail
                                                         : "no answer");
@@ -203,6 +206,10 @@ ngx_http_darkroom_lab_http(ngx_http_darkroom_lab_call_t *call,
     }
 
     ngx_http_darkroom_lab_answer(&resp, brand, method, path, out, res);
+    ngx_http_darkroom_metric_named(lab, NGX_HTTP_DARKROOM_NAMES_LAB,
+                                   call->driver->name,
+                                   ngx_strlen(call->driver->name),
+                                   res->rc != NGX_OK);
 
     ngx_http_darkroom_fetch_free(&resp);
 
