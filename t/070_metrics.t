@@ -28,7 +28,8 @@ shop_conf($t, stripe => $stripe->url, secrets => ['whsec_metrics'],
     workers => 2,
     http => 'darkroom_limit_zone name=tight key=$http_x_key rate=1r/m'
           . ' burst=1 size=1m; log_format pids $pid;'
-          . ' access_log %%DIR%%/pids.log pids;',
+          . ' access_log %%DIR%%/pids.log pids;'
+          . ' darkroom_metrics_jobs_interval 1s;',
     server => <<'LOC');
         location = /metrics { darkroom_metrics; }
         location = /limited.txt {
@@ -82,6 +83,10 @@ sub deliver {
 }
 
 # --- the scripted run ------------------------------------------------------
+# a job that gave up: the queue's gauges come from one worker's timer
+$t->sql(q{INSERT INTO jobs (kind, dead, last_error)
+          VALUES ('http_post', true, 'test')});
+
 is($t->http(GET => '/api/catalogue')->{status}, 200, "catalogue $_")
     for 1 .. 3;
 
@@ -132,6 +137,7 @@ my %want = (
         => $limit{passed} // 0,
     'darkroom_limit_requests_total{zone="tight",outcome="rejected"}'
         => $limit{rejected},
+    'darkroom_jobs_dead{kind="http_post"}' => 1,
 );
 for my $k (sort keys %want) {
     is(moved($k, $want{$k}), $want{$k}, "$k moved by $want{$k}");
@@ -141,6 +147,11 @@ my %pids = map { $_ => 1 } split /\n/, $t->read_file('pids.log');
 is(scalar keys %pids, 2, 'both workers answered and their counts add up');
 
 my ($now) = scrape();
+ok($now->{darkroom_jobs_refreshed_timestamp_seconds} > time - 3600,
+   'the job queue gauges were refreshed');
+ok(exists $now->{'darkroom_jobs_due{kind="http_post"}'}
+   && exists $now->{'darkroom_jobs_oldest_due_seconds{kind="http_post"}'},
+   'every registered kind has its gauges');
 ok($now->{'darkroom_db_statement_seconds_count'}
    > ($base->{'darkroom_db_statement_seconds_count'} // 0),
    'statements timed');
@@ -154,7 +165,7 @@ my %allowed = (
     outcome => qr/^[a-z_]+$/,
     le => qr/^(?:[0-9.]+|\+Inf)$/,
     zone => qr/^tight$/,
-    kind => qr/^[a-z_]+$/,
+    kind => qr/^[a-z0-9_]+$/,
     provider => qr/^[a-z_]+$/,
     lab => qr/^[a-z_]+$/,
 );
@@ -198,6 +209,14 @@ for my $case (
     [ 'location = /metrics { darkroom_metrics; }',
       'location = /metrics { darkroom_health; darkroom_metrics; }',
       '"darkroom_metrics" conflicts with another content handler' ],
+    [ 'darkroom_metrics_jobs_interval 1s;',
+      'darkroom_metrics_jobs_interval 500ms;',
+      'invalid interval "500ms", it must be a time from 1s to 1d' ],
+    [ 'darkroom_metrics_jobs_interval 1s;',
+      'darkroom_metrics_jobs_interval soon;', 'invalid interval "soon"' ],
+    [ 'darkroom_metrics_jobs_interval 1s;',
+      'darkroom_metrics_jobs_interval 1s 2s;',
+      'invalid number of arguments in "darkroom_metrics_jobs_interval"' ],
 ) {
     my ($from, $to, $want) = @$case;
     (my $conf = $good) =~ s/\Q$from\E/$to/ or die "no $from";

@@ -29,6 +29,12 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_darkroom_metrics_init(ngx_conf_t *cf);
+static void *ngx_http_darkroom_metrics_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_darkroom_metrics_init_main_conf(ngx_conf_t *cf,
+    void *conf);
+static char *ngx_http_darkroom_metrics_interval(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_darkroom_metrics_init_process(ngx_cycle_t *cycle);
 static void *ngx_http_darkroom_metrics_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_darkroom_metrics_merge_loc_conf(ngx_conf_t *cf,
     void *parent, void *child);
@@ -46,6 +52,11 @@ static u_char *ngx_http_darkroom_metrics_shop(u_char *p, u_char *last,
     ngx_http_darkroom_metrics_sh_t *sh);
 static u_char *ngx_http_darkroom_metrics_named(u_char *p, u_char *last,
     ngx_http_darkroom_metrics_sh_t *sh);
+static u_char *ngx_http_darkroom_metrics_queue(u_char *p, u_char *last,
+    ngx_http_darkroom_metrics_sh_t *sh);
+static u_char *ngx_http_darkroom_metrics_gauges(u_char *p, u_char *last,
+    ngx_http_darkroom_metrics_names_t *names, const char *metric,
+    ngx_atomic_t *values, ngx_uint_t ms);
 static u_char *ngx_http_darkroom_metrics_family(u_char *p, u_char *last,
     const char *name, const char *type, const char *help);
 static u_char *ngx_http_darkroom_metrics_histogram(u_char *p, u_char *last,
@@ -142,6 +153,13 @@ static ngx_command_t  ngx_http_darkroom_metrics_commands[] = {
       0,
       NULL },
 
+    { ngx_string("darkroom_metrics_jobs_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_darkroom_metrics_interval,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -150,8 +168,8 @@ static ngx_http_module_t  ngx_http_darkroom_metrics_module_ctx = {
     NULL,                                  /* preconfiguration */
     ngx_http_darkroom_metrics_init,        /* postconfiguration */
 
-    NULL,                                  /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_http_darkroom_metrics_create_main_conf,
+    ngx_http_darkroom_metrics_init_main_conf,
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -168,13 +186,87 @@ ngx_module_t  ngx_http_darkroom_metrics_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_darkroom_metrics_init_process, /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     NULL,                                  /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+static void *
+ngx_http_darkroom_metrics_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_darkroom_metrics_main_conf_t  *mmcf;
+
+    mmcf = ngx_pcalloc(cf->pool,
+                       sizeof(ngx_http_darkroom_metrics_main_conf_t));
+    if (mmcf == NULL) {
+        return NULL;
+    }
+
+    mmcf->jobs_interval = NGX_CONF_UNSET_MSEC;
+
+    return mmcf;
+}
+
+
+static char *
+ngx_http_darkroom_metrics_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_darkroom_metrics_main_conf_t *mmcf = conf;
+
+    ngx_conf_init_msec_value(mmcf->jobs_interval, 15000);
+
+    return NGX_CONF_OK;
+}
+
+
+/* darkroom_metrics_jobs_interval <time>: at least 1s, at most a day */
+
+static char *
+ngx_http_darkroom_metrics_interval(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_darkroom_metrics_main_conf_t *mmcf = conf;
+
+    ngx_str_t   *value;
+    ngx_msec_t   ms;
+
+    if (mmcf->jobs_interval != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    ms = ngx_parse_time(&value[1], 0);
+
+    if (ms == (ngx_msec_t) NGX_ERROR || ms < 1000 || ms > 86400000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid interval \"%V\", it must be a time "
+                           "from 1s to 1d", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    mmcf->jobs_interval = ms;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_metrics_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_darkroom_metrics_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                            ngx_http_darkroom_metrics_module);
+    if (mmcf == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_http_darkroom_metrics_jobs_start(cycle, mmcf->jobs_interval);
+}
 
 
 static void *
@@ -496,6 +588,7 @@ ngx_http_darkroom_metrics_handler(ngx_http_request_t *r)
     p = ngx_http_darkroom_metrics_core(p, last, sh);
     p = ngx_http_darkroom_metrics_shop(p, last, sh);
     p = ngx_http_darkroom_metrics_named(p, last, sh);
+    p = ngx_http_darkroom_metrics_queue(p, last, sh);
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "darkroom metrics: %uz bytes", (size_t) (p - body));
@@ -675,6 +768,67 @@ ngx_http_darkroom_metrics_named(u_char *p, u_char *last,
             "darkroom_lab_calls_total", "lab", &sh->lab[0][0],
             NGX_HTTP_DARKROOM_METRICS_CALL_OUTCOMES,
             ngx_http_darkroom_metrics_call_outcomes);
+
+    return p;
+}
+
+
+/* the job queue's gauges, as the last refresh left them */
+
+static u_char *
+ngx_http_darkroom_metrics_queue(u_char *p, u_char *last,
+    ngx_http_darkroom_metrics_sh_t *sh)
+{
+    ngx_http_darkroom_metrics_names_t  *names;
+
+    names = &sh->names[NGX_HTTP_DARKROOM_NAMES_JOB_KIND];
+
+    p = ngx_http_darkroom_metrics_family(p, last, "darkroom_jobs_due",
+            "gauge", "Jobs due now and not leased, by kind.");
+    p = ngx_http_darkroom_metrics_gauges(p, last, names, "darkroom_jobs_due",
+                                         sh->jobs_due, 0);
+
+    p = ngx_http_darkroom_metrics_family(p, last,
+            "darkroom_jobs_oldest_due_seconds", "gauge",
+            "How long the oldest due job of a kind has been due.");
+    p = ngx_http_darkroom_metrics_gauges(p, last, names,
+                                         "darkroom_jobs_oldest_due_seconds",
+                                         sh->jobs_oldest_ms, 1);
+
+    p = ngx_http_darkroom_metrics_family(p, last, "darkroom_jobs_dead",
+            "gauge", "Dead jobs (gave up) by kind.");
+    p = ngx_http_darkroom_metrics_gauges(p, last, names, "darkroom_jobs_dead",
+                                         sh->jobs_dead, 0);
+
+    p = ngx_http_darkroom_metrics_family(p, last,
+            "darkroom_jobs_refreshed_timestamp_seconds", "gauge",
+            "When the job queue gauges were last read (0: never).");
+
+    return ngx_slprintf(p, last,
+                        "darkroom_jobs_refreshed_timestamp_seconds %uA\n",
+                        sh->jobs_refreshed);
+}
+
+
+static u_char *
+ngx_http_darkroom_metrics_gauges(u_char *p, u_char *last,
+    ngx_http_darkroom_metrics_names_t *names, const char *metric,
+    ngx_atomic_t *values, ngx_uint_t ms)
+{
+    ngx_uint_t         i, n;
+    ngx_atomic_uint_t  v;
+
+    n = names->n;
+
+    for (i = 0; i < n; i++) {
+        v = values[i];
+
+        p = ngx_slprintf(p, last, "%s{kind=\"", metric);
+        p = ngx_http_darkroom_metrics_label(p, last, names->name[i]);
+
+        p = ms ? ngx_slprintf(p, last, "\"} %uA.%03uA\n", v / 1000, v % 1000)
+               : ngx_slprintf(p, last, "\"} %uA\n", v);
+    }
 
     return p;
 }

@@ -139,8 +139,21 @@ typedef struct {
     ngx_atomic_t                 downloads;       /* darkroom_download 2xx */
     ngx_atomic_t                 download_bytes;
 
+    /* gauges of the job queue by kind, refreshed by one worker's timer */
+    ngx_atomic_t                 jobs_due[NGX_HTTP_DARKROOM_METRICS_NAMES];
+    ngx_atomic_t                 jobs_oldest_ms[NGX_HTTP_DARKROOM_METRICS_NAMES];
+    ngx_atomic_t                 jobs_dead[NGX_HTTP_DARKROOM_METRICS_NAMES];
+    ngx_atomic_t                 jobs_refreshed;  /* unix time, 0: never */
+
     ngx_http_darkroom_metrics_names_t  names[NGX_HTTP_DARKROOM_NAMES_N];
 } ngx_http_darkroom_metrics_sh_t;
+
+
+typedef struct {
+    ngx_msec_t                   jobs_interval;  /* the queue's refresh */
+} ngx_http_darkroom_metrics_main_conf_t;
+
+extern ngx_module_t  ngx_http_darkroom_metrics_module;
 
 
 /* NULL until the zone is made (and in a build without http{}) */
@@ -154,6 +167,8 @@ void ngx_http_darkroom_metrics_observe(ngx_http_darkroom_histogram_t *h,
 void ngx_http_darkroom_metrics_location(ngx_conf_t *cf, ngx_str_t *directive);
 void ngx_http_darkroom_metrics_webhook_result(const char *result);
 void ngx_http_darkroom_metrics_job(const char *kind, ngx_int_t rc);
+ngx_int_t ngx_http_darkroom_metrics_jobs_start(ngx_cycle_t *cycle,
+    ngx_msec_t interval);
 
 
 /* a counter field of the shared memory, plus n */
