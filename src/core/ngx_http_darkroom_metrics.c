@@ -62,9 +62,9 @@ static u_char *ngx_http_darkroom_metrics_family(u_char *p, u_char *last,
 static u_char *ngx_http_darkroom_metrics_histogram(u_char *p, u_char *last,
     const char *name, const char *help, ngx_http_darkroom_histogram_t *h);
 static u_char *ngx_http_darkroom_metrics_by_name(u_char *p, u_char *last,
-    ngx_http_darkroom_metrics_names_t *names, const char *metric,
-    const char *label, ngx_atomic_t *counts, ngx_uint_t width,
-    const char **outcomes);
+    ngx_http_darkroom_metrics_sh_t *sh, ngx_uint_t dim, const char *metric,
+    const char *help, const char *label, ngx_atomic_t *counts,
+    ngx_uint_t width, const char **outcomes);
 static u_char *ngx_http_darkroom_metrics_label(u_char *p, u_char *last,
     const char *value);
 
@@ -118,6 +118,46 @@ static const uint64_t  ngx_http_darkroom_metrics_bounds[] = {
 static const char  *ngx_http_darkroom_metrics_le[] = {
     "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1",
     "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"
+};
+
+/* the counters without labels */
+
+typedef struct {
+    const char                  *name;
+    const char                  *help;
+    size_t                       offset;       /* in the shared memory */
+} ngx_http_darkroom_metrics_counter_t;
+
+#define ngx_http_darkroom_metrics_at(field)                                  \
+    offsetof(ngx_http_darkroom_metrics_sh_t, field)
+
+static ngx_http_darkroom_metrics_counter_t
+    ngx_http_darkroom_metrics_counters[] =
+{
+    { "darkroom_tasks_posted_total",
+      "Request tasks posted to the thread pool.",
+      ngx_http_darkroom_metrics_at(tasks_posted) },
+    { "darkroom_tasks_queue_full_total",
+      "Request tasks refused with 503 because the thread pool's queue was "
+      "full.", ngx_http_darkroom_metrics_at(tasks_queue_full) },
+    { "darkroom_db_connect_failures_total",
+      "PostgreSQL connections that could not be made.",
+      ngx_http_darkroom_metrics_at(db_connect_failures) },
+    { "darkroom_db_unavailable_total",
+      "503 answers because PostgreSQL was unavailable.",
+      ngx_http_darkroom_metrics_at(db_unavailable) },
+    { "darkroom_checkouts_created_total",
+      "Stripe Checkout Sessions attached to orders.",
+      ngx_http_darkroom_metrics_at(checkouts) },
+    { "darkroom_media_links_total", "Signed media links let in.",
+      ngx_http_darkroom_metrics_at(media_links) },
+    { "darkroom_downloads_total",
+      "Digital downloads served (darkroom_download, 2xx).",
+      ngx_http_darkroom_metrics_at(downloads) },
+    { "darkroom_download_bytes_total",
+      "Body bytes sent by digital downloads.",
+      ngx_http_darkroom_metrics_at(download_bytes) },
+    { NULL, NULL, 0 }
 };
 
 /* the directives of darkroom content handlers, as a bounded label */
@@ -642,18 +682,16 @@ static u_char *
 ngx_http_darkroom_metrics_core(u_char *p, u_char *last,
     ngx_http_darkroom_metrics_sh_t *sh)
 {
-    p = ngx_http_darkroom_metrics_family(p, last,
-            "darkroom_tasks_posted_total", "counter",
-            "Request tasks posted to the thread pool.");
-    p = ngx_slprintf(p, last, "darkroom_tasks_posted_total %uA\n",
-                     sh->tasks_posted);
+    ngx_atomic_t                        *v;
+    ngx_http_darkroom_metrics_counter_t  *c;
 
-    p = ngx_http_darkroom_metrics_family(p, last,
-            "darkroom_tasks_queue_full_total", "counter",
-            "Request tasks refused with 503 because the thread pool's "
-            "queue was full.");
-    p = ngx_slprintf(p, last, "darkroom_tasks_queue_full_total %uA\n",
-                     sh->tasks_queue_full);
+    for (c = ngx_http_darkroom_metrics_counters; c->name; c++) {
+        v = (ngx_atomic_t *) ((u_char *) sh + c->offset);
+
+        p = ngx_http_darkroom_metrics_family(p, last, c->name, "counter",
+                                             c->help);
+        p = ngx_slprintf(p, last, "%s %uA\n", c->name, *v);
+    }
 
     p = ngx_http_darkroom_metrics_histogram(p, last,
             "darkroom_task_wait_seconds",
@@ -664,24 +702,10 @@ ngx_http_darkroom_metrics_core(u_char *p, u_char *last,
             "darkroom_task_run_seconds",
             "Time a request task ran in a pool thread.", &sh->task_run);
 
-    p = ngx_http_darkroom_metrics_histogram(p, last,
+    return ngx_http_darkroom_metrics_histogram(p, last,
             "darkroom_db_statement_seconds",
             "Time of a PostgreSQL statement, sent to last result.",
             &sh->db_statement);
-
-    p = ngx_http_darkroom_metrics_family(p, last,
-            "darkroom_db_connect_failures_total", "counter",
-            "PostgreSQL connections that could not be made.");
-    p = ngx_slprintf(p, last, "darkroom_db_connect_failures_total %uA\n",
-                     sh->db_connect_failures);
-
-    p = ngx_http_darkroom_metrics_family(p, last,
-            "darkroom_db_unavailable_total", "counter",
-            "503 answers because PostgreSQL was unavailable.");
-    p = ngx_slprintf(p, last, "darkroom_db_unavailable_total %uA\n",
-                     sh->db_unavailable);
-
-    return p;
 }
 
 
@@ -702,30 +726,6 @@ ngx_http_darkroom_metrics_shop(u_char *p, u_char *last,
                          sh->webhooks[i]);
     }
 
-    p = ngx_http_darkroom_metrics_family(p, last,
-            "darkroom_checkouts_created_total", "counter",
-            "Stripe Checkout Sessions made for orders.");
-    p = ngx_slprintf(p, last, "darkroom_checkouts_created_total %uA\n",
-                     sh->checkouts);
-
-    p = ngx_http_darkroom_metrics_family(p, last,
-            "darkroom_media_links_total", "counter",
-            "Signed media links let in.");
-    p = ngx_slprintf(p, last, "darkroom_media_links_total %uA\n",
-                     sh->media_links);
-
-    p = ngx_http_darkroom_metrics_family(p, last,
-            "darkroom_downloads_total", "counter",
-            "Digital downloads served (darkroom_download, 2xx).");
-    p = ngx_slprintf(p, last, "darkroom_downloads_total %uA\n",
-                     sh->downloads);
-
-    p = ngx_http_darkroom_metrics_family(p, last,
-            "darkroom_download_bytes_total", "counter",
-            "Body bytes sent by digital downloads.");
-    p = ngx_slprintf(p, last, "darkroom_download_bytes_total %uA\n",
-                     sh->download_bytes);
-
     return p;
 }
 
@@ -734,42 +734,30 @@ static u_char *
 ngx_http_darkroom_metrics_named(u_char *p, u_char *last,
     ngx_http_darkroom_metrics_sh_t *sh)
 {
-    p = ngx_http_darkroom_metrics_family(p, last,
-            "darkroom_job_runs_total", "counter",
-            "Background job runs by kind and outcome.");
-    p = ngx_http_darkroom_metrics_by_name(p, last,
-            &sh->names[NGX_HTTP_DARKROOM_NAMES_JOB_KIND],
-            "darkroom_job_runs_total", "kind", &sh->jobs[0][0],
-            NGX_HTTP_DARKROOM_METRICS_JOB_OUTCOMES,
+    p = ngx_http_darkroom_metrics_by_name(p, last, sh,
+            NGX_HTTP_DARKROOM_NAMES_JOB_KIND, "darkroom_job_runs_total",
+            "Background job runs by kind and outcome.", "kind",
+            &sh->jobs[0][0], NGX_HTTP_DARKROOM_METRICS_JOB_OUTCOMES,
             ngx_http_darkroom_metrics_job_outcomes);
 
-    p = ngx_http_darkroom_metrics_family(p, last,
-            "darkroom_limit_requests_total", "counter",
-            "Requests checked by a darkroom_limit zone, by outcome.");
-    p = ngx_http_darkroom_metrics_by_name(p, last,
-            &sh->names[NGX_HTTP_DARKROOM_NAMES_LIMIT_ZONE],
-            "darkroom_limit_requests_total", "zone", &sh->limit[0][0], 2,
-            ngx_http_darkroom_metrics_limit_outcomes);
+    p = ngx_http_darkroom_metrics_by_name(p, last, sh,
+            NGX_HTTP_DARKROOM_NAMES_LIMIT_ZONE,
+            "darkroom_limit_requests_total",
+            "Requests checked by a darkroom_limit zone, by outcome.", "zone",
+            &sh->limit[0][0], 2, ngx_http_darkroom_metrics_limit_outcomes);
 
-    p = ngx_http_darkroom_metrics_family(p, last,
-            "darkroom_emails_total", "counter",
-            "Emails handed to a provider, by provider and outcome.");
-    p = ngx_http_darkroom_metrics_by_name(p, last,
-            &sh->names[NGX_HTTP_DARKROOM_NAMES_MAIL_PROVIDER],
-            "darkroom_emails_total", "provider", &sh->mail[0][0],
+    p = ngx_http_darkroom_metrics_by_name(p, last, sh,
+            NGX_HTTP_DARKROOM_NAMES_MAIL_PROVIDER, "darkroom_emails_total",
+            "Emails handed to a provider, by provider and outcome.",
+            "provider", &sh->mail[0][0],
             NGX_HTTP_DARKROOM_METRICS_CALL_OUTCOMES,
             ngx_http_darkroom_metrics_call_outcomes);
 
-    p = ngx_http_darkroom_metrics_family(p, last,
-            "darkroom_lab_calls_total", "counter",
-            "Calls to print labs, by lab and outcome.");
-    p = ngx_http_darkroom_metrics_by_name(p, last,
-            &sh->names[NGX_HTTP_DARKROOM_NAMES_LAB],
-            "darkroom_lab_calls_total", "lab", &sh->lab[0][0],
-            NGX_HTTP_DARKROOM_METRICS_CALL_OUTCOMES,
+    return ngx_http_darkroom_metrics_by_name(p, last, sh,
+            NGX_HTTP_DARKROOM_NAMES_LAB, "darkroom_lab_calls_total",
+            "Calls to print labs, by lab and outcome.", "lab",
+            &sh->lab[0][0], NGX_HTTP_DARKROOM_METRICS_CALL_OUTCOMES,
             ngx_http_darkroom_metrics_call_outcomes);
-
-    return p;
 }
 
 
@@ -860,17 +848,21 @@ ngx_http_darkroom_metrics_histogram(u_char *p, u_char *last,
 }
 
 
-/* the claimed names of a dimension, and "other" if anything overflowed */
+/* a counter family by the claimed names of a dimension, and "other" */
 
 static u_char *
 ngx_http_darkroom_metrics_by_name(u_char *p, u_char *last,
-    ngx_http_darkroom_metrics_names_t *names, const char *metric,
-    const char *label, ngx_atomic_t *counts, ngx_uint_t width,
-    const char **outcomes)
+    ngx_http_darkroom_metrics_sh_t *sh, ngx_uint_t dim, const char *metric,
+    const char *help, const char *label, ngx_atomic_t *counts,
+    ngx_uint_t width, const char **outcomes)
 {
-    ngx_uint_t    i, o, n, other;
-    ngx_atomic_t  *c;
+    ngx_uint_t                          i, o, n, other;
+    ngx_atomic_t                       *c;
+    ngx_http_darkroom_metrics_names_t  *names;
 
+    p = ngx_http_darkroom_metrics_family(p, last, metric, "counter", help);
+
+    names = &sh->names[dim];
     n = names->n;
     other = NGX_HTTP_DARKROOM_METRICS_NAMES - 1;
 

@@ -141,7 +141,8 @@ typedef struct {
 
     /* gauges of the job queue by kind, refreshed by one worker's timer */
     ngx_atomic_t                 jobs_due[NGX_HTTP_DARKROOM_METRICS_NAMES];
-    ngx_atomic_t                 jobs_oldest_ms[NGX_HTTP_DARKROOM_METRICS_NAMES];
+    ngx_atomic_t                 jobs_oldest_ms
+                                     [NGX_HTTP_DARKROOM_METRICS_NAMES];
     ngx_atomic_t                 jobs_dead[NGX_HTTP_DARKROOM_METRICS_NAMES];
     ngx_atomic_t                 jobs_refreshed;  /* unix time, 0: never */
 

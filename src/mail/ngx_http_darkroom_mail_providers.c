@@ -210,8 +210,8 @@ ngx_http_darkroom_mail_send(ngx_http_darkroom_mail_main_conf_t *mcf,
 
     ngx_http_darkroom_mail_answer(mcf, &resp, res);
     ngx_http_darkroom_metric_named(mail, NGX_HTTP_DARKROOM_NAMES_MAIL_PROVIDER,
-                                   pv->name, ngx_strlen(pv->name),
-                                   res->outcome != NGX_HTTP_DARKROOM_MAIL_SENT);
+        pv->name, ngx_strlen(pv->name),
+        res->outcome != NGX_HTTP_DARKROOM_MAIL_SENT);
 
     ngx_http_darkroom_fetch_free(&resp);
 }
