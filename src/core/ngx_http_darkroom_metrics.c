@@ -69,8 +69,13 @@ static u_char *ngx_http_darkroom_metrics_label(u_char *p, u_char *last,
     const char *value);
 
 
-/* the largest answer: every series of the table, with room to spare */
-#define NGX_HTTP_DARKROOM_METRICS_MAX  (128 * 1024)
+/*
+ * The size of an answer: the fixed families, then per name claimed (one
+ * more, for "other" or a name claimed meanwhile) a line per outcome and
+ * the gauges; a line is at most 200 bytes with a name escaped twice over
+ */
+#define NGX_HTTP_DARKROOM_METRICS_FIXED  (24 * 1024)
+#define NGX_HTTP_DARKROOM_METRICS_LINE   200
 
 
 ngx_http_darkroom_metrics_sh_t  *ngx_http_darkroom_metrics;
@@ -600,7 +605,9 @@ static ngx_int_t
 ngx_http_darkroom_metrics_handler(ngx_http_request_t *r)
 {
     u_char                          *body, *p, *last;
+    size_t                           size;
     ngx_int_t                        rc;
+    ngx_uint_t                       i, lines;
     ngx_http_darkroom_metrics_sh_t  *sh;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
@@ -617,12 +624,23 @@ ngx_http_darkroom_metrics_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    body = ngx_pnalloc(r->pool, NGX_HTTP_DARKROOM_METRICS_MAX);
+    lines = 0;
+
+    for (i = 0; i < NGX_HTTP_DARKROOM_NAMES_N; i++) {
+        lines += (sh->names[i].n + 2) * NGX_HTTP_DARKROOM_METRICS_JOB_OUTCOMES;
+    }
+
+    lines += (sh->names[NGX_HTTP_DARKROOM_NAMES_JOB_KIND].n + 1) * 3;
+
+    size = NGX_HTTP_DARKROOM_METRICS_FIXED
+           + lines * NGX_HTTP_DARKROOM_METRICS_LINE;
+
+    body = ngx_pnalloc(r->pool, size);
     if (body == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    last = body + NGX_HTTP_DARKROOM_METRICS_MAX;
+    last = body + size;
 
     p = ngx_http_darkroom_metrics_requests(body, last, sh);
     p = ngx_http_darkroom_metrics_core(p, last, sh);
