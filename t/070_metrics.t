@@ -189,6 +189,19 @@ $t->write_file('scrape.txt', $t->http(GET => '/metrics')->{content});
 my $out = `$promtool check metrics < ${\ $t->dir}/scrape.txt 2>&1`;
 is($?, 0, 'promtool check metrics passes') or diag $out;
 
+# the alert rules we ship read these metrics and are valid rules
+$out = `$promtool check rules ${\ $t->top}/conf/prometheus-alerts.yml 2>&1`;
+is($?, 0, 'promtool check rules passes on conf/prometheus-alerts.yml')
+    or diag $out;
+my $rules = $t->read_file($t->top . '/conf/prometheus-alerts.yml');
+my %family = map { $_ => 1 }
+    $t->read_file('scrape.txt') =~ /^# TYPE (\S+) /mg;
+my $exprs = join ' ', $rules =~ /\bexpr:(.*?)\n\s+(?:for|labels):/sg;
+for my $m (sort keys %{{ map { $_ => 1 } $exprs =~ /\b(darkroom_\w+)/g }}) {
+    (my $base = $m) =~ s/_bucket$//;
+    ok($family{$base}, "the rules' $m is a metric we write");
+}
+
 # --- methods ---------------------------------------------------------------
 is($t->http(POST => '/metrics', { content => 'x' })->{status}, 405,
     'POST is 405');
