@@ -241,4 +241,11 @@ for my $case (
 }
 $t->write_file('nginx.conf', $good);
 
+# --- a reload keeps the zone, and with it the counts ------------------------
+my $key = 'darkroom_requests_total{handler="catalogue",class="2xx"}';
+my ($before) = scrape();
+$t->reload;
+my ($after) = scrape();
+is($after->{$key}, $before->{$key}, 'a reload keeps the counts');
+
 done_testing;
