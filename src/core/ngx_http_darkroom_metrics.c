@@ -61,6 +61,10 @@ static u_char *ngx_http_darkroom_metrics_family(u_char *p, u_char *last,
     const char *name, const char *type, const char *help);
 static u_char *ngx_http_darkroom_metrics_histogram(u_char *p, u_char *last,
     const char *name, const char *help, ngx_http_darkroom_histogram_t *h);
+static u_char *ngx_http_darkroom_metrics_series(u_char *p, u_char *last,
+    const char *name, const char *lab, ngx_http_darkroom_histogram_t *h);
+static u_char *ngx_http_darkroom_metrics_labs(u_char *p, u_char *last,
+    ngx_http_darkroom_metrics_sh_t *sh);
 static u_char *ngx_http_darkroom_metrics_by_name(u_char *p, u_char *last,
     ngx_http_darkroom_metrics_sh_t *sh, ngx_uint_t dim, const char *metric,
     const char *help, const char *label, ngx_atomic_t *counts,
@@ -553,6 +557,29 @@ ngx_http_darkroom_metrics_webhook_result(const char *result)
 }
 
 
+/* a call to a lab (start: from _now()), failed or not */
+
+void
+ngx_http_darkroom_metrics_lab(const char *lab, ngx_uint_t failed,
+    uint64_t start)
+{
+    ngx_uint_t  slot;
+
+    if (ngx_http_darkroom_metrics == NULL) {
+        return;
+    }
+
+    slot = ngx_http_darkroom_metrics_name(NGX_HTTP_DARKROOM_NAMES_LAB,
+                                          (u_char *) lab, ngx_strlen(lab));
+
+    (void) ngx_atomic_fetch_add(&ngx_http_darkroom_metrics->lab[slot][failed],
+                                1);
+
+    ngx_http_darkroom_metric_observe(lab_time[slot],
+                                     ngx_http_darkroom_metrics_now() - start);
+}
+
+
 /* a registered kind's run: a handler's NGX_OK, _ERROR, _DECLINED, _AGAIN */
 
 void
@@ -630,7 +657,9 @@ ngx_http_darkroom_metrics_handler(ngx_http_request_t *r)
         lines += (sh->names[i].n + 2) * NGX_HTTP_DARKROOM_METRICS_JOB_OUTCOMES;
     }
 
-    lines += (sh->names[NGX_HTTP_DARKROOM_NAMES_JOB_KIND].n + 1) * 3;
+    lines += (sh->names[NGX_HTTP_DARKROOM_NAMES_JOB_KIND].n + 1) * 3
+             + (sh->names[NGX_HTTP_DARKROOM_NAMES_LAB].n + 1)
+               * (NGX_HTTP_DARKROOM_METRICS_BUCKETS + 3);
 
     size = NGX_HTTP_DARKROOM_METRICS_FIXED
            + lines * NGX_HTTP_DARKROOM_METRICS_LINE;
@@ -647,6 +676,7 @@ ngx_http_darkroom_metrics_handler(ngx_http_request_t *r)
     p = ngx_http_darkroom_metrics_shop(p, last, sh);
     p = ngx_http_darkroom_metrics_named(p, last, sh);
     p = ngx_http_darkroom_metrics_queue(p, last, sh);
+    p = ngx_http_darkroom_metrics_labs(p, last, sh);
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "darkroom metrics: %uz bytes", (size_t) (p - body));
@@ -846,23 +876,78 @@ static u_char *
 ngx_http_darkroom_metrics_histogram(u_char *p, u_char *last,
     const char *name, const char *help, ngx_http_darkroom_histogram_t *h)
 {
+    p = ngx_http_darkroom_metrics_family(p, last, name, "histogram", help);
+
+    return ngx_http_darkroom_metrics_series(p, last, name, NULL, h);
+}
+
+
+/* one histogram's series, for the lab named (NULL: no label) */
+
+static u_char *
+ngx_http_darkroom_metrics_series(u_char *p, u_char *last, const char *name,
+    const char *lab, ngx_http_darkroom_histogram_t *h)
+{
     uint64_t    sum;
     ngx_uint_t  i, total;
+    u_char      labels[NGX_HTTP_DARKROOM_METRICS_NAME_LEN * 2 + 16], *l;
 
-    p = ngx_http_darkroom_metrics_family(p, last, name, "histogram", help);
+    l = labels;
+
+    if (lab) {
+        l = ngx_cpymem(l, "lab=\"", 5);
+        l = ngx_http_darkroom_metrics_label(l, labels + sizeof(labels) - 3,
+                                            lab);
+        l = ngx_cpymem(l, "\",", 2);
+    }
 
     total = 0;
 
     for (i = 0; i <= NGX_HTTP_DARKROOM_METRICS_BUCKETS; i++) {
         total += h->count[i];
-        p = ngx_slprintf(p, last, "%s_bucket{le=\"%s\"} %ui\n",
-                         name, ngx_http_darkroom_metrics_le[i], total);
+        p = ngx_slprintf(p, last, "%s_bucket{%*sle=\"%s\"} %ui\n",
+                         name, (size_t) (l - labels), labels,
+                         ngx_http_darkroom_metrics_le[i], total);
     }
 
     sum = h->sum_us;
 
+    if (lab) {
+        l[-1] = '}';
+        return ngx_slprintf(p, last,
+                            "%s_sum{%*s %uL.%06uL\n%s_count{%*s %ui\n",
+                            name, (size_t) (l - labels), labels,
+                            sum / 1000000, sum % 1000000,
+                            name, (size_t) (l - labels), labels, total);
+    }
+
     return ngx_slprintf(p, last, "%s_sum %uL.%06uL\n%s_count %ui\n",
                         name, sum / 1000000, sum % 1000000, name, total);
+}
+
+
+/* the time of lab calls, by lab */
+
+static u_char *
+ngx_http_darkroom_metrics_labs(u_char *p, u_char *last,
+    ngx_http_darkroom_metrics_sh_t *sh)
+{
+    ngx_uint_t                          i, n;
+    ngx_http_darkroom_metrics_names_t  *names;
+
+    p = ngx_http_darkroom_metrics_family(p, last, "darkroom_lab_call_seconds",
+            "histogram", "Time of a call to a print lab, by lab.");
+
+    names = &sh->names[NGX_HTTP_DARKROOM_NAMES_LAB];
+    n = names->n;
+
+    for (i = 0; i < n; i++) {
+        p = ngx_http_darkroom_metrics_series(p, last,
+                                             "darkroom_lab_call_seconds",
+                                             names->name[i], &sh->lab_time[i]);
+    }
+
+    return p;
 }
 
 

@@ -134,6 +134,7 @@ typedef struct {
                                      [NGX_HTTP_DARKROOM_METRICS_CALL_OUTCOMES];
     ngx_atomic_t                 lab[NGX_HTTP_DARKROOM_METRICS_NAMES]
                                      [NGX_HTTP_DARKROOM_METRICS_CALL_OUTCOMES];
+    ngx_http_darkroom_histogram_t  lab_time[NGX_HTTP_DARKROOM_METRICS_NAMES];
 
     ngx_atomic_t                 media_links;     /* signed links let in */
     ngx_atomic_t                 downloads;       /* darkroom_download 2xx */
@@ -168,6 +169,8 @@ void ngx_http_darkroom_metrics_observe(ngx_http_darkroom_histogram_t *h,
 void ngx_http_darkroom_metrics_location(ngx_conf_t *cf, ngx_str_t *directive);
 void ngx_http_darkroom_metrics_webhook_result(const char *result);
 void ngx_http_darkroom_metrics_job(const char *kind, ngx_int_t rc);
+void ngx_http_darkroom_metrics_lab(const char *lab, ngx_uint_t failed,
+    uint64_t start);
 ngx_int_t ngx_http_darkroom_metrics_jobs_start(ngx_cycle_t *cycle,
     ngx_msec_t interval);
 

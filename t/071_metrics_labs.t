@@ -1,0 +1,69 @@
+#!/usr/bin/perl
+# Prometheus metrics of fulfilment: a paid order sent to two labs moves
+# darkroom_lab_calls_total by lab, times each call in the lab's histogram
+# (darkroom_lab_call_seconds, labelled by lab, as many as the calls), counts
+# a signed asset link let in (darkroom_media_links_total) and
+# the job runs by kind; promtool accepts the labelled histograms.
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use Darkroom::Test qw(wait_for);
+use Darkroom::Stripe qw(fake_api);
+use LabSandbox;
+
+my ($promtool) = grep { -x } map { "$_/promtool" } split /:/, $ENV{PATH};
+die "promtool missing: install Debian's prometheus (make deps)\n"
+    unless $promtool;
+
+my $t = Darkroom::Test->new;
+my $stripe = fake_api($t);
+my $lab = LabSandbox::start($t);
+LabSandbox::conf($t, $stripe->url, $lab,
+    http => 'darkroom_lab_poll_interval 300ms;',
+    server => 'location = /metrics { darkroom_metrics; }');
+LabSandbox::mapping($t);
+$t->start;
+
+sub scrape {
+    my $r = $t->http(GET => '/metrics', { port => $t->port(2) });
+    my %m = map { /^(\S+) (\S+)$/ ? ($1 => $2) : () }
+        grep { !/^#/ } split /\n/, $r->{content};
+    return (\%m, $r->{content});
+}
+
+my $o = LabSandbox::paid_order($t, [ ['harbour-dawn', 'giclee-a3', 1],
+    ['moor-rain', 'canvas-50', 1] ]);
+ok(wait_for(sub { my @l = LabSandbox::lab_orders($t, $o);
+    @l == 2 && !grep { $_->[2] ne 'submitted' } @l }, 20),
+    'two lab orders submitted');
+
+my ($m, $text);
+for my $l (qw(prodigi printspace)) {
+    ok(wait_for(sub { ($m, $text) = scrape();
+        ($m->{"darkroom_lab_calls_total{lab=\"$l\",outcome=\"ok\"}"} // 0) >= 1
+    }, 20), "$l: calls counted");
+    my $calls = ($m->{"darkroom_lab_calls_total{lab=\"$l\",outcome=\"ok\"}"} // 0)
+        + ($m->{"darkroom_lab_calls_total{lab=\"$l\",outcome=\"error\"}"} // 0);
+    is($m->{"darkroom_lab_call_seconds_count{lab=\"$l\"}"}, $calls,
+        "$l: every call timed");
+    is($m->{"darkroom_lab_call_seconds_bucket{lab=\"$l\",le=\"+Inf\"}"}, $calls,
+        "$l: the +Inf bucket is the count");
+}
+# a lab fetches its asset through a signed media link
+my ($po) = values %{$lab->state->{prodigi}};
+my ($path) = $po->{items}[0]{assets}[0]{url} =~ m{^http://[^/]+(/.*)$};
+my $links = $m->{'darkroom_media_links_total'};
+is($t->http(GET => $path, { port => $t->port(2) })->{status}, 200,
+    'the signed asset link answers');
+($m) = scrape();
+is($m->{'darkroom_media_links_total'} - $links, 1, 'one media link counted');
+ok(($m->{'darkroom_job_runs_total{kind="fulfil_order",outcome="done"}'} // 0)
+   >= 1, 'the fulfil job ran and is counted by kind');
+
+$t->write_file('scrape.txt', $text);
+my $out = `$promtool check metrics < ${\ $t->dir}/scrape.txt 2>&1`;
+is($?, 0, 'promtool check metrics passes') or diag $out;
+
+done_testing;
