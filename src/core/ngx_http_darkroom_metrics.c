@@ -166,6 +166,12 @@ static ngx_http_darkroom_metrics_counter_t
     { "darkroom_download_bytes_total",
       "Body bytes sent by digital downloads.",
       ngx_http_darkroom_metrics_at(download_bytes) },
+    { "darkroom_gallery_zips_total",
+      "Gallery ZIP downloads answered (2xx, a range included).",
+      ngx_http_darkroom_metrics_at(gallery_zips) },
+    { "darkroom_gallery_zip_bytes_total",
+      "Body bytes sent by gallery ZIP downloads.",
+      ngx_http_darkroom_metrics_at(gallery_zip_bytes) },
     { NULL, NULL, 0 }
 };
 
@@ -617,11 +623,23 @@ ngx_http_darkroom_metrics_log(ngx_http_request_t *r)
 
     ngx_http_darkroom_metric_inc(requests[mlcf->handler][class]);
 
-    if (mlcf->handler == NGX_HTTP_DARKROOM_H_DOWNLOAD && class == 1) {
-        sent = r->connection->sent - r->header_size;
+    if (class != 1) {
+        return NGX_OK;
+    }
 
+    sent = r->connection->sent - r->header_size;
+    sent = sent > 0 ? sent : 0;
+
+    if (mlcf->handler == NGX_HTTP_DARKROOM_H_DOWNLOAD) {
         ngx_http_darkroom_metric_inc(downloads);
-        ngx_http_darkroom_metric_add(download_bytes, sent > 0 ? sent : 0);
+        ngx_http_darkroom_metric_add(download_bytes, sent);
+
+    } else if (mlcf->handler == NGX_HTTP_DARKROOM_H_GALLERY
+               && ngx_http_darkroom_is(r->headers_out.content_type,
+                                       "application/zip"))
+    {
+        ngx_http_darkroom_metric_inc(gallery_zips);
+        ngx_http_darkroom_metric_add(gallery_zip_bytes, sent);
     }
 
     return NGX_OK;

@@ -139,6 +139,8 @@ typedef struct {
     ngx_atomic_t                 media_links;     /* signed links let in */
     ngx_atomic_t                 downloads;       /* darkroom_download 2xx */
     ngx_atomic_t                 download_bytes;
+    ngx_atomic_t                 gallery_zips;    /* darkroom_gallery ZIPs */
+    ngx_atomic_t                 gallery_zip_bytes;
 
     /* gauges of the job queue by kind, refreshed by one worker's timer */
     ngx_atomic_t                 jobs_due[NGX_HTTP_DARKROOM_METRICS_NAMES];
