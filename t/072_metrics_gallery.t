@@ -79,4 +79,15 @@ for my $k (sort keys %want) {
         "$k moved by $want{$k}");
 }
 
+# the revocation list the workers load (darkroom_gallery_zone interval)
+$t->sql("UPDATE galleries SET revoked_at = now() WHERE id = :'p1'", $id);
+my $n = $t->sql_value('SELECT count(*) FROM gallery_revocations()');
+ok($n >= 1, 'a gallery revoked');
+my $at = time;
+ok(wait_for(sub { $now = scrape();
+    $now->{darkroom_gallery_revocations_refreshed_timestamp_seconds} >= $at
+    && $now->{darkroom_gallery_revocations} == $n }, 10),
+    "the list's size ($n) and its refresh time")
+    or diag explain { map { $_ => $now->{$_} } grep { /revocations/ } keys %$now };
+
 done_testing;

@@ -586,6 +586,18 @@ ngx_http_darkroom_metrics_lab(const char *lab, ngx_uint_t failed,
 }
 
 
+/* the gallery revocation list, as a worker just loaded it (event loop) */
+
+void
+ngx_http_darkroom_metrics_revocations(ngx_uint_t n)
+{
+    if (ngx_http_darkroom_metrics) {
+        ngx_http_darkroom_metrics->revocations = n;
+        ngx_http_darkroom_metrics->revocations_at = ngx_time();
+    }
+}
+
+
 /* a registered kind's run: a handler's NGX_OK, _ERROR, _DECLINED, _AGAIN */
 
 void
@@ -858,9 +870,24 @@ ngx_http_darkroom_metrics_queue(u_char *p, u_char *last,
             "darkroom_jobs_refreshed_timestamp_seconds", "gauge",
             "When the job queue gauges were last read (0: never).");
 
+    p = ngx_slprintf(p, last,
+                     "darkroom_jobs_refreshed_timestamp_seconds %uA\n",
+                     sh->jobs_refreshed);
+
+    p = ngx_http_darkroom_metrics_family(p, last,
+            "darkroom_gallery_revocations", "gauge",
+            "Galleries in the revocation list signed links are checked "
+            "against.");
+    p = ngx_slprintf(p, last, "darkroom_gallery_revocations %uA\n",
+                     sh->revocations);
+
+    p = ngx_http_darkroom_metrics_family(p, last,
+            "darkroom_gallery_revocations_refreshed_timestamp_seconds",
+            "gauge", "When the revocation list was last loaded (0: never).");
+
     return ngx_slprintf(p, last,
-                        "darkroom_jobs_refreshed_timestamp_seconds %uA\n",
-                        sh->jobs_refreshed);
+                "darkroom_gallery_revocations_refreshed_timestamp_seconds "
+                "%uA\n", sh->revocations_at);
 }
 
 

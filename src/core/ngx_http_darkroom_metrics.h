@@ -141,6 +141,8 @@ typedef struct {
     ngx_atomic_t                 download_bytes;
     ngx_atomic_t                 gallery_zips;    /* darkroom_gallery ZIPs */
     ngx_atomic_t                 gallery_zip_bytes;
+    ngx_atomic_t                 revocations;     /* the list's entries */
+    ngx_atomic_t                 revocations_at;  /* unix time, 0: never */
 
     /* gauges of the job queue by kind, refreshed by one worker's timer */
     ngx_atomic_t                 jobs_due[NGX_HTTP_DARKROOM_METRICS_NAMES];
@@ -173,6 +175,7 @@ void ngx_http_darkroom_metrics_webhook_result(const char *result);
 void ngx_http_darkroom_metrics_job(const char *kind, ngx_int_t rc);
 void ngx_http_darkroom_metrics_lab(const char *lab, ngx_uint_t failed,
     uint64_t start);
+void ngx_http_darkroom_metrics_revocations(ngx_uint_t n);
 ngx_int_t ngx_http_darkroom_metrics_jobs_start(ngx_cycle_t *cycle,
     ngx_msec_t interval);
 
