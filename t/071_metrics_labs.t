@@ -21,7 +21,8 @@ my $t = Darkroom::Test->new;
 my $stripe = fake_api($t);
 my $lab = LabSandbox::start($t);
 LabSandbox::conf($t, $stripe->url, $lab,
-    http => 'darkroom_lab_poll_interval 300ms;',
+    http => 'darkroom_lab_poll_interval 300ms;'
+          . ' darkroom_metrics_jobs_interval 1s;',
     server => 'location = /metrics { darkroom_metrics; }');
 LabSandbox::mapping($t);
 $t->start;
@@ -62,6 +63,17 @@ is($m->{'darkroom_media_links_total'} - $links, 1, 'one media link counted');
 ok(($m->{'darkroom_job_runs_total{kind="fulfil_order",outcome="done"}'} // 0)
    >= 1, 'the fulfil job ran and is counted by kind');
 
+# lab orders by state, read by the job queue's timer
+my $want = $t->sql_value("SELECT count(*) FROM lab_orders"
+    . " WHERE lab = 'prodigi' AND status = 'submitted'");
+ok(wait_for(sub { ($m) = scrape();
+    ($m->{'darkroom_lab_orders{lab="prodigi",state="submitted"}'} // -1)
+    == $want }, 10), "lab orders by state: prodigi submitted $want");
+my $all = 0;
+$all += $m->{$_} for grep { /^darkroom_lab_orders\{/ } keys %$m;
+ok($all >= 2, 'every lab order in some state');
+
+($m, $text) = scrape();
 $t->write_file('scrape.txt', $text);
 my $out = `$promtool check metrics < ${\ $t->dir}/scrape.txt 2>&1`;
 is($?, 0, 'promtool check metrics passes') or diag $out;

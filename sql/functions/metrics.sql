@@ -3,7 +3,7 @@
 -- metrics_job_queue: per job kind the nginx registered, the jobs due now
 -- (not leased), the age of the oldest of them, and the dead ones; read by
 -- one worker's timer in a pool thread, never by a scrape.
--- Tables: jobs.  Calls no function of another area.
+-- Tables: jobs, lab_orders.  Calls no function of another area.
 --
 -- Like every file in sql/functions/: the ONE definition of each of its
 -- functions (CREATE OR REPLACE), re-applied by tools/darkroom-migrate after
@@ -27,4 +27,16 @@ LANGUAGE sql STABLE AS $$
                                  AND (j.locked_until IS NULL
                                       OR j.locked_until < now()) AS due) d
      GROUP BY k.kind;
+$$;
+
+
+-- metrics_lab_orders: lab orders by lab and state (both bounded by the
+-- table's CHECK constraints), read by the same timer.
+CREATE OR REPLACE FUNCTION metrics_lab_orders()
+RETURNS TABLE (lab text, status text, orders bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT o.lab, o.status, count(*)
+      FROM lab_orders o
+     GROUP BY o.lab, o.status
+     ORDER BY o.lab, o.status;
 $$;

@@ -65,6 +65,8 @@ static u_char *ngx_http_darkroom_metrics_series(u_char *p, u_char *last,
     const char *name, const char *lab, ngx_http_darkroom_histogram_t *h);
 static u_char *ngx_http_darkroom_metrics_labs(u_char *p, u_char *last,
     ngx_http_darkroom_metrics_sh_t *sh);
+static u_char *ngx_http_darkroom_metrics_lab_states(u_char *p, u_char *last,
+    ngx_http_darkroom_metrics_sh_t *sh);
 static u_char *ngx_http_darkroom_metrics_by_name(u_char *p, u_char *last,
     ngx_http_darkroom_metrics_sh_t *sh, ngx_uint_t dim, const char *metric,
     const char *help, const char *label, ngx_atomic_t *counts,
@@ -874,6 +876,8 @@ ngx_http_darkroom_metrics_queue(u_char *p, u_char *last,
                      "darkroom_jobs_refreshed_timestamp_seconds %uA\n",
                      sh->jobs_refreshed);
 
+    p = ngx_http_darkroom_metrics_lab_states(p, last, sh);
+
     p = ngx_http_darkroom_metrics_family(p, last,
             "darkroom_gallery_revocations", "gauge",
             "Galleries in the revocation list signed links are checked "
@@ -968,6 +972,47 @@ ngx_http_darkroom_metrics_series(u_char *p, u_char *last, const char *name,
 
     return ngx_slprintf(p, last, "%s_sum %uL.%06uL\n%s_count %ui\n",
                         name, sum / 1000000, sum % 1000000, name, total);
+}
+
+
+/* lab orders by lab and state: the names are "lab:state" */
+
+static u_char *
+ngx_http_darkroom_metrics_lab_states(u_char *p, u_char *last,
+    ngx_http_darkroom_metrics_sh_t *sh)
+{
+    char                               *colon;
+    ngx_uint_t                          i, n;
+    ngx_http_darkroom_metrics_names_t  *names;
+    char            name[NGX_HTTP_DARKROOM_METRICS_NAME_LEN];
+
+    p = ngx_http_darkroom_metrics_family(p, last, "darkroom_lab_orders",
+            "gauge", "Lab orders by lab and state, as the job queue's "
+            "timer last read them.");
+
+    names = &sh->names[NGX_HTTP_DARKROOM_NAMES_LAB_STATE];
+    n = names->n;
+
+    for (i = 0; i < n; i++) {
+
+        /* a copy: the shared name is read by others meanwhile */
+        ngx_cpystrn((u_char *) name, (u_char *) names->name[i],
+                    sizeof(name));
+        colon = ngx_strchr(name, ':');
+
+        if (colon == NULL) {
+            continue;
+        }
+
+        *colon = '\0';
+        p = ngx_slprintf(p, last, "darkroom_lab_orders{lab=\"");
+        p = ngx_http_darkroom_metrics_label(p, last, name);
+        p = ngx_slprintf(p, last, "\",state=\"");
+        p = ngx_http_darkroom_metrics_label(p, last, colon + 1);
+        p = ngx_slprintf(p, last, "\"} %uA\n", sh->lab_orders[i]);
+    }
+
+    return p;
 }
 
 

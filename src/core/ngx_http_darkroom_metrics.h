@@ -80,6 +80,7 @@ typedef enum {
     NGX_HTTP_DARKROOM_NAMES_LIMIT_ZONE,
     NGX_HTTP_DARKROOM_NAMES_MAIL_PROVIDER,
     NGX_HTTP_DARKROOM_NAMES_LAB,
+    NGX_HTTP_DARKROOM_NAMES_LAB_STATE,          /* "lab:state" */
     NGX_HTTP_DARKROOM_NAMES_N
 } ngx_http_darkroom_metrics_names_e;
 
@@ -150,6 +151,7 @@ typedef struct {
                                      [NGX_HTTP_DARKROOM_METRICS_NAMES];
     ngx_atomic_t                 jobs_dead[NGX_HTTP_DARKROOM_METRICS_NAMES];
     ngx_atomic_t                 jobs_refreshed;  /* unix time, 0: never */
+    ngx_atomic_t                 lab_orders[NGX_HTTP_DARKROOM_METRICS_NAMES];
 
     ngx_http_darkroom_metrics_names_t  names[NGX_HTTP_DARKROOM_NAMES_N];
 } ngx_http_darkroom_metrics_sh_t;

@@ -33,6 +33,8 @@ typedef struct {
 static void ngx_http_darkroom_metrics_jobs_tick(ngx_event_t *ev);
 static void ngx_http_darkroom_metrics_jobs_thread(void *data, ngx_log_t *log);
 static void ngx_http_darkroom_metrics_jobs_done(ngx_event_t *ev);
+static void ngx_http_darkroom_metrics_lab_orders(
+    ngx_http_darkroom_metrics_jobs_t *mj);
 
 
 /* the timer's data, for nginx's timer logs, which read it as a connection */
@@ -181,7 +183,58 @@ ngx_http_darkroom_metrics_jobs_thread(void *data, ngx_log_t *log)
 
     PQclear(res);
 
-    sh->jobs_refreshed = (ngx_atomic_uint_t) time(NULL);
+    ngx_http_darkroom_metrics_lab_orders(mj);
+
+    if (mj->err.status == 0) {
+        sh->jobs_refreshed = (ngx_atomic_uint_t) time(NULL);
+    }
+}
+
+
+/* in a thread: lab orders by "lab:state"; a state no row has any more is 0 */
+
+static void
+ngx_http_darkroom_metrics_lab_orders(ngx_http_darkroom_metrics_jobs_t *mj)
+{
+    int                              row, n;
+    char                             name[NGX_HTTP_DARKROOM_METRICS_NAME_LEN];
+    size_t                           len;
+    uint64_t                         orders[NGX_HTTP_DARKROOM_METRICS_NAMES];
+    ngx_uint_t                       i, slot;
+    PGresult                        *res;
+    ngx_http_darkroom_metrics_sh_t  *sh;
+
+    sh = ngx_http_darkroom_metrics;
+
+    res = ngx_http_darkroom_db_exec(&mj->db,
+              "SELECT lab, status, orders FROM metrics_lab_orders()", 0, NULL,
+              &mj->err);
+
+    if (res == NULL) {
+        return;
+    }
+
+    ngx_memzero(orders, sizeof(orders));
+    n = PQntuples(res);
+
+    for (row = 0; row < n; row++) {
+        len = snprintf(name, sizeof(name), "%s:%s",
+                       ngx_http_darkroom_db_value(res, row, "lab"),
+                       ngx_http_darkroom_db_value(res, row, "status"));
+
+        slot = ngx_http_darkroom_metrics_name(
+                   NGX_HTTP_DARKROOM_NAMES_LAB_STATE, (u_char *) name,
+                   ngx_min(len, sizeof(name) - 1));
+
+        orders[slot] += strtoull(
+            ngx_http_darkroom_db_value(res, row, "orders"), NULL, 10);
+    }
+
+    PQclear(res);
+
+    for (i = 0; i < NGX_HTTP_DARKROOM_METRICS_NAMES; i++) {
+        sh->lab_orders[i] = orders[i];
+    }
 }
 
 
