@@ -15,11 +15,10 @@ use JSON::PP;
 use Darkroom::Test qw(wait_for);
 use Darkroom::Stripe qw(signature event session demo_catalogue shop_conf
     fake_api);
+use Darkroom::Metrics;
 
 # make deps installs it; without it the test fails, it is not skipped
-my ($promtool) = grep { -x } map { "$_/promtool" } split /:/, $ENV{PATH};
-die "promtool missing: install Debian's prometheus (make deps)\n"
-    unless $promtool;
+my $promtool = Darkroom::Metrics::promtool();
 
 my $t = Darkroom::Test->new;
 my $stripe = fake_api($t);
@@ -47,15 +46,8 @@ $t->start;
 
 # the samples of one scrape: { 'name{labels}' => value }
 sub scrape {
-    my $r = $t->http(GET => '/metrics');
-    die "scrape: $r->{status}" unless $r->{status} == 200;
-    my %m;
-    for (split /\n/, $r->{content}) {
-        next if /^#/;
-        my ($k, $v) = /^(\S+(?:\{[^}]*\})?) (\S+)$/ or die "bad line: $_";
-        $m{$k} = $v;
-    }
-    return (\%m, $r);
+    my ($m, $text, $r) = Darkroom::Metrics::scrape($t);
+    return ($m, $r);
 }
 
 my ($base, $r) = scrape();

@@ -12,10 +12,9 @@ use Test::More;
 use Darkroom::Test qw(wait_for);
 use Darkroom::Stripe qw(fake_api);
 use LabSandbox;
+use Darkroom::Metrics;
 
-my ($promtool) = grep { -x } map { "$_/promtool" } split /:/, $ENV{PATH};
-die "promtool missing: install Debian's prometheus (make deps)\n"
-    unless $promtool;
+my $promtool = Darkroom::Metrics::promtool();
 
 my $t = Darkroom::Test->new;
 my $stripe = fake_api($t);
@@ -27,12 +26,7 @@ LabSandbox::conf($t, $stripe->url, $lab,
 LabSandbox::mapping($t);
 $t->start;
 
-sub scrape {
-    my $r = $t->http(GET => '/metrics', { port => $t->port(2) });
-    my %m = map { /^(\S+) (\S+)$/ ? ($1 => $2) : () }
-        grep { !/^#/ } split /\n/, $r->{content};
-    return (\%m, $r->{content});
-}
+sub scrape { Darkroom::Metrics::scrape($t, '/metrics', $t->port(2)) }
 
 my $o = LabSandbox::paid_order($t, [ ['harbour-dawn', 'giclee-a3', 1],
     ['moor-rain', 'canvas-50', 1] ]);

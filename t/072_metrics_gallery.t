@@ -10,6 +10,7 @@ use lib 't/lib';
 use Test::More;
 use Darkroom::Test qw(wait_for);
 use Compress::Zlib qw(crc32);
+use Darkroom::Metrics;
 
 my $t = Darkroom::Test->new;
 $t->write_file('keys', "m1:media-key-0123456789abcdef\n");
@@ -49,11 +50,7 @@ for my $i (1 .. 3) {
 }
 $t->start;
 
-sub scrape {
-    my $r = $t->http(GET => '/metrics');
-    return { map { /^(\S+) (\S+)$/ ? ($1 => $2) : () }
-             grep { !/^#/ } split /\n/, $r->{content} };
-}
+sub scrape { (Darkroom::Metrics::scrape($t))[0] }
 
 my $base = scrape();
 my $r = $t->http(POST => '/api/galleries/three/download',
