@@ -35,7 +35,7 @@ DEB_PACKAGES := nginx nginx-dev libcurl4-openssl-dev libcjson-dev libpq-dev \
                 python3 imagemagick gcc pkg-config libasan8 libubsan1 \
                 clang libclang-rt-14-dev \
                 chromium chromium-driver python3-selenium \
-                python3-icalendar
+                python3-icalendar prometheus
 
 SOURCES := config $(wildcard src/*/*.c src/*/*.h)
 

@@ -21,6 +21,8 @@
 #include <libpq-fe.h>
 #include <cJSON.h>
 
+#include "ngx_http_darkroom_metrics.h"
+
 
 #define NGX_HTTP_DARKROOM_VERSION        "0.1.0"
 
@@ -311,6 +313,7 @@ struct ngx_http_darkroom_task_s {
     ngx_http_darkroom_work_pt    work;
     ngx_http_darkroom_done_pt    done;
     ngx_http_request_t          *request;      /* event loop only */
+    uint64_t                     posted;       /* metrics_now() at post */
 
     /* set by prepare: the area runs the work of many requests together
      * (the webhook's group commit) and calls _task_complete() for each */

@@ -129,9 +129,10 @@ ngx_http_darkroom_db_run(PGconn *conn, ngx_msec_t timeout, const char *sql,
     int nparams, const char *const *params, ngx_http_darkroom_error_t *err)
 {
     PGresult        *res;
-    uint64_t         deadline;
+    uint64_t         deadline, start;
     ExecStatusType   status;
 
+    start = ngx_http_darkroom_metrics_now();
     deadline = ngx_http_darkroom_monotonic_ms() + timeout
                + NGX_HTTP_DARKROOM_DB_GRACE;
 
@@ -143,6 +144,8 @@ ngx_http_darkroom_db_run(PGconn *conn, ngx_msec_t timeout, const char *sql,
     }
 
     res = ngx_http_darkroom_db_results(conn, deadline, err);
+
+    ngx_http_darkroom_metric_since(db_statement, start);
 
     if (res == NULL) {
         ngx_http_darkroom_db_drop();
@@ -427,6 +430,7 @@ ngx_http_darkroom_db_get(ngx_http_darkroom_db_t *db,
     if (conn == NULL) {
         conn = ngx_http_darkroom_db_connect(db, err);
         ngx_http_darkroom_db_set(conn);
+        ngx_http_darkroom_metric_add(db_connect_failures, conn == NULL);
     }
 
     return conn;

@@ -708,6 +708,7 @@ ngx_http_darkroom_jobs_run_one(ngx_http_darkroom_jobs_t *jobs)
     }
 
     if (k) {
+        ngx_http_darkroom_metrics_job(k->kind, rc);
         (void) ngx_atomic_fetch_add(&ngx_http_darkroom_job_running[i], -1);
     }
 

@@ -654,6 +654,7 @@ ngx_http_darkroom_use(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     clcf->handler = handler;
+    ngx_http_darkroom_metrics_location(cf, &cmd->name);
 
     dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_darkroom_module);
 

@@ -179,6 +179,9 @@ ngx_http_darkroom_send_task_error(ngx_http_request_t *r,
 {
     u_char  *p;
 
+    ngx_http_darkroom_metric_add(db_unavailable,
+                                 ngx_strcmp(err->code, "db_unavailable") == 0);
+
     if (err->retry_after
         || err->status == NGX_HTTP_SERVICE_UNAVAILABLE
         || err->status == NGX_HTTP_TOO_MANY_REQUESTS)

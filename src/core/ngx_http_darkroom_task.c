@@ -440,9 +440,14 @@ ngx_http_darkroom_task_thread_post(ngx_http_request_t *r,
     task->event.data = r;
     task->event.handler = ngx_http_darkroom_task_event;
 
+    ctx->task.posted = ngx_http_darkroom_metrics_now();
+
     if (ngx_thread_task_post(dmcf->pool, task) != NGX_OK) {
+        ngx_http_darkroom_metric_inc(tasks_queue_full);
         return NGX_ERROR;
     }
+
+    ngx_http_darkroom_metric_inc(tasks_posted);
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "darkroom task: posted \"%V\" to thread pool \"%V\" "
@@ -484,6 +489,11 @@ ngx_http_darkroom_task_thread(void *data, ngx_log_t *log)
 {
     ngx_http_darkroom_task_t  *t = data;
 
+    uint64_t  start;
+
+    start = ngx_http_darkroom_metrics_now();
+    ngx_http_darkroom_metric_observe(task_wait, start - t->posted);
+
 #if (NGX_DEBUG)
     ngx_http_darkroom_trace_begin(t->trace);
 #endif
@@ -497,6 +507,8 @@ ngx_http_darkroom_task_thread(void *data, ngx_log_t *log)
             ngx_http_darkroom_auth_audit(t);
         }
     }
+
+    ngx_http_darkroom_metric_since(task_run, start);
 
     ngx_http_darkroom_trace_end();
 }

@@ -819,6 +819,7 @@ ngx_http_darkroom_gallery_refreshed(ngx_event_t *ev)
             sh->loaded = 1;
             sh->version++;
             sh->refreshed = ngx_http_darkroom_monotonic_ms();
+            ngx_http_darkroom_metrics_revocations(w->nrev);
         }
 
         sh->refreshing = 0;

@@ -141,6 +141,7 @@ ngx_http_darkroom_lab_http(ngx_http_darkroom_lab_call_t *call,
     char                              url[NGX_HTTP_DARKROOM_LAB_URL_LEN];
     char                              auth[NGX_HTTP_DARKROOM_LAB_AUTH_LEN];
     char                              idem[NGX_HTTP_DARKROOM_LAB_IDEM_LEN];
+    uint64_t                          start;
     ngx_str_t                        *key;
     ngx_int_t                         rc;
     const char                       *headers[5], *brand;
@@ -190,12 +191,14 @@ ngx_http_darkroom_lab_http(ngx_http_darkroom_lab_call_t *call,
 
     ngx_memzero(&err, sizeof(ngx_http_darkroom_error_t));
 
+    start = ngx_http_darkroom_metrics_now();
     rc = ngx_http_darkroom_fetch(&req, &resp, &err);
 
     if (rc != NGX_OK) {
         /* no answer: it may have landed; a retry is safe (the driver's) */
         ngx_http_darkroom_fetch_free(&resp);
         res->rc = NGX_AGAIN;
+        ngx_http_darkroom_metrics_lab(call->driver->name, 1, start);
         ngx_http_darkroom_lab_error(res, "%s %s %s: %s", brand, method,
                                     path, err.detail[0] ? err.detail
                                                         : "no answer");
@@ -203,6 +206,8 @@ ngx_http_darkroom_lab_http(ngx_http_darkroom_lab_call_t *call,
     }
 
     ngx_http_darkroom_lab_answer(&resp, brand, method, path, out, res);
+    ngx_http_darkroom_metrics_lab(call->driver->name, res->rc != NGX_OK,
+                                  start);
 
     ngx_http_darkroom_fetch_free(&resp);
 

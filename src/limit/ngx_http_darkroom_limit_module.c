@@ -26,6 +26,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_darkroom_gcra.h"
+#include "ngx_http_darkroom_metrics.h"
 
 
 #define NGX_HTTP_DARKROOM_LIMIT_PASSED            1
@@ -402,6 +403,10 @@ ngx_http_darkroom_limit_handler(ngx_http_request_t *r)
         ngx_shmtx_unlock(&zone->shpool->mutex);
 
         evaluated++;
+        ngx_http_darkroom_metric_named(limit,
+                                       NGX_HTTP_DARKROOM_NAMES_LIMIT_ZONE,
+                                       zone->name.data, zone->name.len,
+                                       !res.allowed);
 
         ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "darkroom limit \"%V\": allowed:%d remaining:%uL "

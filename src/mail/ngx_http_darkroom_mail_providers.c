@@ -199,6 +199,9 @@ ngx_http_darkroom_mail_send(ngx_http_darkroom_mail_main_conf_t *mcf,
         /* no answer: it may or may not have landed; the key makes a
          * repeat safe where the provider takes one */
         res->outcome = NGX_HTTP_DARKROOM_MAIL_RETRY;
+        ngx_http_darkroom_metric_named(mail,
+                                       NGX_HTTP_DARKROOM_NAMES_MAIL_PROVIDER,
+                                       pv->name, ngx_strlen(pv->name), 1);
         snprintf(res->reason, sizeof(res->reason), "%s unreachable: %.300s",
                  pv->name, err.detail);
         ngx_http_darkroom_fetch_free(&resp);
@@ -206,6 +209,9 @@ ngx_http_darkroom_mail_send(ngx_http_darkroom_mail_main_conf_t *mcf,
     }
 
     ngx_http_darkroom_mail_answer(mcf, &resp, res);
+    ngx_http_darkroom_metric_named(mail, NGX_HTTP_DARKROOM_NAMES_MAIL_PROVIDER,
+        pv->name, ngx_strlen(pv->name),
+        res->outcome != NGX_HTTP_DARKROOM_MAIL_SENT);
 
     ngx_http_darkroom_fetch_free(&resp);
 }

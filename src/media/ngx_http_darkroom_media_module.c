@@ -327,6 +327,8 @@ ngx_http_darkroom_media_handler(ngx_http_request_t *r)
         return rc;
     }
 
+    ngx_http_darkroom_metric_inc(media_links);
+
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "darkroom media: link accepted, kid \"%V\"", &ctx->kid);
 

@@ -1549,6 +1549,8 @@ ngx_http_darkroom_checkout_attach(ngx_http_darkroom_task_t *t,
         return NGX_ERROR;
     }
 
+    ngx_http_darkroom_metric_inc(checkouts);
+
     *url = strdup(u->valuestring);
 
     if (*url == NULL) {

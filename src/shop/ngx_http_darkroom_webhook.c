@@ -187,6 +187,7 @@ ngx_http_darkroom_webhook_prepare(ngx_http_request_t *r,
                                               &ev);
 
     if (rc != NGX_HTTP_DARKROOM_STRIPE_EVENT_OK) {
+        ngx_http_darkroom_metric_inc(webhooks[NGX_HTTP_DARKROOM_WH_REFUSED]);
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "darkroom: stripe event refused: %s",
                       ngx_http_darkroom_event_errors[rc][0]);
@@ -257,6 +258,9 @@ ngx_http_darkroom_webhook_verify(ngx_http_request_t *r,
         return NGX_OK;
     }
 
+    ngx_http_darkroom_metric_inc(webhooks[
+        rc == NGX_HTTP_DARKROOM_STRIPE_SIG_STALE ? NGX_HTTP_DARKROOM_WH_STALE
+                                   : NGX_HTTP_DARKROOM_WH_BAD_SIGNATURE]);
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "darkroom: stripe webhook refused: %s",
                   ngx_http_darkroom_sig_errors[rc][0]);
@@ -768,12 +772,15 @@ ngx_http_darkroom_webhook_done(ngx_http_request_t *r,
 
     if (t->err.status) {
         /* not committed: Stripe must deliver it again */
+        ngx_http_darkroom_metric_inc(webhooks[NGX_HTTP_DARKROOM_WH_ERROR]);
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "darkroom: stripe event %s not processed, "
                       "answering %ui so that Stripe retries",
                       wh->id, t->err.status);
         return ngx_http_darkroom_send_task_error(r, &t->err);
     }
+
+    ngx_http_darkroom_metrics_webhook_result(wh->result);
 
     level = (ngx_strncmp(wh->result, "ignored", 7) == 0)
             ? NGX_LOG_NOTICE
