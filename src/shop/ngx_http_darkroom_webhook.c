@@ -54,6 +54,7 @@ typedef struct {
     ngx_queue_t                   queue;    /* the batches in flight */
     ngx_http_darkroom_db_t        db;
     ngx_http_darkroom_error_t     err;      /* the batch failed as a whole */
+    uint64_t                      posted;   /* for the task metrics */
     ngx_uint_t                    n;
     ngx_http_darkroom_webhook_t  *ev[1];    /* n of them */
 } ngx_http_darkroom_webhook_batch_t;
@@ -509,7 +510,10 @@ ngx_http_darkroom_webhook_post(ngx_http_darkroom_webhook_batch_t *b)
     ngx_http_darkroom_webhook_inflight++;
     ngx_queue_insert_tail(&ngx_http_darkroom_webhook_batches, &b->queue);
 
+    b->posted = ngx_http_darkroom_metrics_now();
+
     if (ngx_thread_task_post(t->conf->pool, &b->task) == NGX_OK) {
+        ngx_http_darkroom_metric_inc(tasks_posted);
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                        "darkroom webhook: batch of %ui event(s) posted as "
                        "task #%ui, %ui in flight", b->n, b->task.id,
@@ -518,6 +522,8 @@ ngx_http_darkroom_webhook_post(ngx_http_darkroom_webhook_batch_t *b)
     }
 
     /* nginx has logged "thread pool queue overflow": each event is 503 */
+
+    ngx_http_darkroom_metric_inc(tasks_queue_full);
 
     ngx_http_darkroom_error_set(&b->err, NGX_HTTP_SERVICE_UNAVAILABLE,
                                 "busy", "The server is busy, please retry "
@@ -535,8 +541,12 @@ ngx_http_darkroom_webhook_thread(void *data, ngx_log_t *log)
     ngx_http_darkroom_webhook_batch_t *b = data;
 
     char       *params[3];
+    uint64_t    start;
     PGresult   *res;
     ngx_uint_t  i;
+
+    start = ngx_http_darkroom_metrics_now();
+    ngx_http_darkroom_metric_observe(task_wait, start - b->posted);
 
     for (i = 0; i < 3; i++) {
         params[i] = ngx_http_darkroom_webhook_array(b, i);
@@ -564,6 +574,8 @@ done:
     for (i = 0; i < 3; i++) {
         free(params[i]);
     }
+
+    ngx_http_darkroom_metric_since(task_run, start);
 }
 
 
