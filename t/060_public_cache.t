@@ -191,7 +191,8 @@ ok(wait_for(sub { !defined price(catalogue(), 'dl', 'GBP') }, 2),
     'a deactivated product leaves the catalogue');
 
 # --- the session types of bookings, the same machinery ---------------------
-system('psql', '-X', '-q', '-o', '/dev/null', '-v', 'ON_ERROR_STOP=1',
+# in one transaction: the types appear together, as an owner's change would
+system('psql', '-X', '-q', '-1', '-o', '/dev/null', '-v', 'ON_ERROR_STOP=1',
        '-d', $db, '-f', $t->top . '/conf/demo-bookings.sql') == 0
     or die "demo bookings failed\n";
 sub types { $t->http(GET => '/api/bookings/types', $_[0]) }
