@@ -150,4 +150,51 @@ is($t->sql_value("SELECT count(*) FROM orders WHERE invoice_number"
 is($t->sql_value("SELECT next_invoice FROM shop_settings"), 1015,
     'the next number is the one after');
 
+# --- a batch of the webhook's group commit, in one transaction ------------
+# numbered at the commit, in the order the events came; a batch rolled
+# back and an event rolled back to its savepoint after its order was paid
+# take no number
+my @batch = map { checkout() } 1 .. 4;
+my @ev = map { completed($_) } @batch;
+my @id = map { decode_json($_)->{id} } @ev;
+my $handle = "SELECT coalesce(ev_state, 'ok') FROM stripe_handle_events(ARRAY[%s],"
+    . " ARRAY[%s], ARRAY[%s]) ORDER BY ev_n";
+sub batch_sql {
+    my (@n) = @_;
+    return sprintf($handle, join(',', map { ":'p" . (2 * $_ + 1) . "'" } @n),
+        join(',', map { ":'p" . (2 * $_ + 2) . "'" } @n),
+        join(',', map { "'checkout.session.completed'" } @n));
+}
+my @params = map { ($ev[$_], $id[$_]) } 0 .. 3;
+$t->sql("BEGIN; " . batch_sql(0) . "; ROLLBACK;", @params);
+is(invoice($batch[0]), undef, 'a batch rolled back: no number');
+is($t->sql_value("SELECT next_invoice FROM shop_settings"), 1015,
+    'and none taken');
+
+# the fulfilment job of order 2 fails after its order was paid: that event
+# alone rolls back, its number with it
+$t->sql(<<"SQL");
+CREATE FUNCTION t423_boom() RETURNS trigger LANGUAGE plpgsql AS \$\$
+BEGIN
+    IF NEW.payload->>'order_id' = '$batch[2]{id}' THEN
+        RAISE EXCEPTION 't423: the job fails';
+    END IF;
+    RETURN NEW;
+END \$\$;
+CREATE TRIGGER t423_boom BEFORE INSERT ON jobs
+    FOR EACH ROW EXECUTE FUNCTION t423_boom();
+SQL
+my @state = map { $_->[0] } $t->sql(batch_sql(3, 2, 1, 0), @params);
+is_deeply(\@state, [ 'ok', 'P0001', 'ok', 'ok' ],
+    'a batch of four: one event fails alone');
+$t->sql("DROP TRIGGER t423_boom ON jobs; DROP FUNCTION t423_boom()");
+is_deeply([ map { invoice($_) } @batch ],
+    [ 'INV-001017', 'INV-001016', undef, 'INV-001015' ],
+    'the others numbered in the order of their events, without a gap');
+is($t->sql_value("SELECT status FROM orders WHERE id = :'p1'",
+                 $batch[2]{id}), 'pending_payment',
+    'the failed one is not paid');
+is($t->sql_value("SELECT next_invoice FROM shop_settings"), 1018,
+    'the next number is the one after');
+
 done_testing;

@@ -140,9 +140,13 @@ $$;
 -- An order moved (order_transition, same transaction): its code's use is
 -- redeemed when it is paid (or goes on to fulfilment), released when it
 -- expires or is cancelled while only reserved.  A paid use stays redeemed
--- whatever follows (refund, cancellation after payment).
+-- whatever follows (refund, cancellation after payment).  PL/pgSQL, not
+-- SQL: its plan is kept from one call to the next (a SQL function's
+-- UPDATE is planned again at every call), so an order without a code,
+-- most of them, costs one look at the primary key.
 CREATE OR REPLACE FUNCTION discount_order_moved(p_order bigint, p_to text)
-RETURNS void LANGUAGE sql AS $$
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
     UPDATE discount_redemptions
        SET state = CASE WHEN p_to IN ('expired', 'cancelled')
                         THEN 'released' ELSE 'redeemed' END,
@@ -155,7 +159,7 @@ RETURNS void LANGUAGE sql AS $$
                 WHEN p_to IN ('paid', 'in_production', 'shipped',
                               'delivered') THEN state <> 'redeemed'
                 ELSE false END;
-$$;
+END $$;
 
 
 -- ---------------------------------------------------------------- admin

@@ -44,10 +44,18 @@ CREATE OR REPLACE FUNCTION download_grant_order(p_order bigint,
                                                 p_cause text)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
-    v_set      record := download_settings();
+    v_set      record;
     v_made     integer;
     v_missing  jsonb;
 BEGIN
+    -- an order without digital lines (most prints): one cheap look
+    PERFORM 1 FROM order_items i
+     WHERE i.order_id = p_order AND i.kind = 'digital' LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN 0;
+    END IF;
+    v_set := download_settings();
+
     -- a gallery line's file is the gallery's original: "gallery:<path>",
     -- a path under the download location's darkroom_download_gallery_root,
     -- saved under the photo's own file name

@@ -15,7 +15,8 @@
 -- The customer's order view order_public_json lives in labs.sql (below).
 -- print_check, admin_product_print and admin_photo_pixels (prints.sql): a photo
 -- too small for a print, the admin's print sizes and pixels.
--- Trigger: stripe_events_redact (BEFORE INSERT ON stripe_events).
+-- Triggers: stripe_events_redact (BEFORE INSERT ON stripe_events),
+-- orders_invoice_paid (the invoice number at commit, order_invoice).
 
 
 -- Forward-only state machine (sql/003).  Returns true when the order
@@ -863,7 +864,7 @@ BEGIN
         RETURN 'ignored: order is ' || v_o.status;
     END IF;
 
-    PERFORM order_invoice(p_order);
+    -- the invoice number: at commit (orders_invoice_paid, below)
 
     IF v_o.physical THEN
         INSERT INTO jobs (kind, payload, dedupe_key)
@@ -884,8 +885,9 @@ BEGIN
 END $$;
 
 
--- The order's invoice number, taken when it is paid (order_mark_paid, or
--- an admin letting it out of review) in the payment's transaction:
+-- The order's invoice number, taken when it is paid (at the commit of the
+-- payment's transaction, orders_invoice_paid below, or at once by an admin
+-- letting it out of review) in the payment's transaction:
 -- taking shop_settings.next_invoice locks its row until the payment
 -- commits, so numbers are unique, in order, and a payment that rolls back
 -- gives its number back (no gaps).  An order numbered already keeps it.
@@ -912,6 +914,32 @@ BEGIN
 
     RETURN v_number;
 END $$;
+
+
+-- An order that becomes paid is numbered when its transaction commits: a
+-- constraint trigger deferred to the commit, so the lock on
+-- shop_settings.next_invoice is held from there to the end of the commit,
+-- not from the payment through the rest of its transaction (the other
+-- events of a webhook batch).  Unique and gapless as before: the row lock
+-- still serialises the numbering, and a transaction (or an event's
+-- savepoint) that rolls back takes its number, or its queued trigger,
+-- with it.  An order numbered already (an admin's resolve numbers at
+-- once) keeps its number.
+CREATE OR REPLACE FUNCTION order_invoice_on_paid() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM order_invoice(NEW.id);
+    RETURN NULL;
+END $$;
+
+DROP TRIGGER IF EXISTS orders_invoice_paid ON orders;
+CREATE CONSTRAINT TRIGGER orders_invoice_paid
+    AFTER UPDATE OF status ON orders
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW
+    WHEN (NEW.status = 'paid' AND OLD.status IS DISTINCT FROM NEW.status
+          AND NEW.invoice_number IS NULL)
+    EXECUTE FUNCTION order_invoice_on_paid();
 
 
 -- An order's money, as its pages show it: the invoice number (once paid),
