@@ -41,6 +41,7 @@
 
 /* the sizes of an error's parts, and of a thread's trace */
 #define NGX_HTTP_DARKROOM_CODE_LEN       40
+#define NGX_HTTP_DARKROOM_EVENT_LEN      256  /* a Stripe event id */
 #define NGX_HTTP_DARKROOM_MESSAGE_LEN    200
 #define NGX_HTTP_DARKROOM_DETAIL_LEN     400
 #define NGX_HTTP_DARKROOM_TRACE_LEN      2048
@@ -320,6 +321,12 @@ struct ngx_http_darkroom_task_s {
     ngx_int_t                  (*post)(ngx_http_request_t *r,
                                        ngx_http_darkroom_task_t *t);
 
+    /* what $darkroom_order, _stripe_event and _result log: set on the
+     * event loop by ngx_http_darkroom_log_note() (ngx_http_darkroom_vars.c) */
+    char                         log_order[32];
+    char                         log_event[NGX_HTTP_DARKROOM_EVENT_LEN];
+    char                         log_result[NGX_HTTP_DARKROOM_CODE_LEN];
+
 #if (NGX_DEBUG)
     ngx_http_darkroom_trace_t   *trace;        /* NULL: no debug log */
 #endif
@@ -467,6 +474,14 @@ ngx_http_darkroom_json_str(cJSON *obj, const char *name)
 
 /* task */
 ngx_http_darkroom_task_t *ngx_http_darkroom_task_of(ngx_http_request_t *r);
+
+#define NGX_HTTP_DARKROOM_LOG_ORDER   0   /* $darkroom_order */
+#define NGX_HTTP_DARKROOM_LOG_EVENT   1   /* $darkroom_stripe_event */
+#define NGX_HTTP_DARKROOM_LOG_RESULT  2   /* $darkroom_result */
+
+ngx_int_t ngx_http_darkroom_vars_add(ngx_conf_t *cf);
+void ngx_http_darkroom_log_note(ngx_http_request_t *r, ngx_uint_t what,
+    const char *value);
 ngx_int_t ngx_http_darkroom_task_start(ngx_http_request_t *r, size_t size,
     ngx_http_darkroom_prepare_pt prepare, ngx_http_darkroom_work_pt work,
     ngx_http_darkroom_done_pt done);

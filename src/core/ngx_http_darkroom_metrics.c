@@ -541,9 +541,12 @@ ngx_http_darkroom_metrics_observe(ngx_http_darkroom_histogram_t *h,
 }
 
 
-/* stripe_handle_event()'s result, once the event's transaction ran */
+/*
+ * stripe_handle_event()'s result, once the event's transaction ran:
+ * counted, and its outcome's name returned (for $darkroom_result)
+ */
 
-void
+const char *
 ngx_http_darkroom_metrics_webhook_result(const char *result)
 {
     ngx_uint_t  o;
@@ -562,6 +565,8 @@ ngx_http_darkroom_metrics_webhook_result(const char *result)
     }
 
     ngx_http_darkroom_metric_inc(webhooks[o]);
+
+    return ngx_http_darkroom_metrics_webhooks[o];
 }
 
 

@@ -173,7 +173,7 @@ ngx_uint_t ngx_http_darkroom_metrics_name(ngx_uint_t dim, const u_char *name,
 void ngx_http_darkroom_metrics_observe(ngx_http_darkroom_histogram_t *h,
     uint64_t us);
 void ngx_http_darkroom_metrics_location(ngx_conf_t *cf, ngx_str_t *directive);
-void ngx_http_darkroom_metrics_webhook_result(const char *result);
+const char *ngx_http_darkroom_metrics_webhook_result(const char *result);
 void ngx_http_darkroom_metrics_job(const char *kind, ngx_int_t rc);
 void ngx_http_darkroom_metrics_lab(const char *lab, ngx_uint_t failed,
     uint64_t start);

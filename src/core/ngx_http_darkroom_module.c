@@ -198,7 +198,7 @@ static ngx_command_t  ngx_http_darkroom_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_darkroom_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_darkroom_vars_add,            /* preconfiguration */
     ngx_http_darkroom_postconfiguration,   /* postconfiguration */
 
     ngx_http_darkroom_create_main_conf,    /* create main configuration */

@@ -126,6 +126,8 @@ ngx_http_darkroom_send_error(ngx_http_request_t *r, ngx_uint_t status,
     clen = ngx_strlen(code);
     mlen = ngx_strlen(message);
 
+    ngx_http_darkroom_log_note(r, NGX_HTTP_DARKROOM_LOG_RESULT, code);
+
     len = sizeof("{\"error\":{\"code\":\"\",\"message\":\"\"}}") - 1
           + clen + ngx_escape_json(NULL, (u_char *) code, clen)
           + mlen + ngx_escape_json(NULL, (u_char *) message, mlen);

@@ -1850,6 +1850,8 @@ ngx_http_darkroom_checkout_done(ngx_http_request_t *r,
     ngx_table_elt_t               *h;
     ngx_http_darkroom_checkout_t  *co = t->data;
 
+    ngx_http_darkroom_log_note(r, NGX_HTTP_DARKROOM_LOG_ORDER, co->ref);
+
     if (t->err.status) {
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "darkroom checkout: order \"%s\" refused %ui %s",
@@ -1862,6 +1864,9 @@ ngx_http_darkroom_checkout_done(ngx_http_request_t *r,
                    "darkroom checkout: order %s answered %ui%s", co->ref,
                    co->form ? (ngx_uint_t) NGX_HTTP_SEE_OTHER : t->status,
                    co->replay ? " (replay)" : "");
+
+    ngx_http_darkroom_log_note(r, NGX_HTTP_DARKROOM_LOG_RESULT,
+                               co->replay ? "replay" : "created");
 
     if (co->form) {
         len = ngx_strlen(co->checkout_url);

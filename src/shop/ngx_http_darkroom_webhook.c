@@ -782,6 +782,8 @@ ngx_http_darkroom_webhook_done(ngx_http_request_t *r,
     ngx_uint_t                    level;
     ngx_http_darkroom_webhook_t  *wh = t->data;
 
+    ngx_http_darkroom_log_note(r, NGX_HTTP_DARKROOM_LOG_EVENT, wh->id);
+
     if (t->err.status) {
         /* not committed: Stripe must deliver it again */
         ngx_http_darkroom_metric_inc(webhooks[NGX_HTTP_DARKROOM_WH_ERROR]);
@@ -792,7 +794,9 @@ ngx_http_darkroom_webhook_done(ngx_http_request_t *r,
         return ngx_http_darkroom_send_task_error(r, &t->err);
     }
 
-    ngx_http_darkroom_metrics_webhook_result(wh->result);
+    ngx_http_darkroom_log_note(r, NGX_HTTP_DARKROOM_LOG_RESULT,
+                               ngx_http_darkroom_metrics_webhook_result(
+                                   wh->result));
 
     level = (ngx_strncmp(wh->result, "ignored", 7) == 0)
             ? NGX_LOG_NOTICE

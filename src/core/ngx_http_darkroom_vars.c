@@ -1,0 +1,149 @@
+
+/*
+ * darkroom: variables for log_format, so the access log can say what
+ * darkroom did with a request:
+ *
+ *   $darkroom_order         the order reference the request created
+ *   $darkroom_stripe_event  the Stripe event id a webhook delivered
+ *   $darkroom_result        a short outcome: the code of an error answer,
+ *                           or a webhook's (applied, duplicate, ...)
+ *
+ * Each is a fixed array in the request's task (its module ctx), written
+ * on the event loop by ngx_http_darkroom_log_note() once the work is
+ * done (never in a thread, never allocated); the log phase reads it.  A
+ * request that did not set one logs "-" (not found).
+ */
+
+
+#include "ngx_http_darkroom.h"
+
+
+static ngx_int_t ngx_http_darkroom_var(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_http_variable_t  ngx_http_darkroom_vars[] = {
+
+    { ngx_string("darkroom_order"), NULL, ngx_http_darkroom_var,
+      NGX_HTTP_DARKROOM_LOG_ORDER, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("darkroom_stripe_event"), NULL, ngx_http_darkroom_var,
+      NGX_HTTP_DARKROOM_LOG_EVENT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("darkroom_result"), NULL, ngx_http_darkroom_var,
+      NGX_HTTP_DARKROOM_LOG_RESULT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+/* the module's preconfiguration */
+
+ngx_int_t
+ngx_http_darkroom_vars_add(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_darkroom_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_darkroom_log_field(ngx_http_darkroom_task_t *t, ngx_uint_t what,
+    size_t *size)
+{
+    switch (what) {
+
+    case NGX_HTTP_DARKROOM_LOG_ORDER:
+        *size = sizeof(t->log_order);
+        return t->log_order;
+
+    case NGX_HTTP_DARKROOM_LOG_EVENT:
+        *size = sizeof(t->log_event);
+        return t->log_event;
+
+    default: /* NGX_HTTP_DARKROOM_LOG_RESULT */
+        *size = sizeof(t->log_result);
+        return t->log_result;
+    }
+}
+
+
+/*
+ * On the event loop: value (NUL-terminated, cut to the field's size) is
+ * what $darkroom_<what> logs.  A result already noted is kept: the first
+ * outcome is the one that answered.
+ */
+
+void
+ngx_http_darkroom_log_note(ngx_http_request_t *r, ngx_uint_t what,
+    const char *value)
+{
+    char                      *field;
+    size_t                     size;
+    ngx_http_darkroom_task_t  *t;
+
+    if (value == NULL || value[0] == '\0') {
+        return;
+    }
+
+    t = ngx_http_darkroom_task_of(r->main);
+    if (t == NULL) {
+        return;
+    }
+
+    field = ngx_http_darkroom_log_field(t, what, &size);
+
+    if (what == NGX_HTTP_DARKROOM_LOG_RESULT && field[0]) {
+        return;
+    }
+
+    ngx_cpystrn((u_char *) field, (u_char *) value, size);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "darkroom log note %ui: \"%s\"", what, field);
+}
+
+
+static ngx_int_t
+ngx_http_darkroom_var(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data)
+{
+    char                          *field;
+    size_t                         size;
+    ngx_http_darkroom_task_t      *t;
+
+    t = ngx_http_get_module_ctx(r->main, ngx_http_darkroom_module);
+
+    /* the ctx is a task ctx whose first member is the task */
+
+    if (t == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    field = ngx_http_darkroom_log_field(t, data, &size);
+
+    if (field[0] == '\0') {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = ngx_strlen(field);
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = (u_char *) field;
+
+    return NGX_OK;
+}
