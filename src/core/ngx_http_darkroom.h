@@ -42,6 +42,7 @@
 /* the sizes of an error's parts, and of a thread's trace */
 #define NGX_HTTP_DARKROOM_CODE_LEN       40
 #define NGX_HTTP_DARKROOM_EVENT_LEN      256  /* a Stripe event id */
+#define NGX_HTTP_DARKROOM_REQUEST_ID_LEN 33   /* $request_id: 32 hex */
 #define NGX_HTTP_DARKROOM_MESSAGE_LEN    200
 #define NGX_HTTP_DARKROOM_DETAIL_LEN     400
 #define NGX_HTTP_DARKROOM_TRACE_LEN      2048
@@ -321,6 +322,11 @@ struct ngx_http_darkroom_task_s {
     ngx_int_t                  (*post)(ngx_http_request_t *r,
                                        ngx_http_darkroom_task_t *t);
 
+    /* $request_id, copied on the event loop at the post (empty: none);
+     * writes: not GET or HEAD, so the task's jobs get it (db) */
+    char                         request_id[NGX_HTTP_DARKROOM_REQUEST_ID_LEN];
+    unsigned                     writes:1;
+
     /* what $darkroom_order, _stripe_event and _result log: set on the
      * event loop by ngx_http_darkroom_log_note() (ngx_http_darkroom_vars.c) */
     char                         log_order[32];
@@ -480,6 +486,9 @@ ngx_http_darkroom_task_t *ngx_http_darkroom_task_of(ngx_http_request_t *r);
 #define NGX_HTTP_DARKROOM_LOG_RESULT  2   /* $darkroom_result */
 
 ngx_int_t ngx_http_darkroom_vars_add(ngx_conf_t *cf);
+void ngx_http_darkroom_request_id_copy(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t);
+const char *ngx_http_darkroom_request_id(ngx_uint_t db);
 void ngx_http_darkroom_log_note(ngx_http_request_t *r, ngx_uint_t what,
     const char *value);
 ngx_int_t ngx_http_darkroom_task_start(ngx_http_request_t *r, size_t size,

@@ -24,6 +24,9 @@
 
 
 static __thread PGconn  *ngx_http_darkroom_conn;
+/* the connection's darkroom.request_id, as last set ("": none) */
+static __thread char     ngx_http_darkroom_conn_rid[
+                             NGX_HTTP_DARKROOM_REQUEST_ID_LEN];
 
 
 /*
@@ -50,6 +53,8 @@ static PGconn *ngx_http_darkroom_db_get(ngx_http_darkroom_db_t *db,
     ngx_http_darkroom_error_t *err);
 static PGconn *ngx_http_darkroom_db_connect(ngx_http_darkroom_db_t *db,
     ngx_http_darkroom_error_t *err);
+static ngx_int_t ngx_http_darkroom_db_request_id(ngx_http_darkroom_db_t *db,
+    PGconn *conn, ngx_http_darkroom_error_t *err);
 static PGresult *ngx_http_darkroom_db_run(PGconn *conn, ngx_msec_t timeout,
     const char *sql, int nparams, const char *const *params,
     ngx_http_darkroom_error_t *err);
@@ -433,7 +438,57 @@ ngx_http_darkroom_db_get(ngx_http_darkroom_db_t *db,
         ngx_http_darkroom_metric_add(db_connect_failures, conn == NULL);
     }
 
+    if (conn && ngx_http_darkroom_db_request_id(db, conn, err) != NGX_OK) {
+        return NULL;
+    }
+
     return conn;
+}
+
+
+/*
+ * Between transactions: the session's darkroom.request_id made that of
+ * the request task this thread runs, if it may write ("" for a job or a
+ * read), so that the job rows its transactions insert carry it (jobs'
+ * DEFAULT, sql/038).  Sent only when it changes: once per such task.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_db_request_id(ngx_http_darkroom_db_t *db, PGconn *conn,
+    ngx_http_darkroom_error_t *err)
+{
+    PGresult    *res;
+    const char  *want;
+
+    if (PQtransactionStatus(conn) != PQTRANS_IDLE) {
+        return NGX_OK;
+    }
+
+    want = ngx_http_darkroom_request_id(1);
+    if (want == NULL) {
+        want = "";
+    }
+
+    if (ngx_strcmp(want, ngx_http_darkroom_conn_rid) == 0) {
+        return NGX_OK;
+    }
+
+    res = ngx_http_darkroom_db_run(conn, db->timeout,
+                                   "SELECT set_config('darkroom.request_id',"
+                                   " $1, false)", 1, &want, err);
+    if (res == NULL) {
+        ngx_http_darkroom_db_drop();
+        return NGX_ERROR;
+    }
+
+    PQclear(res);
+
+    ngx_cpystrn((u_char *) ngx_http_darkroom_conn_rid, (u_char *) want,
+                sizeof(ngx_http_darkroom_conn_rid));
+
+    ngx_http_darkroom_trace("db: request id \"%s\"", want);
+
+    return NGX_OK;
 }
 
 
@@ -627,6 +682,10 @@ static void
 ngx_http_darkroom_db_set(PGconn *conn)
 {
     ngx_http_darkroom_db_slot_t  *slot;
+
+    if (conn != ngx_http_darkroom_conn) {
+        ngx_http_darkroom_conn_rid[0] = '\0';
+    }
 
     ngx_http_darkroom_conn = conn;
 

@@ -207,7 +207,9 @@ static ngx_int_t
 ngx_http_darkroom_fetch_headers(ngx_http_darkroom_fetch_req_t *req,
     struct curl_slist **list)
 {
-    const char         **h;
+    char                 line[sizeof("X-Request-Id: ")
+                              + NGX_HTTP_DARKROOM_REQUEST_ID_LEN];
+    const char         **h, *rid;
     struct curl_slist   *l;
 
     *list = NULL;
@@ -221,6 +223,19 @@ ngx_http_darkroom_fetch_headers(ngx_http_darkroom_fetch_req_t *req,
         }
 
         *list = l;
+    }
+
+    /* a request task's call says which request made it (curl copies) */
+
+    rid = ngx_http_darkroom_request_id(0);
+
+    if (rid) {
+        (void) snprintf(line, sizeof(line), "X-Request-Id: %s", rid);
+
+        l = curl_slist_append(*list, line);
+        if (l) {
+            *list = l;
+        }
     }
 
     /* an empty Expect keeps curl from waiting for "100 Continue" */

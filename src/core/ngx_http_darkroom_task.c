@@ -80,6 +80,9 @@ static ngx_connection_t  ngx_http_darkroom_hold_dumb;  /* for timer logs */
 #if (NGX_DEBUG)
 /* the trace the work running in this thread appends to, or NULL */
 static __thread ngx_http_darkroom_trace_t  *ngx_http_darkroom_trace_current;
+
+/* the request task this thread runs (NULL: none, a job's) */
+static __thread ngx_http_darkroom_task_t   *ngx_http_darkroom_task_current;
 #endif
 
 
@@ -397,6 +400,8 @@ ngx_http_darkroom_task_post(ngx_http_request_t *r,
     ctx->task.fetch_timeout = dmcf->fetch_timeout;
     ctx->task.conf = dmcf;
 
+    ngx_http_darkroom_request_id_copy(r, &ctx->task);
+
 #if (NGX_DEBUG)
     ngx_http_darkroom_task_trace(r, &ctx->task);
 #endif
@@ -498,6 +503,8 @@ ngx_http_darkroom_task_thread(void *data, ngx_log_t *log)
     ngx_http_darkroom_trace_begin(t->trace);
 #endif
 
+    ngx_http_darkroom_task_current = t;
+
     /* an admin request's credential first: refused, the work never runs */
 
     if (t->auth == NULL || ngx_http_darkroom_auth_check(t) == NGX_OK) {
@@ -508,9 +515,32 @@ ngx_http_darkroom_task_thread(void *data, ngx_log_t *log)
         }
     }
 
+    ngx_http_darkroom_task_current = NULL;
+
     ngx_http_darkroom_metric_since(task_run, start);
 
     ngx_http_darkroom_trace_end();
+}
+
+
+/*
+ * In a thread: the $request_id of the request task it runs, for the
+ * X-Request-Id of provider calls; with db, only that of a task that may
+ * write (for darkroom.request_id, the jobs' request_id).  NULL: none.
+ */
+
+const char *
+ngx_http_darkroom_request_id(ngx_uint_t db)
+{
+    ngx_http_darkroom_task_t  *t;
+
+    t = ngx_http_darkroom_task_current;
+
+    if (t == NULL || t->request_id[0] == '\0' || (db && !t->writes)) {
+        return NULL;
+    }
+
+    return t->request_id;
 }
 
 

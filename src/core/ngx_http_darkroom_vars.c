@@ -37,12 +37,22 @@ static ngx_http_variable_t  ngx_http_darkroom_vars[] = {
 };
 
 
+static ngx_int_t  ngx_http_darkroom_request_id_index = NGX_ERROR;
+
+
 /* the module's preconfiguration */
 
 ngx_int_t
 ngx_http_darkroom_vars_add(ngx_conf_t *cf)
 {
+    ngx_str_t             name = ngx_string("request_id");
     ngx_http_variable_t  *var, *v;
+
+    ngx_http_darkroom_request_id_index = ngx_http_get_variable_index(cf,
+                                                                     &name);
+    if (ngx_http_darkroom_request_id_index == NGX_ERROR) {
+        return NGX_ERROR;
+    }
 
     for (v = ngx_http_darkroom_vars; v->name.len; v++) {
         var = ngx_http_add_variable(cf, &v->name, v->flags);
@@ -55,6 +65,36 @@ ngx_http_darkroom_vars_add(ngx_conf_t *cf)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * On the event loop, at a task's post: nginx's $request_id into the task
+ * (plain memory the thread reads), and whether the request may write.
+ */
+
+void
+ngx_http_darkroom_request_id_copy(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t)
+{
+    ngx_http_variable_value_t  *v;
+
+    t->writes = !(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD));
+
+    v = ngx_http_get_indexed_variable(r, ngx_http_darkroom_request_id_index);
+
+    if (v == NULL || v->not_found
+        || v->len >= NGX_HTTP_DARKROOM_REQUEST_ID_LEN)
+    {
+        t->request_id[0] = '\0';
+        return;
+    }
+
+    ngx_memcpy(t->request_id, v->data, v->len);
+    t->request_id[v->len] = '\0';
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "darkroom task: request id %s", t->request_id);
 }
 
 
