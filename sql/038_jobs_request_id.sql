@@ -4,8 +4,14 @@
 -- in the logs.  core's db layer sets the session's darkroom.request_id
 -- (ngx_http_darkroom_db.c) before the transactions of a request that may
 -- write (not GET or HEAD), and to '' otherwise (a job runner, a read):
--- the DEFAULT reads it, so no function that inserts a job changes.  NULL:
--- queued by a job, the owner's psql, or a webhook's group commit.
+-- the DEFAULT reads it, so no function that inserts a job changes.  A job
+-- runner sets it to the job's own request_id while the job runs.  NULL:
+-- queued by the owner's psql, a timer, or a webhook's group commit.
 
 ALTER TABLE jobs ADD COLUMN request_id text
     DEFAULT NULLIF(current_setting('darkroom.request_id', true), '');
+
+-- job_claim() (functions/core.sql) returns it too, so the runner sends
+-- it on the job's provider calls and the jobs a job queues inherit it: a
+-- new result column, so the old function goes first.
+DROP FUNCTION IF EXISTS job_claim(text, bigint, text[]);

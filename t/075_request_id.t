@@ -2,8 +2,9 @@
 # Tracing: a checkout's $request_id (as its access log line has it) is on
 # the job rows its transaction queued (jobs.request_id, sql/038, through
 # the session's darkroom.request_id) and in the X-Request-Id header the
-# Stripe sandbox received; a second checkout's jobs carry its own id;
-# a job queued outside a request has none.
+# Stripe sandbox received; the job runner sends it on the job's own
+# Stripe call; a second checkout's jobs carry its own id; a job queued
+# outside a request has none.
 
 use strict;
 use warnings;
@@ -68,6 +69,19 @@ my $order2 = $t->sql_value("SELECT id FROM orders WHERE ref = :'p1'",
 is($t->sql_value("SELECT string_agg(DISTINCT request_id, ',') FROM jobs"
     . " WHERE payload->>'order_id' = :'p1'", $order2), $second->[2],
     "the second checkout's jobs carry its id");
+
+# the job runner: the first order's reconcile job, made due now, asks
+# Stripe for the session with the checkout's request id
+$t->sql(q{UPDATE jobs SET run_at = now() WHERE kind = 'checkout_reconcile'
+    AND payload->>'order_id' = :'p1'}, $order);
+my @get;
+ok(wait_for(sub {
+    @get = grep { $_->{method} eq 'GET'
+                  && $_->{path} =~ m{^/v1/checkout/sessions/} }
+        $stripe->requests;
+    @get }, 20), 'the reconcile job asked Stripe');
+is($get[0]{headers}{'x-request-id'}, $rid,
+    "the job's call carries the request id that queued it");
 
 # outside a request: no id
 $t->sql(q{INSERT INTO jobs (kind, payload) VALUES ('http_post', '{}')});

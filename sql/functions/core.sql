@@ -70,7 +70,7 @@ END $$;
 CREATE OR REPLACE FUNCTION job_claim(p_owner text, p_lease_ms bigint,
     p_kinds text[])
 RETURNS TABLE (id bigint, kind text, payload text, attempts integer,
-               max_attempts integer)
+               max_attempts integer, request_id text)
 LANGUAGE sql AS $$
     UPDATE jobs j
        SET attempts = j.attempts + 1, locked_by = p_owner,
@@ -82,7 +82,8 @@ LANGUAGE sql AS $$
                       AND q.kind = ANY (p_kinds)
                     ORDER BY q.run_at, q.id LIMIT 1
                     FOR UPDATE SKIP LOCKED)
-    RETURNING j.id, j.kind, j.payload::text, j.attempts, j.max_attempts;
+    RETURNING j.id, j.kind, j.payload::text, j.attempts, j.max_attempts,
+              j.request_id;
 $$;
 
 

@@ -489,6 +489,7 @@ ngx_int_t ngx_http_darkroom_vars_add(ngx_conf_t *cf);
 void ngx_http_darkroom_request_id_copy(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
 const char *ngx_http_darkroom_request_id(ngx_uint_t db);
+void ngx_http_darkroom_request_id_job(const char *rid);
 void ngx_http_darkroom_log_note(ngx_http_request_t *r, ngx_uint_t what,
     const char *value);
 ngx_int_t ngx_http_darkroom_task_start(ngx_http_request_t *r, size_t size,

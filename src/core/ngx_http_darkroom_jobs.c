@@ -704,7 +704,13 @@ ngx_http_darkroom_jobs_run_one(ngx_http_darkroom_jobs_t *jobs)
         rc = NGX_DECLINED;
 
     } else {
+        /* the request that queued it, on its calls and the jobs it queues */
+        ngx_http_darkroom_request_id_job(
+            ngx_http_darkroom_db_value(res, 0, "request_id"));
+
         rc = k->handler(&job, &err);
+
+        ngx_http_darkroom_request_id_job(NULL);
     }
 
     if (k) {
@@ -763,7 +769,7 @@ ngx_http_darkroom_jobs_claim(ngx_http_darkroom_jobs_t *jobs,
     params[1] = lease;
     params[2] = kinds;
 
-    /* columns: id, kind, payload, attempts, max_attempts */
+    /* columns: id, kind, payload, attempts, max_attempts, request_id */
     res = ngx_http_darkroom_db_exec(&jobs->db,
                                     "SELECT * FROM job_claim($1, $2, $3)",
                                     3, params, err);

@@ -83,6 +83,8 @@ static __thread ngx_http_darkroom_trace_t  *ngx_http_darkroom_trace_current;
 
 /* the request task this thread runs (NULL: none, a job's) */
 static __thread ngx_http_darkroom_task_t   *ngx_http_darkroom_task_current;
+/* the request id of the job this thread runs (NULL: none) */
+static __thread const char                 *ngx_http_darkroom_job_rid;
 #endif
 
 
@@ -526,7 +528,9 @@ ngx_http_darkroom_task_thread(void *data, ngx_log_t *log)
 /*
  * In a thread: the $request_id of the request task it runs, for the
  * X-Request-Id of provider calls; with db, only that of a task that may
- * write (for darkroom.request_id, the jobs' request_id).  NULL: none.
+ * write (for darkroom.request_id, the jobs' request_id).  A job runner's:
+ * that of the request which queued the job (jobs.request_id), so the jobs
+ * a job queues inherit it.  NULL: none.
  */
 
 const char *
@@ -536,11 +540,25 @@ ngx_http_darkroom_request_id(ngx_uint_t db)
 
     t = ngx_http_darkroom_task_current;
 
-    if (t == NULL || t->request_id[0] == '\0' || (db && !t->writes)) {
+    if (t == NULL) {
+        return (ngx_http_darkroom_job_rid && ngx_http_darkroom_job_rid[0])
+               ? ngx_http_darkroom_job_rid : NULL;
+    }
+
+    if (t->request_id[0] == '\0' || (db && !t->writes)) {
         return NULL;
     }
 
     return t->request_id;
+}
+
+
+/* in a job runner's thread: the request id of the job it runs, or NULL */
+
+void
+ngx_http_darkroom_request_id_job(const char *rid)
+{
+    ngx_http_darkroom_job_rid = rid;
 }
 
 
