@@ -480,6 +480,7 @@ ngx_http_darkroom_json_str(cJSON *obj, const char *name)
 
 /* task */
 ngx_http_darkroom_task_t *ngx_http_darkroom_task_of(ngx_http_request_t *r);
+ngx_http_darkroom_task_t *ngx_http_darkroom_task_peek(ngx_http_request_t *r);
 
 #define NGX_HTTP_DARKROOM_LOG_ORDER   0   /* $darkroom_order */
 #define NGX_HTTP_DARKROOM_LOG_EVENT   1   /* $darkroom_stripe_event */

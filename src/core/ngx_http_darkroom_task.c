@@ -99,6 +99,19 @@ ngx_http_darkroom_monotonic_ms(void)
 }
 
 
+/* the request's task if it has one (the log phase's variables), or NULL */
+
+ngx_http_darkroom_task_t *
+ngx_http_darkroom_task_peek(ngx_http_request_t *r)
+{
+    ngx_http_darkroom_task_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_darkroom_module);
+
+    return ctx ? &ctx->task : NULL;
+}
+
+
 /* the request's task, made empty the first time (admin_auth records) */
 
 ngx_http_darkroom_task_t *

@@ -159,13 +159,11 @@ static ngx_int_t
 ngx_http_darkroom_var(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     uintptr_t data)
 {
-    char                          *field;
-    size_t                         size;
-    ngx_http_darkroom_task_t      *t;
+    char                      *field;
+    size_t                     size;
+    ngx_http_darkroom_task_t  *t;
 
-    t = ngx_http_get_module_ctx(r->main, ngx_http_darkroom_module);
-
-    /* the ctx is a task ctx whose first member is the task */
+    t = ngx_http_darkroom_task_peek(r->main);
 
     if (t == NULL) {
         v->not_found = 1;
