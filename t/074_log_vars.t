@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 # Variables for log_format: $darkroom_order (the order a checkout
-# created), $darkroom_stripe_event (a webhook's event id) and
+# created or a status page read), $darkroom_stripe_event (a webhook's event id) and
 # $darkroom_result (an error answer's code, a webhook's outcome, a
 # checkout's created/replay), read back from a real access log.
 
@@ -54,6 +54,12 @@ my @l = lines(1);
 is_deeply($l[0], [ '/api/checkout', 201, $order->[1], '-', 'created' ],
     'a checkout logs its order and "created"');
 
+# reading it: its order
+is($t->http(GET => $r->{json}{status_url})->{status}, 200, 'its status');
+@l = lines(2);
+is_deeply($l[1], [ $r->{json}{status_url}, 200, $order->[1], '-', '-' ],
+    'an order read logs its order');
+
 # a 4xx: the error's code, no order
 $r = $t->http(POST => '/api/checkout', {
     headers => { 'Content-Type' => 'application/json' },
@@ -61,8 +67,8 @@ $r = $t->http(POST => '/api/checkout', {
 ok($r->{status} >= 400 && $r->{status} < 500, 'a bad checkout is 4xx');
 my $code = $r->{json}{error}{code};
 ok($code, "its error code: $code");
-@l = lines(2);
-is_deeply($l[1], [ '/api/checkout', $r->{status}, '-', '-', $code ],
+@l = lines(3);
+is_deeply($l[2], [ '/api/checkout', $r->{status}, '-', '-', $code ],
     'a 4xx logs its error code');
 
 # webhooks: applied, then the same event a duplicate, a bad signature
@@ -75,18 +81,18 @@ is(deliver($paid)->{status}, 200, 'applied');
 is(deliver($paid)->{json}{result}, 'duplicate', 'duplicate');
 $r = deliver($paid, secret => 'whsec_wrong');
 is($r->{status}, 400, 'bad signature');
-@l = lines(5);
-is_deeply($l[2], [ '/webhooks/stripe', 200, '-', $evt, 'applied' ],
+@l = lines(6);
+is_deeply($l[3], [ '/webhooks/stripe', 200, '-', $evt, 'applied' ],
     'a webhook logs its event id and "applied"');
-is_deeply($l[3], [ '/webhooks/stripe', 200, '-', $evt, 'duplicate' ],
+is_deeply($l[4], [ '/webhooks/stripe', 200, '-', $evt, 'duplicate' ],
     'the same event again: "duplicate"');
-is_deeply($l[4], [ '/webhooks/stripe', 400, '-', '-',
+is_deeply($l[5], [ '/webhooks/stripe', 400, '-', '-',
     $r->{json}{error}{code} ], 'a bad signature logs its error code');
 
 # a location darkroom does not handle logs "-"
 is($t->http(GET => '/nothing-here')->{status}, 404, 'a 404 not ours');
-@l = lines(6);
-is_deeply([ @{ $l[5] }[2 .. 4] ], [ '-', '-', '-' ],
+@l = lines(7);
+is_deeply([ @{ $l[6] }[2 .. 4] ], [ '-', '-', '-' ],
     'a request darkroom did not answer logs "-"');
 
 done_testing;

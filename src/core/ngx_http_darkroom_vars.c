@@ -10,8 +10,9 @@
  *
  * Each is a fixed array in the request's task (its module ctx), written
  * on the event loop by ngx_http_darkroom_log_note() once the work is
- * done (never in a thread, never allocated); the log phase reads it.  A
- * request that did not set one logs "-" (not found).
+ * done (never allocated; the order status's work copies its order into
+ * the array itself, read only after the task completed); the log phase
+ * reads it.  A request that did not set one logs "-" (not found).
  */
 
 

@@ -312,18 +312,28 @@ ngx_http_darkroom_order_status_work(ngx_http_darkroom_task_t *t)
  * The order's "downloads" come with what signing needs (grant, nonce,
  * exp); core's signer (darkroom_download_url, darkroom_download_keys)
  * turns them into "url".  In the thread: cJSON and HMAC, no nginx memory.
- * Also for the admin's re-issue answer.
+ * Also for the admin's re-issue answer.  The order's reference is noted
+ * for $darkroom_order.
  */
 
 void
 ngx_http_darkroom_order_downloads(ngx_http_darkroom_task_t *t)
 {
     char   *text;
-    cJSON  *json, *downloads;
+    cJSON  *json, *downloads, *ref;
 
     json = cJSON_Parse(t->out);
     if (json == NULL) {
         return;
+    }
+
+    /* $darkroom_order: the task's plain array, read once it completed */
+
+    ref = cJSON_GetObjectItemCaseSensitive(json, "order");
+
+    if (cJSON_IsString(ref)) {
+        ngx_cpystrn((u_char *) t->log_order, (u_char *) ref->valuestring,
+                    sizeof(t->log_order));
     }
 
     downloads = cJSON_GetObjectItemCaseSensitive(json, "downloads");
