@@ -16,6 +16,12 @@
 #include "ngx_http_darkroom_shop.h"
 
 
+/* a catalogue's key in the public cache: the prefix, an ISO 4217 code */
+#define NGX_HTTP_DARKROOM_CATALOGUE_KEY      "catalogue:"
+#define NGX_HTTP_DARKROOM_CATALOGUE_KEY_LEN                                  \
+    (sizeof(NGX_HTTP_DARKROOM_CATALOGUE_KEY) - 1 + 3)
+
+
 typedef struct {
     char        arg[NGX_HTTP_DARKROOM_HASH_SIZE];  /* currency, or a hash */
 } ngx_http_darkroom_read_t;
@@ -150,7 +156,8 @@ ngx_http_darkroom_catalogue_work(ngx_http_darkroom_task_t *t)
 static ngx_int_t
 ngx_http_darkroom_catalogue_cached(ngx_http_request_t *r)
 {
-    u_char                          key[sizeof("catalogue:XXX") - 1];
+    u_char                          key[NGX_HTTP_DARKROOM_CATALOGUE_KEY_LEN];
+    ngx_uint_t                      i;
     ngx_str_t                       cur, k;
     ngx_http_darkroom_shop_conf_t  *scf;
 
@@ -173,10 +180,13 @@ ngx_http_darkroom_catalogue_cached(ngx_http_request_t *r)
     k.data = key;
     k.len = sizeof(key);
 
-    ngx_memcpy(key, "catalogue:", 10);
-    key[10] = ngx_toupper(cur.data[0]);
-    key[11] = ngx_toupper(cur.data[1]);
-    key[12] = ngx_toupper(cur.data[2]);
+    ngx_memcpy(key, NGX_HTTP_DARKROOM_CATALOGUE_KEY,
+               sizeof(NGX_HTTP_DARKROOM_CATALOGUE_KEY) - 1);
+
+    for (i = 0; i < 3; i++) {
+        key[sizeof(NGX_HTTP_DARKROOM_CATALOGUE_KEY) - 1 + i] =
+                                                  ngx_toupper(cur.data[i]);
+    }
 
     return ngx_http_darkroom_public_send(r, &k);
 }
@@ -188,7 +198,7 @@ static ngx_int_t
 ngx_http_darkroom_catalogue_build(ngx_http_darkroom_public_build_t *b)
 {
     int          row, n, ccur, cbody;
-    char         key[sizeof("catalogue:") + 3];
+    char         key[NGX_HTTP_DARKROOM_CATALOGUE_KEY_LEN + 1];
     PGresult    *res;
     ngx_int_t    rc;
     const char  *params[1];
@@ -214,7 +224,7 @@ ngx_http_darkroom_catalogue_build(ngx_http_darkroom_public_build_t *b)
             continue;
         }
 
-        ngx_sprintf((u_char *) key, "catalogue:%s%Z",
+        ngx_sprintf((u_char *) key, NGX_HTTP_DARKROOM_CATALOGUE_KEY "%s%Z",
                     PQgetvalue(res, row, ccur));
 
         rc = ngx_http_darkroom_public_put(b, key, "application/json",
