@@ -160,11 +160,18 @@ BEGIN
 END $$;
 
 
+-- The photographer a request names (?photographer= or the path): 400 when
+-- none is named, 404 when there is no such one.
 CREATE OR REPLACE FUNCTION bookings_admin_photographer_of(p_id text)
 RETURNS photographers LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v  photographers%ROWTYPE;
 BEGIN
+    IF p_id IS NULL THEN
+        PERFORM darkroom_refuse(400, 'invalid_photographer',
+                                'Give ?photographer=<id>.');
+    END IF;
+
     SELECT * INTO v FROM photographers WHERE id = p_id;
 
     IF NOT FOUND THEN
@@ -516,11 +523,6 @@ RETURNS text LANGUAGE plpgsql STABLE AS $$
 DECLARE
     ph  photographers%ROWTYPE;
 BEGIN
-    IF p_photographer IS NULL THEN
-        PERFORM darkroom_refuse(400, 'invalid_photographer',
-                                'Give ?photographer=<id>.');
-    END IF;
-
     ph := bookings_admin_photographer_of(p_photographer);
 
     RETURN jsonb_build_object(
@@ -620,11 +622,6 @@ RETURNS text LANGUAGE plpgsql STABLE AS $$
 DECLARE
     ph  photographers%ROWTYPE;
 BEGIN
-    IF p_photographer IS NULL THEN
-        PERFORM darkroom_refuse(400, 'invalid_photographer',
-                                'Give ?photographer=<id>.');
-    END IF;
-
     ph := bookings_admin_photographer_of(p_photographer);
 
     RETURN jsonb_build_object('photographer', ph.id,
