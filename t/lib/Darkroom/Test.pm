@@ -21,6 +21,7 @@ package Darkroom::Test;
 #   $t->http(GET => $p, { from => '127.0.0.2' });  # from another address
 #   my ($ok, $out) = $t->test_conf;     # nginx -t on the current conf
 #   $t->reload; $t->stop; $t->error_log;
+#   $t->empty_db;                      # %%DB%% empty, not migrated (a restore)
 #   my @rows = $t->sql('SELECT id FROM jobs WHERE kind = :\'p1\'', 'x');
 #
 # %%PORTn%% is the n-th free port ($t->port(n)), %%DIR%% the test directory,
@@ -98,16 +99,24 @@ sub dir { $_[0]{dir} }
 sub db {
     my ($self) = @_;
     return $self->{db} if $self->{db};
+    $self->empty_db;
+    my $out = `$TOP/tools/darkroom-migrate "$self->{db}" $TOP/sql 2>&1`;
+    die "migrations failed:\n$out" if $?;
+    return $self->{db};
+}
+
+# the test's database made empty, not migrated (a restore's target); the
+# conninfo
+sub empty_db {
+    my ($self) = @_;
+    die "the test has its database already\n" if $self->{db};
     my $name = 'darkroom_t_' . lc(join '', map { ('a' .. 'z')[rand 26] } 1 .. 10);
     my $sock = "$self->{pgdir}/sock";
     system('psql', '-X', '-q', '-h', $sock, '-U', 'postgres', '-d', 'postgres',
         '-c', "CREATE DATABASE $name OWNER darkroom") == 0
         or die "cannot create database $name\n";
     $self->{dbname} = $name;
-    $self->{db} = "host=$sock dbname=$name user=darkroom";
-    my $out = `$TOP/tools/darkroom-migrate "$self->{db}" $TOP/sql 2>&1`;
-    die "migrations failed:\n$out" if $?;
-    return $self->{db};
+    return $self->{db} = "host=$sock dbname=$name user=darkroom";
 }
 
 sub drop_db {
