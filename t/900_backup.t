@@ -325,13 +325,16 @@ for my $bad_args (
     [ 'darkroom-backup', '--out', "$dir/b2", '--gallery-root', "$dir/nowhere",
       '--db', $t->db ],
     [ 'darkroom-backup', '--out', "$dir/b2", 'extra', '--db', $t->db ],
+    [ 'darkroom-backup', '--out', "$dir/media/prints/b2", '--print-root',
+      "$dir/media/prints", '--db', $t->db ],
 ) {
     my ($tool, @args) = @$bad_args;
     ($rc, $out) = run("$TOP/tools/$tool", @args);
     is($rc, 2, "$tool " . join(' ', @args) . ': usage error');
     like($out, qr{^$tool: .+\n$tool: see $tool --help$}m, 'a clear message');
 }
-ok(!-e "$dir/b2", 'no backup made by wrong arguments');
+ok(!-e "$dir/b2" && !-e "$dir/media/prints/b2",
+    'no backup made by wrong arguments');
 for my $tool (qw(darkroom-backup darkroom-restore)) {
     ($rc, $out) = run("$TOP/tools/$tool", '--help');
     is($rc, 0, "$tool --help");
@@ -408,5 +411,15 @@ ok(!$overlap,
     'its slot still taken (the exclusion constraint restored)');
 ok(insert_booking($t2, 'portrait', '2030-06-01 11:00+01', '2030-06-01 12:00+01'),
     'the next slot free');
+
+# --force: over the database and the files the restored shop has changed
+$t2->stop;
+unlink "$dir2/media/galleries/_proofs/wed/IMG 1.jpg";
+$t2->write_file('media/galleries/wed/IMG 2.jpg', 'changed');
+($rc, $out) = restore("$dir/backup", '--db', $db2, @targets, '--force');
+is($rc, 0, 'restored again with --force') or diag $out;
+is_deeply(table_digests($t2), $source, 'every table as in the backup again');
+is_deeply({ map { ($_ => checksums("$dir2/media/$_")) } qw(galleries prints) },
+    \%source_files, 'every file too');
 
 done_testing;

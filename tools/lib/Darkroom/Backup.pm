@@ -27,7 +27,7 @@ use File::Basename qw(dirname);
 use File::Path qw(make_path);
 
 our @EXPORT_OK = qw(ROOT_OPTIONS roots_of enc dec manifest_text
-    read_manifest copy_file usage_error);
+    read_manifest copy_file usage_error help);
 
 use constant FORMAT => 'darkroom-backup 1';
 
@@ -57,6 +57,18 @@ sub usage_error {
     (my $tool = $0) =~ s{.*/}{};
     print STDERR "$tool: $msg\n$tool: see $tool --help\n";
     exit 2;
+}
+
+# --help: the tool's header comment, from its second line to the first
+# line that is not a comment
+sub help {
+    open my $me, '<', $0 or die "$0: $!\n";
+    while (<$me>) {
+        next if $. == 1;
+        last unless s/^# ?//;
+        print;
+    }
+    exit 0;
 }
 
 sub enc {
