@@ -210,28 +210,29 @@ END $$;
 
 
 -- Galleries expired longer than gallery_files_days whose files are still
--- there: the files to delete, relative to the gallery root (photos'
--- originals, web and proof copies; uploads at <slug>/<name>).
+-- there (p_limit of them), one row per file to delete, relative to the
+-- gallery root: photos' originals, web and proof copies, uploads at
+-- <slug>/<name>; a gallery without files has one row with no path.
 CREATE OR REPLACE FUNCTION gallery_files_due(p_limit integer)
-RETURNS TABLE (id bigint, slug text, paths text[])
+RETURNS TABLE (id bigint, slug text, path text)
 LANGUAGE sql STABLE AS $$
-    SELECT g.id, g.slug,
-           ARRAY(SELECT x FROM (
-                     SELECT p.original_path FROM gallery_photos p
-                      WHERE p.gallery_id = g.id
-                     UNION SELECT p.web_path FROM gallery_photos p
-                      WHERE p.gallery_id = g.id
-                     UNION SELECT p.proof_path FROM gallery_photos p
-                      WHERE p.gallery_id = g.id
-                     UNION SELECT g.slug || '/' || u.name
-                       FROM gallery_uploads u WHERE u.gallery_id = g.id)
-                     AS f (x)
-                  WHERE x IS NOT NULL ORDER BY x)
-      FROM galleries g, retention_settings s
-     WHERE g.files_purged_at IS NULL
-       AND g.expires_at < now() - make_interval(days => s.gallery_files_days)
-     ORDER BY g.expires_at, g.id
-     LIMIT p_limit;
+    SELECT g.id, g.slug, f.x
+      FROM (SELECT g.id, g.slug, g.expires_at FROM galleries g,
+                   retention_settings s
+             WHERE g.files_purged_at IS NULL
+               AND g.expires_at
+                   < now() - make_interval(days => s.gallery_files_days)
+             ORDER BY g.expires_at, g.id LIMIT p_limit) g
+      LEFT JOIN LATERAL (
+            SELECT p.original_path FROM gallery_photos p
+             WHERE p.gallery_id = g.id
+            UNION SELECT p.web_path FROM gallery_photos p
+             WHERE p.gallery_id = g.id AND p.web_path IS NOT NULL
+            UNION SELECT p.proof_path FROM gallery_photos p
+             WHERE p.gallery_id = g.id AND p.proof_path IS NOT NULL
+            UNION SELECT g.slug || '/' || u.name FROM gallery_uploads u
+             WHERE u.gallery_id = g.id) AS f (x) ON true
+     ORDER BY g.expires_at, g.id, f.x;
 $$;
 
 

@@ -26,6 +26,9 @@
  *   PUT  price-sheets/<id> {"name","items":[{"product","position",
  *                           "prices":{"GBP":2500}}]}   (replaces it)
  *   DELETE price-sheets/<id>
+ *   GET | POST retention             (the retention periods, owner only)
+ *   GET  personal-data?email=        (all held about an address, owner)
+ *   POST personal-data/erase {"email"}  (anonymised, money kept; owner)
  *
  * Reads and writes are SQL functions (sql/005_admin.sql) taking the body
  * as one jsonb parameter; a refund also asks Stripe, in the same task.
@@ -55,7 +58,11 @@ typedef enum {
     NGX_HTTP_DARKROOM_ADMIN_EMAILS,
     NGX_HTTP_DARKROOM_ADMIN_EMAIL_RESEND,
     NGX_HTTP_DARKROOM_ADMIN_DISCOUNTS,
-    NGX_HTTP_DARKROOM_ADMIN_PRICE_SHEETS
+    NGX_HTTP_DARKROOM_ADMIN_PRICE_SHEETS,
+    NGX_HTTP_DARKROOM_ADMIN_RETENTION,
+    NGX_HTTP_DARKROOM_ADMIN_RETENTION_PUT,
+    NGX_HTTP_DARKROOM_ADMIN_DATA_EXPORT,
+    NGX_HTTP_DARKROOM_ADMIN_DATA_ERASE
 } ngx_http_darkroom_admin_route_e;
 
 
@@ -90,6 +97,9 @@ static ngx_int_t ngx_http_darkroom_admin_discount_route(
     ngx_uint_t n, ngx_uint_t get);
 static ngx_int_t ngx_http_darkroom_admin_sheet_route(ngx_http_request_t *r,
     ngx_http_darkroom_admin_t *a, ngx_str_t *seg, ngx_uint_t n);
+static ngx_int_t ngx_http_darkroom_admin_data_route(ngx_http_request_t *r,
+    ngx_http_darkroom_admin_t *a, ngx_str_t *seg, ngx_uint_t n,
+    ngx_uint_t get);
 static PGresult *ngx_http_darkroom_admin_upsert(ngx_http_darkroom_task_t *t);
 static PGresult *ngx_http_darkroom_admin_orders(ngx_http_darkroom_task_t *t);
 static PGresult *ngx_http_darkroom_admin_action(ngx_http_darkroom_task_t *t);
@@ -278,7 +288,48 @@ ngx_http_darkroom_admin_route(ngx_http_request_t *r,
                                                       get);
     }
 
+    if (ngx_http_darkroom_is(seg[0], "retention")
+        || ngx_http_darkroom_is(seg[0], "personal-data"))
+    {
+        return ngx_http_darkroom_admin_data_route(r, a, seg, n, get);
+    }
+
     return NGX_DECLINED;
+}
+
+
+/*
+ * retention (GET, POST), personal-data?email= (GET), personal-data/erase
+ * (POST {"email"}: the address in the body, so the audit row's path does
+ * not name it): the owner's alone
+ */
+
+static ngx_int_t
+ngx_http_darkroom_admin_data_route(ngx_http_request_t *r,
+    ngx_http_darkroom_admin_t *a, ngx_str_t *seg, ngx_uint_t n,
+    ngx_uint_t get)
+{
+    if (n == 1 && ngx_http_darkroom_is(seg[0], "retention")) {
+        a->route = get ? NGX_HTTP_DARKROOM_ADMIN_RETENTION
+                       : NGX_HTTP_DARKROOM_ADMIN_RETENTION_PUT;
+
+    } else if (n == 1 && get) {
+        a->route = NGX_HTTP_DARKROOM_ADMIN_DATA_EXPORT;
+        a->arg[0] = ngx_http_darkroom_query_arg(r, "email");
+
+    } else if (n == 2 && !get && ngx_http_darkroom_is(seg[1], "erase")) {
+        a->route = NGX_HTTP_DARKROOM_ADMIN_DATA_ERASE;
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "darkroom admin: data route %d", (int) a->route);
+
+    ngx_http_darkroom_admin_scope(r, "owner");
+
+    return NGX_OK;
 }
 
 
@@ -642,6 +693,27 @@ ngx_http_darkroom_admin_work(ngx_http_darkroom_task_t *t)
         res = ngx_http_darkroom_db_exec(&t->db,
                   "SELECT admin_price_sheet($1, $2, $3)", 3, params,
                   &t->err);
+        break;
+
+    case NGX_HTTP_DARKROOM_ADMIN_RETENTION:
+        res = ngx_http_darkroom_db_exec(&t->db,
+                  "SELECT retention_settings_json()", 0, NULL, &t->err);
+        break;
+
+    case NGX_HTTP_DARKROOM_ADMIN_RETENTION_PUT:
+    case NGX_HTTP_DARKROOM_ADMIN_DATA_ERASE:
+        params[0] = a->body;
+        res = ngx_http_darkroom_db_exec(&t->db,
+                  a->route == NGX_HTTP_DARKROOM_ADMIN_DATA_ERASE
+                  ? "SELECT data_request_erase($1)"
+                  : "SELECT retention_settings_update($1)",
+                  1, params, &t->err);
+        break;
+
+    case NGX_HTTP_DARKROOM_ADMIN_DATA_EXPORT:
+        params[0] = a->arg[0];
+        res = ngx_http_darkroom_db_exec(&t->db,
+                  "SELECT data_request_export($1)", 1, params, &t->err);
         break;
     }
 
