@@ -121,7 +121,7 @@ BEGIN
 
     UPDATE emails
        SET recipient = 'erased-e' || id || '@invalid', body_text = '',
-           body_html = NULL, attachments = NULL,
+           body_html = NULL, attachments = '[]',
            body_purged_at = coalesce(body_purged_at, now())
      WHERE order_id = ANY (p_ids) AND kind = 'customer'
        AND status <> 'queued';
@@ -175,7 +175,7 @@ BEGIN
          ORDER BY e.received_at LIMIT s.batch FOR UPDATE SKIP LOCKED);
     GET DIAGNOSTICS v_hooks = ROW_COUNT;
 
-    UPDATE emails SET body_text = '', body_html = NULL, attachments = NULL,
+    UPDATE emails SET body_text = '', body_html = NULL, attachments = '[]',
                       body_purged_at = now()
      WHERE id IN (
         SELECT m.id FROM emails m
@@ -397,7 +397,7 @@ BEGIN
 
     UPDATE emails
        SET recipient = 'erased-e' || id || '@invalid', body_text = '',
-           body_html = NULL, attachments = NULL,
+           body_html = NULL, attachments = '[]',
            body_purged_at = coalesce(body_purged_at, now())
      WHERE lower(recipient) = v_email AND status <> 'queued';
     GET DIAGNOSTICS v_mail = ROW_COUNT;

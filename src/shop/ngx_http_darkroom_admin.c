@@ -58,11 +58,7 @@ typedef enum {
     NGX_HTTP_DARKROOM_ADMIN_EMAILS,
     NGX_HTTP_DARKROOM_ADMIN_EMAIL_RESEND,
     NGX_HTTP_DARKROOM_ADMIN_DISCOUNTS,
-    NGX_HTTP_DARKROOM_ADMIN_PRICE_SHEETS,
-    NGX_HTTP_DARKROOM_ADMIN_RETENTION,
-    NGX_HTTP_DARKROOM_ADMIN_RETENTION_PUT,
-    NGX_HTTP_DARKROOM_ADMIN_DATA_EXPORT,
-    NGX_HTTP_DARKROOM_ADMIN_DATA_ERASE
+    NGX_HTTP_DARKROOM_ADMIN_PRICE_SHEETS
 } ngx_http_darkroom_admin_route_e;
 
 
@@ -78,6 +74,7 @@ typedef struct {
     char                             *body;      /* NUL-terminated */
     char                             *arg[NGX_HTTP_DARKROOM_ADMIN_ARGS];
     ngx_http_darkroom_shop_conf_t    *scf;       /* read-only */
+    const char                       *sql;       /* a data route's: arg[0] */
     unsigned                          pricing:1; /* admin_pricing() */
 } ngx_http_darkroom_admin_t;
 
@@ -103,6 +100,7 @@ static ngx_int_t ngx_http_darkroom_admin_data_route(ngx_http_request_t *r,
 static PGresult *ngx_http_darkroom_admin_upsert(ngx_http_darkroom_task_t *t);
 static PGresult *ngx_http_darkroom_admin_orders(ngx_http_darkroom_task_t *t);
 static PGresult *ngx_http_darkroom_admin_action(ngx_http_darkroom_task_t *t);
+static void ngx_http_darkroom_admin_data(ngx_http_darkroom_task_t *t);
 static void ngx_http_darkroom_admin_work(ngx_http_darkroom_task_t *t);
 static void ngx_http_darkroom_admin_pricing(ngx_http_darkroom_task_t *t);
 static void ngx_http_darkroom_admin_answer(ngx_http_darkroom_task_t *t,
@@ -182,6 +180,14 @@ ngx_http_darkroom_admin_prepare(ngx_http_request_t *r,
 
     if (a->pricing) {
         t->work = ngx_http_darkroom_admin_pricing;
+    }
+
+    if (a->sql) {
+        t->work = ngx_http_darkroom_admin_data;
+
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            a->arg[0] = a->body;
+        }
     }
 
     /* a way out of review that refunds asks for the refunds scope too */
@@ -310,22 +316,22 @@ ngx_http_darkroom_admin_data_route(ngx_http_request_t *r,
     ngx_uint_t get)
 {
     if (n == 1 && ngx_http_darkroom_is(seg[0], "retention")) {
-        a->route = get ? NGX_HTTP_DARKROOM_ADMIN_RETENTION
-                       : NGX_HTTP_DARKROOM_ADMIN_RETENTION_PUT;
+        a->sql = get ? "SELECT retention_settings_json()"
+                     : "SELECT retention_settings_update($1)";
 
     } else if (n == 1 && get) {
-        a->route = NGX_HTTP_DARKROOM_ADMIN_DATA_EXPORT;
+        a->sql = "SELECT data_request_export($1)";
         a->arg[0] = ngx_http_darkroom_query_arg(r, "email");
 
     } else if (n == 2 && !get && ngx_http_darkroom_is(seg[1], "erase")) {
-        a->route = NGX_HTTP_DARKROOM_ADMIN_DATA_ERASE;
+        a->sql = "SELECT data_request_erase($1)";
 
     } else {
         return NGX_DECLINED;
     }
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "darkroom admin: data route %d", (int) a->route);
+                   "darkroom admin: %s", a->sql);
 
     ngx_http_darkroom_admin_scope(r, "owner");
 
@@ -694,28 +700,26 @@ ngx_http_darkroom_admin_work(ngx_http_darkroom_task_t *t)
                   "SELECT admin_price_sheet($1, $2, $3)", 3, params,
                   &t->err);
         break;
-
-    case NGX_HTTP_DARKROOM_ADMIN_RETENTION:
-        res = ngx_http_darkroom_db_exec(&t->db,
-                  "SELECT retention_settings_json()", 0, NULL, &t->err);
-        break;
-
-    case NGX_HTTP_DARKROOM_ADMIN_RETENTION_PUT:
-    case NGX_HTTP_DARKROOM_ADMIN_DATA_ERASE:
-        params[0] = a->body;
-        res = ngx_http_darkroom_db_exec(&t->db,
-                  a->route == NGX_HTTP_DARKROOM_ADMIN_DATA_ERASE
-                  ? "SELECT data_request_erase($1)"
-                  : "SELECT retention_settings_update($1)",
-                  1, params, &t->err);
-        break;
-
-    case NGX_HTTP_DARKROOM_ADMIN_DATA_EXPORT:
-        params[0] = a->arg[0];
-        res = ngx_http_darkroom_db_exec(&t->db,
-                  "SELECT data_request_export($1)", 1, params, &t->err);
-        break;
     }
+
+    ngx_http_darkroom_admin_answer(t, res);
+}
+
+
+/* retention settings and data requests: SQL decides (400, 404) */
+
+static void
+ngx_http_darkroom_admin_data(ngx_http_darkroom_task_t *t)
+{
+    PGresult                   *res;
+    const char                 *params[1];
+    ngx_http_darkroom_admin_t  *a = t->data;
+
+    params[0] = a->arg[0];
+
+    res = ngx_http_darkroom_db_exec(&t->db, a->sql,
+                                    ngx_strstr(a->sql, "$1") ? 1 : 0,
+                                    params, &t->err);
 
     ngx_http_darkroom_admin_answer(t, res);
 }
