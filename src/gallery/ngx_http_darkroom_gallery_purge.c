@@ -107,7 +107,7 @@ ngx_http_darkroom_gallery_purge_job(ngx_http_darkroom_job_t *job,
     int          i, n;
     PGresult    *res;
     ngx_str_t   *roots;
-    ngx_uint_t   r, failed;
+    ngx_uint_t   r, failed, failures;
     const char  *params[1], *id, *slug, *path;
 
     params[0] = NGX_HTTP_DARKROOM_GALLERY_PURGE_BATCH;
@@ -122,6 +122,7 @@ ngx_http_darkroom_gallery_purge_job(ngx_http_darkroom_job_t *job,
     roots = ngx_http_darkroom_gallery_purge_roots->elts;
     n = PQntuples(res);
     failed = 0;
+    failures = 0;
 
     for (i = 0; i < n; i++) {
         id = PQgetvalue(res, i, 0);
@@ -136,6 +137,7 @@ ngx_http_darkroom_gallery_purge_job(ngx_http_darkroom_job_t *job,
                 != NGX_OK)
             {
                 failed = 1;
+                failures++;
             }
         }
 
@@ -162,6 +164,10 @@ ngx_http_darkroom_gallery_purge_job(ngx_http_darkroom_job_t *job,
 
     PQclear(res);
 
+    if (failures) {
+        return NGX_ERROR;       /* err->detail: the last; retried later */
+    }
+
     /* a full batch: more are due now; else look again in the interval */
 
     job->retry_after = (n >= ngx_atoi((u_char *) params[0],
@@ -172,7 +178,10 @@ ngx_http_darkroom_gallery_purge_job(ngx_http_darkroom_job_t *job,
 }
 
 
-/* one file (or, with folder, an empty folder) under a root; gone is fine */
+/*
+ * one file under a root (gone is fine), or, with folder, the folder if it
+ * is empty (best effort: never an error)
+ */
 
 static ngx_int_t
 ngx_http_darkroom_gallery_purge_file(const char *dir, const char *path,
@@ -192,8 +201,8 @@ ngx_http_darkroom_gallery_purge_file(const char *dir, const char *path,
 
     rc = folder ? rmdir(file) : unlink(file);
 
-    if (rc == 0 || errno == ENOENT || (folder && errno == ENOTEMPTY)) {
-        return NGX_OK;
+    if (rc == 0 || errno == ENOENT || folder) {
+        return NGX_OK;          /* a folder not empty, or not ours: kept */
     }
 
     snprintf(err->detail, sizeof(err->detail),
