@@ -17,8 +17,8 @@ use Test::More;
 use JSON::PP;
 use File::Path qw(make_path);
 use Darkroom::Test qw(wait_for);
-use Darkroom::Stripe qw(event session webhook shop_conf fake_api
-                        demo_catalogue);
+use Darkroom::Stripe qw(shop_conf fake_api demo_catalogue);
+use Darkroom::DataCare qw(admin_api paid_print_order);
 use Darkroom::Bookings qw(bookings_demo insert_booking);
 
 my $t = Darkroom::Test->new;
@@ -29,14 +29,6 @@ $t->start;
 demo_catalogue($t);
 bookings_demo($t);
 
-sub admin {
-    my ($method, $path, $body) = @_;
-    return $t->http($method, "/admin/api/$path", {
-        headers => { Authorization => 'Bearer admin-token-1',
-                     'Content-Type' => 'application/json' },
-        defined $body ? (content => ref $body ? encode_json($body) : $body)
-                      : () });
-}
 
 # both jobs ran since their run_at was moved: back in about a minute
 sub ran {
@@ -50,7 +42,7 @@ sub ran {
 ok(ran(), 'both recurring jobs made and run once at start');
 
 # --- the settings -------------------------------------------------------------
-my $r = admin(GET => 'retention');
+my $r = admin_api($t, GET => 'retention');
 is($r->{status}, 200, 'GET retention');
 is_deeply({ map { $_ => $r->{json}{$_} } qw(jobs_days webhook_days
     email_body_days download_log_days gallery_files_days money_years batch) },
@@ -61,12 +53,12 @@ my $settings = $t->sql_value("SELECT row(s.*)::text FROM retention_settings s");
 for my $bad ('{', '[]', '{"jobs_days":6}', '{"jobs_days":"30"}',
              '{"money_years":0}', '{"batch":5}', '{"jobs_days":1.5}',
              '{"keep":"forever"}', '{"batch":100,"webhook_days":-1}') {
-    $r = admin(POST => 'retention', $bad);
+    $r = admin_api($t, POST => 'retention', $bad);
     is($r->{status}, 400, "POST retention refuses $bad");
 }
 is($t->sql_value("SELECT row(s.*)::text FROM retention_settings s"), $settings,
     'nothing changed');
-$r = admin(POST => 'retention', { batch => 10 });
+$r = admin_api($t, POST => 'retention', { batch => 10 });
 is($r->{status}, 200, 'batch set to 10') or diag $r->{content};
 is($r->{json}{batch}, 10, 'answered');
 is($r->{json}{jobs_days}, 30, 'the others kept');
@@ -85,22 +77,7 @@ VALUES ('test_open', now() - interval '400 days', now() + interval '1 day',
         false);
 SQL
 
-my $n = 0;
-sub paid_order {
-    $n++;
-    my ($row) = $t->sql("SELECT order_id, order_ref, total FROM checkout_create("
-        . "'[{\"photo\":\"harbour-dawn\",\"product\":\"giclee-a3\",\"quantity\":1}]',"
-        . " 'ada\@example.com', 'GBP', 'GB', NULL, NULL,"
-        . " encode(sha256(:'p1'), 'hex'), now() + interval '1 hour',"
-        . " now() + interval '1 day')", "ret-$n-" . ('y' x 24));
-    $r = webhook($t, 'whsec_test_one', event('checkout.session.completed',
-        session(id => "cs_ret_$row->[0]", order_id => $row->[0],
-                ref => $row->[1], amount => $row->[2],
-                payment_intent => "pi_ret_$row->[0]")));
-    die "payment: $r->{content}" unless $r->{status} == 200;
-    return $row->[0];
-}
-my ($old, $new) = (paid_order(), paid_order());
+my ($old, $new) = map { paid_print_order($t, 'ada@example.com')->{id} } 1, 2;
 # the old order a day past ten years, the new one a day short; their Stripe
 # events a day either side of 90 days
 $t->sql("UPDATE orders SET created_at = now() - interval '10 years 1 day'"
@@ -214,7 +191,7 @@ is($t->sql_value("SELECT count(*) FROM gallery_photos"), 4,
     'the photos\' rows stay (the gallery is history)');
 
 # --- a shorter period reaches more --------------------------------------------
-is(admin(POST => 'retention', { gallery_files_days => 30, money_years => 11 })
+is(admin_api($t, POST => 'retention', { gallery_files_days => 30, money_years => 11 })
     ->{status}, 200, 'gallery files after 30 days, money after 11 years');
 $t->sql("UPDATE jobs SET run_at = now() WHERE kind IN ('retention',"
     . " 'gallery_files_purge')");

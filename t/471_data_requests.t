@@ -16,43 +16,19 @@ use Test::More;
 use JSON::PP;
 use Digest::SHA qw(sha256_hex);
 use Darkroom::Test;
-use Darkroom::Stripe qw(event session webhook);
 use Darkroom::Console qw(console_start account login api);
+use Darkroom::DataCare qw(admin_api paid_print_order);
 use Darkroom::Bookings qw(bookings_demo insert_booking);
 
 my $t = Darkroom::Test->new;
 console_start($t);
 bookings_demo($t);
 
-sub admin {
-    my ($method, $path, $body) = @_;
-    return $t->http($method, "/admin/api/$path", {
-        headers => { Authorization => 'Bearer admin-token-1',
-                     'Content-Type' => 'application/json' },
-        defined $body ? (content => ref $body ? encode_json($body) : $body)
-                      : () });
-}
 
-# a paid order of a print (with a shipping address) for $email
-my $n = 0;
-sub paid_order {
-    my ($email) = @_;
-    $n++;
-    my ($row) = $t->sql("SELECT order_id, order_ref, total FROM checkout_create("
-        . "'[{\"photo\":\"harbour-dawn\",\"product\":\"giclee-a3\",\"quantity\":1}]',"
-        . " :'p1', 'GBP', 'GB', NULL, NULL, encode(sha256(:'p2'), 'hex'),"
-        . " now() + interval '1 hour', now() + interval '1 day')",
-        $email, "token-$n-" . ('x' x 24));
-    my $r = webhook($t, 'whsec_test_one', event('checkout.session.completed',
-        session(id => "cs_dr_$row->[0]", order_id => $row->[0],
-                ref => $row->[1], amount => $row->[2],
-                payment_intent => "pi_dr_$row->[0]")));
-    die "payment: $r->{content}" unless $r->{status} == 200;
-    return { id => $row->[0], ref => $row->[1], total => $row->[2] };
-}
 
-my @ada = (paid_order('Ada@Example.com'), paid_order('ada@example.com'));
-my $bob = paid_order('bob@example.com');
+my @ada = (paid_print_order($t, 'Ada@Example.com'),
+           paid_print_order($t, 'ada@example.com'));
+my $bob = paid_print_order($t, 'bob@example.com');
 
 $t->sql(<<'SQL');
 INSERT INTO galleries (slug, title, client_email)
@@ -120,15 +96,15 @@ ok(scalar(grep { $_->{body_text} && $_->{body_text} eq 'Dear Ada, your photos' }
     @{$x->{emails}}), 'the emails sent to her');
 unlike($r->{content}, qr/bob\@|Dear Bob|\Q$bob->{ref}\E|BK-T\d+-2/i,
     'nothing of another customer');
-is(admin(GET => 'personal-data?email=ada@example.com')->{status}, 200,
+is(admin_api($t, GET => 'personal-data?email=ada@example.com')->{status}, 200,
     'the admin token exports too');
 
-is(admin(GET => 'personal-data?email=nobody@example.com')->{json}{error}{code},
+is(admin_api($t, GET => 'personal-data?email=nobody@example.com')->{json}{error}{code},
     'no_data', 'an unknown address: 404 no_data');
-is(admin(GET => 'personal-data?email=nobody@example.com')->{status}, 404,
+is(admin_api($t, GET => 'personal-data?email=nobody@example.com')->{status}, 404,
     '(404)');
 for my $q ('', '?email=', '?email=not-an-email', '?email=a%20b@c') {
-    $r = admin(GET => "personal-data$q");
+    $r = admin_api($t, GET => "personal-data$q");
     is($r->{status}, 400, "export refuses \"$q\"");
     is($r->{json}{error}{code}, 'invalid_email', '... invalid_email');
 }
@@ -140,13 +116,13 @@ my $count_sql = "SELECT (SELECT count(*) FROM orders WHERE anonymised_at IS NOT 
 my $before = $t->sql_value($count_sql);
 for my $bad ('', '{', '[]', '{"email":5}', '{"email":"nope"}',
              encode_json({ email => ('a' x 250) . '@example.com' })) {
-    $r = admin(POST => 'personal-data/erase', $bad);
+    $r = admin_api($t, POST => 'personal-data/erase', $bad);
     is($r->{status}, 400, "erase refuses '$bad'");
 }
 my ($an, undef, $left) = split m{/}, $t->sql_value($count_sql);
 is($an, 0, 'no order anonymised by a refusal');
 is($left, 2, 'her orders still hers');
-is(admin(PUT => 'personal-data', {})->{status}, 404, 'no other verb');
+is(admin_api($t, PUT => 'personal-data', {})->{status}, 404, 'no other verb');
 
 # --- erase ----------------------------------------------------------------------------
 my $money = "SELECT string_agg(ref || ':' || total || ':' || paid_amount || ':'"
@@ -202,7 +178,7 @@ is($detail->{orders}, 2, 'and the counts');
 unlike($t->sql_value("SELECT string_agg(coalesce(detail::text, '') || path,"
     . " ' ') FROM console_audit"), qr/ada\@/i, 'no audit row has it in clear');
 
-is(admin(GET => 'personal-data?email=ada@example.com')->{status}, 404,
+is(admin_api($t, GET => 'personal-data?email=ada@example.com')->{status}, 404,
     'nothing left to export');
 
 my $snapshot = "SELECT md5(string_agg(t, '|')) FROM (SELECT o::text t FROM orders o"
@@ -210,11 +186,11 @@ my $snapshot = "SELECT md5(string_agg(t, '|')) FROM (SELECT o::text t FROM order
     . " UNION ALL SELECT g::text FROM galleries g UNION ALL SELECT v::text FROM"
     . " gallery_visitors v ORDER BY 1) s";
 my $snap = $t->sql_value($snapshot);
-$r = admin(POST => 'personal-data/erase', { email => 'ada@example.com' });
+$r = admin_api($t, POST => 'personal-data/erase', { email => 'ada@example.com' });
 is($r->{status}, 200, 'a second erase: 200');
 is($r->{json}{erased}, JSON::PP::false, 'erased nothing');
 is($t->sql_value($snapshot), $snap, 'no row changed');
-is(admin(POST => 'personal-data/erase', { email => 'never@example.com' })
+is(admin_api($t, POST => 'personal-data/erase', { email => 'never@example.com' })
     ->{json}{orders}, 0, 'an unknown address: nothing to erase');
 
 done_testing;

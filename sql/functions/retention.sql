@@ -15,7 +15,8 @@
 -- gallery_downloads, orders, order_items, download_grants,
 -- discount_redemptions, galleries, gallery_photos, gallery_uploads,
 -- gallery_visitors, bookings.  Calls darkroom_refuse (core.sql),
--- console_audit_detail (console.sql).
+-- console_audit_detail (console.sql), bookings_admin_body
+-- (bookings_admin.sql: an admin body that must be a JSON object).
 
 
 CREATE OR REPLACE FUNCTION retention_settings_json() RETURNS text
@@ -41,16 +42,7 @@ DECLARE
     v_min   integer;
     v_max   integer;
 BEGIN
-    BEGIN
-        p := p_body::jsonb;
-    EXCEPTION WHEN others THEN
-        PERFORM darkroom_refuse(400, 'invalid_json',
-                                'The body is not valid JSON.');
-    END;
-    IF jsonb_typeof(p) IS DISTINCT FROM 'object' THEN
-        PERFORM darkroom_refuse(400, 'invalid_json',
-                                'The body is a JSON object of settings.');
-    END IF;
+    p := bookings_admin_body(p_body, false);
 
     FOR k IN SELECT jsonb_object_keys(p) LOOP
         SELECT r.lo, r.hi INTO v_min, v_max
@@ -374,15 +366,8 @@ DECLARE
     v_gall    integer;
     v_visit   integer;
 BEGIN
-    BEGIN
-        p := p_body::jsonb;
-    EXCEPTION WHEN others THEN
-        PERFORM darkroom_refuse(400, 'invalid_json',
-                                'The body is not valid JSON.');
-    END;
-    IF jsonb_typeof(p) IS DISTINCT FROM 'object'
-       OR jsonb_typeof(p->'email') IS DISTINCT FROM 'string'
-    THEN
+    p := bookings_admin_body(p_body, false);
+    IF jsonb_typeof(p->'email') IS DISTINCT FROM 'string' THEN
         PERFORM darkroom_refuse(400, 'invalid_email',
                                 'The body is {"email": "..."}.');
     END IF;

@@ -79,40 +79,33 @@ static ngx_int_t
 ngx_http_darkroom_retention_job(ngx_http_darkroom_job_t *job,
     ngx_http_darkroom_error_t *err)
 {
-    cJSON       *j, *n;
     PGresult    *res;
-    ngx_uint_t   round, found;
+    ngx_int_t    found;
+    ngx_uint_t   round;
     const char  *v;
 
     for (round = 0; round < NGX_HTTP_DARKROOM_RETENTION_ROUNDS; round++) {
 
-        res = ngx_http_darkroom_db_exec(job->db, "SELECT retention_purge()",
-                                        0, NULL, err);
+        /* the rows this batch changed, every kind of data together */
+
+        res = ngx_http_darkroom_db_exec(job->db,
+                  "SELECT sum(n::bigint) FROM jsonb_each_text("
+                  "retention_purge()) AS c (kind, n)", 0, NULL, err);
         if (res == NULL) {
             return NGX_ERROR;
         }
 
         v = ngx_http_darkroom_db_only(res);
-        j = v ? cJSON_Parse(v) : NULL;
+        found = v ? ngx_atoi((u_char *) v, ngx_strlen(v)) : NGX_ERROR;
         PQclear(res);
 
-        if (j == NULL) {
+        if (found == NGX_ERROR) {
             snprintf(err->detail, sizeof(err->detail),
-                     "retention_purge: no answer");
+                     "retention_purge: no count");
             return NGX_ERROR;
         }
 
-        found = 0;
-
-        cJSON_ArrayForEach(n, j) {
-            if (cJSON_IsNumber(n) && n->valuedouble > 0) {
-                found = 1;
-            }
-        }
-
-        cJSON_Delete(j);
-
-        if (!found) {
+        if (found == 0) {
             break;
         }
     }
