@@ -121,6 +121,10 @@ INSERT INTO gallery_photos (gallery_id, name, original_path, web_path,
 SELECT g.id, 'a.jpg', g.slug || '/a.jpg', g.slug || '/a-web.jpg',
        g.slug || '/a-proof.jpg', 4, 0
   FROM galleries g;
+-- a file g-old and g-live both show
+INSERT INTO gallery_photos (gallery_id, name, original_path, bytes, crc32)
+SELECT g.id, 's.jpg', 'shared/s.jpg', 4, 0
+  FROM galleries g WHERE g.slug IN ('g-old', 'g-live');
 INSERT INTO gallery_uploads (gallery_id, name, bytes, state)
 SELECT g.id, 'u.jpg', 4, 'done' FROM galleries g WHERE g.slug = 'g-old';
 INSERT INTO gallery_downloads (gallery_id, generation, path, client, status,
@@ -141,6 +145,9 @@ for my $g (qw(g-old g-new g-live g-open)) {
 }
 $t->write_file('files/g-old/u.jpg', 'data');
 $t->write_file('files/unrelated.jpg', 'data');
+make_path("$files/shared");
+chmod 0777, "$files/shared";
+$t->write_file('files/shared/s.jpg', 'data');
 chmod 0777, $files;
 
 # --- run both jobs ---------------------------------------------------------------
@@ -185,9 +192,10 @@ for my $g (qw(g-new g-live g-open)) {
     ok(-e "$files/$g/$_", "$g/$_ kept") for qw(a.jpg a-web.jpg a-proof.jpg);
 }
 ok(-e "$files/unrelated.jpg", 'a file of no gallery kept');
+ok(-e "$files/shared/s.jpg", 'a file the live gallery shows too kept');
 is($t->sql_value("SELECT string_agg(slug, ',') FROM galleries WHERE"
     . " files_purged_at IS NOT NULL"), 'g-old', 'only g-old marked purged');
-is($t->sql_value("SELECT count(*) FROM gallery_photos"), 4,
+is($t->sql_value("SELECT count(*) FROM gallery_photos"), 6,
     'the photos\' rows stay (the gallery is history)');
 
 # --- a shorter period reaches more --------------------------------------------

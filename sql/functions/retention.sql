@@ -204,7 +204,9 @@ END $$;
 -- Galleries expired longer than gallery_files_days whose files are still
 -- there (p_limit of them), one row per file to delete, relative to the
 -- gallery root: photos' originals, web and proof copies, uploads at
--- <slug>/<name>; a gallery without files has one row with no path.
+-- <slug>/<name>; a gallery without files has one row with no path.  A
+-- file another gallery not yet purged also shows is not listed: it goes
+-- with the last gallery that shows it.
 CREATE OR REPLACE FUNCTION gallery_files_due(p_limit integer)
 RETURNS TABLE (id bigint, slug text, path text)
 LANGUAGE sql STABLE AS $$
@@ -223,7 +225,13 @@ LANGUAGE sql STABLE AS $$
             UNION SELECT p.proof_path FROM gallery_photos p
              WHERE p.gallery_id = g.id AND p.proof_path IS NOT NULL
             UNION SELECT g.slug || '/' || u.name FROM gallery_uploads u
-             WHERE u.gallery_id = g.id) AS f (x) ON true
+             WHERE u.gallery_id = g.id) AS f (x)
+        -- a file another gallery still shows is left to that one
+        ON NOT EXISTS (SELECT 1 FROM gallery_photos q
+                         JOIN galleries h ON h.id = q.gallery_id
+                        WHERE h.id <> g.id AND h.files_purged_at IS NULL
+                          AND f.x IN (q.original_path, q.web_path,
+                                      q.proof_path))
      ORDER BY g.expires_at, g.id, f.x;
 $$;
 
