@@ -17,7 +17,7 @@
 #include "ngx_http_darkroom_gallery.h"
 
 
-#define NGX_HTTP_DARKROOM_GALLERY_PURGE_BATCH  "20"
+#define NGX_HTTP_DARKROOM_GALLERY_PURGE_BATCH  20     /* galleries a run */
 
 
 static ngx_int_t ngx_http_darkroom_gallery_purge_job(
@@ -107,10 +107,13 @@ ngx_http_darkroom_gallery_purge_job(ngx_http_darkroom_job_t *job,
     int          i, n;
     PGresult    *res;
     ngx_str_t   *roots;
-    ngx_uint_t   r, failed, failures;
+    ngx_uint_t   r, failed, failures, galleries;
     const char  *params[1], *id, *slug, *path;
+    char         batch[NGX_INT_T_LEN + 1];
 
-    params[0] = NGX_HTTP_DARKROOM_GALLERY_PURGE_BATCH;
+    snprintf(batch, sizeof(batch), "%d",
+             NGX_HTTP_DARKROOM_GALLERY_PURGE_BATCH);
+    params[0] = batch;
 
     res = ngx_http_darkroom_db_exec(job->db,
               "SELECT id, slug, path FROM gallery_files_due($1::int)",
@@ -123,6 +126,7 @@ ngx_http_darkroom_gallery_purge_job(ngx_http_darkroom_job_t *job,
     n = PQntuples(res);
     failed = 0;
     failures = 0;
+    galleries = 0;
 
     for (i = 0; i < n; i++) {
         id = PQgetvalue(res, i, 0);
@@ -147,6 +151,8 @@ ngx_http_darkroom_gallery_purge_job(ngx_http_darkroom_job_t *job,
 
         /* the gallery's last file: its upload folder, then its mark */
 
+        galleries++;
+
         for (r = 0; r < ngx_http_darkroom_gallery_purge_roots->nelts; r++) {
             (void) ngx_http_darkroom_gallery_purge_file(
                        (char *) roots[r].data, slug, 1, err);
@@ -170,8 +176,7 @@ ngx_http_darkroom_gallery_purge_job(ngx_http_darkroom_job_t *job,
 
     /* a full batch: more are due now; else look again in the interval */
 
-    job->retry_after = (n >= ngx_atoi((u_char *) params[0],
-                                      ngx_strlen(params[0])))
+    job->retry_after = (galleries >= NGX_HTTP_DARKROOM_GALLERY_PURGE_BATCH)
                        ? 1000 : job->conf->retention;
 
     return NGX_AGAIN;
