@@ -219,6 +219,9 @@ typedef struct {
     ngx_http_darkroom_public_conf_t *public_cache;
     ngx_array_t                  public_sources; /* public_source_t * */
 
+    /* darkroom_retention: the purge job's interval (0: off) */
+    ngx_msec_t                   retention;
+
     /* where a directive that needs the database was first used */
     u_char                      *db_user_file;
     ngx_uint_t                   db_user_line;
@@ -632,6 +635,9 @@ ngx_int_t ngx_http_darkroom_download_sign_json(
 /* jobs */
 ngx_int_t ngx_http_darkroom_job_register(ngx_conf_t *cf, const char *kind,
     ngx_http_darkroom_job_pt handler);
+char *ngx_http_darkroom_retention(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_darkroom_retention_postconfiguration(ngx_conf_t *cf);
 ngx_int_t ngx_http_darkroom_job_register_recurring(ngx_conf_t *cf,
     const char *kind, ngx_http_darkroom_job_pt handler);
 ngx_int_t ngx_http_darkroom_jobs_postconfiguration(ngx_conf_t *cf);

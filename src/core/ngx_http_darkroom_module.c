@@ -95,6 +95,13 @@ static ngx_command_t  ngx_http_darkroom_commands[] = {
       offsetof(ngx_http_darkroom_main_conf_t, jobs),
       NULL },
 
+    { ngx_string("darkroom_retention"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_darkroom_retention,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("darkroom_jobs_interval"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -254,6 +261,7 @@ ngx_http_darkroom_create_main_conf(ngx_conf_t *cf)
     dmcf->fetch_timeout = NGX_CONF_UNSET_MSEC;
     dmcf->jobs = NGX_CONF_UNSET;
     dmcf->jobs_interval = NGX_CONF_UNSET_MSEC;
+    dmcf->retention = NGX_CONF_UNSET_MSEC;
     dmcf->jobs_lease = NGX_CONF_UNSET_MSEC;
     dmcf->jobs_backoff = NGX_CONF_UNSET_MSEC;
     dmcf->jobs_backoff_max = NGX_CONF_UNSET_MSEC;
@@ -321,7 +329,9 @@ ngx_http_darkroom_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 static ngx_int_t
 ngx_http_darkroom_postconfiguration(ngx_conf_t *cf)
 {
-    if (ngx_http_darkroom_jobs_postconfiguration(cf) != NGX_OK) {
+    if (ngx_http_darkroom_jobs_postconfiguration(cf) != NGX_OK
+        || ngx_http_darkroom_retention_postconfiguration(cf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -338,6 +348,7 @@ ngx_http_darkroom_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(dmcf->fetch_timeout, 30000);
     ngx_conf_init_value(dmcf->jobs, 1);
     ngx_conf_init_msec_value(dmcf->jobs_interval, 1000);
+    ngx_conf_init_msec_value(dmcf->retention, 0);
     ngx_conf_init_msec_value(dmcf->jobs_lease, 300000);
     ngx_conf_init_msec_value(dmcf->jobs_backoff, 10000);
     ngx_conf_init_msec_value(dmcf->jobs_backoff_max, 3600000);

@@ -44,6 +44,7 @@ typedef struct {
     ngx_msec_t                         interval;
     ngx_uint_t                         batch;
     ngx_http_darkroom_use_t            use_admin;
+    ngx_array_t                       *roots;       /* ngx_str_t, purge */
 } ngx_http_darkroom_gallery_main_conf_t;
 
 
@@ -133,6 +134,11 @@ ngx_int_t ngx_http_darkroom_gallery_handler(ngx_http_request_t *r);
 
 /* ngx_http_darkroom_gallery_admin.c */
 ngx_int_t ngx_http_darkroom_gallery_admin_handler(ngx_http_request_t *r);
+
+/* the files of expired galleries (ngx_http_darkroom_gallery_purge.c) */
+ngx_int_t ngx_http_darkroom_gallery_purge_root(ngx_conf_t *cf,
+    ngx_str_t *root);
+ngx_int_t ngx_http_darkroom_gallery_purge_init(ngx_conf_t *cf);
 
 /* ngx_http_darkroom_gallery_upload.c: the admin's PUT <slug>/uploads/<name>,
  * NGX_DECLINED for another request */

@@ -1125,6 +1125,12 @@ ngx_http_darkroom_gallery_merge_loc_conf(ngx_conf_t *cf, void *parent,
 
     ngx_conf_merge_str_value(conf->media, prev->media, "");
     ngx_conf_merge_str_value(conf->root, prev->root, "");
+
+    if (conf->root.len
+        && ngx_http_darkroom_gallery_purge_root(cf, &conf->root) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
     ngx_conf_merge_ptr_value(conf->cookie_keys, prev->cookie_keys, NULL);
     ngx_http_darkroom_gallery_merge_ttl(cf, conf, prev);
     ngx_conf_merge_sec_value(conf->cookie_ttl, prev->cookie_ttl, 7 * 86400);
@@ -1279,5 +1285,5 @@ ngx_http_darkroom_gallery_postconfiguration(ngx_conf_t *cf)
     ngx_http_darkroom_link_check = ngx_http_darkroom_gallery_check;
     ngx_http_darkroom_link_log = ngx_http_darkroom_gallery_log;
 
-    return NGX_OK;
+    return ngx_http_darkroom_gallery_purge_init(cf);
 }

@@ -26,6 +26,9 @@
  *   PUT  price-sheets/<id> {"name","items":[{"product","position",
  *                           "prices":{"GBP":2500}}]}   (replaces it)
  *   DELETE price-sheets/<id>
+ *   GET | POST retention             (the retention periods, owner only)
+ *   GET  personal-data?email=        (all held about an address, owner)
+ *   POST personal-data/erase {"email"}  (anonymised, money kept; owner)
  *
  * Reads and writes are SQL functions (sql/005_admin.sql) taking the body
  * as one jsonb parameter; a refund also asks Stripe, in the same task.
@@ -71,6 +74,7 @@ typedef struct {
     char                             *body;      /* NUL-terminated */
     char                             *arg[NGX_HTTP_DARKROOM_ADMIN_ARGS];
     ngx_http_darkroom_shop_conf_t    *scf;       /* read-only */
+    const char                       *sql;       /* a data route's: arg[0] */
     unsigned                          pricing:1; /* admin_pricing() */
 } ngx_http_darkroom_admin_t;
 
@@ -90,9 +94,13 @@ static ngx_int_t ngx_http_darkroom_admin_discount_route(
     ngx_uint_t n, ngx_uint_t get);
 static ngx_int_t ngx_http_darkroom_admin_sheet_route(ngx_http_request_t *r,
     ngx_http_darkroom_admin_t *a, ngx_str_t *seg, ngx_uint_t n);
+static ngx_int_t ngx_http_darkroom_admin_data_route(ngx_http_request_t *r,
+    ngx_http_darkroom_admin_t *a, ngx_str_t *seg, ngx_uint_t n,
+    ngx_uint_t get);
 static PGresult *ngx_http_darkroom_admin_upsert(ngx_http_darkroom_task_t *t);
 static PGresult *ngx_http_darkroom_admin_orders(ngx_http_darkroom_task_t *t);
 static PGresult *ngx_http_darkroom_admin_action(ngx_http_darkroom_task_t *t);
+static void ngx_http_darkroom_admin_data(ngx_http_darkroom_task_t *t);
 static void ngx_http_darkroom_admin_work(ngx_http_darkroom_task_t *t);
 static void ngx_http_darkroom_admin_pricing(ngx_http_darkroom_task_t *t);
 static void ngx_http_darkroom_admin_answer(ngx_http_darkroom_task_t *t,
@@ -172,6 +180,14 @@ ngx_http_darkroom_admin_prepare(ngx_http_request_t *r,
 
     if (a->pricing) {
         t->work = ngx_http_darkroom_admin_pricing;
+    }
+
+    if (a->sql) {
+        t->work = ngx_http_darkroom_admin_data;
+
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            a->arg[0] = a->body;
+        }
     }
 
     /* a way out of review that refunds asks for the refunds scope too */
@@ -278,7 +294,48 @@ ngx_http_darkroom_admin_route(ngx_http_request_t *r,
                                                       get);
     }
 
+    if (ngx_http_darkroom_is(seg[0], "retention")
+        || ngx_http_darkroom_is(seg[0], "personal-data"))
+    {
+        return ngx_http_darkroom_admin_data_route(r, a, seg, n, get);
+    }
+
     return NGX_DECLINED;
+}
+
+
+/*
+ * retention (GET, POST), personal-data?email= (GET), personal-data/erase
+ * (POST {"email"}: the address in the body, so the audit row's path does
+ * not name it): the owner's alone
+ */
+
+static ngx_int_t
+ngx_http_darkroom_admin_data_route(ngx_http_request_t *r,
+    ngx_http_darkroom_admin_t *a, ngx_str_t *seg, ngx_uint_t n,
+    ngx_uint_t get)
+{
+    if (n == 1 && ngx_http_darkroom_is(seg[0], "retention")) {
+        a->sql = get ? "SELECT retention_settings_json()"
+                     : "SELECT retention_settings_update($1)";
+
+    } else if (n == 1 && get) {
+        a->sql = "SELECT data_request_export($1)";
+        a->arg[0] = ngx_http_darkroom_query_arg(r, "email");
+
+    } else if (n == 2 && !get && ngx_http_darkroom_is(seg[1], "erase")) {
+        a->sql = "SELECT data_request_erase($1)";
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "darkroom admin: %s", a->sql);
+
+    ngx_http_darkroom_admin_scope(r, "owner");
+
+    return NGX_OK;
 }
 
 
@@ -644,6 +701,25 @@ ngx_http_darkroom_admin_work(ngx_http_darkroom_task_t *t)
                   &t->err);
         break;
     }
+
+    ngx_http_darkroom_admin_answer(t, res);
+}
+
+
+/* retention settings and data requests: SQL decides (400, 404) */
+
+static void
+ngx_http_darkroom_admin_data(ngx_http_darkroom_task_t *t)
+{
+    PGresult                   *res;
+    const char                 *params[1];
+    ngx_http_darkroom_admin_t  *a = t->data;
+
+    params[0] = a->arg[0];
+
+    res = ngx_http_darkroom_db_exec(&t->db, a->sql,
+                                    ngx_strstr(a->sql, "$1") ? 1 : 0,
+                                    params, &t->err);
 
     ngx_http_darkroom_admin_answer(t, res);
 }
