@@ -31,11 +31,16 @@ $t->{db} = $db;
 
 my $stripe = fake_api($t);
 my $mail = Darkroom::Mail::sandbox($t);
-shop_conf($t, stripe => $stripe->url,
-    http => mail_conf($t, $mail, 'resend')
-          . ' darkroom_alerts on; darkroom_metrics_jobs_interval 1s;'
-          . ' darkroom_alert_db_down 2s;',
-    server => 'location = /metrics { darkroom_metrics; }');
+sub configure {
+    my ($extra) = @_;
+    shop_conf($t, stripe => $stripe->url,
+        http => mail_conf($t, $mail, 'resend')
+              . ' darkroom_alerts on; darkroom_metrics_jobs_interval 1s;'
+              . ' darkroom_alert_db_down 2s;' . ($extra // ''),
+        server => 'location = /metrics { darkroom_metrics; }');
+}
+
+configure();
 $t->start;
 
 sub down_msgs { grep { ($_->{subject} // '') =~ /PostgreSQL unreachable/ }
@@ -105,5 +110,20 @@ is($t->sql_value("SELECT count(*) FROM jobs WHERE kind = 'email'"
     . " AND payload->'alert'->>'condition' = 'db_unreachable'"), 1,
     'an outage not told queues no "back" note');
 is(scalar(back_msgs()), 1, 'one "back" email in all');
+
+# --- after the cool-down: told again ----------------------------------------
+# a cool-down of 1 s (a reload keeps the zone, and the node's last outage
+# email in it): the next outage and its end are news again
+configure(' darkroom_alert_cooldown 1s;');
+$t->reload;
+system($pgctl, 'stop', $pg) == 0 or die 'cannot stop Postgres';
+ok(wait_for(sub { down_msgs() >= 2 }, 30),
+    'an outage after the cool-down: told again');
+system($pgctl, 'start', $pg, 'shop') == 0 or die 'cannot start Postgres';
+ok(wait_for(sub { back_msgs() >= 2 }, 30), 'and its end');
+is($t->sql_value("SELECT count(*) FROM jobs WHERE kind = 'email'"
+    . " AND payload->'alert'->>'condition' = 'db_unreachable'"), 2,
+    'two "back" jobs in all');
+is(scalar(down_msgs()), 2, 'two outage emails in all');
 
 done_testing;

@@ -116,7 +116,8 @@ BEGIN
         jsonb_build_object('title', v_n || ' dead job(s)',
             'text', v_n || ' background job(s) gave up after their last '
                     || 'attempt: ' || v_by::text
-                    || '. See GET jobs?state=dead in the admin API (darkroom_admin).',
+                    || '. See GET jobs?state=dead in the admin API '
+                    || '(darkroom_admin).',
             'count', v_n, 'kinds', v_by),
         p_cooldown);
     RETURN NEXT;
