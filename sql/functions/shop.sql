@@ -1828,20 +1828,31 @@ END $$;
 -- again (3 runs, 50 then 100 ms apart).  One row per event, ev_n its place
 -- in the arrays: its result, or the SQLSTATE, message and detail it raised.
 CREATE OR REPLACE FUNCTION stripe_handle_events(p_events text[],
-                                                p_ids text[], p_types text[])
+                                                p_ids text[], p_types text[],
+                                                p_request_ids text[]
+                                                    DEFAULT NULL)
 RETURNS TABLE (ev_n int, ev_result text, ev_state text, ev_message text,
                ev_detail text)
 LANGUAGE plpgsql AS $$
 BEGIN
     IF cardinality(p_ids) IS DISTINCT FROM cardinality(p_events)
        OR cardinality(p_types) IS DISTINCT FROM cardinality(p_events)
+       OR (p_request_ids IS NOT NULL
+           AND cardinality(p_request_ids) <> cardinality(p_events))
     THEN
-        RAISE EXCEPTION 'stripe_handle_events: % events, % ids, % types',
-            cardinality(p_events), cardinality(p_ids), cardinality(p_types);
+        RAISE EXCEPTION 'stripe_handle_events: % events, % ids, % types, '
+            '% request ids', cardinality(p_events), cardinality(p_ids),
+            cardinality(p_types), cardinality(p_request_ids);
     END IF;
 
     FOR i IN 1 .. coalesce(cardinality(p_events), 0) LOOP
         ev_n := i;
+
+        -- the jobs this event queues carry its own request's id (jobs'
+        -- DEFAULT, sql/038): local to the transaction, so the session's
+        -- own value (the db layer's) is back after the commit
+        PERFORM set_config('darkroom.request_id',
+                           coalesce(p_request_ids[i], ''), true);
 
         FOR v_try IN 1 .. 3 LOOP
             ev_result := NULL;

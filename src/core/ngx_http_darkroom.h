@@ -378,6 +378,10 @@ typedef struct {
     ngx_msec_t                   fetch_timeout;
     ngx_http_darkroom_db_t      *db;
     ngx_http_darkroom_main_conf_t *conf;       /* read-only */
+
+    /* the $request_id of the request that queued it ("": none), also in
+     * the error log lines of its outcome */
+    const char                  *request_id;
 } ngx_http_darkroom_job_t;
 
 /*
@@ -464,6 +468,10 @@ ngx_int_t ngx_http_darkroom_link_ttl(ngx_conf_t *cf, const char *directive,
 /* set by the gallery module; by default every link stands, none is logged */
 extern ngx_http_darkroom_link_check_pt  ngx_http_darkroom_link_check;
 extern ngx_http_darkroom_link_log_pt    ngx_http_darkroom_link_log;
+
+/* the owner's alerts, in the metrics timer's thread (_alerts.c) */
+void ngx_http_darkroom_alerts_run(ngx_http_darkroom_db_t *db,
+    ngx_uint_t db_ok, ngx_http_darkroom_alerts_run_t *run);
 
 /* set by the shop module; by default 404, "There is no shop here." */
 extern ngx_http_darkroom_gallery_sale_pt  ngx_http_darkroom_gallery_sale;

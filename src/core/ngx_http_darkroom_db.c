@@ -94,6 +94,10 @@ ngx_http_darkroom_db_exec(ngx_http_darkroom_db_t *db, const char *sql,
         if (res) {
             /* the queue wait bound applies to a task's first query only */
             db->deadline = 0;
+
+            /* PostgreSQL answers: an outage, if one was noted, is over */
+            ngx_http_darkroom_alerts_db(1);
+
             return res;
         }
 
@@ -436,6 +440,9 @@ ngx_http_darkroom_db_get(ngx_http_darkroom_db_t *db,
         conn = ngx_http_darkroom_db_connect(db, err);
         ngx_http_darkroom_db_set(conn);
         ngx_http_darkroom_metric_add(db_connect_failures, conn == NULL);
+
+        /* the start of an outage, or its end (darkroom_alerts) */
+        ngx_http_darkroom_alerts_db(conn != NULL);
     }
 
     if (conn && ngx_http_darkroom_db_request_id(db, conn, err) != NGX_OK) {

@@ -661,6 +661,7 @@ ngx_http_darkroom_jobs_run_one(ngx_http_darkroom_jobs_t *jobs)
     job.max_attempts = strtoul(ngx_http_darkroom_db_value(res, 0,
                                                           "max_attempts"),
                                NULL, 10);
+    job.request_id = ngx_http_darkroom_db_value(res, 0, "request_id");
     job.fetch_timeout = jobs->dmcf->fetch_timeout;
     job.db = &jobs->db;
     job.conf = jobs->dmcf;
@@ -705,8 +706,7 @@ ngx_http_darkroom_jobs_run_one(ngx_http_darkroom_jobs_t *jobs)
 
     } else {
         /* the request that queued it, on its calls and the jobs it queues */
-        ngx_http_darkroom_request_id_job(
-            ngx_http_darkroom_db_value(res, 0, "request_id"));
+        ngx_http_darkroom_request_id_job(job.request_id);
 
         rc = k->handler(&job, &err);
 
@@ -899,11 +899,14 @@ ngx_http_darkroom_jobs_finish(ngx_http_darkroom_jobs_t *jobs,
     if (o.rc == NGX_ERROR) {
         ngx_http_darkroom_jobs_note(jobs, o.dead ? NGX_LOG_ERR : NGX_LOG_WARN,
                                     "darkroom jobs: %s job %lld attempt "
-                                    "%lu/%lu failed%s: %s", job->kind,
+                                    "%lu/%lu failed%s: %s%s%s", job->kind,
                                     (long long) o.id,
                                     (unsigned long) o.attempts,
                                     (unsigned long) job->max_attempts,
-                                    o.dead ? ", job is dead" : "", o.error);
+                                    o.dead ? ", job is dead" : "", o.error,
+                                    job->request_id[0] ? ", request_id="
+                                                       : "",
+                                    job->request_id);
     }
 
     return NGX_OK;

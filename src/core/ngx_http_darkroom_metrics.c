@@ -217,6 +217,34 @@ static ngx_command_t  ngx_http_darkroom_metrics_commands[] = {
       0,
       NULL },
 
+    { ngx_string("darkroom_alerts"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_metrics_main_conf_t, alerts.enable),
+      NULL },
+
+    { ngx_string("darkroom_alert_cooldown"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_metrics_main_conf_t, alerts.cooldown),
+      NULL },
+
+    { ngx_string("darkroom_alert_db_down"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_metrics_main_conf_t, alerts.db_down),
+      NULL },
+
+    { ngx_string("darkroom_alert_signatures"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_darkroom_alerts_signatures,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_metrics_main_conf_t, alerts),
+      NULL },
+
       ngx_null_command
 };
 
@@ -264,6 +292,11 @@ ngx_http_darkroom_metrics_create_main_conf(ngx_conf_t *cf)
     }
 
     mmcf->jobs_interval = NGX_CONF_UNSET_MSEC;
+    mmcf->alerts.enable = NGX_CONF_UNSET;
+    mmcf->alerts.cooldown = NGX_CONF_UNSET;
+    mmcf->alerts.db_down = NGX_CONF_UNSET;
+    mmcf->alerts.sig_count = NGX_CONF_UNSET_UINT;
+    mmcf->alerts.sig_window = NGX_CONF_UNSET;
 
     return mmcf;
 }
@@ -275,6 +308,7 @@ ngx_http_darkroom_metrics_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_http_darkroom_metrics_main_conf_t *mmcf = conf;
 
     ngx_conf_init_msec_value(mmcf->jobs_interval, 15000);
+    ngx_http_darkroom_alerts_init_conf(&mmcf->alerts);
 
     return NGX_CONF_OK;
 }
@@ -322,7 +356,7 @@ ngx_http_darkroom_metrics_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    return ngx_http_darkroom_metrics_jobs_start(cycle, mmcf->jobs_interval);
+    return ngx_http_darkroom_metrics_jobs_start(cycle, mmcf);
 }
 
 

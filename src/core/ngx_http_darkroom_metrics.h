@@ -81,6 +81,7 @@ typedef enum {
     NGX_HTTP_DARKROOM_NAMES_MAIL_PROVIDER,
     NGX_HTTP_DARKROOM_NAMES_LAB,
     NGX_HTTP_DARKROOM_NAMES_LAB_STATE,          /* "lab:state" */
+    NGX_HTTP_DARKROOM_NAMES_WEBHOOK,            /* alerts: an endpoint */
     NGX_HTTP_DARKROOM_NAMES_N
 } ngx_http_darkroom_metrics_names_e;
 
@@ -154,11 +155,66 @@ typedef struct {
     ngx_atomic_t                 lab_orders[NGX_HTTP_DARKROOM_METRICS_NAMES];
 
     ngx_http_darkroom_metrics_names_t  names[NGX_HTTP_DARKROOM_NAMES_N];
+
+    /*
+     * The owner's alerts (ngx_http_darkroom_alerts.c), of this node: what
+     * PostgreSQL's outage cannot be kept in, and webhook signatures.
+     * db_down_since: unix time of the first failed connection since the
+     * last success, 0 while it answers; db_down_told: this outage's email
+     * went (or is going); db_recovered: the seconds of a told outage that
+     * ended, its note not yet queued; db_told_at: the last such email.
+     */
+    ngx_atomic_t                 db_down_since;
+    ngx_atomic_t                 db_down_told;
+    ngx_atomic_t                 db_recovered;
+    ngx_atomic_t                 db_told_at;
+
+    /* per endpoint: bad signatures in a row (none good between, no gap
+     * over the window), the unix time of the last one */
+    ngx_atomic_t                 sig_bad[NGX_HTTP_DARKROOM_METRICS_NAMES];
+    ngx_atomic_t                 sig_last[NGX_HTTP_DARKROOM_METRICS_NAMES];
+    ngx_atomic_t                 sig_first[NGX_HTTP_DARKROOM_METRICS_NAMES];
 } ngx_http_darkroom_metrics_sh_t;
+
+
+/* darkroom_alerts and its settings (seconds) */
+
+typedef struct {
+    ngx_flag_t                   enable;
+    time_t                       cooldown;
+    time_t                       db_down;
+    ngx_uint_t                   sig_count;
+    time_t                       sig_window;
+} ngx_http_darkroom_alerts_conf_t;
+
+
+/* one check, in a pool thread: what it did, logged on the event loop */
+
+#define NGX_HTTP_DARKROOM_ALERTS_NOTE_LEN  512
+
+typedef struct {
+    ngx_http_darkroom_alerts_conf_t  *conf;
+    ngx_uint_t                   level;     /* of the note; 0: none */
+    char                         note[NGX_HTTP_DARKROOM_ALERTS_NOTE_LEN];
+} ngx_http_darkroom_alerts_run_t;
+
+
+/*
+ * Set by the mail module (thread side): sends subject and text to the
+ * shop's alert address through the configured provider, at once, without
+ * PostgreSQL; key is the message's Idempotency-Key.  NULL: no mail.
+ */
+
+typedef ngx_int_t (*ngx_http_darkroom_alert_mail_pt)(const char *subject,
+    const char *text, const char *key, ngx_msec_t timeout, char *reason,
+    size_t size);
+
+extern ngx_http_darkroom_alert_mail_pt  ngx_http_darkroom_alert_mail;
 
 
 typedef struct {
     ngx_msec_t                   jobs_interval;  /* the queue's refresh */
+    ngx_http_darkroom_alerts_conf_t  alerts;
 } ngx_http_darkroom_metrics_main_conf_t;
 
 extern ngx_module_t  ngx_http_darkroom_metrics_module;
@@ -179,7 +235,15 @@ void ngx_http_darkroom_metrics_lab(const char *lab, ngx_uint_t failed,
     uint64_t start);
 void ngx_http_darkroom_metrics_revocations(ngx_uint_t n);
 ngx_int_t ngx_http_darkroom_metrics_jobs_start(ngx_cycle_t *cycle,
-    ngx_msec_t interval);
+    ngx_http_darkroom_metrics_main_conf_t *mmcf);
+
+/* the owner's alerts (ngx_http_darkroom_alerts.c) */
+void ngx_http_darkroom_alerts_db(ngx_uint_t up);
+void ngx_http_darkroom_alerts_signature(const char *endpoint,
+    ngx_uint_t good);
+char *ngx_http_darkroom_alerts_signatures(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+void ngx_http_darkroom_alerts_init_conf(ngx_http_darkroom_alerts_conf_t *ac);
 
 
 /* a counter field of the shared memory, plus n */

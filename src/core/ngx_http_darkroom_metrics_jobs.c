@@ -8,7 +8,8 @@
  * (metrics_job_queue() in sql/functions/metrics.sql), into the gauges of
  * the shared memory.  One refresh at a time; a failed one leaves the
  * gauges as they were, and darkroom_jobs_refreshed_timestamp_seconds says
- * how old they are.
+ * how old they are.  The same thread task then runs the owner's alerts
+ * (darkroom_alerts, ngx_http_darkroom_alerts.c).
  */
 
 
@@ -26,6 +27,7 @@ typedef struct {
     ngx_thread_task_t           *task;
     ngx_msec_t                   interval;
     ngx_event_t                  timer;
+    ngx_http_darkroom_alerts_run_t  alerts;    /* darkroom_alerts */
     unsigned                     busy:1;
 } ngx_http_darkroom_metrics_jobs_t;
 
@@ -45,7 +47,8 @@ static ngx_http_darkroom_metrics_jobs_t  *ngx_http_darkroom_metrics_jobs_ctx;
 /* init_process: the first worker, with a database, refreshes the gauges */
 
 ngx_int_t
-ngx_http_darkroom_metrics_jobs_start(ngx_cycle_t *cycle, ngx_msec_t interval)
+ngx_http_darkroom_metrics_jobs_start(ngx_cycle_t *cycle,
+    ngx_http_darkroom_metrics_main_conf_t *mmcf)
 {
     u_char                            *p, *last;
     ngx_uint_t                         i;
@@ -92,7 +95,8 @@ ngx_http_darkroom_metrics_jobs_start(ngx_cycle_t *cycle, ngx_msec_t interval)
     mj->db.conninfo = (const char *) dmcf->conninfo.data;
     mj->db.timeout = dmcf->db_timeout;
     mj->pool = dmcf->pool;
-    mj->interval = interval;
+    mj->interval = mmcf->jobs_interval;
+    mj->alerts.conf = &mmcf->alerts;
 
     mj->task->ctx = mj;
     mj->task->handler = ngx_http_darkroom_metrics_jobs_thread;
@@ -162,6 +166,8 @@ ngx_http_darkroom_metrics_jobs_thread(void *data, ngx_log_t *log)
               "FROM metrics_job_queue($1)", 1, params, &mj->err);
 
     if (res == NULL) {
+        /* the alerts that need no database still do: an outage's */
+        ngx_http_darkroom_alerts_run(&mj->db, 0, &mj->alerts);
         return;
     }
 
@@ -188,6 +194,8 @@ ngx_http_darkroom_metrics_jobs_thread(void *data, ngx_log_t *log)
     if (mj->err.status == 0) {
         sh->jobs_refreshed = (ngx_atomic_uint_t) time(NULL);
     }
+
+    ngx_http_darkroom_alerts_run(&mj->db, 1, &mj->alerts);
 }
 
 
@@ -249,6 +257,10 @@ ngx_http_darkroom_metrics_jobs_done(ngx_event_t *ev)
         ngx_log_error(NGX_LOG_WARN, ev->log, 0,
                       "darkroom metrics: job queue not read: %s",
                       mj->err.detail[0] ? mj->err.detail : mj->err.message);
+    }
+
+    if (mj->alerts.level) {
+        ngx_log_error(mj->alerts.level, ev->log, 0, "%s", mj->alerts.note);
     }
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ev->log, 0,

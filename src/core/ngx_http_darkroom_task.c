@@ -660,8 +660,10 @@ ngx_http_darkroom_task_resume(ngx_http_request_t *r)
     if (t->err.detail[0]) {
         level = (t->err.status >= NGX_HTTP_INTERNAL_SERVER_ERROR)
                 ? NGX_LOG_ERR : NGX_LOG_INFO;
-        ngx_log_error(level, r->connection->log, 0, "darkroom: %s",
-                      t->err.detail);
+        ngx_log_error(level, r->connection->log, 0,
+                      "darkroom: %s%s%s", t->err.detail,
+                      t->request_id[0] ? ", request_id=" : "",
+                      t->request_id);
     }
 
     if (t->done) {

@@ -1723,9 +1723,12 @@ ngx_http_darkroom_lab_callback_prepare(ngx_http_request_t *r,
     switch (ngx_http_darkroom_lab_token_ok(lcf, cb->id, token.data)) {
 
     case NGX_OK:
+        ngx_http_darkroom_alerts_signature("lab_callback", 1);
         break;
 
     case NGX_DECLINED:
+        /* a run of them with none good: a rotated key (darkroom_alerts) */
+        ngx_http_darkroom_alerts_signature("lab_callback", 0);
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "darkroom: lab callback refused: bad token for lab "
                       "order %s", cb->id);

@@ -66,6 +66,11 @@ static ngx_int_t ngx_http_darkroom_mail_order_link(
     ngx_http_darkroom_mail_main_conf_t *mcf, cJSON *data);
 static char *ngx_http_darkroom_mail_check_order_url(ngx_conf_t *cf,
     ngx_http_darkroom_mail_main_conf_t *mcf);
+static const char *ngx_http_darkroom_mail_shop_address(
+    ngx_http_darkroom_mail_main_conf_t *mcf);
+static ngx_int_t ngx_http_darkroom_mail_alert(const char *subject,
+    const char *text, const char *key, ngx_msec_t timeout, char *reason,
+    size_t size);
 static const char *ngx_http_darkroom_mail_recipient(
     ngx_http_darkroom_mail_main_conf_t *mcf, cJSON *data, const char **kind);
 static ngx_int_t ngx_http_darkroom_mail_render(
@@ -727,14 +732,77 @@ ngx_http_darkroom_mail_recipient(ngx_http_darkroom_mail_main_conf_t *mcf,
     if (k && ngx_strcmp(k, "shop") == 0) {
         *kind = "shop";
 
-        return mcf->alert_to.len ? (char *) mcf->alert_to.data
-               : mcf->reply_to.len ? (char *) mcf->reply_to.data
-               : (char *) mcf->from_email.data;
+        return ngx_http_darkroom_mail_shop_address(mcf);
     }
 
     *kind = "customer";
 
     return ngx_http_darkroom_json_str(data, "to");
+}
+
+
+/* the shop's own address: the alert address, the reply-to or the sender */
+
+static const char *
+ngx_http_darkroom_mail_shop_address(ngx_http_darkroom_mail_main_conf_t *mcf)
+{
+    return mcf->alert_to.len ? (char *) mcf->alert_to.data
+           : mcf->reply_to.len ? (char *) mcf->reply_to.data
+           : (char *) mcf->from_email.data;
+}
+
+
+/*
+ * ngx_http_darkroom_alert_mail (core's hook, darkroom_alerts), in a pool
+ * thread: an alert that cannot wait for a job row (PostgreSQL is down)
+ * sent at once to the shop's address, "[shop name] subject", text only,
+ * under key.  Recorded nowhere: there is no database to record it in.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_mail_alert(const char *subject, const char *text,
+    const char *key, ngx_msec_t timeout, char *reason, size_t size)
+{
+    char                                 line[256];
+    ngx_http_darkroom_job_t              job;
+    ngx_http_darkroom_mail_msg_t         msg;
+    ngx_http_darkroom_mail_result_t      res;
+    ngx_http_darkroom_mail_main_conf_t  *mcf;
+
+    mcf = ngx_http_darkroom_mail_conf;
+
+    if (mcf == NULL || mcf->provider == NULL) {
+        snprintf(reason, size, "mail is not configured in this worker");
+        return NGX_ERROR;
+    }
+
+    snprintf(line, sizeof(line), "[%s] %s",
+             mcf->shop_name.len ? (char *) mcf->shop_name.data : "darkroom",
+             subject);
+
+    ngx_memzero(&msg, sizeof(ngx_http_darkroom_mail_msg_t));
+    msg.id = "";
+    msg.status = "queued";
+    msg.key = key;
+    msg.to = ngx_http_darkroom_mail_shop_address(mcf);
+    msg.subject = line;
+    msg.text = text;
+    msg.tpl = "shop_alert";
+
+    /* the provider call reads the job's fetch timeout only */
+    ngx_memzero(&job, sizeof(ngx_http_darkroom_job_t));
+    job.fetch_timeout = timeout;
+
+    ngx_memzero(&res, sizeof(ngx_http_darkroom_mail_result_t));
+
+    ngx_http_darkroom_mail_send(mcf, &job, &msg, &res);
+
+    if (res.outcome != NGX_HTTP_DARKROOM_MAIL_SENT) {
+        snprintf(reason, size, "%s", res.reason);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1467,6 +1535,9 @@ ngx_http_darkroom_mail_postconfiguration(ngx_conf_t *cf)
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, cf->log, 0,
                    "darkroom mail: \"email\" jobs sent through %s",
                    mcf->provider->name);
+
+    /* an alert without the database: PostgreSQL unreachable */
+    ngx_http_darkroom_alert_mail = ngx_http_darkroom_mail_alert;
 
     if (ngx_http_darkroom_job_register(cf, "email",
                                        ngx_http_darkroom_mail_job)

@@ -81,6 +81,8 @@ static void ngx_http_darkroom_webhook_post(
 static void ngx_http_darkroom_webhook_thread(void *data, ngx_log_t *log);
 static char *ngx_http_darkroom_webhook_array(
     ngx_http_darkroom_webhook_batch_t *b, ngx_uint_t field);
+static const char *ngx_http_darkroom_webhook_field(
+    ngx_http_darkroom_webhook_t *wh, ngx_uint_t field);
 static void ngx_http_darkroom_webhook_outcomes(
     ngx_http_darkroom_webhook_batch_t *b, PGresult *res);
 static void ngx_http_darkroom_webhook_result(ngx_http_darkroom_webhook_t *wh,
@@ -254,6 +256,10 @@ ngx_http_darkroom_webhook_verify(ngx_http_request_t *r,
                                          t->body.data, t->body.len,
                                          secrets, n, (long long) ngx_time(),
                                          (long long) scf->stripe_tolerance);
+
+    /* a run of failures with none good: a wrong secret (darkroom_alerts) */
+    ngx_http_darkroom_alerts_signature("stripe",
+                                       rc == NGX_HTTP_DARKROOM_STRIPE_SIG_OK);
 
     if (rc == NGX_HTTP_DARKROOM_STRIPE_SIG_OK) {
         return NGX_OK;
@@ -540,7 +546,7 @@ ngx_http_darkroom_webhook_thread(void *data, ngx_log_t *log)
 {
     ngx_http_darkroom_webhook_batch_t *b = data;
 
-    char       *params[3];
+    char       *params[4];
     uint64_t    start;
     PGresult   *res;
     ngx_uint_t  i;
@@ -548,11 +554,13 @@ ngx_http_darkroom_webhook_thread(void *data, ngx_log_t *log)
     start = ngx_http_darkroom_metrics_now();
     ngx_http_darkroom_metric_observe(task_wait, start - b->posted);
 
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < 4; i++) {
         params[i] = ngx_http_darkroom_webhook_array(b, i);
     }
 
-    if (params[0] == NULL || params[1] == NULL || params[2] == NULL) {
+    if (params[0] == NULL || params[1] == NULL || params[2] == NULL
+        || params[3] == NULL)
+    {
         ngx_http_darkroom_error_set(&b->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                     "internal_error", "Out of memory.");
         goto done;
@@ -561,8 +569,8 @@ ngx_http_darkroom_webhook_thread(void *data, ngx_log_t *log)
     res = ngx_http_darkroom_db_exec(&b->db,
               "SELECT ev_n, ev_result, ev_state, ev_message, ev_detail "
               "FROM stripe_handle_events($1::text[], $2::text[], "
-              "$3::text[])",
-              3, (const char *const *) params, &b->err);
+              "$3::text[], $4::text[])",
+              4, (const char *const *) params, &b->err);
 
     if (res) {
         ngx_http_darkroom_webhook_outcomes(b, res);
@@ -571,7 +579,7 @@ ngx_http_darkroom_webhook_thread(void *data, ngx_log_t *log)
 
 done:
 
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < 4; i++) {
         free(params[i]);
     }
 
@@ -581,8 +589,9 @@ done:
 
 /*
  * In a thread: one field of every event (0 the body, 1 the id, 2 the
- * type) as a text[] literal, each element quoted: data for a parameter,
- * never SQL.  malloc'd.
+ * type, 3 its request's $request_id, so that the jobs the event queues
+ * carry it) as a text[] literal, each element quoted: data for a
+ * parameter, never SQL.  malloc'd.
  */
 
 static char *
@@ -599,7 +608,7 @@ ngx_http_darkroom_webhook_array(ngx_http_darkroom_webhook_batch_t *b,
 
     for (i = 0; i < b->n; i++) {
         wh = b->ev[i];
-        s = (field == 0) ? wh->event : (field == 1) ? wh->id : wh->type;
+        s = ngx_http_darkroom_webhook_field(wh, field);
 
         len += sizeof(",\"\"");
 
@@ -618,7 +627,7 @@ ngx_http_darkroom_webhook_array(ngx_http_darkroom_webhook_batch_t *b,
 
     for (i = 0; i < b->n; i++) {
         wh = b->ev[i];
-        s = (field == 0) ? wh->event : (field == 1) ? wh->id : wh->type;
+        s = ngx_http_darkroom_webhook_field(wh, field);
 
         if (i) {
             *p++ = ',';
@@ -641,6 +650,27 @@ ngx_http_darkroom_webhook_array(ngx_http_darkroom_webhook_batch_t *b,
     *p = '\0';
 
     return a;
+}
+
+
+static const char *
+ngx_http_darkroom_webhook_field(ngx_http_darkroom_webhook_t *wh,
+    ngx_uint_t field)
+{
+    switch (field) {
+
+    case 0:
+        return wh->event;
+
+    case 1:
+        return wh->id;
+
+    case 2:
+        return wh->type;
+
+    default:
+        return wh->task->request_id;
+    }
 }
 
 
@@ -789,8 +819,9 @@ ngx_http_darkroom_webhook_done(ngx_http_request_t *r,
         ngx_http_darkroom_metric_inc(webhooks[NGX_HTTP_DARKROOM_WH_ERROR]);
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "darkroom: stripe event %s not processed, "
-                      "answering %ui so that Stripe retries",
-                      wh->id, t->err.status);
+                      "answering %ui so that Stripe retries, "
+                      "request_id=%s", wh->id, t->err.status,
+                      t->request_id);
         return ngx_http_darkroom_send_task_error(r, &t->err);
     }
 
@@ -811,8 +842,8 @@ ngx_http_darkroom_webhook_done(ngx_http_request_t *r,
     }
 
     ngx_log_error(level, r->connection->log, 0,
-                  "darkroom: stripe event %s %s: %s",
-                  wh->id, wh->type, result);
+                  "darkroom: stripe event %s %s: %s, request_id=%s",
+                  wh->id, wh->type, result, t->request_id);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "darkroom: stripe event %s %s, answering 200", wh->id,
