@@ -75,6 +75,14 @@ sub lab_attention {
     return $lo;
 }
 
+# a lab order waiting longer than the cool-down (its own email went when it
+# turned; the condition is the reminder of those still waiting)
+sub lab_waiting {
+    my ($lo) = @_;
+    $t->sql("UPDATE lab_order_events SET created_at = now() - interval '2h'"
+        . " WHERE lab_order_id = :'p1'", $lo);
+}
+
 my $sig = 'webhook_signature:stripe';
 
 # --- webhook signatures: three bad in a row --------------------------------
@@ -102,10 +110,17 @@ is(alerts($sig), 1, 'the failing webhook, still failing: no second email');
 # --- dead jobs: another within the cool-down, then after it -----------------
 my $dead2 = dead_job();
 my $lo1 = lab_attention();
-ok(wait_for(sub { alerts('lab_attention') >= 1 }, 20),
-    'a lab order needing attention: the owner is told');
+ok(wait_for(sub { state_of('jobs_dead', "detail->>'count'") == 2 }, 20),
+    'a check after the second dead job and the lab order has run');
 is(alerts('jobs_dead'), 1, 'another dead job within the cool-down: none');
-is(state_of('jobs_dead', "detail->>'count'"), 2, 'though the state counts it');
+is(alerts('lab_attention'), 0,
+    'a lab order that just turned: its own email only, no reminder yet');
+is($t->sql_value("SELECT count(*) FROM jobs WHERE kind = 'email'"
+    . " AND dedupe_key LIKE 'email:alert:%:lab:' || :'p1' || ':%'", $lo1), 1,
+    'its own shop_alert was queued when it turned');
+lab_waiting($lo1);
+ok(wait_for(sub { alerts('lab_attention') >= 1 }, 20),
+    'a lab order waiting longer than the cool-down: the owner is reminded');
 
 cool('jobs_dead');
 ok(wait_for(sub { alerts('jobs_dead') >= 2 }, 20),
@@ -132,6 +147,7 @@ ok(wait_for(sub { alerts($sig) >= 2 }, 20),
 
 # --- lab orders: another within the cool-down, then after it ----------------
 my $lo2 = lab_attention();
+lab_waiting($lo2);
 ok(wait_for(sub { state_of('lab_attention', "detail->>'count'") == 2 }, 20),
     'two lab orders need attention');
 is(alerts('lab_attention'), 1, 'the second within the cool-down: no email');

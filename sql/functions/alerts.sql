@@ -122,17 +122,22 @@ BEGIN
         p_cooldown);
     RETURN NEXT;
 
-    -- lab orders a person must look at: the last such event is the print
+    -- lab orders a person must look at and has not in a cool-down: each
+    -- already sent its own shop_alert when it turned (lab_attention(),
+    -- labs.sql), so this is the reminder of those still waiting; the
+    -- last such event is the fingerprint
     SELECT count(DISTINCT lo.id), max(e.id) INTO v_n, v_max
       FROM lab_orders lo
-      LEFT JOIN lab_order_events e ON e.lab_order_id = lo.id
-                                  AND e.to_status = 'needs_attention'
-     WHERE lo.status = 'needs_attention';
+      JOIN lab_order_events e ON e.lab_order_id = lo.id
+                             AND e.to_status = 'needs_attention'
+     WHERE lo.status = 'needs_attention'
+       AND e.created_at <= now() - p_cooldown;
 
     condition := 'lab_attention';
     sent := alert_set(condition, v_n > 0, v_max::text,
         jsonb_build_object('title', v_n || ' lab order(s) need attention',
-            'text', v_n || ' lab order(s) are in needs_attention: the lab '
+            'text', v_n || ' lab order(s) are still in needs_attention, '
+                    || 'longer than ' || p_cooldown::text || ': the lab '
                     || 'refused them or cannot make them. See GET '
                     || 'orders?status=attention in the lab admin API.',
             'count', v_n),
