@@ -1190,6 +1190,25 @@ ngx_http_darkroom_gallery_info(ngx_http_darkroom_gallery_req_t *g)
 }
 
 
+/*
+ * When the listing's proof links end: on a bucket's edge, the same for
+ * every visitor, half a bucket to a bucket and a half past proof_ttl
+ * (within the media check's slack over darkroom_media_max_ttl)
+ */
+
+static int64_t
+ngx_http_darkroom_gallery_proof_exp(ngx_http_darkroom_gallery_req_t *g)
+{
+    int64_t  exp;
+
+    exp = (int64_t) g->now + g->conf->proof_ttl
+          + NGX_HTTP_DARKROOM_GALLERY_BUCKET / 2;
+
+    return exp + NGX_HTTP_DARKROOM_GALLERY_BUCKET
+           - exp % NGX_HTTP_DARKROOM_GALLERY_BUCKET;
+}
+
+
 /* GET <slug>: the gallery and its photos, with signed proof links */
 
 static void
@@ -1235,12 +1254,7 @@ ngx_http_darkroom_gallery_list(ngx_http_darkroom_task_t *t,
     photos = cJSON_AddArrayToObject(json, "photos");
     n = PQntuples(res);
     skipped = 0;
-
-    /* the links end on a bucket's edge: the same for every visitor */
-    g->proof_exp = (int64_t) g->now + g->conf->proof_ttl
-                   + NGX_HTTP_DARKROOM_GALLERY_BUCKET / 2;
-    g->proof_exp += NGX_HTTP_DARKROOM_GALLERY_BUCKET
-                    - g->proof_exp % NGX_HTTP_DARKROOM_GALLERY_BUCKET;
+    g->proof_exp = ngx_http_darkroom_gallery_proof_exp(g);
 
     for (i = 0; i < n; i++) {
 
