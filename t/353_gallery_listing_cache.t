@@ -10,7 +10,8 @@
 # removed, a favourite, a price sheet's price, a product's price, the
 # title and the expiry, a revocation and a rotation are seen within a
 # bounded wait (the gallery zone's interval), and then the listing comes
-# from the zone again.  Listing links of one gallery do not open another's
+# from the zone again.  After a reload the old configuration's entry is
+# not served.  Listing links of one gallery do not open another's
 # photos.
 
 use strict;
@@ -189,6 +190,13 @@ is(api(GET => 'wed', undef, $cookie)->{json}{error}{code}, 'gallery_expired',
    '... gallery_expired');
 $t->sql("UPDATE galleries SET expires_at = NULL WHERE slug = 'wed'");
 seen('no expiry', sub { !defined $_[0]{gallery}{expires_at} });
+
+# a reload: the new configuration builds its own listing first
+$t->reload;
+my ($rr, $zr) = get();
+is($rr->{status}, 200, 'after a reload: 200');
+ok(!$zr, 'after a reload: the query path first, not the old entry');
+ok(wait_for(sub { (get())[1] }, 15), 'after a reload: from the zone again');
 
 # links of one gallery do not open another's files
 my ($cur) = get();
