@@ -61,7 +61,7 @@ my $defs = "SELECT md5(string_agg(pg_get_functiondef(oid) || oid, ''"
 my $trigs = "SELECT string_agg(tgname || oid, ',' ORDER BY oid)"
     . " FROM pg_trigger WHERE NOT tgisinternal";
 my ($d0, $t0) = ($t->sql_value($defs), $t->sql_value($trigs));
-is($t->sql_value('SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal'), 12,
+is($t->sql_value('SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal'), 20,
     'the triggers of the function files exist');
 my $out = `$migrate '$db' 2>&1`;
 is($?, 0, 'migrating again succeeds');

@@ -3,7 +3,8 @@
 -- zips, and the gallery admin.
 --
 -- Tables: galleries, gallery_photos, gallery_favourites, gallery_downloads,
--- gallery_zips, gallery_failures, gallery_lockouts, jobs; reads photos.
+-- gallery_zips, gallery_failures, gallery_lockouts,
+-- gallery_listing_versions, jobs; reads photos, public_versions.
 -- Calls: darkroom_refuse (core), admin_slug (shop).
 
 
@@ -694,3 +695,100 @@ RETURNS json LANGUAGE sql STABLE AS $$
       FROM gallery_photos ph
      WHERE ph.gallery_id = p_gallery AND ph.proof_path IS NULL;
 $$;
+
+
+-- The listing's version (darkroom_public_cache, sql/040): the gallery's row
+-- of gallery_listing_versions plus the catalogue's row of public_versions
+-- (products, product_prices and shop_settings.min_ppi bump it), so that it
+-- moves when either does.  0 for a gallery without a row.
+CREATE OR REPLACE FUNCTION gallery_listing_version(p_gallery bigint)
+RETURNS bigint LANGUAGE sql STABLE AS $$
+    SELECT coalesce((SELECT v.version FROM gallery_listing_versions v
+                      WHERE v.gallery_id = p_gallery), 0)
+           + coalesce((SELECT p.version FROM public_versions p
+                        WHERE p.name = 'catalogue'), 0);
+$$;
+
+
+-- The versions of the galleries nginx holds listings of, polled at the
+-- gallery zone's interval.
+CREATE OR REPLACE FUNCTION gallery_listing_versions(p_ids bigint[])
+RETURNS TABLE (id bigint, version bigint) LANGUAGE sql STABLE AS $$
+    SELECT i.id, gallery_listing_version(i.id)
+      FROM unnest(p_ids) AS i(id);
+$$;
+
+
+-- Row triggers: the gallery of the row, old and new, moves; the column
+-- naming it is the trigger's argument.
+CREATE OR REPLACE FUNCTION gallery_listing_bump() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_old  bigint;
+    v_new  bigint;
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        v_old := (to_jsonb(OLD) ->> TG_ARGV[0])::bigint;
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        v_new := (to_jsonb(NEW) ->> TG_ARGV[0])::bigint;
+    END IF;
+
+    INSERT INTO gallery_listing_versions AS v (gallery_id)
+    SELECT DISTINCT t.x FROM (VALUES (v_old), (v_new)) AS t(x)
+     WHERE t.x IS NOT NULL
+    ON CONFLICT (gallery_id) DO UPDATE SET version = v.version + 1;
+
+    RETURN NULL;
+END $$;
+
+
+-- Statement triggers (price sheets, a TRUNCATE): every gallery with a price
+-- sheet, or every gallery.
+CREATE OR REPLACE FUNCTION gallery_listing_bump_all() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO gallery_listing_versions AS v (gallery_id)
+    SELECT g.id FROM galleries g
+     WHERE TG_ARGV[0] = 'all' OR g.price_sheet_id IS NOT NULL
+    ON CONFLICT (gallery_id) DO UPDATE SET version = v.version + 1;
+
+    RETURN NULL;
+END $$;
+
+
+DROP TRIGGER IF EXISTS galleries_listing ON galleries;
+CREATE TRIGGER galleries_listing AFTER INSERT OR UPDATE OR DELETE
+    ON galleries FOR EACH ROW EXECUTE FUNCTION gallery_listing_bump('id');
+DROP TRIGGER IF EXISTS gallery_photos_listing ON gallery_photos;
+CREATE TRIGGER gallery_photos_listing AFTER INSERT OR UPDATE OR DELETE
+    ON gallery_photos FOR EACH ROW
+    EXECUTE FUNCTION gallery_listing_bump('gallery_id');
+DROP TRIGGER IF EXISTS gallery_favourites_listing ON gallery_favourites;
+CREATE TRIGGER gallery_favourites_listing AFTER INSERT OR UPDATE OR DELETE
+    ON gallery_favourites FOR EACH ROW
+    EXECUTE FUNCTION gallery_listing_bump('gallery_id');
+DROP TRIGGER IF EXISTS gallery_photos_listing_truncate ON gallery_photos;
+CREATE TRIGGER gallery_photos_listing_truncate AFTER TRUNCATE
+    ON gallery_photos FOR EACH STATEMENT
+    EXECUTE FUNCTION gallery_listing_bump_all('all');
+DROP TRIGGER IF EXISTS gallery_favourites_listing_truncate
+    ON gallery_favourites;
+CREATE TRIGGER gallery_favourites_listing_truncate AFTER TRUNCATE
+    ON gallery_favourites FOR EACH STATEMENT
+    EXECUTE FUNCTION gallery_listing_bump_all('all');
+DROP TRIGGER IF EXISTS price_sheets_listing ON price_sheets;
+CREATE TRIGGER price_sheets_listing
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON price_sheets FOR EACH STATEMENT
+    EXECUTE FUNCTION gallery_listing_bump_all('sheets');
+DROP TRIGGER IF EXISTS price_sheet_items_listing ON price_sheet_items;
+CREATE TRIGGER price_sheet_items_listing
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON price_sheet_items FOR EACH STATEMENT
+    EXECUTE FUNCTION gallery_listing_bump_all('sheets');
+DROP TRIGGER IF EXISTS price_sheet_prices_listing ON price_sheet_prices;
+CREATE TRIGGER price_sheet_prices_listing
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON price_sheet_prices FOR EACH STATEMENT
+    EXECUTE FUNCTION gallery_listing_bump_all('sheets');

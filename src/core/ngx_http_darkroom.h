@@ -711,6 +711,17 @@ ngx_int_t ngx_http_darkroom_public_send(ngx_http_request_t *r,
 ngx_int_t ngx_http_darkroom_public_put(ngx_http_darkroom_public_build_t *b,
     const char *key, const char *type, const char *body, size_t len);
 
+/*
+ * On the event loop: a feature's own entries in the same zone, put when it
+ * has made one (_set, copied) and read by its handler (_get: a copy in the
+ * request's pool); NGX_DECLINED: no zone, no entry, or no room.  The value
+ * is opaque; whether it is still good is the feature's to tell.
+ */
+ngx_int_t ngx_http_darkroom_public_get(ngx_http_request_t *r,
+    ngx_str_t *key, ngx_str_t *value);
+ngx_int_t ngx_http_darkroom_public_set(ngx_http_request_t *r,
+    ngx_str_t *key, u_char *value, size_t len);
+
 /* health */
 char *ngx_http_darkroom_health(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

@@ -41,7 +41,11 @@
 struct ngx_http_darkroom_public_conf_s {
     ngx_shm_zone_t                     *zone;
     ngx_msec_t                          interval;
+    ngx_uint_t                          generation; /* the zone's, ours */
 };
+
+/* the state of an entry put on demand (_public_set), not a source's */
+#define NGX_HTTP_DARKROOM_PUBLIC_DEMAND    NGX_HTTP_DARKROOM_PUBLIC_SOURCES
 
 
 /* in the zone: an answer's published version and its builder's mark */
@@ -60,6 +64,7 @@ typedef struct {
     uint64_t                            checked;   /* the last check, ms */
     uint64_t                            checking;  /* one out since, 0 */
     ngx_uint_t                          check_failing; /* logged once */
+    size_t                              demand;    /* their bytes */
     ngx_uint_t                          nstates;
     ngx_http_darkroom_public_state_t    states[
                                         NGX_HTTP_DARKROOM_PUBLIC_SOURCES];
@@ -291,11 +296,13 @@ ngx_http_darkroom_public_zone_arg(ngx_conf_t *cf, ngx_str_t *arg,
 static ngx_int_t
 ngx_http_darkroom_public_init_zone(ngx_shm_zone_t *zone, void *data)
 {
-    ngx_uint_t                      i;
-    ngx_slab_pool_t                *shpool;
-    ngx_http_darkroom_public_sh_t  *sh;
+    ngx_uint_t                        i;
+    ngx_slab_pool_t                  *shpool;
+    ngx_http_darkroom_public_sh_t    *sh;
+    ngx_http_darkroom_public_conf_t  *pc;
 
     shpool = (ngx_slab_pool_t *) zone->shm.addr;
+    pc = zone->data;
 
     if (data) {
         sh = shpool->data;
@@ -304,6 +311,7 @@ ngx_http_darkroom_public_init_zone(ngx_shm_zone_t *zone, void *data)
 
         sh->generation++;
         sh->checking = 0;
+        pc->generation = sh->generation;
 
         for (i = 0; i < sh->nstates; i++) {
             sh->states[i].version = -1;
@@ -316,6 +324,8 @@ ngx_http_darkroom_public_init_zone(ngx_shm_zone_t *zone, void *data)
     }
 
     if (zone->shm.exists) {
+        sh = shpool->data;
+        pc->generation = sh->generation;
         return NGX_OK;
     }
 
@@ -442,6 +452,156 @@ ngx_http_darkroom_public_send(ngx_http_request_t *r, ngx_str_t *key)
 
     return ngx_http_darkroom_send_body(r, NGX_HTTP_OK, (char *) type, p,
                                        len);
+}
+
+
+/*
+ * Entries put on demand by a feature on the event loop (a gallery's
+ * listing), under keys of its own: the sources' builds never touch them,
+ * and only the configuration that put one reads it (the zone's generation
+ * is kept as its version).  They may take half of the zone; one that does
+ * not fit under that removes them all first, so that keys nobody asks for
+ * any more do not stay.  The value is opaque: the feature keeps what it
+ * needs to tell whether it is still good in it.
+ */
+
+ngx_int_t
+ngx_http_darkroom_public_get(ngx_http_request_t *r, ngx_str_t *key,
+    ngx_str_t *value)
+{
+    uint32_t                           hash;
+    ngx_slab_pool_t                   *shpool;
+    ngx_http_darkroom_public_sh_t     *sh;
+    ngx_http_darkroom_public_conf_t   *pc;
+    ngx_http_darkroom_main_conf_t     *dmcf;
+    ngx_http_darkroom_public_entry_t  *e;
+
+    dmcf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_module);
+    pc = dmcf->public_cache;
+
+    if (pc == NULL) {
+        return NGX_DECLINED;
+    }
+
+    shpool = (ngx_slab_pool_t *) pc->zone->shm.addr;
+    sh = shpool->data;
+    hash = ngx_crc32_short(key->data, key->len);
+    value->data = NULL;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    e = (ngx_http_darkroom_public_entry_t *)
+            ngx_str_rbtree_lookup(&sh->rbtree, key, hash);
+
+    if (e && e->state == NGX_HTTP_DARKROOM_PUBLIC_DEMAND
+        && e->version == (int64_t) pc->generation)
+    {
+        value->data = ngx_pnalloc(r->pool, e->len);
+
+        if (value->data) {
+            value->len = e->len;
+            ngx_memcpy(value->data, e->key + e->sn.str.len, e->len);
+        }
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "darkroom public: \"%V\" on demand: %s", key,
+                   value->data ? "found" : "none");
+
+    return value->data ? NGX_OK : NGX_DECLINED;
+}
+
+
+ngx_int_t
+ngx_http_darkroom_public_set(ngx_http_request_t *r, ngx_str_t *key,
+    u_char *value, size_t len)
+{
+    size_t                             size;
+    uint32_t                           hash;
+    ngx_slab_pool_t                   *shpool;
+    ngx_rbtree_node_t                 *node, *next, *sentinel;
+    ngx_http_darkroom_public_sh_t     *sh;
+    ngx_http_darkroom_public_conf_t   *pc;
+    ngx_http_darkroom_main_conf_t     *dmcf;
+    ngx_http_darkroom_public_entry_t  *e;
+
+    dmcf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_module);
+    pc = dmcf->public_cache;
+
+    if (pc == NULL || key->len > NGX_HTTP_DARKROOM_PUBLIC_KEY) {
+        return NGX_DECLINED;
+    }
+
+    shpool = (ngx_slab_pool_t *) pc->zone->shm.addr;
+    sh = shpool->data;
+    hash = ngx_crc32_short(key->data, key->len);
+    size = sizeof(ngx_http_darkroom_public_entry_t) + key->len + len;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    e = (ngx_http_darkroom_public_entry_t *)
+            ngx_str_rbtree_lookup(&sh->rbtree, key, hash);
+
+    if (e && e->state != NGX_HTTP_DARKROOM_PUBLIC_DEMAND) {
+        /* a source's key: not ours to replace */
+        ngx_shmtx_unlock(&shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    if (e) {
+        ngx_rbtree_delete(&sh->rbtree, &e->sn.node);
+        sh->demand -= sizeof(ngx_http_darkroom_public_entry_t)
+                      + e->sn.str.len + e->len;
+        ngx_slab_free_locked(shpool, e);
+    }
+
+    if (sh->demand + size > pc->zone->shm.size / 2) {
+        sentinel = sh->rbtree.sentinel;
+        node = (sh->rbtree.root == sentinel)
+               ? NULL : ngx_rbtree_min(sh->rbtree.root, sentinel);
+
+        while (node) {
+            next = ngx_rbtree_next(&sh->rbtree, node);
+            e = (ngx_http_darkroom_public_entry_t *) node;
+
+            if (e->state == NGX_HTTP_DARKROOM_PUBLIC_DEMAND) {
+                ngx_rbtree_delete(&sh->rbtree, node);
+                ngx_slab_free_locked(shpool, e);
+            }
+
+            node = next;
+        }
+
+        sh->demand = 0;
+    }
+
+    e = (size <= pc->zone->shm.size / 2)
+        ? ngx_slab_alloc_locked(shpool, size) : NULL;
+
+    if (e) {
+        e->sn.node.key = hash;
+        e->sn.str.data = e->key;
+        e->sn.str.len = key->len;
+        e->state = NGX_HTTP_DARKROOM_PUBLIC_DEMAND;
+        e->version = pc->generation;
+        e->len = len;
+        e->etag_len = 0;
+        e->type[0] = '\0';
+        ngx_memcpy(ngx_cpymem(e->key, key->data, key->len), value, len);
+
+        ngx_rbtree_insert(&sh->rbtree, &e->sn.node);
+        sh->demand += size;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "darkroom public: \"%V\" on demand, %uz bytes: %s",
+                   key, len, e ? "stored" : "no room");
+
+    return e ? NGX_OK : NGX_DECLINED;
 }
 
 

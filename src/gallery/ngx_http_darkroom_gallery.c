@@ -59,13 +59,36 @@ enum {
     NGX_HTTP_DARKROOM_GALLERY_STATE_DOWNLOADS,
     NGX_HTTP_DARKROOM_GALLERY_STATE_SIZE,
     NGX_HTTP_DARKROOM_GALLERY_STATE_CURRENCY,
+    NGX_HTTP_DARKROOM_GALLERY_STATE_LISTING,
     NGX_HTTP_DARKROOM_GALLERY_STATE_N
 };
 
 static const char  *const ngx_http_darkroom_gallery_state_cols[] = {
     "id", "generation", "title", "expires_at", "expires_epoch", "revoked",
-    "password_hash", "pin_hash", "downloads", "download_size", "currency"
+    "password_hash", "pin_hash", "downloads", "download_size", "currency",
+    "listing_version"
 };
+
+
+/*
+ * The listing (GET <slug>) in darkroom_public_cache: this header, then the
+ * answer's bytes, as the query path made them for a visitor without a
+ * proofing cookie.  Its proof links expire at a whole bucket, at least
+ * half a bucket past darkroom_gallery_proof_ttl, and it is served while
+ * they still have proof_ttl to live; then the next request rebuilds it.
+ */
+
+#define NGX_HTTP_DARKROOM_GALLERY_BUCKET     60
+#define NGX_HTTP_DARKROOM_GALLERY_CACHE_KEY  "gallery:"
+
+typedef struct {
+    uint64_t                           id;
+    int64_t                            version;   /* listing's, at build */
+    int64_t                            expires;   /* the gallery's, 0 */
+    int64_t                            until;     /* served before */
+    uint32_t                           generation;
+    uint32_t                           password;
+} ngx_http_darkroom_gallery_listing_t;
 
 
 /* gallery_photos_list() */
@@ -105,6 +128,11 @@ static const char  *const ngx_http_darkroom_gallery_file_cols[] = {
 
 
 
+static ngx_int_t ngx_http_darkroom_gallery_cached(ngx_http_request_t *r);
+static ngx_int_t ngx_http_darkroom_gallery_cache_key(ngx_http_request_t *r,
+    ngx_http_darkroom_gallery_req_t *g, ngx_str_t *key);
+static void ngx_http_darkroom_gallery_cache_put(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t);
 static ngx_int_t ngx_http_darkroom_gallery_prepare(ngx_http_request_t *r,
     ngx_http_darkroom_task_t *t);
 static ngx_int_t ngx_http_darkroom_gallery_route(ngx_http_request_t *r,
@@ -168,11 +196,181 @@ static ngx_int_t ngx_http_darkroom_gallery_zip_body(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_darkroom_gallery_handler(ngx_http_request_t *r)
 {
+    ngx_int_t  rc;
+
+    rc = ngx_http_darkroom_gallery_cached(r);
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     return ngx_http_darkroom_task_start(r,
                                     sizeof(ngx_http_darkroom_gallery_req_t),
                                     ngx_http_darkroom_gallery_prepare,
                                     ngx_http_darkroom_gallery_work,
                                     ngx_http_darkroom_gallery_done);
+}
+
+
+/*
+ * GET <slug> from darkroom_public_cache, on the event loop: the listing as
+ * the query path last made it, when its version is the one polled, the
+ * revocation list neither revokes nor rotates it, it has not expired, its
+ * links have proof_ttl to live, the cookie (with a password) checks and
+ * the request has no proofing visitor of this gallery.  NGX_DECLINED for
+ * everything else: the query path answers (and refused answers, a
+ * visitor's listing, are never cached).
+ */
+
+static ngx_int_t
+ngx_http_darkroom_gallery_cached(ngx_http_request_t *r)
+{
+    time_t                                now;
+    ngx_str_t                             key, value;
+    ngx_http_darkroom_gallery_req_t      *g;
+    ngx_http_darkroom_gallery_listing_t   l;
+
+    if (r->method != NGX_HTTP_GET || r->headers_in.content_length_n > 0
+        || r->headers_in.chunked)
+    {
+        return NGX_DECLINED;
+    }
+
+    g = ngx_pcalloc(r->pool, sizeof(ngx_http_darkroom_gallery_req_t));
+    if (g == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_darkroom_gallery_route(r, g) != NGX_OK
+        || g->route != NGX_HTTP_DARKROOM_GALLERY_GET
+        || ngx_http_darkroom_gallery_cache_key(r, g, &key) != NGX_OK
+        || ngx_http_darkroom_public_get(r, &key, &value) != NGX_OK
+        || value.len < sizeof(l))
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_memcpy(&l, value.data, sizeof(l));
+    now = ngx_time();
+
+    if ((l.expires && l.expires <= (int64_t) now) || (int64_t) now >= l.until
+        || !ngx_http_darkroom_gallery_listing_fresh(r, l.id, l.generation,
+                                                    l.version))
+    {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "darkroom gallery: listing of %s in the cache is "
+                       "stale", g->slug);
+        return NGX_DECLINED;
+    }
+
+    g->conf = ngx_http_get_module_loc_conf(r,
+                                           ngx_http_darkroom_gallery_module);
+    g->id = l.id;
+    g->generation = l.generation;
+    g->now = now;
+    snprintf(g->g, sizeof(g->g), "%llu.%u", (unsigned long long) g->id,
+             (unsigned) g->generation);
+
+    if (ngx_http_darkroom_gallery_cookies(r, g) != NGX_OK
+        || (l.password && !ngx_http_darkroom_gallery_cookie_ok(g)))
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_darkroom_gallery_visitor_check(g);
+
+    if (g->visitor) {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "darkroom gallery: listing of %s from the cache, "
+                   "version %L", g->slug, l.version);
+
+    if (ngx_http_darkroom_header_out(r, "Cache-Control",
+                                     (u_char *) "no-store", 8)
+        == NULL)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_darkroom_send_json(r, NGX_HTTP_OK,
+                                       value.data + sizeof(l),
+                                       value.len - sizeof(l));
+}
+
+
+/* "gallery:<location's configuration>:<slug>": a location's own links */
+
+static ngx_int_t
+ngx_http_darkroom_gallery_cache_key(ngx_http_request_t *r,
+    ngx_http_darkroom_gallery_req_t *g, ngx_str_t *key)
+{
+    void  *conf;
+
+    conf = ngx_http_get_module_loc_conf(r, ngx_http_darkroom_gallery_module);
+
+    key->data = ngx_pnalloc(r->pool,
+                            sizeof(NGX_HTTP_DARKROOM_GALLERY_CACHE_KEY)
+                            + NGX_PTR_SIZE * 2 + 1
+                            + NGX_HTTP_DARKROOM_GALLERY_SLUG_MAX);
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    key->len = ngx_sprintf(key->data, NGX_HTTP_DARKROOM_GALLERY_CACHE_KEY
+                           "%p:%s", conf, g->slug)
+               - key->data;
+
+    return NGX_OK;
+}
+
+
+/* on the event loop, a listing the query path made for no visitor: kept */
+
+static void
+ngx_http_darkroom_gallery_cache_put(ngx_http_request_t *r,
+    ngx_http_darkroom_task_t *t)
+{
+    u_char                               *p;
+    ngx_str_t                             key;
+    ngx_http_darkroom_gallery_req_t      *g = t->data;
+    ngx_http_darkroom_gallery_listing_t   l;
+
+    if (!g->cacheable || t->err.status || t->out == NULL
+        || t->status != NGX_HTTP_OK || g->visitor || g->set_cookie[0]
+        || g->set_visitor[0])
+    {
+        return;
+    }
+
+    ngx_memzero(&l, sizeof(l));
+    l.id = g->id;
+    l.version = g->listing_version;
+    l.expires = g->expires;
+    l.until = g->proof_exp - g->conf->proof_ttl;
+    l.generation = g->generation;
+    l.password = (g->pw_hash[0] != '\0');
+
+    p = ngx_pnalloc(r->pool, sizeof(l) + t->out_len);
+
+    if (p == NULL
+        || ngx_http_darkroom_gallery_cache_key(r, g, &key) != NGX_OK)
+    {
+        return;
+    }
+
+    ngx_memcpy(ngx_cpymem(p, &l, sizeof(l)), t->out, t->out_len);
+
+    if (ngx_http_darkroom_public_set(r, &key, p, sizeof(l) + t->out_len)
+        == NGX_OK)
+    {
+        ngx_http_darkroom_gallery_listing_built(r, l.id, l.version);
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "darkroom gallery: listing of %s cached, version %L",
+                       g->slug, l.version);
+    }
 }
 
 
@@ -543,7 +741,8 @@ ngx_http_darkroom_gallery_load(ngx_http_darkroom_task_t *t,
     res = ngx_http_darkroom_gallery_query(&t->db,
               "SELECT id, generation, title, expires_at, expires_epoch, "
               "revoked, password_hash, pin_hash, downloads, download_size, "
-              "currency FROM gallery_state($1)", 1, params,
+              "currency, gallery_listing_version(id) AS listing_version "
+              "FROM gallery_state($1)", 1, params,
               ngx_http_darkroom_gallery_state_cols, col,
               NGX_HTTP_DARKROOM_GALLERY_STATE_N, &t->err);
     if (res == NULL) {
@@ -570,6 +769,8 @@ ngx_http_darkroom_gallery_load(ngx_http_darkroom_task_t *t,
                 (u_char *) v[NGX_HTTP_DARKROOM_GALLERY_STATE_EXPIRES_AT],
                 sizeof(g->expires_at));
     g->expires = strtoll(v[NGX_HTTP_DARKROOM_GALLERY_STATE_EXPIRES], NULL, 10);
+    g->listing_version = strtoll(v[NGX_HTTP_DARKROOM_GALLERY_STATE_LISTING],
+                                 NULL, 10);
     ngx_cpystrn((u_char *) g->pw_hash,
                 (u_char *) v[NGX_HTTP_DARKROOM_GALLERY_STATE_PW_HASH],
                 sizeof(g->pw_hash));
@@ -989,6 +1190,25 @@ ngx_http_darkroom_gallery_info(ngx_http_darkroom_gallery_req_t *g)
 }
 
 
+/*
+ * When the listing's proof links end: on a bucket's edge, the same for
+ * every visitor, half a bucket to a bucket and a half past proof_ttl
+ * (within the media check's slack over darkroom_media_max_ttl)
+ */
+
+static int64_t
+ngx_http_darkroom_gallery_proof_exp(ngx_http_darkroom_gallery_req_t *g)
+{
+    int64_t  exp;
+
+    exp = (int64_t) g->now + g->conf->proof_ttl
+          + NGX_HTTP_DARKROOM_GALLERY_BUCKET / 2;
+
+    return exp + NGX_HTTP_DARKROOM_GALLERY_BUCKET
+           - exp % NGX_HTTP_DARKROOM_GALLERY_BUCKET;
+}
+
+
 /* GET <slug>: the gallery and its photos, with signed proof links */
 
 static void
@@ -998,6 +1218,7 @@ ngx_http_darkroom_gallery_list(ngx_http_darkroom_task_t *t,
     int          i, n, k;
     char        *url, id[NGX_INT64_LEN + 1];
     cJSON       *json, *photos, *o;
+    ngx_uint_t   skipped;
     PGresult    *res;
     const char  *params[2];
     int          col[NGX_HTTP_DARKROOM_GALLERY_PHOTO_N];
@@ -1032,6 +1253,8 @@ ngx_http_darkroom_gallery_list(ngx_http_darkroom_task_t *t,
 
     photos = cJSON_AddArrayToObject(json, "photos");
     n = PQntuples(res);
+    skipped = 0;
+    g->proof_exp = ngx_http_darkroom_gallery_proof_exp(g);
 
     for (i = 0; i < n; i++) {
 
@@ -1046,8 +1269,9 @@ ngx_http_darkroom_gallery_list(ngx_http_darkroom_task_t *t,
         if (!PQgetisnull(res, i, col[NGX_HTTP_DARKROOM_GALLERY_PHOTO_PROOF])) {
             url = ngx_http_darkroom_gallery_sign(g,
                                      v[NGX_HTTP_DARKROOM_GALLERY_PHOTO_PROOF],
-                                     g->conf->proof_ttl, NULL);
+                                     (time_t) (g->proof_exp - g->now), NULL);
             if (url == NULL) {
+                skipped = 1;
                 continue;
             }
         }
@@ -1082,6 +1306,9 @@ ngx_http_darkroom_gallery_list(ngx_http_darkroom_task_t *t,
     }
 
     PQclear(res);
+
+    /* the same for every visitor without a proofing cookie */
+    g->cacheable = (g->visitor == 0 && !skipped);
 
     ngx_http_darkroom_gallery_answer(t, NGX_HTTP_OK, json);
 }
@@ -1756,6 +1983,8 @@ ngx_http_darkroom_gallery_done(ngx_http_request_t *r,
     if (t->out == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    ngx_http_darkroom_gallery_cache_put(r, t);
 
     return ngx_http_darkroom_send_json(r, t->status ? t->status : NGX_HTTP_OK,
                                        (u_char *) t->out, t->out_len);

@@ -84,6 +84,17 @@ extern ngx_module_t  ngx_http_darkroom_gallery_module;
 void ngx_http_darkroom_gallery_log(ngx_http_request_t *r, ngx_str_t *g,
     ngx_str_t *path, ngx_uint_t status, off_t bytes);
 
+/*
+ * The listing cache's versions (GET <slug> from darkroom_public_cache), on
+ * the event loop: whether a listing of gallery id built at version for
+ * generation may be served (the version polled at the zone's interval, the
+ * revocation list), and a listing just built.
+ */
+ngx_int_t ngx_http_darkroom_gallery_listing_fresh(ngx_http_request_t *r,
+    uint64_t id, uint32_t generation, int64_t version);
+void ngx_http_darkroom_gallery_listing_built(ngx_http_request_t *r,
+    uint64_t id, int64_t version);
+
 
 /* password hashes: ngx_http_darkroom_scrypt.c in core */
 

@@ -23,6 +23,9 @@
 #define NGX_HTTP_DARKROOM_GALLERY_PATH_MAX   200
 #define NGX_HTTP_DARKROOM_GALLERY_STALE      30000   /* ms: a lost refresh */
 
+/* the galleries whose listing versions are polled, at most (one slot each) */
+#define NGX_HTTP_DARKROOM_GALLERY_LISTINGS   1024
+
 /* wrong answers from all addresses that lock a gallery, by default */
 #define NGX_HTTP_DARKROOM_GALLERY_LOCK_GALLERY  50
 
@@ -32,6 +35,14 @@ typedef struct {
     uint32_t                           generation;
     uint32_t                           revoked;
 } ngx_http_darkroom_gallery_rev_t;
+
+
+/* a gallery whose listing is in darkroom_public_cache: its version */
+
+typedef struct {
+    uint64_t                           id;        /* 0: a free slot */
+    int64_t                            version;   /* the highest seen */
+} ngx_http_darkroom_gallery_lv_t;
 
 
 typedef struct {
@@ -61,6 +72,8 @@ typedef struct {
     ngx_uint_t                         dropped;
     ngx_http_darkroom_gallery_rev_t   *rev;
     ngx_http_darkroom_gallery_rec_t   *rec;
+    ngx_http_darkroom_gallery_lv_t    *lv;   /* NULL: no listing cache */
+    ngx_uint_t                         lv_cap;
 } ngx_http_darkroom_gallery_sh_t;
 
 
@@ -92,6 +105,11 @@ typedef struct {
     ngx_uint_t                         nrev;
     ngx_int_t                          rev_ok;
     ngx_http_darkroom_error_t          err;
+
+    /* the listings held: their ids in, their versions out (in place) */
+    ngx_http_darkroom_gallery_lv_t    *lv;
+    ngx_uint_t                         nlv;
+    ngx_int_t                          lv_ok;
 } ngx_http_darkroom_gallery_worker_t;
 
 
@@ -111,6 +129,11 @@ static const char  *const ngx_http_darkroom_gallery_rev_cols[] = {
 
 static ngx_int_t ngx_http_darkroom_gallery_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
+static ngx_http_darkroom_gallery_rev_t *ngx_http_darkroom_gallery_rev_find(
+    ngx_http_darkroom_gallery_sh_t *sh, uint64_t id);
+static void ngx_http_darkroom_gallery_listing_seen(
+    ngx_http_darkroom_gallery_sh_t *sh, ngx_http_darkroom_gallery_lv_t *seen,
+    ngx_uint_t n);
 static ngx_int_t ngx_http_darkroom_gallery_check(ngx_http_request_t *r,
     ngx_str_t *g);
 static void ngx_http_darkroom_gallery_tick(ngx_event_t *ev);
@@ -118,6 +141,8 @@ static void ngx_http_darkroom_gallery_thread(void *data, ngx_log_t *log);
 static void ngx_http_darkroom_gallery_flush(
     ngx_http_darkroom_gallery_worker_t *w);
 static void ngx_http_darkroom_gallery_reload(
+    ngx_http_darkroom_gallery_worker_t *w);
+static void ngx_http_darkroom_gallery_listings(
     ngx_http_darkroom_gallery_worker_t *w);
 static void ngx_http_darkroom_gallery_refreshed(ngx_event_t *ev);
 static char *ngx_http_darkroom_gallery_zone(ngx_conf_t *cf,
@@ -333,9 +358,156 @@ ngx_http_darkroom_gallery_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_ERROR;
     }
 
+    /* a 32nd for the listings' versions; none in the smallest zones */
+
+    sh->lv_cap = ngx_min(NGX_HTTP_DARKROOM_GALLERY_LISTINGS,
+                         (size / 32) / sizeof(ngx_http_darkroom_gallery_lv_t));
+    sh->lv = ngx_slab_calloc(zone->shpool,
+                             sh->lv_cap
+                             * sizeof(ngx_http_darkroom_gallery_lv_t));
+    if (sh->lv == NULL) {
+        sh->lv_cap = 0;
+    }
+
     ngx_sprintf(zone->shpool->log_ctx, " in darkroom_gallery_zone%Z");
 
     return NGX_OK;
+}
+
+
+/* under the mutex: gallery id's row of the revocation list, or NULL */
+
+static ngx_http_darkroom_gallery_rev_t *
+ngx_http_darkroom_gallery_rev_find(ngx_http_darkroom_gallery_sh_t *sh,
+    uint64_t id)
+{
+    ngx_uint_t                        lo, hi, mid;
+    ngx_http_darkroom_gallery_rev_t  *rev;
+
+    lo = 0;
+    hi = sh->nrev;
+    rev = sh->rev;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+
+        if (rev[mid].id < id) {
+            lo = mid + 1;
+
+        } else {
+            hi = mid;
+        }
+    }
+
+    return (lo < sh->nrev && rev[lo].id == id) ? &rev[lo] : NULL;
+}
+
+
+/*
+ * The listing of gallery id, built at version for generation: may it be
+ * served?  Only while the last poll saw that version, the revocation list
+ * is loaded, and it neither has the gallery revoked or expired nor rotated
+ * past the generation.  Anything else takes the query path, which answers
+ * as it always has.
+ */
+
+ngx_int_t
+ngx_http_darkroom_gallery_listing_fresh(ngx_http_request_t *r, uint64_t id,
+    uint32_t generation, int64_t version)
+{
+    ngx_int_t                               ok;
+    ngx_http_darkroom_gallery_sh_t         *sh;
+    ngx_http_darkroom_gallery_lv_t         *lv;
+    ngx_http_darkroom_gallery_rev_t        *rev;
+    ngx_http_darkroom_gallery_zone_t       *zone;
+    ngx_http_darkroom_gallery_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_gallery_module);
+
+    if (gmcf->shm_zone == NULL || id == 0) {
+        return 0;
+    }
+
+    zone = gmcf->shm_zone->data;
+    sh = zone->sh;
+    ok = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    if (sh->loaded && sh->lv_cap) {
+        lv = &sh->lv[id % sh->lv_cap];
+        rev = ngx_http_darkroom_gallery_rev_find(sh, id);
+
+        ok = (lv->id == id && lv->version == version
+              && (rev == NULL
+                  || (!rev->revoked && generation >= rev->generation)));
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return ok;
+}
+
+
+/* a listing of gallery id built at version: its slot (the last one wins) */
+
+void
+ngx_http_darkroom_gallery_listing_built(ngx_http_request_t *r, uint64_t id,
+    int64_t version)
+{
+    ngx_http_darkroom_gallery_sh_t         *sh;
+    ngx_http_darkroom_gallery_lv_t         *lv;
+    ngx_http_darkroom_gallery_zone_t       *zone;
+    ngx_http_darkroom_gallery_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_darkroom_gallery_module);
+
+    if (gmcf->shm_zone == NULL || id == 0) {
+        return;
+    }
+
+    zone = gmcf->shm_zone->data;
+    sh = zone->sh;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    if (sh->lv_cap) {
+        lv = &sh->lv[id % sh->lv_cap];
+
+        if (lv->id != id) {
+            lv->id = id;
+            lv->version = version;
+
+        } else if (version > lv->version) {
+            lv->version = version;
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/*
+ * Under the mutex: the versions a poll read.  They only grow, so a slot
+ * keeps the highest seen: a build that read an older one than a poll
+ * (or a poll older than a build) leaves its entry unserved, never served
+ * past a change the other saw.
+ */
+
+static void
+ngx_http_darkroom_gallery_listing_seen(ngx_http_darkroom_gallery_sh_t *sh,
+    ngx_http_darkroom_gallery_lv_t *seen, ngx_uint_t n)
+{
+    ngx_uint_t                       i;
+    ngx_http_darkroom_gallery_lv_t  *lv;
+
+    for (i = 0; i < n && sh->lv_cap; i++) {
+        lv = &sh->lv[seen[i].id % sh->lv_cap];
+
+        if (lv->id == seen[i].id && seen[i].version > lv->version) {
+            lv->version = seen[i].version;
+        }
+    }
 }
 
 
@@ -353,7 +525,6 @@ ngx_http_darkroom_gallery_check(ngx_http_request_t *r, ngx_str_t *g)
     u_char                                 *p, *end, *dot;
     uint64_t                                id;
     ngx_int_t                               gen, rc;
-    ngx_uint_t                              lo, hi, mid;
     ngx_http_darkroom_gallery_sh_t         *sh;
     ngx_http_darkroom_gallery_rev_t        *rev;
     ngx_http_darkroom_gallery_zone_t       *zone;
@@ -415,26 +586,13 @@ ngx_http_darkroom_gallery_check(ngx_http_request_t *r, ngx_str_t *g)
         goto done;
     }
 
-    lo = 0;
-    hi = sh->nrev;
-    rev = sh->rev;
+    rev = ngx_http_darkroom_gallery_rev_find(sh, id);
 
-    while (lo < hi) {
-        mid = lo + (hi - lo) / 2;
-
-        if (rev[mid].id < id) {
-            lo = mid + 1;
-
-        } else {
-            hi = mid;
-        }
-    }
-
-    if (lo < sh->nrev && rev[lo].id == id) {
-        if (rev[lo].revoked) {
+    if (rev) {
+        if (rev->revoked) {
             rc = NGX_DECLINED;
 
-        } else if ((uint32_t) gen < rev[lo].generation) {
+        } else if ((uint32_t) gen < rev->generation) {
             rc = NGX_ABORT;
         }
     }
@@ -554,8 +712,11 @@ ngx_http_darkroom_gallery_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    w->lv = ngx_palloc(cycle->pool, NGX_HTTP_DARKROOM_GALLERY_LISTINGS
+                                    * sizeof(ngx_http_darkroom_gallery_lv_t));
     w->task = ngx_thread_task_alloc(cycle->pool, 0);
-    if (w->task == NULL) {
+
+    if (w->lv == NULL || w->task == NULL) {
         return NGX_ERROR;
     }
 
@@ -600,6 +761,7 @@ ngx_http_darkroom_gallery_tick(ngx_event_t *ev)
     ngx_shmtx_lock(&w->zone->shpool->mutex);
 
     w->refresh = 0;
+    w->nlv = 0;
 
     if ((sh->refreshing == 0
          || now - sh->refreshing > NGX_HTTP_DARKROOM_GALLERY_STALE)
@@ -607,6 +769,12 @@ ngx_http_darkroom_gallery_tick(ngx_event_t *ev)
     {
         w->refresh = 1;
         sh->refreshing = now ? now : 1;
+
+        for (i = 0; i < sh->lv_cap; i++) {
+            if (sh->lv[i].id) {
+                w->lv[w->nlv++] = sh->lv[i];
+            }
+        }
     }
 
     /* records: only when the last batch was written */
@@ -644,6 +812,7 @@ ngx_http_darkroom_gallery_tick(ngx_event_t *ev)
     w->rev = NULL;
     w->nrev = 0;
     w->rev_ok = 0;
+    w->lv_ok = 0;
     ngx_memzero(&w->err, sizeof(ngx_http_darkroom_error_t));
 
     if (ngx_thread_task_post(w->dmcf->pool, w->task) != NGX_OK) {
@@ -674,6 +843,10 @@ ngx_http_darkroom_gallery_thread(void *data, ngx_log_t *log)
 
     if (w->refresh) {
         ngx_http_darkroom_gallery_reload(w);
+    }
+
+    if (w->refresh && w->nlv) {
+        ngx_http_darkroom_gallery_listings(w);
     }
 }
 
@@ -784,6 +957,66 @@ ngx_http_darkroom_gallery_reload(ngx_http_darkroom_gallery_worker_t *w)
 }
 
 
+/* the versions of the listings held, into w->lv in place */
+
+static void
+ngx_http_darkroom_gallery_listings(ngx_http_darkroom_gallery_worker_t *w)
+{
+    int          row, n, col[2];
+    char        *ids, *p;
+    uint64_t     id;
+    PGresult    *res;
+    ngx_uint_t   i;
+    const char  *params[1];
+
+    static const char  *const cols[] = { "id", "version" };
+
+    ids = malloc(w->nlv * (NGX_INT64_LEN + 1) + 3);
+    if (ids == NULL) {
+        return;
+    }
+
+    p = ids;
+    *p++ = '{';
+
+    for (i = 0; i < w->nlv; i++) {
+        p += sprintf(p, "%s%llu", i ? "," : "",
+                     (unsigned long long) w->lv[i].id);
+    }
+
+    *p++ = '}';
+    *p = '\0';
+
+    params[0] = ids;
+
+    res = ngx_http_darkroom_gallery_query(&w->db,
+              "SELECT id, version FROM gallery_listing_versions($1)", 1,
+              params, cols, col, 2, &w->err);
+    free(ids);
+
+    if (res == NULL) {
+        return;
+    }
+
+    n = PQntuples(res);
+
+    for (row = 0; row < n; row++) {
+        id = strtoull(PQgetvalue(res, row, col[0]), NULL, 10);
+
+        for (i = 0; i < w->nlv; i++) {
+            if (w->lv[i].id == id) {
+                w->lv[i].version = strtoll(PQgetvalue(res, row, col[1]),
+                                           NULL, 10);
+            }
+        }
+    }
+
+    PQclear(res);
+
+    w->lv_ok = 1;
+}
+
+
 static void
 ngx_http_darkroom_gallery_refreshed(ngx_event_t *ev)
 {
@@ -811,6 +1044,10 @@ ngx_http_darkroom_gallery_refreshed(ngx_event_t *ev)
 
     if (w->refresh) {
         ngx_shmtx_lock(&w->zone->shpool->mutex);
+
+        if (w->lv_ok) {
+            ngx_http_darkroom_gallery_listing_seen(sh, w->lv, w->nlv);
+        }
 
         if (w->rev_ok && w->nrev <= sh->rev_cap) {
             ngx_memcpy(sh->rev, w->rev,

@@ -70,6 +70,9 @@ typedef struct {
     char                                   title[256];
     char                                   expires_at[32];
     int64_t                                expires;  /* 0: never */
+    int64_t                                listing_version;
+    int64_t                                proof_exp; /* the listing's */
+    unsigned                               cacheable:1;
     char                                   pw_hash[
         NGX_HTTP_DARKROOM_GALLERY_HASH_MAX];
     char                                   pin_hash[
