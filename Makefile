@@ -35,14 +35,15 @@ DEB_PACKAGES := nginx nginx-dev libcurl4-openssl-dev libcjson-dev libpq-dev \
                 python3 imagemagick gcc pkg-config libasan8 libubsan1 \
                 clang libclang-rt-14-dev \
                 chromium chromium-driver python3-selenium \
-                python3-icalendar prometheus
+                python3-icalendar prometheus \
+                debhelper dpkg-dev lintian
 
 SOURCES := config $(wildcard src/*/*.c src/*/*.h)
 
 export DARKROOM_NGINX = $(NGINX)
 export DARKROOM_MODULE = $(MODULE)
 
-.PHONY: all deps build build-upstream db run test fuzz bench stop clean FORCE
+.PHONY: all deps build build-upstream deb db run test fuzz bench stop clean FORCE
 
 all: build
 
@@ -112,6 +113,34 @@ build-upstream:
 	@echo "built $(UPSTREAM)/src/objs/ngx_http_darkroom_module.so against" \
 	    "nginx $$(sed -n 's/^#define NGINX_VERSION *"\(.*\)"/\1/p' \
 	              $(UPSTREAM)/src/src/core/nginx.h)"
+
+# make deb: the Debian package libnginx-mod-http-darkroom (debian/), built
+# the way Debian builds its nginx modules, by dpkg-buildpackage in a copy
+# of the tree under DEB_OUT, then checked by lintian (no error, no warning
+# without an override that gives its reason).  Its version is the module's
+# (NGX_HTTP_DARKROOM_VERSION) and, in a git checkout, the commit's count
+# and hash: 0.1.0+git412.a4cb609, newer for every commit.
+DEB_OUT ?= $(VAR)/deb
+DEB_SRC := $(DEB_OUT)/darkroom
+
+deb: deps
+	@rm -rf $(DEB_OUT) && mkdir -p $(DEB_SRC)
+	@tar -C $(TOP) --exclude=./var --exclude=./.git -cf - . \
+	    | tar -C $(DEB_SRC) -xf -
+	@v=$$(sed -n 's/^#define NGX_HTTP_DARKROOM_VERSION *"\(.*\)"/\1/p' \
+	          src/core/ngx_http_darkroom.h); \
+	if h=$$(git rev-parse -q --short HEAD 2>/dev/null); then \
+	    v="$$v+git$$(git rev-list --count HEAD).$$h"; fi; \
+	cd $(DEB_SRC) && [ "$$v" = "$$(dpkg-parsechangelog -S Version)" ] \
+	|| { printf 'darkroom (%s) unstable; urgency=medium\n\n  * %s\n\n -- %s  %s\n\n' \
+	        "$$v" "Snapshot of commit $${h:-?}." \
+	        "$$(dpkg-parsechangelog -S Maintainer)" "$$(date -R)"; \
+	     cat debian/changelog; } >debian/changelog.new \
+	    && mv debian/changelog.new debian/changelog
+	@cd $(DEB_SRC) && dpkg-buildpackage -b --no-sign >$(DEB_OUT)/build.log 2>&1 \
+	    || { grep -E 'error|warning|dh_' $(DEB_OUT)/build.log | tail -n 40; exit 1; }
+	@lintian --fail-on error,warning $(DEB_OUT)/libnginx-mod-http-darkroom_*.deb
+	@echo "built $$(ls $(DEB_OUT)/libnginx-mod-http-darkroom_*.deb)"
 
 # The suite's Postgres: a throwaway cluster under var/pg, migrated
 # (sql/NNN_*.sql once, sql/functions/*.sql on every run).
