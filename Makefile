@@ -122,23 +122,27 @@ build-upstream:
 # and hash: 0.1.0+git412.a4cb609, newer for every commit.
 DEB_OUT ?= $(VAR)/deb
 DEB_SRC := $(DEB_OUT)/darkroom
+DEB_COMMIT = $(shell git rev-parse -q --short HEAD 2>/dev/null)
+DEB_VERSION = $(shell sed -n \
+    's/^\#define NGX_HTTP_DARKROOM_VERSION *"\(.*\)"/\1/p' \
+    src/core/ngx_http_darkroom.h)$(if $(DEB_COMMIT),+git$(shell \
+    git rev-list --count HEAD).$(DEB_COMMIT))
 
 deb: deps
-	@rm -rf $(DEB_OUT) && mkdir -p $(DEB_SRC)
+	@rm -rf $(DEB_SRC) $(DEB_OUT)/*darkroom*_* && mkdir -p $(DEB_SRC)
 	@tar -C $(TOP) --exclude=./var --exclude=./.git -cf - . \
 	    | tar -C $(DEB_SRC) -xf -
-	@v=$$(sed -n 's/^#define NGX_HTTP_DARKROOM_VERSION *"\(.*\)"/\1/p' \
-	          src/core/ngx_http_darkroom.h); \
-	if h=$$(git rev-parse -q --short HEAD 2>/dev/null); then \
-	    v="$$v+git$$(git rev-list --count HEAD).$$h"; fi; \
-	cd $(DEB_SRC) && [ "$$v" = "$$(dpkg-parsechangelog -S Version)" ] \
-	|| { printf 'darkroom (%s) unstable; urgency=medium\n\n  * %s\n\n -- %s  %s\n\n' \
-	        "$$v" "Snapshot of commit $${h:-?}." \
-	        "$$(dpkg-parsechangelog -S Maintainer)" "$$(date -R)"; \
-	     cat debian/changelog; } >debian/changelog.new \
-	    && mv debian/changelog.new debian/changelog
-	@cd $(DEB_SRC) && dpkg-buildpackage -b --no-sign >$(DEB_OUT)/build.log 2>&1 \
-	    || { grep -E 'error|warning|dh_' $(DEB_OUT)/build.log | tail -n 40; exit 1; }
+	@cd $(DEB_SRC) \
+	&& if [ "$(DEB_VERSION)" != "$$(dpkg-parsechangelog -S Version)" ]; then \
+	    { printf '%s (%s) unstable; urgency=medium\n\n  * %s\n\n -- %s  %s\n\n' \
+	          darkroom "$(DEB_VERSION)" "Snapshot of commit $(DEB_COMMIT)." \
+	          "$$(dpkg-parsechangelog -S Maintainer)" "$$(date -R)"; \
+	      cat debian/changelog; } >debian/changelog.new \
+	    && mv debian/changelog.new debian/changelog; fi
+	@cd $(DEB_SRC) && dpkg-buildpackage -b --no-sign \
+	        >$(DEB_OUT)/build.log 2>&1 \
+	    || { grep -E 'error|warning|dh_' $(DEB_OUT)/build.log | tail -n 40; \
+	         exit 1; }
 	@lintian --fail-on error,warning $(DEB_OUT)/libnginx-mod-http-darkroom_*.deb
 	@echo "built $$(ls $(DEB_OUT)/libnginx-mod-http-darkroom_*.deb)"
 

@@ -14,6 +14,7 @@
 use strict;
 use warnings;
 use lib 't/lib';
+use Fcntl qw(:flock);
 use Test::More;
 use Darkroom::Test qw(wait_for);
 
@@ -31,6 +32,12 @@ sub status { `dpkg-query -W -f='\${Status}' $_[0] 2>/dev/null` }
 
 # dpkg knows it, in any state but "not-installed"
 sub known { my $s = status($PKG); length($s) && $s !~ /not-installed$/ }
+
+# one run at a time on a machine (two suites on it would install and
+# remove the same package under each other): the lock goes with the process
+open my $lock, '>', '/run/lock/darkroom-900_deb.lock' or die "lock: $!";
+wait_for(sub { flock($lock, LOCK_EX | LOCK_NB) }, 600)
+    or plan skip_all => 'another run of this test held the machine for 10 min';
 
 plan skip_all => "$PKG is installed on this machine, and this test would"
     . " replace it: remove it (dpkg -P $PKG) to run this test"
@@ -88,7 +95,8 @@ my ($version) = $t->read_file("$top/src/core/ngx_http_darkroom.h")
 like($f{Version}, qr/^\Q$version\E(\+git\d+\.[0-9a-f]+)?$/,
     "version: the module's ($version), and the commit");
 
-my ($abi) = $t->read_file('/usr/share/nginx/src/debian/libnginx-mod.abisubstvars')
+my ($abi) = $t->read_file(
+    '/usr/share/nginx/src/debian/libnginx-mod.abisubstvars')
     =~ /^nginx:abi=(\S+)/m;
 like($f{Depends}, qr/(^|, )\Q$abi\E(,|$)/,
     "depends on the nginx ABI it was built for ($abi)");
@@ -136,7 +144,8 @@ chomp(my $db = `$top/tools/darkroom-pg conninfo $pg deb`);
 $out = `$SHARE/tools/darkroom-migrate '$db' 2>&1`;
 ok($? == 0, 'the packaged darkroom-migrate applies the packaged SQL')
     or diag($out);
-chomp(my $applied = `psql -X -tA -d '$db' -c 'SELECT count(*), max(version) FROM schema_migrations'`);
+chomp(my $applied = `psql -X -tA -d '$db' -c
+    'SELECT count(*), max(version) FROM schema_migrations'`);
 my ($top_version) = $migrations[-1] =~ /^(\d+)/;
 is($applied, scalar(@migrations) . '|' . (0 + $top_version),
     'every migration applied');
@@ -192,7 +201,8 @@ is(listing('/usr/lib/nginx/modules'), $before{'/usr/lib/nginx/modules'},
     '/usr/lib/nginx/modules as before');
 # Debian's own module packages keep the link as *.removed until a purge
 # (nginx includes *.conf only), so a reinstall enables it again
-is(listing('/etc/nginx/modules-enabled') =~ s/ ?50-mod-http-darkroom\.conf\.removed//r,
+my $enabled = listing('/etc/nginx/modules-enabled');
+is($enabled =~ s/ ?50-mod-http-darkroom\.conf\.removed//r,
     $before{'/etc/nginx/modules-enabled'},
     'nothing else in modules-enabled but the marker a purge removes');
 SKIP: {
