@@ -117,7 +117,8 @@ build-upstream:
 # make deb: the Debian package libnginx-mod-http-darkroom (debian/), built
 # the way Debian builds its nginx modules, by dpkg-buildpackage in a copy
 # of the tree under DEB_OUT, then checked by lintian (no error, no warning
-# without an override that gives its reason).  Its version is the module's
+# without an override that gives its reason); this make's flags do not
+# reach debian/rules.  Its version is the module's
 # (NGX_HTTP_DARKROOM_VERSION) and, in a git checkout, the commit's count
 # and hash: 0.1.0+git412.a4cb609, newer for every commit.
 DEB_OUT ?= $(VAR)/deb
@@ -139,7 +140,8 @@ deb: deps
 	          "$$(dpkg-parsechangelog -S Maintainer)" "$$(date -R)"; \
 	      cat debian/changelog; } >debian/changelog.new \
 	    && mv debian/changelog.new debian/changelog; fi
-	@cd $(DEB_SRC) && dpkg-buildpackage -b --no-sign \
+	@cd $(DEB_SRC) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	    dpkg-buildpackage -b --no-sign -Jauto \
 	        >$(DEB_OUT)/build.log 2>&1 \
 	    || { grep -E 'error|warning|dh_' $(DEB_OUT)/build.log | tail -n 40; \
 	         exit 1; }

@@ -81,6 +81,8 @@ my %before = map { $_ => listing($_) }
     '/usr/lib/nginx/modules', '/etc/nginx/modules-enabled';
 
 # --- the package ---------------------------------------------------------
+# make deb fails unless lintian finds no error and no warning (without an
+# override giving its reason)
 my $out = `make -s -C $top deb DEB_OUT=$dir/deb 2>&1`;
 ok($? == 0, 'make deb builds the package, lintian finds no error or warning')
     or do { diag($out); done() };
@@ -115,9 +117,6 @@ my @migrations = map { s{.*/}{}r } glob("$top/sql/[0-9][0-9][0-9]_*.sql");
 is(scalar(() = $list =~ m{ \./usr/share/darkroom/sql/\d{3}_\S+\.sql$}mg),
     scalar @migrations, 'every migration of the tree');
 
-$out = `lintian --fail-on error,warning $deb 2>&1`;
-ok($? == 0, 'lintian: no error, no warning') or diag($out);
-
 # --- installed into the system's nginx ----------------------------------
 $installed = 1;
 $out = `DEBIAN_FRONTEND=noninteractive apt-get install -y -q \\
@@ -144,8 +143,8 @@ chomp(my $db = `$top/tools/darkroom-pg conninfo $pg deb`);
 $out = `$SHARE/tools/darkroom-migrate '$db' 2>&1`;
 ok($? == 0, 'the packaged darkroom-migrate applies the packaged SQL')
     or diag($out);
-chomp(my $applied = `psql -X -tA -d '$db' -c
-    'SELECT count(*), max(version) FROM schema_migrations'`);
+my $q = 'SELECT count(*), max(version) FROM schema_migrations';
+chomp(my $applied = `psql -X -tA -d '$db' -c '$q'`);
 my ($top_version) = $migrations[-1] =~ /^(\d+)/;
 is($applied, scalar(@migrations) . '|' . (0 + $top_version),
     'every migration applied');
