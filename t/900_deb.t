@@ -67,7 +67,10 @@ sub listing { join ' ', sort map { s{.*/}{}r } glob("$_[0]/*") }
 
 sub done { done_testing; exit }
 
+# a test killed (prove interrupted) still stops its nginx and purges
+$SIG{INT} = $SIG{TERM} = sub { exit 1 };
 END {
+    local $?;
     $t->stop if $t;
     if ($installed && known()) {
         my ($ok, $out) = dpkg('-P', $PKG);
