@@ -122,7 +122,8 @@ build-upstream:
 # (NGX_HTTP_DARKROOM_VERSION) and, in a git checkout, the commit's count
 # and hash: 0.1.0+git412.a4cb609, newer for every commit.
 DEB_OUT ?= $(VAR)/deb
-DEB_SRC := $(DEB_OUT)/darkroom
+DEB_DIR := $(abspath $(DEB_OUT))
+DEB_SRC := $(DEB_DIR)/darkroom
 DEB_COMMIT = $(shell git rev-parse -q --short HEAD 2>/dev/null)
 DEB_VERSION = $(shell sed -n \
     's/^\#define NGX_HTTP_DARKROOM_VERSION *"\(.*\)"/\1/p' \
@@ -130,7 +131,7 @@ DEB_VERSION = $(shell sed -n \
     git rev-list --count HEAD).$(DEB_COMMIT))
 
 deb: deps
-	@rm -rf $(DEB_SRC) $(DEB_OUT)/*darkroom*_* && mkdir -p $(DEB_SRC)
+	@rm -rf $(DEB_SRC) $(DEB_DIR)/*darkroom*_* && mkdir -p $(DEB_SRC)
 	@tar -C $(TOP) --exclude=./var --exclude=./.git -cf - . \
 	    | tar -C $(DEB_SRC) -xf -
 	@cd $(DEB_SRC) \
@@ -142,11 +143,11 @@ deb: deps
 	    && mv debian/changelog.new debian/changelog; fi
 	@cd $(DEB_SRC) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
 	    dpkg-buildpackage -b --no-sign -Jauto \
-	        >$(DEB_OUT)/build.log 2>&1 \
-	    || { grep -E 'error|warning|dh_' $(DEB_OUT)/build.log | tail -n 40; \
+	        >$(DEB_DIR)/build.log 2>&1 \
+	    || { grep -E 'error|warning|dh_' $(DEB_DIR)/build.log | tail -n 40; \
 	         exit 1; }
-	@lintian --fail-on error,warning $(DEB_OUT)/libnginx-mod-http-darkroom_*.deb
-	@echo "built $$(ls $(DEB_OUT)/libnginx-mod-http-darkroom_*.deb)"
+	@lintian --fail-on error,warning $(DEB_DIR)/libnginx-mod-http-darkroom_*.deb
+	@echo "built $$(ls $(DEB_DIR)/libnginx-mod-http-darkroom_*.deb)"
 
 # The suite's Postgres: a throwaway cluster under var/pg, migrated
 # (sql/NNN_*.sql once, sql/functions/*.sql on every run).
