@@ -35,14 +35,15 @@ DEB_PACKAGES := nginx nginx-dev libcurl4-openssl-dev libcjson-dev libpq-dev \
                 python3 imagemagick gcc pkg-config libasan8 libubsan1 \
                 clang libclang-rt-14-dev \
                 chromium chromium-driver python3-selenium \
-                python3-icalendar prometheus
+                python3-icalendar prometheus \
+                debhelper dpkg-dev lintian
 
 SOURCES := config $(wildcard src/*/*.c src/*/*.h)
 
 export DARKROOM_NGINX = $(NGINX)
 export DARKROOM_MODULE = $(MODULE)
 
-.PHONY: all deps build build-upstream db run test fuzz bench stop clean FORCE
+.PHONY: all deps build build-upstream deb db run test fuzz bench stop clean FORCE
 
 all: build
 
@@ -112,6 +113,41 @@ build-upstream:
 	@echo "built $(UPSTREAM)/src/objs/ngx_http_darkroom_module.so against" \
 	    "nginx $$(sed -n 's/^#define NGINX_VERSION *"\(.*\)"/\1/p' \
 	              $(UPSTREAM)/src/src/core/nginx.h)"
+
+# make deb: the Debian package libnginx-mod-http-darkroom (debian/), built
+# the way Debian builds its nginx modules, by dpkg-buildpackage in a copy
+# of the tree under DEB_OUT, then checked by lintian (no error, no warning
+# without an override that gives its reason); this make's flags do not
+# reach debian/rules.  Its version is the module's
+# (NGX_HTTP_DARKROOM_VERSION) and, in a git checkout, the commit's count
+# and hash: 0.1.0+git412.a4cb609, newer for every commit.
+DEB_OUT ?= $(VAR)/deb
+DEB_DIR := $(abspath $(DEB_OUT))
+DEB_SRC := $(DEB_DIR)/darkroom
+DEB_COMMIT = $(shell git rev-parse -q --short HEAD 2>/dev/null)
+DEB_VERSION = $(shell sed -n \
+    's/^\#define NGX_HTTP_DARKROOM_VERSION *"\(.*\)"/\1/p' \
+    src/core/ngx_http_darkroom.h)$(if $(DEB_COMMIT),+git$(shell \
+    git rev-list --count HEAD).$(DEB_COMMIT))
+
+deb: deps
+	@rm -rf $(DEB_SRC) $(DEB_DIR)/*darkroom*_* && mkdir -p $(DEB_SRC)
+	@tar -C $(TOP) --exclude=./var --exclude=./.git -cf - . \
+	    | tar -C $(DEB_SRC) -xf -
+	@cd $(DEB_SRC) \
+	&& if [ "$(DEB_VERSION)" != "$$(dpkg-parsechangelog -S Version)" ]; then \
+	    { printf '%s (%s) unstable; urgency=medium\n\n  * %s\n\n -- %s  %s\n\n' \
+	          darkroom "$(DEB_VERSION)" "Snapshot of commit $(DEB_COMMIT)." \
+	          "$$(dpkg-parsechangelog -S Maintainer)" "$$(date -R)"; \
+	      cat debian/changelog; } >debian/changelog.new \
+	    && mv debian/changelog.new debian/changelog; fi
+	@cd $(DEB_SRC) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	    dpkg-buildpackage -b --no-sign -Jauto \
+	        >$(DEB_DIR)/build.log 2>&1 \
+	    || { grep -E 'error|warning|dh_' $(DEB_DIR)/build.log | tail -n 40; \
+	         exit 1; }
+	@lintian --fail-on error,warning $(DEB_DIR)/libnginx-mod-http-darkroom_*.deb
+	@echo "built $$(ls $(DEB_DIR)/libnginx-mod-http-darkroom_*.deb)"
 
 # The suite's Postgres: a throwaway cluster under var/pg, migrated
 # (sql/NNN_*.sql once, sql/functions/*.sql on every run).
