@@ -8,6 +8,13 @@
  * is bounded by darkroom_db_timeout with poll(), so a server that accepts
  * and never answers costs a thread at most that long.  Parameters always go
  * through PQsendQueryParams: no SQL is ever built from input.
+ *
+ * A multi-host conninfo (host=a,b ... target_session_attrs=read-write) is
+ * libpq's: each connect tries the hosts in turn and keeps the first that
+ * accepts writes, so after a failover the next connect finds the new
+ * primary.  A connection that meets a read-only server (SQLSTATE 25006:
+ * a standby, an old primary fenced read-only) is dropped once its
+ * transaction is over, so that the next task connects again.
  */
 
 
@@ -27,6 +34,8 @@ static __thread PGconn  *ngx_http_darkroom_conn;
 /* the connection's darkroom.request_id, as last set ("": none) */
 static __thread char     ngx_http_darkroom_conn_rid[
                              NGX_HTTP_DARKROOM_REQUEST_ID_LEN];
+/* the connection's server refused a write as read-only: replace it */
+static __thread ngx_uint_t  ngx_http_darkroom_conn_read_only;
 
 
 /*
@@ -309,9 +318,15 @@ ngx_http_darkroom_db_error(ngx_http_darkroom_error_t *err, const char *state,
     } else if (state && (ngx_strncmp(state, "57014", 5) == 0 /* timeout */
                   || ngx_strncmp(state, "40001", 5) == 0    /* serialize */
                   || ngx_strncmp(state, "40P01", 5) == 0    /* deadlock */
+                  || ngx_strncmp(state, "25006", 5) == 0    /* read-only */
                   || ngx_strncmp(state, "08", 2) == 0
                   || ngx_strncmp(state, "57P", 3) == 0))
     {
+        if (ngx_strncmp(state, "25006", 5) == 0) {
+            /* not the primary (any more): reconnect after this task */
+            ngx_http_darkroom_conn_read_only = 1;
+        }
+
         ngx_http_darkroom_db_unavailable(err, "query failed", NULL);
 
         len = strlen(err->detail);
@@ -419,14 +434,21 @@ ngx_http_darkroom_db_get(ngx_http_darkroom_db_t *db,
         /*
          * An idle connection has nothing to say unless the server is
          * closing it (restart, admin command, idle timeout): anything to
-         * read means replace it before a statement is sent into it.
+         * read means replace it before a statement is sent into it.  One
+         * whose server refused a write as read-only is replaced too: the
+         * new connect takes the host that accepts writes.
          */
 
         pfd.fd = PQsocket(conn);
         pfd.events = POLLIN;
         pfd.revents = 0;
 
-        if (pfd.fd < 0 || poll(&pfd, 1, 0) != 0) {
+        if (ngx_http_darkroom_conn_read_only
+            || pfd.fd < 0 || poll(&pfd, 1, 0) != 0)
+        {
+            ngx_http_darkroom_trace("db: connection replaced%s",
+                                    ngx_http_darkroom_conn_read_only
+                                    ? " (server read-only)" : "");
             ngx_http_darkroom_db_drop();
             conn = NULL;
         }
@@ -685,6 +707,7 @@ ngx_http_darkroom_db_set(PGconn *conn)
 
     if (conn != ngx_http_darkroom_conn) {
         ngx_http_darkroom_conn_rid[0] = '\0';
+        ngx_http_darkroom_conn_read_only = 0;
     }
 
     ngx_http_darkroom_conn = conn;
