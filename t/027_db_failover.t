@@ -12,13 +12,16 @@
 # ran and no side effect was made twice.  Last, the new primary fenced
 # read-only (default_transaction_read_only): a write meets SQLSTATE 25006,
 # is answered 503 with Retry-After, and the connection is dropped, not
-# kept; unfenced, darkroom carries on with a new connection.
+# kept; unfenced, darkroom carries on with a new connection.  And a first
+# host that accepts and never answers costs connect_timeout, not the
+# whole darkroom_db_timeout.
 
 use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
 use JSON::PP;
+use IO::Socket::IP;
 use POSIX ();
 use Time::HiRes qw(sleep time);
 use Darkroom::Test qw(wait_for);
@@ -131,7 +134,7 @@ my ($held) = checkout_retried($t, 'held-order-1');
 my ($held_sid) = session_of($held);
 ok($held_sid, 'an order to pay during the outage');
 
-# --- the primary dies mid-traffic ---------------------------------------------
+# --- the primary dies mid-traffic --------------------------------------------
 
 my $before = traffic_lines();
 ok(wait_for(sub { $sink->requests }, 60), 'jobs running');
@@ -142,7 +145,9 @@ note("$pending http_post jobs not done yet");
 note("primary stopped (immediate) after $before orders");
 
 my $r;
-ok(wait_for(sub { $r = checkout($t, 'outage-order-1'); $r->{status} == 503 }, 30),
+ok(wait_for(sub {
+    $r = checkout($t, 'outage-order-1');
+    $r->{status} == 503 }, 30),
     'a checkout without a primary: 503')
     or diag explain $r;
 is($r->{json}{error}{code}, 'db_unavailable', 'db_unavailable');
@@ -260,7 +265,8 @@ my $f = Darkroom::Test->new;
 $f->{db} = $conninfo;
 shop_conf($f, stripe => $sb->url, secrets => ['whsec_failover'],
     http => "    darkroom_db_pool one;\n    darkroom_jobs off;\n");
-(my $one = $f->{conf_text}) =~ s/%%MAIN%%/%%MAIN%%\nthread_pool one threads=1;/;
+my $one = $f->{conf_text};
+$one =~ s/%%MAIN%%/%%MAIN%%\nthread_pool one threads=1;/;
 $f->conf($one)->start;
 
 sub darkroom_pids {
@@ -301,6 +307,28 @@ my @now = darkroom_pids();
 ok(@now == 1 && $now[0] ne $pids[0], 'on a new connection');
 
 $f->stop;
+
+# --- a first host that accepts and never answers: connect_timeout bounds it --
+# (libpq's asynchronous connect ignores connect_timeout; darkroom tries
+# each host of such a conninfo on its own, within it)
+
+my $silent = IO::Socket::IP->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+    Proto => 'tcp', Listen => 16) or die "listen: $!";
+my $h = Darkroom::Test->new;
+$h->{db} = 'host=127.0.0.1,' . $pg->sock(1) . ',' . $pg->sock(2)
+    . ' port=' . $silent->sockport . ',5432,5432 dbname=darkroom'
+    . ' user=darkroom target_session_attrs=read-write connect_timeout=2';
+shop_conf($h, stripe => $sb->url, secrets => ['whsec_failover'],
+    http => "    darkroom_db_pool one;\n    darkroom_jobs off;\n");
+($one = $h->{conf_text}) =~ s/%%MAIN%%/%%MAIN%%\nthread_pool one threads=1;/;
+$one =~ s/darkroom_db_timeout 3s/darkroom_db_timeout 30s/;
+$h->conf($one)->start;
+$r = checkout($h, 'silent-order-1');
+is($r->{status}, 201, 'a first host that never answers is left after'
+    . ' connect_timeout for the next') or diag $r->{content};
+$h->stop;
+close $silent;
+
 $pg->stop_all;
 
 done_testing;

@@ -130,7 +130,7 @@ like($new, qr/&g=\d+\.2&/, 'node A signs generation 2');
 ok(wait_for(sub { $b->http(GET => $new)->{status} == 200 }, 30),
     'which node B serves');
 
-# --- the public cache: one per node, both follow the database -----------------
+# --- the public cache: one per node, both follow the database ----------------
 
 sub catalogue_has {
     my ($node, $title) = @_;

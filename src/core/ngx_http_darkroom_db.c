@@ -62,6 +62,17 @@ static PGconn *ngx_http_darkroom_db_get(ngx_http_darkroom_db_t *db,
     ngx_http_darkroom_error_t *err);
 static PGconn *ngx_http_darkroom_db_connect(ngx_http_darkroom_db_t *db,
     ngx_http_darkroom_error_t *err);
+static PGconn *ngx_http_darkroom_db_connect_poll(const char *const *keywords,
+    const char *const *values, int expand, uint64_t deadline,
+    ngx_http_darkroom_error_t *err);
+static ngx_int_t ngx_http_darkroom_db_connect_hosts(const char *conninfo,
+    uint64_t deadline, PGconn **conn, ngx_http_darkroom_error_t *err);
+static size_t ngx_http_darkroom_db_hosts(PQconninfoOption **part,
+    char **list);
+static size_t ngx_http_darkroom_db_entries(const char *list);
+static void ngx_http_darkroom_db_host_params(PQconninfoOption *opts,
+    PQconninfoOption **part, char **list, const char **keywords,
+    const char **values);
 static ngx_int_t ngx_http_darkroom_db_request_id(ngx_http_darkroom_db_t *db,
     PGconn *conn, ngx_http_darkroom_error_t *err);
 static PGresult *ngx_http_darkroom_db_run(PGconn *conn, ngx_msec_t timeout,
@@ -518,12 +529,10 @@ static PGconn *
 ngx_http_darkroom_db_connect(ngx_http_darkroom_db_t *db,
     ngx_http_darkroom_error_t *err)
 {
-    char                     ms[NGX_INT64_LEN + 1];
-    short                    events;
-    PGconn                  *conn;
-    PGresult                *res;
-    uint64_t                 deadline, now;
-    PostgresPollingStatusType  st;
+    char             ms[NGX_INT64_LEN + 1];
+    PGconn          *conn;
+    PGresult        *res;
+    uint64_t         deadline;
 
     static const char *const  keywords[] = {
         "dbname", "fallback_application_name", NULL
@@ -538,53 +547,22 @@ ngx_http_darkroom_db_connect(ngx_http_darkroom_db_t *db,
         ngx_http_darkroom_download_limit_text
     };
 
-    now = ngx_http_darkroom_monotonic_ms();
-    deadline = now + db->timeout;
+    deadline = ngx_http_darkroom_monotonic_ms() + db->timeout;
 
     if (db->deadline && db->deadline < deadline) {
         deadline = db->deadline;
     }
 
-    conn = PQconnectStartParams(keywords, values, 1);
+    if (ngx_http_darkroom_db_connect_hosts(db->conninfo, deadline, &conn,
+                                           err)
+        == NGX_DECLINED)
+    {
+        /* one host, or no connect_timeout: libpq tries the hosts itself */
+        conn = ngx_http_darkroom_db_connect_poll(keywords, values, 1,
+                                                 deadline, err);
+    }
 
     if (conn == NULL) {
-        ngx_http_darkroom_db_unavailable(err, "out of memory", NULL);
-        return NULL;
-    }
-
-    st = PGRES_POLLING_WRITING;
-
-    while (PQstatus(conn) != CONNECTION_BAD) {
-
-        if (st == PGRES_POLLING_OK) {
-            break;
-        }
-
-        if (st == PGRES_POLLING_FAILED) {
-            break;
-        }
-
-        events = (st == PGRES_POLLING_READING) ? POLLIN : POLLOUT;
-
-        if (ngx_http_darkroom_db_wait(conn, events, deadline) != NGX_OK) {
-            ngx_http_darkroom_db_unavailable(err, "connect timed out",
-                                             NULL);
-            PQfinish(conn);
-            return NULL;
-        }
-
-        st = PQconnectPoll(conn);
-    }
-
-    if (PQstatus(conn) != CONNECTION_OK) {
-        ngx_http_darkroom_db_unavailable(err, "connect failed", conn);
-        PQfinish(conn);
-        return NULL;
-    }
-
-    if (PQsetnonblocking(conn, 1) != 0) {
-        ngx_http_darkroom_db_unavailable(err, "connect failed", conn);
-        PQfinish(conn);
         return NULL;
     }
 
@@ -610,6 +588,261 @@ ngx_http_darkroom_db_connect(ngx_http_darkroom_db_t *db,
     PQclear(res);
 
     return conn;
+}
+
+
+/*
+ * One connect with libpq's asynchronous API, every wait bounded by the
+ * deadline; the connection, non-blocking, or NULL with err set.
+ */
+
+static PGconn *
+ngx_http_darkroom_db_connect_poll(const char *const *keywords,
+    const char *const *values, int expand, uint64_t deadline,
+    ngx_http_darkroom_error_t *err)
+{
+    short                      events;
+    PGconn                    *conn;
+    PostgresPollingStatusType  st;
+
+    conn = PQconnectStartParams(keywords, values, expand);
+
+    if (conn == NULL) {
+        ngx_http_darkroom_db_unavailable(err, "out of memory", NULL);
+        return NULL;
+    }
+
+    st = PGRES_POLLING_WRITING;
+
+    while (PQstatus(conn) != CONNECTION_BAD) {
+
+        if (st == PGRES_POLLING_OK || st == PGRES_POLLING_FAILED) {
+            break;
+        }
+
+        events = (st == PGRES_POLLING_READING) ? POLLIN : POLLOUT;
+
+        if (ngx_http_darkroom_db_wait(conn, events, deadline) != NGX_OK) {
+            ngx_http_darkroom_db_unavailable(err, "connect timed out",
+                                             NULL);
+            PQfinish(conn);
+            return NULL;
+        }
+
+        st = PQconnectPoll(conn);
+    }
+
+    if (PQstatus(conn) != CONNECTION_OK || PQsetnonblocking(conn, 1) != 0) {
+        ngx_http_darkroom_db_unavailable(err, "connect failed", conn);
+        PQfinish(conn);
+        return NULL;
+    }
+
+    return conn;
+}
+
+
+/*
+ * A conninfo of several hosts with connect_timeout: libpq bounds each
+ * host by connect_timeout only in its blocking connect (PQconnectPoll
+ * ignores it), so a first host that never answers, a machine switched
+ * off, would hold every connect until the deadline and the next host,
+ * the promoted standby, would never be tried.  Here each host gets a
+ * connect of its own, in the conninfo's order, with every other keyword
+ * as given (target_session_attrs included) and connect_timeout seconds
+ * at most (libpq's minimum, 2, for 1).  NGX_DECLINED: not such a
+ * conninfo, libpq's own connect applies.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_db_connect_hosts(const char *conninfo, uint64_t deadline,
+    PGconn **conn, ngx_http_darkroom_error_t *err)
+{
+    char                *list[3];
+    size_t               i, n, hosts;
+    uint64_t             each, until;
+    ngx_int_t            rc;
+    const char         **keywords, **values;
+    PQconninfoOption    *opts, *o, *part[3];
+
+    *conn = NULL;
+
+    opts = PQconninfoParse(conninfo, NULL);
+    if (opts == NULL) {
+        return NGX_DECLINED;
+    }
+
+    rc = NGX_DECLINED;
+    each = 0;
+    n = 0;
+    part[0] = part[1] = part[2] = NULL;
+
+    for (o = opts; o->keyword; o++, n++) {
+        if (o->val == NULL) {
+            continue;
+        }
+
+        if (ngx_strcmp(o->keyword, "host") == 0) {
+            part[0] = o;
+
+        } else if (ngx_strcmp(o->keyword, "hostaddr") == 0) {
+            part[1] = o;
+
+        } else if (ngx_strcmp(o->keyword, "port") == 0) {
+            part[2] = o;
+
+        } else if (ngx_strcmp(o->keyword, "connect_timeout") == 0) {
+            each = (uint64_t) ngx_max(atoi(o->val), 0) * 1000;
+            each = (each == 1000) ? 2000 : each;
+        }
+    }
+
+    hosts = ngx_http_darkroom_db_hosts(part, list);
+
+    keywords = malloc(2 * (n + 2) * sizeof(char *));
+
+    if (hosts < 2 || each == 0 || keywords == NULL) {
+        goto done;
+    }
+
+    values = keywords + n + 2;
+    rc = NGX_ERROR;
+
+    for (i = 0; i < hosts && *conn == NULL; i++) {
+
+        /* the keywords as parsed, host, hostaddr and port the i-th's */
+
+        ngx_http_darkroom_db_host_params(opts, part, list, keywords,
+                                         values);
+
+        until = ngx_http_darkroom_monotonic_ms() + each;
+
+        if (until > deadline) {
+            until = deadline;
+        }
+
+        ngx_memzero(err, sizeof(ngx_http_darkroom_error_t));
+
+        *conn = ngx_http_darkroom_db_connect_poll(keywords, values, 0,
+                                                  until, err);
+
+        ngx_http_darkroom_trace("db: host %zu of %zu: %s", i + 1, hosts,
+                                *conn ? "connected" : err->detail);
+
+        if (*conn == NULL && ngx_http_darkroom_monotonic_ms() >= deadline) {
+            break;
+        }
+    }
+
+    if (*conn) {
+        rc = NGX_OK;
+    }
+
+done:
+
+    free(keywords);
+    PQconninfoFree(opts);
+
+    return rc;
+}
+
+
+/*
+ * The number of hosts of a conninfo (part: its host, hostaddr and port
+ * options, or NULL) as libpq counts them: host's list, else hostaddr's;
+ * hostaddr must have as many, port one or as many.  0 if they disagree
+ * (libpq's own connect reports it).  list: where each list starts.
+ */
+
+static size_t
+ngx_http_darkroom_db_hosts(PQconninfoOption **part, char **list)
+{
+    size_t  k, n[3], hosts;
+
+    for (k = 0; k < 3; k++) {
+        list[k] = part[k] ? part[k]->val : NULL;
+        n[k] = list[k] ? ngx_http_darkroom_db_entries(list[k]) : 0;
+    }
+
+    hosts = n[0] ? n[0] : n[1];
+
+    if ((n[1] && n[1] != hosts) || (n[2] > 1 && n[2] != hosts)) {
+        return 0;
+    }
+
+    return hosts;
+}
+
+
+static size_t
+ngx_http_darkroom_db_entries(const char *list)
+{
+    size_t  n;
+
+    for (n = 1; *list; list++) {
+        n += (*list == ',');
+    }
+
+    return n;
+}
+
+
+/*
+ * The keywords and values of the next host's connect: every option given,
+ * host, hostaddr and port cut to this host's entry (a list of one entry
+ * serves every host).  The lists are cut in place, in the parsed options'
+ * own memory, at each call one entry further.
+ */
+
+static void
+ngx_http_darkroom_db_host_params(PQconninfoOption *opts,
+    PQconninfoOption **part, char **list, const char **keywords,
+    const char **values)
+{
+    char              *entry[3], *comma;
+    size_t             k, n;
+    ngx_uint_t         fallback;
+    PQconninfoOption  *o;
+
+    for (k = 0; k < 3; k++) {
+        entry[k] = list[k];
+
+        if (list[k] && (comma = strchr(list[k], ',')) != NULL) {
+            *comma = '\0';
+            list[k] = comma + 1;
+        }
+    }
+
+    n = 0;
+    fallback = 0;
+
+    for (o = opts; o->keyword; o++) {
+        if (o->val == NULL) {
+            continue;
+        }
+
+        fallback |= (ngx_strcmp(o->keyword, "fallback_application_name")
+                     == 0);
+
+        keywords[n] = o->keyword;
+        values[n] = o->val;
+
+        for (k = 0; k < 3; k++) {
+            if (o == part[k]) {
+                values[n] = entry[k];
+            }
+        }
+
+        n++;
+    }
+
+    if (!fallback) {
+        keywords[n] = "fallback_application_name";
+        values[n++] = "darkroom";
+    }
+
+    keywords[n] = NULL;
+    values[n] = NULL;
 }
 
 
