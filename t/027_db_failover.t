@@ -60,9 +60,6 @@ my $sb = sandbox($t, webhook => "http://127.0.0.1:$port/webhooks/stripe");
 demo_catalogue($t);
 $t->start;
 
-like($t->read_file('nginx.conf'), qr/target_session_attrs=read-write/,
-    'darkroom_db takes the multi-host conninfo');
-
 sub checkout {
     my ($t, $key) = @_;
     return $t->http(POST => '/api/checkout', {

@@ -12,9 +12,11 @@
  * A multi-host conninfo (host=a,b ... target_session_attrs=read-write) is
  * libpq's: each connect tries the hosts in turn and keeps the first that
  * accepts writes, so after a failover the next connect finds the new
- * primary.  A connection that meets a read-only server (SQLSTATE 25006:
- * a standby, an old primary fenced read-only) is dropped once its
- * transaction is over, so that the next task connects again.
+ * primary; with connect_timeout each host is tried here, bounded by it
+ * (..._db_connect_hosts()).  A connection that meets a read-only server
+ * (SQLSTATE 25006: a standby, an old primary fenced read-only) is dropped
+ * once its transaction is over, so that the next task connects again.
+ * ngx_http_darkroom_db_conninfo_check() alone runs at configuration time.
  */
 
 
@@ -67,6 +69,8 @@ static PGconn *ngx_http_darkroom_db_connect_poll(const char *const *keywords,
     ngx_http_darkroom_error_t *err);
 static ngx_int_t ngx_http_darkroom_db_connect_hosts(const char *conninfo,
     uint64_t deadline, PGconn **conn, ngx_http_darkroom_error_t *err);
+static size_t ngx_http_darkroom_db_parts(PQconninfoOption *opts,
+    PQconninfoOption **part);
 static size_t ngx_http_darkroom_db_hosts(PQconninfoOption **part,
     char **list);
 static size_t ngx_http_darkroom_db_entries(const char *list);
@@ -663,7 +667,7 @@ ngx_http_darkroom_db_connect_hosts(const char *conninfo, uint64_t deadline,
     uint64_t             each, until;
     ngx_int_t            rc;
     const char         **keywords, **values;
-    PQconninfoOption    *opts, *o, *part[3];
+    PQconninfoOption    *opts, *part[5];
 
     *conn = NULL;
 
@@ -674,27 +678,11 @@ ngx_http_darkroom_db_connect_hosts(const char *conninfo, uint64_t deadline,
 
     rc = NGX_DECLINED;
     each = 0;
-    n = 0;
-    part[0] = part[1] = part[2] = NULL;
+    n = ngx_http_darkroom_db_parts(opts, part);
 
-    for (o = opts; o->keyword; o++, n++) {
-        if (o->val == NULL) {
-            continue;
-        }
-
-        if (ngx_strcmp(o->keyword, "host") == 0) {
-            part[0] = o;
-
-        } else if (ngx_strcmp(o->keyword, "hostaddr") == 0) {
-            part[1] = o;
-
-        } else if (ngx_strcmp(o->keyword, "port") == 0) {
-            part[2] = o;
-
-        } else if (ngx_strcmp(o->keyword, "connect_timeout") == 0) {
-            each = (uint64_t) ngx_max(atoi(o->val), 0) * 1000;
-            each = (each == 1000) ? 2000 : each;
-        }
+    if (part[3]) {
+        each = (uint64_t) ngx_max(atoi(part[3]->val), 0) * 1000;
+        each = (each == 1000) ? 2000 : each;
     }
 
     hosts = ngx_http_darkroom_db_hosts(part, list);
@@ -748,10 +736,94 @@ done:
 
 
 /*
- * The number of hosts of a conninfo (part: its host, hostaddr and port
- * options, or NULL) as libpq counts them: host's list, else hostaddr's;
- * hostaddr must have as many, port one or as many.  0 if they disagree
- * (libpq's own connect reports it).  list: where each list starts.
+ * At configuration time, what libpq would refuse only when connecting, in
+ * a conninfo it parsed: host, hostaddr and port lists that disagree, a
+ * connect_timeout that is not a number, a target_session_attrs it does
+ * not know.  NULL if none, else the reason.
+ */
+
+const char *
+ngx_http_darkroom_db_conninfo_check(PQconninfoOption *opts)
+{
+    char               *list[3], *end;
+    ngx_uint_t          i;
+    PQconninfoOption   *part[5];
+
+    static const char  *attrs[] = {
+        "any", "read-write", "read-only", "primary", "standby",
+        "prefer-standby", NULL
+    };
+
+    (void) ngx_http_darkroom_db_parts(opts, part);
+
+    if (ngx_http_darkroom_db_hosts(part, list) == 0) {
+        return "\"port\" and \"hostaddr\" must have one entry per host";
+    }
+
+    if (part[3]) {
+        (void) strtol(part[3]->val, &end, 10);
+
+        while (*end == ' ') {
+            end++;
+        }
+
+        if (end == part[3]->val || *end != '\0') {
+            return "\"connect_timeout\" must be a number of seconds";
+        }
+    }
+
+    if (part[4]) {
+        for (i = 0; attrs[i]; i++) {
+            if (ngx_strcmp(part[4]->val, attrs[i]) == 0) {
+                return NULL;
+            }
+        }
+
+        return "unknown \"target_session_attrs\"";
+    }
+
+    return NULL;
+}
+
+
+/*
+ * part: the options host, hostaddr, port, connect_timeout and
+ * target_session_attrs of a parsed conninfo, NULL if not given; answers
+ * the number of options.
+ */
+
+static size_t
+ngx_http_darkroom_db_parts(PQconninfoOption *opts, PQconninfoOption **part)
+{
+    size_t             n, k;
+    PQconninfoOption  *o;
+
+    static const char  *names[] = {
+        "host", "hostaddr", "port", "connect_timeout",
+        "target_session_attrs"
+    };
+
+    for (k = 0; k < 5; k++) {
+        part[k] = NULL;
+    }
+
+    for (n = 0, o = opts; o->keyword; o++, n++) {
+        for (k = 0; o->val && k < 5; k++) {
+            if (ngx_strcmp(o->keyword, names[k]) == 0) {
+                part[k] = o;
+            }
+        }
+    }
+
+    return n;
+}
+
+
+/*
+ * The number of hosts of a conninfo (part: from ..._db_parts()) as libpq
+ * counts them: host's list, else hostaddr's, else the one default host;
+ * hostaddr must have as many, port one or as many.  0 if they disagree.
+ * list: where the host, hostaddr and port lists start.
  */
 
 static size_t
@@ -764,7 +836,7 @@ ngx_http_darkroom_db_hosts(PQconninfoOption **part, char **list)
         n[k] = list[k] ? ngx_http_darkroom_db_entries(list[k]) : 0;
     }
 
-    hosts = n[0] ? n[0] : n[1];
+    hosts = n[0] ? n[0] : (n[1] ? n[1] : 1);
 
     if ((n[1] && n[1] != hosts) || (n[2] > 1 && n[2] != hosts)) {
         return 0;
