@@ -106,22 +106,27 @@ sub traffic_lines {
 
 http_jobs('/before', 160);
 
-my $child = fork // die "fork: $!";
-if (!$child) {
-    $SIG{TERM} = $SIG{INT} = 'DEFAULT';    # never the parent's END blocks
-    my $dir = $t->dir;
-    for (my $i = 1; !-e "$dir/traffic.stop"; $i++) {
-        my ($r, @seen) = checkout_retried($t, "traffic-$$-$i");
-        open my $fh, '>>', "$dir/traffic.log" or POSIX::_exit(1);
-        if ($r && (my ($sid) = session_of($r))) {
-            pay($sid);
-            print $fh "ok traffic-$$-$i $r->{json}{order} $sid @seen\n";
-        } else {
-            print $fh "failed traffic-$$-$i @seen\n";
+# three clients, each checking out and paying one order after another
+my @clients;
+for (1 .. 3) {
+    my $child = fork // die "fork: $!";
+    if (!$child) {
+        $SIG{TERM} = $SIG{INT} = 'DEFAULT';   # never the parent's END blocks
+        my $dir = $t->dir;
+        for (my $i = 1; !-e "$dir/traffic.stop"; $i++) {
+            my ($r, @seen) = checkout_retried($t, "traffic-$$-$i");
+            open my $fh, '>>', "$dir/traffic.log" or POSIX::_exit(1);
+            if ($r && (my ($sid) = session_of($r))) {
+                pay($sid);
+                print $fh "ok traffic-$$-$i $r->{json}{order} $sid @seen\n";
+            } else {
+                print $fh "failed traffic-$$-$i @seen\n";
+            }
+            close $fh;
         }
-        close $fh;
+        POSIX::_exit(0);
     }
-    POSIX::_exit(0);
+    push @clients, $child;
 }
 
 ok(wait_for(sub { traffic_lines() >= 6 }, 120), 'orders paid before');
@@ -179,7 +184,7 @@ pay(session_of($outage)) if $outage;
 ok(wait_for(sub { traffic_lines() >= $before + 6 }, 180),
     'orders paid after the promotion');
 $t->write_file('traffic.stop', '');
-waitpid $child, 0;
+waitpid $_, 0 for @clients;
 
 my @lines = split /\n/, $t->read_file('traffic.log');
 my @failed = grep { !/^ok / } @lines;
@@ -189,7 +194,7 @@ my @orders = map { (split ' ')[2] } traffic_lines();
 push @orders, $held->{json}{order}, $outage ? $outage->{json}{order} : ();
 my @keys = ((map { (split ' ')[1] } @lines), 'held-order-1', 'outage-order-1');
 my $retried = grep { / 5\d\d/ } @lines;
-diag(scalar(@orders) . " orders, $retried of the client's retried after a"
+diag(scalar(@orders) . " orders, $retried of the clients' retried after a"
     . ' 5xx');
 
 # --- everything settles on the new primary ----------------------------------
