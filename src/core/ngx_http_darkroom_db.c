@@ -846,6 +846,8 @@ ngx_http_darkroom_db_hosts(PQconninfoOption **part, char **list)
 }
 
 
+/* the entries of a comma-separated list, empty ones included */
+
 static size_t
 ngx_http_darkroom_db_entries(const char *list)
 {
