@@ -540,6 +540,8 @@ void ngx_http_darkroom_trace_log(ngx_log_t *log,
 
 /* db: the worker's exit, closing every thread's connection */
 void ngx_http_darkroom_db_exit(ngx_log_t *log);
+/* db: at configuration time, a parsed conninfo's multi-host form */
+const char *ngx_http_darkroom_db_conninfo_check(PQconninfoOption *opts);
 
 /* db: thread side */
 PGresult *ngx_http_darkroom_db_exec(ngx_http_darkroom_db_t *db,

@@ -8,6 +8,15 @@
  * is bounded by darkroom_db_timeout with poll(), so a server that accepts
  * and never answers costs a thread at most that long.  Parameters always go
  * through PQsendQueryParams: no SQL is ever built from input.
+ *
+ * A multi-host conninfo (host=a,b ... target_session_attrs=read-write) is
+ * libpq's: each connect tries the hosts in turn and keeps the first that
+ * accepts writes, so after a failover the next connect finds the new
+ * primary; with connect_timeout each host is tried here, bounded by it
+ * (..._db_connect_hosts()).  A connection that meets a read-only server
+ * (SQLSTATE 25006: a standby, an old primary fenced read-only) is dropped
+ * once its transaction is over, so that the next task connects again.
+ * ngx_http_darkroom_db_conninfo_check() alone runs at configuration time.
  */
 
 
@@ -27,6 +36,8 @@ static __thread PGconn  *ngx_http_darkroom_conn;
 /* the connection's darkroom.request_id, as last set ("": none) */
 static __thread char     ngx_http_darkroom_conn_rid[
                              NGX_HTTP_DARKROOM_REQUEST_ID_LEN];
+/* the connection's server refused a write as read-only: replace it */
+static __thread ngx_uint_t  ngx_http_darkroom_conn_read_only;
 
 
 /*
@@ -53,6 +64,19 @@ static PGconn *ngx_http_darkroom_db_get(ngx_http_darkroom_db_t *db,
     ngx_http_darkroom_error_t *err);
 static PGconn *ngx_http_darkroom_db_connect(ngx_http_darkroom_db_t *db,
     ngx_http_darkroom_error_t *err);
+static PGconn *ngx_http_darkroom_db_connect_poll(const char *const *keywords,
+    const char *const *values, int expand, uint64_t deadline,
+    ngx_http_darkroom_error_t *err);
+static ngx_int_t ngx_http_darkroom_db_connect_hosts(const char *conninfo,
+    uint64_t deadline, PGconn **conn, ngx_http_darkroom_error_t *err);
+static size_t ngx_http_darkroom_db_parts(PQconninfoOption *opts,
+    PQconninfoOption **part);
+static size_t ngx_http_darkroom_db_hosts(PQconninfoOption **part,
+    char **list);
+static size_t ngx_http_darkroom_db_entries(const char *list);
+static void ngx_http_darkroom_db_host_params(PQconninfoOption *opts,
+    PQconninfoOption **part, char **list, const char **keywords,
+    const char **values);
 static ngx_int_t ngx_http_darkroom_db_request_id(ngx_http_darkroom_db_t *db,
     PGconn *conn, ngx_http_darkroom_error_t *err);
 static PGresult *ngx_http_darkroom_db_run(PGconn *conn, ngx_msec_t timeout,
@@ -313,9 +337,15 @@ ngx_http_darkroom_db_error(ngx_http_darkroom_error_t *err, const char *state,
     } else if (state && (ngx_strncmp(state, "57014", 5) == 0 /* timeout */
                   || ngx_strncmp(state, "40001", 5) == 0    /* serialize */
                   || ngx_strncmp(state, "40P01", 5) == 0    /* deadlock */
+                  || ngx_strncmp(state, "25006", 5) == 0    /* read-only */
                   || ngx_strncmp(state, "08", 2) == 0
                   || ngx_strncmp(state, "57P", 3) == 0))
     {
+        if (ngx_strncmp(state, "25006", 5) == 0) {
+            /* not the primary (any more): reconnect after this task */
+            ngx_http_darkroom_conn_read_only = 1;
+        }
+
         ngx_http_darkroom_db_unavailable(err, "query failed", NULL);
 
         len = strlen(err->detail);
@@ -423,14 +453,21 @@ ngx_http_darkroom_db_get(ngx_http_darkroom_db_t *db,
         /*
          * An idle connection has nothing to say unless the server is
          * closing it (restart, admin command, idle timeout): anything to
-         * read means replace it before a statement is sent into it.
+         * read means replace it before a statement is sent into it.  One
+         * whose server refused a write as read-only is replaced too: the
+         * new connect takes the host that accepts writes.
          */
 
         pfd.fd = PQsocket(conn);
         pfd.events = POLLIN;
         pfd.revents = 0;
 
-        if (pfd.fd < 0 || poll(&pfd, 1, 0) != 0) {
+        if (ngx_http_darkroom_conn_read_only
+            || pfd.fd < 0 || poll(&pfd, 1, 0) != 0)
+        {
+            ngx_http_darkroom_trace("db: connection replaced%s",
+                                    ngx_http_darkroom_conn_read_only
+                                    ? " (server read-only)" : "");
             ngx_http_darkroom_db_drop();
             conn = NULL;
         }
@@ -503,12 +540,10 @@ static PGconn *
 ngx_http_darkroom_db_connect(ngx_http_darkroom_db_t *db,
     ngx_http_darkroom_error_t *err)
 {
-    char                     ms[NGX_INT64_LEN + 1];
-    short                    events;
-    PGconn                  *conn;
-    PGresult                *res;
-    uint64_t                 deadline, now;
-    PostgresPollingStatusType  st;
+    char             ms[NGX_INT64_LEN + 1];
+    PGconn          *conn;
+    PGresult        *res;
+    uint64_t         deadline;
 
     static const char *const  keywords[] = {
         "dbname", "fallback_application_name", NULL
@@ -523,53 +558,22 @@ ngx_http_darkroom_db_connect(ngx_http_darkroom_db_t *db,
         ngx_http_darkroom_download_limit_text
     };
 
-    now = ngx_http_darkroom_monotonic_ms();
-    deadline = now + db->timeout;
+    deadline = ngx_http_darkroom_monotonic_ms() + db->timeout;
 
     if (db->deadline && db->deadline < deadline) {
         deadline = db->deadline;
     }
 
-    conn = PQconnectStartParams(keywords, values, 1);
+    if (ngx_http_darkroom_db_connect_hosts(db->conninfo, deadline, &conn,
+                                           err)
+        == NGX_DECLINED)
+    {
+        /* one host, or no connect_timeout: libpq tries the hosts itself */
+        conn = ngx_http_darkroom_db_connect_poll(keywords, values, 1,
+                                                 deadline, err);
+    }
 
     if (conn == NULL) {
-        ngx_http_darkroom_db_unavailable(err, "out of memory", NULL);
-        return NULL;
-    }
-
-    st = PGRES_POLLING_WRITING;
-
-    while (PQstatus(conn) != CONNECTION_BAD) {
-
-        if (st == PGRES_POLLING_OK) {
-            break;
-        }
-
-        if (st == PGRES_POLLING_FAILED) {
-            break;
-        }
-
-        events = (st == PGRES_POLLING_READING) ? POLLIN : POLLOUT;
-
-        if (ngx_http_darkroom_db_wait(conn, events, deadline) != NGX_OK) {
-            ngx_http_darkroom_db_unavailable(err, "connect timed out",
-                                             NULL);
-            PQfinish(conn);
-            return NULL;
-        }
-
-        st = PQconnectPoll(conn);
-    }
-
-    if (PQstatus(conn) != CONNECTION_OK) {
-        ngx_http_darkroom_db_unavailable(err, "connect failed", conn);
-        PQfinish(conn);
-        return NULL;
-    }
-
-    if (PQsetnonblocking(conn, 1) != 0) {
-        ngx_http_darkroom_db_unavailable(err, "connect failed", conn);
-        PQfinish(conn);
         return NULL;
     }
 
@@ -595,6 +599,331 @@ ngx_http_darkroom_db_connect(ngx_http_darkroom_db_t *db,
     PQclear(res);
 
     return conn;
+}
+
+
+/*
+ * One connect with libpq's asynchronous API, every wait bounded by the
+ * deadline; the connection, non-blocking, or NULL with err set.
+ */
+
+static PGconn *
+ngx_http_darkroom_db_connect_poll(const char *const *keywords,
+    const char *const *values, int expand, uint64_t deadline,
+    ngx_http_darkroom_error_t *err)
+{
+    short                      events;
+    PGconn                    *conn;
+    PostgresPollingStatusType  st;
+
+    conn = PQconnectStartParams(keywords, values, expand);
+
+    if (conn == NULL) {
+        ngx_http_darkroom_db_unavailable(err, "out of memory", NULL);
+        return NULL;
+    }
+
+    st = PGRES_POLLING_WRITING;
+
+    while (PQstatus(conn) != CONNECTION_BAD) {
+
+        if (st == PGRES_POLLING_OK || st == PGRES_POLLING_FAILED) {
+            break;
+        }
+
+        events = (st == PGRES_POLLING_READING) ? POLLIN : POLLOUT;
+
+        if (ngx_http_darkroom_db_wait(conn, events, deadline) != NGX_OK) {
+            ngx_http_darkroom_db_unavailable(err, "connect timed out",
+                                             NULL);
+            PQfinish(conn);
+            return NULL;
+        }
+
+        st = PQconnectPoll(conn);
+    }
+
+    if (PQstatus(conn) != CONNECTION_OK || PQsetnonblocking(conn, 1) != 0) {
+        ngx_http_darkroom_db_unavailable(err, "connect failed", conn);
+        PQfinish(conn);
+        return NULL;
+    }
+
+    return conn;
+}
+
+
+/*
+ * A conninfo of several hosts with connect_timeout: libpq bounds each
+ * host by connect_timeout only in its blocking connect (PQconnectPoll
+ * ignores it), so a first host that never answers, a machine switched
+ * off, would hold every connect until the deadline and the next host,
+ * the promoted standby, would never be tried.  Here each host gets a
+ * connect of its own, in the conninfo's order, with every other keyword
+ * as given (target_session_attrs included) and connect_timeout seconds
+ * at most (libpq's minimum, 2, for 1).  NGX_DECLINED: not such a
+ * conninfo, libpq's own connect applies.
+ */
+
+static ngx_int_t
+ngx_http_darkroom_db_connect_hosts(const char *conninfo, uint64_t deadline,
+    PGconn **conn, ngx_http_darkroom_error_t *err)
+{
+    char                *list[3];
+    size_t               i, n, hosts;
+    uint64_t             each, until;
+    ngx_int_t            rc;
+    const char         **keywords, **values;
+    PQconninfoOption    *opts, *part[5];
+
+    *conn = NULL;
+
+    opts = PQconninfoParse(conninfo, NULL);
+    if (opts == NULL) {
+        return NGX_DECLINED;
+    }
+
+    rc = NGX_DECLINED;
+    each = 0;
+    n = ngx_http_darkroom_db_parts(opts, part);
+
+    if (part[3]) {
+        each = (uint64_t) ngx_max(atoi(part[3]->val), 0) * 1000;
+        each = (each == 1000) ? 2000 : each;
+    }
+
+    hosts = ngx_http_darkroom_db_hosts(part, list);
+
+    keywords = malloc(2 * (n + 2) * sizeof(char *));
+
+    if (hosts < 2 || each == 0 || keywords == NULL) {
+        goto done;
+    }
+
+    values = keywords + n + 2;
+    rc = NGX_ERROR;
+
+    for (i = 0; i < hosts && *conn == NULL; i++) {
+
+        /* the keywords as parsed, host, hostaddr and port the i-th's */
+
+        ngx_http_darkroom_db_host_params(opts, part, list, keywords,
+                                         values);
+
+        until = ngx_http_darkroom_monotonic_ms() + each;
+
+        if (until > deadline) {
+            until = deadline;
+        }
+
+        ngx_memzero(err, sizeof(ngx_http_darkroom_error_t));
+
+        *conn = ngx_http_darkroom_db_connect_poll(keywords, values, 0,
+                                                  until, err);
+
+        ngx_http_darkroom_trace("db: host %zu of %zu: %s", i + 1, hosts,
+                                *conn ? "connected" : err->detail);
+
+        if (*conn == NULL && ngx_http_darkroom_monotonic_ms() >= deadline) {
+            break;
+        }
+    }
+
+    if (*conn) {
+        rc = NGX_OK;
+    }
+
+done:
+
+    free(keywords);
+    PQconninfoFree(opts);
+
+    return rc;
+}
+
+
+/*
+ * At configuration time, what libpq would refuse only when connecting, in
+ * a conninfo it parsed: host, hostaddr and port lists that disagree, a
+ * connect_timeout that is not a number, a target_session_attrs it does
+ * not know.  NULL if none, else the reason.
+ */
+
+const char *
+ngx_http_darkroom_db_conninfo_check(PQconninfoOption *opts)
+{
+    char               *list[3], *end;
+    ngx_uint_t          i;
+    PQconninfoOption   *part[5];
+
+    static const char  *attrs[] = {
+        "any", "read-write", "read-only", "primary", "standby",
+        "prefer-standby", NULL
+    };
+
+    (void) ngx_http_darkroom_db_parts(opts, part);
+
+    if (ngx_http_darkroom_db_hosts(part, list) == 0) {
+        return "\"port\" and \"hostaddr\" must have one entry per host";
+    }
+
+    if (part[3]) {
+        (void) strtol(part[3]->val, &end, 10);
+
+        while (*end == ' ') {
+            end++;
+        }
+
+        if (end == part[3]->val || *end != '\0') {
+            return "\"connect_timeout\" must be a number of seconds";
+        }
+    }
+
+    if (part[4]) {
+        for (i = 0; attrs[i]; i++) {
+            if (ngx_strcmp(part[4]->val, attrs[i]) == 0) {
+                return NULL;
+            }
+        }
+
+        return "unknown \"target_session_attrs\"";
+    }
+
+    return NULL;
+}
+
+
+/*
+ * part: the options host, hostaddr, port, connect_timeout and
+ * target_session_attrs of a parsed conninfo, NULL if not given; answers
+ * the number of options.
+ */
+
+static size_t
+ngx_http_darkroom_db_parts(PQconninfoOption *opts, PQconninfoOption **part)
+{
+    size_t             n, k;
+    PQconninfoOption  *o;
+
+    static const char  *names[] = {
+        "host", "hostaddr", "port", "connect_timeout",
+        "target_session_attrs"
+    };
+
+    for (k = 0; k < 5; k++) {
+        part[k] = NULL;
+    }
+
+    for (n = 0, o = opts; o->keyword; o++, n++) {
+        for (k = 0; o->val && k < 5; k++) {
+            if (ngx_strcmp(o->keyword, names[k]) == 0) {
+                part[k] = o;
+            }
+        }
+    }
+
+    return n;
+}
+
+
+/*
+ * The number of hosts of a conninfo (part: from ..._db_parts()) as libpq
+ * counts them: host's list, else hostaddr's, else the one default host;
+ * hostaddr must have as many, port one or as many.  0 if they disagree.
+ * list: where the host, hostaddr and port lists start.
+ */
+
+static size_t
+ngx_http_darkroom_db_hosts(PQconninfoOption **part, char **list)
+{
+    size_t  k, n[3], hosts;
+
+    for (k = 0; k < 3; k++) {
+        list[k] = part[k] ? part[k]->val : NULL;
+        n[k] = list[k] ? ngx_http_darkroom_db_entries(list[k]) : 0;
+    }
+
+    hosts = n[0] ? n[0] : (n[1] ? n[1] : 1);
+
+    if ((n[1] && n[1] != hosts) || (n[2] > 1 && n[2] != hosts)) {
+        return 0;
+    }
+
+    return hosts;
+}
+
+
+/* the entries of a comma-separated list, empty ones included */
+
+static size_t
+ngx_http_darkroom_db_entries(const char *list)
+{
+    size_t  n;
+
+    for (n = 1; *list; list++) {
+        n += (*list == ',');
+    }
+
+    return n;
+}
+
+
+/*
+ * The keywords and values of the next host's connect: every option given,
+ * host, hostaddr and port cut to this host's entry (a list of one entry
+ * serves every host).  The lists are cut in place, in the parsed options'
+ * own memory, at each call one entry further.
+ */
+
+static void
+ngx_http_darkroom_db_host_params(PQconninfoOption *opts,
+    PQconninfoOption **part, char **list, const char **keywords,
+    const char **values)
+{
+    char              *entry[3], *comma;
+    size_t             k, n;
+    ngx_uint_t         fallback;
+    PQconninfoOption  *o;
+
+    for (k = 0; k < 3; k++) {
+        entry[k] = list[k];
+
+        if (list[k] && (comma = strchr(list[k], ',')) != NULL) {
+            *comma = '\0';
+            list[k] = comma + 1;
+        }
+    }
+
+    n = 0;
+    fallback = 0;
+
+    for (o = opts; o->keyword; o++) {
+        if (o->val == NULL) {
+            continue;
+        }
+
+        fallback |= (ngx_strcmp(o->keyword, "fallback_application_name")
+                     == 0);
+
+        keywords[n] = o->keyword;
+        values[n] = o->val;
+
+        for (k = 0; k < 3; k++) {
+            if (o == part[k]) {
+                values[n] = entry[k];
+            }
+        }
+
+        n++;
+    }
+
+    if (!fallback) {
+        keywords[n] = "fallback_application_name";
+        values[n++] = "darkroom";
+    }
+
+    keywords[n] = NULL;
+    values[n] = NULL;
 }
 
 
@@ -692,6 +1021,7 @@ ngx_http_darkroom_db_set(PGconn *conn)
 
     if (conn != ngx_http_darkroom_conn) {
         ngx_http_darkroom_conn_rid[0] = '\0';
+        ngx_http_darkroom_conn_read_only = 0;
     }
 
     ngx_http_darkroom_conn = conn;

@@ -409,6 +409,7 @@ ngx_http_darkroom_db(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     char              *errmsg;
     size_t             len;
     ngx_str_t         *value;
+    const char        *why;
     PQconninfoOption  *opts;
 
     if (dmcf->conninfo.data) {
@@ -447,7 +448,18 @@ ngx_http_darkroom_db(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    /* what libpq would refuse only at each connect: a multi-host form */
+
+    why = ngx_http_darkroom_db_conninfo_check(opts);
+
     PQconninfoFree(opts);
+
+    if (why) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid connection string in \"%V\": %s",
+                           &cmd->name, why);
+        return NGX_CONF_ERROR;
+    }
 
     dmcf->conninfo = value[1];
 
