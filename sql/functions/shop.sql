@@ -835,8 +835,9 @@ BEGIN
         RETURN 'ignored: order is ' || v_o.status;
     END IF;
 
-    v_paid := v_o.status = 'pending_payment' AND v_amount = v_o.total
-              AND v_currency = v_o.currency;
+    v_paid := coalesce(v_o.status = 'pending_payment'
+                       AND v_amount = v_o.total
+                       AND v_currency = v_o.currency, false);
 
     UPDATE orders
        SET paid_amount = coalesce(paid_amount, v_amount),
