@@ -30,11 +30,13 @@ my $stripe = fake_api($t);
 # the gate's statement waits for the held row for longer than the
 # default 3 s of the shop's test configuration
 sub configure {
-    my ($batch, $wait, $pool) = @_;
+    my ($batch, $wait, $pool, $batches) = @_;
     shop_conf($t, stripe => $stripe->url, secrets => [$secret],
+        server => 'location = /nginx-status { stub_status; }',
         http => "darkroom_jobs off;\n"
               . "    darkroom_stripe_batch $batch;\n"
               . "    darkroom_stripe_batch_wait ${\($wait // '3s')};\n"
+              . "    darkroom_stripe_batches ${\($batches // 2)};\n"
               . ($pool ? "    darkroom_db_pool gc;\n" : ''));
     my $conf = $t->{conf_text} =~ s/darkroom_db_timeout 3s;/darkroom_db_timeout 90s;/r;
     $conf =~ s/%%MAIN%%/%%MAIN%%\nthread_pool gc $pool;/ if $pool;
@@ -216,9 +218,38 @@ is_deeply([$t->sql("SELECT count(*), count(DISTINCT xact) FROM gc_probe"
     . " WHERE id LIKE 'evt_b1_%'")], [[20, 20]],
     'batch 1: one transaction per event');
 
+# darkroom_stripe_batches 1: with the gate's batch in flight, the other
+# events wait for it, long past darkroom_stripe_batch_wait, then go
+# together in one transaction
+configure(64, '10ms', undef, 1);
+$t->reload;
+my @cap = map { checkout_order($t, 1) } 0 .. 9;
+$gate = hold_row($cap[0]);
+@pids = send_bg('cap-gate', paid_event($cap[0], 'evt_cap_gate'));
+ok(gate_waits(), 'batches 1: the gate is in flight');
+my @capped = map { "cap-$_" } 1 .. 9;
+push @pids, send_bg("cap-$_", paid_event($cap[$_], "evt_cap_$_")) for 1 .. 9;
+# the ten requests and this one in nginx (stub_status: Writing)
+ok(wait_for(sub { ($t->http(GET => '/nginx-status')->{content} // '')
+                  =~ /Writing: (\d+)/ && $1 >= 11 }, 60),
+    'batches 1: the nine are in nginx');
+is($t->sql_value("SELECT count(*) FROM gc_probe WHERE id LIKE 'evt_cap_%'"),
+    0, 'batches 1: none applied while the gate is held');
+print $gate "ROLLBACK;\n";
+close $gate;
+ok(wait_for(sub { answered('cap-gate', @capped) == 10 }, 60),
+    'batches 1: all answered once the gate opened');
+waitpid $_, 0 for @pids;
+is((grep { answer($_)->{status} == 200 } 'cap-gate', @capped), 10,
+    'batches 1: all 200');
+is_deeply([$t->sql("SELECT count(*), count(DISTINCT xact) FROM gc_probe"
+    . " WHERE id LIKE 'evt_cap_%' AND id <> 'evt_cap_gate'")], [[9, 1]],
+    'batches 1: the nine in one transaction, after the gate');
+
 # the thread pool's queue full: every event of the batch that does not
 # fit is answered 503 at once, the batch queued is applied when it can
-configure(4, '60s', 'threads=1 max_queue=1');
+# (darkroom_stripe_batches 8: no batch held back for a slot)
+configure(4, '60s', 'threads=1 max_queue=1', 8);
 $t->reload;
 my $full_gate = checkout_order($t, 1);
 $gate = hold_row($full_gate);

@@ -77,19 +77,30 @@ BEGIN
                           ELSE review_reason END
      WHERE id = p_order;
 
+    PERFORM order_moved(p_order, v_from, p_to, p_cause, p_detail);
+    RETURN true;
+END $$;
+
+
+-- What follows an order's move from p_from to p_to, in its transaction,
+-- once its row says p_to (order_transition, or order_mark_paid's one
+-- UPDATE of a payment): the history row and the hooks of other areas.
+CREATE OR REPLACE FUNCTION order_moved(p_order bigint, p_from text,
+                                       p_to text, p_cause text,
+                                       p_detail jsonb)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
     INSERT INTO order_events (order_id, from_status, to_status, cause, detail)
-    VALUES (p_order, v_from, p_to, p_cause, p_detail);
+    VALUES (p_order, p_from, p_to, p_cause, p_detail);
 
     -- a discount code's use is kept or given back with the order
     PERFORM discount_order_moved(p_order, p_to);
 
     -- a booking's deposit never paid: its hold gives the time up
     -- (bookings.sql)
-    IF v_from = 'pending_payment' AND p_to IN ('expired', 'cancelled') THEN
+    IF p_from = 'pending_payment' AND p_to IN ('expired', 'cancelled') THEN
         PERFORM bookings_order_closed(p_order, p_cause);
     END IF;
-
-    RETURN true;
 END $$;
 
 
@@ -797,6 +808,13 @@ $$;
 -- event (a refund too) brings them first; the payment intent once; the
 -- shipping details every time a payment brings them.  Becoming paid
 -- enqueues fulfilment and the receipt in the same transaction.
+-- The usual case, an order pending payment paid its total, is one UPDATE
+-- of the order (its payment and its status together, the move
+-- order_transition allows from pending_payment), then order_moved(), and
+-- the order joins the transaction's list of orders to number at commit
+-- (order_invoice_on_paid).  The hooks of other areas run only for an
+-- order with lines of theirs: a booking's order has a line of kind
+-- 'session' (bookings_of_order), downloads need a 'digital' one.
 CREATE OR REPLACE FUNCTION order_mark_paid(p_order bigint, p_session jsonb,
                                            p_cause text)
 RETURNS text LANGUAGE plpgsql AS $$
@@ -805,6 +823,9 @@ DECLARE
     v_amount   bigint := (p_session->>'amount_total')::bigint;
     v_currency text := upper(p_session->>'currency');
     v_ship     jsonb := stripe_session_shipping(p_session);
+    v_paid     boolean;
+    v_session  boolean;
+    v_digital  boolean;
 BEGIN
     SELECT * INTO v_o FROM orders WHERE id = p_order FOR UPDATE;
 
@@ -813,6 +834,10 @@ BEGIN
     THEN
         RETURN 'ignored: order is ' || v_o.status;
     END IF;
+
+    v_paid := coalesce(v_o.status = 'pending_payment'
+                       AND v_amount = v_o.total
+                       AND v_currency = v_o.currency, false);
 
     UPDATE orders
        SET paid_amount = coalesce(paid_amount, v_amount),
@@ -825,6 +850,9 @@ BEGIN
                                        shipping_address),
            shipping_phone = coalesce(
                p_session->'customer_details'->>'phone', shipping_phone),
+           status = CASE WHEN v_paid THEN 'paid' ELSE status END,
+           paid_at = CASE WHEN v_paid THEN coalesce(paid_at, now())
+                          ELSE paid_at END,
            updated_at = now()
      WHERE id = p_order;
 
@@ -839,9 +867,7 @@ BEGIN
                                       v_currency, p_cause);
     END IF;
 
-    IF v_amount IS DISTINCT FROM v_o.total
-       OR v_currency IS DISTINCT FROM v_o.currency
-    THEN
+    IF NOT v_paid THEN
         UPDATE orders SET review_reason = format(
                    '%s: Paid %s %s but the order total is %s %s.',
                    order_review_kind(v_amount, v_currency, v_o.total,
@@ -858,13 +884,19 @@ BEGIN
         RETURN 'needs_review: amount mismatch';
     END IF;
 
-    IF NOT order_transition(p_order, 'paid', p_cause,
-                            jsonb_build_object('amount', v_amount))
-    THEN
-        RETURN 'ignored: order is ' || v_o.status;
-    END IF;
+    PERFORM order_moved(p_order, 'pending_payment', 'paid', p_cause,
+                        jsonb_build_object('amount', v_amount));
 
-    -- the invoice number: at commit (orders_invoice_paid, below)
+    -- the invoice number: at commit, with the transaction's other
+    -- payments, in the order they were paid (orders_invoice_paid, below)
+    PERFORM set_config('darkroom.paid_orders',
+        concat_ws(',', nullif(current_setting('darkroom.paid_orders', true),
+                              ''), p_order), true);
+
+    SELECT coalesce(bool_or(i.kind = 'session'), false),
+           coalesce(bool_or(i.kind = 'digital'), false)
+      INTO v_session, v_digital
+      FROM order_items i WHERE i.order_id = p_order;
 
     IF v_o.physical THEN
         INSERT INTO jobs (kind, payload, dedupe_key)
@@ -876,10 +908,14 @@ BEGIN
     PERFORM order_receipt_email(p_order);
 
     -- digital lines: download grants and the delivery email (downloads.sql)
-    PERFORM download_grant_order(p_order, p_cause);
+    IF v_digital THEN
+        PERFORM download_grant_order(p_order, p_cause);
+    END IF;
 
     -- a booking's deposit: the booking confirmed, or refunded (bookings.sql)
-    PERFORM bookings_order_paid(p_order, v_amount, p_cause);
+    IF v_session THEN
+        PERFORM bookings_order_paid(p_order, v_amount, p_cause);
+    END IF;
 
     RETURN 'paid';
 END $$;
@@ -893,26 +929,46 @@ END $$;
 -- gives its number back (no gaps).  An order numbered already keeps it.
 CREATE OR REPLACE FUNCTION order_invoice(p_order bigint)
 RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM orders WHERE id = p_order FOR UPDATE;
+    PERFORM order_invoice_all(ARRAY[p_order]);
+    RETURN (SELECT invoice_number FROM orders WHERE id = p_order);
+END $$;
+
+
+-- Invoice numbers for the orders p_orders not numbered yet, consecutive
+-- in the order of the array (a repeat counts once, where it first comes),
+-- under one take of shop_settings.next_invoice.  The caller holds the
+-- orders' row locks (its transaction paid them, or order_invoice locked
+-- it): none can be numbered meanwhile by another transaction.
+CREATE OR REPLACE FUNCTION order_invoice_all(p_orders bigint[])
+RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-    v_number  text;
-    v_seq     bigint;
+    v_todo    bigint[];
+    v_first   bigint;
     v_prefix  text;
 BEGIN
-    SELECT invoice_number INTO v_number FROM orders WHERE id = p_order
-       FOR UPDATE;
-    IF v_number IS NOT NULL THEN
-        RETURN v_number;
+    SELECT array_agg(t.id ORDER BY t.n) INTO v_todo
+      FROM (SELECT l.id, min(l.n) AS n
+              FROM unnest(p_orders) WITH ORDINALITY AS l(id, n)
+             GROUP BY l.id) t
+      JOIN orders o ON o.id = t.id
+     WHERE o.invoice_number IS NULL;
+
+    IF v_todo IS NULL THEN
+        RETURN;
     END IF;
 
-    UPDATE shop_settings SET next_invoice = next_invoice + 1
-    RETURNING next_invoice - 1, invoice_prefix INTO v_seq, v_prefix;
+    UPDATE shop_settings SET next_invoice = next_invoice + cardinality(v_todo)
+    RETURNING next_invoice - cardinality(v_todo), invoice_prefix
+         INTO v_first, v_prefix;
 
-    v_number := v_prefix || lpad(v_seq::text, 6, '0');
-
-    UPDATE orders SET invoice_seq = v_seq, invoice_number = v_number
-     WHERE id = p_order;
-
-    RETURN v_number;
+    UPDATE orders o
+       SET invoice_seq = v_first + t.n - 1,
+           invoice_number = v_prefix || lpad((v_first + t.n - 1)::text, 6,
+                                             '0')
+      FROM unnest(v_todo) WITH ORDINALITY AS t(id, n)
+     WHERE o.id = t.id;
 END $$;
 
 
@@ -925,10 +981,25 @@ END $$;
 -- savepoint) that rolls back takes its number, or its queued trigger,
 -- with it.  An order numbered already (an admin's resolve numbers at
 -- once) keeps its number.
+-- The first firing numbers, with its own order, every order the
+-- transaction paid through order_mark_paid (darkroom.paid_orders, a
+-- setting local to the transaction: an event's savepoint that rolls back
+-- takes its entry with it), in the order they were paid, under one take
+-- of the lock; the firings for those find them numbered.
 CREATE OR REPLACE FUNCTION order_invoice_on_paid() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    v_paid  text := nullif(current_setting('darkroom.paid_orders', true), '');
 BEGIN
-    PERFORM order_invoice(NEW.id);
+    IF EXISTS (SELECT 1 FROM orders WHERE id = NEW.id
+                                      AND invoice_number IS NOT NULL)
+    THEN
+        RETURN NULL;
+    END IF;
+
+    PERFORM order_invoice_all(NEW.id
+        || coalesce(string_to_array(v_paid, ',')::bigint[], '{}'));
+    PERFORM set_config('darkroom.paid_orders', '', true);
     RETURN NULL;
 END $$;
 
@@ -1693,8 +1764,10 @@ $$;
 -- own email (booking_confirmed, booking_balance_paid) is its receipt, with
 -- the amount, the invoice number and the date (bookings_mail.sql), so the
 -- client gets one email for one payment.
+-- PL/pgSQL, not SQL: its plan is kept from one call to the next.
 CREATE OR REPLACE FUNCTION order_receipt_email(p_order bigint)
-RETURNS void LANGUAGE sql AS $$
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
     INSERT INTO jobs (kind, payload, dedupe_key)
     SELECT 'email', jsonb_build_object('template', 'receipt',
                                        'order_id', p_order),
@@ -1702,7 +1775,7 @@ RETURNS void LANGUAGE sql AS $$
      WHERE NOT EXISTS (SELECT 1 FROM order_items
                         WHERE order_id = p_order AND kind = 'session')
     ON CONFLICT (dedupe_key) DO NOTHING;
-$$;
+END $$;
 
 
 -- charge.refunded: amount_refunded is cumulative, so taking the largest

@@ -27,6 +27,7 @@ typedef struct {
     time_t                       stripe_tolerance;
     ngx_int_t                    stripe_batch;      /* group commit */
     ngx_msec_t                   stripe_batch_wait;
+    ngx_int_t                    stripe_batches;    /* in flight at once */
     ngx_str_t                    success_url;
     ngx_str_t                    cancel_url;
     ngx_str_t                    status_url;

@@ -38,7 +38,10 @@ static ngx_conf_num_bounds_t  ngx_http_darkroom_shop_reconcile_range = {
     ngx_http_darkroom_shop_sec_range, 60, 86400 * 7
 };
 
-/* the events of one group commit (darkroom_stripe_batch) */
+/*
+ * the events of one group commit (darkroom_stripe_batch), the batches of a
+ * worker in flight at once (darkroom_stripe_batches)
+ */
 
 static ngx_conf_num_bounds_t  ngx_http_darkroom_shop_batch_range = {
     ngx_conf_check_num_bounds, 1, 1024
@@ -95,6 +98,13 @@ static ngx_command_t  ngx_http_darkroom_shop_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_darkroom_shop_conf_t, stripe_batch_wait),
       NULL },
+
+    { ngx_string("darkroom_stripe_batches"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_darkroom_shop_conf_t, stripe_batches),
+      &ngx_http_darkroom_shop_batch_range },
 
     { ngx_string("darkroom_checkout_success_url"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -247,6 +257,7 @@ ngx_http_darkroom_shop_create_main_conf(ngx_conf_t *cf)
     scf->stripe_tolerance = NGX_CONF_UNSET;
     scf->stripe_batch = NGX_CONF_UNSET;
     scf->stripe_batch_wait = NGX_CONF_UNSET_MSEC;
+    scf->stripe_batches = NGX_CONF_UNSET;
     scf->checkout_expires = NGX_CONF_UNSET;
     scf->checkout_reconcile = NGX_CONF_UNSET;
     scf->shipping_countries = NGX_CONF_UNSET_PTR;
@@ -279,6 +290,7 @@ ngx_http_darkroom_shop_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(scf->stripe_tolerance, 300);
     ngx_conf_init_value(scf->stripe_batch, 64);
     ngx_conf_init_msec_value(scf->stripe_batch_wait, 2);
+    ngx_conf_init_value(scf->stripe_batches, 2);
     ngx_conf_init_value(scf->checkout_expires, 3600);
     ngx_conf_init_value(scf->checkout_reconcile, 900);
     ngx_conf_init_ptr_value(scf->shipping_countries, NULL);

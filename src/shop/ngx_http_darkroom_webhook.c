@@ -349,10 +349,11 @@ ngx_http_darkroom_webhook_wait_handler(ngx_event_t *ev)
 
 /*
  * Every waiting event goes, in batches of at most darkroom_stripe_batch,
- * but a repeat of an event that a batch in flight applies: it waits for
- * that batch (then it is a duplicate at once), for two transactions that
- * insert one event id wait for each other, and with the other rows each
- * holds that is a deadlock.
+ * while fewer than darkroom_stripe_batches are in flight (the others go
+ * when one is done), but a repeat of an event that a batch in flight
+ * applies: it waits for that batch (then it is a duplicate at once), for
+ * two transactions that insert one event id wait for each other, and with
+ * the other rows each holds that is a deadlock.
  */
 
 static void
@@ -370,7 +371,9 @@ ngx_http_darkroom_webhook_flush(void)
         ngx_del_timer(ev);
     }
 
-    do {
+    while (ngx_http_darkroom_webhook_inflight
+           < (ngx_uint_t) scf->stripe_batches)
+    {
         max = ngx_min(ngx_http_darkroom_webhook_nwaiting,
                       (ngx_uint_t) scf->stripe_batch);
         if (max == 0) {
@@ -394,11 +397,21 @@ ngx_http_darkroom_webhook_flush(void)
 
         ngx_http_darkroom_webhook_post(b);
 
-    } while (n == max);
+        if (n < max) {
+            break;
+        }
+    }
 
-    /* repeats held back (or no memory): tried again after a while */
+    /*
+     * repeats held back (or no memory): tried again after a while; with
+     * darkroom_stripe_batches in flight, when one is done
+     */
 
-    if (ngx_http_darkroom_webhook_nwaiting && !ev->timer_set) {
+    if (ngx_http_darkroom_webhook_nwaiting
+        && ngx_http_darkroom_webhook_inflight
+           < (ngx_uint_t) scf->stripe_batches
+        && !ev->timer_set)
+    {
         ngx_add_timer(ev, ngx_max(scf->stripe_batch_wait, 1));
     }
 }
@@ -781,8 +794,15 @@ ngx_http_darkroom_webhook_batch_done(ngx_event_t *ev)
                    ngx_http_darkroom_webhook_nwaiting,
                    ngx_http_darkroom_webhook_inflight);
 
+    /*
+     * the waiting events go now when none is in flight, when their wait is
+     * over (they were held by darkroom_stripe_batches) or when one repeats
+     * an event of this batch
+     */
+
     if (ngx_http_darkroom_webhook_nwaiting
         && (ngx_http_darkroom_webhook_inflight == 0
+            || !ngx_http_darkroom_webhook_wait_ev.timer_set
             || ngx_http_darkroom_webhook_repeats(b)))
     {
         ngx_http_darkroom_webhook_flush();
