@@ -26,8 +26,10 @@ use Exporter 'import';
 use File::Basename qw(dirname);
 use File::Path qw(make_path);
 
+use Darkroom::Cli qw(usage_error);
+
 our @EXPORT_OK = qw(ROOT_OPTIONS roots_of enc dec manifest_text
-    read_manifest copy_file usage_error help);
+    read_manifest copy_file);
 
 use constant FORMAT => 'darkroom-backup 1';
 
@@ -50,25 +52,6 @@ sub roots_of {
     }
     s{(?<=.)/+$}{} for values %roots;
     return \%roots;
-}
-
-sub usage_error {
-    my ($msg) = @_;
-    (my $tool = $0) =~ s{.*/}{};
-    print STDERR "$tool: $msg\n$tool: see $tool --help\n";
-    exit 2;
-}
-
-# --help: the tool's header comment, from its second line to the first
-# line that is not a comment
-sub help {
-    open my $me, '<', $0 or die "$0: $!\n";
-    while (<$me>) {
-        next if $. == 1;
-        last unless s/^# ?//;
-        print;
-    }
-    exit 0;
 }
 
 sub enc {
